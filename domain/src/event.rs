@@ -1,0 +1,853 @@
+//! Events: every fact Kazashi records. An event is immutable; corrections are new events
+//! (an undo, a retraction, a newer household card).
+//!
+//! An [`Event`]'s id is the first 16 bytes of the SHA-256 of its content, so equal ids mean equal
+//! events, duplicates collapse by themselves, and no two devices can mint the same id. An `Event`
+//! can only be made through [`Event::new`] (or decoded, which calls it), which also checks every
+//! rule that depends on the event alone.
+
+use crate::hlc::Timestamp;
+use crate::ids::{
+    AlertId, CardKey, DeviceId, EventId, HouseholdRef, OperatorId, PersonId, PersonRef, SiteId,
+};
+use crate::roster::{CareNeed, Sex};
+use crate::text::{Address, KanaReading, Label, Note, PersonName, Phone};
+use crate::time::{CivilDate, Millis};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most persons one event may name (a household plus relatives who came with it).
+pub const MAX_MEMBERS: usize = 32;
+
+/// Why an event was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("the event names no person")]
+    NoMembers,
+    #[error("the event names {0} persons; at most {MAX_MEMBERS} are allowed")]
+    TooManyMembers(usize),
+    #[error("person {0} is named twice in one event")]
+    DuplicateMember(PersonRef),
+    #[error("an override needs a second officer different from the operator ({0})")]
+    SameOfficer(OperatorId),
+    #[error("a same-as / not-same assertion must name two different persons")]
+    SamePerson,
+    #[error("a transfer must go to another site")]
+    TransferToSameSite,
+    #[error("birth date {birth} is after the day of the event ({day})")]
+    BirthAfterEvent { birth: CivilDate, day: CivilDate },
+    #[error("a status report's counts do not add up: {0}")]
+    InconsistentReport(&'static str),
+    #[error("the household card mentions person {0} twice")]
+    DuplicateCardMember(PersonRef),
+    #[error("unknown site {0}")]
+    UnknownSite(SiteId),
+    #[error("{event} cannot be recorded at site {site} ({reason})")]
+    WrongSite {
+        event: &'static str,
+        site: SiteId,
+        reason: &'static str,
+    },
+    #[error("{0} belongs to the other kind of deployment")]
+    WrongDeploymentKind(&'static str),
+    #[error("person {0} is not on the roster")]
+    UnknownPerson(PersonId),
+    #[error("person {0} is not a voter on this roster")]
+    NotAVoter(PersonId),
+    #[error("an event could not be encoded")]
+    Encoding,
+}
+
+/// The persons one event is about: 1..=MAX_MEMBERS, no repeats, kept in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Vec<PersonRef>", into = "Vec<PersonRef>")]
+pub struct Members(Vec<PersonRef>);
+
+impl Members {
+    pub fn new(people: Vec<PersonRef>) -> Result<Self, EventError> {
+        if people.is_empty() {
+            return Err(EventError::NoMembers);
+        }
+        if people.len() > MAX_MEMBERS {
+            return Err(EventError::TooManyMembers(people.len()));
+        }
+        let mut seen = BTreeSet::new();
+        for p in &people {
+            if !seen.insert(*p) {
+                return Err(EventError::DuplicateMember(*p));
+            }
+        }
+        Ok(Self(people))
+    }
+    pub fn one(p: PersonRef) -> Self {
+        Self(vec![p])
+    }
+    pub fn as_slice(&self) -> &[PersonRef] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<PersonRef>> for Members {
+    type Error = EventError;
+    fn try_from(v: Vec<PersonRef>) -> Result<Self, EventError> {
+        Self::new(v)
+    }
+}
+
+impl From<Members> for Vec<PersonRef> {
+    fn from(m: Members) -> Self {
+        m.0
+    }
+}
+
+/// How staff identified the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum IdMethod {
+    /// My Number Card tap (certificate-derived card key, no PIN).
+    CardTap,
+    /// My Number Card read with PIN (basic four items matched to the roster).
+    CardWithPin,
+    /// 入場券 barcode (名簿番号).
+    AdmissionTicket,
+    /// Staff search by name, reading, birth date or address.
+    Lookup,
+}
+
+/// 退所理由.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CheckOutReason {
+    /// 帰宅.
+    Home,
+    /// 入院.
+    Hospital,
+    /// 他の避難所へ (the site if known).
+    OtherShelter(Option<SiteId>),
+    /// 親族・知人宅へ.
+    Relatives,
+    /// その他.
+    Other,
+}
+
+/// 外出 (back the same day) or 外泊 (away overnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LeaveKind {
+    Outing,
+    Overnight,
+}
+
+/// Where a household is staying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StayingPlace {
+    /// 避難所内.
+    InShelter,
+    /// 在宅避難.
+    AtHome,
+    /// 車中泊.
+    Car,
+    /// テント.
+    Tent,
+    /// 親族・知人宅.
+    Relatives,
+    /// その他.
+    Other,
+}
+
+/// 住家被害.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum HousingDamage {
+    /// 全壊.
+    Total,
+    /// 大規模半壊.
+    MajorHalf,
+    /// 半壊.
+    Half,
+    /// 一部損壊.
+    Partial,
+    /// 被害なし.
+    None,
+}
+
+/// 浸水.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Flooding {
+    /// 床上浸水.
+    AboveFloor,
+    /// 床下浸水.
+    BelowFloor,
+}
+
+/// The widest audience a person agreed may be told they are safe and where (安否情報).
+/// Ordered from narrowest to widest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Disclosure {
+    /// 開示しない.
+    Nobody,
+    /// 同居の親族・親族.
+    Relatives,
+    /// 知人.
+    Acquaintances,
+    /// 一般 (may be published).
+    Public,
+}
+
+/// Per-member part of the household card.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MemberCard {
+    pub person: PersonRef,
+    pub care_needs: BTreeSet<CareNeed>,
+    pub allergies: Option<Label>,
+    pub medication: Option<Label>,
+    /// Overrides the household's disclosure for this member.
+    pub disclosure: Option<Disclosure>,
+    /// 問診票: visible to medical roles only.
+    pub medical_note: Option<Note>,
+}
+
+/// 避難者カード: one per household; the latest card (in event order) is current.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HouseholdCard {
+    pub representative: Option<PersonRef>,
+    pub phone: Option<Phone>,
+    pub damage: Option<HousingDamage>,
+    pub flooding: Option<Flooding>,
+    pub staying: StayingPlace,
+    /// Vehicle (for car sleepers and parking), as described.
+    pub car: Option<Label>,
+    /// Pets, as described (e.g. "犬1匹").
+    pub pets: Option<Label>,
+    pub disclosure: Disclosure,
+    /// DV被害者等: never disclose anything about this household to anyone.
+    pub dv_block: bool,
+    pub members: Vec<MemberCard>,
+    pub notes: Option<Note>,
+}
+
+/// A person registered on the spot, not on the roster (someone from another town, a visitor).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WalkInPerson {
+    pub name: PersonName,
+    pub kana: Option<KanaReading>,
+    pub birth_date: Option<CivilDate>,
+    pub sex: Sex,
+    pub address: Option<Address>,
+    pub care_needs: BTreeSet<CareNeed>,
+}
+
+/// Age bands used in shelter reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AgeBand {
+    /// 0–5 (未就学).
+    Under6,
+    /// 6–14.
+    Age6To14,
+    /// 15–64.
+    Age15To64,
+    /// 65–74.
+    Age65To74,
+    /// 75 and over.
+    Over75,
+}
+
+impl AgeBand {
+    pub const ALL: [AgeBand; 5] = [
+        AgeBand::Under6,
+        AgeBand::Age6To14,
+        AgeBand::Age15To64,
+        AgeBand::Age65To74,
+        AgeBand::Over75,
+    ];
+
+    pub fn of_age(age: u32) -> Self {
+        match age {
+            0..=5 => AgeBand::Under6,
+            6..=14 => AgeBand::Age6To14,
+            15..=64 => AgeBand::Age15To64,
+            65..=74 => AgeBand::Age65To74,
+            _ => AgeBand::Over75,
+        }
+    }
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            AgeBand::Under6 => "0〜5歳",
+            AgeBand::Age6To14 => "6〜14歳",
+            AgeBand::Age15To64 => "15〜64歳",
+            AgeBand::Age65To74 => "65〜74歳",
+            AgeBand::Over75 => "75歳以上",
+        }
+    }
+}
+
+/// State of one lifeline in a status report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LifelineStatus {
+    Available,
+    Limited,
+    Out,
+    Unknown,
+}
+
+/// ライフライン.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Lifelines {
+    pub power: LifelineStatus,
+    pub water: LifelineStatus,
+    pub gas: LifelineStatus,
+    pub comms: LifelineStatus,
+    pub toilets: LifelineStatus,
+}
+
+/// 建物の安全確認.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum BuildingSafety {
+    Safe,
+    NeedsInspection,
+    Unsafe,
+    Unknown,
+}
+
+/// One shortage line (不足物資).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Shortage {
+    pub item: Label,
+    pub quantity: Option<u32>,
+    pub note: Option<Note>,
+}
+
+/// 第1報, a periodic report, or the closing report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ReportKind {
+    First,
+    Periodic(u16),
+    Closing,
+}
+
+/// Counts as entered in a status report (prefilled from the fold, possibly corrected by staff).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReportCounts {
+    pub persons: u32,
+    pub households: u32,
+    pub male: u32,
+    pub female: u32,
+    pub sex_unspecified: u32,
+    pub by_age: BTreeMap<AgeBand, u32>,
+    pub care_needs: BTreeMap<CareNeed, u32>,
+    /// Supported outside the building (在宅・車中泊・テント).
+    pub supported_outside: u32,
+}
+
+/// 避難所状況報告.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub kind: ReportKind,
+    pub opened_at: Option<Millis>,
+    pub counts: ReportCounts,
+    pub building: BuildingSafety,
+    pub lifelines: Lifelines,
+    pub shortages: Vec<Shortage>,
+    pub issues: Option<Note>,
+}
+
+/// 投票事由 (公職選挙法第48条の2第1項 各号).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EarlyVotingReason {
+    /// 1号: 仕事・学業・冠婚葬祭その他の用務.
+    Duties,
+    /// 2号: 用務・事故のため投票区外に旅行・滞在.
+    Travel,
+    /// 3号: 疾病・負傷・妊娠・身体障害等で歩行困難、又は収容.
+    Health,
+    /// 4号: 交通至難の島等に居住・滞在.
+    RemoteIsland,
+    /// 5号: 投票区のある市町村外に住所を移転.
+    MovedAway,
+    /// 6号: 天災又は悪天候により投票所に到達困難.
+    DisasterOrWeather,
+}
+
+impl EarlyVotingReason {
+    pub const ALL: [EarlyVotingReason; 6] = [
+        EarlyVotingReason::Duties,
+        EarlyVotingReason::Travel,
+        EarlyVotingReason::Health,
+        EarlyVotingReason::RemoteIsland,
+        EarlyVotingReason::MovedAway,
+        EarlyVotingReason::DisasterOrWeather,
+    ];
+    /// Clause number in the sworn statement.
+    pub fn clause(self) -> u8 {
+        match self {
+            EarlyVotingReason::Duties => 1,
+            EarlyVotingReason::Travel => 2,
+            EarlyVotingReason::Health => 3,
+            EarlyVotingReason::RemoteIsland => 4,
+            EarlyVotingReason::MovedAway => 5,
+            EarlyVotingReason::DisasterOrWeather => 6,
+        }
+    }
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            EarlyVotingReason::Duties => "仕事・学業・冠婚葬祭等の用務",
+            EarlyVotingReason::Travel => "用務・事故による投票区外への旅行・滞在",
+            EarlyVotingReason::Health => "疾病・負傷・妊娠・身体の障害等",
+            EarlyVotingReason::RemoteIsland => "交通至難の島等に居住・滞在",
+            EarlyVotingReason::MovedAway => "市町村外への住所移転",
+            EarlyVotingReason::DisasterOrWeather => "天災・悪天候",
+        }
+    }
+}
+
+/// Early vote or election-day vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum VoteMode {
+    Early(EarlyVotingReason),
+    ElectionDay,
+}
+
+/// What a live check stopped, and an override let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum BlockReason {
+    /// Another check-in (not undone) was already on the merged log.
+    AlreadyVoted,
+    /// The roster extract says the voter already voted (absentee or early).
+    RosterFlaggedVoted,
+    /// Election day, but not this station's 投票区.
+    WrongPrecinct,
+    /// The roster marks the voter ineligible.
+    Ineligible,
+}
+
+/// A check-in let through a block by two officers: the event's operator and `second_officer`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Override {
+    pub second_officer: OperatorId,
+    pub blocks: BTreeSet<BlockReason>,
+    pub reason: Note,
+    /// The earlier check-ins shown as evidence when the block appeared.
+    pub evidence: Vec<EventId>,
+}
+
+/// How an alert was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AlertOutcome {
+    /// A real problem, dealt with.
+    Confirmed,
+    /// Not a problem (e.g. two different people).
+    Dismissed,
+    /// Opened again.
+    Reopened,
+}
+
+/// Open or close a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SiteState {
+    Opened,
+    Closed,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum EventBody {
+    /// Chosen household members enter the shelter.
+    ShelterCheckIn {
+        household: Option<HouseholdRef>,
+        members: Members,
+        method: IdMethod,
+    },
+    /// 退所.
+    ShelterCheckOut {
+        members: Members,
+        reason: CheckOutReason,
+    },
+    /// 外出 / 外泊届.
+    TemporaryLeave {
+        members: Members,
+        kind: LeaveKind,
+        expected_return: Option<Millis>,
+    },
+    /// Back from 外出 / 外泊.
+    ReturnFromLeave { members: Members },
+    /// Moved by the shelter to another site (e.g. to a 福祉避難所).
+    Transfer { members: Members, to: SiteId },
+    /// At-home, car or tent evacuees supported by this site (災害対策基本法 §86-7).
+    SupportOnlyRegistration {
+        household: Option<HouseholdRef>,
+        members: Members,
+        staying: StayingPlace,
+    },
+    /// Persons not on the roster, registered as one household. They are referred to as
+    /// `PersonRef::WalkIn { registration: <this event>, index }`.
+    WalkInRegistration {
+        members: Vec<WalkInPerson>,
+        home_municipality: Option<Label>,
+    },
+    /// 避難者カード (replaces the household's previous card).
+    HouseholdCard {
+        household: HouseholdRef,
+        card: Box<HouseholdCard>,
+    },
+    /// 避難所状況報告.
+    ShelterStatusReport(Box<StatusReport>),
+    /// Site opened or closed.
+    SiteLifecycle(SiteState),
+    /// A voter receives a ballot.
+    VoterCheckIn {
+        voter: PersonId,
+        mode: VoteMode,
+        method: IdMethod,
+        override_: Option<Override>,
+    },
+    /// Ballots issued up to `period_end`, counted by hand, for the hourly reconciliation.
+    BallotTally {
+        period_end: Millis,
+        ballots_issued: u32,
+    },
+    /// Withdraw a check-in (shelter or voter) recorded in error. The operator is the manager.
+    UndoCheckIn { target: EventId, reason: Note },
+    /// Bind a card key to a person (or unbind it with `None`).
+    CardBinding {
+        card: CardKey,
+        person: Option<PersonRef>,
+    },
+    /// Two person records are the same human.
+    SameAs {
+        a: PersonRef,
+        b: PersonRef,
+        note: Option<Note>,
+    },
+    /// Two person records are different humans (silences the matcher).
+    NotSame {
+        a: PersonRef,
+        b: PersonRef,
+        note: Option<Note>,
+    },
+    /// Withdraw a same-as / not-same assertion.
+    RetractAssertion { target: EventId, reason: Note },
+    /// Settle (or reopen) a detector alert.
+    AlertResolution {
+        alert: AlertId,
+        outcome: AlertOutcome,
+        note: Option<Note>,
+    },
+}
+
+impl EventBody {
+    /// A short English name for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventBody::ShelterCheckIn { .. } => "shelter check-in",
+            EventBody::ShelterCheckOut { .. } => "shelter check-out",
+            EventBody::TemporaryLeave { .. } => "temporary leave",
+            EventBody::ReturnFromLeave { .. } => "return from leave",
+            EventBody::Transfer { .. } => "transfer",
+            EventBody::SupportOnlyRegistration { .. } => "support-only registration",
+            EventBody::WalkInRegistration { .. } => "walk-in registration",
+            EventBody::HouseholdCard { .. } => "household card",
+            EventBody::ShelterStatusReport(_) => "shelter status report",
+            EventBody::SiteLifecycle(_) => "site opened/closed",
+            EventBody::VoterCheckIn { .. } => "voter check-in",
+            EventBody::BallotTally { .. } => "ballot tally",
+            EventBody::UndoCheckIn { .. } => "undo",
+            EventBody::CardBinding { .. } => "card binding",
+            EventBody::SameAs { .. } => "same-as assertion",
+            EventBody::NotSame { .. } => "not-same assertion",
+            EventBody::RetractAssertion { .. } => "retraction",
+            EventBody::AlertResolution { .. } => "alert resolution",
+        }
+    }
+
+    /// The persons whose shelter stay this event changes, if it is a stay event.
+    pub fn stay_members(&self) -> Option<&Members> {
+        match self {
+            EventBody::ShelterCheckIn { members, .. }
+            | EventBody::ShelterCheckOut { members, .. }
+            | EventBody::TemporaryLeave { members, .. }
+            | EventBody::ReturnFromLeave { members }
+            | EventBody::Transfer { members, .. }
+            | EventBody::SupportOnlyRegistration { members, .. } => Some(members),
+            _ => None,
+        }
+    }
+
+    /// True for events an undo may target.
+    pub fn is_check_in(&self) -> bool {
+        matches!(
+            self,
+            EventBody::ShelterCheckIn { .. } | EventBody::VoterCheckIn { .. }
+        )
+    }
+}
+
+/// Everything an event says; its id is derived from this.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EventContent {
+    /// The device that wrote (and signs) the event.
+    pub device: DeviceId,
+    pub site: SiteId,
+    /// The staff member at the keyboard.
+    pub operator: OperatorId,
+    /// Hybrid-logical-clock time of writing.
+    pub at: Timestamp,
+    pub body: EventBody,
+}
+
+/// The position of an event in the total order every node agrees on.
+pub type OrderKey = (Timestamp, EventId);
+
+/// An immutable, content-addressed event.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Event {
+    id: EventId,
+    content: EventContent,
+}
+
+impl Event {
+    /// Check the rules that depend on the event alone and derive its id.
+    pub fn new(content: EventContent) -> Result<Self, EventError> {
+        check_intrinsic(&content)?;
+        let bytes = postcard::to_allocvec(&content).map_err(|_| EventError::Encoding)?;
+        let mut h = Sha256::new();
+        h.update(b"kazashi-event-v1");
+        h.update(&bytes);
+        let digest = h.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(digest.get(..16).ok_or(EventError::Encoding)?);
+        Ok(Self {
+            id: EventId(id),
+            content,
+        })
+    }
+
+    pub fn id(&self) -> EventId {
+        self.id
+    }
+    pub fn content(&self) -> &EventContent {
+        &self.content
+    }
+    pub fn device(&self) -> DeviceId {
+        self.content.device
+    }
+    pub fn site(&self) -> SiteId {
+        self.content.site
+    }
+    pub fn operator(&self) -> OperatorId {
+        self.content.operator
+    }
+    pub fn at(&self) -> Timestamp {
+        self.content.at
+    }
+    pub fn body(&self) -> &EventBody {
+        &self.content.body
+    }
+    /// Position in the agreed total order: HLC time, then id.
+    pub fn order_key(&self) -> OrderKey {
+        (self.content.at, self.id)
+    }
+
+    /// The compact binary encoding (postcard) of the content; the id is re-derived on decode.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(&self.content).unwrap_or_default()
+    }
+
+    /// Decode and validate bytes from a peer, a file or a store.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let content: EventContent =
+            postcard::from_bytes(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        Event::new(content).map_err(DecodeError::Invalid)
+    }
+}
+
+/// Why bytes did not decode into an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed event bytes: {0}")]
+    Malformed(String),
+    #[error("invalid event: {0}")]
+    Invalid(EventError),
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.content.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let content = EventContent::deserialize(d)?;
+        Event::new(content).map_err(serde::de::Error::custom)
+    }
+}
+
+fn check_intrinsic(c: &EventContent) -> Result<(), EventError> {
+    let day = crate::time::CivilDate::jst_of(c.at.wall_ms);
+    match &c.body {
+        EventBody::Transfer { to, .. } if *to == c.site => Err(EventError::TransferToSameSite),
+        EventBody::WalkInRegistration { members, .. } => {
+            if members.is_empty() {
+                return Err(EventError::NoMembers);
+            }
+            if members.len() > MAX_MEMBERS {
+                return Err(EventError::TooManyMembers(members.len()));
+            }
+            if let Some(day) = day {
+                for m in members {
+                    if let Some(b) = m.birth_date
+                        && b > day
+                    {
+                        return Err(EventError::BirthAfterEvent { birth: b, day });
+                    }
+                }
+            }
+            Ok(())
+        }
+        EventBody::VoterCheckIn {
+            override_: Some(o), ..
+        } if o.second_officer == c.operator => Err(EventError::SameOfficer(c.operator)),
+        EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } if a == b => {
+            Err(EventError::SamePerson)
+        }
+        EventBody::HouseholdCard { card, .. } => {
+            let mut seen = BTreeSet::new();
+            for m in &card.members {
+                if !seen.insert(m.person) {
+                    return Err(EventError::DuplicateCardMember(m.person));
+                }
+            }
+            Ok(())
+        }
+        EventBody::ShelterStatusReport(r) => {
+            let n = &r.counts;
+            let sexes = u64::from(n.male) + u64::from(n.female) + u64::from(n.sex_unspecified);
+            if sexes > u64::from(n.persons) {
+                return Err(EventError::InconsistentReport(
+                    "male + female + unspecified exceeds persons",
+                ));
+            }
+            if n.households > n.persons {
+                return Err(EventError::InconsistentReport(
+                    "more households than persons",
+                ));
+            }
+            let ages: u64 = n.by_age.values().map(|&v| u64::from(v)).sum();
+            if ages > u64::from(n.persons) {
+                return Err(EventError::InconsistentReport("age bands exceed persons"));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pid(s: &str) -> PersonRef {
+        PersonRef::Roster(PersonId::new(s).unwrap())
+    }
+
+    fn content(body: EventBody) -> EventContent {
+        EventContent {
+            device: DeviceId([7; 32]),
+            site: SiteId::new("S1").unwrap(),
+            operator: OperatorId::new("op1").unwrap(),
+            at: Timestamp::new(1_790_000_000_000, 0),
+            body,
+        }
+    }
+
+    #[test]
+    fn members_are_checked() {
+        assert_eq!(Members::new(vec![]), Err(EventError::NoMembers));
+        assert_eq!(
+            Members::new(vec![pid("1"), pid("1")]),
+            Err(EventError::DuplicateMember(pid("1")))
+        );
+        let many: Vec<_> = (0..33).map(|i| pid(&i.to_string())).collect();
+        assert_eq!(Members::new(many), Err(EventError::TooManyMembers(33)));
+    }
+
+    #[test]
+    fn ids_are_content_hashes_and_round_trip() {
+        let body = || EventBody::ShelterCheckIn {
+            household: None,
+            members: Members::one(pid("1")),
+            method: IdMethod::CardTap,
+        };
+        let a = Event::new(content(body())).unwrap();
+        let b = Event::new(content(body())).unwrap();
+        assert_eq!(a.id(), b.id());
+        let mut other = content(body());
+        other.at.counter = 1;
+        assert_ne!(Event::new(other).unwrap().id(), a.id());
+        let decoded = Event::decode(&a.encode()).unwrap();
+        assert_eq!(decoded, a);
+    }
+
+    #[test]
+    fn garbage_bytes_are_refused_without_panic() {
+        assert!(matches!(Event::decode(&[]), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Event::decode(&[0xff; 40]),
+            Err(DecodeError::Malformed(_))
+        ));
+        let good = Event::new(content(EventBody::SiteLifecycle(SiteState::Opened)))
+            .unwrap()
+            .encode();
+        for cut in 0..good.len() {
+            assert!(Event::decode(&good[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn an_override_needs_two_officers() {
+        let o = Override {
+            second_officer: OperatorId::new("op1").unwrap(),
+            blocks: [BlockReason::AlreadyVoted].into(),
+            reason: Note::new("入場券の再発行").unwrap(),
+            evidence: vec![],
+        };
+        let body = EventBody::VoterCheckIn {
+            voter: PersonId::new("1").unwrap(),
+            mode: VoteMode::ElectionDay,
+            method: IdMethod::Lookup,
+            override_: Some(o),
+        };
+        assert_eq!(
+            Event::new(content(body)),
+            Err(EventError::SameOfficer(OperatorId::new("op1").unwrap()))
+        );
+    }
+
+    #[test]
+    fn intrinsic_rules() {
+        let same = EventBody::SameAs {
+            a: pid("1"),
+            b: pid("1"),
+            note: None,
+        };
+        assert_eq!(Event::new(content(same)), Err(EventError::SamePerson));
+        let t = EventBody::Transfer {
+            members: Members::one(pid("1")),
+            to: SiteId::new("S1").unwrap(),
+        };
+        assert_eq!(Event::new(content(t)), Err(EventError::TransferToSameSite));
+        let future_baby = WalkInPerson {
+            name: PersonName::new("山田 太郎").unwrap(),
+            kana: None,
+            birth_date: Some(CivilDate::new(2100, 1, 1).unwrap()),
+            sex: Sex::Male,
+            address: None,
+            care_needs: BTreeSet::new(),
+        };
+        let w = EventBody::WalkInRegistration {
+            members: vec![future_baby],
+            home_municipality: None,
+        };
+        assert!(matches!(
+            Event::new(content(w)),
+            Err(EventError::BirthAfterEvent { .. })
+        ));
+    }
+}

@@ -1,0 +1,29 @@
+//! # kazashi-domain
+//!
+//! The pure model of Kazashi: deployments and sites, the roster, every event, the hybrid logical
+//! clock and the fold from a set of events to state.
+//!
+//! Nothing here performs I/O, reads a clock or draws a random number: physical time, today's
+//! date and every input are arguments. Every constructor and decoder validates its input and
+//! returns a typed error; nothing panics on input.
+
+pub mod deployment;
+pub mod event;
+mod hex;
+pub mod hlc;
+pub mod ids;
+pub mod roster;
+pub mod state;
+pub mod text;
+pub mod time;
+pub mod validate;
+
+pub use deployment::{Deployment, DeploymentKind, ShelterType, Site, SiteKind};
+pub use event::{Event, EventBody, EventContent, EventError, Members, OrderKey};
+pub use hlc::{Hlc, Timestamp};
+pub use ids::{
+    DeviceId, EventId, HouseholdId, HouseholdRef, OperatorId, PersonId, PersonRef, SiteId,
+};
+pub use roster::{Roster, RosterEntry, RosterKind};
+pub use state::State;
+pub use time::{CivilDate, Millis};

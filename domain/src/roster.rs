@@ -1,0 +1,386 @@
+//! The roster: residents (shelter operations) or voters (elections) as the municipality exported
+//! them. Names keep their registered glyphs; folding for comparison belongs to the matcher.
+
+use crate::ids::{HouseholdId, ListNumber, PersonId, PrecinctId, RosterHash};
+use crate::text::{Address, KanaReading, PersonName};
+use crate::time::{CivilDate, DateError};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+
+/// Sex as recorded on the card and in the resident register (ISO 5218 codes "1", "2", "9").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Sex {
+    Male,
+    Female,
+    /// Not applicable / not recorded.
+    Unspecified,
+}
+
+impl Sex {
+    /// Parse the card's / register's code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code.trim() {
+            "1" => Some(Sex::Male),
+            "2" => Some(Sex::Female),
+            "9" | "0" => Some(Sex::Unspecified),
+            _ => None,
+        }
+    }
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            Sex::Male => "男",
+            Sex::Female => "女",
+            Sex::Unspecified => "その他・不明",
+        }
+    }
+}
+
+/// 要配慮者: categories of people who need particular care in a shelter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CareNeed {
+    /// 要介護 (needs nursing care).
+    NursingCare,
+    /// 妊産婦 (pregnant or nursing).
+    Pregnant,
+    /// 乳幼児 (infant; recorded explicitly, also derivable from age).
+    Infant,
+    /// 肢体不自由 (physical disability).
+    PhysicalDisability,
+    /// 視覚障害.
+    VisualImpairment,
+    /// 聴覚障害.
+    HearingImpairment,
+    /// 知的障害.
+    IntellectualDisability,
+    /// 精神障害.
+    MentalDisability,
+    /// 発達障害.
+    DevelopmentalDisability,
+    /// 難病.
+    IntractableDisease,
+    /// 医療的ケア (e.g. dialysis, oxygen, tube feeding).
+    MedicalCare,
+    /// 服薬 (regular medication).
+    Medication,
+    /// 食物アレルギー.
+    FoodAllergy,
+    /// 日本語支援 (needs language support).
+    LanguageSupport,
+    /// その他.
+    Other,
+}
+
+impl CareNeed {
+    pub const ALL: [CareNeed; 15] = [
+        CareNeed::NursingCare,
+        CareNeed::Pregnant,
+        CareNeed::Infant,
+        CareNeed::PhysicalDisability,
+        CareNeed::VisualImpairment,
+        CareNeed::HearingImpairment,
+        CareNeed::IntellectualDisability,
+        CareNeed::MentalDisability,
+        CareNeed::DevelopmentalDisability,
+        CareNeed::IntractableDisease,
+        CareNeed::MedicalCare,
+        CareNeed::Medication,
+        CareNeed::FoodAllergy,
+        CareNeed::LanguageSupport,
+        CareNeed::Other,
+    ];
+
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            CareNeed::NursingCare => "要介護",
+            CareNeed::Pregnant => "妊産婦",
+            CareNeed::Infant => "乳幼児",
+            CareNeed::PhysicalDisability => "肢体不自由",
+            CareNeed::VisualImpairment => "視覚障害",
+            CareNeed::HearingImpairment => "聴覚障害",
+            CareNeed::IntellectualDisability => "知的障害",
+            CareNeed::MentalDisability => "精神障害",
+            CareNeed::DevelopmentalDisability => "発達障害",
+            CareNeed::IntractableDisease => "難病",
+            CareNeed::MedicalCare => "医療的ケア",
+            CareNeed::Medication => "服薬",
+            CareNeed::FoodAllergy => "食物アレルギー",
+            CareNeed::LanguageSupport => "日本語支援",
+            CareNeed::Other => "その他",
+        }
+    }
+
+    pub fn label_en(self) -> &'static str {
+        match self {
+            CareNeed::NursingCare => "nursing care",
+            CareNeed::Pregnant => "pregnant / nursing",
+            CareNeed::Infant => "infant",
+            CareNeed::PhysicalDisability => "physical disability",
+            CareNeed::VisualImpairment => "visual impairment",
+            CareNeed::HearingImpairment => "hearing impairment",
+            CareNeed::IntellectualDisability => "intellectual disability",
+            CareNeed::MentalDisability => "mental disability",
+            CareNeed::DevelopmentalDisability => "developmental disability",
+            CareNeed::IntractableDisease => "intractable disease",
+            CareNeed::MedicalCare => "medical care",
+            CareNeed::Medication => "medication",
+            CareNeed::FoodAllergy => "food allergy",
+            CareNeed::LanguageSupport => "language support",
+            CareNeed::Other => "other",
+        }
+    }
+}
+
+/// Eligibility flags of a voter as they stand in the roster extract (名簿抄本).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VoterFlags {
+    /// On the register and entitled to vote in this election.
+    pub eligible: bool,
+    /// Already voted by absentee ballot (不在者投票) before the extract was made.
+    pub absentee_voted: bool,
+    /// Already voted early (期日前投票) before the extract was made. A missing flag is how
+    /// second ballots have been issued: the linter insists the column is present.
+    pub early_voted: bool,
+}
+
+/// What an election roster adds to a person.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct VoterInfo {
+    /// 名簿番号, printed on the admission ticket.
+    pub list_number: ListNumber,
+    /// 投票区.
+    pub precinct: PrecinctId,
+    pub flags: VoterFlags,
+}
+
+/// One person in the roster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RosterEntry {
+    pub person: PersonId,
+    pub household: HouseholdId,
+    /// As registered, with original glyphs.
+    pub name: PersonName,
+    pub kana: KanaReading,
+    pub birth_date: CivilDate,
+    pub sex: Sex,
+    pub address: Address,
+    /// Present in election rosters.
+    pub voter: Option<VoterInfo>,
+    /// 要配慮者 categories known in advance (避難行動要支援者名簿).
+    pub care_needs: BTreeSet<CareNeed>,
+}
+
+/// Which kind of roster: it decides which fields are required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RosterKind {
+    Residents,
+    Voters,
+}
+
+/// Why a roster was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterError {
+    #[error("person id {0} appears more than once")]
+    DuplicatePerson(PersonId),
+    #[error("list number {0} appears more than once")]
+    DuplicateListNumber(ListNumber),
+    #[error("person {person}: birth date: {source}")]
+    BirthDate { person: PersonId, source: DateError },
+    #[error("person {0} has no voter information (list number, precinct) in a voter roster")]
+    MissingVoterInfo(PersonId),
+}
+
+/// A validated roster with lookup indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roster {
+    kind: RosterKind,
+    /// Sorted by person id.
+    entries: Vec<RosterEntry>,
+    by_person: FxHashMap<PersonId, usize>,
+    by_household: FxHashMap<HouseholdId, Vec<usize>>,
+    by_list_number: FxHashMap<ListNumber, usize>,
+}
+
+impl Roster {
+    /// Validate the entries as of `today` (birth dates may not be later).
+    pub fn new(
+        kind: RosterKind,
+        mut entries: Vec<RosterEntry>,
+        today: CivilDate,
+    ) -> Result<Self, RosterError> {
+        entries.sort_by(|a, b| a.person.cmp(&b.person));
+        let mut by_person = FxHashMap::default();
+        let mut by_household: FxHashMap<HouseholdId, Vec<usize>> = FxHashMap::default();
+        let mut by_list_number = FxHashMap::default();
+        for (i, e) in entries.iter().enumerate() {
+            if by_person.insert(e.person.clone(), i).is_some() {
+                return Err(RosterError::DuplicatePerson(e.person.clone()));
+            }
+            e.birth_date
+                .not_after(today)
+                .map_err(|source| RosterError::BirthDate {
+                    person: e.person.clone(),
+                    source,
+                })?;
+            match (&e.voter, kind) {
+                (None, RosterKind::Voters) => {
+                    return Err(RosterError::MissingVoterInfo(e.person.clone()));
+                }
+                (Some(v), _) => {
+                    if by_list_number.insert(v.list_number.clone(), i).is_some() {
+                        return Err(RosterError::DuplicateListNumber(v.list_number.clone()));
+                    }
+                }
+                (None, RosterKind::Residents) => {}
+            }
+            by_household.entry(e.household.clone()).or_default().push(i);
+        }
+        Ok(Self {
+            kind,
+            entries,
+            by_person,
+            by_household,
+            by_list_number,
+        })
+    }
+
+    pub fn kind(&self) -> RosterKind {
+        self.kind
+    }
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// All entries, sorted by person id.
+    pub fn entries(&self) -> &[RosterEntry] {
+        &self.entries
+    }
+    pub fn get(&self, person: &PersonId) -> Option<&RosterEntry> {
+        self.by_person
+            .get(person)
+            .and_then(|&i| self.entries.get(i))
+    }
+    /// Look a voter up by the 名簿番号 on their admission ticket.
+    pub fn by_list_number(&self, n: &ListNumber) -> Option<&RosterEntry> {
+        self.by_list_number
+            .get(n)
+            .and_then(|&i| self.entries.get(i))
+    }
+    /// The members of a household, sorted by person id.
+    pub fn household(&self, h: &HouseholdId) -> Vec<&RosterEntry> {
+        self.by_household
+            .get(h)
+            .map(|ix| ix.iter().filter_map(|&i| self.entries.get(i)).collect())
+            .unwrap_or_default()
+    }
+
+    /// SHA-256 over the canonical encoding (entries in person-id order, postcard-encoded).
+    /// The deployment manifest pins this hash; every node checks its roster against it.
+    pub fn hash(&self) -> RosterHash {
+        let mut h = Sha256::new();
+        h.update(b"kazashi-roster-v1");
+        h.update([matches!(self.kind, RosterKind::Voters) as u8]);
+        for e in &self.entries {
+            // Encoding plain data into a Vec cannot fail; an empty slice would still hash.
+            let bytes = postcard::to_allocvec(e).unwrap_or_default();
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+        }
+        RosterHash(h.finalize().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, hh: &str, born: &str) -> RosterEntry {
+        RosterEntry {
+            person: PersonId::new(id).unwrap(),
+            household: HouseholdId::new(hh).unwrap(),
+            name: PersonName::new("髙橋 花子").unwrap(),
+            kana: KanaReading::new("たかはし はなこ").unwrap(),
+            birth_date: CivilDate::parse(born).unwrap(),
+            sex: Sex::Female,
+            address: Address::new("新潟県三条市旭町2丁目3-1").unwrap(),
+            voter: None,
+            care_needs: BTreeSet::new(),
+        }
+    }
+
+    fn today() -> CivilDate {
+        CivilDate::new(2026, 11, 21).unwrap()
+    }
+
+    #[test]
+    fn indexes_and_households() {
+        let r = Roster::new(
+            RosterKind::Residents,
+            vec![
+                entry("3", "H1", "19800101"),
+                entry("1", "H1", "19820202"),
+                entry("2", "H2", "20100303"),
+            ],
+            today(),
+        )
+        .unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.entries()[0].person.as_str(), "1");
+        let hh: Vec<_> = r
+            .household(&HouseholdId::new("H1").unwrap())
+            .iter()
+            .map(|e| e.person.as_str())
+            .collect();
+        assert_eq!(hh, ["1", "3"]);
+        assert!(r.get(&PersonId::new("9").unwrap()).is_none());
+    }
+
+    #[test]
+    fn refuses_duplicates_future_births_and_missing_voter_info() {
+        let dup = Roster::new(
+            RosterKind::Residents,
+            vec![entry("1", "H", "19800101"), entry("1", "H", "19800101")],
+            today(),
+        );
+        assert!(matches!(dup, Err(RosterError::DuplicatePerson(_))));
+        let future = Roster::new(
+            RosterKind::Residents,
+            vec![entry("1", "H", "20270101")],
+            today(),
+        );
+        assert!(matches!(future, Err(RosterError::BirthDate { .. })));
+        let voters = Roster::new(
+            RosterKind::Voters,
+            vec![entry("1", "H", "19800101")],
+            today(),
+        );
+        assert!(matches!(voters, Err(RosterError::MissingVoterInfo(_))));
+    }
+
+    #[test]
+    fn hash_is_order_independent_and_content_sensitive() {
+        let a = Roster::new(
+            RosterKind::Residents,
+            vec![entry("1", "H", "19800101"), entry("2", "H", "19810101")],
+            today(),
+        )
+        .unwrap();
+        let b = Roster::new(
+            RosterKind::Residents,
+            vec![entry("2", "H", "19810101"), entry("1", "H", "19800101")],
+            today(),
+        )
+        .unwrap();
+        let c = Roster::new(
+            RosterKind::Residents,
+            vec![entry("2", "H", "19810101"), entry("1", "H", "19800102")],
+            today(),
+        )
+        .unwrap();
+        assert_eq!(a.hash(), b.hash());
+        assert_ne!(a.hash(), c.hash());
+    }
+}
