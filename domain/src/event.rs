@@ -53,6 +53,8 @@ pub enum EventError {
     WrongDeploymentKind(&'static str),
     #[error("person {0} is not on the roster")]
     UnknownPerson(PersonId),
+    #[error("household {0} is not on the roster")]
+    UnknownHousehold(crate::ids::HouseholdId),
     #[error("person {0} is not a voter on this roster")]
     NotAVoter(PersonId),
     #[error("an event could not be encoded")]

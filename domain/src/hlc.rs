@@ -103,6 +103,17 @@ impl Hlc {
         self.last
     }
 
+    /// A timestamp for a new local event that must order after `floor`: the latest event about
+    /// the same person (or alert, card, household) that the operator is acting on. The floor is
+    /// adopted whatever the skew bound, because this write's meaning depends on it: a check-out
+    /// written by a laptop whose clock is hours slow must still follow the check-in it ends.
+    pub fn tick_after(&mut self, physical_ms: Millis, floor: Timestamp) -> Timestamp {
+        if floor > self.last {
+            self.last = floor;
+        }
+        self.tick(physical_ms)
+    }
+
     /// Take a timestamp seen on a peer's event into account, so that later local events order
     /// after it. A timestamp more than `max_forward_ms` ahead of `physical_ms` is not adopted.
     pub fn observe(&mut self, remote: Timestamp, physical_ms: Millis) -> Result<(), ClockSkew> {
@@ -165,6 +176,21 @@ mod tests {
         assert_eq!(err.ahead_ms, 3_600_000);
         assert_eq!(mine.last(), before);
         assert_eq!(mine.tick(1_001), Timestamp::new(1_001, 0));
+    }
+
+    #[test]
+    fn tick_after_orders_past_a_floor_beyond_the_bound() {
+        let mut c = Hlc::new(60_000);
+        let floor = Timestamp::new(10_000_000, 3);
+        let t = c.tick_after(1_000, floor);
+        assert!(t > floor);
+        assert!(c.tick(1_001) > t);
+        // A floor in the past changes nothing.
+        let mut d = Hlc::new(60_000);
+        assert_eq!(
+            d.tick_after(5_000, Timestamp::new(10, 0)),
+            Timestamp::new(5_000, 0)
+        );
     }
 
     #[test]

@@ -269,6 +269,11 @@ impl Roster {
             .get(n)
             .and_then(|&i| self.entries.get(i))
     }
+    /// Whether any entry belongs to household `h`.
+    pub fn has_household(&self, h: &HouseholdId) -> bool {
+        self.by_household.contains_key(h)
+    }
+
     /// The members of a household, sorted by person id.
     pub fn household(&self, h: &HouseholdId) -> Vec<&RosterEntry> {
         self.by_household

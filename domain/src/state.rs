@@ -164,7 +164,9 @@ pub struct SiteCounts {
     pub by_sex: BTreeMap<Option<Sex>, u32>,
     /// The registered, by age band; `None` for unknown birth dates.
     pub by_age: BTreeMap<Option<AgeBand>, u32>,
-    /// The registered, per 要配慮者 category.
+    /// The registered with at least one 要配慮者 category.
+    pub with_care_needs: u32,
+    /// The registered, per 要配慮者 category (a person may count in several).
     pub care_needs: BTreeMap<CareNeed, u32>,
     /// Supported outside the building, by where they stay.
     pub support_only: BTreeMap<StayingPlace, u32>,
@@ -261,7 +263,13 @@ fn step(stays: &mut Stays, person: &PersonRef, ev: &Event, withdrawn: bool) {
         EventBody::ShelterCheckIn { members, .. }
             if !withdrawn && members.as_slice().contains(person) =>
         {
-            set(stays, site, StayStatus::Present, Some(at));
+            match current.map(|s| s.status) {
+                // A second tap while present changes nothing; the stay began at the first.
+                Some(StayStatus::Present) => {}
+                // Checked in again while on leave: back, in the same stay.
+                Some(StayStatus::OnLeave(_)) => set(stays, site, StayStatus::Present, checked_in),
+                _ => set(stays, site, StayStatus::Present, Some(at)),
+            }
         }
         EventBody::ShelterCheckOut { reason, .. } if registered => {
             set(
@@ -469,9 +477,43 @@ impl State {
         key.and_then(|k| self.events.get(&k.1))
     }
 
-    /// The undo withdrawing `target`, as of `as_of`.
+    /// The undo withdrawing `target`, as of `as_of` (only check-ins can be withdrawn).
     pub fn undone_by(&self, target: &EventId, as_of: Option<Millis>) -> Option<EventId> {
-        undone_by(&self.undos, target, as_of)
+        let is_check_in = self
+            .events
+            .get(target)
+            .is_some_and(|e| e.body().is_check_in());
+        if is_check_in {
+            undone_by(&self.undos, target, as_of)
+        } else {
+            None
+        }
+    }
+
+    /// The time of the latest event a new event with `body` acts upon: the members' last stay
+    /// events, the check-in an undo withdraws, the assertion a retraction withdraws, the current
+    /// household card, card binding or alert resolution, the voter's last check-in. A writer
+    /// orders its new event after it (see `Hlc::tick_after`).
+    pub fn causal_floor(&self, body: &EventBody) -> Option<Timestamp> {
+        let last_of = |h: Option<&History>| h.and_then(|h| h.latest(None)).map(|k| k.0);
+        let at_of = |id: &EventId| self.events.get(id).map(Event::at);
+        match body {
+            EventBody::UndoCheckIn { target, .. } | EventBody::RetractAssertion { target, .. } => {
+                at_of(target)
+            }
+            EventBody::HouseholdCard { household, .. } => {
+                last_of(self.household_cards.get(household))
+            }
+            EventBody::CardBinding { card, .. } => last_of(self.card_bindings.get(card)),
+            EventBody::AlertResolution { alert, .. } => last_of(self.alert_resolutions.get(alert)),
+            EventBody::VoterCheckIn { voter, .. } => last_of(self.votes.get(voter)),
+            _ => body.stay_members().and_then(|m| {
+                m.as_slice()
+                    .iter()
+                    .filter_map(|p| last_of(self.people.get(p).map(|t| &t.history)))
+                    .max()
+            }),
+        }
     }
 
     // ----- shelters -----
@@ -635,6 +677,9 @@ impl State {
             *c.by_age
                 .entry(f.birth_date.map(|b| AgeBand::of_age(b.age_on(on))))
                 .or_default() += 1;
+            if !f.care_needs.is_empty() {
+                c.with_care_needs += 1;
+            }
             for n in f.care_needs {
                 *c.care_needs.entry(n).or_default() += 1;
             }

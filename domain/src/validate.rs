@@ -7,7 +7,7 @@
 
 use crate::deployment::{Deployment, SiteKind};
 use crate::event::{Event, EventBody, EventError, VoteMode};
-use crate::ids::{PersonRef, SiteId};
+use crate::ids::{HouseholdRef, PersonRef, SiteId};
 use crate::roster::Roster;
 
 /// Check `event` against `deployment` and `roster`.
@@ -70,6 +70,17 @@ pub fn check_event(
     }
     if let Some(members) = body.stay_members() {
         members.as_slice().iter().try_for_each(known)?;
+    }
+    let household = match body {
+        EventBody::ShelterCheckIn { household, .. }
+        | EventBody::SupportOnlyRegistration { household, .. } => household.as_ref(),
+        EventBody::HouseholdCard { household, .. } => Some(household),
+        _ => None,
+    };
+    if let Some(HouseholdRef::Roster(h)) = household
+        && !roster.has_household(h)
+    {
+        return Err(EventError::UnknownHousehold(*h));
     }
 
     match body {

@@ -444,6 +444,12 @@ fn reference_stays(events: &[Event], person: &PersonRef, as_of: Option<Millis>) 
         };
         let ci = cur.and_then(|s| s.checked_in);
         match (e.body(), cur.map(|s| s.status)) {
+            (EventBody::ShelterCheckIn { .. }, Some(StayStatus::Present)) => {}
+            (EventBody::ShelterCheckIn { .. }, Some(StayStatus::OnLeave(_)))
+                if !undone.contains(&e.id()) =>
+            {
+                stays.insert(e.site(), new(StayStatus::Present, ci));
+            }
             (EventBody::ShelterCheckIn { .. }, _) if !undone.contains(&e.id()) => {
                 stays.insert(e.site(), new(StayStatus::Present, Some(e.at())));
             }

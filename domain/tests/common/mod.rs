@@ -114,3 +114,13 @@ pub fn small_roster() -> Roster {
     )
     .unwrap()
 }
+
+/// An event at `site`, written by device `d` (operator `op{d}`) at the given HLC timestamp.
+pub fn ev_at(d: u8, site_id: &str, at: Timestamp, body: EventBody) -> Event {
+    ev(d, site_id, at.wall_ms, at.counter, body)
+}
+
+/// The instant of `hour:minute` JST on `date`.
+pub fn jst_at(date: CivilDate, hour: u64, minute: u64) -> u64 {
+    date.jst_midnight().unwrap() + (hour * 60 + minute) * 60_000
+}

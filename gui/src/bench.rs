@@ -1,0 +1,155 @@
+//! `kazashi bench <name> [--scale N]`: benchmarks, one JSON object per line:
+//! `{"bench":..,"metric":..,"value":..,"unit":..,"scale":N}`. Quote medians.
+
+use kazashi_domain::State;
+use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
+use kazashi_sim::workload::{START_MS, shelter_week};
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Which benchmark: fold.
+    pub name: String,
+    /// Problem size (events for `fold`).
+    #[arg(long, default_value_t = 100_000)]
+    pub scale: usize,
+    /// Timed repetitions; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Seed of the synthetic workload.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), String> {
+    match args.name.as_str() {
+        "fold" => fold(args),
+        other => Err(format!("unknown benchmark {other:?}; available: fold")),
+    }
+}
+
+fn emit(bench: &str, metric: &str, value: f64, unit: &str, scale: usize) {
+    let v = serde_json::json!({"bench": bench, "metric": metric, "value": value, "unit": unit, "scale": scale});
+    println!("{v}");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Resident and peak memory of this process, in MiB (Linux; `None` elsewhere).
+fn memory_mib() -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024.0)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn fold(args: &BenchArgs) -> Result<(), String> {
+    let n = args.scale;
+    if n == 0 || n > 50_000_000 {
+        return Err("--scale must be between 1 and 50000000".into());
+    }
+    let runs = args.runs.clamp(1, 101);
+    let today = kazashi_domain::CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
+    let m = generate(PopulationSpec {
+        households: (n / 8).max(50),
+        seed: args.seed,
+        today,
+        voters: false,
+    })
+    .map_err(|e| e.to_string())?;
+    let d = shelter_operation(&m, (n / 20_000).clamp(5, 500)).map_err(|e| e.to_string())?;
+    let events = shelter_week(&m, &d, n, args.seed);
+
+    // Batch fold (how a node rebuilds state from its log).
+    let mut times = Vec::new();
+    let rss_before = memory_mib();
+    let mut kept = None;
+    for _ in 0..runs {
+        let input = events.clone();
+        let t = Instant::now();
+        let state = State::from_events(input);
+        times.push(t.elapsed().as_secs_f64());
+        kept = Some(state);
+    }
+    let state = kept.ok_or("no run")?;
+    let rss_after = memory_mib();
+    let med = median(times);
+    emit("fold", "batch_fold_time", med * 1e3, "ms", n);
+    emit(
+        "fold",
+        "batch_fold_throughput",
+        n as f64 / med,
+        "events/s",
+        n,
+    );
+
+    // Incremental inserts in a shuffled order (how merged peer events arrive).
+    let mut shuffled = events.clone();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ args.seed;
+    for i in (1..shuffled.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        shuffled.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let mut times = Vec::new();
+    for _ in 0..runs.min(3) {
+        let input = shuffled.clone();
+        let t = Instant::now();
+        let mut s = State::new();
+        for e in input {
+            s.insert(e);
+        }
+        times.push(t.elapsed().as_secs_f64());
+        if s != state {
+            return Err("shuffled insert produced a different state".into());
+        }
+    }
+    let med = median(times);
+    emit(
+        "fold",
+        "shuffled_insert_throughput",
+        n as f64 / med,
+        "events/s",
+        n,
+    );
+
+    // As-of query: counts at every shelter at mid-week.
+    let mid = START_MS + 3 * 24 * 3600 * 1000;
+    let sites: Vec<_> = d.sites().map(|s| s.id).collect();
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let total: u32 = sites
+            .iter()
+            .map(|s| state.site_counts(s, &m.roster, today, Some(mid)).present)
+            .sum();
+        times.push(t.elapsed().as_secs_f64());
+        std::hint::black_box(total);
+    }
+    emit(
+        "fold",
+        "as_of_counts_all_sites",
+        median(times) * 1e3,
+        "ms",
+        n,
+    );
+
+    if let (Some((before, _)), Some((after, peak))) = (rss_before, rss_after) {
+        emit(
+            "fold",
+            "state_rss_growth",
+            (after - before).max(0.0),
+            "MiB",
+            n,
+        );
+        emit("fold", "peak_rss", peak, "MiB", n);
+    }
+    Ok(())
+}

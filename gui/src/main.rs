@@ -1,0 +1,47 @@
+//! `kazashi`: one binary, the station app by default, and its subcommands.
+
+mod bench;
+mod demo;
+mod lang;
+
+use clap::{Parser, Subcommand};
+use lang::Lang;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kazashi",
+    version,
+    about = "かざし — offline-first check-in for shelters and polling stations"
+)]
+struct Cli {
+    /// Language of the output: ja (default) or en.
+    #[arg(long, global = true, default_value = "ja")]
+    lang: Lang,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The station in demo mode on the embedded synthetic city (the default).
+    Demo(demo::DemoArgs),
+    /// Run a benchmark and print one JSON object per line.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => demo::run(&demo::DemoArgs::default(), cli.lang),
+        Some(Command::Demo(args)) => demo::run(&args, cli.lang),
+        Some(Command::Bench(args)) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kazashi: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

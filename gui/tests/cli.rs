@@ -1,0 +1,110 @@
+//! The `kazashi` binary, run as a user would.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::process::Command;
+
+fn kazashi(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kazashi"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn headless_demo_reports_and_prints_no_personal_data() {
+    let out = kazashi(&[
+        "demo",
+        "--headless",
+        "--households",
+        "300",
+        "--shelters",
+        "4",
+        "--seed",
+        "9",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("全端末の状態一致: はい"), "{text}");
+    for site in ["S001", "S002", "S003", "S004"] {
+        assert!(text.contains(site), "{site} missing");
+    }
+    // The same synthetic city: none of its residents' names or addresses may appear.
+    let m = kazashi_sim::generate(kazashi_sim::PopulationSpec {
+        households: 300,
+        seed: 9,
+        today: kazashi_domain::CivilDate::new(2026, 9, 1).unwrap(),
+        voters: false,
+    })
+    .unwrap();
+    for e in m.roster.entries() {
+        assert!(!text.contains(e.name.as_str()), "a name was printed");
+        assert!(!text.contains(e.address.as_str()), "an address was printed");
+    }
+}
+
+#[test]
+fn english_output() {
+    let out = kazashi(&[
+        "--lang",
+        "en",
+        "demo",
+        "--headless",
+        "--households",
+        "100",
+        "--shelters",
+        "3",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("All stations converged: yes"), "{text}");
+}
+
+#[test]
+fn bad_arguments_get_clear_errors() {
+    let out = kazashi(&["bench", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown benchmark"));
+    let out = kazashi(&["demo", "--headless", "--shelters", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = kazashi(&["--lang", "fr", "demo"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn fold_bench_prints_json_lines() {
+    let out = kazashi(&["bench", "fold", "--scale", "3000", "--runs", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut metrics = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let o = v.as_object().unwrap();
+        let mut keys: Vec<&str> = o.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["bench", "metric", "scale", "unit", "value"]);
+        assert_eq!(o["bench"], "fold");
+        assert_eq!(o["scale"], 3000);
+        let value = o["value"].as_f64().unwrap();
+        assert!(value.is_finite() && value >= 0.0, "{line}");
+        metrics.push(o["metric"].as_str().unwrap().to_owned());
+    }
+    for m in [
+        "batch_fold_time",
+        "batch_fold_throughput",
+        "shuffled_insert_throughput",
+        "as_of_counts_all_sites",
+    ] {
+        assert!(
+            metrics.iter().any(|x| x == m),
+            "{m} missing from {metrics:?}"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! A station: one device at one site, writing events and merging its peers'.
+//!
+//! Every event this device writes goes through [`Station::record`]: stamped by the hybrid
+//! logical clock, checked on its own, against the deployment and roster, and against the merged
+//! state (a walk-in must exist, an undo must target a check-in), then folded. Events from peers
+//! go through [`Station::ingest`]: the same deployment and roster checks, then folded, and their
+//! timestamps advance this device's clock (unless too far ahead).
+//!
+//! Today the log lives in memory; the signed, persisted log (SQLite, Automerge) arrives in
+//! `kazashi-sync` and plugs in underneath without changing this API.
+
+use crate::clock::Clock;
+use kazashi_domain::event::{EventBody, EventError};
+use kazashi_domain::hlc::{ClockSkew, DEFAULT_MAX_FORWARD_MS};
+use kazashi_domain::state::Inserted;
+use kazashi_domain::validate::check_event;
+use kazashi_domain::{
+    Deployment, DeviceId, Event, EventContent, EventId, Hlc, OperatorId, PersonRef, Roster, SiteId,
+    State,
+};
+use std::sync::Arc;
+
+/// Why a station refused something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StationError {
+    #[error("the roster does not match the deployment's roster hash")]
+    RosterMismatch,
+    #[error("site {0} is not part of this deployment")]
+    UnknownSite(SiteId),
+    #[error(transparent)]
+    Invalid(#[from] EventError),
+    #[error("walk-in {0} is not registered on this station's log")]
+    UnknownWalkIn(PersonRef),
+    #[error("the event to undo ({0}) is not on this station's log")]
+    UndoTargetMissing(EventId),
+    #[error("only check-ins can be undone; {0} is a {1}")]
+    UndoTargetNotCheckIn(EventId, &'static str),
+}
+
+/// The result of taking in a peer's event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    pub inserted: Inserted,
+    /// The peer's timestamp was too far ahead to adopt (the event is kept all the same).
+    pub skew: Option<ClockSkew>,
+}
+
+/// One device at one site.
+pub struct Station<C: Clock> {
+    deployment: Arc<Deployment>,
+    roster: Arc<Roster>,
+    device: DeviceId,
+    site: SiteId,
+    hlc: Hlc,
+    clock: C,
+    state: State,
+}
+
+impl<C: Clock> Station<C> {
+    /// A station for `device` at `site`. The roster must be the one the deployment pins.
+    pub fn new(
+        deployment: Arc<Deployment>,
+        roster: Arc<Roster>,
+        device: DeviceId,
+        site: SiteId,
+        clock: C,
+    ) -> Result<Self, StationError> {
+        if roster.hash() != deployment.roster_hash() {
+            return Err(StationError::RosterMismatch);
+        }
+        if deployment.site(&site).is_none() {
+            return Err(StationError::UnknownSite(site));
+        }
+        Ok(Self {
+            deployment,
+            roster,
+            device,
+            site,
+            hlc: Hlc::new(DEFAULT_MAX_FORWARD_MS),
+            clock,
+            state: State::new(),
+        })
+    }
+
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+    pub fn site(&self) -> SiteId {
+        self.site
+    }
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Write a new event at this station on behalf of `operator`.
+    pub fn record(&mut self, operator: OperatorId, body: EventBody) -> Result<Event, StationError> {
+        self.check_references(&body)?;
+        // Tick only once the body is known to be acceptable, so refused input leaves no gap.
+        let mut clock = self.hlc.clone();
+        let now = self.clock.now_ms();
+        let at = match self.state.causal_floor(&body) {
+            Some(floor) => clock.tick_after(now, floor),
+            None => clock.tick(now),
+        };
+        let event = Event::new(EventContent {
+            device: self.device,
+            site: self.site,
+            operator,
+            at,
+            body,
+        })?;
+        check_event(&event, &self.deployment, &self.roster)?;
+        self.hlc = clock;
+        self.state.insert(event.clone());
+        Ok(event)
+    }
+
+    /// Take in an event written elsewhere (a peer, a USB bundle).
+    pub fn ingest(&mut self, event: Event) -> Result<Ingested, StationError> {
+        check_event(&event, &self.deployment, &self.roster)?;
+        let skew = self.hlc.observe(event.at(), self.clock.now_ms()).err();
+        let inserted = self.state.insert(event);
+        Ok(Ingested { inserted, skew })
+    }
+
+    /// Checks that need the merged state: they apply to this device's own writes only.
+    fn check_references(&self, body: &EventBody) -> Result<(), StationError> {
+        let walk_ins_known = |people: &[PersonRef]| {
+            people.iter().try_for_each(|p| match p {
+                PersonRef::WalkIn { .. } if self.state.walk_in(p, None).is_none() => {
+                    Err(StationError::UnknownWalkIn(*p))
+                }
+                _ => Ok(()),
+            })
+        };
+        if let Some(m) = body.stay_members() {
+            walk_ins_known(m.as_slice())?;
+        }
+        match body {
+            EventBody::UndoCheckIn { target, .. } => match self.state.event(target) {
+                None => Err(StationError::UndoTargetMissing(*target)),
+                Some(t) if !t.body().is_check_in() => {
+                    Err(StationError::UndoTargetNotCheckIn(*target, t.body().name()))
+                }
+                Some(_) => Ok(()),
+            },
+            EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } => {
+                walk_ins_known(&[*a, *b])
+            }
+            EventBody::CardBinding {
+                person: Some(p), ..
+            } => walk_ins_known(&[*p]),
+            _ => Ok(()),
+        }
+    }
+}

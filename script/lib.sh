@@ -1,0 +1,44 @@
+# Shared by script/demo and script/test. Sourced, not run.
+set -euo pipefail
+
+REQUIRED_RUST="1.95"
+
+log() { printf '\033[1m[kazashi]\033[0m %s\n' "$*" >&2; }
+
+# Run as root, or through sudo when not root.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        log "need root to run: $*  (run as root, or install sudo)"; return 1
+    fi
+}
+
+# Install the Debian packages named, skipping those already installed (idempotent, and no
+# network use when nothing is missing).
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+    log "installing Debian packages: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# Rust is not taken from Debian (bookworm's is too old); it must be there already.
+need_rust() {
+    if [ -f "$HOME/.cargo/env" ]; then . "$HOME/.cargo/env"; fi
+    if ! command -v cargo >/dev/null; then
+        log "Rust $REQUIRED_RUST or newer is needed: install it with rustup (https://rustup.rs), then run this again."
+        exit 1
+    fi
+    local have
+    have=$(rustc --version | awk '{print $2}')
+    if [ "$(printf '%s\n%s\n' "$REQUIRED_RUST" "$have" | sort -V | head -n1)" != "$REQUIRED_RUST" ]; then
+        log "Rust $have is too old; $REQUIRED_RUST or newer is needed (rustup update)."
+        exit 1
+    fi
+}
+
+# What building needs.
+BUILD_PACKAGES=(build-essential pkg-config ca-certificates)

@@ -1,0 +1,13 @@
+//! # kazashi-sim
+//!
+//! The synthetic municipality (households, residents with realistic and variant-glyph names,
+//! voters with 投票区 and 名簿番号), deployments over it, benchmark workloads, and the headless
+//! demo day that drives the real station code on simulated time. The seeded drill simulator
+//! with faults and a simulated network grows here.
+
+pub mod demo;
+pub mod names;
+pub mod population;
+pub mod workload;
+
+pub use population::{Municipality, PopulationSpec, generate};

@@ -1,0 +1,317 @@
+//! Synthetic event streams for benchmarks: a week of a shelter operation, written by two devices
+//! per shelter, with check-ins, departures, leave, transfers, walk-ins, cards and undos in
+//! realistic proportions. Deterministic for a seed.
+
+use crate::population::Municipality;
+use kazashi_domain::event::*;
+use kazashi_domain::ids::{
+    CardKey, DeviceId, HouseholdId, HouseholdRef, OperatorId, PersonRef, SiteId,
+};
+use kazashi_domain::roster::{CareNeed, Sex};
+use kazashi_domain::text::{Label, Note, PersonName};
+use kazashi_domain::{Deployment, Event, EventContent, Hlc};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeSet;
+
+/// 2026-09-01 06:00 JST, the start of every synthetic timeline.
+pub const START_MS: u64 = 1_788_210_000_000;
+
+struct Writer {
+    device: DeviceId,
+    site: SiteId,
+    hlc: Hlc,
+}
+
+/// `n` events of a shelter operation over `m`'s roster and `d`'s shelters.
+pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Vec<Event> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let shelters: Vec<SiteId> = d.sites().filter(|s| s.is_shelter()).map(|s| s.id).collect();
+    let mut households: Vec<HouseholdId> = m.roster.entries().iter().map(|e| e.household).collect();
+    households.dedup();
+    households.sort_unstable();
+    households.dedup();
+    if shelters.is_empty() || households.is_empty() {
+        return Vec::new();
+    }
+    let mut writers: Vec<Writer> = shelters
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            (0..2u8).map(move |k| {
+                let mut b = [0u8; 32];
+                b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                b[8] = k;
+                Writer {
+                    device: DeviceId(b),
+                    site: *s,
+                    hlc: Hlc::new(u64::MAX / 4),
+                }
+            })
+        })
+        .collect();
+    let operator = OperatorId::new("demo01").ok();
+    let week_ms: u64 = 7 * 24 * 3600 * 1000;
+    let step = (week_ms / n.max(1) as u64).max(1);
+    // (members, site) of checked-in groups, and of groups on leave.
+    let mut present: Vec<(Vec<PersonRef>, usize)> = Vec::new();
+    let mut away: Vec<(Vec<PersonRef>, usize)> = Vec::new();
+    let mut walk_in_groups: Vec<Vec<PersonRef>> = Vec::new();
+    let mut recent_check_ins: Vec<kazashi_domain::EventId> = Vec::new();
+    let mut out = Vec::with_capacity(n);
+    let mut t = START_MS;
+    let Some(operator) = operator else { return out };
+    while out.len() < n {
+        t += step;
+        let roll = rng.random_range(0..1000u32);
+        let site_ix = rng.random_range(0..shelters.len());
+        let w_ix = site_ix * 2 + usize::from(rng.random_bool(0.5));
+        let mut site_of = site_ix;
+        let body = match roll {
+            0..=449 => {
+                // A household (or part of it) arrives.
+                let group: Vec<PersonRef> =
+                    if rng.random_range(0..20) == 0 && !walk_in_groups.is_empty() {
+                        walk_in_groups.swap_remove(rng.random_range(0..walk_in_groups.len()))
+                    } else {
+                        let h = households[rng.random_range(0..households.len())];
+                        let mem = m.roster.household(&h);
+                        let take = if rng.random_bool(0.8) {
+                            mem.len()
+                        } else {
+                            rng.random_range(1..=mem.len().max(1))
+                        };
+                        mem.iter()
+                            .take(take)
+                            .map(|e| PersonRef::Roster(e.person))
+                            .collect()
+                    };
+                let Ok(members) = Members::new(group.clone()) else {
+                    continue;
+                };
+                present.push((group, site_ix));
+                EventBody::ShelterCheckIn {
+                    household: None,
+                    members,
+                    method: IdMethod::CardTap,
+                }
+            }
+            450..=569 if !present.is_empty() => {
+                let (g, s) = present.swap_remove(rng.random_range(0..present.len()));
+                site_of = s;
+                let Ok(members) = Members::new(g) else {
+                    continue;
+                };
+                EventBody::ShelterCheckOut {
+                    members,
+                    reason: CheckOutReason::Home,
+                }
+            }
+            570..=669 if !present.is_empty() => {
+                let i = rng.random_range(0..present.len());
+                let (g, s) = present.swap_remove(i);
+                site_of = s;
+                away.push((g.clone(), s));
+                let Ok(members) = Members::new(g) else {
+                    continue;
+                };
+                EventBody::TemporaryLeave {
+                    members,
+                    kind: LeaveKind::Outing,
+                    expected_return: Some(t + 4 * 3600 * 1000),
+                }
+            }
+            670..=749 if !away.is_empty() => {
+                let (g, s) = away.swap_remove(rng.random_range(0..away.len()));
+                site_of = s;
+                present.push((g.clone(), s));
+                let Ok(members) = Members::new(g) else {
+                    continue;
+                };
+                EventBody::ReturnFromLeave { members }
+            }
+            750..=779 if !present.is_empty() && shelters.len() > 1 => {
+                let (g, s) = present.swap_remove(rng.random_range(0..present.len()));
+                let to = (s + 1 + rng.random_range(0..shelters.len() - 1)) % shelters.len();
+                site_of = s;
+                let Ok(members) = Members::new(g) else {
+                    continue;
+                };
+                EventBody::Transfer {
+                    members,
+                    to: shelters[to],
+                }
+            }
+            780..=819 => {
+                let h = households[rng.random_range(0..households.len())];
+                let g: Vec<PersonRef> = m
+                    .roster
+                    .household(&h)
+                    .iter()
+                    .map(|e| PersonRef::Roster(e.person))
+                    .collect();
+                let Ok(members) = Members::new(g) else {
+                    continue;
+                };
+                let staying = if rng.random_bool(0.5) {
+                    StayingPlace::Car
+                } else {
+                    StayingPlace::AtHome
+                };
+                EventBody::SupportOnlyRegistration {
+                    household: Some(HouseholdRef::Roster(h)),
+                    members,
+                    staying,
+                }
+            }
+            820..=849 => {
+                let k = rng.random_range(1..4usize);
+                let members: Vec<WalkInPerson> = (0..k)
+                    .filter_map(|i| {
+                        Some(WalkInPerson {
+                            name: PersonName::new(if i == 0 {
+                                "来所者 一郎"
+                            } else {
+                                "来所者 花子"
+                            })
+                            .ok()?,
+                            kana: None,
+                            birth_date: None,
+                            sex: if i == 0 { Sex::Male } else { Sex::Female },
+                            address: None,
+                            care_needs: BTreeSet::new(),
+                        })
+                    })
+                    .collect();
+                EventBody::WalkInRegistration {
+                    members,
+                    home_municipality: Label::new("長岡市").ok(),
+                }
+            }
+            850..=899 => {
+                let h = households[rng.random_range(0..households.len())];
+                let mem = m.roster.household(&h);
+                let card = HouseholdCard {
+                    representative: mem.first().map(|e| PersonRef::Roster(e.person)),
+                    phone: None,
+                    damage: Some(HousingDamage::Partial),
+                    flooding: Some(Flooding::BelowFloor),
+                    staying: StayingPlace::InShelter,
+                    car: None,
+                    pets: None,
+                    disclosure: Disclosure::Relatives,
+                    dv_block: false,
+                    members: mem
+                        .iter()
+                        .map(|e| MemberCard {
+                            person: PersonRef::Roster(e.person),
+                            care_needs: [CareNeed::Medication].into(),
+                            allergies: None,
+                            medication: None,
+                            disclosure: None,
+                            medical_note: None,
+                        })
+                        .collect(),
+                    notes: None,
+                };
+                EventBody::HouseholdCard {
+                    household: HouseholdRef::Roster(h),
+                    card: Box::new(card),
+                }
+            }
+            900..=919 if !recent_check_ins.is_empty() => {
+                let target = recent_check_ins[rng.random_range(0..recent_check_ins.len())];
+                let Ok(reason) = Note::new("別世帯を選択していた") else {
+                    continue;
+                };
+                EventBody::UndoCheckIn { target, reason }
+            }
+            920..=989 => {
+                let e = &m.roster.entries()[rng.random_range(0..m.roster.len())];
+                let mut key = [0u8; 32];
+                rng.fill(&mut key[..]);
+                EventBody::CardBinding {
+                    card: CardKey(key),
+                    person: Some(PersonRef::Roster(e.person)),
+                }
+            }
+            _ => EventBody::SiteLifecycle(SiteState::Opened),
+        };
+        let wi = if site_of == site_ix {
+            w_ix
+        } else {
+            site_of * 2
+        };
+        let Some(w) = writers.get_mut(wi) else {
+            continue;
+        };
+        // Each laptop's clock is off by up to two minutes.
+        let skew = (wi as u64 % 5) * 30_000;
+        let at = w.hlc.tick(t + skew);
+        let content = EventContent {
+            device: w.device,
+            site: w.site,
+            operator,
+            at,
+            body,
+        };
+        let Ok(event) = Event::new(content) else {
+            continue;
+        };
+        match event.body() {
+            EventBody::ShelterCheckIn { .. } => {
+                recent_check_ins.push(event.id());
+                if recent_check_ins.len() > 64 {
+                    recent_check_ins.remove(0);
+                }
+            }
+            EventBody::WalkInRegistration { members, .. } => {
+                walk_in_groups.push(
+                    (0..members.len())
+                        .map(|i| PersonRef::WalkIn {
+                            registration: event.id(),
+                            index: i as u16,
+                        })
+                        .collect(),
+                );
+            }
+            _ => {}
+        }
+        out.push(event);
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::population::{PopulationSpec, generate, shelter_operation};
+    use kazashi_domain::validate::check_event;
+    use kazashi_domain::{CivilDate, State};
+
+    #[test]
+    fn events_are_valid_and_deterministic() {
+        let m = generate(PopulationSpec {
+            households: 300,
+            seed: 3,
+            today: CivilDate::new(2026, 9, 1).unwrap(),
+            voters: false,
+        })
+        .unwrap();
+        let d = shelter_operation(&m, 5).unwrap();
+        let a = shelter_week(&m, &d, 2000, 1);
+        let b = shelter_week(&m, &d, 2000, 1);
+        assert_eq!(a.len(), 2000);
+        assert_eq!(a, b);
+        for e in &a {
+            check_event(e, &d, &m.roster).unwrap();
+        }
+        let s = State::from_events(a);
+        let present: u32 = d
+            .sites()
+            .map(|x| s.site_counts(&x.id, &m.roster, m.today, None).present)
+            .sum();
+        assert!(present > 100, "{present} present");
+    }
+}
