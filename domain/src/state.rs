@@ -26,6 +26,51 @@ use crate::time::{CivilDate, Millis};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The events themselves: an append-only arena (sequential writes, compact) and an index by id.
+/// Arena order is arrival order and means nothing; equality compares the sets of events.
+#[derive(Debug, Clone, Default)]
+struct EventStore {
+    arena: Vec<Event>,
+    index: FxHashMap<EventId, u32>,
+}
+
+impl EventStore {
+    fn reserve(&mut self, n: usize) {
+        self.arena.reserve(n);
+        self.index.reserve(n);
+    }
+    fn get(&self, id: &EventId) -> Option<&Event> {
+        self.index.get(id).and_then(|&i| self.arena.get(i as usize))
+    }
+    fn contains_key(&self, id: &EventId) -> bool {
+        self.index.contains_key(id)
+    }
+    /// Add an event not yet present.
+    fn insert(&mut self, id: EventId, event: Event) {
+        if let Ok(i) = u32::try_from(self.arena.len()) {
+            self.index.insert(id, i);
+            self.arena.push(event);
+        }
+    }
+    fn len(&self) -> usize {
+        self.arena.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.arena.is_empty()
+    }
+    fn values(&self) -> impl Iterator<Item = &Event> {
+        self.arena.iter()
+    }
+}
+
+impl PartialEq for EventStore {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.arena.iter().all(|e| other.get(&e.id()) == Some(e))
+    }
+}
+
+impl Eq for EventStore {}
+
 /// A sorted, duplicate-free list of order keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History(Vec<OrderKey>);
@@ -116,10 +161,29 @@ pub struct Stay {
 /// A person's stays, by site.
 pub type Stays = BTreeMap<SiteId, Stay>;
 
+/// A person's stays as kept inside the state: a short vector sorted by site (most people have
+/// one or two), far smaller than a B-tree node per person.
+type StayVec = Vec<(SiteId, Stay)>;
+
+fn stay_get(v: &StayVec, site: &SiteId) -> Option<Stay> {
+    v.binary_search_by(|(s, _)| s.cmp(site)).ok().and_then(|i| v.get(i)).map(|(_, st)| *st)
+}
+
+fn stay_set(v: &mut StayVec, site: SiteId, stay: Stay) {
+    match v.binary_search_by(|(s, _)| s.cmp(&site)) {
+        Ok(i) => {
+            if let Some(slot) = v.get_mut(i) {
+                slot.1 = stay;
+            }
+        }
+        Err(i) => v.insert(i, (site, stay)),
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct PersonTrack {
     history: History,
-    stays: Stays,
+    stays: StayVec,
 }
 
 /// One voter check-in, with what happened to it.
@@ -209,7 +273,7 @@ pub enum Inserted {
 /// The state folded from a set of events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
-    events: FxHashMap<EventId, Event>,
+    events: EventStore,
     latest: Option<OrderKey>,
     /// Undo events by the event they withdraw.
     undos: FxHashMap<EventId, History>,
@@ -241,12 +305,13 @@ fn undone_by(
 }
 
 /// Apply one stay event to a person's stays. `withdrawn` is true for an undone check-in.
-fn step(stays: &mut Stays, person: &PersonRef, ev: &Event, withdrawn: bool) {
+fn step(stays: &mut StayVec, person: &PersonRef, ev: &Event, withdrawn: bool) {
     let at = ev.at();
     let site = ev.site();
     let set =
-        |stays: &mut Stays, site: SiteId, status: StayStatus, checked_in: Option<Timestamp>| {
-            stays.insert(
+        |stays: &mut StayVec, site: SiteId, status: StayStatus, checked_in: Option<Timestamp>| {
+            stay_set(
+                stays,
                 site,
                 Stay {
                     status,
@@ -256,7 +321,7 @@ fn step(stays: &mut Stays, person: &PersonRef, ev: &Event, withdrawn: bool) {
                 },
             );
         };
-    let current = stays.get(&site).copied();
+    let current = stay_get(stays, &site);
     let checked_in = current.and_then(|s| s.checked_in);
     let registered = current.is_some_and(|s| s.status.is_registered());
     match ev.body() {
@@ -296,7 +361,7 @@ fn step(stays: &mut Stays, person: &PersonRef, ev: &Event, withdrawn: bool) {
                 StayStatus::Left(Departure::TransferredTo(*to)),
                 checked_in,
             );
-            if !stays.get(to).is_some_and(|s| s.status.is_registered()) {
+            if !stay_get(stays, to).is_some_and(|s| s.status.is_registered()) {
                 set(stays, *to, StayStatus::Expected { from: site }, None);
             }
         }
@@ -311,11 +376,11 @@ fn step(stays: &mut Stays, person: &PersonRef, ev: &Event, withdrawn: bool) {
 fn derive_stays(
     person: &PersonRef,
     history: &History,
-    events: &FxHashMap<EventId, Event>,
+    events: &EventStore,
     undos: &FxHashMap<EventId, History>,
     as_of: Option<Millis>,
-) -> Stays {
-    let mut stays = Stays::new();
+) -> StayVec {
+    let mut stays = StayVec::new();
     for (_, id) in history.upto(as_of) {
         if let Some(ev) = events.get(id) {
             let withdrawn = matches!(ev.body(), EventBody::ShelterCheckIn { .. })
@@ -334,12 +399,22 @@ impl State {
 
     /// Fold a batch of events (sorted first, so that inserts take the fast path).
     pub fn from_events(events: impl IntoIterator<Item = Event>) -> Self {
-        let mut v: Vec<Event> = events.into_iter().collect();
-        v.sort_unstable_by_key(|e| e.order_key());
+        let mut slots: Vec<Option<Event>> = events.into_iter().map(Some).collect();
+        // Sort small keys, not the events themselves.
+        let mut order: Vec<(OrderKey, u32)> = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.as_ref()?.order_key(), u32::try_from(i).ok()?)))
+            .collect();
+        order.sort_unstable();
         let mut s = Self::new();
-        s.events.reserve(v.len());
-        for e in v {
-            s.insert(e);
+        s.events.reserve(slots.len());
+        // Roughly one person per three events in real operations; a guess only saves rehashing.
+        s.people.reserve(slots.len() / 3);
+        for (_, i) in order {
+            if let Some(e) = slots.get_mut(i as usize).and_then(Option::take) {
+                s.insert(e);
+            }
         }
         s
     }
@@ -383,7 +458,11 @@ impl State {
                 _ => None,
             };
             for p in members.as_slice() {
-                let track = people.entry(*p).or_default();
+                let track = people.entry(*p).or_insert_with(|| PersonTrack {
+                    history: History(Vec::with_capacity(4)),
+                    stays: StayVec::with_capacity(1),
+                });
+                let new_here = stay_get(&track.stays, &site).is_none();
                 let at_end = track.history.insert(key);
                 let withdrawn = matches!(ev.body(), EventBody::ShelterCheckIn { .. })
                     && undone_by(undos, &id, None).is_some();
@@ -392,7 +471,11 @@ impl State {
                 } else {
                     track.stays = derive_stays(p, &track.history, events, undos, None);
                 }
-                site_people.entry(site).or_default().insert(*p);
+                // Every stay arises from an event here or a transfer here, both indexed, so a
+                // person who already has a stay at this site is already in its index.
+                if new_here {
+                    site_people.entry(site).or_default().insert(*p);
+                }
                 if let Some(to) = transfer_to {
                     site_people.entry(to).or_default().insert(*p);
                 }
@@ -529,9 +612,9 @@ impl State {
     pub fn stays(&self, person: &PersonRef, as_of: Option<Millis>) -> Stays {
         match (self.people.get(person), as_of) {
             (None, _) => Stays::new(),
-            (Some(t), None) => t.stays.clone(),
+            (Some(t), None) => t.stays.iter().copied().collect(),
             (Some(t), Some(_)) => {
-                derive_stays(person, &t.history, &self.events, &self.undos, as_of)
+                derive_stays(person, &t.history, &self.events, &self.undos, as_of).into_iter().collect()
             }
         }
     }
@@ -545,8 +628,10 @@ impl State {
             .iter()
             .filter_map(|p| {
                 let stay = match as_of {
-                    None => self.people.get(p).and_then(|t| t.stays.get(site)).copied(),
-                    Some(_) => self.stays(p, as_of).get(site).copied(),
+                    None => self.people.get(p).and_then(|t| stay_get(&t.stays, site)),
+                    Some(_) => self.people.get(p).and_then(|t| {
+                        stay_get(&derive_stays(p, &t.history, &self.events, &self.undos, as_of), site)
+                    }),
                 };
                 stay.map(|s| (*p, s))
             })
@@ -873,3 +958,4 @@ impl State {
         out
     }
 }
+

@@ -29,8 +29,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
 }
 
 fn emit(bench: &str, metric: &str, value: f64, unit: &str, scale: usize) {
+    use std::io::Write as _;
     let v = serde_json::json!({"bench": bench, "metric": metric, "value": value, "unit": unit, "scale": scale});
-    println!("{v}");
+    // A closed pipe (`| head`) is not an error worth a panic: the reader has what it wanted.
+    let _ = writeln!(std::io::stdout().lock(), "{v}");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -79,7 +79,11 @@ pub fn run(args: &DemoArgs, lang: Lang) -> Result<(), String> {
         shelters: args.shelters,
     })
     .map_err(|e| e.to_string())?;
-    print!("{}", render(&report, lang));
+    {
+        use std::io::Write as _;
+        // A closed pipe is the reader's choice, not a failure of the demo.
+        let _ = std::io::stdout().lock().write_all(render(&report, lang).as_bytes());
+    }
     if report.converged {
         Ok(())
     } else {
