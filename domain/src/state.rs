@@ -166,7 +166,10 @@ pub type Stays = BTreeMap<SiteId, Stay>;
 type StayVec = Vec<(SiteId, Stay)>;
 
 fn stay_get(v: &StayVec, site: &SiteId) -> Option<Stay> {
-    v.binary_search_by(|(s, _)| s.cmp(site)).ok().and_then(|i| v.get(i)).map(|(_, st)| *st)
+    v.binary_search_by(|(s, _)| s.cmp(site))
+        .ok()
+        .and_then(|i| v.get(i))
+        .map(|(_, st)| *st)
 }
 
 fn stay_set(v: &mut StayVec, site: SiteId, stay: Stay) {
@@ -614,7 +617,9 @@ impl State {
             (None, _) => Stays::new(),
             (Some(t), None) => t.stays.iter().copied().collect(),
             (Some(t), Some(_)) => {
-                derive_stays(person, &t.history, &self.events, &self.undos, as_of).into_iter().collect()
+                derive_stays(person, &t.history, &self.events, &self.undos, as_of)
+                    .into_iter()
+                    .collect()
             }
         }
     }
@@ -630,7 +635,10 @@ impl State {
                 let stay = match as_of {
                     None => self.people.get(p).and_then(|t| stay_get(&t.stays, site)),
                     Some(_) => self.people.get(p).and_then(|t| {
-                        stay_get(&derive_stays(p, &t.history, &self.events, &self.undos, as_of), site)
+                        stay_get(
+                            &derive_stays(p, &t.history, &self.events, &self.undos, as_of),
+                            site,
+                        )
                     }),
                 };
                 stay.map(|s| (*p, s))
@@ -958,4 +966,3 @@ impl State {
         out
     }
 }
-

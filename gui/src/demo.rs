@@ -82,7 +82,9 @@ pub fn run(args: &DemoArgs, lang: Lang) -> Result<(), String> {
     {
         use std::io::Write as _;
         // A closed pipe is the reader's choice, not a failure of the demo.
-        let _ = std::io::stdout().lock().write_all(render(&report, lang).as_bytes());
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(render(&report, lang).as_bytes());
     }
     if report.converged {
         Ok(())
