@@ -2,6 +2,7 @@
 //! display exists, it runs the demo day headless and prints its report.
 
 use crate::lang::Lang;
+use kazashi_domain::event::IdMethod;
 use kazashi_domain::roster::CareNeed;
 use kazashi_sim::demo::{DemoConfig, DemoReport, run as run_day};
 use std::fmt::Write as _;
@@ -17,13 +18,12 @@ fn pad(text: &str, width: usize, right: bool) -> String {
     }
 }
 
-fn method_label(key: &str, lang: Lang) -> &str {
-    match key {
-        "card" => lang.t("カード", "card"),
-        "card+pin" => lang.t("カード+暗証番号", "card+PIN"),
-        "ticket" => lang.t("入場券", "ticket"),
-        "lookup" => lang.t("検索", "lookup"),
-        other => other,
+fn method_label(method: IdMethod, lang: Lang) -> &'static str {
+    match method {
+        IdMethod::CardTap => lang.t("カード", "card"),
+        IdMethod::CardWithPin => lang.t("カード+暗証番号", "card+PIN"),
+        IdMethod::AdmissionTicket => lang.t("入場券", "ticket"),
+        IdMethod::Lookup => lang.t("検索", "lookup"),
     }
 }
 
@@ -216,7 +216,7 @@ pub fn render(r: &DemoReport, lang: Lang) -> String {
     let methods: Vec<String> = r
         .check_ins_by_method
         .iter()
-        .map(|(k, v)| format!("{} {v}", method_label(k, lang)))
+        .map(|(k, v)| format!("{} {v}", method_label(*k, lang)))
         .collect();
     let _ = writeln!(
         s,

@@ -11,14 +11,16 @@
 //!
 //! Delivery between stations is an in-memory exchange: the real mesh (iroh) replaces it later.
 
-use crate::population::{GenError, Municipality, PopulationSpec, generate, shelter_operation};
+use crate::population::{
+    GenError, Municipality, PopulationSpec, generate, shelter_operation, walk_in_group,
+};
 use crate::workload::START_MS;
 use kazashi_domain::deployment::SiteKind;
 use kazashi_domain::event::*;
 use kazashi_domain::ids::{DeviceId, HouseholdId, OperatorId, PersonRef, SiteId};
 use kazashi_domain::roster::{CareNeed, Sex};
 use kazashi_domain::state::SiteCounts;
-use kazashi_domain::text::{Label, Note, PersonName};
+use kazashi_domain::text::{Label, Note};
 use kazashi_domain::{CivilDate, Deployment, Event};
 use kazashi_node::{ManualClock, Station, StationError};
 use rand::{RngExt, SeedableRng};
@@ -88,7 +90,7 @@ pub struct DemoReport {
     pub households: usize,
     pub sites: Vec<SiteLine>,
     pub events: usize,
-    pub check_ins_by_method: BTreeMap<&'static str, u32>,
+    pub check_ins_by_method: BTreeMap<IdMethod, u32>,
     pub walk_ins: usize,
     pub transfers: u32,
     pub undos: u32,
@@ -240,7 +242,7 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
     households.sort_unstable();
     households.dedup();
 
-    let mut by_method: BTreeMap<&'static str, u32> = BTreeMap::new();
+    let mut by_method: BTreeMap<IdMethod, u32> = BTreeMap::new();
     let mut present_groups: Vec<(usize, Vec<PersonRef>)> = Vec::new();
     let mut out_groups: Vec<(usize, Vec<PersonRef>, u64)> = Vec::new();
     let mut pending_transfers: Vec<(u64, Vec<PersonRef>)> = Vec::new();
@@ -271,23 +273,7 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
             let (members, method) = if roll < 8 {
                 // Someone from another town, registered on the spot.
                 let k = rng.random_range(1..4usize);
-                let people: Vec<WalkInPerson> = (0..k)
-                    .map(|j| {
-                        Ok(WalkInPerson {
-                            name: PersonName::new(if j == 0 {
-                                "来所 太郎"
-                            } else {
-                                "来所 花子"
-                            })
-                            .map_err(|e| DemoError::Setup(e.to_string()))?,
-                            kana: None,
-                            birth_date: CivilDate::new(1960 + 10 * j as i32, 4, 1).ok(),
-                            sex: if j == 0 { Sex::Male } else { Sex::Female },
-                            address: None,
-                            care_needs: Default::default(),
-                        })
-                    })
-                    .collect::<Result<_, DemoError>>()?;
+                let people = walk_in_group(k);
                 let reg = net.record(
                     site,
                     op(site)?,
@@ -348,7 +334,7 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
                     method,
                 },
             )?;
-            *by_method.entry(method_label(method)).or_default() += 1;
+            *by_method.entry(method).or_default() += 1;
             // At 10:30 one desk picks the wrong household and the lead withdraws the check-in.
             if undos == 0 && hour >= 10 && t % HOUR == 30 * MINUTE {
                 net.record(
@@ -496,6 +482,12 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
         .get(hq)
         .map(|s| s.state())
         .ok_or_else(|| DemoError::Setup("no HQ".into()))?;
+    let mut reports_by_site: BTreeMap<SiteId, usize> = BTreeMap::new();
+    for e in hq_state.events_in_order() {
+        if matches!(e.body(), EventBody::ShelterStatusReport(_)) {
+            *reports_by_site.entry(e.site()).or_default() += 1;
+        }
+    }
     let mut sites = Vec::new();
     for s in deployment.sites() {
         if let SiteKind::Shelter {
@@ -509,13 +501,7 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
                 type_label: shelter_type.label_ja(),
                 capacity,
                 counts: hq_state.site_counts(&s.id, &m.roster, date, None),
-                reports_filed: hq_state
-                    .events_in_order()
-                    .iter()
-                    .filter(|e| {
-                        e.site() == s.id && matches!(e.body(), EventBody::ShelterStatusReport(_))
-                    })
-                    .count(),
+                reports_filed: reports_by_site.get(&s.id).copied().unwrap_or(0),
             });
         }
     }
@@ -534,13 +520,4 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
         stations: net.stations.len(),
         converged,
     })
-}
-
-fn method_label(m: IdMethod) -> &'static str {
-    match m {
-        IdMethod::CardTap => "card",
-        IdMethod::CardWithPin => "card+pin",
-        IdMethod::AdmissionTicket => "ticket",
-        IdMethod::Lookup => "lookup",
-    }
 }

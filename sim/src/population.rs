@@ -65,6 +65,28 @@ fn value<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, GenError> {
     r.map_err(|e| GenError::Value(e.to_string()))
 }
 
+/// A group of `k` people from another town, as the demo and workloads register them: a man born
+/// 1960 and women born ten years apart after him. Synthetic names only.
+pub fn walk_in_group(k: usize) -> Vec<kazashi_domain::event::WalkInPerson> {
+    (0..k)
+        .filter_map(|j| {
+            Some(kazashi_domain::event::WalkInPerson {
+                name: PersonName::new(if j == 0 {
+                    "来所 太郎"
+                } else {
+                    "来所 花子"
+                })
+                .ok()?,
+                kana: None,
+                birth_date: CivilDate::new(1960 + 10 * j as i32, 4, 1).ok(),
+                sex: if j == 0 { Sex::Male } else { Sex::Female },
+                address: None,
+                care_needs: BTreeSet::new(),
+            })
+        })
+        .collect()
+}
+
 /// Precinct code of a town index ("01", "02", …).
 pub fn precinct_of_town(town: usize) -> String {
     format!("{:02}", town + 1)

@@ -2,17 +2,16 @@
 //! per shelter, with check-ins, departures, leave, transfers, walk-ins, cards and undos in
 //! realistic proportions. Deterministic for a seed.
 
-use crate::population::Municipality;
+use crate::population::{Municipality, walk_in_group};
 use kazashi_domain::event::*;
 use kazashi_domain::ids::{
     CardKey, DeviceId, HouseholdId, HouseholdRef, OperatorId, PersonRef, SiteId,
 };
-use kazashi_domain::roster::{CareNeed, Sex};
-use kazashi_domain::text::{Label, Note, PersonName};
+use kazashi_domain::roster::CareNeed;
+use kazashi_domain::text::{Label, Note};
 use kazashi_domain::{Deployment, Event, EventContent, Hlc};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeSet;
 
 /// 2026-09-01 06:00 JST, the start of every synthetic timeline.
 pub const START_MS: u64 = 1_788_210_000_000;
@@ -28,7 +27,6 @@ pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Ve
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     let shelters: Vec<SiteId> = d.sites().filter(|s| s.is_shelter()).map(|s| s.id).collect();
     let mut households: Vec<HouseholdId> = m.roster.entries().iter().map(|e| e.household).collect();
-    households.dedup();
     households.sort_unstable();
     households.dedup();
     if shelters.is_empty() || households.is_empty() {
@@ -166,23 +164,7 @@ pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Ve
             }
             820..=849 => {
                 let k = rng.random_range(1..4usize);
-                let members: Vec<WalkInPerson> = (0..k)
-                    .filter_map(|i| {
-                        Some(WalkInPerson {
-                            name: PersonName::new(if i == 0 {
-                                "来所者 一郎"
-                            } else {
-                                "来所者 花子"
-                            })
-                            .ok()?,
-                            kana: None,
-                            birth_date: None,
-                            sex: if i == 0 { Sex::Male } else { Sex::Female },
-                            address: None,
-                            care_needs: BTreeSet::new(),
-                        })
-                    })
-                    .collect();
+                let members = walk_in_group(k);
                 EventBody::WalkInRegistration {
                     members,
                     home_municipality: Label::new("長岡市").ok(),
