@@ -12,6 +12,11 @@
 //! the log stood with only the events whose HLC wall time is at most `t`. The present answers
 //! come from state kept up to date on insert; the as-of answers are replayed from the same
 //! histories, and the property tests check that both agree with folding the prefix alone.
+//!
+//! Inside, the state is compact: events sit in an append-only arena and everything else refers
+//! to them by arena index (4 bytes, not a 32-byte order key); sites and persons are interned to
+//! small integers. Arena and intern order is arrival order and means nothing: equality and every
+//! query answer depend only on the set of events.
 
 use crate::event::{
     AgeBand, AlertOutcome, CheckOutReason, Event, EventBody, HouseholdCard, IdMethod, LeaveKind,
@@ -23,93 +28,125 @@ use crate::ids::{
 };
 use crate::roster::{CareNeed, Roster, Sex};
 use crate::time::{CivilDate, Millis};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
 
-/// The events themselves: an append-only arena (sequential writes, compact) and an index by id.
-/// Arena order is arrival order and means nothing; equality compares the sets of events.
+/// Position of an event in the arena.
+type Ix = u32;
+/// Interned site.
+type SiteIx = u32;
+/// "No event" in a compact field.
+const NO_EVENT: Ix = Ix::MAX;
+
+/// The events themselves: an append-only arena, the interned site of each, and an index by id.
 #[derive(Debug, Clone, Default)]
 struct EventStore {
     arena: Vec<Event>,
-    index: FxHashMap<EventId, u32>,
+    site_of: Vec<SiteIx>,
+    index: FxHashMap<EventId, Ix>,
 }
 
 impl EventStore {
-    fn reserve(&mut self, n: usize) {
-        self.arena.reserve(n);
-        self.index.reserve(n);
+    fn get(&self, ix: Ix) -> Option<&Event> {
+        self.arena.get(ix as usize)
     }
-    fn get(&self, id: &EventId) -> Option<&Event> {
-        self.index.get(id).and_then(|&i| self.arena.get(i as usize))
+    fn site_of(&self, ix: Ix) -> Option<SiteIx> {
+        self.site_of.get(ix as usize).copied()
     }
-    fn contains_key(&self, id: &EventId) -> bool {
-        self.index.contains_key(id)
+    fn ix(&self, id: &EventId) -> Option<Ix> {
+        self.index.get(id).copied()
     }
-    /// Add an event not yet present.
-    fn insert(&mut self, id: EventId, event: Event) {
-        if let Ok(i) = u32::try_from(self.arena.len()) {
-            self.index.insert(id, i);
-            self.arena.push(event);
-        }
+    fn by_id(&self, id: &EventId) -> Option<&Event> {
+        self.ix(id).and_then(|i| self.get(i))
+    }
+    fn key(&self, ix: Ix) -> Option<OrderKey> {
+        self.get(ix).map(Event::order_key)
+    }
+    fn id(&self, ix: Ix) -> Option<EventId> {
+        self.get(ix).map(Event::id)
     }
     fn len(&self) -> usize {
         self.arena.len()
     }
-    fn is_empty(&self) -> bool {
-        self.arena.is_empty()
+}
+
+/// Sites met in events, interned.
+#[derive(Debug, Clone, Default)]
+struct SiteTable {
+    ids: Vec<SiteId>,
+    index: FxHashMap<SiteId, SiteIx>,
+}
+
+impl SiteTable {
+    fn intern(&mut self, site: SiteId) -> SiteIx {
+        if let Some(&i) = self.index.get(&site) {
+            return i;
+        }
+        // Sites are few (a deployment's); the events that name them are validated first.
+        let i = SiteIx::try_from(self.ids.len()).unwrap_or(SiteIx::MAX);
+        self.ids.push(site);
+        self.index.insert(site, i);
+        i
     }
-    fn values(&self) -> impl Iterator<Item = &Event> {
-        self.arena.iter()
+    fn get(&self, site: &SiteId) -> Option<SiteIx> {
+        self.index.get(site).copied()
+    }
+    fn id(&self, i: SiteIx) -> Option<SiteId> {
+        self.ids.get(i as usize).copied()
     }
 }
 
-impl PartialEq for EventStore {
-    fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.arena.iter().all(|e| other.get(&e.id()) == Some(e))
-    }
-}
-
-impl Eq for EventStore {}
-
-/// A sorted, duplicate-free list of order keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct History(Vec<OrderKey>);
+/// Arena indices of events, sorted by their order keys, without duplicates. Most histories
+/// are short (a person's few stay events), so the first few live inline.
+#[derive(Debug, Clone, Default)]
+struct History(SmallVec<[Ix; 8]>);
 
 impl History {
-    /// Insert; returns true if the key went at the end (the in-order fast path).
-    fn insert(&mut self, k: OrderKey) -> bool {
-        match self.0.last() {
-            None => {
-                self.0.push(k);
-                true
-            }
-            Some(last) if *last < k => {
-                self.0.push(k);
-                true
+    /// Insert an event not yet present; returns true if it went at the end (the in-order
+    /// fast path). `in_order` promises that it comes after every event present (the batch
+    /// fold applies events in the agreed order), which saves reading the last one.
+    fn insert(&mut self, ix: Ix, key: OrderKey, events: &EventStore, in_order: bool) -> bool {
+        if in_order {
+            self.0.push(ix);
+            return true;
+        }
+        match self.0.last().and_then(|&l| events.key(l)) {
+            Some(last) if key < last => {
+                let pos = self
+                    .0
+                    .partition_point(|&i| events.key(i).is_some_and(|k| k < key));
+                self.0.insert(pos, ix);
+                false
             }
             _ => {
-                if let Err(pos) = self.0.binary_search(&k) {
-                    self.0.insert(pos, k);
-                }
-                false
+                self.0.push(ix);
+                true
             }
         }
     }
 
-    /// The keys visible as of `t` (all of them for `None`).
-    pub fn upto(&self, as_of: Option<Millis>) -> &[OrderKey] {
+    /// The events visible as of `t` (all of them for `None`).
+    fn upto(&self, as_of: Option<Millis>, events: &EventStore) -> &[Ix] {
         match as_of {
             None => &self.0,
             Some(t) => {
-                let n = self.0.partition_point(|(ts, _)| ts.wall_ms <= t);
+                let n = self
+                    .0
+                    .partition_point(|&i| events.get(i).is_some_and(|e| e.at().wall_ms <= t));
                 self.0.get(..n).unwrap_or(&[])
             }
         }
     }
 
-    /// The last key visible as of `t`.
-    pub fn latest(&self, as_of: Option<Millis>) -> Option<&OrderKey> {
-        self.upto(as_of).last()
+    /// The last event visible as of `t`.
+    fn latest(&self, as_of: Option<Millis>, events: &EventStore) -> Option<Ix> {
+        self.upto(as_of, events).last().copied()
+    }
+
+    fn ids(&self, events: &EventStore) -> Vec<EventId> {
+        self.0.iter().filter_map(|&i| events.id(i)).collect()
     }
 }
 
@@ -161,34 +198,56 @@ pub struct Stay {
 /// A person's stays, by site.
 pub type Stays = BTreeMap<SiteId, Stay>;
 
-/// A person's stays as kept inside the state: a short vector sorted by site (most people have
-/// one or two), far smaller than a B-tree node per person.
-type StayVec = Vec<(SiteId, Stay)>;
-
-fn stay_get(v: &StayVec, site: &SiteId) -> Option<Stay> {
-    v.binary_search_by(|(s, _)| s.cmp(site))
-        .ok()
-        .and_then(|i| v.get(i))
-        .map(|(_, st)| *st)
+/// [`StayStatus`] with interned sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Present,
+    OnLeave(LeaveKind),
+    /// The reason is in the event.
+    CheckedOut,
+    TransferredTo(SiteIx),
+    Expected {
+        from: SiteIx,
+    },
+    SupportOnly(StayingPlace),
 }
 
-fn stay_set(v: &mut StayVec, site: SiteId, stay: Stay) {
-    match v.binary_search_by(|(s, _)| s.cmp(&site)) {
-        Ok(i) => {
-            if let Some(slot) = v.get_mut(i) {
-                slot.1 = stay;
-            }
-        }
-        Err(i) => v.insert(i, (site, stay)),
+impl Status {
+    fn is_registered(self) -> bool {
+        matches!(self, Status::Present | Status::OnLeave(_))
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// [`Stay`] as kept inside the state: 16 bytes; times, ids and reasons are read from the arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CompactStay {
+    site: SiteIx,
+    status: Status,
+    /// The event that set the status.
+    event: Ix,
+    /// The check-in that began the stay, or `NO_EVENT`.
+    checked_in: Ix,
+}
+
+/// A person's stays: a short vector (most people have one or two), the first inline.
+type StayVec = SmallVec<[CompactStay; 1]>;
+
+fn stay_get(v: &[CompactStay], site: SiteIx) -> Option<CompactStay> {
+    v.iter().find(|s| s.site == site).copied()
+}
+
+fn stay_set(v: &mut StayVec, stay: CompactStay) {
+    match v.iter_mut().find(|s| s.site == stay.site) {
+        Some(slot) => *slot = stay,
+        None => v.push(stay),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
 struct PersonTrack {
     history: History,
     stays: StayVec,
 }
-
 /// One voter check-in, with what happened to it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct VoteRecord {
@@ -271,18 +330,23 @@ pub struct Assertion {
 pub enum Inserted {
     New,
     Duplicate,
+    /// The state already holds `u32::MAX` events; nothing was added.
+    Full,
 }
 
 /// The state folded from a set of events.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct State {
     events: EventStore,
+    sites: SiteTable,
     latest: Option<OrderKey>,
     /// Undo events by the event they withdraw.
     undos: FxHashMap<EventId, History>,
+    /// Kept in the map itself: one cache miss per stay event, not two.
     people: FxHashMap<PersonRef, PersonTrack>,
-    /// Persons with any stay event at (or transfer to) a site.
-    site_people: FxHashMap<SiteId, FxHashSet<PersonRef>>,
+    /// Per interned site, the persons (by index) who had a stay there at some point; may hold
+    /// a person twice or one whose stay there has since been withdrawn: readers check.
+    site_people: Vec<Vec<PersonRef>>,
     votes: FxHashMap<PersonId, History>,
     walk_ins: History,
     household_cards: FxHashMap<HouseholdRef, History>,
@@ -300,32 +364,37 @@ fn undone_by(
     undos: &FxHashMap<EventId, History>,
     target: &EventId,
     as_of: Option<Millis>,
-) -> Option<EventId> {
+    events: &EventStore,
+) -> Option<Ix> {
     undos
         .get(target)
-        .and_then(|h| h.upto(as_of).first())
-        .map(|k| k.1)
+        .and_then(|h| h.upto(as_of, events).first().copied())
 }
 
-/// Apply one stay event to a person's stays. `withdrawn` is true for an undone check-in.
-fn step(stays: &mut StayVec, person: &PersonRef, ev: &Event, withdrawn: bool) {
-    let at = ev.at();
-    let site = ev.site();
-    let set =
-        |stays: &mut StayVec, site: SiteId, status: StayStatus, checked_in: Option<Timestamp>| {
-            stay_set(
-                stays,
+/// Apply one stay event (at arena index `ix`, at interned `site`, transferring to `to`) to a
+/// person's stays. `withdrawn` is true for an undone check-in.
+fn step(
+    stays: &mut StayVec,
+    person: &PersonRef,
+    ev: &Event,
+    ix: Ix,
+    site: SiteIx,
+    to: Option<SiteIx>,
+    withdrawn: bool,
+) {
+    let set = |stays: &mut StayVec, site: SiteIx, status: Status, checked_in: Ix| {
+        stay_set(
+            stays,
+            CompactStay {
                 site,
-                Stay {
-                    status,
-                    since: at,
-                    event: ev.id(),
-                    checked_in,
-                },
-            );
-        };
-    let current = stay_get(stays, &site);
-    let checked_in = current.and_then(|s| s.checked_in);
+                status,
+                event: ix,
+                checked_in,
+            },
+        );
+    };
+    let current = stay_get(stays, site);
+    let checked_in = current.map_or(NO_EVENT, |s| s.checked_in);
     let registered = current.is_some_and(|s| s.status.is_registered());
     match ev.body() {
         EventBody::ShelterCheckIn { members, .. }
@@ -333,43 +402,36 @@ fn step(stays: &mut StayVec, person: &PersonRef, ev: &Event, withdrawn: bool) {
         {
             match current.map(|s| s.status) {
                 // A second tap while present changes nothing; the stay began at the first.
-                Some(StayStatus::Present) => {}
+                Some(Status::Present) => {}
                 // Checked in again while on leave: back, in the same stay.
-                Some(StayStatus::OnLeave(_)) => set(stays, site, StayStatus::Present, checked_in),
-                _ => set(stays, site, StayStatus::Present, Some(at)),
+                Some(Status::OnLeave(_)) => set(stays, site, Status::Present, checked_in),
+                _ => set(stays, site, Status::Present, ix),
             }
         }
-        EventBody::ShelterCheckOut { reason, .. } if registered => {
-            set(
-                stays,
-                site,
-                StayStatus::Left(Departure::CheckedOut(*reason)),
-                checked_in,
-            );
+        EventBody::ShelterCheckOut { .. } if registered => {
+            set(stays, site, Status::CheckedOut, checked_in);
         }
         EventBody::TemporaryLeave { kind, .. }
-            if current.is_some_and(|s| s.status == StayStatus::Present) =>
+            if current.is_some_and(|s| s.status == Status::Present) =>
         {
-            set(stays, site, StayStatus::OnLeave(*kind), checked_in);
+            set(stays, site, Status::OnLeave(*kind), checked_in);
         }
         EventBody::ReturnFromLeave { .. }
-            if current.is_some_and(|s| matches!(s.status, StayStatus::OnLeave(_))) =>
+            if current.is_some_and(|s| matches!(s.status, Status::OnLeave(_))) =>
         {
-            set(stays, site, StayStatus::Present, checked_in);
+            set(stays, site, Status::Present, checked_in);
         }
-        EventBody::Transfer { to, .. } if registered => {
-            set(
-                stays,
-                site,
-                StayStatus::Left(Departure::TransferredTo(*to)),
-                checked_in,
-            );
-            if !stay_get(stays, to).is_some_and(|s| s.status.is_registered()) {
-                set(stays, *to, StayStatus::Expected { from: site }, None);
+        EventBody::Transfer { .. } if registered => {
+            // `to` is interned whenever a transfer is inserted; without it, nothing moves.
+            if let Some(to) = to {
+                set(stays, site, Status::TransferredTo(to), checked_in);
+                if !stay_get(stays, to).is_some_and(|s| s.status.is_registered()) {
+                    set(stays, to, Status::Expected { from: site }, NO_EVENT);
+                }
             }
         }
         EventBody::SupportOnlyRegistration { staying, .. } => {
-            set(stays, site, StayStatus::SupportOnly(*staying), None);
+            set(stays, site, Status::SupportOnly(*staying), NO_EVENT);
         }
         _ => {}
     }
@@ -380,19 +442,74 @@ fn derive_stays(
     person: &PersonRef,
     history: &History,
     events: &EventStore,
+    sites: &SiteTable,
     undos: &FxHashMap<EventId, History>,
     as_of: Option<Millis>,
 ) -> StayVec {
     let mut stays = StayVec::new();
-    for (_, id) in history.upto(as_of) {
-        if let Some(ev) = events.get(id) {
-            let withdrawn = matches!(ev.body(), EventBody::ShelterCheckIn { .. })
-                && undone_by(undos, id, as_of).is_some();
-            step(&mut stays, person, ev, withdrawn);
-        }
+    for &ix in history.upto(as_of, events) {
+        let (Some(ev), Some(site)) = (events.get(ix), events.site_of(ix)) else {
+            continue;
+        };
+        let to = match ev.body() {
+            EventBody::Transfer { to, .. } => sites.get(to),
+            _ => None,
+        };
+        let withdrawn = matches!(ev.body(), EventBody::ShelterCheckIn { .. })
+            && undone_by(undos, &ev.id(), as_of, events).is_some();
+        step(&mut stays, person, ev, ix, site, to, withdrawn);
     }
     stays
 }
+
+/// List a person at a site in the site index.
+fn index_site(site_people: &mut Vec<Vec<PersonRef>>, site: SiteIx, person: PersonRef) {
+    let i = site as usize;
+    if site_people.len() <= i {
+        site_people.resize_with(i + 1, Vec::new);
+    }
+    if let Some(list) = site_people.get_mut(i) {
+        list.push(person);
+    }
+}
+
+/// A history inside a keyed map.
+fn record<K: Eq + Hash>(
+    map: &mut FxHashMap<K, History>,
+    k: K,
+    ix: Ix,
+    key: OrderKey,
+    events: &EventStore,
+    in_order: bool,
+) {
+    map.entry(k).or_default().insert(ix, key, events, in_order);
+}
+
+/// What equality compares: every derived structure in terms of ids, independent of arrival
+/// order.
+#[derive(Debug, PartialEq, Eq)]
+struct Canonical {
+    latest: Option<OrderKey>,
+    people: BTreeMap<PersonRef, (Vec<EventId>, Stays)>,
+    site_people: BTreeMap<SiteId, BTreeSet<PersonRef>>,
+    keyed: Vec<BTreeMap<String, Vec<EventId>>>,
+    walk_ins: Vec<EventId>,
+    assertions: Vec<EventId>,
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        self.events.len() == other.events.len()
+            && self
+                .events
+                .arena
+                .iter()
+                .all(|e| other.events.by_id(&e.id()) == Some(e))
+            && self.canonical() == other.canonical()
+    }
+}
+
+impl Eq for State {}
 
 impl State {
     /// An empty state.
@@ -400,24 +517,66 @@ impl State {
         Self::default()
     }
 
-    /// Fold a batch of events (sorted first, so that inserts take the fast path).
+    /// Fold a batch of events: they become the arena as they are (a `Vec` is not copied), and
+    /// are applied in the agreed order, so that every history takes the in-order fast path.
     pub fn from_events(events: impl IntoIterator<Item = Event>) -> Self {
-        let mut slots: Vec<Option<Event>> = events.into_iter().map(Some).collect();
-        // Sort small keys, not the events themselves.
-        let mut order: Vec<(OrderKey, u32)> = slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| Some((e.as_ref()?.order_key(), u32::try_from(i).ok()?)))
-            .collect();
-        order.sort_unstable();
-        let mut s = Self::new();
-        s.events.reserve(slots.len());
-        // Roughly one person per three events in real operations; a guess only saves rehashing.
-        s.people.reserve(slots.len() / 3);
-        for (_, i) in order {
-            if let Some(e) = slots.get_mut(i as usize).and_then(Option::take) {
-                s.insert(e);
+        let mut arena: Vec<Event> = events.into_iter().collect();
+        arena.truncate(NO_EVENT as usize);
+        let sorted_keys = |arena: &[Event]| -> Vec<(OrderKey, Ix)> {
+            let mut order: Vec<(OrderKey, Ix)> = arena
+                .iter()
+                .zip(0..)
+                .map(|(e, i)| (e.order_key(), i))
+                .collect();
+            order.sort_unstable();
+            order
+        };
+        let build_index = |arena: &[Event]| -> (FxHashMap<EventId, Ix>, bool) {
+            let mut index = FxHashMap::default();
+            index.reserve(arena.len());
+            let mut duplicates = false;
+            for (e, i) in arena.iter().zip(0..) {
+                duplicates |= index.insert(e.id(), i).is_some();
             }
+            (index, duplicates)
+        };
+        // Sort on this thread while another indexes the ids (both only read the arena).
+        let (mut order, built) = std::thread::scope(|scope| {
+            let worker = std::thread::Builder::new()
+                .spawn_scoped(scope, || build_index(&arena))
+                .ok();
+            let order = sorted_keys(&arena);
+            (order, worker.and_then(|w| w.join().ok()))
+        });
+        let (mut index, mut duplicates) = built.unwrap_or_else(|| build_index(&arena));
+        if duplicates {
+            // Equal ids mean equal events (and equal keys, adjacent in the order): keep one.
+            let mut keep = vec![false; arena.len()];
+            let mut previous: Option<OrderKey> = None;
+            for (k, i) in &order {
+                if previous != Some(*k)
+                    && let Some(slot) = keep.get_mut(*i as usize)
+                {
+                    *slot = true;
+                }
+                previous = Some(*k);
+            }
+            let mut flags = keep.into_iter();
+            arena.retain(|_| flags.next().unwrap_or(false));
+            order = sorted_keys(&arena);
+            (index, duplicates) = build_index(&arena);
+            debug_assert!(!duplicates);
+        }
+
+        let mut s = Self::new();
+        s.events.site_of = arena.iter().map(|e| s.sites.intern(e.site())).collect();
+        s.events.index = index;
+        s.events.arena = arena;
+        // Roughly one person per three events in real operations; a guess only saves rehashing.
+        s.people.reserve(s.events.len() / 3);
+        for (key, ix) in order {
+            s.latest = Some(key);
+            s.apply(ix, key, true);
         }
         s
     }
@@ -425,16 +584,33 @@ impl State {
     /// Add one event. Inserting the same event again changes nothing.
     pub fn insert(&mut self, event: Event) -> Inserted {
         let id = event.id();
-        if self.events.contains_key(&id) {
+        if self.events.index.contains_key(&id) {
             return Inserted::Duplicate;
+        }
+        let Ok(ix) = Ix::try_from(self.events.len()) else {
+            return Inserted::Full;
+        };
+        if ix == NO_EVENT {
+            return Inserted::Full;
         }
         let key = event.order_key();
         if self.latest.is_none_or(|l| l < key) {
             self.latest = Some(key);
         }
-        let site = event.site();
+        let site = self.sites.intern(event.site());
+        self.events.arena.push(event);
+        self.events.site_of.push(site);
+        self.events.index.insert(id, ix);
+        self.apply(ix, key, false);
+        Inserted::New
+    }
+
+    /// Fold the event at arena index `ix` (already stored and indexed) into the derived state.
+    /// `in_order`: every event applied so far comes before this one in the agreed order.
+    fn apply(&mut self, ix: Ix, key: OrderKey, in_order: bool) {
         let State {
             events,
+            sites,
             undos,
             people,
             site_people,
@@ -450,89 +626,194 @@ impl State {
             ballot_tallies,
             ..
         } = self;
-        events.insert(id, event);
-        let Some(ev) = events.get(&id) else {
-            return Inserted::New;
+        let events = &*events;
+        let (Some(ev), Some(site)) = (events.get(ix), events.site_of(ix)) else {
+            return;
         };
+        let id = key.1;
 
         if let Some(members) = ev.body().stay_members() {
-            let transfer_to = match ev.body() {
-                EventBody::Transfer { to, .. } => Some(*to),
+            let to = match ev.body() {
+                EventBody::Transfer { to, .. } => Some(sites.intern(*to)),
                 _ => None,
             };
+            let withdrawn =
+                matches!(ev.body(), EventBody::ShelterCheckIn { .. }) && undos.contains_key(&id);
             for p in members.as_slice() {
-                let track = people.entry(*p).or_insert_with(|| PersonTrack {
-                    history: History(Vec::with_capacity(4)),
-                    stays: StayVec::with_capacity(1),
-                });
-                let new_here = stay_get(&track.stays, &site).is_none();
-                let at_end = track.history.insert(key);
-                let withdrawn = matches!(ev.body(), EventBody::ShelterCheckIn { .. })
-                    && undone_by(undos, &id, None).is_some();
-                if at_end {
-                    step(&mut track.stays, p, ev, withdrawn);
+                let track = people.entry(*p).or_default();
+                // The site index lists everyone with a stay event at the site or a transfer
+                // to it (as-of queries need them all). Every stay arises from such an event, so
+                // a person already staying at the site is already listed.
+                for s in std::iter::once(site).chain(to) {
+                    if stay_get(&track.stays, s).is_none() {
+                        index_site(site_people, s, *p);
+                    }
+                }
+                if track.history.insert(ix, key, events, in_order) {
+                    step(&mut track.stays, p, ev, ix, site, to, withdrawn);
                 } else {
-                    track.stays = derive_stays(p, &track.history, events, undos, None);
-                }
-                // Every stay arises from an event here or a transfer here, both indexed, so a
-                // person who already has a stay at this site is already in its index.
-                if new_here {
-                    site_people.entry(site).or_default().insert(*p);
-                }
-                if let Some(to) = transfer_to {
-                    site_people.entry(to).or_default().insert(*p);
+                    track.stays = derive_stays(p, &track.history, events, sites, undos, None);
                 }
             }
-            return Inserted::New;
+            return;
         }
 
         match ev.body() {
             EventBody::UndoCheckIn { target, .. } => {
-                undos.entry(*target).or_default().insert(key);
+                record(undos, *target, ix, key, events, in_order);
                 if let Some(EventBody::ShelterCheckIn { members, .. }) =
-                    events.get(target).map(Event::body)
+                    events.by_id(target).map(Event::body)
                 {
                     for p in members.as_slice() {
                         if let Some(track) = people.get_mut(p) {
-                            track.stays = derive_stays(p, &track.history, events, undos, None);
+                            track.stays =
+                                derive_stays(p, &track.history, events, sites, undos, None);
                         }
                     }
                 }
             }
             EventBody::VoterCheckIn { voter, .. } => {
-                votes.entry(*voter).or_default().insert(key);
+                record(votes, *voter, ix, key, events, in_order)
             }
             EventBody::WalkInRegistration { .. } => {
-                walk_ins.insert(key);
+                walk_ins.insert(ix, key, events, in_order);
             }
             EventBody::HouseholdCard { household, .. } => {
-                household_cards.entry(*household).or_default().insert(key);
+                record(household_cards, *household, ix, key, events, in_order);
             }
             EventBody::CardBinding { card, .. } => {
-                card_bindings.entry(*card).or_default().insert(key);
+                record(card_bindings, *card, ix, key, events, in_order)
             }
             EventBody::AlertResolution { alert, .. } => {
-                alert_resolutions.entry(*alert).or_default().insert(key);
+                record(alert_resolutions, *alert, ix, key, events, in_order);
             }
             EventBody::SameAs { .. } | EventBody::NotSame { .. } => {
-                assertions.insert(key);
+                assertions.insert(ix, key, events, in_order);
             }
             EventBody::RetractAssertion { target, .. } => {
-                retractions.entry(*target).or_default().insert(key);
+                record(retractions, *target, ix, key, events, in_order);
             }
             EventBody::ShelterStatusReport(_) => {
-                status_reports.entry(site).or_default().insert(key);
+                record(status_reports, ev.site(), ix, key, events, in_order);
             }
             EventBody::SiteLifecycle(_) => {
-                site_states.entry(site).or_default().insert(key);
+                record(site_states, ev.site(), ix, key, events, in_order)
             }
             EventBody::BallotTally { .. } => {
-                ballot_tallies.entry(site).or_default().insert(key);
+                record(ballot_tallies, ev.site(), ix, key, events, in_order)
             }
             // Stay events were handled above.
             _ => {}
         }
-        Inserted::New
+    }
+
+    /// Every derived structure in arrival-independent terms (for equality).
+    fn canonical(&self) -> Canonical {
+        let ev = &self.events;
+        let people = self
+            .people
+            .iter()
+            .map(|(p, t)| (*p, (t.history.ids(ev), self.public_stays(&t.stays))))
+            .collect();
+        let mut site_people: BTreeMap<SiteId, BTreeSet<PersonRef>> = BTreeMap::new();
+        for (i, list) in self.site_people.iter().enumerate() {
+            let (Ok(six), Some(site)) = (SiteIx::try_from(i), self.sites.ids.get(i)) else {
+                continue;
+            };
+            for p in list {
+                if self
+                    .people
+                    .get(p)
+                    .is_some_and(|t| stay_get(&t.stays, six).is_some())
+                {
+                    site_people.entry(*site).or_default().insert(*p);
+                }
+            }
+        }
+        fn keyed<K: std::fmt::Debug>(
+            m: &FxHashMap<K, History>,
+            ev: &EventStore,
+        ) -> BTreeMap<String, Vec<EventId>> {
+            m.iter()
+                .map(|(k, h)| (format!("{k:?}"), h.ids(ev)))
+                .collect()
+        }
+        Canonical {
+            latest: self.latest,
+            people,
+            site_people,
+            keyed: vec![
+                keyed(&self.undos, ev),
+                keyed(&self.votes, ev),
+                keyed(&self.household_cards, ev),
+                keyed(&self.card_bindings, ev),
+                keyed(&self.alert_resolutions, ev),
+                keyed(&self.retractions, ev),
+                keyed(&self.status_reports, ev),
+                keyed(&self.site_states, ev),
+                keyed(&self.ballot_tallies, ev),
+            ],
+            walk_ins: self.walk_ins.ids(ev),
+            assertions: self.assertions.ids(ev),
+        }
+    }
+
+    fn public_stay(&self, s: &CompactStay) -> Option<(SiteId, Stay)> {
+        let site = self.sites.id(s.site)?;
+        let ev = self.events.get(s.event)?;
+        let status = match s.status {
+            Status::Present => StayStatus::Present,
+            Status::OnLeave(k) => StayStatus::OnLeave(k),
+            Status::CheckedOut => match ev.body() {
+                EventBody::ShelterCheckOut { reason, .. } => {
+                    StayStatus::Left(Departure::CheckedOut(*reason))
+                }
+                _ => return None,
+            },
+            Status::TransferredTo(to) => {
+                StayStatus::Left(Departure::TransferredTo(self.sites.id(to)?))
+            }
+            Status::Expected { from } => StayStatus::Expected {
+                from: self.sites.id(from)?,
+            },
+            Status::SupportOnly(p) => StayStatus::SupportOnly(p),
+        };
+        let checked_in = match s.checked_in {
+            NO_EVENT => None,
+            i => Some(self.events.get(i)?.at()),
+        };
+        Some((
+            site,
+            Stay {
+                status,
+                since: ev.at(),
+                event: ev.id(),
+                checked_in,
+            },
+        ))
+    }
+
+    fn public_stays(&self, v: &[CompactStay]) -> Stays {
+        v.iter().filter_map(|s| self.public_stay(s)).collect()
+    }
+
+    fn track(&self, person: &PersonRef) -> Option<&PersonTrack> {
+        self.people.get(person)
+    }
+
+    /// A person's stays as of `as_of`, compact.
+    fn compact_stays(&self, person: &PersonRef, t: &PersonTrack, as_of: Option<Millis>) -> StayVec {
+        match as_of {
+            None => t.stays.clone(),
+            Some(_) => derive_stays(
+                person,
+                &t.history,
+                &self.events,
+                &self.sites,
+                &self.undos,
+                as_of,
+            ),
+        }
     }
 
     /// Number of distinct events.
@@ -540,37 +821,44 @@ impl State {
         self.events.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events.arena.is_empty()
     }
     /// The greatest order key seen.
     pub fn latest(&self) -> Option<OrderKey> {
         self.latest
     }
     pub fn event(&self, id: &EventId) -> Option<&Event> {
-        self.events.get(id)
+        self.events.by_id(id)
     }
     pub fn contains(&self, id: &EventId) -> bool {
-        self.events.contains_key(id)
+        self.events.index.contains_key(id)
     }
     /// All events in the agreed order.
     pub fn events_in_order(&self) -> Vec<&Event> {
-        let mut v: Vec<&Event> = self.events.values().collect();
+        let mut v: Vec<&Event> = self.events.arena.iter().collect();
         v.sort_unstable_by_key(|e| e.order_key());
         v
     }
 
-    fn event_of(&self, key: Option<&OrderKey>) -> Option<&Event> {
-        key.and_then(|k| self.events.get(&k.1))
+    /// The latest event of a keyed history, as of `as_of`.
+    fn latest_in<K: Eq + Hash>(
+        &self,
+        map: &FxHashMap<K, History>,
+        k: &K,
+        as_of: Option<Millis>,
+    ) -> Option<&Event> {
+        let ix = map.get(k)?.latest(as_of, &self.events)?;
+        self.events.get(ix)
     }
 
     /// The undo withdrawing `target`, as of `as_of` (only check-ins can be withdrawn).
     pub fn undone_by(&self, target: &EventId, as_of: Option<Millis>) -> Option<EventId> {
         let is_check_in = self
             .events
-            .get(target)
+            .by_id(target)
             .is_some_and(|e| e.body().is_check_in());
         if is_check_in {
-            undone_by(&self.undos, target, as_of)
+            undone_by(&self.undos, target, as_of, &self.events).and_then(|i| self.events.id(i))
         } else {
             None
         }
@@ -581,8 +869,12 @@ impl State {
     /// household card, card binding or alert resolution, the voter's last check-in. A writer
     /// orders its new event after it (see `Hlc::tick_after`).
     pub fn causal_floor(&self, body: &EventBody) -> Option<Timestamp> {
-        let last_of = |h: Option<&History>| h.and_then(|h| h.latest(None)).map(|k| k.0);
-        let at_of = |id: &EventId| self.events.get(id).map(Event::at);
+        let last_of = |h: Option<&History>| {
+            h.and_then(|h| h.latest(None, &self.events))
+                .and_then(|i| self.events.get(i))
+                .map(Event::at)
+        };
+        let at_of = |id: &EventId| self.events.by_id(id).map(Event::at);
         match body {
             EventBody::UndoCheckIn { target, .. } | EventBody::RetractAssertion { target, .. } => {
                 at_of(target)
@@ -596,7 +888,7 @@ impl State {
             _ => body.stay_members().and_then(|m| {
                 m.as_slice()
                     .iter()
-                    .filter_map(|p| last_of(self.people.get(p).map(|t| &t.history)))
+                    .filter_map(|p| last_of(self.track(p).map(|t| &t.history)))
                     .max()
             }),
         }
@@ -613,39 +905,35 @@ impl State {
 
     /// A person's stays, by site.
     pub fn stays(&self, person: &PersonRef, as_of: Option<Millis>) -> Stays {
-        match (self.people.get(person), as_of) {
-            (None, _) => Stays::new(),
-            (Some(t), None) => t.stays.iter().copied().collect(),
-            (Some(t), Some(_)) => {
-                derive_stays(person, &t.history, &self.events, &self.undos, as_of)
-                    .into_iter()
-                    .collect()
-            }
+        match self.track(person) {
+            None => Stays::new(),
+            Some(t) => self.public_stays(&self.compact_stays(person, t, as_of)),
         }
     }
 
     /// Persons with a stay at `site`, in id order, with that stay.
     pub fn stays_at(&self, site: &SiteId, as_of: Option<Millis>) -> Vec<(PersonRef, Stay)> {
-        let Some(set) = self.site_people.get(site) else {
+        let Some(six) = self.sites.get(site) else {
             return Vec::new();
         };
-        let mut out: Vec<(PersonRef, Stay)> = set
+        let Some(list) = self.site_people.get(six as usize) else {
+            return Vec::new();
+        };
+        let mut persons = list.clone();
+        persons.sort_unstable();
+        persons.dedup();
+        persons
             .iter()
             .filter_map(|p| {
+                let t = self.people.get(p)?;
                 let stay = match as_of {
-                    None => self.people.get(p).and_then(|t| stay_get(&t.stays, site)),
-                    Some(_) => self.people.get(p).and_then(|t| {
-                        stay_get(
-                            &derive_stays(p, &t.history, &self.events, &self.undos, as_of),
-                            site,
-                        )
-                    }),
-                };
-                stay.map(|s| (*p, s))
+                    None => stay_get(&t.stays, six),
+                    Some(_) => stay_get(&self.compact_stays(p, t, as_of), six),
+                }?;
+                let (_, stay) = self.public_stay(&stay)?;
+                Some((*p, stay))
             })
-            .collect();
-        out.sort_unstable();
-        out
+            .collect()
     }
 
     /// The walk-in record behind a `PersonRef::WalkIn`, if its registration is known as of
@@ -664,7 +952,7 @@ impl State {
         };
         let ev = self
             .events
-            .get(registration)
+            .by_id(registration)
             .filter(|e| visible(&e.order_key(), as_of))?;
         match ev.body() {
             EventBody::WalkInRegistration { members, .. } => members.get(usize::from(*index)),
@@ -675,15 +963,15 @@ impl State {
     /// All walk-ins registered as of `as_of`, in order of registration.
     pub fn walk_ins(&self, as_of: Option<Millis>) -> Vec<(PersonRef, &crate::event::WalkInPerson)> {
         let mut out = Vec::new();
-        for (_, id) in self.walk_ins.upto(as_of) {
-            if let Some(EventBody::WalkInRegistration { members, .. }) =
-                self.events.get(id).map(Event::body)
+        for &ix in self.walk_ins.upto(as_of, &self.events) {
+            if let Some((id, EventBody::WalkInRegistration { members, .. })) =
+                self.events.get(ix).map(|e| (e.id(), e.body()))
             {
                 for (i, m) in members.iter().enumerate() {
                     let index = u16::try_from(i).unwrap_or(u16::MAX);
                     out.push((
                         PersonRef::WalkIn {
-                            registration: *id,
+                            registration: id,
                             index,
                         },
                         m,
@@ -701,7 +989,7 @@ impl State {
         as_of: Option<Millis>,
     ) -> Option<&HouseholdCard> {
         match self
-            .event_of(self.household_cards.get(h).and_then(|x| x.latest(as_of)))
+            .latest_in(&self.household_cards, h, as_of)
             .map(Event::body)
         {
             Some(EventBody::HouseholdCard { card, .. }) => Some(card),
@@ -788,10 +1076,11 @@ impl State {
         let Some(h) = self.votes.get(voter) else {
             return Vec::new();
         };
-        h.upto(as_of)
+        h.upto(as_of, &self.events)
             .iter()
-            .filter_map(|(_, id)| {
-                let ev = self.events.get(id)?;
+            .filter_map(|&ix| {
+                let ev = self.events.get(ix)?;
+                let id = ev.id();
                 let EventBody::VoterCheckIn {
                     mode,
                     method,
@@ -802,7 +1091,7 @@ impl State {
                     return None;
                 };
                 Some(VoteRecord {
-                    event: *id,
+                    event: id,
                     at: ev.at(),
                     site: ev.site(),
                     device: ev.device(),
@@ -810,7 +1099,8 @@ impl State {
                     mode: *mode,
                     method: *method,
                     overridden: override_.is_some(),
-                    undone_by: self.undone_by(id, as_of),
+                    undone_by: undone_by(&self.undos, &id, as_of, &self.events)
+                        .and_then(|u| self.events.id(u)),
                 })
             })
             .collect()
@@ -857,9 +1147,9 @@ impl State {
         let Some(h) = self.ballot_tallies.get(site) else {
             return Vec::new();
         };
-        h.upto(as_of)
+        h.upto(as_of, &self.events)
             .iter()
-            .filter_map(|(_, id)| match self.events.get(id).map(Event::body) {
+            .filter_map(|&ix| match self.events.get(ix).map(Event::body) {
                 Some(EventBody::BallotTally {
                     period_end,
                     ballots_issued,
@@ -874,7 +1164,7 @@ impl State {
     /// The person a card key is bound to (the latest binding wins; `None` if unbound).
     pub fn card_binding(&self, card: &CardKey, as_of: Option<Millis>) -> Option<PersonRef> {
         match self
-            .event_of(self.card_bindings.get(card).and_then(|h| h.latest(as_of)))
+            .latest_in(&self.card_bindings, card, as_of)
             .map(Event::body)
         {
             Some(EventBody::CardBinding { person, .. }) => *person,
@@ -885,23 +1175,23 @@ impl State {
     /// Same-as / not-same assertions not retracted, in order.
     pub fn assertions(&self, as_of: Option<Millis>) -> Vec<Assertion> {
         self.assertions
-            .upto(as_of)
+            .upto(as_of, &self.events)
             .iter()
-            .filter(|(_, id)| {
-                !self
-                    .retractions
-                    .get(id)
-                    .is_some_and(|r| !r.upto(as_of).is_empty())
+            .filter_map(|&ix| self.events.get(ix))
+            .filter(|e| {
+                self.retractions
+                    .get(&e.id())
+                    .is_none_or(|r| r.upto(as_of, &self.events).is_empty())
             })
-            .filter_map(|(_, id)| match self.events.get(id).map(Event::body) {
-                Some(EventBody::SameAs { a, b, .. }) => Some(Assertion {
-                    event: *id,
+            .filter_map(|e| match e.body() {
+                EventBody::SameAs { a, b, .. } => Some(Assertion {
+                    event: e.id(),
                     a: *a,
                     b: *b,
                     same: true,
                 }),
-                Some(EventBody::NotSame { a, b, .. }) => Some(Assertion {
-                    event: *id,
+                EventBody::NotSame { a, b, .. } => Some(Assertion {
+                    event: e.id(),
                     a: *a,
                     b: *b,
                     same: false,
@@ -914,11 +1204,7 @@ impl State {
     /// The latest resolution of an alert.
     pub fn alert_outcome(&self, alert: &AlertId, as_of: Option<Millis>) -> Option<AlertOutcome> {
         match self
-            .event_of(
-                self.alert_resolutions
-                    .get(alert)
-                    .and_then(|h| h.latest(as_of)),
-            )
+            .latest_in(&self.alert_resolutions, alert, as_of)
             .map(Event::body)
         {
             Some(EventBody::AlertResolution { outcome, .. }) => Some(*outcome),
@@ -932,7 +1218,7 @@ impl State {
         site: &SiteId,
         as_of: Option<Millis>,
     ) -> Option<(Timestamp, &StatusReport)> {
-        let ev = self.event_of(self.status_reports.get(site).and_then(|h| h.latest(as_of)))?;
+        let ev = self.latest_in(&self.status_reports, site, as_of)?;
         match ev.body() {
             EventBody::ShelterStatusReport(r) => Some((ev.at(), r)),
             _ => None,
@@ -945,7 +1231,7 @@ impl State {
         site: &SiteId,
         as_of: Option<Millis>,
     ) -> Option<(SiteState, Timestamp)> {
-        let ev = self.event_of(self.site_states.get(site).and_then(|h| h.latest(as_of)))?;
+        let ev = self.latest_in(&self.site_states, site, as_of)?;
         match ev.body() {
             EventBody::SiteLifecycle(s) => Some((*s, ev.at())),
             _ => None,
@@ -955,7 +1241,7 @@ impl State {
     /// The time of the last event written at each site (for staleness).
     pub fn last_event_per_site(&self, as_of: Option<Millis>) -> BTreeMap<SiteId, Timestamp> {
         let mut out: BTreeMap<SiteId, Timestamp> = BTreeMap::new();
-        for ev in self.events.values() {
+        for ev in &self.events.arena {
             if visible(&ev.order_key(), as_of) {
                 let e = out.entry(ev.site()).or_default();
                 if ev.at() > *e {
