@@ -227,7 +227,7 @@ impl Deployment {
             if map.contains_key(&s.id) {
                 return Err(DeploymentError::DuplicateSite(s.id));
             }
-            map.insert(s.id.clone(), s);
+            map.insert(s.id, s);
         }
         Ok(Self {
             id,

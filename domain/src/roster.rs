@@ -209,32 +209,32 @@ impl Roster {
         mut entries: Vec<RosterEntry>,
         today: CivilDate,
     ) -> Result<Self, RosterError> {
-        entries.sort_by(|a, b| a.person.cmp(&b.person));
+        entries.sort_by_key(|a| a.person);
         let mut by_person = FxHashMap::default();
         let mut by_household: FxHashMap<HouseholdId, Vec<usize>> = FxHashMap::default();
         let mut by_list_number = FxHashMap::default();
         for (i, e) in entries.iter().enumerate() {
-            if by_person.insert(e.person.clone(), i).is_some() {
-                return Err(RosterError::DuplicatePerson(e.person.clone()));
+            if by_person.insert(e.person, i).is_some() {
+                return Err(RosterError::DuplicatePerson(e.person));
             }
             e.birth_date
                 .not_after(today)
                 .map_err(|source| RosterError::BirthDate {
-                    person: e.person.clone(),
+                    person: e.person,
                     source,
                 })?;
             match (&e.voter, kind) {
                 (None, RosterKind::Voters) => {
-                    return Err(RosterError::MissingVoterInfo(e.person.clone()));
+                    return Err(RosterError::MissingVoterInfo(e.person));
                 }
                 (Some(v), _) => {
-                    if by_list_number.insert(v.list_number.clone(), i).is_some() {
-                        return Err(RosterError::DuplicateListNumber(v.list_number.clone()));
+                    if by_list_number.insert(v.list_number, i).is_some() {
+                        return Err(RosterError::DuplicateListNumber(v.list_number));
                     }
                 }
                 (None, RosterKind::Residents) => {}
             }
-            by_household.entry(e.household.clone()).or_default().push(i);
+            by_household.entry(e.household).or_default().push(i);
         }
         Ok(Self {
             kind,

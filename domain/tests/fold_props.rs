@@ -73,9 +73,13 @@ fn walkin(n: usize) -> WalkInPerson {
         name: PersonName::new(&format!("来所者{n}")).unwrap(),
         kana: None,
         birth_date: Some(CivilDate::new(1990 + n as i32, 1, 1).unwrap()),
-        sex: if n % 2 == 0 { Sex::Female } else { Sex::Male },
+        sex: if n.is_multiple_of(2) {
+            Sex::Female
+        } else {
+            Sex::Male
+        },
         address: None,
-        care_needs: if n % 2 == 0 {
+        care_needs: if n.is_multiple_of(2) {
             [CareNeed::Medication].into()
         } else {
             BTreeSet::new()

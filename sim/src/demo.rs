@@ -267,7 +267,9 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
             _ => 3,
         };
         for _ in 0..rng.random_range(0..=rate) {
-            let h = households[rng.random_range(0..households.len())];
+            let Some(&h) = households.get(rng.random_range(0..households.len().max(1))) else {
+                continue;
+            };
             let site = (h.as_str().bytes().map(usize::from).sum::<usize>()) % welfare.max(1);
             let roll = rng.random_range(0..100);
             let (members, method) = if roll < 8 {
@@ -389,7 +391,9 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
                         op(*site)?,
                         EventBody::Transfer {
                             members: mm,
-                            to: shelters[welfare],
+                            to: *shelters
+                                .get(welfare)
+                                .ok_or_else(|| DemoError::Setup("no welfare shelter".into()))?,
                         },
                     )?;
                     transfers += needy.len() as u32;
@@ -429,7 +433,7 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
             }
         }
         // Status reports at 09:00 (first) and 17:00 (periodic), from each shelter's own view.
-        if t % HOUR == 0 && (hour == 9 || hour == 17) {
+        if t.is_multiple_of(HOUR) && (hour == 9 || hour == 17) {
             for (i, site) in shelters.iter().enumerate() {
                 let c = net
                     .stations
@@ -453,7 +457,9 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
             let hq_state = net.stations.get(hq).map(|s| s.state());
             let own = net.stations.get(cut_site).map(|s| s.state());
             if let (Some(hq_state), Some(own)) = (hq_state, own) {
-                let site = shelters[cut_site];
+                let Some(&site) = shelters.get(cut_site) else {
+                    continue;
+                };
                 let last = hq_state
                     .last_event_per_site(None)
                     .get(&site)
@@ -466,7 +472,7 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
                 });
             }
         }
-        if t % (30 * MINUTE) == 0 {
+        if t.is_multiple_of(30 * MINUTE) {
             let cut = (START_MS + 6 * HOUR..START_MS + 10 * HOUR)
                 .contains(&t)
                 .then_some(cut_site);

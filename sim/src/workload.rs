@@ -23,6 +23,14 @@ struct Writer {
 }
 
 /// `n` events of a shelter operation over `m`'s roster and `d`'s shelters.
+/// A uniformly chosen element (`None` for an empty slice).
+fn pick<'a, T>(rng: &mut ChaCha8Rng, v: &'a [T]) -> Option<&'a T> {
+    if v.is_empty() {
+        return None;
+    }
+    v.get(rng.random_range(0..v.len()))
+}
+
 pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Vec<Event> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     let shelters: Vec<SiteId> = d.sites().filter(|s| s.is_shelter()).map(|s| s.id).collect();
@@ -72,7 +80,9 @@ pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Ve
                     if rng.random_range(0..20) == 0 && !walk_in_groups.is_empty() {
                         walk_in_groups.swap_remove(rng.random_range(0..walk_in_groups.len()))
                     } else {
-                        let h = households[rng.random_range(0..households.len())];
+                        let Some(&h) = pick(&mut rng, &households) else {
+                            continue;
+                        };
                         let mem = m.roster.household(&h);
                         let take = if rng.random_bool(0.8) {
                             mem.len()
@@ -135,13 +145,15 @@ pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Ve
                 let Ok(members) = Members::new(g) else {
                     continue;
                 };
-                EventBody::Transfer {
-                    members,
-                    to: shelters[to],
-                }
+                let Some(&to) = shelters.get(to) else {
+                    continue;
+                };
+                EventBody::Transfer { members, to }
             }
             780..=819 => {
-                let h = households[rng.random_range(0..households.len())];
+                let Some(&h) = pick(&mut rng, &households) else {
+                    continue;
+                };
                 let g: Vec<PersonRef> = m
                     .roster
                     .household(&h)
@@ -171,7 +183,9 @@ pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Ve
                 }
             }
             850..=899 => {
-                let h = households[rng.random_range(0..households.len())];
+                let Some(&h) = pick(&mut rng, &households) else {
+                    continue;
+                };
                 let mem = m.roster.household(&h);
                 let card = HouseholdCard {
                     representative: mem.first().map(|e| PersonRef::Roster(e.person)),
@@ -202,14 +216,18 @@ pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Ve
                 }
             }
             900..=919 if !recent_check_ins.is_empty() => {
-                let target = recent_check_ins[rng.random_range(0..recent_check_ins.len())];
+                let Some(&target) = pick(&mut rng, &recent_check_ins) else {
+                    continue;
+                };
                 let Ok(reason) = Note::new("別世帯を選択していた") else {
                     continue;
                 };
                 EventBody::UndoCheckIn { target, reason }
             }
             920..=989 => {
-                let e = &m.roster.entries()[rng.random_range(0..m.roster.len())];
+                let Some(e) = pick(&mut rng, m.roster.entries()) else {
+                    continue;
+                };
                 let mut key = [0u8; 32];
                 rng.fill(&mut key[..]);
                 EventBody::CardBinding {

@@ -86,7 +86,12 @@ pub fn entry(id: &str, household: &str, born: &str, sex: Sex, needs: &[CareNeed]
         address: Address::new("新潟県三条市旭町2丁目3-1").unwrap(),
         voter: Some(VoterInfo {
             list_number: ListNumber::new(&format!("L{id}")).unwrap(),
-            precinct: PrecinctId::new(if id.len() % 2 == 0 { "02" } else { "01" }).unwrap(),
+            precinct: PrecinctId::new(if id.len().is_multiple_of(2) {
+                "02"
+            } else {
+                "01"
+            })
+            .unwrap(),
             flags: VoterFlags {
                 eligible: true,
                 absentee_voted: false,
