@@ -28,7 +28,8 @@ pub use deployment::{Deployment, DeploymentKind, ShelterType, Site, SiteKind};
 pub use event::{Event, EventBody, EventContent, EventError, Members, OrderKey};
 pub use hlc::{Hlc, Timestamp};
 pub use ids::{
-    DeviceId, EventId, HouseholdId, HouseholdRef, OperatorId, PersonId, PersonRef, SiteId,
+    DeploymentId, DeviceId, EventId, HouseholdId, HouseholdRef, OperatorId, PersonId, PersonRef,
+    SiteId,
 };
 pub use roster::{Roster, RosterEntry, RosterKind};
 pub use state::State;

@@ -1,15 +1,23 @@
 //! # kazashi-sync
 //!
-//! The replicated, signed event log: Automerge documents sharded by site and day, ed25519
-//! signatures over every event, membership, and the sync protocol as a sans-IO state machine,
-//! with the iroh transport as a thin adapter on top.
-//!
-//! Not built yet: today a station's log lives in memory in `kazashi-node`, and the demo's
-//! stations exchange events in memory (`kazashi-sim`). This crate holds no code until the log
-//! does; the workspace lists it so that the dependency order (domain → sync → node) is fixed.
+//! The replicated, signed event log: device identities and deployment manifests, signed event
+//! envelopes, the Automerge shard documents the envelopes live in, and the sync protocol as a
+//! state machine. No I/O here: the node stores the bytes and the transports carry them.
 
 // Unit tests may unwrap and index: a panic there is a test failure, not a crash.
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
+
+pub mod envelope;
+pub mod identity;
+pub mod manifest;
+pub mod shard;
+
+pub use envelope::{Rejection, open, open_as, seal};
+pub use identity::DeviceKey;
+pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedManifest};
+pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId};
+pub mod protocol;
+pub use protocol::{Catalog, Log, Message, Outcome, Session, SessionError};

@@ -1,0 +1,146 @@
+//! Event envelopes: the domain event's compact encoding, the deployment it belongs to, and the
+//! writing device's signature. The device id is inside the event.
+//!
+//! [`open`] is the one way in for bytes from a peer, a file or the store: every check passes or
+//! the envelope is refused with a [`Rejection`] (kept in quarantine by the node), and nothing of
+//! it reaches state.
+
+use crate::identity::{DeviceKey, signed_bytes, verify};
+use crate::manifest::{Membership, Role};
+use kazashi_domain::event::DecodeError;
+use kazashi_domain::{DeploymentId, DeviceId, Event, EventId, SiteId};
+use serde::{Deserialize, Serialize};
+
+const ENVELOPE_TAG: &[u8] = b"kazashi-envelope-v1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Wire {
+    deployment: DeploymentId,
+    event: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// Why an envelope was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    #[error("envelope for another deployment ({found})")]
+    WrongDeployment { found: DeploymentId },
+    #[error("the event inside is invalid: {0}")]
+    InvalidEvent(String),
+    #[error("device {0} is not enrolled in this deployment")]
+    UnknownDevice(DeviceId),
+    #[error("device {0} is revoked")]
+    Revoked(DeviceId),
+    #[error("the signature does not verify with device {0}'s key")]
+    BadSignature(DeviceId),
+    #[error("device {device} may not write for site {site}")]
+    SiteNotPermitted { device: DeviceId, site: SiteId },
+    #[error("device {0} is a relay and writes no events")]
+    RelayWrote(DeviceId),
+    #[error("stored under id {expected} but the event's id is {found}")]
+    IdMismatch { expected: EventId, found: EventId },
+}
+
+impl Rejection {
+    /// A short stable code for logs and the quarantine table.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "malformed",
+            Rejection::WrongDeployment { .. } => "wrong-deployment",
+            Rejection::InvalidEvent(_) => "invalid-event",
+            Rejection::UnknownDevice(_) => "unknown-device",
+            Rejection::Revoked(_) => "revoked",
+            Rejection::BadSignature(_) => "bad-signature",
+            Rejection::SiteNotPermitted { .. } => "site-not-permitted",
+            Rejection::RelayWrote(_) => "relay-wrote",
+            Rejection::IdMismatch { .. } => "id-mismatch",
+        }
+    }
+}
+
+/// Why a device could not seal an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("the event names device {event}, but the key is device {key}")]
+    NotOurDevice { event: DeviceId, key: DeviceId },
+}
+
+/// Sign an event written by this device.
+pub fn seal(
+    event: &Event,
+    deployment: DeploymentId,
+    key: &DeviceKey,
+) -> Result<Vec<u8>, SealError> {
+    if event.device() != key.device_id() {
+        return Err(SealError::NotOurDevice {
+            event: event.device(),
+            key: key.device_id(),
+        });
+    }
+    let content = event.encode();
+    let signature = key.sign(&signed_bytes(ENVELOPE_TAG, &[&deployment.0, &content]));
+    let wire = Wire {
+        deployment,
+        event: content,
+        signature: signature.to_vec(),
+    };
+    Ok(postcard::to_allocvec(&wire).unwrap_or_default())
+}
+
+/// Verify an envelope against the membership in force and return its event.
+pub fn open(bytes: &[u8], members: &Membership) -> Result<Event, Rejection> {
+    let wire: Wire =
+        postcard::from_bytes(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    let expected = members.deployment().id();
+    if wire.deployment != expected {
+        return Err(Rejection::WrongDeployment {
+            found: wire.deployment,
+        });
+    }
+    let event = Event::decode(&wire.event).map_err(|e| match e {
+        DecodeError::Malformed(m) => Rejection::Malformed(m),
+        DecodeError::Invalid(e) => Rejection::InvalidEvent(e.to_string()),
+    })?;
+    let device = event.device();
+    let Some(entry) = members.device(&device) else {
+        return Err(Rejection::UnknownDevice(device));
+    };
+    if members
+        .revoked_from(&device)
+        .is_some_and(|from| event.at().wall_ms >= from)
+    {
+        return Err(Rejection::Revoked(device));
+    }
+    if !verify(
+        &device,
+        &signed_bytes(ENVELOPE_TAG, &[&wire.deployment.0, &wire.event]),
+        &wire.signature,
+    ) {
+        return Err(Rejection::BadSignature(device));
+    }
+    match entry.role {
+        Role::Relay => return Err(Rejection::RelayWrote(device)),
+        Role::Station if !entry.sites.is_empty() && !entry.sites.contains(&event.site()) => {
+            return Err(Rejection::SiteNotPermitted {
+                device,
+                site: event.site(),
+            });
+        }
+        _ => {}
+    }
+    Ok(event)
+}
+
+/// [`open`], and check that the event is the one the envelope was filed under.
+pub fn open_as(bytes: &[u8], id: &EventId, members: &Membership) -> Result<Event, Rejection> {
+    let event = open(bytes, members)?;
+    if event.id() != *id {
+        return Err(Rejection::IdMismatch {
+            expected: *id,
+            found: event.id(),
+        });
+    }
+    Ok(event)
+}

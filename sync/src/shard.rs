@@ -1,0 +1,286 @@
+//! Shards: the Automerge documents the events live in.
+//!
+//! The log is split by site and JST day ([`ShardId`]) so that every document stays small:
+//! Automerge's cost to sync one change grows with the document (195 ms at a million records,
+//! measured), while a shelter writes a few thousand events a day. Each document is a map at
+//! its root from event id (hex) to the signed envelope bytes, and nothing else.
+//!
+//! Events are immutable. A peer's sync message is first applied to a fork of the document;
+//! the fork's patches are checked — no deletion, no overwrite of an event already present, no
+//! other objects, every new value a valid envelope filed under its own id — and only then does
+//! the document take it. A refused message changes nothing.
+
+use crate::envelope::Rejection;
+use automerge::sync::{self, SyncDoc};
+use automerge::transaction::Transactable;
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, ObjId, PatchAction, ROOT, ReadDoc, ScalarValue, Value,
+};
+use kazashi_domain::{CivilDate, DeviceId, Event, EventId, SiteId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The shard an event belongs to: its site and the JST day of its HLC time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ShardId {
+    pub site: SiteId,
+    pub day: CivilDate,
+}
+
+impl ShardId {
+    pub fn of(event: &Event) -> Option<ShardId> {
+        Some(ShardId {
+            site: event.site(),
+            day: CivilDate::jst_of(event.at().wall_ms)?,
+        })
+    }
+
+    /// "SITE/2026-09-01".
+    pub fn parse(s: &str) -> Option<ShardId> {
+        let (site, day) = s.rsplit_once('/')?;
+        Some(ShardId {
+            site: SiteId::new(site).ok()?,
+            day: CivilDate::parse(day).ok()?,
+        })
+    }
+}
+
+impl fmt::Display for ShardId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.site, self.day)
+    }
+}
+
+/// Verifies an envelope filed under an id (signature, membership); see
+/// [`crate::envelope::open_as`].
+pub type EnvelopeCheck<'a> = &'a dyn Fn(&EventId, &[u8]) -> Result<(), Rejection>;
+
+/// What went wrong with a shard document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    #[error("automerge: {0}")]
+    Automerge(String),
+    #[error("malformed sync message: {0}")]
+    BadMessage(String),
+    #[error("refused a change that deletes event {0}")]
+    Delete(String),
+    #[error("refused a change that overwrites event {0}")]
+    Overwrite(String),
+    #[error("refused a change that writes something other than an event envelope at {0}")]
+    NotAnEnvelope(String),
+    #[error("refused envelope {key}: {reason}")]
+    BadEnvelope { key: String, reason: Rejection },
+}
+
+fn am(e: automerge::AutomergeError) -> ShardError {
+    ShardError::Automerge(e.to_string())
+}
+
+/// One shard's document.
+#[derive(Debug)]
+pub struct ShardDoc {
+    id: ShardId,
+    actor: ActorId,
+    doc: AutoCommit,
+}
+
+fn key_of(id: &EventId) -> String {
+    id.to_hex()
+}
+
+impl ShardDoc {
+    /// An empty document; this device's changes carry `actor` (its device id).
+    pub fn new(id: ShardId, actor: &DeviceId) -> Self {
+        let actor = ActorId::from(&actor.0[..]);
+        Self {
+            id,
+            doc: AutoCommit::new().with_actor(actor.clone()),
+            actor,
+        }
+    }
+
+    /// Load from saved bytes (a full save, followed by any incremental saves, concatenated).
+    /// The bytes come from this node's own store, whose contents were checked on the way in.
+    pub fn load(id: ShardId, actor: &DeviceId, bytes: &[u8]) -> Result<Self, ShardError> {
+        let actor = ActorId::from(&actor.0[..]);
+        let doc = AutoCommit::load(bytes)
+            .map_err(am)?
+            .with_actor(actor.clone());
+        Ok(Self { id, actor, doc })
+    }
+
+    pub fn id(&self) -> ShardId {
+        self.id
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.doc.length(ROOT)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, id: &EventId) -> bool {
+        matches!(self.doc.get(ROOT, key_of(id)), Ok(Some(_)))
+    }
+
+    /// Add an envelope this node has verified. Returns false if the event was already there.
+    pub fn insert(&mut self, id: &EventId, envelope: &[u8]) -> Result<bool, ShardError> {
+        if self.contains(id) {
+            return Ok(false);
+        }
+        self.doc
+            .put(ROOT, key_of(id), ScalarValue::Bytes(envelope.to_vec()))
+            .map_err(am)?;
+        self.doc.commit();
+        Ok(true)
+    }
+
+    /// The changes since the last save (to append to the store).
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.doc.save_incremental()
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The envelope filed under `id`.
+    pub fn envelope(&self, id: &EventId) -> Option<Vec<u8>> {
+        envelope_at(&self.doc, &key_of(id))
+    }
+
+    /// Every (id, envelope), in id order.
+    pub fn envelopes(&self) -> Vec<(EventId, Vec<u8>)> {
+        self.doc
+            .keys(ROOT)
+            .filter_map(|k| {
+                let id = EventId::from_hex(&k).ok()?;
+                Some((id, envelope_at(&self.doc, &k)?))
+            })
+            .collect()
+    }
+
+    /// The next sync message for a peer, encoded; `None` when there is nothing to say.
+    pub fn generate(&mut self, peer: &mut sync::State) -> Option<Vec<u8>> {
+        self.doc
+            .sync()
+            .generate_sync_message(peer)
+            .map(sync::Message::encode)
+    }
+
+    /// Take a peer's sync message. `check` verifies an envelope filed under an id (signature,
+    /// membership). Returns the ids of the events that are new here. On any refusal the
+    /// document and the peer state are left as they were.
+    pub fn receive(
+        &mut self,
+        peer: &mut sync::State,
+        message: &[u8],
+        check: EnvelopeCheck<'_>,
+    ) -> Result<Vec<EventId>, ShardError> {
+        let msg =
+            sync::Message::decode(message).map_err(|e| ShardError::BadMessage(e.to_string()))?;
+        let before = self.doc.get_heads();
+        let mut trial = self.doc.fork().with_actor(self.actor.clone());
+        let mut trial_peer = peer.clone();
+        trial
+            .sync()
+            .receive_sync_message(&mut trial_peer, msg)
+            .map_err(am)?;
+        let after = trial.get_heads();
+        let mut added = Vec::new();
+        if before != after {
+            for patch in trial.diff(&before, &after) {
+                if patch.obj != ObjId::Root {
+                    return Err(ShardError::NotAnEnvelope(format!("{:?}", patch.obj)));
+                }
+                match patch.action {
+                    // A put, or a concurrent put of the same key (the same event reached two
+                    // nodes by different paths): every value there must be the same envelope.
+                    PatchAction::PutMap { key, .. }
+                    | PatchAction::Conflict {
+                        prop: automerge::Prop::Map(key),
+                    } => {
+                        if let Some(id) = self.check_key(&trial, &key, check)? {
+                            added.push(id);
+                        }
+                    }
+                    PatchAction::DeleteMap { key } => return Err(ShardError::Delete(key)),
+                    other => return Err(ShardError::NotAnEnvelope(format!("{other:?}"))),
+                }
+            }
+        }
+        self.doc = trial;
+        *peer = trial_peer;
+        Ok(added)
+    }
+}
+
+impl ShardDoc {
+    /// Check the values at `key` in `trial` against this document: returns the id if the key
+    /// is a new, valid event.
+    fn check_key(
+        &self,
+        trial: &AutoCommit,
+        key: &str,
+        check: EnvelopeCheck<'_>,
+    ) -> Result<Option<EventId>, ShardError> {
+        let Ok(id) = EventId::from_hex(key) else {
+            return Err(ShardError::NotAnEnvelope(key.to_owned()));
+        };
+        let values = trial.get_all(ROOT, key).map_err(am)?;
+        let mut first: Option<&[u8]> = None;
+        for (v, _) in &values {
+            let Value::Scalar(s) = v else {
+                return Err(ShardError::NotAnEnvelope(key.to_owned()));
+            };
+            let ScalarValue::Bytes(b) = s.as_ref() else {
+                return Err(ShardError::NotAnEnvelope(key.to_owned()));
+            };
+            match first {
+                None => first = Some(b),
+                Some(f) if f == b.as_slice() => {}
+                Some(_) => return Err(ShardError::Overwrite(key.to_owned())),
+            }
+        }
+        let Some(new) = first else {
+            return Err(ShardError::Delete(key.to_owned()));
+        };
+        match envelope_at(&self.doc, key) {
+            Some(old) if old != new => Err(ShardError::Overwrite(key.to_owned())),
+            Some(_) => Ok(None),
+            None => {
+                check(&id, new).map_err(|reason| ShardError::BadEnvelope {
+                    key: key.to_owned(),
+                    reason,
+                })?;
+                Ok(Some(id))
+            }
+        }
+    }
+}
+
+/// The envelope at a key: the value if every value there (concurrent writes of the same event
+/// give several) is the same bytes.
+fn envelope_at(doc: &AutoCommit, key: &str) -> Option<Vec<u8>> {
+    let values = doc.get_all(ROOT, key).ok()?;
+    let mut out: Option<Vec<u8>> = None;
+    for (v, _) in values {
+        let Value::Scalar(s) = v else { return None };
+        let ScalarValue::Bytes(b) = s.as_ref() else {
+            return None;
+        };
+        match &out {
+            None => out = Some(b.clone()),
+            Some(o) if o == b => {}
+            Some(_) => return None,
+        }
+    }
+    out
+}

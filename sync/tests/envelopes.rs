@@ -1,0 +1,172 @@
+//! Every way an envelope or a manifest can be bad is refused with its own reason.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+use common::*;
+use kazashi_sync::envelope::SealError;
+use kazashi_sync::manifest::ManifestError;
+use kazashi_sync::{Rejection, Revocation, SignedManifest, open, open_as, seal};
+
+#[test]
+fn a_sealed_event_opens_to_itself() {
+    let m = membership();
+    let e = event(1, "S1", 0, 1);
+    let env = seal(&e, m.deployment().id(), &key(1)).unwrap();
+    assert_eq!(open(&env, &m).unwrap(), e);
+    assert_eq!(open_as(&env, &e.id(), &m).unwrap(), e);
+    // Deterministic: the same event seals to the same bytes.
+    assert_eq!(seal(&e, m.deployment().id(), &key(1)).unwrap(), env);
+}
+
+#[test]
+fn a_device_cannot_seal_another_devices_event() {
+    let e = event(1, "S1", 0, 1);
+    assert!(matches!(
+        seal(&e, membership().deployment().id(), &key(2)),
+        Err(SealError::NotOurDevice { .. })
+    ));
+}
+
+#[test]
+fn bad_envelopes_are_refused_with_their_reason() {
+    let m = membership();
+    let dep = m.deployment().id();
+    let good = seal(&event(1, "S1", 0, 1), dep, &key(1)).unwrap();
+
+    // Malformed bytes: empty, truncated, garbage.
+    for bytes in [&[][..], &good[..good.len() / 2], &[0xff; 40][..]] {
+        assert_eq!(
+            open(bytes, &m).unwrap_err().code(),
+            "malformed",
+            "{bytes:?}"
+        );
+    }
+    // Another deployment.
+    let other = seal(
+        &event(1, "S1", 0, 1),
+        kazashi_domain::DeploymentId([2; 16]),
+        &key(1),
+    )
+    .unwrap();
+    assert!(matches!(
+        open(&other, &m),
+        Err(Rejection::WrongDeployment { .. })
+    ));
+    // A device not in the manifest.
+    let stranger = seal(&event(5, "S1", 0, 1), dep, &key(5)).unwrap();
+    assert_eq!(
+        open(&stranger, &m),
+        Err(Rejection::UnknownDevice(device(5)))
+    );
+    // A flipped bit in the signature, and in the event content.
+    let mut sig = good.clone();
+    let last = sig.len() - 1;
+    sig[last] ^= 1;
+    assert_eq!(open(&sig, &m), Err(Rejection::BadSignature(device(1))));
+    let tampered = {
+        // Re-seal station 1's event with station 2's key but station 1's name on it: the
+        // content says device 1, the signature is device 2's.
+        let e = event(1, "S1", 0, 1);
+        let forged = seal(&event(2, "S1", 0, 1), dep, &key(2)).unwrap();
+        let honest = seal(&e, dep, &key(1)).unwrap();
+        let sig_at = forged.len() - 64;
+        let mut v = honest[..honest.len() - 64].to_vec();
+        v.extend_from_slice(&forged[sig_at..]);
+        v
+    };
+    assert_eq!(open(&tampered, &m), Err(Rejection::BadSignature(device(1))));
+    // A relay writes nothing; station 3 writes only for S2.
+    let relay = seal(&event(9, "S1", 0, 1), dep, &key(9)).unwrap();
+    assert_eq!(open(&relay, &m), Err(Rejection::RelayWrote(device(9))));
+    let wrong_site = seal(&event(3, "S1", 0, 1), dep, &key(3)).unwrap();
+    assert!(matches!(
+        open(&wrong_site, &m),
+        Err(Rejection::SiteNotPermitted { .. })
+    ));
+    assert!(open(&seal(&event(3, "S2", 0, 1), dep, &key(3)).unwrap(), &m).is_ok());
+    // Filed under another id.
+    let other_id = event(1, "S1", 5, 1).id();
+    assert!(matches!(
+        open_as(&good, &other_id, &m),
+        Err(Rejection::IdMismatch { .. })
+    ));
+}
+
+#[test]
+fn a_revoked_device_is_refused_from_its_cut_off() {
+    let v2 = SignedManifest::sign(
+        &manifest(
+            2,
+            vec![Revocation {
+                device: device(2),
+                from_ms: T0 + 60_000,
+            }],
+        ),
+        &admin(),
+    )
+    .unwrap();
+    let m = membership().update(&v2.encode()).unwrap();
+    let dep = m.deployment().id();
+    let before = seal(&event(2, "S1", 59_999, 1), dep, &key(2)).unwrap();
+    let after = seal(&event(2, "S1", 60_000, 1), dep, &key(2)).unwrap();
+    assert!(open(&before, &m).is_ok());
+    assert_eq!(open(&after, &m), Err(Rejection::Revoked(device(2))));
+}
+
+#[test]
+fn manifests_are_checked() {
+    let signed = SignedManifest::sign(&manifest(1, vec![]), &admin()).unwrap();
+    let bytes = signed.encode();
+    let m = SignedManifest::decode(&bytes).unwrap();
+    assert_eq!(
+        m.fingerprint(),
+        SignedManifest::decode(&bytes).unwrap().fingerprint()
+    );
+    assert_eq!(m.fingerprint().len(), 9);
+
+    // Signed by someone else than the admin named inside.
+    assert_eq!(
+        SignedManifest::sign(&manifest(1, vec![]), &key(1)).unwrap_err(),
+        ManifestError::NotAdmin
+    );
+    // Any flipped byte breaks it.
+    for i in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 1] {
+        let mut t = bytes.clone();
+        t[i] ^= 0x20;
+        assert!(SignedManifest::decode(&t).is_err(), "byte {i}");
+    }
+    // Updates: same admin, same deployment, newer version.
+    let v1_again = SignedManifest::sign(&manifest(1, vec![]), &admin()).unwrap();
+    assert!(matches!(
+        m.update(&v1_again.encode()),
+        Err(ManifestError::NotNewer { .. })
+    ));
+    let mut other_admin = manifest(2, vec![]);
+    other_admin.admin = key(1).device_id();
+    let other_admin = SignedManifest::sign(&other_admin, &key(1)).unwrap();
+    assert_eq!(
+        m.update(&other_admin.encode()),
+        Err(ManifestError::AdminChanged)
+    );
+    let mut other_dep = manifest(2, vec![]);
+    other_dep.deployment = deployment(9);
+    let other_dep = SignedManifest::sign(&other_dep, &admin()).unwrap();
+    assert!(matches!(
+        m.update(&other_dep.encode()),
+        Err(ManifestError::WrongDeployment { .. })
+    ));
+    // A device listed twice, or allowed a site the deployment lacks.
+    let mut dup = manifest(2, vec![]);
+    dup.devices.push(dup.devices[0].clone());
+    assert!(matches!(
+        SignedManifest::sign(&dup, &admin()),
+        Err(ManifestError::DuplicateDevice(_))
+    ));
+    let mut bad_site = manifest(2, vec![]);
+    bad_site.devices[0].sites = vec![site("S9")];
+    assert!(matches!(
+        SignedManifest::sign(&bad_site, &admin()),
+        Err(ManifestError::UnknownSite { .. })
+    ));
+}
