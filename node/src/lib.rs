@@ -10,7 +10,11 @@
 )]
 
 pub mod clock;
+pub mod node;
 pub mod station;
+pub mod store;
 
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
+pub use node::{Node, NodeError, Peer, SyncStep};
 pub use station::{Ingested, Station, StationError};
+pub use store::{KdfParams, Store, StoreError};

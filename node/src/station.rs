@@ -103,6 +103,17 @@ impl<C: Clock> Station<C> {
 
     /// Write a new event at this station on behalf of `operator`.
     pub fn record(&mut self, operator: OperatorId, body: EventBody) -> Result<Event, StationError> {
+        self.record_with(operator, body, |_| Ok::<(), StationError>(()))
+    }
+
+    /// Write a new event, with `persist` run on it before anything changes here: if it fails,
+    /// the clock and the state are as they were (an acknowledged event is a durable one).
+    pub fn record_with<E: From<StationError>>(
+        &mut self,
+        operator: OperatorId,
+        body: EventBody,
+        persist: impl FnOnce(&Event) -> Result<(), E>,
+    ) -> Result<Event, E> {
         self.check_references(&body)?;
         // Tick only once the body is known to be acceptable, so refused input leaves no gap.
         let mut clock = self.hlc.clone();
@@ -117,11 +128,29 @@ impl<C: Clock> Station<C> {
             operator,
             at,
             body,
-        })?;
-        check_event(&event, &self.deployment, &self.roster)?;
+        })
+        .map_err(StationError::from)?;
+        check_event(&event, &self.deployment, &self.roster).map_err(StationError::from)?;
+        persist(&event)?;
         self.hlc = clock;
         self.state.insert(event.clone());
         Ok(event)
+    }
+
+    /// Resume from stored events (a restart): the state is their fold, and the clock starts
+    /// after the last event this device wrote, whatever the wall clock says now.
+    pub fn resume(&mut self, events: Vec<Event>) {
+        let own_last = events
+            .iter()
+            .filter(|e| e.device() == self.device)
+            .map(Event::at)
+            .max();
+        self.state = State::from_events(events);
+        if let Some(last) = own_last
+            && last > self.hlc.last()
+        {
+            self.hlc = Hlc::resume(last, DEFAULT_MAX_FORWARD_MS);
+        }
     }
 
     /// Take in an event written elsewhere (a peer, a USB bundle).

@@ -12,6 +12,7 @@
 )]
 
 pub mod demo;
+pub mod fleet;
 pub mod names;
 pub mod population;
 pub mod workload;

@@ -15,9 +15,9 @@ pub mod identity;
 pub mod manifest;
 pub mod shard;
 
-pub use envelope::{Rejection, open, open_as, seal};
+pub use envelope::{Rejection, open, open_as, open_trusted, seal};
 pub use identity::DeviceKey;
 pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedManifest};
 pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId};
 pub mod protocol;
-pub use protocol::{Catalog, Log, Message, Outcome, Session, SessionError};
+pub use protocol::{Catalog, HeadsDigest, Log, Message, Outcome, Session, SessionError, digest};

@@ -20,6 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Log {
     actor: DeviceId,
     shards: BTreeMap<ShardId, ShardDoc>,
+    /// Shards the node has stored but not loaded, with their heads digest.
+    unloaded: BTreeMap<ShardId, HeadsDigest>,
     /// Shards changed since the node last took them (to save).
     dirty: BTreeSet<ShardId>,
 }
@@ -35,8 +37,62 @@ impl Log {
         Self {
             actor,
             shards: BTreeMap::new(),
+            unloaded: BTreeMap::new(),
             dirty: BTreeSet::new(),
         }
+    }
+
+    /// Note a shard the node holds in storage without loading it.
+    pub fn register_stored(&mut self, id: ShardId, heads: HeadsDigest) {
+        if !self.shards.contains_key(&id) {
+            self.unloaded.insert(id, heads);
+        }
+    }
+
+    pub fn is_loaded(&self, id: &ShardId) -> bool {
+        self.shards.contains_key(id)
+    }
+
+    /// Drop a loaded shard from memory (it stays in storage, and in the catalog).
+    pub fn unload(&mut self, id: &ShardId) -> Option<ShardDoc> {
+        let mut doc = self.shards.remove(id)?;
+        self.unloaded.insert(*id, digest(&doc.heads()));
+        Some(doc)
+    }
+
+    /// Forget a loaded shard entirely (after a failed write, to reload it from storage).
+    pub fn discard(&mut self, id: &ShardId, stored: Option<HeadsDigest>) {
+        self.shards.remove(id);
+        self.dirty.remove(id);
+        if let Some(h) = stored {
+            self.unloaded.insert(*id, h);
+        }
+    }
+
+    /// The stored shards that `message` will touch and that must be loaded first.
+    pub fn to_load(&self, message: &Message) -> Vec<ShardId> {
+        match message {
+            Message::Catalog(theirs) => {
+                let theirs: BTreeMap<ShardId, HeadsDigest> = theirs.iter().copied().collect();
+                self.unloaded
+                    .iter()
+                    .filter(|(id, h)| theirs.get(id) != Some(h))
+                    .map(|(id, _)| *id)
+                    .collect()
+            }
+            Message::Shard { shard, .. } => {
+                if self.unloaded.contains_key(shard) {
+                    vec![*shard]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Digest of a loaded shard's heads.
+    pub fn heads_digest(&mut self, id: &ShardId) -> Option<HeadsDigest> {
+        self.shards.get_mut(id).map(|d| digest(&d.heads()))
     }
 
     pub fn actor(&self) -> DeviceId {
@@ -45,6 +101,7 @@ impl Log {
 
     /// Add a loaded shard.
     pub fn put_shard(&mut self, doc: ShardDoc) {
+        self.unloaded.remove(&doc.id());
         self.shards.insert(doc.id(), doc);
     }
 
@@ -56,11 +113,17 @@ impl Log {
         self.shards.get_mut(id)
     }
 
-    fn shard_or_new(&mut self, id: ShardId) -> &mut ShardDoc {
+    /// The shard, created empty if the node has none; `None` if it is stored but not loaded.
+    fn shard_or_new(&mut self, id: ShardId) -> Option<&mut ShardDoc> {
+        if self.unloaded.contains_key(&id) {
+            return None;
+        }
         let actor = self.actor;
-        self.shards
-            .entry(id)
-            .or_insert_with(|| ShardDoc::new(id, &actor))
+        Some(
+            self.shards
+                .entry(id)
+                .or_insert_with(|| ShardDoc::new(id, &actor)),
+        )
     }
 
     pub fn shards(&self) -> impl Iterator<Item = &ShardDoc> {
@@ -74,7 +137,10 @@ impl Log {
         id: &EventId,
         envelope: &[u8],
     ) -> Result<bool, ShardError> {
-        let added = self.shard_or_new(shard).insert(id, envelope)?;
+        let added = self
+            .shard_or_new(shard)
+            .ok_or(ShardError::NotLoaded(shard))?
+            .insert(id, envelope)?;
         if added {
             self.dirty.insert(shard);
         }
@@ -87,13 +153,16 @@ impl Log {
     }
 
     pub fn catalog(&mut self) -> Catalog {
-        self.shards
+        let mut c: Catalog = self
+            .shards
             .iter_mut()
             .map(|(id, doc)| (*id, digest(&doc.heads())))
-            .collect()
+            .collect();
+        c.extend(self.unloaded.iter().map(|(id, h)| (*id, *h)));
+        c
     }
 
-    /// Number of events in all shards.
+    /// Number of events in the loaded shards.
     pub fn len(&self) -> usize {
         self.shards.values().map(ShardDoc::len).sum()
     }
@@ -102,7 +171,8 @@ impl Log {
     }
 }
 
-fn digest(heads: &[automerge::ChangeHash]) -> HeadsDigest {
+/// Digest of a set of Automerge heads (order does not matter).
+pub fn digest(heads: &[automerge::ChangeHash]) -> HeadsDigest {
     let mut sorted: Vec<&automerge::ChangeHash> = heads.iter().collect();
     sorted.sort();
     let mut h = Sha256::new();
@@ -189,7 +259,8 @@ impl Session {
                         continue;
                     }
                     let peer = self.peers.entry(shard).or_default();
-                    if let Some(sync) = log.shard_or_new(shard).generate(peer) {
+                    // A stored shard the node did not load (see `Log::to_load`) is skipped.
+                    if let Some(sync) = log.shard_or_new(shard).and_then(|d| d.generate(peer)) {
                         out.replies.push(Message::Shard { shard, sync });
                     }
                 }
@@ -199,15 +270,16 @@ impl Session {
                     return out;
                 }
                 let peer = self.peers.entry(shard).or_default();
-                let doc = log.shard_or_new(shard);
+                let Some(doc) = log.shard_or_new(shard) else {
+                    return out;
+                };
                 match doc.receive(peer, &sync, check) {
                     Ok(added) => {
                         if !added.is_empty() {
                             log.dirty.insert(shard);
                         }
                         out.added.extend(added.into_iter().map(|id| (shard, id)));
-                        let doc = log.shard_or_new(shard);
-                        if let Some(sync) = doc.generate(peer) {
+                        if let Some(sync) = log.shard_or_new(shard).and_then(|d| d.generate(peer)) {
                             out.replies.push(Message::Shard { shard, sync });
                         }
                     }

@@ -58,6 +58,8 @@ pub type EnvelopeCheck<'a> = &'a dyn Fn(&EventId, &[u8]) -> Result<(), Rejection
 /// What went wrong with a shard document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShardError {
+    #[error("shard {0} is stored but not loaded")]
+    NotLoaded(ShardId),
     #[error("automerge: {0}")]
     Automerge(String),
     #[error("malformed sync message: {0}")]
@@ -82,6 +84,8 @@ pub struct ShardDoc {
     id: ShardId,
     actor: ActorId,
     doc: AutoCommit,
+    /// Heads at the last save (Automerge forgets its own on load and fork).
+    saved: Vec<ChangeHash>,
 }
 
 fn key_of(id: &EventId) -> String {
@@ -96,6 +100,7 @@ impl ShardDoc {
             id,
             doc: AutoCommit::new().with_actor(actor.clone()),
             actor,
+            saved: Vec::new(),
         }
     }
 
@@ -103,10 +108,16 @@ impl ShardDoc {
     /// The bytes come from this node's own store, whose contents were checked on the way in.
     pub fn load(id: ShardId, actor: &DeviceId, bytes: &[u8]) -> Result<Self, ShardError> {
         let actor = ActorId::from(&actor.0[..]);
-        let doc = AutoCommit::load(bytes)
+        let mut doc = AutoCommit::load(bytes)
             .map_err(am)?
             .with_actor(actor.clone());
-        Ok(Self { id, actor, doc })
+        let saved = doc.get_heads();
+        Ok(Self {
+            id,
+            actor,
+            doc,
+            saved,
+        })
     }
 
     pub fn id(&self) -> ShardId {
@@ -139,12 +150,16 @@ impl ShardDoc {
 
     /// The changes since the last save (to append to the store).
     pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.doc.save_incremental()
+        let bytes = self.doc.save_after(&self.saved);
+        self.saved = self.doc.get_heads();
+        bytes
     }
 
     /// The whole document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
+        let bytes = self.doc.save();
+        self.saved = self.doc.get_heads();
+        bytes
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {

@@ -1,0 +1,431 @@
+//! The node: one laptop's station, its signed log and its encrypted store, as one service.
+//!
+//! - [`Node::record`] writes an event: stamped and checked by the [`Station`], sealed with the
+//!   device key, added to its shard, and committed to the store (incremental Automerge save and
+//!   index rows in one fsynced transaction) *before* the state shows it. The call returns only
+//!   once the event is durable.
+//! - [`Node::import`] takes one envelope from outside (a USB bundle): verified against the
+//!   membership and the domain rules, or quarantined with the reason.
+//! - [`Node::sync_start`] and [`Node::sync_handle`] run the sync protocol with a peer over any
+//!   transport: stored shards are loaded as the peer's catalog shows they differ, refused
+//!   messages are quarantined, new events are stored and folded.
+//! - [`Node::open`] is the cold start: the state is folded from the stored envelopes (verified
+//!   when they came in; the store is encrypted and authenticated); shard documents are loaded
+//!   only when written to or synced.
+
+use crate::clock::Clock;
+use crate::station::{Station, StationError};
+use crate::store::{KdfParams, Quarantined, Store, StoreError};
+use kazashi_domain::event::EventBody;
+use kazashi_domain::validate::check_event;
+use kazashi_domain::{Event, EventId, OperatorId, Roster, SiteId};
+use kazashi_sync::manifest::ManifestError;
+use kazashi_sync::{
+    DeviceKey, Log, Membership, Message, Rejection, Session, ShardDoc, ShardError, ShardId,
+    SignedManifest, digest, open, open_as, open_trusted, seal,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Why the node refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Station(#[from] StationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+    #[error("refused: {0}")]
+    Rejected(#[from] Rejection),
+    #[error("this device ({0}) is not enrolled in the manifest")]
+    NotEnrolled(kazashi_domain::DeviceId),
+    #[error("the store has no device identity or no manifest: enrol first")]
+    NotEnrolledHere,
+    #[error("the event's time is outside the JST calendar")]
+    NoShard,
+    #[error("a stored envelope could not be read: {0}")]
+    Damaged(String),
+}
+
+/// Chunks a shard may gather before it is compacted into one save.
+const COMPACT_AFTER: u32 = 64;
+
+pub struct Node<C: Clock> {
+    station: Station<C>,
+    members: Membership,
+    key: DeviceKey,
+    log: Log,
+    store: Store,
+    /// Stored chunks per shard (for compaction).
+    chunks: BTreeMap<ShardId, u32>,
+}
+
+/// A sync session with one peer.
+#[derive(Debug, Default)]
+pub struct Peer {
+    session: Session,
+    /// Who the peer is, for the quarantine ("peer 3fa2…", "usb").
+    pub source: String,
+}
+
+impl Peer {
+    pub fn new(source: impl Into<String>) -> Self {
+        Self {
+            session: Session::new(),
+            source: source.into(),
+        }
+    }
+}
+
+/// What a sync message brought.
+#[derive(Debug, Default)]
+pub struct SyncStep {
+    /// Encoded replies for the peer.
+    pub replies: Vec<Vec<u8>>,
+    /// Events new here.
+    pub added: usize,
+    /// Shard messages refused (and quarantined).
+    pub refused: usize,
+}
+
+impl<C: Clock> Node<C> {
+    /// Enrol a laptop: a new store at `path` with this device's key and the manifest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        path: &Path,
+        passphrase: &str,
+        kdf: KdfParams,
+        key: DeviceKey,
+        manifest: &[u8],
+        roster: Arc<Roster>,
+        site: SiteId,
+        clock: C,
+    ) -> Result<Self, NodeError> {
+        let members = SignedManifest::decode(manifest)?;
+        if members.device(&key.device_id()).is_none() {
+            return Err(NodeError::NotEnrolled(key.device_id()));
+        }
+        let station = Station::new(
+            Arc::new(members.deployment().clone()),
+            roster,
+            key.device_id(),
+            site,
+            clock,
+        )?;
+        let store = Store::create(path, passphrase, kdf)?;
+        store.set_identity(&key)?;
+        store.set_manifest(manifest)?;
+        Ok(Self {
+            station,
+            log: Log::new(key.device_id()),
+            members,
+            key,
+            store,
+            chunks: BTreeMap::new(),
+        })
+    }
+
+    /// Open an enrolled laptop's store and fold its log (the cold start).
+    pub fn open(
+        path: &Path,
+        passphrase: &str,
+        roster: Arc<Roster>,
+        site: SiteId,
+        clock: C,
+    ) -> Result<Self, NodeError> {
+        let store = Store::open(path, passphrase)?;
+        let key = store.identity()?.ok_or(NodeError::NotEnrolledHere)?;
+        let manifest = store.manifest()?.ok_or(NodeError::NotEnrolledHere)?;
+        let members = SignedManifest::decode(&manifest)?;
+        let mut station = Station::new(
+            Arc::new(members.deployment().clone()),
+            roster,
+            key.device_id(),
+            site,
+            clock,
+        )?;
+        let deployment = members.deployment().id();
+        let mut store = store;
+        let stored_shards = store.shards()?;
+        if store.event_count()? == 0 && !stored_shards.is_empty() {
+            // The index is lost but the documents are there: rebuild it from them.
+            rebuild_index(&mut store, &stored_shards, &key.device_id(), deployment)?;
+        }
+        let mut events = Vec::with_capacity(usize::try_from(store.event_count()?).unwrap_or(0));
+        let mut damaged = None;
+        store.for_each_envelope(|id, env| match open_trusted(env, deployment) {
+            Ok(e) if e.id() == id => events.push(e),
+            Ok(_) => damaged = Some(format!("event {id} is stored under another id")),
+            Err(e) => damaged = Some(format!("event {id}: {e}")),
+        })?;
+        if let Some(d) = damaged {
+            return Err(NodeError::Damaged(d));
+        }
+        station.resume(events);
+        let mut log = Log::new(key.device_id());
+        let mut chunks = BTreeMap::new();
+        for (shard, heads, n) in stored_shards {
+            log.register_stored(shard, heads);
+            chunks.insert(shard, n);
+        }
+        Ok(Self {
+            station,
+            members,
+            key,
+            log,
+            store,
+            chunks,
+        })
+    }
+
+    pub fn station(&self) -> &Station<C> {
+        &self.station
+    }
+    pub fn state(&self) -> &kazashi_domain::State {
+        self.station.state()
+    }
+    pub fn membership(&self) -> &Membership {
+        &self.members
+    }
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub fn device(&self) -> kazashi_domain::DeviceId {
+        self.key.device_id()
+    }
+
+    /// Load a stored shard if it is not in memory.
+    fn ensure_loaded(&mut self, shard: &ShardId) -> Result<(), NodeError> {
+        if self.log.is_loaded(shard) || !self.chunks.contains_key(shard) {
+            return Ok(());
+        }
+        let bytes = self.store.shard_bytes(shard)?;
+        let doc = ShardDoc::load(*shard, &self.key.device_id(), &bytes)?;
+        self.log.put_shard(doc);
+        Ok(())
+    }
+
+    /// Write a new event; returns once it is durable.
+    pub fn record(&mut self, operator: OperatorId, body: EventBody) -> Result<Event, NodeError> {
+        let Node {
+            station,
+            members,
+            key,
+            log,
+            store,
+            chunks,
+        } = self;
+        let key = &*key;
+        let deployment = members.deployment().id();
+        station.record_with(operator, body, |event| -> Result<(), NodeError> {
+            let shard = ShardId::of(event).ok_or(NodeError::NoShard)?;
+            if !log.is_loaded(&shard) && chunks.contains_key(&shard) {
+                let bytes = store.shard_bytes(&shard)?;
+                log.put_shard(ShardDoc::load(shard, &key.device_id(), &bytes)?);
+            }
+            let envelope =
+                seal(event, deployment, key).map_err(|e| NodeError::Damaged(e.to_string()))?;
+            persist(log, store, chunks, shard, &[(event, &envelope)])
+        })
+    }
+
+    /// Take one envelope from outside (a USB bundle, a typed-in transfer).
+    pub fn import(&mut self, envelope: &[u8], source: &str) -> Result<bool, NodeError> {
+        let event = match self.verify(envelope) {
+            Ok(e) => e,
+            Err(r) => {
+                self.quarantine(source, r.code(), &r.to_string(), envelope)?;
+                return Err(r.into());
+            }
+        };
+        if self.station.state().contains(&event.id()) {
+            return Ok(false);
+        }
+        let shard = ShardId::of(&event).ok_or(NodeError::NoShard)?;
+        self.ensure_loaded(&shard)?;
+        persist(
+            &mut self.log,
+            &mut self.store,
+            &mut self.chunks,
+            shard,
+            &[(&event, envelope)],
+        )?;
+        self.station.ingest(event)?;
+        Ok(true)
+    }
+
+    /// Envelope and domain checks for an event from outside.
+    fn verify(&self, envelope: &[u8]) -> Result<Event, Rejection> {
+        let e = open(envelope, &self.members)?;
+        check_event(&e, self.station.deployment(), self.station.roster())
+            .map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
+        Ok(e)
+    }
+
+    fn quarantine(
+        &self,
+        source: &str,
+        code: &str,
+        reason: &str,
+        bytes: &[u8],
+    ) -> Result<(), NodeError> {
+        self.store.quarantine(&Quarantined {
+            received_ms: self.station.clock().now_ms(),
+            source: source.to_owned(),
+            code: code.to_owned(),
+            reason: reason.to_owned(),
+            bytes: bytes.to_vec(),
+        })?;
+        Ok(())
+    }
+
+    /// Open a sync session: the first message to send.
+    pub fn sync_start(&mut self, peer: &mut Peer) -> Vec<u8> {
+        peer.session.start(&mut self.log).encode()
+    }
+
+    /// Take one message from a peer.
+    pub fn sync_handle(&mut self, peer: &mut Peer, bytes: &[u8]) -> Result<SyncStep, NodeError> {
+        let message = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.quarantine(&peer.source, "malformed-message", &e.to_string(), bytes)?;
+                return Ok(SyncStep {
+                    refused: 1,
+                    ..SyncStep::default()
+                });
+            }
+        };
+        for shard in self.log.to_load(&message) {
+            self.ensure_loaded(&shard)?;
+        }
+        let deployment = self.station.deployment();
+        let roster = self.station.roster();
+        let members = &self.members;
+        let check = |id: &EventId, env: &[u8]| -> Result<(), Rejection> {
+            let e = open_as(env, id, members)?;
+            check_event(&e, deployment, roster).map_err(|x| Rejection::InvalidEvent(x.to_string()))
+        };
+        let out = peer.session.handle(&mut self.log, message, &check);
+        let mut step = SyncStep {
+            replies: out.replies.iter().map(Message::encode).collect(),
+            added: 0,
+            refused: out.refused.len(),
+        };
+        for (shard, err) in &out.refused {
+            self.quarantine(
+                &peer.source,
+                "refused-change",
+                &format!("shard {shard}: {err}"),
+                bytes,
+            )?;
+        }
+        // Store and fold what came in, shard by shard.
+        let mut by_shard: BTreeMap<ShardId, Vec<(Event, Vec<u8>)>> = BTreeMap::new();
+        let dep_id = self.members.deployment().id();
+        for (shard, id) in &out.added {
+            let env = self
+                .log
+                .shard(shard)
+                .and_then(|d| d.envelope(id))
+                .ok_or_else(|| NodeError::Damaged(format!("event {id} vanished")))?;
+            let e = open_trusted(&env, dep_id)?;
+            by_shard.entry(*shard).or_default().push((e, env));
+        }
+        for shard in self.log.take_dirty() {
+            let events = by_shard.remove(&shard).unwrap_or_default();
+            let refs: Vec<(&Event, &[u8])> =
+                events.iter().map(|(e, b)| (e, b.as_slice())).collect();
+            persist_loaded(
+                &mut self.log,
+                &mut self.store,
+                &mut self.chunks,
+                shard,
+                &refs,
+            )?;
+            for (e, _) in events {
+                self.station.ingest(e)?;
+                step.added += 1;
+            }
+        }
+        Ok(step)
+    }
+}
+
+/// Rebuild the derived index from the shard documents.
+fn rebuild_index(
+    store: &mut Store,
+    shards: &[(ShardId, kazashi_sync::HeadsDigest, u32)],
+    actor: &kazashi_domain::DeviceId,
+    deployment: kazashi_domain::DeploymentId,
+) -> Result<usize, NodeError> {
+    let mut rows: Vec<(ShardId, Event, Vec<u8>)> = Vec::new();
+    for (shard, _, _) in shards {
+        let doc = ShardDoc::load(*shard, actor, &store.shard_bytes(shard)?)?;
+        for (id, env) in doc.envelopes() {
+            let e = open_trusted(&env, deployment)?;
+            if e.id() != id {
+                return Err(NodeError::Damaged(format!(
+                    "event {id} is filed under another id"
+                )));
+            }
+            rows.push((*shard, e, env));
+        }
+    }
+    Ok(store.rebuild_index(rows.iter().map(|(s, e, b)| (*s, e, b.as_slice())))?)
+}
+
+/// Add events to a loaded (or new) shard and commit them with its incremental save. On a
+/// store failure the in-memory shard is dropped, to be reloaded from what was committed.
+fn persist(
+    log: &mut Log,
+    store: &mut Store,
+    chunks: &mut BTreeMap<ShardId, u32>,
+    shard: ShardId,
+    events: &[(&Event, &[u8])],
+) -> Result<(), NodeError> {
+    for (e, env) in events {
+        if let Err(err) = log.insert(shard, &e.id(), env) {
+            log.discard(&shard, None);
+            return Err(err.into());
+        }
+    }
+    log.take_dirty();
+    persist_loaded(log, store, chunks, shard, events)
+}
+
+fn persist_loaded(
+    log: &mut Log,
+    store: &mut Store,
+    chunks: &mut BTreeMap<ShardId, u32>,
+    shard: ShardId,
+    events: &[(&Event, &[u8])],
+) -> Result<(), NodeError> {
+    let Some(doc) = log.shard_mut(&shard) else {
+        return Err(ShardError::NotLoaded(shard).into());
+    };
+    let chunk = doc.save_incremental();
+    let heads = digest(&doc.heads());
+    if let Err(e) = store.append(&shard, &chunk, &heads, events) {
+        let stored_heads = store
+            .shards()
+            .ok()
+            .and_then(|v| v.into_iter().find(|(s, _, _)| *s == shard).map(|x| x.1));
+        log.discard(&shard, stored_heads);
+        return Err(e.into());
+    }
+    let n = chunks.entry(shard).or_insert(0);
+    *n += 1;
+    if *n >= COMPACT_AFTER
+        && let Some(doc) = log.shard_mut(&shard)
+    {
+        let full = doc.save();
+        store.compact(&shard, &full)?;
+        *n = 1;
+    }
+    Ok(())
+}

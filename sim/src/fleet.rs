@@ -1,0 +1,74 @@
+//! A drill's fleet: an administrator key and one enrolled station laptop per site, all keys
+//! derived from a seed (drills and benchmarks only — real keys come from the OS's CSPRNG), and
+//! the signed manifest that enrols them.
+
+use kazashi_domain::text::Label;
+use kazashi_domain::{Deployment, SiteId};
+use kazashi_sync::{DeviceEntry, DeviceKey, Manifest, Role, SignedManifest};
+use sha2::{Digest, Sha256};
+
+pub struct Fleet {
+    pub admin: DeviceKey,
+    /// One key per site, in the deployment's site order.
+    pub stations: Vec<(SiteId, DeviceKey)>,
+    /// The signed manifest, as carried on USB.
+    pub manifest: Vec<u8>,
+}
+
+impl Fleet {
+    /// The key of the station at `site`.
+    pub fn key(&self, site: &SiteId) -> Option<&DeviceKey> {
+        self.stations
+            .iter()
+            .find(|(s, _)| s == site)
+            .map(|(_, k)| k)
+    }
+}
+
+fn seeded_key(seed: u64, what: &str) -> DeviceKey {
+    let mut h = Sha256::new();
+    h.update(b"kazashi-drill-key");
+    h.update(seed.to_le_bytes());
+    h.update(what.as_bytes());
+    DeviceKey::from_seed(h.finalize().into())
+}
+
+/// A fleet for `deployment`: the station at each site may write only for that site, except the
+/// command center's, which may write for any.
+pub fn fleet(deployment: &Deployment, seed: u64) -> Result<Fleet, String> {
+    let admin = seeded_key(seed, "admin");
+    let stations: Vec<(SiteId, DeviceKey)> = deployment
+        .sites()
+        .map(|s| (s.id, seeded_key(seed, s.id.as_str())))
+        .collect();
+    let devices = deployment
+        .sites()
+        .zip(&stations)
+        .map(|(site, (_, key))| {
+            let hq = matches!(site.kind, kazashi_domain::SiteKind::CommandCenter);
+            Ok(DeviceEntry {
+                device: key.device_id(),
+                role: if hq {
+                    Role::CommandCenter
+                } else {
+                    Role::Station
+                },
+                label: Label::new(&format!("{} 受付", site.name)).map_err(|e| e.to_string())?,
+                sites: if hq { Vec::new() } else { vec![site.id] },
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let manifest = Manifest {
+        version: 1,
+        deployment: deployment.clone(),
+        admin: admin.device_id(),
+        devices,
+        revoked: Vec::new(),
+    };
+    let signed = SignedManifest::sign(&manifest, &admin).map_err(|e| e.to_string())?;
+    Ok(Fleet {
+        admin,
+        stations,
+        manifest: signed.encode(),
+    })
+}

@@ -1,0 +1,316 @@
+//! The node over a real encrypted SQLite file: durable writes, cold start, the wrong
+//! passphrase, quarantine of bad envelopes, sync between two laptops, compaction and the index
+//! rebuild.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use kazashi_domain::event::{EventBody, IdMethod, Members};
+use kazashi_domain::ids::{HouseholdRef, OperatorId, PersonRef, SiteId};
+use kazashi_domain::{CivilDate, Roster};
+use kazashi_node::store::KdfParams;
+use kazashi_node::{ManualClock, Node, NodeError, Peer, Store, StoreError};
+use kazashi_sim::fleet::{Fleet, fleet};
+use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
+use kazashi_sim::workload::START_MS;
+use kazashi_sync::{DeviceKey, seal};
+use std::path::Path;
+use std::sync::Arc;
+
+struct World {
+    roster: Arc<Roster>,
+    fleet: Fleet,
+    dir: tempfile::TempDir,
+    clock: ManualClock,
+}
+
+fn world() -> World {
+    let m = generate(PopulationSpec {
+        households: 60,
+        seed: 5,
+        today: CivilDate::new(2026, 9, 1).unwrap(),
+        voters: false,
+    })
+    .unwrap();
+    let d = shelter_operation(&m, 3).unwrap();
+    World {
+        roster: Arc::new(m.roster.clone()),
+        fleet: fleet(&d, 5).unwrap(),
+        dir: tempfile::tempdir().unwrap(),
+        clock: ManualClock::new(START_MS),
+    }
+}
+
+fn site(s: &str) -> SiteId {
+    SiteId::new(s).unwrap()
+}
+
+fn op() -> OperatorId {
+    OperatorId::new("staff01").unwrap()
+}
+
+fn key_of(w: &World, s: &str) -> DeviceKey {
+    DeviceKey::from_seed(w.fleet.key(&site(s)).unwrap().secret_bytes())
+}
+
+fn create(w: &World, file: &str, s: &str) -> Node<ManualClock> {
+    Node::create(
+        &w.dir.path().join(file),
+        "correct horse",
+        KdfParams::FAST_INSECURE,
+        key_of(w, s),
+        &w.fleet.manifest,
+        w.roster.clone(),
+        site(s),
+        w.clock.clone(),
+    )
+    .unwrap()
+}
+
+fn reopen(w: &World, file: &str, s: &str) -> Node<ManualClock> {
+    Node::open(
+        &w.dir.path().join(file),
+        "correct horse",
+        w.roster.clone(),
+        site(s),
+        w.clock.clone(),
+    )
+    .unwrap()
+}
+
+/// Check in the `i`-th household of the roster.
+fn check_in(roster: &Roster, i: usize) -> EventBody {
+    let mut households: Vec<_> = roster.entries().iter().map(|e| e.household).collect();
+    households.dedup();
+    let h = households[i % households.len()];
+    let members = roster
+        .household(&h)
+        .iter()
+        .map(|e| PersonRef::Roster(e.person))
+        .collect();
+    EventBody::ShelterCheckIn {
+        household: Some(HouseholdRef::Roster(h)),
+        members: Members::new(members).unwrap(),
+        method: IdMethod::Lookup,
+    }
+}
+
+fn raw_file_contains(path: &Path, needle: &[u8]) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn writes_survive_a_restart_and_the_file_is_encrypted() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut written = Vec::new();
+    for i in 0..10 {
+        w.clock.advance(60_000);
+        written.push(a.record(op(), check_in(&w.roster, i)).unwrap());
+    }
+    let before = a.state().clone();
+    let person = written[0].body().stay_members().unwrap().as_slice()[0];
+    drop(a);
+
+    let path = w.dir.path().join("a.db");
+    assert!(
+        !raw_file_contains(&path, b"SQLite format 3"),
+        "the header is in clear"
+    );
+    if let PersonRef::Roster(p) = person {
+        assert!(
+            !raw_file_contains(&path, p.as_str().as_bytes()),
+            "a person id is in clear"
+        );
+    }
+
+    let a = reopen(&w, "a.db", "S001");
+    assert_eq!(a.state(), &before);
+    assert_eq!(a.state().len(), 10);
+    // The index finds the person's check-in.
+    assert_eq!(a.store().events_of(&person).unwrap(), vec![written[0].id()]);
+}
+
+#[test]
+fn the_wrong_passphrase_is_told_apart() {
+    let w = world();
+    drop(create(&w, "a.db", "S001"));
+    let err = Node::open(
+        &w.dir.path().join("a.db"),
+        "wrong horse",
+        w.roster.clone(),
+        site("S001"),
+        w.clock.clone(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(err, NodeError::Store(StoreError::WrongPassphrase)),
+        "{err}"
+    );
+    let missing = Store::open(&w.dir.path().join("none.db"), "x")
+        .err()
+        .unwrap();
+    assert!(matches!(missing, StoreError::Missing(_)));
+    // Creating over an existing store is refused.
+    let again = Store::create(&w.dir.path().join("a.db"), "x", KdfParams::FAST_INSECURE);
+    assert!(matches!(again, Err(StoreError::Exists(_))));
+}
+
+#[test]
+fn a_device_not_in_the_manifest_cannot_enrol() {
+    let w = world();
+    let err = Node::create(
+        &w.dir.path().join("x.db"),
+        "pw",
+        KdfParams::FAST_INSECURE,
+        DeviceKey::from_seed([42; 32]),
+        &w.fleet.manifest,
+        w.roster.clone(),
+        site("S001"),
+        w.clock.clone(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, NodeError::NotEnrolled(_)));
+    assert!(!w.dir.path().join("x.db").exists());
+}
+
+#[test]
+fn bad_envelopes_are_quarantined_with_their_reason() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    let e = b.record(op(), check_in(&w.roster, 3)).unwrap();
+    let dep = a.membership().deployment().id();
+    let good = seal(&e, dep, &key_of(&w, "S002")).unwrap();
+
+    // Garbage, a stranger's event, a tampered signature.
+    assert!(a.import(b"not an envelope", "usb").is_err());
+    let stranger = {
+        let mut c = create(&w, "c.db", "S003");
+        let ev = c.record(op(), check_in(&w.roster, 4)).unwrap();
+        seal(&ev, dep, &key_of(&w, "S003")).unwrap()
+    };
+    let mut tampered = good.clone();
+    let n = tampered.len();
+    tampered[n - 1] ^= 1;
+    assert!(matches!(
+        a.import(&tampered, "usb"),
+        Err(NodeError::Rejected(_))
+    ));
+    // S003's key writing for S003 is fine; the good one is taken once.
+    assert!(a.import(&stranger, "usb").unwrap());
+    assert!(a.import(&good, "usb").unwrap());
+    assert!(!a.import(&good, "usb").unwrap());
+
+    let q = a.store().quarantined().unwrap();
+    let codes: Vec<&str> = q.iter().map(|x| x.code.as_str()).collect();
+    assert_eq!(codes, ["malformed", "bad-signature"]);
+    assert_eq!(q[1].bytes, tampered);
+    assert_eq!(a.state().len(), 2);
+    // Quarantine survives a restart; the state does not take quarantined events.
+    drop(a);
+    let a = reopen(&w, "a.db", "S001");
+    assert_eq!(a.store().quarantined().unwrap().len(), 2);
+    assert_eq!(a.state().len(), 2);
+}
+
+/// Run a sync session between two nodes until both are quiet.
+fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> (usize, usize) {
+    let (mut pa, mut pb) = (Peer::new("peer b"), Peer::new("peer a"));
+    let mut to_b = vec![a.sync_start(&mut pa)];
+    let mut to_a = vec![b.sync_start(&mut pb)];
+    let (mut added_a, mut added_b) = (0, 0);
+    for _ in 0..100 {
+        if to_a.is_empty() && to_b.is_empty() {
+            break;
+        }
+        let mut next_a = Vec::new();
+        let mut next_b = Vec::new();
+        for m in to_b.drain(..) {
+            let s = b.sync_handle(&mut pb, &m).unwrap();
+            assert_eq!(s.refused, 0);
+            added_b += s.added;
+            next_a.extend(s.replies);
+        }
+        for m in to_a.drain(..) {
+            let s = a.sync_handle(&mut pa, &m).unwrap();
+            assert_eq!(s.refused, 0);
+            added_a += s.added;
+            next_b.extend(s.replies);
+        }
+        to_a = next_a;
+        to_b = next_b;
+    }
+    (added_a, added_b)
+}
+
+#[test]
+fn two_laptops_sync_and_keep_what_they_synced() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    for i in 0..6 {
+        w.clock.advance(60_000);
+        a.record(op(), check_in(&w.roster, i)).unwrap();
+        b.record(op(), check_in(&w.roster, 20 + i)).unwrap();
+    }
+    assert_eq!(sync(&mut a, &mut b), (6, 6));
+    assert_eq!(a.state(), b.state());
+    // Nothing new: nothing moves.
+    assert_eq!(sync(&mut a, &mut b), (0, 0));
+    drop((a, b));
+
+    // After a restart both still hold everything, and a new write on one reaches the other
+    // (the shard is loaded from the store for the sync).
+    let mut a = reopen(&w, "a.db", "S001");
+    let mut b = reopen(&w, "b.db", "S002");
+    assert_eq!(a.state(), b.state());
+    assert_eq!(a.state().len(), 12);
+    w.clock.advance(60_000);
+    let e = a.record(op(), check_in(&w.roster, 40)).unwrap();
+    assert_eq!(sync(&mut a, &mut b), (0, 1));
+    assert!(b.state().contains(&e.id()));
+    assert_eq!(a.state(), b.state());
+}
+
+#[test]
+fn a_busy_shard_is_compacted_and_reloads_whole() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    for i in 0..150 {
+        w.clock.advance(10_000);
+        a.record(op(), check_in(&w.roster, i)).unwrap();
+    }
+    let shards = a.store().shards().unwrap();
+    assert_eq!(shards.len(), 1);
+    assert!(shards[0].2 < 64, "chunks not compacted: {}", shards[0].2);
+    let before = a.state().clone();
+    drop(a);
+    let mut a = reopen(&w, "a.db", "S001");
+    assert_eq!(a.state(), &before);
+    // The reloaded document holds all 150 (a sync to a fresh laptop carries them all).
+    let mut b = create(&w, "b.db", "S002");
+    assert_eq!(sync(&mut a, &mut b), (0, 150));
+    assert_eq!(b.state(), a.state());
+}
+
+#[test]
+fn a_lost_index_is_rebuilt_from_the_documents() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    for i in 0..20 {
+        w.clock.advance(60_000);
+        a.record(op(), check_in(&w.roster, i)).unwrap();
+    }
+    let before = a.state().clone();
+    drop(a);
+    {
+        let mut s = Store::open(&w.dir.path().join("a.db"), "correct horse").unwrap();
+        s.drop_index().unwrap();
+        assert_eq!(s.event_count().unwrap(), 0);
+    }
+    let a = reopen(&w, "a.db", "S001");
+    assert_eq!(a.state(), &before);
+    assert_eq!(a.store().event_count().unwrap(), 20);
+}
