@@ -1,2 +1,38 @@
-//! Cross-crate and multi-process tests live in `tests/tests/`. This library is empty on purpose:
-//! the package exists so that those tests can depend on every crate of the workspace.
+//! Helpers shared by Kazashi's cross-crate tests and their child processes.
+
+use kazashi_domain::event::{EventBody, IdMethod, Members};
+use kazashi_domain::ids::{HouseholdRef, PersonRef};
+use kazashi_domain::{CivilDate, Roster};
+use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
+
+/// The small town every multi-process test uses: its roster and its fleet's manifest.
+pub fn town() -> Result<(Roster, kazashi_sim::fleet::Fleet), String> {
+    let today = CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
+    let m = generate(PopulationSpec {
+        households: 60,
+        seed: 5,
+        today,
+        voters: false,
+    })
+    .map_err(|e| e.to_string())?;
+    let d = shelter_operation(&m, 3).map_err(|e| e.to_string())?;
+    let fleet = kazashi_sim::fleet::fleet(&d, 5)?;
+    Ok((m.roster, fleet))
+}
+
+/// A check-in of the `i`-th household of the roster (cycling).
+pub fn check_in(roster: &Roster, i: usize) -> Option<EventBody> {
+    let mut households: Vec<_> = roster.entries().iter().map(|e| e.household).collect();
+    households.dedup();
+    let h = *households.get(i % households.len().max(1))?;
+    let members = roster
+        .household(&h)
+        .iter()
+        .map(|e| PersonRef::Roster(e.person))
+        .collect();
+    Some(EventBody::ShelterCheckIn {
+        household: Some(HouseholdRef::Roster(h)),
+        members: Members::new(members).ok()?,
+        method: IdMethod::Lookup,
+    })
+}
