@@ -10,7 +10,7 @@ use std::time::Instant;
 pub struct BenchArgs {
     /// Which benchmark: fold.
     pub name: String,
-    /// Problem size (events for `fold`).
+    /// Problem size (events, for `fold` and `log`).
     #[arg(long, default_value_t = 100_000)]
     pub scale: usize,
     /// Timed repetitions; the median is reported.
@@ -19,29 +19,33 @@ pub struct BenchArgs {
     /// Seed of the synthetic workload.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Internal: `log` measures the cold start in a fresh child process opening this store.
+    #[arg(long, hide = true)]
+    pub child_open: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     match args.name.as_str() {
         "fold" => fold(args),
-        other => Err(format!("unknown benchmark {other:?}; available: fold")),
+        "log" => crate::bench_log::run(args),
+        other => Err(format!("unknown benchmark {other:?}; available: fold, log")),
     }
 }
 
-fn emit(bench: &str, metric: &str, value: f64, unit: &str, scale: usize) {
+pub fn emit(bench: &str, metric: &str, value: f64, unit: &str, scale: usize) {
     use std::io::Write as _;
     let v = serde_json::json!({"bench": bench, "metric": metric, "value": value, "unit": unit, "scale": scale});
     // A closed pipe (`| head`) is not an error worth a panic: the reader has what it wanted.
     let _ = writeln!(std::io::stdout().lock(), "{v}");
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Resident and peak memory of this process, in MiB (Linux; `None` elsewhere).
-fn memory_mib() -> Option<(f64, f64)> {
+pub fn memory_mib() -> Option<(f64, f64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let field = |name: &str| -> Option<f64> {
         let line = status.lines().find(|l| l.starts_with(name))?;

@@ -1,6 +1,7 @@
 //! `kazashi`: one binary, the station app by default, and its subcommands.
 
 mod bench;
+mod bench_log;
 mod demo;
 mod lang;
 

@@ -51,8 +51,8 @@ pub enum NodeError {
     Damaged(String),
 }
 
-/// Chunks a shard may gather before it is compacted into one save.
-const COMPACT_AFTER: u32 = 64;
+/// Chunks a shard may gather before [`Node::maintain`] compacts it into one save.
+pub const COMPACT_AFTER: u32 = 64;
 
 pub struct Node<C: Clock> {
     station: Station<C>,
@@ -151,20 +151,16 @@ impl<C: Clock> Node<C> {
         let deployment = members.deployment().id();
         let mut store = store;
         let stored_shards = store.shards()?;
-        if store.event_count()? == 0 && !stored_shards.is_empty() {
-            // The index is lost but the documents are there: rebuild it from them.
-            rebuild_index(&mut store, &stored_shards, &key.device_id(), deployment)?;
+        let (mut contents, stale) = store.cached_events()?;
+        if !stale.is_empty() {
+            // Part of the cache is lost or behind: rebuild those shards from their documents.
+            for shard in &stale {
+                rebuild_cache(&mut store, shard, &key.device_id(), deployment)?;
+            }
+            contents = store.cached_events()?.0;
         }
-        let mut events = Vec::with_capacity(usize::try_from(store.event_count()?).unwrap_or(0));
-        let mut damaged = None;
-        store.for_each_envelope(|id, env| match open_trusted(env, deployment) {
-            Ok(e) if e.id() == id => events.push(e),
-            Ok(_) => damaged = Some(format!("event {id} is stored under another id")),
-            Err(e) => damaged = Some(format!("event {id}: {e}")),
-        })?;
-        if let Some(d) = damaged {
-            return Err(NodeError::Damaged(d));
-        }
+        let events = decode_all(&contents)?;
+        drop(contents);
         station.resume(events);
         let mut log = Log::new(key.device_id());
         let mut chunks = BTreeMap::new();
@@ -256,6 +252,83 @@ impl<C: Clock> Node<C> {
         )?;
         self.station.ingest(event)?;
         Ok(true)
+    }
+
+    /// Load events this node has already verified or signed itself (a restore from its own
+    /// backup, a drill's or a benchmark's prefill): no signature check, one change per event
+    /// in the shard documents as if written one by one, one transaction and one compacted save
+    /// per shard. Events already present are skipped. Returns the number added.
+    pub fn bulk_load(&mut self, events: Vec<(Event, Vec<u8>)>) -> Result<usize, NodeError> {
+        let mut by_shard: BTreeMap<ShardId, Vec<(Event, Vec<u8>)>> = BTreeMap::new();
+        for (e, env) in events {
+            if self.station.state().contains(&e.id()) {
+                continue;
+            }
+            let shard = ShardId::of(&e).ok_or(NodeError::NoShard)?;
+            by_shard.entry(shard).or_default().push((e, env));
+        }
+        let mut added = Vec::new();
+        for (shard, mut evs) in by_shard {
+            evs.sort_by_key(|(e, _)| e.order_key());
+            self.ensure_loaded(&shard)?;
+            let refs: Vec<(&Event, &[u8])> = evs.iter().map(|(e, b)| (e, b.as_slice())).collect();
+            persist(
+                &mut self.log,
+                &mut self.store,
+                &mut self.chunks,
+                shard,
+                &refs,
+            )?;
+            if let Some(doc) = self.log.shard_mut(&shard) {
+                let full = doc.save();
+                self.store.compact(&shard, &full)?;
+                self.chunks.insert(shard, 1);
+            }
+            // Keep memory flat: the document is reloaded when next needed.
+            self.log.unload(&shard);
+            added.extend(evs.into_iter().map(|(e, _)| e));
+        }
+        let n = added.len();
+        let mut all: Vec<Event> = self
+            .station
+            .state()
+            .events_in_order()
+            .into_iter()
+            .cloned()
+            .collect();
+        all.extend(added);
+        self.station.resume(all);
+        Ok(n)
+    }
+
+    /// Housekeeping, off the write path (the app calls it when idle, every few seconds):
+    /// compact every shard with [`COMPACT_AFTER`] chunks or more into one save, and fold the
+    /// write-ahead log into the database. Returns the number of shards compacted.
+    pub fn maintain(&mut self) -> Result<usize, NodeError> {
+        let due: Vec<ShardId> = self
+            .chunks
+            .iter()
+            .filter(|(_, n)| **n >= COMPACT_AFTER)
+            .map(|(s, _)| *s)
+            .collect();
+        for shard in &due {
+            self.ensure_loaded(shard)?;
+            if let Some(doc) = self.log.shard_mut(shard) {
+                let full = doc.save();
+                self.store.compact(shard, &full)?;
+                self.chunks.insert(*shard, 1);
+            }
+        }
+        self.store.checkpoint_passive()?;
+        Ok(due.len())
+    }
+
+    /// Drop every loaded shard document from memory (they stay stored).
+    pub fn unload_shards(&mut self) {
+        let loaded: Vec<ShardId> = self.log.shards().map(ShardDoc::id).collect();
+        for s in loaded {
+            self.log.unload(&s);
+        }
     }
 
     /// Envelope and domain checks for an event from outside.
@@ -356,27 +429,55 @@ impl<C: Clock> Node<C> {
     }
 }
 
-/// Rebuild the derived index from the shard documents.
-fn rebuild_index(
+/// Rebuild a shard's event cache from its document.
+fn rebuild_cache(
     store: &mut Store,
-    shards: &[(ShardId, kazashi_sync::HeadsDigest, u32)],
+    shard: &ShardId,
     actor: &kazashi_domain::DeviceId,
     deployment: kazashi_domain::DeploymentId,
-) -> Result<usize, NodeError> {
-    let mut rows: Vec<(ShardId, Event, Vec<u8>)> = Vec::new();
-    for (shard, _, _) in shards {
-        let doc = ShardDoc::load(*shard, actor, &store.shard_bytes(shard)?)?;
-        for (id, env) in doc.envelopes() {
-            let e = open_trusted(&env, deployment)?;
-            if e.id() != id {
-                return Err(NodeError::Damaged(format!(
-                    "event {id} is filed under another id"
-                )));
-            }
-            rows.push((*shard, e, env));
+) -> Result<(), NodeError> {
+    let doc = ShardDoc::load(*shard, actor, &store.shard_bytes(shard)?)?;
+    let mut contents = Vec::new();
+    for (id, env) in doc.envelopes() {
+        let e = open_trusted(&env, deployment)?;
+        if e.id() != id {
+            return Err(NodeError::Damaged(format!(
+                "event {id} is filed under another id"
+            )));
         }
+        contents.push(e.encode());
     }
-    Ok(store.rebuild_index(rows.iter().map(|(s, e, b)| (*s, e, b.as_slice())))?)
+    store.rebuild_cache(shard, contents)?;
+    Ok(())
+}
+
+/// Decode cached event contents, on every core.
+fn decode_all(contents: &[Vec<u8>]) -> Result<Vec<Event>, NodeError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = contents.len().div_ceil(threads).max(1);
+    let decode = |part: &[Vec<u8>]| -> Result<Vec<Event>, NodeError> {
+        part.iter()
+            .map(|c| Event::decode(c).map_err(|e| NodeError::Damaged(e.to_string())))
+            .collect()
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = contents
+            .chunks(chunk)
+            .map(|part| std::thread::Builder::new().spawn_scoped(s, move || decode(part)))
+            .collect();
+        let mut out = Vec::with_capacity(contents.len());
+        for (h, part) in handles.into_iter().zip(contents.chunks(chunk)) {
+            // A thread that could not start: decode its part here.
+            let events = match h {
+                Ok(h) => h
+                    .join()
+                    .map_err(|_| NodeError::Damaged("a decoding thread failed".into()))??,
+                Err(_) => decode(part)?,
+            };
+            out.extend(events);
+        }
+        Ok(out)
+    })
 }
 
 /// Add events to a loaded (or new) shard and commit them with its incremental save. On a
@@ -410,7 +511,8 @@ fn persist_loaded(
     };
     let chunk = doc.save_incremental();
     let heads = digest(&doc.heads());
-    if let Err(e) = store.append(&shard, &chunk, &heads, events) {
+    let events: Vec<&Event> = events.iter().map(|(e, _)| *e).collect();
+    if let Err(e) = store.append(&shard, &chunk, &heads, &events) {
         let stored_heads = store
             .shards()
             .ok()
@@ -418,14 +520,6 @@ fn persist_loaded(
         log.discard(&shard, stored_heads);
         return Err(e.into());
     }
-    let n = chunks.entry(shard).or_insert(0);
-    *n += 1;
-    if *n >= COMPACT_AFTER
-        && let Some(doc) = log.shard_mut(&shard)
-    {
-        let full = doc.save();
-        store.compact(&shard, &full)?;
-        *n = 1;
-    }
+    *chunks.entry(shard).or_insert(0) += 1;
     Ok(())
 }

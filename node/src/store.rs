@@ -10,17 +10,20 @@
 //! - `meta`: schema version, this device's secret key, the manifest in force.
 //! - `shard_chunk`: each shard's Automerge bytes — incremental saves appended in the same
 //!   transaction as the events they carry, compacted into one full save from time to time.
-//! - `shard`: each shard's heads digest, so the catalog needs no document loaded.
-//! - `event`: every accepted envelope with its id, shard, time, site and kind; the node folds
-//!   state from it at start. With `event_person` it is the derived index (person, site, kind,
-//!   time) for views and the detector; [`Store::rebuild_index`] rebuilds both from the shard
-//!   documents.
+//!   These documents are the log itself (about 110 bytes an event, signature included).
+//! - `shard`: each shard's heads digest (so the catalog needs no document loaded) and event
+//!   count.
+//! - `event_cache`: the events' content without envelopes, zstd-compressed a block per shard
+//!   (one small row per write until the shard is compacted). The cold start folds state from
+//!   it instead of loading every Automerge document; it is derived data, checked against the
+//!   shard counts and rebuilt from the documents if lost. The folded state in memory is the
+//!   index (person, site, kind, time) the views and the detector query.
 //! - `quarantine`: refused envelopes and messages, with the reason, for audit.
 //!
 //! A write returns only once committed with a full fsync (`synchronous = FULL`): a pulled plug
 //! loses nothing that was acknowledged.
 
-use kazashi_domain::{Event, EventId, Millis, PersonRef};
+use kazashi_domain::{Event, Millis};
 use kazashi_sync::{DeviceKey, ShardId};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -101,14 +104,6 @@ pub struct Quarantined {
     pub bytes: Vec<u8>,
 }
 
-/// One event's row in the index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexedEvent {
-    pub id: EventId,
-    pub shard: ShardId,
-    pub envelope: Vec<u8>,
-}
-
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -145,10 +140,6 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
     let mut b = [0u8; N];
     getrandom::fill(&mut b).map_err(|e| StoreError::Random(e.to_string()))?;
     Ok(b)
-}
-
-fn kind_code(e: &Event) -> &'static str {
-    e.body().name()
 }
 
 impl Store {
@@ -202,6 +193,8 @@ impl Store {
     }
 
     fn keyed(conn: Connection, path: &Path, key: &[u8; 32]) -> Result<Store, StoreError> {
+        // A wrong key is reported as an error here; SQLCipher need not also print it.
+        let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
         let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
         conn.pragma_update(None, "key", pragma.as_str())?;
         // The first read decrypts page 1: a wrong key fails here.
@@ -218,6 +211,9 @@ impl Store {
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Checkpoints belong to `Node::maintain`, off the write path; this bound only keeps
+        // the WAL from growing without end if maintenance never runs.
+        conn.pragma_update(None, "wal_autocheckpoint", 16384)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Store {
             conn,
@@ -239,7 +235,8 @@ impl Store {
                 CREATE TABLE shard (
                     shard TEXT PRIMARY KEY,
                     heads BLOB NOT NULL,
-                    chunks INTEGER NOT NULL DEFAULT 0
+                    chunks INTEGER NOT NULL DEFAULT 0,
+                    events INTEGER NOT NULL DEFAULT 0
                 ) WITHOUT ROWID;
                 CREATE TABLE shard_chunk (
                     seq INTEGER PRIMARY KEY,
@@ -247,19 +244,13 @@ impl Store {
                     bytes BLOB NOT NULL
                 );
                 CREATE INDEX shard_chunk_by_shard ON shard_chunk (shard, seq);
-                CREATE TABLE event (
-                    id BLOB PRIMARY KEY,
+                CREATE TABLE event_cache (
+                    seq INTEGER PRIMARY KEY,
                     shard TEXT NOT NULL,
-                    at_ms INTEGER NOT NULL,
-                    site TEXT NOT NULL,
-                    kind TEXT NOT NULL,
-                    envelope BLOB NOT NULL
-                ) WITHOUT ROWID;
-                CREATE TABLE event_person (
-                    person TEXT NOT NULL,
-                    id BLOB NOT NULL,
-                    PRIMARY KEY (person, id)
-                ) WITHOUT ROWID;
+                    count INTEGER NOT NULL,
+                    packed BLOB NOT NULL
+                );
+                CREATE INDEX event_cache_by_shard ON event_cache (shard, seq);
                 CREATE TABLE quarantine (
                     seq INTEGER PRIMARY KEY,
                     received_ms INTEGER NOT NULL,
@@ -320,45 +311,150 @@ impl Store {
         self.set_meta("manifest", signed)
     }
 
-    /// Durably append a shard's incremental save together with the index rows of the events
-    /// it carries, and the shard's new heads digest. One transaction, fully synced.
+    /// Durably append a shard's incremental save together with the events it carries (to the
+    /// cache) and the shard's new heads digest. One transaction, fully synced.
     pub fn append(
         &mut self,
         shard: &ShardId,
         chunk: &[u8],
         heads: &[u8; 32],
-        events: &[(&Event, &[u8])],
+        events: &[&Event],
     ) -> Result<(), StoreError> {
+        let packed = pack(events.iter().map(|e| e.encode()), 1)?;
         let tx = self.conn.transaction()?;
         let name = shard.to_string();
         if !chunk.is_empty() {
             tx.prepare_cached("INSERT INTO shard_chunk (shard, bytes) VALUES (?1, ?2)")?
                 .execute(params![name, chunk])?;
         }
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
         tx.prepare_cached(
-            "INSERT INTO shard (shard, heads, chunks) VALUES (?1, ?2, 1)
-             ON CONFLICT (shard) DO UPDATE SET heads = excluded.heads, chunks = chunks + 1",
+            "INSERT INTO shard (shard, heads, chunks, events) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT (shard) DO UPDATE SET heads = excluded.heads, chunks = chunks + 1,
+                 events = events + excluded.events",
         )?
-        .execute(params![name, &heads[..]])?;
-        for (e, envelope) in events {
-            insert_event(&tx, &name, e, envelope)?;
+        .execute(params![name, &heads[..], count])?;
+        if count > 0 {
+            tx.prepare_cached(
+                "INSERT INTO event_cache (shard, count, packed) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![name, count, packed])?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    /// Replace a shard's chunks by one full save.
+    /// Replace a shard's chunks by one full save, and its cache rows by one block.
     pub fn compact(&mut self, shard: &ShardId, full: &[u8]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
         let name = shard.to_string();
+        let contents = self.cached_contents(&name)?;
+        let count = i64::try_from(contents.len()).unwrap_or(i64::MAX);
+        let packed = pack(contents.into_iter(), 6)?;
+        let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM shard_chunk WHERE shard = ?1", [&name])?;
         tx.execute(
             "INSERT INTO shard_chunk (shard, bytes) VALUES (?1, ?2)",
             params![name, full],
         )?;
         tx.execute("UPDATE shard SET chunks = 1 WHERE shard = ?1", [&name])?;
+        tx.execute("DELETE FROM event_cache WHERE shard = ?1", [&name])?;
+        tx.execute(
+            "INSERT INTO event_cache (shard, count, packed) VALUES (?1, ?2, ?3)",
+            params![name, count, packed],
+        )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// The encoded event contents cached for a shard.
+    fn cached_contents(&self, shard: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT packed FROM event_cache WHERE shard = ?1 ORDER BY seq")?;
+        let mut rows = st.query([shard])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            unpack(r.get_ref(0)?.as_blob()?, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    /// Every cached event content, with per-shard counts checked against the shard table.
+    /// Returns the contents and the shards whose cache does not match (to rebuild).
+    pub fn cached_events(&self) -> Result<(Vec<Vec<u8>>, Vec<ShardId>), StoreError> {
+        let mut cached: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        let mut out = Vec::new();
+        {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT shard, count, packed FROM event_cache ORDER BY seq")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let shard: String = r.get(0)?;
+                let count: i64 = r.get(1)?;
+                let before = out.len();
+                unpack(r.get_ref(2)?.as_blob()?, &mut out)?;
+                if i64::try_from(out.len() - before).ok() != Some(count) {
+                    return Err(StoreError::Damaged(format!("cache block of {shard}")));
+                }
+                *cached.entry(shard).or_default() += count;
+            }
+        }
+        let mut stale = Vec::new();
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT shard, events FROM shard")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let name: String = r.get(0)?;
+            let events: i64 = r.get(1)?;
+            if cached.get(&name).copied().unwrap_or(0) != events {
+                stale.push(
+                    ShardId::parse(&name)
+                        .ok_or_else(|| StoreError::Damaged(format!("shard name {name:?}")))?,
+                );
+            }
+        }
+        Ok((out, stale))
+    }
+
+    /// Replace a shard's cache with `contents` (rebuilt from its document).
+    pub fn rebuild_cache(
+        &mut self,
+        shard: &ShardId,
+        contents: Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let name = shard.to_string();
+        let count = i64::try_from(contents.len()).unwrap_or(i64::MAX);
+        let packed = pack(contents.into_iter(), 9)?;
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM event_cache WHERE shard = ?1", [&name])?;
+        tx.execute(
+            "INSERT INTO event_cache (shard, count, packed) VALUES (?1, ?2, ?3)",
+            params![name, count, packed],
+        )?;
+        tx.execute(
+            "UPDATE shard SET events = ?2 WHERE shard = ?1",
+            params![name, count],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forget the derived event cache (for repair drills and tests).
+    pub fn drop_cache(&mut self) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM event_cache", [])?;
+        Ok(())
+    }
+
+    /// Events recorded in the shard table.
+    pub fn event_count(&self) -> Result<u64, StoreError> {
+        let n: i64 =
+            self.conn
+                .query_row("SELECT coalesce(sum(events), 0) FROM shard", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(n.max(0) as u64)
     }
 
     /// Every shard with its heads digest and number of stored chunks.
@@ -400,77 +496,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Call `f` with every stored envelope (in id order).
-    pub fn for_each_envelope(
-        &self,
-        mut f: impl FnMut(EventId, &[u8]),
-    ) -> Result<usize, StoreError> {
-        let mut st = self.conn.prepare_cached("SELECT id, envelope FROM event")?;
-        let mut rows = st.query([])?;
-        let mut n = 0;
-        while let Some(r) = rows.next()? {
-            let id: [u8; 16] = r
-                .get_ref(0)?
-                .as_blob()?
-                .try_into()
-                .map_err(|_| StoreError::Damaged("event id length".into()))?;
-            f(EventId(id), r.get_ref(1)?.as_blob()?);
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    pub fn event_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM event", [], |r| r.get(0))?;
-        Ok(n.max(0) as u64)
-    }
-
-    /// Ids of a person's events, in time order (the index the views and detector use).
-    pub fn events_of(&self, person: &PersonRef) -> Result<Vec<EventId>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT e.id FROM event_person p JOIN event e ON e.id = p.id
-             WHERE p.person = ?1 ORDER BY e.at_ms, e.id",
-        )?;
-        let rows = st.query_map([person.to_string()], |r| r.get::<_, Vec<u8>>(0))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let id: [u8; 16] = r?
-                .try_into()
-                .map_err(|_| StoreError::Damaged("event id length".into()))?;
-            out.push(EventId(id));
-        }
-        Ok(out)
-    }
-
-    /// Drop the derived index and rebuild it from (shard, event, envelope) triples read from
-    /// the shard documents.
-    pub fn rebuild_index<'a>(
-        &mut self,
-        events: impl IntoIterator<Item = (ShardId, &'a Event, &'a [u8])>,
-    ) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM event_person", [])?;
-        tx.execute("DELETE FROM event", [])?;
-        let mut n = 0;
-        for (shard, e, env) in events {
-            insert_event(&tx, &shard.to_string(), e, env)?;
-            n += 1;
-        }
-        tx.commit()?;
-        Ok(n)
-    }
-
-    /// Forget the derived index (for repair: [`Store::rebuild_index`] restores it).
-    pub fn drop_index(&mut self) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM event_person", [])?;
-        tx.execute("DELETE FROM event", [])?;
-        tx.commit()?;
-        Ok(())
-    }
-
     pub fn quarantine(&self, q: &Quarantined) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO quarantine (received_ms, source, code, reason, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -506,6 +531,13 @@ impl Store {
             .sum()
     }
 
+    /// Copy what it can of the write-ahead log into the database without waiting on readers.
+    pub fn checkpoint_passive(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Fold the write-ahead log into the database file.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         self.conn
@@ -514,45 +546,28 @@ impl Store {
     }
 }
 
-fn insert_event(
-    tx: &rusqlite::Transaction<'_>,
-    shard: &str,
-    e: &Event,
-    envelope: &[u8],
-) -> Result<(), StoreError> {
-    let id = e.id();
-    let inserted = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO event (id, shard, at_ms, site, kind, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            &id.0[..],
-            shard,
-            i64::try_from(e.at().wall_ms).unwrap_or(i64::MAX),
-            e.site().as_str(),
-            kind_code(e),
-            envelope
-        ])?;
-    if inserted > 0 {
-        for p in persons_of(e) {
-            tx.prepare_cached("INSERT OR IGNORE INTO event_person (person, id) VALUES (?1, ?2)")?
-                .execute(params![p.to_string(), &id.0[..]])?;
-        }
+/// Length-prefixed contents, zstd-compressed.
+fn pack(contents: impl Iterator<Item = Vec<u8>>, level: i32) -> Result<Vec<u8>, StoreError> {
+    let mut raw = Vec::new();
+    for c in contents {
+        let len =
+            u32::try_from(c.len()).map_err(|_| StoreError::Damaged("event too large".into()))?;
+        raw.extend_from_slice(&len.to_le_bytes());
+        raw.extend_from_slice(&c);
     }
-    Ok(())
+    zstd::bulk::compress(&raw, level).map_err(StoreError::Io)
 }
 
-/// The persons an event is about (for the index).
-fn persons_of(e: &Event) -> Vec<PersonRef> {
-    use kazashi_domain::EventBody as B;
-    match e.body() {
-        B::VoterCheckIn { voter, .. } => vec![PersonRef::Roster(*voter)],
-        B::SameAs { a, b, .. } | B::NotSame { a, b, .. } => vec![*a, *b],
-        B::CardBinding { person, .. } => person.iter().copied().collect(),
-        body => body
-            .stay_members()
-            .map(|m| m.as_slice().to_vec())
-            .unwrap_or_default(),
+fn unpack(packed: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), StoreError> {
+    let damaged = || StoreError::Damaged("event cache block".into());
+    let raw = zstd::stream::decode_all(packed).map_err(|_| damaged())?;
+    let mut rest = raw.as_slice();
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(damaged)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (c, tail) = tail.split_at_checked(len).ok_or_else(damaged)?;
+        out.push(c.to_vec());
+        rest = tail;
     }
+    Ok(())
 }

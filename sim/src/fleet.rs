@@ -18,9 +18,15 @@ pub struct Fleet {
 impl Fleet {
     /// The key of the station at `site`.
     pub fn key(&self, site: &SiteId) -> Option<&DeviceKey> {
+        self.nth_key(site, 0)
+    }
+
+    /// The `n`-th laptop's key at `site`.
+    pub fn nth_key(&self, site: &SiteId, n: usize) -> Option<&DeviceKey> {
         self.stations
             .iter()
-            .find(|(s, _)| s == site)
+            .filter(|(s, _)| s == site)
+            .nth(n)
             .map(|(_, k)| k)
     }
 }
@@ -33,16 +39,27 @@ fn seeded_key(seed: u64, what: &str) -> DeviceKey {
     DeviceKey::from_seed(h.finalize().into())
 }
 
-/// A fleet for `deployment`: the station at each site may write only for that site, except the
-/// command center's, which may write for any.
+/// A fleet for `deployment` with one laptop per site: the station at each site may write only
+/// for that site, except the command center's, which may write for any.
 pub fn fleet(deployment: &Deployment, seed: u64) -> Result<Fleet, String> {
+    fleet_sized(deployment, seed, 1)
+}
+
+/// A fleet with `per_site` laptops at every site (the first of each site is the one
+/// [`Fleet::key`] returns).
+pub fn fleet_sized(deployment: &Deployment, seed: u64, per_site: u8) -> Result<Fleet, String> {
     let admin = seeded_key(seed, "admin");
-    let stations: Vec<(SiteId, DeviceKey)> = deployment
+    let sites: Vec<&kazashi_domain::Site> = deployment
         .sites()
-        .map(|s| (s.id, seeded_key(seed, s.id.as_str())))
+        .flat_map(|s| std::iter::repeat_n(s, usize::from(per_site.max(1))))
         .collect();
-    let devices = deployment
-        .sites()
+    let stations: Vec<(SiteId, DeviceKey)> = sites
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id, seeded_key(seed, &format!("{}#{i}", s.id))))
+        .collect();
+    let devices = sites
+        .iter()
         .zip(&stations)
         .map(|(site, (_, key))| {
             let hq = matches!(site.kind, kazashi_domain::SiteKind::CommandCenter);

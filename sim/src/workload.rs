@@ -32,6 +32,23 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, v: &'a [T]) -> Option<&'a T> {
 }
 
 pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Vec<Event> {
+    shelter_week_by(m, d, n, seed, &|i, _, k| {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        b[8] = k;
+        DeviceId(b)
+    })
+}
+
+/// [`shelter_week`] with the writing devices chosen by `device(shelter index, site, k)` for the
+/// two laptops (`k` = 0, 1) at each shelter — to sign the events with real keys.
+pub fn shelter_week_by(
+    m: &Municipality,
+    d: &Deployment,
+    n: usize,
+    seed: u64,
+    device: &dyn Fn(usize, &SiteId, u8) -> DeviceId,
+) -> Vec<Event> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     let shelters: Vec<SiteId> = d.sites().filter(|s| s.is_shelter()).map(|s| s.id).collect();
     let mut households: Vec<HouseholdId> = m.roster.entries().iter().map(|e| e.household).collect();
@@ -44,15 +61,10 @@ pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Ve
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
-            (0..2u8).map(move |k| {
-                let mut b = [0u8; 32];
-                b[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                b[8] = k;
-                Writer {
-                    device: DeviceId(b),
-                    site: *s,
-                    hlc: Hlc::new(u64::MAX / 4),
-                }
+            (0..2u8).map(move |k| Writer {
+                device: device(i, s, k),
+                site: *s,
+                hlc: Hlc::new(u64::MAX / 4),
             })
         })
         .collect();

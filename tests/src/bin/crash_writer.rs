@@ -1,6 +1,7 @@
 //! Child process of the crash test: opens the store given on the command line and records
 //! check-ins as fast as it can, printing each event id once `record` has returned (that is,
-//! once the event is acknowledged as durable). The test kills it with SIGKILL at random.
+//! once the event is acknowledged as durable), and compacting as it goes. The test kills it
+//! with SIGKILL at random.
 
 use kazashi_domain::ids::{OperatorId, SiteId};
 use kazashi_node::{Node, SystemClock};
@@ -44,6 +45,10 @@ fn run() -> Result<(), String> {
         let e = node.record(op, body).map_err(|e| e.to_string())?;
         writeln!(out, "{}", e.id().to_hex()).map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
+        // Housekeeping too, so that kills also land in compactions and checkpoints.
+        if i % 8 == 0 {
+            node.maintain().map_err(|e| e.to_string())?;
+        }
     }
     Ok(())
 }
