@@ -47,6 +47,8 @@ pub enum NodeError {
     NotEnrolledHere,
     #[error("the event's time is outside the JST calendar")]
     NoShard,
+    #[error("bundle refused: {0}")]
+    Bundle(kazashi_sync::BundleError),
     #[error("a stored envelope could not be read: {0}")]
     Damaged(String),
 }
@@ -79,6 +81,14 @@ impl Peer {
             source: source.into(),
         }
     }
+}
+
+/// What a bundle brought.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BundleImport {
+    pub added: usize,
+    /// Shards whose changes were refused (and quarantined).
+    pub refused_shards: usize,
 }
 
 /// What a sync message brought.
@@ -329,6 +339,117 @@ impl<C: Clock> Node<C> {
         for s in loaded {
             self.log.unload(&s);
         }
+    }
+
+    /// Write a bundle for the USB stick: every shard whole (`snapshot`), or only what changed
+    /// since the last bundle this laptop wrote (a delta; the first one is whole).
+    pub fn export_bundle(&mut self, snapshot: bool) -> Result<Vec<u8>, NodeError> {
+        let last: BTreeMap<ShardId, Vec<[u8; 32]>> = match self.store.get_meta("bundle_heads")? {
+            Some(b) if !snapshot => postcard::from_bytes::<Vec<(ShardId, Vec<[u8; 32]>)>>(&b)
+                .map(|v| v.into_iter().collect())
+                .map_err(|e| NodeError::Damaged(e.to_string()))?,
+            _ => BTreeMap::new(),
+        };
+        let mut shards = Vec::new();
+        let mut heads_now = Vec::new();
+        let all: Vec<ShardId> = self.chunks.keys().copied().collect();
+        for shard in all {
+            let was_loaded = self.log.is_loaded(&shard);
+            self.ensure_loaded(&shard)?;
+            if let Some(doc) = self.log.shard_mut(&shard) {
+                let since: Vec<kazashi_sync::ChangeHash> = last
+                    .get(&shard)
+                    .map(|v| v.iter().map(|h| kazashi_sync::ChangeHash(*h)).collect())
+                    .unwrap_or_default();
+                let bytes = doc.save_after(&since);
+                heads_now.push((shard, doc.heads().iter().map(|h| h.0).collect::<Vec<_>>()));
+                if !bytes.is_empty() {
+                    shards.push((shard, bytes));
+                }
+            }
+            if !was_loaded {
+                self.log.unload(&shard);
+            }
+        }
+        let body = kazashi_sync::BundleBody {
+            deployment: self.members.deployment().id(),
+            author: self.key.device_id(),
+            created_ms: self.station.clock().now_ms(),
+            snapshot: last.is_empty(),
+            shards,
+        };
+        let file = kazashi_sync::bundle::write(&body, &self.key)
+            .map_err(|e| NodeError::Damaged(e.to_string()))?;
+        let heads =
+            postcard::to_allocvec(&heads_now).map_err(|e| NodeError::Damaged(e.to_string()))?;
+        self.store.set_meta("bundle_heads", &heads)?;
+        Ok(file)
+    }
+
+    /// Take a bundle from a USB stick. A bad file is refused whole; within a good one, a shard
+    /// whose changes fail the checks is refused and quarantined, the others are taken.
+    pub fn import_bundle(&mut self, file: &[u8], source: &str) -> Result<BundleImport, NodeError> {
+        let body = match kazashi_sync::bundle::read(file, &self.members) {
+            Ok(b) => b,
+            Err(e) => {
+                // Keep at most the first MiB of a refused file for the audit.
+                let kept = file.get(..file.len().min(1 << 20)).unwrap_or(file);
+                self.quarantine(source, e.code(), &e.to_string(), kept)?;
+                return Err(NodeError::Bundle(e));
+            }
+        };
+        let mut report = BundleImport::default();
+        let dep_id = self.members.deployment().id();
+        for (shard, bytes) in body.shards {
+            self.ensure_loaded(&shard)?;
+            let deployment = self.station.deployment();
+            let roster = self.station.roster();
+            let members = &self.members;
+            let check = |id: &EventId, env: &[u8]| -> Result<(), Rejection> {
+                let e = open_as(env, id, members)?;
+                check_event(&e, deployment, roster)
+                    .map_err(|x| Rejection::InvalidEvent(x.to_string()))
+            };
+            let Some(doc) = self.log.shard_or_new(shard) else {
+                continue;
+            };
+            match doc.merge_bytes(&bytes, &check) {
+                Ok(ids) => {
+                    let mut events = Vec::new();
+                    for id in &ids {
+                        let env = doc
+                            .envelope(id)
+                            .ok_or_else(|| NodeError::Damaged(format!("event {id} vanished")))?;
+                        events.push((open_trusted(&env, dep_id)?, env));
+                    }
+                    self.log.mark_dirty(shard);
+                    self.log.take_dirty();
+                    let refs: Vec<(&Event, &[u8])> =
+                        events.iter().map(|(e, b)| (e, b.as_slice())).collect();
+                    persist_loaded(
+                        &mut self.log,
+                        &mut self.store,
+                        &mut self.chunks,
+                        shard,
+                        &refs,
+                    )?;
+                    for (e, _) in events {
+                        self.station.ingest(e)?;
+                        report.added += 1;
+                    }
+                }
+                Err(err) => {
+                    self.quarantine(
+                        source,
+                        "refused-change",
+                        &format!("shard {shard}: {err}"),
+                        &bytes,
+                    )?;
+                    report.refused_shards += 1;
+                }
+            }
+        }
+        Ok(report)
     }
 
     /// Envelope and domain checks for an event from outside.

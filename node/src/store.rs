@@ -270,6 +270,11 @@ impl Store {
         &self.path
     }
 
+    /// A value kept in the encrypted store by key.
+    pub fn get_meta(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.meta(k)
+    }
+
     fn meta(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .conn
@@ -277,7 +282,7 @@ impl Store {
             .optional()?)
     }
 
-    fn set_meta(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
+    pub fn set_meta(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
             params![k, v],

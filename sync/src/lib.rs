@@ -21,3 +21,6 @@ pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedMa
 pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId};
 pub mod protocol;
 pub use protocol::{Catalog, HeadsDigest, Log, Message, Outcome, Session, SessionError, digest};
+pub mod bundle;
+pub use automerge::ChangeHash;
+pub use bundle::{BundleBody, BundleError};

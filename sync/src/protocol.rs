@@ -114,7 +114,7 @@ impl Log {
     }
 
     /// The shard, created empty if the node has none; `None` if it is stored but not loaded.
-    fn shard_or_new(&mut self, id: ShardId) -> Option<&mut ShardDoc> {
+    pub fn shard_or_new(&mut self, id: ShardId) -> Option<&mut ShardDoc> {
         if self.unloaded.contains_key(&id) {
             return None;
         }
@@ -145,6 +145,11 @@ impl Log {
             self.dirty.insert(shard);
         }
         Ok(added)
+    }
+
+    /// Note a shard as changed (after merging into it directly).
+    pub fn mark_dirty(&mut self, id: ShardId) {
+        self.dirty.insert(id);
     }
 
     /// The shards changed since the last call.

@@ -208,31 +208,66 @@ impl ShardDoc {
             .sync()
             .receive_sync_message(&mut trial_peer, msg)
             .map_err(am)?;
-        let after = trial.get_heads();
-        let mut added = Vec::new();
-        if before != after {
-            for patch in trial.diff(&before, &after) {
-                if patch.obj != ObjId::Root {
-                    return Err(ShardError::NotAnEnvelope(format!("{:?}", patch.obj)));
-                }
-                match patch.action {
-                    // A put, or a concurrent put of the same key (the same event reached two
-                    // nodes by different paths): every value there must be the same envelope.
-                    PatchAction::PutMap { key, .. }
-                    | PatchAction::Conflict {
-                        prop: automerge::Prop::Map(key),
-                    } => {
-                        if let Some(id) = self.check_key(&trial, &key, check)? {
-                            added.push(id);
-                        }
-                    }
-                    PatchAction::DeleteMap { key } => return Err(ShardError::Delete(key)),
-                    other => return Err(ShardError::NotAnEnvelope(format!("{other:?}"))),
-                }
-            }
-        }
+        let added = self.vet(&mut trial, &before, check)?;
         self.doc = trial;
         *peer = trial_peer;
+        Ok(added)
+    }
+
+    /// Merge Automerge bytes from a bundle (a full save or changes), under the same checks as a
+    /// sync message. On any refusal the document is left as it was.
+    pub fn merge_bytes(
+        &mut self,
+        bytes: &[u8],
+        check: EnvelopeCheck<'_>,
+    ) -> Result<Vec<EventId>, ShardError> {
+        let before = self.doc.get_heads();
+        let mut trial = self.doc.fork().with_actor(self.actor.clone());
+        trial
+            .load_incremental(bytes)
+            .map_err(|e| ShardError::BadMessage(e.to_string()))?;
+        let added = self.vet(&mut trial, &before, check)?;
+        self.doc = trial;
+        Ok(added)
+    }
+
+    /// The changes after `heads` (all of them for no heads), for a bundle.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Check what `trial` changed since `before`: only new, valid envelopes filed under their
+    /// own ids. Returns the new ids.
+    fn vet(
+        &self,
+        trial: &mut AutoCommit,
+        before: &[ChangeHash],
+        check: EnvelopeCheck<'_>,
+    ) -> Result<Vec<EventId>, ShardError> {
+        let after = trial.get_heads();
+        let mut added = Vec::new();
+        if before == after.as_slice() {
+            return Ok(added);
+        }
+        for patch in trial.diff(before, &after) {
+            if patch.obj != ObjId::Root {
+                return Err(ShardError::NotAnEnvelope(format!("{:?}", patch.obj)));
+            }
+            match patch.action {
+                // A put, or a concurrent put of the same key (the same event reached two
+                // nodes by different paths): every value there must be the same envelope.
+                PatchAction::PutMap { key, .. }
+                | PatchAction::Conflict {
+                    prop: automerge::Prop::Map(key),
+                } => {
+                    if let Some(id) = self.check_key(trial, &key, check)? {
+                        added.push(id);
+                    }
+                }
+                PatchAction::DeleteMap { key } => return Err(ShardError::Delete(key)),
+                other => return Err(ShardError::NotAnEnvelope(format!("{other:?}"))),
+            }
+        }
         Ok(added)
     }
 }

@@ -170,3 +170,59 @@ fn manifests_are_checked() {
         Err(ManifestError::UnknownSite { .. })
     ));
 }
+
+#[test]
+fn bundles_are_checked_before_anything_is_read() {
+    use kazashi_sync::bundle::{self, BundleBody, BundleError};
+    let m = membership();
+    let body = |author: &kazashi_sync::DeviceKey, dep: u8, at: u64| BundleBody {
+        deployment: kazashi_domain::DeploymentId([dep; 16]),
+        author: author.device_id(),
+        created_ms: T0 + at,
+        snapshot: true,
+        shards: vec![],
+    };
+    // A relay may carry bundles.
+    let ok = bundle::write(&body(&key(9), 1, 0), &key(9)).unwrap();
+    assert_eq!(bundle::read(&ok, &m).unwrap().author, device(9));
+    // Signed by another key than the named author.
+    assert_eq!(
+        bundle::write(&body(&key(1), 1, 0), &key(2)),
+        Err(BundleError::BadSignature)
+    );
+    assert_eq!(
+        bundle::read(&bundle::write(&body(&key(1), 2, 0), &key(1)).unwrap(), &m),
+        Err(BundleError::WrongDeployment(kazashi_domain::DeploymentId(
+            [2; 16]
+        )))
+    );
+    assert_eq!(
+        bundle::read(&bundle::write(&body(&key(5), 1, 0), &key(5)).unwrap(), &m),
+        Err(BundleError::UnknownAuthor(device(5)))
+    );
+    let v2 = SignedManifest::sign(
+        &manifest(
+            2,
+            vec![Revocation {
+                device: device(2),
+                from_ms: T0 + 10,
+            }],
+        ),
+        &admin(),
+    )
+    .unwrap();
+    let m2 = m.update(&v2.encode()).unwrap();
+    assert!(bundle::read(&bundle::write(&body(&key(2), 1, 9), &key(2)).unwrap(), &m2).is_ok());
+    assert_eq!(
+        bundle::read(&bundle::write(&body(&key(2), 1, 10), &key(2)).unwrap(), &m2),
+        Err(BundleError::RevokedAuthor(device(2)))
+    );
+    assert_eq!(
+        bundle::read(b"KZBUNDLE1garbage", &m).unwrap_err().code(),
+        "damaged-bundle"
+    );
+    assert_eq!(
+        bundle::read(b"PK\x03\x04", &m),
+        Err(BundleError::NotABundle)
+    );
+}

@@ -324,3 +324,129 @@ fn a_lost_event_cache_is_rebuilt_from_the_documents() {
     assert_eq!(a.store().cached_events().unwrap().0.len(), 20);
     assert!(a.store().cached_events().unwrap().1.is_empty());
 }
+
+#[test]
+fn a_usb_bundle_carries_snapshots_and_deltas() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    for i in 0..10 {
+        w.clock.advance(60_000);
+        a.record(op(), check_in(&w.roster, i)).unwrap();
+    }
+    let first = a.export_bundle(false).unwrap();
+    assert_eq!(b.import_bundle(&first, "usb").unwrap().added, 10);
+    assert_eq!(a.state(), b.state());
+    for i in 0..5 {
+        w.clock.advance(60_000);
+        a.record(op(), check_in(&w.roster, 10 + i)).unwrap();
+    }
+    let delta = a.export_bundle(false).unwrap();
+    assert!(
+        delta.len() < first.len(),
+        "the delta is not smaller: {} vs {}",
+        delta.len(),
+        first.len()
+    );
+    assert_eq!(b.import_bundle(&delta, "usb").unwrap().added, 5);
+    assert_eq!(b.import_bundle(&delta, "usb").unwrap().added, 0);
+    assert_eq!(a.state(), b.state());
+    // A snapshot carries everything again; nothing is new.
+    let snap = a.export_bundle(true).unwrap();
+    assert_eq!(b.import_bundle(&snap, "usb").unwrap().added, 0);
+    // And b keeps it across a restart.
+    let before = b.state().clone();
+    drop(b);
+    assert_eq!(reopen(&w, "b.db", "S002").state(), &before);
+}
+
+#[test]
+fn bad_bundles_are_refused_and_quarantined() {
+    use kazashi_sync::bundle::{self, BundleBody};
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    w.clock.advance(60_000);
+    a.record(op(), check_in(&w.roster, 1)).unwrap();
+    let good = a.export_bundle(true).unwrap();
+
+    // Not a bundle; a flipped byte; signed by a laptop that is not enrolled.
+    assert!(b.import_bundle(b"hello", "usb").is_err());
+    let mut flipped = good.clone();
+    let n = flipped.len();
+    flipped[n / 2] ^= 0x40;
+    assert!(b.import_bundle(&flipped, "usb").is_err());
+    let stranger = DeviceKey::from_seed([77; 32]);
+    let forged = bundle::write(
+        &BundleBody {
+            deployment: a.membership().deployment().id(),
+            author: stranger.device_id(),
+            created_ms: START_MS,
+            snapshot: true,
+            shards: vec![],
+        },
+        &stranger,
+    )
+    .unwrap();
+    assert!(b.import_bundle(&forged, "usb").is_err());
+
+    // An enrolled laptop's bundle whose shard holds an event of a stranger: that shard is
+    // refused, nothing of it is taken.
+    let shard = kazashi_sync::ShardId {
+        site: site("S001"),
+        day: CivilDate::new(2026, 9, 1).unwrap(),
+    };
+    let rogue_event = {
+        let mut c = create(&w, "c.db", "S001");
+        c.record(op(), check_in(&w.roster, 2)).unwrap()
+    };
+    let rogue_env = seal(
+        &kazashi_domain::Event::new(kazashi_domain::EventContent {
+            device: stranger.device_id(),
+            ..rogue_event.content().clone()
+        })
+        .unwrap(),
+        a.membership().deployment().id(),
+        &stranger,
+    )
+    .unwrap();
+    let mut doc = kazashi_sync::ShardDoc::new(shard, &stranger.device_id());
+    let rogue_id = kazashi_sync::open_trusted(&rogue_env, a.membership().deployment().id())
+        .unwrap()
+        .id();
+    doc.insert(&rogue_id, &rogue_env).unwrap();
+    let key_a = key_of(&w, "S001");
+    let smuggled = bundle::write(
+        &BundleBody {
+            deployment: a.membership().deployment().id(),
+            author: key_a.device_id(),
+            created_ms: START_MS,
+            snapshot: true,
+            shards: vec![(shard, doc.save())],
+        },
+        &key_a,
+    )
+    .unwrap();
+    let r = b.import_bundle(&smuggled, "usb").unwrap();
+    assert_eq!((r.added, r.refused_shards), (0, 1));
+    assert!(!b.state().contains(&rogue_id));
+
+    let codes: Vec<String> = b
+        .store()
+        .quarantined()
+        .unwrap()
+        .into_iter()
+        .map(|q| q.code)
+        .collect();
+    assert_eq!(codes.len(), 4);
+    assert_eq!(codes[0], "not-a-bundle");
+    // A flipped byte breaks the compression or the signature, whichever it hits.
+    assert!(
+        ["damaged-bundle", "bad-signature"].contains(&codes[1].as_str()),
+        "{}",
+        codes[1]
+    );
+    assert_eq!(codes[2..], ["unknown-device", "refused-change"]);
+    // The good bundle still goes in.
+    assert_eq!(b.import_bundle(&good, "usb").unwrap().added, 1);
+}
