@@ -198,11 +198,13 @@ fn build(script: &[(Op, u64, u32, u8)]) -> Vec<Event> {
                 } else {
                     VoteMode::ElectionDay
                 };
-                let override_ = ov.then(|| Override {
-                    second_officer: common::op("chief"),
-                    blocks: [BlockReason::AlreadyVoted].into(),
-                    reason: Note::new("確認済").unwrap(),
-                    evidence: vec![],
+                let override_ = ov.then(|| {
+                    Box::new(Override {
+                        second_officer: common::op("chief"),
+                        blocks: [BlockReason::AlreadyVoted].into(),
+                        reason: Note::new("確認済").unwrap(),
+                        evidence: vec![],
+                    })
                 });
                 (
                     STATIONS[*s],

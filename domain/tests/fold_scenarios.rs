@@ -567,12 +567,12 @@ fn voter_with_early_vote_override_and_undo() {
             voter: pid("1"),
             mode: VoteMode::ElectionDay,
             method: IdMethod::AdmissionTicket,
-            override_: Some(Override {
+            override_: Some(Box::new(Override {
                 second_officer: op("chief"),
                 blocks: BTreeSet::from([BlockReason::AlreadyVoted]),
                 reason: note("本人確認済み。期日前投票の記録は誤登録の疑い"),
                 evidence: vec![early.id()],
-            }),
+            })),
         },
     );
     let neighbour = ev(

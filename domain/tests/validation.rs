@@ -348,7 +348,7 @@ fn valid_election_events_pass() {
                 voter: pid("2"),
                 mode: VoteMode::ElectionDay,
                 method: IdMethod::CardWithPin,
-                override_: Some(override_by("chief")),
+                override_: Some(Box::new(override_by("chief"))),
             },
         ),
         (
@@ -813,7 +813,7 @@ fn samples() -> Vec<Event> {
                 voter: pid("2"),
                 mode: VoteMode::ElectionDay,
                 method: IdMethod::AdmissionTicket,
-                override_: Some(override_by("chief")),
+                override_: Some(Box::new(override_by("chief"))),
             },
         ),
         ("E1", voter_check_in("3", early())),

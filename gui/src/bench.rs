@@ -28,7 +28,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     match args.name.as_str() {
         "fold" => fold(args),
         "log" => crate::bench_log::run(args),
-        other => Err(format!("unknown benchmark {other:?}; available: fold, log")),
+        "shard" => crate::bench_shard::run(args),
+        other => Err(format!(
+            "unknown benchmark {other:?}; available: fold, log, shard"
+        )),
     }
 }
 

@@ -8,7 +8,8 @@
 //! - `bytes_per_event`: database plus WAL after a checkpoint, over N;
 //! - `cold_start`: `Node::open` in a fresh process (key derivation, reading and decoding the
 //!   event cache, folding N events) — and `cold_start_kdf`, the key derivation alone;
-//!   `rss_after_open`: that process's resident memory once open (roster included);
+//!   `rss_after_open`: that process's resident memory once open, and `rss_before_open`, the
+//!   same with only the roster loaded;
 //! - `peak_rss`: the benchmark process's own peak (it holds three laptops' worth);
 //! - `one_event_sync`: a whole session (catalogs, the shard's Automerge sync, checks, storage)
 //!   bringing one new event from A to B, a laptop holding the other N;
@@ -28,10 +29,14 @@ use std::time::Instant;
 
 const PASS: &str = "bench passphrase";
 
-struct TempDir(PathBuf);
+/// The benchmark's working directory: removed afterwards, unless it was given in
+/// `KAZASHI_BENCH_DIR` (to look at the files).
+struct TempDir(PathBuf, bool);
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -89,8 +94,13 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     if let Some(path) = &args.child_open {
         return child_open(args, path);
     }
-    let dir =
-        TempDir(std::env::temp_dir().join(format!("kazashi-bench-log-{}", std::process::id())));
+    let dir = match std::env::var_os("KAZASHI_BENCH_DIR") {
+        Some(d) => TempDir(PathBuf::from(d), false),
+        None => TempDir(
+            std::env::temp_dir().join(format!("kazashi-bench-log-{}", std::process::id())),
+            true,
+        ),
+    };
     std::fs::create_dir_all(&dir.0).map_err(|x| e(&x))?;
 
     // The town, the fleet (two laptops per site) and the signed week.
@@ -211,7 +221,12 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         }
         child_lines.push(String::from_utf8_lossy(&out.stdout).into_owned());
     }
-    for metric in ["cold_start", "cold_start_kdf", "rss_after_open"] {
+    for metric in [
+        "cold_start",
+        "cold_start_kdf",
+        "rss_before_open",
+        "rss_after_open",
+    ] {
         let values: Vec<f64> = child_lines
             .iter()
             .filter_map(|out| {
@@ -313,6 +328,9 @@ fn child_open(args: &crate::bench::BenchArgs, path: &Path) -> Result<(), String>
         .ok_or("no shelter")?;
     let roster = Arc::new(m.roster);
     drop(d);
+    if let Some((rss, _)) = memory_mib() {
+        emit("log", "rss_before_open", rss, "MiB", n);
+    }
     let t = Instant::now();
     drop(kazashi_node::Store::open(path, PASS).map_err(|x| e(&x))?);
     let kdf = ms(t);

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_log;
+mod bench_shard;
 mod demo;
 mod lang;
 

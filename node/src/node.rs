@@ -161,16 +161,16 @@ impl<C: Clock> Node<C> {
         let deployment = members.deployment().id();
         let mut store = store;
         let stored_shards = store.shards()?;
-        let (mut contents, stale) = store.cached_events()?;
+        let (mut blocks, stale) = store.cached_blocks()?;
         if !stale.is_empty() {
             // Part of the cache is lost or behind: rebuild those shards from their documents.
             for shard in &stale {
                 rebuild_cache(&mut store, shard, &key.device_id(), deployment)?;
             }
-            contents = store.cached_events()?.0;
+            blocks = store.cached_blocks()?.0;
         }
-        let events = decode_all(&contents)?;
-        drop(contents);
+        let events = decode_all(&blocks)?;
+        drop(blocks);
         station.resume(events);
         let mut log = Log::new(key.device_id());
         let mut chunks = BTreeMap::new();
@@ -572,30 +572,45 @@ fn rebuild_cache(
     Ok(())
 }
 
-/// Decode cached event contents, on every core.
-fn decode_all(contents: &[Vec<u8>]) -> Result<Vec<Event>, NodeError> {
+/// Decode the cached blocks, on every core (blocks dealt out in turn).
+fn decode_all(blocks: &[Vec<u8>]) -> Result<Vec<Event>, NodeError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = contents.len().div_ceil(threads).max(1);
-    let decode = |part: &[Vec<u8>]| -> Result<Vec<Event>, NodeError> {
-        part.iter()
-            .map(|c| Event::decode(c).map_err(|e| NodeError::Damaged(e.to_string())))
-            .collect()
+    let total: usize = blocks.len();
+    let decode = |k: usize| -> Result<Vec<Event>, NodeError> {
+        let mut out = Vec::new();
+        for block in blocks.iter().skip(k).step_by(threads) {
+            for c in crate::store::split_block(block) {
+                out.push(Event::decode_own(c?).map_err(|e| NodeError::Damaged(e.to_string()))?);
+            }
+        }
+        Ok(out)
     };
+    if total == 0 {
+        return Ok(Vec::new());
+    }
     std::thread::scope(|s| {
-        let handles: Vec<_> = contents
-            .chunks(chunk)
-            .map(|part| std::thread::Builder::new().spawn_scoped(s, move || decode(part)))
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                (
+                    k,
+                    std::thread::Builder::new().spawn_scoped(s, move || decode(k)),
+                )
+            })
             .collect();
-        let mut out = Vec::with_capacity(contents.len());
-        for (h, part) in handles.into_iter().zip(contents.chunks(chunk)) {
-            // A thread that could not start: decode its part here.
+        let mut out = Vec::new();
+        for (k, h) in handles {
+            // A thread that could not start: decode its share here.
             let events = match h {
                 Ok(h) => h
                     .join()
                     .map_err(|_| NodeError::Damaged("a decoding thread failed".into()))??,
-                Err(_) => decode(part)?,
+                Err(_) => decode(k)?,
             };
-            out.extend(events);
+            if out.is_empty() {
+                out = events;
+            } else {
+                out.extend(events);
+            }
         }
         Ok(out)
     })

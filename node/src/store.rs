@@ -384,11 +384,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Every cached event content, with per-shard counts checked against the shard table.
-    /// Returns the contents and the shards whose cache does not match (to rebuild).
-    pub fn cached_events(&self) -> Result<(Vec<Vec<u8>>, Vec<ShardId>), StoreError> {
+    /// Every cached block, decompressed, with per-shard counts checked against the shard
+    /// table. Returns the blocks (see [`split_block`]) and the shards whose cache does not
+    /// match (to rebuild).
+    pub fn cached_blocks(&self) -> Result<(Vec<Vec<u8>>, Vec<ShardId>), StoreError> {
         let mut cached: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-        let mut out = Vec::new();
+        let mut blocks = Vec::new();
         {
             let mut st = self
                 .conn
@@ -397,12 +398,14 @@ impl Store {
             while let Some(r) = rows.next()? {
                 let shard: String = r.get(0)?;
                 let count: i64 = r.get(1)?;
-                let before = out.len();
-                unpack(r.get_ref(2)?.as_blob()?, &mut out)?;
-                if i64::try_from(out.len() - before).ok() != Some(count) {
+                let raw = zstd::stream::decode_all(r.get_ref(2)?.as_blob()?)
+                    .map_err(|_| StoreError::Damaged(format!("cache block of {shard}")))?;
+                let n = split_block(&raw).try_fold(0i64, |n, c| c.map(|_| n + 1))?;
+                if n != count {
                     return Err(StoreError::Damaged(format!("cache block of {shard}")));
                 }
                 *cached.entry(shard).or_default() += count;
+                blocks.push(raw);
             }
         }
         let mut stale = Vec::new();
@@ -418,6 +421,19 @@ impl Store {
                     ShardId::parse(&name)
                         .ok_or_else(|| StoreError::Damaged(format!("shard name {name:?}")))?,
                 );
+            }
+        }
+        Ok((blocks, stale))
+    }
+
+    /// Every cached event content (tests and tools; the cold start uses
+    /// [`Store::cached_blocks`]).
+    pub fn cached_events(&self) -> Result<(Vec<Vec<u8>>, Vec<ShardId>), StoreError> {
+        let (blocks, stale) = self.cached_blocks()?;
+        let mut out = Vec::new();
+        for b in &blocks {
+            for c in split_block(b) {
+                out.push(c?.to_vec());
             }
         }
         Ok((out, stale))
@@ -564,15 +580,32 @@ fn pack(contents: impl Iterator<Item = Vec<u8>>, level: i32) -> Result<Vec<u8>, 
 }
 
 fn unpack(packed: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), StoreError> {
-    let damaged = || StoreError::Damaged("event cache block".into());
-    let raw = zstd::stream::decode_all(packed).map_err(|_| damaged())?;
-    let mut rest = raw.as_slice();
-    while !rest.is_empty() {
-        let (len, tail) = rest.split_first_chunk::<4>().ok_or_else(damaged)?;
-        let len = u32::from_le_bytes(*len) as usize;
-        let (c, tail) = tail.split_at_checked(len).ok_or_else(damaged)?;
-        out.push(c.to_vec());
-        rest = tail;
+    let raw = zstd::stream::decode_all(packed)
+        .map_err(|_| StoreError::Damaged("event cache block".into()))?;
+    for c in split_block(&raw) {
+        out.push(c?.to_vec());
     }
     Ok(())
+}
+
+/// The event contents in a decompressed cache block.
+pub fn split_block(raw: &[u8]) -> impl Iterator<Item = Result<&[u8], StoreError>> {
+    let mut rest = raw;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let damaged = || StoreError::Damaged("event cache block".into());
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            rest = &[];
+            return Some(Err(damaged()));
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some((c, tail)) = tail.split_at_checked(len) else {
+            rest = &[];
+            return Some(Err(damaged()));
+        };
+        rest = tail;
+        Some(Ok(c))
+    })
 }
