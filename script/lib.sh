@@ -41,4 +41,5 @@ need_rust() {
 }
 
 # What building needs.
-BUILD_PACKAGES=(build-essential pkg-config ca-certificates)
+# libssl-dev: SQLCipher (bundled by rusqlite) links OpenSSL's libcrypto for the store's encryption.
+BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev)

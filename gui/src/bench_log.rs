@@ -58,6 +58,8 @@ fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> Result<usize, S
     let mut added = 0;
     for _ in 0..10_000 {
         if to_a.is_empty() && to_b.is_empty() {
+            a.sync_end(pa);
+            b.sync_end(pb);
             return Ok(added);
         }
         let mut next_a = Vec::new();
@@ -236,7 +238,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
                     .and_then(|v| v.get("value").and_then(serde_json::Value::as_f64))
             })
             .collect();
-        let unit = if metric == "rss_after_open" {
+        let unit = if metric.starts_with("rss") {
             "MiB"
         } else {
             "ms"

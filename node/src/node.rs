@@ -64,6 +64,8 @@ pub struct Node<C: Clock> {
     store: Store,
     /// Stored chunks per shard (for compaction).
     chunks: BTreeMap<ShardId, u32>,
+    /// Per peer, the sync states of the last session (see `Session::resume`).
+    peer_memory: BTreeMap<String, BTreeMap<ShardId, Vec<u8>>>,
 }
 
 /// A sync session with one peer.
@@ -136,6 +138,7 @@ impl<C: Clock> Node<C> {
             key,
             store,
             chunks: BTreeMap::new(),
+            peer_memory: BTreeMap::new(),
         })
     }
 
@@ -185,6 +188,7 @@ impl<C: Clock> Node<C> {
             log,
             store,
             chunks,
+            peer_memory: BTreeMap::new(),
         })
     }
 
@@ -224,6 +228,7 @@ impl<C: Clock> Node<C> {
             log,
             store,
             chunks,
+            ..
         } = self;
         let key = &*key;
         let deployment = members.deployment().id();
@@ -477,9 +482,19 @@ impl<C: Clock> Node<C> {
         Ok(())
     }
 
-    /// Open a sync session: the first message to send.
+    /// Open a sync session: the first message to send. A peer met before (same `source`)
+    /// resumes from what the last session established.
     pub fn sync_start(&mut self, peer: &mut Peer) -> Vec<u8> {
+        if let Some(saved) = self.peer_memory.get(&peer.source) {
+            peer.session = Session::resume(saved);
+        }
         peer.session.start(&mut self.log).encode()
+    }
+
+    /// Close a session, remembering where it left the shards for the next one with this peer.
+    pub fn sync_end(&mut self, peer: Peer) {
+        self.peer_memory
+            .insert(peer.source.clone(), peer.session.save());
     }
 
     /// Take one message from a peer.

@@ -236,6 +236,24 @@ impl Session {
         Self::default()
     }
 
+    /// A session with a peer met before: per shard, Automerge's saved sync state (the heads
+    /// both sides were known to share), so that the first messages need not summarise the
+    /// whole shard. Unreadable entries are dropped (that shard starts afresh).
+    pub fn resume(saved: &BTreeMap<ShardId, Vec<u8>>) -> Self {
+        Self {
+            peers: saved
+                .iter()
+                .filter_map(|(s, b)| Some((*s, sync::State::decode(b).ok()?)))
+                .collect(),
+            refused: BTreeSet::new(),
+        }
+    }
+
+    /// What to keep for the next session with this peer (see [`Session::resume`]).
+    pub fn save(&self) -> BTreeMap<ShardId, Vec<u8>> {
+        self.peers.iter().map(|(s, st)| (*s, st.encode())).collect()
+    }
+
     /// The opening message.
     pub fn start(&mut self, log: &mut Log) -> Message {
         Message::Catalog(log.catalog().into_iter().collect())

@@ -53,7 +53,7 @@ impl fmt::Display for ShardId {
 
 /// Verifies an envelope filed under an id (signature, membership); see
 /// [`crate::envelope::open_as`].
-pub type EnvelopeCheck<'a> = &'a dyn Fn(&EventId, &[u8]) -> Result<(), Rejection>;
+pub type EnvelopeCheck<'a> = &'a (dyn Fn(&EventId, &[u8]) -> Result<(), Rejection> + Sync);
 
 /// What went wrong with a shard document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,9 +245,9 @@ impl ShardDoc {
         check: EnvelopeCheck<'_>,
     ) -> Result<Vec<EventId>, ShardError> {
         let after = trial.get_heads();
-        let mut added = Vec::new();
+        let mut candidates = Vec::new();
         if before == after.as_slice() {
-            return Ok(added);
+            return Ok(Vec::new());
         }
         for patch in trial.diff(before, &after) {
             if patch.obj != ObjId::Root {
@@ -260,27 +260,70 @@ impl ShardDoc {
                 | PatchAction::Conflict {
                     prop: automerge::Prop::Map(key),
                 } => {
-                    if let Some(id) = self.check_key(trial, &key, check)? {
-                        added.push(id);
+                    if let Some(c) = self.check_key(trial, &key)? {
+                        candidates.push(c);
                     }
                 }
                 PatchAction::DeleteMap { key } => return Err(ShardError::Delete(key)),
                 other => return Err(ShardError::NotAnEnvelope(format!("{other:?}"))),
             }
         }
-        Ok(added)
+        verify_all(&candidates, check)?;
+        Ok(candidates.into_iter().map(|(id, _)| id).collect())
     }
 }
 
+/// Run `check` on every new envelope, on every core when there are many (a full sync brings
+/// thousands; a signature check is the costliest step).
+fn verify_all(
+    candidates: &[(EventId, Vec<u8>)],
+    check: EnvelopeCheck<'_>,
+) -> Result<(), ShardError> {
+    let one = |(id, env): &(EventId, Vec<u8>)| {
+        check(id, env).map_err(|reason| ShardError::BadEnvelope {
+            key: id.to_hex(),
+            reason,
+        })
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || candidates.len() < 256 {
+        return candidates.iter().try_for_each(one);
+    }
+    let chunk = candidates.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = candidates
+            .chunks(chunk)
+            .map(|part| {
+                (
+                    part,
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, move || part.iter().try_for_each(one)),
+                )
+            })
+            .collect();
+        // The first refusal in order wins, so that every node reports the same reason.
+        let mut first = Ok(());
+        for (part, h) in handles {
+            let r = match h {
+                Ok(h) => h.join().unwrap_or_else(|_| part.iter().try_for_each(one)),
+                Err(_) => part.iter().try_for_each(one),
+            };
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    })
+}
+
 impl ShardDoc {
-    /// Check the values at `key` in `trial` against this document: returns the id if the key
-    /// is a new, valid event.
+    /// Check the values at `key` in `trial` against this document: returns the id and envelope
+    /// if the key is a new event (still to verify).
     fn check_key(
         &self,
         trial: &AutoCommit,
         key: &str,
-        check: EnvelopeCheck<'_>,
-    ) -> Result<Option<EventId>, ShardError> {
+    ) -> Result<Option<(EventId, Vec<u8>)>, ShardError> {
         let Ok(id) = EventId::from_hex(key) else {
             return Err(ShardError::NotAnEnvelope(key.to_owned()));
         };
@@ -305,13 +348,7 @@ impl ShardDoc {
         match envelope_at(&self.doc, key) {
             Some(old) if old != new => Err(ShardError::Overwrite(key.to_owned())),
             Some(_) => Ok(None),
-            None => {
-                check(&id, new).map_err(|reason| ShardError::BadEnvelope {
-                    key: key.to_owned(),
-                    reason,
-                })?;
-                Ok(Some(id))
-            }
+            None => Ok(Some((id, new.to_vec()))),
         }
     }
 }

@@ -31,8 +31,20 @@ fn fold(log: &Log, m: &Membership) -> State {
 /// One session between replicas `a` and `b`. `faults` drives the schedule: which queued
 /// message goes next, and whether it is dropped or delivered twice. With no faults, runs
 /// until both sides are quiet.
-fn session(logs: &mut [Log], a: usize, b: usize, faults: &[u8], m: &Membership) {
-    let (mut sa, mut sb) = (Session::new(), Session::new());
+/// Sessions resume from what the last one between the same pair left (Automerge's saved sync
+/// states), as laptops that meet again do — even when that session lost messages.
+type Memory = BTreeMap<(usize, usize), BTreeMap<ShardId, Vec<u8>>>;
+
+fn session(
+    logs: &mut [Log],
+    a: usize,
+    b: usize,
+    faults: &[u8],
+    m: &Membership,
+    memory: &mut Memory,
+) {
+    let resume = |k| memory.get(&k).map(Session::resume).unwrap_or_default();
+    let (mut sa, mut sb) = (resume((a, b)), resume((b, a)));
     // (to, message)
     let mut queue: VecDeque<(usize, Message)> = VecDeque::new();
     queue.push_back((b, sa.start(&mut logs[a])));
@@ -68,6 +80,8 @@ fn session(logs: &mut [Log], a: usize, b: usize, faults: &[u8], m: &Membership) 
             queue.extend(out.replies.into_iter().map(|r| (from, r)));
         }
     }
+    memory.insert((a, b), sa.save());
+    memory.insert((b, a), sb.save());
 }
 
 proptest! {
@@ -99,15 +113,16 @@ proptest! {
             }
         }
         // Faulty sessions: reordered, dropped, duplicated messages.
+        let mut memory = Memory::new();
         for (a, b, faults) in &sessions {
             if a != b {
-                session(&mut logs, *a, *b, faults, &m);
+                session(&mut logs, *a, *b, faults, &m, &mut memory);
             }
         }
         // One clean exchange per pair, twice round, heals everything.
         for _ in 0..2 {
             for (a, b) in [(0, 1), (1, 2), (0, 2)] {
-                session(&mut logs, a, b, &[], &m);
+                session(&mut logs, a, b, &[], &m, &mut memory);
             }
         }
         let expected: BTreeMap<EventId, Vec<u8>> =

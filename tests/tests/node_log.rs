@@ -243,6 +243,8 @@ fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> (usize, usize) 
         to_a = next_a;
         to_b = next_b;
     }
+    a.sync_end(pa);
+    b.sync_end(pb);
     (added_a, added_b)
 }
 
