@@ -1,7 +1,9 @@
 //! # kazashi-node
 //!
-//! The station service the GUI and the CLI call, and the only layer that touches the outside
-//! world: the clock now; the encrypted store, card readers and network as they arrive.
+//! The service the GUI and the CLI call, and the only layer that touches the outside world:
+//! clocks, the encrypted SQLite store ([`store`]) and [`Node`] — one laptop's station, signed
+//! log and store together (record, import, sync, USB bundles, housekeeping). Card readers and
+//! the network transport arrive here too.
 
 // Unit tests may unwrap and index: a panic there is a test failure, not a crash.
 #![cfg_attr(
