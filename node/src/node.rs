@@ -588,13 +588,16 @@ fn rebuild_cache(
 }
 
 /// Decode the cached blocks, on every core (blocks dealt out in turn).
-fn decode_all(blocks: &[Vec<u8>]) -> Result<Vec<Event>, NodeError> {
+fn decode_all(blocks: &[crate::store::CacheBlock]) -> Result<Vec<Event>, NodeError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let total: usize = blocks.len();
     let decode = |k: usize| -> Result<Vec<Event>, NodeError> {
-        let mut out = Vec::new();
-        for block in blocks.iter().skip(k).step_by(threads) {
-            for c in crate::store::split_block(block) {
+        let mine = blocks.iter().skip(k).step_by(threads);
+        let mut out = Vec::with_capacity(mine.clone().map(|b| b.count).sum());
+        for block in mine {
+            // One block decompressed at a time: memory stays flat.
+            let raw = block.decompress()?;
+            for c in crate::store::split_block(&raw) {
                 out.push(Event::decode_own(c?).map_err(|e| NodeError::Damaged(e.to_string()))?);
             }
         }

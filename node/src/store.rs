@@ -384,10 +384,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Every cached block, decompressed, with per-shard counts checked against the shard
-    /// table. Returns the blocks (see [`split_block`]) and the shards whose cache does not
-    /// match (to rebuild).
-    pub fn cached_blocks(&self) -> Result<(Vec<Vec<u8>>, Vec<ShardId>), StoreError> {
+    /// Every cached block, still compressed, with per-shard counts checked against the shard
+    /// table. Returns the blocks (see [`CacheBlock::contents`]) and the shards whose cache does
+    /// not match (to rebuild).
+    pub fn cached_blocks(&self) -> Result<(Vec<CacheBlock>, Vec<ShardId>), StoreError> {
         let mut cached: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
         let mut blocks = Vec::new();
         {
@@ -398,14 +398,12 @@ impl Store {
             while let Some(r) = rows.next()? {
                 let shard: String = r.get(0)?;
                 let count: i64 = r.get(1)?;
-                let raw = zstd::stream::decode_all(r.get_ref(2)?.as_blob()?)
-                    .map_err(|_| StoreError::Damaged(format!("cache block of {shard}")))?;
-                let n = split_block(&raw).try_fold(0i64, |n, c| c.map(|_| n + 1))?;
-                if n != count {
-                    return Err(StoreError::Damaged(format!("cache block of {shard}")));
-                }
                 *cached.entry(shard).or_default() += count;
-                blocks.push(raw);
+                blocks.push(CacheBlock {
+                    count: usize::try_from(count)
+                        .map_err(|_| StoreError::Damaged("negative cache count".into()))?,
+                    packed: r.get(2)?,
+                });
             }
         }
         let mut stale = Vec::new();
@@ -432,7 +430,8 @@ impl Store {
         let (blocks, stale) = self.cached_blocks()?;
         let mut out = Vec::new();
         for b in &blocks {
-            for c in split_block(b) {
+            let raw = b.decompress()?;
+            for c in split_block(&raw) {
                 out.push(c?.to_vec());
             }
         }
@@ -586,6 +585,27 @@ fn unpack(packed: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), StoreError> {
         out.push(c?.to_vec());
     }
     Ok(())
+}
+
+/// One compressed block of the event cache.
+#[derive(Debug, Clone)]
+pub struct CacheBlock {
+    /// Events it says it holds.
+    pub count: usize,
+    packed: Vec<u8>,
+}
+
+impl CacheBlock {
+    /// The block decompressed (see [`split_block`]), checked to hold `count` events.
+    pub fn decompress(&self) -> Result<Vec<u8>, StoreError> {
+        let raw = zstd::stream::decode_all(self.packed.as_slice())
+            .map_err(|_| StoreError::Damaged("event cache block".into()))?;
+        let n = split_block(&raw).try_fold(0usize, |n, c| c.map(|_| n + 1))?;
+        if n != self.count {
+            return Err(StoreError::Damaged("event cache block count".into()));
+        }
+        Ok(raw)
+    }
 }
 
 /// The event contents in a decompressed cache block.
