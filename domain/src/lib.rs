@@ -14,10 +14,12 @@
 )]
 
 pub mod deployment;
+pub mod detector;
 pub mod event;
 mod hex;
 pub mod hlc;
 pub mod ids;
+pub mod normalize;
 pub mod roster;
 pub mod state;
 pub mod text;

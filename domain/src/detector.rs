@@ -1,0 +1,656 @@
+//! The detector: rules over the merged state that find double votes and duplicate evacuees.
+//!
+//! Every alert is a pure function of the event set (plus the deployment and roster every node
+//! shares): its id is a hash of its kind, subjects and evidence, so every node that holds the
+//! same events shows the same alerts with the same ids, and a resolution event (which names the
+//! id) means the same thing everywhere.
+//!
+//! Alerts are kept per *subject* (a voter, a person, a household, a walk-in registration). The
+//! full run computes every subject; the incremental run recomputes only the subjects an arriving
+//! event touches. The property tests check that both give identical alerts in any order.
+
+use crate::deployment::{Deployment, DeploymentKind, SiteKind};
+use crate::event::{Event, EventBody, VoteMode};
+use crate::ids::{AlertId, EventId, HouseholdRef, PersonId, PersonRef, SiteId};
+use crate::normalize::{bigram_similarity, fold, tokens};
+use crate::roster::{Roster, Sex};
+use crate::state::State;
+use crate::time::CivilDate;
+use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlertKind {
+    /// 二重投票: more than one check-in not undone for one voter.
+    DoubleVote,
+    /// An election-day check-in at a station that does not serve the voter's 投票区.
+    WrongPrecinct,
+    /// A check-in for a voter flagged ineligible or already voted (absentee, early) in the roster.
+    NotEligible,
+    /// A check-in that overrode a block: authorised by two officers, shown for review.
+    OverrideReview,
+    /// An early vote outside the early-voting period, or an election-day vote on another day.
+    OutsideVotingPeriod,
+    /// The same person registered (present or on leave) at two sites.
+    PresentAtTwoSites,
+    /// A roster household registered at more than one site.
+    HouseholdSplit,
+    /// A walk-in who is probably a roster person or an earlier walk-in.
+    LikelyDuplicate,
+    /// … possibly.
+    PossibleDuplicate,
+}
+
+impl AlertKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            AlertKind::DoubleVote => "double-vote",
+            AlertKind::WrongPrecinct => "wrong-precinct",
+            AlertKind::NotEligible => "not-eligible",
+            AlertKind::OverrideReview => "override-review",
+            AlertKind::OutsideVotingPeriod => "outside-voting-period",
+            AlertKind::PresentAtTwoSites => "present-at-two-sites",
+            AlertKind::HouseholdSplit => "household-split",
+            AlertKind::LikelyDuplicate => "likely-duplicate",
+            AlertKind::PossibleDuplicate => "possible-duplicate",
+        }
+    }
+
+    pub fn label_ja(self) -> &'static str {
+        match self {
+            AlertKind::DoubleVote => "二重投票の疑い",
+            AlertKind::WrongPrecinct => "投票区が異なる",
+            AlertKind::NotEligible => "選挙権なし・投票済みの記載",
+            AlertKind::OverrideReview => "承認による受付（要確認）",
+            AlertKind::OutsideVotingPeriod => "投票期間外の受付",
+            AlertKind::PresentAtTwoSites => "複数の避難所に在所",
+            AlertKind::HouseholdSplit => "世帯が複数の避難所に分かれている",
+            AlertKind::LikelyDuplicate => "同一人物の可能性が高い",
+            AlertKind::PossibleDuplicate => "同一人物の可能性あり",
+        }
+    }
+}
+
+/// Why two records may be one person.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MatchReason {
+    /// The names are equal once folded; `variants` lists the glyph pairs that differ (髙→高).
+    NameSame {
+        variants: Vec<(char, char)>,
+    },
+    /// The same family and given names, in the other order.
+    NameSwapped,
+    /// The same family name only.
+    FamilyNameSame,
+    ReadingSame,
+    BirthDateSame,
+    BirthYearSame,
+    /// Addresses alike (similarity in per cent).
+    AddressNear(u8),
+}
+
+impl MatchReason {
+    /// In words, for the reviewing official.
+    pub fn explain_ja(&self) -> String {
+        match self {
+            MatchReason::NameSame { variants } if variants.is_empty() => "氏名一致".into(),
+            MatchReason::NameSame { variants } => {
+                let v: Vec<String> = variants.iter().map(|(a, b)| format!("{a}→{b}")).collect();
+                format!("氏名の異体字 {} が一致", v.join("・"))
+            }
+            MatchReason::NameSwapped => "姓と名を入れ替えると一致".into(),
+            MatchReason::FamilyNameSame => "姓が一致".into(),
+            MatchReason::ReadingSame => "読み一致".into(),
+            MatchReason::BirthDateSame => "生年月日一致".into(),
+            MatchReason::BirthYearSame => "生年が一致".into(),
+            MatchReason::AddressNear(p) => format!("住所が近い（{p}%）"),
+        }
+    }
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Alert {
+    pub id: AlertId,
+    pub kind: AlertKind,
+    /// The persons it is about, sorted.
+    pub subjects: Vec<PersonRef>,
+    /// The events that show it, sorted.
+    pub evidence: Vec<EventId>,
+    /// The sites involved, sorted.
+    pub sites: Vec<SiteId>,
+    /// For duplicates: the score (per mille) and the reasons.
+    pub score: Option<u16>,
+    pub reasons: Vec<MatchReason>,
+}
+
+fn alert(
+    kind: AlertKind,
+    mut subjects: Vec<PersonRef>,
+    mut evidence: Vec<EventId>,
+    mut sites: Vec<SiteId>,
+    score: Option<u16>,
+    reasons: Vec<MatchReason>,
+) -> Alert {
+    subjects.sort_unstable();
+    subjects.dedup();
+    evidence.sort_unstable();
+    evidence.dedup();
+    sites.sort_unstable();
+    sites.dedup();
+    let mut h = Sha256::new();
+    h.update(b"kazashi-alert-v1");
+    h.update(kind.code().as_bytes());
+    for s in &subjects {
+        h.update(s.to_string().as_bytes());
+        h.update([0]);
+    }
+    for e in &evidence {
+        h.update(e.0);
+    }
+    Alert {
+        id: AlertId(h.finalize().into()),
+        kind,
+        subjects,
+        evidence,
+        sites,
+        score,
+        reasons,
+    }
+}
+
+/// What alerts are kept by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Subject {
+    Voter(PersonId),
+    Person(PersonRef),
+    Household(HouseholdRef),
+    /// One walk-in person (fuzzy matching against the roster and earlier walk-ins).
+    WalkIn(PersonRef),
+}
+
+// ----- fuzzy matching -----
+
+/// A person's identifying fields, folded for comparison.
+#[derive(Debug, Clone)]
+struct Folded {
+    raw_name: String,
+    name: String,
+    name_tokens: Vec<String>,
+    kana: Option<String>,
+    birth: Option<CivilDate>,
+    sex: Sex,
+    address: Option<String>,
+}
+
+fn folded(
+    name: &str,
+    kana: Option<&str>,
+    birth: Option<CivilDate>,
+    sex: Sex,
+    address: Option<&str>,
+) -> Folded {
+    let name_tokens = tokens(name);
+    Folded {
+        raw_name: name.split_whitespace().collect(),
+        name: name_tokens.concat(),
+        name_tokens,
+        kana: kana.map(fold),
+        birth,
+        sex,
+        address: address.map(fold),
+    }
+}
+
+/// Alerts at or above this score (per mille) are "likely" duplicates.
+pub const LIKELY: u16 = 900;
+/// … and at or above this one, "possible".
+pub const POSSIBLE: u16 = 600;
+
+/// The match score of two records, per mille, with its reasons; `None` below [`POSSIBLE`].
+///
+/// Weights: name equal once folded 500 (given and family swapped 450, family name only 150);
+/// reading equal 250; birth date equal 400, same year but another day −300, another year −500;
+/// address similarity ≥ 0.5 adds 100 × similarity; sex differs −300. So a variant-glyph name
+/// with the same birth date is likely (900), reading and birth date alone possible (650), and
+/// two people of one common name born the same year are not raised (450).
+fn score(a: &Folded, b: &Folded) -> Option<(u16, Vec<MatchReason>)> {
+    let mut s: i32 = 0;
+    let mut reasons = Vec::new();
+    if a.name == b.name {
+        s += 500;
+        let variants: Vec<(char, char)> =
+            if a.raw_name.chars().count() == b.raw_name.chars().count() {
+                a.raw_name
+                    .chars()
+                    .zip(b.raw_name.chars())
+                    .filter(|(x, y)| x != y)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        reasons.push(MatchReason::NameSame { variants });
+    } else if a.name_tokens.len() == 2
+        && b.name_tokens.len() == 2
+        && a.name_tokens.first() == b.name_tokens.get(1)
+        && a.name_tokens.get(1) == b.name_tokens.first()
+    {
+        s += 450;
+        reasons.push(MatchReason::NameSwapped);
+    } else if a.name_tokens.len() > 1 && a.name_tokens.first() == b.name_tokens.first() {
+        s += 150;
+        reasons.push(MatchReason::FamilyNameSame);
+    }
+    if let (Some(x), Some(y)) = (&a.kana, &b.kana)
+        && x == y
+    {
+        s += 250;
+        reasons.push(MatchReason::ReadingSame);
+    }
+    match (a.birth, b.birth) {
+        (Some(x), Some(y)) if x == y => {
+            s += 400;
+            reasons.push(MatchReason::BirthDateSame);
+        }
+        (Some(x), Some(y)) if x.year() == y.year() => {
+            s -= 300;
+            reasons.push(MatchReason::BirthYearSame);
+        }
+        (Some(_), Some(_)) => s -= 500,
+        _ => {}
+    }
+    if let (Some(x), Some(y)) = (&a.address, &b.address) {
+        let sim = bigram_similarity(x, y);
+        if sim >= 0.5 {
+            s += (100.0 * sim) as i32;
+            reasons.push(MatchReason::AddressNear((sim * 100.0).round() as u8));
+        }
+    }
+    if a.sex != b.sex {
+        s -= 300;
+    }
+    let s = u16::try_from(s.max(0)).unwrap_or(u16::MAX);
+    (s >= POSSIBLE).then_some((s, reasons))
+}
+
+/// The roster, folded and indexed for fuzzy matching (built once per roster).
+#[derive(Debug, Clone, Default)]
+pub struct MatchIndex {
+    people: Vec<(PersonId, Folded)>,
+    blocks: FxHashMap<String, Vec<u32>>,
+}
+
+fn block_keys(f: &Folded) -> Vec<String> {
+    let mut keys = vec![format!("n:{}", f.name)];
+    if f.name_tokens.len() == 2 {
+        keys.push(format!(
+            "n:{}{}",
+            f.name_tokens.get(1).map_or("", String::as_str),
+            f.name_tokens.first().map_or("", String::as_str)
+        ));
+    }
+    if let Some(k) = &f.kana {
+        keys.push(format!("k:{k}"));
+    }
+    if let (Some(b), Some(fam)) = (f.birth, f.name_tokens.first()) {
+        keys.push(format!("b:{b}:{}", fam.chars().next().unwrap_or(' ')));
+    }
+    keys
+}
+
+impl MatchIndex {
+    pub fn new(roster: &Roster) -> Self {
+        let mut ix = MatchIndex::default();
+        for e in roster.entries() {
+            let f = folded(
+                e.name.as_str(),
+                Some(e.kana.as_str()),
+                Some(e.birth_date),
+                e.sex,
+                Some(e.address.as_str()),
+            );
+            let i = u32::try_from(ix.people.len()).unwrap_or(u32::MAX);
+            for k in block_keys(&f) {
+                ix.blocks.entry(k).or_default().push(i);
+            }
+            ix.people.push((e.person, f));
+        }
+        ix
+    }
+
+    fn candidates(&self, f: &Folded) -> BTreeSet<u32> {
+        block_keys(f)
+            .iter()
+            .filter_map(|k| self.blocks.get(k))
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
+
+/// What the rules need besides the state.
+pub struct Context<'a> {
+    pub deployment: &'a Deployment,
+    pub roster: &'a Roster,
+    pub matcher: &'a MatchIndex,
+}
+
+/// The alerts of an event set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detector {
+    by_subject: BTreeMap<Subject, Vec<Alert>>,
+}
+
+impl Detector {
+    /// Every rule over the whole state.
+    pub fn full(ctx: &Context<'_>, state: &State) -> Self {
+        let mut subjects: BTreeSet<Subject> = BTreeSet::new();
+        for v in state.voters() {
+            subjects.insert(Subject::Voter(v));
+        }
+        for p in state.persons() {
+            subjects.insert(Subject::Person(p));
+            if let Some(h) = household_of(ctx, state, &p) {
+                subjects.insert(Subject::Household(h));
+            }
+        }
+        for (p, _) in state.walk_ins(None) {
+            subjects.insert(Subject::WalkIn(p));
+        }
+        let mut d = Detector::default();
+        for s in subjects {
+            d.recompute(ctx, state, s);
+        }
+        d
+    }
+
+    /// Take one event that has just been folded into `state`.
+    pub fn update(&mut self, ctx: &Context<'_>, state: &State, event: &Event) {
+        for s in touched(ctx, state, event) {
+            self.recompute(ctx, state, s);
+        }
+    }
+
+    /// Every alert, by kind then id.
+    pub fn alerts(&self) -> Vec<&Alert> {
+        let mut v: Vec<&Alert> = self.by_subject.values().flatten().collect();
+        v.sort_unstable_by_key(|a| (a.kind, a.id));
+        v.dedup_by(|a, b| a.id == b.id);
+        v
+    }
+
+    fn recompute(&mut self, ctx: &Context<'_>, state: &State, s: Subject) {
+        let alerts = match s {
+            Subject::Voter(v) => voter_alerts(ctx, state, &v),
+            Subject::Person(p) => person_alerts(state, &p),
+            Subject::Household(h) => household_alerts(ctx, state, &h),
+            Subject::WalkIn(p) => walk_in_alerts(ctx, state, &p),
+        };
+        if alerts.is_empty() {
+            self.by_subject.remove(&s);
+        } else {
+            self.by_subject.insert(s, alerts);
+        }
+    }
+}
+
+fn household_of(ctx: &Context<'_>, state: &State, p: &PersonRef) -> Option<HouseholdRef> {
+    match p {
+        PersonRef::Roster(id) => ctx
+            .roster
+            .get(id)
+            .map(|e| HouseholdRef::Roster(e.household)),
+        PersonRef::WalkIn { registration, .. } => state
+            .walk_in(p, None)
+            .map(|_| HouseholdRef::WalkIn(*registration)),
+    }
+}
+
+/// The subjects whose alerts an event can change.
+fn touched(ctx: &Context<'_>, state: &State, event: &Event) -> Vec<Subject> {
+    let mut out = Vec::new();
+    let persons = |out: &mut Vec<Subject>, ps: &[PersonRef]| {
+        for p in ps {
+            out.push(Subject::Person(*p));
+            if let Some(h) = household_of(ctx, state, p) {
+                out.push(Subject::Household(h));
+            }
+        }
+    };
+    match event.body() {
+        EventBody::VoterCheckIn { voter, .. } => out.push(Subject::Voter(*voter)),
+        EventBody::UndoCheckIn { target, .. } => match state.event(target).map(Event::body) {
+            Some(EventBody::VoterCheckIn { voter, .. }) => out.push(Subject::Voter(*voter)),
+            Some(EventBody::ShelterCheckIn { members, .. }) => {
+                persons(&mut out, members.as_slice())
+            }
+            _ => {}
+        },
+        EventBody::WalkInRegistration { members, .. } => {
+            for i in 0..members.len() {
+                let p = PersonRef::WalkIn {
+                    registration: event.id(),
+                    index: u16::try_from(i).unwrap_or(u16::MAX),
+                };
+                out.push(Subject::WalkIn(p));
+                out.push(Subject::Person(p));
+            }
+            // A walk-in registered earlier in the agreed order may arrive late: the walk-ins
+            // after it compare against it.
+            for (p, _) in state.walk_ins(None) {
+                out.push(Subject::WalkIn(p));
+            }
+        }
+        EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } => {
+            for p in [a, b] {
+                out.push(Subject::WalkIn(*p));
+            }
+        }
+        EventBody::RetractAssertion { target, .. } => {
+            if let Some(EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. }) =
+                state.event(target).map(Event::body)
+            {
+                for p in [a, b] {
+                    out.push(Subject::WalkIn(*p));
+                }
+            }
+        }
+        body => {
+            if let Some(m) = body.stay_members() {
+                persons(&mut out, m.as_slice());
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn voter_alerts(ctx: &Context<'_>, state: &State, voter: &PersonId) -> Vec<Alert> {
+    let votes = state.standing_votes(voter, None);
+    let subject = vec![PersonRef::Roster(*voter)];
+    let mut out = Vec::new();
+    if votes.len() > 1 {
+        out.push(alert(
+            AlertKind::DoubleVote,
+            subject.clone(),
+            votes.iter().map(|r| r.event).collect(),
+            votes.iter().map(|r| r.site).collect(),
+            None,
+            Vec::new(),
+        ));
+    }
+    let info = ctx.roster.get(voter).and_then(|e| e.voter.as_ref());
+    let period = match ctx.deployment.kind() {
+        DeploymentKind::Election {
+            election_day,
+            early_voting_from,
+        } => Some((early_voting_from, election_day)),
+        DeploymentKind::ShelterOperation => None,
+    };
+    for r in &votes {
+        let one = |kind| {
+            alert(
+                kind,
+                subject.clone(),
+                vec![r.event],
+                vec![r.site],
+                None,
+                Vec::new(),
+            )
+        };
+        if r.overridden {
+            out.push(one(AlertKind::OverrideReview));
+        }
+        if let Some(info) = info {
+            if !info.flags.eligible || info.flags.absentee_voted || info.flags.early_voted {
+                out.push(one(AlertKind::NotEligible));
+            }
+            if r.mode == VoteMode::ElectionDay
+                && let Some(site) = ctx.deployment.site(&r.site)
+                && let SiteKind::PollingStation { precincts, .. } = &site.kind
+                && !precincts.contains(&info.precinct)
+            {
+                out.push(one(AlertKind::WrongPrecinct));
+            }
+        }
+        if let (Some((from, day)), Some(on)) = (period, CivilDate::jst_of(r.at.wall_ms)) {
+            let ok = match r.mode {
+                VoteMode::Early(_) => on >= from && on < day,
+                VoteMode::ElectionDay => on == day,
+            };
+            if !ok {
+                out.push(one(AlertKind::OutsideVotingPeriod));
+            }
+        }
+    }
+    out
+}
+
+fn person_alerts(state: &State, p: &PersonRef) -> Vec<Alert> {
+    let stays = state.stays(p, None);
+    let registered: Vec<(&SiteId, EventId)> = stays
+        .iter()
+        .filter(|(_, s)| s.status.is_registered())
+        .map(|(site, s)| (site, s.event))
+        .collect();
+    if registered.len() < 2 {
+        return Vec::new();
+    }
+    vec![alert(
+        AlertKind::PresentAtTwoSites,
+        vec![*p],
+        registered.iter().map(|(_, e)| *e).collect(),
+        registered.iter().map(|(s, _)| **s).collect(),
+        None,
+        Vec::new(),
+    )]
+}
+
+fn household_alerts(ctx: &Context<'_>, state: &State, h: &HouseholdRef) -> Vec<Alert> {
+    let HouseholdRef::Roster(hid) = h else {
+        return Vec::new();
+    };
+    let mut sites: BTreeMap<SiteId, Vec<(PersonRef, EventId)>> = BTreeMap::new();
+    for e in ctx.roster.household(hid) {
+        let p = PersonRef::Roster(e.person);
+        for (site, s) in state.stays(&p, None) {
+            if s.status.is_registered() {
+                sites.entry(site).or_default().push((p, s.event));
+            }
+        }
+    }
+    if sites.len() < 2 {
+        return Vec::new();
+    }
+    let all: Vec<(PersonRef, EventId)> = sites.values().flatten().copied().collect();
+    vec![alert(
+        AlertKind::HouseholdSplit,
+        all.iter().map(|(p, _)| *p).collect(),
+        all.iter().map(|(_, e)| *e).collect(),
+        sites.keys().copied().collect(),
+        None,
+        Vec::new(),
+    )]
+}
+
+fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef) -> Vec<Alert> {
+    let Some(w) = state.walk_in(p, None) else {
+        return Vec::new();
+    };
+    let PersonRef::WalkIn { registration, .. } = p else {
+        return Vec::new();
+    };
+    let Some(reg) = state.event(registration) else {
+        return Vec::new();
+    };
+    let me = folded(
+        w.name.as_str(),
+        w.kana.as_ref().map(|k| k.as_str()),
+        w.birth_date,
+        w.sex,
+        w.address.as_ref().map(|a| a.as_str()),
+    );
+    // Pairs settled by a same-as or not-same assertion are not raised again.
+    let settled: BTreeSet<(PersonRef, PersonRef)> = state
+        .assertions(None)
+        .iter()
+        .flat_map(|a| [(a.a, a.b), (a.b, a.a)])
+        .collect();
+    let mut out = Vec::new();
+    let mut raise =
+        |other: PersonRef, other_event: Option<EventId>, s: u16, reasons: Vec<MatchReason>| {
+            if settled.contains(&(*p, other)) {
+                return;
+            }
+            let kind = if s >= LIKELY {
+                AlertKind::LikelyDuplicate
+            } else {
+                AlertKind::PossibleDuplicate
+            };
+            let mut evidence = vec![*registration];
+            evidence.extend(other_event);
+            out.push(alert(
+                kind,
+                vec![*p, other],
+                evidence,
+                vec![reg.site()],
+                Some(s),
+                reasons,
+            ));
+        };
+    for i in ctx.matcher.candidates(&me) {
+        if let Some((pid, f)) = ctx.matcher.people.get(i as usize)
+            && let Some((s, reasons)) = score(&me, f)
+        {
+            raise(PersonRef::Roster(*pid), None, s, reasons);
+        }
+    }
+    // Earlier walk-ins (in the agreed order) at any site.
+    let my_key = reg.order_key();
+    for (q, other) in state.walk_ins(None) {
+        let PersonRef::WalkIn {
+            registration: r2, ..
+        } = q
+        else {
+            continue;
+        };
+        let Some(e2) = state.event(&r2) else { continue };
+        if e2.order_key() >= my_key {
+            continue;
+        }
+        let f = folded(
+            other.name.as_str(),
+            other.kana.as_ref().map(|k| k.as_str()),
+            other.birth_date,
+            other.sex,
+            other.address.as_ref().map(|a| a.as_str()),
+        );
+        if let Some((s, reasons)) = score(&me, &f) {
+            raise(q, Some(r2), s, reasons);
+        }
+    }
+    out
+}
