@@ -174,7 +174,7 @@ enum Subject {
 // ----- fuzzy matching -----
 
 /// A person's identifying fields, folded for comparison.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Folded {
     raw_name: String,
     name: String,
@@ -282,20 +282,31 @@ pub struct MatchIndex {
     blocks: FxHashMap<String, Vec<u32>>,
 }
 
-fn block_keys(f: &Folded) -> Vec<String> {
-    let mut keys = vec![format!("n:{}", f.name)];
+/// Blocking keys: a record is compared only with records that share one. With a birth date,
+/// the keys carry it (name + date, reading + date, swapped name + date, family initial + date),
+/// so common names do not make large blocks; records without a birth date fall back to name
+/// and reading alone. `for_index` gives every key a record may be found by.
+fn block_keys(f: &Folded, for_index: bool) -> Vec<String> {
+    let mut plain = vec![format!("n:{}", f.name)];
     if f.name_tokens.len() == 2 {
-        keys.push(format!(
+        plain.push(format!(
             "n:{}{}",
             f.name_tokens.get(1).map_or("", String::as_str),
             f.name_tokens.first().map_or("", String::as_str)
         ));
     }
     if let Some(k) = &f.kana {
-        keys.push(format!("k:{k}"));
+        plain.push(format!("k:{k}"));
     }
-    if let (Some(b), Some(fam)) = (f.birth, f.name_tokens.first()) {
+    let Some(b) = f.birth else {
+        return plain;
+    };
+    let mut keys: Vec<String> = plain.iter().map(|k| format!("{k}:{b}")).collect();
+    if let Some(fam) = f.name_tokens.first() {
         keys.push(format!("b:{b}:{}", fam.chars().next().unwrap_or(' ')));
+    }
+    if for_index {
+        keys.extend(plain);
     }
     keys
 }
@@ -312,7 +323,7 @@ impl MatchIndex {
                 Some(e.address.as_str()),
             );
             let i = u32::try_from(ix.people.len()).unwrap_or(u32::MAX);
-            for k in block_keys(&f) {
+            for k in block_keys(&f, true) {
                 ix.blocks.entry(k).or_default().push(i);
             }
             ix.people.push((e.person, f));
@@ -321,7 +332,7 @@ impl MatchIndex {
     }
 
     fn candidates(&self, f: &Folded) -> BTreeSet<u32> {
-        block_keys(f)
+        block_keys(f, false)
             .iter()
             .filter_map(|k| self.blocks.get(k))
             .flatten()
@@ -341,6 +352,20 @@ pub struct Context<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Detector {
     by_subject: BTreeMap<Subject, Vec<Alert>>,
+    /// Walk-ins by blocking key, so that a walk-in is compared with the few alike, not all.
+    walk_index: BTreeMap<String, BTreeSet<PersonRef>>,
+    /// Walk-ins folded once (folding is the costly part of a comparison).
+    walk_folded: BTreeMap<PersonRef, Folded>,
+}
+
+fn folded_walk_in(w: &crate::event::WalkInPerson) -> Folded {
+    folded(
+        w.name.as_str(),
+        w.kana.as_ref().map(|k| k.as_str()),
+        w.birth_date,
+        w.sex,
+        w.address.as_ref().map(|a| a.as_str()),
+    )
 }
 
 impl Detector {
@@ -356,10 +381,11 @@ impl Detector {
                 subjects.insert(Subject::Household(h));
             }
         }
-        for (p, _) in state.walk_ins(None) {
-            subjects.insert(Subject::WalkIn(p));
-        }
         let mut d = Detector::default();
+        for (p, w) in state.walk_ins(None) {
+            subjects.insert(Subject::WalkIn(p));
+            d.index_walk_in(p, w);
+        }
         for s in subjects {
             d.recompute(ctx, state, s);
         }
@@ -368,9 +394,36 @@ impl Detector {
 
     /// Take one event that has just been folded into `state`.
     pub fn update(&mut self, ctx: &Context<'_>, state: &State, event: &Event) {
-        for s in touched(ctx, state, event) {
+        let mut subjects = touched(ctx, state, event);
+        if let EventBody::WalkInRegistration { members, .. } = event.body() {
+            // A walk-in registered earlier in the agreed order may arrive late: the walk-ins
+            // alike that come after it compare against it.
+            for (i, w) in members.iter().enumerate() {
+                let p = PersonRef::WalkIn {
+                    registration: event.id(),
+                    index: u16::try_from(i).unwrap_or(u16::MAX),
+                };
+                self.index_walk_in(p, w);
+                for k in block_keys(&folded_walk_in(w), true) {
+                    if let Some(alike) = self.walk_index.get(&k) {
+                        subjects.extend(alike.iter().map(|q| Subject::WalkIn(*q)));
+                    }
+                }
+            }
+            subjects.sort_unstable();
+            subjects.dedup();
+        }
+        for s in subjects {
             self.recompute(ctx, state, s);
         }
+    }
+
+    fn index_walk_in(&mut self, p: PersonRef, w: &crate::event::WalkInPerson) {
+        let f = folded_walk_in(w);
+        for k in block_keys(&f, true) {
+            self.walk_index.entry(k).or_default().insert(p);
+        }
+        self.walk_folded.insert(p, f);
     }
 
     /// Every alert, by kind then id.
@@ -386,7 +439,7 @@ impl Detector {
             Subject::Voter(v) => voter_alerts(ctx, state, &v),
             Subject::Person(p) => person_alerts(state, &p),
             Subject::Household(h) => household_alerts(ctx, state, &h),
-            Subject::WalkIn(p) => walk_in_alerts(ctx, state, &p),
+            Subject::WalkIn(p) => walk_in_alerts(ctx, state, &p, self),
         };
         if alerts.is_empty() {
             self.by_subject.remove(&s);
@@ -436,11 +489,6 @@ fn touched(ctx: &Context<'_>, state: &State, event: &Event) -> Vec<Subject> {
                 };
                 out.push(Subject::WalkIn(p));
                 out.push(Subject::Person(p));
-            }
-            // A walk-in registered earlier in the agreed order may arrive late: the walk-ins
-            // after it compare against it.
-            for (p, _) in state.walk_ins(None) {
-                out.push(Subject::WalkIn(p));
             }
         }
         EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } => {
@@ -576,7 +624,7 @@ fn household_alerts(ctx: &Context<'_>, state: &State, h: &HouseholdRef) -> Vec<A
     )]
 }
 
-fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef) -> Vec<Alert> {
+fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef, d: &Detector) -> Vec<Alert> {
     let Some(w) = state.walk_in(p, None) else {
         return Vec::new();
     };
@@ -586,13 +634,14 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef) -> Vec<Alert>
     let Some(reg) = state.event(registration) else {
         return Vec::new();
     };
-    let me = folded(
-        w.name.as_str(),
-        w.kana.as_ref().map(|k| k.as_str()),
-        w.birth_date,
-        w.sex,
-        w.address.as_ref().map(|a| a.as_str()),
-    );
+    let Some(me) = d
+        .walk_folded
+        .get(p)
+        .cloned()
+        .or_else(|| Some(folded_walk_in(w)))
+    else {
+        return Vec::new();
+    };
     // Pairs settled by a same-as or not-same assertion are not raised again.
     let settled: BTreeSet<(PersonRef, PersonRef)> = state
         .assertions(None)
@@ -628,28 +677,84 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef) -> Vec<Alert>
             raise(PersonRef::Roster(*pid), None, s, reasons);
         }
     }
-    // Earlier walk-ins (in the agreed order) at any site.
+    // Earlier walk-ins (in the agreed order) alike, at any site.
     let my_key = reg.order_key();
-    for (q, other) in state.walk_ins(None) {
+    let alike: BTreeSet<PersonRef> = block_keys(&me, false)
+        .iter()
+        .filter_map(|k| d.walk_index.get(k))
+        .flatten()
+        .copied()
+        .collect();
+    for q in alike {
         let PersonRef::WalkIn {
             registration: r2, ..
         } = q
         else {
             continue;
         };
-        let Some(e2) = state.event(&r2) else { continue };
+        let (Some(e2), Some(other)) = (state.event(&r2), d.walk_folded.get(&q)) else {
+            continue;
+        };
         if e2.order_key() >= my_key {
             continue;
         }
-        let f = folded(
-            other.name.as_str(),
-            other.kana.as_ref().map(|k| k.as_str()),
-            other.birth_date,
-            other.sex,
-            other.address.as_ref().map(|a| a.as_str()),
-        );
-        if let Some((s, reasons)) = score(&me, &f) {
+        if let Some((s, reasons)) = score(&me, other) {
             raise(q, Some(r2), s, reasons);
+        }
+    }
+    out
+}
+
+// ----- live prevention -----
+
+/// What should stop a voter check-in at `site` before it is written, on this node's merged
+/// state: an earlier check-in not undone, a roster flag (voted by other means, ineligible), or —
+/// on election day — a station that does not serve the voter's 投票区. Each can be let through
+/// only by an override that names it and a second officer.
+pub fn vote_blocks(
+    state: &State,
+    roster: &Roster,
+    deployment: &Deployment,
+    site: &SiteId,
+    voter: &PersonId,
+    mode: VoteMode,
+) -> BTreeSet<crate::event::BlockReason> {
+    use crate::event::BlockReason;
+    let mut out = BTreeSet::new();
+    if !state.standing_votes(voter, None).is_empty() {
+        out.insert(BlockReason::AlreadyVoted);
+    }
+    if let Some(info) = roster.get(voter).and_then(|e| e.voter.as_ref()) {
+        if info.flags.absentee_voted || info.flags.early_voted {
+            out.insert(BlockReason::RosterFlaggedVoted);
+        }
+        if !info.flags.eligible {
+            out.insert(BlockReason::Ineligible);
+        }
+        if mode == VoteMode::ElectionDay
+            && let Some(SiteKind::PollingStation { precincts, .. }) =
+                deployment.site(site).map(|s| &s.kind)
+            && !precincts.contains(&info.precinct)
+        {
+            out.insert(BlockReason::WrongPrecinct);
+        }
+    }
+    out
+}
+
+/// Where else the persons are registered (present or on leave) than at `site`: shown to the
+/// receptionist before a shelter check-in, not a block (people do move).
+pub fn registered_elsewhere(
+    state: &State,
+    persons: &[PersonRef],
+    site: &SiteId,
+) -> Vec<(PersonRef, SiteId)> {
+    let mut out = Vec::new();
+    for p in persons {
+        for (s, stay) in state.stays(p, None) {
+            if s != *site && stay.status.is_registered() {
+                out.push((*p, s));
+            }
         }
     }
     out

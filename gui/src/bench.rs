@@ -29,8 +29,9 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "fold" => fold(args),
         "log" => crate::bench_log::run(args),
         "shard" => crate::bench_shard::run(args),
+        "detector" => crate::bench_detector::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector"
         )),
     }
 }

@@ -1,6 +1,7 @@
 //! `kazashi`: one binary, the station app by default, and its subcommands.
 
 mod bench;
+mod bench_detector;
 mod bench_log;
 mod bench_shard;
 mod demo;

@@ -10,7 +10,7 @@
 //! `kazashi-sync` and plugs in underneath without changing this API.
 
 use crate::clock::Clock;
-use kazashi_domain::event::{EventBody, EventError};
+use kazashi_domain::event::{BlockReason, EventBody, EventError};
 use kazashi_domain::hlc::{ClockSkew, DEFAULT_MAX_FORWARD_MS};
 use kazashi_domain::state::Inserted;
 use kazashi_domain::validate::check_event;
@@ -35,6 +35,8 @@ pub enum StationError {
     UndoTargetMissing(EventId),
     #[error("only check-ins can be undone; {0} is a {1}")]
     UndoTargetNotCheckIn(EventId, &'static str),
+    #[error("blocked ({0:?}): an override by a second officer naming each block is needed")]
+    Blocked(Vec<BlockReason>),
 }
 
 /// The result of taking in a peer's event.
@@ -188,6 +190,31 @@ impl<C: Clock> Station<C> {
             EventBody::CardBinding {
                 person: Some(p), ..
             } => walk_ins_known(&[*p]),
+            EventBody::VoterCheckIn {
+                voter,
+                mode,
+                override_,
+                ..
+            } => {
+                let blocks = kazashi_domain::detector::vote_blocks(
+                    &self.state,
+                    &self.roster,
+                    &self.deployment,
+                    &self.site,
+                    voter,
+                    *mode,
+                );
+                let allowed = override_.as_ref().map(|o| &o.blocks);
+                let open: Vec<BlockReason> = blocks
+                    .into_iter()
+                    .filter(|b| !allowed.is_some_and(|a| a.contains(b)))
+                    .collect();
+                if open.is_empty() {
+                    Ok(())
+                } else {
+                    Err(StationError::Blocked(open))
+                }
+            }
             _ => Ok(()),
         }
     }

@@ -275,7 +275,7 @@ pub fn run(cfg: DemoConfig) -> Result<DemoReport, DemoError> {
             let (members, method) = if roll < 8 {
                 // Someone from another town, registered on the spot.
                 let k = rng.random_range(1..4usize);
-                let people = walk_in_group(k);
+                let people = walk_in_group(k, t ^ (k as u64));
                 let reg = net.record(
                     site,
                     op(site)?,

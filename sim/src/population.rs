@@ -65,21 +65,39 @@ fn value<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, GenError> {
     r.map_err(|e| GenError::Value(e.to_string()))
 }
 
-/// A group of `k` people from another town, as the demo and workloads register them: a man born
-/// 1960 and women born ten years apart after him. Synthetic names only.
-pub fn walk_in_group(k: usize) -> Vec<kazashi_domain::event::WalkInPerson> {
+/// A group of `k` people from another town (one family, varied by `n`), as the demo and
+/// workloads register them. Synthetic names only.
+pub fn walk_in_group(k: usize, n: u64) -> Vec<kazashi_domain::event::WalkInPerson> {
+    // A family from another town, varied by `n`: a common family name, given names and
+    // birth dates drawn from it.
+    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5151;
+    let mut next = move |m: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % m.max(1) as u64) as usize
+    };
+    let fam = crate::names::FAMILY.get(next(crate::names::FAMILY.len()));
     (0..k)
         .filter_map(|j| {
+            let fam = fam?;
+            let (pool, sex) = if j % 2 == 0 {
+                (crate::names::MALE, Sex::Male)
+            } else {
+                (crate::names::FEMALE, Sex::Female)
+            };
+            let given = pool.get(next(pool.len()))?;
             Some(kazashi_domain::event::WalkInPerson {
-                name: PersonName::new(if j == 0 {
-                    "来所 太郎"
-                } else {
-                    "来所 花子"
-                })
-                .ok()?,
-                kana: None,
-                birth_date: CivilDate::new(1960 + 10 * j as i32, 4, 1).ok(),
-                sex: if j == 0 { Sex::Male } else { Sex::Female },
+                name: PersonName::new(&format!("{} {}", fam.0, given.0)).ok()?,
+                kana: kazashi_domain::text::KanaReading::new(&format!("{} {}", fam.1, given.1))
+                    .ok(),
+                birth_date: CivilDate::new(
+                    1940 + next(70) as i32,
+                    1 + next(12) as u32,
+                    1 + next(28) as u32,
+                )
+                .ok(),
+                sex,
                 address: None,
                 care_needs: BTreeSet::new(),
             })

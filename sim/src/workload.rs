@@ -188,7 +188,7 @@ pub fn shelter_week_by(
             }
             820..=849 => {
                 let k = rng.random_range(1..4usize);
-                let members = walk_in_group(k);
+                let members = walk_in_group(k, out.len() as u64 ^ seed);
                 EventBody::WalkInRegistration {
                     members,
                     home_municipality: Label::new("長岡市").ok(),
@@ -326,4 +326,143 @@ mod tests {
             .sum();
         assert!(present > 100, "{present} present");
     }
+}
+
+/// An election's voter check-ins: every eligible voter of the roster votes once with
+/// probability `turnout` — early at the early-voting stations (a third of them) or on election
+/// day at the station of their 投票区 — and `double_votes` of them a second time at another
+/// station (the planted double votes the detector must find). Signed by `device(station index,
+/// site, 0)`. Returns the events and the planted voters.
+pub fn election_votes(
+    m: &Municipality,
+    d: &Deployment,
+    turnout: f64,
+    double_votes: usize,
+    seed: u64,
+    device: &dyn Fn(usize, &SiteId, u8) -> DeviceId,
+) -> (Vec<Event>, Vec<kazashi_domain::PersonId>) {
+    use kazashi_domain::deployment::{DeploymentKind, SiteKind};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xe1ec);
+    let DeploymentKind::Election {
+        election_day,
+        early_voting_from,
+    } = d.kind()
+    else {
+        return (Vec::new(), Vec::new());
+    };
+    let sites: Vec<&kazashi_domain::Site> = d.sites().collect();
+    let early_sites: Vec<usize> = (0..sites.len())
+        .filter(|&i| {
+            matches!(
+                sites.get(i).map(|s| &s.kind),
+                Some(SiteKind::PollingStation {
+                    early_voting: true,
+                    ..
+                })
+            )
+        })
+        .collect();
+    let station_of = |precinct: &kazashi_domain::ids::PrecinctId| {
+        sites.iter().position(|s| {
+            matches!(&s.kind, SiteKind::PollingStation { precincts, election_day: true, .. } if precincts.contains(precinct))
+        })
+    };
+    let Some(operator) = OperatorId::new("poll01").ok() else {
+        return (Vec::new(), Vec::new());
+    };
+    let early_days =
+        (election_day.days_since_epoch() - early_voting_from.days_since_epoch()).max(1);
+    let mut hlcs: Vec<Hlc> = sites.iter().map(|_| Hlc::new(u64::MAX / 4)).collect();
+    let mut planned: Vec<(u64, usize, kazashi_domain::PersonId, VoteMode)> = Vec::new();
+    let mut voters = Vec::new();
+    for e in m.roster.entries() {
+        let Some(info) = &e.voter else { continue };
+        if !info.flags.eligible || info.flags.absentee_voted || info.flags.early_voted {
+            continue;
+        }
+        if !rng.random_bool(turnout.clamp(0.0, 1.0)) {
+            continue;
+        }
+        let minute = rng.random_range(0..13 * 60u64);
+        let (day, site, mode) = if rng.random_bool(1.0 / 3.0) && !early_sites.is_empty() {
+            let k = rng.random_range(0..early_days);
+            let Some(day) = kazashi_domain::CivilDate::from_days_since_epoch(
+                early_voting_from.days_since_epoch() + k,
+            ) else {
+                continue;
+            };
+            let Some(&site) = pick(&mut rng, &early_sites) else {
+                continue;
+            };
+            (day, site, VoteMode::Early(EarlyVotingReason::Duties))
+        } else {
+            let Some(site) = station_of(&info.precinct) else {
+                continue;
+            };
+            (election_day, site, VoteMode::ElectionDay)
+        };
+        let Some(midnight) = day.jst_midnight() else {
+            continue;
+        };
+        planned.push((midnight + (7 * 60 + minute) * 60_000, site, e.person, mode));
+        voters.push((e.person, site));
+    }
+    // The planted double votes: the same voter again on election day at another station.
+    let mut planted = Vec::new();
+    let day_sites: Vec<usize> = (0..sites.len())
+        .filter(|&i| {
+            matches!(
+                sites.get(i).map(|s| &s.kind),
+                Some(SiteKind::PollingStation {
+                    election_day: true,
+                    ..
+                })
+            )
+        })
+        .collect();
+    for _ in 0..double_votes {
+        let Some(&(voter, first)) = pick(&mut rng, &voters) else {
+            break;
+        };
+        let others: Vec<usize> = day_sites.iter().copied().filter(|&s| s != first).collect();
+        let Some(&site) = pick(&mut rng, &others) else {
+            continue;
+        };
+        let Some(midnight) = election_day.jst_midnight() else {
+            continue;
+        };
+        let minute = rng.random_range(0..13 * 60u64);
+        planned.push((
+            midnight + (7 * 60 + minute) * 60_000,
+            site,
+            voter,
+            VoteMode::ElectionDay,
+        ));
+        planted.push(voter);
+    }
+    planned.sort_by_key(|(t, ..)| *t);
+    let mut out = Vec::with_capacity(planned.len());
+    for (t, site_ix, voter, mode) in planned {
+        let (Some(site), Some(hlc)) = (sites.get(site_ix), hlcs.get_mut(site_ix)) else {
+            continue;
+        };
+        let content = EventContent {
+            device: device(site_ix, &site.id, 0),
+            site: site.id,
+            operator,
+            at: hlc.tick(t),
+            body: EventBody::VoterCheckIn {
+                voter,
+                mode,
+                method: IdMethod::AdmissionTicket,
+                override_: None,
+            },
+        };
+        if let Ok(e) = Event::new(content) {
+            out.push(e);
+        }
+    }
+    planted.sort_unstable();
+    planted.dedup();
+    (out, planted)
 }
