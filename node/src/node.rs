@@ -16,7 +16,8 @@
 use crate::clock::Clock;
 use crate::station::{Station, StationError};
 use crate::store::{KdfParams, Quarantined, Store, StoreError};
-use kazashi_domain::event::EventBody;
+use kazashi_domain::detector::{Alert, Context, Detector, MatchIndex};
+use kazashi_domain::event::{AlertOutcome, EventBody};
 use kazashi_domain::validate::check_event;
 use kazashi_domain::{Event, EventId, OperatorId, Roster, SiteId};
 use kazashi_sync::manifest::ManifestError;
@@ -66,6 +67,9 @@ pub struct Node<C: Clock> {
     chunks: BTreeMap<ShardId, u32>,
     /// Per peer, the sync states of the last session (see `Session::resume`).
     peer_memory: BTreeMap<String, BTreeMap<ShardId, Vec<u8>>>,
+    /// The roster folded for matching and the detector, built on the first `alerts` call and
+    /// kept up to date with every event after.
+    detector: Option<(MatchIndex, Detector)>,
 }
 
 /// A sync session with one peer.
@@ -139,6 +143,7 @@ impl<C: Clock> Node<C> {
             store,
             chunks: BTreeMap::new(),
             peer_memory: BTreeMap::new(),
+            detector: None,
         })
     }
 
@@ -189,6 +194,7 @@ impl<C: Clock> Node<C> {
             store,
             chunks,
             peer_memory: BTreeMap::new(),
+            detector: None,
         })
     }
 
@@ -232,16 +238,18 @@ impl<C: Clock> Node<C> {
         } = self;
         let key = &*key;
         let deployment = members.deployment().id();
-        station.record_with(operator, body, |event| -> Result<(), NodeError> {
-            let shard = ShardId::of(event).ok_or(NodeError::NoShard)?;
-            if !log.is_loaded(&shard) && chunks.contains_key(&shard) {
-                let bytes = store.shard_bytes(&shard)?;
-                log.put_shard(ShardDoc::load(shard, &key.device_id(), &bytes)?);
-            }
-            let envelope =
-                seal(event, deployment, key).map_err(|e| NodeError::Damaged(e.to_string()))?;
-            persist(log, store, chunks, shard, &[(event, &envelope)])
-        })
+        station
+            .record_with(operator, body, |event| -> Result<(), NodeError> {
+                let shard = ShardId::of(event).ok_or(NodeError::NoShard)?;
+                if !log.is_loaded(&shard) && chunks.contains_key(&shard) {
+                    let bytes = store.shard_bytes(&shard)?;
+                    log.put_shard(ShardDoc::load(shard, &key.device_id(), &bytes)?);
+                }
+                let envelope =
+                    seal(event, deployment, key).map_err(|e| NodeError::Damaged(e.to_string()))?;
+                persist(log, store, chunks, shard, &[(event, &envelope)])
+            })
+            .inspect(|e| self.detect(e))
     }
 
     /// Take one envelope from outside (a USB bundle, a typed-in transfer).
@@ -265,7 +273,8 @@ impl<C: Clock> Node<C> {
             shard,
             &[(&event, envelope)],
         )?;
-        self.station.ingest(event)?;
+        self.station.ingest(event.clone())?;
+        self.detect(&event);
         Ok(true)
     }
 
@@ -336,6 +345,47 @@ impl<C: Clock> Node<C> {
         }
         self.store.checkpoint_passive()?;
         Ok(due.len())
+    }
+
+    /// The detector's alerts on this node's merged log that no resolution event has closed
+    /// (confirmed or dismissed; a reopened alert is open again). The first call builds the
+    /// detector over the whole state; after that every new event updates it.
+    pub fn alerts(&mut self) -> Vec<Alert> {
+        let state = self.station.state();
+        let (matcher, detector) = self.detector.get_or_insert_with(|| {
+            let matcher = MatchIndex::new(self.station.roster());
+            let ctx = Context {
+                deployment: self.station.deployment(),
+                roster: self.station.roster(),
+                matcher: &matcher,
+            };
+            let d = Detector::full(&ctx, state);
+            (matcher, d)
+        });
+        let _ = matcher;
+        detector
+            .alerts()
+            .into_iter()
+            .filter(|a| {
+                !matches!(
+                    state.alert_outcome(&a.id, None),
+                    Some(AlertOutcome::Confirmed | AlertOutcome::Dismissed)
+                )
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Feed one event, already in the state, to the detector (once it exists).
+    fn detect(&mut self, event: &Event) {
+        if let Some((matcher, detector)) = &mut self.detector {
+            let ctx = Context {
+                deployment: self.station.deployment(),
+                roster: self.station.roster(),
+                matcher,
+            };
+            detector.update(&ctx, self.station.state(), event);
+        }
     }
 
     /// Drop every loaded shard document from memory (they stay stored).
@@ -439,7 +489,8 @@ impl<C: Clock> Node<C> {
                         &refs,
                     )?;
                     for (e, _) in events {
-                        self.station.ingest(e)?;
+                        self.station.ingest(e.clone())?;
+                        self.detect(&e);
                         report.added += 1;
                     }
                 }
@@ -557,7 +608,8 @@ impl<C: Clock> Node<C> {
                 &refs,
             )?;
             for (e, _) in events {
-                self.station.ingest(e)?;
+                self.station.ingest(e.clone())?;
+                self.detect(&e);
                 step.added += 1;
             }
         }

@@ -294,40 +294,6 @@ pub fn shelter_week_by(
     out
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::population::{PopulationSpec, generate, shelter_operation};
-    use kazashi_domain::validate::check_event;
-    use kazashi_domain::{CivilDate, State};
-
-    #[test]
-    fn events_are_valid_and_deterministic() {
-        let m = generate(PopulationSpec {
-            households: 300,
-            seed: 3,
-            today: CivilDate::new(2026, 9, 1).unwrap(),
-            voters: false,
-        })
-        .unwrap();
-        let d = shelter_operation(&m, 5).unwrap();
-        let a = shelter_week(&m, &d, 2000, 1);
-        let b = shelter_week(&m, &d, 2000, 1);
-        assert_eq!(a.len(), 2000);
-        assert_eq!(a, b);
-        for e in &a {
-            check_event(e, &d, &m.roster).unwrap();
-        }
-        let s = State::from_events(a);
-        let present: u32 = d
-            .sites()
-            .map(|x| s.site_counts(&x.id, &m.roster, m.today, None).present)
-            .sum();
-        assert!(present > 100, "{present} present");
-    }
-}
-
 /// An election's voter check-ins: every eligible voter of the roster votes once with
 /// probability `turnout` — early at the early-voting stations (a third of them) or on election
 /// day at the station of their 投票区 — and `double_votes` of them a second time at another
@@ -465,4 +431,38 @@ pub fn election_votes(
     planted.sort_unstable();
     planted.dedup();
     (out, planted)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::population::{PopulationSpec, generate, shelter_operation};
+    use kazashi_domain::validate::check_event;
+    use kazashi_domain::{CivilDate, State};
+
+    #[test]
+    fn events_are_valid_and_deterministic() {
+        let m = generate(PopulationSpec {
+            households: 300,
+            seed: 3,
+            today: CivilDate::new(2026, 9, 1).unwrap(),
+            voters: false,
+        })
+        .unwrap();
+        let d = shelter_operation(&m, 5).unwrap();
+        let a = shelter_week(&m, &d, 2000, 1);
+        let b = shelter_week(&m, &d, 2000, 1);
+        assert_eq!(a.len(), 2000);
+        assert_eq!(a, b);
+        for e in &a {
+            check_event(e, &d, &m.roster).unwrap();
+        }
+        let s = State::from_events(a);
+        let present: u32 = d
+            .sites()
+            .map(|x| s.site_counts(&x.id, &m.roster, m.today, None).present)
+            .sum();
+        assert!(present > 100, "{present} present");
+    }
 }

@@ -452,3 +452,41 @@ fn bad_bundles_are_refused_and_quarantined() {
     // The good bundle still goes in.
     assert_eq!(b.import_bundle(&good, "usb").unwrap().added, 1);
 }
+
+#[test]
+fn alerts_agree_across_laptops_and_a_resolution_closes_them_everywhere() {
+    use kazashi_domain::detector::AlertKind;
+    use kazashi_domain::event::AlertOutcome;
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    // The same household checked in at two shelters while the laptops were apart.
+    w.clock.advance(60_000);
+    a.record(op(), check_in(&w.roster, 7)).unwrap();
+    b.record(op(), check_in(&w.roster, 7)).unwrap();
+    assert!(a.alerts().is_empty());
+    sync(&mut a, &mut b);
+    let on_a = a.alerts();
+    assert!(
+        on_a.iter().any(|x| x.kind == AlertKind::PresentAtTwoSites),
+        "{on_a:?}"
+    );
+    let ids = |v: &[kazashi_domain::detector::Alert]| v.iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(ids(&on_a), ids(&b.alerts()));
+    // A's shelter lead dismisses them all (moved on); B sees them closed after the next sync.
+    w.clock.advance(60_000);
+    for x in &on_a {
+        a.record(
+            op(),
+            EventBody::AlertResolution {
+                alert: x.id,
+                outcome: AlertOutcome::Dismissed,
+                note: None,
+            },
+        )
+        .unwrap();
+    }
+    assert!(a.alerts().is_empty());
+    sync(&mut a, &mut b);
+    assert!(b.alerts().is_empty());
+}

@@ -262,3 +262,88 @@ fn the_demo_day_converges_and_is_deterministic() {
     assert!(a.sites.iter().map(|s| s.counts.present).sum::<u32>() > 0);
     assert_eq!(a.undos, 1);
 }
+
+/// Election day: a voter already checked in elsewhere is blocked at the next station; two
+/// officers can let the check-in through, and the detector shows both the double vote and
+/// the override for review, on every station.
+#[test]
+fn a_second_check_in_is_blocked_and_an_override_is_reviewed() {
+    use kazashi_domain::detector::{AlertKind, Context, Detector, MatchIndex};
+    use kazashi_domain::event::{BlockReason, Override, VoteMode};
+    use kazashi_sim::population::election;
+    let today = CivilDate::new(2026, 10, 1).unwrap();
+    let m = generate(PopulationSpec {
+        households: 40,
+        seed: 3,
+        today,
+        voters: true,
+    })
+    .unwrap();
+    let day = CivilDate::new(2026, 10, 25).unwrap();
+    let d = Arc::new(election(&m, day).unwrap());
+    let roster = Arc::new(m.roster.clone());
+    let voter_entry = m
+        .roster
+        .entries()
+        .iter()
+        .find(|e| {
+            e.voter.as_ref().is_some_and(|v| {
+                v.flags.eligible && !v.flags.early_voted && !v.flags.absentee_voted
+            })
+        })
+        .unwrap();
+    let info = voter_entry.voter.as_ref().unwrap();
+    let home = SiteId::new(&format!("P{}", info.precinct)).unwrap();
+    let clock = ManualClock::new(day.jst_midnight().unwrap() + 9 * 3_600_000);
+    let station = |n: u8, site: SiteId| {
+        Station::new(
+            d.clone(),
+            roster.clone(),
+            DeviceId([n; 32]),
+            site,
+            clock.clone(),
+        )
+        .unwrap()
+    };
+    let mut a = station(1, home);
+    let mut b = station(2, home);
+    let body = |o: Option<Override>| EventBody::VoterCheckIn {
+        voter: voter_entry.person,
+        mode: VoteMode::ElectionDay,
+        method: IdMethod::AdmissionTicket,
+        override_: o.map(Box::new),
+    };
+    let first = a.record(op(), body(None)).unwrap();
+    // A refused second tap at the same laptop.
+    assert_eq!(
+        a.record(op(), body(None)).unwrap_err(),
+        StationError::Blocked(vec![BlockReason::AlreadyVoted])
+    );
+    // The other laptop has merged the first check-in: blocked there too.
+    b.ingest(first.clone()).unwrap();
+    clock.advance(60_000);
+    assert!(matches!(
+        b.record(op(), body(None)),
+        Err(StationError::Blocked(_))
+    ));
+    // Two officers let it through (the override names the block).
+    let o = Override {
+        second_officer: OperatorId::new("chief").unwrap(),
+        blocks: [BlockReason::AlreadyVoted].into(),
+        reason: Note::new("入場券の確認済み").unwrap(),
+        evidence: vec![first.id()],
+    };
+    let second = b.record(op(), body(Some(o))).unwrap();
+    a.ingest(second).unwrap();
+    let matcher = MatchIndex::new(&m.roster);
+    let ctx = Context {
+        deployment: &d,
+        roster: &m.roster,
+        matcher: &matcher,
+    };
+    for s in [a.state(), b.state()] {
+        let det = Detector::full(&ctx, s);
+        let kinds: Vec<AlertKind> = det.alerts().iter().map(|x| x.kind).collect();
+        assert_eq!(kinds, [AlertKind::DoubleVote, AlertKind::OverrideReview]);
+    }
+}
