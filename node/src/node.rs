@@ -376,6 +376,29 @@ impl<C: Clock> Node<C> {
             .collect()
     }
 
+    /// Commit events a shard has just taken from a peer or a bundle (with the shard's new
+    /// save), then fold them and feed them to the detector. Returns how many.
+    fn take_in(
+        &mut self,
+        shard: ShardId,
+        events: Vec<(Event, Vec<u8>)>,
+    ) -> Result<usize, NodeError> {
+        let refs: Vec<(&Event, &[u8])> = events.iter().map(|(e, b)| (e, b.as_slice())).collect();
+        persist_loaded(
+            &mut self.log,
+            &mut self.store,
+            &mut self.chunks,
+            shard,
+            &refs,
+        )?;
+        let n = events.len();
+        for (e, _) in events {
+            self.station.ingest(e.clone())?;
+            self.detect(&e);
+        }
+        Ok(n)
+    }
+
     /// Feed one event, already in the state, to the detector (once it exists).
     fn detect(&mut self, event: &Event) {
         if let Some((matcher, detector)) = &mut self.detector {
@@ -457,14 +480,12 @@ impl<C: Clock> Node<C> {
         let dep_id = self.members.deployment().id();
         for (shard, bytes) in body.shards {
             self.ensure_loaded(&shard)?;
-            let deployment = self.station.deployment();
-            let roster = self.station.roster();
-            let members = &self.members;
-            let check = |id: &EventId, env: &[u8]| -> Result<(), Rejection> {
-                let e = open_as(env, id, members)?;
-                check_event(&e, deployment, roster)
-                    .map_err(|x| Rejection::InvalidEvent(x.to_string()))
-            };
+            let (members, deployment, roster) = (
+                &self.members,
+                self.station.deployment(),
+                self.station.roster(),
+            );
+            let check = |id: &EventId, env: &[u8]| accept(members, deployment, roster, id, env);
             let Some(doc) = self.log.shard_or_new(shard) else {
                 continue;
             };
@@ -479,20 +500,7 @@ impl<C: Clock> Node<C> {
                     }
                     self.log.mark_dirty(shard);
                     self.log.take_dirty();
-                    let refs: Vec<(&Event, &[u8])> =
-                        events.iter().map(|(e, b)| (e, b.as_slice())).collect();
-                    persist_loaded(
-                        &mut self.log,
-                        &mut self.store,
-                        &mut self.chunks,
-                        shard,
-                        &refs,
-                    )?;
-                    for (e, _) in events {
-                        self.station.ingest(e.clone())?;
-                        self.detect(&e);
-                        report.added += 1;
-                    }
+                    report.added += self.take_in(shard, events)?;
                 }
                 Err(err) => {
                     self.quarantine(
@@ -563,13 +571,12 @@ impl<C: Clock> Node<C> {
         for shard in self.log.to_load(&message) {
             self.ensure_loaded(&shard)?;
         }
-        let deployment = self.station.deployment();
-        let roster = self.station.roster();
-        let members = &self.members;
-        let check = |id: &EventId, env: &[u8]| -> Result<(), Rejection> {
-            let e = open_as(env, id, members)?;
-            check_event(&e, deployment, roster).map_err(|x| Rejection::InvalidEvent(x.to_string()))
-        };
+        let (members, deployment, roster) = (
+            &self.members,
+            self.station.deployment(),
+            self.station.roster(),
+        );
+        let check = |id: &EventId, env: &[u8]| accept(members, deployment, roster, id, env);
         let out = peer.session.handle(&mut self.log, message, &check);
         let mut step = SyncStep {
             replies: out.replies.iter().map(Message::encode).collect(),
@@ -598,23 +605,23 @@ impl<C: Clock> Node<C> {
         }
         for shard in self.log.take_dirty() {
             let events = by_shard.remove(&shard).unwrap_or_default();
-            let refs: Vec<(&Event, &[u8])> =
-                events.iter().map(|(e, b)| (e, b.as_slice())).collect();
-            persist_loaded(
-                &mut self.log,
-                &mut self.store,
-                &mut self.chunks,
-                shard,
-                &refs,
-            )?;
-            for (e, _) in events {
-                self.station.ingest(e.clone())?;
-                self.detect(&e);
-                step.added += 1;
-            }
+            step.added += self.take_in(shard, events)?;
         }
         Ok(step)
     }
+}
+
+/// Whether an envelope from a peer or a bundle may enter a shard: it verifies against the
+/// membership, is filed under its own id, and passes the domain checks.
+fn accept(
+    members: &Membership,
+    deployment: &kazashi_domain::Deployment,
+    roster: &Roster,
+    id: &EventId,
+    envelope: &[u8],
+) -> Result<(), Rejection> {
+    let e = open_as(envelope, id, members)?;
+    check_event(&e, deployment, roster).map_err(|x| Rejection::InvalidEvent(x.to_string()))
 }
 
 /// Rebuild a shard's event cache from its document.
