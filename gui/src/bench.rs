@@ -43,6 +43,26 @@ pub fn emit(bench: &str, metric: &str, value: f64, unit: &str, scale: usize) {
     let _ = writeln!(std::io::stdout().lock(), "{v}");
 }
 
+/// The synthetic town a benchmark of `n` events runs on — n/8 households, a shelter per 20 000
+/// events (5 to 500) — and its shelter operation. Every benchmark sizes it this way, so their
+/// figures describe the same town.
+pub fn town(
+    n: usize,
+    seed: u64,
+    voters: bool,
+) -> Result<(kazashi_sim::Municipality, kazashi_domain::Deployment), String> {
+    let today = kazashi_domain::CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
+    let m = generate(PopulationSpec {
+        households: (n / 8).max(50),
+        seed,
+        today,
+        voters,
+    })
+    .map_err(|e| e.to_string())?;
+    let d = shelter_operation(&m, (n / 20_000).clamp(5, 500)).map_err(|e| e.to_string())?;
+    Ok((m, d))
+}
+
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -65,15 +85,8 @@ fn fold(args: &BenchArgs) -> Result<(), String> {
         return Err("--scale must be between 1 and 50000000".into());
     }
     let runs = args.runs.clamp(1, 101);
-    let today = kazashi_domain::CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
-    let m = generate(PopulationSpec {
-        households: (n / 8).max(50),
-        seed: args.seed,
-        today,
-        voters: false,
-    })
-    .map_err(|e| e.to_string())?;
-    let d = shelter_operation(&m, (n / 20_000).clamp(5, 500)).map_err(|e| e.to_string())?;
+    let (m, d) = town(n, args.seed, false)?;
+    let today = m.today;
     let events = shelter_week(&m, &d, n, args.seed);
 
     // Batch fold (how a node rebuilds state from its log).

@@ -13,7 +13,7 @@ use kazashi_domain::detector::{AlertKind, Context, Detector, MatchIndex};
 use kazashi_domain::event::{EventBody, WalkInPerson};
 use kazashi_domain::text::{KanaReading, PersonName};
 use kazashi_domain::{CivilDate, Event, EventContent, PersonRef, State, Timestamp};
-use kazashi_sim::population::{PopulationSpec, election, generate, shelter_operation};
+use kazashi_sim::population::election;
 use kazashi_sim::workload::{START_MS, election_votes, shelter_week};
 use rand::{RngExt, SeedableRng};
 use std::collections::BTreeSet;
@@ -25,15 +25,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         return Err("--scale must be between 1000 and 20000000".into());
     }
     let e = |x: &dyn std::fmt::Display| x.to_string();
-    let today = CivilDate::new(2026, 9, 1).map_err(|x| e(&x))?;
-    let m = generate(PopulationSpec {
-        households: (n / 8).max(50),
-        seed: args.seed,
-        today,
-        voters: true,
-    })
-    .map_err(|x| e(&x))?;
-    let shelters = shelter_operation(&m, (n / 20_000).clamp(5, 500)).map_err(|x| e(&x))?;
+    let (m, shelters) = crate::bench::town(n, args.seed, true)?;
     let polls =
         election(&m, CivilDate::new(2026, 10, 25).map_err(|x| e(&x))?).map_err(|x| e(&x))?;
     let week = shelter_week(&m, &shelters, n, args.seed);

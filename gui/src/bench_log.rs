@@ -16,11 +16,10 @@
 //! - `full_sync_to_empty`: a whole session bringing all N events to a freshly enrolled laptop.
 
 use crate::bench::{emit, median, memory_mib};
-use kazashi_domain::{CivilDate, Event};
+use kazashi_domain::Event;
 use kazashi_node::store::KdfParams;
 use kazashi_node::{ManualClock, Node, Peer};
 use kazashi_sim::fleet::fleet_sized;
-use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
 use kazashi_sim::workload::{START_MS, shelter_week_by};
 use kazashi_sync::{DeviceKey, seal};
 use std::path::{Path, PathBuf};
@@ -106,15 +105,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     std::fs::create_dir_all(&dir.0).map_err(|x| e(&x))?;
 
     // The town, the fleet (two laptops per site) and the signed week.
-    let today = CivilDate::new(2026, 9, 1).map_err(|x| e(&x))?;
-    let m = generate(PopulationSpec {
-        households: (n / 8).max(50),
-        seed: args.seed,
-        today,
-        voters: false,
-    })
-    .map_err(|x| e(&x))?;
-    let d = shelter_operation(&m, (n / 20_000).clamp(5, 500)).map_err(|x| e(&x))?;
+    let (m, d) = crate::bench::town(n, args.seed, false)?;
     let fleet = fleet_sized(&d, args.seed, 2)?;
     let device_of = |_: usize, site: &kazashi_domain::SiteId, k: u8| {
         fleet
@@ -314,15 +305,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
 fn child_open(args: &crate::bench::BenchArgs, path: &Path) -> Result<(), String> {
     let e = |x: &dyn std::fmt::Display| x.to_string();
     let n = args.scale;
-    let today = CivilDate::new(2026, 9, 1).map_err(|x| e(&x))?;
-    let m = generate(PopulationSpec {
-        households: (n / 8).max(50),
-        seed: args.seed,
-        today,
-        voters: false,
-    })
-    .map_err(|x| e(&x))?;
-    let d = shelter_operation(&m, (n / 20_000).clamp(5, 500)).map_err(|x| e(&x))?;
+    let (m, d) = crate::bench::town(n, args.seed, false)?;
     let site = d
         .sites()
         .find(|s| s.is_shelter())
