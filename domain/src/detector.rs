@@ -9,15 +9,17 @@
 //! full run computes every subject; the incremental run recomputes only the subjects an arriving
 //! event touches. The property tests check that both give identical alerts in any order.
 
+use crate::clusters::Clusters;
 use crate::deployment::{Deployment, DeploymentKind, SiteKind};
 use crate::event::{Event, EventBody, VoteMode};
 use crate::ids::{AlertId, EventId, HouseholdRef, PersonId, PersonRef, SiteId};
-use crate::normalize::{bigram_similarity, fold, tokens};
+use crate::normalize::bigram_similarity;
 use crate::roster::{Roster, Sex};
 use crate::state::State;
 use crate::time::CivilDate;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What an alert is about.
@@ -41,6 +43,8 @@ pub enum AlertKind {
     LikelyDuplicate,
     /// … possibly.
     PossibleDuplicate,
+    /// A not-same assertion between two records that same-as assertions join.
+    AssertionConflict,
 }
 
 impl AlertKind {
@@ -55,6 +59,7 @@ impl AlertKind {
             AlertKind::HouseholdSplit => "household-split",
             AlertKind::LikelyDuplicate => "likely-duplicate",
             AlertKind::PossibleDuplicate => "possible-duplicate",
+            AlertKind::AssertionConflict => "assertion-conflict",
         }
     }
 
@@ -69,6 +74,7 @@ impl AlertKind {
             AlertKind::HouseholdSplit => "世帯が複数の避難所に分かれている",
             AlertKind::LikelyDuplicate => "同一人物の可能性が高い",
             AlertKind::PossibleDuplicate => "同一人物の可能性あり",
+            AlertKind::AssertionConflict => "同一人物の判断が矛盾",
         }
     }
 }
@@ -169,6 +175,8 @@ enum Subject {
     Household(HouseholdRef),
     /// One walk-in person (fuzzy matching against the roster and earlier walk-ins).
     WalkIn(PersonRef),
+    /// The same-as / not-same assertions as a whole (their conflicts).
+    Assertions,
 }
 
 // ----- fuzzy matching -----
@@ -186,21 +194,22 @@ struct Folded {
 }
 
 fn folded(
+    memo: &mut FoldMemo,
     name: &str,
     kana: Option<&str>,
     birth: Option<CivilDate>,
     sex: Sex,
     address: Option<&str>,
 ) -> Folded {
-    let name_tokens = tokens(name);
+    let name_tokens = memo.tokens(name);
     Folded {
         raw_name: name.split_whitespace().collect(),
         name: name_tokens.concat(),
         name_tokens,
-        kana: kana.map(fold),
+        kana: kana.map(|k| memo.fold(k)),
         birth,
         sex,
-        address: address.map(fold),
+        address: address.map(|a| memo.fold(a)),
     }
 }
 
@@ -275,69 +284,184 @@ fn score(a: &Folded, b: &Folded) -> Option<(u16, Vec<MatchReason>)> {
     (s >= POSSIBLE).then_some((s, reasons))
 }
 
-/// The roster, folded and indexed for fuzzy matching (built once per roster).
-#[derive(Debug, Clone, Default)]
-pub struct MatchIndex {
-    people: Vec<(PersonId, Folded)>,
-    blocks: FxHashMap<String, Vec<u32>>,
+/// A blocking key: 64-bit FNV-1a over a tag and the fields. It is the same on every platform,
+/// so every node compares the same pairs; a collision only adds a pair to compare, which the
+/// score then judges on the real fields.
+struct Key(u64);
+
+impl Key {
+    fn new(tag: u8) -> Self {
+        let mut k = Key(0xcbf2_9ce4_8422_2325);
+        k.eat(&[tag]);
+        k
+    }
+    fn eat(&mut self, bytes: &[u8]) -> &mut Self {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        self
+    }
+    /// A field boundary (0xff never occurs in UTF-8).
+    fn end(&mut self) -> &mut Self {
+        self.eat(&[0xff])
+    }
 }
+
+type Keys = SmallVec<[u64; 8]>;
 
 /// Blocking keys: a record is compared only with records that share one. With a birth date,
 /// the keys carry it (name + date, reading + date, swapped name + date, family initial + date),
 /// so common names do not make large blocks; records without a birth date fall back to name
-/// and reading alone. `for_index` gives every key a record may be found by.
-fn block_keys(f: &Folded, for_index: bool) -> Vec<String> {
-    let mut plain = vec![format!("n:{}", f.name)];
-    if f.name_tokens.len() == 2 {
-        plain.push(format!(
-            "n:{}{}",
-            f.name_tokens.get(1).map_or("", String::as_str),
-            f.name_tokens.first().map_or("", String::as_str)
-        ));
-    }
-    if let Some(k) = &f.kana {
-        plain.push(format!("k:{k}"));
-    }
-    let Some(b) = f.birth else {
-        return plain;
+/// and reading alone. `for_index` gives every key a record may be found by; without it, the
+/// keys a record searches with.
+fn block_keys(f: &Folded, for_index: bool) -> Keys {
+    let name = |tag: u8| {
+        let mut k = Key::new(tag);
+        k.eat(f.name.as_bytes()).end();
+        k
     };
-    let mut keys: Vec<String> = plain.iter().map(|k| format!("{k}:{b}")).collect();
-    if let Some(fam) = f.name_tokens.first() {
-        keys.push(format!("b:{b}:{}", fam.chars().next().unwrap_or(' ')));
+    let swapped = |tag: u8| match f.name_tokens.as_slice() {
+        [family, given] => {
+            let mut k = Key::new(tag);
+            k.eat(given.as_bytes()).eat(family.as_bytes()).end();
+            Some(k)
+        }
+        _ => None,
+    };
+    let kana = |tag: u8| {
+        f.kana.as_ref().map(|r| {
+            let mut k = Key::new(tag);
+            k.eat(r.as_bytes()).end();
+            k
+        })
+    };
+    let mut keys = Keys::new();
+    let plain = |keys: &mut Keys| {
+        keys.push(name(b'n').0);
+        keys.extend(swapped(b'n').map(|k| k.0));
+        keys.extend(kana(b'k').map(|k| k.0));
+    };
+    let Some(b) = f.birth else {
+        plain(&mut keys);
+        return keys;
+    };
+    let date = b.days_since_epoch().to_le_bytes();
+    let mut dated = |k: Option<Key>| {
+        if let Some(mut k) = k {
+            keys.push(k.eat(&date).0);
+        }
+    };
+    dated(Some(name(b'n')));
+    dated(swapped(b'n'));
+    dated(kana(b'k'));
+    if let Some(initial) = f.name_tokens.first().and_then(|t| t.chars().next()) {
+        let mut k = Key::new(b'b');
+        k.eat(&date).eat(&u32::from(initial).to_le_bytes());
+        keys.push(k.0);
     }
     if for_index {
-        keys.extend(plain);
+        plain(&mut keys);
     }
     keys
 }
 
+/// Folded tokens remembered while folding many records: names repeat, and folding (NFKC and
+/// the MJ shrink map) is the costly part.
+#[derive(Default)]
+struct FoldMemo(FxHashMap<String, String>);
+
+impl FoldMemo {
+    fn token(&mut self, t: &str) -> String {
+        if let Some(f) = self.0.get(t) {
+            return f.clone();
+        }
+        let f = crate::normalize::fold_token(t);
+        if self.0.len() < 1 << 16 {
+            self.0.insert(t.to_owned(), f.clone());
+        }
+        f
+    }
+    fn tokens(&mut self, s: &str) -> Vec<String> {
+        crate::normalize::split(s)
+            .iter()
+            .map(|t| self.token(t))
+            .collect()
+    }
+    fn fold(&mut self, s: &str) -> String {
+        self.tokens(s).concat()
+    }
+}
+
+/// `f` over `items` on up to two threads, in order; each thread keeps its own `init()` state.
+fn par_map<T: Sync, S, R: Send>(
+    items: &[T],
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> R + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    if threads < 2 || items.len() < 4096 {
+        let mut s = init();
+        return items.iter().map(|x| f(&mut s, x)).collect();
+    }
+    let (a, b) = items.split_at(items.len() / 2);
+    let run = |part: &[T]| {
+        let mut s = init();
+        part.iter().map(|x| f(&mut s, x)).collect::<Vec<R>>()
+    };
+    std::thread::scope(|sc| {
+        let second = sc.spawn(|| run(b));
+        let mut out = run(a);
+        match second.join() {
+            Ok(rest) => out.extend(rest),
+            // The closure does not panic; if it ever did, do the half again here.
+            Err(_) => out.extend(run(b)),
+        }
+        out
+    })
+}
+
+/// The roster, folded and indexed for fuzzy matching (built once per roster).
+#[derive(Debug, Clone, Default)]
+pub struct MatchIndex {
+    people: Vec<(PersonId, Folded)>,
+    blocks: FxHashMap<u64, Vec<u32>>,
+}
+
 impl MatchIndex {
     pub fn new(roster: &Roster) -> Self {
-        let mut ix = MatchIndex::default();
-        for e in roster.entries() {
-            let f = folded(
-                e.name.as_str(),
-                Some(e.kana.as_str()),
-                Some(e.birth_date),
-                e.sex,
-                Some(e.address.as_str()),
-            );
-            let i = u32::try_from(ix.people.len()).unwrap_or(u32::MAX);
-            for k in block_keys(&f, true) {
-                ix.blocks.entry(k).or_default().push(i);
+        let people: Vec<(PersonId, Folded)> =
+            par_map(roster.entries(), FoldMemo::default, |m, e| {
+                let f = folded(
+                    m,
+                    e.name.as_str(),
+                    Some(e.kana.as_str()),
+                    Some(e.birth_date),
+                    e.sex,
+                    Some(e.address.as_str()),
+                );
+                (e.person, f)
+            });
+        let mut blocks: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+        for (i, (_, f)) in people.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            for k in block_keys(f, true) {
+                blocks.entry(k).or_default().push(i);
             }
-            ix.people.push((e.person, f));
         }
-        ix
+        MatchIndex { people, blocks }
     }
 
-    fn candidates(&self, f: &Folded) -> BTreeSet<u32> {
-        block_keys(f, false)
+    fn candidates(&self, f: &Folded) -> Vec<u32> {
+        let mut v: Vec<u32> = block_keys(f, false)
             .iter()
             .filter_map(|k| self.blocks.get(k))
             .flatten()
             .copied()
-            .collect()
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 }
 
@@ -349,17 +473,32 @@ pub struct Context<'a> {
 }
 
 /// The alerts of an event set.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Detector {
     by_subject: BTreeMap<Subject, Vec<Alert>>,
-    /// Walk-ins by blocking key, so that a walk-in is compared with the few alike, not all.
-    walk_index: BTreeMap<String, BTreeSet<PersonRef>>,
+    /// Walk-ins by the blocking keys they may be found by.
+    walk_index: FxHashMap<u64, Vec<PersonRef>>,
+    /// Walk-ins by the blocking keys they search with: the walk-ins that must look again
+    /// when a walk-in registered earlier arrives late.
+    walk_query: FxHashMap<u64, Vec<PersonRef>>,
     /// Walk-ins folded once (folding is the costly part of a comparison).
-    walk_folded: BTreeMap<PersonRef, Folded>,
+    walk_folded: FxHashMap<PersonRef, Folded>,
+    /// Which records are one person (same-as assertions).
+    clusters: Clusters,
 }
 
-fn folded_walk_in(w: &crate::event::WalkInPerson) -> Folded {
+/// Two detectors are equal when they hold the same alerts over the same clusters (the walk-in
+/// indexes are caches of the state).
+impl PartialEq for Detector {
+    fn eq(&self, other: &Self) -> bool {
+        self.by_subject == other.by_subject && self.clusters == other.clusters
+    }
+}
+impl Eq for Detector {}
+
+fn folded_walk_in(memo: &mut FoldMemo, w: &crate::event::WalkInPerson) -> Folded {
     folded(
+        memo,
         w.name.as_str(),
         w.kana.as_ref().map(|k| k.as_str()),
         w.birth_date,
@@ -371,57 +510,85 @@ fn folded_walk_in(w: &crate::event::WalkInPerson) -> Folded {
 impl Detector {
     /// Every rule over the whole state.
     pub fn full(ctx: &Context<'_>, state: &State) -> Self {
-        let mut subjects: BTreeSet<Subject> = BTreeSet::new();
-        for v in state.voters() {
-            subjects.insert(Subject::Voter(v));
+        let mut d = Detector {
+            clusters: state.clusters(None),
+            ..Detector::default()
+        };
+        let walk_ins = state.walk_ins(None);
+        let folded = par_map(&walk_ins, FoldMemo::default, |m, (_, w)| {
+            folded_walk_in(m, w)
+        });
+        let mut subjects: Vec<Subject> = Vec::new();
+        for ((p, _), f) in walk_ins.iter().zip(folded) {
+            subjects.push(Subject::WalkIn(*p));
+            d.index_folded(*p, f);
         }
+        subjects.extend(state.voters().into_iter().map(Subject::Voter));
         for p in state.persons() {
-            subjects.insert(Subject::Person(p));
+            subjects.push(Subject::Person(d.clusters.rep(&p)));
             if let Some(h) = household_of(ctx, state, &p) {
-                subjects.insert(Subject::Household(h));
+                subjects.push(Subject::Household(h));
             }
         }
-        let mut d = Detector::default();
-        for (p, w) in state.walk_ins(None) {
-            subjects.insert(Subject::WalkIn(p));
-            d.index_walk_in(p, w);
-        }
-        for s in subjects {
-            d.recompute(ctx, state, s);
-        }
+        subjects.push(Subject::Assertions);
+        subjects.sort_unstable();
+        subjects.dedup();
+        let alerts = par_map(&subjects, || (), |_, s| d.compute(ctx, state, *s));
+        d.by_subject = subjects
+            .into_iter()
+            .zip(alerts)
+            .filter(|(_, a)| !a.is_empty())
+            .collect();
         d
     }
 
     /// Take one event that has just been folded into `state`.
     pub fn update(&mut self, ctx: &Context<'_>, state: &State, event: &Event) {
-        let mut subjects = touched(ctx, state, event);
+        if matches!(
+            event.body(),
+            EventBody::SameAs { .. }
+                | EventBody::NotSame { .. }
+                | EventBody::RetractAssertion { .. }
+        ) {
+            self.clusters = state.clusters(None);
+        }
+        let mut subjects = touched(ctx, state, event, &self.clusters);
         if let EventBody::WalkInRegistration { members, .. } = event.body() {
             // A walk-in registered earlier in the agreed order may arrive late: the walk-ins
-            // alike that come after it compare against it.
+            // that would find it look again.
+            let mut memo = FoldMemo::default();
             for (i, w) in members.iter().enumerate() {
                 let p = PersonRef::WalkIn {
                     registration: event.id(),
                     index: u16::try_from(i).unwrap_or(u16::MAX),
                 };
-                self.index_walk_in(p, w);
-                for k in block_keys(&folded_walk_in(w), true) {
-                    if let Some(alike) = self.walk_index.get(&k) {
+                let f = folded_walk_in(&mut memo, w);
+                for k in block_keys(&f, true) {
+                    if let Some(alike) = self.walk_query.get(&k) {
                         subjects.extend(alike.iter().map(|q| Subject::WalkIn(*q)));
                     }
                 }
+                self.index_folded(p, f);
             }
             subjects.sort_unstable();
             subjects.dedup();
         }
         for s in subjects {
-            self.recompute(ctx, state, s);
+            let alerts = self.compute(ctx, state, s);
+            if alerts.is_empty() {
+                self.by_subject.remove(&s);
+            } else {
+                self.by_subject.insert(s, alerts);
+            }
         }
     }
 
-    fn index_walk_in(&mut self, p: PersonRef, w: &crate::event::WalkInPerson) {
-        let f = folded_walk_in(w);
+    fn index_folded(&mut self, p: PersonRef, f: Folded) {
         for k in block_keys(&f, true) {
-            self.walk_index.entry(k).or_default().insert(p);
+            self.walk_index.entry(k).or_default().push(p);
+        }
+        for k in block_keys(&f, false) {
+            self.walk_query.entry(k).or_default().push(p);
         }
         self.walk_folded.insert(p, f);
     }
@@ -434,17 +601,18 @@ impl Detector {
         v
     }
 
-    fn recompute(&mut self, ctx: &Context<'_>, state: &State, s: Subject) {
-        let alerts = match s {
+    /// Which records are one person, as the same-as assertions say.
+    pub fn clusters(&self) -> &Clusters {
+        &self.clusters
+    }
+
+    fn compute(&self, ctx: &Context<'_>, state: &State, s: Subject) -> Vec<Alert> {
+        match s {
             Subject::Voter(v) => voter_alerts(ctx, state, &v),
-            Subject::Person(p) => person_alerts(state, &p),
+            Subject::Person(p) => person_alerts(state, &p, &self.clusters),
             Subject::Household(h) => household_alerts(ctx, state, &h),
             Subject::WalkIn(p) => walk_in_alerts(ctx, state, &p, self),
-        };
-        if alerts.is_empty() {
-            self.by_subject.remove(&s);
-        } else {
-            self.by_subject.insert(s, alerts);
+            Subject::Assertions => conflict_alerts(state, &self.clusters),
         }
     }
 }
@@ -462,15 +630,27 @@ fn household_of(ctx: &Context<'_>, state: &State, p: &PersonRef) -> Option<House
 }
 
 /// The subjects whose alerts an event can change.
-fn touched(ctx: &Context<'_>, state: &State, event: &Event) -> Vec<Subject> {
+fn touched(ctx: &Context<'_>, state: &State, event: &Event, clusters: &Clusters) -> Vec<Subject> {
     let mut out = Vec::new();
     let persons = |out: &mut Vec<Subject>, ps: &[PersonRef]| {
         for p in ps {
-            out.push(Subject::Person(*p));
+            out.push(Subject::Person(clusters.rep(p)));
             if let Some(h) = household_of(ctx, state, p) {
                 out.push(Subject::Household(h));
             }
         }
+    };
+    // An assertion joins or splits clusters: a link added merges the clusters of its two
+    // records, a link retracted splits one into (at most) the two that hold them. Either way
+    // the records touched are those of the clusters of `a` and `b` after the event.
+    let assertion = |out: &mut Vec<Subject>, a: &PersonRef, b: &PersonRef| {
+        for x in [a, b] {
+            for m in clusters.members(x) {
+                out.push(Subject::Person(m));
+                out.push(Subject::WalkIn(m));
+            }
+        }
+        out.push(Subject::Assertions);
     };
     match event.body() {
         EventBody::VoterCheckIn { voter, .. } => out.push(Subject::Voter(*voter)),
@@ -488,21 +668,17 @@ fn touched(ctx: &Context<'_>, state: &State, event: &Event) -> Vec<Subject> {
                     index: u16::try_from(i).unwrap_or(u16::MAX),
                 };
                 out.push(Subject::WalkIn(p));
-                out.push(Subject::Person(p));
+                out.push(Subject::Person(clusters.rep(&p)));
             }
         }
         EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } => {
-            for p in [a, b] {
-                out.push(Subject::WalkIn(*p));
-            }
+            assertion(&mut out, a, b)
         }
         EventBody::RetractAssertion { target, .. } => {
             if let Some(EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. }) =
                 state.event(target).map(Event::body)
             {
-                for p in [a, b] {
-                    out.push(Subject::WalkIn(*p));
-                }
+                assertion(&mut out, a, b)
             }
         }
         body => {
@@ -577,24 +753,58 @@ fn voter_alerts(ctx: &Context<'_>, state: &State, voter: &PersonId) -> Vec<Alert
     out
 }
 
-fn person_alerts(state: &State, p: &PersonRef) -> Vec<Alert> {
-    let stays = state.stays(p, None);
-    let registered: Vec<(&SiteId, EventId)> = stays
-        .iter()
-        .filter(|(_, s)| s.status.is_registered())
-        .map(|(site, s)| (site, s.event))
-        .collect();
-    if registered.len() < 2 {
+/// A person registered at two sites — or, for a cluster of records that same-as assertions
+/// join, any of its records registered at sites that differ. Kept under the cluster's
+/// representative.
+fn person_alerts(state: &State, p: &PersonRef, clusters: &Clusters) -> Vec<Alert> {
+    if clusters.rep(p) != *p {
+        return Vec::new();
+    }
+    let mut registered: SmallVec<[(SiteId, EventId, PersonRef); 4]> = SmallVec::new();
+    for m in clusters.members(p) {
+        registered.extend(
+            state
+                .registered_at(&m)
+                .into_iter()
+                .map(|(site, event)| (site, event, m)),
+        );
+    }
+    let mut sites: SmallVec<[SiteId; 4]> = registered.iter().map(|r| r.0).collect();
+    sites.sort_unstable();
+    sites.dedup();
+    if sites.len() < 2 {
         return Vec::new();
     }
     vec![alert(
         AlertKind::PresentAtTwoSites,
-        vec![*p],
-        registered.iter().map(|(_, e)| *e).collect(),
-        registered.iter().map(|(s, _)| **s).collect(),
+        registered.iter().map(|r| r.2).collect(),
+        registered.iter().map(|r| r.1).collect(),
+        sites.to_vec(),
         None,
         Vec::new(),
     )]
+}
+
+/// Not-same assertions contradicted by same-as links, one alert each.
+fn conflict_alerts(state: &State, clusters: &Clusters) -> Vec<Alert> {
+    clusters
+        .conflicts()
+        .iter()
+        .map(|c| {
+            alert(
+                AlertKind::AssertionConflict,
+                vec![c.a, c.b],
+                vec![c.not_same],
+                state
+                    .event(&c.not_same)
+                    .map(Event::site)
+                    .into_iter()
+                    .collect(),
+                None,
+                Vec::new(),
+            )
+        })
+        .collect()
 }
 
 fn household_alerts(ctx: &Context<'_>, state: &State, h: &HouseholdRef) -> Vec<Alert> {
@@ -634,24 +844,19 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef, d: &Detector)
     let Some(reg) = state.event(registration) else {
         return Vec::new();
     };
-    let Some(me) = d
-        .walk_folded
-        .get(p)
-        .cloned()
-        .or_else(|| Some(folded_walk_in(w)))
-    else {
-        return Vec::new();
+    let owned;
+    let me = match d.walk_folded.get(p) {
+        Some(f) => f,
+        None => {
+            owned = folded_walk_in(&mut FoldMemo::default(), w);
+            &owned
+        }
     };
-    // Pairs settled by a same-as or not-same assertion are not raised again.
-    let settled: BTreeSet<(PersonRef, PersonRef)> = state
-        .assertions(None)
-        .iter()
-        .flat_map(|a| [(a.a, a.b), (a.b, a.a)])
-        .collect();
     let mut out = Vec::new();
     let mut raise =
         |other: PersonRef, other_event: Option<EventId>, s: u16, reasons: Vec<MatchReason>| {
-            if settled.contains(&(*p, other)) {
+            // Pairs an official has settled (one person, or not-same) are not raised again.
+            if d.clusters.settled(p, &other) {
                 return;
             }
             let kind = if s >= LIKELY {
@@ -670,21 +875,23 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef, d: &Detector)
                 reasons,
             ));
         };
-    for i in ctx.matcher.candidates(&me) {
+    for i in ctx.matcher.candidates(me) {
         if let Some((pid, f)) = ctx.matcher.people.get(i as usize)
-            && let Some((s, reasons)) = score(&me, f)
+            && let Some((s, reasons)) = score(me, f)
         {
             raise(PersonRef::Roster(*pid), None, s, reasons);
         }
     }
     // Earlier walk-ins (in the agreed order) alike, at any site.
     let my_key = reg.order_key();
-    let alike: BTreeSet<PersonRef> = block_keys(&me, false)
+    let mut alike: Vec<PersonRef> = block_keys(me, false)
         .iter()
         .filter_map(|k| d.walk_index.get(k))
         .flatten()
         .copied()
         .collect();
+    alike.sort_unstable();
+    alike.dedup();
     for q in alike {
         let PersonRef::WalkIn {
             registration: r2, ..
@@ -698,7 +905,7 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef, d: &Detector)
         if e2.order_key() >= my_key {
             continue;
         }
-        if let Some((s, reasons)) = score(&me, other) {
+        if let Some((s, reasons)) = score(me, other) {
             raise(q, Some(r2), s, reasons);
         }
     }

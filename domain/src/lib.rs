@@ -13,6 +13,7 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+pub mod clusters;
 pub mod deployment;
 pub mod detector;
 pub mod event;

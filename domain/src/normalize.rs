@@ -20,14 +20,20 @@ fn kata_to_hira(c: char) -> char {
     }
 }
 
+/// Characters the MJ shrink map leaves as they are: ASCII, hiragana and the prolonged sound
+/// mark (readings are all of these, so they skip the map's lookup).
+fn needs_no_shrink(c: char) -> bool {
+    c.is_ascii() || ('\u{3041}'..='\u{309f}').contains(&c) || c == 'ー'
+}
+
 /// One token folded: NFKC, hiragana, common glyphs, lower-case Latin.
-fn fold_token(s: &str) -> String {
+pub fn fold_token(s: &str) -> String {
     let nfkc: String = s
         .nfkc()
         .map(kata_to_hira)
         .collect::<String>()
         .to_lowercase();
-    if nfkc.is_ascii() {
+    if nfkc.chars().all(needs_no_shrink) {
         return nfkc;
     }
     // The first shrink candidate is the most common form of every character.
@@ -42,11 +48,16 @@ pub fn fold(s: &str) -> String {
 
 /// The text's tokens (split at spaces and middle dots), each folded.
 pub fn tokens(s: &str) -> Vec<String> {
+    split(s).iter().map(|t| fold_token(t)).collect()
+}
+
+/// The text's tokens before folding: NFKC, then split at spaces and middle dots.
+pub fn split(s: &str) -> Vec<String> {
     s.nfkc()
         .collect::<String>()
         .split(is_separator)
         .filter(|t| !t.is_empty())
-        .map(fold_token)
+        .map(str::to_owned)
         .collect()
 }
 

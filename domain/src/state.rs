@@ -911,6 +911,23 @@ impl State {
         }
     }
 
+    /// Where a person is registered now (present or on leave), with the event that set each
+    /// stay, in site order — the detector's cheap view of [`State::stays`].
+    pub fn registered_at(&self, person: &PersonRef) -> SmallVec<[(SiteId, EventId); 2]> {
+        let mut out: SmallVec<[(SiteId, EventId); 2]> = self
+            .track(person)
+            .map(|t| {
+                t.stays
+                    .iter()
+                    .filter(|s| s.status.is_registered())
+                    .filter_map(|s| Some((self.sites.id(s.site)?, self.events.get(s.event)?.id())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_unstable();
+        out
+    }
+
     /// Persons with a stay at `site`, in id order, with that stay.
     pub fn stays_at(&self, site: &SiteId, as_of: Option<Millis>) -> Vec<(PersonRef, Stay)> {
         let Some(six) = self.sites.get(site) else {
@@ -1041,7 +1058,16 @@ impl State {
     ) -> SiteCounts {
         let mut c = SiteCounts::default();
         let mut households: BTreeSet<Result<HouseholdRef, PersonRef>> = BTreeSet::new();
+        // Records that same-as assertions make one person are counted once.
+        let clusters = self.clusters(as_of);
+        let mut counted: BTreeSet<PersonRef> = BTreeSet::new();
         for (p, stay) in self.stays_at(site, as_of) {
+            if stay.status.is_registered()
+                && clusters.is_clustered(&p)
+                && !counted.insert(clusters.rep(&p))
+            {
+                continue;
+            }
             match stay.status {
                 StayStatus::Present => c.present += 1,
                 StayStatus::OnLeave(_) => c.on_leave += 1,
@@ -1199,6 +1225,33 @@ impl State {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Person clusters from the same-as assertions standing at `as_of`.
+    pub fn clusters(&self, as_of: Option<Millis>) -> crate::clusters::Clusters {
+        crate::clusters::Clusters::new(&self.assertions(as_of))
+    }
+
+    /// Distinct persons registered (present or on leave) at any shelter: a person registered
+    /// at two sites, or as two records that same-as assertions join, counts once.
+    pub fn distinct_registered(&self, as_of: Option<Millis>) -> u32 {
+        let clusters = self.clusters(as_of);
+        let mut reps: Vec<PersonRef> = Vec::new();
+        for (p, t) in &self.people {
+            let registered = match as_of {
+                None => t.stays.iter().any(|s| s.status.is_registered()),
+                Some(_) => self
+                    .compact_stays(p, t, as_of)
+                    .iter()
+                    .any(|s| s.status.is_registered()),
+            };
+            if registered {
+                reps.push(clusters.rep(p));
+            }
+        }
+        reps.sort_unstable();
+        reps.dedup();
+        u32::try_from(reps.len()).unwrap_or(u32::MAX)
     }
 
     /// The latest resolution of an alert.

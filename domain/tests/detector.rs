@@ -456,6 +456,132 @@ fn present_at_two_sites_and_a_split_household() {
     assert_eq!(kinds(&w.full(&[a, c])), [AlertKind::HouseholdSplit]);
 }
 
+#[test]
+fn same_as_joins_records_into_one_person_counted_once_and_retraction_splits_them() {
+    let w = world();
+    // 高橋 花子 (roster 1) checks in at P2; later a walk-in 髙橋 花子 registers at P1.
+    let roster_in = ev(2, "P2", day_at(9, 0), 0, check_in(&[p("1")]));
+    let reg = register(
+        1,
+        "P1",
+        day_at(10, 0),
+        vec![walk_in("髙橋 花子", None, Some("19800401"), Sex::Female)],
+    );
+    let walker = PersonRef::WalkIn {
+        registration: reg.id(),
+        index: 0,
+    };
+    let walker_in = ev(1, "P1", day_at(10, 1), 0, check_in(&[walker]));
+    let base = vec![roster_in, reg, walker_in];
+    let state = State::from_events(base.clone());
+    assert_eq!(state.distinct_registered(None), 2);
+    assert_eq!(
+        kinds(&w.full(&base)),
+        [AlertKind::LikelyDuplicate],
+        "before any assertion, the matcher raises the pair"
+    );
+
+    // The lead confirms: the same person. The pair is settled, she is one person registered
+    // at two sites, and every count takes her once.
+    let same = ev(
+        3,
+        "P1",
+        day_at(11, 0),
+        0,
+        EventBody::SameAs {
+            a: walker,
+            b: p("1"),
+            note: None,
+        },
+    );
+    let mut with_same = base.clone();
+    with_same.push(same.clone());
+    let a = w.full(&with_same);
+    assert_eq!(kinds(&a), [AlertKind::PresentAtTwoSites]);
+    let mut both = vec![p("1"), walker];
+    both.sort();
+    assert_eq!(a[0].1, both);
+    let state = State::from_events(with_same.clone());
+    assert_eq!(state.distinct_registered(None), 1);
+    assert_eq!(
+        state.clusters(None).rep(&walker),
+        state.clusters(None).rep(&p("1"))
+    );
+
+    // A not-same between the two while the same-as stands is a conflict to review.
+    let not_same = ev(
+        4,
+        "P2",
+        day_at(11, 30),
+        0,
+        EventBody::NotSame {
+            a: p("1"),
+            b: walker,
+            note: None,
+        },
+    );
+    let mut conflicted = with_same.clone();
+    conflicted.push(not_same);
+    let k = kinds(&w.full(&conflicted));
+    assert!(k.contains(&AlertKind::AssertionConflict), "{k:?}");
+
+    // Retracting the same-as splits them again: two persons, and the matcher's alert is back.
+    let retract = ev(
+        3,
+        "P1",
+        day_at(12, 0),
+        0,
+        EventBody::RetractAssertion {
+            target: same.id(),
+            reason: Note::new("確認の誤り").unwrap(),
+        },
+    );
+    let mut retracted = with_same;
+    retracted.push(retract);
+    assert_eq!(
+        State::from_events(retracted.clone()).distinct_registered(None),
+        2
+    );
+    assert_eq!(kinds(&w.full(&retracted)), [AlertKind::LikelyDuplicate]);
+}
+
+#[test]
+fn records_joined_at_one_site_count_once_there() {
+    let roster = roster();
+    let reg = register(
+        1,
+        "P1",
+        day_at(10, 0),
+        vec![walk_in("高橋 花子", None, Some("19800401"), Sex::Female)],
+    );
+    let walker = PersonRef::WalkIn {
+        registration: reg.id(),
+        index: 0,
+    };
+    let events = vec![
+        ev(1, "P1", day_at(9, 0), 0, check_in(&[p("1"), p("2")])),
+        reg,
+        ev(1, "P1", day_at(10, 1), 0, check_in(&[walker])),
+    ];
+    let on = election_day();
+    let before = State::from_events(events.clone()).site_counts(&site("P1"), &roster, on, None);
+    assert_eq!(before.present, 3);
+    let mut joined = events;
+    joined.push(ev(
+        2,
+        "P1",
+        day_at(11, 0),
+        0,
+        EventBody::SameAs {
+            a: p("1"),
+            b: walker,
+            note: None,
+        },
+    ));
+    let after = State::from_events(joined).site_counts(&site("P1"), &roster, on, None);
+    assert_eq!(after.present, 2);
+}
+
 // ----- properties -----
 
 #[derive(Debug, Clone)]
@@ -466,6 +592,12 @@ enum Op {
     CheckOut(usize, usize),
     WalkIn(usize, usize),
     NotSame(usize, usize),
+    /// A same-as between two records (walk-ins, or a walk-in and a roster voter).
+    SameAs(usize, usize),
+    /// Retract the k-th assertion so far.
+    Retract(usize),
+    /// A walk-in checks in at a site.
+    WalkInCheckIn(usize, usize),
 }
 
 const VOTERS: [&str; 5] = ["1", "2", "3", "4", "9"];
@@ -485,6 +617,9 @@ fn ops() -> impl Strategy<Value = Vec<(Op, u64)>> {
         (0..5usize, 0..2usize).prop_map(|(v, s)| Op::CheckOut(v, s)),
         (0..4usize, 0..2usize).prop_map(|(n, s)| Op::WalkIn(n, s)),
         (0..40usize, 0..40usize).prop_map(|(a, b)| Op::NotSame(a, b)),
+        (0..40usize, 0..40usize).prop_map(|(a, b)| Op::SameAs(a, b)),
+        (0..40usize).prop_map(Op::Retract),
+        (0..40usize, 0..2usize).prop_map(|(k, s)| Op::WalkInCheckIn(k, s)),
     ];
     proptest::collection::vec((op, 0u64..600), 1..30)
 }
@@ -492,6 +627,7 @@ fn ops() -> impl Strategy<Value = Vec<(Op, u64)>> {
 fn build(script: &[(Op, u64)]) -> Vec<Event> {
     let mut out: Vec<Event> = Vec::new();
     let mut walk_ins: Vec<PersonRef> = Vec::new();
+    let mut assertions: Vec<Event> = Vec::new();
     for (i, (op, minute)) in script.iter().enumerate() {
         let at = day_at(7, 0) + minute * 60_000;
         let d = (i % 3) as u8 + 1;
@@ -536,6 +672,52 @@ fn build(script: &[(Op, u64)]) -> Vec<Event> {
                 });
                 e
             }
+            Op::SameAs(a, b) => {
+                // Records: the walk-ins so far, then the roster voters.
+                let records: Vec<PersonRef> = walk_ins
+                    .iter()
+                    .copied()
+                    .chain(VOTERS.iter().map(|v| p(v)))
+                    .collect();
+                let (Some(a), Some(b)) = (
+                    records.get(*a % records.len()),
+                    records.get(*b % records.len()),
+                ) else {
+                    continue;
+                };
+                if a == b {
+                    continue;
+                }
+                let e = ev(
+                    d,
+                    SITES[1],
+                    at,
+                    0,
+                    EventBody::SameAs {
+                        a: *a,
+                        b: *b,
+                        note: None,
+                    },
+                );
+                assertions.push(e.clone());
+                e
+            }
+            Op::Retract(k) => {
+                let Some(t) = assertions.get(*k % assertions.len().max(1)) else {
+                    continue;
+                };
+                let body = EventBody::RetractAssertion {
+                    target: t.id(),
+                    reason: Note::new("誤り").unwrap(),
+                };
+                ev(d, SITES[0], at.max(t.at().wall_ms + 1), 0, body)
+            }
+            Op::WalkInCheckIn(k, s) => {
+                let Some(w) = walk_ins.get(*k % walk_ins.len().max(1)) else {
+                    continue;
+                };
+                ev(d, SITES[*s], at, 0, check_in(&[*w]))
+            }
             Op::NotSame(a, b) => {
                 let (Some(a), Some(b)) = (
                     walk_ins.get(*a % walk_ins.len().max(1)),
@@ -546,7 +728,7 @@ fn build(script: &[(Op, u64)]) -> Vec<Event> {
                 if a == b {
                     continue;
                 }
-                ev(
+                let e = ev(
                     d,
                     SITES[0],
                     at,
@@ -556,7 +738,9 @@ fn build(script: &[(Op, u64)]) -> Vec<Event> {
                         b: *b,
                         note: None,
                     },
-                )
+                );
+                assertions.push(e.clone());
+                e
             }
         };
         out.push(e);
@@ -596,5 +780,7 @@ proptest! {
             }
         }
         prop_assert_eq!(inc.alerts(), full_a.alerts());
+        prop_assert_eq!(inc.clusters(), full_a.clusters());
+        prop_assert_eq!(&inc, &full_a);
     }
 }

@@ -64,6 +64,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
 
     let mut times = Vec::new();
     let mut alerts = (0, 0);
+    let mut by_kind: std::collections::BTreeMap<&'static str, usize> = Default::default();
     for _ in 0..args.runs.clamp(1, 5) {
         let t = Instant::now();
         let a = Detector::full(&shelter_ctx, &shelter_state);
@@ -71,6 +72,9 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         times.push(t.elapsed().as_secs_f64());
         alerts = (a.alerts().len(), b.alerts().len());
         if times.len() == 1 {
+            for x in a.alerts().into_iter().chain(b.alerts()) {
+                *by_kind.entry(x.kind.code()).or_default() += 1;
+            }
             let found: BTreeSet<PersonRef> = b
                 .alerts()
                 .iter()
@@ -106,6 +110,16 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         "alerts",
         n,
     );
+
+    for (kind, count) in by_kind {
+        emit(
+            "detector",
+            &format!("alerts_{kind}"),
+            count as f64,
+            "alerts",
+            n,
+        );
+    }
 
     // Incremental: the week's last events, one by one.
     let mut state = State::from_events(head);

@@ -75,6 +75,8 @@ pub fn shelter_week_by(
     let mut present: Vec<(Vec<PersonRef>, usize)> = Vec::new();
     let mut away: Vec<(Vec<PersonRef>, usize)> = Vec::new();
     let mut walk_in_groups: Vec<Vec<PersonRef>> = Vec::new();
+    // Persons registered at a shelter (present, on leave or transferred).
+    let mut busy: rustc_hash::FxHashSet<PersonRef> = Default::default();
     let mut recent_check_ins: Vec<kazashi_domain::EventId> = Vec::new();
     let mut out = Vec::with_capacity(n);
     let mut t = START_MS;
@@ -92,7 +94,21 @@ pub fn shelter_week_by(
                     if rng.random_range(0..20) == 0 && !walk_in_groups.is_empty() {
                         walk_in_groups.swap_remove(rng.random_range(0..walk_in_groups.len()))
                     } else {
-                        let Some(&h) = pick(&mut rng, &households) else {
+                        // A household already registered somewhere does not come again,
+                        // except for the rare one that moves without checking out (about
+                        // one check-in in 500), which the detector is there to catch.
+                        let again = rng.random_range(0..500) == 0;
+                        let Some(h) = (0..8)
+                            .filter_map(|_| pick(&mut rng, &households).copied())
+                            .find(|h| {
+                                again
+                                    || !m
+                                        .roster
+                                        .household(h)
+                                        .iter()
+                                        .any(|e| busy.contains(&PersonRef::Roster(e.person)))
+                            })
+                        else {
                             continue;
                         };
                         let mem = m.roster.household(&h);
@@ -109,6 +125,7 @@ pub fn shelter_week_by(
                 let Ok(members) = Members::new(group.clone()) else {
                     continue;
                 };
+                busy.extend(group.iter().copied());
                 present.push((group, site_ix));
                 EventBody::ShelterCheckIn {
                     household: None,
@@ -119,6 +136,9 @@ pub fn shelter_week_by(
             450..=569 if !present.is_empty() => {
                 let (g, s) = present.swap_remove(rng.random_range(0..present.len()));
                 site_of = s;
+                for p in &g {
+                    busy.remove(p);
+                }
                 let Ok(members) = Members::new(g) else {
                     continue;
                 };
