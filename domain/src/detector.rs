@@ -209,7 +209,7 @@ fn folded(
         kana: kana.map(|k| memo.fold(k)),
         birth,
         sex,
-        address: address.map(|a| memo.fold(a)),
+        address: address.map(|a| memo.fold_by_char(a)),
     }
 }
 
@@ -369,7 +369,7 @@ fn block_keys(f: &Folded, for_index: bool) -> Keys {
 /// Folded tokens remembered while folding many records: names repeat, and folding (NFKC and
 /// the MJ shrink map) is the costly part.
 #[derive(Default)]
-struct FoldMemo(FxHashMap<String, String>);
+struct FoldMemo(FxHashMap<String, String>, FxHashMap<char, String>);
 
 impl FoldMemo {
     fn token(&mut self, t: &str) -> String {
@@ -390,6 +390,24 @@ impl FoldMemo {
     }
     fn fold(&mut self, s: &str) -> String {
         self.tokens(s).concat()
+    }
+    /// [`crate::normalize::fold`] a character at a time, for text that rarely repeats whole
+    /// (addresses) but is made of few characters.
+    fn fold_by_char(&mut self, s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        for t in crate::normalize::split(s) {
+            for c in t.chars() {
+                match self.1.get(&c) {
+                    Some(f) => out.push_str(f),
+                    None => {
+                        let f = crate::normalize::fold_token(c.encode_utf8(&mut [0; 4]));
+                        out.push_str(&f);
+                        self.1.insert(c, f);
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -421,11 +439,52 @@ fn par_map<T: Sync, S, R: Send>(
     })
 }
 
+/// Many values per blocking key without an allocation per key: each key points at the head of
+/// a chain of links in one vector. Most keys hold one record; a common name holds thousands.
+#[derive(Debug, Clone, Default)]
+struct MultiMap {
+    heads: FxHashMap<u64, u32>,
+    /// (value, next link or [`MultiMap::END`]).
+    links: Vec<(u32, u32)>,
+}
+
+impl MultiMap {
+    const END: u32 = u32::MAX;
+
+    fn with_capacity(keys: usize) -> Self {
+        MultiMap {
+            heads: FxHashMap::with_capacity_and_hasher(keys, Default::default()),
+            links: Vec::with_capacity(keys),
+        }
+    }
+
+    fn insert(&mut self, key: u64, value: u32) {
+        let Ok(at) = u32::try_from(self.links.len()) else {
+            return;
+        };
+        if at == Self::END {
+            return;
+        }
+        let next = self.heads.insert(key, at).unwrap_or(Self::END);
+        self.links.push((value, next));
+    }
+
+    /// The values under `key`, newest first.
+    fn get(&self, key: u64) -> impl Iterator<Item = u32> + '_ {
+        let mut at = self.heads.get(&key).copied().unwrap_or(Self::END);
+        std::iter::from_fn(move || {
+            let (value, next) = *self.links.get(at as usize)?;
+            at = next;
+            Some(value)
+        })
+    }
+}
+
 /// The roster, folded and indexed for fuzzy matching (built once per roster).
 #[derive(Debug, Clone, Default)]
 pub struct MatchIndex {
     people: Vec<(PersonId, Folded)>,
-    blocks: FxHashMap<u64, Vec<u32>>,
+    blocks: MultiMap,
 }
 
 impl MatchIndex {
@@ -442,11 +501,11 @@ impl MatchIndex {
                 );
                 (e.person, f)
             });
-        let mut blocks: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+        let mut blocks = MultiMap::with_capacity(people.len() * 6);
         for (i, (_, f)) in people.iter().enumerate() {
-            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let Ok(i) = u32::try_from(i) else { break };
             for k in block_keys(f, true) {
-                blocks.entry(k).or_default().push(i);
+                blocks.insert(k, i);
             }
         }
         MatchIndex { people, blocks }
@@ -455,9 +514,7 @@ impl MatchIndex {
     fn candidates(&self, f: &Folded) -> Vec<u32> {
         let mut v: Vec<u32> = block_keys(f, false)
             .iter()
-            .filter_map(|k| self.blocks.get(k))
-            .flatten()
-            .copied()
+            .flat_map(|k| self.blocks.get(*k))
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -476,13 +533,15 @@ pub struct Context<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Detector {
     by_subject: BTreeMap<Subject, Vec<Alert>>,
+    /// Walk-ins folded once (folding is the costly part of a comparison), in the order they
+    /// were indexed; the indexes below hold positions in it.
+    walks: Vec<(PersonRef, Folded)>,
+    walk_at: FxHashMap<PersonRef, u32>,
     /// Walk-ins by the blocking keys they may be found by.
-    walk_index: FxHashMap<u64, Vec<PersonRef>>,
+    walk_index: MultiMap,
     /// Walk-ins by the blocking keys they search with: the walk-ins that must look again
     /// when a walk-in registered earlier arrives late.
-    walk_query: FxHashMap<u64, Vec<PersonRef>>,
-    /// Walk-ins folded once (folding is the costly part of a comparison).
-    walk_folded: FxHashMap<PersonRef, Folded>,
+    walk_query: MultiMap,
     /// Which records are one person (same-as assertions).
     clusters: Clusters,
 }
@@ -510,29 +569,40 @@ fn folded_walk_in(memo: &mut FoldMemo, w: &crate::event::WalkInPerson) -> Folded
 impl Detector {
     /// Every rule over the whole state.
     pub fn full(ctx: &Context<'_>, state: &State) -> Self {
+        let walk_ins = state.walk_ins(None);
         let mut d = Detector {
             clusters: state.clusters(None),
+            walks: Vec::with_capacity(walk_ins.len()),
+            walk_at: FxHashMap::with_capacity_and_hasher(walk_ins.len(), Default::default()),
+            walk_index: MultiMap::with_capacity(walk_ins.len() * 6),
+            walk_query: MultiMap::with_capacity(walk_ins.len() * 4),
             ..Detector::default()
         };
-        let walk_ins = state.walk_ins(None);
         let folded = par_map(&walk_ins, FoldMemo::default, |m, (_, w)| {
             folded_walk_in(m, w)
         });
+        // Subjects need no order here: the alerts are kept by subject, in order.
         let mut subjects: Vec<Subject> = Vec::new();
         for ((p, _), f) in walk_ins.iter().zip(folded) {
             subjects.push(Subject::WalkIn(*p));
             d.index_folded(*p, f);
         }
         subjects.extend(state.voters().into_iter().map(Subject::Voter));
-        for p in state.persons() {
-            subjects.push(Subject::Person(d.clusters.rep(&p)));
-            if let Some(h) = household_of(ctx, state, &p) {
-                subjects.push(Subject::Household(h));
-            }
+        let persons = state.persons();
+        let mut reps: Vec<PersonRef> = persons.iter().map(|p| d.clusters.rep(p)).collect();
+        if !d.clusters.is_empty() {
+            reps.sort_unstable();
+            reps.dedup();
         }
+        subjects.extend(reps.into_iter().map(Subject::Person));
+        let mut households: Vec<HouseholdRef> = persons
+            .iter()
+            .filter_map(|p| household_of(ctx, state, p))
+            .collect();
+        households.sort_unstable();
+        households.dedup();
+        subjects.extend(households.into_iter().map(Subject::Household));
         subjects.push(Subject::Assertions);
-        subjects.sort_unstable();
-        subjects.dedup();
         let alerts = par_map(&subjects, || (), |_, s| d.compute(ctx, state, *s));
         d.by_subject = subjects
             .into_iter()
@@ -564,9 +634,12 @@ impl Detector {
                 };
                 let f = folded_walk_in(&mut memo, w);
                 for k in block_keys(&f, true) {
-                    if let Some(alike) = self.walk_query.get(&k) {
-                        subjects.extend(alike.iter().map(|q| Subject::WalkIn(*q)));
-                    }
+                    subjects.extend(
+                        self.walk_query
+                            .get(k)
+                            .filter_map(|i| self.walks.get(i as usize))
+                            .map(|(q, _)| Subject::WalkIn(*q)),
+                    );
                 }
                 self.index_folded(p, f);
             }
@@ -584,13 +657,25 @@ impl Detector {
     }
 
     fn index_folded(&mut self, p: PersonRef, f: Folded) {
+        if self.walk_at.contains_key(&p) {
+            return;
+        }
+        let Ok(i) = u32::try_from(self.walks.len()) else {
+            return;
+        };
         for k in block_keys(&f, true) {
-            self.walk_index.entry(k).or_default().push(p);
+            self.walk_index.insert(k, i);
         }
         for k in block_keys(&f, false) {
-            self.walk_query.entry(k).or_default().push(p);
+            self.walk_query.insert(k, i);
         }
-        self.walk_folded.insert(p, f);
+        self.walk_at.insert(p, i);
+        self.walks.push((p, f));
+    }
+
+    fn walk_folded(&self, p: &PersonRef) -> Option<&Folded> {
+        let i = self.walk_at.get(p)?;
+        self.walks.get(*i as usize).map(|(_, f)| f)
     }
 
     /// Every alert, by kind then id.
@@ -845,7 +930,7 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef, d: &Detector)
         return Vec::new();
     };
     let owned;
-    let me = match d.walk_folded.get(p) {
+    let me = match d.walk_folded(p) {
         Some(f) => f,
         None => {
             owned = folded_walk_in(&mut FoldMemo::default(), w);
@@ -884,22 +969,27 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef, d: &Detector)
     }
     // Earlier walk-ins (in the agreed order) alike, at any site.
     let my_key = reg.order_key();
-    let mut alike: Vec<PersonRef> = block_keys(me, false)
+    let mut alike: Vec<u32> = block_keys(me, false)
         .iter()
-        .filter_map(|k| d.walk_index.get(k))
-        .flatten()
-        .copied()
+        .flat_map(|k| d.walk_index.get(*k))
         .collect();
     alike.sort_unstable();
     alike.dedup();
-    for q in alike {
+    // In record order, so the alerts come out the same however the walk-ins were indexed.
+    let mut alike: Vec<(PersonRef, &Folded)> = alike
+        .into_iter()
+        .filter_map(|i| d.walks.get(i as usize))
+        .map(|(q, f)| (*q, f))
+        .collect();
+    alike.sort_unstable_by_key(|(q, _)| *q);
+    for (q, other) in alike {
         let PersonRef::WalkIn {
             registration: r2, ..
         } = q
         else {
             continue;
         };
-        let (Some(e2), Some(other)) = (state.event(&r2), d.walk_folded.get(&q)) else {
+        let Some(e2) = state.event(&r2) else {
             continue;
         };
         if e2.order_key() >= my_key {
@@ -965,4 +1055,23 @@ pub fn registered_elsewhere(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Folding a character at a time gives what folding the whole text gives.
+        #[test]
+        fn folding_by_character_equals_folding_whole(
+            s in "[見本県かざし市髙﨑邉齋𠮷濵德高崎辺斎吉ｶﾞｷﾞﾊﾟガギパ丁目番地号ー－‐0-9０-９A-Za-zＡ-Ｚ ・　-]{0,24}"
+        ) {
+            let mut memo = FoldMemo::default();
+            prop_assert_eq!(memo.fold_by_char(&s), crate::normalize::fold(&s));
+            // And again, from the memo.
+            prop_assert_eq!(memo.fold_by_char(&s), crate::normalize::fold(&s));
+        }
+    }
 }

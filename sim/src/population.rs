@@ -1,7 +1,9 @@
 //! A synthetic municipality: households, residents, voters, and deployments over them.
 //! Deterministic for a seed.
 
-use crate::names::{CITY, FAMILY, FEMALE, MALE, TOWNS};
+use crate::names::{
+    CITY, FAMILY, FEMALE, FEMALE_FIRST, FEMALE_LAST, MALE, MALE_FIRST, MALE_LAST, TOWNS,
+};
 use kazashi_domain::deployment::{Deployment, DeploymentKind, ShelterType, Site, SiteKind};
 use kazashi_domain::ids::{DeploymentId, HouseholdId, ListNumber, PersonId, PrecinctId, SiteId};
 use kazashi_domain::roster::{
@@ -105,6 +107,36 @@ pub fn walk_in_group(k: usize, n: u64) -> Vec<kazashi_domain::event::WalkInPerso
         .collect()
 }
 
+/// A given name and its reading for a person of `sex` aged `age`: half the time one of the
+/// listed names of their generation (a window of about a quarter of the list around it, older
+/// people towards its start), otherwise composed from two parts.
+fn given_name(rng: &mut ChaCha8Rng, sex: Sex, age: u32) -> (String, String) {
+    let (pool, first, last) = if sex == Sex::Female {
+        (FEMALE, FEMALE_FIRST, FEMALE_LAST)
+    } else {
+        (MALE, MALE_FIRST, MALE_LAST)
+    };
+    if rng.random_bool(0.5) {
+        let f = first.get(rng.random_range(0..first.len()));
+        let l = last.get(rng.random_range(0..last.len()));
+        if let (Some(f), Some(l)) = (f, l)
+            && f.0 != l.0
+        {
+            return (format!("{}{}", f.0, l.0), format!("{}{}", f.1, l.1));
+        }
+    }
+    let n = pool.len();
+    let centre = (100u32.saturating_sub(age) as usize * n / 101).min(n.saturating_sub(1));
+    let half = (n / 8).max(1);
+    let lo = centre.saturating_sub(half);
+    let hi = (centre + half).min(n.saturating_sub(1));
+    let (g, k) = pool
+        .get(rng.random_range(lo..=hi))
+        .copied()
+        .unwrap_or(("花子", "はなこ"));
+    (g.to_owned(), k.to_owned())
+}
+
 /// Precinct code of a town index ("01", "02", …).
 pub fn precinct_of_town(town: usize) -> String {
     format!("{:02}", town + 1)
@@ -189,15 +221,8 @@ pub fn generate(spec: PopulationSpec) -> Result<Municipality, GenError> {
                 birth
             };
             let age_now = birth.age_on(spec.today);
-            let pool = if sex == Sex::Female { FEMALE } else { MALE };
-            // Older people get names from the start of the list, younger from the end.
-            let generation = ((100u32.saturating_sub(age_now)) as usize * pool.len() / 101)
-                .min(pool.len().saturating_sub(1));
-            let jitter = rng.random_range(0..3usize);
-            let (given, given_kana) = pool
-                .get((generation + jitter).min(pool.len() - 1))
-                .copied()
-                .unwrap_or(("花子", "はなこ"));
+            let (given, given_kana) = given_name(&mut rng, sex, age_now);
+            let (given, given_kana) = (given.as_str(), given_kana.as_str());
             let mut needs = BTreeSet::new();
             let roll = |rng: &mut ChaCha8Rng, p: f64| rng.random_bool(p);
             if age_now >= 75 && roll(&mut rng, 0.2) {
