@@ -6,7 +6,8 @@
 //! - `incremental_per_event`: the last 10 000 events inserted and checked one by one;
 //! - `double_vote_recall`: planted double votes found;
 //! - `fuzzy_precision` / `fuzzy_recall`: 300 walk-ins planted as variant spellings of roster
-//!   people (異体字, katakana reading, swapped names) among 300 strangers with common names.
+//!   people (異体字, katakana reading, swapped names) among 300 strangers with common names;
+//! - `alerts`, and `alerts_<kind>` for each kind raised; `peak_rss`, the process's peak memory.
 
 use crate::bench::{emit, median};
 use kazashi_domain::detector::{AlertKind, Context, Detector, MatchIndex};

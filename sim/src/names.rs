@@ -4,7 +4,8 @@
 //! (relative frequencies, rounded; they only need to look realistic, not to be a census), and
 //! about seventy given names per sex span the generations: enough that two residents sharing
 //! a full name and a birth date are as rare as in a real town, which the matcher's precision
-//! depends on. Some carry registered variant glyphs (異体字) that real registers hold: 髙橋, 渡邉, 齋藤, 山﨑, 𠮷田.
+//! depends on. Some family names carry registered variant glyphs (異体字) that real registers
+//! hold: 髙橋, 渡邉, 齋藤, 山﨑, 𠮷田.
 //! Every name here is a plain word of the language; no real person is described.
 
 /// (family name, reading, weight, variant glyph spellings with the same reading)
