@@ -1002,6 +1002,37 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef, d: &Detector)
     out
 }
 
+/// One piece of an alert's evidence, resolved from the state: what was recorded, where, when,
+/// by which operator on which device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub event: EventId,
+    /// The kind of event ("voter check-in", "walk-in registration", …).
+    pub what: &'static str,
+    pub site: SiteId,
+    pub at: crate::hlc::Timestamp,
+    pub operator: crate::ids::OperatorId,
+    pub device: crate::ids::DeviceId,
+}
+
+/// An alert's evidence in full, in the alert's order (events the state does not hold are left
+/// out; every node that shows the alert holds them all).
+pub fn evidence(state: &State, alert: &Alert) -> Vec<Evidence> {
+    alert
+        .evidence
+        .iter()
+        .filter_map(|id| state.event(id))
+        .map(|e| Evidence {
+            event: e.id(),
+            what: e.body().name(),
+            site: e.site(),
+            at: e.at(),
+            operator: e.operator(),
+            device: e.device(),
+        })
+        .collect()
+}
+
 // ----- live prevention -----
 
 /// What should stop a voter check-in at `site` before it is written, on this node's merged

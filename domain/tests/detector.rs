@@ -237,6 +237,18 @@ fn an_offline_double_vote_shows_on_every_node_once_merged() {
     let s2 = State::from_events(vec![b, a]);
     let id = |s: &State| Detector::full(&w.ctx(), s).alerts()[0].id;
     assert_eq!(id(&s1), id(&s2), "the alert id is the same on every node");
+    // The evidence names both check-ins: when, on which laptop, by whom.
+    let d = Detector::full(&w.ctx(), &s1);
+    let ev = kazashi_domain::detector::evidence(&s1, d.alerts()[0]);
+    let devices: BTreeSet<_> = ev.iter().map(|e| e.device).collect();
+    assert_eq!(devices, [dev(1), dev(2)].into_iter().collect());
+    assert!(
+        ev.iter()
+            .all(|e| e.what == "voter check-in" && e.site == site("P1"))
+    );
+    let mut times: Vec<u64> = ev.iter().map(|e| e.at.wall_ms).collect();
+    times.sort_unstable();
+    assert_eq!(times, [day_at(9, 0), day_at(9, 30)]);
 }
 
 #[test]

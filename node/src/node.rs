@@ -376,6 +376,17 @@ impl<C: Clock> Node<C> {
             .collect()
     }
 
+    /// An alert's evidence: each event it cites, with its site, time, operator and device.
+    pub fn alert_evidence(&self, alert: &Alert) -> Vec<kazashi_domain::detector::Evidence> {
+        kazashi_domain::detector::evidence(self.station.state(), alert)
+    }
+
+    /// Distinct persons registered at any shelter now: same-as clusters and persons at two
+    /// sites count once (the municipality's headcount).
+    pub fn distinct_registered(&self) -> u32 {
+        self.station.state().distinct_registered(None)
+    }
+
     /// Commit events a shard has just taken from a peer or a bundle (with the shard's new
     /// save), then fold them and feed them to the detector. Returns how many.
     fn take_in(

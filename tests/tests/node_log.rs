@@ -473,6 +473,20 @@ fn alerts_agree_across_laptops_and_a_resolution_closes_them_everywhere() {
     );
     let ids = |v: &[kazashi_domain::detector::Alert]| v.iter().map(|x| x.id).collect::<Vec<_>>();
     assert_eq!(ids(&on_a), ids(&b.alerts()));
+    // The evidence shows both check-ins, one from each laptop; the household counts once in
+    // the municipality's headcount, though it is registered at two shelters.
+    let two = on_a
+        .iter()
+        .find(|x| x.kind == AlertKind::PresentAtTwoSites)
+        .unwrap();
+    let sites: std::collections::BTreeSet<_> =
+        a.alert_evidence(two).iter().map(|e| e.site).collect();
+    assert_eq!(sites.len(), 2);
+    let mut households: Vec<_> = w.roster.entries().iter().map(|e| e.household).collect();
+    households.dedup();
+    let household = w.roster.household(&households[7]).len() as u32;
+    assert_eq!(a.distinct_registered(), household);
+    assert_eq!(b.distinct_registered(), household);
     // A's shelter lead dismisses them all (moved on); B sees them closed after the next sync.
     w.clock.advance(60_000);
     for x in &on_a {
