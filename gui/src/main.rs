@@ -6,6 +6,7 @@ mod bench_log;
 mod bench_shard;
 mod demo;
 mod lang;
+mod node_cmd;
 
 use clap::{Parser, Subcommand};
 use lang::Lang;
@@ -31,6 +32,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a benchmark and print one JSON object per line.
     Bench(bench::BenchArgs),
+    /// A station without the window: joins the mesh and prints its status as JSON lines.
+    Node(node_cmd::NodeArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         None => demo::run(&demo::DemoArgs::default(), cli.lang),
         Some(Command::Demo(args)) => demo::run(&args, cli.lang),
         Some(Command::Bench(args)) => bench::run(&args),
+        Some(Command::Node(args)) => node_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,8 +2,8 @@
 //!
 //! The service the GUI and the CLI call, and the only layer that touches the outside world:
 //! clocks, the encrypted SQLite store ([`store`]) and [`Node`] — one laptop's station, signed
-//! log and store together (record, import, sync, USB bundles, housekeeping). Card readers and
-//! the network transport arrive here too.
+//! log and store together (record, import, sync, USB bundles, housekeeping) — and [`mesh`], the
+//! iroh transport that carries the sync protocol between laptops. Card readers arrive here too.
 
 // Unit tests may unwrap and index: a panic there is a test failure, not a crash.
 #![cfg_attr(
@@ -12,6 +12,7 @@
 )]
 
 pub mod clock;
+pub mod mesh;
 pub mod node;
 pub mod station;
 pub mod store;

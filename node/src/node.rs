@@ -561,6 +561,55 @@ impl<C: Clock> Node<C> {
         peer.session.start(&mut self.log).encode()
     }
 
+    /// A fresh catalog for a live session (new events here, or the periodic anti-entropy
+    /// pass): unlike [`Node::sync_start`] it keeps the session's state with the peer.
+    pub fn sync_catalog(&mut self, peer: &mut Peer) -> Vec<u8> {
+        peer.session.start(&mut self.log).encode()
+    }
+
+    /// On a live session: sync messages carrying what this node gained since it last told the
+    /// peer (see [`kazashi_sync::protocol::Session::push`]). Only loaded shards are pushed.
+    pub fn sync_push(&mut self, peer: &mut Peer) -> Vec<Vec<u8>> {
+        peer.session
+            .push(&mut self.log)
+            .iter()
+            .map(Message::encode)
+            .collect()
+    }
+
+    /// SHA-256 over the sorted ids of every event held: equal on two laptops exactly when
+    /// they hold the same events.
+    pub fn state_digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut ids: Vec<EventId> = self
+            .station
+            .state()
+            .events_in_order()
+            .iter()
+            .map(|e| e.id())
+            .collect();
+        ids.sort_unstable();
+        let mut h = Sha256::new();
+        for id in &ids {
+            h.update(id.0);
+        }
+        h.finalize().into()
+    }
+
+    /// The device's secret key, for the network endpoint's identity (the same ed25519 key).
+    pub(crate) fn secret_key_bytes(&self) -> [u8; 32] {
+        self.key.secret_bytes()
+    }
+
+    /// A stored setting (peer addresses, …) as raw bytes.
+    pub fn setting(&self, key: &str) -> Result<Option<Vec<u8>>, NodeError> {
+        Ok(self.store.get_meta(key)?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &[u8]) -> Result<(), NodeError> {
+        Ok(self.store.set_meta(key, value)?)
+    }
+
     /// Close a session, remembering where it left the shards for the next one with this peer.
     pub fn sync_end(&mut self, peer: Peer) {
         self.peer_memory

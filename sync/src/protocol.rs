@@ -229,6 +229,8 @@ pub struct Outcome {
 pub struct Session {
     peers: BTreeMap<ShardId, sync::State>,
     refused: BTreeSet<ShardId>,
+    /// Our shards' digests as last announced to the peer (catalog or push).
+    announced: BTreeMap<ShardId, HeadsDigest>,
 }
 
 impl Session {
@@ -246,6 +248,7 @@ impl Session {
                 .filter_map(|(s, b)| Some((*s, sync::State::decode(b).ok()?)))
                 .collect(),
             refused: BTreeSet::new(),
+            announced: BTreeMap::new(),
         }
     }
 
@@ -254,9 +257,32 @@ impl Session {
         self.peers.iter().map(|(s, st)| (*s, st.encode())).collect()
     }
 
-    /// The opening message.
+    /// The opening message: our catalog. Also sent again on a live session, periodically, to
+    /// catch anything missed (anti-entropy).
     pub fn start(&mut self, log: &mut Log) -> Message {
-        Message::Catalog(log.catalog().into_iter().collect())
+        let catalog = log.catalog();
+        self.announced = catalog.clone();
+        Message::Catalog(catalog.into_iter().collect())
+    }
+
+    /// On a live session, after this node gained events: a sync message for every shard that
+    /// changed since it was last announced, carrying the new changes straight away (a catalog
+    /// alone would wait for the peer to ask, and the peer's Automerge state may believe it
+    /// already knows our heads).
+    pub fn push(&mut self, log: &mut Log) -> Vec<Message> {
+        let mut out = Vec::new();
+        for (shard, digest) in log.catalog() {
+            if self.announced.get(&shard) == Some(&digest) || self.refused.contains(&shard) {
+                continue;
+            }
+            let peer = self.peers.entry(shard).or_default();
+            peer.in_flight = false;
+            if let Some(sync) = log.shard_or_new(shard).and_then(|d| d.generate(peer)) {
+                out.push(Message::Shard { shard, sync });
+            }
+            self.announced.insert(shard, digest);
+        }
+        out
     }
 
     /// Shards refused in this session.
@@ -282,6 +308,10 @@ impl Session {
                         continue;
                     }
                     let peer = self.peers.entry(shard).or_default();
+                    // The catalog shows the peer's heads differ from ours: a message is due even
+                    // if an earlier one is still "in flight" (the peer may have had nothing to
+                    // answer it with, which would leave the flag set for the whole session).
+                    peer.in_flight = false;
                     // A stored shard the node did not load (see `Log::to_load`) is skipped.
                     if let Some(sync) = log.shard_or_new(shard).and_then(|d| d.generate(peer)) {
                         out.replies.push(Message::Shard { shard, sync });

@@ -1,0 +1,888 @@
+//! The mesh: laptops find each other and converge over iroh, with no server and no internet.
+//!
+//! A thin adapter over the sans-IO sync protocol ([`Node::sync_start`], [`Node::sync_handle`]):
+//! one iroh endpoint per laptop, its identity the device's own ed25519 key, relays, public DNS
+//! and port mapping off, a fixed port. One protocol (ALPN `kazashi/sync/1`) is mounted on an
+//! iroh [`Router`]. Peers come from typed-in addresses, from the addresses remembered from
+//! earlier connections, and from mDNS on the LAN.
+//!
+//! On each connection the dialer opens one bidirectional stream and both sides speak in
+//! length-prefixed frames:
+//!
+//! 1. `Hello` both ways: protocol version, deployment, manifest version. Another deployment or
+//!    protocol closes the connection as *mismatched*; a device the manifest does not enrol (or
+//!    has revoked) is closed as *refused* before any of its data is read.
+//! 2. The sync session: each side sends its catalog, then Automerge sync messages per shard
+//!    until both hold the same. Whenever this laptop gains events — its own, or a third
+//!    laptop's through another connection — it sends a fresh catalog on every connection, so new
+//!    events travel promptly and are relayed; a periodic catalog (anti-entropy) catches
+//!    anything missed. Per-peer sync state is kept across reconnects by the node.
+//! 3. Pings every two seconds; a peer silent for ten seconds is *lost* and is dialled again.
+
+use crate::clock::Clock;
+use crate::node::{Node, NodeError, Peer};
+use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt, presets};
+use iroh::protocol::{AcceptError, ProtocolHandler, Router};
+use iroh::{Endpoint, EndpointAddr, PublicKey, SecretKey};
+use kazashi_domain::{DeploymentId, DeviceId, Event, EventBody, OperatorId, SiteId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// The sync protocol's ALPN.
+pub const ALPN: &[u8] = b"kazashi/sync/1";
+/// The version in `Hello`; peers of another version are shown as mismatched.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The default UDP port.
+pub const DEFAULT_PORT: u16 = 47470;
+/// The largest frame taken from a peer (a shard's whole history fits many times over).
+const MAX_FRAME: usize = 256 << 20;
+
+const FRAME_HELLO: u8 = 0;
+const FRAME_SYNC: u8 = 1;
+const FRAME_PING: u8 = 2;
+
+const CLOSE_BYE: u32 = 0;
+const CLOSE_REFUSED: u32 = 4001;
+const CLOSE_MISMATCHED: u32 = 4002;
+const CLOSE_LOST: u32 = 4003;
+const CLOSE_PROTOCOL: u32 = 4004;
+
+/// Where to find a peer: an address, with the device's id if known (`<hex>@ip:port`).
+/// Without the id, every enrolled device is tried at that address in turn.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PeerAddr {
+    pub device: Option<DeviceId>,
+    pub addr: SocketAddr,
+}
+
+/// Why a peer address could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerAddrError {
+    #[error("not an address (expected ip:port or <device hex>@ip:port): {0}")]
+    Address(String),
+    #[error("not a device id (64 hex digits): {0}")]
+    Device(String),
+}
+
+impl FromStr for PeerAddr {
+    type Err = PeerAddrError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (device, addr) = match s.split_once('@') {
+            Some((d, a)) => (
+                Some(DeviceId::from_hex(d).map_err(|_| PeerAddrError::Device(d.to_owned()))?),
+                a,
+            ),
+            None => (None, s),
+        };
+        let addr = addr
+            .parse()
+            .map_err(|_| PeerAddrError::Address(addr.to_owned()))?;
+        Ok(PeerAddr { device, addr })
+    }
+}
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.device {
+            Some(d) => write!(f, "{d}@{}", self.addr),
+            None => write!(f, "{}", self.addr),
+        }
+    }
+}
+
+/// How the mesh runs.
+#[derive(Debug, Clone)]
+pub struct MeshConfig {
+    /// The UDP address to bind (a fixed port, so that others can type it in).
+    pub bind: SocketAddr,
+    /// Typed-in peers, dialled and redialled.
+    pub peers: Vec<PeerAddr>,
+    /// Find and announce laptops on the LAN by mDNS.
+    pub mdns: bool,
+    /// The periodic catalog exchange that catches anything missed.
+    pub anti_entropy: Duration,
+    pub ping: Duration,
+    /// A connected peer silent this long is lost.
+    pub lost_after: Duration,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig {
+            bind: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            peers: Vec::new(),
+            mdns: true,
+            anti_entropy: Duration::from_secs(10),
+            ping: Duration::from_secs(2),
+            lost_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A peer's link, as the GUI and the CLI show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    Connected,
+    /// Silent for longer than the limit, or the connection dropped; redialled.
+    Lost,
+    /// Another deployment or protocol version.
+    Mismatched,
+    /// Not enrolled in this deployment (or revoked).
+    Refused,
+}
+
+/// One peer, for the status view.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    /// The device id in hex.
+    pub device: String,
+    /// The manifest's label for it (受付 name), if enrolled.
+    pub label: Option<String>,
+    pub link: Link,
+    /// Why it is not connected, in words.
+    pub reason: Option<String>,
+    pub addr: Option<String>,
+    /// Milliseconds since anything was heard from it.
+    pub last_heard_ms: Option<u64>,
+    /// Events that came in from it.
+    pub events_in: u64,
+    /// Shards whose contents differ between it and this laptop, as of its last catalog: the
+    /// work pending between the two (0 when in step).
+    pub shards_differing: usize,
+}
+
+/// When each site was last heard of (its newest event's time), for "last event from site X
+/// 4 minutes ago".
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteStaleness {
+    pub site: String,
+    pub last_event_ms_ago: u64,
+}
+
+/// The mesh as a whole.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeshStatus {
+    pub device: String,
+    pub addrs: Vec<String>,
+    pub events: usize,
+    /// [`Node::state_digest`] in hex: equal on two laptops holding the same events.
+    pub digest: String,
+    pub peers: Vec<PeerStatus>,
+    pub sites: Vec<SiteStaleness>,
+}
+
+/// Why the mesh could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    #[error("cannot bind the network endpoint on {addr}: {why}")]
+    Bind { addr: SocketAddr, why: String },
+    #[error("mDNS: {0}")]
+    Mdns(String),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Hello {
+    protocol: u16,
+    deployment: DeploymentId,
+    manifest_version: u32,
+}
+
+#[derive(Debug)]
+struct PeerState {
+    link: Link,
+    reason: Option<String>,
+    addr: Option<SocketAddr>,
+    last_heard: Option<Instant>,
+    events_in: u64,
+    /// Their last catalog's shards and digests (encoded sync message), for `shards_differing`.
+    differing: usize,
+    /// Live connections to it (a peer may dial us while we dial it).
+    connections: usize,
+}
+
+struct Shared<C: Clock> {
+    node: Mutex<Node<C>>,
+    peers: Mutex<BTreeMap<DeviceId, PeerState>>,
+    /// Bumped whenever this laptop gains events: every connection sends a fresh catalog.
+    changed: watch::Sender<u64>,
+    config: MeshConfig,
+    me: DeviceId,
+    deployment: DeploymentId,
+    manifest_version: u32,
+    /// Addresses being dialled (so one is not dialled twice).
+    dialling: Mutex<BTreeSet<PeerAddr>>,
+}
+
+impl<C: Clock> Shared<C> {
+    fn node(&self) -> MutexGuard<'_, Node<C>> {
+        // A panic while holding the lock would be a bug; the data behind it is still the
+        // durable store's, so carry on with it.
+        self.node.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn peers(&self) -> MutexGuard<'_, BTreeMap<DeviceId, PeerState>> {
+        self.peers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn set_link(&self, d: DeviceId, link: Link, reason: Option<String>, addr: Option<SocketAddr>) {
+        let mut peers = self.peers();
+        let p = peers.entry(d).or_insert(PeerState {
+            link,
+            reason: None,
+            addr: None,
+            last_heard: None,
+            events_in: 0,
+            differing: 0,
+            connections: 0,
+        });
+        // A second connection's end does not make a peer lost while another is live.
+        if link != Link::Connected && p.connections > 0 && p.link == Link::Connected {
+            return;
+        }
+        p.link = link;
+        p.reason = reason;
+        if addr.is_some() {
+            p.addr = addr;
+        }
+    }
+    fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+/// A running mesh around one node.
+pub struct Mesh<C: Clock> {
+    shared: Arc<Shared<C>>,
+    router: Router,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn public_key(d: &DeviceId) -> Option<PublicKey> {
+    PublicKey::from_bytes(&d.0).ok()
+}
+
+const SETTING_PEERS: &str = "mesh_peers";
+
+impl<C: Clock + Send + 'static> Mesh<C> {
+    /// Bind the endpoint, mount the protocol and start dialling. Must run inside a
+    /// multi-threaded tokio runtime.
+    pub async fn start(node: Node<C>, config: MeshConfig) -> Result<Arc<Self>, MeshError> {
+        let secret = SecretKey::from_bytes(&node.secret_key_bytes());
+        let me = node.device();
+        let deployment = node.membership().deployment().id();
+        let manifest_version = node.membership().version();
+        let remembered: Vec<PeerAddr> = node
+            .setting(SETTING_PEERS)?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let bind_err = |why: String| MeshError::Bind {
+            addr: config.bind,
+            why,
+        };
+        let endpoint = Endpoint::builder(presets::Minimal)
+            .secret_key(secret)
+            .alpns(vec![ALPN.to_vec()])
+            .clear_ip_transports()
+            .bind_addr(config.bind)
+            .map_err(|e| bind_err(e.to_string()))?
+            .bind()
+            .await
+            .map_err(|e| bind_err(e.to_string()))?;
+        let (changed, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            node: Mutex::new(node),
+            peers: Mutex::new(BTreeMap::new()),
+            changed,
+            config: config.clone(),
+            me,
+            deployment,
+            manifest_version,
+            dialling: Mutex::new(BTreeSet::new()),
+        });
+        let router = Router::builder(endpoint.clone())
+            .accept(
+                ALPN,
+                Handler {
+                    shared: shared.clone(),
+                },
+            )
+            .spawn();
+        let mesh = Arc::new(Mesh {
+            shared,
+            router,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let mut peers: Vec<PeerAddr> = config.peers.clone();
+        for p in remembered {
+            if !peers.contains(&p) {
+                peers.push(p);
+            }
+        }
+        for p in peers {
+            mesh.connect(p);
+        }
+        if config.mdns {
+            mesh.start_mdns(&endpoint)?;
+        }
+        Ok(mesh)
+    }
+
+    /// Dial a peer (and keep redialling it while the mesh runs).
+    pub fn connect(self: &Arc<Self>, to: PeerAddr) {
+        {
+            let mut d = self
+                .shared
+                .dialling
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if !d.insert(to.clone()) {
+                return;
+            }
+        }
+        let endpoint = self.router.endpoint().clone();
+        let shared = self.shared.clone();
+        let task = tokio::spawn(dial_loop(shared, endpoint, to));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
+
+    fn start_mdns(self: &Arc<Self>, endpoint: &Endpoint) -> Result<(), MeshError> {
+        use iroh_mdns_address_lookup::{DiscoveryEvent, MdnsAddressLookup};
+        use n0_future::StreamExt;
+        let mdns = MdnsAddressLookup::builder()
+            .service_name("kazashi")
+            .build(endpoint.id())
+            .map_err(|e| MeshError::Mdns(e.to_string()))?;
+        endpoint
+            .address_lookup()
+            .map_err(|e| MeshError::Mdns(e.to_string()))?
+            .add(mdns.clone());
+        let me = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            let mut events = mdns.subscribe().await;
+            while let Some(ev) = events.next().await {
+                let DiscoveryEvent::Discovered { endpoint_info, .. } = ev else {
+                    continue;
+                };
+                let Some(mesh) = me.upgrade() else { break };
+                let device = DeviceId(*endpoint_info.endpoint_id.as_bytes());
+                // Only enrolled laptops, and only one side dials (the lesser id).
+                let enrolled = mesh.shared.node().membership().device(&device).is_some();
+                if !enrolled || device == mesh.shared.me || mesh.shared.me > device {
+                    continue;
+                }
+                let addr = endpoint_info.to_endpoint_addr();
+                if let Some(addr) = addr.ip_addrs().next() {
+                    mesh.connect(PeerAddr {
+                        device: Some(device),
+                        addr: *addr,
+                    });
+                }
+            }
+        });
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+        Ok(())
+    }
+
+    /// Write a new event here and announce it to every peer.
+    pub fn record(&self, operator: OperatorId, body: EventBody) -> Result<Event, NodeError> {
+        let e = {
+            let mut node = self.shared.node();
+            tokio::task::block_in_place(|| node.record(operator, body))?
+        };
+        self.shared.bump();
+        Ok(e)
+    }
+
+    /// Work on the node directly (reads, bundles, alerts). Call [`Mesh::announce`] after
+    /// anything that adds events.
+    pub fn with_node<R>(&self, f: impl FnOnce(&mut Node<C>) -> R) -> R {
+        let mut node = self.shared.node();
+        tokio::task::block_in_place(|| f(&mut node))
+    }
+
+    /// Tell every peer this laptop has new events (after a bundle import, say).
+    pub fn announce(&self) {
+        self.shared.bump();
+    }
+
+    /// This laptop's address for others to type in: `<device hex>@ip:port` per bound socket.
+    pub fn addrs(&self) -> Vec<PeerAddr> {
+        self.router
+            .endpoint()
+            .bound_sockets()
+            .into_iter()
+            .map(|addr| PeerAddr {
+                device: Some(self.shared.me),
+                addr,
+            })
+            .collect()
+    }
+
+    /// The mesh and every peer met, now.
+    pub fn status(&self) -> MeshStatus {
+        let (events, digest, sites) = {
+            let node = self.shared.node();
+            let now = node.station().clock().now_ms();
+            let sites: Vec<SiteStaleness> = node
+                .state()
+                .last_event_per_site(None)
+                .into_iter()
+                .map(|(site, at): (SiteId, _)| SiteStaleness {
+                    site: site.to_string(),
+                    last_event_ms_ago: now.saturating_sub(at.wall_ms),
+                })
+                .collect();
+            (node.state().len(), hex::encode(node.state_digest()), sites)
+        };
+        let labels: BTreeMap<DeviceId, String> = {
+            let node = self.shared.node();
+            node.membership()
+                .manifest()
+                .devices
+                .iter()
+                .map(|d| (d.device, d.label.to_string()))
+                .collect()
+        };
+        let peers = self
+            .shared
+            .peers()
+            .iter()
+            .map(|(d, p)| PeerStatus {
+                device: d.to_hex(),
+                label: labels.get(d).cloned(),
+                link: p.link,
+                reason: p.reason.clone(),
+                addr: p.addr.map(|a| a.to_string()),
+                last_heard_ms: p.last_heard.map(|t| t.elapsed().as_millis() as u64),
+                events_in: p.events_in,
+                shards_differing: p.differing,
+            })
+            .collect();
+        MeshStatus {
+            device: self.shared.me.to_hex(),
+            addrs: self.addrs().iter().map(ToString::to_string).collect(),
+            events,
+            digest,
+            peers,
+            sites,
+        }
+    }
+
+    /// Stop: close every connection and the endpoint.
+    pub async fn shutdown(&self) {
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            t.abort();
+        }
+        let _ = self.router.shutdown().await;
+    }
+}
+
+#[derive(Clone)]
+struct Handler<C: Clock> {
+    shared: Arc<Shared<C>>,
+}
+
+impl<C: Clock> std::fmt::Debug for Handler<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("kazashi sync handler")
+    }
+}
+
+impl<C: Clock + Send + 'static> ProtocolHandler for Handler<C> {
+    async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
+        let _ = run_peer(self.shared.clone(), connection, None).await;
+        Ok(())
+    }
+}
+
+/// Dial `to` until the mesh stops: each time the connection ends, wait and dial again.
+async fn dial_loop<C: Clock + Send + 'static>(
+    shared: Arc<Shared<C>>,
+    endpoint: Endpoint,
+    to: PeerAddr,
+) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let candidates: Vec<DeviceId> = match to.device {
+            Some(d) => vec![d],
+            None => shared
+                .node()
+                .membership()
+                .manifest()
+                .devices
+                .iter()
+                .map(|d| d.device)
+                .filter(|d| *d != shared.me)
+                .collect(),
+        };
+        // Without a device id, every enrolled device is tried at the address at once; the
+        // TLS handshake admits only the one that holds the key.
+        let mut attempts = tokio::task::JoinSet::new();
+        for device in candidates {
+            let Some(pk) = public_key(&device) else {
+                continue;
+            };
+            let addr = EndpointAddr::new(pk).with_ip_addr(to.addr);
+            let endpoint = endpoint.clone();
+            attempts.spawn(async move {
+                let c = tokio::time::timeout(Duration::from_secs(3), endpoint.connect(addr, ALPN));
+                match c.await {
+                    Ok(Ok(conn)) => Some((device, conn)),
+                    _ => None,
+                }
+            });
+        }
+        let mut met = None;
+        while let Some(r) = attempts.join_next().await {
+            if let Ok(Some(found)) = r {
+                met = Some(found);
+                break;
+            }
+        }
+        attempts.abort_all();
+        let met = match met {
+            Some((device, conn)) => {
+                backoff = Duration::from_millis(250);
+                remember(
+                    &shared,
+                    PeerAddr {
+                        device: Some(device),
+                        addr: to.addr,
+                    },
+                );
+                let _ = run_peer(shared.clone(), conn, Some(to.addr)).await;
+                true
+            }
+            None => false,
+        };
+        if !met {
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        tokio::time::sleep(backoff).await;
+    }
+}
+
+/// Keep a peer's address for the next start.
+fn remember<C: Clock>(shared: &Shared<C>, p: PeerAddr) {
+    let node = shared.node();
+    let mut list: Vec<PeerAddr> = node
+        .setting(SETTING_PEERS)
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if list.contains(&p) {
+        return;
+    }
+    list.retain(|q| q.device != p.device);
+    list.push(p);
+    if let Ok(b) = serde_json::to_vec(&list) {
+        let _ = node.set_setting(SETTING_PEERS, &b);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FrameError {
+    #[error("connection: {0}")]
+    Io(String),
+    #[error("frame of {0} bytes is over the limit")]
+    TooLarge(usize),
+    #[error("empty frame")]
+    Empty,
+}
+
+async fn write_frame(send: &mut SendStream, kind: u8, body: &[u8]) -> Result<(), FrameError> {
+    let len = u32::try_from(body.len() + 1).map_err(|_| FrameError::TooLarge(body.len()))?;
+    let mut buf = Vec::with_capacity(body.len() + 5);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.push(kind);
+    buf.extend_from_slice(body);
+    send.write_all(&buf)
+        .await
+        .map_err(|e| FrameError::Io(e.to_string()))
+}
+
+async fn read_frame(recv: &mut RecvStream) -> Result<(u8, Vec<u8>), FrameError> {
+    let mut len = [0u8; 4];
+    recv.read_exact(&mut len)
+        .await
+        .map_err(|e| FrameError::Io(e.to_string()))?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut buf = vec![0u8; len];
+    recv.read_exact(&mut buf)
+        .await
+        .map_err(|e| FrameError::Io(e.to_string()))?;
+    let Some((&kind, body)) = buf.split_first() else {
+        return Err(FrameError::Empty);
+    };
+    Ok((kind, body.to_vec()))
+}
+
+fn close(conn: &Connection, code: u32, reason: &str) {
+    conn.close(VarInt::from_u32(code), reason.as_bytes());
+}
+
+/// The words for a connection closed by the other side.
+fn closed_reason(conn: &Connection) -> (Link, String) {
+    let text = conn
+        .close_reason()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    if text.contains("4001") || text.contains("refused") {
+        (Link::Refused, "the peer refused this laptop".into())
+    } else if text.contains("4002") || text.contains("mismatched") {
+        (Link::Mismatched, "another deployment or version".into())
+    } else {
+        (Link::Lost, format!("connection ended: {text}"))
+    }
+}
+
+/// One connection, dialled (`dialled` holds the address) or accepted, until it ends.
+async fn run_peer<C: Clock + Send + 'static>(
+    shared: Arc<Shared<C>>,
+    conn: Connection,
+    dialled: Option<SocketAddr>,
+) -> Result<(), FrameError> {
+    let remote = DeviceId(*conn.remote_id().as_bytes());
+    let io = |e: iroh::endpoint::ConnectionError| FrameError::Io(e.to_string());
+    let (mut send, mut recv) = match dialled {
+        Some(_) => conn.open_bi().await.map_err(io)?,
+        None => conn.accept_bi().await.map_err(io)?,
+    };
+    let mine = Hello {
+        protocol: PROTOCOL_VERSION,
+        deployment: shared.deployment,
+        manifest_version: shared.manifest_version,
+    };
+    let hello_bytes = postcard::to_allocvec(&mine).unwrap_or_default();
+    if dialled.is_some() {
+        write_frame(&mut send, FRAME_HELLO, &hello_bytes).await?;
+    }
+    let theirs = match tokio::time::timeout(Duration::from_secs(10), read_frame(&mut recv)).await {
+        Ok(Ok((FRAME_HELLO, b))) => postcard::from_bytes::<Hello>(&b).ok(),
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => {
+            let (link, why) = closed_reason(&conn);
+            shared.set_link(remote, link, Some(format!("{why} ({e})")), dialled);
+            return Ok(());
+        }
+        Err(_) => None,
+    };
+    let Some(theirs) = theirs else {
+        shared.set_link(
+            remote,
+            Link::Mismatched,
+            Some("no greeting".into()),
+            dialled,
+        );
+        close(&conn, CLOSE_PROTOCOL, "no greeting");
+        return Ok(());
+    };
+    if theirs.protocol != PROTOCOL_VERSION || theirs.deployment != shared.deployment {
+        let why = if theirs.protocol != PROTOCOL_VERSION {
+            format!(
+                "protocol version {} (this laptop: {PROTOCOL_VERSION})",
+                theirs.protocol
+            )
+        } else {
+            format!("another deployment ({})", theirs.deployment.short())
+        };
+        shared.set_link(remote, Link::Mismatched, Some(why), dialled);
+        close(&conn, CLOSE_MISMATCHED, "mismatched");
+        return Ok(());
+    }
+    let enrolled = {
+        let node = shared.node();
+        let m = node.membership();
+        m.device(&remote).is_some() && m.revoked_from(&remote).is_none()
+    };
+    if !enrolled {
+        shared.set_link(
+            remote,
+            Link::Refused,
+            Some("not enrolled in this deployment".into()),
+            dialled,
+        );
+        close(&conn, CLOSE_REFUSED, "refused");
+        return Ok(());
+    }
+    if dialled.is_none() {
+        write_frame(&mut send, FRAME_HELLO, &hello_bytes).await?;
+    }
+    shared.set_link(remote, Link::Connected, None, dialled);
+    if let Some(p) = shared.peers().get_mut(&remote) {
+        p.connections += 1;
+        p.last_heard = Some(Instant::now());
+    }
+    let result = session(&shared, &conn, &mut send, recv, remote).await;
+    let (link, why) = match &result {
+        Ok(()) => (Link::Lost, "closed".to_owned()),
+        Err(e) => {
+            let (l, w) = closed_reason(&conn);
+            (l, format!("{w}: {e}"))
+        }
+    };
+    if let Some(p) = shared.peers().get_mut(&remote) {
+        p.connections = p.connections.saturating_sub(1);
+    }
+    shared.set_link(remote, link, Some(why), None);
+    result
+}
+
+/// The sync conversation on an open, greeted stream.
+async fn session<C: Clock + Send + 'static>(
+    shared: &Arc<Shared<C>>,
+    conn: &Connection,
+    send: &mut SendStream,
+    mut recv: RecvStream,
+    remote: DeviceId,
+) -> Result<(), FrameError> {
+    let mut peer = Peer::new(format!("peer {}", remote.short()));
+    let first = {
+        let mut node = shared.node();
+        tokio::task::block_in_place(|| node.sync_start(&mut peer))
+    };
+    write_frame(send, FRAME_SYNC, &first).await?;
+    // Frames are read on their own task: a read cut short by another branch would lose data.
+    let (tx, mut rx) = mpsc::channel::<Result<(u8, Vec<u8>), FrameError>>(64);
+    let reader = tokio::spawn(async move {
+        loop {
+            let f = read_frame(&mut recv).await;
+            let end = f.is_err();
+            if tx.send(f).await.is_err() || end {
+                break;
+            }
+        }
+    });
+    let mut changed = shared.changed.subscribe();
+    let mut ping = tokio::time::interval(shared.config.ping);
+    let mut anti_entropy = tokio::time::interval(shared.config.anti_entropy);
+    anti_entropy.tick().await;
+    let mut last_heard = Instant::now();
+    let result = loop {
+        tokio::select! {
+            frame = rx.recv() => {
+                let Some(frame) = frame else { break Ok(()) };
+                let (kind, body) = match frame {
+                    Ok(f) => f,
+                    Err(e) => break Err(e),
+                };
+                last_heard = Instant::now();
+                if let Some(p) = shared.peers().get_mut(&remote) {
+                    p.last_heard = Some(last_heard);
+                }
+                match kind {
+                    FRAME_SYNC => {
+                        let step = {
+                            let mut node = shared.node();
+                            tokio::task::block_in_place(|| node.sync_handle(&mut peer, &body))
+                        };
+                        let step = match step {
+                            Ok(s) => s,
+                            Err(e) => break Err(FrameError::Io(format!("store: {e}"))),
+                        };
+                        if let Some(p) = shared.peers().get_mut(&remote) {
+                            p.events_in += step.added as u64;
+                            if is_catalog(&body) {
+                                p.differing = step.replies.len();
+                            } else if step.replies.is_empty() {
+                                p.differing = 0;
+                            }
+                        }
+                        let mut failed = None;
+                        for r in &step.replies {
+                            if let Err(e) = write_frame(send, FRAME_SYNC, r).await {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                        if let Some(e) = failed {
+                            break Err(e);
+                        }
+                        if step.added > 0 {
+                            shared.bump();
+                        }
+                    }
+                    FRAME_PING => {}
+                    _ => {
+                        close(conn, CLOSE_PROTOCOL, "unknown frame");
+                        break Err(FrameError::Io(format!("unknown frame kind {kind}")));
+                    }
+                }
+            }
+            r = changed.changed() => {
+                if r.is_err() {
+                    break Ok(());
+                }
+                let pushed = {
+                    let mut node = shared.node();
+                    tokio::task::block_in_place(|| node.sync_push(&mut peer))
+                };
+                let mut failed = None;
+                for m in &pushed {
+                    if let Err(e) = write_frame(send, FRAME_SYNC, m).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                if let Some(e) = failed {
+                    break Err(e);
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > shared.config.lost_after {
+                    close(conn, CLOSE_LOST, "silent");
+                    break Err(FrameError::Io(format!(
+                        "silent for {} s",
+                        last_heard.elapsed().as_secs()
+                    )));
+                }
+                if let Err(e) = write_frame(send, FRAME_PING, &[]).await {
+                    break Err(e);
+                }
+            }
+            _ = anti_entropy.tick() => {
+                let cat = {
+                    let mut node = shared.node();
+                    tokio::task::block_in_place(|| node.sync_catalog(&mut peer))
+                };
+                if let Err(e) = write_frame(send, FRAME_SYNC, &cat).await {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    reader.abort();
+    {
+        let mut node = shared.node();
+        node.sync_end(peer);
+    }
+    if result.is_ok() {
+        close(conn, CLOSE_BYE, "bye");
+    }
+    result
+}
+
+/// Whether an encoded sync message is a catalog (the sync crate's first variant).
+fn is_catalog(body: &[u8]) -> bool {
+    body.first() == Some(&0)
+}
