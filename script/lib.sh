@@ -43,3 +43,5 @@ need_rust() {
 # What building needs.
 # libssl-dev: SQLCipher (bundled by rusqlite) links OpenSSL's libcrypto for the store's encryption.
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev)
+# The partition test builds network namespaces with `ip` (iproute2).
+TEST_PACKAGES=(iproute2)

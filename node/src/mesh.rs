@@ -521,15 +521,25 @@ async fn dial_loop<C: Clock + Send + 'static>(
     loop {
         let candidates: Vec<DeviceId> = match to.device {
             Some(d) => vec![d],
-            None => shared
-                .node()
-                .membership()
-                .manifest()
-                .devices
-                .iter()
-                .map(|d| d.device)
-                .filter(|d| *d != shared.me)
-                .collect(),
+            None => {
+                // Not the laptops already connected: iroh reaches a known peer over the path it
+                // has, whatever address is given, so that "dial" would only find them again.
+                let connected: BTreeSet<DeviceId> = shared
+                    .peers()
+                    .iter()
+                    .filter(|(_, p)| p.link == Link::Connected)
+                    .map(|(d, _)| *d)
+                    .collect();
+                shared
+                    .node()
+                    .membership()
+                    .manifest()
+                    .devices
+                    .iter()
+                    .map(|d| d.device)
+                    .filter(|d| *d != shared.me && !connected.contains(d))
+                    .collect()
+            }
         };
         // Without a device id, every enrolled device is tried at the address at once; the
         // TLS handshake admits only the one that holds the key.
