@@ -2,11 +2,11 @@
 //! center's always-on laptop under systemd. It joins the mesh, optionally writes check-ins at a
 //! steady pace (drills), and prints its status as one JSON object per line.
 
-use kazashi_domain::event::IdMethod;
-use kazashi_domain::{CivilDate, EventBody, HouseholdRef, Members, OperatorId, PersonRef, Roster};
+use kazashi_domain::{CivilDate, OperatorId, Roster};
 use kazashi_node::mesh::{DEFAULT_PORT, Mesh, MeshConfig, PeerAddr};
 use kazashi_node::{KdfParams, Node, SystemClock};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
+use kazashi_sim::workload::household_check_in;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -157,15 +157,13 @@ async fn serve(
         let mesh = mesh.clone();
         let (every, writes, index) = (args.write_every, args.writes, args.index);
         tokio::spawn(async move {
-            let households = households(&roster);
             let operator = OperatorId::new("drill").ok();
             let mut tick = tokio::time::interval(Duration::from_millis(every));
             for k in 0..writes {
                 tick.tick().await;
-                let (Some(op), Some(body)) = (
-                    operator,
-                    check_in(&roster, &households, index * 7919 + k * 31),
-                ) else {
+                let (Some(op), Some(body)) =
+                    (operator, household_check_in(&roster, index * 7919 + k * 31))
+                else {
                     continue;
                 };
                 if let Err(e) = mesh.record(op, body) {
@@ -222,29 +220,4 @@ async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-}
-
-fn households(roster: &Roster) -> Vec<kazashi_domain::HouseholdId> {
-    let mut v: Vec<_> = roster.entries().iter().map(|e| e.household).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
-fn check_in(
-    roster: &Roster,
-    households: &[kazashi_domain::HouseholdId],
-    i: usize,
-) -> Option<EventBody> {
-    let h = *households.get(i % households.len().max(1))?;
-    let members = roster
-        .household(&h)
-        .iter()
-        .map(|e| PersonRef::Roster(e.person))
-        .collect();
-    Some(EventBody::ShelterCheckIn {
-        household: Some(HouseholdRef::Roster(h)),
-        members: Members::new(members).ok()?,
-        method: IdMethod::Lookup,
-    })
 }

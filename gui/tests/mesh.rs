@@ -1,11 +1,10 @@
 //! The mesh with real processes: `kazashi node` laptops on loopback, over real UDP sockets.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
-use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
+use common::{Laptop, converged, node_args, wait_for};
+use std::process::Command;
+use std::time::Duration;
 
 /// A free UDP port on loopback (bound and released; good enough for a test).
 fn free_port() -> u16 {
@@ -16,31 +15,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One `kazashi node` process and its latest status line.
-struct Laptop {
-    child: Child,
-    port: u16,
-    status: Arc<Mutex<Option<Value>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Laptop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Spec<'a> {
+struct Spec {
     fleet: u64,
     town: u64,
     index: usize,
     peers: Vec<String>,
     writes: usize,
-    extra: &'a [&'a str],
 }
 
-impl Default for Spec<'_> {
+impl Default for Spec {
     fn default() -> Self {
         Spec {
             fleet: 7,
@@ -48,107 +31,27 @@ impl Default for Spec<'_> {
             index: 0,
             peers: Vec::new(),
             writes: 0,
-            extra: &[],
         }
     }
 }
 
-fn start(spec: Spec<'_>, port: u16) -> Laptop {
+fn start(spec: Spec, port: u16) -> Laptop {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kazashi"));
-    cmd.env("KAZASHI_PASSPHRASE", "drill passphrase")
-        .args(["node", "--dir"])
-        .arg(dir.path())
-        .args(["--drill-fleet", &spec.fleet.to_string()])
-        .args(["--town-seed", &spec.town.to_string()])
-        .args(["--sites", "5", "--index", &spec.index.to_string()])
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--no-mdns",
-        ])
-        .args(["--status-every", "200", "--anti-entropy", "2"])
-        .args(["--write-every", "40", "--writes", &spec.writes.to_string()])
-        .args(spec.extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    cmd.args(node_args(
+        dir.path(),
+        spec.fleet,
+        spec.town,
+        spec.index,
+        "127.0.0.1",
+        port,
+        spec.writes,
+        40,
+    ));
     for p in &spec.peers {
         cmd.args(["--peer", p]);
     }
-    let mut child = cmd.spawn().unwrap();
-    let status = Arc::new(Mutex::new(None));
-    let out = child.stdout.take().unwrap();
-    let s = status.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                *s.lock().unwrap() = Some(v);
-            }
-        }
-    });
-    Laptop {
-        child,
-        port,
-        status,
-        _dir: dir,
-    }
-}
-
-impl Laptop {
-    fn status(&self) -> Option<Value> {
-        self.status.lock().unwrap().clone()
-    }
-    fn events(&self) -> u64 {
-        self.status()
-            .and_then(|s| s["events"].as_u64())
-            .unwrap_or(0)
-    }
-    fn digest(&self) -> String {
-        self.status()
-            .and_then(|s| s["digest"].as_str().map(str::to_owned))
-            .unwrap_or_default()
-    }
-    fn device(&self) -> String {
-        wait_for("the laptop's first status", Duration::from_secs(30), || {
-            self.status().is_some()
-        });
-        self.status().unwrap()["device"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-    fn addr(&self) -> String {
-        format!("{}@127.0.0.1:{}", self.device(), self.port)
-    }
-    fn link_to(&self, device: &str) -> Option<String> {
-        let s = self.status()?;
-        s["peers"]
-            .as_array()?
-            .iter()
-            .find(|p| p["device"] == device)
-            .and_then(|p| p["link"].as_str().map(str::to_owned))
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
-}
-
-fn converged(laptops: &[&Laptop], events: u64) -> bool {
-    let first = laptops[0].digest();
-    laptops
-        .iter()
-        .all(|l| l.events() == events && l.digest() == first && !first.is_empty())
+    Laptop::spawn(cmd, port, dir)
 }
 
 #[test]

@@ -3,10 +3,9 @@
 //! test sets the namespaces up itself); without it, it says so and does nothing.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
-use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+mod common;
+use common::{Laptop, node_args, wait_for};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn ip(args: &[&str]) -> bool {
@@ -71,97 +70,16 @@ impl Drop for Net {
     }
 }
 
-struct Laptop {
-    child: Child,
-    status: Arc<Mutex<Option<Value>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Laptop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+fn start(ns: &str, bind: &str, port: u16, index: usize, peer: Option<String>) -> Laptop {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns])
+        .arg(env!("CARGO_BIN_EXE_kazashi"))
+        .args(node_args(dir.path(), 7, 1, index, bind, port, 100, 200));
+    if let Some(p) = peer {
+        cmd.args(["--peer", &p]);
     }
-}
-
-impl Laptop {
-    fn start(ns: &str, bind: &str, port: u16, index: usize, peer: Option<String>) -> Laptop {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns])
-            .arg(env!("CARGO_BIN_EXE_kazashi"))
-            .env("KAZASHI_PASSPHRASE", "drill passphrase")
-            .args(["node", "--dir"])
-            .arg(dir.path())
-            .args([
-                "--drill-fleet",
-                "7",
-                "--sites",
-                "5",
-                "--index",
-                &index.to_string(),
-            ])
-            .args(["--port", &port.to_string(), "--bind", bind, "--no-mdns"])
-            .args(["--status-every", "200", "--anti-entropy", "2"])
-            .args(["--write-every", "200", "--writes", "100"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if let Some(p) = peer {
-            cmd.args(["--peer", &p]);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let status = Arc::new(Mutex::new(None));
-        let out = child.stdout.take().unwrap();
-        let s = status.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    *s.lock().unwrap() = Some(v);
-                }
-            }
-        });
-        Laptop {
-            child,
-            status,
-            _dir: dir,
-        }
-    }
-    fn get(&self, k: &str) -> Value {
-        self.status
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|s| s[k].clone())
-            .unwrap_or(Value::Null)
-    }
-    fn events(&self) -> u64 {
-        self.get("events").as_u64().unwrap_or(0)
-    }
-    fn digest(&self) -> String {
-        self.get("digest").as_str().unwrap_or("").to_owned()
-    }
-    fn links(&self) -> Vec<String> {
-        self.get("peers")
-            .as_array()
-            .map(|v| {
-                v.iter()
-                    .filter_map(|p| p["link"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out after {limit:?} waiting for {what}");
+    Laptop::spawn(cmd, port, dir)
 }
 
 #[test]
@@ -179,10 +97,10 @@ fn two_groups_write_apart_through_a_cut_link_and_converge_when_it_returns() {
     let (a, b) = (&net.addr[0], &net.addr[1]);
     // Group one: laptops 1 and 2 in the first namespace; group two: 3 and 4 in the second.
     // Laptop 3 dials laptop 1 across the veth link; the others dial within their group.
-    let l1 = Laptop::start(&net.ns[0], a, 47501, 1, None);
-    let l2 = Laptop::start(&net.ns[0], a, 47502, 2, Some(format!("{a}:47501")));
-    let l3 = Laptop::start(&net.ns[1], b, 47503, 3, Some(format!("{a}:47501")));
-    let l4 = Laptop::start(&net.ns[1], b, 47504, 4, Some(format!("{b}:47503")));
+    let l1 = start(&net.ns[0], a, 47501, 1, None);
+    let l2 = start(&net.ns[0], a, 47502, 2, Some(format!("{a}:47501")));
+    let l3 = start(&net.ns[1], b, 47503, 3, Some(format!("{a}:47501")));
+    let l4 = start(&net.ns[1], b, 47504, 4, Some(format!("{b}:47503")));
     let all = [&l1, &l2, &l3, &l4];
     wait_for(
         "all four to be connected and writing",

@@ -628,6 +628,13 @@ async fn write_frame(send: &mut SendStream, kind: u8, body: &[u8]) -> Result<(),
         .map_err(|e| FrameError::Io(e.to_string()))
 }
 
+async fn write_sync(send: &mut SendStream, messages: &[Vec<u8>]) -> Result<(), FrameError> {
+    for m in messages {
+        write_frame(send, FRAME_SYNC, m).await?;
+    }
+    Ok(())
+}
+
 async fn read_frame(recv: &mut RecvStream) -> Result<(u8, Vec<u8>), FrameError> {
     let mut len = [0u8; 4];
     recv.read_exact(&mut len)
@@ -818,14 +825,7 @@ async fn session<C: Clock + Send + 'static>(
                                 p.differing = 0;
                             }
                         }
-                        let mut failed = None;
-                        for r in &step.replies {
-                            if let Err(e) = write_frame(send, FRAME_SYNC, r).await {
-                                failed = Some(e);
-                                break;
-                            }
-                        }
-                        if let Some(e) = failed {
+                        if let Err(e) = write_sync(send, &step.replies).await {
                             break Err(e);
                         }
                         if step.added > 0 {
@@ -847,14 +847,7 @@ async fn session<C: Clock + Send + 'static>(
                     let mut node = shared.node();
                     tokio::task::block_in_place(|| node.sync_push(&mut peer))
                 };
-                let mut failed = None;
-                for m in &pushed {
-                    if let Err(e) = write_frame(send, FRAME_SYNC, m).await {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-                if let Some(e) = failed {
+                if let Err(e) = write_sync(send, &pushed).await {
                     break Err(e);
                 }
             }

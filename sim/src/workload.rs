@@ -453,6 +453,24 @@ pub fn election_votes(
     (out, planted)
 }
 
+/// A check-in, by roster lookup, of the whole `i`-th household of the roster (in roster order,
+/// cycling): what drills and tests write.
+pub fn household_check_in(roster: &kazashi_domain::Roster, i: usize) -> Option<EventBody> {
+    let mut households: Vec<HouseholdId> = roster.entries().iter().map(|e| e.household).collect();
+    households.dedup();
+    let h = *households.get(i % households.len().max(1))?;
+    let members = roster
+        .household(&h)
+        .iter()
+        .map(|e| PersonRef::Roster(e.person))
+        .collect();
+    Some(EventBody::ShelterCheckIn {
+        household: Some(HouseholdRef::Roster(h)),
+        members: Members::new(members).ok()?,
+        method: IdMethod::Lookup,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -1,7 +1,6 @@
 //! Helpers shared by Kazashi's cross-crate tests and their child processes.
 
-use kazashi_domain::event::{EventBody, IdMethod, Members};
-use kazashi_domain::ids::{HouseholdRef, PersonRef};
+use kazashi_domain::event::EventBody;
 use kazashi_domain::{CivilDate, Roster};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
 
@@ -22,17 +21,5 @@ pub fn town() -> Result<(Roster, kazashi_sim::fleet::Fleet), String> {
 
 /// A check-in of the `i`-th household of the roster (cycling).
 pub fn check_in(roster: &Roster, i: usize) -> Option<EventBody> {
-    let mut households: Vec<_> = roster.entries().iter().map(|e| e.household).collect();
-    households.dedup();
-    let h = *households.get(i % households.len().max(1))?;
-    let members = roster
-        .household(&h)
-        .iter()
-        .map(|e| PersonRef::Roster(e.person))
-        .collect();
-    Some(EventBody::ShelterCheckIn {
-        household: Some(HouseholdRef::Roster(h)),
-        members: Members::new(members).ok()?,
-        method: IdMethod::Lookup,
-    })
+    kazashi_sim::workload::household_check_in(roster, i)
 }

@@ -1,0 +1,147 @@
+//! What the mesh tests share: a `kazashi node` process and its latest status line.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One `kazashi node` laptop (killed on drop) and the last status it printed.
+pub struct Laptop {
+    child: Child,
+    pub port: u16,
+    status: Arc<Mutex<Option<Value>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Laptop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `kazashi node` arguments for drill laptop `index` of fleet `fleet` in city `town`, with its
+/// store in `dir`, writing `writes` check-ins every `every_ms`.
+#[allow(clippy::too_many_arguments)]
+pub fn node_args(
+    dir: &std::path::Path,
+    fleet: u64,
+    town: u64,
+    index: usize,
+    bind: &str,
+    port: u16,
+    writes: usize,
+    every_ms: u64,
+) -> Vec<String> {
+    let mut v: Vec<String> = vec!["node".into(), "--dir".into(), dir.display().to_string()];
+    for (k, val) in [
+        ("--drill-fleet", fleet.to_string()),
+        ("--town-seed", town.to_string()),
+        ("--sites", "5".into()),
+        ("--index", index.to_string()),
+        ("--port", port.to_string()),
+        ("--bind", bind.into()),
+        ("--status-every", "200".into()),
+        ("--anti-entropy", "2".into()),
+        ("--write-every", every_ms.to_string()),
+        ("--writes", writes.to_string()),
+    ] {
+        v.push(k.into());
+        v.push(val);
+    }
+    v.push("--no-mdns".into());
+    v
+}
+
+impl Laptop {
+    /// Run `cmd` (a `kazashi node`, perhaps behind `ip netns exec`) and follow its status.
+    pub fn spawn(mut cmd: Command, port: u16, dir: tempfile::TempDir) -> Laptop {
+        cmd.env("KAZASHI_PASSPHRASE", "drill passphrase")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap();
+        let status = Arc::new(Mutex::new(None));
+        let out = child.stdout.take().unwrap();
+        let s = status.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    *s.lock().unwrap() = Some(v);
+                }
+            }
+        });
+        Laptop {
+            child,
+            port,
+            status,
+            _dir: dir,
+        }
+    }
+
+    pub fn get(&self, k: &str) -> Value {
+        self.status
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s[k].clone())
+            .unwrap_or(Value::Null)
+    }
+    pub fn events(&self) -> u64 {
+        self.get("events").as_u64().unwrap_or(0)
+    }
+    pub fn digest(&self) -> String {
+        self.get("digest").as_str().unwrap_or("").to_owned()
+    }
+    pub fn device(&self) -> String {
+        wait_for("the laptop's first status", Duration::from_secs(30), || {
+            self.get("device").is_string()
+        });
+        self.get("device").as_str().unwrap_or("").to_owned()
+    }
+    /// `<device>@127.0.0.1:<port>`, for another laptop to dial.
+    pub fn addr(&self) -> String {
+        format!("{}@127.0.0.1:{}", self.device(), self.port)
+    }
+    /// The link to `device` as this laptop shows it.
+    pub fn link_to(&self, device: &str) -> Option<String> {
+        self.get("peers")
+            .as_array()?
+            .iter()
+            .find(|p| p["device"] == device)
+            .and_then(|p| p["link"].as_str().map(str::to_owned))
+    }
+    /// Every peer's link.
+    pub fn links(&self) -> Vec<String> {
+        self.get("peers")
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|p| p["link"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// Whether all hold exactly `events` events, and the same ones.
+pub fn converged(laptops: &[&Laptop], events: u64) -> bool {
+    let first = laptops[0].digest();
+    !first.is_empty()
+        && laptops
+            .iter()
+            .all(|l| l.events() == events && l.digest() == first)
+}
