@@ -42,6 +42,8 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const DEFAULT_PORT: u16 = 47470;
 /// The largest frame taken from a peer (a shard's whole history fits many times over).
 const MAX_FRAME: usize = 256 << 20;
+/// The greeting's limit: before it is checked, a peer may not make this laptop allocate more.
+const MAX_HELLO: usize = 1 << 10;
 
 const FRAME_HELLO: u8 = 0;
 const FRAME_SYNC: u8 = 1;
@@ -550,9 +552,17 @@ async fn dial_loop<C: Clock + Send + 'static>(
             };
             let addr = EndpointAddr::new(pk).with_ip_addr(to.addr);
             let endpoint = endpoint.clone();
+            let (target, by_address) = (to.addr, to.device.is_none());
             attempts.spawn(async move {
                 let c = tokio::time::timeout(Duration::from_secs(3), endpoint.connect(addr, ALPN));
                 match c.await {
+                    // Dialling by address alone, iroh may reach a laptop it already knows over
+                    // the path it has, whatever address was given: only a connection that runs
+                    // over the address typed in found the laptop that is there.
+                    Ok(Ok(conn)) if by_address && !runs_over(&conn, target) => {
+                        close(&conn, CLOSE_BYE, "not the laptop at this address");
+                        None
+                    }
                     Ok(Ok(conn)) => Some((device, conn)),
                     _ => None,
                 }
@@ -635,13 +645,13 @@ async fn write_sync(send: &mut SendStream, messages: &[Vec<u8>]) -> Result<(), F
     Ok(())
 }
 
-async fn read_frame(recv: &mut RecvStream) -> Result<(u8, Vec<u8>), FrameError> {
+async fn read_frame(recv: &mut RecvStream, max: usize) -> Result<(u8, Vec<u8>), FrameError> {
     let mut len = [0u8; 4];
     recv.read_exact(&mut len)
         .await
         .map_err(|e| FrameError::Io(e.to_string()))?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(FrameError::TooLarge(len));
     }
     let mut buf = vec![0u8; len];
@@ -652,6 +662,15 @@ async fn read_frame(recv: &mut RecvStream) -> Result<(u8, Vec<u8>), FrameError> 
         return Err(FrameError::Empty);
     };
     Ok((kind, body.to_vec()))
+}
+
+/// Whether the connection's selected path goes to `addr`.
+fn runs_over(conn: &Connection, addr: SocketAddr) -> bool {
+    let canonical = |a: SocketAddr| (a.ip().to_canonical(), a.port());
+    conn.paths().iter().any(|p| {
+        p.is_selected()
+            && matches!(p.remote_addr(), iroh::TransportAddr::Ip(a) if canonical(*a) == canonical(addr))
+    })
 }
 
 fn close(conn: &Connection, code: u32, reason: &str) {
@@ -694,16 +713,18 @@ async fn run_peer<C: Clock + Send + 'static>(
     if dialled.is_some() {
         write_frame(&mut send, FRAME_HELLO, &hello_bytes).await?;
     }
-    let theirs = match tokio::time::timeout(Duration::from_secs(10), read_frame(&mut recv)).await {
-        Ok(Ok((FRAME_HELLO, b))) => postcard::from_bytes::<Hello>(&b).ok(),
-        Ok(Ok(_)) => None,
-        Ok(Err(e)) => {
-            let (link, why) = closed_reason(&conn);
-            shared.set_link(remote, link, Some(format!("{why} ({e})")), dialled);
-            return Ok(());
-        }
-        Err(_) => None,
-    };
+    let theirs =
+        match tokio::time::timeout(Duration::from_secs(10), read_frame(&mut recv, MAX_HELLO)).await
+        {
+            Ok(Ok((FRAME_HELLO, b))) => postcard::from_bytes::<Hello>(&b).ok(),
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => {
+                let (link, why) = closed_reason(&conn);
+                shared.set_link(remote, link, Some(format!("{why} ({e})")), dialled);
+                return Ok(());
+            }
+            Err(_) => None,
+        };
     let Some(theirs) = theirs else {
         shared.set_link(
             remote,
@@ -783,7 +804,7 @@ async fn session<C: Clock + Send + 'static>(
     let (tx, mut rx) = mpsc::channel::<Result<(u8, Vec<u8>), FrameError>>(64);
     let reader = tokio::spawn(async move {
         loop {
-            let f = read_frame(&mut recv).await;
+            let f = read_frame(&mut recv, MAX_FRAME).await;
             let end = f.is_err();
             if tx.send(f).await.is_err() || end {
                 break;
@@ -888,4 +909,33 @@ async fn session<C: Clock + Send + 'static>(
 /// Whether an encoded sync message is a catalog (the sync crate's first variant).
 fn is_catalog(body: &[u8]) -> bool {
     body.first() == Some(&0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_addresses_are_read_with_or_without_a_device_and_bad_ones_say_why() {
+        let plain: PeerAddr = "192.168.1.20:47470".parse().unwrap();
+        assert_eq!(plain.device, None);
+        assert_eq!(plain.addr, SocketAddr::from(([192, 168, 1, 20], 47470)));
+        let hex = "ab".repeat(32);
+        let full: PeerAddr = format!(" {hex}@[::1]:9 ").parse().unwrap();
+        assert_eq!(full.device, Some(DeviceId([0xab; 32])));
+        assert_eq!(full.to_string(), format!("{hex}@[::1]:9"));
+        assert_eq!(full.to_string().parse::<PeerAddr>().unwrap(), full);
+        assert!(matches!(
+            "shelter-3".parse::<PeerAddr>(),
+            Err(PeerAddrError::Address(_))
+        ));
+        assert!(matches!(
+            "abc@10.0.0.1:1".parse::<PeerAddr>(),
+            Err(PeerAddrError::Device(_))
+        ));
+        assert!(matches!(
+            "10.0.0.1".parse::<PeerAddr>(),
+            Err(PeerAddrError::Address(_))
+        ));
+    }
 }
