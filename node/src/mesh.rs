@@ -206,7 +206,7 @@ struct PeerState {
     addr: Option<SocketAddr>,
     last_heard: Option<Instant>,
     events_in: u64,
-    /// Their last catalog's shards and digests (encoded sync message), for `shards_differing`.
+    /// Shards that differed as of its last catalog, for `shards_differing`.
     differing: usize,
     /// Live connections to it (a peer may dial us while we dial it).
     connections: usize,
@@ -436,8 +436,8 @@ impl<C: Clock + Send + 'static> Mesh<C> {
 
     /// The mesh and every peer met, now.
     pub fn status(&self) -> MeshStatus {
-        let (events, digest, sites) = {
-            let node = self.shared.node();
+        let (events, digest, sites, labels) = {
+            let mut node = self.shared.node();
             let now = node.station().clock().now_ms();
             let sites: Vec<SiteStaleness> = node
                 .state()
@@ -448,16 +448,15 @@ impl<C: Clock + Send + 'static> Mesh<C> {
                     last_event_ms_ago: now.saturating_sub(at.wall_ms),
                 })
                 .collect();
-            (node.state().len(), hex::encode(node.state_digest()), sites)
-        };
-        let labels: BTreeMap<DeviceId, String> = {
-            let node = self.shared.node();
-            node.membership()
+            let labels: BTreeMap<DeviceId, String> = node
+                .membership()
                 .manifest()
                 .devices
                 .iter()
                 .map(|d| (d.device, d.label.to_string()))
-                .collect()
+                .collect();
+            let digest = hex::encode(node.state_digest());
+            (node.state().len(), digest, sites, labels)
         };
         let peers = self
             .shared
@@ -679,16 +678,22 @@ fn close(conn: &Connection, code: u32, reason: &str) {
 
 /// The words for a connection closed by the other side.
 fn closed_reason(conn: &Connection) -> (Link, String) {
-    let text = conn
-        .close_reason()
-        .map(|r| r.to_string())
-        .unwrap_or_default();
-    if text.contains("4001") || text.contains("refused") {
-        (Link::Refused, "the peer refused this laptop".into())
-    } else if text.contains("4002") || text.contains("mismatched") {
-        (Link::Mismatched, "another deployment or version".into())
-    } else {
-        (Link::Lost, format!("connection ended: {text}"))
+    use iroh::endpoint::ConnectionError;
+    match conn.close_reason() {
+        Some(ConnectionError::ApplicationClosed(c)) => match c.error_code.into_inner() {
+            code if code == u64::from(CLOSE_REFUSED) => {
+                (Link::Refused, "the peer refused this laptop".into())
+            }
+            code if code == u64::from(CLOSE_MISMATCHED) => {
+                (Link::Mismatched, "another deployment or version".into())
+            }
+            _ => (
+                Link::Lost,
+                format!("closed by the peer: {}", String::from_utf8_lossy(&c.reason)),
+            ),
+        },
+        Some(other) => (Link::Lost, format!("connection ended: {other}")),
+        None => (Link::Lost, "connection ended".into()),
     }
 }
 
@@ -840,8 +845,8 @@ async fn session<C: Clock + Send + 'static>(
                         };
                         if let Some(p) = shared.peers().get_mut(&remote) {
                             p.events_in += step.added as u64;
-                            if is_catalog(&body) {
-                                p.differing = step.replies.len();
+                            if let Some(n) = step.differing {
+                                p.differing = n;
                             } else if step.replies.is_empty() {
                                 p.differing = 0;
                             }
@@ -904,11 +909,6 @@ async fn session<C: Clock + Send + 'static>(
         close(conn, CLOSE_BYE, "bye");
     }
     result
-}
-
-/// Whether an encoded sync message is a catalog (the sync crate's first variant).
-fn is_catalog(body: &[u8]) -> bool {
-    body.first() == Some(&0)
 }
 
 #[cfg(test)]

@@ -70,6 +70,8 @@ pub struct Node<C: Clock> {
     /// The roster folded for matching and the detector, built on the first `alerts` call and
     /// kept up to date with every event after.
     detector: Option<(MatchIndex, Detector)>,
+    /// [`Node::state_digest`] and the event count it was taken at.
+    digest_cache: Option<(usize, [u8; 32])>,
 }
 
 /// A sync session with one peer.
@@ -106,6 +108,8 @@ pub struct SyncStep {
     pub added: usize,
     /// Shard messages refused (and quarantined).
     pub refused: usize,
+    /// For a catalog: how many of the shards it lists differ from ours (and are answered).
+    pub differing: Option<usize>,
 }
 
 impl<C: Clock> Node<C> {
@@ -144,6 +148,7 @@ impl<C: Clock> Node<C> {
             chunks: BTreeMap::new(),
             peer_memory: BTreeMap::new(),
             detector: None,
+            digest_cache: None,
         })
     }
 
@@ -195,6 +200,7 @@ impl<C: Clock> Node<C> {
             chunks,
             peer_memory: BTreeMap::new(),
             detector: None,
+            digest_cache: None,
         })
     }
 
@@ -578,9 +584,16 @@ impl<C: Clock> Node<C> {
     }
 
     /// SHA-256 over the sorted ids of every event held: equal on two laptops exactly when
-    /// they hold the same events.
-    pub fn state_digest(&self) -> [u8; 32] {
+    /// they hold the same events. Kept until the state grows (events are never removed, so the
+    /// same count means the same events).
+    pub fn state_digest(&mut self) -> [u8; 32] {
         use sha2::{Digest, Sha256};
+        let n = self.station.state().len();
+        if let Some((at, d)) = self.digest_cache
+            && at == n
+        {
+            return d;
+        }
         let mut ids: Vec<EventId> = self
             .station
             .state()
@@ -593,7 +606,9 @@ impl<C: Clock> Node<C> {
         for id in &ids {
             h.update(id.0);
         }
-        h.finalize().into()
+        let d: [u8; 32] = h.finalize().into();
+        self.digest_cache = Some((n, d));
+        d
     }
 
     /// The device's secret key, for the network endpoint's identity (the same ed25519 key).
@@ -637,11 +652,13 @@ impl<C: Clock> Node<C> {
             self.station.roster(),
         );
         let check = |id: &EventId, env: &[u8]| accept(members, deployment, roster, id, env);
+        let catalog = matches!(message, Message::Catalog(_));
         let out = peer.session.handle(&mut self.log, message, &check);
         let mut step = SyncStep {
             replies: out.replies.iter().map(Message::encode).collect(),
             added: 0,
             refused: out.refused.len(),
+            differing: catalog.then_some(out.replies.len()),
         };
         for (shard, err) in &out.refused {
             self.quarantine(
