@@ -30,8 +30,9 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "log" => crate::bench_log::run(args),
         "shard" => crate::bench_shard::run(args),
         "detector" => crate::bench_detector::run(args),
+        "mesh" => crate::bench_mesh::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh"
         )),
     }
 }

@@ -30,7 +30,7 @@ const PASS: &str = "bench passphrase";
 
 /// The benchmark's working directory: removed afterwards, unless it was given in
 /// `KAZASHI_BENCH_DIR` (to look at the files).
-struct TempDir(PathBuf, bool);
+pub(crate) struct TempDir(pub(crate) PathBuf, pub(crate) bool);
 impl Drop for TempDir {
     fn drop(&mut self) {
         if self.1 {
@@ -43,7 +43,7 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+pub(crate) fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v.get(i).copied().unwrap_or(f64::NAN)
@@ -79,7 +79,7 @@ fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> Result<usize, S
     Err("sync did not settle".into())
 }
 
-fn copy_store(from: &Path, to: &Path) -> Result<(), String> {
+pub(crate) fn copy_store(from: &Path, to: &Path) -> Result<(), String> {
     let kdf = |p: &Path| PathBuf::from(format!("{}.kdf", p.display()));
     std::fs::copy(from, to).map_err(|e| e.to_string())?;
     std::fs::copy(kdf(from), kdf(to)).map_err(|e| e.to_string())?;
@@ -351,7 +351,7 @@ fn check_in(
 }
 
 /// Sign every event with its device's key, on every core.
-fn seal_all(
+pub(crate) fn seal_all(
     events: &[Event],
     keys: &std::collections::BTreeMap<kazashi_domain::DeviceId, &DeviceKey>,
     deployment: kazashi_domain::DeploymentId,

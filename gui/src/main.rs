@@ -3,6 +3,7 @@
 mod bench;
 mod bench_detector;
 mod bench_log;
+mod bench_mesh;
 mod bench_shard;
 mod demo;
 mod lang;

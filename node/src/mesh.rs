@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -179,6 +180,9 @@ pub struct MeshStatus {
     pub digest: String,
     pub peers: Vec<PeerStatus>,
     pub sites: Vec<SiteStaleness>,
+    /// UDP bytes this laptop has sent on all its connections since it started (QUIC headers,
+    /// acknowledgements and retransmissions included).
+    pub wire_bytes_out: u64,
 }
 
 /// Why the mesh could not start.
@@ -223,6 +227,8 @@ struct Shared<C: Clock> {
     manifest_version: u32,
     /// Addresses being dialled (so one is not dialled twice).
     dialling: Mutex<BTreeSet<PeerAddr>>,
+    /// UDP bytes sent on every connection so far.
+    wire_out: AtomicU64,
 }
 
 impl<C: Clock> Shared<C> {
@@ -308,6 +314,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             deployment,
             manifest_version,
             dialling: Mutex::new(BTreeSet::new()),
+            wire_out: AtomicU64::new(0),
         });
         let router = Router::builder(endpoint.clone())
             .accept(
@@ -421,6 +428,12 @@ impl<C: Clock + Send + 'static> Mesh<C> {
         self.shared.bump();
     }
 
+    /// A receiver that wakes whenever this laptop gains events (its own or a peer's): the
+    /// GUI's cue to redraw, a benchmark's to look.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
+    }
+
     /// This laptop's address for others to type in: `<device hex>@ip:port` per bound socket.
     pub fn addrs(&self) -> Vec<PeerAddr> {
         self.router
@@ -480,6 +493,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             digest,
             peers,
             sites,
+            wire_bytes_out: self.shared.wire_out.load(Ordering::Relaxed),
         }
     }
 
@@ -821,7 +835,14 @@ async fn session<C: Clock + Send + 'static>(
     let mut anti_entropy = tokio::time::interval(shared.config.anti_entropy);
     anti_entropy.tick().await;
     let mut last_heard = Instant::now();
+    let mut counted = 0u64;
     let result = loop {
+        // UDP bytes sent on this connection since the last turn, into the mesh's total.
+        let sent = conn.stats().udp_tx.bytes;
+        shared
+            .wire_out
+            .fetch_add(sent.saturating_sub(counted), Ordering::Relaxed);
+        counted = counted.max(sent);
         tokio::select! {
             frame = rx.recv() => {
                 let Some(frame) = frame else { break Ok(()) };
@@ -901,6 +922,10 @@ async fn session<C: Clock + Send + 'static>(
         }
     };
     reader.abort();
+    let sent = conn.stats().udp_tx.bytes;
+    shared
+        .wire_out
+        .fetch_add(sent.saturating_sub(counted), Ordering::Relaxed);
     {
         let mut node = shared.node();
         node.sync_end(peer);

@@ -158,9 +158,11 @@ impl Log {
     }
 
     pub fn catalog(&mut self) -> Catalog {
+        // An empty document (made to receive a shard that has not come yet) holds nothing.
         let mut c: Catalog = self
             .shards
             .iter_mut()
+            .filter(|(_, doc)| !doc.is_empty())
             .map(|(id, doc)| (*id, digest(&doc.heads())))
             .collect();
         c.extend(self.unloaded.iter().map(|(id, h)| (*id, *h)));
@@ -275,8 +277,10 @@ impl Session {
             if self.announced.get(&shard) == Some(&digest) || self.refused.contains(&shard) {
                 continue;
             }
+            // Our heads moved since the last message, so Automerge sends even with one in
+            // flight; a shard whose heads did not move waits for the peer's answer (forcing a
+            // message then would repeat a whole document the peer has not yet acknowledged).
             let peer = self.peers.entry(shard).or_default();
-            peer.in_flight = false;
             if let Some(sync) = log.shard_or_new(shard).and_then(|d| d.generate(peer)) {
                 out.push(Message::Shard { shard, sync });
             }
@@ -304,7 +308,13 @@ impl Session {
                     .copied()
                     .collect();
                 for shard in differing {
-                    if self.refused.contains(&shard) {
+                    // A shard only this side holds is the peer's to open: it says "I have
+                    // nothing" once and gets the whole document in one message. Were both
+                    // sides to speak first, the peer would say it twice, and Automerge reads
+                    // each as a peer that lost its data and sends the whole document again.
+                    if self.refused.contains(&shard)
+                        || (ours.contains_key(&shard) && !theirs.contains_key(&shard))
+                    {
                         continue;
                     }
                     let peer = self.peers.entry(shard).or_default();

@@ -144,7 +144,11 @@ impl ShardDoc {
         self.doc
             .put(ROOT, key_of(id), ScalarValue::Bytes(envelope.to_vec()))
             .map_err(am)?;
-        self.doc.commit();
+        // No wall time on the change: the event carries its own time, and without one the
+        // document's bytes depend only on its events (deterministic simulations) and say
+        // nothing of when a laptop stored them.
+        self.doc
+            .commit_with(automerge::transaction::CommitOptions::default().with_time(0));
         Ok(true)
     }
 
