@@ -161,7 +161,8 @@ async fn propagation(args: &crate::bench::BenchArgs, dir: &Path) -> Result<(), S
     let mut each = Vec::new();
     let mut last = Vec::new();
     for r in 0..=rounds {
-        let w = writers[r % writers.len()];
+        let w = *writers.get(r % writers.len()).ok_or("no shelter laptop")?;
+        let writer = meshes.get(w).ok_or("no such laptop")?.clone();
         let mut waiters = tokio::task::JoinSet::new();
         let t0 = Instant::now();
         let body = household_check_in(&roster, r * 37 + w).ok_or("no household")?;
@@ -172,7 +173,7 @@ async fn propagation(args: &crate::bench::BenchArgs, dir: &Path) -> Result<(), S
             .filter(|(i, _)| *i != w)
             .map(|(_, m)| (m.clone(), m.changes()))
             .collect();
-        let id: EventId = meshes[w]
+        let id: EventId = writer
             .record(operator, body)
             .map_err(|e| e.to_string())?
             .id();
