@@ -18,6 +18,6 @@ pub mod station;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
-pub use node::{Node, NodeError, Peer, SyncStep};
+pub use node::{BundleImport, BundleScope, Node, NodeError, Peer, SyncStep};
 pub use station::{Ingested, Station, StationError};
 pub use store::{KdfParams, Store, StoreError};

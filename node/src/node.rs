@@ -22,8 +22,8 @@ use kazashi_domain::validate::check_event;
 use kazashi_domain::{Event, EventId, OperatorId, Roster, SiteId};
 use kazashi_sync::manifest::ManifestError;
 use kazashi_sync::{
-    DeviceKey, Log, Membership, Message, Rejection, Session, ShardDoc, ShardError, ShardId,
-    SignedManifest, digest, open, open_as, open_trusted, seal,
+    BundleError, DeviceKey, Log, Membership, Message, Rejection, Session, ShardDoc, ShardError,
+    ShardId, SignedManifest, digest, open, open_as, open_trusted, seal,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -92,11 +92,39 @@ impl Peer {
 }
 
 /// What a bundle brought.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleImport {
+    /// Who made it, and when (by its clock).
+    pub author: kazashi_domain::DeviceId,
+    pub created_ms: u64,
+    /// Shards it carried.
+    pub shards: usize,
+    /// Events new to this laptop.
     pub added: usize,
+    /// Of those, per site.
+    pub added_by_site: BTreeMap<SiteId, usize>,
     /// Shards whose changes were refused (and quarantined).
     pub refused_shards: usize,
+}
+
+/// What a bundle carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleScope {
+    /// Every shard whole.
+    All,
+    /// What changed since the last bundle this laptop wrote (everything, the first time).
+    SinceLast,
+    /// What the device lacks, as far as this laptop knows from the last bundle that device
+    /// made and this laptop imported (everything, if none was).
+    For(kazashi_domain::DeviceId),
+}
+
+const META_BUNDLE_HEADS: &str = "bundle_heads";
+const META_BUNDLE_SEEN: &str = "bundle_seen/";
+const META_KNOWN_HEADS: &str = "known_heads/";
+
+fn decode_heads(b: &[u8]) -> Result<Vec<(ShardId, Vec<[u8; 32]>)>, NodeError> {
+    postcard::from_bytes(b).map_err(|e| NodeError::Damaged(e.to_string()))
 }
 
 /// What a sync message brought.
@@ -436,31 +464,42 @@ impl<C: Clock> Node<C> {
         }
     }
 
-    /// Write a bundle for the USB stick: every shard whole (`snapshot`), or only what changed
-    /// since the last bundle this laptop wrote (a delta; the first one is whole).
-    pub fn export_bundle(&mut self, snapshot: bool) -> Result<Vec<u8>, NodeError> {
-        let last: BTreeMap<ShardId, Vec<[u8; 32]>> = match self.store.get_meta("bundle_heads")? {
-            Some(b) if !snapshot => postcard::from_bytes::<Vec<(ShardId, Vec<[u8; 32]>)>>(&b)
-                .map(|v| v.into_iter().collect())
-                .map_err(|e| NodeError::Damaged(e.to_string()))?,
-            _ => BTreeMap::new(),
+    /// Write a bundle for the USB stick (see [`BundleScope`]), encrypted for every device the
+    /// manifest enrols and has not revoked.
+    pub fn export_bundle(&mut self, scope: BundleScope) -> Result<Vec<u8>, NodeError> {
+        let since: BTreeMap<ShardId, Vec<[u8; 32]>> = match scope {
+            BundleScope::All => BTreeMap::new(),
+            BundleScope::SinceLast => match self.store.get_meta(META_BUNDLE_HEADS)? {
+                Some(b) => decode_heads(&b)?.into_iter().collect(),
+                None => BTreeMap::new(),
+            },
+            BundleScope::For(device) => self.known_heads(&device)?.1.into_iter().collect(),
         };
         let mut shards = Vec::new();
-        let mut heads_now = Vec::new();
+        let mut catalog = Vec::new();
         let all: Vec<ShardId> = self.chunks.keys().copied().collect();
         for shard in all {
             let was_loaded = self.log.is_loaded(&shard);
             self.ensure_loaded(&shard)?;
             if let Some(doc) = self.log.shard_mut(&shard) {
-                let since: Vec<kazashi_sync::ChangeHash> = last
+                // Heads this laptop does not know (the peer has changes not yet here) are left
+                // out: the changes after the rest are a superset of what the peer lacks.
+                let after: Vec<kazashi_sync::ChangeHash> = since
                     .get(&shard)
-                    .map(|v| v.iter().map(|h| kazashi_sync::ChangeHash(*h)).collect())
-                    .unwrap_or_default();
-                let bytes = doc.save_after(&since);
-                heads_now.push((shard, doc.heads().iter().map(|h| h.0).collect::<Vec<_>>()));
-                if !bytes.is_empty() {
-                    shards.push((shard, bytes));
+                    .into_iter()
+                    .flatten()
+                    .map(|h| kazashi_sync::ChangeHash(*h))
+                    .filter(|h| doc.has_change(h))
+                    .collect();
+                let heads: Vec<[u8; 32]> = doc.heads().iter().map(|h| h.0).collect();
+                let known = since.get(&shard).is_some_and(|s| *s == heads);
+                if !known {
+                    let bytes = doc.save_after(&after);
+                    if !bytes.is_empty() {
+                        shards.push((shard, bytes));
+                    }
                 }
+                catalog.push((shard, heads));
             }
             if !was_loaded {
                 self.log.unload(&shard);
@@ -469,31 +508,65 @@ impl<C: Clock> Node<C> {
         let body = kazashi_sync::BundleBody {
             deployment: self.members.deployment().id(),
             author: self.key.device_id(),
+            id: crate::store::random_bytes()?,
             created_ms: self.station.clock().now_ms(),
-            snapshot: last.is_empty(),
+            snapshot: since.is_empty(),
+            catalog,
             shards,
         };
-        let file = kazashi_sync::bundle::write(&body, &self.key)
-            .map_err(|e| NodeError::Damaged(e.to_string()))?;
-        let heads =
-            postcard::to_allocvec(&heads_now).map_err(|e| NodeError::Damaged(e.to_string()))?;
-        self.store.set_meta("bundle_heads", &heads)?;
+        let file = kazashi_sync::bundle::write(
+            &body,
+            &self.key,
+            &self.members,
+            crate::store::random_bytes()?,
+        )
+        .map_err(NodeError::Bundle)?;
+        if !matches!(scope, BundleScope::For(_)) {
+            let heads = postcard::to_allocvec(&body.catalog)
+                .map_err(|e| NodeError::Damaged(e.to_string()))?;
+            self.store.set_meta(META_BUNDLE_HEADS, &heads)?;
+        }
         Ok(file)
     }
 
-    /// Take a bundle from a USB stick. A bad file is refused whole; within a good one, a shard
-    /// whose changes fail the checks is refused and quarantined, the others are taken.
+    /// What this laptop knows `device` held, from the last bundle `device` made that was
+    /// imported here: (when it was made, its heads per shard). Nothing known: (0, empty).
+    fn known_heads(
+        &self,
+        device: &kazashi_domain::DeviceId,
+    ) -> Result<(u64, Vec<(ShardId, Vec<[u8; 32]>)>), NodeError> {
+        match self
+            .store
+            .get_meta(&format!("{META_KNOWN_HEADS}{}", device.to_hex()))?
+        {
+            Some(b) => postcard::from_bytes(&b).map_err(|e| NodeError::Damaged(e.to_string())),
+            None => Ok((0, Vec::new())),
+        }
+    }
+
+    /// Take a bundle from a USB stick. A bad file is refused whole and kept in quarantine; a
+    /// bundle imported before, or made here, is refused as redundant. Within a good one, a
+    /// shard whose changes fail the checks is refused and quarantined, the others are taken.
     pub fn import_bundle(&mut self, file: &[u8], source: &str) -> Result<BundleImport, NodeError> {
-        let body = match kazashi_sync::bundle::read(file, &self.members) {
+        let body = match self.open_bundle(file) {
             Ok(b) => b,
             Err(e) => {
-                // Keep at most the first MiB of a refused file for the audit.
-                let kept = file.get(..file.len().min(1 << 20)).unwrap_or(file);
-                self.quarantine(source, e.code(), &e.to_string(), kept)?;
+                if e.suspect() {
+                    // Keep at most the first MiB of a refused file for the audit.
+                    let kept = file.get(..file.len().min(1 << 20)).unwrap_or(file);
+                    self.quarantine(source, e.code(), &e.to_string(), kept)?;
+                }
                 return Err(NodeError::Bundle(e));
             }
         };
-        let mut report = BundleImport::default();
+        let mut report = BundleImport {
+            author: body.author,
+            created_ms: body.created_ms,
+            shards: body.shards.len(),
+            added: 0,
+            added_by_site: BTreeMap::new(),
+            refused_shards: 0,
+        };
         let dep_id = self.members.deployment().id();
         for (shard, bytes) in body.shards {
             self.ensure_loaded(&shard)?;
@@ -517,7 +590,11 @@ impl<C: Clock> Node<C> {
                     }
                     self.log.mark_dirty(shard);
                     self.log.take_dirty();
-                    report.added += self.take_in(shard, events)?;
+                    let n = self.take_in(shard, events)?;
+                    if n > 0 {
+                        *report.added_by_site.entry(shard.site).or_default() += n;
+                    }
+                    report.added += n;
                 }
                 Err(err) => {
                     self.quarantine(
@@ -530,7 +607,42 @@ impl<C: Clock> Node<C> {
                 }
             }
         }
+        // Remember the bundle (a second import is refused) and what its author held.
+        let now = self.station.clock().now_ms();
+        self.store.set_meta(
+            &format!("{META_BUNDLE_SEEN}{}", hex::encode(body.id)),
+            &now.to_le_bytes(),
+        )?;
+        if self.known_heads(&body.author)?.0 <= body.created_ms {
+            let known = postcard::to_allocvec(&(body.created_ms, &body.catalog))
+                .map_err(|e| NodeError::Damaged(e.to_string()))?;
+            self.store.set_meta(
+                &format!("{META_KNOWN_HEADS}{}", body.author.to_hex()),
+                &known,
+            )?;
+        }
         Ok(report)
+    }
+
+    /// Decrypt and check a bundle, and refuse one made here or imported before.
+    fn open_bundle(&self, file: &[u8]) -> Result<kazashi_sync::BundleBody, BundleError> {
+        let body = kazashi_sync::bundle::read(file, &self.members, &self.key)?;
+        if body.author == self.key.device_id() {
+            return Err(BundleError::OwnBundle);
+        }
+        let seen = self
+            .store
+            .get_meta(&format!("{META_BUNDLE_SEEN}{}", hex::encode(body.id)))
+            .ok()
+            .flatten();
+        if let Some(at) = seen {
+            let imported_ms = at
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes);
+            return Err(BundleError::AlreadyImported { imported_ms });
+        }
+        Ok(body)
     }
 
     /// Envelope and domain checks for an event from outside.

@@ -1,23 +1,53 @@
 //! Bundles: the log on a USB stick, for sites with no network between them.
 //!
-//! A bundle holds, for each shard, Automerge bytes — a whole save (a *snapshot*) or the changes
-//! after given heads (a *delta*) — signed by the exporting device and compressed with zstd.
-//! Importing checks the file (format, size, deployment, an enrolled and unrevoked author, the
-//! signature) and then merges each shard under exactly the checks a sync message gets, so a
-//! bundle can carry nothing that a peer could not have sent.
+//! A bundle holds, for each shard, Automerge bytes — a whole save or the changes after given
+//! heads — together with the exporting device's heads for every shard it held (so that the
+//! receiver can later send back only what the exporter lacks). It is signed by the exporting
+//! device, compressed with zstd and encrypted for the deployment: a fresh content key, wrapped
+//! for every device the manifest enrols and has not revoked, so a lost stick discloses nothing
+//! to whoever finds it, and a revoked laptop cannot read bundles made after its revocation
+//! reached the exporter.
 //!
-//! File layout: `KZBUNDLE1` then zstd(postcard(signed bundle)).
+//! Importing checks, in order and before anything is used: the format, the length (a
+//! truncated copy is named as such), the deployment, that this laptop is a recipient, the
+//! authenticated decryption (any altered byte fails here), the size after decompression, an
+//! enrolled and unrevoked author, and the author's signature. The node then refuses a bundle
+//! it has imported before or made itself, and merges each shard under exactly the checks a
+//! sync message gets, so a bundle can carry nothing that a peer could not have sent.
+//!
+//! ## File layout
+//!
+//! `KZBUNDLE2`, a u32 (little-endian) header length, the header (postcard), then the
+//! ciphertext: ChaCha20-Poly1305 under the content key with a zero nonce (the key is used
+//! once), the magic and header as associated data, over zstd(postcard(signed body)).
+//!
+//! ## Key wrapping
+//!
+//! The exporter draws an ephemeral X25519 secret. For each recipient, the shared secret is
+//! X25519 of it with the recipient's ed25519 public key in Montgomery form; HKDF-SHA256 (salt:
+//! the ephemeral public key; info: a tag and the recipient's id) gives a wrapping key, under
+//! which ChaCha20-Poly1305 seals the content key. The recipient uses its ed25519 secret scalar
+//! (the one signing uses) for the X25519 side: one device key serves signing, the network
+//! identity and bundle decryption.
 
 use crate::identity::{DeviceKey, signed_bytes, verify};
 use crate::manifest::Membership;
 use crate::shard::ShardId;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use curve25519_dalek::MontgomeryPoint;
 use kazashi_domain::{DeploymentId, DeviceId, Millis};
 use serde::{Deserialize, Serialize};
 
-const MAGIC: &[u8] = b"KZBUNDLE1";
-const BUNDLE_TAG: &[u8] = b"kazashi-bundle-v1";
+const MAGIC: &[u8] = b"KZBUNDLE2";
+/// The first format (signed, not encrypted); no longer read.
+const OLD_MAGIC: &[u8] = b"KZBUNDLE1";
+const BUNDLE_TAG: &[u8] = b"kazashi-bundle-v2";
+const WRAP_INFO: &[u8] = b"kazashi-bundle-wrap-v1";
 /// The largest bundle this node will decompress (a week of a large city is far below).
 pub const MAX_BUNDLE_BYTES: usize = 4 << 30;
+/// The largest header (a recipient costs about 90 bytes; manifests enrol hundreds).
+const MAX_HEADER: usize = 1 << 20;
 
 /// What a bundle holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,10 +55,14 @@ pub struct BundleBody {
     pub deployment: DeploymentId,
     /// The device that exported and signed it.
     pub author: DeviceId,
-    /// When, by the author's clock (display only).
+    /// Random, to recognise a bundle imported before.
+    pub id: [u8; 16],
+    /// When, by the author's clock (display, and which of two catalogs is newer).
     pub created_ms: Millis,
-    /// True for a snapshot (whole shards), false for a delta.
+    /// True when every shard is whole.
     pub snapshot: bool,
+    /// The author's heads for every shard it held at export.
+    pub catalog: Vec<(ShardId, Vec<[u8; 32]>)>,
     /// Per shard, Automerge bytes.
     pub shards: Vec<(ShardId, Vec<u8>)>,
 }
@@ -39,62 +73,241 @@ struct Signed {
     signature: Vec<u8>,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    deployment: DeploymentId,
+    /// The ephemeral X25519 public key.
+    ephemeral: [u8; 32],
+    /// Per recipient, the content key sealed for it (48 bytes).
+    recipients: Vec<(DeviceId, Vec<u8>)>,
+    /// Bytes of ciphertext that follow, so that a truncated copy is named as such.
+    ciphertext_len: u64,
+}
+
 /// Why a bundle file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
     #[error("not a Kazashi bundle")]
     NotABundle,
+    #[error("the bundle is cut short: {have} of {want} bytes (copy it again from the stick)")]
+    Truncated { have: u64, want: u64 },
     #[error("the bundle is damaged: {0}")]
     Damaged(String),
     #[error("the bundle is for another deployment ({0})")]
     WrongDeployment(DeploymentId),
+    #[error(
+        "the bundle is not addressed to this laptop (it was made before this laptop was \
+         enrolled, or after it was revoked)"
+    )]
+    NotForThisLaptop,
     #[error("the bundle was made by device {0}, which is not enrolled")]
     UnknownAuthor(DeviceId),
     #[error("the bundle was made by device {0}, which is revoked")]
     RevokedAuthor(DeviceId),
     #[error("the bundle's signature does not verify")]
     BadSignature,
+    #[error("this bundle was imported before, at {imported_ms} (nothing to do)")]
+    AlreadyImported { imported_ms: Millis },
+    #[error("this bundle was made by this laptop (nothing to do)")]
+    OwnBundle,
 }
 
 impl BundleError {
     pub fn code(&self) -> &'static str {
         match self {
             BundleError::NotABundle => "not-a-bundle",
+            BundleError::Truncated { .. } => "truncated-bundle",
             BundleError::Damaged(_) => "damaged-bundle",
             BundleError::WrongDeployment(_) => "wrong-deployment",
+            BundleError::NotForThisLaptop => "not-a-recipient",
             BundleError::UnknownAuthor(_) => "unknown-device",
             BundleError::RevokedAuthor(_) => "revoked",
             BundleError::BadSignature => "bad-signature",
+            BundleError::AlreadyImported { .. } => "replayed-bundle",
+            BundleError::OwnBundle => "own-bundle",
         }
+    }
+
+    /// Whether the file is suspect (kept in quarantine for the audit) rather than merely
+    /// redundant.
+    pub fn suspect(&self) -> bool {
+        !matches!(
+            self,
+            BundleError::AlreadyImported { .. } | BundleError::OwnBundle
+        )
     }
 }
 
-/// Sign and compress a bundle. The author must be `key`'s device.
-pub fn write(body: &BundleBody, key: &DeviceKey) -> Result<Vec<u8>, BundleError> {
+fn damaged(e: impl std::fmt::Display) -> BundleError {
+    BundleError::Damaged(e.to_string())
+}
+
+/// The X25519 public key of a device (its ed25519 key in Montgomery form).
+fn x25519_public(device: &DeviceId) -> Option<MontgomeryPoint> {
+    ed25519_dalek::VerifyingKey::from_bytes(&device.0)
+        .ok()
+        .map(|k| k.to_montgomery())
+}
+
+fn wrapping_key(shared: &MontgomeryPoint, ephemeral: &[u8; 32], to: &DeviceId) -> Option<Key> {
+    // A low-order point gives an all-zero secret: never a valid recipient.
+    if shared.to_bytes() == [0; 32] {
+        return None;
+    }
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(ephemeral), &shared.to_bytes());
+    let mut okm = [0u8; 32];
+    let mut info = WRAP_INFO.to_vec();
+    info.extend_from_slice(&to.0);
+    hk.expand(&info, &mut okm).ok()?;
+    Some(Key::from(okm))
+}
+
+fn zero_nonce() -> Nonce {
+    Nonce::from([0u8; 12])
+}
+
+/// Sign, compress and encrypt a bundle for every device `members` enrols and has not revoked.
+/// The author must be `key`'s device. `entropy` is 64 bytes from a CSPRNG (the ephemeral
+/// secret and the content key); this crate draws no randomness of its own.
+pub fn write(
+    body: &BundleBody,
+    key: &DeviceKey,
+    members: &Membership,
+    entropy: [u8; 64],
+) -> Result<Vec<u8>, BundleError> {
     if body.author != key.device_id() {
         return Err(BundleError::BadSignature);
     }
-    let bytes = postcard::to_allocvec(body).map_err(|e| BundleError::Damaged(e.to_string()))?;
+    let bytes = postcard::to_allocvec(body).map_err(damaged)?;
     let signature = key.sign(&signed_bytes(BUNDLE_TAG, &[&bytes])).to_vec();
     let signed = postcard::to_allocvec(&Signed {
         body: bytes,
         signature,
     })
-    .map_err(|e| BundleError::Damaged(e.to_string()))?;
+    .map_err(damaged)?;
+    let plain = zstd::bulk::compress(&signed, 9).map_err(damaged)?;
+
+    let (eph_secret, content_key) = entropy.split_at(32);
+    let eph_secret: [u8; 32] = eph_secret.try_into().map_err(damaged)?;
+    let content_key: [u8; 32] = content_key.try_into().map_err(damaged)?;
+    let ephemeral = MontgomeryPoint::mul_base_clamped(eph_secret).to_bytes();
+    let mut recipients = Vec::new();
+    for d in &members.manifest().devices {
+        if members.revoked_from(&d.device).is_some() {
+            continue;
+        }
+        let Some(public) = x25519_public(&d.device) else {
+            continue;
+        };
+        let shared = public.mul_clamped(eph_secret);
+        let Some(wrap) = wrapping_key(&shared, &ephemeral, &d.device) else {
+            continue;
+        };
+        let sealed = ChaCha20Poly1305::new(&wrap)
+            .encrypt(
+                &zero_nonce(),
+                Payload {
+                    msg: &content_key,
+                    aad: &d.device.0,
+                },
+            )
+            .map_err(damaged)?;
+        recipients.push((d.device, sealed));
+    }
+    let ciphertext_len = u64::try_from(plain.len() + 16).map_err(damaged)?;
+    let header = postcard::to_allocvec(&Header {
+        deployment: body.deployment,
+        ephemeral,
+        recipients,
+        ciphertext_len,
+    })
+    .map_err(damaged)?;
+    let mut aad = MAGIC.to_vec();
+    aad.extend_from_slice(&header);
+    let ciphertext = ChaCha20Poly1305::new(&Key::from(content_key))
+        .encrypt(
+            &zero_nonce(),
+            Payload {
+                msg: &plain,
+                aad: &aad,
+            },
+        )
+        .map_err(damaged)?;
     let mut out = MAGIC.to_vec();
-    out.extend(zstd::bulk::compress(&signed, 9).map_err(|e| BundleError::Damaged(e.to_string()))?);
+    out.extend_from_slice(&u32::try_from(header.len()).map_err(damaged)?.to_le_bytes());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&ciphertext);
     Ok(out)
 }
 
-/// Check and open a bundle file.
-pub fn read(file: &[u8], members: &Membership) -> Result<BundleBody, BundleError> {
-    let packed = file.strip_prefix(MAGIC).ok_or(BundleError::NotABundle)?;
-    let raw = decompress_bounded(packed)?;
-    let signed: Signed =
-        postcard::from_bytes(&raw).map_err(|e| BundleError::Damaged(e.to_string()))?;
-    let body: BundleBody =
-        postcard::from_bytes(&signed.body).map_err(|e| BundleError::Damaged(e.to_string()))?;
-    if body.deployment != members.deployment().id() {
+/// Check, decrypt and open a bundle file with this laptop's key.
+pub fn read(file: &[u8], members: &Membership, me: &DeviceKey) -> Result<BundleBody, BundleError> {
+    if file.starts_with(OLD_MAGIC) {
+        return Err(damaged("an unencrypted bundle of an earlier version"));
+    }
+    let rest = file.strip_prefix(MAGIC).ok_or(BundleError::NotABundle)?;
+    let truncated = |want: u64| BundleError::Truncated {
+        have: file.len() as u64,
+        want,
+    };
+    let (len, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| truncated(MAGIC.len() as u64 + 4))?;
+    let header_len = u32::from_le_bytes(*len) as usize;
+    if header_len > MAX_HEADER {
+        return Err(damaged("the header is over its limit"));
+    }
+    let header_end = MAGIC.len() + 4 + header_len;
+    let (header_bytes, ciphertext) = rest
+        .split_at_checked(header_len)
+        .ok_or_else(|| truncated(header_end as u64))?;
+    let header: Header = postcard::from_bytes(header_bytes).map_err(damaged)?;
+    let want = header_end as u64 + header.ciphertext_len;
+    match (ciphertext.len() as u64).cmp(&header.ciphertext_len) {
+        std::cmp::Ordering::Less => return Err(truncated(want)),
+        std::cmp::Ordering::Greater => return Err(damaged("bytes after the end of the bundle")),
+        std::cmp::Ordering::Equal => {}
+    }
+    if header.deployment != members.deployment().id() {
+        return Err(BundleError::WrongDeployment(header.deployment));
+    }
+    let sealed = header
+        .recipients
+        .iter()
+        .find(|(d, _)| *d == me.device_id())
+        .map(|(_, s)| s)
+        .ok_or(BundleError::NotForThisLaptop)?;
+    let shared = MontgomeryPoint(header.ephemeral).mul_clamped(me.x25519_scalar());
+    let wrap = wrapping_key(&shared, &header.ephemeral, &me.device_id())
+        .ok_or_else(|| damaged("an invalid ephemeral key"))?;
+    let content_key = ChaCha20Poly1305::new(&wrap)
+        .decrypt(
+            &zero_nonce(),
+            Payload {
+                msg: sealed,
+                aad: &me.device_id().0,
+            },
+        )
+        .map_err(|_| damaged("the key for this laptop does not open (altered)"))?;
+    let content_key: [u8; 32] = content_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| damaged("a content key of the wrong length"))?;
+    let mut aad = MAGIC.to_vec();
+    aad.extend_from_slice(header_bytes);
+    let plain = ChaCha20Poly1305::new(&Key::from(content_key))
+        .decrypt(
+            &zero_nonce(),
+            Payload {
+                msg: ciphertext,
+                aad: &aad,
+            },
+        )
+        .map_err(|_| damaged("the contents do not authenticate (altered in transit)"))?;
+    let raw = decompress_bounded(&plain)?;
+    let signed: Signed = postcard::from_bytes(&raw).map_err(damaged)?;
+    let body: BundleBody = postcard::from_bytes(&signed.body).map_err(damaged)?;
+    if body.deployment != header.deployment {
         return Err(BundleError::WrongDeployment(body.deployment));
     }
     if members.device(&body.author).is_none() {
@@ -118,16 +331,15 @@ pub fn read(file: &[u8], members: &Membership) -> Result<BundleBody, BundleError
 
 fn decompress_bounded(packed: &[u8]) -> Result<Vec<u8>, BundleError> {
     use std::io::Read;
-    let decoder =
-        zstd::stream::Decoder::new(packed).map_err(|e| BundleError::Damaged(e.to_string()))?;
+    let decoder = zstd::stream::Decoder::new(packed).map_err(damaged)?;
     let mut out = Vec::new();
     let limit = u64::try_from(MAX_BUNDLE_BYTES).unwrap_or(u64::MAX);
     decoder
         .take(limit + 1)
         .read_to_end(&mut out)
-        .map_err(|e| BundleError::Damaged(e.to_string()))?;
+        .map_err(damaged)?;
     if out.len() > MAX_BUNDLE_BYTES {
-        return Err(BundleError::Damaged("larger than the bundle limit".into()));
+        return Err(damaged("larger than the bundle limit"));
     }
     Ok(out)
 }

@@ -29,6 +29,12 @@ impl DeviceKey {
         DeviceId(self.0.verifying_key().to_bytes())
     }
 
+    /// The secret scalar bytes ed25519 signs with, for X25519 (bundle decryption): used with
+    /// clamping, they pair with the device id's Montgomery form.
+    pub(crate) fn x25519_scalar(&self) -> [u8; 32] {
+        self.0.to_scalar_bytes()
+    }
+
     /// Sign `message` (deterministic ed25519).
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()

@@ -235,6 +235,11 @@ impl ShardDoc {
         Ok(added)
     }
 
+    /// Whether the document holds the change `hash`.
+    pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_by_hash(hash).is_some()
+    }
+
     /// The changes after `heads` (all of them for no heads), for a bundle.
     pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
         self.doc.save_after(heads)

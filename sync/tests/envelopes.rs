@@ -178,27 +178,49 @@ fn bundles_are_checked_before_anything_is_read() {
     let body = |author: &kazashi_sync::DeviceKey, dep: u8, at: u64| BundleBody {
         deployment: kazashi_domain::DeploymentId([dep; 16]),
         author: author.device_id(),
+        id: [at as u8; 16],
         created_ms: T0 + at,
         snapshot: true,
+        catalog: vec![],
         shards: vec![],
     };
-    // A relay may carry bundles.
-    let ok = bundle::write(&body(&key(9), 1, 0), &key(9)).unwrap();
-    assert_eq!(bundle::read(&ok, &m).unwrap().author, device(9));
+    let write = |b: &BundleBody, k: &kazashi_sync::DeviceKey, m: &kazashi_sync::Membership| {
+        bundle::write(b, k, m, [42; 64])
+    };
+    // A relay may carry bundles, and every enrolled laptop can open them.
+    let ok = write(&body(&key(9), 1, 0), &key(9), &m).unwrap();
+    for n in [1, 2, 3, 9] {
+        assert_eq!(bundle::read(&ok, &m, &key(n)).unwrap().author, device(9));
+    }
     // Signed by another key than the named author.
     assert_eq!(
-        bundle::write(&body(&key(1), 1, 0), &key(2)),
+        write(&body(&key(1), 1, 0), &key(2), &m),
         Err(BundleError::BadSignature)
     );
     assert_eq!(
-        bundle::read(&bundle::write(&body(&key(1), 2, 0), &key(1)).unwrap(), &m),
+        bundle::read(
+            &write(&body(&key(1), 2, 0), &key(1), &m).unwrap(),
+            &m,
+            &key(2)
+        ),
         Err(BundleError::WrongDeployment(kazashi_domain::DeploymentId(
             [2; 16]
         )))
     );
+    // A stranger can address a bundle to the enrolled laptops (their keys are public), but
+    // its signature names a device the manifest does not enrol.
     assert_eq!(
-        bundle::read(&bundle::write(&body(&key(5), 1, 0), &key(5)).unwrap(), &m),
+        bundle::read(
+            &write(&body(&key(5), 1, 0), &key(5), &m).unwrap(),
+            &m,
+            &key(1)
+        ),
         Err(BundleError::UnknownAuthor(device(5)))
+    );
+    // Nor can the stranger open a bundle: it is not among the recipients.
+    assert_eq!(
+        bundle::read(&ok, &m, &key(5)),
+        Err(BundleError::NotForThisLaptop)
     );
     let v2 = SignedManifest::sign(
         &manifest(
@@ -212,17 +234,89 @@ fn bundles_are_checked_before_anything_is_read() {
     )
     .unwrap();
     let m2 = m.update(&v2.encode()).unwrap();
-    assert!(bundle::read(&bundle::write(&body(&key(2), 1, 9), &key(2)).unwrap(), &m2).is_ok());
-    assert_eq!(
-        bundle::read(&bundle::write(&body(&key(2), 1, 10), &key(2)).unwrap(), &m2),
-        Err(BundleError::RevokedAuthor(device(2)))
+    assert!(
+        bundle::read(
+            &write(&body(&key(2), 1, 9), &key(2), &m).unwrap(),
+            &m2,
+            &key(1)
+        )
+        .is_ok()
     );
     assert_eq!(
-        bundle::read(b"KZBUNDLE1garbage", &m).unwrap_err().code(),
+        bundle::read(
+            &write(&body(&key(2), 1, 10), &key(2), &m).unwrap(),
+            &m2,
+            &key(1)
+        ),
+        Err(BundleError::RevokedAuthor(device(2)))
+    );
+    // Bundles made once the revocation is known are not addressed to the revoked laptop.
+    let after = write(&body(&key(1), 1, 20), &key(1), &m2).unwrap();
+    assert_eq!(
+        bundle::read(&after, &m2, &key(2)),
+        Err(BundleError::NotForThisLaptop)
+    );
+    assert!(bundle::read(&after, &m2, &key(3)).is_ok());
+    assert_eq!(
+        bundle::read(b"KZBUNDLE1garbage", &m, &key(1))
+            .unwrap_err()
+            .code(),
         "damaged-bundle"
     );
     assert_eq!(
-        bundle::read(b"PK\x03\x04", &m),
+        bundle::read(b"PK\x03\x04", &m, &key(1)),
         Err(BundleError::NotABundle)
     );
+}
+
+#[test]
+fn a_bundle_is_unreadable_without_a_key_and_any_change_to_it_is_caught() {
+    use kazashi_sync::bundle::{self, BundleBody, BundleError};
+    let m = membership();
+    let marker = b"\xe9\x81\xbf\xe9\x9b\xa3\xe6\x89\x80 personal data marker".to_vec();
+    let shard = kazashi_sync::ShardId {
+        site: site("S1"),
+        day: kazashi_domain::CivilDate::new(2026, 9, 1).unwrap(),
+    };
+    let body = BundleBody {
+        deployment: m.deployment().id(),
+        author: device(1),
+        id: [1; 16],
+        created_ms: T0,
+        snapshot: true,
+        catalog: vec![(shard, vec![[3; 32]])],
+        shards: vec![(shard, marker.repeat(20))],
+    };
+    let file = bundle::write(&body, &key(1), &m, [7; 64]).unwrap();
+    assert_eq!(bundle::read(&file, &m, &key(2)).unwrap(), body);
+    // Nothing of the contents shows in the file.
+    assert!(!file.windows(marker.len()).any(|w| w == marker.as_slice()));
+    assert!(!file.windows(8).any(|w| w == &marker[..8]));
+    // Two bundles of the same contents share no ciphertext (fresh keys).
+    let again = bundle::write(&body, &key(1), &m, [8; 64]).unwrap();
+    assert_ne!(file[file.len() - 64..], again[again.len() - 64..]);
+    // Cut short anywhere: named as truncated, or damaged where the header itself is cut.
+    for cut in [10, 13, 40, file.len() / 2, file.len() - 1] {
+        let e = bundle::read(&file[..cut], &m, &key(2)).unwrap_err();
+        assert!(
+            matches!(e, BundleError::Truncated { .. } | BundleError::Damaged(_)),
+            "cut at {cut}: {e:?}"
+        );
+    }
+    assert!(matches!(
+        bundle::read(&file[..file.len() - 1], &m, &key(2)),
+        Err(BundleError::Truncated { want, .. }) if want == file.len() as u64
+    ));
+    // A byte flipped anywhere past the magic is refused.
+    for at in (9..file.len()).step_by(7) {
+        let mut bad = file.clone();
+        bad[at] ^= 0x10;
+        assert!(bundle::read(&bad, &m, &key(2)).is_err(), "flip at {at}");
+    }
+    let mut longer = file.clone();
+    longer.push(0);
+    assert!(matches!(
+        bundle::read(&longer, &m, &key(2)),
+        Err(BundleError::Damaged(_))
+    ));
 }

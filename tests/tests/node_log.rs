@@ -5,13 +5,13 @@
 
 use kazashi_domain::event::{EventBody, IdMethod, Members};
 use kazashi_domain::ids::{HouseholdRef, OperatorId, PersonRef, SiteId};
-use kazashi_domain::{CivilDate, Roster};
+use kazashi_domain::{CivilDate, DeviceId, Roster};
 use kazashi_node::store::KdfParams;
-use kazashi_node::{ManualClock, Node, NodeError, Peer, Store, StoreError};
+use kazashi_node::{BundleScope, ManualClock, Node, NodeError, Peer, Store, StoreError};
 use kazashi_sim::fleet::{Fleet, fleet};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
 use kazashi_sim::workload::START_MS;
-use kazashi_sync::{DeviceKey, seal};
+use kazashi_sync::{BundleError, DeviceKey, seal};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -336,14 +336,16 @@ fn a_usb_bundle_carries_snapshots_and_deltas() {
         w.clock.advance(60_000);
         a.record(op(), check_in(&w.roster, i)).unwrap();
     }
-    let first = a.export_bundle(false).unwrap();
-    assert_eq!(b.import_bundle(&first, "usb").unwrap().added, 10);
+    let first = a.export_bundle(BundleScope::SinceLast).unwrap();
+    let r = b.import_bundle(&first, "usb").unwrap();
+    assert_eq!((r.added, r.author), (10, a.device()));
+    assert_eq!(r.added_by_site.get(&site("S001")), Some(&10));
     assert_eq!(a.state(), b.state());
     for i in 0..5 {
         w.clock.advance(60_000);
         a.record(op(), check_in(&w.roster, 10 + i)).unwrap();
     }
-    let delta = a.export_bundle(false).unwrap();
+    let delta = a.export_bundle(BundleScope::SinceLast).unwrap();
     assert!(
         delta.len() < first.len(),
         "the delta is not smaller: {} vs {}",
@@ -351,15 +353,81 @@ fn a_usb_bundle_carries_snapshots_and_deltas() {
         first.len()
     );
     assert_eq!(b.import_bundle(&delta, "usb").unwrap().added, 5);
-    assert_eq!(b.import_bundle(&delta, "usb").unwrap().added, 0);
     assert_eq!(a.state(), b.state());
     // A snapshot carries everything again; nothing is new.
-    let snap = a.export_bundle(true).unwrap();
+    let snap = a.export_bundle(BundleScope::All).unwrap();
     assert_eq!(b.import_bundle(&snap, "usb").unwrap().added, 0);
     // And b keeps it across a restart.
     let before = b.state().clone();
     drop(b);
     assert_eq!(reopen(&w, "b.db", "S002").state(), &before);
+}
+
+#[test]
+fn a_replayed_bundle_or_ones_own_is_refused_and_changes_nothing() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    w.clock.advance(60_000);
+    a.record(op(), check_in(&w.roster, 1)).unwrap();
+    let file = a.export_bundle(BundleScope::All).unwrap();
+    assert_eq!(b.import_bundle(&file, "usb").unwrap().added, 1);
+    let before = b.state().clone();
+    match b.import_bundle(&file, "usb") {
+        Err(NodeError::Bundle(e @ BundleError::AlreadyImported { .. })) => {
+            assert!(e.to_string().contains("imported before"), "{e}");
+        }
+        other => panic!("a replay was not refused: {other:?}"),
+    }
+    // Remembered across a restart.
+    drop(b);
+    let mut b = reopen(&w, "b.db", "S002");
+    assert!(matches!(
+        b.import_bundle(&file, "usb"),
+        Err(NodeError::Bundle(BundleError::AlreadyImported { .. }))
+    ));
+    assert!(matches!(
+        a.import_bundle(&file, "usb"),
+        Err(NodeError::Bundle(BundleError::OwnBundle))
+    ));
+    assert_eq!(b.state(), &before);
+    // Redundant, not suspect: nothing quarantined.
+    assert!(b.store().quarantined().unwrap().is_empty());
+    assert!(a.store().quarantined().unwrap().is_empty());
+}
+
+#[test]
+fn a_bundle_for_a_peer_carries_only_what_that_peer_lacks() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    for i in 0..30 {
+        w.clock.advance(60_000);
+        a.record(op(), check_in(&w.roster, i)).unwrap();
+    }
+    // Nothing known about b yet: everything goes.
+    let to_b = a.export_bundle(BundleScope::For(b.device())).unwrap();
+    assert_eq!(b.import_bundle(&to_b, "usb").unwrap().added, 30);
+    // b now knows what a held; it writes three check-ins of its own.
+    for i in 0..3 {
+        w.clock.advance(60_000);
+        b.record(op(), check_in(&w.roster, 100 + i)).unwrap();
+    }
+    let lean = b.export_bundle(BundleScope::For(a.device())).unwrap();
+    let whole = b.export_bundle(BundleScope::All).unwrap();
+    assert!(
+        lean.len() * 3 < whole.len(),
+        "the bundle for a is not lean: {} vs {}",
+        lean.len(),
+        whole.len()
+    );
+    let r = a.import_bundle(&lean, "usb").unwrap();
+    assert_eq!((r.added, r.shards), (3, 1));
+    assert_eq!(a.state(), b.state());
+    // A device never heard of gets everything.
+    let c = create(&w, "c.db", "S003");
+    let to_c = b.export_bundle(BundleScope::For(c.device())).unwrap();
+    assert!(to_c.len() + 200 > whole.len());
 }
 
 #[test]
@@ -370,24 +438,34 @@ fn bad_bundles_are_refused_and_quarantined() {
     let mut b = create(&w, "b.db", "S002");
     w.clock.advance(60_000);
     a.record(op(), check_in(&w.roster, 1)).unwrap();
-    let good = a.export_bundle(true).unwrap();
+    let good = a.export_bundle(BundleScope::All).unwrap();
+    let members = a.membership().clone();
 
-    // Not a bundle; a flipped byte; signed by a laptop that is not enrolled.
+    // Not a bundle; a flipped byte; cut short; signed by a laptop that is not enrolled.
     assert!(b.import_bundle(b"hello", "usb").is_err());
     let mut flipped = good.clone();
     let n = flipped.len();
     flipped[n / 2] ^= 0x40;
     assert!(b.import_bundle(&flipped, "usb").is_err());
+    assert!(matches!(
+        b.import_bundle(&good[..n - 100], "usb"),
+        Err(NodeError::Bundle(BundleError::Truncated { .. }))
+    ));
     let stranger = DeviceKey::from_seed([77; 32]);
+    let body = |author: DeviceId, shards| BundleBody {
+        deployment: members.deployment().id(),
+        author,
+        id: [9; 16],
+        created_ms: START_MS,
+        snapshot: true,
+        catalog: vec![],
+        shards,
+    };
     let forged = bundle::write(
-        &BundleBody {
-            deployment: a.membership().deployment().id(),
-            author: stranger.device_id(),
-            created_ms: START_MS,
-            snapshot: true,
-            shards: vec![],
-        },
+        &body(stranger.device_id(), vec![]),
         &stranger,
+        &members,
+        [5; 64],
     )
     .unwrap();
     assert!(b.import_bundle(&forged, "usb").is_err());
@@ -419,14 +497,10 @@ fn bad_bundles_are_refused_and_quarantined() {
     doc.insert(&rogue_id, &rogue_env).unwrap();
     let key_a = key_of(&w, "S001");
     let smuggled = bundle::write(
-        &BundleBody {
-            deployment: a.membership().deployment().id(),
-            author: key_a.device_id(),
-            created_ms: START_MS,
-            snapshot: true,
-            shards: vec![(shard, doc.save())],
-        },
+        &body(key_a.device_id(), vec![(shard, doc.save())]),
         &key_a,
+        &members,
+        [6; 64],
     )
     .unwrap();
     let r = b.import_bundle(&smuggled, "usb").unwrap();
@@ -440,15 +514,16 @@ fn bad_bundles_are_refused_and_quarantined() {
         .into_iter()
         .map(|q| q.code)
         .collect();
-    assert_eq!(codes.len(), 4);
-    assert_eq!(codes[0], "not-a-bundle");
-    // A flipped byte breaks the compression or the signature, whichever it hits.
-    assert!(
-        ["damaged-bundle", "bad-signature"].contains(&codes[1].as_str()),
-        "{}",
-        codes[1]
+    assert_eq!(
+        codes,
+        [
+            "not-a-bundle",
+            "damaged-bundle",
+            "truncated-bundle",
+            "unknown-device",
+            "refused-change"
+        ]
     );
-    assert_eq!(codes[2..], ["unknown-device", "refused-change"]);
     // The good bundle still goes in.
     assert_eq!(b.import_bundle(&good, "usb").unwrap().added, 1);
 }
