@@ -5,6 +5,7 @@ mod bench_detector;
 mod bench_log;
 mod bench_mesh;
 mod bench_shard;
+mod bundle_cmd;
 mod demo;
 mod lang;
 mod node_cmd;
@@ -35,6 +36,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// A station without the window: joins the mesh and prints its status as JSON lines.
     Node(node_cmd::NodeArgs),
+    /// Carry the log on a USB stick: export to a file, import from one.
+    Bundle(bundle_cmd::BundleArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Some(Command::Demo(args)) => demo::run(&args, cli.lang),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Node(args)) => node_cmd::run(&args),
+        Some(Command::Bundle(args)) => bundle_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

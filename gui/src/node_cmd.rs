@@ -12,8 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Which laptop's store to open: the directory, its passphrase and (for drills) the fleet.
 #[derive(clap::Args, Debug, Clone)]
-pub struct NodeArgs {
+pub struct StoreArgs {
     /// Directory of this laptop's store (created on first run).
     #[arg(long)]
     pub dir: PathBuf,
@@ -33,6 +34,12 @@ pub struct NodeArgs {
     /// Which of the fleet's laptops this is (its shelter's index).
     #[arg(long, default_value_t = 0)]
     pub index: usize,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// UDP port to listen on (fixed, so that others can type it in).
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
@@ -66,7 +73,7 @@ pub struct NodeArgs {
 const DRILL_HOUSEHOLDS: usize = 300;
 
 fn drill_world(
-    args: &NodeArgs,
+    args: &StoreArgs,
 ) -> Result<
     (
         Arc<Roster>,
@@ -99,7 +106,8 @@ fn drill_world(
     Ok((Arc::new(m.roster), fleet, site))
 }
 
-pub fn run(args: &NodeArgs) -> Result<(), String> {
+/// Open this laptop's store, enrolling it from the drill fleet on first use.
+pub fn open_node(args: &StoreArgs) -> Result<(Node<SystemClock>, Arc<Roster>), String> {
     let passphrase = std::env::var(&args.passphrase_env).map_err(|_| {
         format!(
             "set the store's passphrase in the environment variable {}",
@@ -131,6 +139,11 @@ pub fn run(args: &NodeArgs) -> Result<(), String> {
         )
     }
     .map_err(|e| e.to_string())?;
+    Ok((node, roster))
+}
+
+pub fn run(args: &NodeArgs) -> Result<(), String> {
+    let (node, roster) = open_node(&args.store)?;
     let config = MeshConfig {
         bind: SocketAddr::new(args.bind, args.port),
         peers: args.peers.clone(),
@@ -155,7 +168,7 @@ async fn serve(
     let mesh = Mesh::start(node, config).await.map_err(|e| e.to_string())?;
     if args.write_every > 0 && args.writes > 0 {
         let mesh = mesh.clone();
-        let (every, writes, index) = (args.write_every, args.writes, args.index);
+        let (every, writes, index) = (args.write_every, args.writes, args.store.index);
         tokio::spawn(async move {
             let operator = OperatorId::new("drill").ok();
             let mut tick = tokio::time::interval(Duration::from_millis(every));

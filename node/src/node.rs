@@ -123,7 +123,10 @@ const META_BUNDLE_HEADS: &str = "bundle_heads";
 const META_BUNDLE_SEEN: &str = "bundle_seen/";
 const META_KNOWN_HEADS: &str = "known_heads/";
 
-fn decode_heads(b: &[u8]) -> Result<Vec<(ShardId, Vec<[u8; 32]>)>, NodeError> {
+/// Heads per shard (change hashes), as bundles carry them.
+type ShardHeads = Vec<(ShardId, Vec<[u8; 32]>)>;
+
+fn decode_heads(b: &[u8]) -> Result<ShardHeads, NodeError> {
     postcard::from_bytes(b).map_err(|e| NodeError::Damaged(e.to_string()))
 }
 
@@ -534,7 +537,7 @@ impl<C: Clock> Node<C> {
     fn known_heads(
         &self,
         device: &kazashi_domain::DeviceId,
-    ) -> Result<(u64, Vec<(ShardId, Vec<[u8; 32]>)>), NodeError> {
+    ) -> Result<(u64, ShardHeads), NodeError> {
         match self
             .store
             .get_meta(&format!("{META_KNOWN_HEADS}{}", device.to_hex()))?

@@ -1,0 +1,101 @@
+//! `kazashi bundle export|import`: the log on a USB stick between laptops with no network.
+//! Each prints one JSON object saying what it did; a refused file exits non-zero with the
+//! reason in words, and changes nothing.
+
+use crate::node_cmd::{StoreArgs, open_node};
+use kazashi_domain::DeviceId;
+use kazashi_node::BundleScope;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct BundleArgs {
+    #[command(subcommand)]
+    pub action: BundleAction,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum BundleAction {
+    /// Write this laptop's events to a file, encrypted for the deployment's laptops.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only what this device (hex id) lacks, as far as its last bundle here tells.
+        #[arg(long = "for", conflicts_with = "all")]
+        for_device: Option<String>,
+        /// Every shard whole (default: what changed since this laptop's last bundle).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Verify a bundle and merge what is new.
+    Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The bundle file.
+        file: PathBuf,
+    },
+}
+
+fn device_hex(s: &str) -> Result<DeviceId, String> {
+    DeviceId::from_hex(s.trim()).map_err(|_| format!("--for {s:?}: a device id is 64 hex digits"))
+}
+
+pub fn run(args: &BundleArgs) -> Result<(), String> {
+    match &args.action {
+        BundleAction::Export {
+            store,
+            out,
+            for_device,
+            all,
+        } => {
+            let scope = match (for_device, all) {
+                (Some(d), _) => BundleScope::For(device_hex(d)?),
+                (None, true) => BundleScope::All,
+                (None, false) => BundleScope::SinceLast,
+            };
+            let (mut node, _) = open_node(store)?;
+            let file = node.export_bundle(scope).map_err(|e| e.to_string())?;
+            // Write beside the target and rename, so a pulled stick never holds half a file
+            // under the real name.
+            let tmp = out.with_extension("partial");
+            std::fs::write(&tmp, &file)
+                .and_then(|()| std::fs::rename(&tmp, out))
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            let line = serde_json::json!({
+                "bundle": "export",
+                "file": out.display().to_string(),
+                "bytes": file.len(),
+                "events": node.state().len(),
+            });
+            println!("{line}");
+            Ok(())
+        }
+        BundleAction::Import { store, file } => {
+            let bytes =
+                std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let (mut node, _) = open_node(store)?;
+            let r = node
+                .import_bundle(&bytes, "usb")
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            let by_site: serde_json::Map<String, serde_json::Value> = r
+                .added_by_site
+                .iter()
+                .map(|(s, n)| (s.to_string(), serde_json::json!(n)))
+                .collect();
+            let line = serde_json::json!({
+                "bundle": "import",
+                "author": r.author.to_hex(),
+                "created_ms": r.created_ms,
+                "shards": r.shards,
+                "added": r.added,
+                "added_by_site": by_site,
+                "refused_shards": r.refused_shards,
+                "events": node.state().len(),
+            });
+            println!("{line}");
+            Ok(())
+        }
+    }
+}
