@@ -64,6 +64,14 @@ pub fn town(
     Ok((m, d))
 }
 
+/// Emit `<metric>_p50` and `<metric>_p99` of `values`.
+pub fn emit_percentiles(bench: &str, metric: &str, values: &[f64], unit: &str, scale: usize) {
+    for (p, name) in [(0.5, "p50"), (0.99, "p99")] {
+        let v = crate::bench_log::percentile(values.to_vec(), p);
+        emit(bench, &format!("{metric}_{name}"), v, unit, scale);
+    }
+}
+
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)

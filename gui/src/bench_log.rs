@@ -175,14 +175,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
             upkeep.push(ms(t));
         }
     }
-    emit(
-        "log",
-        "append_durable_p50",
-        percentile(lat.clone(), 0.5),
-        "ms",
-        n,
-    );
-    emit("log", "append_durable_p99", percentile(lat, 0.99), "ms", n);
+    crate::bench::emit_percentiles("log", "append_durable", &lat, "ms", n);
     emit("log", "maintain_p99", percentile(upkeep, 0.99), "ms", n);
     a.store().checkpoint().map_err(|x| e(&x))?;
     drop(a);

@@ -15,8 +15,8 @@
 //!   that had to move (each side's, compressed as one stream);
 //! - `heal_wire_ratio`: the first over the second.
 
-use crate::bench::{emit, median};
-use crate::bench_log::{TempDir, copy_store, percentile, seal_all};
+use crate::bench::{emit, emit_percentiles, median};
+use crate::bench_log::{TempDir, copy_store, seal_all};
 use kazashi_domain::{CivilDate, DeviceId, EventId, OperatorId, SiteId};
 use kazashi_node::mesh::{Mesh, MeshConfig, PeerAddr};
 use kazashi_node::{KdfParams, Node, SystemClock};
@@ -210,22 +210,8 @@ async fn propagation(args: &crate::bench::BenchArgs, dir: &Path) -> Result<(), S
         // Let the mesh go quiet between writes.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    emit(
-        "mesh",
-        "propagation_p50",
-        percentile(each.clone(), 0.5),
-        "ms",
-        n,
-    );
-    emit("mesh", "propagation_p99", percentile(each, 0.99), "ms", n);
-    emit(
-        "mesh",
-        "all_nodes_p50",
-        percentile(last.clone(), 0.5),
-        "ms",
-        n,
-    );
-    emit("mesh", "all_nodes_p99", percentile(last, 0.99), "ms", n);
+    emit_percentiles("mesh", "propagation", &each, "ms", n);
+    emit_percentiles("mesh", "all_nodes", &last, "ms", n);
     for m in &meshes {
         m.shutdown().await;
     }
