@@ -108,3 +108,41 @@ fn fold_bench_prints_json_lines() {
         );
     }
 }
+
+/// The mesh benchmark's two modes on a small scale: every metric printed, the heal's figures
+/// consistent with each other.
+#[test]
+fn mesh_bench_prints_propagation_and_heal() {
+    let metrics = |scale: &str| -> std::collections::BTreeMap<String, f64> {
+        let out = kazashi(&["bench", "mesh", "--scale", scale, "--runs", "1"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["bench"], "mesh");
+                (
+                    v["metric"].as_str().unwrap().to_owned(),
+                    v["value"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let p = metrics("4");
+    for m in ["propagation_p50", "propagation_p99", "all_nodes_p99"] {
+        assert!(p[m] > 0.0 && p[m] < 30_000.0, "{m}: {}", p[m]);
+    }
+    assert!(p["propagation_p50"] <= p["all_nodes_p99"]);
+    let h = metrics("1000");
+    assert!(h["heal_events_a"] > 0.0 && h["heal_events_b"] > 0.0);
+    assert!(h["heal"] > 0.0);
+    // Everything that moved crossed the wire, compressed no better than zstd does.
+    assert!(h["heal_wire_bytes"] > 0.5 * h["heal_moved_compressed"]);
+    let ratio = h["heal_wire_bytes"] / h["heal_moved_compressed"];
+    assert!((ratio - h["heal_wire_ratio"]).abs() < 1e-6);
+}
