@@ -31,6 +31,22 @@ const PASS: &str = "bench passphrase";
 /// The benchmark's working directory: removed afterwards, unless it was given in
 /// `KAZASHI_BENCH_DIR` (to look at the files).
 pub(crate) struct TempDir(pub(crate) PathBuf, pub(crate) bool);
+impl TempDir {
+    /// The working directory of benchmark `name`, created: `KAZASHI_BENCH_DIR` if set (kept),
+    /// else a fresh one under the system's temporary directory (removed on drop).
+    pub(crate) fn for_bench(name: &str) -> Result<TempDir, String> {
+        let dir = match std::env::var_os("KAZASHI_BENCH_DIR") {
+            Some(d) => TempDir(PathBuf::from(d), false),
+            None => TempDir(
+                std::env::temp_dir().join(format!("kazashi-bench-{name}-{}", std::process::id())),
+                true,
+            ),
+        };
+        std::fs::create_dir_all(&dir.0).map_err(|e| e.to_string())?;
+        Ok(dir)
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         if self.1 {
@@ -95,14 +111,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     if let Some(path) = &args.child_open {
         return child_open(args, path);
     }
-    let dir = match std::env::var_os("KAZASHI_BENCH_DIR") {
-        Some(d) => TempDir(PathBuf::from(d), false),
-        None => TempDir(
-            std::env::temp_dir().join(format!("kazashi-bench-log-{}", std::process::id())),
-            true,
-        ),
-    };
-    std::fs::create_dir_all(&dir.0).map_err(|x| e(&x))?;
+    let dir = TempDir::for_bench("log")?;
 
     // The town, the fleet (two laptops per site) and the signed week.
     let (m, d) = crate::bench::town(n, args.seed, false)?;

@@ -26,7 +26,7 @@ use kazashi_sim::workload::{household_check_in, shelter_week_by};
 use kazashi_sync::DeviceKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let dir = bench_dir()?;
+    let dir = TempDir::for_bench("mesh")?;
     let result = if args.scale < 1000 {
         rt.block_on(propagation(args, &dir.0))
     } else {
@@ -47,18 +47,6 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     // Endpoints close with the runtime; give their sockets a moment to go.
     rt.shutdown_timeout(Duration::from_secs(2));
     result
-}
-
-fn bench_dir() -> Result<TempDir, String> {
-    let dir = match std::env::var_os("KAZASHI_BENCH_DIR") {
-        Some(d) => TempDir(PathBuf::from(d), false),
-        None => TempDir(
-            std::env::temp_dir().join(format!("kazashi-bench-mesh-{}", std::process::id())),
-            true,
-        ),
-    };
-    std::fs::create_dir_all(&dir.0).map_err(|e| e.to_string())?;
-    Ok(dir)
 }
 
 fn loopback() -> MeshConfig {

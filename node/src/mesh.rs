@@ -805,6 +805,15 @@ async fn run_peer<C: Clock + Send + 'static>(
     result
 }
 
+/// Add the UDP bytes `conn` has sent since `counted` to the mesh's total.
+fn count_sent<C: Clock>(shared: &Shared<C>, conn: &Connection, counted: &mut u64) {
+    let sent = conn.stats().udp_tx.bytes;
+    shared
+        .wire_out
+        .fetch_add(sent.saturating_sub(*counted), Ordering::Relaxed);
+    *counted = (*counted).max(sent);
+}
+
 /// The sync conversation on an open, greeted stream.
 async fn session<C: Clock + Send + 'static>(
     shared: &Arc<Shared<C>>,
@@ -837,12 +846,7 @@ async fn session<C: Clock + Send + 'static>(
     let mut last_heard = Instant::now();
     let mut counted = 0u64;
     let result = loop {
-        // UDP bytes sent on this connection since the last turn, into the mesh's total.
-        let sent = conn.stats().udp_tx.bytes;
-        shared
-            .wire_out
-            .fetch_add(sent.saturating_sub(counted), Ordering::Relaxed);
-        counted = counted.max(sent);
+        count_sent(shared, conn, &mut counted);
         tokio::select! {
             frame = rx.recv() => {
                 let Some(frame) = frame else { break Ok(()) };
@@ -922,10 +926,7 @@ async fn session<C: Clock + Send + 'static>(
         }
     };
     reader.abort();
-    let sent = conn.stats().udp_tx.bytes;
-    shared
-        .wire_out
-        .fetch_add(sent.saturating_sub(counted), Ordering::Relaxed);
+    count_sent(shared, conn, &mut counted);
     {
         let mut node = shared.node();
         node.sync_end(peer);

@@ -139,7 +139,8 @@ pub struct SyncStep {
     pub added: usize,
     /// Shard messages refused (and quarantined).
     pub refused: usize,
-    /// For a catalog: how many of the shards it lists differ from ours (and are answered).
+    /// For a catalog: how many shards differ between it and ours (held by one side only, or
+    /// with other heads).
     pub differing: Option<usize>,
 }
 
@@ -562,6 +563,16 @@ impl<C: Clock> Node<C> {
                 return Err(NodeError::Bundle(e));
             }
         };
+        let seen_key = format!("{META_BUNDLE_SEEN}{}", hex::encode(body.id));
+        if let Some(at) = self.store.get_meta(&seen_key)? {
+            let imported_ms = at
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes);
+            return Err(NodeError::Bundle(BundleError::AlreadyImported {
+                imported_ms,
+            }));
+        }
         let mut report = BundleImport {
             author: body.author,
             created_ms: body.created_ms,
@@ -612,10 +623,7 @@ impl<C: Clock> Node<C> {
         }
         // Remember the bundle (a second import is refused) and what its author held.
         let now = self.station.clock().now_ms();
-        self.store.set_meta(
-            &format!("{META_BUNDLE_SEEN}{}", hex::encode(body.id)),
-            &now.to_le_bytes(),
-        )?;
+        self.store.set_meta(&seen_key, &now.to_le_bytes())?;
         if self.known_heads(&body.author)?.0 <= body.created_ms {
             let known = postcard::to_allocvec(&(body.created_ms, &body.catalog))
                 .map_err(|e| NodeError::Damaged(e.to_string()))?;
@@ -627,23 +635,11 @@ impl<C: Clock> Node<C> {
         Ok(report)
     }
 
-    /// Decrypt and check a bundle, and refuse one made here or imported before.
+    /// Decrypt and check a bundle, and refuse one made here.
     fn open_bundle(&self, file: &[u8]) -> Result<kazashi_sync::BundleBody, BundleError> {
         let body = kazashi_sync::bundle::read(file, &self.members, &self.key)?;
         if body.author == self.key.device_id() {
             return Err(BundleError::OwnBundle);
-        }
-        let seen = self
-            .store
-            .get_meta(&format!("{META_BUNDLE_SEEN}{}", hex::encode(body.id)))
-            .ok()
-            .flatten();
-        if let Some(at) = seen {
-            let imported_ms = at
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_le_bytes);
-            return Err(BundleError::AlreadyImported { imported_ms });
         }
         Ok(body)
     }
@@ -767,13 +763,12 @@ impl<C: Clock> Node<C> {
             self.station.roster(),
         );
         let check = |id: &EventId, env: &[u8]| accept(members, deployment, roster, id, env);
-        let catalog = matches!(message, Message::Catalog(_));
         let out = peer.session.handle(&mut self.log, message, &check);
         let mut step = SyncStep {
             replies: out.replies.iter().map(Message::encode).collect(),
             added: 0,
             refused: out.refused.len(),
-            differing: catalog.then_some(out.replies.len()),
+            differing: out.differing,
         };
         for (shard, err) in &out.refused {
             self.quarantine(

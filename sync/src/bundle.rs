@@ -162,8 +162,22 @@ fn wrapping_key(shared: &MontgomeryPoint, ephemeral: &[u8; 32], to: &DeviceId) -
     Some(Key::from(okm))
 }
 
-fn zero_nonce() -> Nonce {
-    Nonce::from([0u8; 12])
+/// ChaCha20-Poly1305 under `key` with a zero nonce: every key here seals one message only.
+fn seal(key: &Key, msg: &[u8], aad: &[u8]) -> Result<Vec<u8>, BundleError> {
+    ChaCha20Poly1305::new(key)
+        .encrypt(&Nonce::from([0u8; 12]), Payload { msg, aad })
+        .map_err(damaged)
+}
+
+fn unseal(key: &Key, msg: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+    ChaCha20Poly1305::new(key)
+        .decrypt(&Nonce::from([0u8; 12]), Payload { msg, aad })
+        .ok()
+}
+
+/// What the contents are authenticated with: the magic and the header.
+fn associated(header: &[u8]) -> Vec<u8> {
+    [MAGIC, header].concat()
 }
 
 /// Sign, compress and encrypt a bundle for every device `members` enrols and has not revoked.
@@ -203,16 +217,7 @@ pub fn write(
         let Some(wrap) = wrapping_key(&shared, &ephemeral, &d.device) else {
             continue;
         };
-        let sealed = ChaCha20Poly1305::new(&wrap)
-            .encrypt(
-                &zero_nonce(),
-                Payload {
-                    msg: &content_key,
-                    aad: &d.device.0,
-                },
-            )
-            .map_err(damaged)?;
-        recipients.push((d.device, sealed));
+        recipients.push((d.device, seal(&wrap, &content_key, &d.device.0)?));
     }
     let ciphertext_len = u64::try_from(plain.len() + 16).map_err(damaged)?;
     let header = postcard::to_allocvec(&Header {
@@ -222,17 +227,7 @@ pub fn write(
         ciphertext_len,
     })
     .map_err(damaged)?;
-    let mut aad = MAGIC.to_vec();
-    aad.extend_from_slice(&header);
-    let ciphertext = ChaCha20Poly1305::new(&Key::from(content_key))
-        .encrypt(
-            &zero_nonce(),
-            Payload {
-                msg: &plain,
-                aad: &aad,
-            },
-        )
-        .map_err(damaged)?;
+    let ciphertext = seal(&Key::from(content_key), &plain, &associated(&header))?;
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&u32::try_from(header.len()).map_err(damaged)?.to_le_bytes());
     out.extend_from_slice(&header);
@@ -280,30 +275,18 @@ pub fn read(file: &[u8], members: &Membership, me: &DeviceKey) -> Result<BundleB
     let shared = MontgomeryPoint(header.ephemeral).mul_clamped(me.x25519_scalar());
     let wrap = wrapping_key(&shared, &header.ephemeral, &me.device_id())
         .ok_or_else(|| damaged("an invalid ephemeral key"))?;
-    let content_key = ChaCha20Poly1305::new(&wrap)
-        .decrypt(
-            &zero_nonce(),
-            Payload {
-                msg: sealed,
-                aad: &me.device_id().0,
-            },
-        )
-        .map_err(|_| damaged("the key for this laptop does not open (altered)"))?;
+    let content_key = unseal(&wrap, sealed, &me.device_id().0)
+        .ok_or_else(|| damaged("the key for this laptop does not open (altered)"))?;
     let content_key: [u8; 32] = content_key
         .as_slice()
         .try_into()
         .map_err(|_| damaged("a content key of the wrong length"))?;
-    let mut aad = MAGIC.to_vec();
-    aad.extend_from_slice(header_bytes);
-    let plain = ChaCha20Poly1305::new(&Key::from(content_key))
-        .decrypt(
-            &zero_nonce(),
-            Payload {
-                msg: ciphertext,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| damaged("the contents do not authenticate (altered in transit)"))?;
+    let plain = unseal(
+        &Key::from(content_key),
+        ciphertext,
+        &associated(header_bytes),
+    )
+    .ok_or_else(|| damaged("the contents do not authenticate (altered in transit)"))?;
     let raw = decompress_bounded(&plain)?;
     let signed: Signed = postcard::from_bytes(&raw).map_err(damaged)?;
     let body: BundleBody = postcard::from_bytes(&signed.body).map_err(damaged)?;

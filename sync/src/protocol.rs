@@ -224,6 +224,8 @@ pub struct Outcome {
     pub added: Vec<(ShardId, EventId)>,
     /// Shards whose message was refused, with why (the node quarantines the message).
     pub refused: Vec<(ShardId, ShardError)>,
+    /// For a catalog: the shards whose contents differ between the two sides.
+    pub differing: Option<usize>,
 }
 
 /// One sync session with one peer.
@@ -307,6 +309,7 @@ impl Session {
                     .filter(|s| ours.get(s) != theirs.get(s))
                     .copied()
                     .collect();
+                out.differing = Some(differing.len());
                 for shard in differing {
                     // A shard only this side holds is the peer's to open: it says "I have
                     // nothing" once and gets the whole document in one message. Were both
