@@ -11,6 +11,7 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+pub mod card;
 pub mod demo;
 pub mod fleet;
 pub mod names;

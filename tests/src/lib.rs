@@ -1,5 +1,7 @@
 //! Helpers shared by Kazashi's cross-crate tests and their child processes.
 
+pub mod card_rig;
+
 use kazashi_domain::event::EventBody;
 use kazashi_domain::{CivilDate, Roster};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};

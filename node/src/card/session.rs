@@ -1,0 +1,335 @@
+//! One card session: the flows of a check-in as sequences of APDUs over any [`Transport`],
+//! behind the legal-line guard. Sans-IO in spirit: the transport is the only I/O, so the same
+//! code runs over pcscd, an in-process emulator, or a recorded trace.
+
+use super::CardError;
+use super::apdu::{self, AID_FACE, AID_JPKI, AID_TEXT, Command, Response, ef};
+use super::cert::{AuthCert, digest_info};
+use super::tlv::{self, BasicFour};
+use zeroize::Zeroizing;
+
+/// Something that carries one APDU to the card and its answer back.
+pub trait Transport {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError>;
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
+        (**self).transmit(apdu)
+    }
+}
+
+/// The card application a PIN belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinFor {
+    /// 券面事項入力補助用暗証番号 (the basic four items).
+    Text,
+    /// 利用者証明用電子証明書の暗証番号 (JPKI authentication; the possession check).
+    Jpki,
+}
+
+/// A 4-digit PIN, typed by the resident; wiped when dropped, never shown or logged.
+pub struct Pin(Zeroizing<[u8; 4]>);
+
+impl Pin {
+    /// Exactly four ASCII digits (full-width digits are taken as typed on a Japanese IME).
+    pub fn new(typed: &str) -> Result<Self, CardError> {
+        let mut digits = [0u8; 4];
+        let mut n = 0;
+        for c in typed.trim().chars() {
+            let d = match c {
+                '0'..='9' => c as u8,
+                '０'..='９' => b'0' + (c as u32 - '０' as u32) as u8,
+                _ => return Err(CardError::PinFormat),
+            };
+            let slot = digits.get_mut(n).ok_or(CardError::PinFormat)?;
+            *slot = d;
+            n += 1;
+        }
+        if n != 4 {
+            return Err(CardError::PinFormat);
+        }
+        Ok(Pin(Zeroizing::new(digits)))
+    }
+}
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pin(****)")
+    }
+}
+
+/// One exchange as the session log keeps it (PINs and signed data shown only by length).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub command: Command,
+    /// `None` when the transport failed (card pulled, reader gone).
+    pub answer: Option<(usize, u16)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selected {
+    Nothing,
+    Jpki,
+    Text,
+}
+
+/// A session with one card.
+pub struct CardSession<T: Transport> {
+    transport: T,
+    app: Selected,
+    ef: Option<u16>,
+    log: Vec<Exchange>,
+}
+
+/// How many bytes to ask for per READ BINARY (the most a short APDU returns).
+const CHUNK: u16 = 256;
+/// The largest file Kazashi reads (a certificate is under 2 KB).
+const MAX_FILE: usize = 8 * 1024;
+
+impl<T: Transport> CardSession<T> {
+    pub fn new(transport: T) -> Self {
+        CardSession {
+            transport,
+            app: Selected::Nothing,
+            ef: None,
+            log: Vec::new(),
+        }
+    }
+
+    /// Every exchange so far.
+    pub fn log(&self) -> &[Exchange] {
+        &self.log
+    }
+
+    pub fn into_transport(self) -> T {
+        self.transport
+    }
+
+    /// The legal line, enforced for every command: only the two applications and the six
+    /// files Kazashi needs, and only SELECT, READ BINARY, VERIFY and SIGN. Never 券面AP, never
+    /// EF 0001 of 券面事項入力補助AP (the individual number), never 照合番号A (a 12-digit
+    /// VERIFY), never EF 0005 of 券面AP.
+    fn guard(&self, c: &Command) -> Result<(), CardError> {
+        let refuse = |what: &str| Err(CardError::LegalLine(what.to_owned()));
+        match (c.cla, c.ins, c.p1) {
+            (0x00, apdu::INS_SELECT, 0x04) => {
+                if c.data == AID_FACE {
+                    return refuse("券面AP");
+                }
+                if c.data != AID_JPKI && c.data != AID_TEXT {
+                    return refuse("an unknown application");
+                }
+            }
+            (0x00, apdu::INS_SELECT, 0x02) => {
+                let fid = match c.data.as_slice() {
+                    [a, b] => u16::from_be_bytes([*a, *b]),
+                    _ => return refuse("a malformed file id"),
+                };
+                let allowed = match self.app {
+                    Selected::Jpki => {
+                        [ef::JPKI_AUTH_CERT, ef::JPKI_AUTH_KEY, ef::JPKI_AUTH_PIN].contains(&fid)
+                    }
+                    Selected::Text => [ef::TEXT_PIN, ef::TEXT_BASIC_FOUR].contains(&fid),
+                    Selected::Nothing => false,
+                };
+                if !allowed {
+                    return if fid == ef::TEXT_MY_NUMBER || fid == ef::FACE_MY_NUMBER {
+                        refuse("the individual number's file")
+                    } else {
+                        refuse("a file Kazashi does not use")
+                    };
+                }
+            }
+            (0x00, apdu::INS_READ_BINARY, p1) if p1 & 0x80 == 0 => {
+                if self.ef.is_none() || self.ef == Some(ef::JPKI_AUTH_KEY) {
+                    return refuse("a read with no data file selected");
+                }
+            }
+            (0x00, apdu::INS_VERIFY, 0x00) => {
+                if !c.data.is_empty() && c.data.len() != 4 {
+                    return refuse("照合番号A or any non-PIN verification");
+                }
+                if self.ef != Some(ef::TEXT_PIN) && self.ef != Some(ef::JPKI_AUTH_PIN) {
+                    return refuse("a VERIFY with no PIN file selected");
+                }
+            }
+            (0x80, apdu::INS_SIGN, 0x00) => {
+                if self.app != Selected::Jpki || self.ef != Some(ef::JPKI_AUTH_KEY) {
+                    return refuse("a signature outside the JPKI authentication key");
+                }
+            }
+            _ => return refuse("a command Kazashi does not use"),
+        }
+        Ok(())
+    }
+
+    /// Guard, send, log.
+    fn send(&mut self, c: Command) -> Result<Response, CardError> {
+        self.guard(&c)?;
+        let raw = match self.transport.transmit(&c.to_bytes()) {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.log.push(Exchange {
+                    command: c,
+                    answer: None,
+                });
+                return Err(e);
+            }
+        };
+        let r = Response::parse(&raw).ok_or(CardError::Garbled);
+        self.log.push(Exchange {
+            command: c,
+            answer: r.as_ref().ok().map(|r| (r.data.len(), r.sw)),
+        });
+        r
+    }
+
+    fn select_app(&mut self, app: Selected) -> Result<(), CardError> {
+        if self.app == app {
+            return Ok(());
+        }
+        let aid: &[u8] = match app {
+            Selected::Jpki => &AID_JPKI,
+            Selected::Text => &AID_TEXT,
+            Selected::Nothing => return Ok(()),
+        };
+        let r = self.send(Command::select_aid(aid))?;
+        match r.sw {
+            apdu::SW_OK => {
+                self.app = app;
+                self.ef = None;
+                Ok(())
+            }
+            // A card without the application: not a My Number Card (or an old 住基カード).
+            apdu::SW_FILE_NOT_FOUND | 0x6A86 | 0x6D00 | 0x6E00 => Err(CardError::NotMyNumberCard),
+            sw => Err(CardError::Status(sw)),
+        }
+    }
+
+    fn select_ef(&mut self, fid: u16) -> Result<(), CardError> {
+        if self.ef == Some(fid) {
+            return Ok(());
+        }
+        let r = self.send(Command::select_ef(fid))?;
+        match r.sw {
+            apdu::SW_OK => {
+                self.ef = Some(fid);
+                Ok(())
+            }
+            apdu::SW_FILE_NOT_FOUND => Err(CardError::NotMyNumberCard),
+            sw => Err(CardError::Status(sw)),
+        }
+    }
+
+    /// Read the current EF, a TLV: one full chunk first (it carries the length), then the rest
+    /// in full chunks. A file of `n` bytes takes ⌈n / 256⌉ reads.
+    fn read_tlv_file(&mut self) -> Result<Vec<u8>, CardError> {
+        let mut data: Vec<u8> = Vec::new();
+        let mut want: Option<usize> = None;
+        loop {
+            let offset = u16::try_from(data.len()).map_err(|_| CardError::TooLong)?;
+            let le = match want {
+                Some(w) => (w - data.len()).min(usize::from(CHUNK)) as u16,
+                None => CHUNK,
+            };
+            let mut r = self.send(Command::read_binary(offset, le))?;
+            if let Some(exact) = apdu::exact_length(r.sw) {
+                r = self.send(Command::read_binary(offset, exact))?;
+            }
+            let end_of_file = r.sw == apdu::SW_END_OF_FILE;
+            match r.sw {
+                apdu::SW_OK | apdu::SW_END_OF_FILE => {}
+                apdu::SW_SECURITY_NOT_SATISFIED => return Err(CardError::PinNeeded),
+                apdu::SW_WRONG_OFFSET => return Err(CardError::Malformed("short file".into())),
+                sw => return Err(CardError::Status(sw)),
+            }
+            if r.data.is_empty() {
+                return Err(CardError::Malformed("the file ended early".into()));
+            }
+            data.extend_from_slice(&r.data);
+            if want.is_none() {
+                want = tlv::total_len(&data).map_err(|e| CardError::Malformed(e.to_string()))?;
+            }
+            match want {
+                Some(w) if w > MAX_FILE => return Err(CardError::TooLong),
+                Some(w) if data.len() >= w => {
+                    data.truncate(w);
+                    return Ok(data);
+                }
+                _ if end_of_file || data.len() > MAX_FILE => {
+                    return Err(CardError::Malformed("the file ended early".into()));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The PIN-less tap: the JPKI user-authentication certificate.
+    pub fn read_auth_cert(&mut self) -> Result<AuthCert, CardError> {
+        self.select_app(Selected::Jpki)?;
+        self.select_ef(ef::JPKI_AUTH_CERT)?;
+        let der = self.read_tlv_file()?;
+        AuthCert::parse(&der).map_err(|e| CardError::Malformed(e.to_string()))
+    }
+
+    fn select_pin(&mut self, which: PinFor) -> Result<(), CardError> {
+        match which {
+            PinFor::Text => {
+                self.select_app(Selected::Text)?;
+                self.select_ef(ef::TEXT_PIN)
+            }
+            PinFor::Jpki => {
+                self.select_app(Selected::Jpki)?;
+                self.select_ef(ef::JPKI_AUTH_PIN)
+            }
+        }
+    }
+
+    /// The tries left before the PIN locks (`00 20 00 80` → `63 Cx`). Asks, never tries.
+    pub fn pin_tries(&mut self, which: PinFor) -> Result<u8, CardError> {
+        self.select_pin(which)?;
+        let r = self.send(Command::pin_tries())?;
+        match (apdu::tries_left(r.sw), r.sw) {
+            (Some(0), _) | (None, apdu::SW_PIN_BLOCKED) => Err(CardError::PinLocked(which)),
+            (Some(n), _) => Ok(n),
+            // Some cards answer 9000 to an empty VERIFY once the PIN is verified.
+            (None, apdu::SW_OK) => Ok(3),
+            (None, sw) => Err(CardError::Status(sw)),
+        }
+    }
+
+    /// One VERIFY with the PIN typed. Exactly one try: never retried here.
+    pub fn verify_pin(&mut self, which: PinFor, pin: &Pin) -> Result<(), CardError> {
+        self.select_pin(which)?;
+        let r = self.send(Command::verify(pin.0.as_slice()))?;
+        match (r.sw, apdu::tries_left(r.sw)) {
+            (apdu::SW_OK, _) => Ok(()),
+            (apdu::SW_PIN_BLOCKED, _) | (_, Some(0)) => Err(CardError::PinLocked(which)),
+            (_, Some(left)) => Err(CardError::WrongPin { which, left }),
+            (sw, None) => Err(CardError::Status(sw)),
+        }
+    }
+
+    /// The basic four items, after [`Self::verify_pin`] with [`PinFor::Text`].
+    pub fn read_basic_four(&mut self) -> Result<BasicFour, CardError> {
+        self.select_app(Selected::Text)?;
+        self.select_ef(ef::TEXT_BASIC_FOUR)?;
+        let file = Zeroizing::new(self.read_tlv_file()?);
+        tlv::basic_four(&file).map_err(|e| CardError::Malformed(e.to_string()))
+    }
+
+    /// Sign `challenge` with the JPKI authentication key, after [`Self::verify_pin`] with
+    /// [`PinFor::Jpki`]. Returns the DigestInfo signed and the signature.
+    pub fn sign(&mut self, challenge: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CardError> {
+        self.select_app(Selected::Jpki)?;
+        self.select_ef(ef::JPKI_AUTH_KEY)?;
+        let di = digest_info(challenge);
+        let r = self.send(Command::sign(&di))?;
+        match r.sw {
+            apdu::SW_OK => Ok((di, r.data)),
+            apdu::SW_SECURITY_NOT_SATISFIED => Err(CardError::PinNeeded),
+            sw => Err(CardError::Status(sw)),
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! A virtual My Number Card: the JPKI and 券面事項入力補助 applications with configurable
+//! holders, PINs and faults, answering APDUs as the brief (section 3) describes the card.
+//!
+//! It is written apart from the client in `kazashi_node::card` (its own TLV encoder, its own
+//! file table) so the two check each other, and it records every APDU it receives, so tests
+//! can assert what a flow sent without trusting the client's own log. [`vpcd`] puts it on a
+//! real pcscd through vsmartcard's vpcd driver.
+//!
+//! The keys and certificates are test material made by `sim/fixtures/cards/make.sh`.
+
+pub mod vpcd;
+
+use kazashi_node::card::{CardError, Transport};
+use rsa::RsaPrivateKey;
+use rsa::pkcs1v15::Pkcs1v15Sign;
+use rsa::pkcs8::DecodePrivateKey;
+use std::sync::{Arc, Mutex};
+
+macro_rules! fixtures {
+    ($($n:literal),*) => {
+        [$((
+            include_bytes!(concat!("../../fixtures/cards/card-", $n, ".crt.der")).as_slice(),
+            include_bytes!(concat!("../../fixtures/cards/card-", $n, ".key.der")).as_slice(),
+        )),*]
+    };
+}
+
+/// The fixture cards' (certificate, PKCS#8 key), DER.
+const FIXTURES: [(&[u8], &[u8]); 8] = fixtures!("1", "2", "3", "4", "5", "6", "7", "8");
+
+/// The CA that issued every fixture card's certificate.
+pub const TEST_CA: &[u8] = include_bytes!("../../fixtures/cards/ca.der");
+/// A CA that issued none of them.
+pub const OTHER_CA: &[u8] = include_bytes!("../../fixtures/cards/other-ca.der");
+
+/// How many distinct fixture cards (keys and certificates) there are.
+pub const FIXTURE_CARDS: usize = FIXTURES.len();
+
+/// The answer-to-reset the virtual card gives (T=1, as a My Number Card's).
+pub const ATR: [u8; 9] = [0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14];
+
+const AID_JPKI: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+const AID_TEXT: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+const AID_FACE: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
+
+/// The basic four items on a card, as written on it.
+#[derive(Clone)]
+pub struct Holder {
+    pub name: String,
+    pub address: String,
+    /// `YYYYMMDD`.
+    pub birth: String,
+    /// `"1"`, `"2"` or `"9"`.
+    pub sex: String,
+}
+
+/// What kind of card, and which faults it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quirk {
+    None,
+    /// Every BER length in the long `82 xx xx` form, and an address long enough that the file
+    /// takes several reads.
+    LongBer,
+    /// The basic-four file's TLV lengths are wrong.
+    MalformedTlv,
+    /// A card with neither application (a transit card, an old 住基カード).
+    NotMyNumberCard,
+    /// A locked PIN answers `69 83` instead of `63 C0`.
+    LockedAnswers6983,
+}
+
+/// One virtual card.
+#[derive(Clone)]
+pub struct CardSpec {
+    /// Which fixture key and certificate, 0-based (wraps around).
+    pub fixture: usize,
+    pub holder: Holder,
+    pub text_pin: [u8; 4],
+    pub text_tries: u8,
+    pub jpki_pin: [u8; 4],
+    pub jpki_tries: u8,
+    pub quirk: Quirk,
+    /// The card leaves the reader (the connection drops) instead of answering this many'th
+    /// APDU (1-based) — "pulled mid-read".
+    pub pull_at: Option<usize>,
+}
+
+impl CardSpec {
+    pub fn new(fixture: usize, holder: Holder) -> Self {
+        CardSpec {
+            fixture,
+            holder,
+            text_pin: *b"1234",
+            text_tries: 3,
+            jpki_pin: *b"1234",
+            jpki_tries: 3,
+            quirk: Quirk::None,
+            pull_at: None,
+        }
+    }
+
+    /// The fixture certificate of this card (DER).
+    pub fn certificate(&self) -> &'static [u8] {
+        fixture(self.fixture).0
+    }
+}
+
+fn fixture(i: usize) -> (&'static [u8], &'static [u8]) {
+    FIXTURES
+        .get(i % FIXTURES.len())
+        .copied()
+        .unwrap_or((&[], &[]))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum App {
+    Jpki,
+    Text,
+    Face,
+}
+
+/// Every APDU a card received, raw.
+pub type ApduLog = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A card in its power-on state.
+pub struct VirtualCard {
+    spec: CardSpec,
+    app: Option<App>,
+    ef: Option<u16>,
+    text_ok: bool,
+    jpki_ok: bool,
+    key: Option<RsaPrivateKey>,
+    received: usize,
+    log: ApduLog,
+}
+
+const OK: [u8; 2] = [0x90, 0x00];
+
+fn sw(v: u16) -> Vec<u8> {
+    v.to_be_bytes().to_vec()
+}
+
+/// BER length, short or `81`/`82` form; `long` forces `82`.
+fn ber_len(n: usize, long: bool) -> Vec<u8> {
+    if long || n > 0xFF {
+        vec![0x82, (n >> 8) as u8, n as u8]
+    } else if n > 0x7F {
+        vec![0x81, n as u8]
+    } else {
+        vec![n as u8]
+    }
+}
+
+fn tlv(tag: u16, value: &[u8], long: bool) -> Vec<u8> {
+    let mut v = tag.to_be_bytes().to_vec();
+    v.extend(ber_len(value.len(), long));
+    v.extend_from_slice(value);
+    v
+}
+
+impl VirtualCard {
+    pub fn new(spec: CardSpec) -> Self {
+        VirtualCard {
+            spec,
+            app: None,
+            ef: None,
+            text_ok: false,
+            jpki_ok: false,
+            key: None,
+            received: 0,
+            log: ApduLog::default(),
+        }
+    }
+
+    pub fn spec(&self) -> &CardSpec {
+        &self.spec
+    }
+
+    /// The raw log of APDUs received (shared: it can be read after the card moved elsewhere).
+    pub fn log(&self) -> ApduLog {
+        self.log.clone()
+    }
+
+    /// Power cycle: selections and verified PINs are forgotten; tries are kept.
+    pub fn reset(&mut self) {
+        self.app = None;
+        self.ef = None;
+        self.text_ok = false;
+        self.jpki_ok = false;
+    }
+
+    /// Has the card been pulled (its `pull_at` reached)? Then it answers nothing more.
+    pub fn pulled(&self) -> bool {
+        self.spec.pull_at.is_some_and(|n| self.received >= n)
+    }
+
+    fn file(&self, fid: u16) -> Option<Vec<u8>> {
+        let h = &self.spec.holder;
+        match (self.app?, fid) {
+            (App::Jpki, 0x000A) => Some(self.spec.certificate().to_vec()),
+            (App::Jpki, 0x000B) => Some(TEST_CA.to_vec()),
+            (App::Text, 0x0002) => {
+                let long = self.spec.quirk == Quirk::LongBer;
+                let address = if long {
+                    format!("{}{}", h.address, "（方書）".repeat(30))
+                } else {
+                    h.address.clone()
+                };
+                let mut inner = tlv(0xDF21, &[0x01, 0x02, 0x03], long);
+                inner.extend(tlv(0xDF22, h.name.as_bytes(), long));
+                inner.extend(tlv(0xDF23, address.as_bytes(), long));
+                inner.extend(tlv(0xDF24, h.birth.as_bytes(), long));
+                inner.extend(tlv(0xDF25, h.sex.as_bytes(), long));
+                let mut f = tlv(0xFF20, &inner, long);
+                if self.spec.quirk == Quirk::MalformedTlv {
+                    // The name's length claims more than there is.
+                    if let Some(p) = f.windows(2).position(|w| w == [0xDF, 0x22])
+                        && let Some(b) = f.get_mut(p + 2)
+                    {
+                        *b = 0x7F;
+                    }
+                    if let Some(b) = f.get_mut(2) {
+                        *b = 0x7F;
+                    }
+                }
+                f.resize(f.len().max(0x200), 0xFF);
+                Some(f)
+            }
+            // The individual number: on the card, never to be read by Kazashi. A fake number.
+            (App::Text, 0x0001) => Some(b"000000000000".to_vec()),
+            (App::Face, 0x0005) => Some(b"000000000000".to_vec()),
+            _ => None,
+        }
+    }
+
+    fn exists(&self, fid: u16) -> bool {
+        matches!(
+            (self.app, fid),
+            (Some(App::Jpki), 0x000A | 0x000B | 0x0017 | 0x0018)
+                | (Some(App::Text), 0x0001 | 0x0002 | 0x0011)
+                | (Some(App::Face), 0x0005)
+        )
+    }
+
+    fn tries(&mut self) -> Option<&mut u8> {
+        match (self.app?, self.ef?) {
+            (App::Text, 0x0011) => Some(&mut self.spec.text_tries),
+            (App::Jpki, 0x0018) => Some(&mut self.spec.jpki_tries),
+            _ => None,
+        }
+    }
+
+    fn locked_sw(&self) -> Vec<u8> {
+        if self.spec.quirk == Quirk::LockedAnswers6983 {
+            sw(0x6983)
+        } else {
+            sw(0x63C0)
+        }
+    }
+
+    /// Answer one C-APDU with an R-APDU (data and status word).
+    pub fn answer(&mut self, apdu: &[u8]) -> Vec<u8> {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(apdu.to_vec());
+        }
+        self.received += 1;
+        let [cla, ins, p1, p2, rest @ ..] = apdu else {
+            return sw(0x6700);
+        };
+        let (data, le): (&[u8], Option<usize>) = match rest {
+            [] => (&[], None),
+            [le] => (&[], Some(if *le == 0 { 256 } else { usize::from(*le) })),
+            [lc, body @ ..] => {
+                let n = usize::from(*lc);
+                match (body.get(..n), body.get(n..)) {
+                    (Some(d), Some([])) => (d, None),
+                    (Some(d), Some([le])) => {
+                        (d, Some(if *le == 0 { 256 } else { usize::from(*le) }))
+                    }
+                    _ => return sw(0x6700),
+                }
+            }
+        };
+        if self.spec.quirk == Quirk::NotMyNumberCard {
+            return sw(0x6A82);
+        }
+        match (cla, ins, p1, p2) {
+            (0x00, 0xA4, 0x04, 0x0C) => {
+                let app = if data == AID_JPKI {
+                    App::Jpki
+                } else if data == AID_TEXT {
+                    App::Text
+                } else if data == AID_FACE {
+                    App::Face
+                } else {
+                    return sw(0x6A82);
+                };
+                self.app = Some(app);
+                self.ef = None;
+                OK.to_vec()
+            }
+            (0x00, 0xA4, 0x02, 0x0C) => {
+                let [a, b] = data else { return sw(0x6A87) };
+                let fid = u16::from_be_bytes([*a, *b]);
+                if !self.exists(fid) {
+                    return sw(0x6A82);
+                }
+                self.ef = Some(fid);
+                OK.to_vec()
+            }
+            (0x00, 0xB0, p1, p2) if p1 & 0x80 == 0 => {
+                let Some(ef) = self.ef else { return sw(0x6986) };
+                if self.app == Some(App::Text) && ef == 0x0002 && !self.text_ok {
+                    return sw(0x6982);
+                }
+                let Some(file) = self.file(ef) else {
+                    return sw(0x6986);
+                };
+                let offset = usize::from(u16::from_be_bytes([*p1, *p2]));
+                if offset >= file.len() {
+                    return sw(0x6B00);
+                }
+                let want = le.unwrap_or(256);
+                let end = (offset + want).min(file.len());
+                let mut r = file.get(offset..end).unwrap_or_default().to_vec();
+                r.extend(if end - offset < want {
+                    sw(0x6282)
+                } else {
+                    OK.to_vec()
+                });
+                r
+            }
+            (0x00, 0x20, 0x00, 0x80) => {
+                let (text_pin, jpki_pin) = (self.spec.text_pin, self.spec.jpki_pin);
+                let (app, ef) = (self.app, self.ef);
+                let locked = self.locked_sw();
+                let Some(tries) = self.tries() else {
+                    return sw(0x6986);
+                };
+                if *tries == 0 {
+                    return locked;
+                }
+                if data.is_empty() {
+                    return sw(0x63C0 | u16::from(*tries));
+                }
+                let right = match (app, ef) {
+                    (Some(App::Text), Some(0x0011)) => data == text_pin,
+                    _ => data == jpki_pin,
+                };
+                if right {
+                    *tries = 3;
+                    match app {
+                        Some(App::Text) => self.text_ok = true,
+                        _ => self.jpki_ok = true,
+                    }
+                    OK.to_vec()
+                } else {
+                    *tries -= 1;
+                    sw(0x63C0 | u16::from(*tries))
+                }
+            }
+            (0x80, 0x2A, 0x00, 0x80) => {
+                if self.app != Some(App::Jpki) || self.ef != Some(0x0017) {
+                    return sw(0x6986);
+                }
+                if !self.jpki_ok {
+                    return sw(0x6982);
+                }
+                if self.key.is_none() {
+                    self.key = RsaPrivateKey::from_pkcs8_der(fixture(self.spec.fixture).1).ok();
+                }
+                let Some(key) = &self.key else {
+                    return sw(0x6F00);
+                };
+                match key.sign(Pkcs1v15Sign::new_unprefixed(), data) {
+                    Ok(mut s) => {
+                        s.extend(OK);
+                        s
+                    }
+                    Err(_) => sw(0x6A80),
+                }
+            }
+            (0x00, _, _, _) | (0x80, _, _, _) => sw(0x6D00),
+            _ => sw(0x6E00),
+        }
+    }
+}
+
+/// In-process use (benchmarks, the demo): the card answers directly; a pulled card is
+/// "removed".
+impl Transport for VirtualCard {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
+        if self.pulled() {
+            return Err(CardError::Removed);
+        }
+        if self.spec.pull_at == Some(self.received + 1) {
+            self.received += 1;
+            if let Ok(mut l) = self.log.lock() {
+                l.push(apdu.to_vec());
+            }
+            return Err(CardError::Removed);
+        }
+        Ok(self.answer(apdu))
+    }
+}
+
+/// What a test asserts of every flow: the raw APDUs a card received never select 券面AP,
+/// never select EF 0001 while 券面事項入力補助AP is selected (nor EF 0005 in 券面AP), and never
+/// VERIFY with 12 bytes (照合番号A). Returns the offending APDUs.
+pub fn individual_number_touches(log: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut app: Option<App> = None;
+    let mut bad = Vec::new();
+    for a in log {
+        match a.as_slice() {
+            [0x00, 0xA4, 0x04, _, 0x0A, aid @ ..] => {
+                app = if aid == AID_TEXT {
+                    Some(App::Text)
+                } else if aid == AID_JPKI {
+                    Some(App::Jpki)
+                } else {
+                    Some(App::Face)
+                };
+                if aid == AID_FACE {
+                    bad.push(a.clone());
+                }
+            }
+            [0x00, 0xA4, 0x02, _, 0x02, 0x00, 0x01] if app == Some(App::Text) => {
+                bad.push(a.clone())
+            }
+            [0x00, 0xA4, 0x02, _, 0x02, 0x00, 0x05] if app == Some(App::Face) => {
+                bad.push(a.clone())
+            }
+            [_, 0x20, _, _, 12, ..] => bad.push(a.clone()),
+            // READ BINARY with a short file id (P1 bit 8) naming EF 01 or EF 05.
+            [0x00, 0xB0, p1, ..] if p1 & 0x80 != 0 && matches!(p1 & 0x1F, 0x01 | 0x05) => {
+                bad.push(a.clone())
+            }
+            _ => {}
+        }
+    }
+    bad
+}

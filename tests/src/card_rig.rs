@@ -1,0 +1,146 @@
+//! The virtual-card rig: a real pcscd with vsmartcard's vpcd reader, and the in-repo card
+//! emulator on it. Starts pcscd itself when it is not running (as root; it then exits by
+//! itself a minute after the last client), and says "skipped: …" only where it cannot.
+
+use kazashi_node::card::{PcscTransport, ReaderSnapshot};
+use kazashi_sim::card::VirtualCard;
+use kazashi_sim::card::vpcd::{InsertedCard, VPCD_PORT};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+const PCSCD: &str = "/usr/sbin/pcscd";
+const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+/// The reader vpcd's first slot shows as.
+pub const READER: &str = "Virtual PCD 00 00";
+
+/// One card test at a time: there is one virtual reader.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// The pcscd this process started, if any.
+static OURS: Mutex<Option<Child>> = Mutex::new(None);
+
+pub struct Rig {
+    _turn: MutexGuard<'static, ()>,
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn vpcd_reader_up() -> bool {
+    ReaderSnapshot::now().is_ok_and(|s| s.readers.iter().any(|r| r.name == READER))
+}
+
+/// Wait until `f` holds, up to `d`.
+pub fn wait_for(d: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+impl Rig {
+    /// The rig, or the reason it cannot run here (to print as "skipped: …").
+    pub fn start() -> Result<Rig, String> {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        if !std::path::Path::new(PCSCD).exists() {
+            return Err(
+                "pcscd is not installed (script/test installs pcscd and vsmartcard-vpcd)".into(),
+            );
+        }
+        if !std::path::Path::new(VPCD_DRIVER).exists() {
+            return Err("vsmartcard-vpcd is not installed (script/test installs it)".into());
+        }
+        if !vpcd_reader_up() {
+            start_pcscd()?;
+        }
+        Ok(Rig { _turn: turn })
+    }
+
+    /// Does this process own pcscd (so a test may stop and restart it)?
+    pub fn owns_pcscd(&self) -> bool {
+        OURS.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+
+    /// Stop our pcscd (as if it crashed or was restarted).
+    pub fn stop_pcscd(&self) -> Result<(), String> {
+        let mut g = OURS.lock().map_err(|_| "poisoned")?;
+        let mut child = g.take().ok_or("pcscd is not ours")?;
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(())
+    }
+
+    pub fn restart_pcscd(&self) -> Result<(), String> {
+        start_pcscd()
+    }
+
+    /// Put a card on the virtual reader and wait until pcscd sees it.
+    pub fn insert(&self, card: VirtualCard) -> Result<InsertedCard, String> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, VPCD_PORT));
+        let c =
+            InsertedCard::insert(card, addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        if !wait_for(Duration::from_secs(10), || card_present(true)) {
+            return Err("pcscd did not see the virtual card".into());
+        }
+        Ok(c)
+    }
+
+    /// Take the card off and wait until pcscd sees it gone.
+    pub fn remove(&self, c: InsertedCard) -> Option<VirtualCard> {
+        let card = c.remove();
+        wait_for(Duration::from_secs(10), || card_present(false));
+        card
+    }
+
+    /// Connect to the card on the virtual reader.
+    pub fn connect(&self) -> Result<PcscTransport, String> {
+        PcscTransport::connect(READER).map_err(|e| e.to_string())
+    }
+}
+
+/// Is a card on the virtual reader (as pcscd says)?
+pub fn card_present(want: bool) -> bool {
+    ReaderSnapshot::now()
+        .map(|s| s.readers.iter().any(|r| r.name == READER && r.card) == want)
+        .unwrap_or(false)
+}
+
+fn start_pcscd() -> Result<(), String> {
+    if !is_root() {
+        return Err("pcscd with the vpcd reader is not running, and starting it needs root".into());
+    }
+    let mut g = OURS.lock().map_err(|_| "poisoned")?;
+    if let Some(mut old) = g.take() {
+        let _ = old.kill();
+        let _ = old.wait();
+    }
+    // A pcscd left by an earlier run may hold the socket without answering.
+    let _ = Command::new("pkill").args(["-x", "pcscd"]).status();
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = std::fs::remove_file("/run/pcscd/pcscd.comm");
+    let _ = std::fs::create_dir_all("/run/pcscd");
+    let child = Command::new(PCSCD)
+        .args(["--foreground", "--auto-exit"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start pcscd: {e}"))?;
+    *g = Some(child);
+    drop(g);
+    if wait_for(Duration::from_secs(10), vpcd_reader_up) {
+        Ok(())
+    } else {
+        Err("pcscd started but shows no vpcd reader (is /etc/reader.conf.d/vpcd there?)".into())
+    }
+}
