@@ -511,6 +511,34 @@ impl MatchIndex {
         MatchIndex { people, blocks }
     }
 
+    /// Roster entries that match the given fields at [`POSSIBLE`] or above, best first (ties
+    /// by person id): how a card's basic four items or a typed search find their person.
+    pub fn find(
+        &self,
+        name: &str,
+        kana: Option<&str>,
+        birth: Option<CivilDate>,
+        sex: Sex,
+        address: Option<&str>,
+    ) -> Vec<Candidate> {
+        let f = folded(&mut FoldMemo::default(), name, kana, birth, sex, address);
+        let mut found: Vec<Candidate> = self
+            .candidates(&f)
+            .into_iter()
+            .filter_map(|i| {
+                let (person, g) = self.people.get(i as usize)?;
+                let (score, reasons) = score(&f, g)?;
+                Some(Candidate {
+                    person: *person,
+                    score,
+                    reasons,
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| b.score.cmp(&a.score).then(a.person.cmp(&b.person)));
+        found
+    }
+
     fn candidates(&self, f: &Folded) -> Vec<u32> {
         let mut v: Vec<u32> = block_keys(f, false)
             .iter()
@@ -520,6 +548,14 @@ impl MatchIndex {
         v.dedup();
         v
     }
+}
+
+/// A roster entry found by [`MatchIndex::find`], with its score (per mille) and reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub person: PersonId,
+    pub score: u16,
+    pub reasons: Vec<MatchReason>,
 }
 
 /// What the rules need besides the state.

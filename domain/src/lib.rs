@@ -22,6 +22,7 @@ pub mod hlc;
 pub mod ids;
 pub mod normalize;
 pub mod roster;
+pub mod search;
 pub mod state;
 pub mod text;
 pub mod time;

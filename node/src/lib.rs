@@ -15,6 +15,7 @@ pub mod card;
 pub mod clock;
 pub mod mesh;
 pub mod node;
+pub mod reception;
 pub mod station;
 pub mod store;
 

@@ -18,6 +18,7 @@ use crate::station::{Station, StationError};
 use crate::store::{KdfParams, Quarantined, Store, StoreError};
 use kazashi_domain::detector::{Alert, Context, Detector, MatchIndex};
 use kazashi_domain::event::{AlertOutcome, EventBody};
+use kazashi_domain::search::SearchIndex;
 use kazashi_domain::validate::check_event;
 use kazashi_domain::{Event, EventId, OperatorId, Roster, SiteId};
 use kazashi_sync::manifest::ManifestError;
@@ -67,9 +68,13 @@ pub struct Node<C: Clock> {
     chunks: BTreeMap<ShardId, u32>,
     /// Per peer, the sync states of the last session (see `Session::resume`).
     peer_memory: BTreeMap<String, BTreeMap<ShardId, Vec<u8>>>,
-    /// The roster folded for matching and the detector, built on the first `alerts` call and
-    /// kept up to date with every event after.
-    detector: Option<(MatchIndex, Detector)>,
+    /// The roster folded for matching (built on first use: alerts, a card's basic four).
+    matcher: Option<MatchIndex>,
+    /// The roster folded for staff search (built on first use).
+    search: Option<SearchIndex>,
+    /// The detector, built on the first `alerts` call and kept up to date with every event
+    /// after.
+    detector: Option<Detector>,
     /// [`Node::state_digest`] and the event count it was taken at.
     digest_cache: Option<(usize, [u8; 32])>,
 }
@@ -179,6 +184,8 @@ impl<C: Clock> Node<C> {
             store,
             chunks: BTreeMap::new(),
             peer_memory: BTreeMap::new(),
+            matcher: None,
+            search: None,
             detector: None,
             digest_cache: None,
         })
@@ -231,6 +238,8 @@ impl<C: Clock> Node<C> {
             store,
             chunks,
             peer_memory: BTreeMap::new(),
+            matcher: None,
+            search: None,
             detector: None,
             digest_cache: None,
         })
@@ -390,17 +399,17 @@ impl<C: Clock> Node<C> {
     /// detector over the whole state; after that every new event updates it.
     pub fn alerts(&mut self) -> Vec<Alert> {
         let state = self.station.state();
-        let (matcher, detector) = self.detector.get_or_insert_with(|| {
-            let matcher = MatchIndex::new(self.station.roster());
+        let matcher = self
+            .matcher
+            .get_or_insert_with(|| MatchIndex::new(self.station.roster()));
+        let detector = self.detector.get_or_insert_with(|| {
             let ctx = Context {
                 deployment: self.station.deployment(),
                 roster: self.station.roster(),
-                matcher: &matcher,
+                matcher,
             };
-            let d = Detector::full(&ctx, state);
-            (matcher, d)
+            Detector::full(&ctx, state)
         });
-        let _ = matcher;
         detector
             .alerts()
             .into_iter()
@@ -412,6 +421,18 @@ impl<C: Clock> Node<C> {
             })
             .cloned()
             .collect()
+    }
+
+    /// The roster folded for matching, built on first use.
+    pub fn matcher(&mut self) -> &MatchIndex {
+        self.matcher
+            .get_or_insert_with(|| MatchIndex::new(self.station.roster()))
+    }
+
+    /// The roster folded for staff search, built on first use.
+    pub fn search_index(&mut self) -> &SearchIndex {
+        self.search
+            .get_or_insert_with(|| SearchIndex::new(self.station.roster()))
     }
 
     /// An alert's evidence: each event it cites, with its site, time, operator and device.
@@ -450,7 +471,7 @@ impl<C: Clock> Node<C> {
 
     /// Feed one event, already in the state, to the detector (once it exists).
     fn detect(&mut self, event: &Event) {
-        if let Some((matcher, detector)) = &mut self.detector {
+        if let (Some(matcher), Some(detector)) = (&self.matcher, &mut self.detector) {
             let ctx = Context {
                 deployment: self.station.deployment(),
                 roster: self.station.roster(),

@@ -67,19 +67,44 @@ impl PcscTransport {
     pub fn reader(&self) -> &str {
         &self.reader
     }
+
+    /// Has the card left the reader (asked for up to `patience`; the reader may take a
+    /// moment to notice)?
+    fn card_gone(&self, patience: Duration) -> bool {
+        let until = std::time::Instant::now() + patience;
+        loop {
+            match self.card.status2_owned() {
+                Err(e) if card_error(e) == CardError::Removed => return true,
+                Ok(st) if !st.status().contains(pcsc::Status::PRESENT) => return true,
+                _ => {}
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
 }
 
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
         let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
         match self.card.transmit(apdu, &mut buf) {
+            // No status word: the connection to the card broke mid-exchange.
+            Ok(r) if r.len() < 2 => {
+                if self.card_gone(Duration::from_millis(500)) {
+                    Err(CardError::Removed)
+                } else {
+                    Err(CardError::Garbled)
+                }
+            }
             Ok(r) => Ok(r.to_vec()),
             Err(e @ (Error::NotTransacted | Error::CommError)) => {
                 // A read cut off: say "removed" when the card is gone, else the error.
-                match self.card.status2_owned().map(|_| ()) {
-                    Err(s) if card_error(s) == CardError::Removed => Err(CardError::Removed),
-                    Err(Error::NoSmartcard) => Err(CardError::Removed),
-                    _ => Err(card_error(e)),
+                if self.card_gone(Duration::from_millis(500)) {
+                    Err(CardError::Removed)
+                } else {
+                    Err(card_error(e))
                 }
             }
             Err(e) => Err(card_error(e)),
