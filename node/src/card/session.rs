@@ -333,3 +333,99 @@ impl<T: Transport> CardSession<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers 9000 to everything and records what reached it.
+    #[derive(Default)]
+    struct Recorder(Vec<Vec<u8>>);
+
+    impl Transport for Recorder {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
+            self.0.push(apdu.to_vec());
+            Ok(vec![0x90, 0x00])
+        }
+    }
+
+    fn refused(s: &mut CardSession<Recorder>, c: Command) {
+        let before = s.transport.0.len();
+        let shown = format!("{c:?}");
+        assert!(
+            matches!(s.send(c), Err(CardError::LegalLine(_))),
+            "{shown} was not refused"
+        );
+        assert_eq!(s.transport.0.len(), before, "{shown} reached the card");
+    }
+
+    #[test]
+    fn the_guard_stops_the_individual_number_before_the_card() {
+        let mut s = CardSession::new(Recorder::default());
+        refused(&mut s, Command::select_aid(&AID_FACE));
+        refused(&mut s, Command::select_aid(&[0xA0, 0, 0, 0, 0x03]));
+        refused(&mut s, Command::select_ef(ef::TEXT_MY_NUMBER));
+        s.select_app(Selected::Text).unwrap();
+        refused(&mut s, Command::select_ef(ef::TEXT_MY_NUMBER));
+        refused(&mut s, Command::select_ef(ef::FACE_MY_NUMBER));
+        refused(&mut s, Command::select_ef(0x0003));
+        refused(&mut s, Command::verify(b"123456789012"));
+        // READ BINARY by short file id (P1 bit 8) of EF 01.
+        refused(
+            &mut s,
+            Command {
+                cla: 0,
+                ins: 0xB0,
+                p1: 0x81,
+                p2: 0,
+                data: vec![],
+                le: Some(16),
+            },
+        );
+        // A read with no file selected, GET DATA, an unknown class.
+        refused(&mut s, Command::read_binary(0, 16));
+        refused(
+            &mut s,
+            Command {
+                cla: 0,
+                ins: 0xCA,
+                p1: 0,
+                p2: 0,
+                data: vec![],
+                le: Some(0),
+            },
+        );
+        refused(
+            &mut s,
+            Command {
+                cla: 0x0C,
+                ins: 0xA4,
+                p1: 4,
+                p2: 0x0C,
+                data: AID_TEXT.to_vec(),
+                le: None,
+            },
+        );
+        // Signing outside the JPKI key.
+        refused(&mut s, Command::sign(&[0; 51]));
+        // In JPKI, the key file cannot be read.
+        s.select_app(Selected::Jpki).unwrap();
+        s.select_ef(ef::JPKI_AUTH_KEY).unwrap();
+        refused(&mut s, Command::read_binary(0, 16));
+        // What a flow needs still goes through.
+        s.select_ef(ef::JPKI_AUTH_PIN).unwrap();
+        assert!(s.send(Command::pin_tries()).is_ok());
+        assert_eq!(s.transport.0.len(), 5);
+    }
+
+    #[test]
+    fn the_log_keeps_no_pin() {
+        let mut s = CardSession::new(Recorder::default());
+        let _ = s.verify_pin(PinFor::Text, &Pin::new("4321").unwrap());
+        let shown = format!("{:?}", s.log());
+        assert!(
+            !shown.contains("34, 33") && !shown.contains("4321") && shown.contains("[4 bytes]"),
+            "{shown}"
+        );
+    }
+}

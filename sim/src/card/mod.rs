@@ -440,3 +440,71 @@ pub fn individual_number_touches(log: &[Vec<u8>]) -> Vec<Vec<u8>> {
     }
     bad
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card() -> VirtualCard {
+        VirtualCard::new(CardSpec::new(
+            0,
+            Holder {
+                name: "山田 太郎".into(),
+                address: "かざし市中央1-2-3".into(),
+                birth: "19700101".into(),
+                sex: "1".into(),
+            },
+        ))
+    }
+
+    #[test]
+    fn the_legal_line_check_sees_every_way_to_the_number() {
+        let text = [&[0x00, 0xA4, 0x04, 0x0C, 0x0A][..], &AID_TEXT].concat();
+        let face = [&[0x00, 0xA4, 0x04, 0x0C, 0x0A][..], &AID_FACE].concat();
+        let jpki = [&[0x00, 0xA4, 0x04, 0x0C, 0x0A][..], &AID_JPKI].concat();
+        let ef = |f: u8| vec![0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, f];
+        let clean = vec![jpki.clone(), ef(0x01), text.clone(), ef(0x02), ef(0x11)];
+        assert!(
+            individual_number_touches(&clean).is_empty(),
+            "EF 0001 of JPKI is not the number"
+        );
+        assert_eq!(
+            individual_number_touches(&[text.clone(), ef(0x01)]).len(),
+            1
+        );
+        assert_eq!(individual_number_touches(&[face.clone()]).len(), 1);
+        assert_eq!(individual_number_touches(&[face, ef(0x05)]).len(), 2);
+        let pin_a = [&[0x00, 0x20, 0x00, 0x80, 12][..], b"123456789012"].concat();
+        assert_eq!(individual_number_touches(&[text.clone(), pin_a]).len(), 1);
+        assert_eq!(
+            individual_number_touches(&[text, vec![0x00, 0xB0, 0x81, 0x00, 0x00]]).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_card_keeps_its_secrets_until_the_pin() {
+        let mut c = card();
+        let sel_text = [&[0x00, 0xA4, 0x04, 0x0C, 0x0A][..], &AID_TEXT].concat();
+        assert_eq!(c.answer(&sel_text), OK);
+        assert_eq!(c.answer(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x02]), OK);
+        assert_eq!(c.answer(&[0x00, 0xB0, 0x00, 0x00, 0x00]), sw(0x6982));
+        assert_eq!(c.answer(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x11]), OK);
+        assert_eq!(c.answer(&[0x00, 0x20, 0x00, 0x80]), sw(0x63C3));
+        assert_eq!(
+            c.answer(&[0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4']),
+            OK
+        );
+        assert_eq!(c.answer(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x02]), OK);
+        let r = c.answer(&[0x00, 0xB0, 0x00, 0x00, 0x00]);
+        assert_eq!(r.get(..2), Some(&[0xFF, 0x20][..]));
+        // A reset forgets the PIN.
+        c.reset();
+        assert_eq!(c.answer(&sel_text), OK);
+        assert_eq!(c.answer(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x02]), OK);
+        assert_eq!(c.answer(&[0x00, 0xB0, 0x00, 0x00, 0x00]), sw(0x6982));
+        // Malformed APDUs get 6700, not a panic.
+        assert_eq!(c.answer(&[0x00, 0xA4]), sw(0x6700));
+        assert_eq!(c.answer(&[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3]), sw(0x6700));
+    }
+}
