@@ -31,8 +31,9 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "shard" => crate::bench_shard::run(args),
         "detector" => crate::bench_detector::run(args),
         "mesh" => crate::bench_mesh::run(args),
+        "card" => crate::bench_card::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card"
         )),
     }
 }

@@ -1,11 +1,13 @@
 //! `kazashi`: one binary, the station app by default, and its subcommands.
 
 mod bench;
+mod bench_card;
 mod bench_detector;
 mod bench_log;
 mod bench_mesh;
 mod bench_shard;
 mod bundle_cmd;
+mod card_cmd;
 mod demo;
 mod lang;
 mod node_cmd;
@@ -38,6 +40,9 @@ enum Command {
     Node(node_cmd::NodeArgs),
     /// Carry the log on a USB stick: export to a file, import from one.
     Bundle(bundle_cmd::BundleArgs),
+    /// The My Number Card reader: readers, watch, tap (and the PIN path), possession check,
+    /// and a virtual card for drills.
+    Card(card_cmd::CardArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Node(args)) => node_cmd::run(&args),
         Some(Command::Bundle(args)) => bundle_cmd::run(&args),
+        Some(Command::Card(args)) => card_cmd::run(&args, cli.lang),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,6 +72,18 @@ pub struct NodeArgs {
 /// The drill city: small, so that a node starts in a moment.
 const DRILL_HOUSEHOLDS: usize = 300;
 
+/// The drill city of `seed`.
+pub fn drill_town(seed: u64) -> Result<kazashi_sim::Municipality, String> {
+    let today = CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
+    generate(PopulationSpec {
+        households: DRILL_HOUSEHOLDS,
+        seed,
+        today,
+        voters: false,
+    })
+    .map_err(|e| e.to_string())
+}
+
 fn drill_world(
     args: &StoreArgs,
 ) -> Result<
@@ -82,14 +94,7 @@ fn drill_world(
     ),
     String,
 > {
-    let today = CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
-    let m = generate(PopulationSpec {
-        households: DRILL_HOUSEHOLDS,
-        seed: args.town_seed,
-        today,
-        voters: false,
-    })
-    .map_err(|e| e.to_string())?;
+    let m = drill_town(args.town_seed)?;
     let d = shelter_operation(&m, args.sites.max(3)).map_err(|e| e.to_string())?;
     let fleet = kazashi_sim::fleet::fleet(&d, args.drill_fleet)?;
     let site = fleet

@@ -472,7 +472,10 @@ mod tests {
             individual_number_touches(&[text.clone(), ef(0x01)]).len(),
             1
         );
-        assert_eq!(individual_number_touches(&[face.clone()]).len(), 1);
+        assert_eq!(
+            individual_number_touches(std::slice::from_ref(&face)).len(),
+            1
+        );
         assert_eq!(individual_number_touches(&[face, ef(0x05)]).len(), 2);
         let pin_a = [&[0x00, 0x20, 0x00, 0x80, 12][..], b"123456789012"].concat();
         assert_eq!(individual_number_touches(&[text.clone(), pin_a]).len(), 1);

@@ -100,7 +100,12 @@ fn read_full(s: &mut TcpStream, buf: &mut [u8], stop: &AtomicBool) -> io::Result
         }
         match s.read(buf.get_mut(got..).unwrap_or_default()) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => got += n,
+            Ok(n) => {
+                got += n;
+                // vpcd writes a message's length and its payload apart: acknowledge at once,
+                // or Nagle on its side and delayed ACKs on ours cost 40 ms per message.
+                quick_ack(s);
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -111,6 +116,14 @@ fn read_full(s: &mut TcpStream, buf: &mut [u8], stop: &AtomicBool) -> io::Result
     }
     Ok(true)
 }
+
+#[cfg(target_os = "linux")]
+fn quick_ack(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).set_tcp_quickack(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quick_ack(_: &TcpStream) {}
 
 fn send(s: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
     let n = u16::try_from(payload.len()).map_err(|_| io::Error::other("answer too long"))?;
@@ -164,6 +177,7 @@ fn session(card: &mut VirtualCard, s: &mut TcpStream, stop: &AtomicBool) -> io::
         if !read_full(s, &mut msg, stop)? {
             return Ok(());
         }
+
         match msg.as_slice() {
             [0x00] | [0x01] | [0x02] => card.reset(),
             [0x04] => send(s, &ATR)?,

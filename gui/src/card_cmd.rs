@@ -1,0 +1,382 @@
+//! `kazashi card …`: the card reader from the command line — readers, a live watch, a tap
+//! (and the PIN path), the possession check, and a virtual card for drills and trials.
+//! Output is JSON lines; no name, address or card datum is ever printed (persons by roster
+//! id, cards by the first digits of their pseudonymous key).
+
+use crate::lang::Lang;
+use crate::node_cmd::{StoreArgs, drill_town, open_node};
+use kazashi_domain::ids::{OperatorId, PersonRef};
+use kazashi_node::card::{
+    self, CardError, CardSession, Chain, PcscTransport, Pin, PinFor, ReaderService, ReaderSnapshot,
+};
+use kazashi_node::reception::{self, BasicFourMatch};
+use kazashi_sim::card::vpcd::{InsertedCard, VPCD_PORT};
+use kazashi_sim::card::{CardSpec, Holder, Quirk, VirtualCard};
+use serde_json::json;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug)]
+pub struct CardArgs {
+    #[command(subcommand)]
+    pub action: CardAction,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum QuirkArg {
+    None,
+    LongBer,
+    MalformedTlv,
+    NotMyNumberCard,
+    Locked6983,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CardAction {
+    /// Readers and cards now.
+    Readers,
+    /// Follow readers and cards: one JSON line per change (Ctrl-C to stop).
+    Watch {
+        /// Stop after this many seconds (0: never).
+        #[arg(long, default_value_t = 0)]
+        seconds: u64,
+    },
+    /// Tap: read the card's certificate (no PIN) and find who it is bound to. With --pin-env,
+    /// also read the basic four items, match them to the roster and bind a strong match.
+    Tap {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        reader: ReaderArgs,
+        /// Environment variable holding the card-text PIN (券面事項入力補助用, 4 digits).
+        #[arg(long)]
+        pin_env: Option<String>,
+        /// The operator recorded on a binding.
+        #[arg(long, default_value = "reception")]
+        operator: String,
+        /// Enrol this card as the staff login of this operator id.
+        #[arg(long)]
+        enrol_staff: Option<String>,
+    },
+    /// Possession check (elections): the card signs a fresh challenge after the JPKI PIN.
+    Check {
+        #[command(flatten)]
+        reader: ReaderArgs,
+        /// Environment variable holding the JPKI authentication PIN (4 digits).
+        #[arg(long)]
+        pin_env: String,
+    },
+    /// Put a virtual My Number Card on vsmartcard's vpcd reader (drills and trials; needs
+    /// pcscd with vpcd). Holds it there until --seconds pass or Ctrl-C.
+    Emulate {
+        /// Fixture key and certificate (1-8).
+        #[arg(long, default_value_t = 1)]
+        fixture: usize,
+        /// The holder: this resident (index) of the drill city.
+        #[arg(long, default_value_t = 0)]
+        resident: usize,
+        /// Seed of the drill city.
+        #[arg(long, default_value_t = 1)]
+        town_seed: u64,
+        /// Both PINs.
+        #[arg(long, default_value = "1234")]
+        pin: String,
+        /// Tries left on both PINs (0: locked).
+        #[arg(long, default_value_t = 3)]
+        tries: u8,
+        #[arg(long, value_enum, default_value_t = QuirkArg::None)]
+        quirk: QuirkArg,
+        #[arg(long, default_value_t = 0)]
+        seconds: u64,
+        /// vpcd's port (35963 is its first reader).
+        #[arg(long, default_value_t = VPCD_PORT)]
+        port: u16,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReaderArgs {
+    /// The reader to use (default: the first with a card).
+    #[arg(long)]
+    pub reader: Option<String>,
+    /// JPKI CA certificates (DER) for the offline chain check (repeatable).
+    #[arg(long = "ca")]
+    pub cas: Vec<PathBuf>,
+}
+
+impl ReaderArgs {
+    fn session(&self) -> Result<CardSession<PcscTransport>, CardError> {
+        let t = match &self.reader {
+            Some(r) => PcscTransport::connect(r)?,
+            None => PcscTransport::connect_any()?,
+        };
+        Ok(CardSession::new(t))
+    }
+    fn cas(&self) -> Result<Vec<Vec<u8>>, String> {
+        self.cas
+            .iter()
+            .map(|p| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display())))
+            .collect()
+    }
+}
+
+fn said(e: &CardError, lang: Lang) -> String {
+    match lang {
+        Lang::Ja => e.message_ja(),
+        Lang::En => e.message_en(),
+    }
+}
+
+fn chain_words(c: Chain, lang: Lang) -> String {
+    let (ja, en) = match c {
+        Chain::Trusted => ("発行元を確認しました", "issuer verified"),
+        Chain::UnknownIssuer => (
+            "発行元を確認できません（CA証明書なし）",
+            "issuer not verified (no CA certificate)",
+        ),
+        Chain::BadSignature => (
+            "証明書の署名が正しくありません",
+            "the certificate's signature is wrong",
+        ),
+        Chain::Expired => (
+            "証明書の有効期限が切れています",
+            "the certificate has expired",
+        ),
+        Chain::NotYetValid => (
+            "証明書はまだ有効ではありません",
+            "the certificate is not yet valid",
+        ),
+    };
+    format!(
+        "{} {}",
+        lang.t(ja, en),
+        lang.t(card::REVOCATION_NOTE_JA, card::REVOCATION_NOTE_EN)
+    )
+}
+
+fn snapshot_json(s: &ReaderSnapshot, lang: Lang) -> serde_json::Value {
+    let readers: Vec<_> = s
+        .readers
+        .iter()
+        .map(|r| json!({"name": r.name, "card": r.card, "mute": r.mute}))
+        .collect();
+    json!({"service": s.service, "readers": readers, "message": lang.t(s.message_ja(), s.message_en())})
+}
+
+fn person_json(p: &PersonRef) -> serde_json::Value {
+    json!(p.to_string())
+}
+
+pub fn run(args: &CardArgs, lang: Lang) -> Result<(), String> {
+    match &args.action {
+        CardAction::Readers => {
+            let s = match ReaderSnapshot::now() {
+                Ok(s) => s,
+                Err(CardError::ServiceDown) => ReaderSnapshot::default(),
+                Err(e) => return Err(said(&e, lang)),
+            };
+            println!("{}", snapshot_json(&s, lang));
+            Ok(())
+        }
+        CardAction::Watch { seconds } => {
+            let service = ReaderService::start();
+            let until = (*seconds > 0).then(|| Instant::now() + Duration::from_secs(*seconds));
+            loop {
+                let wait = until.map_or(Duration::from_secs(3600), |u| {
+                    u.saturating_duration_since(Instant::now())
+                });
+                if wait.is_zero() {
+                    return Ok(());
+                }
+                match service.events().recv_timeout(wait) {
+                    Ok(e) => {
+                        let msg = lang.t(e.message_ja(), e.message_en());
+                        let line = match &e {
+                            kazashi_node::card::ReaderEvent::Changed(s) => {
+                                json!({"event": "changed", "state": snapshot_json(s, lang), "message": msg})
+                            }
+                            kazashi_node::card::ReaderEvent::CardInserted(r) => {
+                                json!({"event": "inserted", "reader": r, "message": msg})
+                            }
+                            kazashi_node::card::ReaderEvent::CardRemoved(r) => {
+                                json!({"event": "removed", "reader": r, "message": msg})
+                            }
+                        };
+                        println!("{line}");
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        CardAction::Tap {
+            store,
+            reader,
+            pin_env,
+            operator,
+            enrol_staff,
+        } => {
+            let cas = reader.cas()?;
+            let (mut node, _) = open_node(store)?;
+            let mut s = reader.session().map_err(|e| said(&e, lang))?;
+            let tap = node.card_tap(&mut s, &cas).map_err(|e| said(&e, lang))?;
+            let mut out = serde_json::Map::new();
+            out.insert("card".into(), json!(tap.card.short()));
+            out.insert("person".into(), json!(tap.person.as_ref().map(person_json)));
+            out.insert("chain".into(), json!(chain_words(tap.chain, lang)));
+            out.insert("apdus".into(), json!(s.log().len()));
+            if let Some(staff) = enrol_staff {
+                let op = OperatorId::new(staff).map_err(|e| e.to_string())?;
+                node.enrol_staff_card(&tap.card, &op)
+                    .map_err(|e| e.to_string())?;
+            }
+            if let Some(op) = node.staff_card(&tap.card).map_err(|e| e.to_string())? {
+                out.insert("staff".into(), json!(op.as_str()));
+            }
+            if let Some(var) = pin_env {
+                let typed = std::env::var(var).map_err(|_| format!("set the PIN in {var}"))?;
+                let pin = Pin::new(&typed).map_err(|e| said(&e, lang))?;
+                let left = s.pin_tries(PinFor::Text).map_err(|e| said(&e, lang))?;
+                out.insert("tries_before".into(), json!(left));
+                s.verify_pin(PinFor::Text, &pin)
+                    .map_err(|e| said(&e, lang))?;
+                let four = s.read_basic_four().map_err(|e| said(&e, lang))?;
+                match node.match_basic_four(&four) {
+                    BasicFourMatch::Strong(c) => {
+                        let op = OperatorId::new(operator).map_err(|e| e.to_string())?;
+                        let person = PersonRef::Roster(c.person);
+                        if tap.person != Some(person) {
+                            node.bind_card(op, tap.card, person)
+                                .map_err(|e| e.to_string())?;
+                            out.insert("bound".into(), json!(true));
+                        }
+                        out.insert("match".into(), json!("strong"));
+                        out.insert("person".into(), person_json(&person));
+                        out.insert("score".into(), json!(c.score));
+                    }
+                    BasicFourMatch::Weak(cands) => {
+                        out.insert("match".into(), json!("weak"));
+                        out.insert(
+                            "candidates".into(),
+                            cands
+                                .iter()
+                                .map(|c| json!({"person": c.person.to_string(), "score": c.score}))
+                                .collect::<Vec<_>>()
+                                .into(),
+                        );
+                    }
+                    BasicFourMatch::NotFound => {
+                        out.insert("match".into(), json!("none"));
+                    }
+                }
+                out.insert("apdus".into(), json!(s.log().len()));
+            }
+            println!("{}", serde_json::Value::Object(out));
+            Ok(())
+        }
+        CardAction::Check { reader, pin_env } => {
+            let cas = reader.cas()?;
+            let typed = std::env::var(pin_env).map_err(|_| format!("set the PIN in {pin_env}"))?;
+            let pin = Pin::new(&typed).map_err(|e| said(&e, lang))?;
+            let mut s = reader.session().map_err(|e| said(&e, lang))?;
+            let cert = s.read_auth_cert().map_err(|e| said(&e, lang))?;
+            let left = s.pin_tries(PinFor::Jpki).map_err(|e| said(&e, lang))?;
+            let challenge = reception::challenge().map_err(|e| said(&e, lang))?;
+            let ok = reception::possession_check(&mut s, &cert, &pin, &challenge)
+                .map_err(|e| said(&e, lang))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            println!(
+                "{}",
+                json!({
+                    "possession": ok,
+                    "tries_before": left,
+                    "chain": chain_words(cert.chain(&cas, now), lang),
+                    "apdus": s.log().len(),
+                })
+            );
+            if ok {
+                Ok(())
+            } else {
+                Err(lang
+                    .t(
+                        "カードの鍵による署名を確認できませんでした",
+                        "the card's signature did not verify",
+                    )
+                    .into())
+            }
+        }
+        CardAction::Emulate {
+            fixture,
+            resident,
+            town_seed,
+            pin,
+            tries,
+            quirk,
+            seconds,
+            port,
+        } => {
+            let town = drill_town(*town_seed)?;
+            let e = town.roster.entries().get(*resident).ok_or_else(|| {
+                format!(
+                    "--resident {resident}: the drill city has {}",
+                    town.roster.len()
+                )
+            })?;
+            let b = e.birth_date;
+            let holder = Holder {
+                name: e.name.as_str().into(),
+                address: e.address.as_str().into(),
+                birth: format!("{:04}{:02}{:02}", b.year(), b.month(), b.day()),
+                sex: match e.sex {
+                    kazashi_domain::roster::Sex::Male => "1",
+                    kazashi_domain::roster::Sex::Female => "2",
+                    kazashi_domain::roster::Sex::Unspecified => "9",
+                }
+                .into(),
+            };
+            let pin: [u8; 4] = pin
+                .as_bytes()
+                .try_into()
+                .ok()
+                .filter(|p: &[u8; 4]| p.iter().all(u8::is_ascii_digit))
+                .ok_or("--pin is four digits")?;
+            let mut spec = CardSpec::new(fixture.saturating_sub(1), holder);
+            spec.text_pin = pin;
+            spec.jpki_pin = pin;
+            spec.text_tries = (*tries).min(3);
+            spec.jpki_tries = (*tries).min(3);
+            spec.quirk = match quirk {
+                QuirkArg::None => Quirk::None,
+                QuirkArg::LongBer => Quirk::LongBer,
+                QuirkArg::MalformedTlv => Quirk::MalformedTlv,
+                QuirkArg::NotMyNumberCard => Quirk::NotMyNumberCard,
+                QuirkArg::Locked6983 => Quirk::LockedAnswers6983,
+            };
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+            let inserted = InsertedCard::insert(
+                VirtualCard::new(spec),
+                addr,
+                Duration::from_secs(5),
+            )
+            .map_err(|e| {
+                format!("cannot reach vpcd at {addr} (is pcscd running with vsmartcard-vpcd?): {e}")
+            })?;
+            println!(
+                "{}",
+                json!({"emulate": "inserted", "resident": e.person.to_string(), "port": port})
+            );
+            let until = (*seconds > 0).then(|| Instant::now() + Duration::from_secs(*seconds));
+            while until.is_none_or(|u| Instant::now() < u) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let n = inserted.apdus().len();
+            drop(inserted);
+            println!("{}", json!({"emulate": "removed", "apdus": n}));
+            Ok(())
+        }
+    }
+}
