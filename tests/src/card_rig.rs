@@ -60,7 +60,10 @@ impl Rig {
         if !std::path::Path::new(VPCD_DRIVER).exists() {
             return Err("vsmartcard-vpcd is not installed (script/test installs it)".into());
         }
-        if !vpcd_reader_up() {
+        let ours = OURS.lock().map(|g| g.is_some()).unwrap_or(false);
+        // A pcscd another test process of this suite started is taken over, so that every
+        // test process can stop and restart it; the system's own pcscd is left alone.
+        if !vpcd_reader_up() || (!ours && rig_pcscd_running()) {
             start_pcscd()?;
         }
         Ok(Rig { _turn: turn })
@@ -82,6 +85,18 @@ impl Rig {
 
     pub fn restart_pcscd(&self) -> Result<(), String> {
         start_pcscd()
+    }
+
+    /// Restart our pcscd with no reader configured: as if the reader were unplugged.
+    pub fn restart_pcscd_without_readers(&self) -> Result<(), String> {
+        let empty = std::env::temp_dir().join("kazashi-card-rig-no-readers");
+        std::fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
+        spawn_pcscd(&["--config", &empty.display().to_string()])?;
+        if wait_for(Duration::from_secs(10), || ReaderSnapshot::now().is_ok()) {
+            Ok(())
+        } else {
+            Err("pcscd without readers did not come up".into())
+        }
     }
 
     /// Put a card on the virtual reader and wait until pcscd sees it.
@@ -116,6 +131,17 @@ pub fn card_present(want: bool) -> bool {
 }
 
 fn start_pcscd() -> Result<(), String> {
+    spawn_pcscd(&[])?;
+    if wait_for(Duration::from_secs(10), vpcd_reader_up) {
+        Ok(())
+    } else {
+        Err("pcscd started but shows no vpcd reader (is /etc/reader.conf.d/vpcd there?)".into())
+    }
+}
+
+/// (Re)start our own pcscd in the foreground, exiting by itself a minute after its last
+/// client.
+fn spawn_pcscd(extra: &[&str]) -> Result<(), String> {
     if !is_root() {
         return Err("pcscd with the vpcd reader is not running, and starting it needs root".into());
     }
@@ -131,16 +157,26 @@ fn start_pcscd() -> Result<(), String> {
     let _ = std::fs::create_dir_all("/run/pcscd");
     let child = Command::new(PCSCD)
         .args(["--foreground", "--auto-exit"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start pcscd: {e}"))?;
+    let _ = std::fs::write(marker(), child.id().to_string());
     *g = Some(child);
-    drop(g);
-    if wait_for(Duration::from_secs(10), vpcd_reader_up) {
-        Ok(())
-    } else {
-        Err("pcscd started but shows no vpcd reader (is /etc/reader.conf.d/vpcd there?)".into())
-    }
+    Ok(())
+}
+
+/// Where a rig writes the pid of the pcscd it started.
+fn marker() -> std::path::PathBuf {
+    std::env::temp_dir().join("kazashi-card-rig.pcscd.pid")
+}
+
+/// Is the running pcscd one a rig started (in this or another process)?
+fn rig_pcscd_running() -> bool {
+    let Ok(pid) = std::fs::read_to_string(marker()) else {
+        return false;
+    };
+    std::fs::read_to_string(format!("/proc/{}/comm", pid.trim())).is_ok_and(|c| c.trim() == "pcscd")
 }

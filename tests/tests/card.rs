@@ -581,4 +581,17 @@ fn the_reader_service_follows_cards_and_pcscd() {
         .unwrap();
     next(rx, |e| matches!(e, ReaderEvent::CardInserted(_)));
     finish(&rig, inserted);
+    // No reader at all (pcscd with none configured), then the reader back.
+    rig.restart_pcscd_without_readers().unwrap();
+    let e = next(
+        rx,
+        |e| matches!(e, ReaderEvent::Changed(s) if s.service && s.readers.is_empty()),
+    );
+    assert_eq!(e.message_ja(), "リーダーが接続されていません");
+    assert_eq!(e.message_en(), "No card reader is connected");
+    rig.restart_pcscd().unwrap();
+    next(
+        rx,
+        |e| matches!(e, ReaderEvent::Changed(s) if s.readers.iter().any(|r| r.name == READER)),
+    );
 }
