@@ -595,3 +595,31 @@ fn the_reader_service_follows_cards_and_pcscd() {
         |e| matches!(e, ReaderEvent::Changed(s) if s.readers.iter().any(|r| r.name == READER)),
     );
 }
+
+#[test]
+fn a_staff_lookup_binds_a_card_without_the_pin() {
+    let rig = rig!();
+    let w = world(false);
+    let mut a = node(&w, "S002");
+    let resident = w.roster.entries()[23].clone();
+    let spec = CardSpec::new(5, holder_of(&resident));
+    let inserted = rig.insert(VirtualCard::new(spec)).unwrap();
+    let mut s = CardSession::new(rig.connect().unwrap());
+    let tap = a.card_tap(&mut s, &[]).unwrap();
+    assert_eq!(tap.person, None);
+    // The resident has forgotten the PIN: staff find them by name and birth date instead.
+    let q = format!("{} {}", resident.name.as_str(), resident.birth_date);
+    let found = a.search(&q, 10);
+    assert_eq!(found, vec![resident.person], "{q}");
+    let op = OperatorId::new("staff02").unwrap();
+    a.bind_card(op, tap.card, PersonRef::Roster(found[0]))
+        .unwrap();
+    let again = a.card_tap(&mut s, &[]).unwrap();
+    assert_eq!(again.person, Some(PersonRef::Roster(resident.person)));
+    drop(s);
+    let apdus = finish(&rig, inserted);
+    assert!(
+        apdus.iter().all(|x| x.get(1) != Some(&0x20)),
+        "no PIN was asked"
+    );
+}
