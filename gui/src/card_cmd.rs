@@ -326,18 +326,7 @@ pub fn run(args: &CardArgs, lang: Lang) -> Result<(), String> {
                     town.roster.len()
                 )
             })?;
-            let b = e.birth_date;
-            let holder = Holder {
-                name: e.name.as_str().into(),
-                address: e.address.as_str().into(),
-                birth: format!("{:04}{:02}{:02}", b.year(), b.month(), b.day()),
-                sex: match e.sex {
-                    kazashi_domain::roster::Sex::Male => "1",
-                    kazashi_domain::roster::Sex::Female => "2",
-                    kazashi_domain::roster::Sex::Unspecified => "9",
-                }
-                .into(),
-            };
+            let holder = Holder::of(e);
             let pin: [u8; 4] = pin
                 .as_bytes()
                 .try_into()

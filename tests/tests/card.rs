@@ -16,8 +16,7 @@ use kazashi_node::store::KdfParams;
 use kazashi_node::{BundleScope, ManualClock, Node};
 use kazashi_sim::card::vpcd::InsertedCard;
 use kazashi_sim::card::{self, CardSpec, Holder, Quirk, VirtualCard};
-use kazashi_sim::fleet::{Fleet, fleet};
-use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
+use kazashi_sim::fleet::Fleet;
 use kazashi_sim::workload::START_MS;
 use kazashi_sync::DeviceKey;
 use kazashi_tests::card_rig::{READER, Rig, wait_for};
@@ -46,20 +45,8 @@ fn holder() -> Holder {
     }
 }
 
-/// The card's basic four as a roster entry would be written on it.
 fn holder_of(e: &RosterEntry) -> Holder {
-    let b = e.birth_date;
-    Holder {
-        name: e.name.as_str().to_owned(),
-        address: e.address.as_str().to_owned(),
-        birth: format!("{:04}{:02}{:02}", b.year(), b.month(), b.day()),
-        sex: match e.sex {
-            kazashi_domain::roster::Sex::Male => "1",
-            kazashi_domain::roster::Sex::Female => "2",
-            kazashi_domain::roster::Sex::Unspecified => "9",
-        }
-        .into(),
-    }
+    Holder::of(e)
 }
 
 /// Take the card off and assert the legal line held for everything it received.
@@ -322,17 +309,10 @@ struct World {
 }
 
 fn world(voters: bool) -> World {
-    let m = generate(PopulationSpec {
-        households: 60,
-        seed: 5,
-        today: CivilDate::new(2026, 9, 1).unwrap(),
-        voters,
-    })
-    .unwrap();
-    let d = shelter_operation(&m, 3).unwrap();
+    let (roster, fleet) = kazashi_tests::town_with(voters).unwrap();
     World {
-        roster: Arc::new(m.roster.clone()),
-        fleet: fleet(&d, 5).unwrap(),
+        roster: Arc::new(roster),
+        fleet,
         dir: tempfile::tempdir().unwrap(),
     }
 }

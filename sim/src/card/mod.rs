@@ -54,6 +54,24 @@ pub struct Holder {
     pub sex: String,
 }
 
+impl Holder {
+    /// The basic four of a roster entry, as its card would carry them.
+    pub fn of(e: &kazashi_domain::RosterEntry) -> Self {
+        let b = e.birth_date;
+        Holder {
+            name: e.name.as_str().to_owned(),
+            address: e.address.as_str().to_owned(),
+            birth: format!("{:04}{:02}{:02}", b.year(), b.month(), b.day()),
+            sex: match e.sex {
+                kazashi_domain::roster::Sex::Male => "1",
+                kazashi_domain::roster::Sex::Female => "2",
+                kazashi_domain::roster::Sex::Unspecified => "9",
+            }
+            .into(),
+        }
+    }
+}
+
 /// What kind of card, and which faults it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Quirk {
