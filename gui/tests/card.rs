@@ -56,7 +56,7 @@ fn tap_pin_bind_staff_and_possession_from_the_command_line() {
     let rig = match Rig::start() {
         Ok(r) => r,
         Err(why) => {
-            println!("skipped: {why}");
+            kazashi_tests::card_rig::skip(&format!("card test: {why}"));
             return;
         }
     };
@@ -176,6 +176,6 @@ fn card_bench_prints_apdus_and_times() {
     assert!(metric("possession_inproc_p50").unwrap() > 0.0);
     match rig {
         Ok(_) => assert!(metric("tap_p50").unwrap() > 0.0, "no figures through pcscd"),
-        Err(why) => println!("skipped: the pcscd half ({why})"),
+        Err(why) => kazashi_tests::card_rig::skip(&format!("the card bench's pcscd half: {why}")),
     }
 }

@@ -36,6 +36,23 @@ fn vpcd_reader_up() -> bool {
     ReaderSnapshot::now().is_ok_and(|s| s.readers.iter().any(|r| r.name == READER))
 }
 
+/// Say that (part of) a test could not run here, and why: printed, and appended to the file
+/// `KAZASHI_SKIP_LOG` names, which `script/test` shows at the end (cargo hides the output of
+/// passing tests).
+pub fn skip(why: &str) {
+    println!("skipped: {why}");
+    if let Some(path) = std::env::var_os("KAZASHI_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "skipped: {why}");
+        }
+    }
+}
+
 /// Wait until `f` holds, up to `d`.
 pub fn wait_for(d: Duration, mut f: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + d;
@@ -49,8 +66,12 @@ pub fn wait_for(d: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 impl Rig {
-    /// The rig, or the reason it cannot run here (to print as "skipped: …").
+    /// The rig, or the reason it cannot run here (for [`skip`]).
     pub fn start() -> Result<Rig, String> {
+        Self::start_inner()
+    }
+
+    fn start_inner() -> Result<Rig, String> {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         if !std::path::Path::new(PCSCD).exists() {
             return Err(

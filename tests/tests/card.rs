@@ -29,7 +29,7 @@ macro_rules! rig {
         match Rig::start() {
             Ok(r) => r,
             Err(why) => {
-                println!("skipped: {why}");
+                kazashi_tests::card_rig::skip(&format!("card test: {why}"));
                 return;
             }
         }
@@ -544,7 +544,9 @@ fn the_reader_service_follows_cards_and_pcscd() {
     let e = next(rx, |e| matches!(e, ReaderEvent::CardRemoved(_)));
     assert_eq!(e.message_ja(), "カードが外されました");
     if !rig.owns_pcscd() {
-        println!("skipped: the pcscd restart part (pcscd is the system's, not this test's)");
+        kazashi_tests::card_rig::skip(
+            "the pcscd restart part (pcscd is the system's, not this test's)",
+        );
         return;
     }
     rig.stop_pcscd().unwrap();
