@@ -43,7 +43,9 @@ need_rust() {
 # What building needs.
 # libssl-dev: SQLCipher (bundled by rusqlite) links OpenSSL's libcrypto for the store's encryption.
 # libpcsclite-dev: the card reader client library (PC/SC) the `pcsc` crate links.
-BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclite-dev)
+# fonts-ipaexfont-gothic: the Japanese font the window loads (and its tests, which fail on a
+# missing glyph).
+BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclite-dev fonts-ipaexfont-gothic)
 # The partition test builds network namespaces with `ip` (iproute2). The card tests run a real
 # pcscd with vsmartcard's virtual reader (vpcd) and the in-repo card emulator; pcsc-tools
 # (pcsc_scan) is there to look at the rig by hand.

@@ -57,13 +57,16 @@ impl Default for DemoArgs {
 
 pub fn run(args: &DemoArgs, lang: Lang) -> Result<(), String> {
     if !args.headless {
-        eprintln!(
-            "{}",
-            lang.t(
-                "ステーション画面はまだ実装されていません。デモの一日をヘッドレスで実行します。",
-                "The station window is not built yet; running the demo day headless."
-            )
-        );
+        match crate::app::run_demo_window(lang) {
+            Ok(()) => return Ok(()),
+            Err(e) => eprintln!(
+                "{e}; {}",
+                lang.t(
+                    "デモの一日をヘッドレスで実行します。",
+                    "running the demo day headless instead."
+                )
+            ),
+        }
     }
     if !(1..=200_000).contains(&args.households) || !(3..=500).contains(&args.shelters) {
         return Err(lang

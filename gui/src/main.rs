@@ -1,5 +1,6 @@
 //! `kazashi`: one binary, the station app by default, and its subcommands.
 
+mod app;
 mod bench;
 mod bench_card;
 mod bench_detector;

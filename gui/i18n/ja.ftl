@@ -1,0 +1,26 @@
+# The station window, in Japanese (the default). Every id here must exist in en.ftl too.
+app-title = かざし — 受付
+present-count = 在所 { $count }人
+lang-switch = English
+tap-prompt = カードをかざしてください
+search-label = 名前・よみ・生年月日・住所で検索
+search-hint = 例: やまだ たろう S55.2.29
+search-none = 見つかりません
+pin-title = 暗証番号の入力
+pin-label = 暗証番号（数字4桁）
+pin-ok = 確認
+cancel = やめる
+household-title = 世帯の受付
+household-hint = 入所する人にチェックを入れてください
+confirm-checkin = 受付する
+checked-in = { $count }人を受付しました
+already-present = すでに在所しています
+candidates-title = 候補から選んでください（カードの情報と完全には一致しません）
+not-found = 名簿に見つかりません。名簿検索または当日受付で対応してください
+demo-cards = 模擬カード（デモ）
+demo-tap = かざす: { $who }
+demo-wrong-pin = 暗証番号を間違える人
+demo-locked = ロックされたカード
+demo-pin-hint = デモの暗証番号は 1234 です
+card-bound = カードを登録しました。次回からは暗証番号なしで受付できます
+revocation = オフラインのため、電子証明書の失効は確認できません
