@@ -9,12 +9,10 @@ use crate::bench::{emit, emit_percentiles};
 use kazashi_domain::ids::DeploymentId;
 use kazashi_node::card::{CardSession, PcscTransport, Pin, PinFor, ReaderSnapshot, Transport};
 use kazashi_node::reception;
-use kazashi_sim::card::vpcd::{InsertedCard, VPCD_PORT};
+use kazashi_sim::card::vpcd::{InsertedCard, VPCD_PORT, VPCD_READER as READER};
 use kazashi_sim::card::{CardSpec, Holder, VirtualCard};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
-
-const READER: &str = "Virtual PCD 00 00";
 
 #[derive(Clone, Copy)]
 enum Flow {

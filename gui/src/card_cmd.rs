@@ -122,10 +122,7 @@ impl ReaderArgs {
 }
 
 fn said(e: &CardError, lang: Lang) -> String {
-    match lang {
-        Lang::Ja => e.message_ja(),
-        Lang::En => e.message_en(),
-    }
+    lang.card_error(e)
 }
 
 fn chain_words(c: Chain, lang: Lang) -> String {

@@ -19,6 +19,16 @@ impl Lang {
     }
 }
 
+impl Lang {
+    /// What a card error tells staff and the resident, in this language.
+    pub fn card_error(self, e: &kazashi_node::card::CardError) -> String {
+        match self {
+            Lang::Ja => e.message_ja(),
+            Lang::En => e.message_en(),
+        }
+    }
+}
+
 impl FromStr for Lang {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -618,10 +618,7 @@ impl<C: Clock> Node<C> {
                 Ok(ids) => {
                     let mut events = Vec::new();
                     for id in &ids {
-                        let env = doc
-                            .envelope(id)
-                            .ok_or_else(|| NodeError::Damaged(format!("event {id} vanished")))?;
-                        events.push((open_trusted(&env, dep_id)?, env));
+                        events.push(stored_event(doc.envelope(id), id, dep_id)?);
                     }
                     self.log.mark_dirty(shard);
                     self.log.take_dirty();
@@ -803,13 +800,11 @@ impl<C: Clock> Node<C> {
         let mut by_shard: BTreeMap<ShardId, Vec<(Event, Vec<u8>)>> = BTreeMap::new();
         let dep_id = self.members.deployment().id();
         for (shard, id) in &out.added {
-            let env = self
-                .log
-                .shard(shard)
-                .and_then(|d| d.envelope(id))
-                .ok_or_else(|| NodeError::Damaged(format!("event {id} vanished")))?;
-            let e = open_trusted(&env, dep_id)?;
-            by_shard.entry(*shard).or_default().push((e, env));
+            let env = self.log.shard(shard).and_then(|d| d.envelope(id));
+            by_shard
+                .entry(*shard)
+                .or_default()
+                .push(stored_event(env, id, dep_id)?);
         }
         for shard in self.log.take_dirty() {
             let events = by_shard.remove(&shard).unwrap_or_default();
@@ -817,6 +812,17 @@ impl<C: Clock> Node<C> {
         }
         Ok(step)
     }
+}
+
+/// The event of an envelope just merged under `id` (verified on the way in, so opened without
+/// a second signature check).
+fn stored_event(
+    envelope: Option<Vec<u8>>,
+    id: &EventId,
+    deployment: kazashi_domain::DeploymentId,
+) -> Result<(Event, Vec<u8>), NodeError> {
+    let env = envelope.ok_or_else(|| NodeError::Damaged(format!("event {id} vanished")))?;
+    Ok((open_trusted(&env, deployment)?, env))
 }
 
 /// Whether an envelope from a peer or a bundle may enter a shard: it verifies against the

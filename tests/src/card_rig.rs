@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const PCSCD: &str = "/usr/sbin/pcscd";
 const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 /// The reader vpcd's first slot shows as.
-pub const READER: &str = "Virtual PCD 00 00";
+pub use kazashi_sim::card::vpcd::VPCD_READER as READER;
 
 /// One card test at a time: there is one virtual reader.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -68,10 +68,6 @@ pub fn wait_for(d: Duration, mut f: impl FnMut() -> bool) -> bool {
 impl Rig {
     /// The rig, or the reason it cannot run here (for [`skip`]).
     pub fn start() -> Result<Rig, String> {
-        Self::start_inner()
-    }
-
-    fn start_inner() -> Result<Rig, String> {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         if !std::path::Path::new(PCSCD).exists() {
             return Err(

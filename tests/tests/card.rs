@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use kazashi_domain::ids::{OperatorId, PersonRef, SiteId};
-use kazashi_domain::{CivilDate, Roster, RosterEntry};
+use kazashi_domain::{CivilDate, Roster};
 use kazashi_node::card::{
     AuthCert, CardError, CardSession, Chain, Pin, PinFor, ReaderEvent, ReaderService,
 };
@@ -43,10 +43,6 @@ fn holder() -> Holder {
         birth: "19800229".into(),
         sex: "2".into(),
     }
-}
-
-fn holder_of(e: &RosterEntry) -> Holder {
-    Holder::of(e)
 }
 
 /// Take the card off and assert the legal line held for everything it received.
@@ -340,7 +336,7 @@ fn first_tap_binds_after_the_pin_then_a_tap_anywhere_finds_the_person() {
     let mut b = node(&w, "S002");
     let op = OperatorId::new("staff01").unwrap();
     let resident = w.roster.entries()[17].clone();
-    let spec = CardSpec::new(3, holder_of(&resident));
+    let spec = CardSpec::new(3, Holder::of(&resident));
 
     // At S001: the first tap finds no one; the PIN read matches the roster; bind.
     let inserted = rig.insert(VirtualCard::new(spec.clone())).unwrap();
@@ -410,7 +406,7 @@ fn basic_four_matching_strong_weak_and_none() {
         b
     };
     // The same person, the name written with variant glyphs and a moved-house address.
-    let mut h = holder_of(&resident);
+    let mut h = Holder::of(&resident);
     h.address = "別の町1-1".into();
     let b = read(&rig, h.clone());
     assert!(
@@ -584,7 +580,7 @@ fn a_staff_lookup_binds_a_card_without_the_pin() {
     let w = world(false);
     let mut a = node(&w, "S002");
     let resident = w.roster.entries()[23].clone();
-    let spec = CardSpec::new(5, holder_of(&resident));
+    let spec = CardSpec::new(5, Holder::of(&resident));
     let inserted = rig.insert(VirtualCard::new(spec)).unwrap();
     let mut s = CardSession::new(rig.connect().unwrap());
     let tap = a.card_tap(&mut s, &[]).unwrap();

@@ -17,21 +17,11 @@ use reception::{DemoCard, Reception, SharedCard};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// Households of the demo city.
-const DEMO_HOUSEHOLDS: usize = 300;
-
-/// A reception station of the demo city (shelter S001), its store in `dir`, with eight
+/// A reception station of the demo city (the drill city of seed 1, shelter S001), its store in `dir`, with eight
 /// simulated cards: six residents (PIN 1234), one whose card has another PIN (so typing 1234
 /// is wrong), one whose PIN is locked.
 pub fn demo_reception(dir: &Path, lang: Lang) -> Result<Reception<SystemClock>, String> {
-    let today = kazashi_domain::CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
-    let m = kazashi_sim::population::generate(kazashi_sim::population::PopulationSpec {
-        households: DEMO_HOUSEHOLDS,
-        seed: 1,
-        today,
-        voters: false,
-    })
-    .map_err(|e| e.to_string())?;
+    let m = crate::node_cmd::drill_town(1)?;
     let d = kazashi_sim::population::shelter_operation(&m, 5).map_err(|e| e.to_string())?;
     let fleet = kazashi_sim::fleet::fleet(&d, 1)?;
     let site = SiteId::new("S001").map_err(|e| e.to_string())?;

@@ -109,10 +109,7 @@ impl<C: Clock> Reception<C> {
     }
 
     fn card_words(&self, e: &CardError) -> String {
-        match self.tr.lang() {
-            Lang::Ja => e.message_ja(),
-            Lang::En => e.message_en(),
-        }
+        self.tr.lang().card_error(e)
     }
 
     /// Persons present at this site now.
@@ -179,30 +176,33 @@ impl<C: Clock> Reception<C> {
         method: IdMethod,
         bind: Option<(CardKey, PersonId)>,
     ) {
-        let Some(entry) = self.node.station().roster().get(&person).cloned() else {
+        let Some(household) = self
+            .node
+            .station()
+            .roster()
+            .get(&person)
+            .map(|e| e.household)
+        else {
             return self.say(self.tr.t("not-found"), false);
         };
         let members: Vec<Member> = self
             .node
             .station()
             .roster()
-            .household(&entry.household)
+            .household(&household)
             .iter()
-            .map(|e| e.person)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|p| {
-                let present = self.is_present(p);
+            .map(|e| {
+                let present = self.is_present(e.person);
                 Member {
-                    person: p,
-                    label: self.person_label(p),
+                    person: e.person,
+                    label: self.person_label(e.person),
                     present,
                     ticked: !present,
                 }
             })
             .collect();
         self.screen = Screen::Household {
-            household: entry.household,
+            household,
             members,
             method,
             bind,

@@ -276,12 +276,26 @@ impl VirtualCard {
         }
     }
 
-    /// Answer one C-APDU with an R-APDU (data and status word).
-    pub fn answer(&mut self, apdu: &[u8]) -> Vec<u8> {
+    fn record(&mut self, apdu: &[u8]) {
         if let Ok(mut l) = self.log.lock() {
             l.push(apdu.to_vec());
         }
         self.received += 1;
+    }
+
+    /// Take one C-APDU off the reader: its answer, or `None` when the card leaves the reader
+    /// instead (its `pull_at` is reached; that APDU is still recorded).
+    pub fn receive(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
+        if self.spec.pull_at.is_some_and(|n| self.received + 1 >= n) {
+            self.record(apdu);
+            return None;
+        }
+        Some(self.answer(apdu))
+    }
+
+    /// Answer one C-APDU with an R-APDU (data and status word).
+    pub fn answer(&mut self, apdu: &[u8]) -> Vec<u8> {
+        self.record(apdu);
         let [cla, ins, p1, p2, rest @ ..] = apdu else {
             return sw(0x6700);
         };
@@ -411,14 +425,7 @@ impl Transport for VirtualCard {
         if self.pulled() {
             return Err(CardError::Removed);
         }
-        if self.spec.pull_at == Some(self.received + 1) {
-            self.received += 1;
-            if let Ok(mut l) = self.log.lock() {
-                l.push(apdu.to_vec());
-            }
-            return Err(CardError::Removed);
-        }
-        Ok(self.answer(apdu))
+        self.receive(apdu).ok_or(CardError::Removed)
     }
 }
 

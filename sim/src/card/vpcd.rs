@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// vpcd's first reader ("Virtual PCD 00 00") listens here; the second on the next port.
+/// vpcd's first reader listens here; the second on the next port.
 pub const VPCD_PORT: u16 = 35963;
+/// The name pcscd gives vpcd's first reader.
+pub const VPCD_READER: &str = "Virtual PCD 00 00";
 
 /// A card on a vpcd reader, served by a thread until removed.
 pub struct InsertedCard {
@@ -182,19 +184,14 @@ fn session(card: &mut VirtualCard, s: &mut TcpStream, stop: &AtomicBool) -> io::
             [0x00] | [0x01] | [0x02] => card.reset(),
             [0x04] => send(s, &ATR)?,
             [_] | [] => {}
-            apdu => {
+            apdu => match card.receive(apdu) {
+                Some(r) => send(s, &r)?,
                 // Pulled mid-read: the card leaves instead of answering.
-                if card.spec().pull_at.is_some_and(|n| card.received + 1 >= n) {
-                    card.received += 1;
-                    if let Ok(mut l) = card.log.lock() {
-                        l.push(apdu.to_vec());
-                    }
+                None => {
                     let _ = s.shutdown(Shutdown::Both);
                     return Err(io::ErrorKind::ConnectionAborted.into());
                 }
-                let r = card.answer(apdu);
-                send(s, &r)?;
-            }
+            },
         }
     }
 }
