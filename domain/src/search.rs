@@ -99,6 +99,16 @@ const ERAS: [(char, &str, i32); 5] = [
     ('R', "令和", 2018),
 ];
 
+/// A full date typed by staff: `1980-02-29`, `19800229`, `1980/2/29`, `S55.2.29` or
+/// `昭和55年2月29日` (full-width digits accepted).
+pub fn parse_typed_date(s: &str) -> Option<CivilDate> {
+    let w: String = s.trim().nfkc().filter(|c| !c.is_whitespace()).collect();
+    match parse_date(&w)? {
+        Word::Date(d) => Some(d),
+        _ => None,
+    }
+}
+
 /// `1980-02-29`, `19800229`, `1980/2/29`, `S55.2.29`, `昭和55年2月29日`, `1980` or `昭和55年`.
 fn parse_date(w: &str) -> Option<Word> {
     if let Ok(d) = CivilDate::parse(w) {
@@ -166,5 +176,10 @@ mod tests {
         assert_eq!(parse_date("S99.1.1"), None);
         assert_eq!(parse_date("123"), None);
         assert_eq!(parse_date("中央1"), None);
+        assert_eq!(
+            parse_typed_date(" Ｓ５５．２．２９ "),
+            Some(CivilDate::new(1980, 2, 29).unwrap())
+        );
+        assert_eq!(parse_typed_date("昭和55年"), None);
     }
 }

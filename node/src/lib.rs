@@ -15,7 +15,9 @@ pub mod card;
 pub mod clock;
 pub mod mesh;
 pub mod node;
+pub mod print;
 pub mod reception;
+pub mod staff;
 pub mod station;
 pub mod store;
 

@@ -57,11 +57,6 @@ impl TicketError {
     }
 }
 
-/// Settings key of a staff card (`staff_card/<card key hex>` → operator id).
-fn staff_key(card: &CardKey) -> String {
-    format!("staff_card/{}", card.to_hex())
-}
-
 impl<C: Clock> Node<C> {
     /// The PIN-less tap: read the JPKI authentication certificate, derive the card key, find
     /// who it is bound to. `cas` are the JPKI CA certificates (DER) the deployment ships.
@@ -142,19 +137,6 @@ impl<C: Clock> Node<C> {
     /// Staff search by kana, kanji, birth date (Western or 和暦) or address.
     pub fn search(&mut self, query: &str, limit: usize) -> Vec<PersonId> {
         self.search_index().search(query, limit)
-    }
-
-    /// Enrol a staff member's own card for staff login on this laptop.
-    pub fn enrol_staff_card(&self, card: &CardKey, operator: &OperatorId) -> Result<(), NodeError> {
-        self.set_setting(&staff_key(card), operator.as_str().as_bytes())
-    }
-
-    /// The staff member whose card this is, if enrolled here.
-    pub fn staff_card(&self, card: &CardKey) -> Result<Option<OperatorId>, NodeError> {
-        Ok(self
-            .setting(&staff_key(card))?
-            .and_then(|v| String::from_utf8(v).ok())
-            .and_then(|s| OperatorId::new(&s).ok()))
     }
 }
 

@@ -1,105 +1,805 @@
-//! The station window (egui): reception first. Views over `kazashi_node`, nothing else.
-//! `kazashi demo` opens it on the embedded synthetic city with simulated cards.
+//! The station window (egui): views over `kazashi_node`, nothing else.
+//!
+//! [`Station`] is one laptop's window: a lock screen until a staff member unlocks it (PIN or
+//! their own card), then a bar of views one click (or one function key) from reception:
+//! reception, the present list, the walk-in form, the status report (shelters) or the hourly
+//! reconciliation (polling stations), alerts, and peers/sync. `kazashi demo` opens it on the
+//! embedded synthetic city with simulated cards and simulated peer stations ([`demo`]).
 
+pub mod demo;
 pub mod fonts;
+pub mod network;
+pub mod oath;
+pub mod polling;
+pub mod present;
 pub mod reception;
+pub mod report;
 pub mod tr;
+pub mod walkin;
 
 #[cfg(test)]
 mod tests;
 
 use crate::lang::Lang;
-use kazashi_domain::ids::{OperatorId, SiteId};
-use kazashi_node::store::KdfParams;
-use kazashi_node::{Node, SystemClock};
-use kazashi_sim::card::{CardSpec, Holder, VirtualCard};
-use reception::{DemoCard, Reception, SharedCard};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use eframe::egui::{self, RichText};
+use kazashi_domain::Millis;
+use kazashi_domain::event::{Event, EventBody};
+use kazashi_domain::ids::{OperatorId, PersonRef, SiteId};
+use kazashi_domain::time::JST_OFFSET_MS;
+use kazashi_node::card::CardSession;
+use kazashi_node::mesh::{Link, Mesh, MeshStatus, PeerAddr};
+use kazashi_node::staff::{LoginError, Role};
+use kazashi_node::{Clock, Node};
+use reception::SharedCard;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tr::Tr;
 
-/// A reception station of the demo city (the drill city of seed 1, shelter S001), its store in `dir`, with eight
-/// simulated cards: six residents (PIN 1234), one whose card has another PIN (so typing 1234
-/// is wrong), one whose PIN is locked.
-pub fn demo_reception(dir: &Path, lang: Lang) -> Result<Reception<SystemClock>, String> {
-    let m = crate::node_cmd::drill_town(1)?;
-    let d = kazashi_sim::population::shelter_operation(&m, 5).map_err(|e| e.to_string())?;
-    let fleet = kazashi_sim::fleet::fleet(&d, 1)?;
-    let site = SiteId::new("S001").map_err(|e| e.to_string())?;
-    let key = fleet.key(&site).ok_or("the demo fleet has no S001")?;
-    let roster = Arc::new(m.roster);
-    let node = Node::create(
-        &dir.join("demo.db"),
-        "demo",
-        KdfParams::FAST_INSECURE,
-        kazashi_sync::DeviceKey::from_seed(key.secret_bytes()),
-        &fleet.manifest,
-        roster.clone(),
-        site,
-        SystemClock,
-    )
-    .map_err(|e| e.to_string())?;
-    // One resident from each of eight households.
-    let mut heads = Vec::new();
-    let mut last = None;
-    for e in roster.entries() {
-        if last != Some(e.household) {
-            heads.push(e.clone());
-            last = Some(e.household);
-        }
-        if heads.len() == kazashi_sim::card::FIXTURE_CARDS {
-            break;
+/// Lock the window after this long without a key press or click.
+pub const AUTO_LOCK: Duration = Duration::from_secs(5 * 60);
+/// Wrong staff PINs in a row before the PIN field rests.
+const PIN_FAILURES: u32 = 5;
+/// How long it rests.
+const PIN_REST: Duration = Duration::from_secs(60);
+
+pub const RED: egui::Color32 = egui::Color32::from_rgb(170, 20, 20);
+pub const GREEN: egui::Color32 = egui::Color32::from_rgb(0, 110, 40);
+pub const AMBER: egui::Color32 = egui::Color32::from_rgb(150, 90, 0);
+
+/// Where the node lives: alone (tests; a laptop synced only by USB), or inside the mesh.
+pub enum Host<C: Clock + Send + 'static> {
+    Alone(Box<Node<C>>),
+    Mesh {
+        mesh: Arc<Mesh<C>>,
+        rt: Arc<tokio::runtime::Runtime>,
+    },
+}
+
+impl<C: Clock + Send + 'static> Host<C> {
+    /// Work on the node; in the mesh, peers hear of anything written.
+    pub fn with<R>(&mut self, f: impl FnOnce(&mut Node<C>) -> R) -> R {
+        match self {
+            Host::Alone(n) => f(n),
+            Host::Mesh { mesh, rt } => {
+                let _in_rt = rt.enter();
+                let (r, grew) = mesh.with_node(|n| {
+                    let before = n.state().len();
+                    let r = f(n);
+                    (r, n.state().len() != before)
+                });
+                if grew {
+                    mesh.announce();
+                }
+                r
+            }
         }
     }
-    let tr = tr::Tr::new(lang)?;
-    let demo = heads
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let mut spec = CardSpec::new(i, Holder::of(e));
-            let mut label = e.name.as_str().to_owned();
-            if i == 6 {
-                spec.text_pin = *b"8642";
-                label = format!("{label}（{}）", tr.t("demo-wrong-pin"));
+
+    fn status(&self) -> Option<MeshStatus> {
+        match self {
+            Host::Alone(_) => None,
+            Host::Mesh { mesh, rt } => {
+                let _in_rt = rt.enter();
+                Some(mesh.status())
             }
-            if i == 7 {
-                spec.text_tries = 0;
-                label = format!("{label}（{}）", tr.t("demo-locked"));
+        }
+    }
+
+    fn connect(&self, to: PeerAddr) -> bool {
+        match self {
+            Host::Alone(_) => false,
+            Host::Mesh { mesh, rt } => {
+                let _in_rt = rt.enter();
+                mesh.connect(to);
+                true
             }
-            DemoCard {
-                label,
-                card: SharedCard(Arc::new(Mutex::new(VirtualCard::new(spec)))),
+        }
+    }
+}
+
+/// Who unlocked the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub operator: OperatorId,
+    pub role: Role,
+}
+
+/// What the last action did, for the status line.
+pub struct Said {
+    pub text: String,
+    pub ok: bool,
+}
+
+/// What a view gets each frame: the node, the strings, who is working, the status line.
+pub struct Cx<'a, C: Clock> {
+    pub node: &'a mut Node<C>,
+    pub tr: &'a Tr,
+    pub login: &'a Login,
+    pub said: &'a mut Option<Said>,
+}
+
+impl<C: Clock> Cx<'_, C> {
+    pub fn say(&mut self, text: impl Into<String>, ok: bool) {
+        *self.said = Some(Said {
+            text: text.into(),
+            ok,
+        });
+    }
+
+    /// Write an event as the logged-in operator; a refusal goes to the status line.
+    pub fn record(&mut self, body: EventBody) -> Option<Event> {
+        match self.node.record(self.login.operator, body) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                let text = self.tr.t_with("refused", &[("why", e.to_string().into())]);
+                self.say(text, false);
+                None
             }
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.node.station().clock().now_ms()
+    }
+
+    pub fn site(&self) -> SiteId {
+        self.node.station().site()
+    }
+
+    /// A site's name from the deployment.
+    pub fn site_name(&self, site: &SiteId) -> String {
+        self.node
+            .station()
+            .deployment()
+            .site(site)
+            .map(|s| s.name.as_str().to_owned())
+            .unwrap_or_else(|| site.to_string())
+    }
+
+    /// 「山田 太郎（やまだ たろう） 1980-02-29」 for a roster person or a walk-in.
+    pub fn person_label(&self, p: &PersonRef) -> String {
+        match p {
+            PersonRef::Roster(id) => match self.node.station().roster().get(id) {
+                Some(e) => format!(
+                    "{}（{}） {}",
+                    e.name.as_str(),
+                    e.kana.as_str(),
+                    e.birth_date
+                ),
+                None => id.to_string(),
+            },
+            PersonRef::WalkIn { .. } => match self.node.state().walk_in(p, None) {
+                Some(w) => {
+                    let kana = w.kana.as_ref().map(|k| format!("（{}）", k.as_str()));
+                    let born = w.birth_date.map(|d| format!(" {d}"));
+                    format!(
+                        "{}{}{} [{}]",
+                        w.name.as_str(),
+                        kana.unwrap_or_default(),
+                        born.unwrap_or_default(),
+                        self.tr.t("walk-in-mark")
+                    )
+                }
+                None => self.tr.t("unknown-person"),
+            },
+        }
+    }
+}
+
+/// "14:05" in Japan time.
+pub fn hhmm(ms: Millis) -> String {
+    let minutes = (ms as i64 + JST_OFFSET_MS).div_euclid(60_000);
+    let m = minutes.rem_euclid(24 * 60);
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+/// "3分前" / "3 min ago" for a span in milliseconds.
+pub fn ago(tr: &Tr, ms: u64) -> String {
+    let s = ms / 1000;
+    if s < 60 {
+        tr.t_with("ago-seconds", &[("n", s.into())])
+    } else if s < 3600 {
+        tr.t_with("ago-minutes", &[("n", (s / 60).into())])
+    } else {
+        tr.t_with("ago-hours", &[("n", (s / 3600).into())])
+    }
+}
+
+/// A large button for the main actions.
+pub fn big(ui: &mut egui::Ui, text: String) -> egui::Response {
+    ui.add(egui::Button::new(RichText::new(text).size(22.0)).min_size(egui::vec2(160.0, 44.0)))
+}
+
+/// The views of the bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Reception,
+    Present,
+    WalkIn,
+    Report,
+    Reconcile,
+    Alerts,
+    Network,
+}
+
+impl View {
+    fn label_id(self) -> &'static str {
+        match self {
+            View::Reception => "view-reception",
+            View::Present => "view-present",
+            View::WalkIn => "view-walkin",
+            View::Report => "view-report",
+            View::Reconcile => "view-reconcile",
+            View::Alerts => "view-alerts",
+            View::Network => "view-network",
+        }
+    }
+}
+
+/// The lock screen's fields.
+#[derive(Default)]
+struct LockForm {
+    staff: String,
+    pin: String,
+    error: Option<String>,
+    failures: u32,
+    resting_until: Option<Instant>,
+}
+
+/// One simulated card of the demo panel.
+pub struct DemoCard {
+    pub label: String,
+    pub card: SharedCard,
+}
+
+pub struct Station<C: Clock + Send + 'static> {
+    host: Host<C>,
+    tr: Tr,
+    login: Option<Login>,
+    lock: LockForm,
+    last_input: Instant,
+    auto_lock: Duration,
+    view: View,
+    said: Option<Said>,
+    polling_site: bool,
+    cards: Vec<DemoCard>,
+    demo_hint: Option<String>,
+    pub(crate) reception: reception::Desk,
+    present: present::List,
+    walkin: walkin::Form,
+    report: report::Form,
+    reconcile: polling::Reconcile,
+    network: network::Panel,
+    mesh_status: Option<(Instant, MeshStatus)>,
+    started: Instant,
+    /// (state length, header count, open alerts), recomputed when the log grows.
+    counts: Option<(usize, usize, usize)>,
+    /// What must live as long as the window (the demo's store folder).
+    keep: Vec<Box<dyn std::any::Any>>,
+}
+
+impl<C: Clock + Send + 'static> Station<C> {
+    pub fn new(mut host: Host<C>, lang: Lang, cards: Vec<DemoCard>) -> Result<Self, String> {
+        let polling_site = host.with(|n| {
+            let site = n.station().site();
+            n.station()
+                .deployment()
+                .site(&site)
+                .is_some_and(|s| s.is_polling_station())
+        });
+        Ok(Station {
+            host,
+            tr: Tr::new(lang)?,
+            login: None,
+            lock: LockForm::default(),
+            last_input: Instant::now(),
+            auto_lock: AUTO_LOCK,
+            view: View::Reception,
+            said: None,
+            polling_site,
+            cards,
+            demo_hint: None,
+            reception: reception::Desk::default(),
+            present: present::List::default(),
+            walkin: walkin::Form::default(),
+            report: report::Form::default(),
+            reconcile: polling::Reconcile::default(),
+            network: network::Panel::default(),
+            mesh_status: None,
+            started: Instant::now(),
+            counts: None,
+            keep: Vec::new(),
         })
-        .collect();
-    let operator = OperatorId::new("demo-staff").map_err(|e| e.to_string())?;
-    Reception::new(node, lang, operator, demo)
+    }
+
+    /// The demo's hint on the lock screen (staff names and PINs).
+    pub fn set_demo_hint(&mut self, hint: String) {
+        self.demo_hint = Some(hint);
+    }
+
+    #[cfg(test)]
+    /// Lock after this long without input (default [`AUTO_LOCK`]).
+    pub fn set_auto_lock(&mut self, after: Duration) {
+        self.auto_lock = after;
+    }
+
+    /// Keep `x` alive as long as the window.
+    pub fn keep(&mut self, x: Box<dyn std::any::Any>) {
+        self.keep.push(x);
+    }
+
+    #[cfg(test)]
+    pub fn host(&mut self) -> &mut Host<C> {
+        &mut self.host
+    }
+
+    #[cfg(test)]
+    pub fn login(&self) -> Option<&Login> {
+        self.login.as_ref()
+    }
+
+    pub fn lock_now(&mut self) {
+        self.login = None;
+        self.lock = LockForm::default();
+        self.reception = reception::Desk::default();
+        self.walkin = walkin::Form::default();
+        self.said = None;
+    }
+
+    fn views(&self) -> Vec<View> {
+        let mut v = vec![View::Reception];
+        if self.polling_site {
+            v.push(View::Reconcile);
+        } else {
+            v.extend([View::Present, View::WalkIn, View::Report]);
+        }
+        v.extend([View::Alerts, View::Network]);
+        v
+    }
+
+    #[cfg(test)]
+    /// Persons present at this site now (shelters).
+    pub fn present_count(&mut self) -> usize {
+        self.host.with(|n| present::present_count(n))
+    }
+
+    /// The whole window.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let active = ui.input(|i| {
+            i.events.iter().any(|e| {
+                matches!(
+                    e,
+                    egui::Event::Key { .. }
+                        | egui::Event::Text(_)
+                        | egui::Event::PointerButton { .. }
+                )
+            })
+        });
+        if active {
+            self.last_input = Instant::now();
+        }
+        if self.login.is_some() && self.last_input.elapsed() >= self.auto_lock {
+            self.lock_now();
+            self.lock.error = Some(self.tr.t("auto-locked"));
+        }
+        // Repaint now and then: peers write while nobody touches the window.
+        ui.ctx().request_repaint_after(Duration::from_secs(1));
+        self.refresh_status();
+
+        egui::Panel::top("header").show(ui, |ui| self.header(ui));
+        if let Some(text) = self.stale_banner() {
+            egui::Panel::top("stale").show(ui, |ui| {
+                ui.label(RichText::new(text).size(18.0).color(AMBER).strong());
+            });
+        }
+        if !self.cards.is_empty() {
+            egui::Panel::right("demo")
+                .default_size(250.0)
+                .show(ui, |ui| self.demo_panel(ui));
+        }
+        if self.login.is_none() {
+            egui::CentralPanel::default().show(ui, |ui| self.lock_screen(ui));
+            return;
+        }
+        self.keys(ui);
+        egui::Panel::top("views").show(ui, |ui| self.view_bar(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            let Some(login) = self.login.clone() else {
+                return;
+            };
+            let Station {
+                host,
+                tr,
+                said,
+                view,
+                reception,
+                present,
+                walkin,
+                report,
+                reconcile,
+                network,
+                mesh_status,
+                polling_site,
+                ..
+            } = self;
+            let status = mesh_status.as_ref().map(|(_, s)| s);
+            let mut connect = None;
+            let mut goto = None;
+            host.with(|node| {
+                let mut cx = Cx {
+                    node,
+                    tr,
+                    login: &login,
+                    said,
+                };
+                match view {
+                    View::Reception => {
+                        goto = reception.show(ui, &mut cx, *polling_site);
+                    }
+                    View::Present => present.show(ui, &mut cx),
+                    View::WalkIn => {
+                        if walkin.show(ui, &mut cx) {
+                            goto = Some(View::Present);
+                        }
+                    }
+                    View::Report => report.show(ui, &mut cx),
+                    View::Reconcile => reconcile.show(ui, &mut cx),
+                    View::Alerts => network::alerts(ui, &mut cx),
+                    View::Network => connect = network.show(ui, &mut cx, status),
+                }
+                if let Some(s) = cx.said.as_ref() {
+                    ui.separator();
+                    let color = if s.ok { GREEN } else { RED };
+                    ui.label(RichText::new(&s.text).size(20.0).color(color));
+                }
+            });
+            if let Some(v) = goto {
+                *view = v;
+            }
+            if let Some(addr) = connect {
+                let text = if host.connect(addr.clone()) {
+                    tr.t_with("peer-dialling", &[("addr", addr.to_string().into())])
+                } else {
+                    tr.t("peer-no-mesh")
+                };
+                *said = Some(Said { text, ok: true });
+                *mesh_status = None;
+            }
+        });
+    }
+
+    fn refresh_status(&mut self) {
+        let fresh = self
+            .mesh_status
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(1));
+        if !fresh && let Some(s) = self.host.status() {
+            self.mesh_status = Some((Instant::now(), s));
+        }
+    }
+
+    /// "最終同期 4分前" when no peer is connected (after a grace period at start).
+    fn stale_banner(&self) -> Option<String> {
+        let (_, s) = self.mesh_status.as_ref()?;
+        if s.peers.iter().any(|p| p.link == Link::Connected) {
+            return None;
+        }
+        let heard = s.peers.iter().filter_map(|p| p.last_heard_ms).min();
+        match heard {
+            Some(ms) => Some(
+                self.tr
+                    .t_with("stale", &[("ago", ago(&self.tr, ms).into())]),
+            ),
+            None if self.started.elapsed() > Duration::from_secs(15) => {
+                Some(self.tr.t("stale-never"))
+            }
+            None => None,
+        }
+    }
+
+    /// The header's count and the open alerts, recomputed only when the log has grown.
+    fn counts(&mut self) -> (usize, usize) {
+        let polling = self.polling_site;
+        let cached = self.counts;
+        let (len, count, alerts) = self.host.with(|n| {
+            let len = n.state().len();
+            match cached {
+                Some(c) if c.0 == len => c,
+                _ => {
+                    let count = if polling {
+                        polling::voted_here(n)
+                    } else {
+                        present::present_count(n)
+                    };
+                    (len, count, network::open_alerts(n))
+                }
+            }
+        });
+        self.counts = Some((len, count, alerts));
+        (count, alerts)
+    }
+
+    fn header(&mut self, ui: &mut egui::Ui) {
+        let polling = self.polling_site;
+        let (present, _) = self.counts();
+        let site_name = self.host.with(|n| {
+            let site = n.station().site();
+            n.station()
+                .deployment()
+                .site(&site)
+                .map(|s| s.name.as_str().to_owned())
+                .unwrap_or_else(|| site.to_string())
+        });
+        ui.horizontal(|ui| {
+            let title = if polling {
+                "app-title-polling"
+            } else {
+                "app-title"
+            };
+            ui.heading(format!("{} — {site_name}", self.tr.t(title)));
+            ui.separator();
+            let counter = if polling {
+                "voted-count"
+            } else {
+                "present-count"
+            };
+            ui.label(
+                RichText::new(self.tr.t_with(counter, &[("count", present.into())])).size(20.0),
+            );
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.button(self.tr.t("lang-switch")).clicked() {
+                    let next = match self.tr.lang() {
+                        Lang::Ja => Lang::En,
+                        Lang::En => Lang::Ja,
+                    };
+                    if let Ok(tr) = Tr::new(next) {
+                        self.tr = tr;
+                    }
+                }
+                if let Some(login) = &self.login {
+                    if ui.button(self.tr.t("lock")).clicked() {
+                        self.lock_now();
+                        return;
+                    }
+                    let role = self.tr.t(&format!("role-{}", login.role.code()));
+                    ui.label(format!("{} （{role}）", login.operator.as_str()));
+                }
+            });
+        });
+    }
+
+    fn view_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            for (i, v) in self.views().into_iter().enumerate() {
+                let text = format!("{} [F{}]", self.tr.t(v.label_id()), i + 1);
+                let label = if v == View::Alerts {
+                    let (_, open) = self.counts();
+                    if open > 0 {
+                        format!("{text} ({open})")
+                    } else {
+                        text
+                    }
+                } else {
+                    text
+                };
+                if ui
+                    .selectable_label(self.view == v, RichText::new(label).size(18.0))
+                    .clicked()
+                {
+                    self.goto(v);
+                }
+            }
+        });
+    }
+
+    fn goto(&mut self, v: View) {
+        self.view = v;
+        self.said = None;
+        if v == View::Report {
+            self.report = report::Form::default();
+        }
+    }
+
+    /// F1…F7 switch views; Escape goes back to the reception prompt; Ctrl+L locks.
+    fn keys(&mut self, ui: &mut egui::Ui) {
+        const F: [egui::Key; 7] = [
+            egui::Key::F1,
+            egui::Key::F2,
+            egui::Key::F3,
+            egui::Key::F4,
+            egui::Key::F5,
+            egui::Key::F6,
+            egui::Key::F7,
+        ];
+        let views = self.views();
+        let (pressed, escape, lock) = ui.input_mut(|i| {
+            let pressed = F
+                .iter()
+                .position(|k| i.consume_key(egui::Modifiers::NONE, *k));
+            let escape = i.consume_key(egui::Modifiers::NONE, egui::Key::Escape);
+            let lock = i.consume_key(egui::Modifiers::COMMAND, egui::Key::L);
+            (pressed, escape, lock)
+        });
+        if let Some(v) = pressed.and_then(|k| views.get(k)) {
+            self.goto(*v);
+        }
+        if escape {
+            self.reception = reception::Desk::default();
+            self.view = View::Reception;
+        }
+        if lock {
+            self.lock_now();
+        }
+    }
+
+    fn lock_screen(&mut self, ui: &mut egui::Ui) {
+        ui.add_space(24.0);
+        ui.label(RichText::new(self.tr.t("lock-title")).size(30.0).strong());
+        ui.label(RichText::new(self.tr.t("lock-hint")).size(18.0));
+        if let Some(h) = &self.demo_hint {
+            ui.label(RichText::new(h.as_str()).italics());
+        }
+        ui.add_space(12.0);
+        let resting = self.lock.resting_until.is_some_and(|t| Instant::now() < t);
+        let staff_label = ui.label(self.tr.t("lock-staff"));
+        ui.add(egui::TextEdit::singleline(&mut self.lock.staff).desired_width(240.0))
+            .labelled_by(staff_label.id);
+        let pin_label = ui.label(self.tr.t("lock-pin"));
+        let r = ui
+            .add_enabled(
+                !resting,
+                egui::TextEdit::singleline(&mut self.lock.pin)
+                    .password(true)
+                    .desired_width(160.0),
+            )
+            .labelled_by(pin_label.id);
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let unlock = ui
+            .add_enabled(
+                !resting,
+                egui::Button::new(RichText::new(self.tr.t("unlock")).size(22.0)),
+            )
+            .clicked();
+        if resting {
+            ui.label(RichText::new(self.tr.t("lock-resting")).color(RED));
+        }
+        if let Some(e) = &self.lock.error {
+            ui.label(RichText::new(e.as_str()).size(18.0).color(RED));
+        }
+        if (unlock || enter) && !resting {
+            self.pin_login();
+        }
+    }
+
+    fn pin_login(&mut self) {
+        let pin = std::mem::take(&mut self.lock.pin);
+        let Ok(op) = OperatorId::new(self.lock.staff.trim()) else {
+            self.lock.error = Some(self.tr.t("login-unknown"));
+            return;
+        };
+        let r = self.host.with(|n| n.staff_login(&op, &pin));
+        match r {
+            Ok(role) => self.unlock(op, role),
+            Err(e) => {
+                self.lock.failures += 1;
+                if self.lock.failures >= PIN_FAILURES {
+                    self.lock.failures = 0;
+                    self.lock.resting_until = Some(Instant::now() + PIN_REST);
+                }
+                self.lock.error = Some(self.login_words(&e));
+            }
+        }
+    }
+
+    fn login_words(&self, e: &LoginError) -> String {
+        match e {
+            LoginError::Unknown | LoginError::WrongPin | LoginError::NoPin | LoginError::BadPin => {
+                self.tr.t("login-unknown")
+            }
+            LoginError::UnknownCard => self.tr.t("login-card-unknown"),
+            LoginError::Damaged | LoginError::Store(_) => {
+                self.tr.t_with("refused", &[("why", e.to_string().into())])
+            }
+        }
+    }
+
+    fn unlock(&mut self, operator: OperatorId, role: Role) {
+        self.login = Some(Login { operator, role });
+        self.lock = LockForm::default();
+        self.last_input = Instant::now();
+        self.view = View::Reception;
+    }
+
+    /// A card was placed on the reader: a staff login when locked, a second officer's approval
+    /// when one is asked for, otherwise a resident at reception.
+    pub fn tap(&mut self, card: SharedCard) {
+        self.last_input = Instant::now();
+        let Some(login) = self.login.clone() else {
+            let r = self.host.with(|n| {
+                let mut s = CardSession::new(card);
+                n.card_tap(&mut s, &[])
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| n.staff_card_login(&t.card).map_err(|e| e.to_string()))
+            });
+            match r {
+                Ok((op, role)) => self.unlock(op, role),
+                Err(_) => self.lock.error = Some(self.tr.t("login-card-unknown")),
+            }
+            return;
+        };
+        self.view = View::Reception;
+        let Station {
+            host,
+            tr,
+            said,
+            reception,
+            polling_site,
+            ..
+        } = self;
+        host.with(|node| {
+            let mut cx = Cx {
+                node,
+                tr,
+                login: &login,
+                said,
+            };
+            reception.tap(&mut cx, card, *polling_site);
+        });
+    }
+
+    fn demo_panel(&mut self, ui: &mut egui::Ui) {
+        ui.heading(self.tr.t("demo-cards"));
+        ui.label(self.tr.t("demo-pin-hint"));
+        let mut tapped = None;
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            for (i, d) in self.cards.iter().enumerate() {
+                if ui
+                    .button(
+                        self.tr
+                            .t_with("demo-tap", &[("who", d.label.clone().into())]),
+                    )
+                    .clicked()
+                {
+                    tapped = Some(i);
+                }
+            }
+        });
+        if let Some(card) = tapped
+            .and_then(|i| self.cards.get(i))
+            .map(|d| d.card.clone())
+        {
+            self.tap(card);
+        }
+    }
 }
 
-struct StationApp {
-    reception: Reception<SystemClock>,
-    // The demo's store lives as long as the window.
-    _dir: Option<tempfile::TempDir>,
+/// The eframe app: the demo launcher first, then the station.
+struct App {
+    station: Option<Station<kazashi_node::SystemClock>>,
+    launcher: demo::Launcher,
 }
 
-impl eframe::App for StationApp {
-    fn ui(&mut self, ui: &mut eframe::egui::Ui, _frame: &mut eframe::Frame) {
-        self.reception.show(ui);
+impl eframe::App for App {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        match &mut self.station {
+            Some(s) => s.show(ui),
+            None => self.station = self.launcher.show(ui),
+        }
     }
 }
 
 /// Open the window on the demo city; returns when it is closed.
 pub fn run_demo_window(lang: Lang) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("cannot make the demo's store: {e}"))?;
-    let reception = demo_reception(dir.path(), lang)?;
+    let launcher = demo::Launcher::new(lang, true)?;
     let options = eframe::NativeOptions {
-        viewport: eframe::egui::ViewportBuilder::default()
+        viewport: egui::ViewportBuilder::default()
             .with_inner_size([1366.0, 768.0])
             .with_title("かざし Kazashi"),
         ..Default::default()
     };
-    let mut app = Some(StationApp {
-        reception,
-        _dir: Some(dir),
+    let mut app = Some(App {
+        station: None,
+        launcher,
     });
     eframe::run_native(
         "kazashi",

@@ -1,16 +1,18 @@
-//! The reception screen: "カードをかざしてください" → the household with each member → tick who
-//! enters → confirm; the PIN path the first time a card is seen; search without a card. A view
-//! over `Node` and `node::card`, nothing else. In demo mode a side panel holds simulated cards.
+//! Reception: "カードをかざしてください" → who it is (a bound card at once; the first time, the
+//! card's PIN and its basic four matched to the roster; or a search, or an admission ticket) →
+//! at a shelter the household with each member, staff tick who enters, confirm; at a polling
+//! station the voter ([`super::polling`]).
 
-use super::tr::Tr;
+use super::polling::{self, VoterScreen};
+use super::{Cx, RED, View, big};
 use crate::lang::Lang;
 use eframe::egui::{self, RichText};
-use kazashi_domain::event::{EventBody, IdMethod, Members};
-use kazashi_domain::ids::{CardKey, HouseholdRef, OperatorId, PersonId, PersonRef};
-use kazashi_domain::state::StayStatus;
+use kazashi_domain::detector::registered_elsewhere;
+use kazashi_domain::event::{EventBody, IdMethod, Members, StayingPlace};
+use kazashi_domain::ids::{CardKey, HouseholdId, HouseholdRef, PersonId, PersonRef};
 use kazashi_node::card::{CardError, CardSession, Pin, PinFor, Transport};
 use kazashi_node::reception::{BasicFourMatch, Tap};
-use kazashi_node::{Node, clock::Clock};
+use kazashi_node::{Clock, Node};
 use kazashi_sim::card::VirtualCard;
 use std::sync::{Arc, Mutex};
 
@@ -28,20 +30,14 @@ impl Transport for SharedCard {
     }
 }
 
-/// One simulated card of the demo panel.
-pub struct DemoCard {
-    pub label: String,
-    pub card: SharedCard,
-}
-
-struct Member {
+pub(crate) struct Member {
     person: PersonId,
     label: String,
     present: bool,
     ticked: bool,
 }
 
-enum Screen {
+pub(crate) enum Screen {
     Idle,
     Pin {
         session: CardSession<SharedCard>,
@@ -51,110 +47,88 @@ enum Screen {
         error: Option<String>,
     },
     Household {
-        household: kazashi_domain::ids::HouseholdId,
+        household: HouseholdId,
         members: Vec<Member>,
         method: IdMethod,
         /// A card to bind to this person on confirming (after a PIN read).
         bind: Option<(CardKey, PersonId)>,
+        /// Where members are registered already (shown, not a block: people move).
+        elsewhere: Vec<String>,
+        staying: StayingPlace,
     },
     Candidates {
         people: Vec<PersonId>,
         card: CardKey,
     },
+    Voter(Box<VoterScreen>),
 }
 
-/// What the last action did, for the status line.
-struct Said {
-    text: String,
-    ok: bool,
+/// Who the reception found, and how.
+pub struct Found {
+    pub person: PersonId,
+    pub method: IdMethod,
+    pub bind: Option<(CardKey, PersonId)>,
 }
 
-pub struct Reception<C: Clock> {
-    node: Node<C>,
-    tr: Tr,
-    operator: OperatorId,
-    screen: Screen,
+pub struct Desk {
+    pub(crate) screen: Screen,
     query: String,
+    ticket: String,
     results: Vec<PersonId>,
-    said: Option<Said>,
-    demo: Vec<DemoCard>,
 }
 
-impl<C: Clock> Reception<C> {
-    pub fn new(
-        node: Node<C>,
-        lang: Lang,
-        operator: OperatorId,
-        demo: Vec<DemoCard>,
-    ) -> Result<Self, String> {
-        Ok(Reception {
-            node,
-            tr: Tr::new(lang)?,
-            operator,
+impl Default for Desk {
+    fn default() -> Self {
+        Desk {
             screen: Screen::Idle,
             query: String::new(),
+            ticket: String::new(),
             results: Vec::new(),
-            said: None,
-            demo,
-        })
-    }
-
-    #[cfg(test)]
-    pub fn node(&self) -> &Node<C> {
-        &self.node
-    }
-
-    fn say(&mut self, text: String, ok: bool) {
-        self.said = Some(Said { text, ok });
-    }
-
-    fn card_words(&self, e: &CardError) -> String {
-        self.tr.lang().card_error(e)
-    }
-
-    /// Persons present at this site now.
-    pub fn present(&self) -> usize {
-        let site = self.node.station().site();
-        self.node
-            .state()
-            .stays_at(&site, None)
-            .iter()
-            .filter(|(_, s)| s.status == StayStatus::Present)
-            .count()
-    }
-
-    fn is_present(&self, p: PersonId) -> bool {
-        let site = self.node.station().site();
-        self.node
-            .state()
-            .stays(&PersonRef::Roster(p), None)
-            .get(&site)
-            .is_some_and(|s| s.status == StayStatus::Present)
-    }
-
-    fn person_label(&self, p: PersonId) -> String {
-        match self.node.station().roster().get(&p) {
-            Some(e) => format!(
-                "{}（{}） {}",
-                e.name.as_str(),
-                e.kana.as_str(),
-                e.birth_date
-            ),
-            None => p.to_string(),
         }
     }
+}
 
+fn card_words<C: Clock>(cx: &Cx<'_, C>, e: &CardError) -> String {
+    cx.tr.lang().card_error(e)
+}
+
+/// Persons present at this laptop's site now.
+pub fn is_present<C: Clock>(node: &Node<C>, p: &PersonRef) -> bool {
+    let site = node.station().site();
+    node.state()
+        .stays(p, None)
+        .get(&site)
+        .is_some_and(|s| s.status == kazashi_domain::state::StayStatus::Present)
+}
+
+impl Desk {
     /// A card was placed on the reader.
-    pub fn tap(&mut self, card: SharedCard) {
-        self.said = None;
+    pub fn tap<C: Clock>(&mut self, cx: &mut Cx<'_, C>, card: SharedCard, polling: bool) {
+        *cx.said = None;
+        if let Screen::Voter(v) = &mut self.screen
+            && v.wants_officer()
+        {
+            return polling::officer_card(cx, v, card);
+        }
         let mut session = CardSession::new(card);
-        let tap = match self.node.card_tap(&mut session, &[]) {
+        let tap = match cx.node.card_tap(&mut session, &[]) {
             Ok(t) => t,
-            Err(e) => return self.say(self.card_words(&e), false),
+            Err(e) => return cx.say(card_words(cx, &e), false),
         };
         match tap.person {
-            Some(PersonRef::Roster(p)) => self.open_household(p, IdMethod::CardTap, None),
-            Some(other) => self.say(format!("{other}"), true),
+            Some(PersonRef::Roster(p)) => self.found(
+                cx,
+                Found {
+                    person: p,
+                    method: IdMethod::CardTap,
+                    bind: None,
+                },
+                polling,
+            ),
+            Some(other) => {
+                let label = cx.person_label(&other);
+                cx.say(label, true)
+            }
             None => match session.pin_tries(PinFor::Text) {
                 Ok(tries) => {
                     self.screen = Screen::Pin {
@@ -165,51 +139,74 @@ impl<C: Clock> Reception<C> {
                         error: None,
                     }
                 }
-                Err(e) => self.say(self.card_words(&e), false),
+                Err(e) => cx.say(card_words(cx, &e), false),
             },
         }
     }
 
-    fn open_household(
-        &mut self,
-        person: PersonId,
-        method: IdMethod,
-        bind: Option<(CardKey, PersonId)>,
-    ) {
-        let Some(household) = self
+    /// Open the person found: their household at a shelter, the voter at a polling station.
+    fn found<C: Clock>(&mut self, cx: &mut Cx<'_, C>, f: Found, polling: bool) {
+        if polling {
+            self.screen = match VoterScreen::open(cx, f) {
+                Some(v) => Screen::Voter(Box::new(v)),
+                None => Screen::Idle,
+            };
+            return;
+        }
+        let Some(household) = cx
             .node
             .station()
             .roster()
-            .get(&person)
+            .get(&f.person)
             .map(|e| e.household)
         else {
-            return self.say(self.tr.t("not-found"), false);
+            return cx.say(cx.tr.t("not-found"), false);
         };
-        let members: Vec<Member> = self
+        let entries: Vec<PersonId> = cx
             .node
             .station()
             .roster()
             .household(&household)
             .iter()
-            .map(|e| {
-                let present = self.is_present(e.person);
+            .map(|e| e.person)
+            .collect();
+        let members: Vec<Member> = entries
+            .iter()
+            .map(|p| {
+                let r = PersonRef::Roster(*p);
+                let present = is_present(cx.node, &r);
                 Member {
-                    person: e.person,
-                    label: self.person_label(e.person),
+                    person: *p,
+                    label: cx.person_label(&r),
                     present,
                     ticked: !present,
                 }
             })
             .collect();
+        let refs: Vec<PersonRef> = entries.iter().map(|p| PersonRef::Roster(*p)).collect();
+        let elsewhere = registered_elsewhere(cx.node.state(), &refs, &cx.site())
+            .into_iter()
+            .map(|(p, s)| {
+                cx.tr.t_with(
+                    "registered-elsewhere",
+                    &[
+                        ("who", cx.person_label(&p).into()),
+                        ("site", cx.site_name(&s).into()),
+                    ],
+                )
+            })
+            .collect();
         self.screen = Screen::Household {
             household,
             members,
-            method,
-            bind,
+            method: f.method,
+            bind: f.bind,
+            elsewhere,
+            staying: StayingPlace::InShelter,
         };
     }
 
-    fn submit_pin(&mut self) {
+    fn submit_pin<C: Clock>(&mut self, cx: &mut Cx<'_, C>, polling: bool) {
         let Screen::Pin {
             mut session,
             tap,
@@ -220,17 +217,17 @@ impl<C: Clock> Reception<C> {
         else {
             return;
         };
+        let back = |session, tap, tries, error| Screen::Pin {
+            session,
+            tap,
+            tries,
+            typed: String::new(),
+            error: Some(error),
+        };
         let pin = match Pin::new(&typed) {
             Ok(p) => p,
             Err(e) => {
-                let error = Some(self.card_words(&e));
-                self.screen = Screen::Pin {
-                    session,
-                    tap,
-                    tries,
-                    typed: String::new(),
-                    error,
-                };
+                self.screen = back(session, tap, tries, card_words(cx, &e));
                 return;
             }
         };
@@ -238,42 +235,43 @@ impl<C: Clock> Reception<C> {
         match session.verify_pin(PinFor::Text, &pin) {
             Ok(()) => {}
             Err(e @ CardError::WrongPin { left, .. }) => {
-                let error = Some(self.card_words(&e));
-                self.screen = Screen::Pin {
-                    session,
-                    tap,
-                    tries: left,
-                    typed: String::new(),
-                    error,
-                };
+                self.screen = back(session, tap, left, card_words(cx, &e));
                 return;
             }
-            Err(e) => return self.say(self.card_words(&e), false),
+            Err(e) => return cx.say(card_words(cx, &e), false),
         }
         let four = match session.read_basic_four() {
             Ok(f) => f,
-            Err(e) => return self.say(self.card_words(&e), false),
+            Err(e) => return cx.say(card_words(cx, &e), false),
         };
-        match self.node.match_basic_four(&four) {
-            BasicFourMatch::Strong(c) => {
-                self.open_household(c.person, IdMethod::CardWithPin, Some((tap.card, c.person)))
-            }
+        match cx.node.match_basic_four(&four) {
+            BasicFourMatch::Strong(c) => self.found(
+                cx,
+                Found {
+                    person: c.person,
+                    method: IdMethod::CardWithPin,
+                    bind: Some((tap.card, c.person)),
+                },
+                polling,
+            ),
             BasicFourMatch::Weak(cands) => {
                 self.screen = Screen::Candidates {
                     people: cands.iter().map(|c| c.person).collect(),
                     card: tap.card,
                 }
             }
-            BasicFourMatch::NotFound => self.say(self.tr.t("not-found"), false),
+            BasicFourMatch::NotFound => cx.say(cx.tr.t("not-found"), false),
         }
     }
 
-    fn confirm(&mut self) {
+    fn confirm<C: Clock>(&mut self, cx: &mut Cx<'_, C>, support_only: bool) {
         let Screen::Household {
             household,
             members,
             method,
             bind,
+            staying,
+            ..
         } = std::mem::replace(&mut self.screen, Screen::Idle)
         else {
             return;
@@ -284,159 +282,162 @@ impl<C: Clock> Reception<C> {
             .map(|m| PersonRef::Roster(m.person))
             .collect();
         if chosen.is_empty() {
-            return self.say(self.tr.t("already-present"), false);
+            return cx.say(cx.tr.t("already-present"), false);
         }
         if let Some((card, p)) = bind
-            && let Err(e) = self
+            && let Err(e) = cx
                 .node
-                .bind_card(self.operator, card, PersonRef::Roster(p))
+                .bind_card(cx.login.operator, card, PersonRef::Roster(p))
         {
-            return self.say(e.to_string(), false);
+            return cx.say(e.to_string(), false);
         }
         let n = chosen.len();
-        let body = match Members::new(chosen) {
-            Ok(members) => EventBody::ShelterCheckIn {
-                household: Some(HouseholdRef::Roster(household)),
+        let members = match Members::new(chosen) {
+            Ok(m) => m,
+            Err(e) => return cx.say(e.to_string(), false),
+        };
+        let household = Some(HouseholdRef::Roster(household));
+        let body = if support_only {
+            EventBody::SupportOnlyRegistration {
+                household,
+                members,
+                staying,
+            }
+        } else {
+            EventBody::ShelterCheckIn {
+                household,
                 members,
                 method,
-            },
-            Err(e) => return self.say(e.to_string(), false),
+            }
         };
-        match self.node.record(self.operator, body) {
-            Ok(_) => {
-                let mut text = self.tr.t_with("checked-in", &[("count", n.into())]);
-                if bind.is_some() {
-                    text = format!("{text}　{}", self.tr.t("card-bound"));
+        if cx.record(body).is_some() {
+            let id = if support_only {
+                "support-registered"
+            } else {
+                "checked-in"
+            };
+            let mut text = cx.tr.t_with(id, &[("count", n.into())]);
+            if bind.is_some() {
+                text = format!("{text}　{}", cx.tr.t("card-bound"));
+            }
+            cx.say(text, true);
+            self.query.clear();
+            self.results.clear();
+        }
+    }
+
+    /// The reception view; may ask to switch views (to the walk-in form).
+    pub fn show<C: Clock>(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut Cx<'_, C>,
+        polling: bool,
+    ) -> Option<View> {
+        match &mut self.screen {
+            Screen::Idle => return self.idle(ui, cx, polling),
+            Screen::Pin { .. } => self.pin(ui, cx, polling),
+            Screen::Household { .. } => self.household(ui, cx),
+            Screen::Candidates { .. } => self.candidates(ui, cx, polling),
+            Screen::Voter(v) => {
+                if polling::show_voter(ui, cx, v) {
+                    self.screen = Screen::Idle;
                 }
-                self.say(text, true);
-                self.query.clear();
-                self.results.clear();
             }
-            Err(e) => self.say(e.to_string(), false),
         }
+        None
     }
 
-    /// The whole screen.
-    pub fn show(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::top("header").show(ui, |ui| self.header(ui));
-        if !self.demo.is_empty() {
-            egui::Panel::right("demo")
-                .default_size(240.0)
-                .show(ui, |ui| self.demo_panel(ui));
-        }
-        egui::CentralPanel::default().show(ui, |ui| {
-            match &self.screen {
-                Screen::Idle => self.idle(ui),
-                Screen::Pin { .. } => self.pin(ui),
-                Screen::Household { .. } => self.household(ui),
-                Screen::Candidates { .. } => self.candidates(ui),
-            }
-            if let Some(s) = &self.said {
-                ui.separator();
-                let color = if s.ok {
-                    egui::Color32::from_rgb(0, 110, 40)
-                } else {
-                    egui::Color32::from_rgb(170, 20, 20)
-                };
-                ui.label(RichText::new(&s.text).size(20.0).color(color));
-            }
-        });
-    }
-
-    fn header(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            let site = self.node.station().site();
-            let name = self
-                .node
-                .station()
-                .deployment()
-                .site(&site)
-                .map(|s| s.name.as_str().to_owned())
-                .unwrap_or_else(|| site.to_string());
-            ui.heading(format!("{} — {name}", self.tr.t("app-title")));
-            ui.separator();
-            ui.label(
-                RichText::new(
-                    self.tr
-                        .t_with("present-count", &[("count", self.present().into())]),
+    fn idle<C: Clock>(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut Cx<'_, C>,
+        polling: bool,
+    ) -> Option<View> {
+        ui.add_space(12.0);
+        ui.label(RichText::new(cx.tr.t("tap-prompt")).size(32.0).strong());
+        ui.add_space(16.0);
+        let mut goto = None;
+        if polling {
+            let label = ui.label(cx.tr.t("ticket-label"));
+            let r = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.ticket)
+                        .hint_text(cx.tr.t("ticket-hint"))
+                        .desired_width(240.0),
                 )
-                .size(20.0),
-            );
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.button(self.tr.t("lang-switch")).clicked() {
-                    let next = match self.tr.lang() {
-                        Lang::Ja => Lang::En,
-                        Lang::En => Lang::Ja,
-                    };
-                    if let Ok(tr) = Tr::new(next) {
-                        self.tr = tr;
+                .labelled_by(label.id);
+            if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+                let scanned = std::mem::take(&mut self.ticket);
+                match cx.node.admission_ticket(&scanned) {
+                    Ok(p) => {
+                        self.found(
+                            cx,
+                            Found {
+                                person: p,
+                                method: IdMethod::AdmissionTicket,
+                                bind: None,
+                            },
+                            polling,
+                        );
+                        return None;
+                    }
+                    Err(e) => {
+                        let text = match cx.tr.lang() {
+                            Lang::Ja => e.message_ja(),
+                            Lang::En => e.to_string(),
+                        };
+                        cx.say(text, false);
                     }
                 }
-            });
-        });
-    }
-
-    fn demo_panel(&mut self, ui: &mut egui::Ui) {
-        ui.heading(self.tr.t("demo-cards"));
-        ui.label(self.tr.t("demo-pin-hint"));
-        let mut tapped = None;
-        for (i, d) in self.demo.iter().enumerate() {
-            if ui
-                .button(
-                    self.tr
-                        .t_with("demo-tap", &[("who", d.label.clone().into())]),
-                )
-                .clicked()
-            {
-                tapped = Some(i);
             }
         }
-        if let Some(card) = tapped
-            .and_then(|i| self.demo.get(i))
-            .map(|d| d.card.clone())
-        {
-            self.tap(card);
-        }
-    }
-
-    fn idle(&mut self, ui: &mut egui::Ui) {
-        ui.add_space(12.0);
-        ui.label(RichText::new(self.tr.t("tap-prompt")).size(32.0).strong());
-        ui.add_space(16.0);
-        let label = ui.label(self.tr.t("search-label"));
-        let edit = egui::TextEdit::singleline(&mut self.query)
-            .hint_text(self.tr.t("search-hint"))
-            .desired_width(480.0);
-        let r = ui.add(edit).labelled_by(label.id);
+        let label = ui.label(cx.tr.t("search-label"));
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(&mut self.query)
+                    .hint_text(cx.tr.t("search-hint"))
+                    .desired_width(480.0),
+            )
+            .labelled_by(label.id);
         if r.changed() {
             let q = self.query.clone();
             self.results = if q.trim().is_empty() {
                 Vec::new()
             } else {
-                self.node.search(&q, 30)
+                cx.node.search(&q, 30)
             };
         }
         if !self.query.trim().is_empty() && self.results.is_empty() {
-            ui.label(self.tr.t("search-none"));
+            ui.label(cx.tr.t("search-none"));
+        }
+        if !polling && ui.button(cx.tr.t("walk-in-open")).clicked() {
+            goto = Some(View::WalkIn);
         }
         let mut chosen = None;
         egui::ScrollArea::vertical().show(ui, |ui| {
             for p in &self.results {
-                if ui
-                    .button(RichText::new(self.person_label(*p)).size(18.0))
-                    .clicked()
-                {
+                let label = cx.person_label(&PersonRef::Roster(*p));
+                if ui.button(RichText::new(label).size(18.0)).clicked() {
                     chosen = Some(*p);
                 }
             }
         });
         if let Some(p) = chosen {
-            self.said = None;
-            self.open_household(p, IdMethod::Lookup, None);
+            *cx.said = None;
+            self.found(
+                cx,
+                Found {
+                    person: p,
+                    method: IdMethod::Lookup,
+                    bind: None,
+                },
+                polling,
+            );
         }
+        goto
     }
 
-    fn pin(&mut self, ui: &mut egui::Ui) {
+    fn pin<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>, polling: bool) {
         let Screen::Pin {
             tries,
             typed,
@@ -446,20 +447,16 @@ impl<C: Clock> Reception<C> {
         else {
             return;
         };
-        ui.heading(self.tr.t("pin-title"));
-        let prompt = match self.tr.lang() {
+        ui.heading(cx.tr.t("pin-title"));
+        let prompt = match cx.tr.lang() {
             Lang::Ja => kazashi_node::card::pin_prompt_ja(PinFor::Text, *tries),
             Lang::En => kazashi_node::card::pin_prompt_en(PinFor::Text, *tries),
         };
         ui.label(RichText::new(prompt).size(20.0));
         if let Some(e) = error {
-            ui.label(
-                RichText::new(e.as_str())
-                    .color(egui::Color32::from_rgb(170, 20, 20))
-                    .size(20.0),
-            );
+            ui.label(RichText::new(e.as_str()).color(RED).size(20.0));
         }
-        let label = ui.label(self.tr.t("pin-label"));
+        let label = ui.label(cx.tr.t("pin-label"));
         let r = ui
             .add(
                 egui::TextEdit::singleline(typed)
@@ -471,25 +468,29 @@ impl<C: Clock> Reception<C> {
         let mut submit = enter;
         let mut cancel = false;
         ui.horizontal(|ui| {
-            submit |= ui
-                .button(RichText::new(self.tr.t("pin-ok")).size(20.0))
-                .clicked();
-            cancel = ui.button(self.tr.t("cancel")).clicked();
+            submit |= big(ui, cx.tr.t("pin-ok")).clicked();
+            cancel = ui.button(cx.tr.t("cancel")).clicked();
         });
         if cancel {
             self.screen = Screen::Idle;
         } else if submit {
-            self.submit_pin();
+            self.submit_pin(cx, polling);
         }
     }
 
-    fn household(&mut self, ui: &mut egui::Ui) {
-        let already = self.tr.t("already-present");
-        let Screen::Household { members, .. } = &mut self.screen else {
+    fn household<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        let already = cx.tr.t("already-present");
+        let Screen::Household {
+            members,
+            elsewhere,
+            staying,
+            ..
+        } = &mut self.screen
+        else {
             return;
         };
-        ui.heading(self.tr.t("household-title"));
-        ui.label(self.tr.t("household-hint"));
+        ui.heading(cx.tr.t("household-title"));
+        ui.label(cx.tr.t("household-hint"));
         for m in members.iter_mut() {
             if m.present {
                 ui.label(format!("{}　{already}", m.label));
@@ -497,41 +498,105 @@ impl<C: Clock> Reception<C> {
                 ui.checkbox(&mut m.ticked, RichText::new(m.label.as_str()).size(20.0));
             }
         }
+        for w in elsewhere.iter() {
+            ui.label(RichText::new(w.as_str()).color(super::AMBER).size(18.0));
+        }
         let mut confirm = false;
+        let mut support = false;
         let mut cancel = false;
         ui.horizontal(|ui| {
-            confirm = ui
-                .button(RichText::new(self.tr.t("confirm-checkin")).size(24.0))
-                .clicked();
-            cancel = ui.button(self.tr.t("cancel")).clicked();
+            confirm = big(ui, cx.tr.t("confirm-checkin")).clicked();
+            cancel = ui.button(cx.tr.t("cancel")).clicked();
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.label(cx.tr.t("support-only-label"));
+            staying_combo(ui, cx, "household-staying", staying, false);
+            support = ui.button(cx.tr.t("support-only-register")).clicked();
         });
         if cancel {
             self.screen = Screen::Idle;
         } else if confirm {
-            self.confirm();
+            self.confirm(cx, false);
+        } else if support {
+            if *staying == StayingPlace::InShelter {
+                *staying = StayingPlace::AtHome;
+            }
+            self.confirm(cx, true);
         }
     }
 
-    fn candidates(&mut self, ui: &mut egui::Ui) {
+    fn candidates<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>, polling: bool) {
         let Screen::Candidates { people, card } = &self.screen else {
             return;
         };
         let (people, card) = (people.clone(), *card);
-        ui.heading(self.tr.t("candidates-title"));
+        ui.heading(cx.tr.t("candidates-title"));
         let mut chosen = None;
         for p in &people {
-            if ui
-                .button(RichText::new(self.person_label(*p)).size(18.0))
-                .clicked()
-            {
+            let label = cx.person_label(&PersonRef::Roster(*p));
+            if ui.button(RichText::new(label).size(18.0)).clicked() {
                 chosen = Some(*p);
             }
         }
-        if ui.button(self.tr.t("cancel")).clicked() {
+        if ui.button(cx.tr.t("cancel")).clicked() {
             self.screen = Screen::Idle;
         }
         if let Some(p) = chosen {
-            self.open_household(p, IdMethod::CardWithPin, Some((card, p)));
+            self.found(
+                cx,
+                Found {
+                    person: p,
+                    method: IdMethod::CardWithPin,
+                    bind: Some((card, p)),
+                },
+                polling,
+            );
         }
     }
+}
+
+/// Words for where a household stays.
+pub fn staying_words<C: Clock>(cx: &Cx<'_, C>, s: StayingPlace) -> String {
+    cx.tr.t(match s {
+        StayingPlace::InShelter => "staying-shelter",
+        StayingPlace::AtHome => "staying-home",
+        StayingPlace::Car => "staying-car",
+        StayingPlace::Tent => "staying-tent",
+        StayingPlace::Relatives => "staying-relatives",
+        StayingPlace::Other => "staying-other",
+    })
+}
+
+/// A choice of where a household stays (`shelter`: offer "in the shelter").
+pub fn staying_combo<C: Clock>(
+    ui: &mut egui::Ui,
+    cx: &Cx<'_, C>,
+    id: &str,
+    value: &mut StayingPlace,
+    shelter: bool,
+) {
+    let all = [
+        StayingPlace::InShelter,
+        StayingPlace::AtHome,
+        StayingPlace::Car,
+        StayingPlace::Tent,
+        StayingPlace::Relatives,
+        StayingPlace::Other,
+    ];
+    let shown = if !shelter && *value == StayingPlace::InShelter {
+        StayingPlace::AtHome
+    } else {
+        *value
+    };
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(staying_words(cx, shown))
+        .show_ui(ui, |ui| {
+            for s in all {
+                if s == StayingPlace::InShelter && !shelter {
+                    continue;
+                }
+                ui.selectable_value(value, s, staying_words(cx, s));
+            }
+        });
 }

@@ -1,24 +1,31 @@
-//! The reception screen clicked through by its accessible labels (egui_kittest), with the
-//! Japanese font loaded (kittest panics on a missing glyph): search, card taps (bound, first
-//! time with the PIN, wrong PIN, locked), the household confirm, the language switch.
+//! The station window clicked through by its accessible labels (egui_kittest), with the
+//! Japanese font loaded (kittest panics on a missing glyph): the lock screen, shelter reception
+//! by search and by card (bound, first time with the PIN, wrong PIN, locked), support-only,
+//! the present list's actions, the walk-in form, the status report, alerts, USB bundles, and
+//! polling reception (early vote with the 宣誓書, admission ticket, the double-vote block and
+//! its two-officer override, undo, the hourly reconciliation). Stores are real SQLite files.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use super::reception::Reception;
-use super::{demo_reception, fonts};
+use super::demo::{DemoKind, station};
+use super::{Station, fonts};
 use crate::lang::Lang;
-use eframe::egui::accesskit::Role;
+use eframe::egui::{self, accesskit::Role};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
+use kazashi_domain::event::EventBody;
 use kazashi_node::SystemClock;
+use kazashi_node::staff::Role as StaffRole;
 
 struct Screen {
-    reception: Reception<SystemClock>,
+    station: Station<SystemClock>,
     fonts: bool,
 }
 
-fn harness(lang: Lang) -> (Harness<'static, Screen>, tempfile::TempDir) {
+type H = Harness<'static, Screen>;
+
+fn harness(kind: DemoKind, lang: Lang) -> (H, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let reception = demo_reception(dir.path(), lang).unwrap();
+    let station = station(kind, dir.path(), lang, false).unwrap();
     let h = Harness::builder()
         .with_size([1366.0, 768.0])
         .build_ui_state(
@@ -30,108 +37,198 @@ fn harness(lang: Lang) -> (Harness<'static, Screen>, tempfile::TempDir) {
                     ui.ctx().request_repaint();
                     return;
                 }
-                s.reception.show(ui);
+                s.station.show(ui);
             },
             Screen {
-                reception,
+                station,
                 fonts: false,
             },
         );
     (h, dir)
 }
 
-fn settle(h: &mut Harness<'static, Screen>) {
+fn settle(h: &mut H) {
     h.run_steps(3);
 }
 
-/// Focus the only field of `role`, then type into it.
-fn type_into(h: &mut Harness<'static, Screen>, role: Role, text: &str) {
-    h.get_by_role(role).focus();
-    h.run_steps(2);
-    h.get_by_role(role).type_text(text);
-    h.run_steps(3);
-}
-
-fn said(h: &Harness<'static, Screen>, text: &str) -> bool {
+fn said(h: &H, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
+}
+
+fn click(h: &mut H, label: &str) {
+    h.get_by_label(label).click();
+    settle(h);
+}
+
+fn click_contains(h: &mut H, label: &str) {
+    h.get_by_label_contains(label).click();
+    settle(h);
+}
+
+/// Type into the text field labelled `label` (plain or password).
+fn fill(h: &mut H, label: &str, text: &str) {
+    let node = h
+        .query_by_role_and_label(Role::TextInput, label)
+        .or_else(|| h.query_by_role_and_label(Role::PasswordInput, label))
+        .or_else(|| h.query_by_role_and_label(Role::MultilineTextInput, label))
+        .unwrap_or_else(|| panic!("no field labelled {label}"));
+    node.focus();
+    h.run_steps(2);
+    // Select what is there, so that typing replaces it.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    let node = h
+        .query_by_role_and_label(Role::TextInput, label)
+        .or_else(|| h.query_by_role_and_label(Role::PasswordInput, label))
+        .or_else(|| h.query_by_role_and_label(Role::MultilineTextInput, label))
+        .unwrap();
+    node.type_text(text);
+    h.run_steps(3);
+}
+
+/// Tick the checkbox whose label contains `name`.
+fn tick(h: &mut H, name: &str) {
+    h.get_all_by_role(Role::CheckBox)
+        .find(|n| n.accesskit_node().label().is_some_and(|l| l.contains(name)))
+        .unwrap_or_else(|| panic!("no checkbox for {name}"))
+        .click();
+    settle(h);
+}
+
+fn login(h: &mut H, staff: &str, pin: &str) {
+    fill(h, "職員ID", staff);
+    fill(h, "職員暗証番号", pin);
+    click(h, "解錠");
+}
+
+/// An open station, logged in as `staff`.
+fn open(kind: DemoKind, staff: &str, pin: &str) -> (H, tempfile::TempDir) {
+    let (mut h, dir) = harness(kind, Lang::Ja);
+    settle(&mut h);
+    login(&mut h, staff, pin);
+    assert!(said(&h, "カードをかざしてください"), "did not unlock");
+    (h, dir)
+}
+
+fn events_of(h: &mut H, f: impl Fn(&EventBody) -> bool) -> usize {
+    h.state_mut().station.host().with(|n| {
+        n.state()
+            .events_in_order()
+            .iter()
+            .filter(|e| f(e.body()))
+            .count()
+    })
+}
+
+fn roster_entry(h: &mut H, i: usize) -> kazashi_domain::RosterEntry {
+    h.state_mut()
+        .station
+        .host()
+        .with(|n| n.station().roster().entries()[i].clone())
+}
+
+#[test]
+fn the_lock_screen_takes_a_staff_pin_or_a_staff_card_and_locks_again() {
+    let (mut h, _dir) = harness(DemoKind::Shelter, Lang::Ja);
+    settle(&mut h);
+    assert!(said(&h, "ロック中"));
+    assert!(!said(&h, "カードをかざしてください"));
+    login(&mut h, "uketsuke", "9999");
+    assert!(said(&h, "職員IDまたは暗証番号が違います"));
+    assert!(h.state().station.login().is_none());
+    // A resident's card is not a staff card.
+    let resident = h
+        .query_all_by_label_contains("かざす: ")
+        .map(|n| n.accesskit_node().label().unwrap_or_default())
+        .find(|l| !l.contains("職員カード"))
+        .unwrap();
+    click(&mut h, &resident);
+    assert!(said(&h, "職員カードではありません"));
+    click_contains(&mut h, "職員カード: sekinin");
+    let login = h.state().station.login().cloned().unwrap();
+    assert_eq!(login.operator.as_str(), "sekinin");
+    assert_eq!(login.role, StaffRole::Lead);
+    assert!(said(&h, "sekinin （責任者）"));
+    click(&mut h, "ロック");
+    assert!(said(&h, "ロック中"));
+    login_ok_then_auto_lock(&mut h);
+}
+
+fn login_ok_then_auto_lock(h: &mut H) {
+    login(h, "uketsuke", "1111");
+    assert_eq!(
+        h.state().station.login().map(|l| l.role),
+        Some(StaffRole::Reception)
+    );
+    h.state_mut()
+        .station
+        .set_auto_lock(std::time::Duration::ZERO);
+    settle(h);
+    assert!(said(h, "操作がなかったためロックしました"));
+    assert!(h.state().station.login().is_none());
 }
 
 #[test]
 fn search_then_check_in_a_household() {
-    let (mut h, _dir) = harness(Lang::Ja);
-    settle(&mut h);
-    assert!(said(&h, "カードをかざしてください"));
-    assert!(said(&h, "在所 0人"));
-    let who = h.state().reception.node().station().roster().entries()[20].clone();
-    type_into(&mut h, Role::TextInput, who.kana.as_str());
-    h.get_by_label_contains(who.name.as_str()).click();
-    settle(&mut h);
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    let before = h.state_mut().station.present_count();
+    let who = roster_entry(&mut h, 200);
+    fill(
+        &mut h,
+        "名前・よみ・生年月日・住所で検索",
+        who.kana.as_str(),
+    );
+    click_contains(&mut h, who.name.as_str());
     assert!(said(&h, "世帯の受付"));
     let size = h
-        .state()
-        .reception
-        .node()
-        .station()
-        .roster()
-        .household(&who.household)
-        .len();
-    h.get_by_label("受付する").click();
-    settle(&mut h);
+        .state_mut()
+        .station
+        .host()
+        .with(|n| n.station().roster().household(&who.household).len());
+    click(&mut h, "受付する");
     assert!(
         said(&h, &format!("{size}人を受付しました")),
         "no confirmation"
     );
-    assert!(said(&h, &format!("在所 {size}人")));
-    assert_eq!(h.state().reception.present(), size);
+    assert_eq!(h.state_mut().station.present_count(), before + size);
+    assert!(said(&h, &format!("在所 {}人", before + size)));
 }
 
 #[test]
 fn first_tap_asks_the_pin_then_taps_need_none() {
-    let (mut h, _dir) = harness(Lang::Ja);
-    settle(&mut h);
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
     let taps: Vec<String> = h
         .query_all_by_label_contains("かざす: ")
         .map(|n| n.accesskit_node().label().unwrap_or_default())
         .collect();
     assert_eq!(taps.len(), 8);
     let first = taps[0].clone();
-    h.get_by_label(&first).click();
-    settle(&mut h);
+    click(&mut h, &first);
     assert!(said(&h, "暗証番号の入力"));
     assert!(said(&h, "残り3回"));
-    type_into(&mut h, Role::PasswordInput, "1234");
-    h.get_by_label("確認").click();
-    settle(&mut h);
+    fill(&mut h, "暗証番号（数字4桁）", "1234");
+    click(&mut h, "確認");
     assert!(
         said(&h, "世帯の受付"),
         "the PIN read did not open the household"
     );
-    h.get_by_label("受付する").click();
-    settle(&mut h);
+    click(&mut h, "受付する");
     assert!(said(&h, "カードを登録しました"));
-    let present = h.state().reception.present();
-    assert!(present >= 1);
     // The same card again: no PIN, the household at once, everyone already present.
-    h.get_by_label(&first).click();
-    settle(&mut h);
+    click(&mut h, &first);
     assert!(!said(&h, "暗証番号の入力"));
     assert!(said(&h, "すでに在所しています"));
 }
 
 #[test]
 fn a_wrong_pin_counts_down_and_a_locked_card_is_explained() {
-    let (mut h, _dir) = harness(Lang::Ja);
-    settle(&mut h);
-    h.get_by_label_contains("暗証番号を間違える人").click();
-    settle(&mut h);
-    type_into(&mut h, Role::PasswordInput, "1234");
-    h.get_by_label("確認").click();
-    settle(&mut h);
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    click_contains(&mut h, "暗証番号を間違える人");
+    fill(&mut h, "暗証番号（数字4桁）", "1234");
+    click(&mut h, "確認");
     assert!(said(&h, "暗証番号が違います。残り2回です。"));
-    h.get_by_label("やめる").click();
-    settle(&mut h);
-    h.get_by_label_contains("ロックされたカード").click();
-    settle(&mut h);
+    click(&mut h, "やめる");
+    click_contains(&mut h, "ロックされたカード");
     assert!(
         said(&h, "市区町村の窓口"),
         "the locked card was not explained"
@@ -141,13 +238,406 @@ fn a_wrong_pin_counts_down_and_a_locked_card_is_explained() {
 
 #[test]
 fn english_is_one_click_away() {
-    let (mut h, _dir) = harness(Lang::Ja);
-    settle(&mut h);
-    h.get_by_label("English").click();
-    settle(&mut h);
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    click(&mut h, "English");
     assert!(said(&h, "Please hold the card over the reader"));
-    assert!(said(&h, "0 present"));
-    h.get_by_label("日本語").click();
-    settle(&mut h);
+    assert!(said(&h, "Present list [F2]"));
+    click(&mut h, "日本語");
     assert!(said(&h, "カードをかざしてください"));
+}
+
+#[test]
+fn a_household_registered_elsewhere_is_shown_then_alerted_and_settled() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "sekinin", "2222");
+    // Card 3's household was checked in at S002 before the demo (a USB bundle).
+    let fourth = h
+        .query_all_by_label_contains("かざす: ")
+        .nth(3)
+        .map(|n| n.accesskit_node().label().unwrap_or_default())
+        .unwrap();
+    click(&mut h, &fourth);
+    fill(&mut h, "暗証番号（数字4桁）", "1234");
+    click(&mut h, "確認");
+    assert!(said(&h, "にも登録されています"), "no warning");
+    click(&mut h, "受付する");
+    assert!(said(&h, "警告 [F5] ("), "the alert count is not on the bar");
+    click_contains(&mut h, "警告 [F5]");
+    assert!(said(&h, "2か所の避難所に登録"));
+    let open_before = h.state_mut().station.host().with(|n| n.alerts().len());
+    h.get_all_by_label("問題なし").next().unwrap().click();
+    settle(&mut h);
+    assert!(said(&h, "警告を処理しました"));
+    let open_after = h.state_mut().station.host().with(|n| n.alerts().len());
+    assert_eq!(open_after + 1, open_before);
+}
+
+#[test]
+fn support_only_registration_from_the_household_screen() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    let who = roster_entry(&mut h, 150);
+    fill(
+        &mut h,
+        "名前・よみ・生年月日・住所で検索",
+        who.kana.as_str(),
+    );
+    click_contains(&mut h, who.name.as_str());
+    h.get_by_role(Role::ComboBox).click();
+    settle(&mut h);
+    click(&mut h, "車中泊");
+    click(&mut h, "支援対象として登録");
+    assert!(said(&h, "避難所外の支援対象として登録しました"));
+    let n = events_of(&mut h, |b| {
+        matches!(
+            b,
+            EventBody::SupportOnlyRegistration {
+                staying: kazashi_domain::event::StayingPlace::Car,
+                ..
+            }
+        )
+    });
+    assert_eq!(n, 1);
+    assert_eq!(h.state_mut().station.present_count(), 0);
+}
+
+#[test]
+fn the_present_list_records_leave_return_check_out_and_transfer() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    let who = roster_entry(&mut h, 100);
+    fill(
+        &mut h,
+        "名前・よみ・生年月日・住所で検索",
+        who.kana.as_str(),
+    );
+    click_contains(&mut h, who.name.as_str());
+    click(&mut h, "受付する");
+    h.key_press(egui::Key::F2);
+    settle(&mut h);
+    assert!(said(&h, "在所者一覧"));
+    let all = h.state_mut().station.present_count();
+    fill(&mut h, "絞り込み", who.kana.as_str());
+    tick(&mut h, who.name.as_str());
+    click(&mut h, "外出");
+    assert!(said(&h, "1人を記録しました"));
+    assert_eq!(h.state_mut().station.present_count(), all - 1);
+    assert_eq!(
+        h.query_all_by_label("外出").count(),
+        2,
+        "the status column does not say 外出 beside the button"
+    );
+    tick(&mut h, who.name.as_str());
+    click(&mut h, "戻り");
+    assert_eq!(h.state_mut().station.present_count(), all);
+    tick(&mut h, who.name.as_str());
+    click(&mut h, "退所");
+    assert_eq!(h.state_mut().station.present_count(), all - 1);
+    // Those left are shown on request; check them in again, then transfer them.
+    click(&mut h, "退所者も表示");
+    tick(&mut h, who.name.as_str());
+    click(&mut h, "受付");
+    assert_eq!(h.state_mut().station.present_count(), all);
+    tick(&mut h, who.name.as_str());
+    h.get_all_by_role(Role::ComboBox).nth(1).unwrap().click();
+    settle(&mut h);
+    let to = h.state_mut().station.host().with(|n| {
+        let s = kazashi_domain::SiteId::new("S005").unwrap();
+        n.station().deployment().site(&s).unwrap().name.to_string()
+    });
+    click(&mut h, &to);
+    click(&mut h, "移送");
+    assert_eq!(h.state_mut().station.present_count(), all - 1);
+    let moved = events_of(&mut h, |b| matches!(b, EventBody::Transfer { .. }));
+    assert_eq!(moved, 1);
+    let kinds = events_of(&mut h, |b| {
+        matches!(
+            b,
+            EventBody::TemporaryLeave { .. }
+                | EventBody::ReturnFromLeave { .. }
+                | EventBody::ShelterCheckOut { .. }
+        )
+    });
+    assert_eq!(kinds, 3);
+}
+
+#[test]
+fn a_walk_in_household_is_checked_and_registered() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "kyugo", "3333");
+    h.key_press(egui::Key::F3);
+    settle(&mut h);
+    assert!(said(&h, "当日受付（名簿にない世帯）"));
+    fill(&mut h, "氏名", "旅野 太郎");
+    fill(&mut h, "ふりがな", "たびの たろう");
+    fill(&mut h, "生年月日", "S55.2.30");
+    click(&mut h, "登録する");
+    assert!(said(&h, "生年月日が読めません"));
+    fill(&mut h, "生年月日", "昭和55年2月29日");
+    click_contains(&mut h, "配慮事項");
+    assert!(
+        said(&h, "問診票メモ（救護のみ）"),
+        "medical staff see the note field"
+    );
+    fill(&mut h, "問診票メモ（救護のみ）", "血圧の薬を持参");
+    click(&mut h, "登録する");
+    assert!(said(&h, "1人を受付しました"), "walk-in not registered");
+    assert!(
+        said(&h, "在所者一覧"),
+        "the window did not go to the present list"
+    );
+    assert!(said(&h, "旅野 太郎（たびの たろう） 1980-02-29 [当日受付]"));
+    let cards = events_of(&mut h, |b| match b {
+        EventBody::HouseholdCard { card, .. } => card
+            .members
+            .first()
+            .and_then(|m| m.medical_note.as_ref())
+            .is_some_and(|n| n.as_str() == "血圧の薬を持参"),
+        _ => false,
+    });
+    assert_eq!(cards, 1);
+}
+
+#[test]
+fn reception_staff_do_not_see_the_medical_note_field() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    h.key_press(egui::Key::F3);
+    settle(&mut h);
+    click_contains(&mut h, "配慮事項");
+    assert!(said(&h, "救護の職員だけが見られます"));
+    assert!(
+        h.query_by_role_and_label(Role::MultilineTextInput, "問診票メモ（救護のみ）")
+            .is_none()
+    );
+}
+
+#[test]
+fn the_status_report_is_prefilled_and_numbered() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "sekinin", "2222");
+    let who = roster_entry(&mut h, 60);
+    fill(
+        &mut h,
+        "名前・よみ・生年月日・住所で検索",
+        who.kana.as_str(),
+    );
+    click_contains(&mut h, who.name.as_str());
+    click(&mut h, "受付する");
+    let present = h.state_mut().station.present_count();
+    h.key_press(egui::Key::F4);
+    settle(&mut h);
+    assert!(said(&h, "避難所状況報告 — 第1報"));
+    let persons = h.get_by_role_and_label(Role::TextInput, "避難者数");
+    assert_eq!(
+        persons.accesskit_node().value().unwrap_or_default(),
+        present.to_string()
+    );
+    fill(&mut h, "品目1", "毛布");
+    fill(&mut h, "数量", "40");
+    click(&mut h, "報告を送る");
+    assert!(said(&h, "状況報告を送りました"));
+    let sent = events_of(&mut h, |b| match b {
+        EventBody::ShelterStatusReport(r) => {
+            r.counts.persons as usize == present
+                && r.shortages
+                    .first()
+                    .is_some_and(|s| s.item.as_str() == "毛布" && s.quantity == Some(40))
+        }
+        _ => false,
+    });
+    assert_eq!(sent, 1);
+    h.key_press(egui::Key::F1);
+    settle(&mut h);
+    h.key_press(egui::Key::F4);
+    settle(&mut h);
+    assert!(said(&h, "第2報"));
+}
+
+#[test]
+fn a_usb_bundle_is_written_and_read_back() {
+    let (mut h, dir) = open(DemoKind::Shelter, "sekinin", "2222");
+    h.key_press(egui::Key::F6);
+    settle(&mut h);
+    assert!(said(&h, "ネットワークにつながっていません"));
+    assert!(said(&h, "各拠点の最終記録"));
+    let path = dir.path().join("out.kzb");
+    fill(&mut h, "書き出し先", &path.display().to_string());
+    click(&mut h, "書き出す");
+    assert!(said(&h, "書き出しました"), "no export");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 100);
+    fill(&mut h, "読み込むファイル", &path.display().to_string());
+    click(&mut h, "読み込む");
+    assert!(
+        said(&h, "このパソコンが書き出したファイルです"),
+        "{:?}",
+        h.state().station.said.as_ref().map(|s| s.text.clone())
+    );
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    click(&mut h, "読み込む");
+    assert!(said(&h, "ファイルが途中で切れています"));
+}
+
+// ----- polling stations -----
+
+fn voter_card(h: &H, n: usize) -> String {
+    h.query_all_by_label_contains("かざす: ")
+        .nth(n)
+        .map(|n| n.accesskit_node().label().unwrap_or_default())
+        .unwrap()
+}
+
+#[test]
+fn an_early_vote_needs_a_reason_and_a_sworn_statement() {
+    let (mut h, _dir) = open(DemoKind::EarlyVoting, "uketsuke", "1111");
+    assert!(said(&h, "投票済 0人"));
+    let card = voter_card(&h, 0);
+    click(&mut h, &card);
+    fill(&mut h, "暗証番号（数字4桁）", "1234");
+    click(&mut h, "確認");
+    assert!(said(&h, "選挙人の確認"));
+    assert!(said(&h, "名簿番号"));
+    assert!(
+        h.get_by_label("受付する（投票用紙を交付）")
+            .accesskit_node()
+            .is_disabled()
+    );
+    click_contains(&mut h, "1号 仕事");
+    click(&mut h, "宣誓書を作成（PDF）");
+    assert!(said(&h, "宣誓書を作成しました"), "no PDF");
+    let pdf = h
+        .state_mut()
+        .station
+        .host()
+        .with(|n| n.store().path().parent().unwrap().join("print/宣誓書.pdf"));
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    click(&mut h, "受付する（投票用紙を交付）");
+    assert!(said(&h, "受付しました。投票用紙を交付してください"));
+    assert!(said(&h, "投票済 1人"));
+    // The same voter again is blocked, with this station as the evidence.
+    click(&mut h, &card);
+    assert!(said(&h, "交付できません"));
+    assert!(said(&h, "すでに投票済みです"));
+}
+
+#[test]
+fn a_voter_who_voted_elsewhere_is_blocked_and_passes_only_with_a_second_officer() {
+    let (mut h, _dir) = open(DemoKind::EarlyVoting, "uketsuke", "1111");
+    // Card 2's holder voted early at E2 (a USB bundle before the demo).
+    let card = voter_card(&h, 2);
+    click(&mut h, &card);
+    fill(&mut h, "暗証番号（数字4桁）", "1234");
+    click(&mut h, "確認");
+    assert!(said(&h, "交付できません"));
+    assert!(said(&h, "北部支所"), "the evidence does not say where");
+    click(&mut h, "責任者の承認で交付する");
+    // The desk's own PIN does not approve.
+    fill(&mut h, "責任者の職員ID", "uketsuke");
+    fill(&mut h, "責任者の暗証番号", "1111");
+    click(&mut h, "確認");
+    assert!(said(&h, "受付している本人は承認できません"));
+    fill(&mut h, "責任者の職員ID", "sekinin");
+    fill(&mut h, "責任者の暗証番号", "2222");
+    click(&mut h, "確認");
+    assert!(
+        said(&h, "承認者: sekinin"),
+        "the manager's PIN did not approve"
+    );
+    fill(&mut h, "承認の理由", "本人確認の結果、E2の記録は誤登録");
+    click_contains(&mut h, "2号");
+    click(&mut h, "宣誓書を作成（PDF）");
+    click(&mut h, "受付する（投票用紙を交付）");
+    assert!(said(&h, "責任者の承認により受付しました"));
+    let overridden = events_of(&mut h, |b| match b {
+        EventBody::VoterCheckIn {
+            override_: Some(o), ..
+        } => o.second_officer.as_str() == "sekinin" && !o.evidence.is_empty(),
+        _ => false,
+    });
+    assert_eq!(overridden, 1);
+}
+
+#[test]
+fn the_manager_approves_with_a_staff_card_and_undoes_a_check_in() {
+    let (mut h, _dir) = open(DemoKind::ElectionDay, "uketsuke", "1111");
+    let card = voter_card(&h, 2);
+    click(&mut h, &card);
+    fill(&mut h, "暗証番号（数字4桁）", "1234");
+    click(&mut h, "確認");
+    assert!(said(&h, "すでに投票済みです"));
+    click(&mut h, "責任者の承認で交付する");
+    click_contains(&mut h, "職員カード: sekinin");
+    assert!(said(&h, "承認者: sekinin"));
+    fill(&mut h, "承認の理由", "入場券の取り違え");
+    click(&mut h, "受付する（投票用紙を交付）");
+    assert!(said(&h, "責任者の承認により受付しました"));
+    // The reception worker cannot undo; the manager can.
+    h.key_press(egui::Key::F2);
+    settle(&mut h);
+    assert!(said(&h, "時間別の照合"));
+    assert!(h.query_by_label_contains("取消: ").is_none());
+    click(&mut h, "ロック");
+    login(&mut h, "sekinin", "2222");
+    h.key_press(egui::Key::F2);
+    settle(&mut h);
+    // The newest first: this desk's check-in (the other laptop's planted one is below).
+    h.get_all_by_label_contains("取消: ")
+        .next()
+        .unwrap()
+        .click();
+    settle(&mut h);
+    click(&mut h, "取り消す");
+    assert!(said(&h, "理由を入力してください"));
+    fill(&mut h, "取消の理由", "別人に交付したため");
+    click(&mut h, "取り消す");
+    assert!(said(&h, "受付を取り消しました"));
+    assert!(said(&h, "取消済み"));
+}
+
+#[test]
+fn an_admission_ticket_finds_the_voter_and_the_hour_is_reconciled() {
+    let (mut h, _dir) = open(DemoKind::ElectionDay, "uketsuke", "1111");
+    let ticket = h.state_mut().station.host().with(|n| {
+        let site = n.station().site();
+        let precincts = match &n.station().deployment().site(&site).unwrap().kind {
+            kazashi_domain::SiteKind::PollingStation { precincts, .. } => precincts.clone(),
+            _ => unreachable!(),
+        };
+        n.station()
+            .roster()
+            .entries()
+            .iter()
+            .rev()
+            .find_map(|e| e.voter.as_ref().filter(|v| precincts.contains(&v.precinct)))
+            .unwrap()
+            .list_number
+            .as_str()
+            .to_owned()
+    });
+    // A keyboard-wedge scanner types full-width digits and Enter.
+    let wide: String = ticket
+        .chars()
+        .map(|c| {
+            char::from_u32(c as u32 + 0xFEE0)
+                .filter(|_| c.is_ascii_digit())
+                .unwrap_or(c)
+        })
+        .collect();
+    fill(&mut h, "入場券のバーコード", &wide);
+    h.key_press(egui::Key::Enter);
+    settle(&mut h);
+    assert!(
+        said(&h, "選挙人の確認"),
+        "the ticket did not open the voter"
+    );
+    assert!(said(&h, &format!("名簿番号 {ticket}")));
+    // The other laptop of this station checked one voter in before the demo.
+    assert!(said(&h, "投票済 1人"));
+    click(&mut h, "受付する（投票用紙を交付）");
+    assert!(said(&h, "投票済 2人"));
+    h.key_press(egui::Key::F2);
+    settle(&mut h);
+    fill(&mut h, "交付した投票用紙の累計", "3");
+    click(&mut h, "記録");
+    assert!(said(&h, "交付数を記録しました"));
+    assert!(
+        said(&h, "+1"),
+        "the gap between 3 issued and 2 check-ins is not shown"
+    );
 }

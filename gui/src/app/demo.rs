@@ -1,0 +1,435 @@
+//! Demo mode: the embedded synthetic city (a shelter operation, or an election with an
+//! early-voting office and election-day stations), staff enrolled with known PINs, simulated
+//! cards (residents, one whose PIN the demo gets wrong, one locked, two staff cards), something
+//! already on the log from another laptop (a household registered elsewhere; a voter who
+//! already voted), and — in the window — simulated peer stations: real nodes on the real mesh
+//! over loopback, writing check-ins as they would.
+
+use super::reception::SharedCard;
+use super::{DemoCard, Host, Station};
+use crate::lang::Lang;
+use eframe::egui::{self, RichText};
+use kazashi_domain::deployment::{Deployment, SiteKind};
+use kazashi_domain::event::{EarlyVotingReason, EventBody, IdMethod, VoteMode};
+use kazashi_domain::ids::{OperatorId, SiteId};
+use kazashi_domain::{CivilDate, Roster, RosterEntry};
+use kazashi_node::card::CardSession;
+use kazashi_node::mesh::{Mesh, MeshConfig};
+use kazashi_node::staff::Role;
+use kazashi_node::store::KdfParams;
+use kazashi_node::{BundleScope, Clock, Node, SystemClock};
+use kazashi_sim::card::{CardSpec, Holder, VirtualCard};
+use kazashi_sim::population::{PopulationSpec, election, generate, shelter_operation};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Which demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoKind {
+    /// Shelter S001 of a five-shelter operation.
+    Shelter,
+    /// The early-voting office E1, a week before election day.
+    EarlyVoting,
+    /// Election-day station P01, on election day.
+    ElectionDay,
+}
+
+/// The demo's staff: id, role, PIN.
+pub const STAFF: [(&str, Role, &str); 4] = [
+    ("uketsuke", Role::Reception, "1111"),
+    ("sekinin", Role::Lead, "2222"),
+    ("kyugo", Role::Medical, "3333"),
+    ("honbu", Role::Command, "4444"),
+];
+
+/// Households in the demo city.
+const HOUSEHOLDS: usize = 300;
+
+/// Resident cards in the panel (the last two of the fixtures are staff cards).
+const RESIDENT_CARDS: usize = 6;
+
+struct World {
+    roster: Arc<Roster>,
+    deployment: Deployment,
+    site: SiteId,
+    /// The laptop that wrote something before the demo starts, and the peer stations.
+    peers: Vec<(SiteId, usize)>,
+}
+
+fn today_jst() -> Result<CivilDate, String> {
+    CivilDate::jst_of(SystemClock.now_ms())
+        .ok_or_else(|| "the clock is outside the calendar".into())
+}
+
+fn world(kind: DemoKind) -> Result<World, String> {
+    let today = today_jst()?;
+    let voters = kind != DemoKind::Shelter;
+    let m = generate(PopulationSpec {
+        households: HOUSEHOLDS,
+        seed: 1,
+        today,
+        voters,
+    })
+    .map_err(|e| e.to_string())?;
+    let day = |offset: i64| {
+        CivilDate::from_days_since_epoch(today.days_since_epoch() + offset)
+            .ok_or_else(|| "date out of range".to_owned())
+    };
+    let sid = |s: &str| SiteId::new(s).map_err(|e| e.to_string());
+    let (deployment, site, peers) = match kind {
+        DemoKind::Shelter => (
+            shelter_operation(&m, 5).map_err(|e| e.to_string())?,
+            sid("S001")?,
+            vec![(sid("S002")?, 0), (sid("S003")?, 0)],
+        ),
+        DemoKind::EarlyVoting => (
+            election(&m, day(7)?).map_err(|e| e.to_string())?,
+            sid("E1")?,
+            vec![(sid("E2")?, 0), (sid("E1")?, 1)],
+        ),
+        DemoKind::ElectionDay => (
+            election(&m, today).map_err(|e| e.to_string())?,
+            sid("P01")?,
+            vec![(sid("P01")?, 1), (sid("P02")?, 0)],
+        ),
+    };
+    Ok(World {
+        roster: Arc::new(m.roster),
+        deployment,
+        site,
+        peers,
+    })
+}
+
+/// The card holders: heads of households, voters of this station's precinct at an
+/// election-day station.
+fn holders(w: &World) -> Vec<&RosterEntry> {
+    let precincts = match w.deployment.site(&w.site).map(|s| &s.kind) {
+        Some(SiteKind::PollingStation { precincts, .. }) => precincts.clone(),
+        _ => Vec::new(),
+    };
+    let mut out: Vec<&RosterEntry> = Vec::new();
+    let mut last = None;
+    for e in w.roster.entries() {
+        if last == Some(e.household) {
+            continue;
+        }
+        last = Some(e.household);
+        let fits = precincts.is_empty()
+            || e.voter
+                .as_ref()
+                .is_some_and(|v| precincts.contains(&v.precinct));
+        if fits {
+            out.push(e);
+        }
+        if out.len() == kazashi_sim::card::FIXTURE_CARDS {
+            break;
+        }
+    }
+    out
+}
+
+fn create(
+    path: &Path,
+    w: &World,
+    fleet: &kazashi_sim::fleet::Fleet,
+    site: SiteId,
+    n: usize,
+) -> Result<Node<SystemClock>, String> {
+    let key = fleet
+        .nth_key(&site, n)
+        .ok_or_else(|| format!("the demo fleet has no laptop {n} at {site}"))?;
+    Node::create(
+        path,
+        "demo",
+        KdfParams::FAST_INSECURE,
+        kazashi_sync::DeviceKey::from_seed(key.secret_bytes()),
+        &fleet.manifest,
+        w.roster.clone(),
+        site,
+        SystemClock,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// What a peer station writes as its `k`-th event: a household check-in at a shelter, a
+/// voter's check-in at a polling station (a voter of its precinct on election day).
+fn peer_event(w: &World, site: &SiteId, k: usize) -> Option<EventBody> {
+    let kind = &w.deployment.site(site)?.kind;
+    match kind {
+        SiteKind::Shelter { .. } => {
+            kazashi_sim::workload::household_check_in(&w.roster, 17 + k * 7)
+        }
+        SiteKind::PollingStation {
+            precincts,
+            early_voting,
+            ..
+        } => {
+            let voters: Vec<&RosterEntry> = w
+                .roster
+                .entries()
+                .iter()
+                .filter(|e| {
+                    e.voter
+                        .as_ref()
+                        .is_some_and(|v| precincts.is_empty() || precincts.contains(&v.precinct))
+                })
+                .collect();
+            let e = voters.get((40 + k * 13) % voters.len().max(1))?;
+            let mode = if *early_voting {
+                VoteMode::Early(EarlyVotingReason::Duties)
+            } else {
+                VoteMode::ElectionDay
+            };
+            Some(EventBody::VoterCheckIn {
+                voter: e.person,
+                mode,
+                method: IdMethod::AdmissionTicket,
+                override_: None,
+            })
+        }
+        SiteKind::CommandCenter => None,
+    }
+}
+
+/// The event planted before the demo starts, on the first peer: the household of card 3
+/// checked in at another shelter; the voter of card 2 already voted.
+fn planted(w: &World, cards: &[&RosterEntry]) -> Option<EventBody> {
+    if w.deployment.is_election() {
+        let voter = cards.get(2)?.person;
+        let (site, _) = w.peers.first()?;
+        let mode = match w.deployment.site(site).map(|s| &s.kind) {
+            Some(SiteKind::PollingStation {
+                early_voting: true, ..
+            }) => VoteMode::Early(EarlyVotingReason::Travel),
+            _ => VoteMode::ElectionDay,
+        };
+        Some(EventBody::VoterCheckIn {
+            voter,
+            mode,
+            method: IdMethod::CardTap,
+            override_: None,
+        })
+    } else {
+        let e = cards.get(3)?;
+        let members = w
+            .roster
+            .household(&e.household)
+            .iter()
+            .map(|m| kazashi_domain::PersonRef::Roster(m.person))
+            .collect();
+        Some(EventBody::ShelterCheckIn {
+            household: Some(kazashi_domain::HouseholdRef::Roster(e.household)),
+            members: kazashi_domain::event::Members::new(members).ok()?,
+            method: IdMethod::Lookup,
+        })
+    }
+}
+
+/// A demo station with its store in `dir`; `network`: on the mesh over loopback with live
+/// simulated peers (the window), else alone (tests).
+pub fn station(
+    kind: DemoKind,
+    dir: &Path,
+    lang: Lang,
+    network: bool,
+) -> Result<Station<SystemClock>, String> {
+    let w = world(kind)?;
+    let fleet = kazashi_sim::fleet::fleet_sized(&w.deployment, 1, 2)?;
+    let mut node = create(&dir.join("station.db"), &w, &fleet, w.site, 0)?;
+    for (id, role, pin) in STAFF {
+        let op = OperatorId::new(id).map_err(|e| e.to_string())?;
+        node.enrol_staff(&op, role, Some(pin))
+            .map_err(|e| e.to_string())?;
+    }
+    let tr = super::tr::Tr::new(lang)?;
+    let people = holders(&w);
+    let mut cards = Vec::new();
+    for (i, e) in people.iter().enumerate() {
+        let mut spec = CardSpec::new(i, Holder::of(e));
+        let mut label = e.name.as_str().to_owned();
+        if i == 4 {
+            spec.text_pin = *b"8642";
+            label = format!("{label}（{}）", tr.t("demo-wrong-pin"));
+        }
+        if i == 5 {
+            spec.text_tries = 0;
+            label = format!("{label}（{}）", tr.t("demo-locked"));
+        }
+        let card = SharedCard(Arc::new(Mutex::new(VirtualCard::new(spec))));
+        if i >= RESIDENT_CARDS {
+            // A staff member's own card, enrolled for staff login.
+            let (id, role) = if i == RESIDENT_CARDS {
+                ("uketsuke", Role::Reception)
+            } else {
+                ("sekinin", Role::Lead)
+            };
+            let op = OperatorId::new(id).map_err(|e| e.to_string())?;
+            let tap = node
+                .card_tap(&mut CardSession::new(card.clone()), &[])
+                .map_err(|e| e.to_string())?;
+            node.enrol_staff_card(&tap.card, &op)
+                .map_err(|e| e.to_string())?;
+            label = tr.t_with(
+                "demo-staff-card",
+                &[
+                    ("who", id.into()),
+                    ("role", tr.t(&format!("role-{}", role.code())).into()),
+                ],
+            );
+        }
+        cards.push(DemoCard { label, card });
+    }
+    // Another laptop's work, carried over by USB bundle before the demo starts.
+    let mut peers = Vec::new();
+    for (i, (site, n)) in w.peers.iter().enumerate() {
+        let mut peer = create(&dir.join(format!("peer{i}.db")), &w, &fleet, *site, *n)?;
+        if i == 0
+            && let Some(body) = planted(&w, &people)
+        {
+            let op = OperatorId::new("demo-peer").map_err(|e| e.to_string())?;
+            peer.record(op, body).map_err(|e| e.to_string())?;
+            let bundle = peer
+                .export_bundle(BundleScope::All)
+                .map_err(|e| e.to_string())?;
+            node.import_bundle(&bundle, "demo USB")
+                .map_err(|e| e.to_string())?;
+        }
+        peers.push((*site, peer));
+    }
+    let staff_hint = tr.t("demo-staff-hint");
+    let host = if network {
+        start_mesh(node, peers, &w)?
+    } else {
+        Host::Alone(Box::new(node))
+    };
+    let mut s = Station::new(host, lang, cards)?;
+    s.set_demo_hint(staff_hint);
+    Ok(s)
+}
+
+/// Our node and the peers on the mesh over loopback; each peer writes now and then.
+fn start_mesh(
+    node: Node<SystemClock>,
+    peers: Vec<(SiteId, Node<SystemClock>)>,
+    w: &World,
+) -> Result<Host<SystemClock>, String> {
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))?,
+    );
+    let config = MeshConfig {
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        peers: Vec::new(),
+        mdns: false,
+        anti_entropy: Duration::from_secs(5),
+        ..MeshConfig::default()
+    };
+    let ours = rt
+        .block_on(Mesh::start(node, config.clone()))
+        .map_err(|e| e.to_string())?;
+    for (i, (site, peer)) in peers.into_iter().enumerate() {
+        let mesh = rt
+            .block_on(Mesh::start(peer, config.clone()))
+            .map_err(|e| e.to_string())?;
+        {
+            let _in = rt.enter();
+            for a in mesh.addrs() {
+                ours.connect(a);
+            }
+        }
+        let bodies: Vec<EventBody> = (0..200).filter_map(|k| peer_event(w, &site, k)).collect();
+        rt.spawn(async move {
+            let op = OperatorId::new("demo-peer").ok();
+            // Staggered, so that the two peers do not write in step.
+            tokio::time::sleep(Duration::from_secs(3 + 2 * i as u64)).await;
+            let mut tick = tokio::time::interval(Duration::from_secs(7));
+            for body in bodies {
+                tick.tick().await;
+                if let Some(op) = op {
+                    // A refusal (a voter already voted) is what a real station would see too.
+                    let _ = mesh.record(op, body);
+                }
+            }
+            // Keep the peer on the mesh after its last write.
+            std::future::pending::<()>().await;
+        });
+    }
+    Ok(Host::Mesh { mesh: ours, rt })
+}
+
+/// The window's first screen: which demo to open.
+pub struct Launcher {
+    lang: Lang,
+    network: bool,
+    error: Option<String>,
+}
+
+impl Launcher {
+    pub fn new(lang: Lang, network: bool) -> Result<Self, String> {
+        Ok(Launcher {
+            lang,
+            network,
+            error: None,
+        })
+    }
+
+    /// The launcher; the station once one is chosen.
+    pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Station<SystemClock>> {
+        let tr = match super::tr::Tr::new(self.lang) {
+            Ok(t) => t,
+            Err(e) => {
+                ui.label(e);
+                return None;
+            }
+        };
+        let mut chosen = None;
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.add_space(24.0);
+            ui.heading(RichText::new(tr.t("launcher-title")).size(30.0));
+            ui.label(RichText::new(tr.t("launcher-hint")).size(18.0));
+            ui.add_space(16.0);
+            for (kind, id) in [
+                (DemoKind::Shelter, "launcher-shelter"),
+                (DemoKind::EarlyVoting, "launcher-early"),
+                (DemoKind::ElectionDay, "launcher-election-day"),
+            ] {
+                if super::big(ui, tr.t(id)).clicked() {
+                    chosen = Some(kind);
+                }
+                ui.add_space(8.0);
+            }
+            if ui.button(tr.t("lang-switch")).clicked() {
+                self.lang = match self.lang {
+                    Lang::Ja => Lang::En,
+                    Lang::En => Lang::Ja,
+                };
+            }
+            if let Some(e) = &self.error {
+                ui.label(RichText::new(e.as_str()).color(super::RED));
+            }
+        });
+        let kind = chosen?;
+        let dir = match tempfile::tempdir() {
+            Ok(d) => d,
+            Err(e) => {
+                self.error = Some(format!("cannot make the demo's store: {e}"));
+                return None;
+            }
+        };
+        match station(kind, dir.path(), self.lang, self.network) {
+            Ok(mut s) => {
+                s.keep(Box::new(dir));
+                Some(s)
+            }
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+}

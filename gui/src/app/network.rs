@@ -1,0 +1,364 @@
+//! Peers and sync — each peer's link, when it was last heard, events in from it, shards still
+//! differing; when each site was last heard of; a typed-in peer address; USB bundles out and
+//! in — and the detector's alerts with their evidence, settled by a manager.
+
+use super::{AMBER, Cx, GREEN, RED, ago, hhmm};
+use eframe::egui::{self, RichText};
+use kazashi_domain::detector::AlertKind;
+use kazashi_domain::event::{AlertOutcome, EventBody};
+use kazashi_node::mesh::{Link, MeshStatus, PeerAddr};
+use kazashi_node::{BundleScope, Clock, Node};
+use std::path::PathBuf;
+
+/// Alerts not yet settled.
+pub fn open_alerts<C: Clock>(node: &mut Node<C>) -> usize {
+    node.alerts().len()
+}
+
+/// Where bundles go by default: the first mounted USB stick, else the home folder.
+fn default_bundle_dir() -> PathBuf {
+    let user = std::env::var("USER").unwrap_or_default();
+    let media = PathBuf::from("/media").join(user);
+    if let Ok(mut d) = std::fs::read_dir(&media)
+        && let Some(Ok(stick)) = d.next()
+    {
+        return stick.path();
+    }
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// Bundle progress: the steps done of an export or import.
+struct Progress {
+    label: String,
+    done: f32,
+}
+
+#[derive(Default)]
+pub struct Panel {
+    peer: String,
+    export_path: String,
+    import_path: String,
+    progress: Option<Progress>,
+}
+
+fn link_words<C: Clock>(cx: &Cx<'_, C>, l: Link) -> (String, egui::Color32) {
+    match l {
+        Link::Connected => (cx.tr.t("link-connected"), GREEN),
+        Link::Lost => (cx.tr.t("link-lost"), AMBER),
+        Link::Mismatched => (cx.tr.t("link-mismatched"), RED),
+        Link::Refused => (cx.tr.t("link-refused"), RED),
+    }
+}
+
+impl Panel {
+    /// The panel; a peer address to dial, if one was typed in.
+    pub fn show<C: Clock>(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut Cx<'_, C>,
+        status: Option<&MeshStatus>,
+    ) -> Option<PeerAddr> {
+        let mut dial = None;
+        ui.heading(cx.tr.t("network-title"));
+        match status {
+            None => {
+                ui.label(RichText::new(cx.tr.t("network-alone")).color(AMBER));
+            }
+            Some(s) => {
+                ui.label(cx.tr.t_with(
+                    "network-me",
+                    &[
+                        ("events", s.events.into()),
+                        ("addrs", s.addrs.join("  ").into()),
+                    ],
+                ));
+                egui::Grid::new("peers").striped(true).show(ui, |ui| {
+                    for h in [
+                        "peer-name",
+                        "peer-link",
+                        "peer-heard",
+                        "peer-events",
+                        "peer-pending",
+                    ] {
+                        ui.strong(cx.tr.t(h));
+                    }
+                    ui.end_row();
+                    for p in &s.peers {
+                        let name = p
+                            .label
+                            .clone()
+                            .unwrap_or_else(|| p.device.chars().take(12).collect());
+                        ui.label(name);
+                        let (words, color) = link_words(cx, p.link);
+                        let words = match &p.reason {
+                            Some(r) if p.link != Link::Connected => format!("{words}（{r}）"),
+                            _ => words,
+                        };
+                        ui.label(RichText::new(words).color(color));
+                        ui.label(
+                            p.last_heard_ms
+                                .map(|ms| ago(cx.tr, ms))
+                                .unwrap_or_else(|| "—".into()),
+                        );
+                        ui.label(p.events_in.to_string());
+                        ui.label(p.shards_differing.to_string());
+                        ui.end_row();
+                    }
+                });
+                if s.peers.is_empty() {
+                    ui.label(cx.tr.t("network-no-peers"));
+                }
+            }
+        }
+        ui.horizontal(|ui| {
+            let l = ui.label(cx.tr.t("peer-add"));
+            ui.add(
+                egui::TextEdit::singleline(&mut self.peer)
+                    .hint_text("192.168.1.20:47810")
+                    .desired_width(260.0),
+            )
+            .labelled_by(l.id);
+            if ui.button(cx.tr.t("peer-dial")).clicked() {
+                match self.peer.parse::<PeerAddr>() {
+                    Ok(a) => {
+                        dial = Some(a);
+                        self.peer.clear();
+                    }
+                    Err(e) => cx.say(
+                        cx.tr.t_with("peer-bad", &[("why", e.to_string().into())]),
+                        false,
+                    ),
+                }
+            }
+        });
+        ui.separator();
+        ui.strong(cx.tr.t("sites-heard"));
+        let now = cx.now();
+        let heard = cx.node.state().last_event_per_site(None);
+        egui::Grid::new("sites").striped(true).show(ui, |ui| {
+            for (site, at) in heard {
+                ui.label(cx.site_name(&site));
+                let span = now.saturating_sub(at.wall_ms);
+                let color = if span > 30 * 60_000 { AMBER } else { GREEN };
+                ui.label(RichText::new(ago(cx.tr, span)).color(color));
+                ui.label(hhmm(at.wall_ms));
+                ui.end_row();
+            }
+        });
+        ui.separator();
+        self.bundles(ui, cx);
+        dial
+    }
+
+    fn bundles<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        ui.strong(cx.tr.t("bundle-title"));
+        if self.export_path.is_empty() {
+            let dir = default_bundle_dir();
+            self.export_path = dir
+                .join(format!("kazashi-{}.kzb", cx.site()))
+                .display()
+                .to_string();
+        }
+        let manages = cx.login.role.manages() || cx.login.role.writes();
+        ui.horizontal(|ui| {
+            let l = ui.label(cx.tr.t("bundle-export-path"));
+            ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(420.0))
+                .labelled_by(l.id);
+            if ui
+                .add_enabled(manages, egui::Button::new(cx.tr.t("bundle-export")))
+                .clicked()
+            {
+                self.export(cx);
+            }
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label(cx.tr.t("bundle-import-path"));
+            ui.add(egui::TextEdit::singleline(&mut self.import_path).desired_width(420.0))
+                .labelled_by(l.id);
+            if ui
+                .add_enabled(manages, egui::Button::new(cx.tr.t("bundle-import")))
+                .clicked()
+            {
+                self.import(cx);
+            }
+        });
+        if let Some(p) = &self.progress {
+            ui.add(egui::ProgressBar::new(p.done).text(p.label.as_str()));
+        }
+    }
+
+    fn export<C: Clock>(&mut self, cx: &mut Cx<'_, C>) {
+        let path = PathBuf::from(self.export_path.trim());
+        let bytes = match cx.node.export_bundle(BundleScope::All) {
+            Ok(b) => b,
+            Err(e) => {
+                self.progress = None;
+                return cx.say(e.to_string(), false);
+            }
+        };
+        // Written beside, then renamed: a pulled stick never holds half a bundle under the name.
+        let tmp = path.with_extension("part");
+        let r = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path));
+        match r {
+            Ok(()) => {
+                self.progress = Some(Progress {
+                    label: cx.tr.t_with(
+                        "bundle-written",
+                        &[
+                            ("path", path.display().to_string().into()),
+                            ("kb", (bytes.len() / 1024).into()),
+                        ],
+                    ),
+                    done: 1.0,
+                });
+                cx.say(cx.tr.t("bundle-export-done"), true);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                self.progress = None;
+                cx.say(
+                    cx.tr
+                        .t_with("bundle-write-failed", &[("why", e.to_string().into())]),
+                    false,
+                );
+            }
+        }
+    }
+
+    fn import<C: Clock>(&mut self, cx: &mut Cx<'_, C>) {
+        let path = PathBuf::from(self.import_path.trim());
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                self.progress = None;
+                return cx.say(
+                    cx.tr
+                        .t_with("bundle-read-failed", &[("why", e.to_string().into())]),
+                    false,
+                );
+            }
+        };
+        match cx.node.import_bundle(&bytes, &path.display().to_string()) {
+            Ok(r) => {
+                let by_site: Vec<String> = r
+                    .added_by_site
+                    .iter()
+                    .map(|(s, n)| format!("{} {n}", cx.site_name(s)))
+                    .collect();
+                self.progress = Some(Progress {
+                    label: cx.tr.t_with(
+                        "bundle-imported",
+                        &[
+                            ("added", r.added.into()),
+                            ("shards", r.shards.into()),
+                            ("sites", by_site.join("、").into()),
+                        ],
+                    ),
+                    done: 1.0,
+                });
+                let ok = r.refused_shards == 0;
+                let text = if ok {
+                    cx.tr
+                        .t_with("bundle-import-done", &[("added", r.added.into())])
+                } else {
+                    cx.tr.t_with(
+                        "bundle-import-refused",
+                        &[("refused", r.refused_shards.into())],
+                    )
+                };
+                cx.say(text, ok);
+            }
+            Err(e) => {
+                self.progress = None;
+                let why = match &e {
+                    kazashi_node::NodeError::Bundle(b) => {
+                        cx.tr.t(&format!("bundle-err-{}", b.code()))
+                    }
+                    other => other.to_string(),
+                };
+                cx.say(
+                    cx.tr.t_with("bundle-refused", &[("why", why.into())]),
+                    false,
+                );
+            }
+        }
+    }
+}
+
+fn alert_words<C: Clock>(cx: &Cx<'_, C>, k: AlertKind) -> String {
+    cx.tr.t(match k {
+        AlertKind::DoubleVote => "alert-double-vote",
+        AlertKind::WrongPrecinct => "alert-wrong-precinct",
+        AlertKind::NotEligible => "alert-not-eligible",
+        AlertKind::OverrideReview => "alert-override",
+        AlertKind::OutsideVotingPeriod => "alert-outside-period",
+        AlertKind::PresentAtTwoSites => "alert-two-sites",
+        AlertKind::HouseholdSplit => "alert-household-split",
+        AlertKind::LikelyDuplicate => "alert-duplicate",
+        _ => "alert-other",
+    })
+}
+
+/// The detector's open alerts, with evidence; a manager confirms or dismisses them.
+pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+    let list = cx.node.alerts();
+    ui.heading(
+        cx.tr
+            .t_with("alerts-title", &[("count", list.len().into())]),
+    );
+    if list.is_empty() {
+        ui.label(RichText::new(cx.tr.t("alerts-none")).color(GREEN));
+        return;
+    }
+    let manages = cx.login.role.manages();
+    let mut settle = None;
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for a in &list {
+            egui::Frame::group(ui.style()).show(ui, |ui| {
+                ui.label(
+                    RichText::new(alert_words(cx, a.kind))
+                        .size(20.0)
+                        .color(RED)
+                        .strong(),
+                );
+                for p in &a.subjects {
+                    ui.label(cx.person_label(p));
+                }
+                for e in cx.node.alert_evidence(a) {
+                    ui.label(format!(
+                        "・{} {} — {}（{}）",
+                        hhmm(e.at.wall_ms),
+                        cx.site_name(&e.site),
+                        e.what,
+                        e.operator.as_str()
+                    ));
+                }
+                if manages {
+                    ui.horizontal(|ui| {
+                        if ui.button(cx.tr.t("alert-confirm")).clicked() {
+                            settle = Some((a.id, AlertOutcome::Confirmed));
+                        }
+                        if ui.button(cx.tr.t("alert-dismiss")).clicked() {
+                            settle = Some((a.id, AlertOutcome::Dismissed));
+                        }
+                    });
+                } else {
+                    ui.label(cx.tr.t("alert-manager-only"));
+                }
+            });
+        }
+    });
+    if let Some((alert, outcome)) = settle
+        && cx
+            .record(EventBody::AlertResolution {
+                alert,
+                outcome,
+                note: None,
+            })
+            .is_some()
+    {
+        cx.say(cx.tr.t("alert-settled"), true);
+    }
+}

@@ -1,0 +1,347 @@
+//! The present list (在所者一覧): everyone registered at this shelter with their status — 在所,
+//! 外出/外泊, 退所, expected from a transfer, supported outside — and what staff do to them:
+//! temporary leave and return, check-out with a reason, transfer to another shelter, check-in of
+//! an expected arrival, and (managers) undo of a check-in. Rows are drawn only where visible, so
+//! ten thousand people scroll as fast as ten.
+
+use super::polling::undo_form;
+use super::reception::staying_words;
+use super::{Cx, GREEN, hhmm};
+use eframe::egui::{self, RichText};
+use kazashi_domain::Millis;
+use kazashi_domain::event::{CheckOutReason, EventBody, IdMethod, LeaveKind, Members};
+use kazashi_domain::ids::{EventId, PersonRef, SiteId};
+use kazashi_domain::state::{Departure, StayStatus};
+use kazashi_node::{Clock, Node};
+
+/// Persons present at this laptop's site now.
+pub fn present_count<C: Clock>(node: &Node<C>) -> usize {
+    let site = node.station().site();
+    node.state()
+        .stays_at(&site, None)
+        .iter()
+        .filter(|(_, s)| s.status == StayStatus::Present)
+        .count()
+}
+
+struct Row {
+    person: PersonRef,
+    label: String,
+    /// Folded label for the filter.
+    folded: String,
+    status: StayStatus,
+    since: Millis,
+    /// The check-in that set the status, when the status is a fresh check-in.
+    check_in: Option<EventId>,
+    ticked: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Outing,
+    Overnight,
+    Return,
+    CheckOut,
+    Transfer,
+    CheckIn,
+}
+
+pub struct List {
+    seen: Option<usize>,
+    rows: Vec<Row>,
+    filter: String,
+    show_left: bool,
+    reason: CheckOutReason,
+    to: Option<SiteId>,
+    undo: Option<(EventId, String)>,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List {
+            seen: None,
+            rows: Vec::new(),
+            filter: String::new(),
+            show_left: false,
+            reason: CheckOutReason::Home,
+            to: None,
+            undo: None,
+        }
+    }
+}
+
+fn status_words<C: Clock>(cx: &Cx<'_, C>, s: &StayStatus) -> String {
+    match s {
+        StayStatus::Present => cx.tr.t("status-present"),
+        StayStatus::OnLeave(LeaveKind::Outing) => cx.tr.t("status-outing"),
+        StayStatus::OnLeave(LeaveKind::Overnight) => cx.tr.t("status-overnight"),
+        StayStatus::Left(Departure::CheckedOut(_)) => cx.tr.t("status-left"),
+        StayStatus::Left(Departure::TransferredTo(to)) => cx
+            .tr
+            .t_with("status-transferred", &[("site", cx.site_name(to).into())]),
+        StayStatus::Expected { from } => cx
+            .tr
+            .t_with("status-expected", &[("site", cx.site_name(from).into())]),
+        StayStatus::SupportOnly(p) => {
+            format!("{}（{}）", cx.tr.t("status-support"), staying_words(cx, *p))
+        }
+    }
+}
+
+fn reason_words<C: Clock>(cx: &Cx<'_, C>, r: CheckOutReason) -> String {
+    cx.tr.t(match r {
+        CheckOutReason::Home => "checkout-home",
+        CheckOutReason::Hospital => "checkout-hospital",
+        CheckOutReason::Relatives => "checkout-relatives",
+        CheckOutReason::Other => "checkout-other",
+        _ => "checkout-other",
+    })
+}
+
+impl List {
+    fn refresh<C: Clock>(&mut self, cx: &Cx<'_, C>) {
+        let len = cx.node.state().len();
+        if self.seen == Some(len) {
+            return;
+        }
+        let ticked: std::collections::BTreeSet<PersonRef> = self
+            .rows
+            .iter()
+            .filter(|r| r.ticked)
+            .map(|r| r.person)
+            .collect();
+        let site = cx.site();
+        let mut rows: Vec<Row> = cx
+            .node
+            .state()
+            .stays_at(&site, None)
+            .into_iter()
+            .map(|(person, stay)| {
+                let label = cx.person_label(&person);
+                let check_in = (stay.status == StayStatus::Present)
+                    .then_some(stay.event)
+                    .filter(|e| {
+                        matches!(
+                            cx.node.state().event(e).map(|e| e.body()),
+                            Some(EventBody::ShelterCheckIn { .. })
+                        )
+                    });
+                Row {
+                    person,
+                    folded: kazashi_domain::normalize::fold(&label),
+                    label,
+                    status: stay.status,
+                    since: stay.since.wall_ms,
+                    check_in,
+                    ticked: ticked.contains(&person),
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.folded.cmp(&b.folded));
+        self.rows = rows;
+        self.seen = Some(len);
+    }
+
+    fn visible(&self, r: &Row, folded_filter: &str) -> bool {
+        let shown = self.show_left || !matches!(r.status, StayStatus::Left(_));
+        shown && (folded_filter.is_empty() || r.folded.contains(folded_filter))
+    }
+
+    pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        self.refresh(cx);
+        let site = cx.site();
+        let counts = match kazashi_domain::CivilDate::jst_of(cx.now()) {
+            Some(today) => {
+                cx.node
+                    .state()
+                    .site_counts(&site, cx.node.station().roster(), today, None)
+            }
+            None => Default::default(),
+        };
+        ui.horizontal(|ui| {
+            ui.heading(cx.tr.t("present-title"));
+            ui.label(cx.tr.t_with(
+                "present-summary",
+                &[
+                    ("present", counts.present.into()),
+                    ("leave", counts.on_leave.into()),
+                    ("expected", counts.expected.into()),
+                    ("households", counts.households.into()),
+                    ("outside", counts.support_only.values().sum::<u32>().into()),
+                ],
+            ));
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label(cx.tr.t("present-filter"));
+            ui.add(egui::TextEdit::singleline(&mut self.filter).desired_width(240.0))
+                .labelled_by(l.id);
+            ui.checkbox(&mut self.show_left, cx.tr.t("present-show-left"));
+        });
+        let folded = kazashi_domain::normalize::fold(self.filter.trim());
+        let shown: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| self.rows.get(i).is_some_and(|r| self.visible(r, &folded)))
+            .collect();
+        let action = self.actions(ui, cx);
+        let row_h = 26.0;
+        egui::ScrollArea::vertical()
+            .max_height(ui.available_height() - 60.0)
+            .show_rows(ui, row_h, shown.len(), |ui, range| {
+                egui::Grid::new("present-rows")
+                    .striped(true)
+                    .min_col_width(80.0)
+                    .show(ui, |ui| {
+                        for i in range {
+                            let Some(r) = shown.get(i).and_then(|&k| self.rows.get_mut(k)) else {
+                                continue;
+                            };
+                            ui.checkbox(&mut r.ticked, RichText::new(r.label.as_str()).size(17.0));
+                            let color = match r.status {
+                                StayStatus::Present => GREEN,
+                                _ => ui.visuals().text_color(),
+                            };
+                            ui.label(RichText::new(status_words(cx, &r.status)).color(color));
+                            ui.label(hhmm(r.since));
+                            if cx.login.role.manages()
+                                && let Some(e) = r.check_in
+                                && ui.small_button(cx.tr.t("undo-short")).clicked()
+                            {
+                                self.undo = Some((e, String::new()));
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
+        undo_form(ui, cx, &mut self.undo);
+        if let Some(a) = action {
+            self.apply(cx, a);
+        }
+    }
+
+    fn actions<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) -> Option<Action> {
+        let ticked = self.rows.iter().filter(|r| r.ticked).count();
+        let mut action = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(cx.tr.t_with("present-ticked", &[("count", ticked.into())]));
+            let on = ticked > 0 && cx.login.role.writes();
+            for (a, id) in [
+                (Action::Outing, "act-outing"),
+                (Action::Overnight, "act-overnight"),
+                (Action::Return, "act-return"),
+                (Action::CheckIn, "act-checkin"),
+            ] {
+                if ui.add_enabled(on, egui::Button::new(cx.tr.t(id))).clicked() {
+                    action = Some(a);
+                }
+            }
+            ui.separator();
+            egui::ComboBox::from_id_salt("checkout-reason")
+                .selected_text(reason_words(cx, self.reason))
+                .show_ui(ui, |ui| {
+                    for r in [
+                        CheckOutReason::Home,
+                        CheckOutReason::Relatives,
+                        CheckOutReason::Hospital,
+                        CheckOutReason::Other,
+                    ] {
+                        ui.selectable_value(&mut self.reason, r, reason_words(cx, r));
+                    }
+                });
+            if ui
+                .add_enabled(on, egui::Button::new(cx.tr.t("act-checkout")))
+                .clicked()
+            {
+                action = Some(Action::CheckOut);
+            }
+            ui.separator();
+            let here = cx.site();
+            let shelters: Vec<(SiteId, String)> = cx
+                .node
+                .station()
+                .deployment()
+                .sites()
+                .filter(|s| s.is_shelter() && s.id != here)
+                .map(|s| (s.id, s.name.as_str().to_owned()))
+                .collect();
+            let chosen = self
+                .to
+                .and_then(|t| shelters.iter().find(|(s, _)| *s == t))
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| cx.tr.t("transfer-choose"));
+            egui::ComboBox::from_id_salt("transfer-to")
+                .selected_text(chosen)
+                .show_ui(ui, |ui| {
+                    for (s, n) in &shelters {
+                        ui.selectable_value(&mut self.to, Some(*s), n.as_str());
+                    }
+                });
+            if ui
+                .add_enabled(
+                    on && self.to.is_some(),
+                    egui::Button::new(cx.tr.t("act-transfer")),
+                )
+                .clicked()
+            {
+                action = Some(Action::Transfer);
+            }
+        });
+        action
+    }
+
+    fn apply<C: Clock>(&mut self, cx: &mut Cx<'_, C>, a: Action) {
+        // Only the ticked persons the action fits: leave and check-out from 在所, return from
+        // leave, check-in of expected arrivals.
+        let fits = |s: &StayStatus| match a {
+            Action::Outing | Action::Overnight => *s == StayStatus::Present,
+            Action::Return => matches!(s, StayStatus::OnLeave(_)),
+            Action::CheckOut | Action::Transfer => s.is_registered(),
+            Action::CheckIn => matches!(
+                s,
+                StayStatus::Expected { .. } | StayStatus::Left(_) | StayStatus::SupportOnly(_)
+            ),
+        };
+        let chosen: Vec<PersonRef> = self
+            .rows
+            .iter()
+            .filter(|r| r.ticked && fits(&r.status))
+            .map(|r| r.person)
+            .collect();
+        if chosen.is_empty() {
+            return cx.say(cx.tr.t("act-nobody"), false);
+        }
+        let n = chosen.len();
+        let Ok(members) = Members::new(chosen) else {
+            return cx.say(cx.tr.t("act-nobody"), false);
+        };
+        let body = match a {
+            Action::Outing | Action::Overnight => EventBody::TemporaryLeave {
+                members,
+                kind: if a == Action::Outing {
+                    LeaveKind::Outing
+                } else {
+                    LeaveKind::Overnight
+                },
+                expected_return: None,
+            },
+            Action::Return => EventBody::ReturnFromLeave { members },
+            Action::CheckOut => EventBody::ShelterCheckOut {
+                members,
+                reason: self.reason,
+            },
+            Action::Transfer => match self.to {
+                Some(to) => EventBody::Transfer { members, to },
+                None => return,
+            },
+            Action::CheckIn => EventBody::ShelterCheckIn {
+                household: None,
+                members,
+                method: IdMethod::Lookup,
+            },
+        };
+        if cx.record(body).is_some() {
+            cx.say(cx.tr.t_with("act-done", &[("count", n.into())]), true);
+            for r in self.rows.iter_mut() {
+                r.ticked = false;
+            }
+        }
+    }
+}
