@@ -45,8 +45,12 @@ need_rust() {
 # libpcsclite-dev: the card reader client library (PC/SC) the `pcsc` crate links.
 # fonts-ipaexfont-gothic: the Japanese font the window loads (and its tests, which fail on a
 # missing glyph).
+# What the window needs at run time on X11 or Wayland (a desktop has them already).
+WINDOW_PACKAGES=(libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6)
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclite-dev fonts-ipaexfont-gothic)
 # The partition test builds network namespaces with `ip` (iproute2). The card tests run a real
 # pcscd with vsmartcard's virtual reader (vpcd) and the in-repo card emulator; pcsc-tools
-# (pcsc_scan) is there to look at the rig by hand.
-TEST_PACKAGES=(iproute2 pcscd vsmartcard-vpcd pcsc-tools)
+# (pcsc_scan) is there to look at the rig by hand. The window's smoke test runs the real
+# window under Xvfb with Mesa's software OpenGL (xvfb, xauth, libgl1-mesa-dri, libegl1); the
+# printed 宣誓書 is read back with pdftotext (poppler-utils).
+TEST_PACKAGES=(iproute2 pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils)

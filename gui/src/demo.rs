@@ -32,6 +32,10 @@ pub struct DemoArgs {
     /// Run without a window and print the day's report.
     #[arg(long)]
     pub headless: bool,
+    /// Walk the window through its key screens by itself, save a PNG of each into this folder,
+    /// and close (the screenshots in docs/screens are made this way, under Xvfb).
+    #[arg(long, value_name = "DIR", conflicts_with = "headless")]
+    pub tour: Option<std::path::PathBuf>,
     /// Seed of the synthetic city and the day.
     #[arg(long, default_value_t = DemoConfig::default().seed)]
     pub seed: u64,
@@ -48,6 +52,7 @@ impl Default for DemoArgs {
         let c = DemoConfig::default();
         Self {
             headless: false,
+            tour: None,
             seed: c.seed,
             households: c.households,
             shelters: c.shelters,
@@ -56,8 +61,11 @@ impl Default for DemoArgs {
 }
 
 pub fn run(args: &DemoArgs, lang: Lang) -> Result<(), String> {
+    if let Some(dir) = &args.tour {
+        return crate::app::run_demo_window(lang, Some(dir.clone()));
+    }
     if !args.headless {
-        match crate::app::run_demo_window(lang) {
+        match crate::app::run_demo_window(lang, None) {
             Ok(()) => return Ok(()),
             Err(e) => eprintln!(
                 "{e}; {}",

@@ -14,6 +14,7 @@ pub mod polling;
 pub mod present;
 pub mod reception;
 pub mod report;
+pub mod tour;
 pub mod tr;
 pub mod walkin;
 
@@ -184,6 +185,28 @@ impl<C: Clock> Cx<'_, C> {
             },
         }
     }
+}
+
+/// The window's look: the Japanese font, a light theme for bright halls, large text and
+/// large targets (an old laptop's touchpad, gloves, tired hands).
+pub fn setup(ctx: &egui::Context) -> Result<(), String> {
+    fonts::install(ctx)?;
+    ctx.set_theme(egui::ThemePreference::Light);
+    ctx.all_styles_mut(|s| {
+        use egui::{FontId, TextStyle};
+        s.text_styles
+            .insert(TextStyle::Body, FontId::proportional(17.0));
+        s.text_styles
+            .insert(TextStyle::Button, FontId::proportional(17.0));
+        s.text_styles
+            .insert(TextStyle::Heading, FontId::proportional(24.0));
+        s.text_styles
+            .insert(TextStyle::Small, FontId::proportional(14.0));
+        s.spacing.button_padding = egui::vec2(10.0, 6.0);
+        s.spacing.interact_size.y = 30.0;
+        s.spacing.item_spacing = egui::vec2(10.0, 8.0);
+    });
+    Ok(())
 }
 
 /// "14:05" in Japan time.
@@ -434,7 +457,13 @@ impl<C: Clock + Send + 'static> Station<C> {
                 };
                 match view {
                     View::Reception => {
-                        goto = reception.show(ui, &mut cx, *polling_site);
+                        // The voter screen with an approval can be taller than 768 pixels.
+                        egui::ScrollArea::vertical()
+                            .id_salt("reception-scroll")
+                            .auto_shrink([false, true])
+                            .show(ui, |ui| {
+                                goto = reception.show(ui, &mut cx, *polling_site);
+                            });
                     }
                     View::Present => present.show(ui, &mut cx),
                     View::WalkIn => {
@@ -443,9 +472,17 @@ impl<C: Clock + Send + 'static> Station<C> {
                         }
                     }
                     View::Report => report.show(ui, &mut cx),
-                    View::Reconcile => reconcile.show(ui, &mut cx),
+                    View::Reconcile => {
+                        egui::ScrollArea::vertical()
+                            .id_salt("reconcile-scroll")
+                            .show(ui, |ui| reconcile.show(ui, &mut cx));
+                    }
                     View::Alerts => network::alerts(ui, &mut cx),
-                    View::Network => connect = network.show(ui, &mut cx, status),
+                    View::Network => {
+                        egui::ScrollArea::vertical()
+                            .id_salt("network-scroll")
+                            .show(ui, |ui| connect = network.show(ui, &mut cx, status));
+                    }
                 }
                 if let Some(s) = cx.said.as_ref() {
                     ui.separator();
@@ -703,11 +740,36 @@ impl<C: Clock + Send + 'static> Station<C> {
         }
     }
 
-    fn unlock(&mut self, operator: OperatorId, role: Role) {
+    pub(crate) fn unlock(&mut self, operator: OperatorId, role: Role) {
         self.login = Some(Login { operator, role });
         self.lock = LockForm::default();
         self.last_input = Instant::now();
         self.view = View::Reception;
+    }
+
+    /// Run `f` with the view context and the reception desk (None while locked).
+    pub(crate) fn with_desk<R>(
+        &mut self,
+        f: impl FnOnce(&mut Cx<'_, C>, &mut reception::Desk, bool) -> R,
+    ) -> Option<R> {
+        let login = self.login.clone()?;
+        let Station {
+            host,
+            tr,
+            said,
+            reception,
+            polling_site,
+            ..
+        } = self;
+        Some(host.with(|node| {
+            let mut cx = Cx {
+                node,
+                tr,
+                login: &login,
+                said,
+            };
+            f(&mut cx, reception, *polling_site)
+        }))
     }
 
     /// A card was placed on the reader: a staff login when locked, a second officer's approval
@@ -773,14 +835,19 @@ impl<C: Clock + Send + 'static> Station<C> {
     }
 }
 
-/// The eframe app: the demo launcher first, then the station.
+/// The eframe app: the demo launcher first, then the station; optionally a scripted tour
+/// that photographs every key screen.
 struct App {
     station: Option<Station<kazashi_node::SystemClock>>,
     launcher: demo::Launcher,
+    tour: Option<tour::Tour>,
 }
 
 impl eframe::App for App {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if let Some(t) = &mut self.tour {
+            t.frame(ui.ctx(), &mut self.station);
+        }
         match &mut self.station {
             Some(s) => s.show(ui),
             None => self.station = self.launcher.show(ui),
@@ -788,9 +855,11 @@ impl eframe::App for App {
     }
 }
 
-/// Open the window on the demo city; returns when it is closed.
-pub fn run_demo_window(lang: Lang) -> Result<(), String> {
+/// Open the window on the demo city; returns when it is closed. With `tour`, the window walks
+/// through the key screens by itself, saves a PNG of each into that folder, and closes.
+pub fn run_demo_window(lang: Lang, tour: Option<std::path::PathBuf>) -> Result<(), String> {
     let launcher = demo::Launcher::new(lang, true)?;
+    let tour = tour.map(|dir| tour::Tour::new(dir, lang)).transpose()?;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1366.0, 768.0])
@@ -800,12 +869,13 @@ pub fn run_demo_window(lang: Lang) -> Result<(), String> {
     let mut app = Some(App {
         station: None,
         launcher,
+        tour,
     });
     eframe::run_native(
         "kazashi",
         options,
         Box::new(move |cc| {
-            fonts::install(&cc.egui_ctx)?;
+            setup(&cc.egui_ctx)?;
             let app = app.take().ok_or("the window was created twice")?;
             Ok(Box::new(app))
         }),

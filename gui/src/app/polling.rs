@@ -77,7 +77,7 @@ pub struct VoterScreen {
     label: String,
     details: Vec<String>,
     early: bool,
-    reason: Option<EarlyVotingReason>,
+    pub(crate) reason: Option<EarlyVotingReason>,
     oath: Option<PathBuf>,
     blocks: BTreeSet<BlockReason>,
     evidence: Vec<(EventId, String)>,
@@ -233,33 +233,44 @@ pub fn show_voter<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, v: &mut Voter
     }
     ui.heading(cx.tr.t("voter-title"));
     ui.label(RichText::new(v.label.as_str()).size(26.0).strong());
-    for d in &v.details {
-        ui.label(RichText::new(d.as_str()).size(18.0));
-    }
-    ui.add_space(8.0);
-    if let Some(a) = v.approval.as_mut() {
-        if approval(ui, cx, a) {
-            v.approval = None;
-            return v.blocks.is_empty();
+    let mut done = false;
+    // Two columns, so that everything fits a 1366×768 screen: the voter and the reason on the
+    // left; the approval (if any) and the actions on the right.
+    ui.columns(2, |cols| {
+        let [left, right] = cols else {
+            return;
+        };
+        for d in &v.details {
+            left.label(RichText::new(d.as_str()).size(18.0));
         }
-        if a.officer.is_none() {
-            return false;
+        if v.early {
+            left.add_space(8.0);
+            left.label(RichText::new(cx.tr.t("early-reason")).size(18.0));
+            for r in EarlyVotingReason::ALL {
+                left.radio_value(&mut v.reason, Some(r), reason_words(cx, r));
+            }
         }
-    }
-    if v.early {
-        ui.label(RichText::new(cx.tr.t("early-reason")).size(18.0));
-        for r in EarlyVotingReason::ALL {
-            ui.radio_value(&mut v.reason, Some(r), reason_words(cx, r));
+        if let Some(a) = v.approval.as_mut() {
+            if approval(right, cx, a) {
+                v.approval = None;
+                done = v.blocks.is_empty();
+                return;
+            }
+            if a.officer.is_none() {
+                return;
+            }
         }
-        if let Some(reason) = v.reason {
-            if ui.button(cx.tr.t("oath-make")).clicked() {
+        if v.early
+            && let Some(reason) = v.reason
+        {
+            if right.button(cx.tr.t("oath-make")).clicked() {
                 match super::oath::write_for(cx, v.voter, reason) {
                     Ok(p) => v.oath = Some(p),
                     Err(e) => cx.say(e, false),
                 }
             }
             if let Some(p) = &v.oath {
-                ui.label(
+                right.label(
                     RichText::new(
                         cx.tr
                             .t_with("oath-ready", &[("path", p.display().to_string().into())]),
@@ -268,26 +279,25 @@ pub fn show_voter<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, v: &mut Voter
                 );
             }
         }
-    }
-    let ready = !v.early || (v.reason.is_some() && v.oath.is_some());
-    let mut done = false;
-    ui.horizontal(|ui| {
-        if ui
-            .add_enabled(
-                ready,
-                egui::Button::new(RichText::new(cx.tr.t("issue-ballot")).size(24.0)),
-            )
-            .clicked()
-        {
-            done = check_in(cx, v);
-        }
-        if ui.button(cx.tr.t("cancel")).clicked() {
-            done = true;
+        let ready = !v.early || (v.reason.is_some() && v.oath.is_some());
+        right.horizontal(|ui| {
+            if ui
+                .add_enabled(
+                    ready,
+                    egui::Button::new(RichText::new(cx.tr.t("issue-ballot")).size(24.0)),
+                )
+                .clicked()
+            {
+                done = check_in(cx, v);
+            }
+            if ui.button(cx.tr.t("cancel")).clicked() {
+                done = true;
+            }
+        });
+        if !ready {
+            right.label(cx.tr.t("oath-first"));
         }
     });
-    if !ready {
-        ui.label(cx.tr.t("oath-first"));
-    }
     done
 }
 

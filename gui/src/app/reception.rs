@@ -206,7 +206,7 @@ impl Desk {
         };
     }
 
-    fn submit_pin<C: Clock>(&mut self, cx: &mut Cx<'_, C>, polling: bool) {
+    pub(crate) fn submit_pin<C: Clock>(&mut self, cx: &mut Cx<'_, C>, polling: bool) {
         let Screen::Pin {
             mut session,
             tap,
@@ -264,7 +264,7 @@ impl Desk {
         }
     }
 
-    fn confirm<C: Clock>(&mut self, cx: &mut Cx<'_, C>, support_only: bool) {
+    pub(crate) fn confirm<C: Clock>(&mut self, cx: &mut Cx<'_, C>, support_only: bool) {
         let Screen::Household {
             household,
             members,

@@ -6,8 +6,8 @@
 //! its two-officer override, undo, the hourly reconciliation). Stores are real SQLite files.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+use super::Station;
 use super::demo::{DemoKind, station};
-use super::{Station, fonts};
 use crate::lang::Lang;
 use eframe::egui::{self, accesskit::Role};
 use egui_kittest::Harness;
@@ -32,7 +32,7 @@ fn harness(kind: DemoKind, lang: Lang) -> (H, tempfile::TempDir) {
             |ui, s: &mut Screen| {
                 // The first frame installs the font and draws nothing.
                 if !s.fonts {
-                    fonts::install(ui.ctx()).unwrap();
+                    super::setup(ui.ctx()).unwrap();
                     s.fonts = true;
                     ui.ctx().request_repaint();
                     return;
@@ -55,12 +55,17 @@ fn said(h: &H, text: &str) -> bool {
     h.query_all_by_label_contains(text).next().is_some()
 }
 
+/// Click the widget labelled `label` (scrolled into view first, as staff would).
 fn click(h: &mut H, label: &str) {
+    h.get_by_label(label).scroll_to_me();
+    h.run_steps(2);
     h.get_by_label(label).click();
     settle(h);
 }
 
 fn click_contains(h: &mut H, label: &str) {
+    h.get_by_label_contains(label).scroll_to_me();
+    h.run_steps(2);
     h.get_by_label_contains(label).click();
     settle(h);
 }
@@ -377,7 +382,12 @@ fn a_walk_in_household_is_checked_and_registered() {
     );
     fill(&mut h, "問診票メモ（救護のみ）", "血圧の薬を持参");
     click(&mut h, "登録する");
-    assert!(said(&h, "1人を受付しました"), "walk-in not registered");
+    assert!(
+        said(&h, "1人を受付しました"),
+        "walk-in not registered: {:?} {:?}",
+        h.state().station.said.as_ref().map(|s| s.text.clone()),
+        h.state().station.walkin.errors
+    );
     assert!(
         said(&h, "在所者一覧"),
         "the window did not go to the present list"
@@ -543,7 +553,11 @@ fn a_voter_who_voted_elsewhere_is_blocked_and_passes_only_with_a_second_officer(
     click_contains(&mut h, "2号");
     click(&mut h, "宣誓書を作成（PDF）");
     click(&mut h, "受付する（投票用紙を交付）");
-    assert!(said(&h, "責任者の承認により受付しました"));
+    assert!(
+        said(&h, "責任者の承認により受付しました"),
+        "{:?}",
+        h.state().station.said.as_ref().map(|s| s.text.clone())
+    );
     let overridden = events_of(&mut h, |b| match b {
         EventBody::VoterCheckIn {
             override_: Some(o), ..
@@ -640,4 +654,58 @@ fn an_admission_ticket_finds_the_voter_and_the_hour_is_reconciled() {
         said(&h, "+1"),
         "the gap between 3 issued and 2 check-ins is not shown"
     );
+}
+
+#[test]
+fn simulated_peer_stations_write_over_the_real_mesh() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = station(DemoKind::Shelter, dir.path(), Lang::Ja, true).unwrap();
+    let start = s.host().with(|n| n.state().len());
+    // The peers write every 7 s after 3–5 s; allow for a slow machine.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut grown = start;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        grown = s.host().with(|n| n.state().len());
+        if grown >= start + 2 {
+            break;
+        }
+    }
+    assert!(
+        grown >= start + 2,
+        "no events came in from the peers ({start} → {grown})"
+    );
+    let status = s.host().status().unwrap();
+    assert_eq!(status.peers.len(), 2, "{status:?}");
+    assert!(
+        status
+            .peers
+            .iter()
+            .all(|p| p.link == kazashi_node::mesh::Link::Connected),
+        "{status:?}"
+    );
+    // And the window shows them.
+    let mut h = Harness::builder()
+        .with_size([1366.0, 768.0])
+        .build_ui_state(
+            |ui, s: &mut Screen| {
+                if !s.fonts {
+                    super::setup(ui.ctx()).unwrap();
+                    s.fonts = true;
+                    ui.ctx().request_repaint();
+                    return;
+                }
+                s.station.show(ui);
+            },
+            Screen {
+                station: s,
+                fonts: false,
+            },
+        );
+    settle(&mut h);
+    login(&mut h, "sekinin", "2222");
+    h.key_press(egui::Key::F6);
+    settle(&mut h);
+    assert_eq!(h.query_all_by_label("接続中").count(), 2);
+    assert!(!said(&h, "最終同期"), "a stale banner while connected");
 }

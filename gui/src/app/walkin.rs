@@ -59,7 +59,7 @@ pub struct Form {
     disclosure: Disclosure,
     dv_block: bool,
     notes: String,
-    errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
 }
 
 impl Default for Form {
@@ -148,9 +148,21 @@ fn field(ui: &mut egui::Ui, label: String, value: &mut String, width: f32) {
 impl Form {
     /// The form; true when a household was registered (the window shows the present list).
     pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) -> bool {
-        ui.heading(cx.tr.t("walkin-title"));
-        let medical = cx.login.role.medical();
         let mut submitted = false;
+        // The title, the actions and what is wrong stay in view; the form scrolls below.
+        ui.horizontal(|ui| {
+            ui.heading(cx.tr.t("walkin-title"));
+            if big(ui, cx.tr.t("walkin-submit")).clicked() {
+                submitted = self.submit(cx);
+            }
+            if ui.button(cx.tr.t("walkin-clear")).clicked() {
+                *self = Form::default();
+            }
+        });
+        for e in &self.errors {
+            ui.label(RichText::new(e.as_str()).color(RED));
+        }
+        let medical = cx.login.role.medical();
         egui::ScrollArea::vertical().show(ui, |ui| {
             let mut remove = None;
             let many = self.members.len() > 1;
@@ -268,17 +280,6 @@ impl Form {
                 );
             });
             field(ui, cx.tr.t("walkin-notes"), &mut self.notes, 480.0);
-            for e in &self.errors {
-                ui.label(RichText::new(e.as_str()).color(RED));
-            }
-            ui.horizontal(|ui| {
-                if big(ui, cx.tr.t("walkin-submit")).clicked() {
-                    submitted = self.submit(cx);
-                }
-                if ui.button(cx.tr.t("walkin-clear")).clicked() {
-                    *self = Form::default();
-                }
-            });
         });
         submitted
     }
