@@ -32,8 +32,9 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "detector" => crate::bench_detector::run(args),
         "mesh" => crate::bench_mesh::run(args),
         "card" => crate::bench_card::run(args),
+        "reception" => crate::bench_reception::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception"
         )),
     }
 }

@@ -6,6 +6,7 @@ mod bench_card;
 mod bench_detector;
 mod bench_log;
 mod bench_mesh;
+mod bench_reception;
 mod bench_shard;
 mod bundle_cmd;
 mod card_cmd;

@@ -146,3 +146,33 @@ fn mesh_bench_prints_propagation_and_heal() {
     let ratio = h["heal_wire_bytes"] / h["heal_moved_compressed"];
     assert!((ratio - h["heal_wire_ratio"]).abs() < 1e-6);
 }
+
+#[test]
+fn the_reception_bench_prints_its_metrics() {
+    let out = kazashi(&["bench", "reception", "--scale", "2000"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let metrics: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["bench"], "reception");
+            assert_eq!(v["scale"], 2000);
+            assert!(v["value"].as_f64().unwrap().is_finite(), "{l}");
+            v["metric"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    for m in [
+        "card_to_screen_p99",
+        "confirm_durable_p99",
+        "frame_present_p99",
+        "present_rebuild_p99",
+        "present_at_site",
+    ] {
+        assert!(metrics.iter().any(|x| x == m), "no {m} in {metrics:?}");
+    }
+}

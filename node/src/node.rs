@@ -423,6 +423,32 @@ impl<C: Clock> Node<C> {
             .collect()
     }
 
+    /// How many alerts [`Node::alerts`] would list, without copying them.
+    pub fn open_alert_count(&mut self) -> usize {
+        let state = self.station.state();
+        let matcher = self
+            .matcher
+            .get_or_insert_with(|| MatchIndex::new(self.station.roster()));
+        let detector = self.detector.get_or_insert_with(|| {
+            let ctx = Context {
+                deployment: self.station.deployment(),
+                roster: self.station.roster(),
+                matcher,
+            };
+            Detector::full(&ctx, state)
+        });
+        detector
+            .alerts()
+            .into_iter()
+            .filter(|a| {
+                !matches!(
+                    state.alert_outcome(&a.id, None),
+                    Some(AlertOutcome::Confirmed | AlertOutcome::Dismissed)
+                )
+            })
+            .count()
+    }
+
     /// The roster folded for matching, built on first use.
     pub fn matcher(&mut self) -> &MatchIndex {
         self.matcher

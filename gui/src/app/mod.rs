@@ -629,6 +629,11 @@ impl<C: Clock + Send + 'static> Station<C> {
         });
     }
 
+    /// Show view `v` (what its button does).
+    pub fn set_view(&mut self, v: View) {
+        self.goto(v);
+    }
+
     fn goto(&mut self, v: View) {
         self.view = v;
         self.said = None;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 /// Alerts not yet settled.
 pub fn open_alerts<C: Clock>(node: &mut Node<C>) -> usize {
-    node.alerts().len()
+    node.open_alert_count()
 }
 
 /// Where bundles go by default: the first mounted USB stick, else the home folder.

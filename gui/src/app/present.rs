@@ -13,6 +13,7 @@ use kazashi_domain::event::{CheckOutReason, EventBody, IdMethod, LeaveKind, Memb
 use kazashi_domain::ids::{EventId, PersonRef, SiteId};
 use kazashi_domain::state::{Departure, StayStatus};
 use kazashi_node::{Clock, Node};
+use std::sync::Arc;
 
 /// Persons present at this laptop's site now.
 pub fn present_count<C: Clock>(node: &Node<C>) -> usize {
@@ -26,9 +27,9 @@ pub fn present_count<C: Clock>(node: &Node<C>) -> usize {
 
 struct Row {
     person: PersonRef,
-    label: String,
+    label: Arc<str>,
     /// Folded label for the filter.
-    folded: String,
+    folded: Arc<str>,
     status: StayStatus,
     since: Millis,
     /// The check-in that set the status, when the status is a fresh check-in.
@@ -49,6 +50,12 @@ enum Action {
 pub struct List {
     seen: Option<usize>,
     rows: Vec<Row>,
+    /// Each person's label and its folded form, made once: the list is rebuilt whenever the
+    /// log grows (a peer writes every few seconds), and folding ten thousand names each time
+    /// would stall the window.
+    labels: std::collections::HashMap<PersonRef, (Arc<str>, Arc<str>)>,
+    /// The site's counts, made with the rows.
+    counts: kazashi_domain::state::SiteCounts,
     filter: String,
     show_left: bool,
     reason: CheckOutReason,
@@ -61,6 +68,8 @@ impl Default for List {
         List {
             seen: None,
             rows: Vec::new(),
+            labels: Default::default(),
+            counts: Default::default(),
             filter: String::new(),
             show_left: false,
             reason: CheckOutReason::Home,
@@ -117,7 +126,15 @@ impl List {
             .stays_at(&site, None)
             .into_iter()
             .map(|(person, stay)| {
-                let label = cx.person_label(&person);
+                let (label, folded) = self
+                    .labels
+                    .entry(person)
+                    .or_insert_with(|| {
+                        let label = cx.person_label(&person);
+                        let folded = kazashi_domain::normalize::fold(&label);
+                        (Arc::from(label), Arc::from(folded))
+                    })
+                    .clone();
                 let check_in = (stay.status == StayStatus::Present)
                     .then_some(stay.event)
                     .filter(|e| {
@@ -128,7 +145,7 @@ impl List {
                     });
                 Row {
                     person,
-                    folded: kazashi_domain::normalize::fold(&label),
+                    folded,
                     label,
                     status: stay.status,
                     since: stay.since.wall_ms,
@@ -137,8 +154,16 @@ impl List {
                 }
             })
             .collect();
-        rows.sort_by(|a, b| a.folded.cmp(&b.folded));
+        rows.sort_unstable_by(|a, b| a.folded.cmp(&b.folded));
         self.rows = rows;
+        self.counts = match kazashi_domain::CivilDate::jst_of(cx.now()) {
+            Some(today) => {
+                cx.node
+                    .state()
+                    .site_counts(&site, cx.node.station().roster(), today, None)
+            }
+            None => Default::default(),
+        };
         self.seen = Some(len);
     }
 
@@ -149,15 +174,7 @@ impl List {
 
     pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
         self.refresh(cx);
-        let site = cx.site();
-        let counts = match kazashi_domain::CivilDate::jst_of(cx.now()) {
-            Some(today) => {
-                cx.node
-                    .state()
-                    .site_counts(&site, cx.node.station().roster(), today, None)
-            }
-            None => Default::default(),
-        };
+        let counts = self.counts.clone();
         ui.horizontal(|ui| {
             ui.heading(cx.tr.t("present-title"));
             ui.label(cx.tr.t_with(
@@ -194,7 +211,7 @@ impl List {
                             let Some(r) = shown.get(i).and_then(|&k| self.rows.get_mut(k)) else {
                                 continue;
                             };
-                            ui.checkbox(&mut r.ticked, RichText::new(r.label.as_str()).size(17.0));
+                            ui.checkbox(&mut r.ticked, RichText::new(&*r.label).size(17.0));
                             let color = match r.status {
                                 StayStatus::Present => GREEN,
                                 _ => ui.visuals().text_color(),

@@ -145,7 +145,7 @@ impl Desk {
     }
 
     /// Open the person found: their household at a shelter, the voter at a polling station.
-    fn found<C: Clock>(&mut self, cx: &mut Cx<'_, C>, f: Found, polling: bool) {
+    pub(crate) fn found<C: Clock>(&mut self, cx: &mut Cx<'_, C>, f: Found, polling: bool) {
         if polling {
             self.screen = match VoterScreen::open(cx, f) {
                 Some(v) => Screen::Voter(Box::new(v)),
