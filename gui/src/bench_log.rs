@@ -115,20 +115,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
 
     // The town, the fleet (two laptops per site) and the signed week.
     let (m, d) = crate::bench::town(n, args.seed, false)?;
-    let fleet = fleet_sized(&d, args.seed, 2)?;
-    let device_of = |_: usize, site: &kazashi_domain::SiteId, k: u8| {
-        fleet
-            .nth_key(site, usize::from(k))
-            .map(DeviceKey::device_id)
-            .unwrap_or(kazashi_domain::DeviceId([0; 32]))
-    };
-    let events = shelter_week_by(&m, &d, n, args.seed, &device_of);
-    let keys: std::collections::BTreeMap<kazashi_domain::DeviceId, &DeviceKey> = fleet
-        .stations
-        .iter()
-        .map(|(_, k)| (k.device_id(), k))
-        .collect();
-    let sealed = seal_all(&events, &keys, d.id())?;
+    let (fleet, sealed) = signed_week(&m, &d, n, args.seed)?;
     let roster = Arc::new(m.roster.clone());
     let site = d
         .sites()
@@ -353,6 +340,34 @@ fn check_in(
 }
 
 /// Sign every event with its device's key, on every core.
+/// An event and its signed envelope.
+pub(crate) type Sealed = (Event, Vec<u8>);
+
+/// The shelter week of `n` events on `m` and `d`, signed by a drill fleet of two laptops per
+/// shelter (seeded keys), ready for `Node::bulk_load`.
+pub(crate) fn signed_week(
+    m: &kazashi_sim::Municipality,
+    d: &kazashi_domain::Deployment,
+    n: usize,
+    seed: u64,
+) -> Result<(kazashi_sim::fleet::Fleet, Vec<Sealed>), String> {
+    let fleet = fleet_sized(d, seed, 2)?;
+    let device_of = |_: usize, site: &kazashi_domain::SiteId, k: u8| {
+        fleet
+            .nth_key(site, usize::from(k))
+            .map(DeviceKey::device_id)
+            .unwrap_or(kazashi_domain::DeviceId([0; 32]))
+    };
+    let events = shelter_week_by(m, d, n, seed, &device_of);
+    let keys: std::collections::BTreeMap<kazashi_domain::DeviceId, &DeviceKey> = fleet
+        .stations
+        .iter()
+        .map(|(_, k)| (k.device_id(), k))
+        .collect();
+    let sealed = seal_all(&events, &keys, d.id())?;
+    Ok((fleet, sealed))
+}
+
 pub(crate) fn seal_all(
     events: &[Event],
     keys: &std::collections::BTreeMap<kazashi_domain::DeviceId, &DeviceKey>,

@@ -22,9 +22,8 @@ use kazashi_node::card::BasicFour;
 use kazashi_node::reception::BasicFourMatch;
 use kazashi_node::staff::Role;
 use kazashi_node::{KdfParams, ManualClock, Node};
-use kazashi_sim::fleet::fleet_sized;
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
-use kazashi_sim::workload::{START_MS, shelter_week_by};
+use kazashi_sim::workload::START_MS;
 use kazashi_sync::DeviceKey;
 use std::sync::Arc;
 use std::time::Instant;
@@ -69,21 +68,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     .map_err(|x| e(&x))?;
     let persons = m.roster.len();
     let d = shelter_operation(&m, (events_n / 20_000).clamp(5, 500)).map_err(|x| e(&x))?;
-    let fleet = fleet_sized(&d, args.seed, 2)?;
-    let device_of = |_: usize, site: &kazashi_domain::SiteId, k: u8| {
-        fleet
-            .nth_key(site, usize::from(k))
-            .map(DeviceKey::device_id)
-            .unwrap_or(kazashi_domain::DeviceId([0; 32]))
-    };
-    let events = shelter_week_by(&m, &d, events_n, args.seed, &device_of);
-    let keys: std::collections::BTreeMap<kazashi_domain::DeviceId, &DeviceKey> = fleet
-        .stations
-        .iter()
-        .map(|(_, k)| (k.device_id(), k))
-        .collect();
-    let sealed = crate::bench_log::seal_all(&events, &keys, d.id())?;
-    drop(events);
+    let (fleet, sealed) = crate::bench_log::signed_week(&m, &d, events_n, args.seed)?;
     let site = d
         .sites()
         .find(|s| s.is_shelter())

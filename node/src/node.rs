@@ -398,33 +398,15 @@ impl<C: Clock> Node<C> {
     /// (confirmed or dismissed; a reopened alert is open again). The first call builds the
     /// detector over the whole state; after that every new event updates it.
     pub fn alerts(&mut self) -> Vec<Alert> {
-        let state = self.station.state();
-        let matcher = self
-            .matcher
-            .get_or_insert_with(|| MatchIndex::new(self.station.roster()));
-        let detector = self.detector.get_or_insert_with(|| {
-            let ctx = Context {
-                deployment: self.station.deployment(),
-                roster: self.station.roster(),
-                matcher,
-            };
-            Detector::full(&ctx, state)
-        });
-        detector
-            .alerts()
-            .into_iter()
-            .filter(|a| {
-                !matches!(
-                    state.alert_outcome(&a.id, None),
-                    Some(AlertOutcome::Confirmed | AlertOutcome::Dismissed)
-                )
-            })
-            .cloned()
-            .collect()
+        self.open_alerts().into_iter().cloned().collect()
     }
 
     /// How many alerts [`Node::alerts`] would list, without copying them.
     pub fn open_alert_count(&mut self) -> usize {
+        self.open_alerts().len()
+    }
+
+    fn open_alerts(&mut self) -> Vec<&Alert> {
         let state = self.station.state();
         let matcher = self
             .matcher
@@ -446,7 +428,7 @@ impl<C: Clock> Node<C> {
                     Some(AlertOutcome::Confirmed | AlertOutcome::Dismissed)
                 )
             })
-            .count()
+            .collect()
     }
 
     /// The roster folded for matching, built on first use.

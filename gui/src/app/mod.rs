@@ -781,7 +781,7 @@ impl<C: Clock + Send + 'static> Station<C> {
     /// when one is asked for, otherwise a resident at reception.
     pub fn tap(&mut self, card: SharedCard) {
         self.last_input = Instant::now();
-        let Some(login) = self.login.clone() else {
+        if self.login.is_none() {
             let r = self.host.with(|n| {
                 let mut s = CardSession::new(card);
                 n.card_tap(&mut s, &[])
@@ -793,25 +793,9 @@ impl<C: Clock + Send + 'static> Station<C> {
                 Err(_) => self.lock.error = Some(self.tr.t("login-card-unknown")),
             }
             return;
-        };
+        }
         self.view = View::Reception;
-        let Station {
-            host,
-            tr,
-            said,
-            reception,
-            polling_site,
-            ..
-        } = self;
-        host.with(|node| {
-            let mut cx = Cx {
-                node,
-                tr,
-                login: &login,
-                said,
-            };
-            reception.tap(&mut cx, card, *polling_site);
-        });
+        self.with_desk(|cx, desk, polling| desk.tap(cx, card, polling));
     }
 
     fn demo_panel(&mut self, ui: &mut egui::Ui) {

@@ -60,6 +60,18 @@ pub fn voted_here<C: Clock>(node: &Node<C>) -> usize {
         .unwrap_or(0)
 }
 
+/// What stops `voter`'s check-in here now, on the merged log.
+fn blocks_now<C: Clock>(cx: &Cx<'_, C>, voter: &PersonId, mode: VoteMode) -> BTreeSet<BlockReason> {
+    vote_blocks(
+        cx.node.state(),
+        cx.node.station().roster(),
+        cx.node.station().deployment(),
+        &cx.site(),
+        voter,
+        mode,
+    )
+}
+
 /// A second officer's approval being collected.
 #[derive(Default)]
 struct Approval {
@@ -137,15 +149,7 @@ impl VoterScreen {
             cx.say(cx.tr.t("not-a-voter"), false);
             return None;
         };
-        let site = cx.site();
-        let blocks = vote_blocks(
-            cx.node.state(),
-            cx.node.station().roster(),
-            cx.node.station().deployment(),
-            &site,
-            &f.person,
-            mode,
-        );
+        let blocks = blocks_now(cx, &f.person, mode);
         let evidence = cx
             .node
             .state()
@@ -408,15 +412,7 @@ fn check_in<C: Clock>(cx: &mut Cx<'_, C>, v: &mut VoterScreen) -> bool {
         (m, _) => m,
     };
     // The live check again: a peer's check-in may have arrived meanwhile.
-    let site = cx.site();
-    let blocks = vote_blocks(
-        cx.node.state(),
-        cx.node.station().roster(),
-        cx.node.station().deployment(),
-        &site,
-        &v.voter,
-        mode,
-    );
+    let blocks = blocks_now(cx, &v.voter, mode);
     let override_ = if blocks.is_empty() {
         None
     } else {

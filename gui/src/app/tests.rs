@@ -26,7 +26,12 @@ type H = Harness<'static, Screen>;
 fn harness(kind: DemoKind, lang: Lang) -> (H, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let station = station(kind, dir.path(), lang, false).unwrap();
-    let h = Harness::builder()
+    (harness_of(station), dir)
+}
+
+/// The window at 1366×768 around `station`.
+fn harness_of(station: Station<SystemClock>) -> H {
+    Harness::builder()
         .with_size([1366.0, 768.0])
         .build_ui_state(
             |ui, s: &mut Screen| {
@@ -43,8 +48,7 @@ fn harness(kind: DemoKind, lang: Lang) -> (H, tempfile::TempDir) {
                 station,
                 fonts: false,
             },
-        );
-    (h, dir)
+        )
 }
 
 fn settle(h: &mut H) {
@@ -685,23 +689,7 @@ fn simulated_peer_stations_write_over_the_real_mesh() {
         "{status:?}"
     );
     // And the window shows them.
-    let mut h = Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                if !s.fonts {
-                    super::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station: s,
-                fonts: false,
-            },
-        );
+    let mut h = harness_of(s);
     settle(&mut h);
     login(&mut h, "sekinin", "2222");
     h.key_press(egui::Key::F6);
