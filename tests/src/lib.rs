@@ -6,6 +6,17 @@ use kazashi_domain::event::EventBody;
 use kazashi_domain::{CivilDate, Roster};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
 
+/// `text` with its ASCII digits made full-width (０–９), as a keyboard-wedge scanner or an IME
+/// may type them.
+pub fn full_width_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(c as u32 + 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
+}
+
 /// The small town every multi-process test uses: its roster and its fleet's manifest.
 pub fn town() -> Result<(Roster, kazashi_sim::fleet::Fleet), String> {
     town_with(false)

@@ -468,14 +468,7 @@ fn admission_tickets_and_search_find_voters_without_a_card() {
         a.admission_ticket(&format!(" {n}\n")).unwrap(),
         voter.person
     );
-    let wide: String = n
-        .chars()
-        .map(|c| {
-            char::from_u32(c as u32 + 0xFEE0)
-                .filter(|_| c.is_ascii_digit())
-                .unwrap_or(c)
-        })
-        .collect();
+    let wide = kazashi_tests::full_width_digits(&n);
     assert_eq!(a.admission_ticket(&wide).unwrap(), voter.person);
     assert!(a.admission_ticket("").is_err());
     assert!(a.admission_ticket("99-99999").is_err());

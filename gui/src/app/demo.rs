@@ -153,14 +153,16 @@ fn create(
     .map_err(|e| e.to_string())
 }
 
-/// What a peer station writes as its `k`-th event: a household check-in at a shelter, a
-/// voter's check-in at a polling station (a voter of its precinct on election day).
-fn peer_event(w: &World, site: &SiteId, k: usize) -> Option<EventBody> {
-    let kind = &w.deployment.site(site)?.kind;
+/// What a peer station writes, in order: household check-ins at a shelter, voters' check-ins
+/// at a polling station (voters of its precinct on election day).
+fn peer_events(w: &World, site: &SiteId, count: usize) -> Vec<EventBody> {
+    let Some(kind) = w.deployment.site(site).map(|s| &s.kind) else {
+        return Vec::new();
+    };
     match kind {
-        SiteKind::Shelter { .. } => {
-            kazashi_sim::workload::household_check_in(&w.roster, 17 + k * 7)
-        }
+        SiteKind::Shelter { .. } => (0..count)
+            .filter_map(|k| kazashi_sim::workload::household_check_in(&w.roster, 17 + k * 7))
+            .collect(),
         SiteKind::PollingStation {
             precincts,
             early_voting,
@@ -176,20 +178,22 @@ fn peer_event(w: &World, site: &SiteId, k: usize) -> Option<EventBody> {
                         .is_some_and(|v| precincts.is_empty() || precincts.contains(&v.precinct))
                 })
                 .collect();
-            let e = voters.get((40 + k * 13) % voters.len().max(1))?;
             let mode = if *early_voting {
                 VoteMode::Early(EarlyVotingReason::Duties)
             } else {
                 VoteMode::ElectionDay
             };
-            Some(EventBody::VoterCheckIn {
-                voter: e.person,
-                mode,
-                method: IdMethod::AdmissionTicket,
-                override_: None,
-            })
+            (0..count)
+                .filter_map(|k| voters.get((40 + k * 13) % voters.len().max(1)))
+                .map(|e| EventBody::VoterCheckIn {
+                    voter: e.person,
+                    mode,
+                    method: IdMethod::AdmissionTicket,
+                    override_: None,
+                })
+                .collect()
         }
-        SiteKind::CommandCenter => None,
+        SiteKind::CommandCenter => Vec::new(),
     }
 }
 
@@ -342,7 +346,7 @@ fn start_mesh(
                 ours.connect(a);
             }
         }
-        let bodies: Vec<EventBody> = (0..200).filter_map(|k| peer_event(w, &site, k)).collect();
+        let bodies = peer_events(w, &site, 200);
         rt.spawn(async move {
             let op = OperatorId::new("demo-peer").ok();
             // Staggered, so that the two peers do not write in step.
@@ -364,7 +368,7 @@ fn start_mesh(
 
 /// The window's first screen: which demo to open.
 pub struct Launcher {
-    lang: Lang,
+    tr: super::tr::Tr,
     network: bool,
     error: Option<String>,
 }
@@ -372,7 +376,7 @@ pub struct Launcher {
 impl Launcher {
     pub fn new(lang: Lang, network: bool) -> Result<Self, String> {
         Ok(Launcher {
-            lang,
+            tr: super::tr::Tr::new(lang)?,
             network,
             error: None,
         })
@@ -380,14 +384,9 @@ impl Launcher {
 
     /// The launcher; the station once one is chosen.
     pub fn show(&mut self, ui: &mut egui::Ui) -> Option<Station<SystemClock>> {
-        let tr = match super::tr::Tr::new(self.lang) {
-            Ok(t) => t,
-            Err(e) => {
-                ui.label(e);
-                return None;
-            }
-        };
+        let tr = &self.tr;
         let mut chosen = None;
+        let mut switch = false;
         egui::CentralPanel::default().show(ui, |ui| {
             ui.add_space(24.0);
             ui.heading(RichText::new(tr.t("launcher-title")).size(30.0));
@@ -403,16 +402,21 @@ impl Launcher {
                 }
                 ui.add_space(8.0);
             }
-            if ui.button(tr.t("lang-switch")).clicked() {
-                self.lang = match self.lang {
-                    Lang::Ja => Lang::En,
-                    Lang::En => Lang::Ja,
-                };
-            }
+            switch = ui.button(tr.t("lang-switch")).clicked();
             if let Some(e) = &self.error {
                 ui.label(RichText::new(e.as_str()).color(super::RED));
             }
         });
+        if switch {
+            let next = match self.tr.lang() {
+                Lang::Ja => Lang::En,
+                Lang::En => Lang::Ja,
+            };
+            match super::tr::Tr::new(next) {
+                Ok(t) => self.tr = t,
+                Err(e) => self.error = Some(e),
+            }
+        }
         let kind = chosen?;
         let dir = match tempfile::tempdir() {
             Ok(d) => d,
@@ -421,7 +425,7 @@ impl Launcher {
                 return None;
             }
         };
-        match station(kind, dir.path(), self.lang, self.network) {
+        match station(kind, dir.path(), self.tr.lang(), self.network) {
             Ok(mut s) => {
                 s.keep(Box::new(dir));
                 Some(s)

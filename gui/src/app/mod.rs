@@ -228,6 +228,12 @@ pub fn ago(tr: &Tr, ms: u64) -> String {
     }
 }
 
+/// A text field with a label that names it (for screen readers and the tests alike).
+pub fn labelled(ui: &mut egui::Ui, label: String, edit: egui::TextEdit<'_>) -> egui::Response {
+    let l = ui.label(label);
+    ui.add(edit).labelled_by(l.id)
+}
+
 /// A large button for the main actions.
 pub fn big(ui: &mut egui::Ui, text: String) -> egui::Response {
     ui.add(egui::Button::new(RichText::new(text).size(22.0)).min_size(egui::vec2(160.0, 44.0)))
@@ -683,9 +689,11 @@ impl<C: Clock + Send + 'static> Station<C> {
         }
         ui.add_space(12.0);
         let resting = self.lock.resting_until.is_some_and(|t| Instant::now() < t);
-        let staff_label = ui.label(self.tr.t("lock-staff"));
-        ui.add(egui::TextEdit::singleline(&mut self.lock.staff).desired_width(240.0))
-            .labelled_by(staff_label.id);
+        labelled(
+            ui,
+            self.tr.t("lock-staff"),
+            egui::TextEdit::singleline(&mut self.lock.staff).desired_width(240.0),
+        );
         let pin_label = ui.label(self.tr.t("lock-pin"));
         let r = ui
             .add_enabled(

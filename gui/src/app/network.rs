@@ -2,12 +2,14 @@
 //! differing; when each site was last heard of; a typed-in peer address; USB bundles out and
 //! in — and the detector's alerts with their evidence, settled by a manager.
 
-use super::{AMBER, Cx, GREEN, RED, ago, hhmm};
+use super::{AMBER, Cx, GREEN, RED, ago, hhmm, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::detector::AlertKind;
 use kazashi_domain::event::{AlertOutcome, EventBody};
+use kazashi_domain::{SiteId, Timestamp};
 use kazashi_node::mesh::{Link, MeshStatus, PeerAddr};
 use kazashi_node::{BundleScope, Clock, Node};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Alerts not yet settled.
@@ -41,6 +43,9 @@ pub struct Panel {
     export_path: String,
     import_path: String,
     progress: Option<Progress>,
+    /// When each site was last heard of, and the log length it was worked out at (a walk over
+    /// every event: redone only when the log grows, not every frame).
+    heard: Option<(usize, BTreeMap<SiteId, Timestamp>)>,
 }
 
 fn link_words<C: Clock>(cx: &Cx<'_, C>, l: Link) -> (String, egui::Color32) {
@@ -113,13 +118,13 @@ impl Panel {
             }
         }
         ui.horizontal(|ui| {
-            let l = ui.label(cx.tr.t("peer-add"));
-            ui.add(
+            labelled(
+                ui,
+                cx.tr.t("peer-add"),
                 egui::TextEdit::singleline(&mut self.peer)
                     .hint_text("192.168.1.20:47810")
                     .desired_width(260.0),
-            )
-            .labelled_by(l.id);
+            );
             if ui.button(cx.tr.t("peer-dial")).clicked() {
                 match self.peer.parse::<PeerAddr>() {
                     Ok(a) => {
@@ -136,7 +141,15 @@ impl Panel {
         ui.separator();
         ui.strong(cx.tr.t("sites-heard"));
         let now = cx.now();
-        let heard = cx.node.state().last_event_per_site(None);
+        let len = cx.node.state().len();
+        if self.heard.as_ref().is_none_or(|(l, _)| *l != len) {
+            self.heard = Some((len, cx.node.state().last_event_per_site(None)));
+        }
+        let heard = self
+            .heard
+            .as_ref()
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default();
         egui::Grid::new("sites").striped(true).show(ui, |ui| {
             for (site, at) in heard {
                 ui.label(cx.site_name(&site));
@@ -163,9 +176,11 @@ impl Panel {
         }
         let manages = cx.login.role.manages() || cx.login.role.writes();
         ui.horizontal(|ui| {
-            let l = ui.label(cx.tr.t("bundle-export-path"));
-            ui.add(egui::TextEdit::singleline(&mut self.export_path).desired_width(420.0))
-                .labelled_by(l.id);
+            labelled(
+                ui,
+                cx.tr.t("bundle-export-path"),
+                egui::TextEdit::singleline(&mut self.export_path).desired_width(420.0),
+            );
             if ui
                 .add_enabled(manages, egui::Button::new(cx.tr.t("bundle-export")))
                 .clicked()
@@ -174,9 +189,11 @@ impl Panel {
             }
         });
         ui.horizontal(|ui| {
-            let l = ui.label(cx.tr.t("bundle-import-path"));
-            ui.add(egui::TextEdit::singleline(&mut self.import_path).desired_width(420.0))
-                .labelled_by(l.id);
+            labelled(
+                ui,
+                cx.tr.t("bundle-import-path"),
+                egui::TextEdit::singleline(&mut self.import_path).desired_width(420.0),
+            );
             if ui
                 .add_enabled(manages, egui::Button::new(cx.tr.t("bundle-import")))
                 .clicked()

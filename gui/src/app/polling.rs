@@ -6,7 +6,7 @@
 //! check-ins next to the ballots issued as counted by hand.
 
 use super::reception::{Found, SharedCard};
-use super::{AMBER, Cx, GREEN, RED, big, hhmm};
+use super::{AMBER, Cx, GREEN, RED, big, hhmm, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::deployment::{DeploymentKind, SiteKind};
 use kazashi_domain::detector::vote_blocks;
@@ -359,16 +359,18 @@ fn approval<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, a: &mut Approval) -
             }
             None => {
                 ui.label(cx.tr.t("officer-hint"));
-                let l = ui.label(cx.tr.t("officer-staff"));
-                ui.add(egui::TextEdit::singleline(&mut a.staff).desired_width(200.0))
-                    .labelled_by(l.id);
-                let l = ui.label(cx.tr.t("officer-pin"));
-                ui.add(
+                labelled(
+                    ui,
+                    cx.tr.t("officer-staff"),
+                    egui::TextEdit::singleline(&mut a.staff).desired_width(200.0),
+                );
+                labelled(
+                    ui,
+                    cx.tr.t("officer-pin"),
                     egui::TextEdit::singleline(&mut a.pin)
                         .password(true)
                         .desired_width(120.0),
-                )
-                .labelled_by(l.id);
+                );
                 if ui.button(cx.tr.t("officer-check")).clicked() {
                     let pin = std::mem::take(&mut a.pin);
                     let r = OperatorId::new(a.staff.trim())
@@ -390,9 +392,11 @@ fn approval<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, a: &mut Approval) -
                 }
             }
         }
-        let l = ui.label(cx.tr.t("override-reason"));
-        ui.add(egui::TextEdit::multiline(&mut a.reason).desired_rows(2))
-            .labelled_by(l.id);
+        labelled(
+            ui,
+            cx.tr.t("override-reason"),
+            egui::TextEdit::multiline(&mut a.reason).desired_rows(2),
+        );
         if let Some(e) = &a.error {
             ui.label(RichText::new(e.as_str()).color(RED));
         }
@@ -549,9 +553,11 @@ impl Reconcile {
             }
         });
         ui.horizontal(|ui| {
-            let l = ui.label(cx.tr.t("reconcile-enter"));
-            ui.add(egui::TextEdit::singleline(&mut self.issued).desired_width(80.0))
-                .labelled_by(l.id);
+            labelled(
+                ui,
+                cx.tr.t("reconcile-enter"),
+                egui::TextEdit::singleline(&mut self.issued).desired_width(80.0),
+            );
             if ui.button(cx.tr.t("reconcile-save")).clicked() {
                 match self.issued.trim().parse::<u32>() {
                     Ok(n) => {
@@ -626,9 +632,11 @@ pub fn undo_form<C: Clock>(
     let mut close = false;
     egui::Frame::group(ui.style()).show(ui, |ui| {
         ui.label(RichText::new(cx.tr.t("undo-title")).color(AMBER).size(20.0));
-        let l = ui.label(cx.tr.t("undo-reason"));
-        ui.add(egui::TextEdit::singleline(reason).desired_width(400.0))
-            .labelled_by(l.id);
+        labelled(
+            ui,
+            cx.tr.t("undo-reason"),
+            egui::TextEdit::singleline(reason).desired_width(400.0),
+        );
         ui.horizontal(|ui| {
             if ui.button(cx.tr.t("undo-confirm")).clicked() {
                 match Note::new(reason) {

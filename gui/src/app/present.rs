@@ -6,7 +6,7 @@
 
 use super::polling::undo_form;
 use super::reception::staying_words;
-use super::{Cx, GREEN, hhmm};
+use super::{Cx, GREEN, hhmm, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::Millis;
 use kazashi_domain::event::{CheckOutReason, EventBody, IdMethod, LeaveKind, Members};
@@ -189,9 +189,11 @@ impl List {
             ));
         });
         ui.horizontal(|ui| {
-            let l = ui.label(cx.tr.t("present-filter"));
-            ui.add(egui::TextEdit::singleline(&mut self.filter).desired_width(240.0))
-                .labelled_by(l.id);
+            labelled(
+                ui,
+                cx.tr.t("present-filter"),
+                egui::TextEdit::singleline(&mut self.filter).desired_width(240.0),
+            );
             ui.checkbox(&mut self.show_left, cx.tr.t("present-show-left"));
         });
         let folded = kazashi_domain::normalize::fold(self.filter.trim());

@@ -4,7 +4,7 @@
 //! station the voter ([`super::polling`]).
 
 use super::polling::{self, VoterScreen};
-use super::{Cx, RED, View, big};
+use super::{Cx, RED, View, big, labelled};
 use crate::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_domain::detector::registered_elsewhere;
@@ -358,14 +358,13 @@ impl Desk {
         ui.add_space(16.0);
         let mut goto = None;
         if polling {
-            let label = ui.label(cx.tr.t("ticket-label"));
-            let r = ui
-                .add(
-                    egui::TextEdit::singleline(&mut self.ticket)
-                        .hint_text(cx.tr.t("ticket-hint"))
-                        .desired_width(240.0),
-                )
-                .labelled_by(label.id);
+            let r = labelled(
+                ui,
+                cx.tr.t("ticket-label"),
+                egui::TextEdit::singleline(&mut self.ticket)
+                    .hint_text(cx.tr.t("ticket-hint"))
+                    .desired_width(240.0),
+            );
             if r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
                 let scanned = std::mem::take(&mut self.ticket);
                 match cx.node.admission_ticket(&scanned) {
@@ -391,14 +390,13 @@ impl Desk {
                 }
             }
         }
-        let label = ui.label(cx.tr.t("search-label"));
-        let r = ui
-            .add(
-                egui::TextEdit::singleline(&mut self.query)
-                    .hint_text(cx.tr.t("search-hint"))
-                    .desired_width(480.0),
-            )
-            .labelled_by(label.id);
+        let r = labelled(
+            ui,
+            cx.tr.t("search-label"),
+            egui::TextEdit::singleline(&mut self.query)
+                .hint_text(cx.tr.t("search-hint"))
+                .desired_width(480.0),
+        );
         if r.changed() {
             let q = self.query.clone();
             self.results = if q.trim().is_empty() {
@@ -456,14 +454,13 @@ impl Desk {
         if let Some(e) = error {
             ui.label(RichText::new(e.as_str()).color(RED).size(20.0));
         }
-        let label = ui.label(cx.tr.t("pin-label"));
-        let r = ui
-            .add(
-                egui::TextEdit::singleline(typed)
-                    .password(true)
-                    .desired_width(120.0),
-            )
-            .labelled_by(label.id);
+        let r = labelled(
+            ui,
+            cx.tr.t("pin-label"),
+            egui::TextEdit::singleline(typed)
+                .password(true)
+                .desired_width(120.0),
+        );
         let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         let mut submit = enter;
         let mut cancel = false;

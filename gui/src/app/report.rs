@@ -2,7 +2,7 @@
 //! from the counts on the merged log; staff correct what they see differently, add the building
 //! check, lifelines and shortages, and send it to the mesh as an event.
 
-use super::{Cx, big, hhmm};
+use super::{Cx, big, hhmm, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::event::{
     AgeBand, BuildingSafety, EventBody, LifelineStatus, Lifelines, ReportCounts, ReportKind,
@@ -72,9 +72,7 @@ fn building_words<C: Clock>(cx: &Cx<'_, C>, s: BuildingSafety) -> String {
 }
 
 fn number(ui: &mut egui::Ui, label: String, v: &mut String) {
-    let l = ui.label(label);
-    ui.add(egui::TextEdit::singleline(v).desired_width(56.0))
-        .labelled_by(l.id);
+    labelled(ui, label, egui::TextEdit::singleline(v).desired_width(56.0));
 }
 
 impl Form {
@@ -209,18 +207,22 @@ impl Form {
             ui.strong(cx.tr.t("report-shortages"));
             for (i, (item, qty)) in self.shortages.iter_mut().enumerate() {
                 ui.horizontal(|ui| {
-                    let l = ui.label(cx.tr.t_with("report-item", &[("n", (i + 1).into())]));
-                    ui.add(egui::TextEdit::singleline(item).desired_width(200.0))
-                        .labelled_by(l.id);
+                    labelled(
+                        ui,
+                        cx.tr.t_with("report-item", &[("n", (i + 1).into())]),
+                        egui::TextEdit::singleline(item).desired_width(200.0),
+                    );
                     number(ui, cx.tr.t("report-quantity"), qty);
                 });
             }
             if ui.button(cx.tr.t("report-add-item")).clicked() {
                 self.shortages.push((String::new(), String::new()));
             }
-            let l = ui.label(cx.tr.t("report-issues"));
-            ui.add(egui::TextEdit::multiline(&mut self.issues).desired_rows(2))
-                .labelled_by(l.id);
+            labelled(
+                ui,
+                cx.tr.t("report-issues"),
+                egui::TextEdit::multiline(&mut self.issues).desired_rows(2),
+            );
             for e in &self.errors {
                 ui.label(RichText::new(e.as_str()).color(super::RED));
             }

@@ -76,23 +76,25 @@ fn click_contains(h: &mut H, label: &str) {
 
 /// Type into the text field labelled `label` (plain or password).
 fn fill(h: &mut H, label: &str, text: &str) {
-    let node = h
-        .query_by_role_and_label(Role::TextInput, label)
-        .or_else(|| h.query_by_role_and_label(Role::PasswordInput, label))
-        .or_else(|| h.query_by_role_and_label(Role::MultilineTextInput, label))
-        .unwrap_or_else(|| panic!("no field labelled {label}"));
-    node.focus();
+    text_field(h, label).focus();
     h.run_steps(2);
     // Select what is there, so that typing replaces it.
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.run_steps(1);
-    let node = h
-        .query_by_role_and_label(Role::TextInput, label)
-        .or_else(|| h.query_by_role_and_label(Role::PasswordInput, label))
-        .or_else(|| h.query_by_role_and_label(Role::MultilineTextInput, label))
-        .unwrap();
-    node.type_text(text);
+    text_field(h, label).type_text(text);
     h.run_steps(3);
+}
+
+/// The text field (plain, password or several lines) labelled `label`.
+fn text_field<'h>(h: &'h H, label: &'h str) -> egui_kittest::Node<'h> {
+    [
+        Role::TextInput,
+        Role::PasswordInput,
+        Role::MultilineTextInput,
+    ]
+    .into_iter()
+    .find_map(|r| h.query_by_role_and_label(r, label))
+    .unwrap_or_else(|| panic!("no field labelled {label}"))
 }
 
 /// Tick the checkbox whose label contains `name`.
@@ -117,6 +119,14 @@ fn open(kind: DemoKind, staff: &str, pin: &str) -> (H, tempfile::TempDir) {
     login(&mut h, staff, pin);
     assert!(said(&h, "カードをかざしてください"), "did not unlock");
     (h, dir)
+}
+
+/// Search for the `i`-th roster entry by its reading and open it; the entry.
+fn search_open(h: &mut H, i: usize) -> kazashi_domain::RosterEntry {
+    let who = roster_entry(h, i);
+    fill(h, "名前・よみ・生年月日・住所で検索", who.kana.as_str());
+    click_contains(h, who.name.as_str());
+    who
 }
 
 fn events_of(h: &mut H, f: impl Fn(&EventBody) -> bool) -> usize {
@@ -181,13 +191,7 @@ fn login_ok_then_auto_lock(h: &mut H) {
 fn search_then_check_in_a_household() {
     let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
     let before = h.state_mut().station.present_count();
-    let who = roster_entry(&mut h, 200);
-    fill(
-        &mut h,
-        "名前・よみ・生年月日・住所で検索",
-        who.kana.as_str(),
-    );
-    click_contains(&mut h, who.name.as_str());
+    let who = search_open(&mut h, 200);
     assert!(said(&h, "世帯の受付"));
     let size = h
         .state_mut()
@@ -283,13 +287,7 @@ fn a_household_registered_elsewhere_is_shown_then_alerted_and_settled() {
 #[test]
 fn support_only_registration_from_the_household_screen() {
     let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
-    let who = roster_entry(&mut h, 150);
-    fill(
-        &mut h,
-        "名前・よみ・生年月日・住所で検索",
-        who.kana.as_str(),
-    );
-    click_contains(&mut h, who.name.as_str());
+    search_open(&mut h, 150);
     h.get_by_role(Role::ComboBox).click();
     settle(&mut h);
     click(&mut h, "車中泊");
@@ -311,13 +309,7 @@ fn support_only_registration_from_the_household_screen() {
 #[test]
 fn the_present_list_records_leave_return_check_out_and_transfer() {
     let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
-    let who = roster_entry(&mut h, 100);
-    fill(
-        &mut h,
-        "名前・よみ・生年月日・住所で検索",
-        who.kana.as_str(),
-    );
-    click_contains(&mut h, who.name.as_str());
+    let who = search_open(&mut h, 100);
     click(&mut h, "受付する");
     h.key_press(egui::Key::F2);
     settle(&mut h);
@@ -424,13 +416,7 @@ fn reception_staff_do_not_see_the_medical_note_field() {
 #[test]
 fn the_status_report_is_prefilled_and_numbered() {
     let (mut h, _dir) = open(DemoKind::Shelter, "sekinin", "2222");
-    let who = roster_entry(&mut h, 60);
-    fill(
-        &mut h,
-        "名前・よみ・生年月日・住所で検索",
-        who.kana.as_str(),
-    );
-    click_contains(&mut h, who.name.as_str());
+    search_open(&mut h, 60);
     click(&mut h, "受付する");
     let present = h.state_mut().station.present_count();
     h.key_press(egui::Key::F4);
@@ -629,14 +615,7 @@ fn an_admission_ticket_finds_the_voter_and_the_hour_is_reconciled() {
             .to_owned()
     });
     // A keyboard-wedge scanner types full-width digits and Enter.
-    let wide: String = ticket
-        .chars()
-        .map(|c| {
-            char::from_u32(c as u32 + 0xFEE0)
-                .filter(|_| c.is_ascii_digit())
-                .unwrap_or(c)
-        })
-        .collect();
+    let wide = kazashi_tests::full_width_digits(&ticket);
     fill(&mut h, "入場券のバーコード", &wide);
     h.key_press(egui::Key::Enter);
     settle(&mut h);

@@ -6,7 +6,7 @@
 //! and the check-in or the support-only registration.
 
 use super::reception::staying_combo;
-use super::{Cx, RED, big};
+use super::{Cx, RED, big, labelled};
 use crate::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_domain::event::{
@@ -140,9 +140,11 @@ fn optional<T, E>(
 
 /// A labelled single-line field.
 fn field(ui: &mut egui::Ui, label: String, value: &mut String, width: f32) {
-    let l = ui.label(label);
-    ui.add(egui::TextEdit::singleline(value).desired_width(width))
-        .labelled_by(l.id);
+    labelled(
+        ui,
+        label,
+        egui::TextEdit::singleline(value).desired_width(width),
+    );
 }
 
 impl Form {
@@ -209,9 +211,11 @@ impl Form {
                                 field(ui, cx.tr.t("walkin-medication"), &mut m.medication, 200.0);
                             });
                             if medical {
-                                let l = ui.label(cx.tr.t("walkin-medical"));
-                                ui.add(egui::TextEdit::multiline(&mut m.medical).desired_rows(2))
-                                    .labelled_by(l.id);
+                                labelled(
+                                    ui,
+                                    cx.tr.t("walkin-medical"),
+                                    egui::TextEdit::multiline(&mut m.medical).desired_rows(2),
+                                );
                             } else {
                                 ui.label(RichText::new(cx.tr.t("walkin-medical-hidden")).italics());
                             }
