@@ -17,6 +17,8 @@ pub mod mesh;
 pub mod node;
 pub mod print;
 pub mod reception;
+pub mod roster_csv;
+pub mod roster_db;
 pub mod staff;
 pub mod station;
 pub mod store;

@@ -142,73 +142,92 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
     Ok(b)
 }
 
+/// Create an encrypted SQLite file at `path` (which must not exist): a fresh salt in
+/// `<file>.kdf`, the key derived from `passphrase` with Argon2id. Shared by the node's store
+/// and the roster store.
+pub(crate) fn create_encrypted(
+    path: &Path,
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<Connection, StoreError> {
+    let kdf = kdf_path(path);
+    if path.exists() {
+        return Err(StoreError::Exists(path.to_owned()));
+    }
+    let salt: [u8; 16] = random_bytes()?;
+    let file = KdfFile {
+        format: KDF_FORMAT.into(),
+        params,
+        salt: hex::encode(salt),
+    };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Kdf(e.to_string()))?;
+    // Written whole and synced before the database exists.
+    let tmp = kdf.with_extension("kdf.tmp");
+    std::fs::write(&tmp, json)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &kdf)?;
+    let key = derive(passphrase, &salt, params)?;
+    keyed(Connection::open(path)?, &key)
+}
+
+/// Open an encrypted SQLite file made by [`create_encrypted`].
+pub(crate) fn open_encrypted(path: &Path, passphrase: &str) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Missing(path.to_owned()));
+    }
+    let kdf = kdf_path(path);
+    let raw = std::fs::read(&kdf).map_err(|e| StoreError::KdfFile(kdf.clone(), e.to_string()))?;
+    let file: KdfFile = serde_json::from_slice(&raw)
+        .map_err(|e| StoreError::KdfFile(kdf.clone(), e.to_string()))?;
+    let salt = hex::decode(&file.salt)
+        .ok()
+        .filter(|s| s.len() == 16 && file.format == KDF_FORMAT)
+        .ok_or_else(|| StoreError::KdfFile(kdf.clone(), "bad salt or format".into()))?;
+    let key = derive(passphrase, &salt, file.params)?;
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    keyed(conn, &key)
+}
+
+fn keyed(conn: Connection, key: &[u8; 32]) -> Result<Connection, StoreError> {
+    // A wrong key is reported as an error here; SQLCipher need not also print it.
+    let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
+    let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
+    conn.pragma_update(None, "key", pragma.as_str())?;
+    // The first read decrypts page 1: a wrong key fails here.
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(conn),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Err(StoreError::WrongPassphrase)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Store {
     /// Create a new store at `path` (which must not exist), keyed by `passphrase`.
     pub fn create(path: &Path, passphrase: &str, params: KdfParams) -> Result<Store, StoreError> {
-        let kdf = kdf_path(path);
-        if path.exists() {
-            return Err(StoreError::Exists(path.to_owned()));
-        }
-        let salt: [u8; 16] = random_bytes()?;
-        let file = KdfFile {
-            format: KDF_FORMAT.into(),
-            params,
-            salt: hex::encode(salt),
-        };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Kdf(e.to_string()))?;
-        // Written whole and synced before the database exists.
-        let tmp = kdf.with_extension("kdf.tmp");
-        std::fs::write(&tmp, json)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &kdf)?;
-        let key = derive(passphrase, &salt, params)?;
-        let conn = Connection::open(path)?;
-        let store = Store::keyed(conn, path, &key)?;
+        let conn = create_encrypted(path, passphrase, params)?;
+        let store = Store::with_pragmas(conn, path)?;
         store.migrate()?;
         Ok(store)
     }
 
     /// Open an existing store.
     pub fn open(path: &Path, passphrase: &str) -> Result<Store, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::Missing(path.to_owned()));
-        }
-        let kdf = kdf_path(path);
-        let raw =
-            std::fs::read(&kdf).map_err(|e| StoreError::KdfFile(kdf.clone(), e.to_string()))?;
-        let file: KdfFile = serde_json::from_slice(&raw)
-            .map_err(|e| StoreError::KdfFile(kdf.clone(), e.to_string()))?;
-        let salt = hex::decode(&file.salt)
-            .ok()
-            .filter(|s| s.len() == 16 && file.format == KDF_FORMAT)
-            .ok_or_else(|| StoreError::KdfFile(kdf.clone(), "bad salt or format".into()))?;
-        let key = derive(passphrase, &salt, file.params)?;
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        let store = Store::keyed(conn, path, &key)?;
+        let conn = open_encrypted(path, passphrase)?;
+        let store = Store::with_pragmas(conn, path)?;
         store.migrate()?;
         Ok(store)
     }
 
-    fn keyed(conn: Connection, path: &Path, key: &[u8; 32]) -> Result<Store, StoreError> {
-        // A wrong key is reported as an error here; SQLCipher need not also print it.
-        let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
-        let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
-        conn.pragma_update(None, "key", pragma.as_str())?;
-        // The first read decrypts page 1: a wrong key fails here.
-        match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-            r.get::<_, i64>(0)
-        }) {
-            Ok(_) => {}
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::NotADatabase =>
-            {
-                return Err(StoreError::WrongPassphrase);
-            }
-            Err(e) => return Err(e.into()),
-        }
+    fn with_pragmas(conn: Connection, path: &Path) -> Result<Store, StoreError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // Checkpoints belong to `Node::maintain`, off the write path; this bound only keeps

@@ -1,0 +1,991 @@
+//! Rosters as municipalities export them: CSV from the resident register (住民基本台帳) or the
+//! voter list (選挙人名簿), in UTF-8 (with or without BOM) or Shift_JIS/CP932, read into a
+//! [`Roster`] after a linter has reported everything wrong with the file.
+//!
+//! The column mapping is documented in `docs/roster-csv.md`: each field has Japanese and
+//! English header names that are recognised as they are, and a mapping file (`field = header`
+//! per line) renames any of them. A file with any error is refused whole: nothing of it is
+//! used. Findings name lines and person ids, never names or addresses.
+//!
+//! A column holding the 12-digit individual number (個人番号) is refused by name before any row
+//! is read: Kazashi must never receive it.
+
+use crate::roster_db::{FoldedEntry, fold_entries};
+use kazashi_domain::ids::{HouseholdId, ListNumber, PersonId, PrecinctId};
+use kazashi_domain::roster::{
+    CareNeed, RosterEntry, RosterError, RosterKind, Sex, VoterFlags, VoterInfo,
+};
+use kazashi_domain::search::parse_typed_date;
+use kazashi_domain::text::{Address, KanaReading, PersonName};
+use kazashi_domain::time::DateError;
+use kazashi_domain::{CivilDate, Roster};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// A field of the roster, and the CSV headers it is found under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
+    Person,
+    Household,
+    Name,
+    Kana,
+    BirthDate,
+    Sex,
+    Address,
+    Precinct,
+    ListNumber,
+    Eligible,
+    EarlyVoted,
+    AbsenteeVoted,
+    CareNeeds,
+}
+
+impl Field {
+    pub const ALL: [Field; 13] = [
+        Field::Person,
+        Field::Household,
+        Field::Name,
+        Field::Kana,
+        Field::BirthDate,
+        Field::Sex,
+        Field::Address,
+        Field::Precinct,
+        Field::ListNumber,
+        Field::Eligible,
+        Field::EarlyVoted,
+        Field::AbsenteeVoted,
+        Field::CareNeeds,
+    ];
+
+    /// The key used in mapping files.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Person => "person_id",
+            Field::Household => "household_id",
+            Field::Name => "name",
+            Field::Kana => "kana",
+            Field::BirthDate => "birth_date",
+            Field::Sex => "sex",
+            Field::Address => "address",
+            Field::Precinct => "precinct",
+            Field::ListNumber => "list_number",
+            Field::Eligible => "eligible",
+            Field::EarlyVoted => "early_voted",
+            Field::AbsenteeVoted => "absentee_voted",
+            Field::CareNeeds => "care_needs",
+        }
+    }
+
+    /// Headers recognised without a mapping file; the first is the one Kazashi writes.
+    pub fn headers(self) -> &'static [&'static str] {
+        match self {
+            Field::Person => &["宛名番号", "個人コード", "住民コード"],
+            Field::Household => &["世帯番号", "世帯コード"],
+            Field::Name => &["氏名", "漢字氏名"],
+            Field::Kana => &["氏名カナ", "フリガナ", "カナ氏名", "ふりがな"],
+            Field::BirthDate => &["生年月日"],
+            Field::Sex => &["性別"],
+            Field::Address => &["住所"],
+            Field::Precinct => &["投票区"],
+            Field::ListNumber => &["名簿番号", "選挙人名簿番号"],
+            Field::Eligible => &["選挙権"],
+            Field::EarlyVoted => &["期日前投票済"],
+            Field::AbsenteeVoted => &["不在者投票済"],
+            Field::CareNeeds => &["要配慮"],
+        }
+    }
+
+    /// Whether a roster of `kind` must have the column.
+    pub fn required(self, kind: RosterKind) -> bool {
+        match self {
+            Field::Person
+            | Field::Household
+            | Field::Name
+            | Field::Kana
+            | Field::BirthDate
+            | Field::Sex
+            | Field::Address => true,
+            // A voter list without the early and absentee flags is how second ballots get
+            // issued: the columns must be there, even if every value is 0.
+            Field::Precinct | Field::ListNumber | Field::EarlyVoted | Field::AbsenteeVoted => {
+                kind == RosterKind::Voters
+            }
+            Field::Eligible | Field::CareNeeds => false,
+        }
+    }
+}
+
+/// Header names that announce the individual number; such a column is refused.
+const FORBIDDEN_HEADERS: [&str; 6] = [
+    "個人番号",
+    "マイナンバー",
+    "my_number",
+    "mynumber",
+    "individual_number",
+    "個人番号カード番号",
+];
+
+/// Renamed headers, from a mapping file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mapping {
+    names: BTreeMap<Field, String>,
+}
+
+impl Mapping {
+    /// Parse `field = header` lines (`#` starts a comment). Unknown fields are an error.
+    pub fn parse(text: &str) -> Result<Mapping, String> {
+        let mut names = BTreeMap::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| format!("mapping line {}: expected `field = header`", i + 1))?;
+            let (k, v) = (k.trim(), v.trim());
+            let field = Field::ALL
+                .into_iter()
+                .find(|f| f.key() == k)
+                .ok_or_else(|| {
+                    format!(
+                        "mapping line {}: unknown field `{k}` (known: {})",
+                        i + 1,
+                        Field::ALL.map(Field::key).join(", ")
+                    )
+                })?;
+            if v.is_empty() {
+                return Err(format!("mapping line {}: empty header for `{k}`", i + 1));
+            }
+            names.insert(field, v.to_owned());
+        }
+        Ok(Mapping { names })
+    }
+
+    fn matches(&self, field: Field, header: &str) -> bool {
+        match self.names.get(&field) {
+            Some(n) => n == header,
+            None => field.headers().contains(&header) || field.key() == header,
+        }
+    }
+}
+
+/// The encoding a file was read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceEncoding {
+    Utf8,
+    Utf8Bom,
+    Cp932,
+}
+
+impl fmt::Display for SourceEncoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceEncoding::Utf8 => "UTF-8",
+            SourceEncoding::Utf8Bom => "UTF-8 (BOM)",
+            SourceEncoding::Cp932 => "Shift_JIS (CP932)",
+        })
+    }
+}
+
+/// What a lint rule checks; its code is stable (tests and the window key on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// Neither UTF-8 nor Shift_JIS/CP932.
+    Encoding,
+    /// Not readable as CSV (unbalanced quotes, a row of another width).
+    Csv,
+    /// A required column is absent.
+    MissingColumn,
+    /// A column is present twice.
+    DuplicateColumn,
+    /// A column holds the individual number (個人番号).
+    IndividualNumber,
+    /// A value is not of its field's form (empty, too long, not kana, unknown code).
+    BadValue,
+    /// A birth date that does not exist or lies in the future.
+    ImpossibleDate,
+    /// The same 宛名番号 on two rows.
+    DuplicatePerson,
+    /// The same 名簿番号 on two rows.
+    DuplicateListNumber,
+    /// Two ids with the same folded name, reading and birth date (異体字 variants, kana/kanji).
+    VariantDuplicate,
+    /// A household row with no member rows.
+    EmptyHousehold,
+    /// A voter without a 投票区.
+    MissingPrecinct,
+    /// A voter without an early-voted or absentee-voted flag value.
+    MissingVoteFlag,
+    /// No rows at all.
+    Empty,
+}
+
+impl Rule {
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::Encoding => "encoding",
+            Rule::Csv => "csv",
+            Rule::MissingColumn => "missing-column",
+            Rule::DuplicateColumn => "duplicate-column",
+            Rule::IndividualNumber => "individual-number",
+            Rule::BadValue => "bad-value",
+            Rule::ImpossibleDate => "impossible-date",
+            Rule::DuplicatePerson => "duplicate-person",
+            Rule::DuplicateListNumber => "duplicate-list-number",
+            Rule::VariantDuplicate => "variant-duplicate",
+            Rule::EmptyHousehold => "empty-household",
+            Rule::MissingPrecinct => "missing-precinct",
+            Rule::MissingVoteFlag => "missing-vote-flag",
+            Rule::Empty => "empty",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The file is refused.
+    Error,
+    /// Reported; the file is still used.
+    Warning,
+}
+
+/// One finding. `line` is the 1-based line of the file (the header is line 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub rule: Rule,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        match self.line {
+            Some(l) => write!(f, "{sev} [{}] line {l}: {}", self.rule.code(), self.message),
+            None => write!(f, "{sev} [{}]: {}", self.rule.code(), self.message),
+        }
+    }
+}
+
+/// Findings kept in full per rule; beyond this only the count grows.
+const KEEP_PER_RULE: usize = 50;
+
+/// The linter's report on one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lint {
+    pub encoding: Option<SourceEncoding>,
+    /// Data rows read (person rows and household rows).
+    pub rows: u64,
+    /// Findings, at most [`KEEP_PER_RULE`] per rule, in file order within a rule.
+    pub findings: Vec<Finding>,
+    /// How many findings each rule made, all of them.
+    pub counts: BTreeMap<Rule, u64>,
+    /// Whether the voter flags columns were present (elections).
+    pub vote_flags_present: bool,
+}
+
+impl Lint {
+    fn add(&mut self, severity: Severity, rule: Rule, line: Option<u64>, message: String) {
+        let n = self.counts.entry(rule).or_default();
+        *n += 1;
+        if *n as usize <= KEEP_PER_RULE {
+            self.findings.push(Finding {
+                severity,
+                rule,
+                line,
+                message,
+            });
+        }
+    }
+    fn error(&mut self, rule: Rule, line: Option<u64>, message: String) {
+        self.add(Severity::Error, rule, line, message);
+    }
+    /// Whether the file is refused.
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+    }
+    /// Whether `rule` found anything.
+    pub fn found(&self, rule: Rule) -> bool {
+        self.counts.get(&rule).is_some_and(|&n| n > 0)
+    }
+}
+
+/// A file read and linted without errors.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub roster: Roster,
+    pub lint: Lint,
+    /// Each entry's folded text, in roster order (for the roster store's index).
+    pub folded: Vec<FoldedEntry>,
+}
+
+/// Options of one import.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    pub kind: RosterKind,
+    pub mapping: Mapping,
+    /// Birth dates after this day are impossible.
+    pub today: CivilDate,
+    /// Force an encoding instead of detecting it.
+    pub encoding: Option<SourceEncoding>,
+}
+
+/// Decode the bytes: a UTF-8 BOM, else valid UTF-8, else CP932 without a single bad byte.
+fn decode(bytes: &[u8], forced: Option<SourceEncoding>, lint: &mut Lint) -> Option<String> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let as_utf8 = |b: &[u8]| std::str::from_utf8(b).map(str::to_owned);
+    let bad_line = |b: &[u8], at: usize| {
+        1 + b
+            .get(..at)
+            .map_or(0, |p| p.iter().filter(|&&c| c == b'\n').count()) as u64
+    };
+    let cp932 = |b: &[u8]| {
+        let (text, had_errors) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(b);
+        (!had_errors).then(|| text.into_owned())
+    };
+    let choice = match forced {
+        Some(SourceEncoding::Cp932) => cp932(bytes).map(|t| (t, SourceEncoding::Cp932)),
+        Some(_) => {
+            let body = bytes.strip_prefix(BOM).unwrap_or(bytes);
+            match as_utf8(body) {
+                Ok(t) => Some((t, SourceEncoding::Utf8)),
+                Err(e) => {
+                    lint.error(
+                        Rule::Encoding,
+                        Some(bad_line(body, e.valid_up_to())),
+                        "not valid UTF-8 here (is the file Shift_JIS?)".into(),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => match bytes.strip_prefix(BOM) {
+            Some(body) => match as_utf8(body) {
+                Ok(t) => Some((t, SourceEncoding::Utf8Bom)),
+                Err(e) => {
+                    lint.error(
+                        Rule::Encoding,
+                        Some(bad_line(body, e.valid_up_to())),
+                        "the file starts with a UTF-8 BOM but is not valid UTF-8 here".into(),
+                    );
+                    return None;
+                }
+            },
+            None => match as_utf8(bytes) {
+                Ok(t) => Some((t, SourceEncoding::Utf8)),
+                Err(e) => cp932(bytes)
+                    .map(|t| (t, SourceEncoding::Cp932))
+                    .or_else(|| {
+                        lint.error(
+                            Rule::Encoding,
+                            Some(bad_line(bytes, e.valid_up_to())),
+                            "neither UTF-8 nor Shift_JIS/CP932 (first bad byte on this line)"
+                                .into(),
+                        );
+                        None
+                    }),
+            },
+        },
+    };
+    match choice {
+        Some((t, enc)) => {
+            lint.encoding = Some(enc);
+            Some(t)
+        }
+        None => {
+            if !lint.has_errors() {
+                lint.error(
+                    Rule::Encoding,
+                    None,
+                    "not valid Shift_JIS/CP932 (is the file UTF-8?)".into(),
+                );
+            }
+            None
+        }
+    }
+}
+
+fn flag(v: &str) -> Option<bool> {
+    match v.trim() {
+        "1" | "済" | "有" | "あり" | "true" | "TRUE" | "yes" | "Y" | "○" => Some(true),
+        "0" | "未" | "無" | "なし" | "false" | "FALSE" | "no" | "N" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn care_need(word: &str) -> Option<CareNeed> {
+    CareNeed::ALL
+        .into_iter()
+        .find(|c| c.label_ja() == word || c.label_en() == word || format!("{c:?}") == word)
+}
+
+fn sex(v: &str) -> Option<Sex> {
+    Sex::from_code(v).or(match v.trim() {
+        "男" | "男性" | "M" | "m" => Some(Sex::Male),
+        "女" | "女性" | "F" | "f" => Some(Sex::Female),
+        _ => None,
+    })
+}
+
+/// Why a birth date was refused.
+fn birth_date(v: &str, today: CivilDate) -> Result<CivilDate, String> {
+    match CivilDate::parse(v) {
+        Ok(d) => d.not_after(today).map_err(|e| e.to_string()),
+        Err(DateError::NoSuchDay { year, month, day }) => {
+            Err(format!("{year:04}-{month:02}-{day:02} does not exist"))
+        }
+        Err(_) => match parse_typed_date(v) {
+            Some(d) => d.not_after(today).map_err(|e| e.to_string()),
+            None => Err(
+                "not a date that exists in a known form (1980-02-29, 19800229, S55.2.29, 昭和55年2月29日)"
+                    .into(),
+            ),
+        },
+    }
+}
+
+/// Read and lint `bytes`. `progress(done, total)` is called now and then with bytes read.
+/// Errors refuse the whole file: the report is returned and nothing is built.
+pub fn read(
+    bytes: &[u8],
+    opts: &ReadOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Imported, Lint> {
+    let mut lint = Lint::default();
+    let total = bytes.len() as u64;
+    let Some(text) = decode(bytes, opts.encoding, &mut lint) else {
+        return Err(lint);
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(|s| s.trim().to_owned()).collect(),
+        Err(e) => {
+            lint.error(Rule::Csv, Some(1), format!("header line: {e}"));
+            return Err(lint);
+        }
+    };
+    for h in &headers {
+        if FORBIDDEN_HEADERS
+            .iter()
+            .any(|f| h.eq_ignore_ascii_case(f) || h.replace([' ', '　'], "") == *f)
+        {
+            lint.error(
+                Rule::IndividualNumber,
+                Some(1),
+                format!(
+                    "column `{h}` holds the individual number (個人番号): Kazashi must never receive it; remove the column and export again"
+                ),
+            );
+        }
+    }
+    let mut col: BTreeMap<Field, usize> = BTreeMap::new();
+    for field in Field::ALL {
+        let found: Vec<usize> = headers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| opts.mapping.matches(field, h))
+            .map(|(i, _)| i)
+            .collect();
+        match found.as_slice() {
+            [] if field.required(opts.kind) => lint.error(
+                Rule::MissingColumn,
+                Some(1),
+                format!(
+                    "required column `{}` ({}) is missing",
+                    field.headers().first().copied().unwrap_or(""),
+                    field.key()
+                ),
+            ),
+            [] => {}
+            [i] => {
+                col.insert(field, *i);
+            }
+            [_, ..] => lint.error(
+                Rule::DuplicateColumn,
+                Some(1),
+                format!("column for `{}` appears {} times", field.key(), found.len()),
+            ),
+        }
+    }
+    lint.vote_flags_present =
+        col.contains_key(&Field::EarlyVoted) && col.contains_key(&Field::AbsenteeVoted);
+    if lint.has_errors() {
+        return Err(lint);
+    }
+
+    let mut entries: Vec<RosterEntry> = Vec::with_capacity(text.len() / 120);
+    let mut lines: Vec<u64> = Vec::with_capacity(entries.capacity());
+    // Households named on a row of their own (no person id), with the line.
+    let mut household_rows: Vec<(HouseholdId, u64)> = Vec::new();
+    let mut record = csv::StringRecord::new();
+    let mut next_report = 0u64;
+    let (mut counted_to, mut newlines) = (0usize, 0u64);
+    loop {
+        // The line the next record starts on (the header is line 1), counted from the bytes
+        // (a quoted cell may hold line breaks).
+        // After a CRLF the reader stands between the CR and the LF.
+        let mut at = usize::try_from(rdr.position().byte()).unwrap_or(usize::MAX);
+        if text.as_bytes().get(at) == Some(&b'\n') {
+            at += 1;
+        }
+        if let Some(between) = text.as_bytes().get(counted_to..at) {
+            newlines += between.iter().filter(|&&b| b == b'\n').count() as u64;
+            counted_to = at;
+        }
+        let line = newlines + 1;
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                lint.error(Rule::Csv, Some(line), e.to_string());
+                if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
+                    continue;
+                }
+                break;
+            }
+        }
+        lint.rows += 1;
+        let pos = rdr.position().byte();
+        if pos >= next_report {
+            progress(pos, total);
+            next_report = pos + (1 << 22);
+        }
+        let get = |f: Field| {
+            col.get(&f)
+                .and_then(|&i| record.get(i))
+                .map(str::trim)
+                .unwrap_or("")
+        };
+        let bad = |lint: &mut Lint, rule: Rule, msg: String| {
+            lint.error(rule, Some(line), msg);
+        };
+        let household = match HouseholdId::new(get(Field::Household)) {
+            Ok(h) => h,
+            Err(e) => {
+                bad(&mut lint, Rule::BadValue, format!("世帯番号: {e}"));
+                continue;
+            }
+        };
+        let person_raw = get(Field::Person);
+        if person_raw.is_empty() && get(Field::Name).is_empty() {
+            household_rows.push((household, line));
+            continue;
+        }
+        let person = match PersonId::new(person_raw) {
+            Ok(p) => p,
+            Err(e) => {
+                bad(&mut lint, Rule::BadValue, format!("宛名番号: {e}"));
+                continue;
+            }
+        };
+        let name = PersonName::new(get(Field::Name))
+            .map_err(|e| bad(&mut lint, Rule::BadValue, format!("{person}: 氏名: {e}")));
+        let kana = KanaReading::new(get(Field::Kana)).map_err(|e| {
+            bad(
+                &mut lint,
+                Rule::BadValue,
+                format!("{person}: 氏名カナ: {e}"),
+            )
+        });
+        let birth = birth_date(get(Field::BirthDate), opts.today).map_err(|e| {
+            bad(
+                &mut lint,
+                Rule::ImpossibleDate,
+                format!("{person}: 生年月日: {e}"),
+            )
+        });
+        let sex_v = sex(get(Field::Sex)).ok_or_else(|| {
+            bad(
+                &mut lint,
+                Rule::BadValue,
+                format!("{person}: 性別: expected 1, 2, 9, 男 or 女"),
+            )
+        });
+        let address = Address::new(get(Field::Address))
+            .map_err(|e| bad(&mut lint, Rule::BadValue, format!("{person}: 住所: {e}")));
+        let mut care_needs = std::collections::BTreeSet::new();
+        for w in get(Field::CareNeeds)
+            .split(['・', ';', '、', ',', '|'])
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+        {
+            match care_need(w) {
+                Some(c) => {
+                    care_needs.insert(c);
+                }
+                None => bad(
+                    &mut lint,
+                    Rule::BadValue,
+                    format!("{person}: 要配慮: unknown category `{w}`"),
+                ),
+            }
+        }
+        let voter = if opts.kind == RosterKind::Voters {
+            voter_info(&get, person, line, &mut lint)
+        } else {
+            Ok(None)
+        };
+        if let (Ok(name), Ok(kana), Ok(birth_date), Ok(sex), Ok(address), Ok(voter)) =
+            (name, kana, birth, sex_v, address, voter)
+        {
+            entries.push(RosterEntry {
+                person,
+                household,
+                name,
+                kana,
+                birth_date,
+                sex,
+                address,
+                voter,
+                care_needs,
+            });
+            lines.push(line);
+        }
+    }
+    progress(total, total);
+    if lint.rows == 0 {
+        lint.error(
+            Rule::Empty,
+            None,
+            "the file has a header but no rows".into(),
+        );
+    }
+    // In person-id order, as the roster keeps them, so the folded text lines up.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| entries.get(i).map(|e| e.person));
+    let lines: Vec<u64> = order
+        .iter()
+        .filter_map(|&i| lines.get(i).copied())
+        .collect();
+    let mut slots: Vec<Option<RosterEntry>> = entries.into_iter().map(Some).collect();
+    let entries: Vec<RosterEntry> = order
+        .iter()
+        .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
+        .collect();
+    let folded = fold_entries(&entries);
+    cross_checks(
+        &entries,
+        &lines,
+        &folded,
+        &household_rows,
+        opts.kind,
+        &mut lint,
+    );
+    if lint.has_errors() {
+        return Err(lint);
+    }
+    match Roster::new(opts.kind, entries, opts.today) {
+        Ok(roster) => Ok(Imported {
+            roster,
+            lint,
+            folded,
+        }),
+        // The checks above cover every refusal of Roster::new; this is a safety net.
+        Err(e) => {
+            let rule = match e {
+                RosterError::DuplicatePerson(_) => Rule::DuplicatePerson,
+                RosterError::DuplicateListNumber(_) => Rule::DuplicateListNumber,
+                RosterError::BirthDate { .. } => Rule::ImpossibleDate,
+                RosterError::MissingVoterInfo(_) => Rule::MissingPrecinct,
+            };
+            lint.error(rule, None, e.to_string());
+            Err(lint)
+        }
+    }
+}
+
+fn voter_info<'a>(
+    get: &dyn Fn(Field) -> &'a str,
+    person: PersonId,
+    line: u64,
+    lint: &mut Lint,
+) -> Result<Option<VoterInfo>, ()> {
+    let precinct = match get(Field::Precinct) {
+        "" => {
+            lint.error(
+                Rule::MissingPrecinct,
+                Some(line),
+                format!("{person}: no 投票区"),
+            );
+            Err(())
+        }
+        p => PrecinctId::new(p).map_err(|e| {
+            lint.error(Rule::BadValue, Some(line), format!("{person}: 投票区: {e}"));
+        }),
+    };
+    let list_number = ListNumber::new(get(Field::ListNumber)).map_err(|e| {
+        lint.error(
+            Rule::BadValue,
+            Some(line),
+            format!("{person}: 名簿番号: {e}"),
+        );
+    });
+    let mut vote_flag = |f: Field, label: &str| match get(f) {
+        "" => {
+            lint.error(
+                Rule::MissingVoteFlag,
+                Some(line),
+                format!("{person}: {label} is empty: write 0 or 1, never leave it out"),
+            );
+            Err(())
+        }
+        v => flag(v).ok_or_else(|| {
+            lint.error(
+                Rule::BadValue,
+                Some(line),
+                format!("{person}: {label}: expected 0 or 1"),
+            );
+        }),
+    };
+    let early_voted = vote_flag(Field::EarlyVoted, "期日前投票済");
+    let absentee_voted = vote_flag(Field::AbsenteeVoted, "不在者投票済");
+    let eligible = match get(Field::Eligible) {
+        "" => Ok(true),
+        v => flag(v).ok_or_else(|| {
+            lint.error(
+                Rule::BadValue,
+                Some(line),
+                format!("{person}: 選挙権: expected 0 or 1"),
+            );
+        }),
+    };
+    Ok(Some(VoterInfo {
+        list_number: list_number?,
+        precinct: precinct?,
+        flags: VoterFlags {
+            eligible: eligible?,
+            absentee_voted: absentee_voted?,
+            early_voted: early_voted?,
+        },
+    }))
+}
+
+/// Checks across rows: duplicate ids and list numbers, the same person under variant glyphs,
+/// households without members.
+fn cross_checks(
+    entries: &[RosterEntry],
+    lines: &[u64],
+    folded: &[FoldedEntry],
+    household_rows: &[(HouseholdId, u64)],
+    kind: RosterKind,
+    lint: &mut Lint,
+) {
+    let line_of = |i: usize| lines.get(i).copied().unwrap_or(0);
+    let mut by_person: HashMap<PersonId, usize> = HashMap::with_capacity(entries.len());
+    let mut by_list: HashMap<ListNumber, usize> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(first) = by_person.insert(e.person, i) {
+            lint.error(
+                Rule::DuplicatePerson,
+                Some(line_of(i)),
+                format!("宛名番号 {} already on line {}", e.person, line_of(first)),
+            );
+        }
+        if let Some(v) = &e.voter
+            && let Some(first) = by_list.insert(v.list_number, i)
+        {
+            lint.error(
+                Rule::DuplicateListNumber,
+                Some(line_of(i)),
+                format!(
+                    "名簿番号 {} already on line {}",
+                    v.list_number,
+                    line_of(first)
+                ),
+            );
+        }
+    }
+    // The same person twice: equal folded name and reading and the same birth date under two
+    // ids. For a voter list that is two ballots (an error); for residents, a warning.
+    let mut seen: HashMap<(&str, &str, CivilDate), usize> = HashMap::with_capacity(entries.len());
+    for (i, (e, FoldedEntry { name, kana, .. })) in entries.iter().zip(folded).enumerate() {
+        if let Some(&first) = seen.get(&(name.as_str(), kana.as_str(), e.birth_date)) {
+            let other = entries.get(first).map(|o| o.person);
+            if other == Some(e.person) {
+                continue;
+            }
+            let msg = format!(
+                "宛名番号 {} looks like {} on line {} (same name up to variant glyphs, same reading and birth date)",
+                e.person,
+                other.map(|p| p.to_string()).unwrap_or_default(),
+                line_of(first)
+            );
+            let sev = match kind {
+                RosterKind::Voters => Severity::Error,
+                RosterKind::Residents => Severity::Warning,
+            };
+            lint.add(sev, Rule::VariantDuplicate, Some(line_of(i)), msg);
+        } else {
+            seen.insert((name.as_str(), kana.as_str(), e.birth_date), i);
+        }
+    }
+    let with_members: std::collections::HashSet<HouseholdId> =
+        entries.iter().map(|e| e.household).collect();
+    for (h, line) in household_rows {
+        if !with_members.contains(h) {
+            lint.error(
+                Rule::EmptyHousehold,
+                Some(*line),
+                format!("世帯番号 {h} has no members"),
+            );
+        }
+    }
+}
+
+/// Which encoding to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteEncoding {
+    /// UTF-8 with a BOM, which Excel needs to open it right.
+    Utf8Bom,
+    /// Shift_JIS (CP932), for older Excel and municipal systems.
+    Cp932,
+}
+
+/// Characters CP932 cannot hold were replaced by 〓 (geta mark) on these many cells.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Encoded {
+    pub replaced_cells: u64,
+}
+
+/// Encode CSV text for Excel. CP932 has no room for some registered glyphs (𠮷, 﨑 in some
+/// systems): such a cell gets 〓 in their place and is counted, so the caller can say so.
+pub fn encode(text: &str, enc: WriteEncoding) -> (Vec<u8>, Encoded) {
+    match enc {
+        WriteEncoding::Utf8Bom => {
+            let mut out = Vec::with_capacity(text.len() + 3);
+            out.extend_from_slice(b"\xEF\xBB\xBF");
+            out.extend_from_slice(text.as_bytes());
+            (out, Encoded::default())
+        }
+        WriteEncoding::Cp932 => {
+            let mut out = Vec::with_capacity(text.len());
+            let mut report = Encoded::default();
+            for line in text.split_inclusive('\n') {
+                let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(line);
+                if !unmappable {
+                    out.extend_from_slice(&bytes);
+                    continue;
+                }
+                // Replace per character so the count is of cells touched, not of characters.
+                let mut cell_touched = false;
+                for c in line.chars() {
+                    if c == ',' {
+                        if cell_touched {
+                            report.replaced_cells += 1;
+                        }
+                        cell_touched = false;
+                    }
+                    let mut buf = [0u8; 4];
+                    let s = c.encode_utf8(&mut buf);
+                    let (b, _, bad) = encoding_rs::SHIFT_JIS.encode(s);
+                    if bad {
+                        cell_touched = true;
+                        out.extend_from_slice(&encoding_rs::SHIFT_JIS.encode("〓").0);
+                    } else {
+                        out.extend_from_slice(&b);
+                    }
+                }
+                if cell_touched {
+                    report.replaced_cells += 1;
+                }
+            }
+            (out, report)
+        }
+    }
+}
+
+/// The roster as CSV, in the documented columns (round trip: reading it back gives the same
+/// roster, hash and all).
+pub fn write(roster: &Roster) -> String {
+    let kind = roster.kind();
+    let fields: Vec<Field> = Field::ALL
+        .into_iter()
+        .filter(|f| {
+            f.required(kind)
+                || *f == Field::CareNeeds
+                || (*f == Field::Eligible && kind == RosterKind::Voters)
+        })
+        .collect();
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::with_capacity(roster.len() * 120));
+    let header: Vec<&str> = fields
+        .iter()
+        .map(|f| f.headers().first().copied().unwrap_or(""))
+        .collect();
+    // Writing into a Vec cannot fail.
+    let _ = w.write_record(&header);
+    let mut row: Vec<String> = Vec::with_capacity(fields.len());
+    for e in roster.entries() {
+        row.clear();
+        for f in &fields {
+            let b = |x: bool| if x { "1" } else { "0" }.to_owned();
+            row.push(match f {
+                Field::Person => e.person.to_string(),
+                Field::Household => e.household.to_string(),
+                Field::Name => e.name.as_str().to_owned(),
+                Field::Kana => e.kana.as_str().to_owned(),
+                Field::BirthDate => e.birth_date.to_string(),
+                Field::Sex => match e.sex {
+                    Sex::Male => "1",
+                    Sex::Female => "2",
+                    Sex::Unspecified => "9",
+                }
+                .to_owned(),
+                Field::Address => e.address.as_str().to_owned(),
+                Field::Precinct => e
+                    .voter
+                    .as_ref()
+                    .map(|v| v.precinct.to_string())
+                    .unwrap_or_default(),
+                Field::ListNumber => e
+                    .voter
+                    .as_ref()
+                    .map(|v| v.list_number.to_string())
+                    .unwrap_or_default(),
+                Field::Eligible => e
+                    .voter
+                    .as_ref()
+                    .map(|v| b(v.flags.eligible))
+                    .unwrap_or_default(),
+                Field::EarlyVoted => e
+                    .voter
+                    .as_ref()
+                    .map(|v| b(v.flags.early_voted))
+                    .unwrap_or_default(),
+                Field::AbsenteeVoted => e
+                    .voter
+                    .as_ref()
+                    .map(|v| b(v.flags.absentee_voted))
+                    .unwrap_or_default(),
+                Field::CareNeeds => e
+                    .care_needs
+                    .iter()
+                    .map(|c| c.label_ja())
+                    .collect::<Vec<_>>()
+                    .join("・"),
+            });
+        }
+        let _ = w.write_record(&row);
+    }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}

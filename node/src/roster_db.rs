@@ -1,0 +1,427 @@
+//! The roster store: an imported roster in its own SQLCipher file (keyed like the node's store:
+//! Argon2id from a passphrase, salt in `<file>.kdf`), indexed for lookup at ten-million-row
+//! scale.
+//!
+//! **Tables.**
+//! - `meta`: kind, hash, count, the SHA-256 of the source file.
+//! - `person`: one row per entry in person-id order (`rid` is the position): the id, 名簿番号,
+//!   birth date, the folded name, reading and address (for verifying search hits and for
+//!   prefix search of short names), and the entry itself (postcard).
+//! - `person_fts`: FTS5 with the trigram tokenizer over the folded name, reading and address,
+//!   contentless (the text lives in `person`), for substring search of three or more
+//!   characters. Shorter words (佐藤, 林) go through B-tree prefix ranges on the folded name and
+//!   reading.
+//!
+//! **Writes.** An import builds a new file beside the target (`<file>.part`) with journaling
+//! off, and renames it into place only once complete and synced: a refused or interrupted
+//! import leaves the previous roster as it was.
+//!
+//! **Pinning.** The roster's hash (see `Roster::hash`) is pinned in the deployment manifest.
+//! [`RosterDb::load`] recomputes it from the stored entries, so a file altered after import is
+//! caught before any station uses it, and the station compares it with the manifest.
+
+use crate::store::{KdfParams, StoreError, create_encrypted, open_encrypted};
+use kazashi_domain::ids::{ListNumber, PersonId, RosterHash};
+use kazashi_domain::normalize::fold;
+use kazashi_domain::roster::{RosterEntry, RosterKind};
+use kazashi_domain::search::parse_typed_date;
+use kazashi_domain::{CivilDate, Roster};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Why the roster store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RosterDbError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the roster store is damaged: {0}")]
+    Damaged(String),
+    #[error(
+        "the roster's hash {found} does not match the one pinned in the deployment manifest ({pinned}): this is not the roster of this deployment"
+    )]
+    NotPinned { found: String, pinned: String },
+}
+
+/// An imported roster on disk.
+pub struct RosterDb {
+    conn: Connection,
+    path: PathBuf,
+    kind: RosterKind,
+    hash: RosterHash,
+    len: u64,
+}
+
+impl std::fmt::Debug for RosterDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RosterDb({}, {} entries)", self.path.display(), self.len)
+    }
+}
+
+/// The folded text of one entry, as indexed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoldedEntry {
+    pub name: String,
+    pub kana: String,
+    pub address: String,
+}
+
+/// Fold every entry's name, reading and address, on every core.
+pub fn fold_entries(entries: &[RosterEntry]) -> Vec<FoldedEntry> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = entries.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|e| FoldedEntry {
+                            name: fold(e.name.as_str()),
+                            kana: fold(e.kana.as_str()),
+                            address: fold(e.address.as_str()),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn part_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".part");
+    PathBuf::from(p)
+}
+
+fn kdf_of(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".kdf");
+    PathBuf::from(p)
+}
+
+fn days(d: CivilDate) -> i64 {
+    d.days_since_epoch()
+}
+
+/// The smallest string greater than every string starting with `p` (for prefix ranges).
+fn prefix_end(p: &str) -> String {
+    let mut s = p.to_owned();
+    s.push(char::MAX);
+    s
+}
+
+impl RosterDb {
+    /// Write `roster` to a new roster store at `path`, replacing any roster there only once the
+    /// new one is complete. `folded` is [`fold_entries`] of the roster (passed in when the
+    /// caller already has it). `source` is the imported file's bytes, hashed for the record.
+    /// `progress(done, total)` counts entries written.
+    pub fn create(
+        path: &Path,
+        passphrase: &str,
+        params: KdfParams,
+        roster: &Roster,
+        folded: Option<Vec<FoldedEntry>>,
+        source_sha256: [u8; 32],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RosterDb, RosterDbError> {
+        let part = part_path(path);
+        for p in [part.clone(), kdf_of(&part)] {
+            if p.exists() {
+                std::fs::remove_file(&p)?;
+            }
+        }
+        let folded = match folded {
+            Some(f) if f.len() == roster.len() => f,
+            _ => fold_entries(roster.entries()),
+        };
+        let hash = roster.hash();
+        {
+            let conn = create_encrypted(&part, passphrase, params)?;
+            conn.pragma_update(None, "journal_mode", "OFF")?;
+            conn.pragma_update(None, "synchronous", "OFF")?;
+            conn.pragma_update(None, "cache_size", -262_144)?;
+            conn.execute_batch(
+                "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE person (
+                     rid INTEGER PRIMARY KEY,
+                     person TEXT NOT NULL,
+                     list_number TEXT,
+                     birth INTEGER NOT NULL,
+                     name_f TEXT NOT NULL,
+                     kana_f TEXT NOT NULL,
+                     address_f TEXT NOT NULL,
+                     entry BLOB NOT NULL
+                 );
+                 CREATE VIRTUAL TABLE person_fts USING fts5(
+                     name, kana, address, content='', tokenize='trigram'
+                 );",
+            )?;
+            let total = roster.len() as u64;
+            let tx = conn.unchecked_transaction()?;
+            {
+                let mut ins = tx.prepare(
+                    "INSERT INTO person (rid, person, list_number, birth, name_f, kana_f, address_f, entry)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                let mut fts = tx.prepare(
+                    "INSERT INTO person_fts (rowid, name, kana, address) VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                let mut buf = Vec::with_capacity(256);
+                for (i, (e, f)) in roster.entries().iter().zip(&folded).enumerate() {
+                    let rid = i as i64;
+                    buf.clear();
+                    let entry = postcard::to_extend(e, std::mem::take(&mut buf))
+                        .map_err(|x| RosterDbError::Damaged(x.to_string()))?;
+                    ins.execute(params![
+                        rid,
+                        e.person.as_str(),
+                        e.voter.as_ref().map(|v| v.list_number.as_str()),
+                        days(e.birth_date),
+                        f.name,
+                        f.kana,
+                        f.address,
+                        entry
+                    ])?;
+                    buf = entry;
+                    fts.execute(params![rid, f.name, f.kana, f.address])?;
+                    if i % 65_536 == 0 {
+                        progress(i as u64, total);
+                    }
+                }
+                let mut meta = tx.prepare("INSERT INTO meta (k, v) VALUES (?1, ?2)")?;
+                let kind: &[u8] = match roster.kind() {
+                    RosterKind::Residents => b"residents",
+                    RosterKind::Voters => b"voters",
+                };
+                meta.execute(params!["kind", kind])?;
+                meta.execute(params!["hash", hash.0.to_vec()])?;
+                meta.execute(params!["count", total.to_le_bytes().to_vec()])?;
+                meta.execute(params!["source_sha256", source_sha256.to_vec()])?;
+            }
+            tx.commit()?;
+            conn.execute_batch(
+                "CREATE UNIQUE INDEX person_by_id ON person (person);
+                 CREATE UNIQUE INDEX person_by_list ON person (list_number);
+                 CREATE INDEX person_by_birth ON person (birth);
+                 CREATE INDEX person_by_name ON person (name_f);
+                 CREATE INDEX person_by_kana ON person (kana_f);
+                 INSERT INTO person_fts (person_fts) VALUES ('optimize');",
+            )?;
+            progress(total, total);
+            conn.pragma_update(None, "journal_mode", "DELETE")?;
+        }
+        std::fs::File::open(&part)?.sync_all()?;
+        std::fs::rename(kdf_of(&part), kdf_of(path))?;
+        std::fs::rename(&part, path)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Self::open(path, passphrase)
+    }
+
+    /// Open a roster store.
+    pub fn open(path: &Path, passphrase: &str) -> Result<RosterDb, RosterDbError> {
+        let conn = open_encrypted(path, passphrase)?;
+        let meta = |k: &str| -> Result<Vec<u8>, RosterDbError> {
+            conn.query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| RosterDbError::Damaged(format!("no {k} recorded")))
+        };
+        let kind = match meta("kind")?.as_slice() {
+            b"residents" => RosterKind::Residents,
+            b"voters" => RosterKind::Voters,
+            _ => return Err(RosterDbError::Damaged("unknown roster kind".into())),
+        };
+        let hash = RosterHash(
+            meta("hash")?
+                .try_into()
+                .map_err(|_| RosterDbError::Damaged("hash of the wrong length".into()))?,
+        );
+        let len = u64::from_le_bytes(
+            meta("count")?
+                .try_into()
+                .map_err(|_| RosterDbError::Damaged("count of the wrong length".into()))?,
+        );
+        Ok(RosterDb {
+            conn,
+            path: path.to_owned(),
+            kind,
+            hash,
+            len,
+        })
+    }
+
+    pub fn kind(&self) -> RosterKind {
+        self.kind
+    }
+    /// The hash recorded at import (to pin in the deployment manifest).
+    pub fn hash(&self) -> RosterHash {
+        self.hash
+    }
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn decode(bytes: &[u8]) -> Result<RosterEntry, RosterDbError> {
+        postcard::from_bytes(bytes).map_err(|e| RosterDbError::Damaged(e.to_string()))
+    }
+
+    /// One entry by 宛名番号.
+    pub fn get(&self, person: &PersonId) -> Result<Option<RosterEntry>, RosterDbError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT entry FROM person WHERE person = ?1")?;
+        let blob: Option<Vec<u8>> = st.query_row([person.as_str()], |r| r.get(0)).optional()?;
+        blob.map(|b| Self::decode(&b)).transpose()
+    }
+
+    /// One voter by 名簿番号.
+    pub fn by_list_number(&self, n: &ListNumber) -> Result<Option<RosterEntry>, RosterDbError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT entry FROM person WHERE list_number = ?1")?;
+        let blob: Option<Vec<u8>> = st.query_row([n.as_str()], |r| r.get(0)).optional()?;
+        blob.map(|b| Self::decode(&b)).transpose()
+    }
+
+    /// Entries matching every word of `query`: a date equals the birth date, any other word is
+    /// part of the folded name, reading or address (words of one or two characters: the start
+    /// of the name or reading, or part of the address when a longer word narrows the search). At most `limit`, in roster order.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<RosterEntry>, RosterDbError> {
+        let mut dates = Vec::new();
+        let mut long = Vec::new();
+        let mut short = Vec::new();
+        for w in query.split([' ', '　']).filter(|w| !w.is_empty()) {
+            if let Some(d) = parse_typed_date(w) {
+                dates.push(d);
+                continue;
+            }
+            let f = fold(w);
+            if f.is_empty() {
+                continue;
+            }
+            if f.chars().count() >= 3 {
+                long.push(f);
+            } else {
+                short.push(f);
+            }
+        }
+        if dates.is_empty() && long.is_empty() && short.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Candidates from the most selective index, then every word checked on the row.
+        const CANDIDATES: i64 = 20_000;
+        let rids: Vec<i64> = if !long.is_empty() {
+            let expr = long
+                .iter()
+                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let mut st = self.conn.prepare_cached(
+                "SELECT rowid FROM person_fts WHERE person_fts MATCH ?1 ORDER BY rowid LIMIT ?2",
+            )?;
+            st.query_map(params![expr, CANDIDATES], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        } else if let Some(d) = dates.first() {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT rid FROM person WHERE birth = ?1 ORDER BY rid LIMIT ?2")?;
+            st.query_map(params![days(*d), CANDIDATES], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        } else {
+            let w = short.first().cloned().unwrap_or_default();
+            let mut st = self.conn.prepare_cached(
+                "SELECT rid FROM person WHERE name_f >= ?1 AND name_f < ?2
+                 UNION SELECT rid FROM person WHERE kana_f >= ?1 AND kana_f < ?2
+                 ORDER BY 1 LIMIT ?3",
+            )?;
+            st.query_map(params![w, prefix_end(&w), CANDIDATES], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        let mut st = self.conn.prepare_cached(
+            "SELECT birth, name_f, kana_f, address_f, entry FROM person WHERE rid = ?1",
+        )?;
+        for rid in rids {
+            if out.len() >= limit {
+                break;
+            }
+            let row = st.query_row([rid], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })?;
+            let (birth, name, kana, address, entry) = row;
+            let ok = dates.iter().all(|d| days(*d) == birth)
+                && long
+                    .iter()
+                    .all(|w| name.contains(w) || kana.contains(w) || address.contains(w))
+                && short.iter().all(|w| {
+                    name.starts_with(w.as_str())
+                        || kana.starts_with(w.as_str())
+                        || address.contains(w.as_str())
+                });
+            if ok {
+                out.push(Self::decode(&entry)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The whole roster, checked against the hash recorded at import and, when given, the hash
+    /// pinned in the deployment manifest.
+    pub fn load(
+        &self,
+        today: CivilDate,
+        pinned: Option<RosterHash>,
+    ) -> Result<Roster, RosterDbError> {
+        let mut st = self.conn.prepare("SELECT entry FROM person ORDER BY rid")?;
+        let mut entries = Vec::with_capacity(usize::try_from(self.len).unwrap_or(0));
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let b: &[u8] = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            entries.push(Self::decode(b)?);
+        }
+        let roster = Roster::new(self.kind, entries, today)
+            .map_err(|e| RosterDbError::Damaged(e.to_string()))?;
+        let found = roster.hash();
+        if found != self.hash {
+            return Err(RosterDbError::Damaged(
+                "the entries no longer give the hash recorded at import".into(),
+            ));
+        }
+        if let Some(pinned) = pinned
+            && pinned != found
+        {
+            return Err(RosterDbError::NotPinned {
+                found: found.to_hex(),
+                pinned: pinned.to_hex(),
+            });
+        }
+        Ok(roster)
+    }
+}
+
+/// SHA-256 of a file's bytes (recorded with the import).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}

@@ -1,0 +1,338 @@
+//! Roster import: every lint rule on a small fixture file, the three encodings, the mapping
+//! file, the CSV round trip, and the encrypted roster store (lookup, search, pinning, a refused
+//! import that changes nothing).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use kazashi_domain::CivilDate;
+use kazashi_domain::ids::{ListNumber, PersonId, RosterHash};
+use kazashi_domain::roster::{CareNeed, RosterKind};
+use kazashi_node::KdfParams;
+use kazashi_node::roster_csv::{
+    Lint, Mapping, ReadOptions, Rule, Severity, SourceEncoding, WriteEncoding, encode, read, write,
+};
+use kazashi_node::roster_db::{RosterDb, RosterDbError, sha256};
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/roster")
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn today() -> CivilDate {
+    CivilDate::new(2026, 11, 21).unwrap()
+}
+
+fn opts(kind: RosterKind) -> ReadOptions {
+    ReadOptions {
+        kind,
+        mapping: Mapping::default(),
+        today: today(),
+        encoding: None,
+    }
+}
+
+/// The file is refused, for `rule`, at `line` (when given).
+fn refused(name: &str, kind: RosterKind, rule: Rule, line: Option<u64>) -> Lint {
+    let r = read(&fixture(name), &opts(kind), &mut |_, _| {});
+    let lint = match r {
+        Ok(_) => panic!("{name} was accepted"),
+        Err(l) => l,
+    };
+    assert!(lint.has_errors(), "{name}");
+    let f = lint
+        .errors()
+        .find(|f| f.rule == rule)
+        .unwrap_or_else(|| panic!("{name}: no {rule:?} error in {:#?}", lint.findings));
+    if line.is_some() {
+        assert_eq!(f.line, line, "{name}: {f}");
+    }
+    lint
+}
+
+#[test]
+fn one_roster_in_three_encodings() {
+    let mut hashes = Vec::new();
+    for (file, enc) in [
+        ("residents_utf8.csv", SourceEncoding::Utf8),
+        ("residents_bom.csv", SourceEncoding::Utf8Bom),
+        ("residents_cp932.csv", SourceEncoding::Cp932),
+    ] {
+        let imp = read(&fixture(file), &opts(RosterKind::Residents), &mut |_, _| {})
+            .unwrap_or_else(|l| panic!("{file}: {:#?}", l.findings));
+        assert_eq!(imp.lint.encoding, Some(enc), "{file}");
+        assert_eq!(imp.roster.len(), 5);
+        assert!(!imp.lint.has_errors());
+        let a3 = imp.roster.get(&PersonId::new("A0003").unwrap()).unwrap();
+        // 異体字 kept as registered; 和暦 read.
+        assert_eq!(a3.name.as_str(), "山﨑 一");
+        assert_eq!(a3.birth_date, CivilDate::new(1980, 2, 29).unwrap());
+        assert!(a3.care_needs.contains(&CareNeed::FoodAllergy));
+        let a4 = imp.roster.get(&PersonId::new("A0004").unwrap()).unwrap();
+        assert_eq!(a4.name.as_str(), "山﨑 \"はな\"");
+        assert_eq!(a4.address.as_str(), "かざし市港町二丁目3番4号, 101");
+        assert_eq!(imp.roster.household(&a4.household).len(), 2);
+        hashes.push(imp.roster.hash());
+    }
+    assert!(
+        hashes.windows(2).all(|w| w[0] == w[1]),
+        "same roster, same hash"
+    );
+}
+
+#[test]
+fn a_mapping_file_renames_columns_and_unknown_fields_are_refused() {
+    let map = String::from_utf8(fixture("residents_mapped.map")).unwrap();
+    let mut o = opts(RosterKind::Residents);
+    o.mapping = Mapping::parse(&map).unwrap();
+    let imp = read(&fixture("residents_mapped.csv"), &o, &mut |_, _| {}).unwrap();
+    assert_eq!(imp.roster.len(), 1);
+    // Without the mapping, the columns are missing.
+    refused(
+        "residents_mapped.csv",
+        RosterKind::Residents,
+        Rule::MissingColumn,
+        Some(1),
+    );
+    assert!(
+        Mapping::parse("given_name = 名")
+            .unwrap_err()
+            .contains("unknown field")
+    );
+    assert!(Mapping::parse("name").is_err());
+}
+
+#[test]
+fn each_lint_rule_on_its_fixture() {
+    let r = RosterKind::Residents;
+    let v = RosterKind::Voters;
+    refused("bad_encoding.csv", r, Rule::Encoding, Some(2));
+    refused("missing_column.csv", r, Rule::MissingColumn, Some(1));
+    let l = refused("individual_number.csv", r, Rule::IndividualNumber, Some(1));
+    // The refusal names the column, never a value from it.
+    assert!(
+        l.findings
+            .iter()
+            .all(|f| !f.message.contains("000000000000"))
+    );
+    refused("duplicate_person.csv", r, Rule::DuplicatePerson, Some(3));
+    let l = refused("impossible_date.csv", r, Rule::ImpossibleDate, Some(2));
+    assert_eq!(
+        l.counts.get(&Rule::ImpossibleDate),
+        Some(&3),
+        "{:#?}",
+        l.findings
+    );
+    refused("empty_household.csv", r, Rule::EmptyHousehold, Some(3));
+    refused("bad_csv.csv", r, Rule::Csv, Some(2));
+    let l = refused("bad_value.csv", r, Rule::BadValue, Some(2));
+    // Kana, sex and the care category: three findings on the one row.
+    assert_eq!(l.counts.get(&Rule::BadValue), Some(&3), "{:#?}", l.findings);
+    refused("header_only.csv", r, Rule::Empty, None);
+    refused(
+        "voters_missing_precinct.csv",
+        v,
+        Rule::MissingPrecinct,
+        Some(2),
+    );
+    let l = refused(
+        "voters_no_flag_columns.csv",
+        v,
+        Rule::MissingColumn,
+        Some(1),
+    );
+    assert!(!l.vote_flags_present);
+    assert!(l.errors().any(|f| f.message.contains("early_voted")));
+    assert!(l.errors().any(|f| f.message.contains("absentee_voted")));
+    refused("voters_empty_flag.csv", v, Rule::MissingVoteFlag, Some(2));
+    refused(
+        "voters_duplicate_list_number.csv",
+        v,
+        Rule::DuplicateListNumber,
+        Some(3),
+    );
+    // Two ballots for one voter: refused in a voter list.
+    refused(
+        "voters_variant_duplicate.csv",
+        v,
+        Rule::VariantDuplicate,
+        None,
+    );
+}
+
+#[test]
+fn variant_glyph_duplicates_are_a_warning_for_residents() {
+    let imp = read(
+        &fixture("variant_duplicate.csv"),
+        &opts(RosterKind::Residents),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let w: Vec<_> = imp.lint.warnings().collect();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!(w[0].rule, Rule::VariantDuplicate);
+    assert_eq!(w[0].severity, Severity::Warning);
+    assert!(w[0].message.contains("A0777") && w[0].message.contains("A0001"));
+    // Findings name ids and lines, never names.
+    assert!(!w[0].message.contains("高橋") && !w[0].message.contains("髙橋"));
+}
+
+#[test]
+fn voters_with_flags_are_read() {
+    let imp = read(
+        &fixture("voters_ok.csv"),
+        &opts(RosterKind::Voters),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(imp.lint.vote_flags_present);
+    let v = imp
+        .roster
+        .by_list_number(&ListNumber::new("1-0002").unwrap())
+        .unwrap();
+    let info = v.voter.as_ref().unwrap();
+    assert!(info.flags.early_voted && !info.flags.absentee_voted && info.flags.eligible);
+    assert_eq!(info.precinct.as_str(), "01");
+    // A resident list is not a voter list: the same file read as residents drops nothing but
+    // carries no voter information.
+    let res = read(
+        &fixture("voters_ok.csv"),
+        &opts(RosterKind::Residents),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(res.roster.entries().iter().all(|e| e.voter.is_none()));
+}
+
+#[test]
+fn the_written_csv_reads_back_to_the_same_roster_in_both_encodings() {
+    for kind in [RosterKind::Residents, RosterKind::Voters] {
+        let file = match kind {
+            RosterKind::Residents => "residents_utf8.csv",
+            RosterKind::Voters => "voters_ok.csv",
+        };
+        let a = read(&fixture(file), &opts(kind), &mut |_, _| {})
+            .unwrap()
+            .roster;
+        let text = write(&a);
+        for enc in [WriteEncoding::Utf8Bom, WriteEncoding::Cp932] {
+            let (bytes, report) = encode(&text, enc);
+            assert_eq!(report.replaced_cells, 0);
+            let b = read(&bytes, &opts(kind), &mut |_, _| {}).unwrap();
+            assert_eq!(b.roster.hash(), a.hash(), "{kind:?} {enc:?}");
+        }
+    }
+}
+
+#[test]
+fn cp932_marks_and_counts_glyphs_it_cannot_hold() {
+    let (bytes, report) = encode("氏名\r\n𠮷田 一,𠮷野\r\n佐藤\r\n", WriteEncoding::Cp932);
+    assert_eq!(report.replaced_cells, 2);
+    let (back, _, bad) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    assert!(!bad);
+    assert_eq!(back, "氏名\r\n〓田 一,〓野\r\n佐藤\r\n");
+}
+
+fn roster_db(dir: &tempfile::TempDir, file: &str) -> (RosterDb, kazashi_domain::Roster) {
+    let bytes = fixture(file);
+    let imp = read(&bytes, &opts(RosterKind::Residents), &mut |_, _| {}).unwrap();
+    let path = dir.path().join("roster.db");
+    let mut seen = Vec::new();
+    let db = RosterDb::create(
+        &path,
+        "pass",
+        KdfParams::FAST_INSECURE,
+        &imp.roster,
+        Some(imp.folded),
+        sha256(&bytes),
+        &mut |d, t| seen.push((d, t)),
+    )
+    .unwrap();
+    assert_eq!(seen.last(), Some(&(5, 5)), "progress ends at the total");
+    (db, imp.roster)
+}
+
+#[test]
+fn the_roster_store_is_encrypted_indexed_and_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, roster) = roster_db(&dir, "residents_utf8.csv");
+    assert_eq!(db.len(), 5);
+    assert_eq!(db.hash(), roster.hash());
+    // Encrypted: no name, reading or address in the file's bytes.
+    let raw = std::fs::read(db.path()).unwrap();
+    for needle in ["髙橋", "タカハシ", "たかはし", "かざし市"] {
+        assert!(
+            !raw.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "{needle} in clear"
+        );
+    }
+    assert!(matches!(
+        RosterDb::open(db.path(), "wrong"),
+        Err(RosterDbError::Store(
+            kazashi_node::StoreError::WrongPassphrase
+        ))
+    ));
+    // Lookup.
+    let a1 = db.get(&PersonId::new("A0001").unwrap()).unwrap().unwrap();
+    assert_eq!(a1.name.as_str(), "髙橋 太郎");
+    assert!(db.get(&PersonId::new("A9999").unwrap()).unwrap().is_none());
+    // Search: variant glyphs, kana in either script, short names, dates in 和暦, addresses.
+    let ids = |q: &str| -> Vec<String> {
+        db.search(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.person.to_string())
+            .collect()
+    };
+    assert_eq!(ids("高橋"), ["A0001", "A0002"]);
+    assert_eq!(ids("たかはし はなこ"), ["A0002"]);
+    assert_eq!(ids("ヤマサキ"), Vec::<String>::new(), "ザ is not サ");
+    assert_eq!(ids("山崎"), ["A0003", "A0004"]);
+    assert_eq!(ids("渡辺"), ["A0005"]);
+    assert_eq!(ids("S55.2.29"), ["A0003"]);
+    assert_eq!(ids("山崎 昭和55年2月29日"), ["A0003"]);
+    assert_eq!(ids("港町二丁目"), ["A0003", "A0004"]);
+    assert_eq!(ids("北町 わたなべ"), ["A0005"]);
+    assert_eq!(db.search("高橋", 1).unwrap().len(), 1);
+    // Load: the same roster, checked against the manifest's pin.
+    let loaded = db.load(today(), Some(roster.hash())).unwrap();
+    assert_eq!(loaded, roster);
+    assert!(matches!(
+        db.load(today(), Some(RosterHash([7; 32]))),
+        Err(RosterDbError::NotPinned { .. })
+    ));
+}
+
+#[test]
+fn a_refused_import_leaves_the_roster_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, roster) = roster_db(&dir, "residents_utf8.csv");
+    let path = db.path().to_owned();
+    drop(db);
+    let before = std::fs::read(&path).unwrap();
+    // The refused file never reaches the store.
+    let bad = fixture("duplicate_person.csv");
+    assert!(read(&bad, &opts(RosterKind::Residents), &mut |_, _| {}).is_err());
+    // An import that replaces the roster is built beside it and swapped in whole.
+    let other = read(
+        &fixture("variant_duplicate.csv"),
+        &opts(RosterKind::Residents),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let db = RosterDb::create(
+        &path,
+        "pass",
+        KdfParams::FAST_INSECURE,
+        &other.roster,
+        None,
+        [0; 32],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_eq!(db.len(), 2);
+    assert_ne!(std::fs::read(&path).unwrap(), before);
+    assert_ne!(db.hash(), roster.hash());
+    assert!(!dir.path().join("roster.db.part").exists());
+}
