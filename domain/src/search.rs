@@ -123,6 +123,11 @@ fn parse_date(w: &str) -> Option<Word> {
         Some((b, r)) => (Some(b), r),
         None => (None, w),
     };
+    // 元年 is year 1 of an era.
+    let rest = match (base, rest.strip_prefix('元')) {
+        (Some(_), Some(r)) => format!("1{r}"),
+        _ => rest.to_owned(),
+    };
     let nums: Vec<&str> = rest
         .split(['.', '/', '-', '年', '月', '日'])
         .filter(|s| !s.is_empty())
@@ -173,6 +178,10 @@ mod tests {
             Some(Word::Date(CivilDate::new(2019, 5, 1).unwrap()))
         );
         assert_eq!(parse_date("1980"), Some(Word::Year(1980)));
+        assert_eq!(
+            parse_date("令和元年5月1日"),
+            Some(Word::Date(CivilDate::new(2019, 5, 1).unwrap()))
+        );
         assert_eq!(parse_date("S99.1.1"), None);
         assert_eq!(parse_date("123"), None);
         assert_eq!(parse_date("中央1"), None);

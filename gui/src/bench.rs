@@ -33,8 +33,9 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "mesh" => crate::bench_mesh::run(args),
         "card" => crate::bench_card::run(args),
         "reception" => crate::bench_reception::run(args),
+        "roster" => crate::bench_roster::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, command"
         )),
     }
 }

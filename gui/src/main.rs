@@ -7,12 +7,14 @@ mod bench_detector;
 mod bench_log;
 mod bench_mesh;
 mod bench_reception;
+mod bench_roster;
 mod bench_shard;
 mod bundle_cmd;
 mod card_cmd;
 mod demo;
 mod lang;
 mod node_cmd;
+mod roster_cmd;
 
 use clap::{Parser, Subcommand};
 use lang::Lang;
@@ -45,6 +47,9 @@ enum Command {
     /// The My Number Card reader: readers, watch, tap (and the PIN path), possession check,
     /// and a virtual card for drills.
     Card(card_cmd::CardArgs),
+    /// Rosters: lint a CSV export, import it into the encrypted roster store, show a store,
+    /// write a sample.
+    Roster(roster_cmd::RosterArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Some(Command::Node(args)) => node_cmd::run(&args),
         Some(Command::Bundle(args)) => bundle_cmd::run(&args),
         Some(Command::Card(args)) => card_cmd::run(&args, cli.lang),
+        Some(Command::Roster(args)) => roster_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,13 @@ pub struct StoreArgs {
     /// Which of the fleet's laptops this is (its shelter's index).
     #[arg(long, default_value_t = 0)]
     pub index: usize,
+    /// Take the roster from this roster store (`kazashi roster import`) instead of generating
+    /// it; it must be the roster pinned in the deployment manifest.
+    #[arg(long)]
+    pub roster: Option<PathBuf>,
+    /// Environment variable holding the roster store's passphrase.
+    #[arg(long, default_value = "KAZASHI_ROSTER_PASSPHRASE")]
+    pub roster_passphrase_env: String,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -108,7 +115,22 @@ fn drill_world(
                 fleet.stations.len()
             )
         })?;
-    Ok((Arc::new(m.roster), fleet, site))
+    let roster = match &args.roster {
+        None => m.roster,
+        Some(path) => {
+            let pass = std::env::var(&args.roster_passphrase_env).map_err(|_| {
+                format!(
+                    "set the roster store's passphrase in {}",
+                    args.roster_passphrase_env
+                )
+            })?;
+            let db = kazashi_node::roster_db::RosterDb::open(path, &pass)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            db.load(m.today, Some(d.roster_hash()))
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+    };
+    Ok((Arc::new(roster), fleet, site))
 }
 
 /// Open this laptop's store, enrolling it from the drill fleet on first use.

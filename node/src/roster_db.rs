@@ -5,9 +5,9 @@
 //! **Tables.**
 //! - `meta`: kind, hash, count, the SHA-256 of the source file.
 //! - `person`: one row per entry in person-id order (`rid` is the position): the id, 名簿番号,
-//!   birth date, the folded name, reading and address (for verifying search hits and for
+//!   birth date, the folded name and reading (for verifying search hits and for
 //!   prefix search of short names), and the entry itself (postcard).
-//! - `person_fts`: FTS5 with the trigram tokenizer over the folded name, reading and address,
+//! - `person_fts`: FTS5 with the trigram tokenizer over the folded name and reading,
 //!   contentless (the text lives in `person`), for substring search of three or more
 //!   characters. Shorter words (佐藤, 林) go through B-tree prefix ranges on the folded name and
 //!   reading.
@@ -67,10 +67,9 @@ impl std::fmt::Debug for RosterDb {
 pub struct FoldedEntry {
     pub name: String,
     pub kana: String,
-    pub address: String,
 }
 
-/// Fold every entry's name, reading and address, on every core.
+/// Fold every entry's name and reading, on every core.
 pub fn fold_entries(entries: &[RosterEntry]) -> Vec<FoldedEntry> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = entries.len().div_ceil(threads).max(1);
@@ -83,7 +82,6 @@ pub fn fold_entries(entries: &[RosterEntry]) -> Vec<FoldedEntry> {
                         .map(|e| FoldedEntry {
                             name: fold(e.name.as_str()),
                             kana: fold(e.kana.as_str()),
-                            address: fold(e.address.as_str()),
                         })
                         .collect::<Vec<_>>()
                 })
@@ -158,23 +156,21 @@ impl RosterDb {
                      birth INTEGER NOT NULL,
                      name_f TEXT NOT NULL,
                      kana_f TEXT NOT NULL,
-                     address_f TEXT NOT NULL,
                      entry BLOB NOT NULL
                  );
                  CREATE VIRTUAL TABLE person_fts USING fts5(
-                     name, kana, address, content='', tokenize='trigram'
+                     name, kana, content='', detail=none, tokenize='trigram'
                  );",
             )?;
             let total = roster.len() as u64;
             let tx = conn.unchecked_transaction()?;
             {
                 let mut ins = tx.prepare(
-                    "INSERT INTO person (rid, person, list_number, birth, name_f, kana_f, address_f, entry)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO person (rid, person, list_number, birth, name_f, kana_f, entry)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
-                let mut fts = tx.prepare(
-                    "INSERT INTO person_fts (rowid, name, kana, address) VALUES (?1, ?2, ?3, ?4)",
-                )?;
+                let mut fts =
+                    tx.prepare("INSERT INTO person_fts (rowid, name, kana) VALUES (?1, ?2, ?3)")?;
                 let mut buf = Vec::with_capacity(256);
                 for (i, (e, f)) in roster.entries().iter().zip(&folded).enumerate() {
                     let rid = i as i64;
@@ -188,11 +184,10 @@ impl RosterDb {
                         days(e.birth_date),
                         f.name,
                         f.kana,
-                        f.address,
                         entry
                     ])?;
                     buf = entry;
-                    fts.execute(params![rid, f.name, f.kana, f.address])?;
+                    fts.execute(params![rid, f.name, f.kana])?;
                     if i % 65_536 == 0 {
                         progress(i as u64, total);
                     }
@@ -213,8 +208,7 @@ impl RosterDb {
                  CREATE UNIQUE INDEX person_by_list ON person (list_number);
                  CREATE INDEX person_by_birth ON person (birth);
                  CREATE INDEX person_by_name ON person (name_f);
-                 CREATE INDEX person_by_kana ON person (kana_f);
-                 INSERT INTO person_fts (person_fts) VALUES ('optimize');",
+                 CREATE INDEX person_by_kana ON person (kana_f);",
             )?;
             progress(total, total);
             conn.pragma_update(None, "journal_mode", "DELETE")?;
@@ -300,12 +294,15 @@ impl RosterDb {
     }
 
     /// Entries matching every word of `query`: a date equals the birth date, any other word is
-    /// part of the folded name, reading or address (words of one or two characters: the start
-    /// of the name or reading, or part of the address when a longer word narrows the search). At most `limit`, in roster order.
+    /// part of the folded name, reading or address. Candidates come from the name and reading
+    /// (or the birth date): an address alone finds nobody, and a query of one or two
+    /// characters alone is looked for at the start of the name or reading. At most `limit`: exact full names
+    /// first, then in roster order (a word as common as 佐藤 alone gives the first found).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<RosterEntry>, RosterDbError> {
         let mut dates = Vec::new();
         let mut long = Vec::new();
         let mut short = Vec::new();
+        let mut texts: Vec<String> = Vec::new();
         for w in query.split([' ', '　']).filter(|w| !w.is_empty()) {
             if let Some(d) = parse_typed_date(w) {
                 dates.push(d);
@@ -315,6 +312,7 @@ impl RosterDb {
             if f.is_empty() {
                 continue;
             }
+            texts.push(f.clone());
             if f.chars().count() >= 3 {
                 long.push(f);
             } else {
@@ -324,67 +322,115 @@ impl RosterDb {
         if dates.is_empty() && long.is_empty() && short.is_empty() {
             return Ok(Vec::new());
         }
-        // Candidates from the most selective index, then every word checked on the row.
-        const CANDIDATES: i64 = 20_000;
-        let rids: Vec<i64> = if !long.is_empty() {
-            let expr = long
-                .iter()
-                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let mut st = self.conn.prepare_cached(
-                "SELECT rowid FROM person_fts WHERE person_fts MATCH ?1 ORDER BY rowid LIMIT ?2",
-            )?;
-            st.query_map(params![expr, CANDIDATES], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+        // Candidates from the most selective index, then every word checked on the row (the
+        // trigram index keeps no positions: a word's trigrams may match apart).
+        let cap = i64::try_from(limit.saturating_mul(50).max(1000)).unwrap_or(i64::MAX);
+        let mut rids: Vec<i64> = Vec::new();
+        // 田中 太郎 / なかむら みほ: a name typed in two words is stored without the space, and
+        // the whole of it is far rarer than its family name.
+        let joined = texts.concat();
+        if dates.is_empty() && texts.len() > 1 && joined.chars().count() >= 3 {
+            rids = self.trigram_rids(std::slice::from_ref(&joined), cap)?;
+        }
+        if !rids.is_empty() {
+            // The full name as typed: those bearers, and nobody else.
         } else if let Some(d) = dates.first() {
+            // About 270 people share a birth date in ten million.
             let mut st = self
                 .conn
                 .prepare_cached("SELECT rid FROM person WHERE birth = ?1 ORDER BY rid LIMIT ?2")?;
-            st.query_map(params![days(*d), CANDIDATES], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
-        } else {
+            for r in st.query_map(params![days(*d), cap], |r| r.get(0))? {
+                rids.push(r?);
+            }
+        } else if !long.is_empty() {
+            rids = self.trigram_rids(&long, cap)?;
+            if rids.is_empty() {
+                // A word not in any name or reading (an address): candidates from the others,
+                // every word checked on the row below.
+                for w in &long {
+                    rids.extend(self.trigram_rids(std::slice::from_ref(w), cap)?);
+                }
+            }
+        }
+        if rids.is_empty() && dates.is_empty() && !short.is_empty() {
             let w = short.first().cloned().unwrap_or_default();
-            let mut st = self.conn.prepare_cached(
-                "SELECT rid FROM person WHERE name_f >= ?1 AND name_f < ?2
-                 UNION SELECT rid FROM person WHERE kana_f >= ?1 AND kana_f < ?2
-                 ORDER BY 1 LIMIT ?3",
-            )?;
-            st.query_map(params![w, prefix_end(&w), CANDIDATES], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
-        };
+            let mut ids: Vec<i64> = Vec::new();
+            for sql in [
+                "SELECT rid FROM person WHERE name_f >= ?1 AND name_f < ?2 LIMIT ?3",
+                "SELECT rid FROM person WHERE kana_f >= ?1 AND kana_f < ?2 LIMIT ?3",
+            ] {
+                let mut st = self.conn.prepare_cached(sql)?;
+                for r in st.query_map(params![w, prefix_end(&w), cap], |r| r.get(0))? {
+                    ids.push(r?);
+                }
+            }
+            ids.sort_unstable();
+            rids.extend(ids);
+        }
+        let mut seen = std::collections::HashSet::new();
+        rids.retain(|r| seen.insert(*r));
         let mut out = Vec::new();
-        let mut st = self.conn.prepare_cached(
-            "SELECT birth, name_f, kana_f, address_f, entry FROM person WHERE rid = ?1",
-        )?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT birth, name_f, kana_f, entry FROM person WHERE rid = ?1")?;
         for rid in rids {
             if out.len() >= limit {
                 break;
             }
-            let row = st.query_row([rid], |r| {
+            let (birth, name, kana, entry) = st.query_row([rid], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, Vec<u8>>(3)?,
                 ))
             })?;
-            let (birth, name, kana, address, entry) = row;
-            let ok = dates.iter().all(|d| days(*d) == birth)
-                && long
-                    .iter()
-                    .all(|w| name.contains(w) || kana.contains(w) || address.contains(w))
-                && short.iter().all(|w| {
-                    name.starts_with(w.as_str())
-                        || kana.starts_with(w.as_str())
-                        || address.contains(w.as_str())
-                });
+            if !dates.iter().all(|d| days(*d) == birth) {
+                continue;
+            }
+            let e = Self::decode(&entry)?;
+            // The address is folded only when a word is not in the name or reading.
+            let mut address: Option<String> = None;
+            let ok = long.iter().chain(&short).all(|w| {
+                name.contains(w.as_str())
+                    || kana.contains(w.as_str())
+                    || address
+                        .get_or_insert_with(|| fold(e.address.as_str()))
+                        .contains(w.as_str())
+            });
             if ok {
-                out.push(Self::decode(&entry)?);
+                out.push(e);
             }
         }
         Ok(out)
+    }
+
+    /// Rows whose folded text holds every trigram of `words`, in roster order, at most `cap`.
+    fn trigram_rids(&self, words: &[String], cap: i64) -> Result<Vec<i64>, RosterDbError> {
+        let mut grams: Vec<String> = words
+            .iter()
+            .flat_map(|w| {
+                let cs: Vec<char> = w.chars().collect();
+                cs.windows(3)
+                    .map(|g| g.iter().collect::<String>())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        grams.sort_unstable();
+        grams.dedup();
+        if grams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let expr = grams
+            .iter()
+            .map(|g| format!("\"{}\"", g.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let mut st = self.conn.prepare_cached(
+            "SELECT rowid FROM person_fts WHERE person_fts MATCH ?1 ORDER BY rowid LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![expr, cap], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The whole roster, checked against the hash recorded at import and, when given, the hash

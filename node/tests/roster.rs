@@ -292,7 +292,12 @@ fn the_roster_store_is_encrypted_indexed_and_pinned() {
     assert_eq!(ids("渡辺"), ["A0005"]);
     assert_eq!(ids("S55.2.29"), ["A0003"]);
     assert_eq!(ids("山崎 昭和55年2月29日"), ["A0003"]);
-    assert_eq!(ids("港町二丁目"), ["A0003", "A0004"]);
+    assert_eq!(ids("山崎 港町二丁目"), ["A0003", "A0004"]);
+    assert_eq!(ids("山崎 北町"), Vec::<String>::new());
+    // Candidates come from names, readings and birth dates: an address alone finds nobody.
+    assert_eq!(ids("港町二丁目"), Vec::<String>::new());
+    assert_eq!(ids("林"), Vec::<String>::new());
+    assert_eq!(ids("髙"), ["A0001", "A0002"]);
     assert_eq!(ids("北町 わたなべ"), ["A0005"]);
     assert_eq!(db.search("高橋", 1).unwrap().len(), 1);
     // Load: the same roster, checked against the manifest's pin.

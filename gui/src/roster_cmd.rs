@@ -1,0 +1,288 @@
+//! `kazashi roster`: lint a roster file, import it into an encrypted roster store, show what a
+//! store holds, and write the synthetic city's roster as a sample CSV. The column mapping is
+//! in `docs/roster-csv.md`.
+
+use kazashi_domain::CivilDate;
+use kazashi_domain::ids::RosterHash;
+use kazashi_domain::roster::RosterKind;
+use kazashi_node::KdfParams;
+use kazashi_node::roster_csv::{
+    Lint, Mapping, ReadOptions, SourceEncoding, WriteEncoding, encode, read, write,
+};
+use kazashi_node::roster_db::{RosterDb, sha256};
+use std::io::Write as _;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct RosterArgs {
+    #[command(subcommand)]
+    pub command: RosterCommand,
+}
+
+/// How to read a roster file.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// The CSV file (UTF-8 with or without BOM, or Shift_JIS/CP932).
+    pub file: PathBuf,
+    /// A voter list (選挙人名簿): 投票区, 名簿番号 and the early/absentee flags are required.
+    #[arg(long)]
+    pub voters: bool,
+    /// A mapping file: `field = header` per line (see docs/roster-csv.md).
+    #[arg(long)]
+    pub map: Option<PathBuf>,
+    /// Read as this encoding instead of detecting it: utf-8 or cp932.
+    #[arg(long)]
+    pub encoding: Option<String>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RosterCommand {
+    /// Check a roster file and report every problem; changes nothing.
+    Lint(ReadArgs),
+    /// Check a roster file and, if it has no errors, write it to an encrypted roster store
+    /// (replacing the roster there only once the new one is complete). Prints the hash to pin
+    /// in the deployment manifest.
+    Import {
+        #[command(flatten)]
+        read: ReadArgs,
+        /// The roster store to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Environment variable holding the roster store's passphrase.
+        #[arg(long, default_value = "KAZASHI_ROSTER_PASSPHRASE")]
+        passphrase_env: String,
+        /// Refuse the file unless its roster has this hash (the one pinned in the manifest).
+        #[arg(long)]
+        expect_hash: Option<String>,
+        /// Cheap key derivation (tests and drills only).
+        #[arg(long, hide = true)]
+        insecure_fast_kdf: bool,
+    },
+    /// What a roster store holds: kind, count and hash.
+    Info {
+        store: PathBuf,
+        #[arg(long, default_value = "KAZASHI_ROSTER_PASSPHRASE")]
+        passphrase_env: String,
+    },
+    /// Write the synthetic city's roster as CSV (the documented columns), to try an import.
+    Sample {
+        #[arg(long)]
+        out: PathBuf,
+        /// The drill city of this seed (the one `kazashi node --drill-fleet` runs in).
+        #[arg(long, default_value_t = 1)]
+        town_seed: u64,
+        /// Households (default: the drill city's 300).
+        #[arg(long)]
+        households: Option<usize>,
+        #[arg(long)]
+        voters: bool,
+        /// utf-8-bom (default) or cp932.
+        #[arg(long, default_value = "utf-8-bom")]
+        encoding: String,
+    },
+}
+
+fn passphrase(env: &str) -> Result<String, String> {
+    std::env::var(env).map_err(|_| format!("set the roster store's passphrase in {env}"))
+}
+
+fn today() -> Result<CivilDate, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?;
+    CivilDate::jst_of(u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
+        .ok_or_else(|| "the system clock is out of range".into())
+}
+
+fn options(a: &ReadArgs) -> Result<ReadOptions, String> {
+    let mapping = match &a.map {
+        Some(p) => Mapping::parse(
+            &std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )?,
+        None => Mapping::default(),
+    };
+    let encoding = match a.encoding.as_deref() {
+        None => None,
+        Some("utf-8" | "utf8") => Some(SourceEncoding::Utf8),
+        Some("cp932" | "sjis" | "shift_jis") => Some(SourceEncoding::Cp932),
+        Some(o) => return Err(format!("unknown encoding {o:?}: utf-8 or cp932")),
+    };
+    Ok(ReadOptions {
+        kind: if a.voters {
+            RosterKind::Voters
+        } else {
+            RosterKind::Residents
+        },
+        mapping,
+        today: today()?,
+        encoding,
+    })
+}
+
+/// The lint report on standard error: what a person reads before anything is used.
+fn report(lint: &Lint) {
+    let mut err = std::io::stderr().lock();
+    if let Some(e) = lint.encoding {
+        let _ = writeln!(err, "encoding: {e}; rows: {}", lint.rows);
+    }
+    for f in &lint.findings {
+        let _ = writeln!(err, "{f}");
+    }
+    for (rule, n) in &lint.counts {
+        let shown = lint.findings.iter().filter(|f| f.rule == *rule).count() as u64;
+        if *n > shown {
+            let _ = writeln!(err, "… and {} more [{}]", n - shown, rule.code());
+        }
+    }
+}
+
+fn progress_bar(label: &'static str) -> impl FnMut(u64, u64) {
+    let mut last = u64::MAX;
+    move |done, total| {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        if pct != last {
+            last = pct;
+            let bar = "#".repeat((pct / 5) as usize);
+            eprint!("\r{label} [{bar:<20}] {pct:>3}%");
+            if pct >= 100 {
+                eprintln!();
+            }
+        }
+    }
+}
+
+fn read_file(a: &ReadArgs) -> Result<(Vec<u8>, ReadOptions), String> {
+    let bytes = std::fs::read(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+    Ok((bytes, options(a)?))
+}
+
+pub fn run(args: &RosterArgs) -> Result<(), String> {
+    match &args.command {
+        RosterCommand::Lint(a) => {
+            let (bytes, opts) = read_file(a)?;
+            match read(&bytes, &opts, &mut |_, _| {}) {
+                Ok(imp) => {
+                    report(&imp.lint);
+                    println!(
+                        "{}",
+                        serde_json::json!({"ok": true, "rows": imp.lint.rows, "persons": imp.roster.len(),
+                            "warnings": imp.lint.warnings().count(), "hash": imp.roster.hash().to_hex()})
+                    );
+                    Ok(())
+                }
+                Err(lint) => {
+                    report(&lint);
+                    Err(format!(
+                        "{} refused: {} error(s); nothing was used",
+                        a.file.display(),
+                        lint.counts.values().sum::<u64>()
+                    ))
+                }
+            }
+        }
+        RosterCommand::Import {
+            read: a,
+            out,
+            passphrase_env,
+            expect_hash,
+            insecure_fast_kdf,
+        } => {
+            let pass = passphrase(passphrase_env)?;
+            let expect = expect_hash
+                .as_deref()
+                .map(RosterHash::from_hex)
+                .transpose()
+                .map_err(|e| format!("--expect-hash: {e}"))?;
+            let (bytes, opts) = read_file(a)?;
+            let imp = match read(&bytes, &opts, &mut progress_bar("読み込み read ")) {
+                Ok(i) => i,
+                Err(lint) => {
+                    report(&lint);
+                    return Err(format!(
+                        "{} refused: nothing was imported and the roster store is unchanged",
+                        a.file.display()
+                    ));
+                }
+            };
+            report(&imp.lint);
+            let hash = imp.roster.hash();
+            if let Some(x) = expect
+                && x != hash
+            {
+                return Err(format!(
+                    "the file's roster has hash {}, not the pinned {}: nothing was imported",
+                    hash.to_hex(),
+                    x.to_hex()
+                ));
+            }
+            let params = if *insecure_fast_kdf {
+                KdfParams::FAST_INSECURE
+            } else {
+                KdfParams::STANDARD
+            };
+            let db = RosterDb::create(
+                out,
+                &pass,
+                params,
+                &imp.roster,
+                Some(imp.folded),
+                sha256(&bytes),
+                &mut progress_bar("索引 index  "),
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "persons": db.len(), "hash": db.hash().to_hex(),
+                    "warnings": imp.lint.warnings().count(), "store": out.display().to_string()})
+            );
+            Ok(())
+        }
+        RosterCommand::Info {
+            store,
+            passphrase_env,
+        } => {
+            let db =
+                RosterDb::open(store, &passphrase(passphrase_env)?).map_err(|e| e.to_string())?;
+            let kind = match db.kind() {
+                RosterKind::Residents => "residents",
+                RosterKind::Voters => "voters",
+            };
+            println!(
+                "{}",
+                serde_json::json!({"kind": kind, "persons": db.len(), "hash": db.hash().to_hex()})
+            );
+            Ok(())
+        }
+        RosterCommand::Sample {
+            out,
+            town_seed,
+            households,
+            voters,
+            encoding,
+        } => {
+            let m = match (households, voters) {
+                (None, false) => crate::node_cmd::drill_town(*town_seed)?,
+                _ => kazashi_sim::population::generate(kazashi_sim::population::PopulationSpec {
+                    households: households.unwrap_or(300),
+                    seed: *town_seed,
+                    today: CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?,
+                    voters: *voters,
+                })
+                .map_err(|e| e.to_string())?,
+            };
+            let enc = match encoding.as_str() {
+                "utf-8-bom" | "utf8" | "utf-8" => WriteEncoding::Utf8Bom,
+                "cp932" | "sjis" => WriteEncoding::Cp932,
+                o => return Err(format!("unknown encoding {o:?}: utf-8-bom or cp932")),
+            };
+            let (bytes, rep) = encode(&write(&m.roster), enc);
+            std::fs::write(out, bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+            println!(
+                "{}",
+                serde_json::json!({"persons": m.roster.len(), "hash": m.roster.hash().to_hex(),
+                    "cells_with_glyphs_cp932_lacks": rep.replaced_cells})
+            );
+            Ok(())
+        }
+    }
+}
