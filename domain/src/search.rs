@@ -53,26 +53,40 @@ impl SearchIndex {
 
     /// Persons matching every word of `query`, in roster order, at most `limit`.
     pub fn search(&self, query: &str, limit: usize) -> Vec<PersonId> {
-        let words = parse(query);
-        if words.is_empty() {
-            return Vec::new();
-        }
+        let q = Query::parse(query);
         self.rows
             .iter()
-            .filter(|r| {
-                words.iter().all(|w| match w {
-                    Word::Date(d) => r.birth == *d,
-                    Word::Year(y) => r.birth.year() == *y,
-                    Word::Text(t) => {
-                        r.name.contains(t.as_str())
-                            || r.kana.contains(t.as_str())
-                            || r.address.contains(t.as_str())
-                    }
-                })
-            })
+            .filter(|r| q.matches(&r.name, &r.kana, &r.address, Some(r.birth)))
             .take(limit)
             .map(|r| r.person)
             .collect()
+    }
+}
+
+/// A staff query, parsed once: dates (Western or 和暦), years, and folded words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query(Vec<Word>);
+
+impl Query {
+    pub fn parse(query: &str) -> Query {
+        Query(parse(query))
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Whether every word matches: a date the birth date, a year its year, any other word part
+    /// of the folded name, reading or address (all three already folded by the caller).
+    pub fn matches(&self, name: &str, kana: &str, address: &str, birth: Option<CivilDate>) -> bool {
+        !self.0.is_empty()
+            && self.0.iter().all(|w| match w {
+                Word::Date(d) => birth == Some(*d),
+                Word::Year(y) => birth.is_some_and(|b| b.year() == *y),
+                Word::Text(t) => {
+                    name.contains(t.as_str())
+                        || kana.contains(t.as_str())
+                        || address.contains(t.as_str())
+                }
+            })
     }
 }
 

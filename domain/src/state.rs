@@ -1056,10 +1056,21 @@ impl State {
         on: CivilDate,
         as_of: Option<Millis>,
     ) -> SiteCounts {
+        self.site_counts_with(site, roster, on, as_of, &self.clusters(as_of))
+    }
+
+    /// [`State::site_counts`] with the clusters already made (one pass for many sites).
+    pub fn site_counts_with(
+        &self,
+        site: &SiteId,
+        roster: &Roster,
+        on: CivilDate,
+        as_of: Option<Millis>,
+        clusters: &crate::clusters::Clusters,
+    ) -> SiteCounts {
         let mut c = SiteCounts::default();
         let mut households: BTreeSet<Result<HouseholdRef, PersonRef>> = BTreeSet::new();
         // Records that same-as assertions make one person are counted once.
-        let clusters = self.clusters(as_of);
         let mut counted: BTreeSet<PersonRef> = BTreeSet::new();
         for (p, stay) in self.stays_at(site, as_of) {
             if stay.status.is_registered()

@@ -13,6 +13,7 @@
 
 pub mod card;
 pub mod clock;
+pub mod export;
 pub mod mesh;
 pub mod node;
 pub mod print;

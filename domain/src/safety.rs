@@ -1,0 +1,185 @@
+//! Safety confirmation (安否確認): "is this person safe, and where?" asked of the whole merged
+//! log, by name (variant-tolerant: 髙/高, kana in either script), birth date (also 和暦) or
+//! address.
+//!
+//! Every answer honours the person's consent: the disclosure level on their household card (a
+//! member's own level overrides the household's) must reach the asker — relatives,
+//! acquaintances or the public. Without a household card nothing is disclosed. A person whose
+//! household card carries the DV block (DV被害者等), or who is joined by a same-as link to such
+//! a record, is never disclosed, to anyone: such a person is simply absent from the answers,
+//! exactly as someone never registered is.
+
+use crate::event::Disclosure;
+use crate::hlc::Timestamp;
+use crate::ids::HouseholdRef;
+use crate::ids::{PersonRef, SiteId};
+use crate::normalize::fold;
+use crate::roster::Roster;
+use crate::search::Query;
+use crate::state::{State, StayStatus};
+use crate::time::{CivilDate, Millis};
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Asker {
+    /// 親族 (relatives, including household members).
+    Relative,
+    /// 知人 (acquaintances, neighbours, employers).
+    Acquaintance,
+    /// 一般 (the public, the press, person-finder services).
+    Public,
+}
+
+impl Asker {
+    /// Whether a person who agreed to `d` may be disclosed to this asker.
+    pub fn may_know(self, d: Disclosure) -> bool {
+        match self {
+            Asker::Relative => d >= Disclosure::Relatives,
+            Asker::Acquaintance => d >= Disclosure::Acquaintances,
+            Asker::Public => d >= Disclosure::Public,
+        }
+    }
+}
+
+/// Where a person is, as far as may be said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whereabouts {
+    /// In the shelter, or out for the day or night and coming back.
+    AtShelter,
+    /// Supported by the shelter while staying at home, in a car, a tent, with relatives.
+    SupportedOutside,
+    /// Left the shelter (gone home, moved on).
+    Left,
+    /// On the way to the shelter (transferred).
+    Expected,
+}
+
+/// One answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafetyAnswer {
+    pub person: PersonRef,
+    pub name: String,
+    pub kana: Option<String>,
+    pub birth_date: Option<CivilDate>,
+    pub site: SiteId,
+    pub whereabouts: Whereabouts,
+    /// When that stay began or last changed.
+    pub since: Timestamp,
+}
+
+/// Consent of one record: `None` if it must never be disclosed (DV block); otherwise the
+/// widest audience it agreed to (`Nobody` without a household card).
+pub fn consent(
+    state: &State,
+    roster: &Roster,
+    p: &PersonRef,
+    as_of: Option<Millis>,
+) -> Option<Disclosure> {
+    let household = match p {
+        PersonRef::Roster(id) => roster.get(id).map(|e| HouseholdRef::Roster(e.household)),
+        PersonRef::WalkIn { registration, .. } => Some(HouseholdRef::WalkIn(*registration)),
+    };
+    let Some(card) = household.and_then(|h| state.household_card(&h, as_of)) else {
+        return Some(Disclosure::Nobody);
+    };
+    if card.dv_block {
+        return None;
+    }
+    let own = card
+        .members
+        .iter()
+        .find(|m| m.person == *p)
+        .and_then(|m| m.disclosure);
+    Some(own.unwrap_or(card.disclosure))
+}
+
+/// The consent of a person: the narrowest over the record and every record same-as links
+/// join to it; `None` if any of them is under the DV block.
+pub fn person_consent(
+    state: &State,
+    roster: &Roster,
+    clusters: &crate::clusters::Clusters,
+    p: &PersonRef,
+    as_of: Option<Millis>,
+) -> Option<Disclosure> {
+    let mut least = Some(Disclosure::Public);
+    for m in clusters.members(p).iter().chain(std::iter::once(p)) {
+        least = match (least, consent(state, roster, m, as_of)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            _ => None,
+        };
+    }
+    least
+}
+
+/// People known to the log matching `query` whom `asker` may be told about, at most `limit`.
+pub fn safety_search(
+    state: &State,
+    roster: &Roster,
+    query: &str,
+    asker: Asker,
+    as_of: Option<Millis>,
+    limit: usize,
+) -> Vec<SafetyAnswer> {
+    let q = Query::parse(query);
+    if q.is_empty() {
+        return Vec::new();
+    }
+    let walk_ins: std::collections::BTreeMap<PersonRef, &crate::event::WalkInPerson> =
+        state.walk_ins(as_of).into_iter().collect();
+    let clusters = state.clusters(as_of);
+    let mut out = Vec::new();
+    for p in state.persons() {
+        if out.len() >= limit {
+            break;
+        }
+        let (name, kana, address, birth) = match &p {
+            PersonRef::Roster(id) => match roster.get(id) {
+                Some(e) => (
+                    e.name.as_str().to_owned(),
+                    Some(e.kana.as_str().to_owned()),
+                    Some(e.address.as_str().to_owned()),
+                    Some(e.birth_date),
+                ),
+                None => continue,
+            },
+            PersonRef::WalkIn { .. } => match walk_ins.get(&p) {
+                Some(w) => (
+                    w.name.as_str().to_owned(),
+                    w.kana.as_ref().map(|k| k.as_str().to_owned()),
+                    w.address.as_ref().map(|a| a.as_str().to_owned()),
+                    w.birth_date,
+                ),
+                None => continue,
+            },
+        };
+        let fk = kana.as_deref().map(fold).unwrap_or_default();
+        let fa = address.as_deref().map(fold).unwrap_or_default();
+        if !q.matches(&fold(&name), &fk, &fa, birth) {
+            continue;
+        }
+        // The narrowest consent among the records that are this one person; any DV block
+        // among them withholds all of them.
+        if !person_consent(state, roster, &clusters, &p, as_of).is_some_and(|d| asker.may_know(d)) {
+            continue;
+        }
+        for (site, stay) in state.stays(&p, as_of).iter() {
+            let whereabouts = match stay.status {
+                StayStatus::Present | StayStatus::OnLeave(_) => Whereabouts::AtShelter,
+                StayStatus::SupportOnly(_) => Whereabouts::SupportedOutside,
+                StayStatus::Left(_) => Whereabouts::Left,
+                StayStatus::Expected { .. } => Whereabouts::Expected,
+            };
+            out.push(SafetyAnswer {
+                person: p,
+                name: name.clone(),
+                kana: kana.clone(),
+                birth_date: birth,
+                site: *site,
+                whereabouts,
+                since: stay.since,
+            });
+        }
+    }
+    out
+}

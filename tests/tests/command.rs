@@ -1,0 +1,505 @@
+//! The command center's picture, safety confirmation and the exports, on the merged log:
+//!
+//! - the picture as of any T equals the picture of the log cut at T;
+//! - turnout over time ends at the ballot tallies;
+//! - safety search honours each person's consent, and a DV-blocked person — or anyone a
+//!   same-as link joins to one — is absent from every search and every export, for everyone;
+//! - the CSV exports read back in UTF-8 with BOM and in CP932, the PFIF export validates
+//!   against the PFIF 1.4 schema (xmllint), the PDF's text is there (pdftotext).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use kazashi_domain::event::{
+    Disclosure, EventBody, HouseholdCard, IdMethod, MemberCard, Members, StayingPlace, WalkInPerson,
+};
+use kazashi_domain::ids::{DeviceId, HouseholdRef, OperatorId, PersonRef, SiteId};
+use kazashi_domain::overview::{overview, turnout_series};
+use kazashi_domain::roster::Sex;
+use kazashi_domain::safety::{Asker, safety_search};
+use kazashi_domain::text::PersonName;
+use kazashi_domain::{CivilDate, Deployment, Roster, State};
+use kazashi_node::export::{
+    Audience, evacuees, evacuees_csv, evacuees_pdf, for_excel, pfif, reconciliation_csv,
+    status_reports_csv, turnout_csv,
+};
+use kazashi_node::roster_csv::WriteEncoding;
+use kazashi_node::{ManualClock, Station};
+use kazashi_sim::population::{PopulationSpec, election, generate, shelter_operation};
+use kazashi_sim::workload::{START_MS, election_votes, shelter_week};
+use std::sync::Arc;
+
+fn today() -> CivilDate {
+    CivilDate::new(2026, 9, 1).unwrap()
+}
+
+#[test]
+fn the_picture_as_of_t_is_the_picture_of_the_log_cut_at_t() {
+    let m = generate(PopulationSpec {
+        households: 400,
+        seed: 11,
+        today: today(),
+        voters: false,
+    })
+    .unwrap();
+    let d = shelter_operation(&m, 5).unwrap();
+    let events = shelter_week(&m, &d, 4000, 3);
+    let full = State::from_events(events.clone());
+    let mut times: Vec<u64> = events.iter().map(|e| e.at().wall_ms).collect();
+    times.sort_unstable();
+    for q in [1, 4, 7, 9] {
+        let t = times[times.len() * q / 10];
+        let cut = State::from_events(events.iter().filter(|e| e.at().wall_ms <= t).cloned());
+        let a = overview(&full, &d, &m.roster, today(), Some(t));
+        let b = overview(&cut, &d, &m.roster, today(), None);
+        assert_eq!(a.sites, b.sites, "as of {t}");
+        assert_eq!(a.totals, b.totals);
+        assert_eq!(a.distinct_registered, b.distinct_registered);
+        assert!(a.totals.registered() > 0);
+        // Distinct persons never exceed the sum over sites.
+        assert!(a.distinct_registered <= a.totals.registered());
+    }
+    // The picture moves: early and late differ.
+    let early = overview(&full, &d, &m.roster, today(), Some(times[times.len() / 10]));
+    let late = overview(&full, &d, &m.roster, today(), None);
+    assert_ne!(early.totals, late.totals);
+    // Staleness: every shelter that wrote was heard from, at its last event.
+    for s in &late.sites {
+        let last = events
+            .iter()
+            .filter(|e| e.site() == s.site)
+            .map(|e| e.at())
+            .max();
+        assert_eq!(s.last_heard, last, "{}", s.site);
+    }
+    // The status reports CSV has a row per shelter and reads back.
+    let text = status_reports_csv(&d, &late);
+    let rows = read_csv(&text);
+    assert_eq!(rows.len() - 1, d.sites().filter(|s| s.is_shelter()).count());
+}
+
+#[test]
+fn turnout_over_time_ends_at_the_tallies() {
+    let m = generate(PopulationSpec {
+        households: 300,
+        seed: 12,
+        today: today(),
+        voters: true,
+    })
+    .unwrap();
+    let d = election(&m, CivilDate::new(2026, 12, 6).unwrap()).unwrap();
+    let (events, _) = election_votes(&m, &d, 0.5, 3, 4, &|i, _, k| {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        b[8] = k;
+        DeviceId(b)
+    });
+    let st = State::from_events(events.clone());
+    let from = events.iter().map(|e| e.at().wall_ms).min().unwrap();
+    let to = events.iter().map(|e| e.at().wall_ms).max().unwrap();
+    let series = turnout_series(&st, from, to, 3_600_000);
+    let ov = overview(&st, &d, &m.roster, today(), None);
+    assert!(ov.votes.early + ov.votes.election_day > 0);
+    for s in ov.sites.iter().filter(|s| s.votes.is_some()) {
+        let t = s.votes.unwrap();
+        let last = series.get(&s.site).and_then(|v| v.last()).copied();
+        let (e, day) = last.map(|(_, e, d)| (e, d)).unwrap_or((0, 0));
+        assert_eq!((e, day), (t.early, t.election_day), "{}", s.site);
+        // Cumulative: never falls.
+        if let Some(v) = series.get(&s.site) {
+            assert!(v.windows(2).all(|w| w[0].1 <= w[1].1 && w[0].2 <= w[1].2));
+        }
+    }
+    let csv = turnout_csv(&d, &st, from, to);
+    assert!(read_csv(&csv).len() > 1);
+    let rec = reconciliation_csv(&d, &ov);
+    assert_eq!(read_csv(&rec)[0][4], "差");
+}
+
+/// A shelter with four households checked in: one agreed to be published, one to relatives
+/// only, one has no card (no consent), one is under the DV block; and a walk-in who agreed to
+/// be published but is the same person as a DV-blocked resident.
+struct Shelter {
+    roster: Arc<Roster>,
+    deployment: Arc<Deployment>,
+    station: Station<ManualClock>,
+    public: Vec<String>,
+    relatives: Vec<String>,
+    no_card: Vec<String>,
+    dv: Vec<String>,
+    dv_walk_in: String,
+}
+
+fn shelter() -> Shelter {
+    let m = generate(PopulationSpec {
+        households: 80,
+        seed: 21,
+        today: today(),
+        voters: false,
+    })
+    .unwrap();
+    let d = Arc::new(shelter_operation(&m, 3).unwrap());
+    let roster = Arc::new(m.roster);
+    let site: SiteId = d.sites().find(|s| s.is_shelter()).unwrap().id;
+    let clock = ManualClock::new(START_MS);
+    let mut st = Station::new(
+        d.clone(),
+        roster.clone(),
+        DeviceId([1; 32]),
+        site,
+        clock.clone(),
+    )
+    .unwrap();
+    let op = OperatorId::new("uketsuke").unwrap();
+    // Households of at least two, with distinct names (so searches are unambiguous).
+    let mut households: Vec<_> = roster.entries().iter().map(|e| e.household).collect();
+    households.dedup();
+    let mut picked = Vec::new();
+    for h in households {
+        let mem = roster.household(&h);
+        if mem.len() >= 2 {
+            picked.push(h);
+        }
+        if picked.len() == 4 {
+            break;
+        }
+    }
+    let mut names = Vec::new();
+    for (i, h) in picked.iter().enumerate() {
+        let mem = roster.household(h);
+        let people: Vec<PersonRef> = mem.iter().map(|e| PersonRef::Roster(e.person)).collect();
+        clock.advance(60_000);
+        st.record(
+            op,
+            EventBody::ShelterCheckIn {
+                household: Some(HouseholdRef::Roster(*h)),
+                members: Members::new(people.clone()).unwrap(),
+                method: IdMethod::Lookup,
+            },
+        )
+        .unwrap();
+        let (disclosure, dv_block) = match i {
+            0 => (Disclosure::Public, false),
+            1 => (Disclosure::Relatives, false),
+            2 => (Disclosure::Public, false), // no card is written for this one
+            _ => (Disclosure::Public, true),
+        };
+        if i != 2 {
+            clock.advance(60_000);
+            st.record(
+                op,
+                EventBody::HouseholdCard {
+                    household: HouseholdRef::Roster(*h),
+                    card: Box::new(HouseholdCard {
+                        representative: people.first().copied(),
+                        phone: None,
+                        damage: None,
+                        flooding: None,
+                        staying: StayingPlace::InShelter,
+                        car: None,
+                        pets: None,
+                        disclosure,
+                        dv_block,
+                        members: people
+                            .iter()
+                            .map(|p| MemberCard {
+                                person: *p,
+                                care_needs: Default::default(),
+                                allergies: None,
+                                medication: None,
+                                disclosure: None,
+                                medical_note: None,
+                            })
+                            .collect(),
+                        notes: None,
+                    }),
+                },
+            )
+            .unwrap();
+        }
+        names.push(
+            mem.iter()
+                .map(|e| e.name.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        );
+    }
+    // A walk-in (published) who is one of the DV-blocked residents under another record.
+    let dv_member = roster.household(&picked[3])[0].clone();
+    clock.advance(60_000);
+    let reg = st
+        .record(
+            op,
+            EventBody::WalkInRegistration {
+                members: vec![WalkInPerson {
+                    name: PersonName::new("仮名 避難者").unwrap(),
+                    kana: None,
+                    birth_date: Some(dv_member.birth_date),
+                    sex: Sex::Female,
+                    address: None,
+                    care_needs: Default::default(),
+                }],
+                home_municipality: None,
+            },
+        )
+        .unwrap();
+    let walk_in = PersonRef::WalkIn {
+        registration: reg.id(),
+        index: 0,
+    };
+    clock.advance(60_000);
+    st.record(
+        op,
+        EventBody::ShelterCheckIn {
+            household: Some(HouseholdRef::WalkIn(reg.id())),
+            members: Members::new(vec![walk_in]).unwrap(),
+            method: IdMethod::Lookup,
+        },
+    )
+    .unwrap();
+    clock.advance(60_000);
+    st.record(
+        op,
+        EventBody::HouseholdCard {
+            household: HouseholdRef::WalkIn(reg.id()),
+            card: Box::new(HouseholdCard {
+                representative: Some(walk_in),
+                phone: None,
+                damage: None,
+                flooding: None,
+                staying: StayingPlace::InShelter,
+                car: None,
+                pets: None,
+                disclosure: Disclosure::Public,
+                dv_block: false,
+                members: vec![],
+                notes: None,
+            }),
+        },
+    )
+    .unwrap();
+    clock.advance(60_000);
+    st.record(
+        op,
+        EventBody::SameAs {
+            a: walk_in,
+            b: PersonRef::Roster(dv_member.person),
+            note: None,
+        },
+    )
+    .unwrap();
+    let mut names = names.into_iter();
+    Shelter {
+        roster,
+        deployment: d,
+        station: st,
+        public: names.next().unwrap(),
+        relatives: names.next().unwrap(),
+        no_card: names.next().unwrap(),
+        dv: names.next().unwrap(),
+        dv_walk_in: "仮名 避難者".into(),
+    }
+}
+
+fn found(s: &Shelter, name: &str, asker: Asker) -> bool {
+    !safety_search(s.station.state(), &s.roster, name, asker, None, 50)
+        .iter()
+        .filter(|a| a.name == name)
+        .collect::<Vec<_>>()
+        .is_empty()
+}
+
+#[test]
+fn safety_search_honours_consent_and_never_discloses_the_dv_blocked() {
+    let s = shelter();
+    for n in &s.public {
+        for a in [Asker::Relative, Asker::Acquaintance, Asker::Public] {
+            assert!(found(&s, n, a), "{n} public, {a:?}");
+        }
+    }
+    for n in &s.relatives {
+        assert!(found(&s, n, Asker::Relative));
+        assert!(!found(&s, n, Asker::Acquaintance));
+        assert!(!found(&s, n, Asker::Public));
+    }
+    for n in s.no_card.iter().chain(&s.dv).chain([&s.dv_walk_in]) {
+        for a in [Asker::Relative, Asker::Acquaintance, Asker::Public] {
+            assert!(!found(&s, n, a), "{n} disclosed to {a:?}");
+        }
+    }
+    // The refusal is the answer for nobody at all: an empty list, nothing else.
+    let nobody = safety_search(
+        s.station.state(),
+        &s.roster,
+        "存在しない 名前",
+        Asker::Relative,
+        None,
+        50,
+    );
+    let blocked = safety_search(
+        s.station.state(),
+        &s.roster,
+        &s.dv[0],
+        Asker::Relative,
+        None,
+        50,
+    );
+    assert_eq!(nobody, blocked);
+    // Variant-tolerant: the reading in katakana finds a published person too.
+    let entry = s
+        .roster
+        .entries()
+        .iter()
+        .find(|e| e.name.as_str() == s.public[0])
+        .unwrap();
+    let kata: String = entry
+        .kana
+        .as_str()
+        .chars()
+        .map(|c| match c {
+            'ぁ'..='ゖ' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
+            c => c,
+        })
+        .collect();
+    assert!(
+        safety_search(s.station.state(), &s.roster, &kata, Asker::Public, None, 50)
+            .iter()
+            .any(|a| a.name == s.public[0])
+    );
+}
+
+fn read_csv(text: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn exports_leave_out_the_dv_blocked_and_honour_consent() {
+    let s = shelter();
+    let st = s.station.state();
+    let staff = evacuees(
+        st,
+        &s.deployment,
+        &s.roster,
+        None,
+        None,
+        today(),
+        Audience::Staff,
+    );
+    let public = evacuees(
+        st,
+        &s.deployment,
+        &s.roster,
+        None,
+        None,
+        today(),
+        Audience::Public,
+    );
+    let names = |l: &kazashi_node::export::EvacueeList| {
+        l.rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
+    };
+    for n in s.public.iter().chain(&s.relatives).chain(&s.no_card) {
+        assert!(names(&staff).contains(n), "{n} missing from the staff list");
+    }
+    for n in s.dv.iter().chain([&s.dv_walk_in]) {
+        assert!(!names(&staff).contains(n) && !names(&public).contains(n));
+    }
+    assert_eq!(staff.left_out.dv_block as usize, s.dv.len() + 1);
+    assert_eq!(names(&public).len(), s.public.len());
+    assert_eq!(
+        public.left_out.no_consent as usize,
+        s.relatives.len() + s.no_card.len()
+    );
+    assert!(
+        public
+            .rows
+            .iter()
+            .all(|r| r.address.is_empty() && r.birth_date.is_none())
+    );
+    assert!(staff.left_out.lines().iter().any(|l| l.contains("DV")));
+
+    // CSV: both encodings read back to the same rows; nothing of the DV-blocked in the bytes.
+    let text = evacuees_csv(&staff);
+    let mut lo = staff.left_out.clone();
+    let bom = for_excel(&text, WriteEncoding::Utf8Bom, &mut lo);
+    let sjis = for_excel(&text, WriteEncoding::Cp932, &mut lo);
+    assert!(bom.starts_with(b"\xEF\xBB\xBF"));
+    let back_utf8 = read_csv(std::str::from_utf8(&bom[3..]).unwrap());
+    let (decoded, _, bad) = encoding_rs::SHIFT_JIS.decode(&sjis);
+    assert!(!bad);
+    let back_sjis = read_csv(&decoded);
+    assert_eq!(back_utf8.len(), staff.rows.len() + 1);
+    assert_eq!(back_utf8[0][1], "氏名");
+    if lo.cp932_replaced == 0 {
+        assert_eq!(back_sjis, back_utf8);
+    } else {
+        assert_eq!(back_sjis.len(), back_utf8.len());
+    }
+    for n in s.dv.iter().chain([&s.dv_walk_in]) {
+        assert!(!contains(&bom, n));
+        assert!(!text.contains(n.as_str()));
+    }
+
+    // PFIF 1.4: valid against the schema, published people only.
+    let xml = pfif(
+        &public,
+        "kazashi.example.lg.jp",
+        "かざし市災害対策本部",
+        START_MS,
+    );
+    for n in s
+        .relatives
+        .iter()
+        .chain(&s.no_card)
+        .chain(&s.dv)
+        .chain([&s.dv_walk_in])
+    {
+        assert!(!xml.contains(n.as_str()), "{n} in PFIF");
+    }
+    for n in &s.public {
+        assert!(xml.contains(n.as_str()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pfif.xml");
+    std::fs::write(&path, &xml).unwrap();
+    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/pfif-1.4.xsd");
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", xsd, path.to_str().unwrap()])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("xmllint missing ({e}): apt-get install libxml2-utils (script/test does)")
+        });
+    assert!(
+        out.status.success(),
+        "PFIF invalid: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A staff list is never written as PFIF.
+    assert!(!pfif(&staff, "x.example", "x", START_MS).contains("<pfif:person>"));
+
+    // PDF: the text is there, the DV-blocked are not.
+    let font = std::fs::read("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
+        .expect("fonts-ipaexfont-gothic (script/test installs it)");
+    let pdf = evacuees_pdf(&font, "避難者名簿", &staff).unwrap();
+    let p = dir.path().join("list.pdf");
+    std::fs::write(&p, &pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args([p.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("避難者名簿"));
+    for n in s.public.iter().chain(&s.relatives) {
+        let family = n.split(' ').next().unwrap();
+        assert!(text.contains(family), "{n} not in the PDF:\n{text}");
+    }
+    for n in s.dv.iter().chain([&s.dv_walk_in]) {
+        assert!(!text.contains(n.as_str()));
+    }
+    assert!(text.contains("DV"), "the PDF says what it left out");
+}
