@@ -34,6 +34,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "card" => crate::bench_card::run(args),
         "reception" => crate::bench_reception::run(args),
         "roster" => crate::bench_roster::run(args),
+        "command" => crate::bench_command::run(args),
         other => Err(format!(
             "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, command"
         )),

@@ -3,6 +3,7 @@
 mod app;
 mod bench;
 mod bench_card;
+mod bench_command;
 mod bench_detector;
 mod bench_log;
 mod bench_mesh;

@@ -6,6 +6,7 @@
 //! reconciliation (polling stations), alerts, and peers/sync. `kazashi demo` opens it on the
 //! embedded synthetic city with simulated cards and simulated peer stations ([`demo`]).
 
+pub mod command;
 pub mod demo;
 pub mod fonts;
 pub mod network;
@@ -249,6 +250,7 @@ pub enum View {
     Reconcile,
     Alerts,
     Network,
+    Command,
 }
 
 impl View {
@@ -261,6 +263,7 @@ impl View {
             View::Reconcile => "view-reconcile",
             View::Alerts => "view-alerts",
             View::Network => "view-network",
+            View::Command => "view-command",
         }
     }
 }
@@ -299,6 +302,7 @@ pub struct Station<C: Clock + Send + 'static> {
     report: report::Form,
     reconcile: polling::Reconcile,
     network: network::Panel,
+    command: command::Dashboard,
     mesh_status: Option<(Instant, MeshStatus)>,
     started: Instant,
     /// (state length, header count, open alerts), recomputed when the log grows.
@@ -334,6 +338,7 @@ impl<C: Clock + Send + 'static> Station<C> {
             report: report::Form::default(),
             reconcile: polling::Reconcile::default(),
             network: network::Panel::default(),
+            command: command::Dashboard::default(),
             mesh_status: None,
             started: Instant::now(),
             counts: None,
@@ -383,6 +388,13 @@ impl<C: Clock + Send + 'static> Station<C> {
             v.extend([View::Present, View::WalkIn, View::Report]);
         }
         v.extend([View::Alerts, View::Network]);
+        if self
+            .login
+            .as_ref()
+            .is_some_and(|l| l.role.manages() || l.role == kazashi_node::staff::Role::Command)
+        {
+            v.push(View::Command);
+        }
         v
     }
 
@@ -447,6 +459,7 @@ impl<C: Clock + Send + 'static> Station<C> {
                 report,
                 reconcile,
                 network,
+                command,
                 mesh_status,
                 polling_site,
                 ..
@@ -484,6 +497,7 @@ impl<C: Clock + Send + 'static> Station<C> {
                             .show(ui, |ui| reconcile.show(ui, &mut cx));
                     }
                     View::Alerts => network::alerts(ui, &mut cx),
+                    View::Command => command.show(ui, &mut cx),
                     View::Network => {
                         egui::ScrollArea::vertical()
                             .id_salt("network-scroll")

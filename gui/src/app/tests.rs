@@ -676,3 +676,124 @@ fn simulated_peer_stations_write_over_the_real_mesh() {
     assert_eq!(h.query_all_by_label("接続中").count(), 2);
     assert!(!said(&h, "最終同期"), "a stale banner while connected");
 }
+
+#[test]
+fn the_command_center_sees_every_site_answers_safety_queries_by_consent_and_exports() {
+    use kazashi_domain::event::{Disclosure, HouseholdCard, MemberCard, StayingPlace};
+    use kazashi_domain::ids::{HouseholdRef, OperatorId, PersonRef};
+    let (mut h, dir) = open(DemoKind::Shelter, "honbu", "4444");
+    // Reception staff have no command view; the command center has it at F7.
+    assert!(h.query_by_label_contains("本部 [F7]").is_some());
+    // A household checked in at this shelter, its card saying relatives may be told.
+    let who = roster_entry(&mut h, 3);
+    h.state_mut().station.host().with(|n| {
+        let op = OperatorId::new("uketsuke").unwrap();
+        let members: Vec<PersonRef> = n
+            .station()
+            .roster()
+            .household(&who.household)
+            .iter()
+            .map(|e| PersonRef::Roster(e.person))
+            .collect();
+        n.record(
+            op,
+            EventBody::ShelterCheckIn {
+                household: Some(HouseholdRef::Roster(who.household)),
+                members: kazashi_domain::event::Members::new(members.clone()).unwrap(),
+                method: kazashi_domain::event::IdMethod::Lookup,
+            },
+        )
+        .unwrap();
+        n.record(
+            op,
+            EventBody::HouseholdCard {
+                household: HouseholdRef::Roster(who.household),
+                card: Box::new(HouseholdCard {
+                    representative: members.first().copied(),
+                    phone: None,
+                    damage: None,
+                    flooding: None,
+                    staying: StayingPlace::InShelter,
+                    car: None,
+                    pets: None,
+                    disclosure: Disclosure::Relatives,
+                    dv_block: false,
+                    members: members
+                        .iter()
+                        .map(|p| MemberCard {
+                            person: *p,
+                            care_needs: Default::default(),
+                            allergies: None,
+                            medication: None,
+                            disclosure: None,
+                            medical_note: None,
+                        })
+                        .collect(),
+                    notes: None,
+                }),
+            },
+        )
+        .unwrap();
+    });
+    click(&mut h, "本部 [F7]");
+    assert!(said(&h, "本部ダッシュボード"));
+    // Every shelter of the deployment has its row.
+    let names: Vec<String> = h.state_mut().station.host().with(|n| {
+        n.station()
+            .deployment()
+            .sites()
+            .filter(|s| s.is_shelter())
+            .map(|s| s.name.as_str().to_owned())
+            .collect()
+    });
+    for name in &names {
+        assert!(said(&h, name), "{name} has no row");
+    }
+    // The distinct count the dashboard shows is the log's.
+    let distinct = h
+        .state_mut()
+        .station
+        .host()
+        .with(|n| n.state().distinct_registered(None));
+    assert!(distinct > 0);
+    assert!(said(&h, &format!("避難者（重複除く）{distinct}人")));
+    // Safety: a relative is told, the public is not — and hears "nobody found".
+    fill(&mut h, "氏名・よみ・生年月日・住所", who.kana.as_str());
+    click(&mut h, "照会");
+    assert!(said(&h, "避難所に滞在"), "a relative is told");
+    assert!(said(&h, who.name.as_str()));
+    click(&mut h, "一般から");
+    click(&mut h, "照会");
+    assert!(said(&h, "該当する方は見つかりませんでした"));
+    assert!(!said(&h, "避難所に滞在"));
+    // Export: the evacuee list as CSV beside the store.
+    click(&mut h, "避難者名簿 CSV（UTF-8）");
+    assert!(said(&h, "書き出しました"));
+    let files: Vec<_> = walk(dir.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let bytes = std::fs::read(&files[0]).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+    assert!(String::from_utf8_lossy(&bytes).contains(who.name.as_str()));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn reception_staff_have_no_command_view() {
+    let (h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    assert!(h.query_by_label_contains("本部 [F7]").is_none());
+}

@@ -1,0 +1,440 @@
+//! The command center's view (本部): every site as of now or some hours back, staleness,
+//! lifelines and shortages from the latest reports, ballots and reconciliation gaps with the
+//! turnout chart for elections, safety confirmation (安否確認) honouring consent and the DV
+//! block, and the exports. Shown to command-center staff and managers.
+
+use super::{AMBER, Cx, GREEN, RED, ago, labelled};
+use eframe::egui::{self, RichText};
+use kazashi_domain::overview::{Overview, overview, turnout_series};
+use kazashi_domain::safety::{Asker, SafetyAnswer, Whereabouts, safety_search};
+use kazashi_domain::{CivilDate, Millis};
+use kazashi_node::Clock;
+use kazashi_node::export::{
+    Audience, evacuees, evacuees_csv, evacuees_pdf, for_excel, pfif, status_reports_csv,
+};
+use kazashi_node::roster_csv::WriteEncoding;
+
+const HOUR: Millis = 3_600_000;
+
+#[derive(Default)]
+pub struct Dashboard {
+    /// 0: now; otherwise the picture this many hours ago.
+    hours_back: u32,
+    /// (log length, hours back, the picture).
+    cache: Option<(usize, u32, Overview)>,
+    query: String,
+    asker: Option<Asker>,
+    answers: Option<Vec<SafetyAnswer>>,
+}
+
+fn lifeline(s: kazashi_domain::event::LifelineStatus) -> &'static str {
+    use kazashi_domain::event::LifelineStatus as L;
+    match s {
+        L::Available => "○",
+        L::Limited => "△",
+        L::Out => "×",
+        L::Unknown => "?",
+    }
+}
+
+impl Dashboard {
+    fn picture<C: Clock>(&mut self, cx: &mut Cx<'_, C>) -> Option<Overview> {
+        let len = cx.node.state().len();
+        if let Some((l, h, ov)) = &self.cache
+            && *l == len
+            && *h == self.hours_back
+        {
+            return Some(ov.clone());
+        }
+        let now = cx.now();
+        let as_of =
+            (self.hours_back > 0).then(|| now.saturating_sub(Millis::from(self.hours_back) * HOUR));
+        // Ages are counted on the day of the picture (the clock is always in range).
+        let on = CivilDate::jst_of(as_of.unwrap_or(now))?;
+        let st = cx.node.station();
+        let ov = overview(st.state(), st.deployment(), st.roster(), on, as_of);
+        self.cache = Some((len, self.hours_back, ov.clone()));
+        Some(ov)
+    }
+
+    pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        ui.heading(cx.tr.t("command-title"));
+        ui.horizontal(|ui| {
+            ui.label(cx.tr.t("command-as-of"));
+            ui.add(
+                egui::Slider::new(&mut self.hours_back, 0..=72)
+                    .suffix(cx.tr.t("command-hours-back")),
+            );
+            if self.hours_back == 0 {
+                ui.label(RichText::new(cx.tr.t("command-now")).strong());
+            }
+        });
+        let Some(ov) = self.picture(cx) else {
+            return;
+        };
+        let now = cx.now();
+        let election = cx.node.station().deployment().is_election();
+        if election {
+            ui.label(cx.tr.t_with(
+                "command-votes",
+                &[
+                    ("early", ov.votes.early.into()),
+                    ("day", ov.votes.election_day.into()),
+                    ("overridden", ov.votes.overridden.into()),
+                ],
+            ));
+        } else {
+            let t = &ov.totals;
+            ui.label(
+                RichText::new(cx.tr.t_with(
+                    "command-totals",
+                    &[
+                        ("distinct", ov.distinct_registered.into()),
+                        ("present", t.present.into()),
+                        ("leave", t.on_leave.into()),
+                        ("care", t.with_care_needs.into()),
+                        ("outside", t.support_only.values().sum::<u32>().into()),
+                    ],
+                ))
+                .size(18.0),
+            );
+        }
+        egui::ScrollArea::vertical()
+            .id_salt("command-scroll")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                self.sites(ui, cx, &ov, now, election);
+                if election {
+                    self.turnout(ui, cx, now);
+                }
+                ui.separator();
+                self.safety(ui, cx);
+                ui.separator();
+                self.exports(ui, cx);
+            });
+    }
+
+    fn sites<C: Clock>(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut Cx<'_, C>,
+        ov: &Overview,
+        now: Millis,
+        election: bool,
+    ) {
+        egui::Grid::new("command-sites")
+            .striped(true)
+            .show(ui, |ui| {
+                let heads: &[&str] = if election {
+                    &[
+                        "command-site",
+                        "command-early",
+                        "command-day",
+                        "command-gap",
+                        "command-heard",
+                    ]
+                } else {
+                    &[
+                        "command-site",
+                        "command-present",
+                        "command-leave",
+                        "command-households",
+                        "command-care",
+                        "command-outside",
+                        "command-capacity",
+                        "command-heard",
+                        "command-lifelines",
+                        "command-shortages",
+                    ]
+                };
+                for h in heads {
+                    ui.strong(cx.tr.t(h));
+                }
+                ui.end_row();
+                for s in &ov.sites {
+                    if election != s.votes.is_some() {
+                        continue;
+                    }
+                    ui.label(cx.site_name(&s.site));
+                    if let Some(v) = s.votes {
+                        ui.label(v.early.to_string());
+                        ui.label(v.election_day.to_string());
+                        match s.reconciliation.last() {
+                            Some(r) => {
+                                let color = if r.gap() == 0 { GREEN } else { RED };
+                                ui.label(RichText::new(format!("{:+}", r.gap())).color(color));
+                            }
+                            None => {
+                                ui.label("—");
+                            }
+                        }
+                    } else if let Some(c) = &s.counts {
+                        ui.label(c.present.to_string());
+                        ui.label(c.on_leave.to_string());
+                        ui.label(c.households.to_string());
+                        ui.label(c.with_care_needs.to_string());
+                        ui.label(c.support_only.values().sum::<u32>().to_string());
+                        match s.capacity_use() {
+                            Some(p) => {
+                                let color = if p >= 100 {
+                                    RED
+                                } else if p >= 80 {
+                                    AMBER
+                                } else {
+                                    GREEN
+                                };
+                                ui.label(RichText::new(format!("{p}%")).color(color));
+                            }
+                            None => {
+                                ui.label("—");
+                            }
+                        }
+                    }
+                    match s.silent_for(ov.as_of.unwrap_or(now)) {
+                        Some(ms) => {
+                            let color = if ms > 2 * HOUR {
+                                RED
+                            } else if ms > HOUR / 2 {
+                                AMBER
+                            } else {
+                                GREEN
+                            };
+                            ui.label(RichText::new(ago(cx.tr, ms)).color(color));
+                        }
+                        None => {
+                            ui.label(RichText::new(cx.tr.t("command-never")).color(RED));
+                        }
+                    }
+                    if !election {
+                        match &s.report {
+                            Some((_, r)) => {
+                                let l = r.lifelines;
+                                ui.label(format!(
+                                    "電{} 水{} ガ{} 通{} ト{}",
+                                    lifeline(l.power),
+                                    lifeline(l.water),
+                                    lifeline(l.gas),
+                                    lifeline(l.comms),
+                                    lifeline(l.toilets)
+                                ));
+                                ui.label(
+                                    r.shortages
+                                        .iter()
+                                        .map(|x| x.item.as_str())
+                                        .collect::<Vec<_>>()
+                                        .join("・"),
+                                );
+                            }
+                            None => {
+                                ui.label(cx.tr.t("command-no-report"));
+                                ui.label("");
+                            }
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+    }
+
+    /// Cumulative ballots per station over the last 24 hours, a line each.
+    fn turnout<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>, now: Millis) {
+        ui.label(cx.tr.t("command-turnout"));
+        let from = now.saturating_sub(24 * HOUR);
+        let series = turnout_series(cx.node.state(), from, now, HOUR);
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(640.0, 160.0), egui::Sense::hover());
+        let p = ui.painter_at(rect);
+        p.rect_stroke(
+            rect,
+            0.0,
+            egui::Stroke::new(1.0, egui::Color32::GRAY),
+            egui::StrokeKind::Inside,
+        );
+        let top = series
+            .values()
+            .flat_map(|v| v.iter().map(|(_, e, d)| e + d))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let colors = [
+            GREEN,
+            RED,
+            AMBER,
+            egui::Color32::BLUE,
+            egui::Color32::DARK_GRAY,
+        ];
+        for (i, v) in series.values().enumerate() {
+            let n = v.len().max(2) - 1;
+            let pts: Vec<egui::Pos2> = v
+                .iter()
+                .enumerate()
+                .map(|(k, (_, e, d))| {
+                    egui::pos2(
+                        rect.left() + rect.width() * k as f32 / n as f32,
+                        rect.bottom() - rect.height() * (e + d) as f32 / top as f32,
+                    )
+                })
+                .collect();
+            let c = colors.get(i % colors.len()).copied().unwrap_or(GREEN);
+            p.add(egui::Shape::line(pts, egui::Stroke::new(2.0, c)));
+        }
+    }
+
+    fn safety<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        ui.label(RichText::new(cx.tr.t("safety-title")).size(18.0).strong());
+        let mut go = false;
+        ui.horizontal(|ui| {
+            let r = labelled(
+                ui,
+                cx.tr.t("safety-query"),
+                egui::TextEdit::singleline(&mut self.query).desired_width(260.0),
+            );
+            go |= r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            for (a, id) in [
+                (Asker::Relative, "safety-relative"),
+                (Asker::Acquaintance, "safety-acquaintance"),
+                (Asker::Public, "safety-public"),
+            ] {
+                let selected = self.asker.unwrap_or(Asker::Relative) == a;
+                if ui.selectable_label(selected, cx.tr.t(id)).clicked() {
+                    self.asker = Some(a);
+                    self.answers = None;
+                }
+            }
+            go |= ui.button(cx.tr.t("safety-search")).clicked();
+        });
+        if go {
+            let st = cx.node.station();
+            self.answers = Some(safety_search(
+                st.state(),
+                st.roster(),
+                &self.query,
+                self.asker.unwrap_or(Asker::Relative),
+                None,
+                50,
+            ));
+        }
+        match &self.answers {
+            None => {}
+            // The same words whether nobody matched or nobody may be told: a refusal must not
+            // be told apart from "not found".
+            Some(a) if a.is_empty() => {
+                ui.label(RichText::new(cx.tr.t("safety-none")).size(18.0));
+            }
+            Some(a) => {
+                egui::Grid::new("safety").striped(true).show(ui, |ui| {
+                    for x in a {
+                        ui.label(&x.name);
+                        ui.label(cx.site_name(&x.site));
+                        ui.label(cx.tr.t(match x.whereabouts {
+                            Whereabouts::AtShelter => "safety-at-shelter",
+                            Whereabouts::SupportedOutside => "safety-outside",
+                            Whereabouts::Left => "safety-left",
+                            Whereabouts::Expected => "safety-expected",
+                        }));
+                        ui.end_row();
+                    }
+                });
+            }
+        }
+    }
+
+    fn exports<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        ui.label(RichText::new(cx.tr.t("export-title")).size(18.0).strong());
+        let mut which = None;
+        ui.horizontal_wrapped(|ui| {
+            for id in [
+                "export-csv",
+                "export-cp932",
+                "export-pdf",
+                "export-pfif",
+                "export-status",
+            ] {
+                if ui.button(cx.tr.t(id)).clicked() {
+                    which = Some(id);
+                }
+            }
+        });
+        let Some(which) = which else {
+            return;
+        };
+        match self.export(cx, which) {
+            Ok((path, notes)) => {
+                let mut text = cx.tr.t_with("export-written", &[("path", path.into())]);
+                for n in notes {
+                    text.push('\n');
+                    text.push_str(&n);
+                }
+                cx.say(text, true);
+            }
+            Err(e) => cx.say(cx.tr.t_with("export-failed", &[("why", e.into())]), false),
+        }
+    }
+
+    /// Write one export in `export/` beside the store (a folder only this user can read); its path and what
+    /// it left out.
+    fn export<C: Clock>(
+        &mut self,
+        cx: &mut Cx<'_, C>,
+        which: &str,
+    ) -> Result<(String, Vec<String>), String> {
+        let now = cx.now();
+        let on = CivilDate::jst_of(now).ok_or("the clock is out of range")?;
+        let st = cx.node.station();
+        let audience = if which == "export-pfif" {
+            Audience::Public
+        } else {
+            Audience::Staff
+        };
+        let list = evacuees(
+            st.state(),
+            st.deployment(),
+            st.roster(),
+            None,
+            None,
+            on,
+            audience,
+        );
+        let mut left = list.left_out.clone();
+        let stamp = super::hhmm(now).replace(':', "");
+        let (name, bytes) = match which {
+            "export-csv" => (
+                format!("避難者名簿-{stamp}.csv"),
+                for_excel(&evacuees_csv(&list), WriteEncoding::Utf8Bom, &mut left),
+            ),
+            "export-cp932" => (
+                format!("避難者名簿-{stamp}-sjis.csv"),
+                for_excel(&evacuees_csv(&list), WriteEncoding::Cp932, &mut left),
+            ),
+            "export-pdf" => {
+                let (font, _, _) = super::fonts::find()?;
+                let pdf = evacuees_pdf(&font, "避難者名簿", &list).map_err(|e| e.to_string())?;
+                (format!("避難者名簿-{stamp}.pdf"), pdf)
+            }
+            "export-pfif" => (
+                format!("pfif-{stamp}.xml"),
+                pfif(&list, "kazashi.local", st.deployment().name().as_str(), now).into_bytes(),
+            ),
+            _ => {
+                let ov = self.picture(cx).ok_or("the clock is out of range")?;
+                let st = cx.node.station();
+                (
+                    format!("状況報告-{stamp}.csv"),
+                    for_excel(
+                        &status_reports_csv(st.deployment(), &ov),
+                        WriteEncoding::Utf8Bom,
+                        &mut left,
+                    ),
+                )
+            }
+        };
+        let dir = cx
+            .node
+            .store()
+            .path()
+            .parent()
+            .map(|p| p.join("export"))
+            .ok_or("the store has no folder")?;
+        let path = super::oath::write_private(&dir, &name, &bytes)?;
+        Ok((path.display().to_string(), left.lines()))
+    }
+}
