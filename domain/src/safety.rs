@@ -125,37 +125,18 @@ pub fn safety_search(
     if q.is_empty() {
         return Vec::new();
     }
-    let walk_ins: std::collections::BTreeMap<PersonRef, &crate::event::WalkInPerson> =
-        state.walk_ins(as_of).into_iter().collect();
     let clusters = state.clusters(as_of);
     let mut out = Vec::new();
     for p in state.persons() {
         if out.len() >= limit {
             break;
         }
-        let (name, kana, address, birth) = match &p {
-            PersonRef::Roster(id) => match roster.get(id) {
-                Some(e) => (
-                    e.name.as_str().to_owned(),
-                    Some(e.kana.as_str().to_owned()),
-                    Some(e.address.as_str().to_owned()),
-                    Some(e.birth_date),
-                ),
-                None => continue,
-            },
-            PersonRef::WalkIn { .. } => match walk_ins.get(&p) {
-                Some(w) => (
-                    w.name.as_str().to_owned(),
-                    w.kana.as_ref().map(|k| k.as_str().to_owned()),
-                    w.address.as_ref().map(|a| a.as_str().to_owned()),
-                    w.birth_date,
-                ),
-                None => continue,
-            },
+        let Some(who) = state.identity(&p, roster, as_of) else {
+            continue;
         };
-        let fk = kana.as_deref().map(fold).unwrap_or_default();
-        let fa = address.as_deref().map(fold).unwrap_or_default();
-        if !q.matches(&fold(&name), &fk, &fa, birth) {
+        let fk = who.kana.map(fold).unwrap_or_default();
+        let fa = who.address.map(fold).unwrap_or_default();
+        if !q.matches(&fold(who.name), &fk, &fa, who.birth_date) {
             continue;
         }
         // The narrowest consent among the records that are this one person; any DV block
@@ -172,9 +153,9 @@ pub fn safety_search(
             };
             out.push(SafetyAnswer {
                 person: p,
-                name: name.clone(),
-                kana: kana.clone(),
-                birth_date: birth,
+                name: who.name.to_owned(),
+                kana: who.kana.map(str::to_owned),
+                birth_date: who.birth_date,
                 site: *site,
                 whereabouts,
                 since: stay.since,

@@ -264,6 +264,15 @@ pub struct VoteRecord {
     pub undone_by: Option<EventId>,
 }
 
+/// Who a person record is: name, reading, address and birth date as registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    pub name: &'a str,
+    pub kana: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub birth_date: Option<CivilDate>,
+}
+
 /// What is known of a person for counting.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PersonFacts {
@@ -1011,6 +1020,29 @@ impl State {
         {
             Some(EventBody::HouseholdCard { card, .. }) => Some(card),
             _ => None,
+        }
+    }
+
+    /// Who a record is, as registered on the roster or at the walk-in desk.
+    pub fn identity<'a>(
+        &'a self,
+        person: &PersonRef,
+        roster: &'a Roster,
+        as_of: Option<Millis>,
+    ) -> Option<Identity<'a>> {
+        match person {
+            PersonRef::Roster(id) => roster.get(id).map(|e| Identity {
+                name: e.name.as_str(),
+                kana: Some(e.kana.as_str()),
+                address: Some(e.address.as_str()),
+                birth_date: Some(e.birth_date),
+            }),
+            PersonRef::WalkIn { .. } => self.walk_in(person, as_of).map(|w| Identity {
+                name: w.name.as_str(),
+                kana: w.kana.as_ref().map(|k| k.as_str()),
+                address: w.address.as_ref().map(|a| a.as_str()),
+                birth_date: w.birth_date,
+            }),
         }
     }
 

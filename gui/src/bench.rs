@@ -68,6 +68,24 @@ pub fn town(
     Ok((m, d))
 }
 
+/// The synthetic town of about `n` people (2.2 a household), for the benchmarks whose scale is
+/// the roster (reception, roster).
+pub fn town_of_people(n: usize, seed: u64) -> Result<kazashi_sim::Municipality, String> {
+    let today = kazashi_domain::CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
+    generate(PopulationSpec {
+        households: (n * 9 / 20).max(50),
+        seed,
+        today,
+        voters: false,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Milliseconds since `t`.
+pub fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
 /// Emit `<metric>_p50` and `<metric>_p99` of `values`.
 pub fn emit_percentiles(bench: &str, metric: &str, values: &[f64], unit: &str, scale: usize) {
     for (p, name) in [(0.5, "p50"), (0.99, "p99")] {

@@ -8,17 +8,13 @@
 //! - `safety_search`: one safety-confirmation query over everyone the log knows (p50/p99);
 //! - `export_csv`: the overall evacuee list as CSV.
 
-use crate::bench::{emit, emit_percentiles, median, town};
+use crate::bench::{emit, emit_percentiles, median, ms, town};
 use kazashi_domain::State;
 use kazashi_domain::overview::overview;
 use kazashi_domain::safety::{Asker, safety_search};
 use kazashi_node::export::{Audience, evacuees, evacuees_csv};
 use kazashi_sim::workload::shelter_week;
 use std::time::Instant;
-
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
-}
 
 pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     let n = args.scale;

@@ -15,7 +15,7 @@
 //!   bringing one new event from A to B, a laptop holding the other N;
 //! - `full_sync_to_empty`: a whole session bringing all N events to a freshly enrolled laptop.
 
-use crate::bench::{emit, median, memory_mib};
+use crate::bench::{emit, median, memory_mib, ms};
 use kazashi_domain::Event;
 use kazashi_node::store::KdfParams;
 use kazashi_node::{ManualClock, Node, Peer};
@@ -53,10 +53,6 @@ impl Drop for TempDir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-}
-
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
 }
 
 pub(crate) fn percentile(mut v: Vec<f64>, p: f64) -> f64 {

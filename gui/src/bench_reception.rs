@@ -13,24 +13,20 @@
 
 use crate::app::reception::Found;
 use crate::app::{Host, Station, View};
-use crate::bench::{emit, emit_percentiles};
+use crate::bench::{emit, emit_percentiles, ms};
 use crate::lang::Lang;
 use eframe::egui;
+use kazashi_domain::OperatorId;
 use kazashi_domain::event::IdMethod;
-use kazashi_domain::{CivilDate, OperatorId};
 use kazashi_node::card::BasicFour;
 use kazashi_node::reception::BasicFourMatch;
 use kazashi_node::staff::Role;
 use kazashi_node::{KdfParams, ManualClock, Node};
-use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
+use kazashi_sim::population::shelter_operation;
 use kazashi_sim::workload::START_MS;
 use kazashi_sync::DeviceKey;
 use std::sync::Arc;
 use std::time::Instant;
-
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
-}
 
 /// One frame of the window at 1366×768: layout and tessellation (what the CPU does per frame).
 fn frame(ctx: &egui::Context, st: &mut Station<ManualClock>) -> f64 {
@@ -57,15 +53,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     }
     let e = |x: &dyn std::fmt::Display| x.to_string();
     let events_n = (n / 10).max(1000);
-    let today = CivilDate::new(2026, 9, 1).map_err(|x| e(&x))?;
-    // About 2.2 persons a household.
-    let m = generate(PopulationSpec {
-        households: (n * 9 / 20).max(50),
-        seed: args.seed,
-        today,
-        voters: false,
-    })
-    .map_err(|x| e(&x))?;
+    let m = crate::bench::town_of_people(n, args.seed)?;
     let persons = m.roster.len();
     let d = shelter_operation(&m, (events_n / 20_000).clamp(5, 500)).map_err(|x| e(&x))?;
     let (fleet, sealed) = crate::bench_log::signed_week(&m, &d, events_n, args.seed)?;

@@ -11,20 +11,14 @@
 //! - `load`: the whole roster read back and checked against its hash (a station's start);
 //! - `csv_bytes`, `store_bytes`, `peak_rss`.
 
-use crate::bench::{emit, emit_percentiles};
+use crate::bench::{emit, emit_percentiles, ms};
 use crate::bench_log::TempDir;
-use kazashi_domain::CivilDate;
 use kazashi_domain::roster::RosterKind;
 use kazashi_node::KdfParams;
 use kazashi_node::roster_csv::{Mapping, ReadOptions, read, write};
 use kazashi_node::roster_db::{RosterDb, sha256};
-use kazashi_sim::population::{PopulationSpec, generate};
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
-
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
-}
 
 pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     let n = args.scale;
@@ -32,14 +26,8 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         return Err("--scale (roster persons) must be between 1000 and 20000000".into());
     }
     let e = |x: &dyn std::fmt::Display| x.to_string();
-    let today = CivilDate::new(2026, 9, 1).map_err(|x| e(&x))?;
-    let m = generate(PopulationSpec {
-        households: (n * 9 / 20).max(50),
-        seed: args.seed,
-        today,
-        voters: false,
-    })
-    .map_err(|x| e(&x))?;
+    let m = crate::bench::town_of_people(n, args.seed)?;
+    let today = m.today;
     let persons = m.roster.len();
     let csv = write(&m.roster).into_bytes();
     let sample: Vec<kazashi_domain::roster::RosterEntry> = {

@@ -118,12 +118,7 @@ fn drill_world(
     let roster = match &args.roster {
         None => m.roster,
         Some(path) => {
-            let pass = std::env::var(&args.roster_passphrase_env).map_err(|_| {
-                format!(
-                    "set the roster store's passphrase in {}",
-                    args.roster_passphrase_env
-                )
-            })?;
+            let pass = crate::roster_cmd::passphrase(&args.roster_passphrase_env)?;
             let db = kazashi_node::roster_db::RosterDb::open(path, &pass)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             db.load(m.today, Some(d.roster_hash()))

@@ -82,7 +82,8 @@ pub enum RosterCommand {
     },
 }
 
-fn passphrase(env: &str) -> Result<String, String> {
+/// The roster store's passphrase from the environment variable `env`.
+pub(crate) fn passphrase(env: &str) -> Result<String, String> {
     std::env::var(env).map_err(|_| format!("set the roster store's passphrase in {env}"))
 }
 

@@ -13,13 +13,12 @@ use crate::print::{self, Page, PrintError};
 use crate::roster_csv::{WriteEncoding, encode};
 use kazashi_domain::deployment::Deployment;
 use kazashi_domain::event::Disclosure;
-use kazashi_domain::ids::{PersonRef, SiteId};
+use kazashi_domain::ids::{HouseholdRef, PersonRef, SiteId};
 use kazashi_domain::overview::{Overview, turnout_series};
 use kazashi_domain::roster::{Roster, Sex};
 use kazashi_domain::safety::person_consent;
 use kazashi_domain::state::{Departure, State, StayStatus};
 use kazashi_domain::{CivilDate, Millis};
-use std::collections::BTreeMap;
 
 /// Who the file is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,8 +125,6 @@ pub fn evacuees(
     audience: Audience,
 ) -> EvacueeList {
     let clusters = state.clusters(as_of);
-    let walk_ins: BTreeMap<PersonRef, &kazashi_domain::event::WalkInPerson> =
-        state.walk_ins(as_of).into_iter().collect();
     let mut left_out = LeftOut::default();
     if audience == Audience::Public {
         left_out.withheld_fields = vec!["生年月日", "住所", "世帯", "要配慮"];
@@ -153,43 +150,28 @@ pub fn evacuees(
                 Some(_) => {}
             }
             let facts = state.person_facts(&p, roster, as_of);
-            let (name, kana, address, household) = match &p {
-                PersonRef::Roster(id) => match roster.get(id) {
-                    Some(e) => (
-                        e.name.as_str().to_owned(),
-                        e.kana.as_str().to_owned(),
-                        e.address.as_str().to_owned(),
-                        e.household.to_string(),
-                    ),
-                    None => continue,
-                },
-                PersonRef::WalkIn { registration, .. } => match walk_ins.get(&p) {
-                    Some(w) => (
-                        w.name.as_str().to_owned(),
-                        w.kana
-                            .as_ref()
-                            .map(|k| k.as_str().to_owned())
-                            .unwrap_or_default(),
-                        w.address
-                            .as_ref()
-                            .map(|a| a.as_str().to_owned())
-                            .unwrap_or_default(),
-                        format!("受付{}", registration.short()),
-                    ),
-                    None => continue,
-                },
+            let Some(who) = state.identity(&p, roster, as_of) else {
+                continue;
+            };
+            let household = match facts.household {
+                Some(HouseholdRef::Roster(h)) => h.to_string(),
+                Some(HouseholdRef::WalkIn(reg)) => format!("受付{}", reg.short()),
+                None => String::new(),
             };
             let public = audience == Audience::Public;
             rows.push(EvacueeRow {
                 site: s.id,
                 site_name: s.name.as_str().to_owned(),
                 person: p,
-                name,
-                kana,
+                name: who.name.to_owned(),
+                kana: who.kana.unwrap_or_default().to_owned(),
                 birth_date: if public { None } else { facts.birth_date },
                 age: facts.birth_date.map(|b| b.age_on(on)),
                 sex: facts.sex,
-                address: if public { String::new() } else { address },
+                address: match (public, who.address) {
+                    (false, Some(a)) => a.to_owned(),
+                    _ => String::new(),
+                },
                 household: if public { String::new() } else { household },
                 status: status_label(&stay.status),
                 since: stay.since.wall_ms,

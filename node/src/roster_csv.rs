@@ -531,8 +531,8 @@ pub fn read(
         return Err(lint);
     }
 
-    let mut entries: Vec<RosterEntry> = Vec::with_capacity(text.len() / 120);
-    let mut lines: Vec<u64> = Vec::with_capacity(entries.capacity());
+    // Each entry with the line it was read from.
+    let mut rows: Vec<(RosterEntry, u64)> = Vec::with_capacity(text.len() / 120);
     // Households named on a row of their own (no person id), with the line.
     let mut household_rows: Vec<(HouseholdId, u64)> = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -646,7 +646,7 @@ pub fn read(
         if let (Ok(name), Ok(kana), Ok(birth_date), Ok(sex), Ok(address), Ok(voter)) =
             (name, kana, birth, sex_v, address, voter)
         {
-            entries.push(RosterEntry {
+            let entry = RosterEntry {
                 person,
                 household,
                 name,
@@ -656,8 +656,8 @@ pub fn read(
                 address,
                 voter,
                 care_needs,
-            });
-            lines.push(line);
+            };
+            rows.push((entry, line));
         }
     }
     progress(total, total);
@@ -669,17 +669,9 @@ pub fn read(
         );
     }
     // In person-id order, as the roster keeps them, so the folded text lines up.
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_by_key(|&i| entries.get(i).map(|e| e.person));
-    let lines: Vec<u64> = order
-        .iter()
-        .filter_map(|&i| lines.get(i).copied())
-        .collect();
-    let mut slots: Vec<Option<RosterEntry>> = entries.into_iter().map(Some).collect();
-    let entries: Vec<RosterEntry> = order
-        .iter()
-        .filter_map(|&i| slots.get_mut(i).and_then(Option::take))
-        .collect();
+    // The sort is stable: a duplicate id keeps its file order.
+    rows.sort_by_key(|(e, _)| e.person);
+    let (entries, lines): (Vec<RosterEntry>, Vec<u64>) = rows.into_iter().unzip();
     let folded = fold_entries(&entries);
     cross_checks(
         &entries,

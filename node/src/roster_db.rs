@@ -20,7 +20,7 @@
 //! [`RosterDb::load`] recomputes it from the stored entries, so a file altered after import is
 //! caught before any station uses it, and the station compares it with the manifest.
 
-use crate::store::{KdfParams, StoreError, create_encrypted, open_encrypted};
+use crate::store::{KdfParams, StoreError, create_encrypted, kdf_path, open_encrypted};
 use kazashi_domain::ids::{ListNumber, PersonId, RosterHash};
 use kazashi_domain::normalize::fold;
 use kazashi_domain::roster::{RosterEntry, RosterKind};
@@ -100,12 +100,6 @@ fn part_path(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn kdf_of(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".kdf");
-    PathBuf::from(p)
-}
-
 fn days(d: CivilDate) -> i64 {
     d.days_since_epoch()
 }
@@ -132,7 +126,7 @@ impl RosterDb {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RosterDb, RosterDbError> {
         let part = part_path(path);
-        for p in [part.clone(), kdf_of(&part)] {
+        for p in [part.clone(), kdf_path(&part)] {
             if p.exists() {
                 std::fs::remove_file(&p)?;
             }
@@ -214,7 +208,7 @@ impl RosterDb {
             conn.pragma_update(None, "journal_mode", "DELETE")?;
         }
         std::fs::File::open(&part)?.sync_all()?;
-        std::fs::rename(kdf_of(&part), kdf_of(path))?;
+        std::fs::rename(kdf_path(&part), kdf_path(path))?;
         std::fs::rename(&part, path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)?.sync_all()?;
@@ -300,28 +294,23 @@ impl RosterDb {
     /// first, then in roster order (a word as common as 佐藤 alone gives the first found).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<RosterEntry>, RosterDbError> {
         let mut dates = Vec::new();
-        let mut long = Vec::new();
-        let mut short = Vec::new();
         let mut texts: Vec<String> = Vec::new();
         for w in query.split([' ', '　']).filter(|w| !w.is_empty()) {
-            if let Some(d) = parse_typed_date(w) {
-                dates.push(d);
-                continue;
-            }
-            let f = fold(w);
-            if f.is_empty() {
-                continue;
-            }
-            texts.push(f.clone());
-            if f.chars().count() >= 3 {
-                long.push(f);
-            } else {
-                short.push(f);
+            match parse_typed_date(w) {
+                Some(d) => dates.push(d),
+                None => texts.push(fold(w)),
             }
         }
-        if dates.is_empty() && long.is_empty() && short.is_empty() {
+        texts.retain(|t| !t.is_empty());
+        if dates.is_empty() && texts.is_empty() {
             return Ok(Vec::new());
         }
+        // Words of three characters or more go through the trigram index.
+        let long: Vec<String> = texts
+            .iter()
+            .filter(|t| t.chars().count() >= 3)
+            .cloned()
+            .collect();
         // Candidates from the most selective index, then every word checked on the row (the
         // trigram index keeps no positions: a word's trigrams may match apart).
         let cap = i64::try_from(limit.saturating_mul(50).max(1000)).unwrap_or(i64::MAX);
@@ -352,15 +341,15 @@ impl RosterDb {
                 }
             }
         }
-        if rids.is_empty() && dates.is_empty() && !short.is_empty() {
-            let w = short.first().cloned().unwrap_or_default();
+        let short = texts.iter().find(|t| t.chars().count() < 3);
+        if let Some(w) = short.filter(|_| rids.is_empty() && dates.is_empty()) {
             let mut ids: Vec<i64> = Vec::new();
             for sql in [
                 "SELECT rid FROM person WHERE name_f >= ?1 AND name_f < ?2 LIMIT ?3",
                 "SELECT rid FROM person WHERE kana_f >= ?1 AND kana_f < ?2 LIMIT ?3",
             ] {
                 let mut st = self.conn.prepare_cached(sql)?;
-                for r in st.query_map(params![w, prefix_end(&w), cap], |r| r.get(0))? {
+                for r in st.query_map(params![w, prefix_end(w), cap], |r| r.get(0))? {
                     ids.push(r?);
                 }
             }
@@ -391,7 +380,7 @@ impl RosterDb {
             let e = Self::decode(&entry)?;
             // The address is folded only when a word is not in the name or reading.
             let mut address: Option<String> = None;
-            let ok = long.iter().chain(&short).all(|w| {
+            let ok = texts.iter().all(|w| {
                 name.contains(w.as_str())
                     || kana.contains(w.as_str())
                     || address

@@ -115,7 +115,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn kdf_path(path: &Path) -> PathBuf {
+/// `<file>.kdf`: the salt and cost beside an encrypted file.
+pub(crate) fn kdf_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".kdf");
     PathBuf::from(p)

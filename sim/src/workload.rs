@@ -22,7 +22,6 @@ struct Writer {
     hlc: Hlc,
 }
 
-/// `n` events of a shelter operation over `m`'s roster and `d`'s shelters.
 /// A uniformly chosen element (`None` for an empty slice).
 fn pick<'a, T>(rng: &mut ChaCha8Rng, v: &'a [T]) -> Option<&'a T> {
     if v.is_empty() {
@@ -31,6 +30,39 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, v: &'a [T]) -> Option<&'a T> {
     v.get(rng.random_range(0..v.len()))
 }
 
+/// A household card for `members` (the first is the representative) staying in the shelter,
+/// with the household's consent and DV block, and nothing else filled in.
+pub fn household_card(
+    members: &[PersonRef],
+    disclosure: Disclosure,
+    dv_block: bool,
+) -> HouseholdCard {
+    HouseholdCard {
+        representative: members.first().copied(),
+        phone: None,
+        damage: None,
+        flooding: None,
+        staying: StayingPlace::InShelter,
+        car: None,
+        pets: None,
+        disclosure,
+        dv_block,
+        members: members
+            .iter()
+            .map(|p| MemberCard {
+                person: *p,
+                care_needs: Default::default(),
+                allergies: None,
+                medication: None,
+                disclosure: None,
+                medical_note: None,
+            })
+            .collect(),
+        notes: None,
+    }
+}
+
+/// `n` events of a shelter operation over `m`'s roster and `d`'s shelters.
 pub fn shelter_week(m: &Municipality, d: &Deployment, n: usize, seed: u64) -> Vec<Event> {
     shelter_week_by(m, d, n, seed, &|i, _, k| {
         let mut b = [0u8; 32];
@@ -218,30 +250,18 @@ pub fn shelter_week_by(
                 let Some(&h) = pick(&mut rng, &households) else {
                     continue;
                 };
-                let mem = m.roster.household(&h);
-                let card = HouseholdCard {
-                    representative: mem.first().map(|e| PersonRef::Roster(e.person)),
-                    phone: None,
-                    damage: Some(HousingDamage::Partial),
-                    flooding: Some(Flooding::BelowFloor),
-                    staying: StayingPlace::InShelter,
-                    car: None,
-                    pets: None,
-                    disclosure: Disclosure::Relatives,
-                    dv_block: false,
-                    members: mem
-                        .iter()
-                        .map(|e| MemberCard {
-                            person: PersonRef::Roster(e.person),
-                            care_needs: [CareNeed::Medication].into(),
-                            allergies: None,
-                            medication: None,
-                            disclosure: None,
-                            medical_note: None,
-                        })
-                        .collect(),
-                    notes: None,
-                };
+                let mem: Vec<PersonRef> = m
+                    .roster
+                    .household(&h)
+                    .iter()
+                    .map(|e| PersonRef::Roster(e.person))
+                    .collect();
+                let mut card = household_card(&mem, Disclosure::Relatives, false);
+                card.damage = Some(HousingDamage::Partial);
+                card.flooding = Some(Flooding::BelowFloor);
+                for member in &mut card.members {
+                    member.care_needs = [CareNeed::Medication].into();
+                }
                 EventBody::HouseholdCard {
                     household: HouseholdRef::Roster(h),
                     card: Box::new(card),

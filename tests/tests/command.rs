@@ -8,9 +8,7 @@
 //!   against the PFIF 1.4 schema (xmllint), the PDF's text is there (pdftotext).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use kazashi_domain::event::{
-    Disclosure, EventBody, HouseholdCard, IdMethod, MemberCard, Members, StayingPlace, WalkInPerson,
-};
+use kazashi_domain::event::{Disclosure, EventBody, IdMethod, Members, WalkInPerson};
 use kazashi_domain::ids::{DeviceId, HouseholdRef, OperatorId, PersonRef, SiteId};
 use kazashi_domain::overview::{overview, turnout_series};
 use kazashi_domain::roster::Sex;
@@ -24,7 +22,7 @@ use kazashi_node::export::{
 use kazashi_node::roster_csv::WriteEncoding;
 use kazashi_node::{ManualClock, Station};
 use kazashi_sim::population::{PopulationSpec, election, generate, shelter_operation};
-use kazashi_sim::workload::{START_MS, election_votes, shelter_week};
+use kazashi_sim::workload::{START_MS, election_votes, household_card, shelter_week};
 use std::sync::Arc;
 
 fn today() -> CivilDate {
@@ -188,29 +186,7 @@ fn shelter() -> Shelter {
                 op,
                 EventBody::HouseholdCard {
                     household: HouseholdRef::Roster(*h),
-                    card: Box::new(HouseholdCard {
-                        representative: people.first().copied(),
-                        phone: None,
-                        damage: None,
-                        flooding: None,
-                        staying: StayingPlace::InShelter,
-                        car: None,
-                        pets: None,
-                        disclosure,
-                        dv_block,
-                        members: people
-                            .iter()
-                            .map(|p| MemberCard {
-                                person: *p,
-                                care_needs: Default::default(),
-                                allergies: None,
-                                medication: None,
-                                disclosure: None,
-                                medical_note: None,
-                            })
-                            .collect(),
-                        notes: None,
-                    }),
+                    card: Box::new(household_card(&people, disclosure, dv_block)),
                 },
             )
             .unwrap();
@@ -259,19 +235,7 @@ fn shelter() -> Shelter {
         op,
         EventBody::HouseholdCard {
             household: HouseholdRef::WalkIn(reg.id()),
-            card: Box::new(HouseholdCard {
-                representative: Some(walk_in),
-                phone: None,
-                damage: None,
-                flooding: None,
-                staying: StayingPlace::InShelter,
-                car: None,
-                pets: None,
-                disclosure: Disclosure::Public,
-                dv_block: false,
-                members: vec![],
-                notes: None,
-            }),
+            card: Box::new(household_card(&[walk_in], Disclosure::Public, false)),
         },
     )
     .unwrap();

@@ -10,9 +10,10 @@ use kazashi_domain::safety::{Asker, SafetyAnswer, Whereabouts, safety_search};
 use kazashi_domain::{CivilDate, Millis};
 use kazashi_node::Clock;
 use kazashi_node::export::{
-    Audience, evacuees, evacuees_csv, evacuees_pdf, for_excel, pfif, status_reports_csv,
+    Audience, LeftOut, evacuees, evacuees_csv, evacuees_pdf, for_excel, pfif, status_reports_csv,
 };
 use kazashi_node::roster_csv::WriteEncoding;
+use std::sync::Arc;
 
 const HOUR: Millis = 3_600_000;
 
@@ -21,7 +22,9 @@ pub struct Dashboard {
     /// 0: now; otherwise the picture this many hours ago.
     hours_back: u32,
     /// (log length, hours back, the picture).
-    cache: Option<(usize, u32, Overview)>,
+    cache: Option<(usize, u32, Arc<Overview>)>,
+    /// (log length, the hour it ends in, ballots per station over the last 24 hours).
+    turnout: Option<(usize, Millis, Arc<TurnoutSeries>)>,
     query: String,
     asker: Option<Asker>,
     answers: Option<Vec<SafetyAnswer>>,
@@ -37,8 +40,11 @@ fn lifeline(s: kazashi_domain::event::LifelineStatus) -> &'static str {
     }
 }
 
+type TurnoutSeries = std::collections::BTreeMap<kazashi_domain::SiteId, Vec<(Millis, u32, u32)>>;
+
 impl Dashboard {
-    fn picture<C: Clock>(&mut self, cx: &mut Cx<'_, C>) -> Option<Overview> {
+    /// The picture, made again only when the log grows or the time asked for changes.
+    fn picture<C: Clock>(&mut self, cx: &mut Cx<'_, C>) -> Option<Arc<Overview>> {
         let len = cx.node.state().len();
         if let Some((l, h, ov)) = &self.cache
             && *l == len
@@ -52,7 +58,13 @@ impl Dashboard {
         // Ages are counted on the day of the picture (the clock is always in range).
         let on = CivilDate::jst_of(as_of.unwrap_or(now))?;
         let st = cx.node.station();
-        let ov = overview(st.state(), st.deployment(), st.roster(), on, as_of);
+        let ov = Arc::new(overview(
+            st.state(),
+            st.deployment(),
+            st.roster(),
+            on,
+            as_of,
+        ));
         self.cache = Some((len, self.hours_back, ov.clone()));
         Some(ov)
     }
@@ -239,8 +251,16 @@ impl Dashboard {
     /// Cumulative ballots per station over the last 24 hours, a line each.
     fn turnout<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>, now: Millis) {
         ui.label(cx.tr.t("command-turnout"));
-        let from = now.saturating_sub(24 * HOUR);
-        let series = turnout_series(cx.node.state(), from, now, HOUR);
+        let len = cx.node.state().len();
+        let series = match &self.turnout {
+            Some((l, h, s)) if *l == len && *h == now / HOUR => s.clone(),
+            _ => {
+                let from = now.saturating_sub(24 * HOUR);
+                let s = Arc::new(turnout_series(cx.node.state(), from, now, HOUR));
+                self.turnout = Some((len, now / HOUR, s.clone()));
+                s
+            }
+        };
         let (rect, _) = ui.allocate_exact_size(egui::vec2(640.0, 160.0), egui::Sense::hover());
         let p = ui.painter_at(rect);
         p.rect_stroke(
@@ -379,53 +399,51 @@ impl Dashboard {
     ) -> Result<(String, Vec<String>), String> {
         let now = cx.now();
         let on = CivilDate::jst_of(now).ok_or("the clock is out of range")?;
-        let st = cx.node.station();
-        let audience = if which == "export-pfif" {
-            Audience::Public
-        } else {
-            Audience::Staff
-        };
-        let list = evacuees(
-            st.state(),
-            st.deployment(),
-            st.roster(),
-            None,
-            None,
-            on,
-            audience,
-        );
-        let mut left = list.left_out.clone();
         let stamp = super::hhmm(now).replace(':', "");
-        let (name, bytes) = match which {
-            "export-csv" => (
-                format!("避難者名簿-{stamp}.csv"),
-                for_excel(&evacuees_csv(&list), WriteEncoding::Utf8Bom, &mut left),
-            ),
-            "export-cp932" => (
-                format!("避難者名簿-{stamp}-sjis.csv"),
-                for_excel(&evacuees_csv(&list), WriteEncoding::Cp932, &mut left),
-            ),
-            "export-pdf" => {
-                let (font, _, _) = super::fonts::find()?;
-                let pdf = evacuees_pdf(&font, "避難者名簿", &list).map_err(|e| e.to_string())?;
-                (format!("避難者名簿-{stamp}.pdf"), pdf)
-            }
-            "export-pfif" => (
-                format!("pfif-{stamp}.xml"),
-                pfif(&list, "kazashi.local", st.deployment().name().as_str(), now).into_bytes(),
-            ),
-            _ => {
-                let ov = self.picture(cx).ok_or("the clock is out of range")?;
-                let st = cx.node.station();
-                (
-                    format!("状況報告-{stamp}.csv"),
-                    for_excel(
-                        &status_reports_csv(st.deployment(), &ov),
-                        WriteEncoding::Utf8Bom,
-                        &mut left,
-                    ),
-                )
-            }
+        let (name, bytes, left) = if which == "export-status" {
+            let ov = self.picture(cx).ok_or("the clock is out of range")?;
+            let mut left = LeftOut::default();
+            let text = status_reports_csv(cx.node.station().deployment(), &ov);
+            let bytes = for_excel(&text, WriteEncoding::Utf8Bom, &mut left);
+            (format!("状況報告-{stamp}.csv"), bytes, left)
+        } else {
+            let st = cx.node.station();
+            let audience = if which == "export-pfif" {
+                Audience::Public
+            } else {
+                Audience::Staff
+            };
+            let list = evacuees(
+                st.state(),
+                st.deployment(),
+                st.roster(),
+                None,
+                None,
+                on,
+                audience,
+            );
+            let mut left = list.left_out.clone();
+            let (name, bytes) = match which {
+                "export-cp932" => (
+                    format!("避難者名簿-{stamp}-sjis.csv"),
+                    for_excel(&evacuees_csv(&list), WriteEncoding::Cp932, &mut left),
+                ),
+                "export-pdf" => {
+                    let (font, _, _) = super::fonts::find()?;
+                    let pdf =
+                        evacuees_pdf(&font, "避難者名簿", &list).map_err(|e| e.to_string())?;
+                    (format!("避難者名簿-{stamp}.pdf"), pdf)
+                }
+                "export-pfif" => (
+                    format!("pfif-{stamp}.xml"),
+                    pfif(&list, "kazashi.local", st.deployment().name().as_str(), now).into_bytes(),
+                ),
+                _ => (
+                    format!("避難者名簿-{stamp}.csv"),
+                    for_excel(&evacuees_csv(&list), WriteEncoding::Utf8Bom, &mut left),
+                ),
+            };
+            (name, bytes, left)
         };
         let dir = cx
             .node

@@ -679,7 +679,7 @@ fn simulated_peer_stations_write_over_the_real_mesh() {
 
 #[test]
 fn the_command_center_sees_every_site_answers_safety_queries_by_consent_and_exports() {
-    use kazashi_domain::event::{Disclosure, HouseholdCard, MemberCard, StayingPlace};
+    use kazashi_domain::event::Disclosure;
     use kazashi_domain::ids::{HouseholdRef, OperatorId, PersonRef};
     let (mut h, dir) = open(DemoKind::Shelter, "honbu", "4444");
     // Reception staff have no command view; the command center has it at F7.
@@ -708,29 +708,11 @@ fn the_command_center_sees_every_site_answers_safety_queries_by_consent_and_expo
             op,
             EventBody::HouseholdCard {
                 household: HouseholdRef::Roster(who.household),
-                card: Box::new(HouseholdCard {
-                    representative: members.first().copied(),
-                    phone: None,
-                    damage: None,
-                    flooding: None,
-                    staying: StayingPlace::InShelter,
-                    car: None,
-                    pets: None,
-                    disclosure: Disclosure::Relatives,
-                    dv_block: false,
-                    members: members
-                        .iter()
-                        .map(|p| MemberCard {
-                            person: *p,
-                            care_needs: Default::default(),
-                            allergies: None,
-                            medication: None,
-                            disclosure: None,
-                            medical_note: None,
-                        })
-                        .collect(),
-                    notes: None,
-                }),
+                card: Box::new(kazashi_sim::workload::household_card(
+                    &members,
+                    Disclosure::Relatives,
+                    false,
+                )),
             },
         )
         .unwrap();
