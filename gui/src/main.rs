@@ -13,6 +13,7 @@ mod bench_shard;
 mod bundle_cmd;
 mod card_cmd;
 mod demo;
+mod drill_cmd;
 mod lang;
 mod node_cmd;
 mod roster_cmd;
@@ -51,6 +52,9 @@ enum Command {
     /// Rosters: lint a CSV export, import it into the encrypted roster store, show a store,
     /// write a sample.
     Roster(roster_cmd::RosterArgs),
+    /// A drill on the simulator: the real node code under a scenario's arrivals, votes and
+    /// faults on simulated time; writes a report with charts.
+    Drill(drill_cmd::DrillArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Some(Command::Bundle(args)) => bundle_cmd::run(&args),
         Some(Command::Card(args)) => card_cmd::run(&args, cli.lang),
         Some(Command::Roster(args)) => roster_cmd::run(&args),
+        Some(Command::Drill(args)) => drill_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -110,6 +110,8 @@ pub struct BundleImport {
     pub added_by_site: BTreeMap<SiteId, usize>,
     /// Shards whose changes were refused (and quarantined).
     pub refused_shards: usize,
+    /// The ids of the events new to this laptop.
+    pub added_ids: Vec<EventId>,
 }
 
 /// What a bundle carries.
@@ -147,6 +149,8 @@ pub struct SyncStep {
     /// For a catalog: how many shards differ between it and ours (held by one side only, or
     /// with other heads).
     pub differing: Option<usize>,
+    /// The ids of the events new here.
+    pub added_ids: Vec<EventId>,
 }
 
 impl<C: Clock> Node<C> {
@@ -256,6 +260,11 @@ impl<C: Clock> Node<C> {
     }
     pub fn store(&self) -> &Store {
         &self.store
+    }
+    /// For simulated laptops only (drills, the simulator): commits stop waiting for fsync.
+    /// A crash of the process still keeps every commit; a crash of the machine may not.
+    pub fn relax_durability_for_simulation(&self) -> Result<(), NodeError> {
+        Ok(self.store.relax_durability()?)
     }
     pub fn device(&self) -> kazashi_domain::DeviceId {
         self.key.device_id()
@@ -455,12 +464,12 @@ impl<C: Clock> Node<C> {
     }
 
     /// Commit events a shard has just taken from a peer or a bundle (with the shard's new
-    /// save), then fold them and feed them to the detector. Returns how many.
+    /// save), then fold them and feed them to the detector. Returns their ids.
     fn take_in(
         &mut self,
         shard: ShardId,
         events: Vec<(Event, Vec<u8>)>,
-    ) -> Result<usize, NodeError> {
+    ) -> Result<Vec<EventId>, NodeError> {
         let refs: Vec<(&Event, &[u8])> = events.iter().map(|(e, b)| (e, b.as_slice())).collect();
         persist_loaded(
             &mut self.log,
@@ -469,12 +478,13 @@ impl<C: Clock> Node<C> {
             shard,
             &refs,
         )?;
-        let n = events.len();
+        let mut ids = Vec::with_capacity(events.len());
         for (e, _) in events {
             self.station.ingest(e.clone())?;
             self.detect(&e);
+            ids.push(e.id());
         }
-        Ok(n)
+        Ok(ids)
     }
 
     /// Feed one event, already in the state, to the detector (once it exists).
@@ -609,6 +619,7 @@ impl<C: Clock> Node<C> {
             added: 0,
             added_by_site: BTreeMap::new(),
             refused_shards: 0,
+            added_ids: Vec::new(),
         };
         let dep_id = self.members.deployment().id();
         for (shard, bytes) in body.shards {
@@ -630,7 +641,9 @@ impl<C: Clock> Node<C> {
                     }
                     self.log.mark_dirty(shard);
                     self.log.take_dirty();
-                    let n = self.take_in(shard, events)?;
+                    let ids = self.take_in(shard, events)?;
+                    let n = ids.len();
+                    report.added_ids.extend(ids);
                     if n > 0 {
                         *report.added_by_site.entry(shard.site).or_default() += n;
                     }
@@ -795,6 +808,7 @@ impl<C: Clock> Node<C> {
             added: 0,
             refused: out.refused.len(),
             differing: out.differing,
+            added_ids: Vec::new(),
         };
         for (shard, err) in &out.refused {
             self.quarantine(
@@ -816,7 +830,9 @@ impl<C: Clock> Node<C> {
         }
         for shard in self.log.take_dirty() {
             let events = by_shard.remove(&shard).unwrap_or_default();
-            step.added += self.take_in(shard, events)?;
+            let ids = self.take_in(shard, events)?;
+            step.added += ids.len();
+            step.added_ids.extend(ids);
         }
         Ok(step)
     }

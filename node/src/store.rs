@@ -286,6 +286,13 @@ impl Store {
         Ok(())
     }
 
+    /// `synchronous = OFF`: for simulated laptops only (see
+    /// `Node::relax_durability_for_simulation`).
+    pub fn relax_durability(&self) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "synchronous", "OFF")?;
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -148,7 +148,7 @@ fn note(s: &str) -> Result<Note, DemoError> {
 }
 
 /// Prefill a status report from a station's own counts.
-fn status_report(kind: ReportKind, c: &SiteCounts, opened_at: u64) -> StatusReport {
+pub(crate) fn status_report(kind: ReportKind, c: &SiteCounts, opened_at: u64) -> StatusReport {
     let n = |v: Option<&u32>| v.copied().unwrap_or(0);
     StatusReport {
         kind,

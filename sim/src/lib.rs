@@ -13,9 +13,11 @@
 
 pub mod card;
 pub mod demo;
+pub mod drill;
 pub mod fleet;
 pub mod names;
 pub mod population;
+pub mod scenario;
 pub mod workload;
 
 pub use population::{Municipality, PopulationSpec, generate};

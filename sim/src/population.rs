@@ -144,11 +144,20 @@ pub fn precinct_of_town(town: usize) -> String {
 
 /// Generate a municipality.
 pub fn generate(spec: PopulationSpec) -> Result<Municipality, GenError> {
+    generate_with_precincts(spec, 0)
+}
+
+/// [`generate`] with voters spread over `precincts` 投票区 (town and 丁目 together, up to
+/// five per town) instead of one per town (`0`). The roster is otherwise the same.
+pub fn generate_with_precincts(
+    spec: PopulationSpec,
+    precincts: usize,
+) -> Result<Municipality, GenError> {
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let sizes: [(usize, u32); 6] = [(1, 38), (2, 28), (3, 16), (4, 12), (5, 4), (6, 2)];
     let mut entries = Vec::new();
     let mut person_seq: u64 = 0;
-    let mut list_seq = vec![0u32; TOWNS.len()];
+    let mut list_seq = vec![0u32; TOWNS.len().max(precincts)];
     let y = spec.today.year();
     for h in 0..spec.households {
         let size = weighted(&mut rng, &sizes, |s| s.1).map_or(1, |s| s.0);
@@ -165,12 +174,17 @@ pub fn generate(spec: PopulationSpec) -> Result<Municipality, GenError> {
         };
         let town = rng.random_range(0..TOWNS.len());
         let town_name = TOWNS.get(town).copied().unwrap_or("本町");
+        let chome: usize = rng.random_range(1..6);
         let address = format!(
-            "{CITY}{town_name}{}丁目{}番{}号",
-            rng.random_range(1..6),
+            "{CITY}{town_name}{chome}丁目{}番{}号",
             rng.random_range(1..30),
             rng.random_range(1..20)
         );
+        let precinct = if precincts == 0 {
+            town
+        } else {
+            (town + TOWNS.len() * (chome - 1)) % precincts
+        };
         let household = value(HouseholdId::new(&format!("{:08}", 20_000_000 + h)))?;
         let head_age: i32 = if size == 1 {
             rng.random_range(20..96)
@@ -263,17 +277,17 @@ pub fn generate(spec: PopulationSpec) -> Result<Municipality, GenError> {
                 if age_now < 18 {
                     continue;
                 }
-                let seq = list_seq.get_mut(town).map(|s| {
+                let seq = list_seq.get_mut(precinct).map(|s| {
                     *s += 1;
                     *s
                 });
                 Some(VoterInfo {
                     list_number: value(ListNumber::new(&format!(
                         "{}-{:05}",
-                        precinct_of_town(town),
+                        precinct_of_town(precinct),
                         seq.unwrap_or(0)
                     )))?,
-                    precinct: value(PrecinctId::new(&precinct_of_town(town)))?,
+                    precinct: value(PrecinctId::new(&precinct_of_town(precinct)))?,
                     flags: VoterFlags {
                         eligible: !roll(&mut rng, 0.002),
                         absentee_voted: roll(&mut rng, 0.004),
@@ -366,6 +380,58 @@ fn command_center() -> Result<Site, GenError> {
         name: value(Label::new("かざし市役所 災害対策本部"))?,
         kind: SiteKind::CommandCenter,
     })
+}
+
+/// An election of any size: `early` early-voting offices (E1…) open for `early_days` days
+/// before election day, and `stations` election-day stations (P01…, station *i* serving
+/// 投票区 *i*, as [`generate_with_precincts`] assigns them), and the election board (HQ).
+pub fn election_sized(
+    m: &Municipality,
+    election_day: CivilDate,
+    early: usize,
+    early_days: i64,
+    stations: usize,
+) -> Result<Deployment, GenError> {
+    let mut sites = Vec::new();
+    for i in 0..early {
+        sites.push(Site {
+            id: value(SiteId::new(&format!("E{}", i + 1)))?,
+            name: value(Label::new(&format!("かざし市 第{}期日前投票所", i + 1)))?,
+            kind: SiteKind::PollingStation {
+                precincts: vec![],
+                early_voting: true,
+                election_day: false,
+            },
+        });
+    }
+    for i in 0..stations {
+        sites.push(Site {
+            id: value(SiteId::new(&format!("P{}", precinct_of_town(i))))?,
+            name: value(Label::new(&format!("第{}投票所", i + 1)))?,
+            kind: SiteKind::PollingStation {
+                precincts: vec![value(PrecinctId::new(&precinct_of_town(i)))?],
+                early_voting: false,
+                election_day: true,
+            },
+        });
+    }
+    sites.push(Site {
+        id: value(SiteId::new("HQ"))?,
+        name: value(Label::new("かざし市 選挙管理委員会"))?,
+        kind: SiteKind::CommandCenter,
+    });
+    let from = CivilDate::from_days_since_epoch(election_day.days_since_epoch() - early_days)
+        .ok_or_else(|| GenError::Value("early voting start out of range".into()))?;
+    value(Deployment::new(
+        deployment_id(m.seed, 3),
+        value(Label::new("かざし市議会議員選挙（訓練）"))?,
+        DeploymentKind::Election {
+            election_day,
+            early_voting_from: from,
+        },
+        m.roster.hash(),
+        sites,
+    ))
 }
 
 /// An election: two early-voting offices (E1, E2), one election-day station per 投票区 (P01…),

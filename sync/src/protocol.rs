@@ -92,7 +92,7 @@ impl Log {
 
     /// Digest of a loaded shard's heads.
     pub fn heads_digest(&mut self, id: &ShardId) -> Option<HeadsDigest> {
-        self.shards.get_mut(id).map(|d| digest(&d.heads()))
+        self.shards.get_mut(id).and_then(ShardDoc::heads_digest)
     }
 
     pub fn actor(&self) -> DeviceId {
@@ -162,8 +162,7 @@ impl Log {
         let mut c: Catalog = self
             .shards
             .iter_mut()
-            .filter(|(_, doc)| !doc.is_empty())
-            .map(|(id, doc)| (*id, digest(&doc.heads())))
+            .filter_map(|(id, doc)| Some((*id, doc.heads_digest()?)))
             .collect();
         c.extend(self.unloaded.iter().map(|(id, h)| (*id, *h)));
         c
@@ -235,6 +234,8 @@ pub struct Session {
     refused: BTreeSet<ShardId>,
     /// Our shards' digests as last announced to the peer (catalog or push).
     announced: BTreeMap<ShardId, HeadsDigest>,
+    /// Per shard that differed at the peer's last catalog: (ours, theirs) then.
+    differed: BTreeMap<ShardId, (Option<HeadsDigest>, Option<HeadsDigest>)>,
 }
 
 impl Session {
@@ -253,6 +254,7 @@ impl Session {
                 .collect(),
             refused: BTreeSet::new(),
             announced: BTreeMap::new(),
+            differed: BTreeMap::new(),
         }
     }
 
@@ -310,6 +312,23 @@ impl Session {
                     .copied()
                     .collect();
                 out.differing = Some(differing.len());
+                // A shard that differs exactly as it did at the peer's previous catalog made
+                // no progress in between: a message was lost (a dropped frame, a transport
+                // that loses messages). Automerge would never resend changes it believes it
+                // sent, so forget what was sent and in flight, keeping the heads both sides
+                // are known to share.
+                let now: BTreeMap<ShardId, (Option<HeadsDigest>, Option<HeadsDigest>)> = differing
+                    .iter()
+                    .map(|s| (*s, (ours.get(s).copied(), theirs.get(s).copied())))
+                    .collect();
+                for (shard, pair) in &now {
+                    if self.differed.get(shard) == Some(pair)
+                        && let Some(peer) = self.peers.get_mut(shard)
+                    {
+                        *peer = sync::State::decode(&peer.encode()).unwrap_or_default();
+                    }
+                }
+                self.differed = now;
                 for shard in differing {
                     // A shard only this side holds is the peer's to open: it says "I have
                     // nothing" once and gets the whole document in one message. Were both

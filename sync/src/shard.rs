@@ -86,6 +86,8 @@ pub struct ShardDoc {
     doc: AutoCommit,
     /// Heads at the last save (Automerge forgets its own on load and fork).
     saved: Vec<ChangeHash>,
+    /// The digest of the current heads (`None` inside: no events), until the next change.
+    digest: Option<Option<crate::protocol::HeadsDigest>>,
 }
 
 fn key_of(id: &EventId) -> String {
@@ -101,6 +103,7 @@ impl ShardDoc {
             doc: AutoCommit::new().with_actor(actor.clone()),
             actor,
             saved: Vec::new(),
+            digest: None,
         }
     }
 
@@ -117,6 +120,7 @@ impl ShardDoc {
             actor,
             doc,
             saved,
+            digest: None,
         })
     }
 
@@ -130,6 +134,19 @@ impl ShardDoc {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The digest of the heads, or `None` for a document with no events yet (one made to
+    /// receive a shard that has not come). Kept until the document changes, so a catalog costs
+    /// no walk over the documents.
+    pub fn heads_digest(&mut self) -> Option<crate::protocol::HeadsDigest> {
+        if let Some(d) = self.digest {
+            return d;
+        }
+        let heads = self.doc.get_heads();
+        let d = (!heads.is_empty()).then(|| crate::protocol::digest(&heads));
+        self.digest = Some(d);
+        d
     }
 
     pub fn contains(&self, id: &EventId) -> bool {
@@ -149,6 +166,7 @@ impl ShardDoc {
         // nothing of when a laptop stored them.
         self.doc
             .commit_with(automerge::transaction::CommitOptions::default().with_time(0));
+        self.digest = None;
         Ok(true)
     }
 
@@ -205,6 +223,15 @@ impl ShardDoc {
     ) -> Result<Vec<EventId>, ShardError> {
         let msg =
             sync::Message::decode(message).map_err(|e| ShardError::BadMessage(e.to_string()))?;
+        if msg.changes.is_empty() {
+            // Heads, needs and a summary only: nothing enters the document, so there is
+            // nothing to vet and no need to fork it.
+            self.doc
+                .sync()
+                .receive_sync_message(peer, msg)
+                .map_err(am)?;
+            return Ok(Vec::new());
+        }
         let before = self.doc.get_heads();
         let mut trial = self.doc.fork().with_actor(self.actor.clone());
         let mut trial_peer = peer.clone();
@@ -214,6 +241,7 @@ impl ShardDoc {
             .map_err(am)?;
         let added = self.vet(&mut trial, &before, check)?;
         self.doc = trial;
+        self.digest = None;
         *peer = trial_peer;
         Ok(added)
     }
@@ -232,6 +260,7 @@ impl ShardDoc {
             .map_err(|e| ShardError::BadMessage(e.to_string()))?;
         let added = self.vet(&mut trial, &before, check)?;
         self.doc = trial;
+        self.digest = None;
         Ok(added)
     }
 
