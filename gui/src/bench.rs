@@ -35,8 +35,9 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "reception" => crate::bench_reception::run(args),
         "roster" => crate::bench_roster::run(args),
         "command" => crate::bench_command::run(args),
+        "sim" => crate::bench_sim::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, command"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, command, sim"
         )),
     }
 }

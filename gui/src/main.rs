@@ -10,6 +10,7 @@ mod bench_mesh;
 mod bench_reception;
 mod bench_roster;
 mod bench_shard;
+mod bench_sim;
 mod bundle_cmd;
 mod card_cmd;
 mod demo;

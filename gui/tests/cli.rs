@@ -176,3 +176,63 @@ fn the_reception_bench_prints_its_metrics() {
         assert!(metrics.iter().any(|x| x == m), "no {m} in {metrics:?}");
     }
 }
+
+#[test]
+fn a_drill_writes_its_report_and_prints_no_personal_data_and_a_bad_scenario_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/small-drill.toml");
+    let out_dir = dir.path().join("report");
+    let out = kazashi(&[
+        "drill",
+        "--scenario",
+        scenario,
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--no-baseline",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("converged: true, 1 digest(s), events lost: 0"),
+        "{text}"
+    );
+    for f in [
+        "report.json",
+        "report.md",
+        "headcount.svg",
+        "propagation.svg",
+        "wire.svg",
+    ] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    assert!(json["baseline"].is_null());
+    assert_eq!(json["invariants"]["events_lost"], 0);
+    // The drill city's names and addresses appear nowhere in what it wrote.
+    let sc = kazashi_sim::scenario::Scenario::load(std::path::Path::new(scenario)).unwrap();
+    let m = kazashi_sim::generate(kazashi_sim::PopulationSpec {
+        households: sc.households,
+        seed: sc.seed,
+        today: kazashi_domain::CivilDate::parse(&sc.start_date).unwrap(),
+        voters: false,
+    })
+    .unwrap();
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    let all = format!("{text}{md}{json}");
+    for e in m.roster.entries().iter().take(200) {
+        assert!(!all.contains(e.name.as_str()), "a name leaked");
+        assert!(!all.contains(e.address.as_str()), "an address leaked");
+    }
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\nkind = \"shelter\"\nseed = 1\nhouseholds = 10\nstart_date = \"2026-09-01\"\nhours = 2\nshelters = 3\n[shelter]\narrivals = [[0, 1]]\n[[fault]]\nkind = \"crash\"\nsite = \"S009\"\nat = 1\nrestart = 1.5\n").unwrap();
+    let out = kazashi(&["drill", "--scenario", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("S009"), "{err}");
+}
