@@ -296,6 +296,7 @@ alert-manager-only = A manager settles alerts
 alert-settled = Alert settled
 launcher-title = Kazashi demo
 launcher-hint = Try reception in a fictional city (Kazashi City). Choose a station to open
+launcher-drill = Drill: { $name } (S001, { $speed }× speed)
 launcher-shelter = Shelter reception (S001)
 launcher-early = Early-voting office (E1, city hall)
 launcher-election-day = Election-day station (P01)

@@ -293,6 +293,7 @@ alert-manager-only = 処理は責任者が行います
 alert-settled = 警告を処理しました
 launcher-title = かざし デモ
 launcher-hint = 架空の市（かざし市）で、受付の流れを試せます。開く受付を選んでください
+launcher-drill = 訓練：{ $name }（S001、{ $speed }倍速）
 launcher-shelter = 避難所の受付（S001）
 launcher-early = 期日前投票所の受付（E1 市役所）
 launcher-election-day = 当日投票所の受付（P01 第1投票所）

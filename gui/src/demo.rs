@@ -45,6 +45,13 @@ pub struct DemoArgs {
     /// Shelters opened (at least 3; the last is a welfare shelter).
     #[arg(long, default_value_t = DemoConfig::default().shelters)]
     pub shelters: usize,
+    /// Drill mode: the window's shelter drill follows this scenario (its city, shelters and
+    /// arrival curve; peer stations write along it).
+    #[arg(long, value_name = "FILE", conflicts_with = "headless")]
+    pub scenario: Option<std::path::PathBuf>,
+    /// In drill mode, simulated time runs this many times faster than real time.
+    #[arg(long, default_value_t = 60.0)]
+    pub speed: f64,
 }
 
 impl Default for DemoArgs {
@@ -56,16 +63,28 @@ impl Default for DemoArgs {
             seed: c.seed,
             households: c.households,
             shelters: c.shelters,
+            scenario: None,
+            speed: 60.0,
         }
     }
 }
 
 pub fn run(args: &DemoArgs, lang: Lang) -> Result<(), String> {
     if let Some(dir) = &args.tour {
-        return crate::app::run_demo_window(lang, Some(dir.clone()));
+        return crate::app::run_demo_window(lang, Some(dir.clone()), None);
+    }
+    let drill = match &args.scenario {
+        Some(path) => {
+            let sc = kazashi_sim::scenario::Scenario::load(path).map_err(|e| e.to_string())?;
+            Some(crate::app::demo::Drill::new(sc, args.speed)?)
+        }
+        None => None,
+    };
+    if drill.is_some() {
+        return crate::app::run_demo_window(lang, None, drill);
     }
     if !args.headless {
-        match crate::app::run_demo_window(lang, None) {
+        match crate::app::run_demo_window(lang, None, None) {
             Ok(()) => return Ok(()),
             Err(e) => eprintln!(
                 "{e}; {}",

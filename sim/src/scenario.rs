@@ -125,6 +125,27 @@ pub struct Shelter {
     pub status_report_hours: f64,
 }
 
+impl Shelter {
+    /// Households arriving per hour across all shelters, `hour` hours after the start (the
+    /// `arrivals` curve; zero outside it).
+    pub fn rate_at(&self, hour: f64) -> f64 {
+        for w in self.arrivals.windows(2) {
+            if let [(h0, r0), (h1, r1)] = w
+                && hour >= *h0
+                && hour < *h1
+            {
+                let f = if h1 > h0 {
+                    (hour - h0) / (h1 - h0)
+                } else {
+                    0.0
+                };
+                return r0 + (r1 - r0) * f;
+            }
+        }
+        0.0
+    }
+}
+
 /// Planted double-vote attempts, by kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

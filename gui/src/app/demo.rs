@@ -20,6 +20,7 @@ use kazashi_node::store::KdfParams;
 use kazashi_node::{BundleScope, Clock, Node, SystemClock};
 use kazashi_sim::card::{CardSpec, Holder, VirtualCard};
 use kazashi_sim::population::{PopulationSpec, election, generate, shelter_operation};
+use kazashi_sim::scenario::{Kind, Scenario};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,6 +35,31 @@ pub enum DemoKind {
     /// Election-day station P01, on election day.
     ElectionDay,
 }
+
+/// Drill mode: the shelter demo's city and its peer stations follow a drill scenario
+/// (`scenarios/*.toml`): the scenario's municipality and shelters, and peers that check
+/// households in along the scenario's arrival curve, `speed` times faster than real time.
+#[derive(Debug, Clone)]
+pub struct Drill {
+    pub scenario: Scenario,
+    pub speed: f64,
+}
+
+impl Drill {
+    /// A drill on `scenario` (a shelter scenario) at `speed` (1 to 3600).
+    pub fn new(scenario: Scenario, speed: f64) -> Result<Self, String> {
+        if scenario.kind != Kind::Shelter || scenario.shelter.is_none() {
+            return Err("the station's drill mode runs shelter scenarios".into());
+        }
+        if !(1.0..=3600.0).contains(&speed) {
+            return Err("--speed must be between 1 and 3600".into());
+        }
+        Ok(Self { scenario, speed })
+    }
+}
+
+/// Most peer stations a drill runs beside the trainee's (real nodes on one laptop).
+const DRILL_PEERS: usize = 3;
 
 /// The demo's staff: id, role, PIN.
 pub const STAFF: [(&str, Role, &str); 4] = [
@@ -62,12 +88,13 @@ fn today_jst() -> Result<CivilDate, String> {
         .ok_or_else(|| "the clock is outside the calendar".into())
 }
 
-fn world(kind: DemoKind) -> Result<World, String> {
+fn world(kind: DemoKind, drill: Option<&Drill>) -> Result<World, String> {
     let today = today_jst()?;
     let voters = kind != DemoKind::Shelter;
+    let drill = drill.filter(|_| kind == DemoKind::Shelter);
     let m = generate(PopulationSpec {
-        households: HOUSEHOLDS,
-        seed: 1,
+        households: drill.map_or(HOUSEHOLDS, |d| d.scenario.households.min(50_000)),
+        seed: drill.map_or(1, |d| d.scenario.seed),
         today,
         voters,
     })
@@ -78,11 +105,24 @@ fn world(kind: DemoKind) -> Result<World, String> {
     };
     let sid = |s: &str| SiteId::new(s).map_err(|e| e.to_string());
     let (deployment, site, peers) = match kind {
-        DemoKind::Shelter => (
-            shelter_operation(&m, 5).map_err(|e| e.to_string())?,
-            sid("S001")?,
-            vec![(sid("S002")?, 0), (sid("S003")?, 0)],
-        ),
+        DemoKind::Shelter => match drill {
+            Some(d) => {
+                let n = d.scenario.shelters.max(2);
+                let peers = (2..=n.min(DRILL_PEERS + 1))
+                    .map(|i| Ok((sid(&format!("S{i:03}"))?, 0)))
+                    .collect::<Result<Vec<_>, String>>()?;
+                (
+                    shelter_operation(&m, n).map_err(|e| e.to_string())?,
+                    sid("S001")?,
+                    peers,
+                )
+            }
+            None => (
+                shelter_operation(&m, 5).map_err(|e| e.to_string())?,
+                sid("S001")?,
+                vec![(sid("S002")?, 0), (sid("S003")?, 0)],
+            ),
+        },
         DemoKind::EarlyVoting => (
             election(&m, day(7)?).map_err(|e| e.to_string())?,
             sid("E1")?,
@@ -197,6 +237,60 @@ fn peer_events(w: &World, site: &SiteId, count: usize) -> Vec<EventBody> {
     }
 }
 
+/// When a peer writes what: every 7 s in the demo; in a drill, household check-ins along the
+/// scenario's arrival curve (this shelter's share of it), with exponential gaps drawn from
+/// the scenario's seed, compressed `speed` times. Each peer takes other households.
+fn peer_plan(
+    w: &World,
+    site: &SiteId,
+    i: usize,
+    drill: Option<&Drill>,
+) -> Vec<(Duration, EventBody)> {
+    let Some(d) = drill else {
+        return peer_events(w, site, 200)
+            .into_iter()
+            .enumerate()
+            .map(|(k, b)| {
+                let first = if k == 0 { 3 + 2 * i as u64 } else { 7 };
+                (Duration::from_secs(first), b)
+            })
+            .collect();
+    };
+    use rand::{RngExt, SeedableRng};
+    let Some(sh) = d.scenario.shelter.as_ref() else {
+        return Vec::new();
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(d.scenario.seed ^ (i as u64 + 1));
+    let share = 1.0 / d.scenario.shelters.max(1) as f64;
+    let (mut hour, mut k) = (0.0f64, 0usize);
+    let mut out = Vec::new();
+    let mut waited = 0.0f64;
+    while hour < d.scenario.hours && out.len() < 2000 {
+        let rate = sh.rate_at(hour) * share;
+        if rate <= 0.0 {
+            hour += 5.0 / 60.0;
+            waited += 5.0 / 60.0;
+            continue;
+        }
+        let u: f64 = rng.random_range(f64::EPSILON..1.0);
+        let gap = -u.ln() / rate + waited;
+        waited = 0.0;
+        hour += gap;
+        if hour >= d.scenario.hours {
+            break;
+        }
+        // Households the trainee's own cards do not hold, a different run per peer.
+        let Some(body) =
+            kazashi_sim::workload::household_check_in(&w.roster, 40 + i + k * (DRILL_PEERS + 1))
+        else {
+            break;
+        };
+        k += 1;
+        out.push((Duration::from_secs_f64(gap * 3600.0 / d.speed), body));
+    }
+    out
+}
+
 /// The event planted before the demo starts, on the first peer: the household of card 3
 /// checked in at another shelter; the voter of card 2 already voted.
 fn planted(w: &World, cards: &[&RosterEntry]) -> Option<EventBody> {
@@ -238,8 +332,9 @@ pub fn station(
     dir: &Path,
     lang: Lang,
     network: bool,
+    drill: Option<&Drill>,
 ) -> Result<Station<SystemClock>, String> {
-    let w = world(kind)?;
+    let w = world(kind, drill)?;
     let fleet = kazashi_sim::fleet::fleet_sized(&w.deployment, 1, 2)?;
     let mut node = create(&dir.join("station.db"), &w, &fleet, w.site, 0)?;
     for (id, role, pin) in STAFF {
@@ -304,7 +399,7 @@ pub fn station(
     }
     let staff_hint = tr.t("demo-staff-hint");
     let host = if network {
-        start_mesh(node, peers, &w)?
+        start_mesh(node, peers, &w, drill)?
     } else {
         Host::Alone(Box::new(node))
     };
@@ -318,6 +413,7 @@ fn start_mesh(
     node: Node<SystemClock>,
     peers: Vec<(SiteId, Node<SystemClock>)>,
     w: &World,
+    drill: Option<&Drill>,
 ) -> Result<Host<SystemClock>, String> {
     let rt = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
@@ -346,14 +442,12 @@ fn start_mesh(
                 ours.connect(a);
             }
         }
-        let bodies = peer_events(w, &site, 200);
+        // Staggered, so that the peers do not write in step.
+        let plan = peer_plan(w, &site, i, drill);
         rt.spawn(async move {
             let op = OperatorId::new("demo-peer").ok();
-            // Staggered, so that the two peers do not write in step.
-            tokio::time::sleep(Duration::from_secs(3 + 2 * i as u64)).await;
-            let mut tick = tokio::time::interval(Duration::from_secs(7));
-            for body in bodies {
-                tick.tick().await;
+            for (wait, body) in plan {
+                tokio::time::sleep(wait).await;
                 if let Some(op) = op {
                     // A refusal (a voter already voted) is what a real station would see too.
                     let _ = mesh.record(op, body);
@@ -371,6 +465,7 @@ pub struct Launcher {
     tr: super::tr::Tr,
     network: bool,
     error: Option<String>,
+    drill: Option<Drill>,
 }
 
 impl Launcher {
@@ -379,7 +474,14 @@ impl Launcher {
             tr: super::tr::Tr::new(lang)?,
             network,
             error: None,
+            drill: None,
         })
+    }
+
+    /// Offer the drill first.
+    pub fn with_drill(mut self, drill: Option<Drill>) -> Self {
+        self.drill = drill;
+        self
     }
 
     /// The launcher; the station once one is chosen.
@@ -392,13 +494,26 @@ impl Launcher {
             ui.heading(RichText::new(tr.t("launcher-title")).size(30.0));
             ui.label(RichText::new(tr.t("launcher-hint")).size(18.0));
             ui.add_space(16.0);
+            if let Some(d) = &self.drill {
+                let label = tr.t_with(
+                    "launcher-drill",
+                    &[
+                        ("name", d.scenario.name.clone().into()),
+                        ("speed", format!("{}", d.speed).into()),
+                    ],
+                );
+                if super::big(ui, label).clicked() {
+                    chosen = Some((DemoKind::Shelter, true));
+                }
+                ui.add_space(8.0);
+            }
             for (kind, id) in [
                 (DemoKind::Shelter, "launcher-shelter"),
                 (DemoKind::EarlyVoting, "launcher-early"),
                 (DemoKind::ElectionDay, "launcher-election-day"),
             ] {
                 if super::big(ui, tr.t(id)).clicked() {
-                    chosen = Some(kind);
+                    chosen = Some((kind, false));
                 }
                 ui.add_space(8.0);
             }
@@ -417,7 +532,7 @@ impl Launcher {
                 Err(e) => self.error = Some(e),
             }
         }
-        let kind = chosen?;
+        let (kind, drilling) = chosen?;
         let dir = match tempfile::tempdir() {
             Ok(d) => d,
             Err(e) => {
@@ -425,7 +540,8 @@ impl Launcher {
                 return None;
             }
         };
-        match station(kind, dir.path(), self.tr.lang(), self.network) {
+        let drill = self.drill.as_ref().filter(|_| drilling);
+        match station(kind, dir.path(), self.tr.lang(), self.network, drill) {
             Ok(mut s) => {
                 s.keep(Box::new(dir));
                 Some(s)
@@ -435,5 +551,56 @@ impl Launcher {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCENARIO: &str = r#"
+name = "drill test"
+kind = "shelter"
+seed = 3
+households = 800
+start_date = "2026-09-01"
+hours = 2
+shelters = 6
+[shelter]
+arrivals = [[0, 600], [1, 600]]
+"#;
+
+    #[test]
+    fn a_drill_takes_its_city_and_shelters_from_the_scenario_and_its_peers_follow_the_curve() {
+        let d = Drill::new(Scenario::parse(SCENARIO).unwrap(), 60.0).unwrap();
+        let w = world(DemoKind::Shelter, Some(&d)).unwrap();
+        assert_eq!(w.deployment.sites().filter(|s| s.is_shelter()).count(), 6);
+        assert_eq!(w.peers.len(), DRILL_PEERS);
+        assert!(w.roster.entries().len() > 1000);
+        let plans: Vec<_> = w
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, (site, _))| peer_plan(&w, site, i, Some(&d)))
+            .collect();
+        for p in &plans {
+            // 600 households an hour for one hour, a sixth of them here: about 100, all in
+            // the first simulated hour — the first real minute at 60× speed.
+            assert!((60..=150).contains(&p.len()), "{}", p.len());
+            let span: f64 = p.iter().map(|(t, _)| t.as_secs_f64()).sum();
+            assert!(span < 75.0, "{span}");
+        }
+        // Each peer checks in other households.
+        let first = |p: &Vec<(Duration, EventBody)>| match p.first().map(|x| &x.1) {
+            Some(EventBody::ShelterCheckIn { household, .. }) => *household,
+            _ => None,
+        };
+        assert_ne!(first(&plans[0]), first(&plans[1]));
+        // The demo's own plan is unchanged: a write every seven seconds.
+        let demo = world(DemoKind::Shelter, None).unwrap();
+        let p = peer_plan(&demo, &demo.peers[0].0, 0, None);
+        assert_eq!(p[1].0, Duration::from_secs(7));
+        // Drill mode runs shelter scenarios at a sane speed.
+        assert!(Drill::new(Scenario::parse(SCENARIO).unwrap(), 0.5).is_err());
     }
 }

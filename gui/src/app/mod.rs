@@ -868,8 +868,12 @@ impl eframe::App for App {
 
 /// Open the window on the demo city; returns when it is closed. With `tour`, the window walks
 /// through the key screens by itself, saves a PNG of each into that folder, and closes.
-pub fn run_demo_window(lang: Lang, tour: Option<std::path::PathBuf>) -> Result<(), String> {
-    let launcher = demo::Launcher::new(lang, true)?;
+pub fn run_demo_window(
+    lang: Lang,
+    tour: Option<std::path::PathBuf>,
+    drill: Option<demo::Drill>,
+) -> Result<(), String> {
+    let launcher = demo::Launcher::new(lang, true)?.with_drill(drill);
     let tour = tour.map(|dir| tour::Tour::new(dir, lang)).transpose()?;
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

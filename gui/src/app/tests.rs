@@ -25,7 +25,7 @@ type H = Harness<'static, Screen>;
 
 fn harness(kind: DemoKind, lang: Lang) -> (H, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let station = station(kind, dir.path(), lang, false).unwrap();
+    let station = station(kind, dir.path(), lang, false, None).unwrap();
     (harness_of(station), dir)
 }
 
@@ -642,7 +642,7 @@ fn an_admission_ticket_finds_the_voter_and_the_hour_is_reconciled() {
 #[test]
 fn simulated_peer_stations_write_over_the_real_mesh() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = station(DemoKind::Shelter, dir.path(), Lang::Ja, true).unwrap();
+    let mut s = station(DemoKind::Shelter, dir.path(), Lang::Ja, true, None).unwrap();
     let start = s.host().with(|n| n.state().len());
     // The peers write every 7 s after 3–5 s; allow for a slow machine.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -778,4 +778,85 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn reception_staff_have_no_command_view() {
     let (h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
     assert!(h.query_by_label_contains("本部 [F7]").is_none());
+}
+
+/// The launcher as `kazashi demo --scenario FILE` opens it.
+struct Launching {
+    launcher: super::demo::Launcher,
+    opened: Option<Station<SystemClock>>,
+    fonts: bool,
+}
+
+#[test]
+fn drill_mode_offers_the_scenario_first_and_opens_its_shelter_with_the_scenario_city() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/small-drill.toml");
+    let sc = kazashi_sim::scenario::Scenario::load(std::path::Path::new(path)).unwrap();
+    let households = sc.households;
+    let drill = super::demo::Drill::new(sc, 60.0).unwrap();
+    let mut h = Harness::builder()
+        .with_size([1366.0, 768.0])
+        .build_ui_state(
+            |ui, s: &mut Launching| {
+                if !s.fonts {
+                    super::setup(ui.ctx()).unwrap();
+                    s.fonts = true;
+                    ui.ctx().request_repaint();
+                    return;
+                }
+                match &mut s.opened {
+                    Some(st) => st.show(ui),
+                    None => s.opened = s.launcher.show(ui),
+                }
+            },
+            Launching {
+                launcher: super::demo::Launcher::new(Lang::Ja, false)
+                    .unwrap()
+                    .with_drill(Some(drill)),
+                opened: None,
+                fonts: false,
+            },
+        );
+    h.run_steps(3);
+    // The drill comes first, named, with its speed; the ordinary demos are still there.
+    assert!(
+        h.query_all_by_label_contains("訓練：小規模訓練")
+            .next()
+            .is_some()
+    );
+    assert!(
+        h.query_all_by_label_contains("避難所の受付（S001）")
+            .next()
+            .is_some()
+    );
+    h.get_by_label_contains("訓練：小規模訓練").scroll_to_me();
+    h.get_by_label_contains("訓練：小規模訓練").click();
+    h.run_steps(3);
+    let st = h
+        .state_mut()
+        .opened
+        .as_mut()
+        .expect("the drill's station opened");
+    // The scenario's city (400 households) rather than the demo's (300), and its four
+    // shelters.
+    let (roster, shelters) = st.host().with(|n| {
+        (
+            n.station().roster().entries().len(),
+            n.station()
+                .deployment()
+                .sites()
+                .filter(|s| s.is_shelter())
+                .count(),
+        )
+    });
+    assert_eq!(shelters, 4);
+    assert!(roster > households, "{roster}");
+    assert_ne!(roster, station_roster_len_of_demo());
+}
+
+fn station_roster_len_of_demo() -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    station(DemoKind::Shelter, dir.path(), Lang::Ja, false, None)
+        .unwrap()
+        .host()
+        .with(|n| n.station().roster().entries().len())
 }

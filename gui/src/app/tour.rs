@@ -106,7 +106,7 @@ impl Tour {
 
     fn open(&mut self, kind: DemoKind, network: bool) -> Result<Station<SystemClock>, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let s = station(kind, dir.path(), self.lang, network)?;
+        let s = station(kind, dir.path(), self.lang, network, None)?;
         self.keep.push(dir);
         Ok(s)
     }

@@ -693,21 +693,8 @@ impl Engine {
     }
 
     fn arrival_rate(&self, t: u64) -> f64 {
-        let Some(sh) = &self.sc.shelter else {
-            return 0.0;
-        };
         let h = (t.saturating_sub(self.start)) as f64 / HOUR as f64;
-        let pts = &sh.arrivals;
-        for w in pts.windows(2) {
-            if let [(h0, r0), (h1, r1)] = w
-                && h >= *h0
-                && h < *h1
-            {
-                let f = if h1 > h0 { (h - h0) / (h1 - h0) } else { 0.0 };
-                return r0 + (r1 - r0) * f;
-            }
-        }
-        0.0
+        self.sc.shelter.as_ref().map_or(0.0, |sh| sh.rate_at(h))
     }
 
     fn shelter_sites(&self) -> Vec<usize> {
