@@ -198,18 +198,50 @@ impl Baseline {
         u64::from(self.sizes.get(e as usize).copied().unwrap_or(0))
     }
 
-    /// Whether no pull could bring anything now: every two laptops that reach each other hold
-    /// the same prefixes, and nothing is in flight.
+    /// Which side of every active partition a site is on: laptops reach each other exactly
+    /// when their keys are equal (each partition splits the sites into classes, and the
+    /// classes of several partitions intersect).
+    fn side_key(&self, site: &str) -> Vec<usize> {
+        self.active
+            .iter()
+            .map(|&i| match self.faults.get(i) {
+                Some(Fault::Partition {
+                    sites, together, ..
+                }) => match sites.iter().position(|s| s == site) {
+                    None => 0,
+                    Some(_) if *together => 1,
+                    Some(p) => p + 1,
+                },
+                _ => 0,
+            })
+            .collect()
+    }
+
+    /// Whether no pull could bring anything now: nothing is in flight, and within each group
+    /// of laptops that reach one another every laptop holds the group's longest prefix of
+    /// every origin.
     fn quiet(&self) -> bool {
         if !self.jobs.values().all(|j| matches!(j, Job::Tick)) {
             return false;
         }
-        let n = self.up.len();
-        for a in 0..n {
-            for b in (a + 1)..n {
-                if self.can_reach(a, b) && self.has.get(a) != self.has.get(b) {
-                    return false;
+        let mut groups: std::collections::BTreeMap<Vec<usize>, Vec<usize>> =
+            std::collections::BTreeMap::new();
+        for (a, up) in self.up.iter().enumerate() {
+            if *up {
+                let key = self.side_key(self.sites.get(a).map_or("", String::as_str));
+                groups.entry(key).or_default().push(a);
+            }
+        }
+        for members in groups.values() {
+            let n = self.has.first().map_or(0, Vec::len);
+            let mut max = vec![0u32; n];
+            for &a in members {
+                for (m, h) in max.iter_mut().zip(self.has.get(a).into_iter().flatten()) {
+                    *m = (*m).max(*h);
                 }
+            }
+            if members.iter().any(|&a| self.has.get(a) != Some(&max)) {
+                return false;
             }
         }
         true
