@@ -294,6 +294,8 @@ pub struct Engine {
     trace: Vec<(u64, Trace)>,
     refusals: BTreeMap<String, u32>,
     unrecorded: u32,
+    /// When each site first wrote (for HQ's lag behind a site it has not heard from yet).
+    first_write: BTreeMap<SiteId, u64>,
     carried: Vec<BTreeMap<usize, Vec<u8>>>,
     stats: RunStats,
     operator: OperatorId,
@@ -468,6 +470,7 @@ impl Engine {
             trace: Vec::new(),
             refusals: BTreeMap::new(),
             unrecorded: 0,
+            first_write: BTreeMap::new(),
             stats: RunStats::default(),
             operator,
             _dir: dir,
@@ -955,6 +958,7 @@ impl Engine {
             .map_or(0, |b| b.len() as u32);
         self.trace
             .push((self.now, Trace::Create { laptop, size, calm }));
+        self.first_write.entry(event.site()).or_insert(self.now);
         self.god.insert(event.clone());
         self.bump(laptop);
         self.check_detection(laptop);
@@ -2067,7 +2071,11 @@ impl Engine {
             let h = hs.last_event_per_site(None);
             g.iter()
                 .map(|(s, t)| {
-                    let seen = h.get(s).map_or(self.start, |x| x.wall_ms);
+                    // Never heard from: behind since the site's first write.
+                    let seen = h
+                        .get(s)
+                        .map(|x| x.wall_ms)
+                        .unwrap_or_else(|| self.first_write.get(s).copied().unwrap_or(t.wall_ms));
                     t.wall_ms.saturating_sub(seen)
                 })
                 .max()
