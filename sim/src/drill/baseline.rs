@@ -217,11 +217,17 @@ impl Baseline {
             .collect()
     }
 
-    /// Whether no pull could bring anything now: nothing is in flight, and within each group
-    /// of laptops that reach one another every laptop holds the group's longest prefix of
-    /// every origin.
+    /// Whether no pull could bring anything now: no answer in flight carries news, and within
+    /// each group of laptops that reach one another every laptop holds the group's longest
+    /// prefix of every origin.
     fn quiet(&self) -> bool {
-        if !self.jobs.values().all(|j| matches!(j, Job::Tick)) {
+        // Requests in flight are answered from the peers' prefixes (checked below); an answer
+        // in flight matters only if it carries an event its recipient lacks.
+        let useful = self.jobs.values().any(|j| match j {
+            Job::Response { to, events } => events.iter().any(|&e| !self.track.holds(*to, e)),
+            _ => false,
+        });
+        if useful {
             return false;
         }
         let mut groups: std::collections::BTreeMap<Vec<usize>, Vec<usize>> =
