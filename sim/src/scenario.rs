@@ -269,7 +269,7 @@ pub struct Scenario {
     /// Shelters (shelter operations); ignored for elections.
     #[serde(default)]
     pub shelters: usize,
-    /// Laptops per site (the command center has one).
+    /// Laptops per site (the command center's included).
     #[serde(default = "d_laptops")]
     pub laptops_per_site: u8,
     /// Minutes between samples of what the command center sees.
