@@ -192,7 +192,14 @@ pub(crate) fn open_encrypted(path: &Path, passphrase: &str) -> Result<Connection
     keyed(conn, &key)
 }
 
+/// Keying is done one connection at a time in a process: SQLCipher activates its crypto
+/// provider on a connection's first key, and concurrent first keys have failed with "An error
+/// occurred with PRAGMA key" (seen once in CI, with many stores opened on parallel test
+/// threads). The key derivation runs before, outside the lock; keying itself is quick.
+static KEYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn keyed(conn: Connection, key: &[u8; 32]) -> Result<Connection, StoreError> {
+    let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
     // A wrong key is reported as an error here; SQLCipher need not also print it.
     let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
     let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
