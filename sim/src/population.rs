@@ -382,69 +382,25 @@ fn command_center() -> Result<Site, GenError> {
     })
 }
 
-/// An election of any size: `early` early-voting offices (E1…) open for `early_days` days
-/// before election day, and `stations` election-day stations (P01…, station *i* serving
-/// 投票区 *i*, as [`generate_with_precincts`] assigns them), and the election board (HQ).
-pub fn election_sized(
-    m: &Municipality,
-    election_day: CivilDate,
-    early: usize,
+/// What sets one generated election apart from another.
+struct ElectionPlan<'a> {
+    early_offices: &'a [String],
+    /// Election-day station *i* serves 投票区 *i*.
+    stations: &'a [String],
     early_days: i64,
-    stations: usize,
-) -> Result<Deployment, GenError> {
-    let mut sites = Vec::new();
-    for i in 0..early {
-        sites.push(Site {
-            id: value(SiteId::new(&format!("E{}", i + 1)))?,
-            name: value(Label::new(&format!("かざし市 第{}期日前投票所", i + 1)))?,
-            kind: SiteKind::PollingStation {
-                precincts: vec![],
-                early_voting: true,
-                election_day: false,
-            },
-        });
-    }
-    for i in 0..stations {
-        sites.push(Site {
-            id: value(SiteId::new(&format!("P{}", precinct_of_town(i))))?,
-            name: value(Label::new(&format!("第{}投票所", i + 1)))?,
-            kind: SiteKind::PollingStation {
-                precincts: vec![value(PrecinctId::new(&precinct_of_town(i)))?],
-                early_voting: false,
-                election_day: true,
-            },
-        });
-    }
-    sites.push(Site {
-        id: value(SiteId::new("HQ"))?,
-        name: value(Label::new("かざし市 選挙管理委員会"))?,
-        kind: SiteKind::CommandCenter,
-    });
-    let from = CivilDate::from_days_since_epoch(election_day.days_since_epoch() - early_days)
-        .ok_or_else(|| GenError::Value("early voting start out of range".into()))?;
-    value(Deployment::new(
-        deployment_id(m.seed, 3),
-        value(Label::new("かざし市議会議員選挙（訓練）"))?,
-        DeploymentKind::Election {
-            election_day,
-            early_voting_from: from,
-        },
-        m.roster.hash(),
-        sites,
-    ))
+    tag: u8,
+    label: &'a str,
 }
 
-/// An election: two early-voting offices (E1, E2), one election-day station per 投票区 (P01…),
-/// and the election board (HQ).
-pub fn election(m: &Municipality, election_day: CivilDate) -> Result<Deployment, GenError> {
+/// The early-voting offices (E1…), the election-day stations (P01…) and the election board
+/// (HQ) of `plan`.
+fn election_of(
+    m: &Municipality,
+    election_day: CivilDate,
+    plan: ElectionPlan<'_>,
+) -> Result<Deployment, GenError> {
     let mut sites = Vec::new();
-    for (i, name) in [
-        "かざし市役所 期日前投票所",
-        "かざし市 北部支所 期日前投票所",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, name) in plan.early_offices.iter().enumerate() {
         sites.push(Site {
             id: value(SiteId::new(&format!("E{}", i + 1)))?,
             name: value(Label::new(name))?,
@@ -455,10 +411,10 @@ pub fn election(m: &Municipality, election_day: CivilDate) -> Result<Deployment,
             },
         });
     }
-    for (i, town) in TOWNS.iter().enumerate() {
+    for (i, name) in plan.stations.iter().enumerate() {
         sites.push(Site {
             id: value(SiteId::new(&format!("P{}", precinct_of_town(i))))?,
-            name: value(Label::new(&format!("第{}投票所（{town}）", i + 1)))?,
+            name: value(Label::new(name))?,
             kind: SiteKind::PollingStation {
                 precincts: vec![value(PrecinctId::new(&precinct_of_town(i)))?],
                 early_voting: false,
@@ -471,11 +427,11 @@ pub fn election(m: &Municipality, election_day: CivilDate) -> Result<Deployment,
         name: value(Label::new("かざし市 選挙管理委員会"))?,
         kind: SiteKind::CommandCenter,
     });
-    let from = CivilDate::from_days_since_epoch(election_day.days_since_epoch() - 12)
+    let from = CivilDate::from_days_since_epoch(election_day.days_since_epoch() - plan.early_days)
         .ok_or_else(|| GenError::Value("early voting start out of range".into()))?;
     value(Deployment::new(
-        deployment_id(m.seed, 2),
-        value(Label::new("かざし市長選挙（訓練）"))?,
+        deployment_id(m.seed, plan.tag),
+        value(Label::new(plan.label))?,
         DeploymentKind::Election {
             election_day,
             early_voting_from: from,
@@ -483,6 +439,58 @@ pub fn election(m: &Municipality, election_day: CivilDate) -> Result<Deployment,
         m.roster.hash(),
         sites,
     ))
+}
+
+/// An election of any size: `early` early-voting offices (E1…) open for `early_days` days
+/// before election day, and `stations` election-day stations (P01…, station *i* serving
+/// 投票区 *i*, as [`generate_with_precincts`] assigns them), and the election board (HQ).
+pub fn election_sized(
+    m: &Municipality,
+    election_day: CivilDate,
+    early: usize,
+    early_days: i64,
+    stations: usize,
+) -> Result<Deployment, GenError> {
+    let early_offices: Vec<String> = (1..=early)
+        .map(|i| format!("かざし市 第{i}期日前投票所"))
+        .collect();
+    let stations: Vec<String> = (1..=stations).map(|i| format!("第{i}投票所")).collect();
+    election_of(
+        m,
+        election_day,
+        ElectionPlan {
+            early_offices: &early_offices,
+            stations: &stations,
+            early_days,
+            tag: 3,
+            label: "かざし市議会議員選挙（訓練）",
+        },
+    )
+}
+
+/// An election: two early-voting offices (E1, E2), one election-day station per 投票区 (P01…),
+/// and the election board (HQ).
+pub fn election(m: &Municipality, election_day: CivilDate) -> Result<Deployment, GenError> {
+    let early_offices = [
+        "かざし市役所 期日前投票所".to_owned(),
+        "かざし市 北部支所 期日前投票所".to_owned(),
+    ];
+    let stations: Vec<String> = TOWNS
+        .iter()
+        .enumerate()
+        .map(|(i, town)| format!("第{}投票所（{town}）", i + 1))
+        .collect();
+    election_of(
+        m,
+        election_day,
+        ElectionPlan {
+            early_offices: &early_offices,
+            stations: &stations,
+            early_days: 12,
+            tag: 2,
+            label: "かざし市長選挙（訓練）",
+        },
+    )
 }
 
 #[cfg(test)]

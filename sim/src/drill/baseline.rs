@@ -421,13 +421,6 @@ impl Baseline {
                 Job::Response { to, events } => self.response(to, events),
             }
         }
-        let final_heal = self
-            .track
-            .heals()
-            .iter()
-            .rev()
-            .find(|h| h.label == "final heal")
-            .and_then(|h| h.converged_after_ms);
-        SyncFigures::from_tracker(&self.track, self.wire, final_heal)
+        SyncFigures::from_tracker(&self.track, self.wire)
     }
 }

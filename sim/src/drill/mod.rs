@@ -52,6 +52,8 @@ const MINUTE: u64 = 60_000;
 const HOUR: u64 = 60 * MINUTE;
 /// Simulated laptops' stores: the passphrase of a drill (never a real deployment's).
 const PASSPHRASE: &str = "kazashi drill only";
+/// The label of the heal after the last scheduled hour.
+pub(crate) const FINAL_HEAL: &str = "final heal";
 /// After the last scheduled hour, how long the final heal may take before the run gives up.
 const FINAL_HEAL_LIMIT: u64 = 4 * HOUR;
 
@@ -136,17 +138,14 @@ enum Act {
         site: usize,
         n: u16,
     },
-    PlantDouble {
-        idx: usize,
-    },
-    PlantVariant {
-        idx: usize,
-    },
+    PlantDouble,
+    PlantVariant,
     Vote {
         voter: PersonId,
         site: usize,
         early: bool,
-        planted: Option<(usize, bool)>,
+        /// The planted case this ballot is the second of.
+        planted: Option<usize>,
     },
 }
 
@@ -213,6 +212,13 @@ struct Stay {
     frozen: bool,
 }
 
+impl Stay {
+    /// In the shelter and staying put: no departure, outing or move under way.
+    fn settled(&self) -> bool {
+        !self.gone && !self.out && self.moving.is_none() && !self.frozen
+    }
+}
+
 /// One planted duplicate or double vote, and what became of it.
 #[derive(Debug, Clone)]
 struct Planted {
@@ -224,6 +230,20 @@ struct Planted {
     recorded_at: Option<u64>,
     blocked: bool,
     detected: BTreeMap<usize, u64>,
+}
+
+impl Planted {
+    fn new(kind: &'static str, subject: PersonRef, alert: &'static [AlertKind]) -> Self {
+        Self {
+            kind,
+            subject,
+            alert,
+            evidence: Vec::new(),
+            recorded_at: None,
+            blocked: false,
+            detected: BTreeMap::new(),
+        }
+    }
 }
 
 /// What the engine writes down for the baseline to replay.
@@ -647,22 +667,22 @@ impl Engine {
             return;
         };
         let span = self.end.saturating_sub(self.start);
-        for idx in 0..sh.double_registrations {
+        for _ in 0..sh.double_registrations {
             let t = self.start + span / 5 + self.wrng.random_range(0..(span * 3 / 5).max(1));
             self.push(
                 t,
                 Job::Act {
-                    act: Act::PlantDouble { idx },
+                    act: Act::PlantDouble,
                     tries: 0,
                 },
             );
         }
-        for idx in 0..sh.variant_walk_ins {
+        for _ in 0..sh.variant_walk_ins {
             let t = self.start + span / 5 + self.wrng.random_range(0..(span * 3 / 5).max(1));
             self.push(
                 t,
                 Job::Act {
-                    act: Act::PlantVariant { idx },
+                    act: Act::PlantVariant,
                     tries: 0,
                 },
             );
@@ -895,15 +915,11 @@ impl Engine {
 
     fn plant_vote(&mut self, kind: &'static str, voter: PersonId, site: usize, t: u64) {
         let idx = self.planted.len();
-        self.planted.push(Planted {
+        self.planted.push(Planted::new(
             kind,
-            subject: PersonRef::Roster(voter),
-            alert: &[AlertKind::DoubleVote],
-            evidence: Vec::new(),
-            recorded_at: None,
-            blocked: false,
-            detected: BTreeMap::new(),
-        });
+            PersonRef::Roster(voter),
+            &[AlertKind::DoubleVote],
+        ));
         self.push(
             t,
             Job::Act {
@@ -911,7 +927,7 @@ impl Engine {
                     voter,
                     site,
                     early: false,
-                    planted: Some((idx, true)),
+                    planted: Some(idx),
                 },
                 tries: 0,
             },
@@ -977,21 +993,58 @@ impl Engine {
             .or_default() += 1;
     }
 
-    fn act(&mut self, act: Act, tries: u8) {
-        let retry = |e: &mut Engine, act: Act| {
-            if tries < 12 {
-                let t = e.now + 10 * MINUTE;
-                e.push(
-                    t,
-                    Job::Act {
-                        act,
-                        tries: tries + 1,
-                    },
-                );
-            } else {
-                e.unrecorded += 1;
+    /// No laptop up at the site: the desk notes it on paper and enters it ten minutes later,
+    /// up to twelve times.
+    fn retry(&mut self, act: Act, tries: u8) {
+        if tries < 12 {
+            let t = self.now + 10 * MINUTE;
+            self.push(
+                t,
+                Job::Act {
+                    act,
+                    tries: tries + 1,
+                },
+            );
+        } else {
+            self.unrecorded += 1;
+        }
+    }
+
+    /// The shared shape of every household act: at a desk of `site` (or `retry` later if none
+    /// is up), write `body` made from household `hh`'s members. Whether it was written; a
+    /// refusal is counted under `what`.
+    fn household_write(
+        &mut self,
+        hh: usize,
+        site: usize,
+        retry: Option<(Act, u8)>,
+        what: &str,
+        body: impl FnOnce(&mut Self, Members) -> EventBody,
+    ) -> bool {
+        let Some(laptop) = self.desk(site) else {
+            if let Some((act, tries)) = retry {
+                self.retry(act, tries);
             }
+            return false;
         };
+        let Some(members) = self
+            .stays
+            .get(hh)
+            .and_then(|s| Members::new(s.members.clone()).ok())
+        else {
+            return false;
+        };
+        let body = body(self, members);
+        match self.record(laptop, body) {
+            Ok(_) => true,
+            Err(e) => {
+                self.refused(what, &e);
+                false
+            }
+        }
+    }
+
+    fn act(&mut self, act: Act, tries: u8) {
         match act {
             Act::ArrivalTick => {
                 if self.now >= self.end {
@@ -1024,159 +1077,105 @@ impl Engine {
             Act::Arrive { site } => {
                 if let Some(site) = self.arrive(site) {
                     // No laptop up there: the desk writes it down and enters it later.
-                    retry(self, Act::Arrive { site: Some(site) });
+                    self.retry(Act::Arrive { site: Some(site) }, tries);
                 }
             }
             Act::MoveOut { hh, to } => {
-                let Some(st) = self.stays.get(hh).cloned() else {
+                let Some(site) = self.stays.get(hh).filter(|s| s.settled()).map(|s| s.site) else {
                     return;
                 };
-                if st.gone || st.out || st.moving.is_some() || st.frozen {
-                    return;
-                }
-                let Some(laptop) = self.desk(st.site) else {
-                    return retry(self, Act::MoveOut { hh, to });
-                };
-                let Ok(members) = Members::new(st.members.clone()) else {
-                    return;
-                };
-                let to_id = self.sites.get(to).copied();
-                match self.record(
-                    laptop,
-                    EventBody::ShelterCheckOut {
-                        members,
-                        reason: CheckOutReason::OtherShelter(to_id),
-                    },
-                ) {
-                    Ok(_) => {
-                        if let Some(s) = self.stays.get_mut(hh) {
-                            s.moving = Some(to);
-                        }
-                        let t = self.now + 30 * MINUTE + self.wrng.random_range(0..60 * MINUTE);
-                        self.push(
-                            t,
-                            Job::Act {
-                                act: Act::MoveIn { hh },
-                                tries: 0,
-                            },
-                        );
+                let reason = CheckOutReason::OtherShelter(self.sites.get(to).copied());
+                let retry = Some((Act::MoveOut { hh, to }, tries));
+                if self.household_write(hh, site, retry, "move (check-out)", |_, members| {
+                    EventBody::ShelterCheckOut { members, reason }
+                }) {
+                    if let Some(s) = self.stays.get_mut(hh) {
+                        s.moving = Some(to);
                     }
-                    Err(e) => self.refused("move (check-out)", &e),
+                    let t = self.now + 30 * MINUTE + self.wrng.random_range(0..60 * MINUTE);
+                    self.push(
+                        t,
+                        Job::Act {
+                            act: Act::MoveIn { hh },
+                            tries: 0,
+                        },
+                    );
                 }
             }
             Act::MoveIn { hh } => {
-                let Some(st) = self.stays.get(hh).cloned() else {
+                let Some(to) = self.stays.get(hh).and_then(|s| s.moving) else {
                     return;
                 };
-                let Some(to) = st.moving else { return };
-                let Some(laptop) = self.desk(to) else {
-                    return retry(self, Act::MoveIn { hh });
-                };
-                let Ok(members) = Members::new(st.members.clone()) else {
-                    return;
-                };
-                match self.record(
-                    laptop,
+                let retry = Some((Act::MoveIn { hh }, tries));
+                if self.household_write(hh, to, retry, "move (check-in)", |_, members| {
                     EventBody::ShelterCheckIn {
                         household: None,
                         members,
                         method: IdMethod::CardTap,
-                    },
-                ) {
-                    Ok(_) => {
-                        if let Some(s) = self.stays.get_mut(hh) {
-                            s.site = to;
-                            s.moving = None;
-                        }
                     }
-                    Err(e) => self.refused("move (check-in)", &e),
+                }) && let Some(s) = self.stays.get_mut(hh)
+                {
+                    s.site = to;
+                    s.moving = None;
                 }
             }
             Act::GoHome { hh } => {
-                let Some(st) = self.stays.get(hh).cloned() else {
+                // Out for the day or not, a household may leave for home.
+                let Some(site) = self
+                    .stays
+                    .get(hh)
+                    .filter(|s| !s.gone && s.moving.is_none() && !s.frozen)
+                    .map(|s| s.site)
+                else {
                     return;
                 };
-                if st.gone || st.moving.is_some() || st.frozen {
-                    return;
-                }
-                let Some(laptop) = self.desk(st.site) else {
-                    return retry(self, Act::GoHome { hh });
-                };
-                let Ok(members) = Members::new(st.members.clone()) else {
-                    return;
-                };
-                match self.record(
-                    laptop,
+                let retry = Some((Act::GoHome { hh }, tries));
+                if self.household_write(hh, site, retry, "check-out", |_, members| {
                     EventBody::ShelterCheckOut {
                         members,
                         reason: CheckOutReason::Home,
-                    },
-                ) {
-                    Ok(_) => {
-                        if let Some(s) = self.stays.get_mut(hh) {
-                            s.gone = true;
-                        }
                     }
-                    Err(e) => self.refused("check-out", &e),
+                }) && let Some(s) = self.stays.get_mut(hh)
+                {
+                    s.gone = true;
                 }
             }
             Act::Outing { hh } => {
-                let Some(st) = self.stays.get(hh).cloned() else {
+                let Some(site) = self.stays.get(hh).filter(|s| s.settled()).map(|s| s.site) else {
                     return;
                 };
-                if st.gone || st.out || st.moving.is_some() || st.frozen {
-                    return;
-                }
-                let Some(laptop) = self.desk(st.site) else {
-                    return;
-                };
-                let Ok(members) = Members::new(st.members.clone()) else {
-                    return;
-                };
-                let back = self.now + HOUR + self.wrng.random_range(0..3 * HOUR);
-                match self.record(
-                    laptop,
+                // An outing nobody could write down did not happen: no retry.
+                let mut back = 0;
+                if self.household_write(hh, site, None, "outing", |e, members| {
+                    back = e.now + HOUR + e.wrng.random_range(0..3 * HOUR);
                     EventBody::TemporaryLeave {
                         members,
                         kind: LeaveKind::Outing,
                         expected_return: Some(back),
-                    },
-                ) {
-                    Ok(_) => {
-                        if let Some(s) = self.stays.get_mut(hh) {
-                            s.out = true;
-                        }
-                        self.push(
-                            back,
-                            Job::Act {
-                                act: Act::Return { hh },
-                                tries: 0,
-                            },
-                        );
                     }
-                    Err(e) => self.refused("outing", &e),
+                }) {
+                    if let Some(s) = self.stays.get_mut(hh) {
+                        s.out = true;
+                    }
+                    self.push(
+                        back,
+                        Job::Act {
+                            act: Act::Return { hh },
+                            tries: 0,
+                        },
+                    );
                 }
             }
             Act::Return { hh } => {
-                let Some(st) = self.stays.get(hh).cloned() else {
+                let Some(site) = self.stays.get(hh).filter(|s| s.out).map(|s| s.site) else {
                     return;
                 };
-                if !st.out {
-                    return;
-                }
-                let Some(laptop) = self.desk(st.site) else {
-                    return retry(self, Act::Return { hh });
-                };
-                let Ok(members) = Members::new(st.members.clone()) else {
-                    return;
-                };
-                match self.record(laptop, EventBody::ReturnFromLeave { members }) {
-                    Ok(_) => {
-                        if let Some(s) = self.stays.get_mut(hh) {
-                            s.out = false;
-                        }
-                    }
-                    Err(e) => self.refused("return", &e),
+                let retry = Some((Act::Return { hh }, tries));
+                if self.household_write(hh, site, retry, "return", |_, members| {
+                    EventBody::ReturnFromLeave { members }
+                }) && let Some(s) = self.stays.get_mut(hh)
+                {
+                    s.out = false;
                 }
             }
             Act::Report { site, n } => {
@@ -1199,8 +1198,8 @@ impl Engine {
                     self.refused("status report", &e);
                 }
             }
-            Act::PlantDouble { idx } => self.plant_double(idx),
-            Act::PlantVariant { idx } => self.plant_variant(idx),
+            Act::PlantDouble => self.plant_double(),
+            Act::PlantVariant => self.plant_variant(),
             Act::Vote {
                 voter,
                 site,
@@ -1208,22 +1207,20 @@ impl Engine {
                 planted,
             } => {
                 let Some(laptop) = self.desk(site) else {
-                    return retry(
-                        self,
-                        Act::Vote {
-                            voter,
-                            site,
-                            early,
-                            planted,
-                        },
-                    );
+                    let act = Act::Vote {
+                        voter,
+                        site,
+                        early,
+                        planted,
+                    };
+                    return self.retry(act, tries);
                 };
                 let mode = if early {
                     VoteMode::Early(EarlyVotingReason::Duties)
                 } else {
                     VoteMode::ElectionDay
                 };
-                match self.record(
+                let written = self.record(
                     laptop,
                     EventBody::VoterCheckIn {
                         voter,
@@ -1231,35 +1228,19 @@ impl Engine {
                         method: IdMethod::AdmissionTicket,
                         override_: None,
                     },
-                ) {
-                    Ok(ev) => {
-                        if let Some((p, _)) = planted
-                            && let Some(first) = self.first_vote(&voter, ev.id())
-                            && let Some(pl) = self.planted.get_mut(p)
-                        {
-                            pl.evidence = vec![first, ev.id()];
-                            pl.recorded_at = Some(self.now);
-                            self.pending_detect.push(p);
-                            self.check_detection(laptop);
-                        }
-                    }
-                    Err(e) => {
-                        if let Some((p, _)) = planted
-                            && let Some(pl) = self.planted.get_mut(p)
-                        {
-                            pl.blocked = matches!(
-                                e,
-                                NodeError::Station(kazashi_node::StationError::Blocked(_))
-                            );
-                        }
-                        self.refused(
-                            if planted.is_some() {
-                                "planted double vote"
-                            } else {
-                                "vote"
+                );
+                match (planted, written) {
+                    (None, Ok(_)) => {}
+                    (None, Err(e)) => self.refused("vote", &e),
+                    (Some(p), written) => {
+                        let evidence = match written {
+                            Ok(ev) => match self.first_vote(&voter, ev.id()) {
+                                Some(first) => Ok(vec![first, ev.id()]),
+                                None => return,
                             },
-                            &e,
-                        );
+                            Err(e) => Err(e),
+                        };
+                        self.planted_written(p, laptop, evidence, false, "planted double vote");
                     }
                 }
             }
@@ -1410,11 +1391,7 @@ impl Engine {
         let present: Vec<usize> = (0..self.stays.len())
             .filter(|&i| {
                 self.stays.get(i).is_some_and(|s| {
-                    !s.gone
-                        && !s.out
-                        && s.moving.is_none()
-                        && !s.frozen
-                        && matches!(s.members.first(), Some(PersonRef::Roster(_)))
+                    s.settled() && matches!(s.members.first(), Some(PersonRef::Roster(_)))
                 })
             })
             .collect();
@@ -1439,7 +1416,7 @@ impl Engine {
             .copied()
     }
 
-    fn plant_double(&mut self, _idx: usize) {
+    fn plant_double(&mut self) {
         let Some((site, person)) = self.someone_present() else {
             return;
         };
@@ -1458,44 +1435,32 @@ impl Engine {
             return;
         };
         let p = self.planted.len();
-        self.planted.push(Planted {
-            kind: "registered-twice",
-            subject: PersonRef::Roster(person),
-            alert: &[AlertKind::PresentAtTwoSites],
-            evidence: Vec::new(),
-            recorded_at: None,
-            blocked: false,
-            detected: BTreeMap::new(),
-        });
+        self.planted.push(Planted::new(
+            "registered-twice",
+            PersonRef::Roster(person),
+            &[AlertKind::PresentAtTwoSites],
+        ));
         let Ok(members) = Members::new(vec![PersonRef::Roster(person)]) else {
             return;
         };
-        match self.record(
+        let written = self.record(
             laptop,
             EventBody::ShelterCheckIn {
                 household: None,
                 members,
                 method: IdMethod::Lookup,
             },
-        ) {
-            Ok(ev) => {
-                if let Some(pl) = self.planted.get_mut(p) {
-                    pl.evidence = vec![first, ev.id()];
-                    pl.recorded_at = Some(self.now);
-                }
-                self.pending_detect.push(p);
-                self.check_detection(laptop);
-            }
-            Err(e) => {
-                if let Some(pl) = self.planted.get_mut(p) {
-                    pl.blocked = true;
-                }
-                self.refused("planted double registration", &e);
-            }
-        }
+        );
+        self.planted_written(
+            p,
+            laptop,
+            written.map(|ev| vec![first, ev.id()]),
+            true,
+            "planted double registration",
+        );
     }
 
-    fn plant_variant(&mut self, _idx: usize) {
+    fn plant_variant(&mut self) {
         let Some((site, person)) = self.someone_present() else {
             return;
         };
@@ -1517,25 +1482,42 @@ impl Engine {
             care_needs: entry.care_needs.clone(),
         };
         let p = self.planted.len();
-        self.planted.push(Planted {
-            kind: "variant-walk-in",
-            subject: PersonRef::Roster(person),
-            alert: &[AlertKind::LikelyDuplicate, AlertKind::PossibleDuplicate],
-            evidence: Vec::new(),
-            recorded_at: None,
-            blocked: false,
-            detected: BTreeMap::new(),
-        });
-        match self.record(
+        self.planted.push(Planted::new(
+            "variant-walk-in",
+            PersonRef::Roster(person),
+            &[AlertKind::LikelyDuplicate, AlertKind::PossibleDuplicate],
+        ));
+        let written = self.record(
             laptop,
             EventBody::WalkInRegistration {
                 members: vec![walk],
                 home_municipality: None,
             },
-        ) {
-            Ok(reg) => {
+        );
+        self.planted_written(
+            p,
+            laptop,
+            written.map(|reg| vec![reg.id()]),
+            true,
+            "planted variant walk-in",
+        );
+    }
+
+    /// What became of planted case `p`'s write at `laptop`: on the record with its evidence
+    /// (and looked for at once on that laptop), or refused — "blocked at the desk" if
+    /// `any_refusal_blocks` or the refusal was a live block.
+    fn planted_written(
+        &mut self,
+        p: usize,
+        laptop: usize,
+        evidence: Result<Vec<EventId>, NodeError>,
+        any_refusal_blocks: bool,
+        what: &str,
+    ) {
+        match evidence {
+            Ok(evidence) => {
                 if let Some(pl) = self.planted.get_mut(p) {
-                    pl.evidence = vec![reg.id()];
+                    pl.evidence = evidence;
                     pl.recorded_at = Some(self.now);
                 }
                 self.pending_detect.push(p);
@@ -1543,9 +1525,13 @@ impl Engine {
             }
             Err(e) => {
                 if let Some(pl) = self.planted.get_mut(p) {
-                    pl.blocked = true;
+                    pl.blocked = any_refusal_blocks
+                        || matches!(
+                            e,
+                            NodeError::Station(kazashi_node::StationError::Blocked(_))
+                        );
                 }
-                self.refused("planted variant walk-in", &e);
+                self.refused(what, &e);
             }
         }
     }
@@ -2191,7 +2177,7 @@ impl Engine {
                 self.come_up(l)?;
             }
         }
-        self.heal("final heal".into());
+        self.heal(FINAL_HEAL.into());
         self.redial();
         Ok(())
     }
@@ -2234,6 +2220,7 @@ impl Engine {
         let recorded: Vec<usize> = (0..self.planted.len())
             .filter(|&p| self.planted.get(p).is_some_and(|x| x.recorded_at.is_some()))
             .collect();
+        let hq = self.hq().unwrap_or(0);
         for l in 0..self.laptops.len() {
             let Some(node) = self
                 .laptops
@@ -2245,7 +2232,7 @@ impl Engine {
             };
             let alerts = node.alerts();
             let relevant: Vec<_> = alerts.iter().filter(|a| kinds.contains(&a.kind)).collect();
-            if l == self.hq().unwrap_or(0) {
+            if l == hq {
                 alerts_total = relevant.len();
                 alerts_true = relevant
                     .iter()
@@ -2313,14 +2300,7 @@ impl Engine {
                 }),
             })
             .collect();
-        let final_heal = self
-            .track
-            .heals()
-            .iter()
-            .rev()
-            .find(|h| h.label == "final heal")
-            .and_then(|h| h.converged_after_ms);
-        let kazashi = SyncFigures::from_tracker(&self.track, self.wire, final_heal);
+        let kazashi = SyncFigures::from_tracker(&self.track, self.wire);
         let baseline = if self.sc.baseline {
             let mut b = baseline::Baseline::new(
                 &self.sc,

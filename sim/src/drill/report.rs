@@ -6,6 +6,7 @@
 
 use super::Wire;
 use super::track::{Heal, Tracker, percentile};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -54,7 +55,13 @@ pub struct SyncFigures {
 }
 
 impl SyncFigures {
-    pub(crate) fn from_tracker(t: &Tracker, wire: Wire, final_heal: Option<u64>) -> Self {
+    pub(crate) fn from_tracker(t: &Tracker, wire: Wire) -> Self {
+        let final_heal = t
+            .heals()
+            .iter()
+            .rev()
+            .find(|h| h.label == super::FINAL_HEAL)
+            .and_then(|h| h.converged_after_ms);
         Self {
             propagation: Percentiles::of(&t.delays),
             propagation_calm: Percentiles::of(&t.delays_calm),
@@ -359,30 +366,48 @@ fn chart_err<E: std::fmt::Debug>(e: E) -> std::io::Error {
     std::io::Error::other(format!("chart: {e:?}"))
 }
 
-fn headcount_svg(r: &Report) -> Result<String, std::io::Error> {
+/// One 900×420 SVG on a white page, drawn by `draw`.
+fn svg(
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), std::io::Error>,
+) -> Result<String, std::io::Error> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 420)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_err)?;
-        let xmax = r.headcount.last().map_or(1.0, |s| s.hour).max(0.1);
-        let ymax = r
-            .headcount
-            .iter()
-            .map(|s| s.truth.max(s.seen_by_hq))
-            .max()
-            .unwrap_or(1)
-            .max(1) as f64
-            * 1.05;
-        let what = if r.kind == "election" {
-            "ballots"
-        } else {
-            "persons registered"
-        };
-        let mut c = ChartBuilder::on(&root)
-            .caption(
-                format!("Command center vs truth: {what}"),
-                ("sans-serif", 20),
-            )
+        draw(&root)?;
+        root.present().map_err(chart_err)?;
+    }
+    Ok(svg)
+}
+
+/// A legend entry: a short line in the series' colour.
+fn legend_line(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color)
+}
+
+/// One line of a chart.
+struct Line {
+    label: &'static str,
+    color: RGBColor,
+    width: u32,
+    points: Vec<(f64, f64)>,
+}
+
+/// Lines over the run's hours, from 0 to `ymax`, the legend at the upper left.
+fn hours_svg(
+    caption: &str,
+    y_desc: &str,
+    ymax: f64,
+    lines: Vec<Line>,
+) -> Result<String, std::io::Error> {
+    let xmax = lines
+        .iter()
+        .flat_map(|l| l.points.last())
+        .map(|p| p.0)
+        .fold(0.1, f64::max);
+    svg(|root| {
+        let mut c = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(60)
@@ -390,57 +415,83 @@ fn headcount_svg(r: &Report) -> Result<String, std::io::Error> {
             .map_err(chart_err)?;
         c.configure_mesh()
             .x_desc("hours since start")
-            .y_desc(what)
+            .y_desc(y_desc)
             .draw()
             .map_err(chart_err)?;
-        c.draw_series(LineSeries::new(
-            r.headcount.iter().map(|s| (s.hour, f64::from(s.truth))),
-            BLACK.stroke_width(2),
-        ))
-        .map_err(chart_err)?
-        .label("truth")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-        c.draw_series(LineSeries::new(
-            r.headcount
-                .iter()
-                .map(|s| (s.hour, f64::from(s.seen_by_hq))),
-            BLUE.stroke_width(2),
-        ))
-        .map_err(chart_err)?
-        .label("seen by HQ")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-        c.draw_series(LineSeries::new(
-            r.headcount.iter().map(|s| (s.hour, f64::from(s.abs_error))),
-            RED.stroke_width(1),
-        ))
-        .map_err(chart_err)?
-        .label("|HQ − truth| summed over sites")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+        for l in lines {
+            c.draw_series(LineSeries::new(l.points, l.color.stroke_width(l.width)))
+                .map_err(chart_err)?
+                .label(l.label)
+                .legend(legend_line(l.color));
+        }
         c.configure_series_labels()
             .border_style(BLACK)
             .background_style(WHITE.mix(0.8))
             .position(SeriesLabelPosition::UpperLeft)
             .draw()
             .map_err(chart_err)?;
-        root.present().map_err(chart_err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
+}
+
+fn headcount_svg(r: &Report) -> Result<String, std::io::Error> {
+    let ymax = r
+        .headcount
+        .iter()
+        .map(|s| s.truth.max(s.seen_by_hq))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64
+        * 1.05;
+    let what = if r.kind == "election" {
+        "ballots"
+    } else {
+        "persons registered"
+    };
+    let series = |f: fn(&Sample) -> u32| -> Vec<(f64, f64)> {
+        r.headcount
+            .iter()
+            .map(|s| (s.hour, f64::from(f(s))))
+            .collect()
+    };
+    hours_svg(
+        &format!("Command center vs truth: {what}"),
+        what,
+        ymax,
+        vec![
+            Line {
+                label: "truth",
+                color: BLACK,
+                width: 2,
+                points: series(|s| s.truth),
+            },
+            Line {
+                label: "seen by HQ",
+                color: BLUE,
+                width: 2,
+                points: series(|s| s.seen_by_hq),
+            },
+            Line {
+                label: "|HQ − truth| summed over sites",
+                color: RED,
+                width: 1,
+                points: series(|s| s.abs_error),
+            },
+        ],
+    )
 }
 
 fn propagation_svg(r: &Report) -> Result<String, std::io::Error> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(chart_err)?;
-        // Seconds on a log scale: from 10 ms to the slowest arrival.
-        let all = std::iter::once(&r.kazashi).chain(r.baseline.iter());
-        let max_s = all
-            .map(|f| f.propagation.max_ms)
-            .max()
-            .unwrap_or(1000)
-            .max(1000) as f64
-            / 1000.0;
-        let mut c = ChartBuilder::on(&root)
+    // Seconds on a log scale: from 10 ms to the slowest arrival.
+    let max_s = std::iter::once(&r.kazashi)
+        .chain(r.baseline.iter())
+        .map(|f| f.propagation.max_ms)
+        .max()
+        .unwrap_or(1000)
+        .max(1000) as f64
+        / 1000.0;
+    svg(|root| {
+        let mut c = ChartBuilder::on(root)
             .caption(
                 "Propagation: share of arrivals within t",
                 ("sans-serif", 20),
@@ -470,7 +521,7 @@ fn propagation_svg(r: &Report) -> Result<String, std::io::Error> {
             ))
             .map_err(chart_err)?
             .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            .legend(legend_line(color));
         }
         c.configure_series_labels()
             .border_style(BLACK)
@@ -478,63 +529,41 @@ fn propagation_svg(r: &Report) -> Result<String, std::io::Error> {
             .position(SeriesLabelPosition::LowerRight)
             .draw()
             .map_err(chart_err)?;
-        root.present().map_err(chart_err)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
 fn wire_svg(r: &Report) -> Result<String, std::io::Error> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(chart_err)?;
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-        let xmax = r.headcount.last().map_or(1.0, |s| s.hour).max(0.1);
-        let ymax = r
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let ymax = r
+        .headcount
+        .iter()
+        .map(|s| mib(s.wire_bytes.max(s.baseline_wire_bytes.unwrap_or(0))))
+        .fold(0.01, f64::max)
+        * 1.05;
+    let mut lines = vec![Line {
+        label: "Kazashi",
+        color: BLUE,
+        width: 2,
+        points: r
             .headcount
             .iter()
-            .map(|s| mib(s.wire_bytes.max(s.baseline_wire_bytes.unwrap_or(0))))
-            .fold(0.01, f64::max)
-            * 1.05;
-        let mut c = ChartBuilder::on(&root)
-            .caption("Bytes on the network, cumulative", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..xmax, 0.0..ymax)
-            .map_err(chart_err)?;
-        c.configure_mesh()
-            .x_desc("hours since start")
-            .y_desc("MiB")
-            .draw()
-            .map_err(chart_err)?;
-        c.draw_series(LineSeries::new(
-            r.headcount.iter().map(|s| (s.hour, mib(s.wire_bytes))),
-            BLUE.stroke_width(2),
-        ))
-        .map_err(chart_err)?
-        .label("Kazashi")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-        if r.headcount.iter().any(|s| s.baseline_wire_bytes.is_some()) {
-            c.draw_series(LineSeries::new(
-                r.headcount
-                    .iter()
-                    .filter_map(|s| Some((s.hour, mib(s.baseline_wire_bytes?)))),
-                RED.stroke_width(2),
-            ))
-            .map_err(chart_err)?
-            .label("baseline")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-        }
-        c.configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(chart_err)?;
-        root.present().map_err(chart_err)?;
+            .map(|s| (s.hour, mib(s.wire_bytes)))
+            .collect(),
+    }];
+    if r.headcount.iter().any(|s| s.baseline_wire_bytes.is_some()) {
+        lines.push(Line {
+            label: "baseline",
+            color: RED,
+            width: 2,
+            points: r
+                .headcount
+                .iter()
+                .filter_map(|s| Some((s.hour, mib(s.baseline_wire_bytes?))))
+                .collect(),
+        });
     }
-    Ok(svg)
+    hours_svg("Bytes on the network, cumulative", "MiB", ymax, lines)
 }
 
 /// Write `report.json`, `report.md` and the charts into `out`.
