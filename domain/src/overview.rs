@@ -104,6 +104,7 @@ pub fn overview(
     as_of: Option<Millis>,
 ) -> Overview {
     let clusters = state.clusters(as_of);
+    let mut all = state.all_site_counts(roster, on, as_of, &clusters);
     let heard = state.last_event_per_site(as_of);
     let tallies = if deployment.is_election() {
         state.vote_tallies(as_of)
@@ -131,7 +132,7 @@ pub fn overview(
         .map(|s| {
             let (counts, capacity) = match s.kind {
                 SiteKind::Shelter { capacity, .. } => {
-                    let c = state.site_counts_with(&s.id, roster, on, as_of, &clusters);
+                    let c = all.by_site.remove(&s.id).unwrap_or_default();
                     add_counts(&mut totals, &c);
                     (Some(c), Some(capacity))
                 }
@@ -175,7 +176,7 @@ pub fn overview(
     Overview {
         as_of,
         sites,
-        distinct_registered: state.distinct_registered(as_of),
+        distinct_registered: all.distinct_registered,
         totals,
         votes,
     }

@@ -112,7 +112,8 @@ pub fn person_consent(
     least
 }
 
-/// People known to the log matching `query` whom `asker` may be told about, at most `limit`.
+/// People known to the log matching `query` whom `asker` may be told about, at most `limit`
+/// (folds everyone first: a caller that asks more than once keeps a [`SafetyIndex`]).
 pub fn safety_search(
     state: &State,
     roster: &Roster,
@@ -121,46 +122,115 @@ pub fn safety_search(
     as_of: Option<Millis>,
     limit: usize,
 ) -> Vec<SafetyAnswer> {
-    let q = Query::parse(query);
-    if q.is_empty() {
-        return Vec::new();
+    let mut index = SafetyIndex::default();
+    index.refresh(state, roster);
+    index.search(state, roster, query, asker, as_of, limit)
+}
+
+/// Everyone the log knows, with name, reading and address folded once. A record's identity
+/// never changes once known (the roster is pinned; a walk-in's registration is one event), so
+/// [`SafetyIndex::refresh`] only folds the records that are new since the last call.
+#[derive(Debug, Clone, Default)]
+pub struct SafetyIndex {
+    rows: std::collections::BTreeMap<PersonRef, Folded>,
+    /// The number of events the index was last refreshed at.
+    seen: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Folded {
+    name: String,
+    kana: String,
+    address: String,
+    birth: Option<CivilDate>,
+}
+
+impl SafetyIndex {
+    /// Fold the records the index does not hold yet (nothing to do if no event arrived).
+    pub fn refresh(&mut self, state: &State, roster: &Roster) {
+        if self.seen == state.len() && !self.rows.is_empty() {
+            return;
+        }
+        for p in state.persons() {
+            if self.rows.contains_key(&p) {
+                continue;
+            }
+            // A walk-in whose registration has not arrived yet is folded when it does.
+            if let Some(who) = state.identity(&p, roster, None) {
+                self.rows.insert(
+                    p,
+                    Folded {
+                        name: fold(who.name),
+                        kana: who.kana.map(fold).unwrap_or_default(),
+                        address: who.address.map(fold).unwrap_or_default(),
+                        birth: who.birth_date,
+                    },
+                );
+            }
+        }
+        self.seen = state.len();
     }
-    let clusters = state.clusters(as_of);
-    let mut out = Vec::new();
-    for p in state.persons() {
-        if out.len() >= limit {
-            break;
+
+    /// Records folded so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// [`safety_search`] over the folded records (call [`SafetyIndex::refresh`] first).
+    pub fn search(
+        &self,
+        state: &State,
+        roster: &Roster,
+        query: &str,
+        asker: Asker,
+        as_of: Option<Millis>,
+        limit: usize,
+    ) -> Vec<SafetyAnswer> {
+        let q = Query::parse(query);
+        if q.is_empty() {
+            return Vec::new();
         }
-        let Some(who) = state.identity(&p, roster, as_of) else {
-            continue;
-        };
-        let fk = who.kana.map(fold).unwrap_or_default();
-        let fa = who.address.map(fold).unwrap_or_default();
-        if !q.matches(&fold(who.name), &fk, &fa, who.birth_date) {
-            continue;
-        }
-        // The narrowest consent among the records that are this one person; any DV block
-        // among them withholds all of them.
-        if !person_consent(state, roster, &clusters, &p, as_of).is_some_and(|d| asker.may_know(d)) {
-            continue;
-        }
-        for (site, stay) in state.stays(&p, as_of).iter() {
-            let whereabouts = match stay.status {
-                StayStatus::Present | StayStatus::OnLeave(_) => Whereabouts::AtShelter,
-                StayStatus::SupportOnly(_) => Whereabouts::SupportedOutside,
-                StayStatus::Left(_) => Whereabouts::Left,
-                StayStatus::Expected { .. } => Whereabouts::Expected,
+        let clusters = state.clusters(as_of);
+        let mut out = Vec::new();
+        for (p, f) in &self.rows {
+            if out.len() >= limit {
+                break;
+            }
+            if !q.matches(&f.name, &f.kana, &f.address, f.birth) {
+                continue;
+            }
+            // As of an earlier time a walk-in may not be registered yet.
+            let Some(who) = state.identity(p, roster, as_of) else {
+                continue;
             };
-            out.push(SafetyAnswer {
-                person: p,
-                name: who.name.to_owned(),
-                kana: who.kana.map(str::to_owned),
-                birth_date: who.birth_date,
-                site: *site,
-                whereabouts,
-                since: stay.since,
-            });
+            // The narrowest consent among the records that are this one person; any DV block
+            // among them withholds all of them.
+            if !person_consent(state, roster, &clusters, p, as_of)
+                .is_some_and(|d| asker.may_know(d))
+            {
+                continue;
+            }
+            for (site, stay) in state.stays(p, as_of).iter() {
+                let whereabouts = match stay.status {
+                    StayStatus::Present | StayStatus::OnLeave(_) => Whereabouts::AtShelter,
+                    StayStatus::SupportOnly(_) => Whereabouts::SupportedOutside,
+                    StayStatus::Left(_) => Whereabouts::Left,
+                    StayStatus::Expected { .. } => Whereabouts::Expected,
+                };
+                out.push(SafetyAnswer {
+                    person: *p,
+                    name: who.name.to_owned(),
+                    kana: who.kana.map(str::to_owned),
+                    birth_date: who.birth_date,
+                    site: *site,
+                    whereabouts,
+                    since: stay.since,
+                });
+            }
         }
+        out
     }
-    out
 }

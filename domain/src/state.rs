@@ -45,6 +45,8 @@ const NO_EVENT: Ix = Ix::MAX;
 struct EventStore {
     arena: Vec<Event>,
     site_of: Vec<SiteIx>,
+    /// Each event's HLC wall time, beside the arena: as-of cuts read only these 8 bytes.
+    wall: Vec<Millis>,
     index: FxHashMap<EventId, Ix>,
 }
 
@@ -54,6 +56,9 @@ impl EventStore {
     }
     fn site_of(&self, ix: Ix) -> Option<SiteIx> {
         self.site_of.get(ix as usize).copied()
+    }
+    fn wall(&self, ix: Ix) -> Option<Millis> {
+        self.wall.get(ix as usize).copied()
     }
     fn ix(&self, id: &EventId) -> Option<Ix> {
         self.index.get(id).copied()
@@ -134,7 +139,7 @@ impl History {
             Some(t) => {
                 let n = self
                     .0
-                    .partition_point(|&i| events.get(i).is_some_and(|e| e.at().wall_ms <= t));
+                    .partition_point(|&i| events.wall(i).is_some_and(|w| w <= t));
                 self.0.get(..n).unwrap_or(&[])
             }
         }
@@ -312,6 +317,109 @@ impl SiteCounts {
     pub fn registered(&self) -> u32 {
         self.present + self.on_leave
     }
+}
+
+const SEXES: [Sex; 3] = [Sex::Male, Sex::Female, Sex::Unspecified];
+
+/// One site's counts while [`State::all_site_counts`] runs: arrays, not maps, turned into a
+/// [`SiteCounts`] once at the end.
+#[derive(Default)]
+struct SiteAcc {
+    present: u32,
+    on_leave: u32,
+    expected: u32,
+    left: u32,
+    with_care_needs: u32,
+    /// Unknown, then `SEXES`.
+    by_sex: [u32; 4],
+    /// Unknown, then `AgeBand::ALL`.
+    by_age: [u32; 6],
+    /// By position in `CareNeed::ALL`.
+    care_needs: [u32; 16],
+    support_only: BTreeMap<StayingPlace, u32>,
+    households: rustc_hash::FxHashSet<Result<HouseholdRef, PersonRef>>,
+    /// Cluster representatives already counted here.
+    counted: BTreeSet<PersonRef>,
+    seen: bool,
+}
+
+impl SiteAcc {
+    fn sex_slot(s: Option<Sex>) -> usize {
+        s.and_then(|s| SEXES.iter().position(|x| *x == s))
+            .map_or(0, |i| i + 1)
+    }
+    fn age_slot(b: Option<AgeBand>) -> usize {
+        b.and_then(|b| AgeBand::ALL.iter().position(|x| *x == b))
+            .map_or(0, |i| i + 1)
+    }
+    fn need_slot(n: CareNeed) -> usize {
+        CareNeed::ALL.iter().position(|x| *x == n).unwrap_or(15)
+    }
+
+    /// Add another part's counts (the cluster sets stay empty until the sequential pass).
+    fn merge(&mut self, o: SiteAcc) {
+        self.present += o.present;
+        self.on_leave += o.on_leave;
+        self.expected += o.expected;
+        self.left += o.left;
+        self.with_care_needs += o.with_care_needs;
+        for (x, y) in self.by_sex.iter_mut().zip(o.by_sex) {
+            *x += y;
+        }
+        for (x, y) in self.by_age.iter_mut().zip(o.by_age) {
+            *x += y;
+        }
+        for (x, y) in self.care_needs.iter_mut().zip(o.care_needs) {
+            *x += y;
+        }
+        for (k, v) in o.support_only {
+            *self.support_only.entry(k).or_default() += v;
+        }
+        if self.households.len() < o.households.len() {
+            let mine = std::mem::replace(&mut self.households, o.households);
+            self.households.extend(mine);
+        } else {
+            self.households.extend(o.households);
+        }
+        self.counted.extend(o.counted);
+        self.seen |= o.seen;
+    }
+
+    fn finish(self) -> SiteCounts {
+        SiteCounts {
+            present: self.present,
+            on_leave: self.on_leave,
+            expected: self.expected,
+            left: self.left,
+            households: u32::try_from(self.households.len()).unwrap_or(u32::MAX),
+            by_sex: std::iter::once(None)
+                .chain(SEXES.map(Some))
+                .zip(self.by_sex)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            by_age: std::iter::once(None)
+                .chain(AgeBand::ALL.map(Some))
+                .zip(self.by_age)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            with_care_needs: self.with_care_needs,
+            care_needs: CareNeed::ALL
+                .into_iter()
+                .zip(self.care_needs)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            support_only: self.support_only,
+        }
+    }
+}
+
+/// Every shelter's counts at once (see [`State::all_site_counts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllSiteCounts {
+    /// Sites where someone has a stay; a site missing here has empty counts.
+    pub by_site: BTreeMap<SiteId, SiteCounts>,
+    /// Distinct persons registered at any shelter (same-as links applied).
+    pub distinct_registered: u32,
 }
 
 /// Early and election-day ballots counted at one station.
@@ -579,6 +687,7 @@ impl State {
 
         let mut s = Self::new();
         s.events.site_of = arena.iter().map(|e| s.sites.intern(e.site())).collect();
+        s.events.wall = arena.iter().map(|e| e.at().wall_ms).collect();
         s.events.index = index;
         s.events.arena = arena;
         // Roughly one person per three events in real operations; a guess only saves rehashing.
@@ -609,6 +718,7 @@ impl State {
         let site = self.sites.intern(event.site());
         self.events.arena.push(event);
         self.events.site_of.push(site);
+        self.events.wall.push(key.0.wall_ms);
         self.events.index.insert(id, ix);
         self.apply(ix, key, false);
         Inserted::New
@@ -1053,31 +1163,57 @@ impl State {
         roster: &Roster,
         as_of: Option<Millis>,
     ) -> PersonFacts {
-        let mut f = PersonFacts::default();
-        match person {
-            PersonRef::Roster(id) => {
-                if let Some(e) = roster.get(id) {
-                    f.household = Some(HouseholdRef::Roster(e.household));
-                    f.sex = Some(e.sex);
-                    f.birth_date = Some(e.birth_date);
-                    f.care_needs.extend(e.care_needs.iter().copied());
-                }
-            }
-            PersonRef::WalkIn { registration, .. } => {
-                if let Some(w) = self.walk_in(person, as_of) {
-                    f.household = Some(HouseholdRef::WalkIn(*registration));
-                    f.sex = Some(w.sex);
-                    f.birth_date = w.birth_date;
-                    f.care_needs.extend(w.care_needs.iter().copied());
-                }
-            }
+        let mut care_needs = BTreeSet::new();
+        let (household, sex, birth_date) = self.facts_with(person, roster, as_of, |n| {
+            care_needs.insert(n);
+        });
+        PersonFacts {
+            household,
+            sex,
+            birth_date,
+            care_needs,
         }
-        if let Some(card) = f.household.and_then(|h| self.household_card(&h, as_of))
+    }
+
+    /// [`State::person_facts`] without allocating: household, sex and birth date returned,
+    /// each care need (possibly twice) handed to `need`.
+    fn facts_with(
+        &self,
+        person: &PersonRef,
+        roster: &Roster,
+        as_of: Option<Millis>,
+        mut need: impl FnMut(CareNeed),
+    ) -> (Option<HouseholdRef>, Option<Sex>, Option<CivilDate>) {
+        let (household, sex, birth) = match person {
+            PersonRef::Roster(id) => match roster.get(id) {
+                Some(e) => {
+                    e.care_needs.iter().for_each(|n| need(*n));
+                    (
+                        Some(HouseholdRef::Roster(e.household)),
+                        Some(e.sex),
+                        Some(e.birth_date),
+                    )
+                }
+                None => (None, None, None),
+            },
+            PersonRef::WalkIn { registration, .. } => match self.walk_in(person, as_of) {
+                Some(w) => {
+                    w.care_needs.iter().for_each(|n| need(*n));
+                    (
+                        Some(HouseholdRef::WalkIn(*registration)),
+                        Some(w.sex),
+                        w.birth_date,
+                    )
+                }
+                None => (None, None, None),
+            },
+        };
+        if let Some(card) = household.and_then(|h| self.household_card(&h, as_of))
             && let Some(m) = card.members.iter().find(|m| m.person == *person)
         {
-            f.care_needs.extend(m.care_needs.iter().copied());
+            m.care_needs.iter().for_each(|n| need(*n));
         }
-        f
+        (household, sex, birth)
     }
 
     /// Counts for one site. Ages are taken on `on` (for as-of queries, the JST date of `as_of`).
@@ -1136,6 +1272,152 @@ impl State {
         }
         c.households = u32::try_from(households.len()).unwrap_or(u32::MAX);
         c
+    }
+
+    /// Every shelter's counts and the distinct persons registered anywhere, in one pass over
+    /// the persons: each person's stays are replayed once (not once per site and again for the
+    /// distinct count), on two threads. Equal to [`State::site_counts_with`] for every site
+    /// with a stay and to [`State::distinct_registered`] (the property tests check both).
+    pub fn all_site_counts(
+        &self,
+        roster: &Roster,
+        on: CivilDate,
+        as_of: Option<Millis>,
+        clusters: &crate::clusters::Clusters,
+    ) -> AllSiteCounts {
+        let people: Vec<(&PersonRef, &PersonTrack)> = self.people.iter().collect();
+        let sites = self.sites.ids.len();
+        // Persons that same-as links join are set aside and counted after the rest, in id
+        // order, so the first of a cluster at a site is the one counted, as in
+        // `site_counts_with`. Everyone else is independent: each half is counted apart and
+        // the sums (and household sets) merged, which gives the same answer in any split.
+        let pass = |part: &[(&PersonRef, &PersonTrack)]| {
+            let mut acc: Vec<SiteAcc> = Vec::new();
+            acc.resize_with(sites, SiteAcc::default);
+            let mut distinct: u32 = 0;
+            let mut clustered: Vec<(PersonRef, StayVec)> = Vec::new();
+            for &(p, t) in part {
+                let derived;
+                let stays = match as_of {
+                    None => &t.stays,
+                    Some(_) => {
+                        derived = self.compact_stays(p, t, as_of);
+                        &derived
+                    }
+                };
+                if clusters.is_clustered(p) {
+                    clustered.push((*p, stays.clone()));
+                } else {
+                    distinct += u32::from(stays.iter().any(|s| s.status.is_registered()));
+                    self.count_person(&mut acc, p, stays, roster, on, as_of, None);
+                }
+            }
+            (acc, distinct, clustered)
+        };
+        let half = people.len().div_ceil(2);
+        let (first, second) = people.split_at(half.min(people.len()));
+        let (mut acc, mut distinct, mut clustered) = std::thread::scope(|scope| {
+            let worker = (!second.is_empty())
+                .then(|| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, || pass(second))
+                        .ok()
+                })
+                .flatten();
+            let mut a = pass(if worker.is_some() { first } else { &people });
+            if let Some(b) = worker.and_then(|w| w.join().ok()) {
+                for (x, y) in a.0.iter_mut().zip(b.0) {
+                    x.merge(y);
+                }
+                a.1 += b.1;
+                a.2.extend(b.2);
+            }
+            a
+        });
+        clustered.sort_unstable_by_key(|a| a.0);
+        let mut reps: Vec<PersonRef> = Vec::new();
+        for (p, stays) in &clustered {
+            if stays.iter().any(|s| s.status.is_registered()) {
+                reps.push(clusters.rep(p));
+            }
+            self.count_person(&mut acc, p, stays, roster, on, as_of, Some(clusters));
+        }
+        reps.sort_unstable();
+        reps.dedup();
+        distinct = distinct.saturating_add(u32::try_from(reps.len()).unwrap_or(u32::MAX));
+        let by_site = (0..)
+            .zip(acc)
+            .filter(|(_, a)| a.seen)
+            .filter_map(|(i, a)| Some((self.sites.id(i)?, a.finish())))
+            .collect();
+        AllSiteCounts {
+            by_site,
+            distinct_registered: distinct,
+        }
+    }
+
+    /// Count one person's stays into the per-site accumulators. With `clusters`, a registered
+    /// stay whose cluster was already counted at the site is skipped.
+    #[allow(clippy::too_many_arguments)]
+    fn count_person(
+        &self,
+        acc: &mut [SiteAcc],
+        p: &PersonRef,
+        stays: &[CompactStay],
+        roster: &Roster,
+        on: CivilDate,
+        as_of: Option<Millis>,
+        clusters: Option<&crate::clusters::Clusters>,
+    ) {
+        // (household, sex slot, age slot, care-need bits), read once per person.
+        let mut facts: Option<(Result<HouseholdRef, PersonRef>, usize, usize, u16)> = None;
+        for s in stays {
+            let Some(a) = acc.get_mut(s.site as usize) else {
+                continue;
+            };
+            a.seen = true;
+            if let Some(c) = clusters
+                && s.status.is_registered()
+                && !a.counted.insert(c.rep(p))
+            {
+                continue;
+            }
+            match s.status {
+                Status::Present => a.present += 1,
+                Status::OnLeave(_) => a.on_leave += 1,
+                Status::Expected { .. } => a.expected += 1,
+                Status::CheckedOut | Status::TransferredTo(_) => a.left += 1,
+                Status::SupportOnly(place) => *a.support_only.entry(place).or_default() += 1,
+            }
+            if !s.status.is_registered() {
+                continue;
+            }
+            let (household, sex, age, needs) = *facts.get_or_insert_with(|| {
+                let mut bits = 0u16;
+                let (h, sex, birth) =
+                    self.facts_with(p, roster, as_of, |n| bits |= 1 << SiteAcc::need_slot(n));
+                let age = birth.map(|b| AgeBand::of_age(b.age_on(on)));
+                (
+                    h.ok_or(*p),
+                    SiteAcc::sex_slot(sex),
+                    SiteAcc::age_slot(age),
+                    bits,
+                )
+            });
+            a.households.insert(household);
+            if let Some(x) = a.by_sex.get_mut(sex) {
+                *x += 1;
+            }
+            if let Some(x) = a.by_age.get_mut(age) {
+                *x += 1;
+            }
+            if needs != 0 {
+                a.with_care_needs += 1;
+            }
+            for (i, x) in a.care_needs.iter_mut().enumerate() {
+                *x += u32::from(needs >> i & 1 == 1);
+            }
+        }
     }
 
     // ----- elections -----
@@ -1336,15 +1618,29 @@ impl State {
 
     /// The time of the last event written at each site (for staleness).
     pub fn last_event_per_site(&self, as_of: Option<Millis>) -> BTreeMap<SiteId, Timestamp> {
-        let mut out: BTreeMap<SiteId, Timestamp> = BTreeMap::new();
-        for ev in &self.events.arena {
-            if visible(&ev.order_key(), as_of) {
-                let e = out.entry(ev.site()).or_default();
-                if ev.at() > *e {
-                    *e = ev.at();
-                }
+        // Per interned site, the latest visible event's time: a scan of the two compact columns,
+        // reading an event itself only when its wall time ties the best so far.
+        let ev = &self.events;
+        let mut best: Vec<Option<(Millis, Ix)>> = vec![None; self.sites.ids.len()];
+        for (ix, (&wall, &site)) in (0..).zip(ev.wall.iter().zip(&ev.site_of)) {
+            if as_of.is_some_and(|t| wall > t) {
+                continue;
+            }
+            let Some(slot) = best.get_mut(site as usize) else {
+                continue;
+            };
+            let better = match *slot {
+                None => true,
+                Some((w, _)) if wall != w => wall > w,
+                Some((_, b)) => ev.get(ix).map(Event::at) > ev.get(b).map(Event::at),
+            };
+            if better {
+                *slot = Some((wall, ix));
             }
         }
-        out
+        (0..)
+            .zip(best)
+            .filter_map(|(i, b)| Some((self.sites.id(i)?, ev.get(b?.1)?.at())))
+            .collect()
     }
 }

@@ -556,6 +556,29 @@ proptest! {
         prop_assert_eq!(view(&full, &roster, &persons, Some(t)), view(&prefix, &roster, &persons, None));
     }
 
+    /// The command center's one-pass counts equal each site's own counts and the distinct
+    /// count, now and as of any T, whatever the arrival order.
+    #[test]
+    fn one_pass_counts_agree_with_per_site_counts(script in script(), shuffle_seed in any::<u64>(), cut in proptest::option::of(0u64..42)) {
+        let mut events = build(&script);
+        let mut x = shuffle_seed | 1;
+        for i in (1..events.len()).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            events.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let as_of = cut.map(|c| T0 + c * 1000);
+        let state = insert_all(&events);
+        let roster = small_roster();
+        let on = CivilDate::new(2026, 9, 21).unwrap();
+        let all = state.all_site_counts(&roster, on, as_of, &state.clusters(as_of));
+        prop_assert_eq!(all.distinct_registered, state.distinct_registered(as_of));
+        for x in SITES {
+            let one = state.site_counts(&site(x), &roster, on, as_of);
+            let got = all.by_site.get(&site(x)).cloned().unwrap_or_default();
+            prop_assert_eq!(got, one, "site {}", x);
+        }
+    }
+
     /// Undo and override semantics hold under any order: the stays match a naive reference fold,
     /// a voter's standing check-ins are exactly those no undo targets, and overrides are kept.
     #[test]

@@ -12,7 +12,7 @@ use kazashi_domain::event::{Disclosure, EventBody, IdMethod, Members, WalkInPers
 use kazashi_domain::ids::{DeviceId, HouseholdRef, OperatorId, PersonRef, SiteId};
 use kazashi_domain::overview::{overview, turnout_series};
 use kazashi_domain::roster::Sex;
-use kazashi_domain::safety::{Asker, safety_search};
+use kazashi_domain::safety::{Asker, SafetyIndex, safety_search};
 use kazashi_domain::text::PersonName;
 use kazashi_domain::{CivilDate, Deployment, Roster, State};
 use kazashi_node::export::{
@@ -268,6 +268,81 @@ fn found(s: &Shelter, name: &str, asker: Asker) -> bool {
         .filter(|a| a.name == name)
         .collect::<Vec<_>>()
         .is_empty()
+}
+
+/// A kept index folds only what is new, yet answers exactly as a fresh search: a walk-in
+/// registered after the index was built is found once it is refreshed, and the DV block
+/// still hides its cluster.
+#[test]
+fn a_kept_safety_index_learns_new_records_and_answers_as_a_fresh_search() {
+    let mut s = shelter();
+    let mut index = SafetyIndex::default();
+    index.refresh(s.station.state(), &s.roster);
+    let before = index.len();
+    assert!(before > 0);
+    let op = OperatorId::new("op-late").unwrap();
+    let reg = s
+        .station
+        .record(
+            op,
+            EventBody::WalkInRegistration {
+                members: vec![WalkInPerson {
+                    name: PersonName::new("後着 花子").unwrap(),
+                    kana: None,
+                    birth_date: None,
+                    sex: Sex::Female,
+                    address: None,
+                    care_needs: Default::default(),
+                }],
+                home_municipality: None,
+            },
+        )
+        .unwrap();
+    let late = PersonRef::WalkIn {
+        registration: reg.id(),
+        index: 0,
+    };
+    for body in [
+        EventBody::ShelterCheckIn {
+            household: Some(HouseholdRef::WalkIn(reg.id())),
+            members: Members::new(vec![late]).unwrap(),
+            method: IdMethod::Lookup,
+        },
+        EventBody::HouseholdCard {
+            household: HouseholdRef::WalkIn(reg.id()),
+            card: Box::new(household_card(&[late], Disclosure::Public, false)),
+        },
+    ] {
+        s.station.record(op, body).unwrap();
+    }
+    let state = s.station.state();
+    // Not refreshed: the newcomer is unknown to the index.
+    assert!(
+        index
+            .search(state, &s.roster, "後着", Asker::Public, None, 50)
+            .is_empty()
+    );
+    index.refresh(state, &s.roster);
+    assert_eq!(index.len(), before + 1);
+    for q in [
+        "後着 花子",
+        &s.public[0],
+        &s.relatives[0],
+        &s.dv[0],
+        "仮名 避難者",
+    ] {
+        for a in [Asker::Relative, Asker::Acquaintance, Asker::Public] {
+            assert_eq!(
+                index.search(state, &s.roster, q, a, None, 50),
+                safety_search(state, &s.roster, q, a, None, 50),
+                "{q} {a:?}"
+            );
+        }
+    }
+    assert_eq!(
+        index.search(state, &s.roster, "後着", Asker::Public, None, 50)[0].person,
+        late
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use super::{AMBER, Cx, GREEN, RED, ago, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::overview::{Overview, overview, turnout_series};
-use kazashi_domain::safety::{Asker, SafetyAnswer, Whereabouts, safety_search};
+use kazashi_domain::safety::{Asker, SafetyAnswer, SafetyIndex, Whereabouts};
 use kazashi_domain::{CivilDate, Millis};
 use kazashi_node::Clock;
 use kazashi_node::export::{
@@ -28,6 +28,8 @@ pub struct Dashboard {
     query: String,
     asker: Option<Asker>,
     answers: Option<Vec<SafetyAnswer>>,
+    /// Everyone the log knows, folded once for safety confirmation.
+    safety_index: SafetyIndex,
 }
 
 fn lifeline(s: kazashi_domain::event::LifelineStatus) -> &'static str {
@@ -324,7 +326,9 @@ impl Dashboard {
         });
         if go {
             let st = cx.node.station();
-            self.answers = Some(safety_search(
+            // Only records new since the last search are folded.
+            self.safety_index.refresh(st.state(), st.roster());
+            self.answers = Some(self.safety_index.search(
                 st.state(),
                 st.roster(),
                 &self.query,
