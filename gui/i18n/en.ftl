@@ -354,5 +354,7 @@ export-cp932 = Evacuee list CSV (Shift_JIS)
 export-pdf = Evacuee list PDF
 export-pfif = Safety PFIF (consented only)
 export-status = Status reports CSV
+export-turnout = Turnout CSV
+export-reconciliation = Reconciliation CSV
 export-written = Written to { $path }
 export-failed = Could not export: { $why }

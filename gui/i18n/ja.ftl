@@ -351,5 +351,7 @@ export-cp932 = 避難者名簿 CSV（Shift_JIS）
 export-pdf = 避難者名簿 PDF
 export-pfif = 安否情報 PFIF（公開同意者のみ）
 export-status = 状況報告 CSV
+export-turnout = 投票者数推移 CSV
+export-reconciliation = 照合 CSV
 export-written = { $path } に書き出しました
 export-failed = 書き出せませんでした：{ $why }

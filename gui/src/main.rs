@@ -17,6 +17,7 @@ mod demo;
 mod drill_cmd;
 mod lang;
 mod node_cmd;
+mod report_cmd;
 mod roster_cmd;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +54,9 @@ enum Command {
     /// Rosters: lint a CSV export, import it into the encrypted roster store, show a store,
     /// write a sample.
     Roster(roster_cmd::RosterArgs),
+    /// The command center's files from a store: evacuee lists (CSV in UTF-8 or Shift_JIS,
+    /// PDF), PFIF, status reports, turnout and reconciliation — the window's export buttons.
+    Report(report_cmd::ReportArgs),
     /// A drill on the simulator: the real node code under a scenario's arrivals, votes and
     /// faults on simulated time; writes a report with charts.
     Drill(drill_cmd::DrillArgs),
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Some(Command::Card(args)) => card_cmd::run(&args, cli.lang),
         Some(Command::Roster(args)) => roster_cmd::run(&args),
         Some(Command::Drill(args)) => drill_cmd::run(&args),
+        Some(Command::Report(args)) => report_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -572,3 +572,204 @@ pub fn reconciliation_csv(deployment: &Deployment, ov: &Overview) -> String {
     });
     csv_text(&header, rows)
 }
+
+/// The domain PFIF record ids are made in (`kazashi.local/<record>`).
+pub const PFIF_DOMAIN: &str = "kazashi.local";
+
+/// The files staff can ask for, by the names `kazashi report` takes. The window's buttons and
+/// the CLI both go through [`render`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// 避難者名簿, CSV in UTF-8 with BOM (Excel opens it as it is).
+    Evacuees,
+    /// 避難者名簿, CSV in CP932 (Shift_JIS) for older Excel.
+    EvacueesSjis,
+    /// 避難者名簿, A4 PDF for printing.
+    EvacueesPdf,
+    /// PFIF 1.4 XML for person-finder services (the public audience: consent only).
+    Pfif,
+    /// The shelters' status reports and counts, CSV.
+    Status,
+    /// Elections: turnout per station per hour, CSV.
+    Turnout,
+    /// Elections: hand counts against the log's check-ins, CSV.
+    Reconciliation,
+}
+
+impl Report {
+    pub const ALL: [Report; 7] = [
+        Report::Evacuees,
+        Report::EvacueesSjis,
+        Report::EvacueesPdf,
+        Report::Pfif,
+        Report::Status,
+        Report::Turnout,
+        Report::Reconciliation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Report::Evacuees => "evacuees",
+            Report::EvacueesSjis => "evacuees-sjis",
+            Report::EvacueesPdf => "evacuees-pdf",
+            Report::Pfif => "pfif",
+            Report::Status => "status",
+            Report::Turnout => "turnout",
+            Report::Reconciliation => "reconciliation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Report> {
+        Report::ALL.into_iter().find(|r| r.name() == s)
+    }
+
+    /// Turnout and reconciliation exist only for elections.
+    pub fn for_elections(self) -> bool {
+        matches!(self, Report::Turnout | Report::Reconciliation)
+    }
+
+    /// Whether the report is of evacuees (and so may be cut to one shelter).
+    pub fn is_evacuee_list(self) -> bool {
+        matches!(
+            self,
+            Report::Evacuees | Report::EvacueesSjis | Report::EvacueesPdf | Report::Pfif
+        )
+    }
+}
+
+/// What to make.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportRequest<'a> {
+    pub report: Report,
+    /// One shelter's evacuees (`None`: every shelter). Evacuee lists only.
+    pub site: Option<SiteId>,
+    /// The log as it stood at this time (`None`: everything merged so far).
+    pub as_of: Option<Millis>,
+    /// The time now (file names, ages, PFIF's entry date).
+    pub now: Millis,
+    /// A font with Japanese glyphs (TrueType/OpenType bytes), for the PDF.
+    pub font: Option<&'a [u8]>,
+    /// PFIF record ids are `<domain>/<id>`.
+    pub pfif_domain: &'a str,
+}
+
+/// A file ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// A suggested file name: kind, shelter (id) or 全体, and the JST time, e.g.
+    /// `避難者名簿-S001-20261121-1530.csv`.
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    /// Data rows (evacuees, stations × hours, …).
+    pub rows: usize,
+    pub left_out: LeftOut,
+}
+
+/// `YYYYMMDD-HHMM` in JST, for file names.
+fn stamp(ms: Millis) -> String {
+    jst(ms).replace(['-', ':'], "").replace(' ', "-")
+}
+
+/// Make one report from the merged log. Refuses, in words, a shelter the deployment does not
+/// have, an election report for a shelter deployment, and a PDF without a font.
+pub fn render(
+    state: &State,
+    deployment: &Deployment,
+    roster: &Roster,
+    req: &ReportRequest<'_>,
+) -> Result<Rendered, String> {
+    let at = req.as_of.unwrap_or(req.now);
+    let on = CivilDate::jst_of(at).ok_or("the time is out of range")?;
+    let stamp = stamp(at);
+    if req.report.for_elections() && !deployment.is_election() {
+        return Err(format!(
+            "{} is for elections; this deployment runs shelters",
+            req.report.name()
+        ));
+    }
+    if let Some(site) = req.site {
+        if !req.report.is_evacuee_list() {
+            return Err(format!(
+                "{} covers every site; leave out --site",
+                req.report.name()
+            ));
+        }
+        if !deployment.site(&site).is_some_and(|s| s.is_shelter()) {
+            return Err(format!("{site} is not a shelter of this deployment"));
+        }
+    }
+    let scope = req
+        .site
+        .map_or_else(|| "全体".to_owned(), |s| s.to_string());
+    let overview = || kazashi_domain::overview::overview(state, deployment, roster, on, req.as_of);
+    let mut left_out = LeftOut::default();
+    let (file_name, bytes, rows) = match req.report {
+        Report::Status => {
+            let ov = overview();
+            let text = status_reports_csv(deployment, &ov);
+            let rows = ov.sites.iter().filter(|s| s.counts.is_some()).count();
+            let bytes = for_excel(&text, WriteEncoding::Utf8Bom, &mut left_out);
+            (format!("状況報告-{stamp}.csv"), bytes, rows)
+        }
+        Report::Reconciliation => {
+            let ov = overview();
+            let rows = ov.sites.iter().map(|s| s.reconciliation.len()).sum();
+            let text = reconciliation_csv(deployment, &ov);
+            let bytes = for_excel(&text, WriteEncoding::Utf8Bom, &mut left_out);
+            (format!("照合-{stamp}.csv"), bytes, rows)
+        }
+        Report::Turnout => {
+            // From the hour of the first ballot to the time asked for.
+            let first = state
+                .voters()
+                .iter()
+                .flat_map(|v| state.votes_of(v, req.as_of))
+                .map(|r| r.at.wall_ms)
+                .min()
+                .unwrap_or(at);
+            let from = first - first % 3_600_000;
+            let text = turnout_csv(deployment, state, from, at);
+            let rows = text.lines().count().saturating_sub(1);
+            let bytes = for_excel(&text, WriteEncoding::Utf8Bom, &mut left_out);
+            (format!("投票者数推移-{stamp}.csv"), bytes, rows)
+        }
+        r => {
+            let audience = if r == Report::Pfif {
+                Audience::Public
+            } else {
+                Audience::Staff
+            };
+            let list = evacuees(state, deployment, roster, req.site, req.as_of, on, audience);
+            left_out = list.left_out.clone();
+            let base = format!("避難者名簿-{scope}-{stamp}");
+            let (name, bytes) = match r {
+                Report::EvacueesSjis => (
+                    format!("{base}-sjis.csv"),
+                    for_excel(&evacuees_csv(&list), WriteEncoding::Cp932, &mut left_out),
+                ),
+                Report::EvacueesPdf => {
+                    let font = req
+                        .font
+                        .ok_or("no font with Japanese glyphs was found for the PDF")?;
+                    let pdf = evacuees_pdf(font, "避難者名簿", &list).map_err(|e| e.to_string())?;
+                    (format!("{base}.pdf"), pdf)
+                }
+                Report::Pfif => (
+                    format!("pfif-{scope}-{stamp}.xml"),
+                    pfif(&list, req.pfif_domain, deployment.name().as_str(), req.now).into_bytes(),
+                ),
+                _ => (
+                    format!("{base}.csv"),
+                    for_excel(&evacuees_csv(&list), WriteEncoding::Utf8Bom, &mut left_out),
+                ),
+            };
+            (name, bytes, list.rows.len())
+        }
+    };
+    Ok(Rendered {
+        file_name,
+        bytes,
+        rows,
+        left_out,
+    })
+}

@@ -9,13 +9,22 @@ use kazashi_domain::overview::{Overview, overview, turnout_series};
 use kazashi_domain::safety::{Asker, SafetyAnswer, SafetyIndex, Whereabouts};
 use kazashi_domain::{CivilDate, Millis};
 use kazashi_node::Clock;
-use kazashi_node::export::{
-    Audience, LeftOut, evacuees, evacuees_csv, evacuees_pdf, for_excel, pfif, status_reports_csv,
-};
-use kazashi_node::roster_csv::WriteEncoding;
+use kazashi_node::export::{PFIF_DOMAIN, Report, ReportRequest, render};
 use std::sync::Arc;
 
 const HOUR: Millis = 3_600_000;
+
+/// The export buttons, in order, with their labels' ids (the election ones only for
+/// elections).
+const EXPORT_BUTTONS: [(Report, &str); 7] = [
+    (Report::Evacuees, "export-csv"),
+    (Report::EvacueesSjis, "export-cp932"),
+    (Report::EvacueesPdf, "export-pdf"),
+    (Report::Pfif, "export-pfif"),
+    (Report::Status, "export-status"),
+    (Report::Turnout, "export-turnout"),
+    (Report::Reconciliation, "export-reconciliation"),
+];
 
 #[derive(Default)]
 pub struct Dashboard {
@@ -364,17 +373,15 @@ impl Dashboard {
 
     fn exports<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
         ui.label(RichText::new(cx.tr.t("export-title")).size(18.0).strong());
+        let election = cx.node.station().deployment().is_election();
         let mut which = None;
         ui.horizontal_wrapped(|ui| {
-            for id in [
-                "export-csv",
-                "export-cp932",
-                "export-pdf",
-                "export-pfif",
-                "export-status",
-            ] {
+            for (report, id) in EXPORT_BUTTONS {
+                if report.for_elections() && !election {
+                    continue;
+                }
                 if ui.button(cx.tr.t(id)).clicked() {
-                    which = Some(id);
+                    which = Some(report);
                 }
             }
         });
@@ -394,61 +401,31 @@ impl Dashboard {
         }
     }
 
-    /// Write one export in `export/` beside the store (a folder only this user can read); its path and what
-    /// it left out.
+    /// Write one export in `export/` beside the store (a folder only this user can read), made
+    /// by the same code as `kazashi report`; its path and what it left out.
     fn export<C: Clock>(
         &mut self,
         cx: &mut Cx<'_, C>,
-        which: &str,
+        report: Report,
     ) -> Result<(String, Vec<String>), String> {
-        let now = cx.now();
-        let on = CivilDate::jst_of(now).ok_or("the clock is out of range")?;
-        let stamp = super::hhmm(now).replace(':', "");
-        let (name, bytes, left) = if which == "export-status" {
-            let ov = self.picture(cx).ok_or("the clock is out of range")?;
-            let mut left = LeftOut::default();
-            let text = status_reports_csv(cx.node.station().deployment(), &ov);
-            let bytes = for_excel(&text, WriteEncoding::Utf8Bom, &mut left);
-            (format!("状況報告-{stamp}.csv"), bytes, left)
-        } else {
-            let st = cx.node.station();
-            let audience = if which == "export-pfif" {
-                Audience::Public
-            } else {
-                Audience::Staff
-            };
-            let list = evacuees(
-                st.state(),
-                st.deployment(),
-                st.roster(),
-                None,
-                None,
-                on,
-                audience,
-            );
-            let mut left = list.left_out.clone();
-            let (name, bytes) = match which {
-                "export-cp932" => (
-                    format!("避難者名簿-{stamp}-sjis.csv"),
-                    for_excel(&evacuees_csv(&list), WriteEncoding::Cp932, &mut left),
-                ),
-                "export-pdf" => {
-                    let (font, _, _) = super::fonts::find()?;
-                    let pdf =
-                        evacuees_pdf(&font, "避難者名簿", &list).map_err(|e| e.to_string())?;
-                    (format!("避難者名簿-{stamp}.pdf"), pdf)
-                }
-                "export-pfif" => (
-                    format!("pfif-{stamp}.xml"),
-                    pfif(&list, "kazashi.local", st.deployment().name().as_str(), now).into_bytes(),
-                ),
-                _ => (
-                    format!("避難者名簿-{stamp}.csv"),
-                    for_excel(&evacuees_csv(&list), WriteEncoding::Utf8Bom, &mut left),
-                ),
-            };
-            (name, bytes, left)
+        let font = match report {
+            Report::EvacueesPdf => Some(super::fonts::find()?.0),
+            _ => None,
         };
+        let st = cx.node.station();
+        let r = render(
+            st.state(),
+            st.deployment(),
+            st.roster(),
+            &ReportRequest {
+                report,
+                site: None,
+                as_of: None,
+                now: cx.now(),
+                font: font.as_deref(),
+                pfif_domain: PFIF_DOMAIN,
+            },
+        )?;
         let dir = cx
             .node
             .store()
@@ -456,7 +433,7 @@ impl Dashboard {
             .parent()
             .map(|p| p.join("export"))
             .ok_or("the store has no folder")?;
-        let path = super::oath::write_private(&dir, &name, &bytes)?;
-        Ok((path.display().to_string(), left.lines()))
+        let path = super::oath::write_private(&dir, &r.file_name, &r.bytes)?;
+        Ok((path.display().to_string(), r.left_out.lines()))
     }
 }
