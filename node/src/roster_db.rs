@@ -4,17 +4,22 @@
 //!
 //! **Tables.**
 //! - `meta`: kind, hash, count, the SHA-256 of the source file.
-//! - `person`: one row per entry in person-id order (`rid` is the position): the id, 名簿番号,
-//!   birth date, the folded name and reading (for verifying search hits and for
-//!   prefix search of short names), and the entry itself (postcard).
+//! - `meta`: also the layout version (`layout` = 2).
+//! - `person`: one row per entry in person-id order (`rid` is the position): the birth date,
+//!   the folded name and reading (for verifying search hits), and the entry itself (postcard).
 //! - `person_fts`: FTS5 with the trigram tokenizer over the folded name and reading,
 //!   contentless (the text lives in `person`), for substring search of three or more
-//!   characters. Shorter words (佐藤, 林) go through B-tree prefix ranges on the folded name and
-//!   reading.
+//!   characters.
+//! - Lookup tables, each a `WITHOUT ROWID` B-tree of (key, rid): `by_id` (宛名番号),
+//!   `by_list` (名簿番号, voters only), `by_birth`, and `by_text` (every folded name and
+//!   reading, for prefix ranges of words shorter than a trigram: 佐藤, 林).
 //!
 //! **Writes.** An import builds a new file beside the target (`<file>.part`) with journaling
 //! off, and renames it into place only once complete and synced: a refused or interrupted
-//! import leaves the previous roster as it was.
+//! import leaves the previous roster as it was. The lookup tables are not `CREATE INDEX`es:
+//! their keys are sorted on a second thread while the first writes the rows and the full-text
+//! index, then appended in order — no pass re-reads the table, and every B-tree grows at its
+//! right edge.
 //!
 //! **Pinning.** The roster's hash (see `Roster::hash`) is pinned in the deployment manifest.
 //! [`RosterDb::load`] recomputes it from the stored entries, so a file altered after import is
@@ -111,6 +116,84 @@ fn prefix_end(p: &str) -> String {
     s
 }
 
+/// Rows per multi-row `INSERT` in bulk loads: one statement step per this many rows.
+const BULK_ROWS: usize = 500;
+
+/// Append (key, rid) pairs to a lookup table, many rows per statement.
+fn bulk_pairs<K: rusqlite::ToSql>(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    pairs: impl Iterator<Item = (K, i64)>,
+) -> Result<(), RosterDbError> {
+    let sql = |n: usize| {
+        let mut q = format!("INSERT INTO {table} (k, rid) VALUES ");
+        q.push_str(&vec!["(?, ?)"; n].join(", "));
+        q
+    };
+    let mut full = tx.prepare(&sql(BULK_ROWS))?;
+    let mut batch: Vec<(K, i64)> = Vec::with_capacity(BULK_ROWS);
+    let flush = |batch: &mut Vec<(K, i64)>, st: &mut rusqlite::Statement<'_>| {
+        let params: Vec<&dyn rusqlite::ToSql> = batch
+            .iter()
+            .flat_map(|(k, r)| [k as &dyn rusqlite::ToSql, r as &dyn rusqlite::ToSql])
+            .collect();
+        let n = st.execute(params.as_slice());
+        batch.clear();
+        n
+    };
+    for p in pairs {
+        batch.push(p);
+        if batch.len() == BULK_ROWS {
+            flush(&mut batch, &mut full)?;
+        }
+    }
+    if !batch.is_empty() {
+        let mut last = tx.prepare(&sql(batch.len()))?;
+        flush(&mut batch, &mut last)?;
+    }
+    Ok(())
+}
+
+/// The layout this code writes and reads (see the module's table list).
+const LAYOUT: u32 = 2;
+
+/// The lookup tables' keys, each sorted, and the roster hash: made on a second thread while
+/// the rows are written.
+struct LookupKeys<'a> {
+    hash: RosterHash,
+    list: Vec<(&'a str, i64)>,
+    birth: Vec<(i64, i64)>,
+    text: Vec<(&'a str, i64)>,
+}
+
+impl<'a> LookupKeys<'a> {
+    fn sorted(roster: &'a Roster, folded: &'a [FoldedEntry]) -> LookupKeys<'a> {
+        let entries = roster.entries();
+        let mut list: Vec<(&str, i64)> = (0..)
+            .zip(entries)
+            .filter_map(|(i, e)| Some((e.voter.as_ref()?.list_number.as_str(), i)))
+            .collect();
+        list.sort_unstable();
+        let mut birth: Vec<(i64, i64)> = (0..)
+            .zip(entries)
+            .map(|(i, e)| (days(e.birth_date), i))
+            .collect();
+        birth.sort_unstable();
+        let mut text: Vec<(&str, i64)> = (0..)
+            .zip(folded)
+            .flat_map(|(i, f)| [(f.name.as_str(), i), (f.kana.as_str(), i)])
+            .collect();
+        text.sort_unstable();
+        text.dedup();
+        LookupKeys {
+            hash: roster.hash(),
+            list,
+            birth,
+            text,
+        }
+    }
+}
+
 impl RosterDb {
     /// Write `roster` to a new roster store at `path`, replacing any roster there only once the
     /// new one is complete. `folded` is [`fold_entries`] of the roster (passed in when the
@@ -135,7 +218,8 @@ impl RosterDb {
             Some(f) if f.len() == roster.len() => f,
             _ => fold_entries(roster.entries()),
         };
-        let hash = roster.hash();
+        let total = roster.len() as u64;
+        let entries = roster.entries();
         {
             let conn = create_encrypted(&part, passphrase, params)?;
             conn.pragma_update(None, "journal_mode", "OFF")?;
@@ -145,8 +229,6 @@ impl RosterDb {
                 "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
                  CREATE TABLE person (
                      rid INTEGER PRIMARY KEY,
-                     person TEXT NOT NULL,
-                     list_number TEXT,
                      birth INTEGER NOT NULL,
                      name_f TEXT NOT NULL,
                      kana_f TEXT NOT NULL,
@@ -154,56 +236,70 @@ impl RosterDb {
                  );
                  CREATE VIRTUAL TABLE person_fts USING fts5(
                      name, kana, content='', detail=none, tokenize='trigram'
-                 );",
+                 );
+                 CREATE TABLE by_id (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE by_list (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
+                 CREATE TABLE by_birth (k INTEGER, rid INTEGER, PRIMARY KEY (k, rid)) WITHOUT ROWID;
+                 CREATE TABLE by_text (k TEXT, rid INTEGER, PRIMARY KEY (k, rid)) WITHOUT ROWID;",
             )?;
-            let total = roster.len() as u64;
+            // FTS5 flushes its in-memory index to a new segment whenever it outgrows this (1 MB
+            // by default); a larger one means fewer segments to merge during a bulk load.
+            conn.execute(
+                "INSERT INTO person_fts (person_fts, rank) VALUES ('hashsize', 268435456)",
+                [],
+            )?;
             let tx = conn.unchecked_transaction()?;
-            {
-                let mut ins = tx.prepare(
-                    "INSERT INTO person (rid, person, list_number, birth, name_f, kana_f, entry)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
-                let mut fts =
-                    tx.prepare("INSERT INTO person_fts (rowid, name, kana) VALUES (?1, ?2, ?3)")?;
-                let mut buf = Vec::with_capacity(256);
-                for (i, (e, f)) in roster.entries().iter().zip(&folded).enumerate() {
-                    let rid = i as i64;
-                    buf.clear();
-                    let entry = postcard::to_extend(e, std::mem::take(&mut buf))
-                        .map_err(|x| RosterDbError::Damaged(x.to_string()))?;
-                    ins.execute(params![
-                        rid,
-                        e.person.as_str(),
-                        e.voter.as_ref().map(|v| v.list_number.as_str()),
-                        days(e.birth_date),
-                        f.name,
-                        f.kana,
-                        entry
-                    ])?;
-                    buf = entry;
-                    fts.execute(params![rid, f.name, f.kana])?;
-                    if i % 65_536 == 0 {
-                        progress(i as u64, total);
+            let written: Result<(), RosterDbError> = std::thread::scope(|scope| {
+                // The keys of the lookup tables and the roster hash, on a second thread.
+                let keys = std::thread::Builder::new()
+                    .spawn_scoped(scope, || LookupKeys::sorted(roster, &folded))
+                    .ok();
+                {
+                    let mut ins = tx.prepare(
+                        "INSERT INTO person (rid, birth, name_f, kana_f, entry)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?;
+                    let mut fts = tx.prepare(
+                        "INSERT INTO person_fts (rowid, name, kana) VALUES (?1, ?2, ?3)",
+                    )?;
+                    let mut buf = Vec::with_capacity(256);
+                    for (i, (e, f)) in entries.iter().zip(&folded).enumerate() {
+                        let rid = i as i64;
+                        buf.clear();
+                        let entry = postcard::to_extend(e, std::mem::take(&mut buf))
+                            .map_err(|x| RosterDbError::Damaged(x.to_string()))?;
+                        ins.execute(params![rid, days(e.birth_date), f.name, f.kana, entry])?;
+                        buf = entry;
+                        fts.execute(params![rid, f.name, f.kana])?;
+                        if i % 65_536 == 0 {
+                            progress(i as u64, total);
+                        }
                     }
                 }
+                let keys = match keys.and_then(|k| k.join().ok()) {
+                    Some(k) => k,
+                    None => LookupKeys::sorted(roster, &folded),
+                };
+                // Persons are in id order already: rid is the position.
+                let ids = (0..).zip(entries).map(|(i, e)| (e.person.as_str(), i));
+                bulk_pairs(&tx, "by_id", ids)?;
+                bulk_pairs(&tx, "by_list", keys.list.iter().copied())?;
+                bulk_pairs(&tx, "by_birth", keys.birth.iter().copied())?;
+                bulk_pairs(&tx, "by_text", keys.text.iter().copied())?;
                 let mut meta = tx.prepare("INSERT INTO meta (k, v) VALUES (?1, ?2)")?;
                 let kind: &[u8] = match roster.kind() {
                     RosterKind::Residents => b"residents",
                     RosterKind::Voters => b"voters",
                 };
                 meta.execute(params!["kind", kind])?;
-                meta.execute(params!["hash", hash.0.to_vec()])?;
+                meta.execute(params!["hash", keys.hash.0.to_vec()])?;
                 meta.execute(params!["count", total.to_le_bytes().to_vec()])?;
                 meta.execute(params!["source_sha256", source_sha256.to_vec()])?;
-            }
+                meta.execute(params!["layout", LAYOUT.to_le_bytes().to_vec()])?;
+                Ok(())
+            });
+            written?;
             tx.commit()?;
-            conn.execute_batch(
-                "CREATE UNIQUE INDEX person_by_id ON person (person);
-                 CREATE UNIQUE INDEX person_by_list ON person (list_number);
-                 CREATE INDEX person_by_birth ON person (birth);
-                 CREATE INDEX person_by_name ON person (name_f);
-                 CREATE INDEX person_by_kana ON person (kana_f);",
-            )?;
             progress(total, total);
             conn.pragma_update(None, "journal_mode", "DELETE")?;
         }
@@ -234,6 +330,12 @@ impl RosterDb {
                 .try_into()
                 .map_err(|_| RosterDbError::Damaged("hash of the wrong length".into()))?,
         );
+        if meta("layout").ok().as_deref() != Some(&LAYOUT.to_le_bytes()[..]) {
+            return Err(RosterDbError::Damaged(
+                "the store was written by another version of Kazashi: import the roster again"
+                    .into(),
+            ));
+        }
         let len = u64::from_le_bytes(
             meta("count")?
                 .try_into()
@@ -271,18 +373,18 @@ impl RosterDb {
 
     /// One entry by 宛名番号.
     pub fn get(&self, person: &PersonId) -> Result<Option<RosterEntry>, RosterDbError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT entry FROM person WHERE person = ?1")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.entry FROM by_id b JOIN person p ON p.rid = b.rid WHERE b.k = ?1",
+        )?;
         let blob: Option<Vec<u8>> = st.query_row([person.as_str()], |r| r.get(0)).optional()?;
         blob.map(|b| Self::decode(&b)).transpose()
     }
 
     /// One voter by 名簿番号.
     pub fn by_list_number(&self, n: &ListNumber) -> Result<Option<RosterEntry>, RosterDbError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT entry FROM person WHERE list_number = ?1")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.entry FROM by_list b JOIN person p ON p.rid = b.rid WHERE b.k = ?1",
+        )?;
         let blob: Option<Vec<u8>> = st.query_row([n.as_str()], |r| r.get(0)).optional()?;
         blob.map(|b| Self::decode(&b)).transpose()
     }
@@ -327,7 +429,7 @@ impl RosterDb {
             // About 270 people share a birth date in ten million.
             let mut st = self
                 .conn
-                .prepare_cached("SELECT rid FROM person WHERE birth = ?1 ORDER BY rid LIMIT ?2")?;
+                .prepare_cached("SELECT rid FROM by_birth WHERE k = ?1 ORDER BY rid LIMIT ?2")?;
             for r in st.query_map(params![days(*d), cap], |r| r.get(0))? {
                 rids.push(r?);
             }
@@ -344,14 +446,13 @@ impl RosterDb {
         let short = texts.iter().find(|t| t.chars().count() < 3);
         if let Some(w) = short.filter(|_| rids.is_empty() && dates.is_empty()) {
             let mut ids: Vec<i64> = Vec::new();
-            for sql in [
-                "SELECT rid FROM person WHERE name_f >= ?1 AND name_f < ?2 LIMIT ?3",
-                "SELECT rid FROM person WHERE kana_f >= ?1 AND kana_f < ?2 LIMIT ?3",
-            ] {
-                let mut st = self.conn.prepare_cached(sql)?;
-                for r in st.query_map(params![w, prefix_end(w), cap], |r| r.get(0))? {
-                    ids.push(r?);
-                }
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT rid FROM by_text WHERE k >= ?1 AND k < ?2 LIMIT ?3")?;
+            for r in st.query_map(params![w, prefix_end(w), cap.saturating_mul(2)], |r| {
+                r.get(0)
+            })? {
+                ids.push(r?);
             }
             ids.sort_unstable();
             rids.extend(ids);

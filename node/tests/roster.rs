@@ -341,3 +341,76 @@ fn a_refused_import_leaves_the_roster_as_it_was() {
     assert_ne!(db.hash(), roster.hash());
     assert!(!dir.path().join("roster.db.part").exists());
 }
+
+/// A store bigger than one bulk statement (the lookup tables are appended 500 rows at a
+/// time): every person by id and by 名簿番号, a birth date and a short name by range.
+#[test]
+fn a_store_of_many_bulk_batches_finds_everyone() {
+    use kazashi_domain::Roster;
+    use kazashi_domain::ids::{HouseholdId, PrecinctId};
+    use kazashi_domain::roster::{RosterEntry, Sex, VoterFlags, VoterInfo};
+    use kazashi_domain::text::{Address, KanaReading, PersonName};
+    let families = [("佐藤", "さとう"), ("林", "はやし"), ("髙橋", "たかはし")];
+    let entries: Vec<RosterEntry> = (0..1234u32)
+        .map(|i| {
+            let (f, k) = families[i as usize % 3];
+            RosterEntry {
+                person: PersonId::new(&format!("P{i:05}")).unwrap(),
+                household: HouseholdId::new(&format!("H{:05}", i / 3)).unwrap(),
+                name: PersonName::new(&format!("{f} 一{}", i % 7)).unwrap(),
+                kana: KanaReading::new(&format!("{k} いち")).unwrap(),
+                birth_date: CivilDate::new(1950 + (i % 50) as i32, 1 + i % 12, 1 + i % 28).unwrap(),
+                sex: Sex::Female,
+                address: Address::new("かざし市港町一丁目").unwrap(),
+                voter: Some(VoterInfo {
+                    list_number: ListNumber::new(&format!("1-{i:05}")).unwrap(),
+                    precinct: PrecinctId::new("1").unwrap(),
+                    flags: VoterFlags {
+                        eligible: true,
+                        absentee_voted: false,
+                        early_voted: false,
+                    },
+                }),
+                care_needs: Default::default(),
+            }
+        })
+        .collect();
+    let roster = Roster::new(RosterKind::Voters, entries, today()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = RosterDb::create(
+        &dir.path().join("roster.db"),
+        "pass",
+        KdfParams::FAST_INSECURE,
+        &roster,
+        None,
+        [0; 32],
+        &mut |_, _| {},
+    )
+    .unwrap();
+    for e in roster.entries() {
+        assert_eq!(db.get(&e.person).unwrap().as_ref(), Some(e));
+        let n = e.voter.as_ref().unwrap().list_number;
+        assert_eq!(db.by_list_number(&n).unwrap().as_ref(), Some(e));
+    }
+    assert!(
+        db.by_list_number(&ListNumber::new("9-99999").unwrap())
+            .unwrap()
+            .is_none()
+    );
+    // Everyone born on one day, found through the birth table.
+    let day = roster.entries()[700].birth_date;
+    let born: Vec<_> = roster
+        .entries()
+        .iter()
+        .filter(|e| e.birth_date == day)
+        .collect();
+    let found = db.search(&day.to_string().replace('-', "/"), 100).unwrap();
+    assert_eq!(found.len(), born.len());
+    // A one-character family name by prefix range: every 林 (a third), up to the limit.
+    assert_eq!(
+        db.search("林", 2000).unwrap().len(),
+        1234 / 3 + usize::from(1234 % 3 > 1)
+    );
+    assert_eq!(db.search("はやし", 2000).unwrap().len(), 411);
+    assert_eq!(db.load(today(), Some(roster.hash())).unwrap(), roster);
+}
