@@ -176,7 +176,7 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
                     Err(format!(
                         "{} refused: {} error(s); nothing was used",
                         a.file.display(),
-                        lint.counts.values().sum::<u64>()
+                        lint.error_count()
                     ))
                 }
             }

@@ -314,6 +314,15 @@ impl Lint {
             .iter()
             .filter(|f| f.severity == Severity::Error)
     }
+    /// All errors found, counting those past the [`KEEP_PER_RULE`] kept (a rule's findings
+    /// share one severity).
+    pub fn error_count(&self) -> u64 {
+        self.counts
+            .iter()
+            .filter(|(rule, _)| self.errors().any(|f| f.rule == **rule))
+            .map(|(_, n)| n)
+            .sum()
+    }
     pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
         self.findings
             .iter()

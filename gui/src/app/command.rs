@@ -39,6 +39,7 @@ pub struct Dashboard {
     answers: Option<Vec<SafetyAnswer>>,
     /// Everyone the log knows, folded once for safety confirmation.
     safety_index: SafetyIndex,
+    roster: super::roster_import::RosterImport,
 }
 
 fn lifeline(s: kazashi_domain::event::LifelineStatus) -> &'static str {
@@ -134,6 +135,8 @@ impl Dashboard {
                 self.safety(ui, cx);
                 ui.separator();
                 self.exports(ui, cx);
+                ui.separator();
+                self.roster.show(ui, cx);
             });
     }
 

@@ -15,6 +15,7 @@ pub mod polling;
 pub mod present;
 pub mod reception;
 pub mod report;
+pub mod roster_import;
 pub mod tour;
 pub mod tr;
 pub mod walkin;
