@@ -3,81 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
-use common::node_args;
-use serde_json::Value;
+use common::{json, kazashi, refused, store, write_alone};
 use std::path::Path;
-use std::process::{Command, Output};
-
-const PASS: &str = "drill passphrase";
-
-fn kazashi(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kazashi"))
-        .args(args)
-        .env("KAZASHI_PASSPHRASE", PASS)
-        .output()
-        .unwrap()
-}
-
-fn store(dir: &Path, index: usize) -> Vec<String> {
-    [
-        "--dir",
-        &dir.display().to_string(),
-        "--drill-fleet",
-        "11",
-        "--town-seed",
-        "3",
-        "--index",
-        &index.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-/// Run laptop `index` alone (no peers, no mDNS) for a second, writing `writes` check-ins;
-/// returns its last status.
-fn write_alone(dir: &Path, index: usize, writes: usize) -> Value {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut args = node_args(dir, 11, 3, index, "127.0.0.1", port, writes, 20);
-    args.extend(["--run-for".into(), "1".into()]);
-    let out = kazashi(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
-    serde_json::from_str(&last).unwrap()
-}
+use std::process::Output;
 
 fn bundle(action: &str, dir: &Path, index: usize, extra: &[&str]) -> Output {
     let mut args: Vec<String> = vec!["bundle".into(), action.into()];
     args.extend(store(dir, index));
     args.extend(extra.iter().map(|s| s.to_string()));
     kazashi(&args)
-}
-
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn refused(out: &Output, words: &str) {
-    assert!(!out.status.success(), "not refused");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(words), "expected {words:?} in: {err}");
 }
 
 #[test]

@@ -4,69 +4,20 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
-use common::node_args;
-use serde_json::Value;
+use common::{json, kazashi, refused, store, write_alone};
 use std::path::Path;
-use std::process::{Command, Output};
-
-const PASS: &str = "drill passphrase";
-
-fn kazashi(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kazashi"))
-        .args(args)
-        .env("KAZASHI_PASSPHRASE", PASS)
-        .output()
-        .unwrap()
-}
-
-/// A store whose laptop (laptop 1: shelter S001 of the drill city) wrote `writes` check-ins.
-fn store_with_check_ins(dir: &Path, writes: usize) {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut args = node_args(dir, 11, 3, 1, "127.0.0.1", port, writes, 10);
-    args.extend(["--run-for".into(), "1".into()]);
-    let out = kazashi(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use std::process::Output;
 
 fn report(dir: &Path, kind: &str, extra: &[&str]) -> Output {
     let mut args: Vec<String> = vec!["report".into(), kind.into()];
-    for a in [
-        "--dir",
-        &dir.display().to_string(),
-        "--drill-fleet",
-        "11",
-        "--town-seed",
-        "3",
-        "--index",
-        "1",
-    ] {
-        args.push(a.into());
-    }
+    args.extend(store(dir, 1));
     args.extend(extra.iter().map(|s| s.to_string()));
     kazashi(&args)
 }
 
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn refused(out: &Output, words: &str) {
-    assert!(!out.status.success(), "not refused");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(words), "expected {words:?} in: {err}");
+/// Refused in words, with nothing on stdout.
+fn refused_quietly(out: &Output, words: &str) {
+    refused(out, words);
     assert!(out.stdout.is_empty());
 }
 
@@ -74,7 +25,8 @@ fn refused(out: &Output, words: &str) {
 fn reports_are_written_read_back_and_refused_in_words() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("laptop");
-    store_with_check_ins(&dir, 12);
+    // Laptop 1 (shelter S001) checks people in, alone.
+    write_alone(&dir, 1, 12);
 
     // The whole list, UTF-8 with BOM, into export/ beside the store.
     let all = json(&report(&dir, "evacuees", &[]));
@@ -144,7 +96,7 @@ fn reports_are_written_read_back_and_refused_in_words() {
     assert_eq!(s["rows"], 5);
 
     // Refusals: in words, nothing on stdout.
-    refused(&report(&dir, "turnout", &[]), "for elections");
+    refused_quietly(&report(&dir, "turnout", &[]), "for elections");
     refused(
         &report(&dir, "evacuees", &["--site", "Z999"]),
         "not a shelter",
@@ -161,5 +113,5 @@ fn reports_are_written_read_back_and_refused_in_words() {
         &report(&dir, "evacuees", &["--as-of", "2099-01-01 00:00"]),
         "future",
     );
-    refused(&report(&dir, "everything", &[]), "unknown report");
+    refused_quietly(&report(&dir, "everything", &[]), "unknown report");
 }

@@ -1,9 +1,11 @@
-//! What the mesh tests share: a `kazashi node` process and its latest status line.
+//! What the CLI tests share: a `kazashi node` process and its latest status line, a drill
+//! laptop's store arguments, a laptop that writes alone, and reading a command's answer.
 #![allow(dead_code)]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -144,4 +146,72 @@ pub fn converged(laptops: &[&Laptop], events: u64) -> bool {
         && laptops
             .iter()
             .all(|l| l.events() == events && l.digest() == first)
+}
+
+/// The store passphrase the drill tests give every laptop.
+pub const PASS: &str = "drill passphrase";
+
+/// `kazashi` with the drill passphrase in its environment.
+pub fn kazashi(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kazashi"))
+        .args(args)
+        .env("KAZASHI_PASSPHRASE", PASS)
+        .output()
+        .unwrap()
+}
+
+/// The store arguments of drill laptop `index` (fleet 11, city 3) with its store in `dir`.
+pub fn store(dir: &Path, index: usize) -> Vec<String> {
+    [
+        "--dir",
+        &dir.display().to_string(),
+        "--drill-fleet",
+        "11",
+        "--town-seed",
+        "3",
+        "--index",
+        &index.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Run laptop `index` alone (no peers, no mDNS) for a second, writing `writes` check-ins;
+/// returns its last status.
+pub fn write_alone(dir: &Path, index: usize, writes: usize) -> Value {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut args = node_args(dir, 11, 3, index, "127.0.0.1", port, writes, 20);
+    args.extend(["--run-for".into(), "1".into()]);
+    let out = kazashi(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    serde_json::from_str(&last).unwrap()
+}
+
+pub fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub fn refused(out: &Output, words: &str) {
+    assert!(!out.status.success(), "not refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(words), "expected {words:?} in: {err}");
 }
