@@ -1052,6 +1052,18 @@ impl State {
         let Some(six) = self.sites.get(site) else {
             return Vec::new();
         };
+        self.compact_stays_at(six, as_of)
+            .into_iter()
+            .filter_map(|(p, stay)| Some((p, self.public_stay(&stay)?.1)))
+            .collect()
+    }
+
+    /// [`State::stays_at`] for an interned site, compact.
+    fn compact_stays_at(
+        &self,
+        six: SiteIx,
+        as_of: Option<Millis>,
+    ) -> Vec<(PersonRef, CompactStay)> {
         let Some(list) = self.site_people.get(six as usize) else {
             return Vec::new();
         };
@@ -1066,7 +1078,6 @@ impl State {
                     None => stay_get(&t.stays, six),
                     Some(_) => stay_get(&self.compact_stays(p, t, as_of), six),
                 }?;
-                let (_, stay) = self.public_stay(&stay)?;
                 Some((*p, stay))
             })
             .collect()
@@ -1236,42 +1247,17 @@ impl State {
         as_of: Option<Millis>,
         clusters: &crate::clusters::Clusters,
     ) -> SiteCounts {
-        let mut c = SiteCounts::default();
-        let mut households: BTreeSet<Result<HouseholdRef, PersonRef>> = BTreeSet::new();
-        // Records that same-as assertions make one person are counted once.
-        let mut counted: BTreeSet<PersonRef> = BTreeSet::new();
-        for (p, stay) in self.stays_at(site, as_of) {
-            if stay.status.is_registered()
-                && clusters.is_clustered(&p)
-                && !counted.insert(clusters.rep(&p))
-            {
-                continue;
-            }
-            match stay.status {
-                StayStatus::Present => c.present += 1,
-                StayStatus::OnLeave(_) => c.on_leave += 1,
-                StayStatus::Expected { .. } => c.expected += 1,
-                StayStatus::Left(_) => c.left += 1,
-                StayStatus::SupportOnly(place) => *c.support_only.entry(place).or_default() += 1,
-            }
-            if !stay.status.is_registered() {
-                continue;
-            }
-            let f = self.person_facts(&p, roster, as_of);
-            households.insert(f.household.ok_or(p));
-            *c.by_sex.entry(f.sex).or_default() += 1;
-            *c.by_age
-                .entry(f.birth_date.map(|b| AgeBand::of_age(b.age_on(on))))
-                .or_default() += 1;
-            if !f.care_needs.is_empty() {
-                c.with_care_needs += 1;
-            }
-            for n in f.care_needs {
-                *c.care_needs.entry(n).or_default() += 1;
-            }
+        // The counting of `all_site_counts`, over this site's persons in id order: the first
+        // record of a same-as cluster is the one counted.
+        let Some(six) = self.sites.get(site) else {
+            return SiteCounts::default();
+        };
+        let mut acc: Vec<SiteAcc> = Vec::new();
+        acc.resize_with(six as usize + 1, SiteAcc::default);
+        for (p, stay) in self.compact_stays_at(six, as_of) {
+            self.count_person(&mut acc, &p, &[stay], roster, on, as_of, Some(clusters));
         }
-        c.households = u32::try_from(households.len()).unwrap_or(u32::MAX);
-        c
+        acc.pop().map(SiteAcc::finish).unwrap_or_default()
     }
 
     /// Every shelter's counts and the distinct persons registered anywhere, in one pass over
@@ -1315,7 +1301,7 @@ impl State {
             (acc, distinct, clustered)
         };
         let half = people.len().div_ceil(2);
-        let (first, second) = people.split_at(half.min(people.len()));
+        let (first, second) = people.split_at(half);
         let (mut acc, mut distinct, mut clustered) = std::thread::scope(|scope| {
             let worker = (!second.is_empty())
                 .then(|| {
@@ -1357,7 +1343,7 @@ impl State {
     }
 
     /// Count one person's stays into the per-site accumulators. With `clusters`, a registered
-    /// stay whose cluster was already counted at the site is skipped.
+    /// stay of a clustered record whose cluster was already counted at the site is skipped.
     #[allow(clippy::too_many_arguments)]
     fn count_person(
         &self,
@@ -1378,6 +1364,7 @@ impl State {
             a.seen = true;
             if let Some(c) = clusters
                 && s.status.is_registered()
+                && c.is_clustered(p)
                 && !a.counted.insert(c.rep(p))
             {
                 continue;

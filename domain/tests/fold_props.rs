@@ -496,6 +496,17 @@ fn reference_stays(events: &[Event], person: &PersonRef, as_of: Option<Millis>) 
     stays
 }
 
+/// Shuffle deterministically from `seed` (xorshift, Fisher–Yates).
+fn shuffle<T>(v: &mut [T], seed: u64) {
+    let mut x = seed | 1;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+}
+
 /// Insert in the given order, one by one.
 fn insert_all(events: &[Event]) -> State {
     let mut s = State::new();
@@ -523,11 +534,7 @@ proptest! {
         // Duplicate some events and shuffle deterministically from the seed.
         let mut messy = events.clone();
         for d in &dups { messy.push(events[d.index(events.len())].clone()); }
-        let mut x = shuffle_seed | 1;
-        for i in (1..messy.len()).rev() {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            messy.swap(i, (x % (i as u64 + 1)) as usize);
-        }
+        shuffle(&mut messy, shuffle_seed);
         let rot = seed_perm.index(messy.len());
         messy.rotate_left(rot);
         let incremental = insert_all(&messy);
@@ -561,11 +568,7 @@ proptest! {
     #[test]
     fn one_pass_counts_agree_with_per_site_counts(script in script(), shuffle_seed in any::<u64>(), cut in proptest::option::of(0u64..42)) {
         let mut events = build(&script);
-        let mut x = shuffle_seed | 1;
-        for i in (1..events.len()).rev() {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            events.swap(i, (x % (i as u64 + 1)) as usize);
-        }
+        shuffle(&mut events, shuffle_seed);
         let as_of = cut.map(|c| T0 + c * 1000);
         let state = insert_all(&events);
         let roster = small_roster();
@@ -584,11 +587,7 @@ proptest! {
     #[test]
     fn undo_and_override_semantics(script in script(), shuffle_seed in any::<u64>(), cut in proptest::option::of(0u64..42)) {
         let mut events = build(&script);
-        let mut x = shuffle_seed | 1;
-        for i in (1..events.len()).rev() {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
-            events.swap(i, (x % (i as u64 + 1)) as usize);
-        }
+        shuffle(&mut events, shuffle_seed);
         let as_of = cut.map(|c| T0 + c * 1000);
         let state = insert_all(&events);
         for person in all_persons(&events) {

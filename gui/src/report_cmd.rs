@@ -50,9 +50,8 @@ pub fn parse_jst(s: &str) -> Result<Millis, String> {
     if h > 23 || m > 59 {
         return Err(bad());
     }
-    let days = u64::try_from(d.days_since_epoch()).map_err(|_| bad())?;
-    (days * 86_400_000 + (h * 60 + m) * 60_000)
-        .checked_sub(9 * 3_600_000)
+    d.jst_midnight()
+        .map(|midnight| midnight + (h * 60 + m) * 60_000)
         .ok_or_else(bad)
 }
 

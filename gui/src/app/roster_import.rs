@@ -174,7 +174,8 @@ impl RosterImport {
                 return;
             }
             let Some(dir) = cx.node.store().path().parent() else {
-                cx.say(cx.tr.t("roster-need-pass"), false);
+                let why = "the store has no folder".to_owned();
+                cx.say(cx.tr.t_with("roster-failed", &[("why", why.into())]), false);
                 return;
             };
             Some((

@@ -720,22 +720,27 @@ impl Engine {
         self.sc.shelter.as_ref().map_or(0.0, |sh| sh.rate_at(h))
     }
 
-    fn shelter_sites(&self) -> Vec<usize> {
+    /// Indices (in deployment order) of the sites whose kind passes `keep`.
+    fn site_indices(&self, keep: impl Fn(&SiteKind) -> bool) -> Vec<usize> {
         self.deployment
             .sites()
             .enumerate()
-            .filter(|(_, s)| {
-                matches!(
-                    s.kind,
-                    SiteKind::Shelter {
-                        shelter_type: kazashi_domain::deployment::ShelterType::Designated
-                            | kazashi_domain::deployment::ShelterType::Temporary,
-                        ..
-                    }
-                )
-            })
+            .filter(|(_, s)| keep(&s.kind))
             .map(|(i, _)| i)
             .collect()
+    }
+
+    fn shelter_sites(&self) -> Vec<usize> {
+        self.site_indices(|k| {
+            matches!(
+                k,
+                SiteKind::Shelter {
+                    shelter_type: kazashi_domain::deployment::ShelterType::Designated
+                        | kazashi_domain::deployment::ShelterType::Temporary,
+                    ..
+                }
+            )
+        })
     }
 
     fn plan_election(&mut self) {
@@ -749,21 +754,15 @@ impl Engine {
         else {
             return;
         };
-        let early: Vec<usize> = self
-            .deployment
-            .sites()
-            .enumerate()
-            .filter(|(_, s)| {
-                matches!(
-                    s.kind,
-                    SiteKind::PollingStation {
-                        early_voting: true,
-                        ..
-                    }
-                )
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let early = self.site_indices(|k| {
+            matches!(
+                k,
+                SiteKind::PollingStation {
+                    early_voting: true,
+                    ..
+                }
+            )
+        });
         let station_of = |d: &Deployment, p: &kazashi_domain::ids::PrecinctId| {
             d.sites().position(|s| {
                 matches!(&s.kind, SiteKind::PollingStation { precincts, election_day: true, .. } if precincts.contains(p))
@@ -829,21 +828,15 @@ impl Engine {
                 day_voters.push((e.person, own, t));
             }
         }
-        let day_sites: Vec<usize> = self
-            .deployment
-            .sites()
-            .enumerate()
-            .filter(|(_, s)| {
-                matches!(
-                    s.kind,
-                    SiteKind::PollingStation {
-                        election_day: true,
-                        ..
-                    }
-                )
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let day_sites = self.site_indices(|k| {
+            matches!(
+                k,
+                SiteKind::PollingStation {
+                    election_day: true,
+                    ..
+                }
+            )
+        });
         let dv = el.double_votes;
         // Early, then again on election day at the voter's own station.
         for _ in 0..dv.early_and_day {
