@@ -285,16 +285,41 @@ impl Roster {
     /// SHA-256 over the canonical encoding (entries in person-id order, postcard-encoded).
     /// The deployment manifest pins this hash; every node checks its roster against it.
     pub fn hash(&self) -> RosterHash {
+        hash_entries(self.kind, &self.entries)
+    }
+}
+
+/// The roster hash of `entries` (in person-id order, as a [`Roster`] keeps them).
+pub fn hash_entries(kind: RosterKind, entries: &[RosterEntry]) -> RosterHash {
+    let mut h = RosterHasher::new(kind);
+    let mut buf = Vec::with_capacity(256);
+    for e in entries {
+        buf.clear();
+        // Encoding plain data into a Vec cannot fail; an empty slice would still hash.
+        buf = postcard::to_extend(e, std::mem::take(&mut buf)).unwrap_or_default();
+        h.entry(&buf);
+    }
+    h.finish()
+}
+
+/// The roster hash fed one encoded entry at a time (postcard bytes, in person-id order): for a
+/// writer that encodes each entry anyway.
+pub struct RosterHasher(Sha256);
+
+impl RosterHasher {
+    pub fn new(kind: RosterKind) -> Self {
         let mut h = Sha256::new();
         h.update(b"kazashi-roster-v1");
-        h.update([matches!(self.kind, RosterKind::Voters) as u8]);
-        for e in &self.entries {
-            // Encoding plain data into a Vec cannot fail; an empty slice would still hash.
-            let bytes = postcard::to_allocvec(e).unwrap_or_default();
-            h.update((bytes.len() as u64).to_le_bytes());
-            h.update(&bytes);
-        }
-        RosterHash(h.finalize().into())
+        h.update([matches!(kind, RosterKind::Voters) as u8]);
+        Self(h)
+    }
+    /// The next entry, as `postcard` encodes it.
+    pub fn entry(&mut self, encoded: &[u8]) {
+        self.0.update((encoded.len() as u64).to_le_bytes());
+        self.0.update(encoded);
+    }
+    pub fn finish(self) -> RosterHash {
+        RosterHash(self.0.finalize().into())
     }
 }
 

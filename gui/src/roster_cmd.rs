@@ -166,8 +166,8 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
                     report(&imp.lint);
                     println!(
                         "{}",
-                        serde_json::json!({"ok": true, "rows": imp.lint.rows, "persons": imp.roster.len(),
-                            "warnings": imp.lint.warnings().count(), "hash": imp.roster.hash().to_hex()})
+                        serde_json::json!({"ok": true, "rows": imp.lint.rows, "persons": imp.len(),
+                            "warnings": imp.lint.warnings().count(), "hash": imp.hash().to_hex()})
                     );
                     Ok(())
                 }
@@ -206,8 +206,9 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
                 }
             };
             report(&imp.lint);
-            let hash = imp.roster.hash();
+            // Hashed here only to refuse before writing; the store hashes as it writes.
             if let Some(x) = expect
+                && let hash = imp.hash()
                 && x != hash
             {
                 return Err(format!(
@@ -225,8 +226,7 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
                 out,
                 &pass,
                 params,
-                &imp.roster,
-                Some(imp.folded),
+                (&imp).into(),
                 sha256(&bytes),
                 &mut progress_bar("索引 index  "),
             )

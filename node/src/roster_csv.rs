@@ -11,15 +11,16 @@
 //! is read: Kazashi must never receive it.
 
 use crate::roster_db::{FoldedEntry, fold_entries};
-use kazashi_domain::ids::{HouseholdId, ListNumber, PersonId, PrecinctId};
+use kazashi_domain::ids::{HouseholdId, ListNumber, PersonId, PrecinctId, RosterHash};
 use kazashi_domain::roster::{
-    CareNeed, RosterEntry, RosterError, RosterKind, Sex, VoterFlags, VoterInfo,
+    CareNeed, RosterEntry, RosterError, RosterKind, Sex, VoterFlags, VoterInfo, hash_entries,
 };
 use kazashi_domain::search::parse_typed_date;
 use kazashi_domain::text::{Address, KanaReading, PersonName};
 use kazashi_domain::time::DateError;
 use kazashi_domain::{CivilDate, Roster};
-use std::collections::{BTreeMap, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A field of the roster, and the CSV headers it is found under.
@@ -334,13 +335,34 @@ impl Lint {
     }
 }
 
-/// A file read and linted without errors.
+/// A file read and linted without errors: the entries a [`Roster`] is made of, checked for
+/// everything [`Roster::new`] refuses (the import writes them to a store without building the
+/// in-memory roster's maps).
 #[derive(Debug, Clone)]
 pub struct Imported {
-    pub roster: Roster,
+    pub kind: RosterKind,
+    /// In person-id order, each id once.
+    pub entries: Vec<RosterEntry>,
     pub lint: Lint,
-    /// Each entry's folded text, in roster order (for the roster store's index).
+    /// Each entry's folded text, in the same order (for the roster store's index).
     pub folded: Vec<FoldedEntry>,
+}
+
+impl Imported {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    /// The hash the roster will have (to check against a pinned one before writing).
+    pub fn hash(&self) -> RosterHash {
+        hash_entries(self.kind, &self.entries)
+    }
+    /// The in-memory roster with its lookup maps.
+    pub fn into_roster(self, today: CivilDate) -> Result<Roster, RosterError> {
+        Roster::new(self.kind, self.entries, today)
+    }
 }
 
 /// Options of one import.
@@ -693,24 +715,12 @@ pub fn read(
     if lint.has_errors() {
         return Err(lint);
     }
-    match Roster::new(opts.kind, entries, opts.today) {
-        Ok(roster) => Ok(Imported {
-            roster,
-            lint,
-            folded,
-        }),
-        // The checks above cover every refusal of Roster::new; this is a safety net.
-        Err(e) => {
-            let rule = match e {
-                RosterError::DuplicatePerson(_) => Rule::DuplicatePerson,
-                RosterError::DuplicateListNumber(_) => Rule::DuplicateListNumber,
-                RosterError::BirthDate { .. } => Rule::ImpossibleDate,
-                RosterError::MissingVoterInfo(_) => Rule::MissingPrecinct,
-            };
-            lint.error(rule, None, e.to_string());
-            Err(lint)
-        }
-    }
+    Ok(Imported {
+        kind: opts.kind,
+        entries,
+        lint,
+        folded,
+    })
 }
 
 fn voter_info<'a>(
@@ -790,16 +800,22 @@ fn cross_checks(
     lint: &mut Lint,
 ) {
     let line_of = |i: usize| lines.get(i).copied().unwrap_or(0);
-    let mut by_person: HashMap<PersonId, usize> = HashMap::with_capacity(entries.len());
-    let mut by_list: HashMap<ListNumber, usize> = HashMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        if let Some(first) = by_person.insert(e.person, i) {
-            lint.error(
-                Rule::DuplicatePerson,
-                Some(line_of(i)),
-                format!("宛名番号 {} already on line {}", e.person, line_of(first)),
-            );
+    // The entries are sorted by person id, stably: a repeated id follows its first row.
+    let mut first = 0usize;
+    for (i, pair) in (1..).zip(entries.windows(2)) {
+        let [a, b] = pair else { continue };
+        if a.person != b.person {
+            first = i;
+            continue;
         }
+        lint.error(
+            Rule::DuplicatePerson,
+            Some(line_of(i)),
+            format!("宛名番号 {} already on line {}", b.person, line_of(first)),
+        );
+    }
+    let mut by_list: FxHashMap<ListNumber, usize> = FxHashMap::default();
+    for (i, e) in entries.iter().enumerate() {
         if let Some(v) = &e.voter
             && let Some(first) = by_list.insert(v.list_number, i)
         {
@@ -816,7 +832,8 @@ fn cross_checks(
     }
     // The same person twice: equal folded name and reading and the same birth date under two
     // ids. For a voter list that is two ballots (an error); for residents, a warning.
-    let mut seen: HashMap<(&str, &str, CivilDate), usize> = HashMap::with_capacity(entries.len());
+    let mut seen: FxHashMap<(&str, &str, CivilDate), usize> =
+        FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
     for (i, (e, FoldedEntry { name, kana, .. })) in entries.iter().zip(folded).enumerate() {
         if let Some(&first) = seen.get(&(name.as_str(), kana.as_str(), e.birth_date)) {
             let other = entries.get(first).map(|o| o.person);
@@ -838,7 +855,7 @@ fn cross_checks(
             seen.insert((name.as_str(), kana.as_str(), e.birth_date), i);
         }
     }
-    let with_members: std::collections::HashSet<HouseholdId> =
+    let with_members: rustc_hash::FxHashSet<HouseholdId> =
         entries.iter().map(|e| e.household).collect();
     for (h, line) in household_rows {
         if !with_members.contains(h) {

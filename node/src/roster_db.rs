@@ -1,34 +1,36 @@
-//! The roster store: an imported roster in its own SQLCipher file (keyed like the node's store:
-//! Argon2id from a passphrase, salt in `<file>.kdf`), indexed for lookup at ten-million-row
-//! scale.
+//! The roster store: an imported roster in two SQLCipher files under one key (Argon2id from a
+//! passphrase, salt in `<file>.kdf`, as the node's store), indexed for lookup at
+//! ten-million-row scale.
 //!
-//! **Tables.**
-//! - `meta`: kind, hash, count, the SHA-256 of the source file.
-//! - `meta`: also the layout version (`layout` = 2).
-//! - `person`: one row per entry in person-id order (`rid` is the position): the birth date,
-//!   the folded name and reading (for verifying search hits), and the entry itself (postcard).
-//! - `person_fts`: FTS5 with the trigram tokenizer over the folded name and reading,
-//!   contentless (the text lives in `person`), for substring search of three or more
-//!   characters.
-//! - Lookup tables, each a `WITHOUT ROWID` B-tree of (key, rid): `by_id` (宛名番号),
-//!   `by_list` (名簿番号, voters only), `by_birth`, and `by_text` (every folded name and
-//!   reading, for prefix ranges of words shorter than a trigram: 佐藤, 林).
+//! **Files and tables.**
+//! - `<file>` — `meta` (kind, hash, count, the SHA-256 of the source file, the layout version
+//!   (`layout` = 3) and a random import id); `person`, one row per entry in person-id order
+//!   (`rid` is the position): the birth date, the folded name and reading (for verifying
+//!   search hits), and the entry itself (postcard); and the exact-key lookup tables, each a
+//!   `WITHOUT ROWID` B-tree of (key, rid): `by_id` (宛名番号), `by_list` (名簿番号, voters
+//!   only), `by_birth`.
+//! - `<file>.text` — `meta` (the same import id); `person_fts`, FTS5 with the trigram
+//!   tokenizer over the folded name and reading, contentless, for substring search of three or
+//!   more characters; and `by_text` (every folded name and reading, for prefix ranges of words
+//!   shorter than a trigram: 佐藤, 林). Opened attached as schema `text`.
 //!
-//! **Writes.** An import builds a new file beside the target (`<file>.part`) with journaling
-//! off, and renames it into place only once complete and synced: a refused or interrupted
-//! import leaves the previous roster as it was. The lookup tables are not `CREATE INDEX`es:
-//! their keys are sorted on a second thread while the first writes the rows and the full-text
-//! index, then appended in order — no pass re-reads the table, and every B-tree grows at its
-//! right edge.
+//! **Writes.** An import builds new files beside the target (`<file>.part`,
+//! `<file>.part.text`) with journaling off, one writer thread per file, and renames them into
+//! place only once both are complete and synced, the main file last: a refused or interrupted
+//! import leaves the previous roster as it was. A text file from another import does not
+//! open under this store's key, and carries another import id besides: either way the store
+//! is refused. The lookup tables are not `CREATE INDEX`es: their keys are sorted and appended
+//! in order — no pass re-reads a table, and every B-tree grows at its right edge.
 //!
-//! **Pinning.** The roster's hash (see `Roster::hash`) is pinned in the deployment manifest.
-//! [`RosterDb::load`] recomputes it from the stored entries, so a file altered after import is
-//! caught before any station uses it, and the station compares it with the manifest.
+//! **Pinning.** The roster's hash (see `Roster::hash`) is computed from the encoded entries as
+//! they are written and pinned in the deployment manifest. [`RosterDb::load`] recomputes it
+//! from the stored entries, so a file altered after import is caught before any station uses
+//! it, and the station compares it with the manifest.
 
-use crate::store::{KdfParams, StoreError, create_encrypted, kdf_path, open_encrypted};
+use crate::store::{KdfParams, StoreError, create_encrypted_pair, kdf_path, open_encrypted_pair};
 use kazashi_domain::ids::{ListNumber, PersonId, RosterHash};
 use kazashi_domain::normalize::fold;
-use kazashi_domain::roster::{RosterEntry, RosterKind};
+use kazashi_domain::roster::{RosterEntry, RosterHasher, RosterKind};
 use kazashi_domain::search::parse_typed_date;
 use kazashi_domain::{CivilDate, Roster};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -155,155 +157,254 @@ fn bulk_pairs<K: rusqlite::ToSql>(
 }
 
 /// The layout this code writes and reads (see the module's table list).
-const LAYOUT: u32 = 2;
+const LAYOUT: u32 = 3;
 
-/// The lookup tables' keys, each sorted, and the roster hash: made on a second thread while
-/// the rows are written.
-struct LookupKeys<'a> {
-    hash: RosterHash,
-    list: Vec<(&'a str, i64)>,
-    birth: Vec<(i64, i64)>,
-    text: Vec<(&'a str, i64)>,
+/// The text index file beside a store: `<file>.text`.
+pub fn text_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".text");
+    PathBuf::from(p)
 }
 
-impl<'a> LookupKeys<'a> {
-    fn sorted(roster: &'a Roster, folded: &'a [FoldedEntry]) -> LookupKeys<'a> {
-        let entries = roster.entries();
-        let mut list: Vec<(&str, i64)> = (0..)
-            .zip(entries)
-            .filter_map(|(i, e)| Some((e.voter.as_ref()?.list_number.as_str(), i)))
-            .collect();
-        list.sort_unstable();
-        let mut birth: Vec<(i64, i64)> = (0..)
-            .zip(entries)
-            .map(|(i, e)| (days(e.birth_date), i))
-            .collect();
-        birth.sort_unstable();
-        let mut text: Vec<(&str, i64)> = (0..)
-            .zip(folded)
-            .flat_map(|(i, f)| [(f.name.as_str(), i), (f.kana.as_str(), i)])
-            .collect();
-        text.sort_unstable();
-        text.dedup();
-        LookupKeys {
-            hash: roster.hash(),
-            list,
-            birth,
-            text,
+/// What a roster store is written from: entries in person-id order, each id once (as a
+/// [`Roster`] or an import keeps them), and optionally their folded text.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    pub kind: RosterKind,
+    pub entries: &'a [RosterEntry],
+    /// [`fold_entries`] of the entries, when the caller already has it.
+    pub folded: Option<&'a [FoldedEntry]>,
+}
+
+impl<'a> From<&'a Roster> for Rows<'a> {
+    fn from(r: &'a Roster) -> Self {
+        Rows {
+            kind: r.kind(),
+            entries: r.entries(),
+            folded: None,
         }
     }
 }
 
+impl<'a> From<&'a crate::roster_csv::Imported> for Rows<'a> {
+    fn from(i: &'a crate::roster_csv::Imported) -> Self {
+        Rows {
+            kind: i.kind,
+            entries: &i.entries,
+            folded: Some(&i.folded),
+        }
+    }
+}
+
+fn write_meta(
+    tx: &rusqlite::Transaction<'_>,
+    pairs: &[(&str, Vec<u8>)],
+) -> Result<(), RosterDbError> {
+    let mut meta = tx.prepare("INSERT INTO meta (k, v) VALUES (?1, ?2)")?;
+    for (k, v) in pairs {
+        meta.execute(params![k, v])?;
+    }
+    Ok(())
+}
+
+/// Pragmas for a bulk load into a new file that is discarded if anything fails.
+fn bulk_pragmas(conn: &Connection) -> Result<(), RosterDbError> {
+    conn.pragma_update(None, "journal_mode", "OFF")?;
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "cache_size", -262_144)?;
+    Ok(())
+}
+
+/// The entries' rows, their lookup tables and the meta, into the main file; returns the hash.
+fn write_main(
+    conn: &Connection,
+    rows: Rows<'_>,
+    folded: &[FoldedEntry],
+    meta: &[(&str, Vec<u8>)],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<RosterHash, RosterDbError> {
+    let entries = rows.entries;
+    let total = entries.len() as u64;
+    conn.execute_batch(
+        "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+         CREATE TABLE person (
+             rid INTEGER PRIMARY KEY,
+             birth INTEGER NOT NULL,
+             name_f TEXT NOT NULL,
+             kana_f TEXT NOT NULL,
+             entry BLOB NOT NULL
+         );
+         CREATE TABLE by_id (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE by_list (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE by_birth (k INTEGER, rid INTEGER, PRIMARY KEY (k, rid)) WITHOUT ROWID;",
+    )?;
+    let tx = conn.unchecked_transaction()?;
+    // The roster hash from the same encoding as the stored entries.
+    let mut hasher = RosterHasher::new(rows.kind);
+    {
+        let mut ins = tx.prepare(
+            "INSERT INTO person (rid, birth, name_f, kana_f, entry) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let mut buf = Vec::with_capacity(256);
+        for (i, (e, f)) in entries.iter().zip(folded).enumerate() {
+            buf.clear();
+            let entry = postcard::to_extend(e, std::mem::take(&mut buf))
+                .map_err(|x| RosterDbError::Damaged(x.to_string()))?;
+            hasher.entry(&entry);
+            ins.execute(params![i as i64, days(e.birth_date), f.name, f.kana, entry])?;
+            buf = entry;
+            if i % 65_536 == 0 {
+                progress(i as u64, total);
+            }
+        }
+    }
+    // Persons are in id order already: rid is the position.
+    bulk_pairs(
+        &tx,
+        "by_id",
+        (0..).zip(entries).map(|(i, e)| (e.person.as_str(), i)),
+    )?;
+    let mut list: Vec<(&str, i64)> = (0..)
+        .zip(entries)
+        .filter_map(|(i, e)| Some((e.voter.as_ref()?.list_number.as_str(), i)))
+        .collect();
+    list.sort_unstable();
+    bulk_pairs(&tx, "by_list", list.into_iter())?;
+    let mut birth: Vec<(i64, i64)> = (0..)
+        .zip(entries)
+        .map(|(i, e)| (days(e.birth_date), i))
+        .collect();
+    birth.sort_unstable();
+    bulk_pairs(&tx, "by_birth", birth.into_iter())?;
+    let hash = hasher.finish();
+    let mut meta = meta.to_vec();
+    meta.push(("hash", hash.0.to_vec()));
+    write_meta(&tx, &meta)?;
+    tx.commit()?;
+    Ok(hash)
+}
+
+/// The full-text index and the prefix table of the folded names and readings, into the text
+/// file.
+fn write_text(
+    conn: &Connection,
+    folded: &[FoldedEntry],
+    meta: &[(&str, Vec<u8>)],
+) -> Result<(), RosterDbError> {
+    conn.execute_batch(
+        "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+         CREATE VIRTUAL TABLE person_fts USING fts5(
+             name, kana, content='', detail=none, tokenize='trigram'
+         );
+         CREATE TABLE by_text (k TEXT, rid INTEGER, PRIMARY KEY (k, rid)) WITHOUT ROWID;",
+    )?;
+    // FTS5 flushes its in-memory index to a new segment whenever it outgrows this (1 MB by
+    // default); a larger one means fewer segments to merge during a bulk load.
+    conn.execute(
+        "INSERT INTO person_fts (person_fts, rank) VALUES ('hashsize', 268435456)",
+        [],
+    )?;
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut fts =
+            tx.prepare("INSERT INTO person_fts (rowid, name, kana) VALUES (?1, ?2, ?3)")?;
+        for (i, f) in folded.iter().enumerate() {
+            fts.execute(params![i as i64, f.name, f.kana])?;
+        }
+    }
+    let mut text: Vec<(&str, i64)> = (0..)
+        .zip(folded)
+        .flat_map(|(i, f)| [(f.name.as_str(), i), (f.kana.as_str(), i)])
+        .collect();
+    text.sort_unstable();
+    text.dedup();
+    bulk_pairs(&tx, "by_text", text.into_iter())?;
+    write_meta(&tx, meta)?;
+    tx.commit()?;
+    Ok(())
+}
+
 impl RosterDb {
-    /// Write `roster` to a new roster store at `path`, replacing any roster there only once the
-    /// new one is complete. `folded` is [`fold_entries`] of the roster (passed in when the
-    /// caller already has it). `source` is the imported file's bytes, hashed for the record.
-    /// `progress(done, total)` counts entries written.
+    /// Write `rows` to a new roster store at `path`, replacing any roster there only once the
+    /// new one is complete. `source_sha256` is the hash of the imported file, for the record.
+    ///
+    /// The store is two encrypted files under one key, written at once on two threads: `path`
+    /// (the entries and the exact-key tables) and `<path>.text` (the text indexes).
     pub fn create(
         path: &Path,
         passphrase: &str,
         params: KdfParams,
-        roster: &Roster,
-        folded: Option<Vec<FoldedEntry>>,
+        rows: Rows<'_>,
         source_sha256: [u8; 32],
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RosterDb, RosterDbError> {
+        if let Some(i) = rows.entries.windows(2).position(|w| match w {
+            [a, b] => a.person >= b.person,
+            _ => false,
+        }) {
+            return Err(RosterDbError::Damaged(format!(
+                "entries out of person-id order at position {}",
+                i + 1
+            )));
+        }
         let part = part_path(path);
-        for p in [part.clone(), kdf_path(&part)] {
+        let text_part = text_path(&part);
+        for p in [part.clone(), kdf_path(&part), text_part.clone()] {
             if p.exists() {
                 std::fs::remove_file(&p)?;
             }
         }
-        let folded = match folded {
-            Some(f) if f.len() == roster.len() => f,
-            _ => fold_entries(roster.entries()),
+        let computed;
+        let folded = match rows.folded {
+            Some(f) if f.len() == rows.entries.len() => f,
+            _ => {
+                computed = fold_entries(rows.entries);
+                &computed[..]
+            }
         };
-        let total = roster.len() as u64;
-        let entries = roster.entries();
+        let total = rows.entries.len() as u64;
+        // Both files carry the same import id: a store whose two files come from different
+        // imports is refused on open.
+        let import_id: [u8; 16] = crate::store::random_bytes()?;
+        let kind: &[u8] = match rows.kind {
+            RosterKind::Residents => b"residents",
+            RosterKind::Voters => b"voters",
+        };
+        let meta: Vec<(&str, Vec<u8>)> = vec![
+            ("kind", kind.to_vec()),
+            ("count", total.to_le_bytes().to_vec()),
+            ("source_sha256", source_sha256.to_vec()),
+            ("layout", LAYOUT.to_le_bytes().to_vec()),
+            ("import", import_id.to_vec()),
+        ];
         {
-            let conn = create_encrypted(&part, passphrase, params)?;
-            conn.pragma_update(None, "journal_mode", "OFF")?;
-            conn.pragma_update(None, "synchronous", "OFF")?;
-            conn.pragma_update(None, "cache_size", -262_144)?;
-            conn.execute_batch(
-                "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE person (
-                     rid INTEGER PRIMARY KEY,
-                     birth INTEGER NOT NULL,
-                     name_f TEXT NOT NULL,
-                     kana_f TEXT NOT NULL,
-                     entry BLOB NOT NULL
-                 );
-                 CREATE VIRTUAL TABLE person_fts USING fts5(
-                     name, kana, content='', detail=none, tokenize='trigram'
-                 );
-                 CREATE TABLE by_id (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE by_list (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
-                 CREATE TABLE by_birth (k INTEGER, rid INTEGER, PRIMARY KEY (k, rid)) WITHOUT ROWID;
-                 CREATE TABLE by_text (k TEXT, rid INTEGER, PRIMARY KEY (k, rid)) WITHOUT ROWID;",
-            )?;
-            // FTS5 flushes its in-memory index to a new segment whenever it outgrows this (1 MB
-            // by default); a larger one means fewer segments to merge during a bulk load.
-            conn.execute(
-                "INSERT INTO person_fts (person_fts, rank) VALUES ('hashsize', 268435456)",
-                [],
-            )?;
-            let tx = conn.unchecked_transaction()?;
-            let written: Result<(), RosterDbError> = std::thread::scope(|scope| {
-                // The keys of the lookup tables and the roster hash, on a second thread.
-                let keys = std::thread::Builder::new()
-                    .spawn_scoped(scope, || LookupKeys::sorted(roster, &folded))
-                    .ok();
-                {
-                    let mut ins = tx.prepare(
-                        "INSERT INTO person (rid, birth, name_f, kana_f, entry)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
-                    let mut fts = tx.prepare(
-                        "INSERT INTO person_fts (rowid, name, kana) VALUES (?1, ?2, ?3)",
-                    )?;
-                    let mut buf = Vec::with_capacity(256);
-                    for (i, (e, f)) in entries.iter().zip(&folded).enumerate() {
-                        let rid = i as i64;
-                        buf.clear();
-                        let entry = postcard::to_extend(e, std::mem::take(&mut buf))
-                            .map_err(|x| RosterDbError::Damaged(x.to_string()))?;
-                        ins.execute(params![rid, days(e.birth_date), f.name, f.kana, entry])?;
-                        buf = entry;
-                        fts.execute(params![rid, f.name, f.kana])?;
-                        if i % 65_536 == 0 {
-                            progress(i as u64, total);
-                        }
-                    }
-                }
-                let keys = match keys.and_then(|k| k.join().ok()) {
-                    Some(k) => k,
-                    None => LookupKeys::sorted(roster, &folded),
-                };
-                // Persons are in id order already: rid is the position.
-                let ids = (0..).zip(entries).map(|(i, e)| (e.person.as_str(), i));
-                bulk_pairs(&tx, "by_id", ids)?;
-                bulk_pairs(&tx, "by_list", keys.list.iter().copied())?;
-                bulk_pairs(&tx, "by_birth", keys.birth.iter().copied())?;
-                bulk_pairs(&tx, "by_text", keys.text.iter().copied())?;
-                let mut meta = tx.prepare("INSERT INTO meta (k, v) VALUES (?1, ?2)")?;
-                let kind: &[u8] = match roster.kind() {
-                    RosterKind::Residents => b"residents",
-                    RosterKind::Voters => b"voters",
-                };
-                meta.execute(params!["kind", kind])?;
-                meta.execute(params!["hash", keys.hash.0.to_vec()])?;
-                meta.execute(params!["count", total.to_le_bytes().to_vec()])?;
-                meta.execute(params!["source_sha256", source_sha256.to_vec()])?;
-                meta.execute(params!["layout", LAYOUT.to_le_bytes().to_vec()])?;
-                Ok(())
-            });
-            written?;
-            tx.commit()?;
+            let (main, text) = create_encrypted_pair(&part, &text_part, passphrase, params)?;
+            bulk_pragmas(&main)?;
+            bulk_pragmas(&text)?;
+            std::thread::scope(|scope| -> Result<(), RosterDbError> {
+                let meta = &meta;
+                let text_job = std::thread::Builder::new().spawn_scoped(scope, move || {
+                    write_text(&text, folded, meta)?;
+                    text.pragma_update(None, "journal_mode", "DELETE")?;
+                    Ok(())
+                })?;
+                let main_done = write_main(&main, rows, folded, meta, progress);
+                let text_done = text_job.join().unwrap_or_else(|_| {
+                    Err(RosterDbError::Damaged(
+                        "the text index writer failed".into(),
+                    ))
+                });
+                main_done?;
+                text_done
+            })?;
             progress(total, total);
-            conn.pragma_update(None, "journal_mode", "DELETE")?;
+            main.pragma_update(None, "journal_mode", "DELETE")?;
         }
-        std::fs::File::open(&part)?.sync_all()?;
+        for p in [&part, &text_part] {
+            std::fs::File::open(p)?.sync_all()?;
+        }
+        // The main file last: until it is renamed, the previous roster (if any) is the store.
+        std::fs::rename(&text_part, text_path(path))?;
         std::fs::rename(kdf_path(&part), kdf_path(path))?;
         std::fs::rename(&part, path)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -314,9 +415,9 @@ impl RosterDb {
 
     /// Open a roster store.
     pub fn open(path: &Path, passphrase: &str) -> Result<RosterDb, RosterDbError> {
-        let conn = open_encrypted(path, passphrase)?;
+        let conn = open_encrypted_pair(path, &text_path(path), "text", passphrase)?;
         let meta = |k: &str| -> Result<Vec<u8>, RosterDbError> {
-            conn.query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
+            conn.query_row("SELECT v FROM main.meta WHERE k = ?1", [k], |r| r.get(0))
                 .optional()?
                 .ok_or_else(|| RosterDbError::Damaged(format!("no {k} recorded")))
         };
@@ -334,6 +435,20 @@ impl RosterDb {
             return Err(RosterDbError::Damaged(
                 "the store was written by another version of Kazashi: import the roster again"
                     .into(),
+            ));
+        }
+        let import_of = |schema: &str| -> Result<Vec<u8>, RosterDbError> {
+            conn.query_row(
+                &format!("SELECT v FROM {schema}.meta WHERE k = 'import'"),
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| RosterDbError::Damaged(format!("no import id in {schema}")))
+        };
+        if import_of("main")? != import_of("text")? {
+            return Err(RosterDbError::Damaged(
+                "its text index belongs to another import: import the roster again".into(),
             ));
         }
         let len = u64::from_le_bytes(
@@ -448,7 +563,7 @@ impl RosterDb {
             let mut ids: Vec<i64> = Vec::new();
             let mut st = self
                 .conn
-                .prepare_cached("SELECT rid FROM by_text WHERE k >= ?1 AND k < ?2 LIMIT ?3")?;
+                .prepare_cached("SELECT rid FROM text.by_text WHERE k >= ?1 AND k < ?2 LIMIT ?3")?;
             for r in st.query_map(params![w, prefix_end(w), cap.saturating_mul(2)], |r| {
                 r.get(0)
             })? {
@@ -517,7 +632,7 @@ impl RosterDb {
             .collect::<Vec<_>>()
             .join(" AND ");
         let mut st = self.conn.prepare_cached(
-            "SELECT rowid FROM person_fts WHERE person_fts MATCH ?1 ORDER BY rowid LIMIT ?2",
+            "SELECT rowid FROM text.person_fts WHERE person_fts MATCH ?1 ORDER BY rowid LIMIT ?2",
         )?;
         let rows = st.query_map(params![expr, cap], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)

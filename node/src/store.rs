@@ -151,6 +151,15 @@ pub(crate) fn create_encrypted(
     passphrase: &str,
     params: KdfParams,
 ) -> Result<Connection, StoreError> {
+    create_keyed(path, passphrase, params).map(|(c, _)| c)
+}
+
+/// [`create_encrypted`], and the key.
+fn create_keyed(
+    path: &Path,
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<(Connection, Zeroizing<[u8; 32]>), StoreError> {
     let kdf = kdf_path(path);
     if path.exists() {
         return Err(StoreError::Exists(path.to_owned()));
@@ -168,28 +177,100 @@ pub(crate) fn create_encrypted(
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, &kdf)?;
     let key = derive(passphrase, &salt, params)?;
-    keyed(Connection::open(path)?, &key)
+    Ok((keyed(Connection::open(path)?, &key)?, key))
+}
+
+/// [`create_encrypted`] for a store of two files written at once: `second` (which must not
+/// exist) is keyed like `path` and has no `.kdf` of its own; [`open_encrypted_pair`] reads it
+/// back attached.
+pub(crate) fn create_encrypted_pair(
+    path: &Path,
+    second: &Path,
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<(Connection, Connection), StoreError> {
+    if second.exists() {
+        return Err(StoreError::Exists(second.to_owned()));
+    }
+    let (main, key) = create_keyed(path, passphrase, params)?;
+    let other = keyed(Connection::open(second)?, &key)?;
+    Ok((main, other))
+}
+
+/// Open a pair made by [`create_encrypted_pair`]: `second` attached to the first as `schema`.
+pub(crate) fn open_encrypted_pair(
+    path: &Path,
+    second: &Path,
+    schema: &str,
+    passphrase: &str,
+) -> Result<Connection, StoreError> {
+    if !second.exists() {
+        return Err(StoreError::Missing(second.to_owned()));
+    }
+    let (conn, key) = open_keyed(path, passphrase)?;
+    let raw = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
+    let name = second
+        .to_str()
+        .ok_or_else(|| StoreError::Missing(second.to_owned()))?;
+    // Attaching reads the file's page 1, and so does the first query: a file keyed otherwise
+    // (from another store, or damaged) fails at one of them.
+    let attached = conn
+        .execute(
+            &format!("ATTACH DATABASE ?1 AS {schema} KEY ?2"),
+            rusqlite::params![name, raw.as_str()],
+        )
+        .and_then(|_| {
+            conn.query_row(
+                &format!("SELECT count(*) FROM {schema}.sqlite_master"),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        });
+    match attached {
+        Ok(_) => Ok(conn),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            Err(StoreError::Damaged(format!(
+                "{} does not belong to this store (it is from another import, or damaged)",
+                second.display()
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The key of an existing encrypted file, from its `.kdf` and the passphrase.
+fn key_of(kdf: &Path, passphrase: &str) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+    let raw = std::fs::read(kdf).map_err(|e| StoreError::KdfFile(kdf.to_owned(), e.to_string()))?;
+    let file: KdfFile = serde_json::from_slice(&raw)
+        .map_err(|e| StoreError::KdfFile(kdf.to_owned(), e.to_string()))?;
+    let salt = hex::decode(&file.salt)
+        .ok()
+        .filter(|s| s.len() == 16 && file.format == KDF_FORMAT)
+        .ok_or_else(|| StoreError::KdfFile(kdf.to_owned(), "bad salt or format".into()))?;
+    derive(passphrase, &salt, file.params)
 }
 
 /// Open an encrypted SQLite file made by [`create_encrypted`].
 pub(crate) fn open_encrypted(path: &Path, passphrase: &str) -> Result<Connection, StoreError> {
+    open_keyed(path, passphrase).map(|(c, _)| c)
+}
+
+/// [`open_encrypted`], and the key.
+fn open_keyed(
+    path: &Path,
+    passphrase: &str,
+) -> Result<(Connection, Zeroizing<[u8; 32]>), StoreError> {
     if !path.exists() {
         return Err(StoreError::Missing(path.to_owned()));
     }
-    let kdf = kdf_path(path);
-    let raw = std::fs::read(&kdf).map_err(|e| StoreError::KdfFile(kdf.clone(), e.to_string()))?;
-    let file: KdfFile = serde_json::from_slice(&raw)
-        .map_err(|e| StoreError::KdfFile(kdf.clone(), e.to_string()))?;
-    let salt = hex::decode(&file.salt)
-        .ok()
-        .filter(|s| s.len() == 16 && file.format == KDF_FORMAT)
-        .ok_or_else(|| StoreError::KdfFile(kdf.clone(), "bad salt or format".into()))?;
-    let key = derive(passphrase, &salt, file.params)?;
+    let key = key_of(&kdf_path(path), passphrase)?;
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    keyed(conn, &key)
+    Ok((keyed(conn, &key)?, key))
 }
 
 /// Keying is done one connection at a time in a process: SQLCipher activates its crypto

@@ -10,7 +10,7 @@ use kazashi_node::KdfParams;
 use kazashi_node::roster_csv::{
     Lint, Mapping, ReadOptions, Rule, Severity, SourceEncoding, WriteEncoding, encode, read, write,
 };
-use kazashi_node::roster_db::{RosterDb, RosterDbError, sha256};
+use kazashi_node::roster_db::{RosterDb, RosterDbError, sha256, text_path};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -62,18 +62,21 @@ fn one_roster_in_three_encodings() {
         let imp = read(&fixture(file), &opts(RosterKind::Residents), &mut |_, _| {})
             .unwrap_or_else(|l| panic!("{file}: {:#?}", l.findings));
         assert_eq!(imp.lint.encoding, Some(enc), "{file}");
-        assert_eq!(imp.roster.len(), 5);
+        let hash = imp.hash();
+        let roster = imp.clone().into_roster(today()).unwrap();
+        assert_eq!(roster.hash(), hash, "the import's hash is the roster's");
+        assert_eq!(roster.len(), 5);
         assert!(!imp.lint.has_errors());
-        let a3 = imp.roster.get(&PersonId::new("A0003").unwrap()).unwrap();
+        let a3 = roster.get(&PersonId::new("A0003").unwrap()).unwrap();
         // 異体字 kept as registered; 和暦 read.
         assert_eq!(a3.name.as_str(), "山﨑 一");
         assert_eq!(a3.birth_date, CivilDate::new(1980, 2, 29).unwrap());
         assert!(a3.care_needs.contains(&CareNeed::FoodAllergy));
-        let a4 = imp.roster.get(&PersonId::new("A0004").unwrap()).unwrap();
+        let a4 = roster.get(&PersonId::new("A0004").unwrap()).unwrap();
         assert_eq!(a4.name.as_str(), "山﨑 \"はな\"");
         assert_eq!(a4.address.as_str(), "かざし市港町二丁目3番4号, 101");
-        assert_eq!(imp.roster.household(&a4.household).len(), 2);
-        hashes.push(imp.roster.hash());
+        assert_eq!(roster.household(&a4.household).len(), 2);
+        hashes.push(hash);
     }
     assert!(
         hashes.windows(2).all(|w| w[0] == w[1]),
@@ -87,7 +90,7 @@ fn a_mapping_file_renames_columns_and_unknown_fields_are_refused() {
     let mut o = opts(RosterKind::Residents);
     o.mapping = Mapping::parse(&map).unwrap();
     let imp = read(&fixture("residents_mapped.csv"), &o, &mut |_, _| {}).unwrap();
-    assert_eq!(imp.roster.len(), 1);
+    assert_eq!(imp.len(), 1);
     // Without the mapping, the columns are missing.
     refused(
         "residents_mapped.csv",
@@ -187,8 +190,8 @@ fn voters_with_flags_are_read() {
     )
     .unwrap();
     assert!(imp.lint.vote_flags_present);
-    let v = imp
-        .roster
+    let voters = imp.into_roster(today()).unwrap();
+    let v = voters
         .by_list_number(&ListNumber::new("1-0002").unwrap())
         .unwrap();
     let info = v.voter.as_ref().unwrap();
@@ -202,7 +205,7 @@ fn voters_with_flags_are_read() {
         &mut |_, _| {},
     )
     .unwrap();
-    assert!(res.roster.entries().iter().all(|e| e.voter.is_none()));
+    assert!(res.entries.iter().all(|e| e.voter.is_none()));
 }
 
 #[test]
@@ -214,13 +217,14 @@ fn the_written_csv_reads_back_to_the_same_roster_in_both_encodings() {
         };
         let a = read(&fixture(file), &opts(kind), &mut |_, _| {})
             .unwrap()
-            .roster;
+            .into_roster(today())
+            .unwrap();
         let text = write(&a);
         for enc in [WriteEncoding::Utf8Bom, WriteEncoding::Cp932] {
             let (bytes, report) = encode(&text, enc);
             assert_eq!(report.replaced_cells, 0);
             let b = read(&bytes, &opts(kind), &mut |_, _| {}).unwrap();
-            assert_eq!(b.roster.hash(), a.hash(), "{kind:?} {enc:?}");
+            assert_eq!(b.hash(), a.hash(), "{kind:?} {enc:?}");
         }
     }
 }
@@ -243,14 +247,13 @@ fn roster_db(dir: &tempfile::TempDir, file: &str) -> (RosterDb, kazashi_domain::
         &path,
         "pass",
         KdfParams::FAST_INSECURE,
-        &imp.roster,
-        Some(imp.folded),
+        (&imp).into(),
         sha256(&bytes),
         &mut |d, t| seen.push((d, t)),
     )
     .unwrap();
     assert_eq!(seen.last(), Some(&(5, 5)), "progress ends at the total");
-    (db, imp.roster)
+    (db, imp.into_roster(today()).unwrap())
 }
 
 #[test]
@@ -259,13 +262,18 @@ fn the_roster_store_is_encrypted_indexed_and_pinned() {
     let (db, roster) = roster_db(&dir, "residents_utf8.csv");
     assert_eq!(db.len(), 5);
     assert_eq!(db.hash(), roster.hash());
-    // Encrypted: no name, reading or address in the file's bytes.
-    let raw = std::fs::read(db.path()).unwrap();
-    for needle in ["髙橋", "タカハシ", "たかはし", "かざし市"] {
-        assert!(
-            !raw.windows(needle.len()).any(|w| w == needle.as_bytes()),
-            "{needle} in clear"
-        );
+    // Encrypted: no name, reading or address in either file's bytes (the folded text is in
+    // the text index file).
+    for file in [db.path().to_owned(), text_path(db.path())] {
+        let raw = std::fs::read(&file).unwrap();
+        assert!(raw.len() > 4096, "{} holds the data", file.display());
+        for needle in ["髙橋", "高橋", "タカハシ", "たかはし", "かざし市"] {
+            assert!(
+                !raw.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} in clear in {}",
+                file.display()
+            );
+        }
     }
     assert!(matches!(
         RosterDb::open(db.path(), "wrong"),
@@ -316,6 +324,7 @@ fn a_refused_import_leaves_the_roster_as_it_was() {
     let path = db.path().to_owned();
     drop(db);
     let before = std::fs::read(&path).unwrap();
+    let text_before = std::fs::read(text_path(&path)).unwrap();
     // The refused file never reaches the store.
     let bad = fixture("duplicate_person.csv");
     assert!(read(&bad, &opts(RosterKind::Residents), &mut |_, _| {}).is_err());
@@ -330,8 +339,7 @@ fn a_refused_import_leaves_the_roster_as_it_was() {
         &path,
         "pass",
         KdfParams::FAST_INSECURE,
-        &other.roster,
-        None,
+        (&other).into(),
         [0; 32],
         &mut |_, _| {},
     )
@@ -339,7 +347,20 @@ fn a_refused_import_leaves_the_roster_as_it_was() {
     assert_eq!(db.len(), 2);
     assert_ne!(std::fs::read(&path).unwrap(), before);
     assert_ne!(db.hash(), roster.hash());
-    assert!(!dir.path().join("roster.db.part").exists());
+    // A text index from another import (a half-copied folder) is refused, not searched.
+    drop(db);
+    std::fs::write(text_path(&path), text_before).unwrap();
+    match RosterDb::open(&path, "pass") {
+        Err(e) => assert!(e.to_string().contains("another import"), "{e}"),
+        Ok(_) => panic!("opened a store with a stranger's index"),
+    }
+    for leftover in [
+        "roster.db.part",
+        "roster.db.part.text",
+        "roster.db.part.kdf",
+    ] {
+        assert!(!dir.path().join(leftover).exists(), "{leftover}");
+    }
 }
 
 /// A store bigger than one bulk statement (the lookup tables are appended 500 rows at a
@@ -381,8 +402,7 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
         &dir.path().join("roster.db"),
         "pass",
         KdfParams::FAST_INSECURE,
-        &roster,
-        None,
+        (&roster).into(),
         [0; 32],
         &mut |_, _| {},
     )

@@ -92,7 +92,7 @@ fn run(
         Err(lint) => return Outcome::Refused(lint),
     };
     let Some((path, pass)) = store else {
-        let persons = imp.roster.len();
+        let persons = imp.len();
         return Outcome::Checked {
             lint: imp.lint,
             persons,
@@ -107,8 +107,7 @@ fn run(
         &path,
         &pass,
         KdfParams::STANDARD,
-        &imp.roster,
-        Some(imp.folded),
+        (&imp).into(),
         sha256(&bytes),
         &mut |d, t| progress.set(1, d, t),
     ) {
