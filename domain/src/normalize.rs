@@ -47,12 +47,7 @@ pub fn fold_token(s: &str) -> String {
                 out.push(c);
                 continue;
             }
-            let form = memo.entry(c).or_insert_with(|| {
-                let mut b = [0u8; 4];
-                mj_shrink_candidates(&*c.encode_utf8(&mut b), MJShrinkSchemes::ALL)
-                    .next()
-                    .unwrap_or_else(|| c.to_string())
-            });
+            let form = memo.entry(c).or_insert_with(|| shrink_char(c));
             out.push_str(form);
         }
         out
@@ -74,7 +69,54 @@ fn shrink_whole(s: &str) -> String {
 
 /// The whole text folded, separators removed.
 pub fn fold(s: &str) -> String {
-    tokens(s).concat()
+    fold_plain(s).unwrap_or_else(|| tokens(s).concat())
+}
+
+/// Characters NFKC leaves as they are, that compose with nothing in this set, and that
+/// lower-casing leaves as they are (ASCII upper case aside, lowered one by one): the common
+/// ideographs, hiragana, katakana, ー, 々, ASCII letters and digits, and the two spaces (both
+/// separators; NFKC makes the ideographic one an ASCII space). Almost every registered name and
+/// reading is made of these alone.
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c,
+            ' ' | '\u{3000}' | '々' | 'ー'
+            | '\u{3041}'..='\u{3096}'   // hiragana, without the voicing marks
+            | '\u{30a1}'..='\u{30f6}'   // katakana, without ヷ–ヺ and the marks
+            | '\u{3400}'..='\u{4dbf}'   // CJK extension A
+            | '\u{4e00}'..='\u{9fff}'   // CJK unified ideographs
+            | '\u{20000}'..='\u{2a6df}' // CJK extension B (𠮷)
+        )
+}
+
+/// [`fold`] of a text made only of [`is_plain`] characters, one character at a time: for these
+/// NFKC is the identity (the ideographic space aside, which is dropped as a separator either
+/// way), so neither the normalizer nor the token split is needed. `None` for any other text.
+fn fold_plain(s: &str) -> Option<String> {
+    if !s.chars().all(is_plain) {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    SHRUNK.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        for c in s.chars().filter(|&c| c != ' ' && c != '\u{3000}') {
+            let c = kata_to_hira(c).to_ascii_lowercase();
+            if needs_no_shrink(c) {
+                out.push(c);
+            } else {
+                out.push_str(memo.entry(c).or_insert_with(|| shrink_char(c)));
+            }
+        }
+    });
+    Some(out)
+}
+
+/// The first shrink candidate of one character (its most common form), or itself.
+fn shrink_char(c: char) -> String {
+    let mut b = [0u8; 4];
+    mj_shrink_candidates(&*c.encode_utf8(&mut b), MJShrinkSchemes::ALL)
+        .next()
+        .unwrap_or_else(|| c.to_string())
 }
 
 /// The text's tokens (split at spaces and middle dots), each folded.
@@ -160,6 +202,28 @@ mod tests {
         assert_ne!(fold("斉藤"), fold("斎藤"));
         assert_eq!(tokens("髙橋 花子"), vec!["高橋", "花子"]);
     }
+
+    proptest::proptest! {
+        /// The one-character-at-a-time fold of plain text is the full fold (NFKC, split,
+        /// per-token fold), and text with anything else in it takes the full fold.
+        #[test]
+        fn the_plain_fold_is_the_full_fold(
+            picks in proptest::collection::vec(0usize..PICK.len(), 0..12)
+        ) {
+            let s: String = picks.iter().filter_map(|&i| PICK.get(i)).collect();
+            let full = tokens(&s).concat();
+            proptest::prop_assert_eq!(fold(&s), full, "{:?}", s);
+        }
+    }
+
+    /// Plain characters (variants, katakana, upper case, both spaces) and others that NFKC
+    /// changes or composes (voicing marks, half-width kana, full-width Latin, compatibility
+    /// ideographs, middle dots).
+    const PICK: &[char] = &[
+        '髙', '高', '﨑', '邉', '齋', '𠮷', '田', '々', 'あ', 'か', 'ゔ', 'カ', 'ヴ', 'ー', 'ヶ',
+        'A', 'z', '7', ' ', '\u{3000}', '\u{3099}', '\u{309a}', '゛', 'ｶ', 'ﾞ', 'Ａ', '１',
+        '\u{f900}', '・', '･', 'ヷ', 'é', 'ß', '㈱',
+    ];
 
     #[test]
     fn bigram_similarity_is_sane() {

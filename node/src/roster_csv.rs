@@ -306,6 +306,24 @@ impl Lint {
     fn error(&mut self, rule: Rule, line: Option<u64>, message: String) {
         self.add(Severity::Error, rule, line, message);
     }
+    /// Add the findings of a later part of the file, as if found after these.
+    fn absorb(&mut self, later: Lint) {
+        self.rows += later.rows;
+        let mut kept: BTreeMap<Rule, usize> = BTreeMap::new();
+        for f in &self.findings {
+            *kept.entry(f.rule).or_default() += 1;
+        }
+        for f in later.findings {
+            let k = kept.entry(f.rule).or_default();
+            if *k < KEEP_PER_RULE {
+                *k += 1;
+                self.findings.push(f);
+            }
+        }
+        for (rule, n) in later.counts {
+            *self.counts.entry(rule).or_default() += n;
+        }
+    }
     /// Whether the file is refused.
     pub fn has_errors(&self) -> bool {
         self.findings.iter().any(|f| f.severity == Severity::Error)
@@ -497,6 +515,24 @@ pub fn read(
     opts: &ReadOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Imported, Lint> {
+    // Small files in one part: threads cost more than they save below a few megabytes.
+    let parts = if bytes.len() < (4 << 20) {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+    };
+    read_in_parts(bytes, opts, progress, parts)
+}
+
+/// [`read`] with the rows parsed in (up to) `parts` parts on as many threads: the result is
+/// the same for any number of parts (public for that test).
+#[doc(hidden)]
+pub fn read_in_parts(
+    bytes: &[u8],
+    opts: &ReadOptions,
+    progress: &mut dyn FnMut(u64, u64),
+    parts: usize,
+) -> Result<Imported, Lint> {
     let mut lint = Lint::default();
     let total = bytes.len() as u64;
     let Some(text) = decode(bytes, opts.encoding, &mut lint) else {
@@ -504,7 +540,7 @@ pub fn read(
     };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
-        .flexible(false)
+        .flexible(true)
         .from_reader(text.as_bytes());
     let headers: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(|s| s.trim().to_owned()).collect(),
@@ -562,12 +598,190 @@ pub fn read(
         return Err(lint);
     }
 
+    // The rows after the header, cut at record boundaries into one part per core, each parsed
+    // on its own thread; the parts' findings are merged in file order.
+    let header_end = usize::try_from(rdr.position().byte()).unwrap_or(usize::MAX);
+    let lines_before = |at: usize| -> u64 {
+        text.as_bytes()
+            .get(..at)
+            .map_or(0, |b| memchr::memchr_iter(b'\n', b).count() as u64)
+    };
+    let cuts = record_cuts(text.as_bytes(), header_end, parts);
+    let ctx = RowContext {
+        col: &col,
+        width: headers.len(),
+        opts,
+    };
+    let done = std::sync::atomic::AtomicU64::new(header_end as u64);
+    let outs: Vec<PartOut> = std::thread::scope(|scope| {
+        let ctx = &ctx;
+        let done = &done;
+        let mut spans = cuts.windows(2).filter_map(|w| match w {
+            [a, b] => Some((*a, *b)),
+            _ => None,
+        });
+        let first = spans.next();
+        let others: Vec<_> = spans
+            .map(|(a, b)| {
+                let chunk = text.get(a..b).unwrap_or("");
+                let base = lines_before(a);
+                scope.spawn(move || parse_part(chunk, base, ctx, done, &mut |_| {}))
+            })
+            .collect();
+        let mut outs = Vec::new();
+        if let Some((a, b)) = first {
+            let chunk = text.get(a..b).unwrap_or("");
+            outs.push(parse_part(chunk, lines_before(a), ctx, done, &mut |d| {
+                progress(d, total)
+            }));
+        }
+        for h in others {
+            outs.push(h.join().unwrap_or_else(|_| PartOut::failed()));
+        }
+        outs
+    });
+    let mut rows: Vec<(RosterEntry, u64)> =
+        Vec::with_capacity(outs.iter().map(|o| o.rows.len()).sum());
+    let mut household_rows: Vec<(HouseholdId, u64)> = Vec::new();
+    for o in outs {
+        rows.extend(o.rows);
+        household_rows.extend(o.household_rows);
+        lint.absorb(o.lint);
+    }
+    progress(total, total);
+    if lint.rows == 0 {
+        lint.error(
+            Rule::Empty,
+            None,
+            "the file has a header but no rows".into(),
+        );
+    }
+    // In person-id order, as the roster keeps them, so the folded text lines up.
+    // The sort is stable: a duplicate id keeps its file order.
+    rows.sort_by_key(|(e, _)| e.person);
+    let (entries, lines): (Vec<RosterEntry>, Vec<u64>) = rows.into_iter().unzip();
+    let folded = fold_entries(&entries);
+    cross_checks(
+        &entries,
+        &lines,
+        &folded,
+        &household_rows,
+        opts.kind,
+        &mut lint,
+    );
+    if lint.has_errors() {
+        return Err(lint);
+    }
+    Ok(Imported {
+        kind: opts.kind,
+        entries,
+        lint,
+        folded,
+    })
+}
+
+/// What the rows need besides their text.
+struct RowContext<'a> {
+    col: &'a BTreeMap<Field, usize>,
+    /// Fields in the header: every row must have as many.
+    width: usize,
+    opts: &'a ReadOptions,
+}
+
+/// One part's rows: entries and household rows with their lines, and its findings.
+struct PartOut {
+    rows: Vec<(RosterEntry, u64)>,
+    household_rows: Vec<(HouseholdId, u64)>,
+    lint: Lint,
+}
+
+impl PartOut {
+    fn failed() -> PartOut {
+        let mut lint = Lint::default();
+        lint.error(
+            Rule::Csv,
+            None,
+            "a part of the file could not be read".into(),
+        );
+        PartOut {
+            rows: Vec::new(),
+            household_rows: Vec::new(),
+            lint,
+        }
+    }
+}
+
+/// Where to cut the rows (from `from` to the end) into `parts` parts of about equal size, each
+/// cut just after a line break that ends a record: outside quotes as the CSV reader sees them
+/// (a quote opens a quoted cell only at the start of a cell; inside, `""` is a quote and a lone
+/// `"` closes it). Returns the bounds, `from` first and the end last.
+fn record_cuts(b: &[u8], from: usize, parts: usize) -> Vec<usize> {
+    let end = b.len();
+    let mut cuts = vec![from.min(end)];
+    if parts <= 1 || from >= end {
+        cuts.push(end);
+        return cuts;
+    }
+    let step = (end - from) / parts;
+    let mut next_target = from + step;
+    let mut quoted = false;
+    let mut i = from;
+    while let Some(off) = b
+        .get(i..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\n', rest))
+    {
+        let at = i + off;
+        i = at + 1;
+        match b.get(at) {
+            Some(b'"') if quoted => {
+                if b.get(at + 1) == Some(&b'"') {
+                    i = at + 2;
+                } else {
+                    quoted = false;
+                }
+            }
+            Some(b'"') => {
+                let starts_cell = at == 0 || matches!(b.get(at - 1), Some(b',' | b'\n' | b'\r'));
+                quoted = starts_cell;
+            }
+            Some(b'\n') if !quoted && at >= next_target => {
+                if at + 1 < end {
+                    cuts.push(at + 1);
+                }
+                if cuts.len() == parts {
+                    break;
+                }
+                next_target = at + 1 + step;
+            }
+            _ => {}
+        }
+    }
+    cuts.push(end);
+    cuts
+}
+
+/// Parse one part of the rows. `base` is the number of line breaks before the part.
+/// `progress` is given the bytes of the file parsed so far, by all parts.
+fn parse_part(
+    text: &str,
+    base: u64,
+    ctx: &RowContext<'_>,
+    done: &std::sync::atomic::AtomicU64,
+    progress: &mut dyn FnMut(u64),
+) -> PartOut {
+    let opts = ctx.opts;
+    let col = ctx.col;
+    let mut lint = Lint::default();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     // Each entry with the line it was read from.
-    let mut rows: Vec<(RosterEntry, u64)> = Vec::with_capacity(text.len() / 120);
+    let mut rows: Vec<(RosterEntry, u64)> = Vec::with_capacity(text.len() / 110);
     // Households named on a row of their own (no person id), with the line.
     let mut household_rows: Vec<(HouseholdId, u64)> = Vec::new();
     let mut record = csv::StringRecord::new();
-    let mut next_report = 0u64;
+    let (mut next_report, mut reported) = (0u64, 0u64);
     let (mut counted_to, mut newlines) = (0usize, 0u64);
     loop {
         // The line the next record starts on (the header is line 1), counted from the bytes
@@ -581,22 +795,34 @@ pub fn read(
             newlines += between.iter().filter(|&&b| b == b'\n').count() as u64;
             counted_to = at;
         }
-        let line = newlines + 1;
+        let line = base + newlines + 1;
         match rdr.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 lint.error(Rule::Csv, Some(line), e.to_string());
-                if matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. }) {
-                    continue;
-                }
                 break;
             }
         }
         lint.rows += 1;
+        if record.len() != ctx.width {
+            lint.error(
+                Rule::Csv,
+                Some(line),
+                format!(
+                    "the row has {} fields, the header has {}",
+                    record.len(),
+                    ctx.width
+                ),
+            );
+            continue;
+        }
         let pos = rdr.position().byte();
         if pos >= next_report {
-            progress(pos, total);
+            let step = pos - reported;
+            reported = pos;
+            let all = done.fetch_add(step, std::sync::atomic::Ordering::Relaxed) + step;
+            progress(all);
             next_report = pos + (1 << 22);
         }
         let get = |f: Field| {
@@ -691,36 +917,11 @@ pub fn read(
             rows.push((entry, line));
         }
     }
-    progress(total, total);
-    if lint.rows == 0 {
-        lint.error(
-            Rule::Empty,
-            None,
-            "the file has a header but no rows".into(),
-        );
-    }
-    // In person-id order, as the roster keeps them, so the folded text lines up.
-    // The sort is stable: a duplicate id keeps its file order.
-    rows.sort_by_key(|(e, _)| e.person);
-    let (entries, lines): (Vec<RosterEntry>, Vec<u64>) = rows.into_iter().unzip();
-    let folded = fold_entries(&entries);
-    cross_checks(
-        &entries,
-        &lines,
-        &folded,
-        &household_rows,
-        opts.kind,
-        &mut lint,
-    );
-    if lint.has_errors() {
-        return Err(lint);
-    }
-    Ok(Imported {
-        kind: opts.kind,
-        entries,
+    PartOut {
+        rows,
+        household_rows,
         lint,
-        folded,
-    })
+    }
 }
 
 fn voter_info<'a>(

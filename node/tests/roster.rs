@@ -434,3 +434,91 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
     assert_eq!(db.search("はやし", 2000).unwrap().len(), 411);
     assert_eq!(db.load(today(), Some(roster.hash())).unwrap(), roster);
 }
+
+/// A file of many kinds of rows — quoted cells holding commas, doubled quotes and line
+/// breaks, a stray quote inside an unquoted cell, CRLF and LF endings, household rows, and
+/// errors (bad dates, repeated ids, short rows) — `n` rows long.
+fn tricky_csv(n: usize, with_errors: bool) -> Vec<u8> {
+    let mut s = String::from("宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,住所,要配慮\r\n");
+    for i in 0..n {
+        let id = format!("T{i:05}");
+        let hh = format!("H{:04}", i / 3);
+        let end = if i % 4 == 0 { "\n" } else { "\r\n" };
+        // Line breaks inside cells are read as such, and refused as values.
+        let br = if with_errors { "\n" } else { " " };
+        let row = match i % 9 {
+            0 => format!("{id},{hh},佐藤 一郎,サトウ イチロウ,1970-01-02,1,かざし市東町1,"),
+            1 => format!(
+                "{id},{hh},\"山﨑 \"\"はな\"\"\",ヤマザキ ハナ,S30.7.15,2,\"かざし市港町2,{br}101\",服薬"
+            ),
+            2 => format!("{id},{hh},高橋 5\"太,タカハシ タ,1980-03-04,1,かざし市北町\"3\",乳幼児"),
+            3 => format!(
+                "{id},{hh},\"渡辺{br}さくら\",ワタナベ サクラ,2001-02-03,2,\"北町,\"\"5\"\"{br}番地\",要介護"
+            ),
+            4 if with_errors && i % 36 == 4 => {
+                format!("{id},{hh},鈴木 花,スズキ ハナ,1999-02-30,2,東町,")
+            }
+            5 if with_errors && i % 45 == 5 => format!(
+                "T{:05},{hh},鈴木 次郎,スズキ ジロウ,1990-01-01,1,東町,",
+                i - 5
+            ),
+            6 if with_errors && i % 54 == 6 => format!("{id},{hh},短い 行"),
+            7 => format!(",{hh},,,,,,"),
+            _ => format!("{id},{hh},\"田中, 三郎\",タナカ サブロウ,平成2年4月5日,9,\"南町\",\"\""),
+        };
+        s.push_str(&row);
+        s.push_str(end);
+    }
+    s.into_bytes()
+}
+
+/// The rows are parsed in parts on several threads for big files: the result — entries,
+/// lines in every finding, the findings kept and counted — must not depend on where the file
+/// was cut, whatever the quoting around the cut.
+#[test]
+fn reading_in_parts_gives_what_reading_whole_gives() {
+    use kazashi_node::roster_csv::read_in_parts;
+    for with_errors in [false, true] {
+        let bytes = tricky_csv(700, with_errors);
+        let whole = read_in_parts(&bytes, &opts(RosterKind::Residents), &mut |_, _| {}, 1);
+        match (&whole, with_errors) {
+            (Ok(imp), false) => assert!(imp.len() > 400, "{}", imp.len()),
+            (Err(lint), true) => {
+                // A short row, an impossible date and a repeated id, each on its own line.
+                assert!(lint.found(Rule::Csv) && lint.found(Rule::ImpossibleDate));
+                assert!(lint.found(Rule::DuplicatePerson));
+            }
+            (Ok(_), true) => panic!("errors accepted"),
+            (Err(l), false) => panic!("refused: {:#?}", l.findings),
+        }
+        for parts in [2, 3, 5, 8, 13, 50, 333] {
+            let got = read_in_parts(&bytes, &opts(RosterKind::Residents), &mut |_, _| {}, parts);
+            match (&whole, &got) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.entries, b.entries, "{parts} parts");
+                    assert_eq!(a.folded, b.folded, "{parts} parts");
+                    assert_eq!(a.lint, b.lint, "{parts} parts");
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{parts} parts"),
+                _ => panic!("{parts} parts: accepted one way, refused the other"),
+            }
+        }
+    }
+    // The line of a finding after many multi-line cells is the line in the file.
+    let bytes = tricky_csv(60, true);
+    let lint = read_in_parts(&bytes, &opts(RosterKind::Residents), &mut |_, _| {}, 4).unwrap_err();
+    let short = lint
+        .errors()
+        .find(|f| f.rule == Rule::Csv)
+        .expect("the short row");
+    // Row 6 (from 0) is the first short one; row 1 of every nine holds one line break and
+    // row 3 two.
+    let breaks_before: u64 = (0..6u64)
+        .map(|i| match i % 9 {
+            1 => 1,
+            3 => 2,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(short.line, Some(2 + 6 + breaks_before), "{short}");
+}
