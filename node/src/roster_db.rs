@@ -4,15 +4,16 @@
 //!
 //! **Files and tables.**
 //! - `<file>` — `meta` (kind, hash, count, the SHA-256 of the source file, the layout version
-//!   (`layout` = 3) and a random import id); `person`, one row per entry in person-id order
-//!   (`rid` is the position): the birth date, the folded name and reading (for verifying
-//!   search hits), and the entry itself (postcard); and the exact-key lookup tables, each a
-//!   `WITHOUT ROWID` B-tree of (key, rid): `by_id` (宛名番号), `by_list` (名簿番号, voters
-//!   only), `by_birth`.
+//!   (`layout` = 5) and a random import id); `person`, one row per entry in person-id order
+//!   (`rid` is the position): the birth date and the entry itself (postcard); and the
+//!   exact-key lookup tables, each a
+//!   `WITHOUT ROWID` B-tree: `by_id` (宛名番号 → rid), `by_list` (名簿番号 → rid, voters
+//!   only) and `by_birth` (birth date → postings: rows of up to 1024 ascending rids as LEB128
+//!   deltas, keyed by (date, first rid)).
 //! - `<file>.text` — `meta` (the same import id); `person_fts`, FTS5 with the trigram
 //!   tokenizer over the folded name and reading, contentless, for substring search of three or
-//!   more characters; and `by_text` (every folded name and reading, for prefix ranges of words
-//!   shorter than a trigram: 佐藤, 林). Opened attached as schema `text`.
+//!   more characters; and `by_text` (postings like `by_birth`, keyed by the first two characters of every
+//!   folded name and reading, for words shorter than a trigram: 佐藤, 林). Opened attached as schema `text`.
 //!
 //! **Writes.** An import builds new files beside the target (`<file>.part`,
 //! `<file>.part.text`) with journaling off, one writer thread per file, and renames them into
@@ -34,6 +35,7 @@ use kazashi_domain::roster::{RosterEntry, RosterHasher, RosterKind};
 use kazashi_domain::search::parse_typed_date;
 use kazashi_domain::{CivilDate, Roster};
 use rusqlite::{Connection, OptionalExtension, params};
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -111,6 +113,12 @@ fn days(d: CivilDate) -> i64 {
     d.days_since_epoch()
 }
 
+/// The first two characters of `s` (all of it if shorter).
+fn prefix2(s: &str) -> &str {
+    let end = s.char_indices().nth(2).map_or(s.len(), |(i, _)| i);
+    s.get(..end).unwrap_or(s)
+}
+
 /// The smallest string greater than every string starting with `p` (for prefix ranges).
 fn prefix_end(p: &str) -> String {
     let mut s = p.to_owned();
@@ -156,8 +164,74 @@ fn bulk_pairs<K: rusqlite::ToSql>(
     Ok(())
 }
 
+/// Rids per postings row of `by_birth` and `by_text`.
+const POSTINGS_PER_ROW: usize = 1024;
+
+/// Write each key's rids (ascending) as rows of (key, first rid, the rids as LEB128 deltas),
+/// [`POSTINGS_PER_ROW`] at most per row.
+fn postings<'a, K: rusqlite::ToSql>(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    lists: impl Iterator<Item = (K, &'a [i64])>,
+) -> Result<(), RosterDbError> {
+    let mut st = tx.prepare(&format!(
+        "INSERT INTO {table} (k, first, rids) VALUES (?1, ?2, ?3)"
+    ))?;
+    let mut blob = Vec::new();
+    for (k, rids) in lists {
+        for chunk in rids.chunks(POSTINGS_PER_ROW) {
+            let Some(&first) = chunk.first() else {
+                continue;
+            };
+            blob.clear();
+            let mut prev = first;
+            for &r in chunk {
+                let mut d = u64::try_from(r - prev).unwrap_or(0);
+                prev = r;
+                loop {
+                    let byte = (d & 0x7f) as u8;
+                    d >>= 7;
+                    if d == 0 {
+                        blob.push(byte);
+                        break;
+                    }
+                    blob.push(byte | 0x80);
+                }
+            }
+            st.execute(params![k, first, blob])?;
+        }
+    }
+    Ok(())
+}
+
+/// The rids of one postings row; `Damaged` if the bytes are not what [`postings`] writes.
+fn read_postings(first: i64, blob: &[u8], out: &mut Vec<i64>) -> Result<(), RosterDbError> {
+    let bad = || RosterDbError::Damaged("a postings row does not decode".into());
+    let mut prev = first;
+    let (mut d, mut shift) = (0u64, 0u32);
+    for &b in blob {
+        if shift > 56 {
+            return Err(bad());
+        }
+        d |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            prev = prev
+                .checked_add(i64::try_from(d).map_err(|_| bad())?)
+                .ok_or_else(bad)?;
+            out.push(prev);
+            (d, shift) = (0, 0);
+        } else {
+            shift += 7;
+        }
+    }
+    if shift != 0 {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 /// The layout this code writes and reads (see the module's table list).
-const LAYOUT: u32 = 3;
+const LAYOUT: u32 = 5;
 
 /// The text index file beside a store: `<file>.text`.
 pub fn text_path(path: &Path) -> PathBuf {
@@ -219,7 +293,6 @@ fn bulk_pragmas(conn: &Connection) -> Result<(), RosterDbError> {
 fn write_main(
     conn: &Connection,
     rows: Rows<'_>,
-    folded: &[FoldedEntry],
     meta: &[(&str, Vec<u8>)],
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<RosterHash, RosterDbError> {
@@ -230,28 +303,25 @@ fn write_main(
          CREATE TABLE person (
              rid INTEGER PRIMARY KEY,
              birth INTEGER NOT NULL,
-             name_f TEXT NOT NULL,
-             kana_f TEXT NOT NULL,
              entry BLOB NOT NULL
          );
          CREATE TABLE by_id (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE by_list (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
-         CREATE TABLE by_birth (k INTEGER, rid INTEGER, PRIMARY KEY (k, rid)) WITHOUT ROWID;",
+         CREATE TABLE by_birth (k INTEGER, first INTEGER, rids BLOB NOT NULL,
+                                PRIMARY KEY (k, first)) WITHOUT ROWID;",
     )?;
     let tx = conn.unchecked_transaction()?;
     // The roster hash from the same encoding as the stored entries.
     let mut hasher = RosterHasher::new(rows.kind);
     {
-        let mut ins = tx.prepare(
-            "INSERT INTO person (rid, birth, name_f, kana_f, entry) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
+        let mut ins = tx.prepare("INSERT INTO person (rid, birth, entry) VALUES (?1, ?2, ?3)")?;
         let mut buf = Vec::with_capacity(256);
-        for (i, (e, f)) in entries.iter().zip(folded).enumerate() {
+        for (i, e) in entries.iter().enumerate() {
             buf.clear();
             let entry = postcard::to_extend(e, std::mem::take(&mut buf))
                 .map_err(|x| RosterDbError::Damaged(x.to_string()))?;
             hasher.entry(&entry);
-            ins.execute(params![i as i64, days(e.birth_date), f.name, f.kana, entry])?;
+            ins.execute(params![i as i64, days(e.birth_date), entry])?;
             buf = entry;
             if i % 65_536 == 0 {
                 progress(i as u64, total);
@@ -270,12 +340,17 @@ fn write_main(
         .collect();
     list.sort_unstable();
     bulk_pairs(&tx, "by_list", list.into_iter())?;
-    let mut birth: Vec<(i64, i64)> = (0..)
-        .zip(entries)
-        .map(|(i, e)| (days(e.birth_date), i))
-        .collect();
-    birth.sort_unstable();
-    bulk_pairs(&tx, "by_birth", birth.into_iter())?;
+    let mut birth: FxHashMap<i64, Vec<i64>> = FxHashMap::default();
+    for (i, e) in (0..).zip(entries) {
+        birth.entry(days(e.birth_date)).or_default().push(i);
+    }
+    let mut birth: Vec<(i64, Vec<i64>)> = birth.into_iter().collect();
+    birth.sort_unstable_by_key(|(k, _)| *k);
+    postings(
+        &tx,
+        "by_birth",
+        birth.iter().map(|(k, r)| (k, r.as_slice())),
+    )?;
     let hash = hasher.finish();
     let mut meta = meta.to_vec();
     meta.push(("hash", hash.0.to_vec()));
@@ -296,7 +371,8 @@ fn write_text(
          CREATE VIRTUAL TABLE person_fts USING fts5(
              name, kana, content='', detail=none, tokenize='trigram'
          );
-         CREATE TABLE by_text (k TEXT, rid INTEGER, PRIMARY KEY (k, rid)) WITHOUT ROWID;",
+         CREATE TABLE by_text (k TEXT, first INTEGER, rids BLOB NOT NULL,
+                               PRIMARY KEY (k, first)) WITHOUT ROWID;",
     )?;
     // FTS5 flushes its in-memory index to a new segment whenever it outgrows this (1 MB by
     // default); a larger one means fewer segments to merge during a bulk load.
@@ -312,13 +388,20 @@ fn write_text(
             fts.execute(params![i as i64, f.name, f.kana])?;
         }
     }
-    let mut text: Vec<(&str, i64)> = (0..)
-        .zip(folded)
-        .flat_map(|(i, f)| [(f.name.as_str(), i), (f.kana.as_str(), i)])
-        .collect();
-    text.sort_unstable();
-    text.dedup();
-    bulk_pairs(&tx, "by_text", text.into_iter())?;
+    // Only the first two characters: words of three or more go through the trigrams.
+    // Rows in rid order, so each key's list comes out sorted.
+    let mut text: FxHashMap<&str, Vec<i64>> = FxHashMap::default();
+    for (i, f) in (0..).zip(folded) {
+        for k in [prefix2(&f.name), prefix2(&f.kana)] {
+            let list = text.entry(k).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    let mut text: Vec<(&str, Vec<i64>)> = text.into_iter().collect();
+    text.sort_unstable_by_key(|(k, _)| *k);
+    postings(&tx, "by_text", text.iter().map(|(k, r)| (k, r.as_slice())))?;
     write_meta(&tx, meta)?;
     tx.commit()?;
     Ok(())
@@ -388,7 +471,7 @@ impl RosterDb {
                     text.pragma_update(None, "journal_mode", "DELETE")?;
                     Ok(())
                 })?;
-                let main_done = write_main(&main, rows, folded, meta, progress);
+                let main_done = write_main(&main, rows, meta, progress);
                 let text_done = text_job.join().unwrap_or_else(|_| {
                     Err(RosterDbError::Damaged(
                         "the text index writer failed".into(),
@@ -544,10 +627,16 @@ impl RosterDb {
             // About 270 people share a birth date in ten million.
             let mut st = self
                 .conn
-                .prepare_cached("SELECT rid FROM by_birth WHERE k = ?1 ORDER BY rid LIMIT ?2")?;
-            for r in st.query_map(params![days(*d), cap], |r| r.get(0))? {
-                rids.push(r?);
+                .prepare_cached("SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first")?;
+            let mut rows = st.query([days(*d)])?;
+            while let Some(r) = rows.next()? {
+                if rids.len() as i64 >= cap {
+                    break;
+                }
+                let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                read_postings(r.get(0)?, blob, &mut rids)?;
             }
+            rids.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
         } else if !long.is_empty() {
             rids = self.trigram_rids(&long, cap)?;
             if rids.is_empty() {
@@ -561,14 +650,19 @@ impl RosterDb {
         let short = texts.iter().find(|t| t.chars().count() < 3);
         if let Some(w) = short.filter(|_| rids.is_empty() && dates.is_empty()) {
             let mut ids: Vec<i64> = Vec::new();
-            let mut st = self
-                .conn
-                .prepare_cached("SELECT rid FROM text.by_text WHERE k >= ?1 AND k < ?2 LIMIT ?3")?;
-            for r in st.query_map(params![w, prefix_end(w), cap.saturating_mul(2)], |r| {
-                r.get(0)
-            })? {
-                ids.push(r?);
+            let most = usize::try_from(cap.saturating_mul(2)).unwrap_or(usize::MAX);
+            let mut st = self.conn.prepare_cached(
+                "SELECT first, rids FROM text.by_text WHERE k >= ?1 AND k < ?2 ORDER BY k, first",
+            )?;
+            let mut rows = st.query(params![w, prefix_end(w)])?;
+            while let Some(r) = rows.next()? {
+                if ids.len() >= most {
+                    break;
+                }
+                let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                read_postings(r.get(0)?, blob, &mut ids)?;
             }
+            ids.truncate(most);
             ids.sort_unstable();
             rids.extend(ids);
         }
@@ -577,23 +671,19 @@ impl RosterDb {
         let mut out = Vec::new();
         let mut st = self
             .conn
-            .prepare_cached("SELECT birth, name_f, kana_f, entry FROM person WHERE rid = ?1")?;
+            .prepare_cached("SELECT birth, entry FROM person WHERE rid = ?1")?;
         for rid in rids {
             if out.len() >= limit {
                 break;
             }
-            let (birth, name, kana, entry) = st.query_row([rid], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                ))
+            let (birth, entry) = st.query_row([rid], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
             })?;
             if !dates.iter().all(|d| days(*d) == birth) {
                 continue;
             }
             let e = Self::decode(&entry)?;
+            let (name, kana) = (fold(e.name.as_str()), fold(e.kana.as_str()));
             // The address is folded only when a word is not in the name or reading.
             let mut address: Option<String> = None;
             let ok = texts.iter().all(|w| {

@@ -372,7 +372,9 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
     use kazashi_domain::roster::{RosterEntry, Sex, VoterFlags, VoterInfo};
     use kazashi_domain::text::{Address, KanaReading, PersonName};
     let families = [("佐藤", "さとう"), ("林", "はやし"), ("髙橋", "たかはし")];
-    let entries: Vec<RosterEntry> = (0..1234u32)
+    // More than one postings row (1024 rids) for each family name and for one birth date.
+    const N: u32 = 3300;
+    let entries: Vec<RosterEntry> = (0..N)
         .map(|i| {
             let (f, k) = families[i as usize % 3];
             RosterEntry {
@@ -380,7 +382,11 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
                 household: HouseholdId::new(&format!("H{:05}", i / 3)).unwrap(),
                 name: PersonName::new(&format!("{f} 一{}", i % 7)).unwrap(),
                 kana: KanaReading::new(&format!("{k} いち")).unwrap(),
-                birth_date: CivilDate::new(1950 + (i % 50) as i32, 1 + i % 12, 1 + i % 28).unwrap(),
+                birth_date: if i % 5 == 0 {
+                    CivilDate::new(1950 + (i % 50) as i32, 1 + i % 12, 1 + i % 28).unwrap()
+                } else {
+                    CivilDate::new(1960, 5, 5).unwrap()
+                },
                 sex: Sex::Female,
                 address: Address::new("かざし市港町一丁目").unwrap(),
                 voter: Some(VoterInfo {
@@ -417,21 +423,41 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
             .unwrap()
             .is_none()
     );
-    // Everyone born on one day, found through the birth table.
-    let day = roster.entries()[700].birth_date;
-    let born: Vec<_> = roster
-        .entries()
-        .iter()
-        .filter(|e| e.birth_date == day)
-        .collect();
-    let found = db.search(&day.to_string().replace('-', "/"), 100).unwrap();
-    assert_eq!(found.len(), born.len());
+    // Everyone born on one day, found through the birth table: a rare day, and a day shared
+    // by thousands, in roster order.
+    for day in [
+        roster.entries()[700].birth_date,
+        CivilDate::new(1960, 5, 5).unwrap(),
+    ] {
+        let born: Vec<_> = roster
+            .entries()
+            .iter()
+            .filter(|e| e.birth_date == day)
+            .map(|e| e.person)
+            .collect();
+        let q = day.to_string().replace('-', "/");
+        let found: Vec<_> = db
+            .search(&q, 5000)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.person)
+            .collect();
+        assert_eq!(found, born, "{day}");
+        assert_eq!(db.search(&q, 10).unwrap().len(), 10.min(born.len()));
+    }
+    assert!(CivilDate::new(1960, 5, 5).is_ok_and(|d| {
+        roster
+            .entries()
+            .iter()
+            .filter(|e| e.birth_date == d)
+            .count()
+            > 2048
+    }));
     // A one-character family name by prefix range: every 林 (a third), up to the limit.
-    assert_eq!(
-        db.search("林", 2000).unwrap().len(),
-        1234 / 3 + usize::from(1234 % 3 > 1)
-    );
-    assert_eq!(db.search("はやし", 2000).unwrap().len(), 411);
+    assert_eq!(db.search("林", 2000).unwrap().len(), 1100);
+    assert_eq!(db.search("はやし", 2000).unwrap().len(), 1100);
+    assert_eq!(db.search("佐藤", 2000).unwrap().len(), 1100);
+    assert_eq!(db.search("林", 20).unwrap().len(), 20);
     assert_eq!(db.load(today(), Some(roster.hash())).unwrap(), roster);
 }
 
