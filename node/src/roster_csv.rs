@@ -601,11 +601,6 @@ pub fn read_in_parts(
     // The rows after the header, cut at record boundaries into one part per core, each parsed
     // on its own thread; the parts' findings are merged in file order.
     let header_end = usize::try_from(rdr.position().byte()).unwrap_or(usize::MAX);
-    let lines_before = |at: usize| -> u64 {
-        text.as_bytes()
-            .get(..at)
-            .map_or(0, |b| memchr::memchr_iter(b'\n', b).count() as u64)
-    };
     let cuts = record_cuts(text.as_bytes(), header_end, parts);
     let ctx = RowContext {
         col: &col,
@@ -616,22 +611,20 @@ pub fn read_in_parts(
     let outs: Vec<PartOut> = std::thread::scope(|scope| {
         let ctx = &ctx;
         let done = &done;
+        // Each part's text and the line breaks before it.
         let mut spans = cuts.windows(2).filter_map(|w| match w {
-            [a, b] => Some((*a, *b)),
+            [a, b] => Some((text.get(a.at..b.at).unwrap_or(""), a.lines)),
             _ => None,
         });
         let first = spans.next();
         let others: Vec<_> = spans
-            .map(|(a, b)| {
-                let chunk = text.get(a..b).unwrap_or("");
-                let base = lines_before(a);
+            .map(|(chunk, base)| {
                 scope.spawn(move || parse_part(chunk, base, ctx, done, &mut |_| {}))
             })
             .collect();
         let mut outs = Vec::new();
-        if let Some((a, b)) = first {
-            let chunk = text.get(a..b).unwrap_or("");
-            outs.push(parse_part(chunk, lines_before(a), ctx, done, &mut |d| {
+        if let Some((chunk, base)) = first {
+            outs.push(parse_part(chunk, base, ctx, done, &mut |d| {
                 progress(d, total)
             }));
         }
@@ -714,12 +707,17 @@ impl PartOut {
 /// Where to cut the rows (from `from` to the end) into `parts` parts of about equal size, each
 /// cut just after a line break that ends a record: outside quotes as the CSV reader sees them
 /// (a quote opens a quoted cell only at the start of a cell; inside, `""` is a quote and a lone
-/// `"` closes it). Returns the bounds, `from` first and the end last.
-fn record_cuts(b: &[u8], from: usize, parts: usize) -> Vec<usize> {
+/// `"` closes it). Returns the bounds, `from` first and the end last, each but the end with
+/// the line breaks before it (counted on the way).
+fn record_cuts(b: &[u8], from: usize, parts: usize) -> Vec<Cut> {
     let end = b.len();
-    let mut cuts = vec![from.min(end)];
+    let from = from.min(end);
+    let mut lines = b
+        .get(..from)
+        .map_or(0, |h| memchr::memchr_iter(b'\n', h).count() as u64);
+    let mut cuts = vec![Cut { at: from, lines }];
     if parts <= 1 || from >= end {
-        cuts.push(end);
+        cuts.push(Cut { at: end, lines });
         return cuts;
     }
     let step = (end - from) / parts;
@@ -744,9 +742,13 @@ fn record_cuts(b: &[u8], from: usize, parts: usize) -> Vec<usize> {
                 let starts_cell = at == 0 || matches!(b.get(at - 1), Some(b',' | b'\n' | b'\r'));
                 quoted = starts_cell;
             }
-            Some(b'\n') if !quoted && at >= next_target => {
+            Some(b'\n') => {
+                lines += 1;
+                if quoted || at < next_target {
+                    continue;
+                }
                 if at + 1 < end {
-                    cuts.push(at + 1);
+                    cuts.push(Cut { at: at + 1, lines });
                 }
                 if cuts.len() == parts {
                     break;
@@ -756,8 +758,15 @@ fn record_cuts(b: &[u8], from: usize, parts: usize) -> Vec<usize> {
             _ => {}
         }
     }
-    cuts.push(end);
+    cuts.push(Cut { at: end, lines });
     cuts
+}
+
+/// A place the rows are cut, and the line breaks before it.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    at: usize,
+    lines: u64,
 }
 
 /// Parse one part of the rows. `base` is the number of line breaks before the part.
