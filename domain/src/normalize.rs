@@ -36,19 +36,22 @@ pub fn fold_token(s: &str) -> String {
     if nfkc.chars().all(needs_no_shrink) {
         return nfkc;
     }
-    // The first shrink candidate is the most common form of every character. The map works
-    // character by character, so each character's form is looked up once per thread and kept
-    // (a roster of ten million names has a few thousand distinct kanji).
+    shrink(nfkc.chars(), nfkc.len())
+}
+
+/// `chars` with each replaced by its first shrink candidate, the most common form. The map
+/// works character by character, so each character's form is looked up once per thread and
+/// kept (a roster of ten million names has a few thousand distinct kanji).
+fn shrink(chars: impl Iterator<Item = char>, len: usize) -> String {
     SHRUNK.with(|memo| {
         let mut memo = memo.borrow_mut();
-        let mut out = String::with_capacity(nfkc.len());
-        for c in nfkc.chars() {
+        let mut out = String::with_capacity(len);
+        for c in chars {
             if needs_no_shrink(c) {
                 out.push(c);
-                continue;
+            } else {
+                out.push_str(memo.entry(c).or_insert_with(|| shrink_char(c)));
             }
-            let form = memo.entry(c).or_insert_with(|| shrink_char(c));
-            out.push_str(form);
         }
         out
     })
@@ -96,19 +99,11 @@ fn fold_plain(s: &str) -> Option<String> {
     if !s.chars().all(is_plain) {
         return None;
     }
-    let mut out = String::with_capacity(s.len());
-    SHRUNK.with(|memo| {
-        let mut memo = memo.borrow_mut();
-        for c in s.chars().filter(|&c| c != ' ' && c != '\u{3000}') {
-            let c = kata_to_hira(c).to_ascii_lowercase();
-            if needs_no_shrink(c) {
-                out.push(c);
-            } else {
-                out.push_str(memo.entry(c).or_insert_with(|| shrink_char(c)));
-            }
-        }
-    });
-    Some(out)
+    let chars = s
+        .chars()
+        .filter(|&c| c != ' ' && c != '\u{3000}')
+        .map(|c| kata_to_hira(c).to_ascii_lowercase());
+    Some(shrink(chars, s.len()))
 }
 
 /// The first shrink candidate of one character (its most common form), or itself.
