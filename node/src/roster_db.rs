@@ -625,18 +625,11 @@ impl RosterDb {
             // The full name as typed: those bearers, and nobody else.
         } else if let Some(d) = dates.first() {
             // About 270 people share a birth date in ten million.
-            let mut st = self
-                .conn
-                .prepare_cached("SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first")?;
-            let mut rows = st.query([days(*d)])?;
-            while let Some(r) = rows.next()? {
-                if rids.len() as i64 >= cap {
-                    break;
-                }
-                let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-                read_postings(r.get(0)?, blob, &mut rids)?;
-            }
-            rids.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+            rids = self.postings_rids(
+                "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
+                params![days(*d)],
+                cap,
+            )?;
         } else if !long.is_empty() {
             rids = self.trigram_rids(&long, cap)?;
             if rids.is_empty() {
@@ -649,20 +642,11 @@ impl RosterDb {
         }
         let short = texts.iter().find(|t| t.chars().count() < 3);
         if let Some(w) = short.filter(|_| rids.is_empty() && dates.is_empty()) {
-            let mut ids: Vec<i64> = Vec::new();
-            let most = usize::try_from(cap.saturating_mul(2)).unwrap_or(usize::MAX);
-            let mut st = self.conn.prepare_cached(
+            let mut ids = self.postings_rids(
                 "SELECT first, rids FROM text.by_text WHERE k >= ?1 AND k < ?2 ORDER BY k, first",
+                params![w, prefix_end(w)],
+                cap.saturating_mul(2),
             )?;
-            let mut rows = st.query(params![w, prefix_end(w)])?;
-            while let Some(r) = rows.next()? {
-                if ids.len() >= most {
-                    break;
-                }
-                let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-                read_postings(r.get(0)?, blob, &mut ids)?;
-            }
-            ids.truncate(most);
             ids.sort_unstable();
             rids.extend(ids);
         }
@@ -697,6 +681,27 @@ impl RosterDb {
                 out.push(e);
             }
         }
+        Ok(out)
+    }
+
+    /// The first `cap` rids of the postings rows `sql` selects (as `first, rids`), in order.
+    fn postings_rids(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+        cap: i64,
+    ) -> Result<Vec<i64>, RosterDbError> {
+        let most = usize::try_from(cap).unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query(args)?;
+        while let Some(r) = rows.next()?
+            && out.len() < most
+        {
+            let blob = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            read_postings(r.get(0)?, blob, &mut out)?;
+        }
+        out.truncate(most);
         Ok(out)
     }
 
