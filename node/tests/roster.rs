@@ -256,6 +256,19 @@ fn roster_db(dir: &tempfile::TempDir, file: &str) -> (RosterDb, kazashi_domain::
     (db, imp.into_roster(today()).unwrap())
 }
 
+/// A store at `path` with passphrase "pass", no source hash and no progress wanted.
+fn new_store(path: &std::path::Path, rows: kazashi_node::roster_db::Rows<'_>) -> RosterDb {
+    RosterDb::create(
+        path,
+        "pass",
+        KdfParams::FAST_INSECURE,
+        rows,
+        [0; 32],
+        &mut |_, _| {},
+    )
+    .unwrap()
+}
+
 #[test]
 fn the_roster_store_is_encrypted_indexed_and_pinned() {
     let dir = tempfile::tempdir().unwrap();
@@ -335,15 +348,7 @@ fn a_refused_import_leaves_the_roster_as_it_was() {
         &mut |_, _| {},
     )
     .unwrap();
-    let db = RosterDb::create(
-        &path,
-        "pass",
-        KdfParams::FAST_INSECURE,
-        (&other).into(),
-        [0; 32],
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let db = new_store(&path, (&other).into());
     assert_eq!(db.len(), 2);
     assert_ne!(std::fs::read(&path).unwrap(), before);
     assert_ne!(db.hash(), roster.hash());
@@ -404,15 +409,7 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
         .collect();
     let roster = Roster::new(RosterKind::Voters, entries, today()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let db = RosterDb::create(
-        &dir.path().join("roster.db"),
-        "pass",
-        KdfParams::FAST_INSECURE,
-        (&roster).into(),
-        [0; 32],
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let db = new_store(&dir.path().join("roster.db"), (&roster).into());
     for e in roster.entries() {
         assert_eq!(db.get(&e.person).unwrap().as_ref(), Some(e));
         let n = e.voter.as_ref().unwrap().list_number;
