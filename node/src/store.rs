@@ -208,7 +208,7 @@ pub(crate) fn open_encrypted_pair(
         return Err(StoreError::Missing(second.to_owned()));
     }
     let (conn, key) = open_keyed(path, passphrase)?;
-    let raw = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
+    let raw = raw_key(&key);
     let name = second
         .to_str()
         .ok_or_else(|| StoreError::Missing(second.to_owned()))?;
@@ -279,11 +279,16 @@ fn open_keyed(
 /// threads). The key derivation runs before, outside the lock; keying itself is quick.
 static KEYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A raw key as SQLCipher takes it (`x'…'`: no key derivation of its own).
+fn raw_key(key: &[u8; 32]) -> Zeroizing<String> {
+    Zeroizing::new(format!("x'{}'", hex::encode(key)))
+}
+
 fn keyed(conn: Connection, key: &[u8; 32]) -> Result<Connection, StoreError> {
     let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
     // A wrong key is reported as an error here; SQLCipher need not also print it.
     let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
-    let pragma = Zeroizing::new(format!("x'{}'", hex::encode(key)));
+    let pragma = raw_key(key);
     conn.pragma_update(None, "key", pragma.as_str())?;
     // The first read decrypts page 1: a wrong key fails here.
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
