@@ -17,10 +17,11 @@
 //!
 //! **Writes.** An import builds new files beside the target (`<file>.part`,
 //! `<file>.part.text`) with journaling off, one writer thread per file, and renames them into
-//! place only once both are complete and synced, the main file last: a refused or interrupted
-//! import leaves the previous roster as it was. A text file from another import does not
-//! open under this store's key, and carries another import id besides: either way the store
-//! is refused. The lookup tables are not `CREATE INDEX`es: their keys are sorted and appended
+//! place only once both are complete and synced, the main file last: a refused import, or one
+//! interrupted before the renames, leaves the previous roster as it was. One stopped between
+//! the renames leaves files of two imports, and those never open as one store: a text file
+//! from another import does not open under this store's key, and carries another import id
+//! besides — the store is refused with a message to import again. The lookup tables are not `CREATE INDEX`es: their keys are sorted and appended
 //! in order — no pass re-reads a table, and every B-tree grows at its right edge.
 //!
 //! **Pinning.** The roster's hash (see `Roster::hash`) is computed from the encoded entries as
@@ -486,7 +487,8 @@ impl RosterDb {
         for p in [&part, &text_part] {
             std::fs::File::open(p)?.sync_all()?;
         }
-        // The main file last: until it is renamed, the previous roster (if any) is the store.
+        // The main file last: until the text file is renamed the previous roster is untouched;
+        // between the renames the files belong to two imports and the store is refused.
         std::fs::rename(&text_part, text_path(path))?;
         std::fs::rename(kdf_path(&part), kdf_path(path))?;
         std::fs::rename(&part, path)?;
