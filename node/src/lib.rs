@@ -2,8 +2,9 @@
 //!
 //! The service the GUI and the CLI call, and the only layer that touches the outside world:
 //! clocks, the encrypted SQLite store ([`store`]) and [`Node`] — one laptop's station, signed
-//! log and store together (record, import, sync, USB bundles, housekeeping) — and [`mesh`], the
-//! iroh transport that carries the sync protocol between laptops. Card readers arrive here too.
+//! log and store together (record, import, sync, USB bundles, housekeeping) — [`link`], one
+//! connection's sync policy as a sans-IO state machine, and [`mesh`], the iroh transport that
+//! runs it between laptops. Card readers arrive here too.
 
 // Unit tests may unwrap and index: a panic there is a test failure, not a crash.
 #![cfg_attr(
@@ -14,6 +15,7 @@
 pub mod card;
 pub mod clock;
 pub mod export;
+pub mod link;
 pub mod mesh;
 pub mod node;
 pub mod print;

@@ -1,0 +1,1248 @@
+//! One connection's sync policy, sans-IO: the state machine both drivers run — the iroh
+//! adapter in [`crate::mesh`] and the drill simulator (`kazashi_sim::drill`).
+//!
+//! A [`SyncLink`] is one end of one connection. It is told what happens — the connection
+//! opened ([`SyncLink::open`]), a frame arrived ([`SyncLink::frame`]), this laptop gained events
+//! ([`SyncLink::changed`]), time passed ([`SyncLink::tick`]), the connection ended
+//! ([`SyncLink::closed`]) — and answers with [`Action`]s for the driver to perform: send a
+//! frame, close the connection, wake me at an instant, and the facts the status view shows.
+//! It reads no clock (time is a `u64` of milliseconds on any monotonic scale the driver
+//! chooses) and does no I/O; it is given the [`Node`] in each call.
+//!
+//! The policy:
+//!
+//! 1. **Greeting.** The dialler sends [`Hello`] (protocol version, deployment, manifest
+//!    version) at once; the accepting side reads the dialler's first and answers only after
+//!    the checks. Either side closes a peer of another protocol or deployment as
+//!    *mismatched* ([`CLOSE_MISMATCHED`]), a device the manifest does not enrol or has revoked
+//!    as *refused* ([`CLOSE_REFUSED`]), and a peer whose first frame is not a greeting, or that
+//!    sends none within [`LinkConfig::greeting_ms`], with [`CLOSE_PROTOCOL`]. Until the
+//!    greeting is checked a frame may be at most [`MAX_HELLO`] bytes ([`SyncLink::max_frame`]).
+//! 2. **Sync.** Once greeted, each side sends its catalog ([`Node::sync_start`]), then answers
+//!    every sync message ([`Node::sync_handle`]); when the laptop gains events the driver calls
+//!    [`SyncLink::changed`] on every connection and each pushes what changed
+//!    ([`Node::sync_push`]); every [`LinkConfig::anti_entropy_ms`] a fresh catalog catches
+//!    anything missed. The shards differing as of the peer's last catalog are reported
+//!    ([`Action::Differing`]), and the events the peer brought ([`Action::Gained`]).
+//! 3. **Liveness.** A ping goes out when nothing has been sent for [`LinkConfig::ping_ms`];
+//!    a peer silent for longer than [`LinkConfig::lost_after_ms`] is closed as *lost*
+//!    ([`CLOSE_LOST`]).
+//! 4. **The end.** However it ends, the session's sync states are kept by the node for the
+//!    next connection with the same peer ([`Node::sync_end`]) — except when the process dies,
+//!    where the driver just drops the machine.
+//!
+//! [`Backoff`] is the redial policy: the wait before the next dial, doubling after each
+//! failure up to a cap.
+
+use crate::clock::Clock;
+use crate::node::{Node, Peer};
+use kazashi_domain::{DeploymentId, DeviceId, EventId};
+use serde::{Deserialize, Serialize};
+
+/// The version in [`Hello`]; peers of another version are shown as mismatched.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The largest frame taken from a greeted peer (a shard's whole history fits many times over).
+pub const MAX_FRAME: usize = 256 << 20;
+/// The greeting's limit: before it is checked, a peer may not make this laptop allocate more.
+pub const MAX_HELLO: usize = 1 << 10;
+
+/// Frame kinds (a frame is a `u32` big-endian length, the kind byte, the body).
+pub const FRAME_HELLO: u8 = 0;
+pub const FRAME_SYNC: u8 = 1;
+pub const FRAME_PING: u8 = 2;
+
+/// Close codes.
+pub const CLOSE_BYE: u32 = 0;
+pub const CLOSE_REFUSED: u32 = 4001;
+pub const CLOSE_MISMATCHED: u32 = 4002;
+pub const CLOSE_LOST: u32 = 4003;
+pub const CLOSE_PROTOCOL: u32 = 4004;
+
+/// How long a dial may take before it counts as failed.
+pub const DIAL_TIMEOUT_MS: u64 = 3_000;
+
+/// A peer's link, as the GUI and the CLI show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    Connected,
+    /// Silent for longer than the limit, or the connection dropped; redialled.
+    Lost,
+    /// Another deployment or protocol version.
+    Mismatched,
+    /// Not enrolled in this deployment (or revoked).
+    Refused,
+}
+
+/// The greeting both sides send first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: u16,
+    pub deployment: DeploymentId,
+    pub manifest_version: u32,
+}
+
+impl Hello {
+    /// This laptop's greeting.
+    pub fn of<C: Clock>(node: &Node<C>) -> Self {
+        Self {
+            protocol: PROTOCOL_VERSION,
+            deployment: node.membership().deployment().id(),
+            manifest_version: node.membership().version(),
+        }
+    }
+
+    /// The bytes `postcard` gives for this struct (varint, 16 raw bytes, varint), written by
+    /// hand so that encoding cannot fail. `hello_encoding_is_postcards` checks the equality.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(3 + DeploymentId::LEN + 5);
+        varint(&mut out, u64::from(self.protocol));
+        out.extend_from_slice(&self.deployment.0);
+        varint(&mut out, u64::from(self.manifest_version));
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+/// LEB128, as postcard writes unsigned integers.
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let low = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+/// The policy's timings, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// The periodic catalog exchange that catches anything missed.
+    pub anti_entropy_ms: u64,
+    /// A ping goes out after this long without sending anything.
+    pub ping_ms: u64,
+    /// A peer silent for longer than this is lost.
+    pub lost_after_ms: u64,
+    /// How long the peer has to greet.
+    pub greeting_ms: u64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            anti_entropy_ms: 10_000,
+            ping_ms: 2_000,
+            lost_after_ms: 10_000,
+            greeting_ms: 10_000,
+        }
+    }
+}
+
+/// Which end of the connection this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// This laptop dialled: it greets first.
+    Dialled,
+    /// The peer dialled: this laptop checks the peer's greeting before it answers.
+    Accepted,
+}
+
+/// What the driver is to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write a frame.
+    Send { kind: u8, body: Vec<u8> },
+    /// Close the connection with a code and a reason; nothing more comes from this machine.
+    Close { code: u32, reason: &'static str },
+    /// Call [`SyncLink::tick`] at this instant (replaces any earlier request; a tick that
+    /// comes early or late is harmless).
+    Timer { at: u64 },
+    /// The link's state changed (for the status view).
+    Status { link: Link, reason: Option<String> },
+    /// Events new to this laptop came in from the peer: tell every connection
+    /// ([`SyncLink::changed`]) and count them.
+    Gained { ids: Vec<EventId> },
+    /// Shards differing between the peer and this laptop as of its last catalog (0 in step).
+    Differing(usize),
+    /// The node failed to take a message (its store): the connection is closed.
+    Failed(String),
+}
+
+/// How a connection ended, as the driver saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The peer closed it with a code and a reason.
+    ByPeer { code: u64, reason: String },
+    /// It dropped: a transport error, the peer's process gone, the network cut.
+    Dropped(String),
+}
+
+impl Ended {
+    /// The status it leaves, in words.
+    pub fn status(&self) -> (Link, String) {
+        match self {
+            Ended::ByPeer { code, .. } if *code == u64::from(CLOSE_REFUSED) => {
+                (Link::Refused, "the peer refused this laptop".into())
+            }
+            Ended::ByPeer { code, .. } if *code == u64::from(CLOSE_MISMATCHED) => {
+                (Link::Mismatched, "another deployment or version".into())
+            }
+            Ended::ByPeer { reason, .. } => (Link::Lost, format!("closed by the peer: {reason}")),
+            Ended::Dropped(why) => (Link::Lost, format!("connection ended: {why}")),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for the peer's greeting until the deadline.
+    Greeting {
+        deadline: u64,
+    },
+    Live {
+        peer: Box<Peer>,
+    },
+    Closed,
+}
+
+/// One end of one connection: the greeting, the sync session and its timers.
+#[derive(Debug)]
+pub struct SyncLink {
+    role: Role,
+    remote: DeviceId,
+    config: LinkConfig,
+    mine: Hello,
+    phase: Phase,
+    last_heard: u64,
+    last_sent: u64,
+    next_catalog: u64,
+    /// The instant last asked for with [`Action::Timer`].
+    armed: Option<u64>,
+}
+
+impl SyncLink {
+    /// A connection to `remote` opened at `now`; `mine` is this laptop's greeting
+    /// ([`Hello::of`]).
+    pub fn open(
+        mine: Hello,
+        role: Role,
+        remote: DeviceId,
+        config: LinkConfig,
+        now: u64,
+    ) -> (Self, Vec<Action>) {
+        let mut link = Self {
+            role,
+            remote,
+            config,
+            mine,
+            phase: Phase::Greeting {
+                deadline: now.saturating_add(config.greeting_ms),
+            },
+            last_heard: now,
+            last_sent: now,
+            next_catalog: now,
+            armed: None,
+        };
+        let mut out = Vec::new();
+        if role == Role::Dialled {
+            link.send(&mut out, FRAME_HELLO, mine.encode(), now);
+        }
+        link.arm(&mut out);
+        (link, out)
+    }
+
+    pub fn remote(&self) -> DeviceId {
+        self.remote
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The largest frame to read from the peer now: [`MAX_HELLO`] until its greeting is
+    /// checked, then [`MAX_FRAME`].
+    pub fn max_frame(&self) -> usize {
+        match self.phase {
+            Phase::Greeting { .. } => MAX_HELLO,
+            _ => MAX_FRAME,
+        }
+    }
+
+    /// Still waiting for the peer's greeting.
+    pub fn greeting(&self) -> bool {
+        matches!(self.phase, Phase::Greeting { .. })
+    }
+
+    /// Greeted and syncing.
+    pub fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Live { .. })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// A frame from the peer, at `now`.
+    pub fn frame<C: Clock>(
+        &mut self,
+        node: &mut Node<C>,
+        kind: u8,
+        body: &[u8],
+        now: u64,
+    ) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_closed() {
+            return out;
+        }
+        self.last_heard = self.last_heard.max(now);
+        if self.greeting() {
+            self.greet(node, kind, body, now, &mut out);
+            self.arm(&mut out);
+            return out;
+        }
+        match kind {
+            FRAME_SYNC => {
+                let Phase::Live { peer } = &mut self.phase else {
+                    return out;
+                };
+                match node.sync_handle(peer, body) {
+                    Ok(step) => {
+                        if let Some(n) = step.differing {
+                            out.push(Action::Differing(n));
+                        } else if step.replies.is_empty() {
+                            out.push(Action::Differing(0));
+                        }
+                        for r in step.replies {
+                            self.send(&mut out, FRAME_SYNC, r, now);
+                        }
+                        if !step.added_ids.is_empty() {
+                            out.push(Action::Gained {
+                                ids: step.added_ids,
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        out.push(Action::Failed(e.to_string()));
+                        self.end(
+                            node,
+                            &mut out,
+                            CLOSE_BYE,
+                            "store error",
+                            format!("store: {e}"),
+                        );
+                        return out;
+                    }
+                }
+            }
+            FRAME_PING => {}
+            _ => {
+                self.end(
+                    node,
+                    &mut out,
+                    CLOSE_PROTOCOL,
+                    "unknown frame",
+                    format!("unknown frame kind {kind}"),
+                );
+                return out;
+            }
+        }
+        self.arm(&mut out);
+        out
+    }
+
+    /// This laptop gained events (its own, or any peer's): push them.
+    pub fn changed<C: Clock>(&mut self, node: &mut Node<C>, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Phase::Live { peer } = &mut self.phase else {
+            // Before the greeting, the opening catalog will carry them.
+            return out;
+        };
+        for m in node.sync_push(peer) {
+            self.send(&mut out, FRAME_SYNC, m, now);
+        }
+        self.arm(&mut out);
+        out
+    }
+
+    /// Time has come to `now`: the greeting's deadline, silence, the catalog, the ping.
+    pub fn tick<C: Clock>(&mut self, node: &mut Node<C>, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        match &self.phase {
+            Phase::Closed => return out,
+            Phase::Greeting { deadline } => {
+                if now >= *deadline {
+                    self.refuse(
+                        &mut out,
+                        Link::Mismatched,
+                        CLOSE_PROTOCOL,
+                        "no greeting",
+                        "no greeting".into(),
+                    );
+                    return out;
+                }
+            }
+            Phase::Live { .. } => {
+                let silent = now.saturating_sub(self.last_heard);
+                if silent > self.config.lost_after_ms {
+                    self.end(
+                        node,
+                        &mut out,
+                        CLOSE_LOST,
+                        "silent",
+                        format!("silent for {} s", silent / 1000),
+                    );
+                    return out;
+                }
+                if now >= self.next_catalog {
+                    if let Phase::Live { peer } = &mut self.phase {
+                        let catalog = node.sync_catalog(peer);
+                        self.send(&mut out, FRAME_SYNC, catalog, now);
+                    }
+                    let every = self.config.anti_entropy_ms.max(1);
+                    // Missed turns are skipped, not made up in a burst.
+                    let behind = (now - self.next_catalog) / every + 1;
+                    self.next_catalog = self
+                        .next_catalog
+                        .saturating_add(behind.saturating_mul(every));
+                }
+                if now >= self.ping_due() {
+                    self.send(&mut out, FRAME_PING, Vec::new(), now);
+                }
+            }
+        }
+        // The driver's timer has fired: ask again whatever the instant.
+        self.armed = None;
+        self.arm(&mut out);
+        out
+    }
+
+    /// The connection ended under the machine (the peer closed it, or it dropped). The
+    /// session's state is kept for the next connection with this peer.
+    pub fn closed<C: Clock>(&mut self, node: &mut Node<C>, how: Ended) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_closed() {
+            return out;
+        }
+        let (link, why) = how.status();
+        if let Phase::Live { peer } = std::mem::replace(&mut self.phase, Phase::Closed) {
+            node.sync_end(*peer);
+        }
+        out.push(Action::Status {
+            link,
+            reason: Some(why),
+        });
+        out
+    }
+
+    /// This laptop closes the connection (shutting down): a clean bye.
+    pub fn close<C: Clock>(&mut self, node: &mut Node<C>) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.is_closed() {
+            return out;
+        }
+        self.end(node, &mut out, CLOSE_BYE, "bye", "closed".into());
+        out
+    }
+
+    /// The peer's first frame: it must be a greeting that passes the checks.
+    fn greet<C: Clock>(
+        &mut self,
+        node: &mut Node<C>,
+        kind: u8,
+        body: &[u8],
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
+        let theirs = match kind {
+            FRAME_HELLO => Hello::decode(body),
+            _ => None,
+        };
+        let Some(theirs) = theirs else {
+            self.refuse(
+                out,
+                Link::Mismatched,
+                CLOSE_PROTOCOL,
+                "no greeting",
+                "no greeting".into(),
+            );
+            return;
+        };
+        if theirs.protocol != PROTOCOL_VERSION || theirs.deployment != self.mine.deployment {
+            let why = if theirs.protocol != PROTOCOL_VERSION {
+                format!(
+                    "protocol version {} (this laptop: {PROTOCOL_VERSION})",
+                    theirs.protocol
+                )
+            } else {
+                format!("another deployment ({})", theirs.deployment.short())
+            };
+            self.refuse(out, Link::Mismatched, CLOSE_MISMATCHED, "mismatched", why);
+            return;
+        }
+        let m = node.membership();
+        let enrolled = m.device(&self.remote).is_some() && m.revoked_from(&self.remote).is_none();
+        if !enrolled {
+            self.refuse(
+                out,
+                Link::Refused,
+                CLOSE_REFUSED,
+                "refused",
+                "not enrolled in this deployment".into(),
+            );
+            return;
+        }
+        if self.role == Role::Accepted {
+            self.send(out, FRAME_HELLO, self.mine.encode(), now);
+        }
+        let mut peer = Box::new(Peer::new(format!("peer {}", self.remote.short())));
+        let first = node.sync_start(&mut peer);
+        self.phase = Phase::Live { peer };
+        self.last_heard = now;
+        self.next_catalog = now.saturating_add(self.config.anti_entropy_ms.max(1));
+        out.push(Action::Status {
+            link: Link::Connected,
+            reason: None,
+        });
+        self.send(out, FRAME_SYNC, first, now);
+    }
+
+    /// Close before the session began (nothing to save).
+    fn refuse(
+        &mut self,
+        out: &mut Vec<Action>,
+        link: Link,
+        code: u32,
+        reason: &'static str,
+        why: String,
+    ) {
+        self.phase = Phase::Closed;
+        out.push(Action::Status {
+            link,
+            reason: Some(why),
+        });
+        out.push(Action::Close { code, reason });
+    }
+
+    /// Close from this side, keeping the session's state.
+    fn end<C: Clock>(
+        &mut self,
+        node: &mut Node<C>,
+        out: &mut Vec<Action>,
+        code: u32,
+        reason: &'static str,
+        why: String,
+    ) {
+        if let Phase::Live { peer } = std::mem::replace(&mut self.phase, Phase::Closed) {
+            node.sync_end(*peer);
+        }
+        out.push(Action::Status {
+            link: Link::Lost,
+            reason: Some(why),
+        });
+        out.push(Action::Close { code, reason });
+    }
+
+    fn send(&mut self, out: &mut Vec<Action>, kind: u8, body: Vec<u8>, now: u64) {
+        self.last_sent = self.last_sent.max(now);
+        out.push(Action::Send { kind, body });
+    }
+
+    fn ping_due(&self) -> u64 {
+        self.last_sent.saturating_add(self.config.ping_ms.max(1))
+    }
+
+    /// The next instant something is due, if the connection is open.
+    fn due(&self) -> Option<u64> {
+        match &self.phase {
+            Phase::Closed => None,
+            Phase::Greeting { deadline } => Some(*deadline),
+            Phase::Live { .. } => Some(
+                self.next_catalog.min(self.ping_due()).min(
+                    self.last_heard
+                        .saturating_add(self.config.lost_after_ms)
+                        .saturating_add(1),
+                ),
+            ),
+        }
+    }
+
+    /// Ask for a tick at the next due instant, if it is not the one asked for already.
+    fn arm(&mut self, out: &mut Vec<Action>) {
+        let due = self.due();
+        if due != self.armed {
+            self.armed = due;
+            if let Some(at) = due {
+                out.push(Action::Timer { at });
+            }
+        }
+    }
+}
+
+/// The redial policy: after a failed dial wait twice as long as the last time, up to a cap;
+/// after a connection that was made, start again from the first wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    first_ms: u64,
+    cap_ms: u64,
+    failures: u32,
+}
+
+impl Backoff {
+    pub const fn new(first_ms: u64, cap_ms: u64) -> Self {
+        Self {
+            first_ms,
+            cap_ms,
+            failures: 0,
+        }
+    }
+
+    /// The mesh's: 250 ms, doubling up to 5 s.
+    pub const fn mesh() -> Self {
+        Self::new(250, 5_000)
+    }
+
+    /// The wait before the next dial.
+    pub fn delay(&self) -> u64 {
+        let factor = 1u64.checked_shl(self.failures.min(32)).unwrap_or(u64::MAX);
+        self.first_ms.saturating_mul(factor).min(self.cap_ms)
+    }
+
+    /// A dial failed: the (longer) wait before the next.
+    pub fn failed(&mut self) -> u64 {
+        self.failures = self.failures.saturating_add(1);
+        self.delay()
+    }
+
+    /// A dial met its peer: when that connection ends, wait the first wait again.
+    pub fn met(&mut self) -> u64 {
+        self.failures = 0;
+        self.delay()
+    }
+
+    /// A dial loop whose attempt begun at `tried` failed, and so did every attempt since
+    /// (each taking [`DIAL_TIMEOUT_MS`], then the wait): the first attempt at or after `now`.
+    /// Time spent at the cap is skipped in one step.
+    pub fn next_attempt(&mut self, tried: u64, now: u64) -> u64 {
+        let mut at = tried;
+        loop {
+            let next = at
+                .saturating_add(DIAL_TIMEOUT_MS)
+                .saturating_add(self.failed());
+            if next >= now {
+                return next;
+            }
+            at = next;
+            if self.delay() >= self.cap_ms {
+                // From here on one attempt every timeout + cap.
+                let period = DIAL_TIMEOUT_MS.saturating_add(self.cap_ms).max(1);
+                let turns = (now - at) / period;
+                self.failures = self
+                    .failures
+                    .saturating_add(u32::try_from(turns).unwrap_or(u32::MAX));
+                at = at.saturating_add(turns.saturating_mul(period));
+                if at >= now {
+                    return at;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::KdfParams;
+    use kazashi_domain::event::IdMethod;
+    use kazashi_domain::ids::{HouseholdId, OperatorId, PersonId, PersonRef, RosterHash, SiteId};
+    use kazashi_domain::roster::Sex;
+    use kazashi_domain::text::{Address, KanaReading, Label, PersonName};
+    use kazashi_domain::{
+        CivilDate, Deployment, DeploymentKind, EventBody, Members, Roster, RosterEntry, RosterKind,
+        ShelterType, Site, SiteKind,
+    };
+    use kazashi_sync::{
+        DeviceEntry, DeviceKey, Manifest, Message, Revocation, Role as DeviceRole, SignedManifest,
+    };
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    /// 2026-09-01 09:00 JST.
+    const T0: u64 = 1_788_220_800_000;
+    const ENROLLED: [u8; 2] = [1, 2];
+    const STRANGER: u8 = 3;
+    const REVOKED: u8 = 4;
+
+    fn key(n: u8) -> DeviceKey {
+        DeviceKey::from_seed([n; 32])
+    }
+
+    fn device(n: u8) -> DeviceId {
+        key(n).device_id()
+    }
+
+    fn site() -> SiteId {
+        SiteId::new("S1").unwrap()
+    }
+
+    fn person(i: usize) -> PersonId {
+        PersonId::new(&format!("P{i:03}")).unwrap()
+    }
+
+    fn roster() -> Roster {
+        let entries = (0..8)
+            .map(|i| RosterEntry {
+                person: person(i),
+                household: HouseholdId::new(&format!("H{i:03}")).unwrap(),
+                name: PersonName::new("髙橋 花子").unwrap(),
+                kana: KanaReading::new("たかはし はなこ").unwrap(),
+                birth_date: CivilDate::new(1980, 1, 1).unwrap(),
+                sex: Sex::Female,
+                address: Address::new("新潟県三条市旭町2丁目3-1").unwrap(),
+                voter: None,
+                care_needs: BTreeSet::new(),
+            })
+            .collect();
+        Roster::new(
+            RosterKind::Residents,
+            entries,
+            CivilDate::new(2026, 9, 1).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn deployment(id: u8, roster: RosterHash) -> Deployment {
+        Deployment::new(
+            DeploymentId([id; 16]),
+            Label::new("訓練").unwrap(),
+            DeploymentKind::ShelterOperation,
+            roster,
+            vec![Site {
+                id: site(),
+                name: Label::new("S1 避難所").unwrap(),
+                kind: SiteKind::Shelter {
+                    shelter_type: ShelterType::Designated,
+                    capacity: 100,
+                },
+            }],
+        )
+        .unwrap()
+    }
+
+    struct World {
+        dir: tempfile::TempDir,
+        clock: ManualClock,
+        roster: Arc<Roster>,
+        manifest: Vec<u8>,
+    }
+
+    /// Stations 1 and 2 enrolled, 4 enrolled and revoked, 3 a stranger.
+    fn world() -> World {
+        let roster = roster();
+        let entry = |n: u8| DeviceEntry {
+            device: device(n),
+            role: DeviceRole::Station,
+            label: Label::new(&format!("端末{n}")).unwrap(),
+            sites: vec![],
+        };
+        let manifest = Manifest {
+            version: 3,
+            deployment: deployment(1, roster.hash()),
+            admin: DeviceKey::from_seed([100; 32]).device_id(),
+            devices: vec![entry(1), entry(2), entry(REVOKED)],
+            revoked: vec![Revocation {
+                device: device(REVOKED),
+                from_ms: T0,
+            }],
+        };
+        let signed = SignedManifest::sign(&manifest, &DeviceKey::from_seed([100; 32])).unwrap();
+        World {
+            dir: tempfile::tempdir().unwrap(),
+            clock: ManualClock::new(T0),
+            roster: Arc::new(roster),
+            manifest: signed.encode(),
+        }
+    }
+
+    fn node(w: &World, n: u8) -> Node<ManualClock> {
+        Node::create(
+            &w.dir.path().join(format!("{n}.db")),
+            "correct horse",
+            KdfParams::FAST_INSECURE,
+            key(n),
+            &w.manifest,
+            w.roster.clone(),
+            site(),
+            w.clock.clone(),
+        )
+        .unwrap()
+    }
+
+    fn check_in(node: &mut Node<ManualClock>, i: usize) {
+        node.record(
+            OperatorId::new("staff01").unwrap(),
+            EventBody::ShelterCheckIn {
+                household: None,
+                members: Members::new(vec![PersonRef::Roster(person(i))]).unwrap(),
+                method: IdMethod::Lookup,
+            },
+        )
+        .unwrap();
+    }
+
+    fn fast() -> LinkConfig {
+        LinkConfig {
+            anti_entropy_ms: 7_000,
+            ping_ms: 2_000,
+            lost_after_ms: 10_000,
+            greeting_ms: 5_000,
+        }
+    }
+
+    fn sends(actions: &[Action]) -> Vec<(u8, Vec<u8>)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { kind, body } => Some((*kind, body.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn closes(actions: &[Action]) -> Vec<u32> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Close { code, .. } => Some(*code),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn status(actions: &[Action]) -> Option<(Link, Option<String>)> {
+        actions.iter().rev().find_map(|a| match a {
+            Action::Status { link, reason } => Some((*link, reason.clone())),
+            _ => None,
+        })
+    }
+
+    fn timer(actions: &[Action]) -> Option<u64> {
+        actions.iter().rev().find_map(|a| match a {
+            Action::Timer { at } => Some(*at),
+            _ => None,
+        })
+    }
+
+    /// An accepting machine at `node` for `remote`, fed one greeting; its actions.
+    fn greet_with(node: &mut Node<ManualClock>, remote: DeviceId, theirs: Hello) -> Vec<Action> {
+        let (mut link, opened) = SyncLink::open(Hello::of(node), Role::Accepted, remote, fast(), 0);
+        assert!(sends(&opened).is_empty(), "the accepting side spoke first");
+        assert_eq!(link.max_frame(), MAX_HELLO);
+        link.frame(node, FRAME_HELLO, &theirs.encode(), 10)
+    }
+
+    #[test]
+    fn hello_encoding_is_postcards() {
+        for h in [
+            Hello {
+                protocol: 1,
+                deployment: DeploymentId([7; 16]),
+                manifest_version: 3,
+            },
+            Hello {
+                protocol: u16::MAX,
+                deployment: DeploymentId([0xff; 16]),
+                manifest_version: u32::MAX,
+            },
+            Hello {
+                protocol: 300,
+                deployment: DeploymentId([0; 16]),
+                manifest_version: 128,
+            },
+        ] {
+            assert_eq!(h.encode(), postcard::to_allocvec(&h).unwrap());
+            assert_eq!(Hello::decode(&h.encode()), Some(h));
+        }
+        assert_eq!(Hello::decode(&[0xff; 3]), None);
+        assert_eq!(Hello::decode(&[]), None);
+    }
+
+    #[test]
+    fn a_greeting_of_another_protocol_or_deployment_is_mismatched_and_not_answered() {
+        let w = world();
+        let mut a = node(&w, 1);
+        let ours = Hello::of(&a);
+        let other_protocol = greet_with(
+            &mut a,
+            device(2),
+            Hello {
+                protocol: PROTOCOL_VERSION + 1,
+                ..ours
+            },
+        );
+        assert_eq!(closes(&other_protocol), [CLOSE_MISMATCHED]);
+        assert!(sends(&other_protocol).is_empty());
+        let (link, why) = status(&other_protocol).unwrap();
+        assert_eq!(link, Link::Mismatched);
+        assert!(why.unwrap().contains("protocol version 2"));
+
+        let other_deployment = greet_with(
+            &mut a,
+            device(2),
+            Hello {
+                deployment: DeploymentId([9; 16]),
+                ..ours
+            },
+        );
+        assert_eq!(closes(&other_deployment), [CLOSE_MISMATCHED]);
+        assert!(sends(&other_deployment).is_empty());
+        let (link, why) = status(&other_deployment).unwrap();
+        assert_eq!(link, Link::Mismatched);
+        assert!(why.unwrap().contains("another deployment (09090909)"));
+
+        // The dialling side closes the same way when the answer is wrong.
+        let (mut d, opened) = SyncLink::open(ours, Role::Dialled, device(2), fast(), 0);
+        assert_eq!(sends(&opened), [(FRAME_HELLO, ours.encode())]);
+        let out = d.frame(
+            &mut a,
+            FRAME_HELLO,
+            &Hello {
+                deployment: DeploymentId([9; 16]),
+                ..ours
+            }
+            .encode(),
+            5,
+        );
+        assert_eq!(closes(&out), [CLOSE_MISMATCHED]);
+        assert!(d.is_closed());
+
+        // Anything but a greeting first, or bytes that are no greeting, is a protocol error.
+        let (mut x, _) = SyncLink::open(ours, Role::Accepted, device(2), fast(), 0);
+        let out = x.frame(&mut a, FRAME_SYNC, b"catalog", 1);
+        assert_eq!(closes(&out), [CLOSE_PROTOCOL]);
+        assert_eq!(status(&out).unwrap().1.as_deref(), Some("no greeting"));
+        let (mut y, _) = SyncLink::open(ours, Role::Accepted, device(2), fast(), 0);
+        let out = y.frame(&mut a, FRAME_HELLO, &[0xff, 0xff, 0xff, 0xff], 1);
+        assert_eq!(closes(&out), [CLOSE_PROTOCOL]);
+        // After the close nothing more is done.
+        assert!(y.frame(&mut a, FRAME_HELLO, &ours.encode(), 2).is_empty());
+        assert!(y.tick(&mut a, 1_000_000).is_empty());
+    }
+
+    #[test]
+    fn an_unenrolled_or_revoked_remote_is_refused() {
+        let w = world();
+        let mut a = node(&w, 1);
+        let ours = Hello::of(&a);
+        for stranger in [device(STRANGER), device(REVOKED)] {
+            let out = greet_with(&mut a, stranger, ours);
+            assert_eq!(closes(&out), [CLOSE_REFUSED], "{stranger:?}");
+            assert!(sends(&out).is_empty(), "answered {stranger:?}");
+            assert_eq!(
+                status(&out),
+                Some((
+                    Link::Refused,
+                    Some("not enrolled in this deployment".to_owned())
+                ))
+            );
+        }
+        // The enrolled one is answered: its greeting, then the catalog.
+        let out = greet_with(&mut a, device(2), ours);
+        assert!(closes(&out).is_empty());
+        let kinds: Vec<u8> = sends(&out).iter().map(|(k, _)| *k).collect();
+        assert_eq!(kinds, [FRAME_HELLO, FRAME_SYNC]);
+        assert_eq!(status(&out), Some((Link::Connected, None)));
+    }
+
+    #[test]
+    fn no_greeting_before_the_deadline_closes() {
+        let w = world();
+        let mut a = node(&w, 1);
+        let (mut link, out) = SyncLink::open(Hello::of(&a), Role::Accepted, device(2), fast(), 100);
+        assert_eq!(timer(&out), Some(5_100));
+        let early = link.tick(&mut a, 5_099);
+        assert!(closes(&early).is_empty());
+        assert_eq!(timer(&early), Some(5_100));
+        let out = link.tick(&mut a, 5_100);
+        assert_eq!(closes(&out), [CLOSE_PROTOCOL]);
+        assert_eq!(status(&out).unwrap().0, Link::Mismatched);
+    }
+
+    /// Two machines wired back to back at the same instant: deliver every frame until
+    /// nothing is in flight, announcing gains as the drivers do. The frames sent, per kind.
+    struct Pair {
+        a: Node<ManualClock>,
+        b: Node<ManualClock>,
+        la: SyncLink,
+        lb: SyncLink,
+        /// (to b?, kind, body)
+        wire: std::collections::VecDeque<(bool, u8, Vec<u8>)>,
+        sent: [usize; 3],
+        statuses: Vec<(bool, Link)>,
+    }
+
+    impl Pair {
+        fn open(w: &World, config: LinkConfig, now: u64) -> Pair {
+            let (a, b) = (node(w, 1), node(w, 2));
+            let (la, oa) = SyncLink::open(Hello::of(&a), Role::Dialled, device(2), config, now);
+            let (lb, ob) = SyncLink::open(Hello::of(&b), Role::Accepted, device(1), config, now);
+            let mut p = Pair {
+                a,
+                b,
+                la,
+                lb,
+                wire: Default::default(),
+                sent: [0; 3],
+                statuses: Vec::new(),
+            };
+            p.take(true, oa, now);
+            p.take(false, ob, now);
+            p
+        }
+
+        /// Perform the actions of a's machine (`from_a`) or b's.
+        fn take(&mut self, from_a: bool, actions: Vec<Action>, now: u64) {
+            for act in actions {
+                match act {
+                    Action::Send { kind, body } => {
+                        self.sent[usize::from(kind)] += 1;
+                        self.wire.push_back((from_a, kind, body));
+                    }
+                    Action::Close { code, reason } => panic!("closed: {code} {reason}"),
+                    Action::Status { link, .. } => self.statuses.push((from_a, link)),
+                    Action::Gained { .. } => {
+                        let more = if from_a {
+                            self.la.changed(&mut self.a, now)
+                        } else {
+                            self.lb.changed(&mut self.b, now)
+                        };
+                        self.take(from_a, more, now);
+                    }
+                    Action::Failed(e) => panic!("{e}"),
+                    Action::Timer { .. } | Action::Differing(_) => {}
+                }
+            }
+        }
+
+        fn pump(&mut self, now: u64) {
+            let mut steps = 0;
+            while let Some((to_b, kind, body)) = self.wire.pop_front() {
+                steps += 1;
+                assert!(steps < 10_000, "no quiescence");
+                let out = if to_b {
+                    self.lb.frame(&mut self.b, kind, &body, now)
+                } else {
+                    self.la.frame(&mut self.a, kind, &body, now)
+                };
+                self.take(!to_b, out, now);
+            }
+        }
+    }
+
+    #[test]
+    fn two_machines_back_to_back_converge_and_push_what_is_new() {
+        let w = world();
+        let mut p = Pair::open(&w, fast(), 0);
+        for i in 0..3 {
+            check_in(&mut p.a, i);
+        }
+        for i in 3..5 {
+            check_in(&mut p.b, i);
+        }
+        assert_ne!(p.a.state_digest(), p.b.state_digest());
+        p.pump(0);
+        assert!(p.la.is_live() && p.lb.is_live());
+        assert_eq!(
+            p.statuses,
+            [(false, Link::Connected), (true, Link::Connected)],
+            "the accepting side goes live first, on the dialler's greeting"
+        );
+        assert_eq!(p.a.state().len(), 5);
+        assert_eq!(p.a.state_digest(), p.b.state_digest());
+        assert_eq!(p.sent[usize::from(FRAME_HELLO)], 2);
+
+        // A new event is pushed at once, without waiting for a catalog.
+        check_in(&mut p.b, 5);
+        let out = p.lb.changed(&mut p.b, 100);
+        assert!(!sends(&out).is_empty());
+        p.take(false, out, 100);
+        p.pump(100);
+        assert_eq!(p.a.state().len(), 6);
+        assert_eq!(p.a.state_digest(), p.b.state_digest());
+    }
+
+    #[test]
+    fn anti_entropy_catalog_goes_at_the_configured_interval() {
+        let w = world();
+        let config = LinkConfig {
+            ping_ms: 60_000,
+            lost_after_ms: 120_000,
+            ..fast()
+        };
+        let mut p = Pair::open(&w, config, 0);
+        p.pump(0);
+        assert!(p.la.is_live());
+        let catalogs = |out: &[Action]| {
+            sends(out)
+                .iter()
+                .filter(|(k, b)| {
+                    *k == FRAME_SYNC && matches!(Message::decode(b), Ok(Message::Catalog(_)))
+                })
+                .count()
+        };
+        // Asked for a tick at the catalog's time, not before.
+        let quiet = p.la.tick(&mut p.a, 6_999);
+        assert_eq!(catalogs(&quiet), 0);
+        assert_eq!(timer(&quiet), Some(7_000));
+        let first = p.la.tick(&mut p.a, 7_000);
+        assert_eq!(catalogs(&first), 1);
+        assert_eq!(timer(&first), Some(14_000));
+        assert_eq!(catalogs(&p.la.tick(&mut p.a, 13_000)), 0);
+        assert_eq!(catalogs(&p.la.tick(&mut p.a, 14_000)), 1);
+        // A late tick sends one catalog, not the missed ones, and keeps the beat.
+        let late = p.la.tick(&mut p.a, 30_000);
+        assert_eq!(catalogs(&late), 1);
+        assert_eq!(timer(&late), Some(35_000));
+    }
+
+    #[test]
+    fn pings_keep_an_idle_link_and_silence_past_lost_after_closes_it() {
+        let w = world();
+        let mut p = Pair::open(&w, fast(), 0);
+        p.pump(0);
+        // Idle for the ping interval: a ping.
+        let out = p.la.tick(&mut p.a, 2_000);
+        assert_eq!(sends(&out), [(FRAME_PING, Vec::new())]);
+        // Something sent since: no ping yet.
+        let pushed = p.la.tick(&mut p.a, 3_000);
+        assert!(sends(&pushed).is_empty());
+        assert_eq!(timer(&pushed), Some(4_000));
+        // The peer's ping at 8 s keeps it; 10 s after that it is lost.
+        let heard = p.la.frame(&mut p.a, FRAME_PING, &[], 8_000);
+        assert!(closes(&heard).is_empty());
+        assert!(closes(&p.la.tick(&mut p.a, 18_000)).is_empty());
+        let out = p.la.tick(&mut p.a, 18_001);
+        assert_eq!(closes(&out), [CLOSE_LOST]);
+        assert_eq!(
+            status(&out),
+            Some((Link::Lost, Some("silent for 10 s".to_owned())))
+        );
+        assert!(p.la.is_closed());
+        assert!(p.la.tick(&mut p.a, 20_000).is_empty());
+        // The timer asked for covers the deadline.
+        let w2 = world();
+        let mut q = Pair::open(&w2, fast(), 0);
+        q.pump(0);
+        let mut at = 0;
+        for _ in 0..20 {
+            let out = q.la.tick(&mut q.a, at);
+            if !closes(&out).is_empty() {
+                break;
+            }
+            at = timer(&out).unwrap();
+        }
+        assert_eq!(at, 10_001, "the lost check is not late");
+    }
+
+    #[test]
+    fn peer_bytes_that_are_not_a_message_are_quarantined_and_an_unknown_kind_closes() {
+        let w = world();
+        let mut p = Pair::open(&w, fast(), 0);
+        p.pump(0);
+        let out = p.la.frame(&mut p.a, FRAME_SYNC, &[0xff; 40], 1);
+        assert!(closes(&out).is_empty());
+        assert!(p.la.is_live());
+        let out =
+            p.la.frame(&mut p.a, FRAME_HELLO, &Hello::of(&p.b).encode(), 2);
+        assert_eq!(closes(&out), [CLOSE_PROTOCOL]);
+        assert_eq!(status(&out).unwrap().0, Link::Lost);
+    }
+
+    #[test]
+    fn a_close_by_the_peer_says_why() {
+        let w = world();
+        let mut p = Pair::open(&w, fast(), 0);
+        p.pump(0);
+        let out = p.la.closed(
+            &mut p.a,
+            Ended::ByPeer {
+                code: u64::from(CLOSE_REFUSED),
+                reason: "refused".into(),
+            },
+        );
+        assert_eq!(status(&out).unwrap().0, Link::Refused);
+        assert!(p.la.is_closed());
+        assert!(p.la.closed(&mut p.a, Ended::Dropped("x".into())).is_empty());
+        let (l, why) = Ended::ByPeer {
+            code: u64::from(CLOSE_MISMATCHED),
+            reason: String::new(),
+        }
+        .status();
+        assert_eq!(l, Link::Mismatched);
+        assert!(why.contains("another deployment"));
+        assert_eq!(
+            Ended::Dropped("timed out".into()).status(),
+            (Link::Lost, "connection ended: timed out".into())
+        );
+        assert_eq!(
+            Ended::ByPeer {
+                code: 0,
+                reason: "bye".into()
+            }
+            .status(),
+            (Link::Lost, "closed by the peer: bye".into())
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_restarts_after_a_meeting() {
+        let mut b = Backoff::mesh();
+        assert_eq!(b.delay(), 250);
+        let waits: Vec<u64> = (0..7).map(|_| b.failed()).collect();
+        assert_eq!(waits, [500, 1_000, 2_000, 4_000, 5_000, 5_000, 5_000]);
+        assert_eq!(b.met(), 250);
+        for _ in 0..100 {
+            b.failed();
+        }
+        assert_eq!(b.delay(), 5_000);
+    }
+
+    #[test]
+    fn next_attempt_matches_the_dial_loop_step_by_step() {
+        // The naive loop: each failed attempt lasts the timeout, then the wait.
+        let naive = |tried: u64, now: u64| {
+            let mut b = Backoff::mesh();
+            let mut at = tried;
+            loop {
+                at += DIAL_TIMEOUT_MS + b.failed();
+                if at >= now {
+                    return at;
+                }
+            }
+        };
+        for now in [
+            0,
+            1,
+            3_500,
+            3_501,
+            7_000,
+            60_000,
+            61_234,
+            3_600_000,
+            86_400_000 + 17,
+        ] {
+            assert_eq!(
+                Backoff::mesh().next_attempt(1_000, now + 1_000),
+                naive(1_000, now + 1_000),
+                "now {now}"
+            );
+        }
+        assert_eq!(Backoff::mesh().next_attempt(0, 0), 3_500);
+    }
+}
