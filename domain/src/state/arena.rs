@@ -1,0 +1,140 @@
+//! The event arena: events by arrival index, interned sites, and sorted histories of
+//! arena indices.
+
+use crate::event::{Event, OrderKey};
+use crate::ids::{EventId, SiteId};
+use crate::time::Millis;
+use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
+
+/// Position of an event in the arena.
+pub(super) type Ix = u32;
+/// Interned site.
+pub(super) type SiteIx = u32;
+/// "No event" in a compact field.
+pub(super) const NO_EVENT: Ix = Ix::MAX;
+
+/// The events themselves: an append-only arena, the interned site of each, and an index by id.
+#[derive(Debug, Clone, Default)]
+pub(super) struct EventStore {
+    pub(super) arena: Vec<Event>,
+    pub(super) site_of: Vec<SiteIx>,
+    /// Each event's HLC wall time, beside the arena: as-of cuts read only these 8 bytes.
+    pub(super) wall: Vec<Millis>,
+    pub(super) index: FxHashMap<EventId, Ix>,
+}
+
+impl EventStore {
+    pub(super) fn get(&self, ix: Ix) -> Option<&Event> {
+        self.arena.get(ix as usize)
+    }
+    pub(super) fn site_of(&self, ix: Ix) -> Option<SiteIx> {
+        self.site_of.get(ix as usize).copied()
+    }
+    pub(super) fn wall(&self, ix: Ix) -> Option<Millis> {
+        self.wall.get(ix as usize).copied()
+    }
+    pub(super) fn ix(&self, id: &EventId) -> Option<Ix> {
+        self.index.get(id).copied()
+    }
+    pub(super) fn by_id(&self, id: &EventId) -> Option<&Event> {
+        self.ix(id).and_then(|i| self.get(i))
+    }
+    pub(super) fn key(&self, ix: Ix) -> Option<OrderKey> {
+        self.get(ix).map(Event::order_key)
+    }
+    pub(super) fn id(&self, ix: Ix) -> Option<EventId> {
+        self.get(ix).map(Event::id)
+    }
+    pub(super) fn len(&self) -> usize {
+        self.arena.len()
+    }
+}
+
+/// Sites met in events, interned.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SiteTable {
+    pub(super) ids: Vec<SiteId>,
+    pub(super) index: FxHashMap<SiteId, SiteIx>,
+}
+
+impl SiteTable {
+    pub(super) fn intern(&mut self, site: SiteId) -> SiteIx {
+        if let Some(&i) = self.index.get(&site) {
+            return i;
+        }
+        // Sites are few (a deployment's); the events that name them are validated first.
+        let i = SiteIx::try_from(self.ids.len()).unwrap_or(SiteIx::MAX);
+        self.ids.push(site);
+        self.index.insert(site, i);
+        i
+    }
+    pub(super) fn get(&self, site: &SiteId) -> Option<SiteIx> {
+        self.index.get(site).copied()
+    }
+    pub(super) fn id(&self, i: SiteIx) -> Option<SiteId> {
+        self.ids.get(i as usize).copied()
+    }
+}
+
+/// Arena indices of events, sorted by their order keys, without duplicates. Most histories
+/// are short (a person's few stay events), so the first few live inline.
+#[derive(Debug, Clone, Default)]
+pub(super) struct History(pub(super) SmallVec<[Ix; 8]>);
+
+impl History {
+    /// Insert an event not yet present; returns true if it went at the end (the in-order
+    /// fast path). `in_order` promises that it comes after every event present (the batch
+    /// fold applies events in the agreed order), which saves reading the last one.
+    pub(super) fn insert(
+        &mut self,
+        ix: Ix,
+        key: OrderKey,
+        events: &EventStore,
+        in_order: bool,
+    ) -> bool {
+        if in_order {
+            self.0.push(ix);
+            return true;
+        }
+        match self.0.last().and_then(|&l| events.key(l)) {
+            Some(last) if key < last => {
+                let pos = self
+                    .0
+                    .partition_point(|&i| events.key(i).is_some_and(|k| k < key));
+                self.0.insert(pos, ix);
+                false
+            }
+            _ => {
+                self.0.push(ix);
+                true
+            }
+        }
+    }
+
+    /// The events visible as of `t` (all of them for `None`).
+    pub(super) fn upto(&self, as_of: Option<Millis>, events: &EventStore) -> &[Ix] {
+        match as_of {
+            None => &self.0,
+            Some(t) => {
+                let n = self
+                    .0
+                    .partition_point(|&i| events.wall(i).is_some_and(|w| w <= t));
+                self.0.get(..n).unwrap_or(&[])
+            }
+        }
+    }
+
+    /// The last event visible as of `t`.
+    pub(super) fn latest(&self, as_of: Option<Millis>, events: &EventStore) -> Option<Ix> {
+        self.upto(as_of, events).last().copied()
+    }
+
+    pub(super) fn ids(&self, events: &EventStore) -> Vec<EventId> {
+        self.0.iter().filter_map(|&i| events.id(i)).collect()
+    }
+}
+
+pub(super) fn visible(key: &OrderKey, as_of: Option<Millis>) -> bool {
+    as_of.is_none_or(|t| key.0.wall_ms <= t)
+}

@@ -1,0 +1,173 @@
+//! Person records: walk-ins, household cards, who a record is and what is known of it.
+
+use super::arena::visible;
+use super::fold::State;
+use crate::event::{Event, EventBody, HouseholdCard};
+use crate::ids::{HouseholdRef, PersonRef};
+use crate::roster::{CareNeed, Roster, Sex};
+use crate::time::{CivilDate, Millis};
+use std::collections::BTreeSet;
+
+/// Who a person record is: name, reading, address and birth date as registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    pub name: &'a str,
+    pub kana: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub birth_date: Option<CivilDate>,
+}
+
+/// What is known of a person for counting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonFacts {
+    pub household: Option<HouseholdRef>,
+    pub sex: Option<Sex>,
+    pub birth_date: Option<CivilDate>,
+    pub care_needs: BTreeSet<CareNeed>,
+}
+
+impl State {
+    /// The walk-in record behind a `PersonRef::WalkIn`, if its registration is known as of
+    /// `as_of`.
+    pub fn walk_in(
+        &self,
+        person: &PersonRef,
+        as_of: Option<Millis>,
+    ) -> Option<&crate::event::WalkInPerson> {
+        let PersonRef::WalkIn {
+            registration,
+            index,
+        } = person
+        else {
+            return None;
+        };
+        let ev = self
+            .events
+            .by_id(registration)
+            .filter(|e| visible(&e.order_key(), as_of))?;
+        match ev.body() {
+            EventBody::WalkInRegistration { members, .. } => members.get(usize::from(*index)),
+            _ => None,
+        }
+    }
+
+    /// All walk-ins registered as of `as_of`, in order of registration.
+    pub fn walk_ins(&self, as_of: Option<Millis>) -> Vec<(PersonRef, &crate::event::WalkInPerson)> {
+        let mut out = Vec::new();
+        for &ix in self.walk_ins.upto(as_of, &self.events) {
+            if let Some((id, EventBody::WalkInRegistration { members, .. })) =
+                self.events.get(ix).map(|e| (e.id(), e.body()))
+            {
+                for (i, m) in members.iter().enumerate() {
+                    let index = u16::try_from(i).unwrap_or(u16::MAX);
+                    out.push((
+                        PersonRef::WalkIn {
+                            registration: id,
+                            index,
+                        },
+                        m,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The current household card (latest in order) as of `as_of`.
+    pub fn household_card(
+        &self,
+        h: &HouseholdRef,
+        as_of: Option<Millis>,
+    ) -> Option<&HouseholdCard> {
+        match self
+            .latest_in(&self.household_cards, h, as_of)
+            .map(Event::body)
+        {
+            Some(EventBody::HouseholdCard { card, .. }) => Some(card),
+            _ => None,
+        }
+    }
+
+    /// Who a record is, as registered on the roster or at the walk-in desk.
+    pub fn identity<'a>(
+        &'a self,
+        person: &PersonRef,
+        roster: &'a Roster,
+        as_of: Option<Millis>,
+    ) -> Option<Identity<'a>> {
+        match person {
+            PersonRef::Roster(id) => roster.get(id).map(|e| Identity {
+                name: e.name.as_str(),
+                kana: Some(e.kana.as_str()),
+                address: Some(e.address.as_str()),
+                birth_date: Some(e.birth_date),
+            }),
+            PersonRef::WalkIn { .. } => self.walk_in(person, as_of).map(|w| Identity {
+                name: w.name.as_str(),
+                kana: w.kana.as_ref().map(|k| k.as_str()),
+                address: w.address.as_ref().map(|a| a.as_str()),
+                birth_date: w.birth_date,
+            }),
+        }
+    }
+
+    /// What is known of a person from the roster, walk-in registration and household card.
+    pub fn person_facts(
+        &self,
+        person: &PersonRef,
+        roster: &Roster,
+        as_of: Option<Millis>,
+    ) -> PersonFacts {
+        let mut care_needs = BTreeSet::new();
+        let (household, sex, birth_date) = self.facts_with(person, roster, as_of, |n| {
+            care_needs.insert(n);
+        });
+        PersonFacts {
+            household,
+            sex,
+            birth_date,
+            care_needs,
+        }
+    }
+
+    /// [`State::person_facts`] without allocating: household, sex and birth date returned,
+    /// each care need (possibly twice) handed to `need`.
+    pub(super) fn facts_with(
+        &self,
+        person: &PersonRef,
+        roster: &Roster,
+        as_of: Option<Millis>,
+        mut need: impl FnMut(CareNeed),
+    ) -> (Option<HouseholdRef>, Option<Sex>, Option<CivilDate>) {
+        let (household, sex, birth) = match person {
+            PersonRef::Roster(id) => match roster.get(id) {
+                Some(e) => {
+                    e.care_needs.iter().for_each(|n| need(*n));
+                    (
+                        Some(HouseholdRef::Roster(e.household)),
+                        Some(e.sex),
+                        Some(e.birth_date),
+                    )
+                }
+                None => (None, None, None),
+            },
+            PersonRef::WalkIn { registration, .. } => match self.walk_in(person, as_of) {
+                Some(w) => {
+                    w.care_needs.iter().for_each(|n| need(*n));
+                    (
+                        Some(HouseholdRef::WalkIn(*registration)),
+                        Some(w.sex),
+                        w.birth_date,
+                    )
+                }
+                None => (None, None, None),
+            },
+        };
+        if let Some(card) = household.and_then(|h| self.household_card(&h, as_of))
+            && let Some(m) = card.members.iter().find(|m| m.person == *person)
+        {
+            m.care_needs.iter().for_each(|n| need(*n));
+        }
+        (household, sex, birth)
+    }
+}
