@@ -1,19 +1,17 @@
 //! `kazashi card …`: the card reader from the command line — readers, a live watch, a tap
-//! (and the PIN path), the possession check, and a virtual card for drills and trials.
+//! (and the PIN path) and the possession check, on real PC/SC readers. (The lab's
+//! `kazashi-lab card emulate` puts a virtual card on a virtual reader.)
 //! Output is JSON lines; no name, address or card datum is ever printed (persons by roster
 //! id, cards by the first digits of their pseudonymous key).
 
 use crate::lang::Lang;
-use crate::node_cmd::{StoreArgs, drill_town, open_node};
+use crate::node_cmd::{StoreArgs, open_node};
 use kazashi_domain::ids::{OperatorId, PersonRef};
 use kazashi_node::card::{
     self, CardError, CardSession, Chain, PcscTransport, Pin, PinFor, ReaderService, ReaderSnapshot,
 };
 use kazashi_node::reception::{self, BasicFourMatch};
-use kazashi_sim::card::vpcd::{InsertedCard, VPCD_PORT};
-use kazashi_sim::card::{CardSpec, Holder, Quirk, VirtualCard};
 use serde_json::json;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,15 +19,6 @@ use std::time::{Duration, Instant};
 pub struct CardArgs {
     #[command(subcommand)]
     pub action: CardAction,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum QuirkArg {
-    None,
-    LongBer,
-    MalformedTlv,
-    NotMyNumberCard,
-    Locked6983,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -66,32 +55,6 @@ pub enum CardAction {
         /// Environment variable holding the JPKI authentication PIN (4 digits).
         #[arg(long)]
         pin_env: String,
-    },
-    /// Put a virtual My Number Card on vsmartcard's vpcd reader (drills and trials; needs
-    /// pcscd with vpcd). Holds it there until --seconds pass or Ctrl-C.
-    Emulate {
-        /// Fixture key and certificate (1-8).
-        #[arg(long, default_value_t = 1)]
-        fixture: usize,
-        /// The holder: this resident (index) of the drill city.
-        #[arg(long, default_value_t = 0)]
-        resident: usize,
-        /// Seed of the drill city.
-        #[arg(long, default_value_t = 1)]
-        town_seed: u64,
-        /// Both PINs.
-        #[arg(long, default_value = "1234")]
-        pin: String,
-        /// Tries left on both PINs (0: locked).
-        #[arg(long, default_value_t = 3)]
-        tries: u8,
-        #[arg(long, value_enum, default_value_t = QuirkArg::None)]
-        quirk: QuirkArg,
-        #[arg(long, default_value_t = 0)]
-        seconds: u64,
-        /// vpcd's port (35963 is its first reader).
-        #[arg(long, default_value_t = VPCD_PORT)]
-        port: u16,
     },
 }
 
@@ -305,64 +268,6 @@ pub fn run(args: &CardArgs, lang: Lang) -> Result<(), String> {
                     )
                     .into())
             }
-        }
-        CardAction::Emulate {
-            fixture,
-            resident,
-            town_seed,
-            pin,
-            tries,
-            quirk,
-            seconds,
-            port,
-        } => {
-            let town = drill_town(*town_seed)?;
-            let e = town.roster.entries().get(*resident).ok_or_else(|| {
-                format!(
-                    "--resident {resident}: the drill city has {}",
-                    town.roster.len()
-                )
-            })?;
-            let holder = Holder::of(e);
-            let pin: [u8; 4] = pin
-                .as_bytes()
-                .try_into()
-                .ok()
-                .filter(|p: &[u8; 4]| p.iter().all(u8::is_ascii_digit))
-                .ok_or("--pin is four digits")?;
-            let mut spec = CardSpec::new(fixture.saturating_sub(1), holder);
-            spec.text_pin = pin;
-            spec.jpki_pin = pin;
-            spec.text_tries = (*tries).min(3);
-            spec.jpki_tries = (*tries).min(3);
-            spec.quirk = match quirk {
-                QuirkArg::None => Quirk::None,
-                QuirkArg::LongBer => Quirk::LongBer,
-                QuirkArg::MalformedTlv => Quirk::MalformedTlv,
-                QuirkArg::NotMyNumberCard => Quirk::NotMyNumberCard,
-                QuirkArg::Locked6983 => Quirk::LockedAnswers6983,
-            };
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
-            let inserted = InsertedCard::insert(
-                VirtualCard::new(spec),
-                addr,
-                Duration::from_secs(5),
-            )
-            .map_err(|e| {
-                format!("cannot reach vpcd at {addr} (is pcscd running with vsmartcard-vpcd?): {e}")
-            })?;
-            println!(
-                "{}",
-                json!({"emulate": "inserted", "resident": e.person.to_string(), "port": port})
-            );
-            let until = (*seconds > 0).then(|| Instant::now() + Duration::from_secs(*seconds));
-            while until.is_none_or(|u| Instant::now() < u) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let n = inserted.apdus().len();
-            drop(inserted);
-            println!("{}", json!({"emulate": "removed", "apdus": n}));
-            Ok(())
         }
     }
 }

@@ -1,27 +1,10 @@
-//! `kazashi`: one binary, the station app by default, and its subcommands.
-
-mod app;
-mod bench;
-mod bench_card;
-mod bench_command;
-mod bench_detector;
-mod bench_log;
-mod bench_mesh;
-mod bench_reception;
-mod bench_roster;
-mod bench_shard;
-mod bench_sim;
-mod bundle_cmd;
-mod card_cmd;
-mod demo;
-mod drill_cmd;
-mod lang;
-mod node_cmd;
-mod report_cmd;
-mod roster_cmd;
+//! `kazashi`: the product. The station window on this laptop's enrolled folder by default, and
+//! the commands a municipality's laptops need. No simulator, synthetic city or seeded key is
+//! linked into it; drills, demos and benchmarks are `kazashi-lab`'s.
 
 use clap::{Parser, Subcommand};
-use lang::Lang;
+use kazashi_gui::lang::Lang;
+use kazashi_gui::{bundle_cmd, card_cmd, node_cmd, report_cmd, roster_cmd, station_cmd};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -40,39 +23,48 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The station in demo mode on the embedded synthetic city (the default).
-    Demo(demo::DemoArgs),
-    /// Run a benchmark and print one JSON object per line.
-    Bench(bench::BenchArgs),
-    /// A station without the window: joins the mesh and prints its status as JSON lines.
+    /// The station window on this laptop's enrolled folder (the default).
+    Station(station_cmd::StationArgs),
+    /// An enrolled laptop without the window: joins the mesh and prints its status as JSON
+    /// lines (a relay, the command center's always-on machine).
     Node(node_cmd::NodeArgs),
     /// Carry the log on a USB stick: export to a file, import from one.
     Bundle(bundle_cmd::BundleArgs),
-    /// The My Number Card reader: readers, watch, tap (and the PIN path), possession check,
-    /// and a virtual card for drills.
+    /// The My Number Card reader: readers, watch, tap (and the PIN path), possession check.
     Card(card_cmd::CardArgs),
-    /// Rosters: lint a CSV export, import it into the encrypted roster store, show a store,
-    /// write a sample.
+    /// Rosters: lint a CSV export, import it into the encrypted roster store, show a store.
     Roster(roster_cmd::RosterArgs),
     /// The command center's files from a store: evacuee lists (CSV in UTF-8 or Shift_JIS,
     /// PDF), PFIF, status reports, turnout and reconciliation — the window's export buttons.
     Report(report_cmd::ReportArgs),
-    /// A drill on the simulator: the real node code under a scenario's arrivals, votes and
-    /// faults on simulated time; writes a report with charts.
-    Drill(drill_cmd::DrillArgs),
+}
+
+/// This laptop's folder when none is named.
+fn default_station() -> station_cmd::StationArgs {
+    let dir = std::env::var_os("KAZASHI_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/lib/kazashi"));
+    let argv = ["kazashi", "--dir", &dir.display().to_string()].map(str::to_owned);
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        station: station_cmd::StationArgs,
+    }
+    match Only::try_parse_from(argv) {
+        Ok(o) => o.station,
+        Err(e) => e.exit(),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => demo::run(&demo::DemoArgs::default(), cli.lang),
-        Some(Command::Demo(args)) => demo::run(&args, cli.lang),
-        Some(Command::Bench(args)) => bench::run(&args),
+        None => station_cmd::run(&default_station(), cli.lang),
+        Some(Command::Station(args)) => station_cmd::run(&args, cli.lang),
         Some(Command::Node(args)) => node_cmd::run(&args),
         Some(Command::Bundle(args)) => bundle_cmd::run(&args),
         Some(Command::Card(args)) => card_cmd::run(&args, cli.lang),
         Some(Command::Roster(args)) => roster_cmd::run(&args),
-        Some(Command::Drill(args)) => drill_cmd::run(&args),
         Some(Command::Report(args)) => report_cmd::run(&args),
     };
     match result {

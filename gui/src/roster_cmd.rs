@@ -1,13 +1,13 @@
 //! `kazashi roster`: lint a roster file, import it into an encrypted roster store, show what a
-//! store holds, and write the synthetic city's roster as a sample CSV. The column mapping is
-//! in `docs/roster-csv.md`.
+//! store holds. The column mapping is in `docs/roster-csv.md`. (A sample file of the synthetic
+//! city comes from the lab: `kazashi-lab roster-sample`.)
 
 use kazashi_domain::CivilDate;
 use kazashi_domain::ids::RosterHash;
 use kazashi_domain::roster::RosterKind;
 use kazashi_node::KdfParams;
 use kazashi_node::roster_csv::{
-    Lint, Mapping, ReadOptions, SourceEncoding, WriteEncoding, encode, read, write,
+    Lint, Mapping, ReadOptions, SourceEncoding, read,
 };
 use kazashi_node::roster_db::{RosterDb, sha256};
 use std::io::Write as _;
@@ -64,26 +64,10 @@ pub enum RosterCommand {
         #[arg(long, default_value = "KAZASHI_ROSTER_PASSPHRASE")]
         passphrase_env: String,
     },
-    /// Write the synthetic city's roster as CSV (the documented columns), to try an import.
-    Sample {
-        #[arg(long)]
-        out: PathBuf,
-        /// The drill city of this seed (the one `kazashi node --drill-fleet` runs in).
-        #[arg(long, default_value_t = 1)]
-        town_seed: u64,
-        /// Households (default: the drill city's 300).
-        #[arg(long)]
-        households: Option<usize>,
-        #[arg(long)]
-        voters: bool,
-        /// utf-8-bom (default) or cp932.
-        #[arg(long, default_value = "utf-8-bom")]
-        encoding: String,
-    },
 }
 
 /// The roster store's passphrase from the environment variable `env`.
-pub(crate) fn passphrase(env: &str) -> Result<String, String> {
+pub fn passphrase(env: &str) -> Result<String, String> {
     std::env::var(env).map_err(|_| format!("set the roster store's passphrase in {env}"))
 }
 
@@ -251,37 +235,6 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
             println!(
                 "{}",
                 serde_json::json!({"kind": kind, "persons": db.len(), "hash": db.hash().to_hex()})
-            );
-            Ok(())
-        }
-        RosterCommand::Sample {
-            out,
-            town_seed,
-            households,
-            voters,
-            encoding,
-        } => {
-            let m = match (households, voters) {
-                (None, false) => crate::node_cmd::drill_town(*town_seed)?,
-                _ => kazashi_sim::population::generate(kazashi_sim::population::PopulationSpec {
-                    households: households.unwrap_or(300),
-                    seed: *town_seed,
-                    today: CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?,
-                    voters: *voters,
-                })
-                .map_err(|e| e.to_string())?,
-            };
-            let enc = match encoding.as_str() {
-                "utf-8-bom" | "utf8" | "utf-8" => WriteEncoding::Utf8Bom,
-                "cp932" | "sjis" => WriteEncoding::Cp932,
-                o => return Err(format!("unknown encoding {o:?}: utf-8-bom or cp932")),
-            };
-            let (bytes, rep) = encode(&write(&m.roster), enc);
-            std::fs::write(out, bytes).map_err(|e| format!("{}: {e}", out.display()))?;
-            println!(
-                "{}",
-                serde_json::json!({"persons": m.roster.len(), "hash": m.roster.hash().to_hex(),
-                    "cells_with_glyphs_cp932_lacks": rep.replaced_cells})
             );
             Ok(())
         }

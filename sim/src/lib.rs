@@ -1,9 +1,10 @@
 //! # kazashi-sim
 //!
 //! The synthetic municipality (households, residents with realistic and variant-glyph names,
-//! voters with 投票区 and 名簿番号), deployments over it, benchmark workloads, and the headless
-//! demo day that drives the real station code on simulated time. The seeded drill simulator
-//! with faults and a simulated network grows here.
+//! voters with 投票区 and 名簿番号), deployments over it, benchmark workloads, virtual cards,
+//! and the seeded drill simulator (real nodes on simulated time and a simulated network with
+//! faults). The `kazashi-lab` binary (`src/lab/`) puts the product's window and commands on top
+//! of them: the demo city, drills, benchmarks and drill laptops.
 
 // Unit tests may unwrap and index: a panic there is a test failure, not a crash.
 #![cfg_attr(
@@ -12,7 +13,6 @@
 )]
 
 pub mod card;
-pub mod demo;
 pub mod drill;
 pub mod fleet;
 pub mod names;

@@ -7,7 +7,7 @@ use kazashi_domain::event::*;
 use kazashi_domain::ids::{
     CardKey, DeviceId, HouseholdId, HouseholdRef, OperatorId, PersonRef, SiteId,
 };
-use kazashi_domain::roster::CareNeed;
+use kazashi_domain::roster::{CareNeed, Sex};
 use kazashi_domain::text::{Label, Note};
 use kazashi_domain::{Deployment, Event, EventContent, Hlc};
 use rand::{RngExt, SeedableRng};
@@ -522,5 +522,46 @@ mod tests {
             .map(|x| s.site_counts(&x.id, &m.roster, m.today, None).present)
             .sum();
         assert!(present > 100, "{present} present");
+    }
+}
+
+/// Prefill a status report from a station's own counts.
+pub fn status_report(kind: ReportKind, c: &kazashi_domain::state::SiteCounts, opened_at: u64) -> StatusReport {
+    let n = |v: Option<&u32>| v.copied().unwrap_or(0);
+    StatusReport {
+        kind,
+        opened_at: Some(opened_at),
+        counts: ReportCounts {
+            persons: c.registered(),
+            households: c.households,
+            male: n(c.by_sex.get(&Some(Sex::Male))),
+            female: n(c.by_sex.get(&Some(Sex::Female))),
+            sex_unspecified: n(c.by_sex.get(&Some(Sex::Unspecified))) + n(c.by_sex.get(&None)),
+            by_age: c
+                .by_age
+                .iter()
+                .filter_map(|(k, v)| k.map(|b| (b, *v)))
+                .collect(),
+            care_needs: c.care_needs.clone(),
+            supported_outside: c.support_only.values().sum(),
+        },
+        building: BuildingSafety::Safe,
+        lifelines: Lifelines {
+            power: LifelineStatus::Available,
+            water: LifelineStatus::Limited,
+            gas: LifelineStatus::Out,
+            comms: LifelineStatus::Limited,
+            toilets: LifelineStatus::Available,
+        },
+        shortages: Label::new("毛布")
+            .ok()
+            .map(|item| Shortage {
+                item,
+                quantity: Some(30),
+                note: None,
+            })
+            .into_iter()
+            .collect(),
+        issues: None,
     }
 }

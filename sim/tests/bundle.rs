@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
-use common::{json, kazashi, refused, store, write_alone};
+use common::{json, kazashi, refused, store, store_in, write_alone};
 use std::path::Path;
 use std::process::Output;
 
@@ -69,11 +69,7 @@ fn a_bundle_carries_the_log_between_laptops_with_no_network_and_bad_ones_change_
     // A laptop of another drill deployment (another town) cannot use it.
     let other = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = vec!["bundle".into(), "import".into()];
-    args.extend(
-        store(other.path(), 1)
-            .into_iter()
-            .map(|s| if s == "3" { "4".into() } else { s }),
-    );
+    args.extend(store_in(other.path(), 1, 4));
     args.push(stick.display().to_string());
     refused(&kazashi(&args), "another deployment");
 

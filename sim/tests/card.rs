@@ -1,5 +1,5 @@
-//! `kazashi card …` and `kazashi bench card` as a user runs them: the binary, a real pcscd
-//! with the vpcd reader, and `kazashi card emulate` holding a virtual card on it.
+//! The product's `kazashi card …` and the lab's `kazashi-lab bench card` as a user runs them: a
+//! real pcscd with the vpcd reader, and `kazashi-lab card emulate` holding a virtual card on it.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use kazashi_tests::card_rig::{Rig, card_present, wait_for};
@@ -7,8 +7,11 @@ use serde_json::Value;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+mod common;
+
+/// The product binary.
 fn kazashi(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kazashi"));
+    let mut c = Command::new(common::product_bin());
     c.args(args);
     for (k, v) in env {
         c.env(k, v);
@@ -39,7 +42,7 @@ fn emulate(args: &[&str]) -> Emulated {
     );
     let mut a = vec!["card", "emulate", "--seconds", "60"];
     a.extend_from_slice(args);
-    let child = Command::new(env!("CARGO_BIN_EXE_kazashi"))
+    let child = Command::new(common::lab_bin())
         .args(&a)
         .stdout(Stdio::null())
         .spawn()
@@ -67,7 +70,14 @@ fn tap_pin_bind_staff_and_possession_from_the_command_line() {
         ("PIN", "1234"),
         ("BAD", "0000"),
     ];
-    let base = ["--dir", store.as_str(), "--drill-fleet", "3"];
+    // A drill laptop's folder, enrolled by the lab; the product's card commands open it.
+    let enrol = Command::new(common::lab_bin())
+        .args(["enrol-drill", "--dir", store.as_str(), "--drill-fleet", "3"])
+        .env("KAZASHI_PASSPHRASE", "drill only")
+        .output()
+        .unwrap();
+    assert!(enrol.status.success(), "{}", String::from_utf8_lossy(&enrol.stderr));
+    let base = ["--dir", store.as_str()];
     let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim/fixtures/cards/ca.der");
 
     let readers = json(&kazashi(&["card", "readers"], &[]));
@@ -153,7 +163,10 @@ fn tap_pin_bind_staff_and_possession_from_the_command_line() {
 #[test]
 fn card_bench_prints_apdus_and_times() {
     let rig = Rig::start();
-    let out = kazashi(&["bench", "card", "--scale", "3"], &[]);
+    let out = Command::new(common::lab_bin())
+        .args(["bench", "card", "--scale", "3"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

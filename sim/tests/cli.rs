@@ -1,66 +1,52 @@
-//! The `kazashi` binary, run as a user would.
+//! The `kazashi-lab` and `kazashi` binaries, run as a user would.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
 use std::process::Command;
 
 fn kazashi(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kazashi"))
-        .args(args)
-        .output()
-        .unwrap()
+    Command::new(common::lab_bin()).args(args).output().unwrap()
+}
+
+fn product(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(common::product_bin());
+    c.args(args).env_remove("KAZASHI_PASSPHRASE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
 }
 
 #[test]
-fn headless_demo_reports_and_prints_no_personal_data() {
-    let out = kazashi(&[
-        "demo",
-        "--headless",
-        "--households",
-        "300",
-        "--shelters",
-        "4",
-        "--seed",
-        "9",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+fn the_product_offers_no_lab_command_and_says_what_a_fresh_laptop_lacks() {
+    let help = product(&["--help"], &[]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    for cmd in ["station", "node", "bundle", "card", "roster", "report"] {
+        assert!(text.contains(cmd), "{cmd} missing from: {text}");
+    }
+    for lab in ["demo", "drill", "bench", "emulate", "enrol-drill"] {
+        assert!(!text.contains(lab), "the product offers {lab}: {text}");
+    }
+    assert!(product(&["demo"], &[]).status.code() == Some(2));
+    // A folder nobody enrolled: a clear message, and nothing created in it.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let out = product(
+        &["node", "--dir", &d, "--run-for", "1", "--no-mdns"],
+        &[("KAZASHI_PASSPHRASE", "x")],
     );
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("全端末の状態一致: はい"), "{text}");
-    for site in ["S001", "S002", "S003", "S004"] {
-        assert!(text.contains(site), "{site} missing");
-    }
-    // The same synthetic city: none of its residents' names or addresses may appear.
-    let m = kazashi_sim::generate(kazashi_sim::PopulationSpec {
-        households: 300,
-        seed: 9,
-        today: kazashi_domain::CivilDate::new(2026, 9, 1).unwrap(),
-        voters: false,
-    })
-    .unwrap();
-    for e in m.roster.entries() {
-        assert!(!text.contains(e.name.as_str()), "a name was printed");
-        assert!(!text.contains(e.address.as_str()), "an address was printed");
-    }
-}
-
-#[test]
-fn english_output() {
-    let out = kazashi(&[
-        "--lang",
-        "en",
-        "demo",
-        "--headless",
-        "--households",
-        "100",
-        "--shelters",
-        "3",
-    ]);
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("All stations converged: yes"), "{text}");
+    common::refused(&out, "has not been enrolled");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // An enrolled folder: no passphrase, or a wrong one, each says so.
+    common::store(dir.path(), 1);
+    let out = product(&["node", "--dir", &d, "--run-for", "1"], &[]);
+    common::refused(&out, "KAZASHI_PASSPHRASE");
+    let out = product(
+        &["node", "--dir", &d, "--run-for", "1", "--no-mdns"],
+        &[("KAZASHI_PASSPHRASE", "not the passphrase")],
+    );
+    common::refused(&out, "wrong passphrase");
 }
 
 #[test]
@@ -68,8 +54,6 @@ fn bad_arguments_get_clear_errors() {
     let out = kazashi(&["bench", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown benchmark"));
-    let out = kazashi(&["demo", "--headless", "--shelters", "1"]);
-    assert_eq!(out.status.code(), Some(2));
     let out = kazashi(&["--lang", "fr", "demo"]);
     assert!(!out.status.success());
 }

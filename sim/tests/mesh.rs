@@ -1,8 +1,10 @@
-//! The mesh with real processes: `kazashi node` laptops on loopback, over real UDP sockets.
+//! The mesh with real processes on loopback, over real UDP sockets: laptops that write are the
+//! lab's drill laptops (`kazashi-lab node`); laptops that only listen are the product's
+//! `kazashi node` on a folder the lab enrolled — the same mesh, the same policy.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
-use common::{Laptop, converged, node_args, wait_for};
+use common::{Laptop, converged, lab, lab_bin, node_args, product_bin, wait_for};
 use std::process::Command;
 use std::time::Duration;
 
@@ -37,8 +39,7 @@ impl Default for Spec {
 
 fn start(spec: Spec, port: u16) -> Laptop {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kazashi"));
-    cmd.args(node_args(
+    let mut args = node_args(
         dir.path(),
         spec.fleet,
         spec.town,
@@ -47,7 +48,36 @@ fn start(spec: Spec, port: u16) -> Laptop {
         port,
         spec.writes,
         40,
-    ));
+    );
+    let mut cmd = if spec.writes > 0 {
+        Command::new(lab_bin())
+    } else {
+        // Enrol the folder with the lab, then run the product on it.
+        let mut enrol: Vec<String> = vec!["enrol-drill".into()];
+        enrol.extend(args.iter().skip(1).take(10).cloned());
+        let out = lab(&enrol);
+        assert!(
+            out.status.success(),
+            "enrol-drill: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The product takes the folder and the mesh flags, not the drill's.
+        let mut product = vec!["node".to_owned(), "--dir".into(), dir.path().display().to_string()];
+        let mut it = args.iter().skip(1);
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--port" | "--bind" | "--status-every" | "--anti-entropy" => {
+                    product.push(a.clone());
+                    product.extend(it.next().cloned());
+                }
+                "--no-mdns" => product.push(a.clone()),
+                _ => {}
+            }
+        }
+        args = product;
+        Command::new(product_bin())
+    };
+    cmd.args(&args);
     for p in &spec.peers {
         cmd.args(["--peer", p]);
     }

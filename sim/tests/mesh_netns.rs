@@ -74,7 +74,7 @@ fn start(ns: &str, bind: &str, port: u16, index: usize, peer: Option<String>) ->
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", ns])
-        .arg(env!("CARGO_BIN_EXE_kazashi"))
+        .arg(common::lab_bin())
         .args(node_args(dir.path(), 7, 1, index, bind, port, 100, 200));
     if let Some(p) = peer {
         cmd.args(["--peer", &p]);

@@ -4,8 +4,20 @@
 
 use std::process::{Command, Output};
 
+mod common;
+
+/// The product, or the lab for what only the lab does (the synthetic city's sample file and
+/// enrolling a drill laptop).
 fn kazashi(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kazashi"))
+    let (bin, args): (_, Vec<&str>) = match args {
+        ["roster", "sample", rest @ ..] => (
+            common::lab_bin(),
+            std::iter::once("roster-sample").chain(rest.iter().copied()).collect(),
+        ),
+        ["enrol-drill", ..] => (common::lab_bin(), args.to_vec()),
+        _ => (common::product_bin(), args.to_vec()),
+    };
+    Command::new(bin)
         .args(args)
         .current_dir(dir)
         .env("KAZASHI_ROSTER_PASSPHRASE", "roster-pass")
@@ -65,6 +77,7 @@ fn import_pins_and_a_station_refuses_another_roster() {
     let info = json(&kazashi(p, &["roster", "info", "roster.db"]));
     assert_eq!(info["persons"], sample["persons"]);
     // A station of the drill fleet starts on it: it is the roster the manifest pins.
+    json(&kazashi(p, &["enrol-drill", "--dir", "s1", "--drill-fleet", "1"]));
     let node = |db: &str, store: &str| {
         kazashi(
             p,
@@ -72,8 +85,6 @@ fn import_pins_and_a_station_refuses_another_roster() {
                 "node",
                 "--dir",
                 store,
-                "--drill-fleet",
-                "1",
                 "--roster",
                 db,
                 "--no-mdns",
@@ -112,7 +123,7 @@ fn import_pins_and_a_station_refuses_another_roster() {
         ],
     ));
     assert_ne!(imp2["hash"], sample["hash"]);
-    let refused = node("other.db", "s2");
+    let refused = node("other.db", "s1");
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("pinned in the deployment manifest"), "{err}");

@@ -2,7 +2,7 @@
 //! through every key screen, photographs each as drawn, and closes. Each picture must be the
 //! window's size, not blank, and close to its snapshot in `docs/screens/` (times, dates and
 //! addresses differ from run to run, so a small share of pixels may). To renew the snapshots
-//! after a deliberate change: `KAZASHI_UPDATE_SCREENS=1 cargo test -p kazashi-gui --test window`.
+//! after a deliberate change: `KAZASHI_UPDATE_SCREENS=1 cargo test -p kazashi-sim --test window`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use kazashi_tests::card_rig::skip;
@@ -48,7 +48,7 @@ fn the_window_opens_and_draws_every_key_screen() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let kazashi = env!("CARGO_BIN_EXE_kazashi");
+    let kazashi = env!("CARGO_BIN_EXE_kazashi-lab");
     let dir = out.path().display().to_string();
     let mut cmd = if have("xvfb-run") {
         let mut c = Command::new("timeout");

@@ -8,7 +8,6 @@ use kazashi_domain::state::{Departure, StayStatus};
 use kazashi_domain::text::Note;
 use kazashi_domain::{CivilDate, Event, Timestamp};
 use kazashi_node::{ManualClock, SkewedClock, Station, StationError};
-use kazashi_sim::demo::{DemoConfig, run};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
 use kazashi_sim::workload::START_MS;
 use std::sync::Arc;
@@ -239,33 +238,6 @@ fn a_peer_far_in_the_future_is_kept_but_does_not_drag_the_clock() {
     );
 }
 
-#[test]
-fn the_demo_day_converges_and_is_deterministic() {
-    let cfg = DemoConfig {
-        seed: 5,
-        households: 600,
-        shelters: 4,
-    };
-    let a = run(cfg).unwrap();
-    let b = run(cfg).unwrap();
-    assert!(a.converged);
-    assert_eq!(format!("{a:?}"), format!("{b:?}"));
-    let c = run(DemoConfig { seed: 6, ..cfg }).unwrap();
-    assert_ne!(format!("{a:?}"), format!("{c:?}"));
-    // The cut-off shelter was out of HQ's sight for hours.
-    let p = a.partition.unwrap();
-    assert!(
-        p.minutes_since_last_event >= 120,
-        "{} min",
-        p.minutes_since_last_event
-    );
-    assert!(a.sites.iter().map(|s| s.counts.present).sum::<u32>() > 0);
-    assert_eq!(a.undos, 1);
-}
-
-/// Election day: a voter already checked in elsewhere is blocked at the next station; two
-/// officers can let the check-in through, and the detector shows both the double vote and
-/// the override for review, on every station.
 #[test]
 fn a_second_check_in_is_blocked_and_an_override_is_reviewed() {
     use kazashi_domain::detector::{AlertKind, Context, Detector, MatchIndex};

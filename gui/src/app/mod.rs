@@ -3,11 +3,12 @@
 //! [`Station`] is one laptop's window: a lock screen until a staff member unlocks it (PIN or
 //! their own card), then a bar of views one click (or one function key) from reception:
 //! reception, the present list, the walk-in form, the status report (shelters) or the hourly
-//! reconciliation (polling stations), alerts, and peers/sync. `kazashi demo` opens it on the
-//! embedded synthetic city with simulated cards and simulated peer stations ([`demo`]).
+//! reconciliation (polling stations), alerts, and peers/sync. It is handed its parts: the node
+//! (alone or in the mesh) and the card readers ([`cards::Readers`]: the PC/SC reader service
+//! in the product, virtual cards in the lab's demo). Staff, site and roster come from the store.
 
+pub mod cards;
 pub mod command;
-pub mod demo;
 pub mod fonts;
 pub mod network;
 pub mod oath;
@@ -16,12 +17,8 @@ pub mod present;
 pub mod reception;
 pub mod report;
 pub mod roster_import;
-pub mod tour;
 pub mod tr;
 pub mod walkin;
-
-#[cfg(test)]
-mod tests;
 
 use crate::lang::Lang;
 use eframe::egui::{self, RichText};
@@ -33,7 +30,7 @@ use kazashi_node::card::CardSession;
 use kazashi_node::mesh::{Link, Mesh, MeshStatus, PeerAddr};
 use kazashi_node::staff::{LoginError, Role};
 use kazashi_node::{Clock, Node};
-use reception::SharedCard;
+use cards::{Card, Readers};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tr::Tr;
@@ -78,7 +75,7 @@ impl<C: Clock + Send + 'static> Host<C> {
         }
     }
 
-    fn status(&self) -> Option<MeshStatus> {
+    pub fn status(&self) -> Option<MeshStatus> {
         match self {
             Host::Alone(_) => None,
             Host::Mesh { mesh, rt } => {
@@ -279,12 +276,6 @@ struct LockForm {
     resting_until: Option<Instant>,
 }
 
-/// One simulated card of the demo panel.
-pub struct DemoCard {
-    pub label: String,
-    pub card: SharedCard,
-}
-
 pub struct Station<C: Clock + Send + 'static> {
     host: Host<C>,
     tr: Tr,
@@ -293,13 +284,15 @@ pub struct Station<C: Clock + Send + 'static> {
     last_input: Instant,
     auto_lock: Duration,
     view: View,
-    said: Option<Said>,
+    pub said: Option<Said>,
     polling_site: bool,
-    cards: Vec<DemoCard>,
+    readers: Box<dyn Readers>,
+    /// The readers' last state, to show staff (Japanese, English).
+    reader_status: Option<(&'static str, &'static str)>,
     demo_hint: Option<String>,
-    pub(crate) reception: reception::Desk,
+    pub reception: reception::Desk,
     present: present::List,
-    walkin: walkin::Form,
+    pub walkin: walkin::Form,
     report: report::Form,
     reconcile: polling::Reconcile,
     network: network::Panel,
@@ -313,7 +306,7 @@ pub struct Station<C: Clock + Send + 'static> {
 }
 
 impl<C: Clock + Send + 'static> Station<C> {
-    pub fn new(mut host: Host<C>, lang: Lang, cards: Vec<DemoCard>) -> Result<Self, String> {
+    pub fn new(mut host: Host<C>, lang: Lang, readers: Box<dyn Readers>) -> Result<Self, String> {
         let polling_site = host.with(|n| {
             let site = n.station().site();
             n.station()
@@ -331,7 +324,8 @@ impl<C: Clock + Send + 'static> Station<C> {
             view: View::Reception,
             said: None,
             polling_site,
-            cards,
+            readers,
+            reader_status: None,
             demo_hint: None,
             reception: reception::Desk::default(),
             present: present::List::default(),
@@ -352,10 +346,14 @@ impl<C: Clock + Send + 'static> Station<C> {
         self.demo_hint = Some(hint);
     }
 
-    #[cfg(test)]
     /// Lock after this long without input (default [`AUTO_LOCK`]).
     pub fn set_auto_lock(&mut self, after: Duration) {
         self.auto_lock = after;
+    }
+
+    /// Show view `v` and keep the status line (the lab's tour walks the window so).
+    pub fn show_view(&mut self, v: View) {
+        self.view = v;
     }
 
     /// Keep `x` alive as long as the window.
@@ -363,12 +361,10 @@ impl<C: Clock + Send + 'static> Station<C> {
         self.keep.push(x);
     }
 
-    #[cfg(test)]
     pub fn host(&mut self) -> &mut Host<C> {
         &mut self.host
     }
 
-    #[cfg(test)]
     pub fn login(&self) -> Option<&Login> {
         self.login.as_ref()
     }
@@ -399,7 +395,6 @@ impl<C: Clock + Send + 'static> Station<C> {
         v
     }
 
-    #[cfg(test)]
     /// Persons present at this site now (shelters).
     pub fn present_count(&mut self) -> usize {
         self.host.with(|n| present::present_count(n))
@@ -434,7 +429,8 @@ impl<C: Clock + Send + 'static> Station<C> {
                 ui.label(RichText::new(text).size(18.0).color(AMBER).strong());
             });
         }
-        if !self.cards.is_empty() {
+        self.poll_readers();
+        if !self.readers.panel().is_empty() {
             egui::Panel::right("demo")
                 .default_size(250.0)
                 .show(ui, |ui| self.demo_panel(ui));
@@ -622,6 +618,10 @@ impl<C: Clock + Send + 'static> Station<C> {
                     let role = self.tr.t(&format!("role-{}", login.role.code()));
                     ui.label(format!("{} （{role}）", login.operator.as_str()));
                 }
+                if let Some(reader) = self.reader_status() {
+                    ui.separator();
+                    ui.label(RichText::new(reader).size(15.0));
+                }
             });
         });
     }
@@ -768,7 +768,7 @@ impl<C: Clock + Send + 'static> Station<C> {
         }
     }
 
-    pub(crate) fn unlock(&mut self, operator: OperatorId, role: Role) {
+    pub fn unlock(&mut self, operator: OperatorId, role: Role) {
         self.login = Some(Login { operator, role });
         self.lock = LockForm::default();
         self.last_input = Instant::now();
@@ -776,7 +776,7 @@ impl<C: Clock + Send + 'static> Station<C> {
     }
 
     /// Run `f` with the view context and the reception desk (None while locked).
-    pub(crate) fn with_desk<R>(
+    pub fn with_desk<R>(
         &mut self,
         f: impl FnOnce(&mut Cx<'_, C>, &mut reception::Desk, bool) -> R,
     ) -> Option<R> {
@@ -802,7 +802,7 @@ impl<C: Clock + Send + 'static> Station<C> {
 
     /// A card was placed on the reader: a staff login when locked, a second officer's approval
     /// when one is asked for, otherwise a resident at reception.
-    pub fn tap(&mut self, card: SharedCard) {
+    pub fn tap(&mut self, card: Card) {
         self.last_input = Instant::now();
         if self.login.is_none() {
             let r = self.host.with(|n| {
@@ -821,75 +821,80 @@ impl<C: Clock + Send + 'static> Station<C> {
         self.with_desk(|cx, desk, polling| desk.tap(cx, card, polling));
     }
 
+    /// Take what the card readers did: a placed card is tapped, a change is shown.
+    fn poll_readers(&mut self) {
+        let polled = self.readers.poll();
+        if let Some(status) = polled.status {
+            self.reader_status = Some(status);
+        }
+        if let Some(e) = polled.error {
+            let text = self.tr.lang().card_error(&e);
+            self.said = Some(Said { text, ok: false });
+        }
+        if let Some(card) = polled.card {
+            self.tap(card);
+        }
+    }
+
+    /// The card of button `i` of the readers' panel (the lab's tour taps its cards so).
+    pub fn pick_card(&mut self, i: usize) -> Option<Card> {
+        self.readers.pick(i)
+    }
+
+    /// The readers' state as staff read it, in the window's language.
+    pub fn reader_status(&self) -> Option<&'static str> {
+        self.reader_status
+            .map(|(ja, en)| self.tr.lang().t(ja, en))
+    }
+
     fn demo_panel(&mut self, ui: &mut egui::Ui) {
         ui.heading(self.tr.t("demo-cards"));
         ui.label(self.tr.t("demo-pin-hint"));
         let mut tapped = None;
         egui::ScrollArea::vertical().show(ui, |ui| {
-            for (i, d) in self.cards.iter().enumerate() {
+            for (i, label) in self.readers.panel().into_iter().enumerate() {
                 if ui
-                    .button(
-                        self.tr
-                            .t_with("demo-tap", &[("who", d.label.clone().into())]),
-                    )
+                    .button(self.tr.t_with("demo-tap", &[("who", label.into())]))
                     .clicked()
                 {
                     tapped = Some(i);
                 }
             }
         });
-        if let Some(card) = tapped
-            .and_then(|i| self.cards.get(i))
-            .map(|d| d.card.clone())
-        {
+        if let Some(card) = tapped.and_then(|i| self.readers.pick(i)) {
             self.tap(card);
         }
     }
 }
 
-/// The eframe app: the demo launcher first, then the station; optionally a scripted tour
-/// that photographs every key screen.
-struct App {
-    station: Option<Station<kazashi_node::SystemClock>>,
-    launcher: demo::Launcher,
-    tour: Option<tour::Tour>,
+
+/// The eframe app for one station.
+struct StationApp {
+    station: Station<kazashi_node::SystemClock>,
 }
 
-impl eframe::App for App {
+impl eframe::App for StationApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        if let Some(t) = &mut self.tour {
-            t.frame(ui.ctx(), &mut self.station);
-        }
-        match &mut self.station {
-            Some(s) => s.show(ui),
-            None => self.station = self.launcher.show(ui),
-        }
+        self.station.show(ui);
     }
 }
 
-/// Open the window on the demo city; returns when it is closed. With `tour`, the window walks
-/// through the key screens by itself, saves a PNG of each into that folder, and closes.
-pub fn run_demo_window(
-    lang: Lang,
-    tour: Option<std::path::PathBuf>,
-    drill: Option<demo::Drill>,
-) -> Result<(), String> {
-    let launcher = demo::Launcher::new(lang, true)?.with_drill(drill);
-    let tour = tour.map(|dir| tour::Tour::new(dir, lang)).transpose()?;
-    let options = eframe::NativeOptions {
+/// The window's size and title.
+pub fn native_options() -> eframe::NativeOptions {
+    eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1366.0, 768.0])
             .with_title("かざし Kazashi"),
         ..Default::default()
-    };
-    let mut app = Some(App {
-        station: None,
-        launcher,
-        tour,
-    });
+    }
+}
+
+/// Open the window on `station`; returns when it is closed.
+pub fn run_window(station: Station<kazashi_node::SystemClock>) -> Result<(), String> {
+    let mut app = Some(StationApp { station });
     eframe::run_native(
         "kazashi",
-        options,
+        native_options(),
         Box::new(move |cc| {
             setup(&cc.egui_ctx)?;
             let app = app.take().ok_or("the window was created twice")?;

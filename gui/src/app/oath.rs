@@ -52,7 +52,7 @@ pub fn write_for<C: Clock>(
 }
 
 /// Write `bytes` as `dir/name`, the folder readable by this user only, replacing what was there.
-pub(crate) fn write_private(
+pub fn write_private(
     dir: &std::path::Path,
     name: &str,
     bytes: &[u8],

@@ -5,7 +5,8 @@
 //! event. The manager can undo a check-in with a reason. The hourly reconciliation sets
 //! check-ins next to the ballots issued as counted by hand.
 
-use super::reception::{Found, SharedCard};
+use super::cards::Card;
+use super::reception::Found;
 use super::{AMBER, Cx, GREEN, RED, big, hhmm, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::deployment::{DeploymentKind, SiteKind};
@@ -89,7 +90,7 @@ pub struct VoterScreen {
     label: String,
     details: Vec<String>,
     early: bool,
-    pub(crate) reason: Option<EarlyVotingReason>,
+    pub reason: Option<EarlyVotingReason>,
     oath: Option<PathBuf>,
     blocks: BTreeSet<BlockReason>,
     evidence: Vec<(EventId, String)>,
@@ -207,7 +208,7 @@ fn check_officer<C: Clock>(cx: &Cx<'_, C>, op: &OperatorId) -> Result<(), String
 }
 
 /// The second officer's card, tapped while the approval form is open.
-pub fn officer_card<C: Clock>(cx: &mut Cx<'_, C>, v: &mut VoterScreen, card: SharedCard) {
+pub fn officer_card<C: Clock>(cx: &mut Cx<'_, C>, v: &mut VoterScreen, card: Card) {
     let Some(a) = v.approval.as_mut() else {
         return;
     };

@@ -10,37 +10,22 @@ use eframe::egui::{self, RichText};
 use kazashi_domain::detector::registered_elsewhere;
 use kazashi_domain::event::{EventBody, IdMethod, Members, StayingPlace};
 use kazashi_domain::ids::{CardKey, HouseholdId, HouseholdRef, PersonId, PersonRef};
-use kazashi_node::card::{CardError, CardSession, Pin, PinFor, Transport};
+use super::cards::Card;
+use kazashi_node::card::{CardError, CardSession, Pin, PinFor};
 use kazashi_node::reception::{BasicFourMatch, Tap};
 use kazashi_node::{Clock, Node};
-use kazashi_sim::card::VirtualCard;
-use std::sync::{Arc, Mutex};
 
-/// A simulated card shared between the demo panel and a session (PIN counters persist).
-#[derive(Clone)]
-pub struct SharedCard(pub Arc<Mutex<VirtualCard>>);
-
-impl Transport for SharedCard {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
-        let mut c = self
-            .0
-            .lock()
-            .map_err(|_| CardError::Reader("card poisoned".into()))?;
-        c.transmit(apdu)
-    }
-}
-
-pub(crate) struct Member {
+pub struct Member {
     person: PersonId,
     label: String,
     present: bool,
     ticked: bool,
 }
 
-pub(crate) enum Screen {
+pub enum Screen {
     Idle,
     Pin {
-        session: CardSession<SharedCard>,
+        session: CardSession<Card>,
         tap: Tap,
         tries: u8,
         typed: String,
@@ -71,7 +56,7 @@ pub struct Found {
 }
 
 pub struct Desk {
-    pub(crate) screen: Screen,
+    pub screen: Screen,
     query: String,
     ticket: String,
     results: Vec<PersonId>,
@@ -103,7 +88,7 @@ pub fn is_present<C: Clock>(node: &Node<C>, p: &PersonRef) -> bool {
 
 impl Desk {
     /// A card was placed on the reader.
-    pub fn tap<C: Clock>(&mut self, cx: &mut Cx<'_, C>, card: SharedCard, polling: bool) {
+    pub fn tap<C: Clock>(&mut self, cx: &mut Cx<'_, C>, card: Card, polling: bool) {
         *cx.said = None;
         if let Screen::Voter(v) = &mut self.screen
             && v.wants_officer()
@@ -145,7 +130,7 @@ impl Desk {
     }
 
     /// Open the person found: their household at a shelter, the voter at a polling station.
-    pub(crate) fn found<C: Clock>(&mut self, cx: &mut Cx<'_, C>, f: Found, polling: bool) {
+    pub fn found<C: Clock>(&mut self, cx: &mut Cx<'_, C>, f: Found, polling: bool) {
         if polling {
             self.screen = match VoterScreen::open(cx, f) {
                 Some(v) => Screen::Voter(Box::new(v)),
@@ -206,7 +191,7 @@ impl Desk {
         };
     }
 
-    pub(crate) fn submit_pin<C: Clock>(&mut self, cx: &mut Cx<'_, C>, polling: bool) {
+    pub fn submit_pin<C: Clock>(&mut self, cx: &mut Cx<'_, C>, polling: bool) {
         let Screen::Pin {
             mut session,
             tap,
@@ -264,7 +249,7 @@ impl Desk {
         }
     }
 
-    pub(crate) fn confirm<C: Clock>(&mut self, cx: &mut Cx<'_, C>, support_only: bool) {
+    pub fn confirm<C: Clock>(&mut self, cx: &mut Cx<'_, C>, support_only: bool) {
         let Screen::Household {
             household,
             members,

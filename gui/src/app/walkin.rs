@@ -59,7 +59,7 @@ pub struct Form {
     disclosure: Disclosure,
     dv_block: bool,
     notes: String,
-    pub(crate) errors: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 impl Default for Form {

@@ -19,6 +19,12 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
 }
 
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
+        (**self).transmit(apdu)
+    }
+}
+
 /// The card application a PIN belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PinFor {

@@ -1,4 +1,4 @@
-//! `kazashi bench <name> [--scale N]`: benchmarks, one JSON object per line:
+//! `kazashi-lab bench <name> [--scale N]`: benchmarks, one JSON object per line:
 //! `{"bench":..,"metric":..,"value":..,"unit":..,"scale":N}`. Quote medians.
 
 use kazashi_domain::State;

@@ -1,4 +1,4 @@
-//! `kazashi bench card [--scale N]`: the card flows against the virtual card — APDUs sent and
+//! `kazashi-lab bench card [--scale N]`: the card flows against the virtual card — APDUs sent and
 //! wall time per flow (PIN-less tap, PIN read, possession check), N runs each (at most 200).
 //!
 //! Twice: in process (the flow code and the card model alone: `<flow>_inproc_p50/p99`), and

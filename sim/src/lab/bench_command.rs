@@ -1,4 +1,4 @@
-//! `kazashi bench command --scale N`: the command center's picture over N merged events of a
+//! `kazashi-lab bench command --scale N`: the command center's picture over N merged events of a
 //! shelter week (the town sized as for every other benchmark):
 //!
 //! - `aggregate_as_of`: every site's counts (distinct persons, care needs, outside support,

@@ -1,4 +1,4 @@
-//! `kazashi bench detector --scale N`: the detector over a synthetic shelter week of N events
+//! `kazashi-lab bench detector --scale N`: the detector over a synthetic shelter week of N events
 //! plus the municipality's election (turnout 60 %, one planted double vote per 10 000 events).
 //!
 //! - `full_run`: `Detector::full` over both (the fold and the roster index not included),

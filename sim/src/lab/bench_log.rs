@@ -1,4 +1,4 @@
-//! `kazashi bench log --scale N`: the signed, stored, synced log with N events.
+//! `kazashi-lab bench log --scale N`: the signed, stored, synced log with N events.
 //!
 //! A synthetic shelter week of N events, signed by the fleet's keys, is loaded into laptop A's
 //! encrypted store (real SQLite file, real fsync, the standard Argon2id cost). Then:

@@ -1,4 +1,4 @@
-//! `kazashi bench mesh --scale N`: the mesh on loopback, real iroh endpoints in one process.
+//! `kazashi-lab bench mesh --scale N`: the mesh on loopback, real iroh endpoints in one process.
 //!
 //! With N below 1000, N is a number of endpoints (laptops), all connected to each other as on
 //! one shelter LAN, and the benchmark measures how fast a new event reaches them:

@@ -1,4 +1,4 @@
-//! `kazashi bench reception --scale N`: the station window's reception over an N-person roster
+//! `kazashi-lab bench reception --scale N`: the station window's reception over an N-person roster
 //! and N/10 merged events (10 M people and 1 M events at `--scale 10000000`), on a real store,
 //! through the window's own code (the view and the node, no card I/O):
 //!
@@ -11,10 +11,10 @@
 //!   frame after an event came in (the list rebuilt from the log, labels kept);
 //! - `matcher_build`, `load_events` (setup), `peak_rss`.
 
-use crate::app::reception::Found;
-use crate::app::{Host, Station, View};
+use kazashi_gui::app::reception::Found;
+use kazashi_gui::app::{Host, Station, View};
 use crate::bench::{emit, emit_percentiles, ms};
-use crate::lang::Lang;
+use kazashi_gui::lang::Lang;
 use eframe::egui;
 use kazashi_domain::OperatorId;
 use kazashi_domain::event::IdMethod;
@@ -93,13 +93,13 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     node.matcher();
     emit("reception", "matcher_build", ms(t), "ms", n);
     node.alerts();
-    let present = crate::app::present::present_count(&node);
+    let present = kazashi_gui::app::present::present_count(&node);
     emit("reception", "present_at_site", present as f64, "persons", n);
 
-    let mut st = Station::new(Host::Alone(Box::new(node)), Lang::Ja, Vec::new())?;
+    let mut st = Station::new(Host::Alone(Box::new(node)), Lang::Ja, Box::new(kazashi_gui::app::cards::NoReaders))?;
     st.unlock(OperatorId::new("bench").map_err(|x| e(&x))?, Role::Lead);
     let ctx = egui::Context::default();
-    crate::app::setup(&ctx)?;
+    kazashi_gui::app::setup(&ctx)?;
     for _ in 0..3 {
         frame(&ctx, &mut st);
     }

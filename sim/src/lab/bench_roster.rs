@@ -1,4 +1,4 @@
-//! `kazashi bench roster --scale N`: an N-person roster (N/2.2 households of the synthetic
+//! `kazashi-lab bench roster --scale N`: an N-person roster (N/2.2 households of the synthetic
 //! city) written as a UTF-8 CSV export, then, timed:
 //!
 //! - `import_rows_per_s` and `import_total`: the file read, decoded, linted and written into

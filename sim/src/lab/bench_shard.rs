@@ -1,4 +1,4 @@
-//! `kazashi bench shard --scale N`: what one Automerge shard costs as it grows, to choose the
+//! `kazashi-lab bench shard --scale N`: what one Automerge shard costs as it grows, to choose the
 //! sharding. For shard sizes up to N events (1k, 3k, 10k, 30k, 100k, …): the time for a peer to
 //! take one new event through the sync protocol with all checks (fork, patch vetting, envelope
 //! verification), the saved size per event, and the load time.

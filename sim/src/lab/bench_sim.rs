@@ -1,4 +1,4 @@
-//! `kazashi bench sim [--scale N]`: the drill simulator's own speed, with N virtual laptops
+//! `kazashi-lab bench sim [--scale N]`: the drill simulator's own speed, with N virtual laptops
 //! (without `--scale`, or with one above 2000: 10, 100 and 1000). A shelter scenario with one
 //! laptop per site and the command center, 15 simulated minutes of arrivals at 2000 households
 //! an hour (about 600 events; 5 minutes from 500 laptops up), a 2 % lossy network, no faults

@@ -5,15 +5,16 @@
 //! already voted), and — in the window — simulated peer stations: real nodes on the real mesh
 //! over loopback, writing check-ins as they would.
 
-use super::reception::SharedCard;
-use super::{DemoCard, Host, Station};
-use crate::lang::Lang;
+use kazashi_gui::app::cards::{Card, Polled, Readers};
+use kazashi_gui::app::tr::Tr;
+use kazashi_gui::app::{Host, RED, Station, big};
+use kazashi_gui::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_domain::deployment::{Deployment, SiteKind};
 use kazashi_domain::event::{EarlyVotingReason, EventBody, IdMethod, VoteMode};
 use kazashi_domain::ids::{OperatorId, SiteId};
 use kazashi_domain::{CivilDate, Roster, RosterEntry};
-use kazashi_node::card::CardSession;
+use kazashi_node::card::{CardError, CardSession, Transport};
 use kazashi_node::mesh::{Mesh, MeshConfig};
 use kazashi_node::staff::Role;
 use kazashi_node::store::KdfParams;
@@ -24,6 +25,40 @@ use kazashi_sim::scenario::{Kind, Scenario};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// A virtual card shared between the demo panel and a session (PIN counters persist across
+/// taps, as on a real card).
+#[derive(Clone)]
+pub struct SharedCard(pub Arc<Mutex<VirtualCard>>);
+
+impl Transport for SharedCard {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
+        let mut c = self
+            .0
+            .lock()
+            .map_err(|_| CardError::Reader("card poisoned".into()))?;
+        c.transmit(apdu)
+    }
+}
+
+/// The demo's readers: a panel of virtual cards, tapped with a button.
+pub struct VirtualReaders {
+    pub cards: Vec<(String, SharedCard)>,
+}
+
+impl Readers for VirtualReaders {
+    fn poll(&mut self) -> Polled {
+        Polled::default()
+    }
+    fn panel(&self) -> Vec<String> {
+        self.cards.iter().map(|(label, _)| label.clone()).collect()
+    }
+    fn pick(&mut self, i: usize) -> Option<Card> {
+        self.cards
+            .get(i)
+            .map(|(_, c)| Box::new(c.clone()) as Card)
+    }
+}
 
 /// Which demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,7 +377,7 @@ pub fn station(
         node.enrol_staff(&op, role, Some(pin))
             .map_err(|e| e.to_string())?;
     }
-    let tr = super::tr::Tr::new(lang)?;
+    let tr = Tr::new(lang)?;
     let people = holders(&w);
     let mut cards = Vec::new();
     for (i, e) in people.iter().enumerate() {
@@ -378,7 +413,7 @@ pub fn station(
                 ],
             );
         }
-        cards.push(DemoCard { label, card });
+        cards.push((label, card));
     }
     // Another laptop's work, carried over by USB bundle before the demo starts.
     let mut peers = Vec::new();
@@ -403,7 +438,7 @@ pub fn station(
     } else {
         Host::Alone(Box::new(node))
     };
-    let mut s = Station::new(host, lang, cards)?;
+    let mut s = Station::new(host, lang, Box::new(VirtualReaders { cards }))?;
     s.set_demo_hint(staff_hint);
     Ok(s)
 }
@@ -462,7 +497,7 @@ fn start_mesh(
 
 /// The window's first screen: which demo to open.
 pub struct Launcher {
-    tr: super::tr::Tr,
+    tr: Tr,
     network: bool,
     error: Option<String>,
     drill: Option<Drill>,
@@ -471,7 +506,7 @@ pub struct Launcher {
 impl Launcher {
     pub fn new(lang: Lang, network: bool) -> Result<Self, String> {
         Ok(Launcher {
-            tr: super::tr::Tr::new(lang)?,
+            tr: Tr::new(lang)?,
             network,
             error: None,
             drill: None,
@@ -502,7 +537,7 @@ impl Launcher {
                         ("speed", format!("{}", d.speed).into()),
                     ],
                 );
-                if super::big(ui, label).clicked() {
+                if big(ui, label).clicked() {
                     chosen = Some((DemoKind::Shelter, true));
                 }
                 ui.add_space(8.0);
@@ -512,14 +547,14 @@ impl Launcher {
                 (DemoKind::EarlyVoting, "launcher-early"),
                 (DemoKind::ElectionDay, "launcher-election-day"),
             ] {
-                if super::big(ui, tr.t(id)).clicked() {
+                if big(ui, tr.t(id)).clicked() {
                     chosen = Some((kind, false));
                 }
                 ui.add_space(8.0);
             }
             switch = ui.button(tr.t("lang-switch")).clicked();
             if let Some(e) = &self.error {
-                ui.label(RichText::new(e.as_str()).color(super::RED));
+                ui.label(RichText::new(e.as_str()).color(RED));
             }
         });
         if switch {
@@ -527,7 +562,7 @@ impl Launcher {
                 Lang::Ja => Lang::En,
                 Lang::En => Lang::Ja,
             };
-            match super::tr::Tr::new(next) {
+            match Tr::new(next) {
                 Ok(t) => self.tr = t,
                 Err(e) => self.error = Some(e),
             }

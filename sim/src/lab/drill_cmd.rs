@@ -1,4 +1,4 @@
-//! `kazashi drill --scenario FILE --out DIR`: run a drill scenario through the simulator (the
+//! `kazashi-lab drill --scenario FILE --out DIR`: run a drill scenario through the simulator (the
 //! real node code on simulated time and network) and write its report: `report.json`,
 //! `report.md` and the charts. Exits non-zero if an invariant failed.
 

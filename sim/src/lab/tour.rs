@@ -2,10 +2,10 @@
 //! (through the same calls the buttons make), photographs each one as the window drew it, and
 //! closes. The real-window smoke test runs it under Xvfb; `docs/screens/` holds its pictures.
 
-use super::demo::{DemoKind, station};
-use super::reception::Screen;
-use super::{Station, View};
-use crate::lang::Lang;
+use crate::demo_window::{DemoKind, station};
+use kazashi_gui::app::reception::Screen;
+use kazashi_gui::app::{Station, View};
+use kazashi_gui::lang::Lang;
 use eframe::egui::{self, ColorImage};
 use kazashi_domain::event::EarlyVotingReason;
 use kazashi_domain::ids::OperatorId;
@@ -64,7 +64,7 @@ impl Tour {
     pub fn frame(&mut self, ctx: &egui::Context, station: &mut Option<Station<SystemClock>>) {
         ctx.request_repaint();
         if let Some(e) = &self.error {
-            eprintln!("kazashi demo --tour: {e}");
+            eprintln!("kazashi-lab demo --tour: {e}");
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             return;
         }
@@ -140,12 +140,12 @@ impl Tour {
                 // A household checked in at S002 before the demo comes in again here: an alert.
                 tap_with_pin(s, 3)?;
                 confirm(s);
-                s.view = View::Present;
+                s.show_view(View::Present);
             }
-            "07-walkin" => s.view = View::WalkIn,
-            "08-report" => s.view = View::Report,
-            "09-alerts" => s.view = View::Alerts,
-            "10-network" => s.view = View::Network,
+            "07-walkin" => s.show_view(View::WalkIn),
+            "08-report" => s.show_view(View::Report),
+            "09-alerts" => s.show_view(View::Alerts),
+            "10-network" => s.show_view(View::Network),
             "12-block" => {
                 s.with_desk(|_, desk, _| desk.screen = Screen::Idle);
                 tap_with_pin(s, 2)?;
@@ -154,7 +154,7 @@ impl Tour {
                 s.with_desk(|_, desk, _| desk.screen = Screen::Idle);
                 s.lock_now();
                 login(s, "sekinin", Role::Lead)?;
-                s.view = View::Reconcile;
+                s.show_view(View::Reconcile);
             }
             _ => {}
         }
@@ -169,11 +169,7 @@ fn login(s: &mut Station<SystemClock>, who: &str, role: Role) -> Result<(), Stri
 }
 
 fn tap(s: &mut Station<SystemClock>, card: usize) -> Result<(), String> {
-    let c = s
-        .cards
-        .get(card)
-        .map(|d| d.card.clone())
-        .ok_or("no such demo card")?;
+    let c = s.pick_card(card).ok_or("no such demo card")?;
     s.tap(c);
     Ok(())
 }

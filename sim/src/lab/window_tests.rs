@@ -6,9 +6,9 @@
 //! its two-officer override, undo, the hourly reconciliation). Stores are real SQLite files.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use super::Station;
-use super::demo::{DemoKind, station};
-use crate::lang::Lang;
+use crate::demo_window::{DemoKind, station};
+use kazashi_gui::app::Station;
+use kazashi_gui::lang::Lang;
 use eframe::egui::{self, accesskit::Role};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -38,7 +38,7 @@ fn harness_of(station: Station<SystemClock>) -> H {
             |ui, s: &mut Screen| {
                 // The first frame installs the font and draws nothing.
                 if !s.fonts {
-                    super::setup(ui.ctx()).unwrap();
+                    kazashi_gui::app::setup(ui.ctx()).unwrap();
                     s.fonts = true;
                     ui.ctx().request_repaint();
                     return;
@@ -873,9 +873,9 @@ fn reception_staff_have_no_command_view() {
     assert!(h.query_by_label_contains("本部 [F7]").is_none());
 }
 
-/// The launcher as `kazashi demo --scenario FILE` opens it.
+/// The launcher as `kazashi-lab demo --scenario FILE` opens it.
 struct Launching {
-    launcher: super::demo::Launcher,
+    launcher: crate::demo_window::Launcher,
     opened: Option<Station<SystemClock>>,
     fonts: bool,
 }
@@ -885,13 +885,13 @@ fn drill_mode_offers_the_scenario_first_and_opens_its_shelter_with_the_scenario_
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/small-drill.toml");
     let sc = kazashi_sim::scenario::Scenario::load(std::path::Path::new(path)).unwrap();
     let households = sc.households;
-    let drill = super::demo::Drill::new(sc, 60.0).unwrap();
+    let drill = crate::demo_window::Drill::new(sc, 60.0).unwrap();
     let mut h = Harness::builder()
         .with_size([1366.0, 768.0])
         .build_ui_state(
             |ui, s: &mut Launching| {
                 if !s.fonts {
-                    super::setup(ui.ctx()).unwrap();
+                    kazashi_gui::app::setup(ui.ctx()).unwrap();
                     s.fonts = true;
                     ui.ctx().request_repaint();
                     return;
@@ -902,7 +902,7 @@ fn drill_mode_offers_the_scenario_first_and_opens_its_shelter_with_the_scenario_
                 }
             },
             Launching {
-                launcher: super::demo::Launcher::new(Lang::Ja, false)
+                launcher: crate::demo_window::Launcher::new(Lang::Ja, false)
                     .unwrap()
                     .with_drill(Some(drill)),
                 opened: None,

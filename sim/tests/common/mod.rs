@@ -1,4 +1,4 @@
-//! What the CLI tests share: a `kazashi node` process and its latest status line, a drill
+//! What the CLI tests share: the product and lab binaries, a drill laptop's node process and its latest status line, a drill
 //! laptop's store arguments, a laptop that writes alone, and reading a command's answer.
 #![allow(dead_code)]
 
@@ -24,7 +24,7 @@ impl Drop for Laptop {
     }
 }
 
-/// `kazashi node` arguments for drill laptop `index` of fleet `fleet` in city `town`, with its
+/// `kazashi-lab node` arguments for drill laptop `index` of fleet `fleet` in city `town`, with its
 /// store in `dir`, writing `writes` check-ins every `every_ms`.
 #[allow(clippy::too_many_arguments)]
 pub fn node_args(
@@ -151,30 +151,70 @@ pub fn converged(laptops: &[&Laptop], events: u64) -> bool {
 /// The store passphrase the drill tests give every laptop.
 pub const PASS: &str = "drill passphrase";
 
-/// `kazashi` with the drill passphrase in its environment.
+/// The lab binary (`kazashi-lab`): drill laptops, demo, drills, benches, virtual cards.
+pub fn lab_bin() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_kazashi-lab").into()
+}
+
+/// The product binary (`kazashi`), built beside the lab's by `cargo test --workspace`.
+pub fn product_bin() -> std::path::PathBuf {
+    let p = lab_bin().with_file_name(format!("kazashi{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or build -p kazashi first)",
+        p.display()
+    );
+    p
+}
+
+/// The product `kazashi` with the drill passphrase in its environment.
 pub fn kazashi(args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kazashi"))
+    Command::new(product_bin())
         .args(args)
         .env("KAZASHI_PASSPHRASE", PASS)
         .output()
         .unwrap()
 }
 
-/// The store arguments of drill laptop `index` (fleet 11, city 3) with its store in `dir`.
+/// `kazashi-lab` with the drill passphrase in its environment.
+pub fn lab(args: &[String]) -> Output {
+    Command::new(lab_bin())
+        .args(args)
+        .env("KAZASHI_PASSPHRASE", PASS)
+        .output()
+        .unwrap()
+}
+
+/// The folder of drill laptop `index` (fleet 11, city 3) in `dir`, enrolled by the lab on
+/// first use; returns the product's arguments that open it.
 pub fn store(dir: &Path, index: usize) -> Vec<String> {
-    [
+    store_in(dir, index, 3)
+}
+
+/// As [`store`], in the drill city (and so the deployment) of seed `town`.
+pub fn store_in(dir: &Path, index: usize, town: u64) -> Vec<String> {
+    let d = dir.display().to_string();
+    let args: Vec<String> = [
+        "enrol-drill",
         "--dir",
-        &dir.display().to_string(),
+        &d,
         "--drill-fleet",
         "11",
         "--town-seed",
-        "3",
+        &town.to_string(),
         "--index",
         &index.to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    let out = lab(&args);
+    assert!(
+        out.status.success(),
+        "enrol-drill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    vec!["--dir".into(), d]
 }
 
 /// Run laptop `index` alone (no peers, no mDNS) for a second, writing `writes` check-ins;
@@ -187,7 +227,7 @@ pub fn write_alone(dir: &Path, index: usize, writes: usize) -> Value {
         .port();
     let mut args = node_args(dir, 11, 3, index, "127.0.0.1", port, writes, 20);
     args.extend(["--run-for".into(), "1".into()]);
-    let out = kazashi(&args);
+    let out = lab(&args);
     assert!(
         out.status.success(),
         "{}",
