@@ -14,6 +14,7 @@
 
 pub mod card;
 pub mod clock;
+pub mod enrolled;
 pub mod export;
 pub mod link;
 pub mod mesh;

@@ -203,7 +203,16 @@ impl<C: Clock> Node<C> {
         site: SiteId,
         clock: C,
     ) -> Result<Self, NodeError> {
-        let store = Store::open(path, passphrase)?;
+        Self::from_store(Store::open(path, passphrase)?, roster, site, clock)
+    }
+
+    /// [`Node::open`] on a store already opened (and so already keyed): the cold start.
+    pub fn from_store(
+        store: Store,
+        roster: Arc<Roster>,
+        site: SiteId,
+        clock: C,
+    ) -> Result<Self, NodeError> {
         let key = store.identity()?.ok_or(NodeError::NotEnrolledHere)?;
         let manifest = store.manifest()?.ok_or(NodeError::NotEnrolledHere)?;
         let members = SignedManifest::decode(&manifest)?;
