@@ -1,30 +1,31 @@
 //! The mesh: laptops find each other and converge over iroh, with no server and no internet.
 //!
-//! A thin adapter over the sans-IO sync protocol ([`Node::sync_start`], [`Node::sync_handle`]):
-//! one iroh endpoint per laptop, its identity the device's own ed25519 key, relays, public DNS
-//! and port mapping off, a fixed port. One protocol (ALPN `kazashi/sync/1`) is mounted on an
-//! iroh [`Router`]. Peers come from typed-in addresses, from the addresses remembered from
-//! earlier connections, and from mDNS on the LAN.
+//! A thin adapter: one iroh endpoint per laptop, its identity the device's own ed25519 key,
+//! relays, public DNS and port mapping off, a fixed port. One protocol (ALPN `kazashi/sync/1`)
+//! is mounted on an iroh [`Router`]. Peers come from typed-in addresses, from the addresses
+//! remembered from earlier connections, and from mDNS on the LAN.
 //!
 //! On each connection the dialer opens one bidirectional stream and both sides speak in
-//! length-prefixed frames:
-//!
-//! 1. `Hello` both ways: protocol version, deployment, manifest version. Another deployment or
-//!    protocol closes the connection as *mismatched*; a device the manifest does not enrol (or
-//!    has revoked) is closed as *refused* before any of its data is read.
-//! 2. The sync session: each side sends its catalog, then Automerge sync messages per shard
-//!    until both hold the same. Whenever this laptop gains events — its own, or a third
-//!    laptop's through another connection — it sends a fresh catalog on every connection, so new
-//!    events travel promptly and are relayed; a periodic catalog (anti-entropy) catches
-//!    anything missed. Per-peer sync state is kept across reconnects by the node.
-//! 3. Pings every two seconds; a peer silent for ten seconds is *lost* and is dialled again.
+//! length-prefixed frames. What is said is decided by [`crate::link::SyncLink`], the sans-IO
+//! policy the drill simulator runs too: the greeting and its checks (another deployment or
+//! protocol is *mismatched*, a device the manifest does not enrol or has revoked is *refused*
+//! before any of its data is read), the sync session (catalogs, Automerge messages, a push on
+//! every connection whenever this laptop gains events, a periodic catalog), pings, and a peer
+//! silent for ten seconds *lost*. This module reads frames and feeds them in, writes and closes
+//! as told, sleeps until the machine's timer, keeps the status map, and redials with
+//! [`crate::link::Backoff`].
 
 use crate::clock::Clock;
-use crate::node::{Node, NodeError, Peer};
+use crate::link::{
+    Action, Backoff, CLOSE_BYE, DIAL_TIMEOUT_MS, Ended, Hello, LinkConfig, MAX_FRAME, Role,
+    SyncLink,
+};
+pub use crate::link::{Link, PROTOCOL_VERSION};
+use crate::node::{Node, NodeError};
 use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt, presets};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, PublicKey, SecretKey};
-use kazashi_domain::{DeploymentId, DeviceId, Event, EventBody, OperatorId, SiteId};
+use kazashi_domain::{DeviceId, Event, EventBody, OperatorId, SiteId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -37,24 +38,8 @@ use tokio::task::JoinHandle;
 
 /// The sync protocol's ALPN.
 pub const ALPN: &[u8] = b"kazashi/sync/1";
-/// The version in `Hello`; peers of another version are shown as mismatched.
-pub const PROTOCOL_VERSION: u16 = 1;
 /// The default UDP port.
 pub const DEFAULT_PORT: u16 = 47470;
-/// The largest frame taken from a peer (a shard's whole history fits many times over).
-const MAX_FRAME: usize = 256 << 20;
-/// The greeting's limit: before it is checked, a peer may not make this laptop allocate more.
-const MAX_HELLO: usize = 1 << 10;
-
-const FRAME_HELLO: u8 = 0;
-const FRAME_SYNC: u8 = 1;
-const FRAME_PING: u8 = 2;
-
-const CLOSE_BYE: u32 = 0;
-const CLOSE_REFUSED: u32 = 4001;
-const CLOSE_MISMATCHED: u32 = 4002;
-const CLOSE_LOST: u32 = 4003;
-const CLOSE_PROTOCOL: u32 = 4004;
 
 /// Where to find a peer: an address, with the device's id if known (`<hex>@ip:port`).
 /// Without the id, every enrolled device is tried at that address in turn.
@@ -116,6 +101,19 @@ pub struct MeshConfig {
     pub lost_after: Duration,
 }
 
+impl MeshConfig {
+    /// The connection policy's timings.
+    pub fn link(&self) -> LinkConfig {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        LinkConfig {
+            anti_entropy_ms: ms(self.anti_entropy),
+            ping_ms: ms(self.ping),
+            lost_after_ms: ms(self.lost_after),
+            ..LinkConfig::default()
+        }
+    }
+}
+
 impl Default for MeshConfig {
     fn default() -> Self {
         MeshConfig {
@@ -127,19 +125,6 @@ impl Default for MeshConfig {
             lost_after: Duration::from_secs(10),
         }
     }
-}
-
-/// A peer's link, as the GUI and the CLI show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Link {
-    Connected,
-    /// Silent for longer than the limit, or the connection dropped; redialled.
-    Lost,
-    /// Another deployment or protocol version.
-    Mismatched,
-    /// Not enrolled in this deployment (or revoked).
-    Refused,
 }
 
 /// One peer, for the status view.
@@ -196,13 +181,6 @@ pub enum MeshError {
     Node(#[from] NodeError),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Hello {
-    protocol: u16,
-    deployment: DeploymentId,
-    manifest_version: u32,
-}
-
 #[derive(Debug)]
 struct PeerState {
     link: Link,
@@ -223,8 +201,10 @@ struct Shared<C: Clock> {
     changed: watch::Sender<u64>,
     config: MeshConfig,
     me: DeviceId,
-    deployment: DeploymentId,
-    manifest_version: u32,
+    /// This laptop's greeting.
+    hello: Hello,
+    /// The zero of the connection machines' time.
+    epoch: Instant,
     /// Addresses being dialled (so one is not dialled twice).
     dialling: Mutex<BTreeSet<PeerAddr>>,
     /// UDP bytes sent on every connection so far.
@@ -264,6 +244,18 @@ impl<C: Clock> Shared<C> {
     fn bump(&self) {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
+    /// Milliseconds since the mesh started: the connection machines' time.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+    /// The instant a machine's time stands for.
+    fn instant(&self, at: u64) -> Instant {
+        self.epoch + Duration::from_millis(at)
+    }
+    /// Run one machine call with the node, off the async threads.
+    fn with_node<R>(&self, f: impl FnOnce(&mut Node<C>) -> R) -> R {
+        tokio::task::block_in_place(|| f(&mut self.node()))
+    }
 }
 
 /// A running mesh around one node.
@@ -285,8 +277,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
     pub async fn start(node: Node<C>, config: MeshConfig) -> Result<Arc<Self>, MeshError> {
         let secret = SecretKey::from_bytes(&node.secret_key_bytes());
         let me = node.device();
-        let deployment = node.membership().deployment().id();
-        let manifest_version = node.membership().version();
+        let hello = Hello::of(&node);
         let remembered: Vec<PeerAddr> = node
             .setting(SETTING_PEERS)?
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -311,8 +302,8 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             changed,
             config: config.clone(),
             me,
-            deployment,
-            manifest_version,
+            hello,
+            epoch: Instant::now(),
             dialling: Mutex::new(BTreeSet::new()),
             wire_out: AtomicU64::new(0),
         });
@@ -532,7 +523,7 @@ async fn dial_loop<C: Clock + Send + 'static>(
     endpoint: Endpoint,
     to: PeerAddr,
 ) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::mesh();
     loop {
         let candidates: Vec<DeviceId> = match to.device {
             Some(d) => vec![d],
@@ -567,7 +558,10 @@ async fn dial_loop<C: Clock + Send + 'static>(
             let endpoint = endpoint.clone();
             let (target, by_address) = (to.addr, to.device.is_none());
             attempts.spawn(async move {
-                let c = tokio::time::timeout(Duration::from_secs(3), endpoint.connect(addr, ALPN));
+                let c = tokio::time::timeout(
+                    Duration::from_millis(DIAL_TIMEOUT_MS),
+                    endpoint.connect(addr, ALPN),
+                );
                 match c.await {
                     // Dialling by address alone, iroh may reach a laptop it already knows over
                     // the path it has, whatever address was given: only a connection that runs
@@ -589,9 +583,9 @@ async fn dial_loop<C: Clock + Send + 'static>(
             }
         }
         attempts.abort_all();
-        let met = match met {
+        let wait = match met {
             Some((device, conn)) => {
-                backoff = Duration::from_millis(250);
+                let wait = backoff.met();
                 remember(
                     &shared,
                     PeerAddr {
@@ -600,14 +594,11 @@ async fn dial_loop<C: Clock + Send + 'static>(
                     },
                 );
                 let _ = run_peer(shared.clone(), conn, Some(to.addr)).await;
-                true
+                wait
             }
-            None => false,
+            None => backoff.failed(),
         };
-        if !met {
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
-        tokio::time::sleep(backoff).await;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
     }
 }
 
@@ -651,13 +642,6 @@ async fn write_frame(send: &mut SendStream, kind: u8, body: &[u8]) -> Result<(),
         .map_err(|e| FrameError::Io(e.to_string()))
 }
 
-async fn write_sync(send: &mut SendStream, messages: &[Vec<u8>]) -> Result<(), FrameError> {
-    for m in messages {
-        write_frame(send, FRAME_SYNC, m).await?;
-    }
-    Ok(())
-}
-
 async fn read_frame(recv: &mut RecvStream, max: usize) -> Result<(u8, Vec<u8>), FrameError> {
     let mut len = [0u8; 4];
     recv.read_exact(&mut len)
@@ -690,24 +674,88 @@ fn close(conn: &Connection, code: u32, reason: &str) {
     conn.close(VarInt::from_u32(code), reason.as_bytes());
 }
 
-/// The words for a connection closed by the other side.
-fn closed_reason(conn: &Connection) -> (Link, String) {
+/// How a connection ended, as the machine is told it.
+fn ended(conn: &Connection, e: &FrameError) -> Ended {
     use iroh::endpoint::ConnectionError;
     match conn.close_reason() {
-        Some(ConnectionError::ApplicationClosed(c)) => match c.error_code.into_inner() {
-            code if code == u64::from(CLOSE_REFUSED) => {
-                (Link::Refused, "the peer refused this laptop".into())
-            }
-            code if code == u64::from(CLOSE_MISMATCHED) => {
-                (Link::Mismatched, "another deployment or version".into())
-            }
-            _ => (
-                Link::Lost,
-                format!("closed by the peer: {}", String::from_utf8_lossy(&c.reason)),
-            ),
+        Some(ConnectionError::ApplicationClosed(c)) => Ended::ByPeer {
+            code: c.error_code.into_inner(),
+            reason: String::from_utf8_lossy(&c.reason).into_owned(),
         },
-        Some(other) => (Link::Lost, format!("connection ended: {other}")),
-        None => (Link::Lost, "connection ended".into()),
+        Some(other) => Ended::Dropped(format!("{other} ({e})")),
+        None => Ended::Dropped(e.to_string()),
+    }
+}
+
+/// One connection's I/O around its machine: performs what the machine says.
+struct Wire<'a, C: Clock> {
+    shared: &'a Shared<C>,
+    conn: &'a Connection,
+    send: SendStream,
+    remote: DeviceId,
+    dialled: Option<SocketAddr>,
+    /// When the machine wants its next tick.
+    wake: Option<Instant>,
+    /// Counted in the peer's live connections.
+    connected: bool,
+    /// UDP bytes of this connection already added to the mesh's total.
+    counted: u64,
+}
+
+impl<C: Clock> Wire<'_, C> {
+    async fn perform(&mut self, actions: Vec<Action>) -> Result<(), FrameError> {
+        for action in actions {
+            match action {
+                Action::Send { kind, body } => write_frame(&mut self.send, kind, &body).await?,
+                Action::Close { code, reason } => close(self.conn, code, reason),
+                Action::Timer { at } => self.wake = Some(self.shared.instant(at)),
+                Action::Status { link, reason } => self.status(link, reason),
+                Action::Gained { ids } => {
+                    if let Some(p) = self.shared.peers().get_mut(&self.remote) {
+                        p.events_in += ids.len() as u64;
+                    }
+                    self.shared.bump();
+                }
+                Action::Differing(n) => {
+                    if let Some(p) = self.shared.peers().get_mut(&self.remote) {
+                        p.differing = n;
+                    }
+                }
+                // The status that follows says why.
+                Action::Failed(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&mut self, link: Link, reason: Option<String>) {
+        if link == Link::Connected {
+            self.shared
+                .set_link(self.remote, Link::Connected, None, self.dialled);
+            if let Some(p) = self.shared.peers().get_mut(&self.remote) {
+                p.connections += 1;
+                p.last_heard = Some(Instant::now());
+            }
+            self.connected = true;
+            return;
+        }
+        if self.connected {
+            if let Some(p) = self.shared.peers().get_mut(&self.remote) {
+                p.connections = p.connections.saturating_sub(1);
+            }
+            self.connected = false;
+        }
+        self.shared
+            .set_link(self.remote, link, reason, self.dialled);
+    }
+
+    /// Add the UDP bytes this connection has sent since the last count to the mesh's total.
+    fn count_sent(&mut self) {
+        let sent = self.conn.stats().udp_tx.bytes;
+        self.shared
+            .wire_out
+            .fetch_add(sent.saturating_sub(self.counted), Ordering::Relaxed);
+        self.counted = self.counted.max(sent);
     }
 }
 
@@ -719,115 +767,69 @@ async fn run_peer<C: Clock + Send + 'static>(
 ) -> Result<(), FrameError> {
     let remote = DeviceId(*conn.remote_id().as_bytes());
     let io = |e: iroh::endpoint::ConnectionError| FrameError::Io(e.to_string());
-    let (mut send, mut recv) = match dialled {
+    let (send, mut recv) = match dialled {
         Some(_) => conn.open_bi().await.map_err(io)?,
         None => conn.accept_bi().await.map_err(io)?,
     };
-    let mine = Hello {
-        protocol: PROTOCOL_VERSION,
-        deployment: shared.deployment,
-        manifest_version: shared.manifest_version,
+    let role = match dialled {
+        Some(_) => Role::Dialled,
+        None => Role::Accepted,
     };
-    let hello_bytes = postcard::to_allocvec(&mine).unwrap_or_default();
-    if dialled.is_some() {
-        write_frame(&mut send, FRAME_HELLO, &hello_bytes).await?;
-    }
-    let theirs =
-        match tokio::time::timeout(Duration::from_secs(10), read_frame(&mut recv, MAX_HELLO)).await
-        {
-            Ok(Ok((FRAME_HELLO, b))) => postcard::from_bytes::<Hello>(&b).ok(),
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => {
-                let (link, why) = closed_reason(&conn);
-                shared.set_link(remote, link, Some(format!("{why} ({e})")), dialled);
-                return Ok(());
+    let (mut link, first) = SyncLink::open(
+        shared.hello,
+        role,
+        remote,
+        shared.config.link(),
+        shared.now(),
+    );
+    let mut wire = Wire {
+        shared: &shared,
+        conn: &conn,
+        send,
+        remote,
+        dialled,
+        wake: None,
+        connected: false,
+        counted: 0,
+    };
+    let mut result = wire.perform(first).await;
+    // The greeting is read here, under its own size limit; nothing more is read until the
+    // machine has checked it.
+    while result.is_ok() && link.greeting() {
+        let wake = wire.wake.unwrap_or_else(Instant::now);
+        let actions = tokio::select! {
+            f = read_frame(&mut recv, link.max_frame()) => match f {
+                Ok((kind, body)) => shared.with_node(|n| link.frame(n, kind, &body, shared.now())),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            },
+            _ = tokio::time::sleep_until(wake.into()) => {
+                shared.with_node(|n| link.tick(n, shared.now()))
             }
-            Err(_) => None,
         };
-    let Some(theirs) = theirs else {
-        shared.set_link(
-            remote,
-            Link::Mismatched,
-            Some("no greeting".into()),
-            dialled,
-        );
-        close(&conn, CLOSE_PROTOCOL, "no greeting");
-        return Ok(());
-    };
-    if theirs.protocol != PROTOCOL_VERSION || theirs.deployment != shared.deployment {
-        let why = if theirs.protocol != PROTOCOL_VERSION {
-            format!(
-                "protocol version {} (this laptop: {PROTOCOL_VERSION})",
-                theirs.protocol
-            )
-        } else {
-            format!("another deployment ({})", theirs.deployment.short())
-        };
-        shared.set_link(remote, Link::Mismatched, Some(why), dialled);
-        close(&conn, CLOSE_MISMATCHED, "mismatched");
-        return Ok(());
+        result = wire.perform(actions).await;
     }
-    let enrolled = {
-        let node = shared.node();
-        let m = node.membership();
-        m.device(&remote).is_some() && m.revoked_from(&remote).is_none()
-    };
-    if !enrolled {
-        shared.set_link(
-            remote,
-            Link::Refused,
-            Some("not enrolled in this deployment".into()),
-            dialled,
-        );
-        close(&conn, CLOSE_REFUSED, "refused");
-        return Ok(());
+    if result.is_ok() && link.is_live() {
+        result = session(&shared, &mut wire, &mut link, recv).await;
     }
-    if dialled.is_none() {
-        write_frame(&mut send, FRAME_HELLO, &hello_bytes).await?;
+    if let Err(e) = &result {
+        let actions = shared.with_node(|n| link.closed(n, ended(&conn, e)));
+        // Only the status: the connection is gone.
+        let _ = wire.perform(actions).await;
     }
-    shared.set_link(remote, Link::Connected, None, dialled);
-    if let Some(p) = shared.peers().get_mut(&remote) {
-        p.connections += 1;
-        p.last_heard = Some(Instant::now());
-    }
-    let result = session(&shared, &conn, &mut send, recv, remote).await;
-    let (link, why) = match &result {
-        Ok(()) => (Link::Lost, "closed".to_owned()),
-        Err(e) => {
-            let (l, w) = closed_reason(&conn);
-            (l, format!("{w}: {e}"))
-        }
-    };
-    if let Some(p) = shared.peers().get_mut(&remote) {
-        p.connections = p.connections.saturating_sub(1);
-    }
-    shared.set_link(remote, link, Some(why), None);
+    wire.count_sent();
     result
 }
 
-/// Add the UDP bytes `conn` has sent since `counted` to the mesh's total.
-fn count_sent<C: Clock>(shared: &Shared<C>, conn: &Connection, counted: &mut u64) {
-    let sent = conn.stats().udp_tx.bytes;
-    shared
-        .wire_out
-        .fetch_add(sent.saturating_sub(*counted), Ordering::Relaxed);
-    *counted = (*counted).max(sent);
-}
-
-/// The sync conversation on an open, greeted stream.
+/// The greeted connection: frames, local changes and the machine's timer, until it ends.
 async fn session<C: Clock + Send + 'static>(
     shared: &Arc<Shared<C>>,
-    conn: &Connection,
-    send: &mut SendStream,
+    wire: &mut Wire<'_, C>,
+    link: &mut SyncLink,
     mut recv: RecvStream,
-    remote: DeviceId,
 ) -> Result<(), FrameError> {
-    let mut peer = Peer::new(format!("peer {}", remote.short()));
-    let first = {
-        let mut node = shared.node();
-        tokio::task::block_in_place(|| node.sync_start(&mut peer))
-    };
-    write_frame(send, FRAME_SYNC, &first).await?;
     // Frames are read on their own task: a read cut short by another branch would lose data.
     let (tx, mut rx) = mpsc::channel::<Result<(u8, Vec<u8>), FrameError>>(64);
     let reader = tokio::spawn(async move {
@@ -840,100 +842,39 @@ async fn session<C: Clock + Send + 'static>(
         }
     });
     let mut changed = shared.changed.subscribe();
-    let mut ping = tokio::time::interval(shared.config.ping);
-    let mut anti_entropy = tokio::time::interval(shared.config.anti_entropy);
-    anti_entropy.tick().await;
-    let mut last_heard = Instant::now();
-    let mut counted = 0u64;
+    let remote = link.remote();
     let result = loop {
-        count_sent(shared, conn, &mut counted);
-        tokio::select! {
-            frame = rx.recv() => {
-                let Some(frame) = frame else { break Ok(()) };
-                let (kind, body) = match frame {
-                    Ok(f) => f,
-                    Err(e) => break Err(e),
-                };
-                last_heard = Instant::now();
-                if let Some(p) = shared.peers().get_mut(&remote) {
-                    p.last_heard = Some(last_heard);
-                }
-                match kind {
-                    FRAME_SYNC => {
-                        let step = {
-                            let mut node = shared.node();
-                            tokio::task::block_in_place(|| node.sync_handle(&mut peer, &body))
-                        };
-                        let step = match step {
-                            Ok(s) => s,
-                            Err(e) => break Err(FrameError::Io(format!("store: {e}"))),
-                        };
-                        if let Some(p) = shared.peers().get_mut(&remote) {
-                            p.events_in += step.added as u64;
-                            if let Some(n) = step.differing {
-                                p.differing = n;
-                            } else if step.replies.is_empty() {
-                                p.differing = 0;
-                            }
-                        }
-                        if let Err(e) = write_sync(send, &step.replies).await {
-                            break Err(e);
-                        }
-                        if step.added > 0 {
-                            shared.bump();
-                        }
+        wire.count_sent();
+        if link.is_closed() {
+            break Ok(());
+        }
+        let wake = wire
+            .wake
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let actions = tokio::select! {
+            frame = rx.recv() => match frame {
+                Some(Ok((kind, body))) => {
+                    if let Some(p) = shared.peers().get_mut(&remote) {
+                        p.last_heard = Some(Instant::now());
                     }
-                    FRAME_PING => {}
-                    _ => {
-                        close(conn, CLOSE_PROTOCOL, "unknown frame");
-                        break Err(FrameError::Io(format!("unknown frame kind {kind}")));
-                    }
+                    shared.with_node(|n| link.frame(n, kind, &body, shared.now()))
                 }
+                Some(Err(e)) => break Err(e),
+                None => break Err(FrameError::Io("the reader stopped".into())),
+            },
+            r = changed.changed() => match r {
+                Ok(()) => shared.with_node(|n| link.changed(n, shared.now())),
+                Err(_) => shared.with_node(|n| link.close(n)),
+            },
+            _ = tokio::time::sleep_until(wake.into()) => {
+                shared.with_node(|n| link.tick(n, shared.now()))
             }
-            r = changed.changed() => {
-                if r.is_err() {
-                    break Ok(());
-                }
-                let pushed = {
-                    let mut node = shared.node();
-                    tokio::task::block_in_place(|| node.sync_push(&mut peer))
-                };
-                if let Err(e) = write_sync(send, &pushed).await {
-                    break Err(e);
-                }
-            }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > shared.config.lost_after {
-                    close(conn, CLOSE_LOST, "silent");
-                    break Err(FrameError::Io(format!(
-                        "silent for {} s",
-                        last_heard.elapsed().as_secs()
-                    )));
-                }
-                if let Err(e) = write_frame(send, FRAME_PING, &[]).await {
-                    break Err(e);
-                }
-            }
-            _ = anti_entropy.tick() => {
-                let cat = {
-                    let mut node = shared.node();
-                    tokio::task::block_in_place(|| node.sync_catalog(&mut peer))
-                };
-                if let Err(e) = write_frame(send, FRAME_SYNC, &cat).await {
-                    break Err(e);
-                }
-            }
+        };
+        if let Err(e) = wire.perform(actions).await {
+            break Err(e);
         }
     };
     reader.abort();
-    count_sent(shared, conn, &mut counted);
-    {
-        let mut node = shared.node();
-        node.sync_end(peer);
-    }
-    if result.is_ok() {
-        close(conn, CLOSE_BYE, "bye");
-    }
     result
 }
 
