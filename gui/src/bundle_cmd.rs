@@ -2,6 +2,7 @@
 //! Each prints one JSON object saying what it did; a refused file exits non-zero with the
 //! reason in words, and changes nothing.
 
+use anyhow::Context as _;
 use crate::node_cmd::{StoreArgs, open_node};
 use kazashi_domain::DeviceId;
 use kazashi_node::BundleScope;
@@ -38,11 +39,11 @@ pub enum BundleAction {
     },
 }
 
-fn device_hex(s: &str) -> Result<DeviceId, String> {
-    DeviceId::from_hex(s.trim()).map_err(|_| format!("--for {s:?}: a device id is 64 hex digits"))
+fn device_hex(s: &str) -> anyhow::Result<DeviceId> {
+    DeviceId::from_hex(s.trim()).map_err(|_| anyhow::anyhow!("--for {s:?}: a device id is 64 hex digits"))
 }
 
-pub fn run(args: &BundleArgs) -> Result<(), String> {
+pub fn run(args: &BundleArgs) -> anyhow::Result<()> {
     match &args.action {
         BundleAction::Export {
             store,
@@ -56,13 +57,13 @@ pub fn run(args: &BundleArgs) -> Result<(), String> {
                 (None, false) => BundleScope::SinceLast,
             };
             let (mut node, _) = open_node(store)?;
-            let file = node.export_bundle(scope).map_err(|e| e.to_string())?;
+            let file = node.export_bundle(scope)?;
             // Write beside the target and rename, so a pulled stick never holds half a file
             // under the real name.
             let tmp = out.with_extension("partial");
             std::fs::write(&tmp, &file)
                 .and_then(|()| std::fs::rename(&tmp, out))
-                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                .with_context(|| format!("cannot write {}", out.display()))?;
             let line = serde_json::json!({
                 "bundle": "export",
                 "file": out.display().to_string(),
@@ -74,11 +75,11 @@ pub fn run(args: &BundleArgs) -> Result<(), String> {
         }
         BundleAction::Import { store, file } => {
             let bytes =
-                std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
             let (mut node, _) = open_node(store)?;
             let r = node
                 .import_bundle(&bytes, "usb")
-                .map_err(|e| format!("{}: {e}", file.display()))?;
+                .with_context(|| format!("{}", file.display()))?;
             let by_site: serde_json::Map<String, serde_json::Value> = r
                 .added_by_site
                 .iter()

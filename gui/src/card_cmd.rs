@@ -4,6 +4,7 @@
 //! Output is JSON lines; no name, address or card datum is ever printed (persons by roster
 //! id, cards by the first digits of their pseudonymous key).
 
+use anyhow::Context as _;
 use crate::lang::Lang;
 use crate::node_cmd::{StoreArgs, open_node};
 use kazashi_domain::ids::{OperatorId, PersonRef};
@@ -76,10 +77,10 @@ impl ReaderArgs {
         };
         Ok(CardSession::new(t))
     }
-    fn cas(&self) -> Result<Vec<Vec<u8>>, String> {
+    fn cas(&self) -> anyhow::Result<Vec<Vec<u8>>> {
         self.cas
             .iter()
-            .map(|p| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display())))
+            .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
             .collect()
     }
 }
@@ -128,13 +129,13 @@ fn person_json(p: &PersonRef) -> serde_json::Value {
     json!(p.to_string())
 }
 
-pub fn run(args: &CardArgs, lang: Lang) -> Result<(), String> {
+pub fn run(args: &CardArgs, lang: Lang) -> anyhow::Result<()> {
     match &args.action {
         CardAction::Readers => {
             let s = match ReaderSnapshot::now() {
                 Ok(s) => s,
                 Err(CardError::ServiceDown) => ReaderSnapshot::default(),
-                Err(e) => return Err(said(&e, lang)),
+                Err(e) => anyhow::bail!(said(&e, lang)),
             };
             println!("{}", snapshot_json(&s, lang));
             Ok(())
@@ -166,7 +167,7 @@ pub fn run(args: &CardArgs, lang: Lang) -> Result<(), String> {
                         println!("{line}");
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -179,36 +180,36 @@ pub fn run(args: &CardArgs, lang: Lang) -> Result<(), String> {
         } => {
             let cas = reader.cas()?;
             let (mut node, _) = open_node(store)?;
-            let mut s = reader.session().map_err(|e| said(&e, lang))?;
-            let tap = node.card_tap(&mut s, &cas).map_err(|e| said(&e, lang))?;
+            let mut s = reader.session().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let tap = node.card_tap(&mut s, &cas).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
             let mut out = serde_json::Map::new();
             out.insert("card".into(), json!(tap.card.short()));
             out.insert("person".into(), json!(tap.person.as_ref().map(person_json)));
             out.insert("chain".into(), json!(chain_words(tap.chain, lang)));
             out.insert("apdus".into(), json!(s.log().len()));
             if let Some(staff) = enrol_staff {
-                let op = OperatorId::new(staff).map_err(|e| e.to_string())?;
+                let op = OperatorId::new(staff)?;
                 node.enrol_staff_card(&tap.card, &op)
-                    .map_err(|e| e.to_string())?;
+                    ?;
             }
-            if let Some(op) = node.staff_card(&tap.card).map_err(|e| e.to_string())? {
+            if let Some(op) = node.staff_card(&tap.card)? {
                 out.insert("staff".into(), json!(op.as_str()));
             }
             if let Some(var) = pin_env {
-                let typed = std::env::var(var).map_err(|_| format!("set the PIN in {var}"))?;
-                let pin = Pin::new(&typed).map_err(|e| said(&e, lang))?;
-                let left = s.pin_tries(PinFor::Text).map_err(|e| said(&e, lang))?;
+                let typed = std::env::var(var).map_err(|_| anyhow::anyhow!("set the PIN in {var}"))?;
+                let pin = Pin::new(&typed).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+                let left = s.pin_tries(PinFor::Text).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
                 out.insert("tries_before".into(), json!(left));
                 s.verify_pin(PinFor::Text, &pin)
-                    .map_err(|e| said(&e, lang))?;
-                let four = s.read_basic_four().map_err(|e| said(&e, lang))?;
+                    .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+                let four = s.read_basic_four().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
                 match node.match_basic_four(&four) {
                     BasicFourMatch::Strong(c) => {
-                        let op = OperatorId::new(operator).map_err(|e| e.to_string())?;
+                        let op = OperatorId::new(operator)?;
                         let person = PersonRef::Roster(c.person);
                         if tap.person != Some(person) {
                             node.bind_card(op, tap.card, person)
-                                .map_err(|e| e.to_string())?;
+                                ?;
                             out.insert("bound".into(), json!(true));
                         }
                         out.insert("match".into(), json!("strong"));
@@ -237,14 +238,14 @@ pub fn run(args: &CardArgs, lang: Lang) -> Result<(), String> {
         }
         CardAction::Check { reader, pin_env } => {
             let cas = reader.cas()?;
-            let typed = std::env::var(pin_env).map_err(|_| format!("set the PIN in {pin_env}"))?;
-            let pin = Pin::new(&typed).map_err(|e| said(&e, lang))?;
-            let mut s = reader.session().map_err(|e| said(&e, lang))?;
-            let cert = s.read_auth_cert().map_err(|e| said(&e, lang))?;
-            let left = s.pin_tries(PinFor::Jpki).map_err(|e| said(&e, lang))?;
-            let challenge = reception::challenge().map_err(|e| said(&e, lang))?;
+            let typed = std::env::var(pin_env).map_err(|_| anyhow::anyhow!("set the PIN in {pin_env}"))?;
+            let pin = Pin::new(&typed).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let mut s = reader.session().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let cert = s.read_auth_cert().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let left = s.pin_tries(PinFor::Jpki).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let challenge = reception::challenge().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
             let ok = reception::possession_check(&mut s, &cert, &pin, &challenge)
-                .map_err(|e| said(&e, lang))?;
+                .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -261,12 +262,10 @@ pub fn run(args: &CardArgs, lang: Lang) -> Result<(), String> {
             if ok {
                 Ok(())
             } else {
-                Err(lang
-                    .t(
-                        "カードの鍵による署名を確認できませんでした",
-                        "the card's signature did not verify",
-                    )
-                    .into())
+                Err(anyhow::Error::msg(lang.t(
+                    "カードの鍵による署名を確認できませんでした",
+                    "the card's signature did not verify",
+                )))
             }
         }
     }

@@ -70,7 +70,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kazashi: {e}");
+            // The error and each of its sources, "…: …: …".
+            eprintln!("kazashi: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -2,6 +2,7 @@
 //! always-on machine under systemd. It joins the mesh and prints its status as one JSON object
 //! per line. The lab's drill laptops run the same loop with a writer.
 
+use anyhow::Context as _;
 use kazashi_domain::event::EventBody;
 use kazashi_domain::{OperatorId, Roster};
 use kazashi_node::enrolled::{self, Folder};
@@ -39,9 +40,9 @@ impl StoreArgs {
     }
 
     /// The store's passphrase, and the roster store's (the store's when its own is unset).
-    pub fn passphrases(&self) -> Result<(String, String), String> {
+    pub fn passphrases(&self) -> anyhow::Result<(String, String)> {
         let store = std::env::var(&self.passphrase_env).map_err(|_| {
-            format!(
+            anyhow::anyhow!(
                 "set the store's passphrase in the environment variable {}",
                 self.passphrase_env
             )
@@ -52,9 +53,9 @@ impl StoreArgs {
 }
 
 /// Open this laptop's enrolled folder.
-pub fn open_node(args: &StoreArgs) -> Result<(Node<SystemClock>, Arc<Roster>), String> {
+pub fn open_node(args: &StoreArgs) -> anyhow::Result<(Node<SystemClock>, Arc<Roster>)> {
     let (pass, roster_pass) = args.passphrases()?;
-    enrolled::open(&args.folder(), &pass, &roster_pass, SystemClock).map_err(|e| report(&e))
+    enrolled::open(&args.folder(), &pass, &roster_pass, SystemClock).map_err(anyhow::Error::from)
 }
 
 /// An error and its sources, one after the other ("the store in /x: wrong passphrase").
@@ -111,7 +112,7 @@ pub struct Writer {
     pub plan: Box<dyn FnMut(usize) -> Option<EventBody> + Send>,
 }
 
-pub fn run(args: &NodeArgs) -> Result<(), String> {
+pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
     let (node, _) = open_node(&args.store)?;
     serve_blocking(node, &args.mesh, None)
 }
@@ -122,7 +123,7 @@ pub fn serve_blocking(
     node: Node<SystemClock>,
     args: &MeshArgs,
     writer: Option<Writer>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let config = MeshConfig {
         bind: SocketAddr::new(args.bind, args.port),
         peers: args.peers.clone(),
@@ -134,7 +135,7 @@ pub fn serve_blocking(
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        .with_context(|| format!("cannot start the runtime"))?;
     rt.block_on(serve(node, config, args.clone(), writer))
 }
 
@@ -143,8 +144,8 @@ async fn serve(
     config: MeshConfig,
     args: MeshArgs,
     writer: Option<Writer>,
-) -> Result<(), String> {
-    let mesh = Mesh::start(node, config).await.map_err(|e| report(&e))?;
+) -> anyhow::Result<()> {
+    let mesh = Mesh::start(node, config).await?;
     if let Some(mut w) = writer {
         let mesh = mesh.clone();
         tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! code as the window's export buttons (`kazashi_node::export::render`). Prints one JSON object
 //! saying what it wrote and what it left out (counts and reasons, never who).
 
+use anyhow::Context as _;
 use crate::node_cmd::{StoreArgs, open_node};
 use kazashi_domain::{CivilDate, Millis, SiteId};
 use kazashi_node::export::{PFIF_DOMAIN, Report, ReportRequest, render};
@@ -55,13 +56,13 @@ pub fn parse_jst(s: &str) -> Result<Millis, String> {
         .ok_or_else(bad)
 }
 
-pub fn run(args: &ReportArgs) -> Result<(), String> {
+pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let now = kazashi_node::Clock::now_ms(&kazashi_node::SystemClock);
     if args.as_of.is_some_and(|t| t > now) {
-        return Err("--as-of is in the future".into());
+        anyhow::bail!("--as-of is in the future");
     }
     let font = match args.kind {
-        Report::EvacueesPdf => Some(crate::app::fonts::find()?.0),
+        Report::EvacueesPdf => Some(crate::app::fonts::find().map_err(anyhow::Error::msg)?.0),
         _ => None,
     };
     let (node, _) = open_node(&args.store)?;
@@ -78,18 +79,20 @@ pub fn run(args: &ReportArgs) -> Result<(), String> {
             font: font.as_deref(),
             pfif_domain: PFIF_DOMAIN,
         },
-    )?;
+    )
+    .map_err(anyhow::Error::msg)?;
     let path = match &args.out {
         Some(out) => {
             // Beside the target, then renamed: a pulled stick never holds half a file.
             let tmp = out.with_extension("partial");
             std::fs::write(&tmp, &r.bytes)
                 .and_then(|()| std::fs::rename(&tmp, out))
-                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+                .with_context(|| format!("cannot write {}", out.display()))?;
             out.clone()
         }
         None => {
-            crate::app::oath::write_private(&args.store.dir.join("export"), &r.file_name, &r.bytes)?
+            crate::app::oath::write_private(&args.store.dir.join("export"), &r.file_name, &r.bytes)
+                .map_err(anyhow::Error::msg)?
         }
     };
     let line = serde_json::json!({

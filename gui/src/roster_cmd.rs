@@ -2,6 +2,7 @@
 //! store holds. The column mapping is in `docs/roster-csv.md`. (A sample file of the synthetic
 //! city comes from the lab: `kazashi-lab roster-sample`.)
 
+use anyhow::Context as _;
 use kazashi_domain::CivilDate;
 use kazashi_domain::ids::RosterHash;
 use kazashi_domain::roster::RosterKind;
@@ -67,30 +68,31 @@ pub enum RosterCommand {
 }
 
 /// The roster store's passphrase from the environment variable `env`.
-pub fn passphrase(env: &str) -> Result<String, String> {
-    std::env::var(env).map_err(|_| format!("set the roster store's passphrase in {env}"))
+pub fn passphrase(env: &str) -> anyhow::Result<String> {
+    std::env::var(env).map_err(|_| anyhow::anyhow!("set the roster store's passphrase in {env}"))
 }
 
-fn today() -> Result<CivilDate, String> {
+fn today() -> anyhow::Result<CivilDate> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| e.to_string())?;
+        ?;
     CivilDate::jst_of(u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
-        .ok_or_else(|| "the system clock is out of range".into())
+        .context("the system clock is out of range")
 }
 
-fn options(a: &ReadArgs) -> Result<ReadOptions, String> {
+fn options(a: &ReadArgs) -> anyhow::Result<ReadOptions> {
     let mapping = match &a.map {
         Some(p) => Mapping::parse(
-            &std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
-        )?,
+            &std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?,
+        )
+        .map_err(anyhow::Error::msg)?,
         None => Mapping::default(),
     };
     let encoding = match a.encoding.as_deref() {
         None => None,
         Some("utf-8" | "utf8") => Some(SourceEncoding::Utf8),
         Some("cp932" | "sjis" | "shift_jis") => Some(SourceEncoding::Cp932),
-        Some(o) => return Err(format!("unknown encoding {o:?}: utf-8 or cp932")),
+        Some(o) => anyhow::bail!("unknown encoding {o:?}: utf-8 or cp932"),
     };
     Ok(ReadOptions {
         kind: if a.voters {
@@ -136,12 +138,12 @@ fn progress_bar(label: &'static str) -> impl FnMut(u64, u64) {
     }
 }
 
-fn read_file(a: &ReadArgs) -> Result<(Vec<u8>, ReadOptions), String> {
-    let bytes = std::fs::read(&a.file).map_err(|e| format!("{}: {e}", a.file.display()))?;
+fn read_file(a: &ReadArgs) -> anyhow::Result<(Vec<u8>, ReadOptions)> {
+    let bytes = std::fs::read(&a.file).with_context(|| format!("{}", a.file.display()))?;
     Ok((bytes, options(a)?))
 }
 
-pub fn run(args: &RosterArgs) -> Result<(), String> {
+pub fn run(args: &RosterArgs) -> anyhow::Result<()> {
     match &args.command {
         RosterCommand::Lint(a) => {
             let (bytes, opts) = read_file(a)?;
@@ -157,7 +159,7 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
                 }
                 Err(lint) => {
                     report(&lint);
-                    Err(format!(
+                    Err(anyhow::anyhow!(
                         "{} refused: {} error(s); nothing was used",
                         a.file.display(),
                         lint.error_count()
@@ -177,16 +179,16 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
                 .as_deref()
                 .map(RosterHash::from_hex)
                 .transpose()
-                .map_err(|e| format!("--expect-hash: {e}"))?;
+                .with_context(|| format!("--expect-hash"))?;
             let (bytes, opts) = read_file(a)?;
             let imp = match read(&bytes, &opts, &mut progress_bar("読み込み read ")) {
                 Ok(i) => i,
                 Err(lint) => {
                     report(&lint);
-                    return Err(format!(
+                    anyhow::bail!(
                         "{} refused: nothing was imported and the roster store is unchanged",
                         a.file.display()
-                    ));
+                    );
                 }
             };
             report(&imp.lint);
@@ -195,11 +197,11 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
                 && let hash = imp.hash()
                 && x != hash
             {
-                return Err(format!(
+                anyhow::bail!(
                     "the file's roster has hash {}, not the pinned {}: nothing was imported",
                     hash.to_hex(),
                     x.to_hex()
-                ));
+                );
             }
             let params = if *insecure_fast_kdf {
                 KdfParams::FAST_INSECURE
@@ -214,7 +216,7 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
                 sha256(&bytes),
                 &mut progress_bar("索引 index  "),
             )
-            .map_err(|e| e.to_string())?;
+            ?;
             println!(
                 "{}",
                 serde_json::json!({"ok": true, "persons": db.len(), "hash": db.hash().to_hex(),
@@ -227,7 +229,7 @@ pub fn run(args: &RosterArgs) -> Result<(), String> {
             passphrase_env,
         } => {
             let db =
-                RosterDb::open(store, &passphrase(passphrase_env)?).map_err(|e| e.to_string())?;
+                RosterDb::open(store, &passphrase(passphrase_env)?)?;
             let kind = match db.kind() {
                 RosterKind::Residents => "residents",
                 RosterKind::Voters => "voters",

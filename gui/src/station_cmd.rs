@@ -1,10 +1,11 @@
 //! `kazashi` (and `kazashi station`): the station window on this laptop's enrolled folder, in
 //! the mesh, with the PC/SC card readers.
 
+use anyhow::Context as _;
 use crate::app::cards::PcscReaders;
 use crate::app::{Host, Station};
 use crate::lang::Lang;
-use crate::node_cmd::{StoreArgs, open_node, report};
+use crate::node_cmd::{StoreArgs, open_node};
 use kazashi_node::mesh::{DEFAULT_PORT, Mesh, MeshConfig, PeerAddr};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -27,14 +28,14 @@ pub struct StationArgs {
     pub no_mdns: bool,
 }
 
-pub fn run(args: &StationArgs, lang: Lang) -> Result<(), String> {
+pub fn run(args: &StationArgs, lang: Lang) -> anyhow::Result<()> {
     let (node, _) = open_node(&args.store)?;
     let rt = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| format!("cannot start the runtime: {e}"))?,
+            .with_context(|| format!("cannot start the runtime"))?,
     );
     let config = MeshConfig {
         bind: SocketAddr::new(args.bind, args.port),
@@ -44,11 +45,12 @@ pub fn run(args: &StationArgs, lang: Lang) -> Result<(), String> {
     };
     let mesh = rt
         .block_on(Mesh::start(node, config))
-        .map_err(|e| report(&e))?;
+        ?;
     let station = Station::new(
         Host::Mesh { mesh, rt },
         lang,
         Box::new(PcscReaders::start()),
-    )?;
-    crate::app::run_window(station)
+    )
+    .map_err(anyhow::Error::msg)?;
+    crate::app::run_window(station).map_err(anyhow::Error::msg)
 }

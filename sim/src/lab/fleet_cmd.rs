@@ -159,5 +159,5 @@ pub fn node(args: &NodeArgs) -> Result<(), String> {
                 plan: Box::new(plan),
             }
         });
-    serve_blocking(node, &args.mesh, writer)
+    serve_blocking(node, &args.mesh, writer).map_err(|e| format!("{e:#}"))
 }
