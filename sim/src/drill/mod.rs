@@ -8,11 +8,13 @@
 //! from two seeded streams — the workload's and the network's — so a change in the network
 //! does not change who arrives when.
 //!
-//! What the laptops do mirrors `node::mesh`: a connection opens with catalogs both ways, every
-//! event a laptop gains (its own or relayed) is pushed on all its connections, and a catalog
-//! goes out every `anti_entropy_s` on each live connection. Crashes drop the `Node` and open it
-//! again from its store (the real cold start); a lost laptop is never opened again; USB bundles
-//! are the real `export_bundle`/`import_bundle` files.
+//! Each end of each connection runs the node's own connection policy, `kazashi_node::link`'s
+//! `SyncLink`, the machine `node::mesh` runs over iroh ([`links`]): the greeting and its checks,
+//! catalogs both ways, a push of every event a laptop gains (its own or relayed) on all its
+//! connections, a catalog every `anti_entropy_s`, pings and the lost-after limit, and the
+//! mesh's redial back-off. Crashes drop the `Node` and open it again from its store (the real
+//! cold start); a lost laptop is never opened again; USB bundles are the real
+//! `export_bundle`/`import_bundle` files.
 //!
 //! Measures: propagation delays, convergence after each heal, detection delays and
 //! precision/recall against the planted truth, the command center's headcount error against
@@ -20,6 +22,7 @@
 //! and faults are replayed through the VxPollBook-style baseline ([`baseline`]).
 
 pub mod baseline;
+mod links;
 pub mod net;
 pub mod report;
 pub mod track;
@@ -36,8 +39,9 @@ use kazashi_domain::event::*;
 use kazashi_domain::ids::{HouseholdId, OperatorId, PersonId, PersonRef, SiteId};
 use kazashi_domain::text::{KanaReading, Label, PersonName};
 use kazashi_domain::{CivilDate, Deployment, Event, EventId, Roster, State};
-use kazashi_node::{BundleScope, KdfParams, ManualClock, Node, NodeError, Peer, SkewedClock};
-use net::{Delivery, NetRng};
+use kazashi_node::{BundleScope, KdfParams, ManualClock, Node, NodeError, SkewedClock};
+use links::Link;
+use net::NetRng;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use report::{Detection, Invariants, PlantedLine, Report, Sample, SyncFigures};
@@ -98,20 +102,6 @@ struct Laptop {
     key: kazashi_sync::DeviceKey,
 }
 
-struct Conn {
-    id: u64,
-    peers: [Peer; 2],
-    /// Per direction, when the last message arrives (streams keep order).
-    last: [u64; 2],
-}
-
-struct Link {
-    ends: [usize; 2],
-    conn: Option<Conn>,
-    /// A connect is already queued.
-    dialling: bool,
-}
-
 #[derive(Debug, Clone)]
 enum Act {
     ArrivalTick,
@@ -155,14 +145,20 @@ enum Job {
         link: usize,
         conn: u64,
         to: u8,
+        kind: u8,
         bytes: Vec<u8>,
     },
-    AntiEntropy {
+    /// A connection machine's timer (stale unless `generation` is its side's latest).
+    Timer {
         link: usize,
         conn: u64,
+        side: u8,
+        generation: u64,
     },
+    /// A dial (stale unless `generation` is the link's latest).
     Connect {
         link: usize,
+        generation: u64,
     },
     Act {
         act: Act,
@@ -279,6 +275,8 @@ pub struct RunStats {
     pub node_steps: u64,
     pub events: u64,
     pub jobs: u64,
+    /// Connections a connection machine closed (lost after silence, a protocol error).
+    pub closed_by_policy: u64,
 }
 
 pub struct Engine {
@@ -521,48 +519,6 @@ impl Engine {
         self.laptops.iter().position(|l| l.site == hq.id)
     }
 
-    /// Laptops at one site all link; every laptop links to the command center's first laptop
-    /// and to `peers_per_node` others chosen with the network's seed.
-    fn build_links(&mut self) {
-        let n = self.laptops.len();
-        let mut pairs = std::collections::BTreeSet::new();
-        let hq = self.hq();
-        for a in 0..n {
-            for b in (a + 1)..n {
-                if self.laptops.get(a).map(|l| l.site) == self.laptops.get(b).map(|l| l.site) {
-                    pairs.insert((a, b));
-                }
-            }
-            if let Some(h) = hq
-                && h != a
-            {
-                pairs.insert((a.min(h), a.max(h)));
-            }
-            for _ in 0..self.sc.network.peers_per_node {
-                if n < 2 {
-                    break;
-                }
-                let b = self.net_rng.below(n as u64) as usize;
-                if b != a {
-                    pairs.insert((a.min(b), a.max(b)));
-                }
-            }
-        }
-        for (a, b) in pairs {
-            let ix = self.links.len();
-            self.links.push(Link {
-                ends: [a, b],
-                conn: None,
-                dialling: false,
-            });
-            for l in [a, b] {
-                if let Some(lp) = self.laptops.get_mut(l) {
-                    lp.links.push(ix);
-                }
-            }
-        }
-    }
-
     fn push(&mut self, t: u64, job: Job) {
         self.seq += 1;
         self.queue.push(Reverse(Entry {
@@ -614,12 +570,7 @@ impl Engine {
                 self.trace.push((start, Trace::Up(i)));
             }
         }
-        for l in 0..self.links.len() {
-            self.push(start, Job::Connect { link: l });
-            if let Some(k) = self.links.get_mut(l) {
-                k.dialling = true;
-            }
-        }
+        self.dial_all();
         for (i, f) in self.sc.faults.clone().iter().enumerate() {
             match f {
                 Fault::Partition { from, until, .. } => {
@@ -1184,7 +1135,7 @@ impl Engine {
                 let today = CivilDate::jst_of(self.now).unwrap_or(self.municipality.today);
                 let counts = node.state().site_counts(&id, &self.roster, today, None);
                 let report =
-                    crate::demo::status_report(ReportKind::Periodic(n), &counts, self.start);
+                    crate::workload::status_report(ReportKind::Periodic(n), &counts, self.start);
                 if let Err(e) =
                     self.record(laptop, EventBody::ShelterStatusReport(Box::new(report)))
                 {
@@ -1571,231 +1522,6 @@ impl Engine {
 
     // ----- the network -----
 
-    fn reachable(&self, a: usize, b: usize) -> bool {
-        let (Some(la), Some(lb)) = (self.laptops.get(a), self.laptops.get(b)) else {
-            return false;
-        };
-        la.status == Status::Up
-            && lb.status == Status::Up
-            && net::reachable(
-                &self.sc.faults,
-                &self.active,
-                la.site.as_str(),
-                lb.site.as_str(),
-            )
-    }
-
-    fn send(&mut self, link: usize, from: u8, bytes: Vec<u8>) {
-        let Some(k) = self.links.get_mut(link) else {
-            return;
-        };
-        let Some(conn) = k.conn.as_mut() else { return };
-        self.wire.messages += 1;
-        self.wire.bytes += bytes.len() as u64 + net::FRAME_OVERHEAD;
-        let to = 1 - from;
-        let id = conn.id;
-        let last = conn.last.get(usize::from(from)).copied().unwrap_or(0);
-        let times = self.net_rng.deliveries(&self.sc.network, self.now, last);
-        if let Some(Delivery { last: Some(l), .. }) = times.first()
-            && let Some(slot) = conn.last.get_mut(usize::from(from))
-        {
-            *slot = *l;
-        }
-        for d in times {
-            self.push(
-                d.at,
-                Job::Deliver {
-                    link,
-                    conn: id,
-                    to,
-                    bytes: bytes.clone(),
-                },
-            );
-        }
-    }
-
-    /// After a laptop gained events: push them on every live connection (as the mesh does).
-    fn bump(&mut self, laptop: usize) {
-        let links = self
-            .laptops
-            .get(laptop)
-            .map(|l| l.links.clone())
-            .unwrap_or_default();
-        for link in links {
-            let Some(side) = self.side(link, laptop) else {
-                continue;
-            };
-            let msgs = {
-                let Some(k) = self.links.get_mut(link) else {
-                    continue;
-                };
-                let Some(conn) = k.conn.as_mut() else {
-                    continue;
-                };
-                let Some(node) = self.laptops.get_mut(laptop).and_then(|l| l.node.as_mut()) else {
-                    continue;
-                };
-                let Some(peer) = conn.peers.get_mut(usize::from(side)) else {
-                    continue;
-                };
-                self.stats.node_steps += 1;
-                node.sync_push(peer)
-            };
-            for m in msgs {
-                self.send(link, side, m);
-            }
-        }
-    }
-
-    fn side(&self, link: usize, laptop: usize) -> Option<u8> {
-        let k = self.links.get(link)?;
-        if k.ends[0] == laptop {
-            Some(0)
-        } else if k.ends[1] == laptop {
-            Some(1)
-        } else {
-            None
-        }
-    }
-
-    fn connect(&mut self, link: usize) {
-        let Some(k) = self.links.get_mut(link) else {
-            return;
-        };
-        k.dialling = false;
-        let [a, b] = k.ends;
-        if k.conn.is_some() || !self.reachable(a, b) {
-            return;
-        }
-        let id = self.next_conn;
-        self.next_conn += 1;
-        let names = [a, b].map(|i| {
-            self.laptops
-                .get(i)
-                .and_then(|l| l.node.as_ref())
-                .map(|n| n.device().to_hex().chars().take(16).collect::<String>())
-                .unwrap_or_default()
-        });
-        let mut peers = [
-            Peer::new(format!("peer {}", names[1])),
-            Peer::new(format!("peer {}", names[0])),
-        ];
-        let mut first = Vec::new();
-        for (side, &l) in [a, b].iter().enumerate() {
-            let Some(node) = self.laptops.get_mut(l).and_then(|x| x.node.as_mut()) else {
-                return;
-            };
-            let Some(peer) = peers.get_mut(side) else {
-                return;
-            };
-            self.stats.node_steps += 1;
-            first.push(node.sync_start(peer));
-        }
-        if let Some(k) = self.links.get_mut(link) {
-            k.conn = Some(Conn {
-                id,
-                peers,
-                last: [0, 0],
-            });
-        }
-        for (side, m) in first.into_iter().enumerate() {
-            self.send(link, side as u8, m);
-        }
-        let t = self.now + (self.sc.network.anti_entropy_s * 1000.0) as u64;
-        self.push(t, Job::AntiEntropy { link, conn: id });
-    }
-
-    /// Close a connection; `crashed` is the side whose process died (it saves nothing).
-    fn disconnect(&mut self, link: usize, crashed: Option<usize>) {
-        let Some(k) = self.links.get_mut(link) else {
-            return;
-        };
-        let Some(conn) = k.conn.take() else { return };
-        let ends = k.ends;
-        for (side, peer) in conn.peers.into_iter().enumerate() {
-            let Some(&l) = ends.get(side) else { continue };
-            if Some(l) == crashed {
-                continue;
-            }
-            if let Some(node) = self.laptops.get_mut(l).and_then(|x| x.node.as_mut()) {
-                node.sync_end(peer);
-            }
-        }
-    }
-
-    /// Queue a connect for every link that could be up now and is not.
-    fn redial(&mut self) {
-        for link in 0..self.links.len() {
-            let Some(k) = self.links.get(link) else {
-                continue;
-            };
-            if k.conn.is_some() || k.dialling || !self.reachable(k.ends[0], k.ends[1]) {
-                continue;
-            }
-            // The mesh redials with a backoff of up to `reconnect_s`: the link comes back at
-            // some point within it.
-            let t = self.now
-                + self
-                    .net_rng
-                    .below((self.sc.network.reconnect_s * 1000.0) as u64 + 1);
-            if let Some(k) = self.links.get_mut(link) {
-                k.dialling = true;
-            }
-            self.push(t, Job::Connect { link });
-        }
-    }
-
-    /// Drop every connection the current partitions and statuses forbid.
-    fn cut(&mut self) {
-        for link in 0..self.links.len() {
-            let Some(k) = self.links.get(link) else {
-                continue;
-            };
-            if k.conn.is_some() && !self.reachable(k.ends[0], k.ends[1]) {
-                self.disconnect(link, None);
-            }
-        }
-    }
-
-    fn deliver(&mut self, link: usize, conn: u64, to: u8, bytes: Vec<u8>) {
-        let Some(k) = self.links.get_mut(link) else {
-            return;
-        };
-        let Some(c) = k.conn.as_mut() else { return };
-        if c.id != conn {
-            return;
-        }
-        let Some(&laptop) = k.ends.get(usize::from(to)) else {
-            return;
-        };
-        let Some(node) = self.laptops.get_mut(laptop).and_then(|l| l.node.as_mut()) else {
-            return;
-        };
-        let Some(peer) = c.peers.get_mut(usize::from(to)) else {
-            return;
-        };
-        self.stats.node_steps += 1;
-        let step = match node.sync_handle(peer, &bytes) {
-            Ok(s) => s,
-            Err(e) => {
-                let label = self
-                    .laptops
-                    .get(laptop)
-                    .map(|l| l.label.clone())
-                    .unwrap_or_default();
-                self.refused(&format!("sync at {label}"), &e);
-                return;
-            }
-        };
-        for r in step.replies {
-            self.send(link, to, r);
-        }
-        if !step.added_ids.is_empty() {
-            self.gained(laptop, &step.added_ids);
-            self.bump(laptop);
-        }
-    }
-
     fn gained(&mut self, laptop: usize, ids: &[EventId]) {
         for id in ids {
             if let Some(&e) = self.ids.get(id) {
@@ -1805,44 +1531,10 @@ impl Engine {
         self.check_detection(laptop);
     }
 
-    fn anti_entropy(&mut self, link: usize, conn: u64) {
-        let Some(k) = self.links.get_mut(link) else {
-            return;
-        };
-        let Some(c) = k.conn.as_mut() else { return };
-        if c.id != conn {
-            return;
-        }
-        let ends = k.ends;
-        let mut out = Vec::new();
-        for (side, &l) in ends.iter().enumerate() {
-            let Some(node) = self.laptops.get_mut(l).and_then(|x| x.node.as_mut()) else {
-                continue;
-            };
-            let Some(peer) = c.peers.get_mut(side) else {
-                continue;
-            };
-            self.stats.node_steps += 1;
-            out.push((side as u8, node.sync_catalog(peer)));
-        }
-        for (side, m) in out {
-            self.send(link, side, m);
-        }
-        let t = self.now + (self.sc.network.anti_entropy_s * 1000.0) as u64;
-        self.push(t, Job::AntiEntropy { link, conn });
-    }
-
     // ----- faults, power, cars -----
 
     fn go_down(&mut self, laptop: usize, status: Status) {
-        let links = self
-            .laptops
-            .get(laptop)
-            .map(|l| l.links.clone())
-            .unwrap_or_default();
-        for link in links {
-            self.disconnect(link, Some(laptop));
-        }
+        self.links_down(laptop);
         if let Some(l) = self.laptops.get_mut(laptop) {
             l.node = None;
             l.status = status;
@@ -1876,6 +1568,7 @@ impl Engine {
             l.node = Some(node);
         }
         l.status = Status::Up;
+        self.links_up(laptop);
         self.track.set_up(laptop, true, self.now);
         self.trace.push((self.now, Trace::Up(laptop)));
         Ok(())
@@ -2113,7 +1806,7 @@ impl Engine {
             self.stats.jobs += 1;
             let kind = match &entry.job {
                 Job::Deliver { .. } => 0,
-                Job::AntiEntropy { .. } => 1,
+                Job::Timer { .. } => 1,
                 Job::Connect { .. } => 2,
                 Job::Act { .. } => 3,
                 Job::Sample => 4,
@@ -2125,10 +1818,16 @@ impl Engine {
                     link,
                     conn,
                     to,
+                    kind,
                     bytes,
-                } => self.deliver(link, conn, to, bytes),
-                Job::AntiEntropy { link, conn } => self.anti_entropy(link, conn),
-                Job::Connect { link } => self.connect(link),
+                } => self.deliver(link, conn, to, kind, bytes),
+                Job::Timer {
+                    link,
+                    conn,
+                    side,
+                    generation,
+                } => self.timer(link, conn, side, generation),
+                Job::Connect { link, generation } => self.connect(link, generation),
                 Job::Act { act, tries } => self.act(act, tries),
                 Job::FaultStart(i) => self.fault(i, true)?,
                 Job::FaultEnd(i) => self.fault(i, false)?,
@@ -2151,8 +1850,15 @@ impl Engine {
         }
         if profile {
             eprintln!(
-                "drill profile (s): deliver {:.1}, anti-entropy {:.1}, connect {:.1}, writes {:.1}, samples {:.1}, other {:.1}",
-                spent[0], spent[1], spent[2], spent[3], spent[4], spent[5]
+                "drill profile (s): deliver {:.1}, timers {:.1}, connect {:.1}, writes {:.1}, samples {:.1}, other {:.1}; {} jobs, {} connections closed by the policy",
+                spent[0],
+                spent[1],
+                spent[2],
+                spent[3],
+                spent[4],
+                spent[5],
+                self.stats.jobs,
+                self.stats.closed_by_policy
             );
         }
         self.finish()

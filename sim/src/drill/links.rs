@@ -1,0 +1,578 @@
+//! The drill's network side: which laptops link, their connections, and the jobs that carry
+//! frames and timers between them.
+//!
+//! Each end of a connection is the node's own connection policy, [`SyncLink`] — the machine
+//! `node::mesh` runs over iroh — so the drill runs the real greeting, push, anti-entropy,
+//! pings and lost-after. The engine only performs its actions on simulated time: a frame
+//! becomes a delivery job on the simulated network, a timer request becomes one pending timer
+//! job per side (a newer, earlier request makes the older job stale: it carries a generation
+//! and is ignored), a close ends the connection on both sides. Redials follow the mesh's
+//! dial loop ([`Backoff`]): the lesser laptop of a link dials; a dial that cannot reach the
+//! other end fails after [`kazashi_node::link::DIAL_TIMEOUT_MS`] and the loop waits twice as long each time, up to
+//! `reconnect_s`.
+
+use super::{Engine, Job, Status, net};
+use crate::scenario::{Network, Transport};
+use kazashi_node::link::{
+    Action, Backoff, Ended, FRAME_HELLO, FRAME_SYNC, Hello, LinkConfig, Role, SyncLink,
+};
+use net::Delivery;
+
+/// One live connection: side 0 is the dialler (`Link::ends[0]`), side 1 accepted it.
+pub(super) struct Conn {
+    pub(super) id: u64,
+    sides: [SyncLink; 2],
+    /// Per direction, when the last frame arrives (streams keep order).
+    last: [u64; 2],
+    /// Per side, the pending timer job: its instant and generation.
+    timers: [(Option<u64>, u64); 2],
+    /// Per direction, when the sender's greeting arrives: nothing it sends arrives earlier.
+    hello_at: [u64; 2],
+}
+
+/// Two laptops that dial each other whenever they can.
+pub(super) struct Link {
+    pub(super) ends: [usize; 2],
+    pub(super) conn: Option<Conn>,
+    /// A dial is queued (generation `dial_gen`).
+    dialling: bool,
+    /// Bumped when the dialler goes down: its queued dial is stale.
+    dial_gen: u64,
+    backoff: Backoff,
+    /// The start of the dial attempt that failed last; the loop is backing off since.
+    failed_at: Option<u64>,
+}
+
+impl Engine {
+    /// The connection policy's timings: the scenario's anti-entropy, the mesh's others.
+    fn link_config(&self) -> LinkConfig {
+        LinkConfig {
+            anti_entropy_ms: (self.sc.network.anti_entropy_s * 1000.0) as u64,
+            ..LinkConfig::default()
+        }
+    }
+
+    fn fresh_backoff(&self) -> Backoff {
+        Backoff::new(
+            Backoff::mesh().delay(),
+            (self.sc.network.reconnect_s * 1000.0) as u64,
+        )
+    }
+
+    /// Laptops at one site all link; every laptop links to the command center's first laptop
+    /// and to `peers_per_node` others chosen with the network's seed.
+    pub(super) fn build_links(&mut self) {
+        let n = self.laptops.len();
+        let mut pairs = std::collections::BTreeSet::new();
+        let hq = self.hq();
+        for a in 0..n {
+            for b in (a + 1)..n {
+                if self.laptops.get(a).map(|l| l.site) == self.laptops.get(b).map(|l| l.site) {
+                    pairs.insert((a, b));
+                }
+            }
+            if let Some(h) = hq
+                && h != a
+            {
+                pairs.insert((a.min(h), a.max(h)));
+            }
+            for _ in 0..self.sc.network.peers_per_node {
+                if n < 2 {
+                    break;
+                }
+                let b = self.net_rng.below(n as u64) as usize;
+                if b != a {
+                    pairs.insert((a.min(b), a.max(b)));
+                }
+            }
+        }
+        let backoff = self.fresh_backoff();
+        for (a, b) in pairs {
+            let ix = self.links.len();
+            self.links.push(Link {
+                ends: [a, b],
+                conn: None,
+                dialling: false,
+                dial_gen: 0,
+                backoff,
+                failed_at: None,
+            });
+            for l in [a, b] {
+                if let Some(lp) = self.laptops.get_mut(l) {
+                    lp.links.push(ix);
+                }
+            }
+        }
+    }
+
+    /// Queue a dial on `link` at `t`.
+    fn dial_at(&mut self, link: usize, t: u64) {
+        let Some(k) = self.links.get_mut(link) else {
+            return;
+        };
+        k.dialling = true;
+        let generation = k.dial_gen;
+        self.push(t, Job::Connect { link, generation });
+    }
+
+    /// Every link dials at the start.
+    pub(super) fn dial_all(&mut self) {
+        for l in 0..self.links.len() {
+            self.dial_at(l, self.now);
+        }
+    }
+
+    pub(super) fn reachable(&self, a: usize, b: usize) -> bool {
+        let (Some(la), Some(lb)) = (self.laptops.get(a), self.laptops.get(b)) else {
+            return false;
+        };
+        la.status == Status::Up
+            && lb.status == Status::Up
+            && net::reachable(
+                &self.sc.faults,
+                &self.active,
+                la.site.as_str(),
+                lb.site.as_str(),
+            )
+    }
+
+    fn up(&self, laptop: usize) -> bool {
+        self.laptops
+            .get(laptop)
+            .is_some_and(|l| l.status == Status::Up)
+    }
+
+    /// Put a frame on the simulated network. The greeting travels as the connection's
+    /// handshake does — reliably, once, and ahead of anything its sender says next — even on
+    /// the datagram network, whose losses, duplicates and overtaking are meant for the sync
+    /// protocol's messages (a real connection's stream never does any of it).
+    fn send(&mut self, link: usize, from: u8, kind: u8, bytes: Vec<u8>) {
+        let Some(k) = self.links.get_mut(link) else {
+            return;
+        };
+        let Some(conn) = k.conn.as_mut() else { return };
+        self.wire.messages += 1;
+        self.wire.bytes += bytes.len() as u64 + net::FRAME_OVERHEAD;
+        let to = 1 - from;
+        let id = conn.id;
+        let dir = usize::from(from);
+        let last = conn.last.get(dir).copied().unwrap_or(0);
+        let times = if kind == FRAME_HELLO {
+            let handshake = Network {
+                transport: Transport::Stream,
+                ..self.sc.network.clone()
+            };
+            self.net_rng.deliveries(&handshake, self.now, last)
+        } else {
+            self.net_rng.deliveries(&self.sc.network, self.now, last)
+        };
+        if let Some(Delivery { last: Some(l), .. }) = times.first()
+            && let Some(slot) = conn.last.get_mut(dir)
+        {
+            *slot = *l;
+        }
+        if kind == FRAME_HELLO
+            && let (Some(d), Some(slot)) = (times.first(), conn.hello_at.get_mut(dir))
+        {
+            *slot = d.at;
+        }
+        let not_before = conn.hello_at.get(dir).copied().unwrap_or(0);
+        for d in times {
+            self.push(
+                d.at.max(not_before),
+                Job::Deliver {
+                    link,
+                    conn: id,
+                    to,
+                    kind,
+                    bytes: bytes.clone(),
+                },
+            );
+        }
+    }
+
+    /// Perform what side `side` of the connection on `link` asked for.
+    fn perform(&mut self, link: usize, side: u8, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send { kind, body } => self.send(link, side, kind, body),
+                Action::Close { code, reason } => {
+                    self.stats.closed_by_policy += 1;
+                    self.hang_up(
+                        link,
+                        side,
+                        Ended::ByPeer {
+                            code: u64::from(code),
+                            reason: reason.to_owned(),
+                        },
+                    );
+                    return;
+                }
+                Action::Timer { at } => self.arm(link, side, at),
+                Action::Gained { ids } => {
+                    let Some(&laptop) = self
+                        .links
+                        .get(link)
+                        .and_then(|k| k.ends.get(usize::from(side)))
+                    else {
+                        continue;
+                    };
+                    self.gained(laptop, &ids);
+                    self.bump(laptop);
+                }
+                Action::Failed(_) => {
+                    let laptop = self
+                        .links
+                        .get(link)
+                        .and_then(|k| k.ends.get(usize::from(side)))
+                        .and_then(|&l| self.laptops.get(l))
+                        .map(|l| l.label.clone())
+                        .unwrap_or_default();
+                    *self
+                        .refusals
+                        .entry(format!("sync at {laptop}: laptop error"))
+                        .or_default() += 1;
+                }
+                Action::Status { .. } | Action::Differing(_) => {}
+            }
+        }
+    }
+
+    /// Side `side` wants a tick at `at`: queue a timer job unless one is pending no later.
+    fn arm(&mut self, link: usize, side: u8, at: u64) {
+        let Some(conn) = self.links.get_mut(link).and_then(|k| k.conn.as_mut()) else {
+            return;
+        };
+        let id = conn.id;
+        let Some(slot) = conn.timers.get_mut(usize::from(side)) else {
+            return;
+        };
+        if slot.0.is_some_and(|pending| pending <= at) {
+            // The pending job comes first; the machine asks again when it fires.
+            return;
+        }
+        slot.1 += 1;
+        slot.0 = Some(at);
+        let generation = slot.1;
+        let t = at.max(self.now);
+        self.push(
+            t,
+            Job::Timer {
+                link,
+                conn: id,
+                side,
+                generation,
+            },
+        );
+    }
+
+    pub(super) fn timer(&mut self, link: usize, conn: u64, side: u8, generation: u64) {
+        let Some(k) = self.links.get_mut(link) else {
+            return;
+        };
+        let Some(c) = k.conn.as_mut() else { return };
+        if c.id != conn {
+            return;
+        }
+        let Some(slot) = c.timers.get_mut(usize::from(side)) else {
+            return;
+        };
+        if slot.1 != generation {
+            return;
+        }
+        slot.0 = None;
+        let Some(&laptop) = k.ends.get(usize::from(side)) else {
+            return;
+        };
+        let Some(node) = self.laptops.get_mut(laptop).and_then(|l| l.node.as_mut()) else {
+            return;
+        };
+        let Some(machine) = c.sides.get_mut(usize::from(side)) else {
+            return;
+        };
+        let actions = machine.tick(node, self.now);
+        if actions
+            .iter()
+            .any(|a| matches!(a, Action::Send { kind, .. } if *kind == FRAME_SYNC))
+        {
+            self.stats.node_steps += 1;
+        }
+        self.perform(link, side, actions);
+    }
+
+    /// After a laptop gained events: every live connection pushes them (as the mesh does).
+    pub(super) fn bump(&mut self, laptop: usize) {
+        let links = self
+            .laptops
+            .get(laptop)
+            .map(|l| l.links.clone())
+            .unwrap_or_default();
+        for link in links {
+            let Some(side) = self.side(link, laptop) else {
+                continue;
+            };
+            let actions = {
+                let Some(conn) = self.links.get_mut(link).and_then(|k| k.conn.as_mut()) else {
+                    continue;
+                };
+                let Some(node) = self.laptops.get_mut(laptop).and_then(|l| l.node.as_mut()) else {
+                    continue;
+                };
+                let Some(machine) = conn.sides.get_mut(usize::from(side)) else {
+                    continue;
+                };
+                self.stats.node_steps += 1;
+                machine.changed(node, self.now)
+            };
+            self.perform(link, side, actions);
+        }
+    }
+
+    fn side(&self, link: usize, laptop: usize) -> Option<u8> {
+        let k = self.links.get(link)?;
+        if k.ends[0] == laptop {
+            Some(0)
+        } else if k.ends[1] == laptop {
+            Some(1)
+        } else {
+            None
+        }
+    }
+
+    /// A dial on `link`: the connection opens if the other end can be reached; otherwise the
+    /// attempt fails and the dial loop backs off (see [`Engine::redial`]).
+    pub(super) fn connect(&mut self, link: usize, generation: u64) {
+        let Some(k) = self.links.get_mut(link) else {
+            return;
+        };
+        if k.dial_gen != generation || !k.dialling {
+            return;
+        }
+        k.dialling = false;
+        let [a, b] = k.ends;
+        if k.conn.is_some() || !self.up(a) {
+            return;
+        }
+        if !self.reachable(a, b) {
+            if let Some(k) = self.links.get_mut(link) {
+                k.failed_at = Some(self.now);
+            }
+            return;
+        }
+        let id = self.next_conn;
+        self.next_conn += 1;
+        let config = self.link_config();
+        let mut opened = Vec::new();
+        let mut sides = Vec::new();
+        for (side, (&me, &other)) in [a, b].iter().zip([b, a].iter()).enumerate() {
+            let Some(node) = self.laptops.get(me).and_then(|x| x.node.as_ref()) else {
+                return;
+            };
+            let Some(remote) = self.laptops.get(other).map(|x| x.key.device_id()) else {
+                return;
+            };
+            let role = if side == 0 {
+                Role::Dialled
+            } else {
+                Role::Accepted
+            };
+            let (machine, actions) =
+                SyncLink::open(Hello::of(node), role, remote, config, self.now);
+            sides.push(machine);
+            opened.push(actions);
+        }
+        let Ok(sides) = <[SyncLink; 2]>::try_from(sides) else {
+            return;
+        };
+        if let Some(k) = self.links.get_mut(link) {
+            k.backoff.met();
+            k.failed_at = None;
+            k.conn = Some(Conn {
+                id,
+                sides,
+                last: [0, 0],
+                timers: [(None, 0); 2],
+                hello_at: [0, 0],
+            });
+        }
+        for (side, actions) in opened.into_iter().enumerate() {
+            self.perform(link, side as u8, actions);
+        }
+    }
+
+    /// The machine at `side` closed the connection: the other side is told how, and the
+    /// dialler dials again after its wait.
+    fn hang_up(&mut self, link: usize, side: u8, how: Ended) {
+        let Some(k) = self.links.get_mut(link) else {
+            return;
+        };
+        let Some(conn) = k.conn.take() else { return };
+        let ends = k.ends;
+        let other = 1 - usize::from(side);
+        if let (Some(machine), Some(&l)) = (conn.sides.into_iter().nth(other), ends.get(other)) {
+            self.close_side(l, machine, how);
+        }
+        self.after_close(link);
+    }
+
+    fn close_side(&mut self, laptop: usize, mut machine: SyncLink, how: Ended) {
+        if let Some(node) = self.laptops.get_mut(laptop).and_then(|x| x.node.as_mut()) {
+            // Only a status comes back.
+            let _ = machine.closed(node, how);
+        }
+    }
+
+    /// A connection ended: a live dialler waits its first wait and dials again.
+    fn after_close(&mut self, link: usize) {
+        let Some(k) = self.links.get(link) else {
+            return;
+        };
+        if k.dialling || !self.up(k.ends[0]) {
+            return;
+        }
+        let t = self.now + k.backoff.delay();
+        self.dial_at(link, t);
+    }
+
+    /// The network drops a connection; `crashed` is the side whose process died (it saves
+    /// nothing).
+    pub(super) fn disconnect(&mut self, link: usize, crashed: Option<usize>) {
+        let Some(k) = self.links.get_mut(link) else {
+            return;
+        };
+        let Some(conn) = k.conn.take() else { return };
+        let ends = k.ends;
+        for (side, machine) in conn.sides.into_iter().enumerate() {
+            let Some(&l) = ends.get(side) else { continue };
+            if Some(l) == crashed {
+                continue;
+            }
+            let why = if crashed.is_some() {
+                "the peer's laptop stopped"
+            } else {
+                "the network is cut"
+            };
+            self.close_side(l, machine, Ended::Dropped(why.into()));
+        }
+        self.after_close(link);
+    }
+
+    /// A laptop goes down: its connections drop, and the dial loops it ran die with it.
+    pub(super) fn links_down(&mut self, laptop: usize) {
+        let links = self
+            .laptops
+            .get(laptop)
+            .map(|l| l.links.clone())
+            .unwrap_or_default();
+        for link in links {
+            self.disconnect(link, Some(laptop));
+            if let Some(k) = self.links.get_mut(link)
+                && k.ends[0] == laptop
+            {
+                k.dial_gen += 1;
+                k.dialling = false;
+                k.failed_at = None;
+            }
+        }
+    }
+
+    /// A laptop comes up: the dial loops it runs start afresh (dialled by [`Engine::redial`]).
+    pub(super) fn links_up(&mut self, laptop: usize) {
+        let backoff = self.fresh_backoff();
+        let links = self
+            .laptops
+            .get(laptop)
+            .map(|l| l.links.clone())
+            .unwrap_or_default();
+        for link in links {
+            if let Some(k) = self.links.get_mut(link)
+                && k.ends[0] == laptop
+            {
+                k.dial_gen += 1;
+                k.dialling = false;
+                k.failed_at = None;
+                k.backoff = backoff;
+            }
+        }
+    }
+
+    /// Something became possible (a heal, a restart, a power-on): every idle dial loop that
+    /// can now reach its peer gets its next attempt queued — at once for a loop that has not
+    /// tried yet, else when its back-off would next try.
+    pub(super) fn redial(&mut self) {
+        for link in 0..self.links.len() {
+            let Some(k) = self.links.get(link) else {
+                continue;
+            };
+            if k.conn.is_some()
+                || k.dialling
+                || !self.up(k.ends[0])
+                || !self.reachable(k.ends[0], k.ends[1])
+            {
+                continue;
+            }
+            let now = self.now;
+            let t = match k.failed_at {
+                None => now,
+                Some(tried) => {
+                    let Some(k) = self.links.get_mut(link) else {
+                        continue;
+                    };
+                    k.backoff.next_attempt(tried, now)
+                }
+            };
+            self.dial_at(link, t);
+        }
+    }
+
+    /// Drop every connection the current partitions and statuses forbid.
+    pub(super) fn cut(&mut self) {
+        for link in 0..self.links.len() {
+            let Some(k) = self.links.get(link) else {
+                continue;
+            };
+            if k.conn.is_some() && !self.reachable(k.ends[0], k.ends[1]) {
+                self.disconnect(link, None);
+            }
+        }
+    }
+
+    pub(super) fn deliver(&mut self, link: usize, conn: u64, to: u8, kind: u8, bytes: Vec<u8>) {
+        let Some(k) = self.links.get_mut(link) else {
+            return;
+        };
+        let Some(c) = k.conn.as_mut() else { return };
+        if c.id != conn {
+            return;
+        }
+        let Some(&laptop) = k.ends.get(usize::from(to)) else {
+            return;
+        };
+        let Some(node) = self.laptops.get_mut(laptop).and_then(|l| l.node.as_mut()) else {
+            return;
+        };
+        let Some(machine) = c.sides.get_mut(usize::from(to)) else {
+            return;
+        };
+        if kind == FRAME_SYNC {
+            self.stats.node_steps += 1;
+        }
+        let actions = machine.frame(node, kind, &bytes, self.now);
+        self.perform(link, to, actions);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kazashi_node::link::{Backoff, DIAL_TIMEOUT_MS};
+
+    #[test]
+    fn a_dial_loop_at_the_cap_retries_every_timeout_and_cap() {
+        let mut b = Backoff::new(250, 3_000);
+        let first = b.next_attempt(0, 1);
+        assert_eq!(first, DIAL_TIMEOUT_MS + 500);
+        let mut b = Backoff::new(250, 3_000);
+        let far = b.next_attempt(0, 86_400_000);
+        assert!((86_400_000..86_400_000 + DIAL_TIMEOUT_MS + 3_000).contains(&far));
+    }
+}
