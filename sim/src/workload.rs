@@ -491,40 +491,6 @@ pub fn household_check_in(roster: &kazashi_domain::Roster, i: usize) -> Option<E
     })
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::population::{PopulationSpec, generate, shelter_operation};
-    use kazashi_domain::validate::check_event;
-    use kazashi_domain::{CivilDate, State};
-
-    #[test]
-    fn events_are_valid_and_deterministic() {
-        let m = generate(PopulationSpec {
-            households: 300,
-            seed: 3,
-            today: CivilDate::new(2026, 9, 1).unwrap(),
-            voters: false,
-        })
-        .unwrap();
-        let d = shelter_operation(&m, 5).unwrap();
-        let a = shelter_week(&m, &d, 2000, 1);
-        let b = shelter_week(&m, &d, 2000, 1);
-        assert_eq!(a.len(), 2000);
-        assert_eq!(a, b);
-        for e in &a {
-            check_event(e, &d, &m.roster).unwrap();
-        }
-        let s = State::from_events(a);
-        let present: u32 = d
-            .sites()
-            .map(|x| s.site_counts(&x.id, &m.roster, m.today, None).present)
-            .sum();
-        assert!(present > 100, "{present} present");
-    }
-}
-
 /// Prefill a status report from a station's own counts.
 pub fn status_report(kind: ReportKind, c: &kazashi_domain::state::SiteCounts, opened_at: u64) -> StatusReport {
     let n = |v: Option<&u32>| v.copied().unwrap_or(0);
@@ -563,5 +529,39 @@ pub fn status_report(kind: ReportKind, c: &kazashi_domain::state::SiteCounts, op
             .into_iter()
             .collect(),
         issues: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::population::{PopulationSpec, generate, shelter_operation};
+    use kazashi_domain::validate::check_event;
+    use kazashi_domain::{CivilDate, State};
+
+    #[test]
+    fn events_are_valid_and_deterministic() {
+        let m = generate(PopulationSpec {
+            households: 300,
+            seed: 3,
+            today: CivilDate::new(2026, 9, 1).unwrap(),
+            voters: false,
+        })
+        .unwrap();
+        let d = shelter_operation(&m, 5).unwrap();
+        let a = shelter_week(&m, &d, 2000, 1);
+        let b = shelter_week(&m, &d, 2000, 1);
+        assert_eq!(a.len(), 2000);
+        assert_eq!(a, b);
+        for e in &a {
+            check_event(e, &d, &m.roster).unwrap();
+        }
+        let s = State::from_events(a);
+        let present: u32 = d
+            .sites()
+            .map(|x| s.site_counts(&x.id, &m.roster, m.today, None).present)
+            .sum();
+        assert!(present > 100, "{present} present");
     }
 }

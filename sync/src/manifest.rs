@@ -108,8 +108,13 @@ impl SignedManifest {
         })
     }
 
+    /// The file's bytes: postcard's layout of the two byte strings (each a varint length,
+    /// then the bytes), written by hand because it cannot fail.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(self.manifest.len() + self.signature.len() + 10);
+        put_bytes(&mut out, &self.manifest);
+        put_bytes(&mut out, &self.signature);
+        out
     }
 
     /// Decode and verify against the administrator key inside. Whether that key is the right
@@ -228,5 +233,37 @@ impl Membership {
             });
         }
         Ok(next)
+    }
+}
+
+/// A byte string as postcard lays it out: its length as an unsigned LEB128 varint, then the
+/// bytes.
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut n = bytes.len() as u64;
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(low);
+            break;
+        }
+        out.push(low | 0x80);
+    }
+    out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod encoding {
+    use super::*;
+
+    #[test]
+    fn the_hand_encoding_is_postcards_for_any_length() {
+        for (m, s) in [(0usize, 0usize), (1, 64), (127, 128), (128, 64), (300, 64), (20_000, 64)] {
+            let signed = SignedManifest {
+                manifest: (0..m).map(|i| (i * 7) as u8).collect(),
+                signature: vec![0xAB; s],
+            };
+            assert_eq!(signed.encode(), postcard::to_allocvec(&signed).unwrap(), "{m} {s}");
+        }
     }
 }
