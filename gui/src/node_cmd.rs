@@ -135,7 +135,7 @@ pub fn serve_blocking(
         .worker_threads(2)
         .enable_all()
         .build()
-        .with_context(|| format!("cannot start the runtime"))?;
+        .context("cannot start the runtime")?;
     rt.block_on(serve(node, config, args.clone(), writer))
 }
 

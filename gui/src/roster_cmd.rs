@@ -179,7 +179,7 @@ pub fn run(args: &RosterArgs) -> anyhow::Result<()> {
                 .as_deref()
                 .map(RosterHash::from_hex)
                 .transpose()
-                .with_context(|| format!("--expect-hash"))?;
+                .context("--expect-hash")?;
             let (bytes, opts) = read_file(a)?;
             let imp = match read(&bytes, &opts, &mut progress_bar("読み込み read ")) {
                 Ok(i) => i,

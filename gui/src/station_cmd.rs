@@ -35,7 +35,7 @@ pub fn run(args: &StationArgs, lang: Lang) -> anyhow::Result<()> {
             .worker_threads(2)
             .enable_all()
             .build()
-            .with_context(|| format!("cannot start the runtime"))?,
+            .context("cannot start the runtime")?,
     );
     let config = MeshConfig {
         bind: SocketAddr::new(args.bind, args.port),
