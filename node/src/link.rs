@@ -655,7 +655,7 @@ impl Backoff {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::store::KdfParams;
@@ -675,27 +675,26 @@ mod tests {
 
     /// 2026-09-01 09:00 JST.
     const T0: u64 = 1_788_220_800_000;
-    const ENROLLED: [u8; 2] = [1, 2];
     const STRANGER: u8 = 3;
     const REVOKED: u8 = 4;
 
-    fn key(n: u8) -> DeviceKey {
+    pub(crate) fn key(n: u8) -> DeviceKey {
         DeviceKey::from_seed([n; 32])
     }
 
-    fn device(n: u8) -> DeviceId {
+    pub(crate) fn device(n: u8) -> DeviceId {
         key(n).device_id()
     }
 
-    fn site() -> SiteId {
+    pub(crate) fn site() -> SiteId {
         SiteId::new("S1").unwrap()
     }
 
-    fn person(i: usize) -> PersonId {
+    pub(crate) fn person(i: usize) -> PersonId {
         PersonId::new(&format!("P{i:03}")).unwrap()
     }
 
-    fn roster() -> Roster {
+    pub(crate) fn roster() -> Roster {
         let entries = (0..8)
             .map(|i| RosterEntry {
                 person: person(i),
@@ -717,7 +716,7 @@ mod tests {
         .unwrap()
     }
 
-    fn deployment(id: u8, roster: RosterHash) -> Deployment {
+    pub(crate) fn deployment(id: u8, roster: RosterHash) -> Deployment {
         Deployment::new(
             DeploymentId([id; 16]),
             Label::new("訓練").unwrap(),
@@ -735,15 +734,20 @@ mod tests {
         .unwrap()
     }
 
-    struct World {
-        dir: tempfile::TempDir,
-        clock: ManualClock,
-        roster: Arc<Roster>,
-        manifest: Vec<u8>,
+    pub(crate) struct World {
+        pub(crate) dir: tempfile::TempDir,
+        pub(crate) clock: ManualClock,
+        pub(crate) roster: Arc<Roster>,
+        pub(crate) manifest: Vec<u8>,
     }
 
     /// Stations 1 and 2 enrolled, 4 enrolled and revoked, 3 a stranger.
-    fn world() -> World {
+    pub(crate) fn world() -> World {
+        world_enrolling(&[])
+    }
+
+    /// [`world`] with more stations enrolled (a manifest another laptop may hold).
+    pub(crate) fn world_enrolling(more: &[u8]) -> World {
         let roster = roster();
         let entry = |n: u8| DeviceEntry {
             device: device(n),
@@ -755,7 +759,11 @@ mod tests {
             version: 3,
             deployment: deployment(1, roster.hash()),
             admin: DeviceKey::from_seed([100; 32]).device_id(),
-            devices: vec![entry(1), entry(2), entry(REVOKED)],
+            devices: [1, 2, REVOKED]
+                .iter()
+                .chain(more)
+                .map(|&n| entry(n))
+                .collect(),
             revoked: vec![Revocation {
                 device: device(REVOKED),
                 from_ms: T0,
@@ -770,7 +778,7 @@ mod tests {
         }
     }
 
-    fn node(w: &World, n: u8) -> Node<ManualClock> {
+    pub(crate) fn node(w: &World, n: u8) -> Node<ManualClock> {
         Node::create(
             &w.dir.path().join(format!("{n}.db")),
             "correct horse",
@@ -784,7 +792,7 @@ mod tests {
         .unwrap()
     }
 
-    fn check_in(node: &mut Node<ManualClock>, i: usize) {
+    pub(crate) fn check_in(node: &mut Node<ManualClock>, i: usize) {
         node.record(
             OperatorId::new("staff01").unwrap(),
             EventBody::ShelterCheckIn {

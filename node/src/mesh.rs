@@ -905,4 +905,78 @@ mod tests {
             Err(PeerAddrError::Address(_))
         ));
     }
+
+    /// The adapter end to end in one process, over real UDP on loopback: the greeting, the
+    /// catalogs, a push, the status map, and a refusal.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_meshes_on_loopback_converge_push_and_refuse_a_stranger() {
+        use crate::link::tests::{check_in, device, node, world, world_enrolling};
+        let config = |peers: Vec<PeerAddr>| MeshConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            peers,
+            mdns: false,
+            ..MeshConfig::default()
+        };
+        let w = world();
+        let mut a = node(&w, 1);
+        let mut b = node(&w, 2);
+        for i in 0..3 {
+            check_in(&mut a, i);
+        }
+        for i in 3..5 {
+            check_in(&mut b, i);
+        }
+        let ma = Mesh::start(a, config(Vec::new())).await.unwrap();
+        let at_a = ma.addrs().into_iter().next().unwrap();
+        let mb = Mesh::start(b, config(vec![at_a.clone()])).await.unwrap();
+        let settled = |want: usize| {
+            let (sa, sb) = (ma.status(), mb.status());
+            sa.events == want && sb.events == want && sa.digest == sb.digest
+        };
+        let mut waited = 0;
+        while !settled(5) {
+            assert!(waited < 200, "no convergence: {:?}", mb.status().peers);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        let link_to = |m: &Mesh<_>, d: DeviceId| {
+            m.status()
+                .peers
+                .iter()
+                .find(|p| p.device == d.to_hex())
+                .map(|p| (p.link, p.events_in))
+        };
+        assert_eq!(link_to(&ma, device(2)), Some((Link::Connected, 2)));
+        assert_eq!(link_to(&mb, device(1)), Some((Link::Connected, 3)));
+        // A new event is pushed.
+        mb.with_node(|n| check_in(n, 5));
+        mb.announce();
+        let mut waited = 0;
+        while !settled(6) {
+            assert!(waited < 100, "not pushed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+
+        // A laptop whose manifest enrols it, dialling one whose manifest does not.
+        let w3 = world_enrolling(&[3]);
+        let mc = Mesh::start(node(&w3, 3), config(vec![at_a])).await.unwrap();
+        let mut waited = 0;
+        while link_to(&mc, device(1)).map(|l| l.0) != Some(Link::Refused)
+            || link_to(&ma, device(3)).map(|l| l.0) != Some(Link::Refused)
+        {
+            assert!(
+                waited < 200,
+                "not refused: {:?} / {:?}",
+                mc.status().peers,
+                ma.status().peers
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        assert_eq!(ma.status().events, 6, "a refused peer's data was taken");
+        for m in [&ma, &mb, &mc] {
+            m.shutdown().await;
+        }
+    }
 }
