@@ -24,7 +24,7 @@ use kazashi_domain::{Event, EventId, OperatorId, Roster, SiteId};
 use kazashi_sync::manifest::ManifestError;
 use kazashi_sync::{
     BundleError, DeviceKey, Log, Membership, Message, Rejection, Session, ShardDoc, ShardError,
-    ShardId, SignedManifest, digest, open, open_as, open_trusted, seal,
+    ShardId, SignedManifest, Vetted, digest, open, open_as, open_trusted, seal,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -331,15 +331,8 @@ impl<C: Clock> Node<C> {
         }
         let shard = ShardId::of(&event).ok_or(NodeError::NoShard)?;
         self.ensure_loaded(&shard)?;
-        persist(
-            &mut self.log,
-            &mut self.store,
-            &mut self.chunks,
-            shard,
-            &[(&event, envelope)],
-        )?;
-        self.station.ingest(event.clone())?;
-        self.detect(&event);
+        stage(&mut self.log, shard, &[(&event, envelope)])?;
+        self.ingest(shard, vec![(event, envelope.to_vec())])?;
         Ok(true)
     }
 
@@ -472,9 +465,14 @@ impl<C: Clock> Node<C> {
         self.station.state().distinct_registered(None)
     }
 
-    /// Commit events a shard has just taken from a peer or a bundle (with the shard's new
-    /// save), then fold them and feed them to the detector. Returns their ids.
-    fn take_in(
+    /// The one way in for events from outside, whether a peer's sync message, a bundle or
+    /// [`Node::import`] brought them: commit the shard that has just taken them (its new save
+    /// and their contents), then fold them and feed them to the detector. Returns their ids.
+    ///
+    /// The events arrive opened, verified and checked (`accept` in the shard's vetting,
+    /// `Node::verify` for one envelope), with the envelope bytes they came in: nothing here
+    /// reads them back out of the document or checks them again.
+    fn ingest(
         &mut self,
         shard: ShardId,
         events: Vec<(Event, Vec<u8>)>,
@@ -489,7 +487,7 @@ impl<C: Clock> Node<C> {
         )?;
         let mut ids = Vec::with_capacity(events.len());
         for (e, _) in events {
-            self.station.ingest(e.clone())?;
+            self.station.ingest_vetted(e.clone());
             self.detect(&e);
             ids.push(e.id());
         }
@@ -630,7 +628,6 @@ impl<C: Clock> Node<C> {
             refused_shards: 0,
             added_ids: Vec::new(),
         };
-        let dep_id = self.members.deployment().id();
         for (shard, bytes) in body.shards {
             self.ensure_loaded(&shard)?;
             let (members, deployment, roster) = (
@@ -643,14 +640,10 @@ impl<C: Clock> Node<C> {
                 continue;
             };
             match doc.merge_bytes(&bytes, &check) {
-                Ok(ids) => {
-                    let mut events = Vec::new();
-                    for id in &ids {
-                        events.push(stored_event(doc.envelope(id), id, dep_id)?);
-                    }
+                Ok(vetted) => {
                     self.log.mark_dirty(shard);
                     self.log.take_dirty();
-                    let ids = self.take_in(shard, events)?;
+                    let ids = self.ingest(shard, vetted.into_iter().map(opened).collect())?;
                     let n = ids.len();
                     report.added_ids.extend(ids);
                     if n > 0 {
@@ -827,19 +820,14 @@ impl<C: Clock> Node<C> {
                 bytes,
             )?;
         }
-        // Store and fold what came in, shard by shard.
+        // Store and fold what came in, shard by shard, as the vetting opened it.
         let mut by_shard: BTreeMap<ShardId, Vec<(Event, Vec<u8>)>> = BTreeMap::new();
-        let dep_id = self.members.deployment().id();
-        for (shard, id) in &out.added {
-            let env = self.log.shard(shard).and_then(|d| d.envelope(id));
-            by_shard
-                .entry(*shard)
-                .or_default()
-                .push(stored_event(env, id, dep_id)?);
+        for (shard, vetted) in out.added {
+            by_shard.entry(shard).or_default().push(opened(vetted));
         }
         for shard in self.log.take_dirty() {
             let events = by_shard.remove(&shard).unwrap_or_default();
-            let ids = self.take_in(shard, events)?;
+            let ids = self.ingest(shard, events)?;
             step.added += ids.len();
             step.added_ids.extend(ids);
         }
@@ -847,28 +835,24 @@ impl<C: Clock> Node<C> {
     }
 }
 
-/// The event of an envelope just merged under `id` (verified on the way in, so opened without
-/// a second signature check).
-fn stored_event(
-    envelope: Option<Vec<u8>>,
-    id: &EventId,
-    deployment: kazashi_domain::DeploymentId,
-) -> Result<(Event, Vec<u8>), NodeError> {
-    let env = envelope.ok_or_else(|| NodeError::Damaged(format!("event {id} vanished")))?;
-    Ok((open_trusted(&env, deployment)?, env))
+/// An event the shard's vetting opened, with its envelope, as [`Node::ingest`] takes it.
+fn opened(v: Vetted<Event>) -> (Event, Vec<u8>) {
+    (v.opened, v.envelope)
 }
 
 /// Whether an envelope from a peer or a bundle may enter a shard: it verifies against the
-/// membership, is filed under its own id, and passes the domain checks.
+/// membership, is filed under its own id, and passes the domain checks. Returns the opened
+/// event, which the vetting hands back for [`Node::ingest`].
 fn accept(
     members: &Membership,
     deployment: &kazashi_domain::Deployment,
     roster: &Roster,
     id: &EventId,
     envelope: &[u8],
-) -> Result<(), Rejection> {
+) -> Result<Event, Rejection> {
     let e = open_as(envelope, id, members)?;
-    check_event(&e, deployment, roster).map_err(|x| Rejection::InvalidEvent(x.to_string()))
+    check_event(&e, deployment, roster).map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
+    Ok(e)
 }
 
 /// Rebuild a shard's event cache from its document.
@@ -949,6 +933,13 @@ fn persist(
     shard: ShardId,
     events: &[(&Event, &[u8])],
 ) -> Result<(), NodeError> {
+    stage(log, shard, events)?;
+    persist_loaded(log, store, chunks, shard, events)
+}
+
+/// Add events to a loaded (or new) shard in memory, to be committed by [`persist_loaded`]. On
+/// a failure the in-memory shard is dropped, to be reloaded from what was committed.
+fn stage(log: &mut Log, shard: ShardId, events: &[(&Event, &[u8])]) -> Result<(), NodeError> {
     for (e, env) in events {
         if let Err(err) = log.insert(shard, &e.id(), env) {
             log.discard(&shard, None);
@@ -956,7 +947,7 @@ fn persist(
         }
     }
     log.take_dirty();
-    persist_loaded(log, store, chunks, shard, events)
+    Ok(())
 }
 
 fn persist_loaded(

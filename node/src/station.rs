@@ -155,12 +155,19 @@ impl<C: Clock> Station<C> {
         }
     }
 
-    /// Take in an event written elsewhere (a peer, a USB bundle).
+    /// Take in an event written elsewhere, checked against the deployment and roster first.
     pub fn ingest(&mut self, event: Event) -> Result<Ingested, StationError> {
         check_event(&event, &self.deployment, &self.roster)?;
+        Ok(self.ingest_vetted(event))
+    }
+
+    /// [`Station::ingest`] for an event that passed `check_event` against this station's
+    /// deployment and roster on its way in (the node's vetting of a peer's envelopes, or of
+    /// one imported envelope): not checked again.
+    pub(crate) fn ingest_vetted(&mut self, event: Event) -> Ingested {
         let skew = self.hlc.observe(event.at(), self.clock.now_ms()).err();
         let inserted = self.state.insert(event);
-        Ok(Ingested { inserted, skew })
+        Ingested { inserted, skew }
     }
 
     /// Checks that need the merged state: they apply to this device's own writes only.

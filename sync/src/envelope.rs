@@ -10,8 +10,41 @@ use crate::manifest::{Membership, Role};
 use kazashi_domain::event::DecodeError;
 use kazashi_domain::{DeploymentId, DeviceId, Event, EventId, SiteId};
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 
 const ENVELOPE_TAG: &[u8] = b"kazashi-envelope-v1";
+
+thread_local! {
+    static COUNTS: Cell<OpenCounts> = const {
+        Cell::new(OpenCounts {
+            decoded: 0,
+            verified: 0,
+        })
+    };
+}
+
+/// Envelopes this thread has decoded ([`open`], [`open_as`], [`open_trusted`]) and signatures
+/// it has verified, since the thread began: tests read them to prove that an envelope is
+/// opened once on its way in. Per thread, so tests running side by side do not mix; the
+/// shard's vetting checks 256 envelopes or more on other threads, which these do not see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpenCounts {
+    pub decoded: u64,
+    pub verified: u64,
+}
+
+/// See [`OpenCounts`].
+pub fn open_counts() -> OpenCounts {
+    COUNTS.with(Cell::get)
+}
+
+fn count(f: impl FnOnce(&mut OpenCounts)) {
+    COUNTS.with(|c| {
+        let mut n = c.get();
+        f(&mut n);
+        c.set(n);
+    });
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Wire {
@@ -91,6 +124,7 @@ pub fn seal(
 
 /// Verify an envelope against the membership in force and return its event.
 pub fn open(bytes: &[u8], members: &Membership) -> Result<Event, Rejection> {
+    count(|n| n.decoded += 1);
     let wire: Wire =
         postcard::from_bytes(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
     let expected = members.deployment().id();
@@ -113,6 +147,7 @@ pub fn open(bytes: &[u8], members: &Membership) -> Result<Event, Rejection> {
     {
         return Err(Rejection::Revoked(device));
     }
+    count(|n| n.verified += 1);
     if !verify(
         &device,
         &signed_bytes(ENVELOPE_TAG, &[&wire.deployment.0, &wire.event]),
@@ -136,6 +171,7 @@ pub fn open(bytes: &[u8], members: &Membership) -> Result<Event, Rejection> {
 /// The event inside an envelope this node verified before and kept in its own encrypted store
 /// (cold start): decoded and checked on its own, the signature not verified again.
 pub fn open_trusted(bytes: &[u8], deployment: DeploymentId) -> Result<Event, Rejection> {
+    count(|n| n.decoded += 1);
     let wire: Wire =
         postcard::from_bytes(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
     if wire.deployment != deployment {

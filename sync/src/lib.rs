@@ -15,10 +15,10 @@ pub mod identity;
 pub mod manifest;
 pub mod shard;
 
-pub use envelope::{Rejection, open, open_as, open_trusted, seal};
+pub use envelope::{OpenCounts, Rejection, open, open_as, open_counts, open_trusted, seal};
 pub use identity::DeviceKey;
 pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedManifest};
-pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId};
+pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 pub mod protocol;
 pub use protocol::{Catalog, HeadsDigest, Log, Message, Outcome, Session, SessionError, digest};
 pub mod bundle;

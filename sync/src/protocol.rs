@@ -8,7 +8,7 @@
 //! A shard whose message is refused (a malicious or corrupt change) is dropped from the
 //! session and reported; the rest carry on.
 
-use crate::shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId};
+use crate::shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 use automerge::sync;
 use kazashi_domain::{DeviceId, EventId};
 use serde::{Deserialize, Serialize};
@@ -214,17 +214,29 @@ pub enum SessionError {
     Malformed(String),
 }
 
-/// What handling one message produced.
-#[derive(Debug, Default)]
-pub struct Outcome {
+/// What handling one message produced (`T`: what the envelope check returns).
+#[derive(Debug)]
+pub struct Outcome<T = ()> {
     /// Messages to send to the peer.
     pub replies: Vec<Message>,
-    /// Events new to this node (already in the log; the node applies them to state).
-    pub added: Vec<(ShardId, EventId)>,
+    /// Events new to this node, with what the check made of each (already in the log; the
+    /// node applies them to state).
+    pub added: Vec<(ShardId, Vetted<T>)>,
     /// Shards whose message was refused, with why (the node quarantines the message).
     pub refused: Vec<(ShardId, ShardError)>,
     /// For a catalog: the shards whose contents differ between the two sides.
     pub differing: Option<usize>,
+}
+
+impl<T> Default for Outcome<T> {
+    fn default() -> Self {
+        Self {
+            replies: Vec::new(),
+            added: Vec::new(),
+            refused: Vec::new(),
+            differing: None,
+        }
+    }
 }
 
 /// One sync session with one peer.
@@ -299,7 +311,12 @@ impl Session {
     }
 
     /// Take a message from the peer.
-    pub fn handle(&mut self, log: &mut Log, message: Message, check: EnvelopeCheck<'_>) -> Outcome {
+    pub fn handle<T: Send>(
+        &mut self,
+        log: &mut Log,
+        message: Message,
+        check: EnvelopeCheck<'_, T>,
+    ) -> Outcome<T> {
         let mut out = Outcome::default();
         match message {
             Message::Catalog(theirs) => {

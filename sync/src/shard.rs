@@ -51,9 +51,20 @@ impl fmt::Display for ShardId {
     }
 }
 
-/// Verifies an envelope filed under an id (signature, membership); see
-/// [`crate::envelope::open_as`].
-pub type EnvelopeCheck<'a> = &'a (dyn Fn(&EventId, &[u8]) -> Result<(), Rejection> + Sync);
+/// Verifies an envelope filed under an id (signature, membership; see
+/// [`crate::envelope::open_as`]) and returns what it made of it — the node returns the opened,
+/// checked [`Event`], so that nothing downstream opens the envelope again.
+pub type EnvelopeCheck<'a, T = ()> = &'a (dyn Fn(&EventId, &[u8]) -> Result<T, Rejection> + Sync);
+
+/// A new envelope a document took, with what its [`EnvelopeCheck`] returned for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vetted<T> {
+    /// The key it is filed under (the check made sure it is the event's own id).
+    pub id: EventId,
+    pub envelope: Vec<u8>,
+    /// The check's result: for the node, the opened and checked event.
+    pub opened: T,
+}
 
 /// What went wrong with a shard document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -213,14 +224,14 @@ impl ShardDoc {
     }
 
     /// Take a peer's sync message. `check` verifies an envelope filed under an id (signature,
-    /// membership). Returns the ids of the events that are new here. On any refusal the
-    /// document and the peer state are left as they were.
-    pub fn receive(
+    /// membership). Returns the events that are new here, each with what `check` returned for
+    /// it. On any refusal the document and the peer state are left as they were.
+    pub fn receive<T: Send>(
         &mut self,
         peer: &mut sync::State,
         message: &[u8],
-        check: EnvelopeCheck<'_>,
-    ) -> Result<Vec<EventId>, ShardError> {
+        check: EnvelopeCheck<'_, T>,
+    ) -> Result<Vec<Vetted<T>>, ShardError> {
         let msg =
             sync::Message::decode(message).map_err(|e| ShardError::BadMessage(e.to_string()))?;
         if msg.changes.is_empty() {
@@ -248,11 +259,11 @@ impl ShardDoc {
 
     /// Merge Automerge bytes from a bundle (a full save or changes), under the same checks as a
     /// sync message. On any refusal the document is left as it was.
-    pub fn merge_bytes(
+    pub fn merge_bytes<T: Send>(
         &mut self,
         bytes: &[u8],
-        check: EnvelopeCheck<'_>,
-    ) -> Result<Vec<EventId>, ShardError> {
+        check: EnvelopeCheck<'_, T>,
+    ) -> Result<Vec<Vetted<T>>, ShardError> {
         let before = self.doc.get_heads();
         let mut trial = self.doc.fork().with_actor(self.actor.clone());
         trial
@@ -275,13 +286,13 @@ impl ShardDoc {
     }
 
     /// Check what `trial` changed since `before`: only new, valid envelopes filed under their
-    /// own ids. Returns the new ids.
-    fn vet(
+    /// own ids. Returns the new envelopes with what `check` made of each.
+    fn vet<T: Send>(
         &self,
         trial: &mut AutoCommit,
         before: &[ChangeHash],
-        check: EnvelopeCheck<'_>,
-    ) -> Result<Vec<EventId>, ShardError> {
+        check: EnvelopeCheck<'_, T>,
+    ) -> Result<Vec<Vetted<T>>, ShardError> {
         let after = trial.get_heads();
         let mut candidates = Vec::new();
         if before == after.as_slice() {
@@ -306,52 +317,59 @@ impl ShardDoc {
                 other => return Err(ShardError::NotAnEnvelope(format!("{other:?}"))),
             }
         }
-        verify_all(&candidates, check)?;
-        Ok(candidates.into_iter().map(|(id, _)| id).collect())
+        verify_all(candidates, check)
     }
 }
 
 /// Run `check` on every new envelope, on every core when there are many (a full sync brings
-/// thousands; a signature check is the costliest step).
-fn verify_all(
-    candidates: &[(EventId, Vec<u8>)],
-    check: EnvelopeCheck<'_>,
-) -> Result<(), ShardError> {
+/// thousands; a signature check is the costliest step). Returns them in order, each with its
+/// result; the first refusal in order wins, so that every node reports the same reason.
+fn verify_all<T: Send>(
+    candidates: Vec<(EventId, Vec<u8>)>,
+    check: EnvelopeCheck<'_, T>,
+) -> Result<Vec<Vetted<T>>, ShardError> {
     let one = |(id, env): &(EventId, Vec<u8>)| {
         check(id, env).map_err(|reason| ShardError::BadEnvelope {
             key: id.to_hex(),
             reason,
         })
     };
+    let part_of = |part: &[(EventId, Vec<u8>)]| part.iter().map(one).collect::<Result<Vec<T>, _>>();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || candidates.len() < 256 {
-        return candidates.iter().try_for_each(one);
-    }
-    let chunk = candidates.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = candidates
-            .chunks(chunk)
-            .map(|part| {
-                (
-                    part,
-                    std::thread::Builder::new()
-                        .spawn_scoped(s, move || part.iter().try_for_each(one)),
-                )
-            })
-            .collect();
-        // The first refusal in order wins, so that every node reports the same reason.
-        let mut first = Ok(());
-        for (part, h) in handles {
-            let r = match h {
-                Ok(h) => h.join().unwrap_or_else(|_| part.iter().try_for_each(one)),
-                Err(_) => part.iter().try_for_each(one),
-            };
-            if first.is_ok() {
-                first = r;
+    let opened: Vec<T> = if threads < 2 || candidates.len() < 256 {
+        part_of(&candidates)?
+    } else {
+        let chunk = candidates.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = candidates
+                .chunks(chunk)
+                .map(|part| {
+                    (
+                        part,
+                        std::thread::Builder::new().spawn_scoped(s, move || part_of(part)),
+                    )
+                })
+                .collect();
+            let mut all = Vec::with_capacity(candidates.len());
+            for (part, h) in handles {
+                let r = match h {
+                    Ok(h) => h.join().unwrap_or_else(|_| part_of(part)),
+                    Err(_) => part_of(part),
+                };
+                all.extend(r?);
             }
-        }
-        first
-    })
+            Ok::<_, ShardError>(all)
+        })?
+    };
+    Ok(candidates
+        .into_iter()
+        .zip(opened)
+        .map(|((id, envelope), opened)| Vetted {
+            id,
+            envelope,
+            opened,
+        })
+        .collect())
 }
 
 impl ShardDoc {

@@ -11,7 +11,7 @@ use kazashi_node::{BundleScope, ManualClock, Node, NodeError, Peer, Store, Store
 use kazashi_sim::fleet::{Fleet, fleet};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
 use kazashi_sim::workload::START_MS;
-use kazashi_sync::{BundleError, DeviceKey, seal};
+use kazashi_sync::{BundleError, DeviceKey, OpenCounts, open_counts, seal};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -275,6 +275,59 @@ fn two_laptops_sync_and_keep_what_they_synced() {
     assert_eq!(sync(&mut a, &mut b), (0, 1));
     assert!(b.state().contains(&e.id()));
     assert_eq!(a.state(), b.state());
+}
+
+/// Envelopes decoded and signatures verified on this thread since `before`.
+fn opens_since(before: OpenCounts) -> (u64, u64) {
+    let now = open_counts();
+    (now.decoded - before.decoded, now.verified - before.verified)
+}
+
+#[test]
+fn an_incoming_envelope_is_opened_and_verified_once() {
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    let mut c = create(&w, "c.db", "S003");
+    for i in 0..7 {
+        w.clock.advance(60_000);
+        a.record(op(), check_in(&w.roster, i)).unwrap();
+    }
+    // A sync: b's vetting opens each of a's events once and b stores and folds what it opened
+    // (a, offered nothing new, opens nothing).
+    let before = open_counts();
+    assert_eq!(sync(&mut a, &mut b), (0, 7));
+    assert_eq!(
+        opens_since(before),
+        (7, 7),
+        "(decoded, verified) over a sync"
+    );
+    assert_eq!(a.state(), b.state());
+    // A bundle: the same.
+    let bundle = a.export_bundle(BundleScope::All).unwrap();
+    let before = open_counts();
+    assert_eq!(c.import_bundle(&bundle, "usb").unwrap().added, 7);
+    assert_eq!(
+        opens_since(before),
+        (7, 7),
+        "(decoded, verified) over a bundle"
+    );
+    assert_eq!(a.state(), c.state());
+    // One envelope: the same.
+    w.clock.advance(60_000);
+    let e = a.record(op(), check_in(&w.roster, 7)).unwrap();
+    let env = seal(&e, a.membership().deployment().id(), &key_of(&w, "S001")).unwrap();
+    let before = open_counts();
+    assert!(c.import(&env, "usb").unwrap());
+    assert_eq!(
+        opens_since(before),
+        (1, 1),
+        "(decoded, verified) for one envelope"
+    );
+    assert_eq!(a.state(), c.state());
+    // And what came in survives a restart.
+    drop(c);
+    assert_eq!(reopen(&w, "c.db", "S003").state(), a.state());
 }
 
 #[test]
