@@ -3,9 +3,7 @@
 //! CA certificates the deployment ships. Revocation cannot be checked offline.
 
 use kazashi_domain::ids::{CardKey, DeploymentId};
-use rsa::RsaPublicKey;
-use rsa::pkcs1v15::Pkcs1v15Sign;
-use rsa::pkcs8::DecodePublicKey;
+use crate::card::rsa_verify::RsaKey;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};
@@ -39,7 +37,7 @@ pub fn digest_info(data: &[u8]) -> Vec<u8> {
 pub struct AuthCert {
     cert: Certificate,
     spki_der: Vec<u8>,
-    key: RsaPublicKey,
+    key: RsaKey,
 }
 
 impl std::fmt::Debug for AuthCert {
@@ -70,7 +68,8 @@ impl AuthCert {
             .subject_public_key_info
             .to_der()
             .map_err(|e| CertError::Malformed(e.to_string()))?;
-        let key = RsaPublicKey::from_public_key_der(&spki_der).map_err(|_| CertError::NotRsa)?;
+        let key = RsaKey::from_spki(&cert.tbs_certificate.subject_public_key_info)
+            .ok_or(CertError::NotRsa)?;
         Ok(AuthCert {
             cert,
             spki_der,
@@ -90,9 +89,7 @@ impl AuthCert {
 
     /// Does `signature` over `digest_info` verify with this certificate's key (PKCS#1 v1.5)?
     pub fn verifies(&self, digest_info: &[u8], signature: &[u8]) -> bool {
-        self.key
-            .verify(Pkcs1v15Sign::new_unprefixed(), digest_info, signature)
-            .is_ok()
+        self.key.verifies(digest_info, signature)
     }
 
     /// Seconds since 1970 until which the certificate is valid.
@@ -139,10 +136,7 @@ impl AuthCert {
         if self.cert.signature_algorithm.oid.to_string() != SHA256_WITH_RSA {
             return false;
         }
-        let Ok(ca_spki) = ca.tbs_certificate.subject_public_key_info.to_der() else {
-            return false;
-        };
-        let Ok(ca_key) = RsaPublicKey::from_public_key_der(&ca_spki) else {
+        let Some(ca_key) = RsaKey::from_spki(&ca.tbs_certificate.subject_public_key_info) else {
             return false;
         };
         let Ok(tbs) = self.cert.tbs_certificate.to_der() else {
@@ -151,9 +145,7 @@ impl AuthCert {
         let Some(sig) = self.cert.signature.as_bytes() else {
             return false;
         };
-        ca_key
-            .verify(Pkcs1v15Sign::new_unprefixed(), &digest_info(&tbs), sig)
-            .is_ok()
+        ca_key.verifies(&digest_info(&tbs), sig)
     }
 }
 

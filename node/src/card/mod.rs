@@ -14,6 +14,7 @@
 pub mod apdu;
 pub mod cert;
 pub mod pcsc;
+pub mod rsa_verify;
 pub mod session;
 pub mod tlv;
 
