@@ -641,8 +641,10 @@ impl Event {
     }
 
     /// The compact binary encoding (postcard) of the content; the id is re-derived on decode.
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(&self.content).unwrap_or_default()
+    /// [`Event::new`] encoded the same content already, so this fails only if postcard does
+    /// not encode the same value twice alike; the error is passed on, never empty bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, EventError> {
+        postcard::to_allocvec(&self.content).map_err(|_| EventError::Encoding)
     }
 
     /// Decode and validate bytes from a peer, a file or a store.
@@ -802,7 +804,7 @@ mod tests {
         let mut other = content(body());
         other.at.counter = 1;
         assert_ne!(Event::new(other).unwrap().id(), a.id());
-        let decoded = Event::decode(&a.encode()).unwrap();
+        let decoded = Event::decode(&a.encode().unwrap()).unwrap();
         assert_eq!(decoded, a);
     }
 
@@ -815,7 +817,8 @@ mod tests {
         ));
         let good = Event::new(content(EventBody::SiteLifecycle(SiteState::Opened)))
             .unwrap()
-            .encode();
+            .encode()
+            .unwrap();
         for cut in 0..good.len() {
             assert!(Event::decode(&good[..cut]).is_err());
         }

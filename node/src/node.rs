@@ -871,7 +871,10 @@ fn rebuild_cache(
                 "event {id} is filed under another id"
             )));
         }
-        contents.push(e.encode());
+        contents.push(
+            e.encode()
+                .map_err(|x| NodeError::Damaged(format!("event {id}: {x}")))?,
+        );
     }
     store.rebuild_cache(shard, contents)?;
     Ok(())

@@ -445,7 +445,12 @@ impl Store {
         heads: &[u8; 32],
         events: &[&Event],
     ) -> Result<(), StoreError> {
-        let packed = pack(events.iter().map(|e| e.encode()), 1)?;
+        let contents = events
+            .iter()
+            .map(|e| e.encode())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|x| StoreError::Damaged(format!("an event could not be encoded: {x}")))?;
+        let packed = pack(contents.into_iter(), 1)?;
         let tx = self.conn.transaction()?;
         let name = shard.to_string();
         if !chunk.is_empty() {

@@ -53,6 +53,18 @@ struct Wire {
     signature: Vec<u8>,
 }
 
+impl Wire {
+    /// Postcard's layout (the deployment's 16 bytes, then the event and the signature as byte
+    /// strings), written by hand because it cannot fail.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.event.len() + self.signature.len() + 6);
+        out.extend_from_slice(&self.deployment.0);
+        crate::wire::put_bytes(&mut out, &self.event);
+        crate::wire::put_bytes(&mut out, &self.signature);
+        out
+    }
+}
+
 /// Why an envelope was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -98,6 +110,8 @@ impl Rejection {
 pub enum SealError {
     #[error("the event names device {event}, but the key is device {key}")]
     NotOurDevice { event: DeviceId, key: DeviceId },
+    #[error("the event could not be encoded: {0}")]
+    Encoding(#[from] kazashi_domain::event::EventError),
 }
 
 /// Sign an event written by this device.
@@ -112,14 +126,14 @@ pub fn seal(
             key: key.device_id(),
         });
     }
-    let content = event.encode();
+    let content = event.encode()?;
     let signature = key.sign(&signed_bytes(ENVELOPE_TAG, &[&deployment.0, &content]));
     let wire = Wire {
         deployment,
         event: content,
         signature: signature.to_vec(),
     };
-    Ok(postcard::to_allocvec(&wire).unwrap_or_default())
+    Ok(wire.encode())
 }
 
 /// Verify an envelope against the membership in force and return its event.

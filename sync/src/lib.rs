@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod identity;
 pub mod manifest;
 pub mod shard;
+pub mod wire;
 
 pub use envelope::{OpenCounts, Rejection, open, open_as, open_counts, open_trusted, seal};
 pub use identity::DeviceKey;

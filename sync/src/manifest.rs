@@ -112,8 +112,8 @@ impl SignedManifest {
     /// then the bytes), written by hand because it cannot fail.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.manifest.len() + self.signature.len() + 10);
-        put_bytes(&mut out, &self.manifest);
-        put_bytes(&mut out, &self.signature);
+        crate::wire::put_bytes(&mut out, &self.manifest);
+        crate::wire::put_bytes(&mut out, &self.signature);
         out
     }
 
@@ -234,22 +234,6 @@ impl Membership {
         }
         Ok(next)
     }
-}
-
-/// A byte string as postcard lays it out: its length as an unsigned LEB128 varint, then the
-/// bytes.
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut n = bytes.len() as u64;
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(low);
-            break;
-        }
-        out.push(low | 0x80);
-    }
-    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]

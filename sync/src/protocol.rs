@@ -199,12 +199,43 @@ pub enum Message {
 }
 
 impl Message {
+    /// Postcard's layout (the variant's index, then its fields), written by hand because it
+    /// cannot fail.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+        use crate::wire::{put_bytes, put_varint};
+        let mut out = Vec::new();
+        match self {
+            Message::Catalog(entries) => {
+                out.reserve(2 + entries.len() * 48);
+                put_varint(&mut out, 0);
+                put_varint(&mut out, entries.len() as u64);
+                for (shard, digest) in entries {
+                    put_shard(&mut out, shard);
+                    out.extend_from_slice(digest);
+                }
+            }
+            Message::Shard { shard, sync } => {
+                out.reserve(sync.len() + 24);
+                put_varint(&mut out, 1);
+                put_shard(&mut out, shard);
+                put_bytes(&mut out, sync);
+            }
+        }
+        out
     }
     pub fn decode(bytes: &[u8]) -> Result<Self, SessionError> {
         postcard::from_bytes(bytes).map_err(|e| SessionError::Malformed(e.to_string()))
     }
+}
+
+/// A shard id as postcard lays it out: the site code as a string, the day as (year, month,
+/// day).
+fn put_shard(out: &mut Vec<u8>, shard: &ShardId) {
+    crate::wire::put_str(out, shard.site.as_str());
+    crate::wire::put_signed(out, i64::from(shard.day.year()));
+    // Months and days are below 128: one byte each, as postcard writes a u8.
+    out.push(u8::try_from(shard.day.month()).unwrap_or(0));
+    out.push(u8::try_from(shard.day.day()).unwrap_or(0));
 }
 
 /// Why a message could not be taken.
