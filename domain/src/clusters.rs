@@ -12,10 +12,18 @@
 //! assertion is wrong.
 
 use crate::ids::{EventId, PersonRef};
-use crate::state::Assertion;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::collections::BTreeSet;
+
+/// A live same-as / not-same assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Assertion {
+    pub event: EventId,
+    pub a: PersonRef,
+    pub b: PersonRef,
+    pub same: bool,
+}
 
 /// Records grouped into persons.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

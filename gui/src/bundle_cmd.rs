@@ -2,8 +2,8 @@
 //! Each prints one JSON object saying what it did; a refused file exits non-zero with the
 //! reason in words, and changes nothing.
 
-use anyhow::Context as _;
 use crate::node_cmd::{StoreArgs, open_node};
+use anyhow::Context as _;
 use kazashi_domain::DeviceId;
 use kazashi_node::BundleScope;
 use std::path::PathBuf;
@@ -40,7 +40,8 @@ pub enum BundleAction {
 }
 
 fn device_hex(s: &str) -> anyhow::Result<DeviceId> {
-    DeviceId::from_hex(s.trim()).map_err(|_| anyhow::anyhow!("--for {s:?}: a device id is 64 hex digits"))
+    DeviceId::from_hex(s.trim())
+        .map_err(|_| anyhow::anyhow!("--for {s:?}: a device id is 64 hex digits"))
 }
 
 pub fn run(args: &BundleArgs) -> anyhow::Result<()> {

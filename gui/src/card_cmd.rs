@@ -4,9 +4,9 @@
 //! Output is JSON lines; no name, address or card datum is ever printed (persons by roster
 //! id, cards by the first digits of their pseudonymous key).
 
-use anyhow::Context as _;
 use crate::lang::Lang;
 use crate::node_cmd::{StoreArgs, open_node};
+use anyhow::Context as _;
 use kazashi_domain::ids::{OperatorId, PersonRef};
 use kazashi_node::card::{
     self, CardError, CardSession, Chain, PcscTransport, Pin, PinFor, ReaderService, ReaderSnapshot,
@@ -180,8 +180,12 @@ pub fn run(args: &CardArgs, lang: Lang) -> anyhow::Result<()> {
         } => {
             let cas = reader.cas()?;
             let (mut node, _) = open_node(store)?;
-            let mut s = reader.session().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
-            let tap = node.card_tap(&mut s, &cas).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let mut s = reader
+                .session()
+                .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let tap = node
+                .card_tap(&mut s, &cas)
+                .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
             let mut out = serde_json::Map::new();
             out.insert("card".into(), json!(tap.card.short()));
             out.insert("person".into(), json!(tap.person.as_ref().map(person_json)));
@@ -189,27 +193,30 @@ pub fn run(args: &CardArgs, lang: Lang) -> anyhow::Result<()> {
             out.insert("apdus".into(), json!(s.log().len()));
             if let Some(staff) = enrol_staff {
                 let op = OperatorId::new(staff)?;
-                node.enrol_staff_card(&tap.card, &op)
-                    ?;
+                node.enrol_staff_card(&tap.card, &op)?;
             }
             if let Some(op) = node.staff_card(&tap.card)? {
                 out.insert("staff".into(), json!(op.as_str()));
             }
             if let Some(var) = pin_env {
-                let typed = std::env::var(var).map_err(|_| anyhow::anyhow!("set the PIN in {var}"))?;
+                let typed =
+                    std::env::var(var).map_err(|_| anyhow::anyhow!("set the PIN in {var}"))?;
                 let pin = Pin::new(&typed).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
-                let left = s.pin_tries(PinFor::Text).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+                let left = s
+                    .pin_tries(PinFor::Text)
+                    .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
                 out.insert("tries_before".into(), json!(left));
                 s.verify_pin(PinFor::Text, &pin)
                     .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
-                let four = s.read_basic_four().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+                let four = s
+                    .read_basic_four()
+                    .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
                 match node.match_basic_four(&four) {
                     BasicFourMatch::Strong(c) => {
                         let op = OperatorId::new(operator)?;
                         let person = PersonRef::Roster(c.person);
                         if tap.person != Some(person) {
-                            node.bind_card(op, tap.card, person)
-                                ?;
+                            node.bind_card(op, tap.card, person)?;
                             out.insert("bound".into(), json!(true));
                         }
                         out.insert("match".into(), json!("strong"));
@@ -238,12 +245,20 @@ pub fn run(args: &CardArgs, lang: Lang) -> anyhow::Result<()> {
         }
         CardAction::Check { reader, pin_env } => {
             let cas = reader.cas()?;
-            let typed = std::env::var(pin_env).map_err(|_| anyhow::anyhow!("set the PIN in {pin_env}"))?;
+            let typed =
+                std::env::var(pin_env).map_err(|_| anyhow::anyhow!("set the PIN in {pin_env}"))?;
             let pin = Pin::new(&typed).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
-            let mut s = reader.session().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
-            let cert = s.read_auth_cert().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
-            let left = s.pin_tries(PinFor::Jpki).map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
-            let challenge = reception::challenge().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let mut s = reader
+                .session()
+                .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let cert = s
+                .read_auth_cert()
+                .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let left = s
+                .pin_tries(PinFor::Jpki)
+                .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let challenge =
+                reception::challenge().map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
             let ok = reception::possession_check(&mut s, &cert, &pin, &challenge)
                 .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
             let now = std::time::SystemTime::now()

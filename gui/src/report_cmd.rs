@@ -2,8 +2,8 @@
 //! code as the window's export buttons (`kazashi_node::export::render`). Prints one JSON object
 //! saying what it wrote and what it left out (counts and reasons, never who).
 
-use anyhow::Context as _;
 use crate::node_cmd::{StoreArgs, open_node};
+use anyhow::Context as _;
 use kazashi_domain::{CivilDate, Millis, SiteId};
 use kazashi_node::export::{PFIF_DOMAIN, Report, ReportRequest, render};
 use std::path::PathBuf;

@@ -7,9 +7,7 @@ use kazashi_domain::CivilDate;
 use kazashi_domain::ids::RosterHash;
 use kazashi_domain::roster::RosterKind;
 use kazashi_node::KdfParams;
-use kazashi_node::roster_csv::{
-    Lint, Mapping, ReadOptions, SourceEncoding, read,
-};
+use kazashi_node::roster_csv::{Lint, Mapping, ReadOptions, SourceEncoding, read};
 use kazashi_node::roster_db::{RosterDb, sha256};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -73,19 +71,17 @@ pub fn passphrase(env: &str) -> anyhow::Result<String> {
 }
 
 fn today() -> anyhow::Result<CivilDate> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        ?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
     CivilDate::jst_of(u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
         .context("the system clock is out of range")
 }
 
 fn options(a: &ReadArgs) -> anyhow::Result<ReadOptions> {
     let mapping = match &a.map {
-        Some(p) => Mapping::parse(
-            &std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?,
-        )
-        .map_err(anyhow::Error::msg)?,
+        Some(p) => {
+            Mapping::parse(&std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?)
+                .map_err(anyhow::Error::msg)?
+        }
         None => Mapping::default(),
     };
     let encoding = match a.encoding.as_deref() {
@@ -215,8 +211,7 @@ pub fn run(args: &RosterArgs) -> anyhow::Result<()> {
                 (&imp).into(),
                 sha256(&bytes),
                 &mut progress_bar("索引 index  "),
-            )
-            ?;
+            )?;
             println!(
                 "{}",
                 serde_json::json!({"ok": true, "persons": db.len(), "hash": db.hash().to_hex(),
@@ -228,8 +223,7 @@ pub fn run(args: &RosterArgs) -> anyhow::Result<()> {
             store,
             passphrase_env,
         } => {
-            let db =
-                RosterDb::open(store, &passphrase(passphrase_env)?)?;
+            let db = RosterDb::open(store, &passphrase(passphrase_env)?)?;
             let kind = match db.kind() {
                 RosterKind::Residents => "residents",
                 RosterKind::Voters => "voters",

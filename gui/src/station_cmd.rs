@@ -1,11 +1,11 @@
 //! `kazashi` (and `kazashi station`): the station window on this laptop's enrolled folder, in
 //! the mesh, with the PC/SC card readers.
 
-use anyhow::Context as _;
 use crate::app::cards::PcscReaders;
 use crate::app::{Host, Station};
 use crate::lang::Lang;
 use crate::node_cmd::{StoreArgs, open_node};
+use anyhow::Context as _;
 use kazashi_node::mesh::{DEFAULT_PORT, Mesh, MeshConfig, PeerAddr};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -43,9 +43,7 @@ pub fn run(args: &StationArgs, lang: Lang) -> anyhow::Result<()> {
         mdns: !args.no_mdns,
         ..MeshConfig::default()
     };
-    let mesh = rt
-        .block_on(Mesh::start(node, config))
-        ?;
+    let mesh = rt.block_on(Mesh::start(node, config))?;
     let station = Station::new(
         Host::Mesh { mesh, rt },
         lang,

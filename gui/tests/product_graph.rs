@@ -36,10 +36,24 @@ fn the_product_binary_links_no_simulator_no_seeded_keys_no_test_harness() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     // The tree is the real one: the product's own layers are in it.
-    for needed in ["kazashi", "kazashi-node", "kazashi-sync", "kazashi-domain", "eframe"] {
+    for needed in [
+        "kazashi",
+        "kazashi-node",
+        "kazashi-sync",
+        "kazashi-domain",
+        "eframe",
+    ] {
         assert!(crates.contains(&needed), "{needed} missing from:\n{tree}");
     }
-    for banned in ["kazashi-sim", "rand_chacha", "egui_kittest", "kazashi-tests"] {
-        assert!(!crates.contains(&banned), "the product links {banned}:\n{tree}");
+    for banned in [
+        "kazashi-sim",
+        "rand_chacha",
+        "egui_kittest",
+        "kazashi-tests",
+    ] {
+        assert!(
+            !crates.contains(&banned),
+            "the product links {banned}:\n{tree}"
+        );
     }
 }

@@ -26,7 +26,7 @@ pub const META_SITE: &str = "site";
 /// Why an enrolled folder could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("no enrolled store in {0}: this laptop has not been enrolled (see docs/deploy.md)")]
+    #[error("no enrolled store in {0}: this laptop has not been enrolled")]
     NoStore(PathBuf),
     #[error("no roster store at {0}: import the pinned roster first (kazashi roster import)")]
     NoRoster(PathBuf),
@@ -88,7 +88,11 @@ impl Folder {
 }
 
 /// The site this store works at: its setting, else the one site its manifest entry allows.
-fn site_of(store: &Store, members: &kazashi_sync::Membership, key: &DeviceKey) -> Result<SiteId, OpenError> {
+fn site_of(
+    store: &Store,
+    members: &kazashi_sync::Membership,
+    key: &DeviceKey,
+) -> Result<SiteId, OpenError> {
     let store_err = |source| OpenError::Store {
         dir: store.path().to_path_buf(),
         source,
@@ -139,10 +143,13 @@ pub fn open<C: Clock>(
             dir: folder.dir.clone(),
             source: NodeError::NotEnrolledHere,
         })?;
-    let signed = store.manifest().map_err(store_err)?.ok_or(OpenError::Node {
-        dir: folder.dir.clone(),
-        source: NodeError::NotEnrolledHere,
-    })?;
+    let signed = store
+        .manifest()
+        .map_err(store_err)?
+        .ok_or(OpenError::Node {
+            dir: folder.dir.clone(),
+            source: NodeError::NotEnrolledHere,
+        })?;
     let members = SignedManifest::decode(&signed).map_err(|e| node_err(e.into()))?;
     let site = site_of(&store, &members, &key)?;
     let roster = load_roster(folder, roster_passphrase, members.deployment(), &clock)?;

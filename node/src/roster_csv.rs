@@ -1217,3 +1217,14 @@ pub fn write(roster: &Roster) -> String {
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
 }
+
+/// A checked import, as the roster store writes it (entries, and the text folded while reading).
+impl<'a> From<&'a Imported> for crate::roster_db::Rows<'a> {
+    fn from(i: &'a Imported) -> Self {
+        crate::roster_db::Rows {
+            kind: i.kind,
+            entries: &i.entries,
+            folded: Some(&i.folded),
+        }
+    }
+}

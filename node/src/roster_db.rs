@@ -261,16 +261,6 @@ impl<'a> From<&'a Roster> for Rows<'a> {
     }
 }
 
-impl<'a> From<&'a crate::roster_csv::Imported> for Rows<'a> {
-    fn from(i: &'a crate::roster_csv::Imported) -> Self {
-        Rows {
-            kind: i.kind,
-            entries: &i.entries,
-            folded: Some(&i.folded),
-        }
-    }
-}
-
 fn write_meta(
     tx: &rusqlite::Transaction<'_>,
     pairs: &[(&str, Vec<u8>)],

@@ -492,7 +492,11 @@ pub fn household_check_in(roster: &kazashi_domain::Roster, i: usize) -> Option<E
 }
 
 /// Prefill a status report from a station's own counts.
-pub fn status_report(kind: ReportKind, c: &kazashi_domain::state::SiteCounts, opened_at: u64) -> StatusReport {
+pub fn status_report(
+    kind: ReportKind,
+    c: &kazashi_domain::state::SiteCounts,
+    opened_at: u64,
+) -> StatusReport {
     let n = |v: Option<&u32>| v.copied().unwrap_or(0);
     StatusReport {
         kind,

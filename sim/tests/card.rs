@@ -76,7 +76,11 @@ fn tap_pin_bind_staff_and_possession_from_the_command_line() {
         .env("KAZASHI_PASSPHRASE", "drill only")
         .output()
         .unwrap();
-    assert!(enrol.status.success(), "{}", String::from_utf8_lossy(&enrol.stderr));
+    assert!(
+        enrol.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrol.stderr)
+    );
     let base = ["--dir", store.as_str()];
     let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim/fixtures/cards/ca.der");
 

@@ -62,7 +62,11 @@ fn start(spec: Spec, port: u16) -> Laptop {
             String::from_utf8_lossy(&out.stderr)
         );
         // The product takes the folder and the mesh flags, not the drill's.
-        let mut product = vec!["node".to_owned(), "--dir".into(), dir.path().display().to_string()];
+        let mut product = vec![
+            "node".to_owned(),
+            "--dir".into(),
+            dir.path().display().to_string(),
+        ];
         let mut it = args.iter().skip(1);
         while let Some(a) = it.next() {
             match a.as_str() {

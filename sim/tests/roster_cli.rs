@@ -12,7 +12,9 @@ fn kazashi(dir: &std::path::Path, args: &[&str]) -> Output {
     let (bin, args): (_, Vec<&str>) = match args {
         ["roster", "sample", rest @ ..] => (
             common::lab_bin(),
-            std::iter::once("roster-sample").chain(rest.iter().copied()).collect(),
+            std::iter::once("roster-sample")
+                .chain(rest.iter().copied())
+                .collect(),
         ),
         ["enrol-drill", ..] => (common::lab_bin(), args.to_vec()),
         _ => (common::product_bin(), args.to_vec()),
@@ -77,7 +79,10 @@ fn import_pins_and_a_station_refuses_another_roster() {
     let info = json(&kazashi(p, &["roster", "info", "roster.db"]));
     assert_eq!(info["persons"], sample["persons"]);
     // A station of the drill fleet starts on it: it is the roster the manifest pins.
-    json(&kazashi(p, &["enrol-drill", "--dir", "s1", "--drill-fleet", "1"]));
+    json(&kazashi(
+        p,
+        &["enrol-drill", "--dir", "s1", "--drill-fleet", "1"],
+    ));
     let node = |db: &str, store: &str| {
         kazashi(
             p,

@@ -1,4 +1,4 @@
-//! The real window under Xvfb (software OpenGL): `kazashi demo --tour` opens the demo, goes
+//! The real window under Xvfb (software OpenGL): `kazashi-lab demo --tour` opens the demo, goes
 //! through every key screen, photographs each as drawn, and closes. Each picture must be the
 //! window's size, not blank, and close to its snapshot in `docs/screens/` (times, dates and
 //! addresses differ from run to run, so a small share of pixels may). To renew the snapshots

@@ -242,12 +242,23 @@ mod encoding {
 
     #[test]
     fn the_hand_encoding_is_postcards_for_any_length() {
-        for (m, s) in [(0usize, 0usize), (1, 64), (127, 128), (128, 64), (300, 64), (20_000, 64)] {
+        for (m, s) in [
+            (0usize, 0usize),
+            (1, 64),
+            (127, 128),
+            (128, 64),
+            (300, 64),
+            (20_000, 64),
+        ] {
             let signed = SignedManifest {
                 manifest: (0..m).map(|i| (i * 7) as u8).collect(),
                 signature: vec![0xAB; s],
             };
-            assert_eq!(signed.encode(), postcard::to_allocvec(&signed).unwrap(), "{m} {s}");
+            assert_eq!(
+                signed.encode(),
+                postcard::to_allocvec(&signed).unwrap(),
+                "{m} {s}"
+            );
         }
     }
 }

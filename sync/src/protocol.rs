@@ -12,7 +12,7 @@ use crate::shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 use automerge::sync;
 use kazashi_domain::{DeviceId, EventId};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The shard documents of one node.
@@ -27,7 +27,7 @@ pub struct Log {
 }
 
 /// Digest of a shard's heads.
-pub type HeadsDigest = [u8; 32];
+pub use crate::shard::{HeadsDigest, digest};
 
 /// Every shard a node holds, with the digest of its heads.
 pub type Catalog = BTreeMap<ShardId, HeadsDigest>;
@@ -175,18 +175,6 @@ impl Log {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// Digest of a set of Automerge heads (order does not matter).
-pub fn digest(heads: &[automerge::ChangeHash]) -> HeadsDigest {
-    let mut sorted: Vec<&automerge::ChangeHash> = heads.iter().collect();
-    sorted.sort();
-    let mut h = Sha256::new();
-    h.update(b"kazashi-heads-v1");
-    for x in sorted {
-        h.update(x.0);
-    }
-    h.finalize().into()
 }
 
 /// A protocol message.

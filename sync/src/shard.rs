@@ -18,7 +18,23 @@ use automerge::{
 };
 use kazashi_domain::{CivilDate, DeviceId, Event, EventId, SiteId};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::fmt;
+
+/// The digest of a shard's heads, as catalogs carry it.
+pub type HeadsDigest = [u8; 32];
+
+/// Digest of a set of Automerge heads (order does not matter).
+pub fn digest(heads: &[automerge::ChangeHash]) -> HeadsDigest {
+    let mut sorted: Vec<&automerge::ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    h.update(b"kazashi-heads-v1");
+    for x in sorted {
+        h.update(x.0);
+    }
+    h.finalize().into()
+}
 
 /// The shard an event belongs to: its site and the JST day of its HLC time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -98,7 +114,7 @@ pub struct ShardDoc {
     /// Heads at the last save (Automerge forgets its own on load and fork).
     saved: Vec<ChangeHash>,
     /// The digest of the current heads (`None` inside: no events), until the next change.
-    digest: Option<Option<crate::protocol::HeadsDigest>>,
+    digest: Option<Option<HeadsDigest>>,
 }
 
 fn key_of(id: &EventId) -> String {
@@ -150,12 +166,12 @@ impl ShardDoc {
     /// The digest of the heads, or `None` for a document with no events yet (one made to
     /// receive a shard that has not come). Kept until the document changes, so a catalog costs
     /// no walk over the documents.
-    pub fn heads_digest(&mut self) -> Option<crate::protocol::HeadsDigest> {
+    pub fn heads_digest(&mut self) -> Option<HeadsDigest> {
         if let Some(d) = self.digest {
             return d;
         }
         let heads = self.doc.get_heads();
-        let d = (!heads.is_empty()).then(|| crate::protocol::digest(&heads));
+        let d = (!heads.is_empty()).then(|| digest(&heads));
         self.digest = Some(d);
         d
     }

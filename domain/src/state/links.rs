@@ -2,17 +2,10 @@
 
 use super::fold::State;
 use crate::event::{Event, EventBody};
-use crate::ids::{CardKey, EventId, PersonRef};
+use crate::ids::{CardKey, PersonRef};
 use crate::time::Millis;
 
-/// A live same-as / not-same assertion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Assertion {
-    pub event: EventId,
-    pub a: PersonRef,
-    pub b: PersonRef,
-    pub same: bool,
-}
+pub use crate::clusters::Assertion;
 
 impl State {
     /// The person a card key is bound to (the latest binding wins; `None` if unbound).

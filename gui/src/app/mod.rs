@@ -21,6 +21,7 @@ pub mod tr;
 pub mod walkin;
 
 use crate::lang::Lang;
+use cards::{Card, Readers};
 use eframe::egui::{self, RichText};
 use kazashi_domain::Millis;
 use kazashi_domain::event::{Event, EventBody};
@@ -30,7 +31,6 @@ use kazashi_node::card::CardSession;
 use kazashi_node::mesh::{Link, Mesh, MeshStatus, PeerAddr};
 use kazashi_node::staff::{LoginError, Role};
 use kazashi_node::{Clock, Node};
-use cards::{Card, Readers};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tr::Tr;
@@ -95,6 +95,13 @@ impl<C: Clock + Send + 'static> Host<C> {
             }
         }
     }
+}
+
+/// Who the reception found, and how.
+pub struct Found {
+    pub person: kazashi_domain::ids::PersonId,
+    pub method: kazashi_domain::event::IdMethod,
+    pub bind: Option<(kazashi_domain::ids::CardKey, kazashi_domain::ids::PersonId)>,
 }
 
 /// Who unlocked the window.
@@ -843,8 +850,7 @@ impl<C: Clock + Send + 'static> Station<C> {
 
     /// The readers' state as staff read it, in the window's language.
     pub fn reader_status(&self) -> Option<&'static str> {
-        self.reader_status
-            .map(|(ja, en)| self.tr.lang().t(ja, en))
+        self.reader_status.map(|(ja, en)| self.tr.lang().t(ja, en))
     }
 
     fn demo_panel(&mut self, ui: &mut egui::Ui) {
@@ -866,7 +872,6 @@ impl<C: Clock + Send + 'static> Station<C> {
         }
     }
 }
-
 
 /// The eframe app for one station.
 struct StationApp {

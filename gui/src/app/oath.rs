@@ -52,11 +52,7 @@ pub fn write_for<C: Clock>(
 }
 
 /// Write `bytes` as `dir/name`, the folder readable by this user only, replacing what was there.
-pub fn write_private(
-    dir: &std::path::Path,
-    name: &str,
-    bytes: &[u8],
-) -> Result<PathBuf, String> {
+pub fn write_private(dir: &std::path::Path, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     #[cfg(unix)]
     {

@@ -5,8 +5,8 @@
 //! event. The manager can undo a check-in with a reason. The hourly reconciliation sets
 //! check-ins next to the ballots issued as counted by hand.
 
+use super::Found;
 use super::cards::Card;
-use super::reception::Found;
 use super::{AMBER, Cx, GREEN, RED, big, hhmm, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::deployment::{DeploymentKind, SiteKind};

@@ -3,6 +3,7 @@
 //! at a shelter the household with each member, staff tick who enters, confirm; at a polling
 //! station the voter ([`super::polling`]).
 
+use super::cards::Card;
 use super::polling::{self, VoterScreen};
 use super::{Cx, RED, View, big, labelled};
 use crate::lang::Lang;
@@ -10,7 +11,6 @@ use eframe::egui::{self, RichText};
 use kazashi_domain::detector::registered_elsewhere;
 use kazashi_domain::event::{EventBody, IdMethod, Members, StayingPlace};
 use kazashi_domain::ids::{CardKey, HouseholdId, HouseholdRef, PersonId, PersonRef};
-use super::cards::Card;
 use kazashi_node::card::{CardError, CardSession, Pin, PinFor};
 use kazashi_node::reception::{BasicFourMatch, Tap};
 use kazashi_node::{Clock, Node};
@@ -48,12 +48,7 @@ pub enum Screen {
     Voter(Box<VoterScreen>),
 }
 
-/// Who the reception found, and how.
-pub struct Found {
-    pub person: PersonId,
-    pub method: IdMethod,
-    pub bind: Option<(CardKey, PersonId)>,
-}
+pub use super::Found;
 
 pub struct Desk {
     pub screen: Screen,

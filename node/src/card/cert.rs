@@ -2,8 +2,8 @@
 //! renewal), a signature check for the possession test, and an offline chain check against
 //! CA certificates the deployment ships. Revocation cannot be checked offline.
 
-use kazashi_domain::ids::{CardKey, DeploymentId};
 use crate::card::rsa_verify::RsaKey;
+use kazashi_domain::ids::{CardKey, DeploymentId};
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, Encode};

@@ -11,13 +11,13 @@
 //!   frame after an event came in (the list rebuilt from the log, labels kept);
 //! - `matcher_build`, `load_events` (setup), `peak_rss`.
 
-use kazashi_gui::app::reception::Found;
-use kazashi_gui::app::{Host, Station, View};
 use crate::bench::{emit, emit_percentiles, ms};
-use kazashi_gui::lang::Lang;
 use eframe::egui;
 use kazashi_domain::OperatorId;
 use kazashi_domain::event::IdMethod;
+use kazashi_gui::app::reception::Found;
+use kazashi_gui::app::{Host, Station, View};
+use kazashi_gui::lang::Lang;
 use kazashi_node::card::BasicFour;
 use kazashi_node::reception::BasicFourMatch;
 use kazashi_node::staff::Role;
@@ -96,7 +96,11 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     let present = kazashi_gui::app::present::present_count(&node);
     emit("reception", "present_at_site", present as f64, "persons", n);
 
-    let mut st = Station::new(Host::Alone(Box::new(node)), Lang::Ja, Box::new(kazashi_gui::app::cards::NoReaders))?;
+    let mut st = Station::new(
+        Host::Alone(Box::new(node)),
+        Lang::Ja,
+        Box::new(kazashi_gui::app::cards::NoReaders),
+    )?;
     st.unlock(OperatorId::new("bench").map_err(|x| e(&x))?, Role::Lead);
     let ctx = egui::Context::default();
     kazashi_gui::app::setup(&ctx)?;

@@ -100,14 +100,10 @@ fn emulate(a: &EmulateArgs) -> Result<(), String> {
         QuirkArg::Locked6983 => Quirk::LockedAnswers6983,
     };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
-    let inserted = InsertedCard::insert(
-        VirtualCard::new(spec),
-        addr,
-        Duration::from_secs(5),
-    )
-    .map_err(|e| {
-        format!("cannot reach vpcd at {addr} (is pcscd running with vsmartcard-vpcd?): {e}")
-    })?;
+    let inserted = InsertedCard::insert(VirtualCard::new(spec), addr, Duration::from_secs(5))
+        .map_err(|e| {
+            format!("cannot reach vpcd at {addr} (is pcscd running with vsmartcard-vpcd?): {e}")
+        })?;
     println!(
         "{}",
         json!({"emulate": "inserted", "resident": e.person.to_string(), "port": port})

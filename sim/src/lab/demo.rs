@@ -4,9 +4,9 @@
 
 use crate::demo_window::{self, Drill, Launcher};
 use crate::tour::Tour;
+use eframe::egui;
 use kazashi_gui::app::{Station, native_options, setup};
 use kazashi_gui::lang::Lang;
-use eframe::egui;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {

@@ -5,15 +5,15 @@
 //! already voted), and — in the window — simulated peer stations: real nodes on the real mesh
 //! over loopback, writing check-ins as they would.
 
-use kazashi_gui::app::cards::{Card, Polled, Readers};
-use kazashi_gui::app::tr::Tr;
-use kazashi_gui::app::{Host, RED, Station, big};
-use kazashi_gui::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_domain::deployment::{Deployment, SiteKind};
 use kazashi_domain::event::{EarlyVotingReason, EventBody, IdMethod, VoteMode};
 use kazashi_domain::ids::{OperatorId, SiteId};
 use kazashi_domain::{CivilDate, Roster, RosterEntry};
+use kazashi_gui::app::cards::{Card, Polled, Readers};
+use kazashi_gui::app::tr::Tr;
+use kazashi_gui::app::{Host, RED, Station, big};
+use kazashi_gui::lang::Lang;
 use kazashi_node::card::{CardError, CardSession, Transport};
 use kazashi_node::mesh::{Mesh, MeshConfig};
 use kazashi_node::staff::Role;
@@ -54,9 +54,7 @@ impl Readers for VirtualReaders {
         self.cards.iter().map(|(label, _)| label.clone()).collect()
     }
     fn pick(&mut self, i: usize) -> Option<Card> {
-        self.cards
-            .get(i)
-            .map(|(_, c)| Box::new(c.clone()) as Card)
+        self.cards.get(i).map(|(_, c)| Box::new(c.clone()) as Card)
     }
 }
 

@@ -86,8 +86,12 @@ pub fn open(args: &DrillLaptop) -> Result<(Node<SystemClock>, Arc<Roster>), Stri
         today: m.today,
         encoding: None,
     };
-    let imported = read(csv.as_bytes(), &opts, &mut |_, _| {})
-        .map_err(|lint| format!("the drill city's roster did not lint: {} errors", lint.error_count()))?;
+    let imported = read(csv.as_bytes(), &opts, &mut |_, _| {}).map_err(|lint| {
+        format!(
+            "the drill city's roster did not lint: {} errors",
+            lint.error_count()
+        )
+    })?;
     RosterDb::create(
         &folder.roster_path(),
         &pass,

@@ -3,12 +3,12 @@
 //! closes. The real-window smoke test runs it under Xvfb; `docs/screens/` holds its pictures.
 
 use crate::demo_window::{DemoKind, station};
-use kazashi_gui::app::reception::Screen;
-use kazashi_gui::app::{Station, View};
-use kazashi_gui::lang::Lang;
 use eframe::egui::{self, ColorImage};
 use kazashi_domain::event::EarlyVotingReason;
 use kazashi_domain::ids::OperatorId;
+use kazashi_gui::app::reception::Screen;
+use kazashi_gui::app::{Station, View};
+use kazashi_gui::lang::Lang;
 use kazashi_node::SystemClock;
 use kazashi_node::staff::Role;
 use std::path::{Path, PathBuf};

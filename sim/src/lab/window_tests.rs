@@ -7,12 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use crate::demo_window::{DemoKind, station};
-use kazashi_gui::app::Station;
-use kazashi_gui::lang::Lang;
 use eframe::egui::{self, accesskit::Role};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use kazashi_domain::event::EventBody;
+use kazashi_gui::app::Station;
+use kazashi_gui::lang::Lang;
 use kazashi_node::SystemClock;
 use kazashi_node::roster_db::RosterDb;
 use kazashi_node::staff::Role as StaffRole;
