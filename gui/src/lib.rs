@@ -8,6 +8,8 @@
 pub mod app;
 pub mod bundle_cmd;
 pub mod card_cmd;
+pub mod deployment_cmd;
+pub mod enrol_cmd;
 pub mod lang;
 pub mod node_cmd;
 pub mod report_cmd;

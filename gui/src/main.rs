@@ -4,7 +4,9 @@
 
 use clap::{Parser, Subcommand};
 use kazashi_gui::lang::Lang;
-use kazashi_gui::{bundle_cmd, card_cmd, node_cmd, report_cmd, roster_cmd, station_cmd};
+use kazashi_gui::{
+    bundle_cmd, card_cmd, deployment_cmd, enrol_cmd, node_cmd, report_cmd, roster_cmd, station_cmd,
+};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -37,6 +39,12 @@ enum Command {
     /// The command center's files from a store: evacuee lists (CSV in UTF-8 or Shift_JIS,
     /// PDF), PFIF, status reports, turnout and reconciliation — the window's export buttons.
     Report(report_cmd::ReportArgs),
+    /// The administrator's deployment folder: create a deployment, approve or revoke a laptop,
+    /// pin a roster, back up the signing key, show the manifest.
+    Deployment(deployment_cmd::DeploymentArgs),
+    /// Enrol this laptop: make its key and the request for the administrator, or install the
+    /// manifest the administrator signed.
+    Enrol(enrol_cmd::EnrolArgs),
 }
 
 /// This laptop's folder when none is named.
@@ -66,6 +74,8 @@ fn main() -> ExitCode {
         Some(Command::Card(args)) => card_cmd::run(&args, cli.lang),
         Some(Command::Roster(args)) => roster_cmd::run(&args),
         Some(Command::Report(args)) => report_cmd::run(&args),
+        Some(Command::Deployment(args)) => deployment_cmd::run(&args),
+        Some(Command::Enrol(args)) => enrol_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,9 @@
 
 pub mod card;
 pub mod clock;
+pub mod deployment_admin;
 pub mod enrolled;
+pub mod enrolment;
 pub mod export;
 pub mod link;
 pub mod mesh;

@@ -143,6 +143,26 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
     Ok(b)
 }
 
+/// Write `bytes` to `path` whole or not at all: a temporary file beside it, synced, renamed
+/// over `path`, and the folder synced.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    // The rename is durable only once the folder is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// Create an encrypted SQLite file at `path` (which must not exist): a fresh salt in
 /// `<file>.kdf`, the key derived from `passphrase` with Argon2id. Shared by the node's store
 /// and the roster store.
@@ -434,6 +454,25 @@ impl Store {
 
     pub fn set_manifest(&self, signed: &[u8]) -> Result<(), StoreError> {
         self.set_meta("manifest", signed)
+    }
+
+    /// Replace the manifest in force and set `settings` with it, in one fully synced
+    /// transaction: after a crash the store holds either the old manifest and settings or the
+    /// new ones.
+    pub fn install_manifest(
+        &mut self,
+        signed: &[u8],
+        settings: &[(&str, &[u8])],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let upsert =
+            "INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET v = excluded.v";
+        tx.execute(upsert, params!["manifest", signed])?;
+        for (k, v) in settings {
+            tx.execute(upsert, params![k, v])?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Durably append a shard's incremental save together with the events it carries (to the

@@ -1,0 +1,344 @@
+//! `kazashi deployment`: the administrator's folder — create a deployment, approve a laptop's
+//! enrolment request, revoke a laptop, pin a roster, back up the signing key, show the manifest.
+//! Every change signs the next manifest version into `manifest-vN.kzm` and `manifest.kzm`; the
+//! laptops install `manifest.kzm` with `kazashi enrol --install`. The folder's layout and the
+//! sites file are in `kazashi_node::deployment_admin` and `docs/deploy.md`.
+
+use anyhow::Context as _;
+use kazashi_domain::ids::RosterHash;
+use kazashi_domain::{CivilDate, Millis, SiteId, SiteKind};
+use kazashi_node::deployment_admin::{AdminFolder, Operation, read_sites};
+use kazashi_node::enrolment::Request;
+use kazashi_node::roster_db::RosterDb;
+use kazashi_sync::{Membership, Role};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct DeploymentArgs {
+    #[command(subcommand)]
+    pub command: DeploymentCommand,
+}
+
+/// The administrator's folder and passphrase.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdminArgs {
+    /// The administrator's deployment folder (the key file and the manifests).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Environment variable holding the deployment key's passphrase.
+    #[arg(long, default_value = "KAZASHI_ADMIN_PASSPHRASE")]
+    pub passphrase_env: String,
+}
+
+impl AdminArgs {
+    fn folder(&self) -> AdminFolder {
+        AdminFolder::new(&self.dir)
+    }
+    fn passphrase(&self) -> anyhow::Result<String> {
+        std::env::var(&self.passphrase_env).map_err(|_| {
+            anyhow::anyhow!(
+                "set the deployment key's passphrase in the environment variable {}",
+                self.passphrase_env
+            )
+        })
+    }
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DeploymentCommand {
+    /// Create a deployment: its signing key (encrypted under the passphrase) and manifest
+    /// version 1 with the sites of a CSV or TOML file.
+    Init {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The municipality ("三条市").
+        #[arg(long)]
+        municipality: String,
+        /// What the operation is called ("令和8年7月豪雨", "市長選挙").
+        #[arg(long, default_value = "")]
+        title: String,
+        /// A shelter operation.
+        #[arg(
+            long,
+            conflicts_with = "election",
+            required_unless_present = "election"
+        )]
+        shelters: bool,
+        /// An election on this day (YYYY-MM-DD).
+        #[arg(long, requires = "early_from")]
+        election: Option<String>,
+        /// The first day of early voting (YYYY-MM-DD).
+        #[arg(long)]
+        early_from: Option<String>,
+        /// The sites: CSV (header code,name,kind,capacity,shelter_type,precincts) or TOML
+        /// (`[[site]]` tables with the same keys).
+        #[arg(long)]
+        sites: PathBuf,
+    },
+    /// Add the laptop of an enrolment request, once its fingerprint has been read out and typed.
+    Approve {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The laptop's `enrol-request.json`.
+        #[arg(long)]
+        request: PathBuf,
+        /// The fingerprint as the laptop's operator reads it out (digits; spaces ignored).
+        #[arg(long)]
+        fingerprint: String,
+        /// The site code the laptop works at.
+        #[arg(long)]
+        site: String,
+        /// station, command-center or relay.
+        #[arg(long, default_value = "station")]
+        role: String,
+    },
+    /// Revoke a laptop: its events stamped from TIME on are refused.
+    Revoke {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The device id (hex, or its first 8 or more digits).
+        device: String,
+        /// `now`, milliseconds since 1970, or a JST time YYYY-MM-DDTHH:MM.
+        #[arg(long)]
+        from: String,
+    },
+    /// Pin a roster store's hash in the next manifest version.
+    PinRoster {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The roster store written by `kazashi roster import`.
+        #[arg(long, required_unless_present = "hash", conflicts_with = "hash")]
+        roster: Option<PathBuf>,
+        /// Environment variable holding the roster store's passphrase.
+        #[arg(long, default_value = "KAZASHI_ROSTER_PASSPHRASE")]
+        roster_passphrase_env: String,
+        /// The hash `kazashi roster import` printed, instead of the store.
+        #[arg(long)]
+        hash: Option<String>,
+    },
+    /// Copy the encrypted key file to a folder (a USB stick) as a backup.
+    ExportKey {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// The latest manifest: deployment, version, sites, laptops, revocations, roster.
+    Show {
+        /// The administrator's deployment folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn date(s: &str, what: &str) -> anyhow::Result<CivilDate> {
+    CivilDate::parse(s).map_err(|e| anyhow::anyhow!("{what} {s:?}: {e}"))
+}
+
+fn now_ms() -> anyhow::Result<Millis> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    Ok(u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `now`, milliseconds, or a JST time `YYYY-MM-DDTHH:MM`.
+pub fn parse_time(s: &str) -> anyhow::Result<Millis> {
+    let t = s.trim();
+    if t == "now" {
+        return now_ms();
+    }
+    if let Ok(ms) = t.parse::<u64>() {
+        return Ok(ms);
+    }
+    let bad = || anyhow::anyhow!("--from {t:?}: now, milliseconds, or YYYY-MM-DDTHH:MM (JST)");
+    let (day, clock) = t.split_once('T').ok_or_else(bad)?;
+    let (h, m) = clock.split_once(':').ok_or_else(bad)?;
+    let h: u64 = h.parse().map_err(|_| bad())?;
+    let m: u64 = m.parse().map_err(|_| bad())?;
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    let midnight = CivilDate::parse(day)
+        .ok()
+        .and_then(|d| d.jst_midnight())
+        .ok_or_else(bad)?;
+    Ok(midnight + (h * 60 + m) * 60_000)
+}
+
+fn role(s: &str) -> anyhow::Result<Role> {
+    Ok(match s {
+        "station" => Role::Station,
+        "command-center" => Role::CommandCenter,
+        "relay" => Role::Relay,
+        o => anyhow::bail!("role {o:?}: station, command-center or relay"),
+    })
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Station => "station",
+        Role::CommandCenter => "command-center",
+        Role::Relay => "relay",
+    }
+}
+
+/// What a manifest holds, as JSON (device labels and site names; no person's data).
+pub fn summary(m: &Membership) -> serde_json::Value {
+    let d = m.deployment();
+    let sites: Vec<_> = d
+        .sites()
+        .map(|s| {
+            let kind = match &s.kind {
+                SiteKind::Shelter { capacity, .. } => format!("shelter ({capacity})"),
+                SiteKind::PollingStation {
+                    precincts,
+                    early_voting,
+                    election_day,
+                } => format!(
+                    "polling{}{} [{}]",
+                    if *election_day { " day" } else { "" },
+                    if *early_voting { " early" } else { "" },
+                    precincts
+                        .iter()
+                        .map(|p| p.as_str())
+                        .collect::<Vec<_>>()
+                        .join(";")
+                ),
+                SiteKind::CommandCenter => "command".into(),
+            };
+            serde_json::json!({"code": s.id.as_str(), "name": s.name.as_str(), "kind": kind})
+        })
+        .collect();
+    let devices: Vec<_> = m
+        .manifest()
+        .devices
+        .iter()
+        .map(|e| {
+            serde_json::json!({"device": e.device.to_hex(), "label": e.label.as_str(),
+                "role": role_name(e.role),
+                "sites": e.sites.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                "revoked_from_ms": m.revoked_from(&e.device)})
+        })
+        .collect();
+    let roster = d.roster_hash();
+    serde_json::json!({
+        "deployment": d.id().to_hex(), "name": d.name().as_str(), "election": d.is_election(),
+        "version": m.version(), "admin": m.manifest().admin.to_hex(),
+        "fingerprint": m.fingerprint(),
+        "roster": if roster == RosterHash([0; 32]) { None } else { Some(roster.to_hex()) },
+        "sites": sites, "devices": devices,
+    })
+}
+
+fn published(dir: &std::path::Path, m: &Membership) -> serde_json::Value {
+    serde_json::json!({"ok": true, "version": m.version(),
+        "manifest": dir.join(kazashi_node::deployment_admin::MANIFEST_FILE).display().to_string(),
+        "fingerprint": m.fingerprint()})
+}
+
+pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
+    match &args.command {
+        DeploymentCommand::Init {
+            admin,
+            municipality,
+            title,
+            shelters: _,
+            election,
+            early_from,
+            sites,
+        } => {
+            let pass = admin.passphrase()?;
+            let operation = match (election, early_from) {
+                (Some(day), Some(from)) => Operation::Election {
+                    day: date(day, "--election")?,
+                    early_voting_from: date(from, "--early-from")?,
+                },
+                _ => Operation::Shelters,
+            };
+            let sites = read_sites(sites)?;
+            let name = format!("{} {}", municipality.trim(), title.trim());
+            let m = admin
+                .folder()
+                .init(name.trim(), operation, sites, &pass)
+                .with_context(|| format!("creating the deployment in {}", admin.dir.display()))?;
+            println!("{}", published(&admin.dir, &m));
+            Ok(())
+        }
+        DeploymentCommand::Approve {
+            admin,
+            request,
+            fingerprint,
+            site,
+            role: r,
+        } => {
+            let pass = admin.passphrase()?;
+            let bytes = std::fs::read(request).with_context(|| format!("{}", request.display()))?;
+            let req = Request::parse(&bytes).with_context(|| format!("{}", request.display()))?;
+            let site = SiteId::new(site.trim()).map_err(|e| anyhow::anyhow!("--site: {e}"))?;
+            let m = admin
+                .folder()
+                .approve(&pass, &req, fingerprint, site, role(r)?)
+                .context("nothing was signed")?;
+            println!("{}", published(&admin.dir, &m));
+            Ok(())
+        }
+        DeploymentCommand::Revoke {
+            admin,
+            device,
+            from,
+        } => {
+            let pass = admin.passphrase()?;
+            let from = parse_time(from)?;
+            let m = admin
+                .folder()
+                .revoke(&pass, device, from)
+                .context("nothing was signed")?;
+            println!("{}", published(&admin.dir, &m));
+            Ok(())
+        }
+        DeploymentCommand::PinRoster {
+            admin,
+            roster,
+            roster_passphrase_env,
+            hash,
+        } => {
+            let pass = admin.passphrase()?;
+            let hash = match (roster, hash) {
+                (_, Some(h)) => RosterHash::from_hex(h).context("--hash")?,
+                (Some(path), None) => {
+                    let rp = std::env::var(roster_passphrase_env).map_err(|_| {
+                        anyhow::anyhow!(
+                            "set the roster store's passphrase in {roster_passphrase_env}"
+                        )
+                    })?;
+                    RosterDb::open(path, &rp)
+                        .with_context(|| format!("the roster store {}", path.display()))?
+                        .hash()
+                }
+                (None, None) => anyhow::bail!("give --roster or --hash"),
+            };
+            let m = admin
+                .folder()
+                .pin_roster(&pass, hash)
+                .context("nothing was signed")?;
+            let mut out = published(&admin.dir, &m);
+            if let Some(o) = out.as_object_mut() {
+                o.insert("roster".into(), hash.to_hex().into());
+            }
+            println!("{out}");
+            Ok(())
+        }
+        DeploymentCommand::ExportKey { admin, to } => {
+            let dest = admin.folder().export_key(to)?;
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "key": dest.display().to_string()})
+            );
+            Ok(())
+        }
+        DeploymentCommand::Show { dir } => {
+            let m = AdminFolder::new(dir).current()?;
+            println!("{}", summary(&m));
+            Ok(())
+        }
+    }
+}

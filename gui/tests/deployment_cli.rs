@@ -1,0 +1,325 @@
+//! A deployment from zero with the product binary, as an administrator and a laptop's operator
+//! would run it: `kazashi deployment init` from a sites CSV, `roster import` and `pin-roster`,
+//! `kazashi enrol` on a fresh laptop folder, `approve` with the fingerprint read out,
+//! `enrol --install`, and `kazashi node` opening the laptop at its site. Every bad input on the
+//! way is refused with a clear message and changes nothing.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const ADMIN_PASS: &str = "administrator passphrase";
+const LAPTOP_PASS: &str = "laptop passphrase";
+const ROSTER_PASS: &str = "roster passphrase";
+
+fn kazashi(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kazashi"));
+    c.args(args)
+        .env_remove("KAZASHI_PASSPHRASE")
+        .env_remove("KAZASHI_ROSTER_PASSPHRASE")
+        .env_remove("KAZASHI_ADMIN_PASSPHRASE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn ok(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn refused(out: &Output, words: &str) {
+    assert!(!out.status.success(), "not refused: {:?}", out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(words), "expected {words:?} in: {err}");
+}
+
+/// The folder's file names, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = tmp.path().join("admin");
+    let laptop = tmp.path().join("laptop");
+    let usb = tmp.path().join("usb");
+    std::fs::create_dir_all(&usb).unwrap();
+    let a = s(&admin);
+    let l = s(&laptop);
+    let admin_env = [("KAZASHI_ADMIN_PASSPHRASE", ADMIN_PASS)];
+    let wrong_admin = [("KAZASHI_ADMIN_PASSPHRASE", "not the passphrase")];
+
+    // Sites: a bad file is refused and leaves no folder behind.
+    let bad_sites = tmp.path().join("bad.csv");
+    std::fs::write(
+        &bad_sites,
+        "code,name,kind,capacity\nS1,第一小学校,castle,100\n",
+    )
+    .unwrap();
+    let out = kazashi(
+        &[
+            "deployment",
+            "init",
+            "--dir",
+            &a,
+            "--municipality",
+            "かざし市",
+            "--shelters",
+            "--sites",
+            &s(&bad_sites),
+        ],
+        &admin_env,
+    );
+    refused(&out, "line 2");
+    assert!(files(&admin).is_empty());
+
+    let sites = tmp.path().join("sites.csv");
+    std::fs::write(
+        &sites,
+        "code,name,kind,capacity,shelter_type,precincts\n\
+         S1,第一小学校,shelter,100,1,\n\
+         HQ,災害対策本部,command,,,\n",
+    )
+    .unwrap();
+    let init = [
+        "deployment",
+        "init",
+        "--dir",
+        &a,
+        "--municipality",
+        "かざし市",
+        "--title",
+        "令和8年豪雨",
+        "--shelters",
+        "--sites",
+        &s(&sites),
+    ];
+    refused(&kazashi(&init, &[]), "KAZASHI_ADMIN_PASSPHRASE");
+    let v1 = ok(&kazashi(&init, &admin_env));
+    assert_eq!(v1["version"], 1);
+    assert_eq!(
+        files(&admin),
+        ["deployment-key.kzk", "manifest-v1.kzm", "manifest.kzm"]
+    );
+    // Once only.
+    refused(&kazashi(&init, &admin_env), "already holds a deployment");
+    // The key file does not hold the secret in the clear; the backup is the same file.
+    let key_file = std::fs::read(admin.join("deployment-key.kzk")).unwrap();
+    assert!(String::from_utf8_lossy(&key_file).contains("argon2id"));
+    ok(&kazashi(
+        &["deployment", "export-key", "--dir", &a, "--to", &s(&usb)],
+        &[],
+    ));
+    assert_eq!(
+        std::fs::read(usb.join("deployment-key.kzk")).unwrap(),
+        key_file
+    );
+    refused(
+        &kazashi(
+            &["deployment", "export-key", "--dir", &a, "--to", &s(&usb)],
+            &[],
+        ),
+        "already holds",
+    );
+
+    // The roster: imported, then pinned (a wrong passphrase signs nothing).
+    let roster_csv = tmp.path().join("roster.csv");
+    std::fs::write(
+        &roster_csv,
+        "宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,住所\n\
+         A0001,H001,髙橋 太郎,タカハシ タロウ,1950-04-01,1,かざし市中央1\n\
+         A0002,H001,髙橋 花子,タカハシ ハナコ,1955-07-15,2,かざし市中央1\n\
+         A0003,H002,山田 一郎,ヤマダ イチロウ,1980-01-02,1,かざし市北2\n",
+    )
+    .unwrap();
+    let roster = admin.join("roster.db");
+    let imported = ok(&kazashi(
+        &["roster", "import", &s(&roster_csv), "--out", &s(&roster)],
+        &[("KAZASHI_ROSTER_PASSPHRASE", ROSTER_PASS)],
+    ));
+    let pin = [
+        "deployment",
+        "pin-roster",
+        "--dir",
+        &a,
+        "--roster",
+        &s(&roster),
+    ];
+    refused(
+        &kazashi(
+            &pin,
+            &[wrong_admin[0], ("KAZASHI_ROSTER_PASSPHRASE", ROSTER_PASS)],
+        ),
+        "wrong passphrase",
+    );
+    assert!(!admin.join("manifest-v2.kzm").exists());
+    let v2 = ok(&kazashi(
+        &pin,
+        &[admin_env[0], ("KAZASHI_ROSTER_PASSPHRASE", ROSTER_PASS)],
+    ));
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["roster"], imported["hash"]);
+
+    // A fresh laptop asks to be enrolled.
+    let laptop_env = [
+        ("KAZASHI_PASSPHRASE", LAPTOP_PASS),
+        ("KAZASHI_ROSTER_PASSPHRASE", ROSTER_PASS),
+    ];
+    let req = ok(&kazashi(
+        &["enrol", "--dir", &l, "--label", "第一小学校 受付1"],
+        &laptop_env,
+    ));
+    let fingerprint = req["fingerprint"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fingerprint.chars().filter(char::is_ascii_digit).count(),
+        28,
+        "{fingerprint}"
+    );
+    refused(
+        &kazashi(&["enrol", "--dir", &l], &laptop_env),
+        "already holds an enrolled store",
+    );
+    let request = s(&laptop.join("enrol-request.json"));
+
+    // The administrator approves it only with the fingerprint read out, at a real site.
+    let approve = |fp: &str, site: &str, env: &[(&str, &str)]| {
+        kazashi(
+            &[
+                "deployment",
+                "approve",
+                "--dir",
+                &a,
+                "--request",
+                &request,
+                "--fingerprint",
+                fp,
+                "--site",
+                site,
+            ],
+            env,
+        )
+    };
+    let mut wrong_fp: Vec<char> = fingerprint.chars().collect();
+    wrong_fp[0] = if wrong_fp[0] == '1' { '2' } else { '1' };
+    let wrong_fp: String = wrong_fp.into_iter().collect();
+    refused(&approve(&wrong_fp, "S1", &admin_env), "does not match");
+    refused(&approve(&fingerprint, "S9", &admin_env), "not a site");
+    refused(
+        &approve(&fingerprint, "S1", &wrong_admin),
+        "wrong passphrase",
+    );
+    assert!(!admin.join("manifest-v3.kzm").exists());
+    let typed: String = fingerprint.replace(' ', "");
+    let v3 = ok(&approve(&typed, "S1", &admin_env));
+    assert_eq!(v3["version"], 3);
+    refused(
+        &approve(&typed, "S1", &admin_env),
+        "already in the manifest",
+    );
+
+    // The laptop installs: not an older version, not one without it, and only newer ones.
+    let install =
+        |file: &Path| kazashi(&["enrol", "--dir", &l, "--install", &s(file)], &laptop_env);
+    refused(
+        &install(&admin.join("manifest-v2.kzm")),
+        "not in the manifest",
+    );
+    let mut tampered = std::fs::read(admin.join("manifest.kzm")).unwrap();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 1;
+    let tampered_file = tmp.path().join("tampered.kzm");
+    std::fs::write(&tampered_file, tampered).unwrap();
+    refused(&install(&tampered_file), "nothing was changed");
+    refused(
+        &kazashi(
+            &[
+                "enrol",
+                "--dir",
+                &l,
+                "--install",
+                &s(&admin.join("manifest.kzm")),
+            ],
+            &[("KAZASHI_PASSPHRASE", "not the passphrase")],
+        ),
+        "wrong passphrase",
+    );
+    let installed = ok(&install(&admin.join("manifest.kzm")));
+    assert_eq!(installed["version"], 3);
+    assert_eq!(installed["site"], "S1");
+    refused(
+        &install(&admin.join("manifest-v2.kzm")),
+        "older than the installed",
+    );
+
+    // The pinned roster goes to the laptop (by USB, for now) and the laptop opens at S1.
+    for f in ["roster.db", "roster.db.text", "roster.db.kdf"] {
+        std::fs::copy(admin.join(f), laptop.join(f)).unwrap();
+    }
+    let node = kazashi(
+        &[
+            "node",
+            "--dir",
+            &l,
+            "--run-for",
+            "1",
+            "--no-mdns",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+        ],
+        &laptop_env,
+    );
+    let status = ok(&node);
+    let device = req["device"].as_str().unwrap();
+    assert!(status.to_string().contains(&device[..8]), "{status}");
+
+    let shown = ok(&kazashi(&["deployment", "show", "--dir", &a], &[]));
+    assert_eq!(shown["version"], 3);
+    assert_eq!(shown["roster"], imported["hash"]);
+    assert_eq!(shown["devices"][0]["device"], device);
+    assert_eq!(shown["devices"][0]["sites"][0], "S1");
+
+    // Revoked: version 4, and the laptop says so when it is handed that manifest.
+    let v4 = ok(&kazashi(
+        &[
+            "deployment",
+            "revoke",
+            "--dir",
+            &a,
+            &device[..12],
+            "--from",
+            "now",
+        ],
+        &admin_env,
+    ));
+    assert_eq!(v4["version"], 4);
+    refused(&install(&admin.join("manifest.kzm")), "revoked");
+    assert_eq!(
+        files(&admin)
+            .iter()
+            .filter(|f| f.starts_with("manifest-v"))
+            .count(),
+        4
+    );
+}
