@@ -271,6 +271,43 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
         "older than the installed",
     );
 
+    // Another deployment's manifest, even one that lists this laptop, is refused.
+    let other = tmp.path().join("other-admin");
+    let o = s(&other);
+    ok(&kazashi(
+        &[
+            "deployment",
+            "init",
+            "--dir",
+            &o,
+            "--municipality",
+            "よそ市",
+            "--shelters",
+            "--sites",
+            &s(&sites),
+        ],
+        &admin_env,
+    ));
+    ok(&kazashi(
+        &[
+            "deployment",
+            "approve",
+            "--dir",
+            &o,
+            "--request",
+            &request,
+            "--fingerprint",
+            &typed,
+            "--site",
+            "S1",
+        ],
+        &admin_env,
+    ));
+    refused(
+        &install(&other.join("manifest.kzm")),
+        "but this laptop is in",
+    );
+
     // The pinned roster goes to the laptop (by USB, for now) and the laptop opens at S1.
     for f in ["roster.db", "roster.db.text", "roster.db.kdf"] {
         std::fs::copy(admin.join(f), laptop.join(f)).unwrap();

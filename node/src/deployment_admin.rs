@@ -681,6 +681,115 @@ mod tests {
     }
 
     #[test]
+    fn versions_grow_one_at_a_time_and_a_refusal_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let admin = AdminFolder::new(tmp.path().join("admin"));
+        let sites =
+            parse_sites_csv("code,name,kind,capacity\nS1,第一小学校,shelter,100\n").unwrap();
+        let pass = "administrator passphrase";
+        let v1 = admin
+            .init("かざし市", Operation::Shelters, sites.clone(), pass)
+            .unwrap();
+        assert_eq!(v1.version(), 1);
+        assert!(v1.manifest().devices.is_empty());
+        assert!(matches!(
+            admin.init("かざし市", Operation::Shelters, sites, pass),
+            Err(AdminError::Exists(_))
+        ));
+        let listing = || {
+            let mut v: Vec<_> = std::fs::read_dir(&admin.dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = listing();
+        let hash = RosterHash([5; 32]);
+        assert!(matches!(
+            admin.pin_roster("wrong passphrase", hash),
+            Err(AdminError::WrongPassphrase)
+        ));
+        assert_eq!(listing(), before);
+        let v2 = admin.pin_roster(pass, hash).unwrap();
+        assert_eq!((v2.version(), v2.deployment().roster_hash()), (2, hash));
+        assert_eq!(v2.deployment().id(), v1.deployment().id());
+        assert!(matches!(
+            admin.pin_roster(pass, hash),
+            Err(AdminError::SameRoster(_))
+        ));
+        // A laptop's request, approved at a site of the deployment only.
+        let laptop = tempfile::tempdir().unwrap();
+        let folder = crate::enrolled::Folder::new(laptop.path());
+        let req = crate::enrolment::request(&folder, "laptop passphrase", "受付1").unwrap();
+        let s1 = SiteId::new("S1").unwrap();
+        assert!(matches!(
+            admin.approve(
+                pass,
+                &req,
+                &req.fingerprint,
+                SiteId::new("S2").unwrap(),
+                Role::Station
+            ),
+            Err(AdminError::UnknownSite(_))
+        ));
+        assert!(matches!(
+            admin.approve(pass, &req, "0000 0000", s1, Role::Station),
+            Err(AdminError::FingerprintMismatch { .. })
+        ));
+        let v3 = admin
+            .approve(pass, &req, &req.fingerprint, s1, Role::Station)
+            .unwrap();
+        assert_eq!(v3.version(), 3);
+        let device = req.verify().unwrap();
+        assert_eq!(v3.device(&device).unwrap().sites, vec![s1]);
+        // Version 4 already in the folder (another administrator's copy): refused, not
+        // overwritten.
+        std::fs::write(admin.dir.join(versioned_name(4)), b"theirs").unwrap();
+        assert!(matches!(
+            admin.revoke(pass, &device.to_hex(), 1),
+            Err(AdminError::VersionExists(4))
+        ));
+        assert_eq!(
+            std::fs::read(admin.dir.join(versioned_name(4))).unwrap(),
+            b"theirs"
+        );
+        std::fs::remove_file(admin.dir.join(versioned_name(4))).unwrap();
+        let v4 = admin.revoke(pass, &device.short(), 1_000).unwrap();
+        assert_eq!(v4.revoked_from(&device), Some(1_000));
+        assert!(matches!(
+            admin.approve(pass, &req, &req.fingerprint, s1, Role::Station),
+            Err(AdminError::AlreadyEnrolled(_))
+        ));
+        assert!(matches!(
+            admin.revoke(pass, "abc", 1),
+            Err(AdminError::UnknownDevice(_))
+        ));
+        // Every version is kept, and manifest.kzm is the latest.
+        for v in 1..=4 {
+            let bytes = std::fs::read(admin.dir.join(versioned_name(v))).unwrap();
+            assert_eq!(SignedManifest::decode(&bytes).unwrap().version(), v);
+        }
+        assert_eq!(admin.current().unwrap().version(), 4);
+        // A manifest.kzm signed by another key is not this folder's.
+        let other = tempfile::tempdir().unwrap();
+        let theirs = AdminFolder::new(other.path());
+        theirs
+            .init(
+                "よそ市",
+                Operation::Shelters,
+                parse_sites_csv("code,name,kind,capacity\nS1,x,shelter,1\n").unwrap(),
+                pass,
+            )
+            .unwrap();
+        std::fs::copy(theirs.manifest_path(), admin.manifest_path()).unwrap();
+        assert!(matches!(
+            admin.current(),
+            Err(AdminError::ForeignManifest(_))
+        ));
+    }
+
+    #[test]
     fn sites_from_csv_and_toml_agree() {
         let csv = "code,name,kind,capacity,shelter_type,precincts\n\
                    S1,第一小学校,shelter,200,,\n\
