@@ -195,10 +195,13 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
         28,
         "{fingerprint}"
     );
-    refused(
-        &kazashi(&["enrol", "--dir", &l], &laptop_env),
-        "already holds an enrolled store",
-    );
+    // Asked again before approval: the same key and fingerprint, the request written again.
+    let again = ok(&kazashi(
+        &["enrol", "--dir", &l, "--label", "第一小学校 受付1"],
+        &laptop_env,
+    ));
+    assert_eq!(again["fingerprint"], req["fingerprint"]);
+    assert_eq!(again["device"], req["device"]);
     let request = s(&laptop.join("enrol-request.json"));
 
     // The administrator approves it only with the fingerprint read out, at a real site.
@@ -269,6 +272,10 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
     refused(
         &install(&admin.join("manifest-v2.kzm")),
         "older than the installed",
+    );
+    refused(
+        &kazashi(&["enrol", "--dir", &l], &laptop_env),
+        "enrolled already",
     );
 
     // Another deployment's manifest, even one that lists this laptop, is refused.

@@ -3,7 +3,8 @@
 //!
 //! 1. [`request`]: a device key from the operating system's random source, a new store
 //!    (`kazashi.db`, Argon2id at [`KdfParams::STANDARD`]) under the laptop's passphrase holding
-//!    it, and `enrol-request.json` in the folder: the device id, a label, the [`fingerprint`]
+//!    it (asked again before a manifest is installed: the same key), and `enrol-request.json`
+//!    in the folder: the device id, a label, the [`fingerprint`]
 //!    and the device's signature over them (so a request cannot name a key its sender does not
 //!    hold). The operator reads the fingerprint out; the administrator types it into
 //!    `kazashi deployment approve`.
@@ -80,7 +81,7 @@ fn request_message(device: &DeviceId, label: &str) -> Vec<u8> {
 /// returned.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrolError {
-    #[error("{0} already holds an enrolled store: this laptop has a device key already")]
+    #[error("{0} holds a laptop that is enrolled already (its manifest is installed)")]
     Exists(PathBuf),
     #[error("no store in {0}: run kazashi enrol --dir first")]
     NoStore(PathBuf),
@@ -154,22 +155,39 @@ impl Request {
 }
 
 /// Start enrolling the laptop of `folder`: a new device key from the operating system, a new
-/// store holding it under `passphrase`, and the request file. Refuses a folder that has a store.
+/// store holding it under `passphrase`, and the request file. On a store that has a key and no
+/// manifest yet (the request was lost, or the fingerprint is to be read out again) the request
+/// is written again for the same key; a store with a manifest installed is refused.
 pub fn request(folder: &Folder, passphrase: &str, label: &str) -> Result<Request, EnrolError> {
     let path = folder.store_path();
-    if path.exists() {
-        return Err(EnrolError::Exists(folder.dir.clone()));
-    }
-    if passphrase.chars().count() < 8 {
+    if passphrase.chars().count() < 8 && !path.exists() {
         return Err(EnrolError::ShortPassphrase);
     }
     kazashi_domain::text::Label::new(label)
         .map_err(|e| EnrolError::BadRequest(format!("label: {e}")))?;
-    std::fs::create_dir_all(&folder.dir).map_err(|source| EnrolError::Io {
-        path: folder.dir.clone(),
-        source,
-    })?;
-    let key = DeviceKey::from_seed(*Zeroizing::new(random_bytes::<32>()?));
+    let key = if path.exists() {
+        let store = Store::open(&path, passphrase)?;
+        if store.manifest()?.is_some() {
+            return Err(EnrolError::Exists(folder.dir.clone()));
+        }
+        match store.identity()? {
+            Some(k) => k,
+            None => {
+                let k = DeviceKey::from_seed(*Zeroizing::new(random_bytes::<32>()?));
+                store.set_identity(&k)?;
+                k
+            }
+        }
+    } else {
+        std::fs::create_dir_all(&folder.dir).map_err(|source| EnrolError::Io {
+            path: folder.dir.clone(),
+            source,
+        })?;
+        let k = DeviceKey::from_seed(*Zeroizing::new(random_bytes::<32>()?));
+        let store = Store::create(&path, passphrase, KdfParams::STANDARD)?;
+        store.set_identity(&k)?;
+        k
+    };
     let device = key.device_id();
     let req = Request {
         format: REQUEST_FORMAT.into(),
@@ -178,9 +196,6 @@ pub fn request(folder: &Folder, passphrase: &str, label: &str) -> Result<Request
         fingerprint: fingerprint(&device),
         signature: hex::encode(key.sign(&request_message(&device, label))),
     };
-    let store = Store::create(&path, passphrase, KdfParams::STANDARD)?;
-    store.set_identity(&key)?;
-    drop(store);
     let req_path = folder.dir.join(REQUEST_FILE);
     let json =
         serde_json::to_vec_pretty(&req).map_err(|e| EnrolError::BadRequest(e.to_string()))?;
@@ -403,12 +418,16 @@ mod tests {
         let folder = Folder::new(dir.path().join("laptop"));
         let req = request(&folder, "laptop passphrase", "受付1").unwrap();
         let device = req.verify().unwrap();
-        assert!(matches!(
-            request(&folder, "laptop passphrase", "again"),
-            Err(EnrolError::Exists(_))
-        ));
         let saved = Request::parse(&std::fs::read(folder.dir.join(REQUEST_FILE)).unwrap()).unwrap();
         assert_eq!(saved, req);
+        // Asked again before any manifest: the same key, the request written again.
+        std::fs::remove_file(folder.dir.join(REQUEST_FILE)).unwrap();
+        let again = request(&folder, "laptop passphrase", "受付1").unwrap();
+        assert_eq!(again, req);
+        assert!(matches!(
+            request(&folder, "wrong passphrase", "受付1"),
+            Err(EnrolError::Store(StoreError::WrongPassphrase))
+        ));
         // A request whose label or key was changed does not verify.
         let mut forged = req.clone();
         forged.label = "本部".into();
@@ -449,5 +468,9 @@ mod tests {
                 .unwrap()
                 .changed
         );
+        assert!(matches!(
+            request(&folder, "laptop passphrase", "受付1"),
+            Err(EnrolError::Exists(_))
+        ));
     }
 }
