@@ -203,6 +203,14 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
     assert_eq!(again["fingerprint"], req["fingerprint"]);
     assert_eq!(again["device"], req["device"]);
     let request = s(&laptop.join("enrol-request.json"));
+    // Not approved yet: the laptop says what it waits for.
+    refused(
+        &kazashi(
+            &["node", "--dir", &l, "--run-for", "1", "--no-mdns"],
+            &laptop_env,
+        ),
+        "kazashi enrol --install",
+    );
 
     // The administrator approves it only with the fingerprint read out, at a real site.
     let approve = |fp: &str, site: &str, env: &[(&str, &str)]| {

@@ -56,6 +56,10 @@ pub enum OpenError {
     NoSite(usize),
     #[error("the clock is outside the calendar")]
     Clock,
+    #[error(
+        "this laptop in {0} has asked to be enrolled but holds no manifest yet: install the administrator's (kazashi enrol --install manifest.kzm)"
+    )]
+    AwaitingManifest(PathBuf),
 }
 
 /// Where an enrolled laptop's parts are.
@@ -146,10 +150,7 @@ pub fn open<C: Clock>(
     let signed = store
         .manifest()
         .map_err(store_err)?
-        .ok_or(OpenError::Node {
-            dir: folder.dir.clone(),
-            source: NodeError::NotEnrolledHere,
-        })?;
+        .ok_or_else(|| OpenError::AwaitingManifest(folder.dir.clone()))?;
     let members = SignedManifest::decode(&signed).map_err(|e| node_err(e.into()))?;
     let site = site_of(&store, &members, &key)?;
     let roster = load_roster(folder, roster_passphrase, members.deployment(), &clock)?;
