@@ -223,6 +223,7 @@ pub fn summary(m: &Membership) -> serde_json::Value {
     serde_json::json!({
         "deployment": d.id().to_hex(), "name": d.name().as_str(), "election": d.is_election(),
         "version": m.version(), "admin": m.manifest().admin.to_hex(),
+        "admin_fingerprint": kazashi_node::enrolment::fingerprint(&m.manifest().admin),
         "fingerprint": m.fingerprint(),
         "roster": if roster == RosterHash([0; 32]) { None } else { Some(roster.to_hex()) },
         "sites": sites, "devices": devices,
@@ -231,6 +232,7 @@ pub fn summary(m: &Membership) -> serde_json::Value {
 
 fn published(dir: &std::path::Path, m: &Membership) -> serde_json::Value {
     serde_json::json!({"ok": true, "version": m.version(),
+        "admin_fingerprint": kazashi_node::enrolment::fingerprint(&m.manifest().admin),
         "manifest": dir.join(kazashi_node::deployment_admin::MANIFEST_FILE).display().to_string(),
         "fingerprint": m.fingerprint()})
 }

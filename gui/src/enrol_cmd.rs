@@ -24,6 +24,10 @@ pub struct EnrolArgs {
     /// The site to work at, when the manifest allows this laptop more than one.
     #[arg(long, requires = "install")]
     pub site: Option<String>,
+    /// The deployment key's fingerprint as the administrator reads it out (`kazashi deployment
+    /// show`): required for the first manifest, checked if given later.
+    #[arg(long, requires = "install")]
+    pub admin_fingerprint: Option<String>,
     /// Environment variable holding the store's passphrase.
     #[arg(long, default_value = "KAZASHI_PASSPHRASE")]
     pub passphrase_env: String,
@@ -60,7 +64,14 @@ pub fn run(args: &EnrolArgs) -> anyhow::Result<()> {
                 .map(|s| SiteId::new(s.trim()))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--site: {e}"))?;
-            let done = enrolment::install(&folder, &pass, &bytes, site).with_context(|| {
+            let done = enrolment::install(
+                &folder,
+                &pass,
+                &bytes,
+                site,
+                args.admin_fingerprint.as_deref(),
+            )
+            .with_context(|| {
                 format!(
                     "installing {} in {}: nothing was changed",
                     file.display(),

@@ -249,8 +249,40 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
     );
 
     // The laptop installs: not an older version, not one without it, and only newer ones.
-    let install =
-        |file: &Path| kazashi(&["enrol", "--dir", &l, "--install", &s(file)], &laptop_env);
+    // The administrator reads out the deployment key's fingerprint (init and show print it).
+    let admin_fp = v1["admin_fingerprint"].as_str().unwrap().to_owned();
+    let install_as = |file: &Path, fp: &str| {
+        kazashi(
+            &[
+                "enrol",
+                "--dir",
+                &l,
+                "--install",
+                &s(file),
+                "--admin-fingerprint",
+                fp,
+            ],
+            &laptop_env,
+        )
+    };
+    let install = |file: &Path| install_as(file, &admin_fp);
+    refused(
+        &kazashi(
+            &[
+                "enrol",
+                "--dir",
+                &l,
+                "--install",
+                &s(&admin.join("manifest.kzm")),
+            ],
+            &laptop_env,
+        ),
+        "--admin-fingerprint",
+    );
+    refused(
+        &install_as(&admin.join("manifest.kzm"), &fingerprint),
+        "does not have the fingerprint",
+    );
     refused(
         &install(&admin.join("manifest-v2.kzm")),
         "not in the manifest",
@@ -269,6 +301,8 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
                 &l,
                 "--install",
                 &s(&admin.join("manifest.kzm")),
+                "--admin-fingerprint",
+                &admin_fp,
             ],
             &[("KAZASHI_PASSPHRASE", "not the passphrase")],
         ),
@@ -276,6 +310,10 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
     );
     let installed = ok(&install(&admin.join("manifest.kzm")));
     assert_eq!(installed["version"], 3);
+    assert_eq!(
+        ok(&kazashi(&["deployment", "show", "--dir", &a], &[]))["admin_fingerprint"],
+        admin_fp.as_str()
+    );
     assert_eq!(installed["site"], "S1");
     refused(
         &install(&admin.join("manifest-v2.kzm")),

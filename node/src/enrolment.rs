@@ -9,7 +9,9 @@
 //!    hold). The operator reads the fingerprint out; the administrator types it into
 //!    `kazashi deployment approve`.
 //! 2. [`install`]: a signed manifest (from `manifest.kzm`) is verified, must list this device,
-//!    and passes [`accept`] against the installed one; then the manifest and the `site` setting
+//!    and passes [`accept`] against the installed one; the first one also needs the deployment
+//!    key's fingerprint, read out by the administrator and typed (later ones must carry the
+//!    same key); then the manifest and the `site` setting
 //!    are written in one transaction.
 //!
 //! **Which manifest wins** ([`accept`], the one rule every install goes through): a manifest of
@@ -118,6 +120,14 @@ pub enum EnrolError {
     BadSite(String),
     #[error("the manifest entry names {0} sites: choose one with --site")]
     ChooseSite(usize),
+    #[error(
+        "the first manifest needs the deployment key's fingerprint as the administrator reads it out (--admin-fingerprint)"
+    )]
+    AdminUnconfirmed,
+    #[error(
+        "the manifest's deployment key does not have the fingerprint {0}: refused (not your administrator's manifest, or mistyped)"
+    )]
+    AdminFingerprint(String),
     #[error("the store: {0}")]
     Store(#[from] StoreError),
     #[error("file {path}: {source}")]
@@ -258,6 +268,7 @@ pub fn install(
     passphrase: &str,
     bytes: &[u8],
     site: Option<SiteId>,
+    admin_fingerprint: Option<&str>,
 ) -> Result<Installed, EnrolError> {
     let path = folder.store_path();
     if !path.exists() {
@@ -271,6 +282,17 @@ pub fn install(
         Accepted::Newer(m) => (m, true),
         Accepted::Same(m) => (m, false),
     };
+    // The first manifest is trusted only on the administrator's word: the deployment key's
+    // fingerprint, read out and typed. Later ones must carry the same key (`accept`).
+    let digits = |s: &str| -> String { s.chars().filter(char::is_ascii_digit).collect() };
+    let admin = fingerprint(&members.manifest().admin);
+    match admin_fingerprint {
+        Some(typed) if digits(typed) != digits(&admin) => {
+            return Err(EnrolError::AdminFingerprint(typed.trim().to_owned()));
+        }
+        None if installed.is_none() => return Err(EnrolError::AdminUnconfirmed),
+        _ => {}
+    }
     let entry = members
         .device(&device)
         .ok_or_else(|| EnrolError::NotListed(device.short()))?;
@@ -436,27 +458,37 @@ mod tests {
             Err(EnrolError::BadRequestSignature)
         ));
         let admin = DeviceKey::from_seed([9; 32]);
+        let admin_fp = fingerprint(&admin.device_id());
         let other = DeviceKey::from_seed([1; 32]).device_id();
         // Not listed: refused, nothing installed.
         let v1 = manifest(&admin, 1, 1, &[other]);
         assert!(matches!(
-            install(&folder, "laptop passphrase", &v1, None),
+            install(&folder, "laptop passphrase", &v1, None, Some(&admin_fp)),
             Err(EnrolError::NotListed(_))
         ));
         let store = Store::open(&folder.store_path(), "laptop passphrase").unwrap();
         assert_eq!(store.manifest().unwrap(), None);
         drop(store);
         assert!(matches!(
-            install(&folder, "wrong passphrase", &v1, None),
+            install(&folder, "wrong passphrase", &v1, None, Some(&admin_fp)),
             Err(EnrolError::Store(StoreError::WrongPassphrase))
         ));
         let v2 = manifest(&admin, 1, 2, &[other, device]);
-        let done = install(&folder, "laptop passphrase", &v2, None).unwrap();
+        assert!(matches!(
+            install(&folder, "laptop passphrase", &v2, None, None),
+            Err(EnrolError::AdminUnconfirmed)
+        ));
+        let rogue = fingerprint(&DeviceKey::from_seed([3; 32]).device_id());
+        assert!(matches!(
+            install(&folder, "laptop passphrase", &v2, None, Some(&rogue)),
+            Err(EnrolError::AdminFingerprint(_))
+        ));
+        let done = install(&folder, "laptop passphrase", &v2, None, Some(&admin_fp)).unwrap();
         assert!(done.changed);
         assert_eq!(done.site.as_str(), "S1");
         let v1_listed = manifest(&admin, 1, 1, &[device]);
         assert!(matches!(
-            install(&folder, "laptop passphrase", &v1_listed, None),
+            install(&folder, "laptop passphrase", &v1_listed, None, None),
             Err(EnrolError::Rollback { .. })
         ));
         let store = Store::open(&folder.store_path(), "laptop passphrase").unwrap();
@@ -464,7 +496,7 @@ mod tests {
         assert_eq!(store.get_meta(META_SITE).unwrap(), Some(b"S1".to_vec()));
         drop(store);
         assert!(
-            !install(&folder, "laptop passphrase", &v2, None)
+            !install(&folder, "laptop passphrase", &v2, None, None)
                 .unwrap()
                 .changed
         );
