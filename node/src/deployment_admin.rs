@@ -82,17 +82,17 @@ pub enum AdminError {
     ShortPassphrase,
     #[error("{0} was not signed by this folder's deployment key")]
     ForeignManifest(PathBuf),
-    #[error("the manifest {path}: {source}")]
+    #[error("the manifest {path}")]
     Manifest {
         path: PathBuf,
         #[source]
         source: ManifestError,
     },
-    #[error("signing the manifest: {0}")]
+    #[error("signing the manifest")]
     Sign(#[source] ManifestError),
     #[error("the sites file, {0}")]
     Sites(String),
-    #[error("the deployment: {0}")]
+    #[error("the deployment")]
     Deployment(#[from] kazashi_domain::deployment::DeploymentError),
     #[error("{0}")]
     Text(String),
@@ -114,13 +114,13 @@ pub enum AdminError {
     FingerprintMismatch { typed: String, expected: String },
     #[error("the enrolment request: {0}")]
     Request(String),
-    #[error("file {path}: {source}")]
+    #[error("file {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error("the operating system's random source")]
     Random(#[from] StoreError),
 }
 

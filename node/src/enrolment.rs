@@ -97,7 +97,7 @@ pub enum EnrolError {
     BadRequestSignature,
     #[error("the request's fingerprint does not match its device key")]
     RequestFingerprint,
-    #[error("the manifest: {0}")]
+    #[error("the manifest")]
     Manifest(#[source] ManifestError),
     #[error("the manifest is for deployment {found}, but this laptop is in {installed}")]
     WrongDeployment {
@@ -128,9 +128,9 @@ pub enum EnrolError {
         "the manifest's deployment key does not have the fingerprint {0}: refused (not your administrator's manifest, or mistyped)"
     )]
     AdminFingerprint(String),
-    #[error("the store: {0}")]
+    #[error("the store")]
     Store(#[from] StoreError),
-    #[error("file {path}: {source}")]
+    #[error("file {path}")]
     Io {
         path: PathBuf,
         #[source]
