@@ -14,4 +14,5 @@ pub mod lang;
 pub mod node_cmd;
 pub mod report_cmd;
 pub mod roster_cmd;
+pub mod staff_cmd;
 pub mod station_cmd;

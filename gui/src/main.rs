@@ -5,7 +5,8 @@
 use clap::{Parser, Subcommand};
 use kazashi_gui::lang::Lang;
 use kazashi_gui::{
-    bundle_cmd, card_cmd, deployment_cmd, enrol_cmd, node_cmd, report_cmd, roster_cmd, station_cmd,
+    bundle_cmd, card_cmd, deployment_cmd, enrol_cmd, node_cmd, report_cmd, roster_cmd, staff_cmd,
+    station_cmd,
 };
 use std::process::ExitCode;
 
@@ -45,6 +46,8 @@ enum Command {
     /// Enrol this laptop: make its key and the request for the administrator, or install the
     /// manifest the administrator signed.
     Enrol(enrol_cmd::EnrolArgs),
+    /// Who may unlock this laptop's window: add a staff member with a role and PIN, check a PIN.
+    Staff(staff_cmd::StaffArgs),
 }
 
 /// This laptop's folder when none is named.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => report_cmd::run(&args),
         Some(Command::Deployment(args)) => deployment_cmd::run(&args),
         Some(Command::Enrol(args)) => enrol_cmd::run(&args),
+        Some(Command::Staff(args)) => staff_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -384,6 +384,22 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
     let device = req["device"].as_str().unwrap();
     assert!(status.to_string().contains(&device[..8]), "{status}");
 
+    // Staff who may unlock this laptop: a PIN kept only as a hash, checked.
+    let staff = |cmd: &str, pin: &str| {
+        let mut env = laptop_env.to_vec();
+        env.push(("KAZASHI_STAFF_PIN", pin));
+        let mut args = vec!["staff", cmd, "--dir", &l, "--operator", "uketsuke1"];
+        if cmd == "add" {
+            args.extend(["--role", "reception"]);
+        }
+        kazashi(&args, &env)
+    };
+    refused(&staff("add", "12"), "4 to 8 digits");
+    refused(&staff("check", "1234"), "no staff member");
+    ok(&staff("add", "2468"));
+    assert_eq!(ok(&staff("check", "2468"))["role"], "reception");
+    refused(&staff("check", "1357"), "wrong PIN");
+
     let shown = ok(&kazashi(&["deployment", "show", "--dir", &a], &[]));
     assert_eq!(shown["version"], 3);
     assert_eq!(shown["roster"], imported["hash"]);
