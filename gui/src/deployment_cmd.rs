@@ -344,3 +344,27 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocation_times_are_jst_milliseconds_or_now() {
+        // 2026-07-12 09:30 JST is 00:30 UTC.
+        assert_eq!(parse_time("2026-07-12T09:30").unwrap(), 1_783_816_200_000);
+        assert_eq!(parse_time("1783816200000").unwrap(), 1_783_816_200_000);
+        let now = parse_time("now").unwrap();
+        assert!(now > 1_700_000_000_000);
+        for bad in [
+            "2026-07-12",
+            "2026-07-12T24:00",
+            "2026-13-01T10:00",
+            "yesterday",
+            "",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+}
