@@ -5,6 +5,8 @@
 //! after a deliberate change: `KAZASHI_UPDATE_SCREENS=1 cargo test -p kazashi-sim --test window`.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
 use kazashi_tests::card_rig::skip;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,4 +121,42 @@ fn the_window_opens_and_draws_every_key_screen() {
         }
     }
     println!("{}", report.join("\n"));
+}
+
+/// The product's own window (`kazashi station`) on a folder the lab enrolled: it opens, with
+/// the PC/SC reader service, and runs until it is stopped — no error, no early exit.
+#[test]
+fn the_product_window_opens_on_an_enrolled_folder() {
+    if !have("xvfb-run") {
+        skip("product window test: no xvfb-run (apt-get install xvfb xauth)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    common::store(dir.path(), 1);
+    let product = common::product_bin();
+    let run = Command::new("timeout")
+        .args(["15", "xvfb-run", "-a", "-s", "-screen 0 1366x768x24"])
+        .arg(&product)
+        .args(["station", "--dir", &d, "--no-mdns", "--port", "0", "--bind", "127.0.0.1"])
+        .env("KAZASHI_PASSPHRASE", common::PASS)
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        run.status.code(),
+        Some(124),
+        "the window should still be open when stopped: {err}"
+    );
+    assert!(!err.contains("kazashi:"), "{err}");
+    // The same command on a folder nobody enrolled says so and opens nothing.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(&product)
+        .args(["station", "--dir", &empty.path().display().to_string()])
+        .env("KAZASHI_PASSPHRASE", common::PASS)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has not been enrolled"));
 }
