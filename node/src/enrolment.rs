@@ -20,7 +20,9 @@
 //! bytes is already installed (nothing to do); the same version with other bytes is a conflict
 //! (two administrators signed version N apart): refused, the installed one kept, and reported.
 
+use crate::clock::Clock;
 use crate::enrolled::{Folder, META_SITE};
+use crate::node::{ManifestRefusal, Node, NodeError};
 use crate::store::{KdfParams, Store, StoreError, random_bytes};
 use kazashi_domain::{DeploymentId, DeviceId, SiteId};
 use kazashi_sync::manifest::ManifestError;
@@ -249,6 +251,62 @@ pub fn accept(installed: Option<&[u8]>, incoming: &[u8]) -> Result<Accepted, Enr
         }),
         std::cmp::Ordering::Equal if installed == incoming => Ok(Accepted::Same(next)),
         std::cmp::Ordering::Equal => Err(EnrolError::Conflict(current.version())),
+    }
+}
+
+/// What [`Node::adopt_manifest`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopted {
+    /// A newer version is now in force (written to the store, swapped in memory).
+    Newer {
+        version: u32,
+        /// The new manifest revokes this very laptop (or no longer lists it): see
+        /// [`Node::adopt_manifest`].
+        revokes_me: bool,
+    },
+    /// Byte for byte the manifest in force: nothing done.
+    Same,
+}
+
+impl<C: Clock> Node<C> {
+    /// A signed manifest from a peer (the mesh) for this running node: [`accept`] against
+    /// the one in force. A newer one is written to the store in one synced transaction and
+    /// swapped in memory at once, so the envelope checks, the bundles' recipients and the
+    /// greeting use it from the next call on; the same one is a no-op; anything else (invalid
+    /// signature, another deployment or administrator, a rollback, a conflict) is refused
+    /// with nothing changed. The deployment this laptop stamps with (its sites, the roster
+    /// pin) stays the one it opened with until the next start.
+    ///
+    /// A manifest that revokes this very laptop is adopted too: the cut-off is the
+    /// administrator's word. The laptop keeps running and keeps what it holds, but every
+    /// laptop holding the new version (this one included) refuses its connections and its
+    /// events stamped from the cut-off on; what it wrote before stays.
+    pub fn adopt_manifest(&mut self, bytes: &[u8]) -> Result<Adopted, NodeError> {
+        let installed = self.membership().signed().encode();
+        let next = match accept(Some(&installed), bytes) {
+            Ok(Accepted::Newer(m)) => m,
+            Ok(Accepted::Same(_)) => return Ok(Adopted::Same),
+            Err(e) => return Err(NodeError::ManifestRefused(refusal(e))),
+        };
+        let me = self.device();
+        let revokes_me = next.device(&me).is_none() || next.revoked_from(&me).is_some();
+        let version = next.version();
+        self.replace_membership(next, bytes)?;
+        Ok(Adopted::Newer {
+            version,
+            revokes_me,
+        })
+    }
+}
+
+/// [`accept`]'s refusal, as the node reports it.
+fn refusal(e: EnrolError) -> ManifestRefusal {
+    match e {
+        EnrolError::WrongDeployment { .. } => ManifestRefusal::OtherDeployment,
+        EnrolError::AdminChanged => ManifestRefusal::OtherAdmin,
+        EnrolError::Rollback { installed, found } => ManifestRefusal::Rollback { installed, found },
+        EnrolError::Conflict(v) => ManifestRefusal::Conflict(v),
+        other => ManifestRefusal::Invalid(other.to_string()),
     }
 }
 

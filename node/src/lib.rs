@@ -33,3 +33,6 @@ pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use node::{BundleImport, BundleScope, Node, NodeError, Peer, SyncStep};
 pub use station::{Ingested, Station, StationError};
 pub use store::{KdfParams, Store, StoreError};
+
+#[cfg(test)]
+mod manifest_spread_tests;

@@ -18,16 +18,25 @@
 //!    as *refused* ([`CLOSE_REFUSED`]), and a peer whose first frame is not a greeting, or that
 //!    sends none within [`LinkConfig::greeting_ms`], with [`CLOSE_PROTOCOL`]. Until the
 //!    greeting is checked a frame may be at most [`MAX_HELLO`] bytes ([`SyncLink::max_frame`]).
-//! 2. **Sync.** Once greeted, each side sends its catalog ([`Node::sync_start`]), then answers
+//! 2. **Manifests.** The side whose manifest version is higher than the peer's greeting (or
+//!    than what it sent since) sends its signed manifest ([`FRAME_MANIFEST`], at most
+//!    [`MAX_MANIFEST`] bytes) before its catalog; the other adopts it
+//!    ([`Node::adopt_manifest`]) and says so ([`Action::Adopted`]: the driver calls
+//!    [`SyncLink::changed`] on every connection, which passes it on hop by hop and closes, as
+//!    refused, the link of a device it revokes). A peer this laptop's manifest does not enrol
+//!    but whose greeting announces a newer one is greeted and given until the greeting's
+//!    deadline for that manifest, then checked again under it. A rollback, another
+//!    administrator or deployment, a conflict or a bad signature closes as refused.
+//! 3. **Sync.** Once greeted, each side sends its catalog ([`Node::sync_start`]), then answers
 //!    every sync message ([`Node::sync_handle`]); when the laptop gains events the driver calls
 //!    [`SyncLink::changed`] on every connection and each pushes what changed
 //!    ([`Node::sync_push`]); every [`LinkConfig::anti_entropy_ms`] a fresh catalog catches
 //!    anything missed. The shards differing as of the peer's last catalog are reported
 //!    ([`Action::Differing`]), and the events the peer brought ([`Action::Gained`]).
-//! 3. **Liveness.** A ping goes out when nothing has been sent for [`LinkConfig::ping_ms`];
+//! 4. **Liveness.** A ping goes out when nothing has been sent for [`LinkConfig::ping_ms`];
 //!    a peer silent for longer than [`LinkConfig::lost_after_ms`] is closed as *lost*
 //!    ([`CLOSE_LOST`]).
-//! 4. **The end.** However it ends, the session's sync states are kept by the node for the
+//! 5. **The end.** However it ends, the session's sync states are kept by the node for the
 //!    next connection with the same peer ([`Node::sync_end`]) — except when the process dies,
 //!    where the driver just drops the machine.
 //!
@@ -35,7 +44,8 @@
 //! failure up to a cap.
 
 use crate::clock::Clock;
-use crate::node::{Node, Peer};
+use crate::enrolment::Adopted;
+use crate::node::{ManifestRefusal, Node, NodeError, Peer};
 use kazashi_domain::{DeploymentId, DeviceId, EventId};
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +60,11 @@ pub const MAX_HELLO: usize = 1 << 10;
 pub const FRAME_HELLO: u8 = 0;
 pub const FRAME_SYNC: u8 = 1;
 pub const FRAME_PING: u8 = 2;
+/// The body is a signed manifest (`SignedManifest::encode`), at most [`MAX_MANIFEST`] bytes.
+pub const FRAME_MANIFEST: u8 = 3;
+
+/// The largest manifest frame taken (also the frame limit while a manifest is awaited).
+pub const MAX_MANIFEST: usize = 1 << 20;
 
 /// Close codes.
 pub const CLOSE_BYE: u32 = 0;
@@ -172,6 +187,10 @@ pub enum Action {
     Differing(usize),
     /// The node failed to take a message (its store): the connection is closed.
     Failed(String),
+    /// This laptop adopted a newer manifest from the peer: tell every connection
+    /// ([`SyncLink::changed`]), so that each passes it on to a peer that has an older one and
+    /// closes if the new manifest revokes its peer.
+    Adopted { version: u32 },
 }
 
 /// How a connection ended, as the driver saw it.
@@ -205,6 +224,11 @@ enum Phase {
     Greeting {
         deadline: u64,
     },
+    /// The peer greeted with a newer manifest than this laptop's, one this laptop's does not
+    /// enrol it in: waiting for that manifest until the same deadline.
+    AwaitManifest {
+        deadline: u64,
+    },
     Live {
         peer: Box<Peer>,
     },
@@ -219,6 +243,11 @@ pub struct SyncLink {
     config: LinkConfig,
     mine: Hello,
     phase: Phase,
+    /// The manifest version the peer holds, as far as this side knows (its greeting, or the
+    /// one sent to it since).
+    peer_version: u32,
+    /// The highest manifest version this side announced or sent to the peer.
+    told: u32,
     last_heard: u64,
     last_sent: u64,
     next_catalog: u64,
@@ -244,6 +273,8 @@ impl SyncLink {
             phase: Phase::Greeting {
                 deadline: now.saturating_add(config.greeting_ms),
             },
+            peer_version: 0,
+            told: mine.manifest_version,
             last_heard: now,
             last_sent: now,
             next_catalog: now,
@@ -266,17 +297,21 @@ impl SyncLink {
     }
 
     /// The largest frame to read from the peer now: [`MAX_HELLO`] until its greeting is
-    /// checked, then [`MAX_FRAME`].
+    /// checked, [`MAX_MANIFEST`] while its newer manifest is awaited, then [`MAX_FRAME`].
     pub fn max_frame(&self) -> usize {
         match self.phase {
             Phase::Greeting { .. } => MAX_HELLO,
+            Phase::AwaitManifest { .. } => MAX_MANIFEST,
             _ => MAX_FRAME,
         }
     }
 
-    /// Still waiting for the peer's greeting.
+    /// Still waiting for the peer's greeting (or for the newer manifest it announced).
     pub fn greeting(&self) -> bool {
-        matches!(self.phase, Phase::Greeting { .. })
+        matches!(
+            self.phase,
+            Phase::Greeting { .. } | Phase::AwaitManifest { .. }
+        )
     }
 
     /// Greeted and syncing.
@@ -301,10 +336,18 @@ impl SyncLink {
             return out;
         }
         self.last_heard = self.last_heard.max(now);
-        if self.greeting() {
-            self.greet(node, kind, body, now, &mut out);
-            self.arm(&mut out);
-            return out;
+        match self.phase {
+            Phase::Greeting { .. } => {
+                self.greet(node, kind, body, now, &mut out);
+                self.arm(&mut out);
+                return out;
+            }
+            Phase::AwaitManifest { .. } => {
+                self.awaited(node, kind, body, now, &mut out);
+                self.arm(&mut out);
+                return out;
+            }
+            _ => {}
         }
         match kind {
             FRAME_SYNC => {
@@ -341,6 +384,12 @@ impl SyncLink {
                 }
             }
             FRAME_PING => {}
+            FRAME_MANIFEST => {
+                self.live_manifest(node, body, &mut out);
+                if self.is_closed() {
+                    return out;
+                }
+            }
             _ => {
                 self.end(
                     node,
@@ -359,8 +408,16 @@ impl SyncLink {
     /// This laptop gained events (its own, or any peer's): push them.
     pub fn changed<C: Clock>(&mut self, node: &mut Node<C>, now: u64) -> Vec<Action> {
         let mut out = Vec::new();
-        let Phase::Live { peer } = &mut self.phase else {
+        if !self.is_live() {
             // Before the greeting, the opening catalog will carry them.
+            return out;
+        }
+        if !enrolled(node, &self.remote) {
+            self.revoked(node, &mut out);
+            return out;
+        }
+        self.offer_manifest(node, &mut out, now);
+        let Phase::Live { peer } = &mut self.phase else {
             return out;
         };
         for m in node.sync_push(peer) {
@@ -384,6 +441,13 @@ impl SyncLink {
                         "no greeting",
                         "no greeting".into(),
                     );
+                    return out;
+                }
+            }
+            Phase::AwaitManifest { deadline } => {
+                if now >= *deadline {
+                    let why = "not enrolled in this deployment (its newer manifest never came)";
+                    self.refused(&mut out, why.into());
                     return out;
                 }
             }
@@ -485,21 +549,43 @@ impl SyncLink {
             self.refuse(out, Link::Mismatched, CLOSE_MISMATCHED, "mismatched", why);
             return;
         }
-        let m = node.membership();
-        let enrolled = m.device(&self.remote).is_some() && m.revoked_from(&self.remote).is_none();
-        if !enrolled {
-            self.refuse(
-                out,
-                Link::Refused,
-                CLOSE_REFUSED,
-                "refused",
-                "not enrolled in this deployment".into(),
-            );
+        self.peer_version = theirs.manifest_version;
+        if !enrolled(node, &self.remote) {
+            let deadline = match self.phase {
+                Phase::Greeting { deadline } => deadline,
+                _ => now,
+            };
+            if theirs.manifest_version > node.membership().version() {
+                // Perhaps enrolled in the newer manifest it holds: greet, so that it sends
+                // it, and wait for it (bounded by the greeting's deadline).
+                if self.role == Role::Accepted {
+                    self.hello(node, out, now);
+                }
+                self.phase = Phase::AwaitManifest { deadline };
+                return;
+            }
+            self.refused(out, "not enrolled in this deployment".into());
             return;
         }
         if self.role == Role::Accepted {
-            self.send(out, FRAME_HELLO, self.mine.encode(), now);
+            self.hello(node, out, now);
         }
+        self.go_live(node, out, now);
+    }
+
+    /// This laptop's greeting, with the manifest version in force now.
+    fn hello<C: Clock>(&mut self, node: &Node<C>, out: &mut Vec<Action>, now: u64) {
+        let hello = Hello {
+            manifest_version: node.membership().version(),
+            ..self.mine
+        };
+        self.told = self.told.max(hello.manifest_version);
+        self.send(out, FRAME_HELLO, hello.encode(), now);
+    }
+
+    /// The greeting passed: the session begins, with this laptop's manifest first if the
+    /// peer's is older.
+    fn go_live<C: Clock>(&mut self, node: &mut Node<C>, out: &mut Vec<Action>, now: u64) {
         let mut peer = Box::new(Peer::new(format!("peer {}", self.remote.short())));
         let first = node.sync_start(&mut peer);
         self.phase = Phase::Live { peer };
@@ -509,7 +595,109 @@ impl SyncLink {
             link: Link::Connected,
             reason: None,
         });
+        self.offer_manifest(node, out, now);
         self.send(out, FRAME_SYNC, first, now);
+    }
+
+    /// Send this laptop's manifest if the peer's is older (and it fits a frame).
+    fn offer_manifest<C: Clock>(&mut self, node: &Node<C>, out: &mut Vec<Action>, now: u64) {
+        let version = node.membership().version();
+        if version <= self.peer_version {
+            return;
+        }
+        let bytes = node.membership().signed().encode();
+        if bytes.len() > MAX_MANIFEST {
+            return;
+        }
+        self.peer_version = version;
+        self.told = self.told.max(version);
+        self.send(out, FRAME_MANIFEST, bytes, now);
+    }
+
+    /// The frame awaited after a greeting that announced a newer manifest: that manifest.
+    /// Adopted if valid, then the peer must be enrolled in it.
+    fn awaited<C: Clock>(
+        &mut self,
+        node: &mut Node<C>,
+        kind: u8,
+        body: &[u8],
+        now: u64,
+        out: &mut Vec<Action>,
+    ) {
+        if kind != FRAME_MANIFEST || body.len() > MAX_MANIFEST {
+            self.refused(
+                out,
+                "not enrolled in this deployment (no manifest came)".into(),
+            );
+            return;
+        }
+        let adopted = match node.adopt_manifest(body) {
+            Ok(Adopted::Newer { version, .. }) => Some(version),
+            Ok(Adopted::Same) => None,
+            Err(e) => {
+                self.refused(out, format!("its manifest is refused: {e}"));
+                return;
+            }
+        };
+        self.peer_version = self.peer_version.max(node.membership().version());
+        if enrolled(node, &self.remote) {
+            self.go_live(node, out, now);
+        } else {
+            self.refused(out, "not enrolled in this deployment".into());
+        }
+        if let Some(version) = adopted {
+            out.push(Action::Adopted { version });
+        }
+    }
+
+    /// A manifest from a greeted peer: adopted if newer; a rollback the peer had no reason to
+    /// send (not newer than what this side told it), another deployment or administrator, a
+    /// conflict or a bad signature closes the connection as refused. One older than this
+    /// laptop's but newer than what it told the peer crossed a newer adoption: ignored.
+    fn live_manifest<C: Clock>(&mut self, node: &mut Node<C>, body: &[u8], out: &mut Vec<Action>) {
+        if body.len() > MAX_MANIFEST {
+            self.end(
+                node,
+                out,
+                CLOSE_PROTOCOL,
+                "manifest too large",
+                format!("a manifest of {} bytes", body.len()),
+            );
+            return;
+        }
+        // The version the peer holds, as its manifest says.
+        let (adopted, theirs) = match node.adopt_manifest(body) {
+            Ok(Adopted::Newer { version, .. }) => (Some(version), version),
+            Ok(Adopted::Same) => (None, node.membership().version()),
+            Err(NodeError::ManifestRefused(ManifestRefusal::Rollback { found, .. }))
+                if found > self.told =>
+            {
+                (None, found)
+            }
+            Err(NodeError::ManifestRefused(r)) => {
+                self.end_as(
+                    node,
+                    out,
+                    Link::Refused,
+                    CLOSE_REFUSED,
+                    "refused",
+                    format!("its manifest is refused: {r}"),
+                );
+                return;
+            }
+            Err(e) => {
+                out.push(Action::Failed(e.to_string()));
+                self.end(node, out, CLOSE_BYE, "store error", format!("store: {e}"));
+                return;
+            }
+        };
+        self.peer_version = self.peer_version.max(theirs);
+        if !enrolled(node, &self.remote) {
+            self.revoked(node, out);
+        }
+        if let Some(version) = adopted {
+            out.push(Action::Adopted { version });
+        }
     }
 
     /// Close before the session began (nothing to save).
@@ -529,6 +717,20 @@ impl SyncLink {
         out.push(Action::Close { code, reason });
     }
 
+    /// Close before the session began: the peer is not enrolled.
+    fn refused(&mut self, out: &mut Vec<Action>, why: String) {
+        self.refuse(out, Link::Refused, CLOSE_REFUSED, "refused", why);
+    }
+
+    /// Close the session: the manifest now in force revokes the peer.
+    fn revoked<C: Clock>(&mut self, node: &mut Node<C>, out: &mut Vec<Action>) {
+        let why = format!(
+            "revoked by manifest version {}",
+            node.membership().version()
+        );
+        self.end_as(node, out, Link::Refused, CLOSE_REFUSED, "refused", why);
+    }
+
     /// Close from this side, keeping the session's state.
     fn end<C: Clock>(
         &mut self,
@@ -538,11 +740,24 @@ impl SyncLink {
         reason: &'static str,
         why: String,
     ) {
+        self.end_as(node, out, Link::Lost, code, reason, why);
+    }
+
+    /// [`SyncLink::end`], leaving the status `link`.
+    fn end_as<C: Clock>(
+        &mut self,
+        node: &mut Node<C>,
+        out: &mut Vec<Action>,
+        link: Link,
+        code: u32,
+        reason: &'static str,
+        why: String,
+    ) {
         if let Phase::Live { peer } = std::mem::replace(&mut self.phase, Phase::Closed) {
             node.sync_end(*peer);
         }
         out.push(Action::Status {
-            link: Link::Lost,
+            link,
             reason: Some(why),
         });
         out.push(Action::Close { code, reason });
@@ -561,7 +776,7 @@ impl SyncLink {
     fn due(&self) -> Option<u64> {
         match &self.phase {
             Phase::Closed => None,
-            Phase::Greeting { deadline } => Some(*deadline),
+            Phase::Greeting { deadline } | Phase::AwaitManifest { deadline } => Some(*deadline),
             Phase::Live { .. } => Some(
                 self.next_catalog.min(self.ping_due()).min(
                     self.last_heard
@@ -582,6 +797,12 @@ impl SyncLink {
             }
         }
     }
+}
+
+/// The device is listed in the manifest in force and not revoked.
+fn enrolled<C: Clock>(node: &Node<C>, device: &DeviceId) -> bool {
+    let m = node.membership();
+    m.device(device).is_some() && m.revoked_from(device).is_none()
 }
 
 /// The redial policy: after a failed dial wait twice as long as the last time, up to a cap;
@@ -991,7 +1212,7 @@ pub(crate) mod tests {
         lb: SyncLink,
         /// (to b?, kind, body)
         wire: std::collections::VecDeque<(bool, u8, Vec<u8>)>,
-        sent: [usize; 3],
+        sent: [usize; 4],
         statuses: Vec<(bool, Link)>,
     }
 
@@ -1006,7 +1227,7 @@ pub(crate) mod tests {
                 la,
                 lb,
                 wire: Default::default(),
-                sent: [0; 3],
+                sent: [0; 4],
                 statuses: Vec::new(),
             };
             p.take(true, oa, now);
@@ -1024,7 +1245,7 @@ pub(crate) mod tests {
                     }
                     Action::Close { code, reason } => panic!("closed: {code} {reason}"),
                     Action::Status { link, .. } => self.statuses.push((from_a, link)),
-                    Action::Gained { .. } => {
+                    Action::Gained { .. } | Action::Adopted { .. } => {
                         let more = if from_a {
                             self.la.changed(&mut self.a, now)
                         } else {

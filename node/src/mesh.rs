@@ -723,6 +723,9 @@ impl<C: Clock> Wire<'_, C> {
                 }
                 // The status that follows says why.
                 Action::Failed(_) => {}
+                // A newer manifest is in force: every connection passes it on (and closes
+                // if it revokes its peer).
+                Action::Adopted { .. } => self.shared.bump(),
             }
         }
         Ok(())
@@ -775,13 +778,12 @@ async fn run_peer<C: Clock + Send + 'static>(
         Some(_) => Role::Dialled,
         None => Role::Accepted,
     };
-    let (mut link, first) = SyncLink::open(
-        shared.hello,
-        role,
-        remote,
-        shared.config.link(),
-        shared.now(),
-    );
+    // The manifest version in force now: a running node adopts newer ones from its peers.
+    let hello = Hello {
+        manifest_version: shared.with_node(|n| n.membership().version()),
+        ..shared.hello
+    };
+    let (mut link, first) = SyncLink::open(hello, role, remote, shared.config.link(), shared.now());
     let mut wire = Wire {
         shared: &shared,
         conn: &conn,

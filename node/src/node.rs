@@ -53,6 +53,24 @@ pub enum NodeError {
     Bundle(kazashi_sync::BundleError),
     #[error("a stored envelope could not be read: {0}")]
     Damaged(String),
+    /// A manifest offered to a running node (`Node::adopt_manifest`) that the rule refuses.
+    #[error("manifest refused: {0}")]
+    ManifestRefused(ManifestRefusal),
+}
+
+/// Why [`Node::adopt_manifest`](crate::enrolment) refused a manifest; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestRefusal {
+    #[error("not a valid signed manifest: {0}")]
+    Invalid(String),
+    #[error("of another deployment")]
+    OtherDeployment,
+    #[error("signed by another administrator key")]
+    OtherAdmin,
+    #[error("version {found} is older than the installed {installed} (a rollback)")]
+    Rollback { installed: u32, found: u32 },
+    #[error("version {0} differs from the installed one of the same version (a conflict)")]
+    Conflict(u32),
 }
 
 /// Chunks a shard may gather before [`Node::maintain`] compacts it into one save.
@@ -266,6 +284,22 @@ impl<C: Clock> Node<C> {
     }
     pub fn membership(&self) -> &Membership {
         &self.members
+    }
+
+    /// Make `members` (verified from `signed`) the manifest in force: written to the store
+    /// in one synced transaction first, then swapped in memory, so the envelope checks, the
+    /// bundles and the greeting use it from the next call on. The deployment the station
+    /// stamps with (sites, roster pin) stays the one opened with until the next start.
+    /// The rule for which manifest may replace which is `enrolment::accept`: go through
+    /// `Node::adopt_manifest`.
+    pub(crate) fn replace_membership(
+        &mut self,
+        members: Membership,
+        signed: &[u8],
+    ) -> Result<(), NodeError> {
+        self.store.install_manifest(signed, &[])?;
+        self.members = members;
+        Ok(())
     }
     pub fn store(&self) -> &Store {
         &self.store

@@ -233,6 +233,15 @@ impl Engine {
                         .entry(format!("sync at {laptop}: laptop error"))
                         .or_default() += 1;
                 }
+                Action::Adopted { .. } => {
+                    if let Some(&laptop) = self
+                        .links
+                        .get(link)
+                        .and_then(|k| k.ends.get(usize::from(side)))
+                    {
+                        self.bump(laptop);
+                    }
+                }
                 Action::Status { .. } | Action::Differing(_) => {}
             }
         }
