@@ -22,7 +22,7 @@ const T0: u64 = 1_788_220_800_000;
 const ADMIN: u8 = 100;
 const OTHER_ADMIN: u8 = 101;
 /// The laptop enrolled only from version 2 on.
-const C: u8 = 5;
+pub(crate) const C: u8 = 5;
 
 /// A manifest of deployment `dep`, signed by `admin`, enrolling `devices` and revoking
 /// `revoked` from T0.
@@ -54,18 +54,18 @@ fn signed(version: u32, dep: u8, admin: u8, devices: &[u8], revoked: &[u8]) -> V
         .encode()
 }
 
-fn v(version: u32, devices: &[u8]) -> Vec<u8> {
+pub(crate) fn v(version: u32, devices: &[u8]) -> Vec<u8> {
     signed(version, 1, ADMIN, devices, &[])
 }
 
-struct Lab {
+pub(crate) struct Lab {
     dir: tempfile::TempDir,
     clock: ManualClock,
     roster: Arc<kazashi_domain::Roster>,
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub(crate) fn new() -> Lab {
         Lab {
             dir: tempfile::tempdir().unwrap(),
             clock: ManualClock::new(T0),
@@ -73,7 +73,7 @@ impl Lab {
         }
     }
 
-    fn node(&self, n: u8, manifest: &[u8]) -> Node<ManualClock> {
+    pub(crate) fn node(&self, n: u8, manifest: &[u8]) -> Node<ManualClock> {
         Node::create(
             &self.dir.path().join(format!("{n}.db")),
             "correct horse",

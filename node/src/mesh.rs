@@ -981,4 +981,58 @@ mod tests {
             m.shutdown().await;
         }
     }
+
+    /// Over real UDP: C, enrolled only in version 2, dials A (version 1), which adopts C's
+    /// manifest, accepts C, and passes the manifest on to B.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_newer_manifest_gets_its_laptop_in_and_reaches_a_third_laptop() {
+        use crate::link::tests::{check_in, device};
+        use crate::manifest_spread_tests::{C, Lab, v};
+        let config = |peers: Vec<PeerAddr>| MeshConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            peers,
+            mdns: false,
+            ..MeshConfig::default()
+        };
+        let lab = Lab::new();
+        let (v1, v2) = (v(1, &[1, 2]), v(2, &[1, 2, C]));
+        let ma = Mesh::start(lab.node(1, &v1), config(Vec::new()))
+            .await
+            .unwrap();
+        let at_a = ma.addrs().into_iter().next().unwrap();
+        let mb = Mesh::start(lab.node(2, &v1), config(vec![at_a.clone()]))
+            .await
+            .unwrap();
+        let mut c = lab.node(C, &v2);
+        check_in(&mut c, 0);
+        let linked = |m: &Mesh<_>, d: DeviceId| {
+            m.status()
+                .peers
+                .iter()
+                .any(|p| p.device == d.to_hex() && p.link == Link::Connected)
+        };
+        let mut waited = 0;
+        while !linked(&ma, device(2)) {
+            assert!(waited < 200, "a and b never met");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        let mc = Mesh::start(c, config(vec![at_a])).await.unwrap();
+        let version = |m: &Mesh<_>| m.with_node(|n| n.membership().version());
+        let mut waited = 0;
+        while !(linked(&ma, device(C)) && version(&mb) == 2 && mb.status().events == 1) {
+            assert!(
+                waited < 200,
+                "not spread: a {:?}, b v{}",
+                ma.status().peers,
+                version(&mb)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        assert_eq!(version(&ma), 2);
+        for m in [&ma, &mb, &mc] {
+            m.shutdown().await;
+        }
+    }
 }
