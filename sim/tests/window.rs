@@ -138,7 +138,16 @@ fn the_product_window_opens_on_an_enrolled_folder() {
     let run = Command::new("timeout")
         .args(["15", "xvfb-run", "-a", "-s", "-screen 0 1366x768x24"])
         .arg(&product)
-        .args(["station", "--dir", &d, "--no-mdns", "--port", "0", "--bind", "127.0.0.1"])
+        .args([
+            "station",
+            "--dir",
+            &d,
+            "--no-mdns",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+        ])
         .env("KAZASHI_PASSPHRASE", common::PASS)
         .env("LIBGL_ALWAYS_SOFTWARE", "1")
         .output()

@@ -150,7 +150,10 @@ fn the_circle_finder_finds_circles() {
     e.entry("c".into()).or_default().insert("a".into());
     assert_eq!(circle(&e).map(|c| c.len()), Some(4));
     assert_eq!(
-        uses("use crate::node::{A}; // crate::mesh\nlet x = crate::store::f();", "crate::"),
+        uses(
+            "use crate::node::{A}; // crate::mesh\nlet x = crate::store::f();",
+            "crate::"
+        ),
         ["node", "store"].map(String::from).into()
     );
 }
