@@ -35,4 +35,6 @@ pub use station::{Ingested, Station, StationError};
 pub use store::{KdfParams, Store, StoreError};
 
 #[cfg(test)]
+mod bundle_manifest_tests;
+#[cfg(test)]
 mod manifest_spread_tests;

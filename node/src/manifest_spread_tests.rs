@@ -18,15 +18,15 @@ use kazashi_sync::{
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-const T0: u64 = 1_788_220_800_000;
-const ADMIN: u8 = 100;
-const OTHER_ADMIN: u8 = 101;
+pub(crate) const T0: u64 = 1_788_220_800_000;
+pub(crate) const ADMIN: u8 = 100;
+pub(crate) const OTHER_ADMIN: u8 = 101;
 /// The laptop enrolled only from version 2 on.
 pub(crate) const C: u8 = 5;
 
 /// A manifest of deployment `dep`, signed by `admin`, enrolling `devices` and revoking
 /// `revoked` from T0.
-fn signed(version: u32, dep: u8, admin: u8, devices: &[u8], revoked: &[u8]) -> Vec<u8> {
+pub(crate) fn signed(version: u32, dep: u8, admin: u8, devices: &[u8], revoked: &[u8]) -> Vec<u8> {
     let admin_key = DeviceKey::from_seed([admin; 32]);
     let manifest = Manifest {
         version,
@@ -60,7 +60,7 @@ pub(crate) fn v(version: u32, devices: &[u8]) -> Vec<u8> {
 
 pub(crate) struct Lab {
     dir: tempfile::TempDir,
-    clock: ManualClock,
+    pub(crate) clock: ManualClock,
     roster: Arc<kazashi_domain::Roster>,
 }
 

@@ -56,6 +56,10 @@ pub enum NodeError {
     /// A manifest offered to a running node (`Node::adopt_manifest`) that the rule refuses.
     #[error("manifest refused: {0}")]
     ManifestRefused(ManifestRefusal),
+    /// A bundle whose manifest the rule refuses (not a mere older version); nothing of it was
+    /// taken.
+    #[error("bundle refused: the manifest it carries is refused: {0}")]
+    BundleManifestRefused(ManifestRefusal),
 }
 
 /// Why [`Node::adopt_manifest`](crate::enrolment) refused a manifest; nothing was changed.
@@ -130,6 +134,9 @@ pub struct BundleImport {
     pub refused_shards: usize,
     /// The ids of the events new to this laptop.
     pub added_ids: Vec<EventId>,
+    /// The version of the manifest the bundle carried, when it was newer than this laptop's
+    /// and adopted (before the bundle's events were checked).
+    pub manifest_adopted: Option<u32>,
 }
 
 /// What a bundle carries.
@@ -597,6 +604,7 @@ impl<C: Clock> Node<C> {
             snapshot: since.is_empty(),
             catalog,
             shards,
+            manifest: Some(self.members.signed().encode()),
         };
         let file = kazashi_sync::bundle::write(
             &body,
@@ -653,7 +661,25 @@ impl<C: Clock> Node<C> {
                 imported_ms,
             }));
         }
+        // The author's manifest first, so that a revocation it carries applies to the events
+        // below. An older one is simply not adopted; another admin's, another deployment's, a
+        // conflict or a bad one refuses the whole bundle, and nothing changes.
+        let manifest_adopted = match body.manifest.as_deref() {
+            None => None,
+            Some(bytes) => match self.adopt_manifest(bytes) {
+                Ok(crate::enrolment::Adopted::Newer { version, .. }) => Some(version),
+                Ok(crate::enrolment::Adopted::Same) => None,
+                Err(NodeError::ManifestRefused(ManifestRefusal::Rollback { .. })) => None,
+                Err(NodeError::ManifestRefused(r)) => {
+                    let kept = file.get(..file.len().min(1 << 20)).unwrap_or(file);
+                    self.quarantine(source, "refused-manifest", &r.to_string(), kept)?;
+                    return Err(NodeError::BundleManifestRefused(r));
+                }
+                Err(e) => return Err(e),
+            },
+        };
         let mut report = BundleImport {
+            manifest_adopted,
             author: body.author,
             created_ms: body.created_ms,
             shards: body.shards.len(),

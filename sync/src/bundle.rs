@@ -17,9 +17,12 @@
 //!
 //! ## File layout
 //!
-//! `KZBUNDLE2`, a u32 (little-endian) header length, the header (postcard), then the
+//! `KZBUNDLE3`, a u32 (little-endian) header length, the header (postcard), then the
 //! ciphertext: ChaCha20-Poly1305 under the content key with a zero nonce (the key is used
-//! once), the magic and header as associated data, over zstd(postcard(signed body)).
+//! once), the magic and header as associated data, over zstd(postcard(signed body)). The body
+//! carries the author's signed manifest, so that a laptop never on the LAN learns of newer
+//! versions (revocations) from bundles. `KZBUNDLE2` files, whose body has no manifest, are
+//! still read.
 //!
 //! ## Key wrapping
 //!
@@ -39,10 +42,13 @@ use curve25519_dalek::MontgomeryPoint;
 use kazashi_domain::{DeploymentId, DeviceId, Millis};
 use serde::{Deserialize, Serialize};
 
-const MAGIC: &[u8] = b"KZBUNDLE2";
+const MAGIC: &[u8] = b"KZBUNDLE3";
+/// The second format: as the third, but its body carries no manifest. Still read.
+const MAGIC_V2: &[u8] = b"KZBUNDLE2";
 /// The first format (signed, not encrypted); no longer read.
 const OLD_MAGIC: &[u8] = b"KZBUNDLE1";
-const BUNDLE_TAG: &[u8] = b"kazashi-bundle-v2";
+const BUNDLE_TAG: &[u8] = b"kazashi-bundle-v3";
+const BUNDLE_TAG_V2: &[u8] = b"kazashi-bundle-v2";
 const WRAP_INFO: &[u8] = b"kazashi-bundle-wrap-v1";
 /// The largest bundle this node will decompress (a week of a large city is far below).
 pub const MAX_BUNDLE_BYTES: usize = 4 << 30;
@@ -65,6 +71,36 @@ pub struct BundleBody {
     pub catalog: Vec<(ShardId, Vec<[u8; 32]>)>,
     /// Per shard, Automerge bytes.
     pub shards: Vec<(ShardId, Vec<u8>)>,
+    /// The author's signed manifest (its encoding) at export; `None` in bundles of the second
+    /// format. Authenticated with the rest of the body; the importer still verifies it.
+    pub manifest: Option<Vec<u8>>,
+}
+
+/// The body of the second format (`KZBUNDLE2`), which carried no manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BodyV2 {
+    deployment: DeploymentId,
+    author: DeviceId,
+    id: [u8; 16],
+    created_ms: Millis,
+    snapshot: bool,
+    catalog: Vec<(ShardId, Vec<[u8; 32]>)>,
+    shards: Vec<(ShardId, Vec<u8>)>,
+}
+
+impl From<BodyV2> for BundleBody {
+    fn from(b: BodyV2) -> Self {
+        BundleBody {
+            deployment: b.deployment,
+            author: b.author,
+            id: b.id,
+            created_ms: b.created_ms,
+            snapshot: b.snapshot,
+            catalog: b.catalog,
+            shards: b.shards,
+            manifest: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,8 +212,8 @@ fn unseal(key: &Key, msg: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// What the contents are authenticated with: the magic and the header.
-fn associated(header: &[u8]) -> Vec<u8> {
-    [MAGIC, header].concat()
+fn associated(magic: &[u8], header: &[u8]) -> Vec<u8> {
+    [magic, header].concat()
 }
 
 /// Sign, compress and encrypt a bundle for every device `members` enrols and has not revoked.
@@ -189,11 +225,56 @@ pub fn write(
     members: &Membership,
     entropy: [u8; 64],
 ) -> Result<Vec<u8>, BundleError> {
+    write_format(body, key, members, entropy, false)
+}
+
+/// A bundle of the second format (`KZBUNDLE2`: no manifest in the body), as Kazashi wrote
+/// before bundles carried the manifest; for tests that such files are still read.
+#[doc(hidden)]
+pub fn write_second_format(
+    body: &BundleBody,
+    key: &DeviceKey,
+    members: &Membership,
+    entropy: [u8; 64],
+) -> Result<Vec<u8>, BundleError> {
+    write_format(body, key, members, entropy, true)
+}
+
+/// [`write`], or with `v2` a bundle of the second format (the manifest left out), as an
+/// earlier Kazashi wrote it.
+fn write_format(
+    body: &BundleBody,
+    key: &DeviceKey,
+    members: &Membership,
+    entropy: [u8; 64],
+    v2: bool,
+) -> Result<Vec<u8>, BundleError> {
     if body.author != key.device_id() {
         return Err(BundleError::BadSignature);
     }
-    let bytes = postcard::to_allocvec(body).map_err(damaged)?;
-    let signature = key.sign(&signed_bytes(BUNDLE_TAG, &[&bytes])).to_vec();
+    let (magic, tag, bytes) = if v2 {
+        let old = BodyV2 {
+            deployment: body.deployment,
+            author: body.author,
+            id: body.id,
+            created_ms: body.created_ms,
+            snapshot: body.snapshot,
+            catalog: body.catalog.clone(),
+            shards: body.shards.clone(),
+        };
+        (
+            MAGIC_V2,
+            BUNDLE_TAG_V2,
+            postcard::to_allocvec(&old).map_err(damaged)?,
+        )
+    } else {
+        (
+            MAGIC,
+            BUNDLE_TAG,
+            postcard::to_allocvec(body).map_err(damaged)?,
+        )
+    };
+    let signature = key.sign(&signed_bytes(tag, &[&bytes])).to_vec();
     let signed = postcard::to_allocvec(&Signed {
         body: bytes,
         signature,
@@ -227,8 +308,8 @@ pub fn write(
         ciphertext_len,
     })
     .map_err(damaged)?;
-    let ciphertext = seal(&Key::from(content_key), &plain, &associated(&header))?;
-    let mut out = MAGIC.to_vec();
+    let ciphertext = seal(&Key::from(content_key), &plain, &associated(magic, &header))?;
+    let mut out = magic.to_vec();
     out.extend_from_slice(&u32::try_from(header.len()).map_err(damaged)?.to_le_bytes());
     out.extend_from_slice(&header);
     out.extend_from_slice(&ciphertext);
@@ -240,19 +321,24 @@ pub fn read(file: &[u8], members: &Membership, me: &DeviceKey) -> Result<BundleB
     if file.starts_with(OLD_MAGIC) {
         return Err(damaged("an unencrypted bundle of an earlier version"));
     }
-    let rest = file.strip_prefix(MAGIC).ok_or(BundleError::NotABundle)?;
+    let (magic, tag, v2) = if file.starts_with(MAGIC_V2) {
+        (MAGIC_V2, BUNDLE_TAG_V2, true)
+    } else {
+        (MAGIC, BUNDLE_TAG, false)
+    };
+    let rest = file.strip_prefix(magic).ok_or(BundleError::NotABundle)?;
     let truncated = |want: u64| BundleError::Truncated {
         have: file.len() as u64,
         want,
     };
     let (len, rest) = rest
         .split_first_chunk::<4>()
-        .ok_or_else(|| truncated(MAGIC.len() as u64 + 4))?;
+        .ok_or_else(|| truncated(magic.len() as u64 + 4))?;
     let header_len = u32::from_le_bytes(*len) as usize;
     if header_len > MAX_HEADER {
         return Err(damaged("the header is over its limit"));
     }
-    let header_end = MAGIC.len() + 4 + header_len;
+    let header_end = magic.len() + 4 + header_len;
     let (header_bytes, ciphertext) = rest
         .split_at_checked(header_len)
         .ok_or_else(|| truncated(header_end as u64))?;
@@ -284,12 +370,18 @@ pub fn read(file: &[u8], members: &Membership, me: &DeviceKey) -> Result<BundleB
     let plain = unseal(
         &Key::from(content_key),
         ciphertext,
-        &associated(header_bytes),
+        &associated(magic, header_bytes),
     )
     .ok_or_else(|| damaged("the contents do not authenticate (altered in transit)"))?;
     let raw = decompress_bounded(&plain)?;
     let signed: Signed = postcard::from_bytes(&raw).map_err(damaged)?;
-    let body: BundleBody = postcard::from_bytes(&signed.body).map_err(damaged)?;
+    let body: BundleBody = if v2 {
+        postcard::from_bytes::<BodyV2>(&signed.body)
+            .map_err(damaged)?
+            .into()
+    } else {
+        postcard::from_bytes(&signed.body).map_err(damaged)?
+    };
     if body.deployment != header.deployment {
         return Err(BundleError::WrongDeployment(body.deployment));
     }
@@ -304,7 +396,7 @@ pub fn read(file: &[u8], members: &Membership, me: &DeviceKey) -> Result<BundleB
     }
     if !verify(
         &body.author,
-        &signed_bytes(BUNDLE_TAG, &[&signed.body]),
+        &signed_bytes(tag, &[&signed.body]),
         &signed.signature,
     ) {
         return Err(BundleError::BadSignature);

@@ -183,6 +183,7 @@ fn bundles_are_checked_before_anything_is_read() {
         snapshot: true,
         catalog: vec![],
         shards: vec![],
+        manifest: None,
     };
     let write = |b: &BundleBody, k: &kazashi_sync::DeviceKey, m: &kazashi_sync::Membership| {
         bundle::write(b, k, m, [42; 64])
@@ -286,9 +287,17 @@ fn a_bundle_is_unreadable_without_a_key_and_any_change_to_it_is_caught() {
         snapshot: true,
         catalog: vec![(shard, vec![[3; 32]])],
         shards: vec![(shard, marker.repeat(20))],
+        manifest: Some(m.signed().encode()),
     };
     let file = bundle::write(&body, &key(1), &m, [7; 64]).unwrap();
     assert_eq!(bundle::read(&file, &m, &key(2)).unwrap(), body);
+    // A bundle of the second format (no manifest) from an earlier Kazashi still reads.
+    let old = bundle::write_second_format(&body, &key(1), &m, [7; 64]).unwrap();
+    assert!(old.starts_with(b"KZBUNDLE2"));
+    let read_old = bundle::read(&old, &m, &key(2)).unwrap();
+    assert_eq!(read_old.manifest, None);
+    assert_eq!(read_old.shards, body.shards);
+    assert!(file.starts_with(b"KZBUNDLE3"));
     // Nothing of the contents shows in the file.
     assert!(!file.windows(marker.len()).any(|w| w == marker.as_slice()));
     assert!(!file.windows(8).any(|w| w == &marker[..8]));

@@ -513,6 +513,7 @@ fn bad_bundles_are_refused_and_quarantined() {
         snapshot: true,
         catalog: vec![],
         shards,
+        manifest: None,
     };
     let forged = bundle::write(
         &body(stranger.device_id(), vec![]),
