@@ -1,6 +1,7 @@
 # The station window, in English. Every id here must exist in ja.ftl too.
 app-title = Kazashi — Reception
 present-count = { $count } present
+header-deployment = { $name } ({ $id }) · manifest v{ $version } · roster { $roster }
 lang-switch = 日本語
 tap-prompt = Please hold the card over the reader
 search-label = Search by name, reading, birth date or address
@@ -312,6 +313,10 @@ bundle-err-revoked = it was made by a revoked laptop
 bundle-err-bad-signature = its signature does not verify
 bundle-err-replayed-bundle = it was taken in before (nothing to do)
 bundle-err-own-bundle = this laptop wrote it (nothing to do)
+bundle-err-manifest-other-admin = It carries a manifest signed by another administrator; nothing was taken
+bundle-err-manifest-other-deployment = It carries another deployment's manifest; nothing was taken
+bundle-err-manifest-conflict = It carries a different manifest of the same version { $version }; nothing was taken. Tell the administrator
+bundle-err-manifest-invalid = Its manifest's signature does not verify; nothing was taken
 
 # Command center
 view-command = Command

@@ -1,6 +1,7 @@
 # The station window, in Japanese (the default). Every id here must exist in en.ftl too.
 app-title = かざし — 受付
 present-count = 在所 { $count }人
+header-deployment = { $name }（{ $id }）・端末登録 第{ $version }版・名簿 { $roster }
 lang-switch = English
 tap-prompt = カードをかざしてください
 search-label = 名前・よみ・生年月日・住所で検索
@@ -309,6 +310,10 @@ bundle-err-revoked = 登録を取り消されたパソコンが作ったファ�
 bundle-err-bad-signature = 署名を確認できません
 bundle-err-replayed-bundle = 以前に取り込み済みです（何もしません）
 bundle-err-own-bundle = このパソコンが書き出したファイルです（何もしません）
+bundle-err-manifest-other-admin = 別の管理者が署名した端末登録（マニフェスト）が入っています。何も取り込んでいません
+bundle-err-manifest-other-deployment = 別の配備の端末登録（マニフェスト）が入っています。何も取り込んでいません
+bundle-err-manifest-conflict = 同じ第{ $version }版で内容の違う端末登録（マニフェスト）が入っています。何も取り込んでいません。管理者に連絡してください
+bundle-err-manifest-invalid = 端末登録（マニフェスト）の署名を確認できません。何も取り込んでいません
 
 # Command center
 view-command = 本部

@@ -168,6 +168,10 @@ pub struct MeshStatus {
     /// UDP bytes this laptop has sent on all its connections since it started (QUIC headers,
     /// acknowledgements and retransmissions included).
     pub wire_bytes_out: u64,
+    /// The version of the manifest in force (it changes when a newer one is adopted).
+    pub manifest_version: u32,
+    /// The deployment's id, first eight hex digits.
+    pub deployment: String,
 }
 
 /// Why the mesh could not start.
@@ -440,7 +444,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
 
     /// The mesh and every peer met, now.
     pub fn status(&self) -> MeshStatus {
-        let (events, digest, sites, labels) = {
+        let (events, digest, sites, labels, manifest_version, deployment) = {
             let mut node = self.shared.node();
             let now = node.station().clock().now_ms();
             let sites: Vec<SiteStaleness> = node
@@ -460,7 +464,16 @@ impl<C: Clock + Send + 'static> Mesh<C> {
                 .map(|d| (d.device, d.label.to_string()))
                 .collect();
             let digest = hex::encode(node.state_digest());
-            (node.state().len(), digest, sites, labels)
+            let members = node.membership();
+            let (version, deployment) = (members.version(), members.deployment().id().short());
+            (
+                node.state().len(),
+                digest,
+                sites,
+                labels,
+                version,
+                deployment,
+            )
         };
         let peers = self
             .shared
@@ -485,6 +498,8 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             peers,
             sites,
             wire_bytes_out: self.shared.wire_out.load(Ordering::Relaxed),
+            manifest_version,
+            deployment,
         }
     }
 
@@ -1018,7 +1033,13 @@ mod tests {
             waited += 1;
         }
         let mc = Mesh::start(c, config(vec![at_a])).await.unwrap();
-        let version = |m: &Mesh<_>| m.with_node(|n| n.membership().version());
+        // The status line shows the version in force, and follows an adoption.
+        let version = |m: &Mesh<_>| m.status().manifest_version;
+        let dep = ma.with_node(|n| n.membership().deployment().id().short());
+        assert_eq!(
+            (mb.status().deployment.len(), mb.status().deployment),
+            (8, dep)
+        );
         let mut waited = 0;
         while !(linked(&ma, device(C)) && version(&mb) == 2 && mb.status().events == 1) {
             assert!(

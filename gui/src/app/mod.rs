@@ -583,13 +583,22 @@ impl<C: Clock + Send + 'static> Station<C> {
     fn header(&mut self, ui: &mut egui::Ui) {
         let polling = self.polling_site;
         let (present, _) = self.counts();
-        let site_name = self.host.with(|n| {
+        let (site_name, deployment) = self.host.with(|n| {
             let site = n.station().site();
-            n.station()
-                .deployment()
+            let d = n.station().deployment();
+            let site_name = d
                 .site(&site)
                 .map(|s| s.name.as_str().to_owned())
-                .unwrap_or_else(|| site.to_string())
+                .unwrap_or_else(|| site.to_string());
+            let mut roster = d.roster_hash().to_hex();
+            roster.truncate(8);
+            let deployment: Vec<(&'static str, fluent_bundle::FluentValue<'static>)> = vec![
+                ("name", d.name().as_str().to_owned().into()),
+                ("id", d.id().short().into()),
+                ("version", n.membership().version().into()),
+                ("roster", roster.into()),
+            ];
+            (site_name, deployment)
         });
         ui.horizontal(|ui| {
             let title = if polling {
@@ -629,6 +638,16 @@ impl<C: Clock + Send + 'static> Station<C> {
                     ui.separator();
                     ui.label(RichText::new(reader).size(15.0));
                 }
+                // The deployment, the manifest version in force and the roster pinned, in
+                // the room left between the two sides (cut with "…" rather than overlap).
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(self.tr.t_with("header-deployment", &deployment))
+                            .size(13.0)
+                            .weak(),
+                    )
+                    .truncate(),
+                );
             });
         });
     }

@@ -293,6 +293,20 @@ impl Panel {
                     kazashi_node::NodeError::Bundle(b) => {
                         cx.tr.t(&format!("bundle-err-{}", b.code()))
                     }
+                    kazashi_node::NodeError::BundleManifestRefused(r) => {
+                        use kazashi_node::node::ManifestRefusal as R;
+                        match r {
+                            R::OtherAdmin => cx.tr.t("bundle-err-manifest-other-admin"),
+                            R::OtherDeployment => cx.tr.t("bundle-err-manifest-other-deployment"),
+                            R::Conflict(v) => cx.tr.t_with(
+                                "bundle-err-manifest-conflict",
+                                &[("version", (*v).into())],
+                            ),
+                            R::Invalid(_) | R::Rollback { .. } => {
+                                cx.tr.t("bundle-err-manifest-invalid")
+                            }
+                        }
+                    }
                     other => other.to_string(),
                 };
                 cx.say(
