@@ -254,19 +254,7 @@ pub fn accept(installed: Option<&[u8]>, incoming: &[u8]) -> Result<Accepted, Enr
     }
 }
 
-/// What [`Node::adopt_manifest`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Adopted {
-    /// A newer version is now in force (written to the store, swapped in memory).
-    Newer {
-        version: u32,
-        /// The new manifest revokes this very laptop (or no longer lists it): see
-        /// [`Node::adopt_manifest`].
-        revokes_me: bool,
-    },
-    /// Byte for byte the manifest in force: nothing done.
-    Same,
-}
+pub use crate::node::Adopted;
 
 impl<C: Clock> Node<C> {
     /// A signed manifest from a peer (the mesh) for this running node: [`accept`] against

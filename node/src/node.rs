@@ -77,6 +77,20 @@ pub enum ManifestRefusal {
     Conflict(u32),
 }
 
+/// What `Node::adopt_manifest` (in `enrolment`) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adopted {
+    /// A newer version is now in force (written to the store, swapped in memory).
+    Newer {
+        version: u32,
+        /// The new manifest revokes this very laptop (or no longer lists it): see
+        /// `Node::adopt_manifest` (in `enrolment`).
+        revokes_me: bool,
+    },
+    /// Byte for byte the manifest in force: nothing done.
+    Same,
+}
+
 /// Chunks a shard may gather before [`Node::maintain`] compacts it into one save.
 pub const COMPACT_AFTER: u32 = 64;
 
@@ -667,8 +681,8 @@ impl<C: Clock> Node<C> {
         let manifest_adopted = match body.manifest.as_deref() {
             None => None,
             Some(bytes) => match self.adopt_manifest(bytes) {
-                Ok(crate::enrolment::Adopted::Newer { version, .. }) => Some(version),
-                Ok(crate::enrolment::Adopted::Same) => None,
+                Ok(Adopted::Newer { version, .. }) => Some(version),
+                Ok(Adopted::Same) => None,
                 Err(NodeError::ManifestRefused(ManifestRefusal::Rollback { .. })) => None,
                 Err(NodeError::ManifestRefused(r)) => {
                     let kept = file.get(..file.len().min(1 << 20)).unwrap_or(file);
