@@ -58,18 +58,6 @@ pub fn open_node(args: &StoreArgs) -> anyhow::Result<(Node<SystemClock>, Arc<Ros
     enrolled::open(&args.folder(), &pass, &roster_pass, SystemClock).map_err(anyhow::Error::from)
 }
 
-/// An error and its sources, one after the other ("the store in /x: wrong passphrase").
-pub fn report(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 #[derive(clap::Args, Debug, Clone)]
 pub struct NodeArgs {
     #[command(flatten)]
@@ -78,9 +66,9 @@ pub struct NodeArgs {
     pub mesh: MeshArgs,
 }
 
-/// How a headless node joins the mesh and reports.
+/// Where a laptop listens on the mesh and whom it dials (the window and the headless node).
 #[derive(clap::Args, Debug, Clone)]
-pub struct MeshArgs {
+pub struct Listen {
     /// UDP port to listen on (fixed, so that others can type it in).
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
@@ -93,6 +81,25 @@ pub struct MeshArgs {
     /// Do not announce or look for laptops on the LAN by mDNS.
     #[arg(long)]
     pub no_mdns: bool,
+}
+
+impl Listen {
+    /// The mesh's configuration for these flags.
+    pub fn config(&self) -> MeshConfig {
+        MeshConfig {
+            bind: SocketAddr::new(self.bind, self.port),
+            peers: self.peers.clone(),
+            mdns: !self.no_mdns,
+            ..MeshConfig::default()
+        }
+    }
+}
+
+/// How a headless node joins the mesh and reports.
+#[derive(clap::Args, Debug, Clone)]
+pub struct MeshArgs {
+    #[command(flatten)]
+    pub listen: Listen,
     /// Print the status every this many milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub status_every: u64,
@@ -102,6 +109,15 @@ pub struct MeshArgs {
     /// Stop after this many seconds (default: run until interrupted).
     #[arg(long)]
     pub run_for: Option<u64>,
+}
+
+/// The runtime the mesh runs on: two workers, as the laptop has two cores to spare at most.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
 }
 
 /// What a node writes by itself (the lab's drill laptops): every `every`, the next body the
@@ -125,18 +141,10 @@ pub fn serve_blocking(
     writer: Option<Writer>,
 ) -> anyhow::Result<()> {
     let config = MeshConfig {
-        bind: SocketAddr::new(args.bind, args.port),
-        peers: args.peers.clone(),
-        mdns: !args.no_mdns,
         anti_entropy: Duration::from_secs(args.anti_entropy.max(1)),
-        ..MeshConfig::default()
+        ..args.listen.config()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
-    rt.block_on(serve(node, config, args.clone(), writer))
+    runtime()?.block_on(serve(node, config, args.clone(), writer))
 }
 
 async fn serve(

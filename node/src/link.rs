@@ -47,6 +47,7 @@ use crate::clock::Clock;
 use crate::enrolment::Adopted;
 use crate::node::{ManifestRefusal, Node, NodeError, Peer};
 use kazashi_domain::{DeploymentId, DeviceId, EventId};
+use kazashi_sync::wire::put_varint;
 use serde::{Deserialize, Serialize};
 
 /// The version in [`Hello`]; peers of another version are shown as mismatched.
@@ -111,27 +112,14 @@ impl Hello {
     /// hand so that encoding cannot fail. `hello_encoding_is_postcards` checks the equality.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(3 + DeploymentId::LEN + 5);
-        varint(&mut out, u64::from(self.protocol));
+        put_varint(&mut out, u64::from(self.protocol));
         out.extend_from_slice(&self.deployment.0);
-        varint(&mut out, u64::from(self.manifest_version));
+        put_varint(&mut out, u64::from(self.manifest_version));
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         postcard::from_bytes(bytes).ok()
-    }
-}
-
-/// LEB128, as postcard writes unsigned integers.
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let low = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
     }
 }
 

@@ -187,17 +187,9 @@ fn postings<'a, K: rusqlite::ToSql>(
             blob.clear();
             let mut prev = first;
             for &r in chunk {
-                let mut d = u64::try_from(r - prev).unwrap_or(0);
+                let d = u64::try_from(r - prev).unwrap_or(0);
                 prev = r;
-                loop {
-                    let byte = (d & 0x7f) as u8;
-                    d >>= 7;
-                    if d == 0 {
-                        blob.push(byte);
-                        break;
-                    }
-                    blob.push(byte | 0x80);
-                }
+                kazashi_sync::wire::put_varint(&mut blob, d);
             }
             st.execute(params![k, first, blob])?;
         }

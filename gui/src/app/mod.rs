@@ -904,7 +904,7 @@ impl eframe::App for StationApp {
 }
 
 /// The window's size and title.
-pub fn native_options() -> eframe::NativeOptions {
+fn native_options() -> eframe::NativeOptions {
     eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1366.0, 768.0])
@@ -915,7 +915,13 @@ pub fn native_options() -> eframe::NativeOptions {
 
 /// Open the window on `station`; returns when it is closed.
 pub fn run_window(station: Station<kazashi_node::SystemClock>) -> Result<(), String> {
-    let mut app = Some(StationApp { station });
+    run_app(StationApp { station })
+}
+
+/// Open a window of the station's size and look running `app` (the product's station, the
+/// lab's demo); returns when it is closed.
+pub fn run_app<A: eframe::App + 'static>(app: A) -> Result<(), String> {
+    let mut app = Some(app);
     eframe::run_native(
         "kazashi",
         native_options(),

@@ -5,7 +5,7 @@
 use crate::demo_window::{self, Drill, Launcher};
 use crate::tour::Tour;
 use eframe::egui;
-use kazashi_gui::app::{Station, native_options, setup};
+use kazashi_gui::app::Station;
 use kazashi_gui::lang::Lang;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -81,19 +81,9 @@ pub fn run_demo_window(
 ) -> Result<(), String> {
     let launcher = Launcher::new(lang, true)?.with_drill(drill);
     let tour = tour.map(|dir| Tour::new(dir, lang)).transpose()?;
-    let mut app = Some(App {
+    kazashi_gui::app::run_app(App {
         station: None,
         launcher,
         tour,
-    });
-    eframe::run_native(
-        "kazashi",
-        native_options(),
-        Box::new(move |cc| {
-            setup(&cc.egui_ctx)?;
-            let app = app.take().ok_or("the window was created twice")?;
-            Ok(Box::new(app))
-        }),
-    )
-    .map_err(|e| format!("cannot open the window: {e}"))
+    })
 }

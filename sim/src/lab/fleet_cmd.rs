@@ -4,7 +4,7 @@
 
 use kazashi_domain::event::EventBody;
 use kazashi_domain::{CivilDate, OperatorId, Roster};
-use kazashi_gui::node_cmd::{MeshArgs, Writer, report, serve_blocking};
+use kazashi_gui::node_cmd::{MeshArgs, Writer, serve_blocking};
 use kazashi_node::enrolled::{self, Folder};
 use kazashi_node::roster_csv::{Mapping, ReadOptions, read, write};
 use kazashi_node::roster_db::{RosterDb, sha256};
@@ -64,7 +64,8 @@ pub fn open(args: &DrillLaptop) -> Result<(Node<SystemClock>, Arc<Roster>), Stri
     })?;
     let folder = Folder::new(&args.dir);
     if folder.is_enrolled() {
-        return enrolled::open(&folder, &pass, &pass, SystemClock).map_err(|e| report(&e));
+        return enrolled::open(&folder, &pass, &pass, SystemClock)
+            .map_err(|e| format!("{:#}", anyhow::Error::from(e)));
     }
     let m = drill_town(args.town_seed)?;
     let d = shelter_operation(&m, args.sites.max(3)).map_err(|e| e.to_string())?;
@@ -100,7 +101,7 @@ pub fn open(args: &DrillLaptop) -> Result<(Node<SystemClock>, Arc<Roster>), Stri
         sha256(csv.as_bytes()),
         &mut |_, _| {},
     )
-    .map_err(|e| report(&e))?;
+    .map_err(|e| format!("{:#}", anyhow::Error::from(e)))?;
     let key = kazashi_sync::DeviceKey::from_seed(key.secret_bytes());
     enrolled::enrol(
         &folder,
@@ -112,7 +113,7 @@ pub fn open(args: &DrillLaptop) -> Result<(Node<SystemClock>, Arc<Roster>), Stri
         *site,
         SystemClock,
     )
-    .map_err(|e| report(&e))
+    .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
 }
 
 /// `kazashi-lab enrol-drill`: enrol a drill laptop's folder and say which it is.
