@@ -2,6 +2,40 @@
 
 pub mod card_rig;
 
+/// Start `cmd` with its output piped and wait for the child to say `ready` on its first line
+/// (the kill tests' writers say so once their store is open); `what` names the child in the
+/// failure. Returns the child and its remaining output.
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub fn start_ready(
+    cmd: &mut std::process::Command,
+    what: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    if line.trim() != "ready" {
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        panic!("{what}: {line:?} {err}");
+    }
+    (child, out)
+}
+
 use kazashi_domain::event::EventBody;
 use kazashi_domain::{CivilDate, Roster};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};

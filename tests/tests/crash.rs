@@ -9,8 +9,8 @@ use kazashi_node::store::KdfParams;
 use kazashi_node::{ManualClock, Node};
 use kazashi_sync::DeviceKey;
 use rand::{RngExt, SeedableRng};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, Read};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,27 +54,14 @@ fn killed_writers_lose_no_acknowledged_event() {
     let mut acked: Vec<EventId> = Vec::new();
     let mut killed_mid_write = 0;
     for round in 0..rounds {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash_writer"))
-            .arg(&path)
-            .arg("S001")
-            .arg(acked.len().to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut child, mut out) = kazashi_tests::start_ready(
+            Command::new(env!("CARGO_BIN_EXE_crash_writer"))
+                .arg(&path)
+                .arg("S001")
+                .arg(acked.len().to_string()),
+            &format!("round {round}: the store did not reopen"),
+        );
         let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        if line.trim() != "ready" {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("round {round}: the store did not reopen: {line:?} {err}");
-        }
         // Let it write a few events, then kill it at a random moment.
         let wanted = rng.random_range(0..5usize);
         for _ in 0..wanted {

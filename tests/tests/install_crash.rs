@@ -13,8 +13,8 @@ use kazashi_node::enrolled::META_SITE;
 use kazashi_node::store::{KdfParams, Store};
 use kazashi_sync::{DeviceEntry, DeviceKey, Manifest, Role, SignedManifest};
 use rand::{RngExt, SeedableRng};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, Read};
+use std::process::Command;
 use std::time::Duration;
 
 const VERSIONS: u32 = 300;
@@ -96,27 +96,14 @@ fn killed_installs_leave_a_whole_manifest_and_its_site() {
     while acked < VERSIONS && kills < 400 {
         let start = installed() + 1;
         assert!(start > acked, "acknowledged version {acked} lost");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_install_writer"))
-            .arg(&laptop)
-            .arg(&manifests)
-            .arg(start.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut child, mut out) = kazashi_tests::start_ready(
+            Command::new(env!("CARGO_BIN_EXE_install_writer"))
+                .arg(&laptop)
+                .arg(&manifests)
+                .arg(start.to_string()),
+            "the child did not start",
+        );
         let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        if line.trim() != "ready" {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("the child did not start: {line:?} {err}");
-        }
         for _ in 0..rng.random_range(0..4usize) {
             line.clear();
             if out.read_line(&mut line).unwrap() == 0 {
