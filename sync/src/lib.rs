@@ -21,6 +21,7 @@ pub use identity::DeviceKey;
 pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedManifest};
 pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 pub mod protocol;
+pub mod roster_transfer;
 pub use protocol::{Catalog, HeadsDigest, Log, Message, Outcome, Session, SessionError, digest};
 pub mod bundle;
 pub use automerge::ChangeHash;
