@@ -15,6 +15,7 @@
 pub mod card;
 pub mod clock;
 pub mod deployment_admin;
+pub mod enrol_net;
 pub mod enrolled;
 pub mod enrolment;
 pub mod export;
