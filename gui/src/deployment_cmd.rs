@@ -123,6 +123,9 @@ pub enum DeploymentCommand {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Receive enrolment requests over the LAN (kept in the folder's `requests/`, printed as
+    /// JSON lines) and send each waiting laptop the manifest once `approve` lists it.
+    ServeEnrol(crate::enrol_cmd::ServeArgs),
     /// The latest manifest: deployment, version, sites, laptops, revocations, roster.
     Show {
         /// The administrator's deployment folder.
@@ -337,6 +340,7 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        DeploymentCommand::ServeEnrol(args) => crate::enrol_cmd::serve(args),
         DeploymentCommand::Show { dir } => {
             let m = AdminFolder::new(dir).current()?;
             println!("{}", summary(&m));
