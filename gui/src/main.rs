@@ -26,7 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The station window on this laptop's enrolled folder (the default).
+    /// The station window on this laptop's enrolled folder. The default, with no command, also
+    /// opens the enrolment screen on a laptop that holds no store yet.
     Station(station_cmd::StationArgs),
     /// An enrolled laptop without the window: joins the mesh and prints its status as JSON
     /// lines (a relay, the command center's always-on machine).
@@ -70,8 +71,8 @@ fn default_station() -> station_cmd::StationArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => station_cmd::run(&default_station(), cli.lang),
-        Some(Command::Station(args)) => station_cmd::run(&args, cli.lang),
+        None => station_cmd::run(&default_station(), cli.lang, true),
+        Some(Command::Station(args)) => station_cmd::run(&args, cli.lang, false),
         Some(Command::Node(args)) => node_cmd::run(&args),
         Some(Command::Bundle(args)) => bundle_cmd::run(&args),
         Some(Command::Card(args)) => card_cmd::run(&args, cli.lang),

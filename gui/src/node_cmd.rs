@@ -29,6 +29,23 @@ pub struct StoreArgs {
     /// Environment variable holding the roster store's passphrase (default: the store's).
     #[arg(long, default_value = "KAZASHI_ROSTER_PASSPHRASE")]
     pub roster_passphrase_env: String,
+    /// File holding the store's passphrase, instead of the environment (a systemd credential:
+    /// `LoadCredential=` and `$CREDENTIALS_DIRECTORY/…`). One trailing newline is ignored.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// File holding the roster store's passphrase (default: the environment variable, else the
+    /// store's passphrase).
+    #[arg(long)]
+    pub roster_passphrase_file: Option<PathBuf>,
+}
+
+/// A passphrase kept in a file: its text without one trailing newline.
+fn read_passphrase_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("the passphrase file {}", path.display()))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(text.to_owned())
 }
 
 impl StoreArgs {
@@ -40,14 +57,21 @@ impl StoreArgs {
     }
 
     /// The store's passphrase, and the roster store's (the store's when its own is unset).
+    /// Each from its file when one is named, else from its environment variable.
     pub fn passphrases(&self) -> anyhow::Result<(String, String)> {
-        let store = std::env::var(&self.passphrase_env).map_err(|_| {
-            anyhow::anyhow!(
-                "set the store's passphrase in the environment variable {}",
-                self.passphrase_env
-            )
-        })?;
-        let roster = std::env::var(&self.roster_passphrase_env).unwrap_or_else(|_| store.clone());
+        let store = match &self.passphrase_file {
+            Some(path) => read_passphrase_file(path)?,
+            None => std::env::var(&self.passphrase_env).map_err(|_| {
+                anyhow::anyhow!(
+                    "set the store's passphrase in the environment variable {} or name a file with --passphrase-file",
+                    self.passphrase_env
+                )
+            })?,
+        };
+        let roster = match &self.roster_passphrase_file {
+            Some(path) => read_passphrase_file(path)?,
+            None => std::env::var(&self.roster_passphrase_env).unwrap_or_else(|_| store.clone()),
+        };
         Ok((store, roster))
     }
 }
@@ -217,4 +241,62 @@ async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        store: StoreArgs,
+    }
+
+    fn args(extra: &[&str]) -> StoreArgs {
+        let mut argv = vec![
+            "kazashi",
+            "--dir",
+            "/nowhere",
+            "--passphrase-env",
+            "KAZASHI_TEST_NO_SUCH_VARIABLE_1",
+            "--roster-passphrase-env",
+            "KAZASHI_TEST_NO_SUCH_VARIABLE_2",
+        ];
+        argv.extend_from_slice(extra);
+        Only::try_parse_from(argv).unwrap().store
+    }
+
+    #[test]
+    fn passphrases_come_from_files_as_systemd_credentials_give_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store-pass");
+        let roster = dir.path().join("roster-pass");
+        std::fs::write(&store, "laptop passphrase\n").unwrap();
+        std::fs::write(&roster, "roster passphrase").unwrap();
+        let s = store.display().to_string();
+        let r = roster.display().to_string();
+        let (p, rp) = args(&["--passphrase-file", &s]).passphrases().unwrap();
+        assert_eq!(
+            (p.as_str(), rp.as_str()),
+            ("laptop passphrase", "laptop passphrase")
+        );
+        let (p, rp) = args(&["--passphrase-file", &s, "--roster-passphrase-file", &r])
+            .passphrases()
+            .unwrap();
+        assert_eq!(
+            (p.as_str(), rp.as_str()),
+            ("laptop passphrase", "roster passphrase")
+        );
+        // No file, no variable: refused, and the message says how to give one.
+        let e = args(&[]).passphrases().unwrap_err().to_string();
+        assert!(e.contains("--passphrase-file"), "{e}");
+        let missing = dir.path().join("missing").display().to_string();
+        let e = args(&["--passphrase-file", &missing])
+            .passphrases()
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("passphrase file"), "{e:#}");
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod cards;
 pub mod command;
+pub mod enrol;
 pub mod fonts;
 pub mod network;
 pub mod oath;
@@ -18,6 +19,7 @@ pub mod reception;
 pub mod report;
 pub mod roster_import;
 pub mod tr;
+pub mod unlock;
 pub mod walkin;
 
 use crate::lang::Lang;
@@ -916,6 +918,12 @@ fn native_options() -> eframe::NativeOptions {
 /// Open the window on `station`; returns when it is closed.
 pub fn run_window(station: Station<kazashi_node::SystemClock>) -> Result<(), String> {
     run_app(StationApp { station })
+}
+
+/// Open the window as `kazashi` starts it: enrolment or the store's passphrase, then the
+/// station (see [`unlock::Start`]); returns when it is closed.
+pub fn run_start(start: unlock::Start) -> Result<(), String> {
+    run_app(start)
 }
 
 /// Open a window of the station's size and look running `app` (the product's station, the
