@@ -1,10 +1,12 @@
 //! The drill fleet's laptops: a folder enrolled from the seeded fleet (keys derived from a
 //! seed, the fast key derivation, the synthetic city's roster imported and pinned), exactly as
-//! the product then opens it; and a drill laptop that writes check-ins on the mesh.
+//! the product then opens it; and a laptop that writes check-ins on the mesh — a drill laptop,
+//! or (without `--drill-fleet`) a laptop the product enrolled (`kazashi enrol`), opened as
+//! `kazashi node` opens it and checking in households of its pinned roster.
 
 use kazashi_domain::event::EventBody;
 use kazashi_domain::{CivilDate, OperatorId, Roster};
-use kazashi_gui::node_cmd::{MeshArgs, Writer, serve_blocking};
+use kazashi_gui::node_cmd::{MeshArgs, StoreArgs, Writer, open_node, serve_blocking};
 use kazashi_node::enrolled::{self, Folder};
 use kazashi_node::roster_csv::{Mapping, ReadOptions, read, write};
 use kazashi_node::roster_db::{RosterDb, sha256};
@@ -24,9 +26,10 @@ pub struct DrillLaptop {
     /// Environment variable holding the store's (and the roster store's) passphrase.
     #[arg(long, default_value = "KAZASHI_PASSPHRASE")]
     pub passphrase_env: String,
-    /// The fleet's key seed (one laptop per shelter of the synthetic city).
+    /// The fleet's key seed (one laptop per shelter of the synthetic city). `node` without it
+    /// runs the laptop the product enrolled in `--dir`.
     #[arg(long)]
-    pub drill_fleet: u64,
+    pub drill_fleet: Option<u64>,
     /// Seed of the synthetic city (and so of the deployment) the drill runs in.
     #[arg(long, default_value_t = 1)]
     pub town_seed: u64,
@@ -67,9 +70,15 @@ pub fn open(args: &DrillLaptop) -> Result<(Node<SystemClock>, Arc<Roster>), Stri
         return enrolled::open(&folder, &pass, &pass, SystemClock)
             .map_err(|e| format!("{:#}", anyhow::Error::from(e)));
     }
+    let seed = args.drill_fleet.ok_or_else(|| {
+        format!(
+            "{} holds no enrolled laptop: name the drill fleet to enrol it from (--drill-fleet)",
+            args.dir.display()
+        )
+    })?;
     let m = drill_town(args.town_seed)?;
     let d = shelter_operation(&m, args.sites.max(3)).map_err(|e| e.to_string())?;
-    let fleet = kazashi_sim::fleet::fleet(&d, args.drill_fleet)?;
+    let fleet = kazashi_sim::fleet::fleet(&d, seed)?;
     let (site, key) = fleet.stations.get(args.index).ok_or_else(|| {
         format!(
             "--index {} is beyond the fleet's {} laptops",
@@ -118,6 +127,9 @@ pub fn open(args: &DrillLaptop) -> Result<(Node<SystemClock>, Arc<Roster>), Stri
 
 /// `kazashi-lab enrol-drill`: enrol a drill laptop's folder and say which it is.
 pub fn enrol(args: &DrillLaptop) -> Result<(), String> {
+    if args.drill_fleet.is_none() {
+        return Err("enrol-drill: name the drill fleet (--drill-fleet)".into());
+    }
     let (node, roster) = open(args)?;
     println!(
         "{}",
@@ -143,19 +155,60 @@ pub struct NodeArgs {
     /// Stop writing after this many check-ins.
     #[arg(long, default_value_t = 0)]
     pub writes: usize,
+    /// On a laptop the product enrolled: the household (in roster order) of the first
+    /// check-in; each next one checks in the next household.
+    #[arg(long, default_value_t = 0, conflicts_with = "drill_fleet")]
+    pub first_household: usize,
 }
 
-/// `kazashi-lab node`: a drill laptop on the mesh, writing check-ins at a steady pace.
+/// The laptop the product enrolled in `laptop.dir`, opened as `kazashi node` opens it (its
+/// store flags at their defaults but for the folder and the passphrase's variable: the roster
+/// store's passphrase in `KAZASHI_ROSTER_PASSPHRASE`, else the store's).
+fn open_enrolled(laptop: &DrillLaptop) -> Result<(Node<SystemClock>, Arc<Roster>), String> {
+    #[derive(clap::Parser)]
+    struct Only {
+        #[command(flatten)]
+        store: StoreArgs,
+    }
+    let argv = [
+        "kazashi-lab".into(),
+        "--dir".into(),
+        laptop.dir.as_os_str().to_owned(),
+        "--passphrase-env".into(),
+        laptop.passphrase_env.clone().into(),
+    ];
+    let only: Only =
+        clap::Parser::try_parse_from::<_, std::ffi::OsString>(argv).map_err(|e| e.to_string())?;
+    open_node(&only.store).map_err(|e| format!("{e:#}"))
+}
+
+/// `kazashi-lab node`: a drill laptop (or a laptop the product enrolled) on the mesh, writing
+/// check-ins at a steady pace.
 pub fn node(args: &NodeArgs) -> Result<(), String> {
-    let (node, roster) = open(&args.laptop)?;
+    let (node, roster) = match args.laptop.drill_fleet {
+        Some(_) => open(&args.laptop)?,
+        None => open_enrolled(&args.laptop)?,
+    };
+    // Which household the k-th check-in is of: spread over the city by the drill laptop's
+    // index, or one after the other from the first named.
+    let household: Box<dyn Fn(usize) -> usize + Send> = match args.laptop.drill_fleet {
+        Some(_) => {
+            let index = args.laptop.index;
+            Box::new(move |k| index * 7919 + k * 31)
+        }
+        None => {
+            let first = args.first_household;
+            Box::new(move |k| first + k)
+        }
+    };
     let writer = (args.write_every > 0 && args.writes > 0)
         .then(|| OperatorId::new("drill").ok())
         .flatten()
         .map(|operator| {
-            let (writes, index) = (args.writes, args.laptop.index);
+            let writes = args.writes;
             let plan = move |k: usize| -> Option<EventBody> {
                 (k < writes)
-                    .then(|| household_check_in(&roster, index * 7919 + k * 31))
+                    .then(|| household_check_in(&roster, household(k)))
                     .flatten()
             };
             Writer {

@@ -1,5 +1,6 @@
 //! What the CLI tests share: the product and lab binaries, a drill laptop's node process and its latest status line, a drill
-//! laptop's store arguments, a laptop that writes alone, and reading a command's answer.
+//! laptop's store arguments, a laptop that writes alone, a free port, a command run with exactly
+//! the passphrases given, and reading a command's answer.
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -14,7 +15,7 @@ pub struct Laptop {
     child: Child,
     pub port: u16,
     status: Arc<Mutex<Option<Value>>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Laptop {
@@ -59,7 +60,14 @@ pub fn node_args(
 
 impl Laptop {
     /// Run `cmd` (a `kazashi node`, perhaps behind `ip netns exec`) and follow its status.
-    pub fn spawn(mut cmd: Command, port: u16, dir: tempfile::TempDir) -> Laptop {
+    pub fn spawn(cmd: Command, port: u16, dir: tempfile::TempDir) -> Laptop {
+        let mut l = Laptop::spawn_on(cmd, port);
+        l._dir = Some(dir);
+        l
+    }
+
+    /// As [`Laptop::spawn`], on a folder the test keeps (to stop the laptop and start it again).
+    pub fn spawn_on(mut cmd: Command, port: u16) -> Laptop {
         cmd.env("KAZASHI_PASSPHRASE", "drill passphrase")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -79,8 +87,16 @@ impl Laptop {
             child,
             port,
             status,
-            _dir: dir,
+            _dir: None,
         }
+    }
+
+    /// The last status line, whole (`Null` before the first).
+    pub fn status(&self) -> Value {
+        self.status.lock().unwrap().clone().unwrap_or(Value::Null)
+    }
+    pub fn manifest_version(&self) -> u64 {
+        self.get("manifest_version").as_u64().unwrap_or(0)
     }
 
     pub fn get(&self, k: &str) -> Value {
@@ -126,6 +142,33 @@ impl Laptop {
             })
             .unwrap_or_default()
     }
+}
+
+/// A free UDP port on loopback (bound and released; good enough for a test).
+pub fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Run `bin` with `args` and, of the passphrase variables, exactly those in `env`.
+pub fn run_env(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(bin);
+    c.args(args);
+    for k in [
+        "KAZASHI_PASSPHRASE",
+        "KAZASHI_ROSTER_PASSPHRASE",
+        "KAZASHI_ADMIN_PASSPHRASE",
+        "KAZASHI_STAFF_PIN",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
 }
 
 pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
