@@ -18,11 +18,19 @@
 //! against the key, and signs version N+1. The passphrase is checked before anything is
 //! written: a wrong one changes nothing.
 //!
-//! **Two administrators.** Laptops install by version alone ([`crate::enrolment::accept`]): a
-//! higher version replaces a lower one whatever its content; the same version with different
-//! bytes is a conflict, refused, and the installed one kept. So two administrators who each
-//! sign version N from the same N−1 split the laptops; the fix is to sign N+1 from the union
-//! (one folder, copied back) and hand it to all. Work from one folder at a time.
+//! **Staff** (`init_with_staff`, `staff_add`, `staff_remove`, `staff_set_pin`): the
+//! deployment-wide staff list, PINs only as Argon2id hashes (`crate::staff::read_staff` reads
+//! the staff file and hashes). **Closing** (`close`) signs the last version, with `closed_at`;
+//! the folder signs nothing after it.
+//!
+//! **Two administrators.** Laptops take manifests by the one rule
+//! (`kazashi_sync::manifest::Membership::precedence`, through [`crate::enrolment::accept`]): a
+//! higher version replaces a lower one whatever its content; of two with the same version and
+//! different bytes, the one whose signed bytes have the lower SHA-256 wins on every laptop,
+//! whatever the order they arrive in. So two administrators who each sign version N from the
+//! same N−1 do not split the laptops for long, but one of them loses their change; the fix is
+//! to sign N+1 from the union (one folder, copied back) and hand it to all. Work from one
+//! folder at a time.
 //!
 //! **Sites file** (`init --sites`), CSV (UTF-8, header row) or TOML (`[[site]]` tables), with
 //! the same keys:
@@ -41,13 +49,14 @@
 use crate::store::{KdfParams, StoreError, random_bytes, write_atomic};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use kazashi_domain::ids::OperatorId;
 use kazashi_domain::ids::{PrecinctId, RosterHash};
 use kazashi_domain::text::Label;
 use kazashi_domain::{
     CivilDate, Deployment, DeploymentId, DeviceId, Millis, ShelterType, Site, SiteId, SiteKind,
     deployment::DeploymentKind,
 };
-use kazashi_sync::manifest::ManifestError;
+use kazashi_sync::manifest::{ManifestError, StaffEntry};
 use kazashi_sync::{
     DeviceEntry, DeviceKey, Manifest, Membership, Revocation, Role, SignedManifest,
 };
@@ -106,6 +115,14 @@ pub enum AdminError {
     Revoked(String),
     #[error("site {0} is not a site of the deployment")]
     UnknownSite(String),
+    #[error("staff member {0} is already in the manifest")]
+    StaffExists(String),
+    #[error("staff member {0} is not in the manifest")]
+    UnknownStaff(String),
+    #[error("the staff file, {0}")]
+    Staff(String),
+    #[error("the operation was closed (at {0} ms): no version is signed after the closing one")]
+    Closed(Millis),
     #[error("the roster {0} is already pinned")]
     SameRoster(String),
     #[error(
@@ -416,6 +433,19 @@ impl AdminFolder {
         sites: Vec<Site>,
         passphrase: &str,
     ) -> Result<Membership, AdminError> {
+        self.init_with_staff(name, operation, sites, Vec::new(), passphrase)
+    }
+
+    /// [`AdminFolder::init`] with the deployment-wide staff list (PINs already hashed:
+    /// `staff::read_staff`).
+    pub fn init_with_staff(
+        &self,
+        name: &str,
+        operation: Operation,
+        sites: Vec<Site>,
+        staff: Vec<StaffEntry>,
+        passphrase: &str,
+    ) -> Result<Membership, AdminError> {
         if self.key_path().exists() || self.manifest_path().exists() {
             return Err(AdminError::Exists(self.dir.clone()));
         }
@@ -440,6 +470,8 @@ impl AdminFolder {
             admin: key.device_id(),
             devices: Vec::new(),
             revoked: Vec::new(),
+            staff,
+            closed_at: None,
         };
         let signed = SignedManifest::sign(&manifest, &key).map_err(AdminError::Sign)?;
         let bytes = signed.encode();
@@ -486,6 +518,9 @@ impl AdminFolder {
         change: impl FnOnce(&mut Manifest) -> Result<(), AdminError>,
     ) -> Result<Membership, AdminError> {
         let current = self.current()?;
+        if let Some(at) = current.closed_at() {
+            return Err(AdminError::Closed(at));
+        }
         let mut next = current.manifest().clone();
         change(&mut next)?;
         next.version = current
@@ -587,6 +622,61 @@ impl AdminFolder {
                 hash,
                 d.sites().cloned().collect(),
             )?;
+            Ok(())
+        })
+    }
+
+    /// Add a staff member to the deployment-wide list in the next version.
+    pub fn staff_add(&self, passphrase: &str, entry: StaffEntry) -> Result<Membership, AdminError> {
+        self.reissue(passphrase, |m| {
+            if m.staff.iter().any(|s| s.id == entry.id) {
+                return Err(AdminError::StaffExists(entry.id.to_string()));
+            }
+            m.staff.push(entry);
+            Ok(())
+        })
+    }
+
+    /// Take a staff member off the deployment-wide list in the next version.
+    pub fn staff_remove(
+        &self,
+        passphrase: &str,
+        id: &OperatorId,
+    ) -> Result<Membership, AdminError> {
+        self.reissue(passphrase, |m| {
+            let before = m.staff.len();
+            m.staff.retain(|s| s.id != *id);
+            if m.staff.len() == before {
+                return Err(AdminError::UnknownStaff(id.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Give a staff member a new PIN hash (`staff::hash_pin`) in the next version.
+    pub fn staff_set_pin(
+        &self,
+        passphrase: &str,
+        id: &OperatorId,
+        pin_hash: String,
+    ) -> Result<Membership, AdminError> {
+        self.reissue(passphrase, |m| {
+            let entry = m
+                .staff
+                .iter_mut()
+                .find(|s| s.id == *id)
+                .ok_or_else(|| AdminError::UnknownStaff(id.to_string()))?;
+            entry.pin_hash = Some(pin_hash);
+            Ok(())
+        })
+    }
+
+    /// Close the operation: the next version, the last, carries `closed_at`. Laptops that
+    /// adopt it write nothing more and refuse events stamped from `at` on; they still sync,
+    /// export and report. The folder signs nothing after it.
+    pub fn close(&self, passphrase: &str, at: Millis) -> Result<Membership, AdminError> {
+        self.reissue(passphrase, |m| {
+            m.closed_at = Some(at);
             Ok(())
         })
     }

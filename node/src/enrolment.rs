@@ -14,11 +14,22 @@
 //!    same key); then the manifest and the `site` setting
 //!    are written in one transaction.
 //!
-//! **Which manifest wins** ([`accept`], the one rule every install goes through): a manifest of
-//! another deployment or another administrator key is refused; a higher version replaces the
-//! installed one; a lower version is a rollback and refused; the same version with the same
-//! bytes is already installed (nothing to do); the same version with other bytes is a conflict
-//! (two administrators signed version N apart): refused, the installed one kept, and reported.
+//! **Which manifest wins** ([`accept`], the one rule every install and adoption goes through,
+//! `kazashi_sync::manifest::Membership::precedence`): a manifest of another deployment or
+//! another administrator key is refused; a higher version replaces the installed one; a lower
+//! version is a rollback and refused; the same version with the same bytes is already
+//! installed (nothing to do); the same version with other bytes is a conflict (two
+//! administrators signed version N apart, or the key was restored on a second laptop): the one
+//! whose signed bytes have the lower SHA-256 wins — it replaces the installed one, or the
+//! installed one stays and the other is refused as a conflict. Every laptop decides the same
+//! whatever the order the manifests reach it, so all that have seen the same manifests hold the
+//! same one.
+//!
+//! **A newer manifest on a running laptop** ([`Node::adopt_manifest`]) takes effect at once:
+//! the staff list and the closed flag are read from the manifest in force on every call; the
+//! station's sites and this laptop's site are swapped in (the site stays if the laptop's entry
+//! still allows it, otherwise the entry's first site, written to the store with the manifest);
+//! a revocation of this laptop or a closing stops its writes ([`Node::write_block`]).
 
 use crate::clock::Clock;
 use crate::enrolled::{Folder, META_SITE};
@@ -111,7 +122,7 @@ pub enum EnrolError {
     #[error("the manifest's version {found} is older than the installed {installed}: refused")]
     Rollback { installed: u32, found: u32 },
     #[error(
-        "conflict: another manifest with version {0} is installed (two administrators signed version {0}); kept the installed one — the administrator must sign a newer version"
+        "conflict: another manifest with version {0} is installed (two administrators signed version {0}); the installed one wins (its signed bytes have the lower SHA-256, the rule on every laptop) — the administrator must sign a newer version"
     )]
     Conflict(u32),
     #[error("this laptop ({0}) is not in the manifest: the administrator has not approved it")]
@@ -229,29 +240,50 @@ pub enum Accepted {
 
 /// The rule for a manifest arriving at a laptop that holds `installed` (see the module docs).
 pub fn accept(installed: Option<&[u8]>, incoming: &[u8]) -> Result<Accepted, EnrolError> {
+    use kazashi_sync::manifest::Precedence;
     let next = SignedManifest::decode(incoming).map_err(EnrolError::Manifest)?;
     let Some(installed) = installed else {
         return Ok(Accepted::Newer(next));
     };
     let current = SignedManifest::decode(installed).map_err(EnrolError::Manifest)?;
-    if next.deployment().id() != current.deployment().id() {
-        return Err(EnrolError::WrongDeployment {
-            installed: current.deployment().id(),
-            found: next.deployment().id(),
-        });
-    }
-    if next.manifest().admin != current.manifest().admin {
-        return Err(EnrolError::AdminChanged);
-    }
-    match next.version().cmp(&current.version()) {
-        std::cmp::Ordering::Greater => Ok(Accepted::Newer(next)),
-        std::cmp::Ordering::Less => Err(EnrolError::Rollback {
+    match current.precedence(&next) {
+        Err(ManifestError::WrongDeployment { expected, found }) => {
+            Err(EnrolError::WrongDeployment {
+                installed: expected,
+                found,
+            })
+        }
+        Err(ManifestError::AdminChanged) => Err(EnrolError::AdminChanged),
+        Err(e) => Err(EnrolError::Manifest(e)),
+        Ok(Precedence::Newer | Precedence::ConflictWins) => Ok(Accepted::Newer(next)),
+        Ok(Precedence::Same) => Ok(Accepted::Same(next)),
+        Ok(Precedence::Older) => Err(EnrolError::Rollback {
             installed: current.version(),
             found: next.version(),
         }),
-        std::cmp::Ordering::Equal if installed == incoming => Ok(Accepted::Same(next)),
-        std::cmp::Ordering::Equal => Err(EnrolError::Conflict(current.version())),
+        Ok(Precedence::ConflictLoses) => Err(EnrolError::Conflict(current.version())),
     }
+}
+
+/// Where this laptop works under `members`: `current` if its entry (or, without an entry, the
+/// deployment) still allows it, otherwise the entry's first site, otherwise the deployment's
+/// first. `None` only for a deployment without sites.
+pub fn site_under(members: &Membership, device: &DeviceId, current: SiteId) -> Option<SiteId> {
+    let d = members.deployment();
+    let entry_sites = members
+        .device(device)
+        .map(|e| e.sites.clone())
+        .unwrap_or_default();
+    if entry_sites.is_empty() {
+        if d.site(&current).is_some() {
+            return Some(current);
+        }
+        return d.sites().next().map(|s| s.id);
+    }
+    if entry_sites.contains(&current) {
+        return Some(current);
+    }
+    entry_sites.first().copied()
 }
 
 pub use crate::node::Adopted;
@@ -261,9 +293,10 @@ impl<C: Clock> Node<C> {
     /// the one in force. A newer one is written to the store in one synced transaction and
     /// swapped in memory at once, so the envelope checks, the bundles' recipients and the
     /// greeting use it from the next call on; the same one is a no-op; anything else (invalid
-    /// signature, another deployment or administrator, a rollback, a conflict) is refused
-    /// with nothing changed. The deployment this laptop stamps with (its sites, the roster
-    /// pin) stays the one it opened with until the next start.
+    /// signature, another deployment or administrator, a rollback, a conflict it loses) is
+    /// refused with nothing changed. The new staff list, closed flag, sites and this laptop's
+    /// site apply at once (module docs); the roster pin shows in `Node::pinned_roster` and is
+    /// switched to when the pinned roster is in hand.
     ///
     /// A manifest that revokes this very laptop is adopted too: the cut-off is the
     /// administrator's word. The laptop keeps running and keeps what it holds, but every
@@ -279,7 +312,15 @@ impl<C: Clock> Node<C> {
         let me = self.device();
         let revokes_me = next.device(&me).is_none() || next.revoked_from(&me).is_some();
         let version = next.version();
-        self.replace_membership(next, bytes)?;
+        let current = self.station().site();
+        let site = site_under(&next, &me, current).unwrap_or(current);
+        let moved = site.as_str().as_bytes().to_vec();
+        let meta: Vec<(&str, &[u8])> = if site == current {
+            Vec::new()
+        } else {
+            vec![(META_SITE, &moved)]
+        };
+        self.replace_membership_at(next, bytes, site, &meta)?;
         Ok(Adopted::Newer {
             version,
             revokes_me,
@@ -408,6 +449,8 @@ mod tests {
                 })
                 .collect(),
             revoked: vec![],
+            staff: vec![],
+            closed_at: None,
         };
         SignedManifest::sign(&m, admin).unwrap().encode()
     }
@@ -429,7 +472,7 @@ mod tests {
     const FINGERPRINT_SEED1: &str = "7213 4346 1453 0432 7901 2571 0163";
 
     #[test]
-    fn versions_only_grow_and_conflicts_keep_the_installed() {
+    fn versions_only_grow_and_conflicts_go_to_the_lower_digest() {
         let admin = DeviceKey::from_seed([9; 32]);
         let other_admin = DeviceKey::from_seed([8; 32]);
         let d1 = DeviceKey::from_seed([1; 32]).device_id();
@@ -447,13 +490,20 @@ mod tests {
                 found: 1
             })
         ));
-        // Two administrators signed version 2 apart: whichever a laptop holds, it keeps.
+        // Two administrators signed version 2 apart: the lower SHA-256 of the signed bytes
+        // wins, whichever a laptop holds first.
+        let digest = |b: &[u8]| SignedManifest::decode(b).unwrap().digest();
+        let (low, high) = if digest(&v2) < digest(&v2_other) {
+            (&v2, &v2_other)
+        } else {
+            (&v2_other, &v2)
+        };
         assert!(matches!(
-            accept(Some(&v2), &v2_other),
-            Err(EnrolError::Conflict(2))
+            accept(Some(high), low),
+            Ok(Accepted::Newer(m)) if m.digest() == digest(low)
         ));
         assert!(matches!(
-            accept(Some(&v2_other), &v2),
+            accept(Some(low), high),
             Err(EnrolError::Conflict(2))
         ));
         // A higher version wins whatever its content.

@@ -977,6 +977,8 @@ pub(crate) mod tests {
                 device: device(REVOKED),
                 from_ms: T0,
             }],
+            staff: vec![],
+            closed_at: None,
         };
         let signed = SignedManifest::sign(&manifest, &DeviceKey::from_seed([100; 32])).unwrap();
         World {

@@ -48,6 +48,8 @@ pub(crate) fn signed(version: u32, dep: u8, admin: u8, devices: &[u8], revoked: 
                 from_ms: T0,
             })
             .collect(),
+        staff: vec![],
+        closed_at: None,
     };
     SignedManifest::sign(&manifest, &admin_key)
         .unwrap()

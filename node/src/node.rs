@@ -53,6 +53,9 @@ pub enum NodeError {
     Bundle(kazashi_sync::BundleError),
     #[error("a stored envelope could not be read: {0}")]
     Damaged(String),
+    /// A local write refused: the operation is closed, or this laptop revoked.
+    #[error("not written: {0}")]
+    WritesStopped(WriteBlock),
     /// A manifest offered to a running node (`Node::adopt_manifest`) that the rule refuses.
     #[error("manifest refused: {0}")]
     ManifestRefused(ManifestRefusal),
@@ -75,6 +78,26 @@ pub enum ManifestRefusal {
     Rollback { installed: u32, found: u32 },
     #[error("version {0} differs from the installed one of the same version (a conflict)")]
     Conflict(u32),
+}
+
+/// Why this laptop writes nothing (any more): [`Node::write_block`]. It still syncs, takes
+/// bundles, exports and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WriteBlock {
+    /// The manifest in force closes the operation.
+    #[error(
+        "this operation is closed (since {at} ms): nothing more is written; sync, export and reports still work"
+    )]
+    Closed { at: kazashi_domain::Millis },
+    /// The manifest in force revokes this laptop.
+    #[error("this laptop is revoked (from {from} ms): it writes nothing more")]
+    Revoked { from: kazashi_domain::Millis },
+    /// The manifest in force no longer lists this laptop.
+    #[error("this laptop is no longer in the deployment's manifest: it writes nothing more")]
+    NotListed,
+    /// This laptop is a relay: it carries data and writes none.
+    #[error("this laptop is a relay: it writes no events")]
+    Relay,
 }
 
 /// What `Node::adopt_manifest` (in `enrolment`) did.
@@ -307,20 +330,86 @@ impl<C: Clock> Node<C> {
         &self.members
     }
 
-    /// Make `members` (verified from `signed`) the manifest in force: written to the store
-    /// in one synced transaction first, then swapped in memory, so the envelope checks, the
-    /// bundles and the greeting use it from the next call on. The deployment the station
-    /// stamps with (sites, roster pin) stays the one opened with until the next start.
-    /// The rule for which manifest may replace which is `enrolment::accept`: go through
-    /// `Node::adopt_manifest`.
+    /// Make `members` (verified from `signed`) the manifest in force, at this laptop's site
+    /// (tests put a manifest in force so, past the rule).
+    #[cfg(test)]
     pub(crate) fn replace_membership(
         &mut self,
         members: Membership,
         signed: &[u8],
     ) -> Result<(), NodeError> {
-        self.store.install_manifest(signed, &[])?;
+        let site = self.station.site();
+        self.replace_membership_at(members, signed, site, &[])
+    }
+
+    /// Make `members` (verified from `signed`) the manifest in force with this laptop at
+    /// `site`: written to the store with `meta` (the site setting) in one synced transaction
+    /// first, then applied in memory at once — the envelope checks, the bundles, the greeting,
+    /// the staff list, the closed flag, and the station's sites and site all follow from the
+    /// next call on. The station keeps the roster it runs on: a new roster pin shows in
+    /// [`Node::pinned_roster`] and is switched to by `replace_roster`. The rule for which
+    /// manifest may replace which is `enrolment::accept`: go through `Node::adopt_manifest`.
+    pub(crate) fn replace_membership_at(
+        &mut self,
+        members: Membership,
+        signed: &[u8],
+        site: SiteId,
+        meta: &[(&str, &[u8])],
+    ) -> Result<(), NodeError> {
+        let deployment = Arc::new(self.station_deployment(&members)?);
+        if deployment.site(&site).is_none() {
+            return Err(StationError::UnknownSite(site).into());
+        }
+        self.store.install_manifest(signed, meta)?;
         self.members = members;
+        self.station.set_deployment(deployment, site)?;
+        // The detector reads the deployment (sites, precincts): rebuilt on next use.
+        self.detector = None;
         Ok(())
+    }
+
+    /// The deployment of `members` as this station can run it: the same, but pinning the
+    /// roster the station runs on (until `replace_roster` switches).
+    fn station_deployment(
+        &self,
+        members: &Membership,
+    ) -> Result<kazashi_domain::Deployment, NodeError> {
+        let d = members.deployment();
+        let running = self.station.roster().hash();
+        if d.roster_hash() == running {
+            return Ok(d.clone());
+        }
+        kazashi_domain::Deployment::new(
+            d.id(),
+            d.name().clone(),
+            d.kind(),
+            running,
+            d.sites().cloned().collect(),
+        )
+        .map_err(|e| NodeError::Damaged(format!("the manifest's deployment: {e}")))
+    }
+
+    /// The roster hash the manifest in force pins (the station may still run on an older one
+    /// until it is switched).
+    pub fn pinned_roster(&self) -> kazashi_domain::ids::RosterHash {
+        self.members.deployment().roster_hash()
+    }
+
+    /// Why this laptop may not write, under the manifest in force: the operation closed,
+    /// this laptop revoked or no longer listed, or a relay. `None`: it may write.
+    pub fn write_block(&self) -> Option<WriteBlock> {
+        let me = self.key.device_id();
+        if let Some(at) = self.members.closed_at() {
+            return Some(WriteBlock::Closed { at });
+        }
+        if let Some(from) = self.members.revoked_from(&me) {
+            return Some(WriteBlock::Revoked { from });
+        }
+        match self.members.device(&me) {
+            None => Some(WriteBlock::NotListed),
+            Some(e) if e.role == kazashi_sync::Role::Relay => Some(WriteBlock::Relay),
+            Some(_) => None,
+        }
     }
     pub fn store(&self) -> &Store {
         &self.store
@@ -347,6 +436,9 @@ impl<C: Clock> Node<C> {
 
     /// Write a new event; returns once it is durable.
     pub fn record(&mut self, operator: OperatorId, body: EventBody) -> Result<Event, NodeError> {
+        if let Some(block) = self.write_block() {
+            return Err(NodeError::WritesStopped(block));
+        }
         let Node {
             station,
             members,
@@ -762,6 +854,7 @@ impl<C: Clock> Node<C> {
     /// Envelope and domain checks for an event from outside.
     fn verify(&self, envelope: &[u8]) -> Result<Event, Rejection> {
         let e = open(envelope, &self.members)?;
+        after_close(&e, &self.members)?;
         check_event(&e, self.station.deployment(), self.station.roster())
             .map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
         Ok(e)
@@ -925,8 +1018,20 @@ fn accept(
     envelope: &[u8],
 ) -> Result<Event, Rejection> {
     let e = open_as(envelope, id, members)?;
+    after_close(&e, members)?;
     check_event(&e, deployment, roster).map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
     Ok(e)
+}
+
+/// An event stamped at or after the operation closed is refused, as a revoked device's from
+/// its cut-off: every node holding the closing manifest refuses the same events.
+fn after_close(e: &Event, members: &Membership) -> Result<(), Rejection> {
+    match members.closed_at() {
+        Some(at) if e.at().wall_ms >= at => Err(Rejection::InvalidEvent(format!(
+            "stamped after the operation closed (at {at} ms)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Rebuild a shard's event cache from its document.

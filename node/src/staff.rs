@@ -3,60 +3,34 @@
 //! deployment card key). Roles decide what the window offers; every event still names its
 //! operator, so the log says who did what whatever the role.
 //!
-//! Staff records are per laptop (settings `staff/<operator>`), not replicated.
+//! **Two sources of staff.**
+//! - The deployment-wide list in the signed manifest ([`kazashi_sync::manifest::StaffEntry`]:
+//!   written by `kazashi deployment init --staff` and `kazashi deployment staff add|remove|
+//!   set-pin`, the PIN only as an Argon2id PHC string with its own salt), which a newer
+//!   manifest changes on every laptop at once, running or not.
+//! - Per-laptop records (settings `staff/<operator>` and `staff_card/<card key>`, written by
+//!   `kazashi staff add`), not replicated.
+//!
+//! **Precedence** (one rule for PIN, card and role look-ups): a manifest entry for the staff id
+//! (or card) that is valid at this laptop's site — it lists no sites, or this laptop's site
+//! among them — decides alone: its PIN hash, its role; a per-laptop record of the same id is
+//! not consulted. An id the manifest does not list, or lists only for other sites, falls back
+//! to the per-laptop record. So the administrator's list wins wherever it reaches, and a
+//! laptop can still add its own helpers (an id of their own) without a new manifest. Taking a
+//! member off the manifest does not take away a per-laptop record of theirs: remove that with
+//! `kazashi staff remove` on the laptop.
 
 use crate::clock::Clock;
 use crate::node::{Node, NodeError};
 use crate::store::random_bytes;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use kazashi_domain::ids::{CardKey, OperatorId};
+use kazashi_sync::manifest::StaffEntry;
 use serde::{Deserialize, Serialize};
 
-/// What a staff member may do in the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Role {
-    /// 受付係: check-in, check-out, walk-ins, voter check-in.
-    Reception,
-    /// 避難所運営責任者 / 投票管理者: also undo, overrides as second officer, status
-    /// reports, alert settlement, USB bundles.
-    Lead,
-    /// 救護班: reception plus the 問診票 notes.
-    Medical,
-    /// 本部: read-only views of the site.
-    Command,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Reception, Role::Lead, Role::Medical, Role::Command];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Reception => "reception",
-            Role::Lead => "lead",
-            Role::Medical => "medical",
-            Role::Command => "command",
-        }
-    }
-
-    pub fn from_code(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.code() == s)
-    }
-
-    /// May write check-ins and the like.
-    pub fn writes(self) -> bool {
-        self != Role::Command
-    }
-
-    /// May undo, override as the second officer, file status reports, settle alerts.
-    pub fn manages(self) -> bool {
-        self == Role::Lead
-    }
-
-    /// May read 問診票 notes.
-    pub fn medical(self) -> bool {
-        self == Role::Medical
-    }
-}
+/// What a staff member may do in the window: the manifest's staff role (one type for the
+/// deployment-wide list and the per-laptop records).
+pub use kazashi_sync::manifest::StaffRole as Role;
 
 /// A staff PIN: 4 to 8 digits (full-width digits accepted).
 const PIN_LEN: std::ops::RangeInclusive<usize> = 4..=8;
@@ -90,6 +64,10 @@ struct StaffRecord {
     role: Role,
     /// Argon2id PHC string of the PIN.
     pin: Option<String>,
+    /// Removed (`kazashi staff remove`): neither their PIN nor a card enrolled for them
+    /// unlocks this laptop any more.
+    #[serde(default)]
+    removed: bool,
 }
 
 fn staff_key(op: &OperatorId) -> String {
@@ -110,7 +88,9 @@ fn pin_digits(pin: &str) -> Result<zeroize::Zeroizing<String>, LoginError> {
     Ok(d)
 }
 
-fn hash_pin(pin: &str) -> Result<String, LoginError> {
+/// The PIN's Argon2id hash as a PHC string, with a fresh random salt, at the default cost
+/// (the one every staff PIN here uses). The PIN is checked first: 4 to 8 digits.
+pub fn hash_pin(pin: &str) -> Result<String, LoginError> {
     let digits = pin_digits(pin)?;
     let salt_bytes = random_bytes::<16>().map_err(|e| LoginError::Store(e.to_string()))?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| LoginError::Store(e.to_string()))?;
@@ -118,6 +98,15 @@ fn hash_pin(pin: &str) -> Result<String, LoginError> {
         .hash_password(digits.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| LoginError::Store(e.to_string()))
+}
+
+/// Check `pin` against a stored PHC string.
+fn verify_pin(stored: &str, pin: &str) -> Result<(), LoginError> {
+    let digits = pin_digits(pin).map_err(|_| LoginError::WrongPin)?;
+    let hash = PasswordHash::new(stored).map_err(|_| LoginError::Damaged)?;
+    argon2::Argon2::default()
+        .verify_password(digits.as_bytes(), &hash)
+        .map_err(|_| LoginError::WrongPin)
 }
 
 impl<C: Clock> Node<C> {
@@ -129,13 +118,18 @@ impl<C: Clock> Node<C> {
         pin: Option<&str>,
     ) -> Result<(), LoginError> {
         let pin = pin.map(hash_pin).transpose()?;
-        let rec = StaffRecord { role, pin };
+        let rec = StaffRecord {
+            role,
+            pin,
+            removed: false,
+        };
         let bytes = serde_json::to_vec(&rec).map_err(|_| LoginError::Damaged)?;
         self.set_setting(&staff_key(op), &bytes)?;
         Ok(())
     }
 
-    fn staff_record(&self, op: &OperatorId) -> Result<Option<StaffRecord>, LoginError> {
+    /// The per-laptop record of `op`, removed ones included.
+    fn staff_record_any(&self, op: &OperatorId) -> Result<Option<StaffRecord>, LoginError> {
         match self.setting(&staff_key(op))? {
             None => Ok(None),
             Some(b) => serde_json::from_slice(&b)
@@ -144,21 +138,52 @@ impl<C: Clock> Node<C> {
         }
     }
 
-    /// The role of a staff member enrolled here.
+    fn staff_record(&self, op: &OperatorId) -> Result<Option<StaffRecord>, LoginError> {
+        Ok(self.staff_record_any(op)?.filter(|r| !r.removed))
+    }
+
+    /// The manifest's entry for `op` if it is valid at this laptop's site (the precedence
+    /// rule in the module docs).
+    pub fn manifest_staff(&self, op: &OperatorId) -> Option<&StaffEntry> {
+        let site = self.station().site();
+        self.membership().staff(op).filter(|e| e.allowed_at(&site))
+    }
+
+    /// The role of a staff member who may unlock this laptop (manifest first, then the
+    /// per-laptop record).
     pub fn staff_role(&self, op: &OperatorId) -> Result<Option<Role>, LoginError> {
+        if let Some(e) = self.manifest_staff(op) {
+            return Ok(Some(e.role));
+        }
         Ok(self.staff_record(op)?.map(|r| r.role))
     }
 
-    /// Unlock with a staff member's PIN: their role, or why not.
+    /// Unlock with a staff member's PIN: their role, or why not (manifest first, then the
+    /// per-laptop record).
     pub fn staff_login(&self, op: &OperatorId, pin: &str) -> Result<Role, LoginError> {
-        let rec = self.staff_record(op)?.ok_or(LoginError::Unknown)?;
-        let stored = rec.pin.as_deref().ok_or(LoginError::NoPin)?;
-        let digits = pin_digits(pin).map_err(|_| LoginError::WrongPin)?;
-        let hash = PasswordHash::new(stored).map_err(|_| LoginError::Damaged)?;
-        argon2::Argon2::default()
-            .verify_password(digits.as_bytes(), &hash)
-            .map_err(|_| LoginError::WrongPin)?;
-        Ok(rec.role)
+        let (stored, role) = match self.manifest_staff(op) {
+            Some(e) => (e.pin_hash.clone(), e.role),
+            None => {
+                let rec = self.staff_record(op)?.ok_or(LoginError::Unknown)?;
+                (rec.pin, rec.role)
+            }
+        };
+        let stored = stored.ok_or(LoginError::NoPin)?;
+        verify_pin(&stored, pin)?;
+        Ok(role)
+    }
+
+    /// Remove a per-laptop staff record (not the manifest's list). Returns whether there was
+    /// one.
+    pub fn remove_staff(&self, op: &OperatorId) -> Result<bool, LoginError> {
+        let Some(mut rec) = self.staff_record(op)? else {
+            return Ok(false);
+        };
+        rec.removed = true;
+        rec.pin = None;
+        let bytes = serde_json::to_vec(&rec).map_err(|_| LoginError::Damaged)?;
+        self.set_setting(&staff_key(op), &bytes)?;
+        Ok(true)
     }
 
     /// Enrol a staff member's own card for staff login on this laptop.
@@ -174,12 +199,188 @@ impl<C: Clock> Node<C> {
             .and_then(|s| OperatorId::new(&s).ok()))
     }
 
-    /// Unlock with a staff card: who and in which role (a card enrolled without a staff
-    /// record is a reception worker).
+    /// Unlock with a staff card: who and in which role. A card in the manifest's staff list,
+    /// valid at this laptop's site, comes first; then a card enrolled on this laptop (one
+    /// enrolled without a staff record is a reception worker).
     pub fn staff_card_login(&self, card: &CardKey) -> Result<(OperatorId, Role), LoginError> {
+        let site = self.station().site();
+        if let Some(e) = self
+            .membership()
+            .staff_by_card(card)
+            .filter(|e| e.allowed_at(&site))
+        {
+            return Ok((e.id, e.role));
+        }
         let op = self.staff_card(card)?.ok_or(LoginError::UnknownCard)?;
+        if self.staff_record_any(&op)?.is_some_and(|r| r.removed) {
+            return Err(LoginError::UnknownCard);
+        }
         let role = self.staff_role(&op)?.unwrap_or(Role::Reception);
         Ok((op, role))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The staff file (`kazashi deployment init --staff`)
+
+/// Why a staff file or a staff entry was refused (never quoting a PIN).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StaffFileError(pub String);
+
+#[derive(Deserialize)]
+struct StaffRow {
+    staff_id: String,
+    name: String,
+    role: String,
+    #[serde(default)]
+    pin: Option<String>,
+    #[serde(default)]
+    sites: Option<SitesField>,
+    #[serde(default)]
+    card: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SitesField {
+    List(Vec<String>),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+struct StaffToml {
+    #[serde(default)]
+    staff: Vec<StaffRow>,
+}
+
+/// One deployment-wide staff entry: the id they type, a short display name, a role code, the
+/// PIN (hashed here with Argon2id and a fresh salt; only the hash is kept), the sites (empty:
+/// every site) and the deployment card key of their own card (64 hex digits), if any.
+pub fn staff_entry(
+    id: &str,
+    name: &str,
+    role: &str,
+    pin: Option<&str>,
+    sites: &[String],
+    card: Option<&str>,
+) -> Result<StaffEntry, StaffFileError> {
+    let bad = |what: String| StaffFileError(what);
+    let id = OperatorId::new(id.trim()).map_err(|e| bad(format!("staff_id: {e}")))?;
+    let name = kazashi_domain::text::Label::new(name.trim())
+        .map_err(|e| bad(format!("{}: name: {e}", id.as_str())))?;
+    let role = Role::from_code(role.trim()).ok_or_else(|| {
+        bad(format!(
+            "{}: role {:?}: reception, lead, medical or command",
+            id.as_str(),
+            role.trim()
+        ))
+    })?;
+    let pin_hash = match pin.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => Some(hash_pin(p).map_err(|e| bad(format!("{}: PIN: {e}", id.as_str())))?),
+        None => None,
+    };
+    let sites = sites
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(kazashi_domain::SiteId::new)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("{}: sites: {e}", id.as_str())))?;
+    let card = match card.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) => {
+            Some(CardKey::from_hex(c).map_err(|e| bad(format!("{}: card: {e}", id.as_str())))?)
+        }
+        None => None,
+    };
+    if pin_hash.is_none() && card.is_none() {
+        return Err(bad(format!(
+            "{}: give a PIN or a staff card (or both)",
+            id.as_str()
+        )));
+    }
+    Ok(StaffEntry {
+        id,
+        name,
+        role,
+        pin_hash,
+        card,
+        sites,
+    })
+}
+
+fn row_entry(row: StaffRow, at: &str) -> Result<StaffEntry, StaffFileError> {
+    let sites: Vec<String> = match row.sites {
+        None => Vec::new(),
+        Some(SitesField::List(v)) => v,
+        Some(SitesField::Text(t)) => t
+            .split(|c: char| c == ';' || c.is_whitespace())
+            .map(str::to_owned)
+            .collect(),
+    };
+    staff_entry(
+        &row.staff_id,
+        &row.name,
+        &row.role,
+        row.pin.as_deref(),
+        &sites,
+        row.card.as_deref(),
+    )
+    .map_err(|e| StaffFileError(format!("{at}: {e}")))
+}
+
+/// The staff in a CSV file's text (UTF-8, a header row: staff_id,name,role,pin[,sites][,card]).
+pub fn parse_staff_csv(text: &str) -> Result<Vec<StaffEntry>, StaffFileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for (i, row) in reader.deserialize::<StaffRow>().enumerate() {
+        let at = format!("line {}", i + 2);
+        // csv's message names the line and the column, never a field's value.
+        let row = row.map_err(|e| StaffFileError(format!("{at}: {}", csv_reason(&e))))?;
+        out.push(row_entry(row, &at)?);
+    }
+    Ok(out)
+}
+
+/// What was wrong with a CSV row, without quoting any field (a PIN may be one).
+fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
+            format!("{len} fields where the header has {expected_len}")
+        }
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(f) => format!("column {} is malformed", f + 1),
+            None => "a missing or malformed column (staff_id, name, role are needed)".into(),
+        },
+        csv::ErrorKind::Utf8 { .. } => "not UTF-8".into(),
+        _ => "unreadable".into(),
+    }
+}
+
+/// The staff in a TOML file's text (`[[staff]]` tables with the same keys; `sites` a list).
+pub fn parse_staff_toml(text: &str) -> Result<Vec<StaffEntry>, StaffFileError> {
+    let file: StaffToml = toml::from_str(text)
+        .map_err(|e| StaffFileError(format!("not a staff TOML file ({})", e.message())))?;
+    file.staff
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| row_entry(row, &format!("staff {}", i + 1)))
+        .collect()
+}
+
+/// The staff in `path`: TOML if it ends in `.toml`, CSV otherwise.
+pub fn read_staff(path: &std::path::Path) -> Result<Vec<StaffEntry>, StaffFileError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StaffFileError(format!("{}: {e}", path.display())))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        parse_staff_toml(&text)
+    } else {
+        parse_staff_csv(&text)
     }
 }
 
@@ -222,3 +423,7 @@ mod tests {
         assert!(!h.contains("2468"));
     }
 }
+
+#[cfg(test)]
+#[path = "operation_tests.rs"]
+mod operation_tests;

@@ -90,6 +90,24 @@ impl<C: Clock> Station<C> {
     pub fn roster(&self) -> &Roster {
         &self.roster
     }
+    /// Take a newer version of the deployment (its sites) and this laptop's site in it, on the
+    /// same roster: the folded state and the clock stay, the next events are stamped there.
+    /// Refused (nothing changed) if the deployment pins another roster or lacks the site.
+    pub(crate) fn set_deployment(
+        &mut self,
+        deployment: Arc<Deployment>,
+        site: SiteId,
+    ) -> Result<(), StationError> {
+        if self.roster.hash() != deployment.roster_hash() {
+            return Err(StationError::RosterMismatch);
+        }
+        if deployment.site(&site).is_none() {
+            return Err(StationError::UnknownSite(site));
+        }
+        self.deployment = deployment;
+        self.site = site;
+        Ok(())
+    }
     pub fn device(&self) -> DeviceId {
         self.device
     }

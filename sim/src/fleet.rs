@@ -81,6 +81,8 @@ pub fn fleet_sized(deployment: &Deployment, seed: u64, per_site: u8) -> Result<F
         admin: admin.device_id(),
         devices,
         revoked: Vec::new(),
+        staff: Vec::new(),
+        closed_at: None,
     };
     let signed = SignedManifest::sign(&manifest, &admin).map_err(|e| e.to_string())?;
     Ok(Fleet {

@@ -6,15 +6,39 @@
 //! importing the manifest (a file from USB) and checking its fingerprint against the one the
 //! administrator reads out. Later manifests — a new laptop, a revoked one — must carry the same
 //! deployment and administrator key and a higher version.
+//!
+//! The manifest also carries the deployment-wide **staff list** ([`StaffEntry`]: id, a display
+//! name, a window role, the sites they may unlock a laptop at, and the PIN only as an Argon2id
+//! PHC string — a manifest whose PIN field is anything else is refused, so a PIN in the clear
+//! can never be signed) and, once the operation is over, **`closed_at`**: a laptop holding a
+//! closed manifest writes nothing more and refuses peers' events stamped at or after that time
+//! (it still syncs, exports and reports, so the final counts converge).
+//!
+//! **Which manifest wins** ([`Membership::precedence`], the one rule, pure, the same on every
+//! node): another deployment or another administrator key is refused; a higher version wins; a
+//! lower one is a rollback; the same version with the same bytes is the same manifest; the
+//! **same version with other bytes** (the deployment key restored on a second laptop, two
+//! administrators signing apart) is a conflict settled by the SHA-256 of the signed bytes
+//! ([`Membership::digest`]): the lower digest wins, on every node, whatever the order in which
+//! the two arrive. So the manifests a node has seen decide the one it holds — the greatest by
+//! (version, lower digest) — and every node that has seen the same set holds the same one
+//! (`manifest_rule` property test below).
 
 use crate::identity::{DeviceKey, signed_bytes, verify};
+use kazashi_domain::ids::{CardKey, OperatorId};
 use kazashi_domain::text::Label;
 use kazashi_domain::{Deployment, DeploymentId, DeviceId, Millis, SiteId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-const MANIFEST_TAG: &[u8] = b"kazashi-manifest-v1";
+/// v2: the staff list and `closed_at` joined the manifest.
+const MANIFEST_TAG: &[u8] = b"kazashi-manifest-v2";
+
+/// The longest PIN hash (PHC string) a staff entry may carry.
+pub const MAX_PIN_HASH: usize = 256;
+/// How a staff entry's PIN hash must begin: Argon2id, PHC string format.
+pub const PIN_HASH_PREFIX: &str = "$argon2id$";
 
 /// What an enrolled device may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -49,6 +73,80 @@ pub struct Revocation {
     pub from_ms: Millis,
 }
 
+/// What a staff member may do in the window (`kazashi_node::staff` re-exports it as `Role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StaffRole {
+    /// 受付係: check-in, check-out, walk-ins, voter check-in.
+    Reception,
+    /// 避難所運営責任者 / 投票管理者: also undo, overrides as second officer, status
+    /// reports, alert settlement, USB bundles.
+    Lead,
+    /// 救護班: reception plus the 問診票 notes.
+    Medical,
+    /// 本部: read-only views of the site.
+    Command,
+}
+
+impl StaffRole {
+    pub const ALL: [StaffRole; 4] = [
+        StaffRole::Reception,
+        StaffRole::Lead,
+        StaffRole::Medical,
+        StaffRole::Command,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            StaffRole::Reception => "reception",
+            StaffRole::Lead => "lead",
+            StaffRole::Medical => "medical",
+            StaffRole::Command => "command",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<StaffRole> {
+        StaffRole::ALL.into_iter().find(|r| r.code() == s)
+    }
+
+    /// May write check-ins and the like.
+    pub fn writes(self) -> bool {
+        self != StaffRole::Command
+    }
+
+    /// May undo, override as the second officer, file status reports, settle alerts.
+    pub fn manages(self) -> bool {
+        self == StaffRole::Lead
+    }
+
+    /// May read 問診票 notes.
+    pub fn medical(self) -> bool {
+        self == StaffRole::Medical
+    }
+}
+
+/// A staff member of the deployment, who may unlock the window of any laptop at their sites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffEntry {
+    /// What they type at the lock screen, and what every event they write names.
+    pub id: OperatorId,
+    /// For people only ("受付 山田"): keep it short; it is shown, never matched.
+    pub name: Label,
+    pub role: StaffRole,
+    /// The PIN's Argon2id hash as a PHC string (its own random salt), never the PIN.
+    pub pin_hash: Option<String>,
+    /// The deployment card key of their own My Number Card: a tap unlocks.
+    pub card: Option<CardKey>,
+    /// The sites whose laptops they may unlock (empty: every site).
+    pub sites: Vec<SiteId>,
+}
+
+impl StaffEntry {
+    /// Whether the entry lets them unlock a laptop at `site`.
+    pub fn allowed_at(&self, site: &SiteId) -> bool {
+        self.sites.is_empty() || self.sites.contains(site)
+    }
+}
+
 /// The content of a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -59,6 +157,11 @@ pub struct Manifest {
     pub admin: DeviceId,
     pub devices: Vec<DeviceEntry>,
     pub revoked: Vec<Revocation>,
+    /// The deployment-wide staff list.
+    pub staff: Vec<StaffEntry>,
+    /// When the operation was closed: no laptop holding this manifest writes any more, and
+    /// events stamped at or after it are refused.
+    pub closed_at: Option<Millis>,
 }
 
 /// A manifest with its administrator's signature, as carried on USB.
@@ -90,6 +193,19 @@ pub enum ManifestError {
     DuplicateDevice(DeviceId),
     #[error("device {device} may write for site {site}, which is not in the deployment")]
     UnknownSite { device: DeviceId, site: SiteId },
+    #[error("staff member {0} is listed twice")]
+    DuplicateStaff(OperatorId),
+    #[error("staff member {staff} is listed for site {site}, which is not in the deployment")]
+    StaffUnknownSite { staff: OperatorId, site: SiteId },
+    #[error("staff member {0}'s PIN field is not an Argon2id hash (PHC string)")]
+    NotAPinHash(OperatorId),
+    #[error("staff members {0} and {1} have the same staff card")]
+    DuplicateStaffCard(OperatorId, OperatorId),
+    #[error(
+        "version {0} differs from the installed one of the same version, whose signed bytes \
+         have the lower SHA-256 and so win (a conflict)"
+    )]
+    ConflictLost(u32),
 }
 
 impl SignedManifest {
@@ -137,6 +253,29 @@ impl SignedManifest {
 }
 
 fn check(m: &Manifest) -> Result<(), ManifestError> {
+    let mut staff = std::collections::BTreeSet::new();
+    let mut cards: BTreeMap<CardKey, OperatorId> = BTreeMap::new();
+    for s in &m.staff {
+        if !staff.insert(s.id) {
+            return Err(ManifestError::DuplicateStaff(s.id));
+        }
+        if let Some(site) = s.sites.iter().find(|x| m.deployment.site(x).is_none()) {
+            return Err(ManifestError::StaffUnknownSite {
+                staff: s.id,
+                site: *site,
+            });
+        }
+        if let Some(h) = &s.pin_hash
+            && !is_pin_hash(h)
+        {
+            return Err(ManifestError::NotAPinHash(s.id));
+        }
+        if let Some(card) = s.card
+            && let Some(first) = cards.insert(card, s.id)
+        {
+            return Err(ManifestError::DuplicateStaffCard(first, s.id));
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for d in &m.devices {
         if !seen.insert(d.device) {
@@ -152,6 +291,38 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
     Ok(())
 }
 
+/// Whether `h` looks like an Argon2id PHC string: the prefix, printable ASCII of PHC's
+/// alphabet, bounded. (The node parses it in full when a PIN is checked.)
+fn is_pin_hash(h: &str) -> bool {
+    h.len() <= MAX_PIN_HASH
+        && h.starts_with(PIN_HASH_PREFIX)
+        && h.split('$').count() >= 5
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"$=,+/.-".contains(&b))
+}
+
+/// How a manifest compares with the one in force, under the one rule (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precedence {
+    /// A higher version: it wins.
+    Newer,
+    /// Byte for byte the one in force.
+    Same,
+    /// A lower version: a rollback.
+    Older,
+    /// The same version, other bytes, and the lower digest: it wins.
+    ConflictWins,
+    /// The same version, other bytes, and the higher digest: the one in force stays.
+    ConflictLoses,
+}
+
+impl Precedence {
+    /// Whether the incoming manifest replaces the one in force.
+    pub fn replaces(self) -> bool {
+        matches!(self, Precedence::Newer | Precedence::ConflictWins)
+    }
+}
+
 /// The verified manifest in force, indexed for envelope checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
@@ -159,6 +330,8 @@ pub struct Membership {
     signed: SignedManifest,
     devices: BTreeMap<DeviceId, DeviceEntry>,
     revoked: BTreeMap<DeviceId, Millis>,
+    staff: BTreeMap<OperatorId, StaffEntry>,
+    digest: [u8; 32],
 }
 
 impl Membership {
@@ -173,11 +346,15 @@ impl Membership {
             let e = revoked.entry(r.device).or_insert(r.from_ms);
             *e = (*e).min(r.from_ms);
         }
+        let staff = manifest.staff.iter().map(|s| (s.id, s.clone())).collect();
+        let digest = Sha256::digest(signed.encode()).into();
         Self {
             manifest,
             signed,
             devices,
             revoked,
+            staff,
+            digest,
         }
     }
 
@@ -202,6 +379,47 @@ impl Membership {
         self.revoked.get(id).copied()
     }
 
+    /// The deployment-wide staff member `id`, if listed.
+    pub fn staff(&self, id: &OperatorId) -> Option<&StaffEntry> {
+        self.staff.get(id)
+    }
+    /// The staff member whose card this is, if listed.
+    pub fn staff_by_card(&self, card: &CardKey) -> Option<&StaffEntry> {
+        self.manifest.staff.iter().find(|s| s.card == Some(*card))
+    }
+    /// When the operation was closed, if it was.
+    pub fn closed_at(&self) -> Option<Millis> {
+        self.manifest.closed_at
+    }
+
+    /// SHA-256 of the signed manifest's bytes: settles two manifests of the same version.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
+    /// How `next` compares with this manifest under the one rule (module docs); another
+    /// deployment's or administrator's is an error.
+    pub fn precedence(&self, next: &Membership) -> Result<Precedence, ManifestError> {
+        if next.deployment().id() != self.deployment().id() {
+            return Err(ManifestError::WrongDeployment {
+                expected: self.deployment().id(),
+                found: next.deployment().id(),
+            });
+        }
+        if next.manifest.admin != self.manifest.admin {
+            return Err(ManifestError::AdminChanged);
+        }
+        Ok(match next.version().cmp(&self.version()) {
+            std::cmp::Ordering::Greater => Precedence::Newer,
+            std::cmp::Ordering::Less => Precedence::Older,
+            std::cmp::Ordering::Equal => match next.digest.cmp(&self.digest) {
+                std::cmp::Ordering::Equal => Precedence::Same,
+                std::cmp::Ordering::Less => Precedence::ConflictWins,
+                std::cmp::Ordering::Greater => Precedence::ConflictLoses,
+            },
+        })
+    }
+
     /// Eight hex digits of the SHA-256 of the signed manifest, in two groups, for the
     /// administrator to read out and the enrolling operator to compare ("3fa2-91c0").
     pub fn fingerprint(&self) -> String {
@@ -214,25 +432,18 @@ impl Membership {
         )
     }
 
-    /// Take a newer manifest of the same deployment from the same administrator.
+    /// Take a manifest of the same deployment from the same administrator if it wins over
+    /// this one under the rule: a newer version, or the same version with the lower digest.
     pub fn update(&self, bytes: &[u8]) -> Result<Membership, ManifestError> {
         let next = SignedManifest::decode(bytes)?;
-        if next.deployment().id() != self.deployment().id() {
-            return Err(ManifestError::WrongDeployment {
-                expected: self.deployment().id(),
-                found: next.deployment().id(),
-            });
-        }
-        if next.manifest.admin != self.manifest.admin {
-            return Err(ManifestError::AdminChanged);
-        }
-        if next.version() <= self.version() {
-            return Err(ManifestError::NotNewer {
+        match self.precedence(&next)? {
+            Precedence::Newer | Precedence::ConflictWins => Ok(next),
+            Precedence::ConflictLoses => Err(ManifestError::ConflictLost(next.version())),
+            Precedence::Same | Precedence::Older => Err(ManifestError::NotNewer {
                 current: self.version(),
                 found: next.version(),
-            });
+            }),
         }
-        Ok(next)
     }
 }
 
@@ -259,6 +470,237 @@ mod encoding {
                 postcard::to_allocvec(&signed).unwrap(),
                 "{m} {s}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod manifest_rule {
+    use super::*;
+    use kazashi_domain::deployment::DeploymentKind;
+    use kazashi_domain::ids::RosterHash;
+    use kazashi_domain::{Site, SiteKind};
+    use proptest::prelude::*;
+
+    const HASH: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+
+    fn admin(seed: u8) -> DeviceKey {
+        DeviceKey::from_seed([seed; 32])
+    }
+
+    fn deployment(dep: u8) -> Deployment {
+        let site = |id: &str| Site {
+            id: SiteId::new(id).unwrap(),
+            name: Label::new("第一小学校").unwrap(),
+            kind: SiteKind::CommandCenter,
+        };
+        Deployment::new(
+            DeploymentId([dep; 16]),
+            Label::new("test").unwrap(),
+            DeploymentKind::ShelterOperation,
+            RosterHash([0; 32]),
+            vec![site("S1"), site("S2")],
+        )
+        .unwrap()
+    }
+
+    fn staff(id: &str) -> StaffEntry {
+        StaffEntry {
+            id: OperatorId::new(id).unwrap(),
+            name: Label::new("受付").unwrap(),
+            role: StaffRole::Reception,
+            pin_hash: Some(HASH.into()),
+            card: None,
+            sites: vec![],
+        }
+    }
+
+    /// Version `version` of deployment `dep` signed by `admin(key)`: devices 1..=devices,
+    /// device 1 revoked from `revoke` if given, and `variant` staff (so two manifests of the
+    /// same version may differ).
+    fn manifest(key: u8, dep: u8, version: u32, variant: u8, revoke: Option<u64>) -> Manifest {
+        Manifest {
+            version,
+            deployment: deployment(dep),
+            admin: admin(key).device_id(),
+            devices: (1..=3u8)
+                .map(|n| DeviceEntry {
+                    device: DeviceKey::from_seed([n; 32]).device_id(),
+                    role: Role::Station,
+                    label: Label::new("laptop").unwrap(),
+                    sites: vec![],
+                })
+                .collect(),
+            revoked: revoke
+                .map(|from_ms| Revocation {
+                    device: DeviceKey::from_seed([1; 32]).device_id(),
+                    from_ms,
+                })
+                .into_iter()
+                .collect(),
+            staff: (0..variant).map(|i| staff(&format!("staff{i}"))).collect(),
+            closed_at: None,
+        }
+    }
+
+    fn sign(m: &Manifest, key: u8) -> Vec<u8> {
+        SignedManifest::sign(m, &admin(key)).unwrap().encode()
+    }
+
+    #[test]
+    fn staff_and_closing_travel_signed_and_a_pin_in_the_clear_is_refused() {
+        let mut m = manifest(9, 1, 2, 0, None);
+        let mut s = staff("uketsuke1");
+        s.sites = vec![SiteId::new("S2").unwrap()];
+        s.card = Some(CardKey([4; 32]));
+        m.staff.push(s.clone());
+        m.closed_at = Some(1_800_000_000_000);
+        let members = SignedManifest::decode(&sign(&m, 9)).unwrap();
+        assert_eq!(members.staff(&s.id), Some(&s));
+        assert_eq!(members.staff_by_card(&CardKey([4; 32])), Some(&s));
+        assert_eq!(members.staff_by_card(&CardKey([5; 32])), None);
+        assert_eq!(members.closed_at(), Some(1_800_000_000_000));
+        assert!(s.allowed_at(&SiteId::new("S2").unwrap()));
+        assert!(!s.allowed_at(&SiteId::new("S1").unwrap()));
+
+        let refused = |m: &Manifest| SignedManifest::sign(m, &admin(9)).unwrap_err();
+        let mut clear = m.clone();
+        clear.staff[0].pin_hash = Some("2468".into());
+        assert_eq!(refused(&clear), ManifestError::NotAPinHash(s.id));
+        clear.staff[0].pin_hash = Some("$argon2i$v=19$m=1,t=1,p=1$a$b".into());
+        assert_eq!(refused(&clear), ManifestError::NotAPinHash(s.id));
+        clear.staff[0].pin_hash = Some(format!("{HASH}\n2468"));
+        assert_eq!(refused(&clear), ManifestError::NotAPinHash(s.id));
+        let mut twice = m.clone();
+        twice.staff.push(s.clone());
+        assert_eq!(refused(&twice), ManifestError::DuplicateStaff(s.id));
+        let mut card = m.clone();
+        let mut other = staff("uketsuke2");
+        other.card = s.card;
+        card.staff.push(other.clone());
+        assert_eq!(
+            refused(&card),
+            ManifestError::DuplicateStaffCard(s.id, other.id)
+        );
+        let mut away = m.clone();
+        away.staff[0].sites = vec![SiteId::new("S9").unwrap()];
+        assert!(matches!(
+            refused(&away),
+            ManifestError::StaffUnknownSite { .. }
+        ));
+    }
+
+    #[test]
+    fn the_same_version_is_settled_by_the_lower_digest_in_either_order() {
+        let a = SignedManifest::decode(&sign(&manifest(9, 1, 2, 1, None), 9)).unwrap();
+        let b = SignedManifest::decode(&sign(&manifest(9, 1, 2, 2, None), 9)).unwrap();
+        let (low, high) = if a.digest() < b.digest() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        assert_eq!(
+            high.precedence(&low).unwrap(),
+            Precedence::ConflictWins,
+            "the lower digest replaces the higher"
+        );
+        assert_eq!(low.precedence(&high).unwrap(), Precedence::ConflictLoses);
+        assert_eq!(low.precedence(&low).unwrap(), Precedence::Same);
+        assert_eq!(
+            high.update(&low.signed().encode()).unwrap().digest(),
+            low.digest()
+        );
+        assert_eq!(
+            low.update(&high.signed().encode()),
+            Err(ManifestError::ConflictLost(2))
+        );
+        // Versions first: a higher version wins over either, a lower one is a rollback.
+        let v3 = SignedManifest::decode(&sign(&manifest(9, 1, 3, 0, None), 9)).unwrap();
+        assert_eq!(low.precedence(&v3).unwrap(), Precedence::Newer);
+        assert_eq!(v3.precedence(&low).unwrap(), Precedence::Older);
+        let other_admin = SignedManifest::decode(&sign(&manifest(8, 1, 5, 0, None), 8)).unwrap();
+        assert_eq!(
+            low.precedence(&other_admin),
+            Err(ManifestError::AdminChanged)
+        );
+        let other_dep = SignedManifest::decode(&sign(&manifest(9, 2, 5, 0, None), 9)).unwrap();
+        assert!(matches!(
+            low.precedence(&other_dep),
+            Err(ManifestError::WrongDeployment { .. })
+        ));
+    }
+
+    /// What a node ends with, from the genesis manifest, taking `deliveries` in order under
+    /// the rule (refusals change nothing).
+    fn settle(genesis: &[u8], deliveries: &[&[u8]]) -> Vec<u8> {
+        let mut held = SignedManifest::decode(genesis).unwrap();
+        for bytes in deliveries {
+            if let Ok(next) = held.update(bytes) {
+                held = next;
+            }
+        }
+        held.signed().encode()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever the order in which a set of manifests reaches the nodes — several
+        /// versions, same-version conflicts, revocations, another administrator's and another
+        /// deployment's — every node ends with the same manifest: the greatest by version,
+        /// then lower digest, of the valid ones.
+        #[test]
+        fn every_delivery_order_ends_with_the_same_membership(
+            specs in proptest::collection::vec(
+                (1u32..5, 0u8..3, proptest::option::of(0u64..3), 0u8..10),
+                1..8,
+            ),
+            seeds in proptest::collection::vec(any::<u64>(), 3),
+        ) {
+            let genesis = sign(&manifest(9, 1, 1, 0, None), 9);
+            let set: Vec<Vec<u8>> = specs
+                .iter()
+                .map(|(version, variant, revoke, who)| match who {
+                    // Now and then another administrator's, or another deployment's.
+                    0 => sign(&manifest(8, 1, *version + 1, *variant, *revoke), 8),
+                    1 => sign(&manifest(9, 2, *version + 1, *variant, *revoke), 9),
+                    _ => sign(&manifest(9, 1, *version, *variant, *revoke), 9),
+                })
+                .collect();
+            let mut ends = Vec::new();
+            for seed in &seeds {
+                // A permutation of the set from the seed, with repeats (a manifest passed on
+                // twice), as one node receives it.
+                let mut order: Vec<&[u8]> = set.iter().map(Vec::as_slice).collect();
+                let mut x = *seed | 1;
+                for i in (1..order.len()).rev() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    order.swap(i, (x % (i as u64 + 1)) as usize);
+                }
+                if let Some(first) = order.first().copied() {
+                    order.push(first);
+                }
+                ends.push(settle(&genesis, &order));
+            }
+            // The expected end: the greatest valid one by (version, lower digest).
+            let valid = set
+                .iter()
+                .chain(std::iter::once(&genesis))
+                .filter_map(|b| SignedManifest::decode(b).ok())
+                .filter(|m| m.manifest().admin == admin(9).device_id())
+                .filter(|m| m.deployment().id() == DeploymentId([1; 16]))
+                .max_by(|a, b| {
+                    a.version()
+                        .cmp(&b.version())
+                        .then_with(|| b.digest().cmp(&a.digest()))
+                })
+                .unwrap();
+            for end in &ends {
+                prop_assert_eq!(end, &valid.signed().encode());
+            }
         }
     }
 }

@@ -65,6 +65,8 @@ fn killed_installs_leave_a_whole_manifest_and_its_site() {
                 sites: vec![SiteId::new(site_of(v)).unwrap()],
             }],
             revoked: vec![],
+            staff: vec![],
+            closed_at: None,
         };
         let bytes = SignedManifest::sign(&m, &admin).unwrap().encode();
         std::fs::write(manifests.join(format!("manifest-v{v}.kzm")), bytes).unwrap();

@@ -70,6 +70,8 @@ pub fn manifest(version: u32, revoked: Vec<Revocation>) -> Manifest {
             entry(9, Role::Relay, vec![]),
         ],
         revoked,
+        staff: vec![],
+        closed_at: None,
     }
 }
 
