@@ -26,6 +26,8 @@ pub mod print;
 pub mod reception;
 pub mod roster_csv;
 pub mod roster_db;
+pub mod roster_fetch;
+pub mod roster_net;
 pub mod staff;
 pub mod station;
 pub mod store;
@@ -39,3 +41,5 @@ pub use store::{KdfParams, Store, StoreError};
 mod bundle_manifest_tests;
 #[cfg(test)]
 mod manifest_spread_tests;
+#[cfg(test)]
+mod roster_net_tests;

@@ -14,6 +14,9 @@
 //! silent for ten seconds *lost*. This module reads frames and feeds them in, writes and closes
 //! as told, sleeps until the machine's timer, keeps the status map, and redials with
 //! [`crate::link::Backoff`].
+//!
+//! A second protocol, ALPN `kazashi/roster/1` ([`crate::roster_net`]), serves the roster this
+//! laptop runs on to members, and [`Mesh::keep_roster`] fetches a newly pinned one.
 
 use crate::clock::Clock;
 use crate::link::{
@@ -22,6 +25,10 @@ use crate::link::{
 };
 pub use crate::link::{Link, PROTOCOL_VERSION};
 use crate::node::{Node, NodeError};
+use crate::roster_fetch::{RosterStatus, RosterTarget, short};
+use crate::roster_net;
+use kazashi_domain::Roster;
+use kazashi_domain::ids::RosterHash;
 use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt, presets};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, PublicKey, SecretKey};
@@ -172,6 +179,8 @@ pub struct MeshStatus {
     pub manifest_version: u32,
     /// The deployment's id, first eight hex digits.
     pub deployment: String,
+    /// The roster in use and any transfer of the pinned one (`crate::roster_net`).
+    pub roster: RosterStatus,
 }
 
 /// Why the mesh could not start.
@@ -213,6 +222,8 @@ struct Shared<C: Clock> {
     dialling: Mutex<BTreeSet<PeerAddr>>,
     /// UDP bytes sent on every connection so far.
     wire_out: AtomicU64,
+    /// The roster transfer's progress.
+    roster: Mutex<RosterStatus>,
 }
 
 impl<C: Clock> Shared<C> {
@@ -282,6 +293,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
         let secret = SecretKey::from_bytes(&node.secret_key_bytes());
         let me = node.device();
         let hello = Hello::of(&node);
+        let roster_in_use = short(&node.station().deployment().roster_hash());
         let remembered: Vec<PeerAddr> = node
             .setting(SETTING_PEERS)?
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -310,6 +322,11 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             epoch: Instant::now(),
             dialling: Mutex::new(BTreeSet::new()),
             wire_out: AtomicU64::new(0),
+            roster: Mutex::new(RosterStatus {
+                state: "in_use".into(),
+                in_use: roster_in_use,
+                ..RosterStatus::default()
+            }),
         });
         let router = Router::builder(endpoint.clone())
             .accept(
@@ -318,6 +335,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
                     shared: shared.clone(),
                 },
             )
+            .accept(roster_net::ALPN, roster_net::Server::new(shared.clone()))
             .spawn();
         let mesh = Arc::new(Mesh {
             shared,
@@ -399,6 +417,21 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             .unwrap_or_else(|p| p.into_inner())
             .push(task);
         Ok(())
+    }
+
+    /// Keep the station on the roster the manifest in force pins: when a newer manifest pins
+    /// another, fetch it from the connected members, write it to `target` and switch
+    /// (`crate::roster_net::keep_pinned`).
+    pub fn keep_roster(self: &Arc<Self>, target: RosterTarget) {
+        let task = tokio::spawn(roster_net::keep_pinned(
+            self.shared.clone(),
+            self.router.endpoint().clone(),
+            target,
+        ));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
     }
 
     /// Write a new event here and announce it to every peer.
@@ -500,6 +533,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             wire_bytes_out: self.shared.wire_out.load(Ordering::Relaxed),
             manifest_version,
             deployment,
+            roster: self.shared.roster.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 
@@ -511,6 +545,52 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             t.abort();
         }
         let _ = self.router.shutdown().await;
+    }
+}
+
+impl<C: Clock + Send + 'static> roster_net::RosterHost for Shared<C> {
+    fn admits(&self, device: &DeviceId) -> bool {
+        let node = self.node();
+        let m = node.membership();
+        m.device(device).is_some() && m.revoked_from(device).is_none()
+    }
+    fn served_roster(&self) -> Option<(RosterHash, Arc<Roster>)> {
+        let node = self.node();
+        let s = node.station();
+        Some((s.deployment().roster_hash(), s.roster_arc()))
+    }
+    fn with_store(&self, f: &mut dyn FnMut(&crate::Store)) {
+        f(self.node().store())
+    }
+    fn progress(&self) -> MutexGuard<'_, RosterStatus> {
+        self.roster.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<C: Clock + Send + 'static> roster_net::PinnedHost for Shared<C> {
+    fn wanted(&self) -> Option<RosterHash> {
+        self.node().roster_wanted()
+    }
+    fn connected(&self) -> Vec<EndpointAddr> {
+        self.peers()
+            .iter()
+            .filter(|(_, p)| p.link == Link::Connected)
+            .filter_map(|(d, p)| {
+                let a = EndpointAddr::new(public_key(d)?);
+                Some(match p.addr {
+                    Some(ip) => a.with_ip_addr(ip),
+                    None => a,
+                })
+            })
+            .collect()
+    }
+    fn switch(&self, roster: Arc<Roster>) -> Result<(), String> {
+        let r = self.node().replace_roster(roster).map_err(|e| e.to_string());
+        self.bump();
+        r
+    }
+    fn today(&self) -> Option<kazashi_domain::CivilDate> {
+        kazashi_domain::CivilDate::jst_of(self.node().station().clock().now_ms())
     }
 }
 

@@ -414,6 +414,26 @@ impl<C: Clock> Node<C> {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// The roster the manifest in force pins, when the station runs on another (a fresh
+    /// manifest pinning a new version): the one to fetch (`crate::roster_fetch`).
+    pub fn roster_wanted(&self) -> Option<kazashi_domain::ids::RosterHash> {
+        // The station's deployment pins the roster it runs on (checked when it was set).
+        let pinned = self.members.deployment().roster_hash();
+        (self.station.deployment().roster_hash() != pinned).then_some(pinned)
+    }
+
+    /// Switch to `roster`, the one the manifest in force pins, with that manifest's deployment:
+    /// one step between two calls, never half; the roster-derived indexes are rebuilt on next
+    /// use. Refused, and nothing changed, for any other roster.
+    pub fn replace_roster(&mut self, roster: Arc<Roster>) -> Result<(), NodeError> {
+        let deployment = Arc::new(self.members.deployment().clone());
+        self.station.replace_roster(deployment, roster)?;
+        self.matcher = None;
+        self.search = None;
+        self.detector = None;
+        Ok(())
+    }
     /// For simulated laptops only (drills, the simulator): commits stop waiting for fsync.
     /// A crash of the process still keeps every commit; a crash of the machine may not.
     pub fn relax_durability_for_simulation(&self) -> Result<(), NodeError> {

@@ -90,6 +90,29 @@ impl<C: Clock> Station<C> {
     pub fn roster(&self) -> &Roster {
         &self.roster
     }
+    /// The roster, shared (to serve it to peers without a copy).
+    pub fn roster_arc(&self) -> Arc<Roster> {
+        self.roster.clone()
+    }
+
+    /// Switch to another deployment version and the roster it pins, in one step: the folded
+    /// state and the clock stay. Refused (nothing changed) if the roster is not the one pinned
+    /// or this station's site is gone.
+    pub(crate) fn replace_roster(
+        &mut self,
+        deployment: Arc<Deployment>,
+        roster: Arc<Roster>,
+    ) -> Result<(), StationError> {
+        if roster.hash() != deployment.roster_hash() {
+            return Err(StationError::RosterMismatch);
+        }
+        if deployment.site(&self.site).is_none() {
+            return Err(StationError::UnknownSite(self.site));
+        }
+        self.deployment = deployment;
+        self.roster = roster;
+        Ok(())
+    }
     /// Take a newer version of the deployment (its sites) and this laptop's site in it, on the
     /// same roster: the folded state and the clock stay, the next events are stamped there.
     /// Refused (nothing changed) if the deployment pins another roster or lacks the site.

@@ -19,6 +19,9 @@
 //!   shard counts and rebuilt from the documents if lost. The folded state in memory is the
 //!   index (person, site, kind, time) the views and the detector query.
 //! - `quarantine`: refused envelopes and messages, with the reason, for audit.
+//! - `roster_chunk` (schema 2): chunks of a roster being received over the mesh, keyed by
+//!   their SHA-256, with the pinned hash of the roster they belong to (`node::roster_fetch`);
+//!   kept so that a cut transfer resumes, deleted once it is built or abandoned.
 //!
 //! A write returns only once committed with a full fsync (`synchronous = FULL`): a pulled plug
 //! loses nothing that was acknowledged.
@@ -63,7 +66,7 @@ struct KdfFile {
 }
 
 const KDF_FORMAT: &str = "kazashi-kdf-v1 argon2id";
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -396,7 +399,71 @@ impl Store {
                 COMMIT;",
             )?;
         }
+        if version < 2 {
+            self.conn.execute_batch(
+                "BEGIN;
+                CREATE TABLE roster_chunk (
+                    hash BLOB PRIMARY KEY,
+                    roster BLOB NOT NULL,
+                    bytes BLOB NOT NULL
+                );
+                PRAGMA user_version = 2;
+                COMMIT;",
+            )?;
+        }
         Ok(())
+    }
+
+    /// The hashes of the chunks of roster `roster` held (see `node::roster_fetch`).
+    pub fn roster_chunks(&self, roster: &[u8; 32]) -> Result<Vec<[u8; 32]>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT hash FROM roster_chunk WHERE roster = ?1")?;
+        let rows = st.query_map([&roster[..]], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for h in rows {
+            out.push(
+                h?.try_into()
+                    .map_err(|_| StoreError::Damaged("a roster chunk's hash".into()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Keep one received roster chunk (durably: a cut transfer resumes from here).
+    pub fn put_roster_chunk(
+        &self,
+        roster: &[u8; 32],
+        hash: &[u8; 32],
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO roster_chunk (hash, roster, bytes) VALUES (?1, ?2, ?3)",
+            params![&hash[..], &roster[..], bytes],
+        )?;
+        Ok(())
+    }
+
+    /// One roster chunk by hash.
+    pub fn roster_chunk(&self, hash: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT bytes FROM roster_chunk WHERE hash = ?1",
+                [&hash[..]],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Delete the roster chunks of every roster but `keep` (all of them with `None`).
+    pub fn drop_roster_chunks(&self, keep: Option<&[u8; 32]>) -> Result<usize, StoreError> {
+        Ok(match keep {
+            Some(k) => self
+                .conn
+                .execute("DELETE FROM roster_chunk WHERE roster != ?1", [&k[..]])?,
+            None => self.conn.execute("DELETE FROM roster_chunk", [])?,
+        })
     }
 
     /// `synchronous = OFF`: for simulated laptops only (see

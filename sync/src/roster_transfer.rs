@@ -527,22 +527,26 @@ impl Fetch {
         out
     }
 
-    /// The connection it was asking on is gone: ask again elsewhere.
+    /// The connection it was asking on is gone: ask again elsewhere. The index is forgotten
+    /// too: each peer is asked for its own, so that every chunk is checked against the index
+    /// of the peer that sent it, and a chunk that does not match is that peer's fault alone.
+    /// Chunks held stay (they are named by their hash).
     pub fn lost_peer(&mut self) {
         self.asked.clear();
         self.index_asked = false;
+        self.index = None;
     }
 
     /// Take one response. An error means the peer sent something wrong: drop it (and
     /// [`Fetch::lost_peer`]); nothing was taken.
-    pub fn on_response(&mut self, r: Response) -> Result<Got, TransferError> {
+    pub fn on_response(&mut self, r: &Response) -> Result<Got, TransferError> {
         match r {
             Response::NotHeld => Ok(Got::NotHeld),
             Response::Index(index) => {
                 if !self.index_asked || self.index.is_some() {
                     return Err(TransferError::Unasked);
                 }
-                self.index = Some(index);
+                self.index = Some(index.clone());
                 let (held, total) = self.progress().unwrap_or((0, 0));
                 Ok(Got::Index {
                     missing: total - held,
@@ -554,20 +558,20 @@ impl Fetch {
                 };
                 let c = index
                     .chunks
-                    .get(n as usize)
-                    .ok_or(TransferError::NoSuchChunk(n))?;
-                if !self.asked.remove(&n) {
+                    .get(*n as usize)
+                    .ok_or(TransferError::NoSuchChunk(*n))?;
+                if !self.asked.remove(n) {
                     return Err(TransferError::Unasked);
                 }
-                let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+                let sha256: [u8; 32] = Sha256::digest(bytes).into();
                 if sha256 != c.sha256 {
-                    return Err(TransferError::BadChunk(n));
+                    return Err(TransferError::BadChunk(*n));
                 }
                 if !self.stored.insert(sha256) {
                     return Ok(Got::Duplicate);
                 }
                 self.received += 1;
-                Ok(Got::Chunk { n, sha256 })
+                Ok(Got::Chunk { n: *n, sha256 })
             }
         }
     }

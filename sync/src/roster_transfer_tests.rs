@@ -117,7 +117,7 @@ proptest! {
         let mut f = Fetch::new(r.hash(), []);
         let reqs = f.next_requests(4);
         prop_assert_eq!(reqs.clone(), vec![Request::Index { roster: r.hash() }]);
-        let got = f.on_response(s.respond(&reqs[0], r.entries())).unwrap();
+        let got = f.on_response(&s.respond(&reqs[0], r.entries())).unwrap();
         prop_assert_eq!(got, Got::Index { missing: s.index.chunks.len() });
         let mut disk = Disk::new();
         let mut window = f.next_requests(usize::MAX);
@@ -130,7 +130,7 @@ proptest! {
         window.push(dup);
         let mut dups = 0;
         for q in window {
-            match f.on_response(s.respond(&q, r.entries())) {
+            match f.on_response(&s.respond(&q, r.entries())) {
                 Ok(Got::Chunk { n, sha256 }) => {
                     let Request::Chunk { n: m, .. } = q else { unreachable!() };
                     prop_assert_eq!(n, m);
@@ -163,13 +163,16 @@ fn a_chunk_asked_again_elsewhere_after_a_cut_counts_once() {
     let (r, s) = served(3000);
     let mut f = Fetch::new(r.hash(), []);
     let q = f.next_requests(1);
-    f.on_response(s.respond(&q[0], r.entries())).unwrap();
+    f.on_response(&s.respond(&q[0], r.entries())).unwrap();
     let q = f.next_requests(1);
-    // The connection drops before the answer; the chunk is asked again on another.
+    // The connection drops before the answer; on another, its index first, then the chunk.
     f.lost_peer();
+    let index = f.next_requests(1);
+    assert_eq!(index, vec![Request::Index { roster: r.hash() }]);
+    f.on_response(&s.respond(&index[0], r.entries())).unwrap();
     let again = f.next_requests(1);
     assert_eq!(q, again);
-    let got = f.on_response(s.respond(&again[0], r.entries())).unwrap();
+    let got = f.on_response(&s.respond(&again[0], r.entries())).unwrap();
     assert!(matches!(got, Got::Chunk { n: 0, .. }));
     assert_eq!(f.received(), 1);
 }
@@ -179,21 +182,21 @@ fn a_corrupt_chunk_is_refused_and_nothing_is_taken() {
     let (r, s) = served(3000);
     let mut f = Fetch::new(r.hash(), []);
     let q = f.next_requests(1);
-    f.on_response(s.respond(&q[0], r.entries())).unwrap();
+    f.on_response(&s.respond(&q[0], r.entries())).unwrap();
     let q = f.next_requests(1);
     let Response::Chunk { n, mut bytes } = s.respond(&q[0], r.entries()) else {
         panic!()
     };
     bytes[10] ^= 1;
     assert_eq!(
-        f.on_response(Response::Chunk { n, bytes }),
+        f.on_response(&Response::Chunk { n, bytes }),
         Err(TransferError::BadChunk(n))
     );
     assert_eq!(f.progress(), Some((0, s.index.chunks.len())));
     assert_eq!(f.received(), 0);
     // A chunk nobody asked for, or beyond the index, is refused too.
     assert_eq!(
-        f.on_response(Response::Chunk {
+        f.on_response(&Response::Chunk {
             n: 5000,
             bytes: vec![]
         }),
@@ -217,7 +220,7 @@ fn a_consistent_index_of_another_roster_fails_the_final_hash_check() {
         }
         for q in reqs {
             if let Got::Chunk { n, sha256 } =
-                f.on_response(liar.respond(&q, other.entries())).unwrap()
+                f.on_response(&liar.respond(&q, other.entries())).unwrap()
             {
                 disk.insert(sha256, liar.chunk(n, other.entries()).unwrap());
             }
@@ -241,7 +244,7 @@ fn a_resume_with_half_the_chunks_stored_asks_for_the_rest_only() {
     let half: Vec<[u8; 32]> = s.index.chunks.iter().step_by(2).map(|c| c.sha256).collect();
     let mut f = Fetch::new(r.hash(), half.clone());
     let q = f.next_requests(1);
-    let got = f.on_response(s.respond(&q[0], r.entries())).unwrap();
+    let got = f.on_response(&s.respond(&q[0], r.entries())).unwrap();
     assert_eq!(
         got,
         Got::Index {
@@ -267,7 +270,7 @@ fn a_resume_with_half_the_chunks_stored_asks_for_the_rest_only() {
                 panic!()
             };
             asked.push(n);
-            if let Got::Chunk { n, sha256 } = f.on_response(s.respond(&q, r.entries())).unwrap() {
+            if let Got::Chunk { n, sha256 } = f.on_response(&s.respond(&q, r.entries())).unwrap() {
                 disk.insert(sha256, s.chunk(n, r.entries()).unwrap());
             }
         }
