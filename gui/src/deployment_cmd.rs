@@ -31,10 +31,10 @@ pub struct AdminArgs {
 }
 
 impl AdminArgs {
-    fn folder(&self) -> AdminFolder {
+    pub(crate) fn folder(&self) -> AdminFolder {
         AdminFolder::new(&self.dir)
     }
-    fn passphrase(&self) -> anyhow::Result<String> {
+    pub(crate) fn passphrase(&self) -> anyhow::Result<String> {
         std::env::var(&self.passphrase_env).map_err(|_| {
             anyhow::anyhow!(
                 "set the deployment key's passphrase in the environment variable {}",
@@ -74,6 +74,11 @@ pub enum DeploymentCommand {
         /// (`[[site]]` tables with the same keys).
         #[arg(long)]
         sites: PathBuf,
+        /// The deployment-wide staff: CSV (header staff_id,name,role,pin,sites,card) or TOML
+        /// (`[[staff]]` tables). PINs are hashed (Argon2id) before signing; only the hashes
+        /// are in the manifest. Shred the file afterwards.
+        #[arg(long)]
+        staff: Option<PathBuf>,
     },
     /// Add the laptop of an enrolment request, once its fingerprint has been read out and typed.
     Approve {
@@ -126,7 +131,18 @@ pub enum DeploymentCommand {
     /// Receive enrolment requests over the LAN (kept in the folder's `requests/`, printed as
     /// JSON lines) and send each waiting laptop the manifest once `approve` lists it.
     ServeEnrol(crate::enrol_cmd::ServeArgs),
-    /// The latest manifest: deployment, version, sites, laptops, revocations, roster.
+    /// The deployment-wide staff list: add, remove, set a PIN (each signs the next version).
+    Staff(crate::staff_cmd::DeploymentStaffArgs),
+    /// Close the operation: sign the last manifest version, with the closing time. Laptops
+    /// that adopt it write nothing more (they still sync, export and report).
+    Close {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// `now`, milliseconds since 1970, or a JST time YYYY-MM-DDTHH:MM.
+        #[arg(long, default_value = "now")]
+        at: String,
+    },
+    /// The latest manifest: deployment, version, sites, laptops, revocations, roster, staff.
     Show {
         /// The administrator's deployment folder.
         #[arg(long)]
@@ -222,8 +238,20 @@ pub fn summary(m: &Membership) -> serde_json::Value {
                 "revoked_from_ms": m.revoked_from(&e.device)})
         })
         .collect();
+    let staff: Vec<_> = m
+        .manifest()
+        .staff
+        .iter()
+        .map(|s| {
+            serde_json::json!({"id": s.id.as_str(), "name": s.name.as_str(),
+                "role": s.role.code(),
+                "sites": s.sites.iter().map(|x| x.as_str()).collect::<Vec<_>>(),
+                "pin": s.pin_hash.is_some(), "card": s.card.is_some()})
+        })
+        .collect();
     let roster = d.roster_hash();
     serde_json::json!({
+        "staff": staff, "closed_at": m.closed_at(),
         "deployment": d.id().to_hex(), "name": d.name().as_str(), "election": d.is_election(),
         "version": m.version(), "admin": m.manifest().admin.to_hex(),
         "admin_fingerprint": kazashi_node::enrolment::fingerprint(&m.manifest().admin),
@@ -233,7 +261,7 @@ pub fn summary(m: &Membership) -> serde_json::Value {
     })
 }
 
-fn published(dir: &std::path::Path, m: &Membership) -> serde_json::Value {
+pub(crate) fn published(dir: &std::path::Path, m: &Membership) -> serde_json::Value {
     serde_json::json!({"ok": true, "version": m.version(),
         "admin_fingerprint": kazashi_node::enrolment::fingerprint(&m.manifest().admin),
         "manifest": dir.join(kazashi_node::deployment_admin::MANIFEST_FILE).display().to_string(),
@@ -250,6 +278,7 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             election,
             early_from,
             sites,
+            staff,
         } => {
             let pass = admin.passphrase()?;
             let operation = match (election, early_from) {
@@ -260,10 +289,15 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
                 _ => Operation::Shelters,
             };
             let sites = read_sites(sites)?;
+            let staff = match staff {
+                Some(path) => kazashi_node::staff::read_staff(path)
+                    .with_context(|| format!("the staff file {}", path.display()))?,
+                None => Vec::new(),
+            };
             let name = format!("{} {}", municipality.trim(), title.trim());
             let m = admin
                 .folder()
-                .init(name.trim(), operation, sites, &pass)
+                .init_with_staff(name.trim(), operation, sites, staff, &pass)
                 .with_context(|| format!("creating the deployment in {}", admin.dir.display()))?;
             println!("{}", published(&admin.dir, &m));
             Ok(())
@@ -341,6 +375,21 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             Ok(())
         }
         DeploymentCommand::ServeEnrol(args) => crate::enrol_cmd::serve(args),
+        DeploymentCommand::Staff(args) => crate::staff_cmd::run_deployment(args),
+        DeploymentCommand::Close { admin, at } => {
+            let pass = admin.passphrase()?;
+            let at = parse_time(at)?;
+            let m = admin
+                .folder()
+                .close(&pass, at)
+                .context("nothing was signed")?;
+            let mut out = published(&admin.dir, &m);
+            if let Some(o) = out.as_object_mut() {
+                o.insert("closed_at".into(), at.into());
+            }
+            println!("{out}");
+            Ok(())
+        }
         DeploymentCommand::Show { dir } => {
             let m = AdminFolder::new(dir).current()?;
             println!("{}", summary(&m));

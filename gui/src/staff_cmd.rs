@@ -1,11 +1,15 @@
 //! `kazashi staff`: who may unlock this laptop's window — add a staff member with a role and a
-//! PIN (kept only as an Argon2id hash in the encrypted store), or check a PIN. Staff records are
-//! per laptop (`kazashi_node::staff`). The PIN is read from an environment variable, never from
-//! the command line, and never printed.
+//! PIN (kept only as an Argon2id hash in the encrypted store), remove one, or check a PIN
+//! (against the manifest's staff list first, then this laptop's own records: the precedence
+//! rule of `kazashi_node::staff`). And `kazashi deployment staff`: the administrator's side,
+//! the deployment-wide list in the signed manifest. A PIN is read from an environment variable,
+//! never from the command line, and never printed.
 
+use crate::deployment_cmd::{AdminArgs, published};
 use crate::node_cmd::{StoreArgs, open_node};
+use anyhow::Context as _;
 use kazashi_domain::ids::OperatorId;
-use kazashi_node::staff::Role;
+use kazashi_node::staff::{Role, hash_pin, staff_entry};
 
 #[derive(clap::Args, Debug)]
 pub struct StaffArgs {
@@ -29,12 +33,72 @@ pub enum StaffCommand {
         #[arg(long, default_value = "KAZASHI_STAFF_PIN")]
         pin_env: String,
     },
-    /// Check a staff member's PIN on this laptop: prints the role, or refuses.
+    /// Remove a staff member this laptop enrolled (not the manifest's list): their PIN and
+    /// any card enrolled for them stop unlocking it.
+    Remove {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        operator: String,
+    },
+    /// Check a staff member's PIN on this laptop: prints the role, where it came from
+    /// (manifest or laptop) and whether this laptop writes, or refuses.
     Check {
         #[command(flatten)]
         store: StoreArgs,
         #[arg(long)]
         operator: String,
+        #[arg(long, default_value = "KAZASHI_STAFF_PIN")]
+        pin_env: String,
+    },
+}
+
+/// `kazashi deployment staff`.
+#[derive(clap::Args, Debug)]
+pub struct DeploymentStaffArgs {
+    #[command(subcommand)]
+    pub command: DeploymentStaffCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DeploymentStaffCommand {
+    /// Add a staff member to the deployment-wide list (the next manifest version).
+    Add {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The staff id they type at the lock screen.
+        #[arg(long)]
+        id: String,
+        /// A short display name ("受付 山田").
+        #[arg(long)]
+        name: String,
+        /// reception, lead, medical or command.
+        #[arg(long)]
+        role: String,
+        /// The sites whose laptops they may unlock (repeatable; none: every site).
+        #[arg(long = "site")]
+        sites: Vec<String>,
+        /// The deployment card key of their own My Number Card (64 hex digits): a tap unlocks.
+        #[arg(long)]
+        card: Option<String>,
+        /// Environment variable holding the PIN (4 to 8 digits); unset: no PIN (then --card).
+        #[arg(long, default_value = "KAZASHI_STAFF_PIN")]
+        pin_env: String,
+    },
+    /// Take a staff member off the deployment-wide list (the next manifest version).
+    Remove {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long)]
+        id: String,
+    },
+    /// Give a staff member a new PIN (the next manifest version).
+    SetPin {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long)]
+        id: String,
+        /// Environment variable holding the new PIN (4 to 8 digits).
         #[arg(long, default_value = "KAZASHI_STAFF_PIN")]
         pin_env: String,
     },
@@ -65,9 +129,29 @@ pub fn run(args: &StaffArgs) -> anyhow::Result<()> {
             let (node, _) = open_node(store)?;
             node.enrol_staff(&op, role, Some(&pin))
                 .map_err(|e| anyhow::anyhow!("nothing was changed: {e}"))?;
+            let shadowed = node.manifest_staff(&op).is_some();
             println!(
                 "{}",
-                serde_json::json!({"ok": true, "operator": op.as_str(), "role": role.code()})
+                serde_json::json!({"ok": true, "operator": op.as_str(), "role": role.code(),
+                    "shadowed_by_manifest": shadowed})
+            );
+            Ok(())
+        }
+        StaffCommand::Remove {
+            store,
+            operator: op,
+        } => {
+            let op = operator(op)?;
+            let (node, _) = open_node(store)?;
+            let removed = node
+                .remove_staff(&op)
+                .map_err(|e| anyhow::anyhow!("nothing was changed: {e}"))?;
+            if !removed {
+                anyhow::bail!("{}: no staff member of that id on this laptop", op.as_str());
+            }
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "operator": op.as_str(), "removed": true})
             );
             Ok(())
         }
@@ -82,11 +166,68 @@ pub fn run(args: &StaffArgs) -> anyhow::Result<()> {
             let role = node
                 .staff_login(&op, &pin)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", op.as_str()))?;
+            let source = if node.manifest_staff(&op).is_some() {
+                "manifest"
+            } else {
+                "laptop"
+            };
+            let block = node.write_block();
             println!(
                 "{}",
-                serde_json::json!({"ok": true, "operator": op.as_str(), "role": role.code()})
+                serde_json::json!({"ok": true, "operator": op.as_str(), "role": role.code(),
+                    "source": source, "writes": block.is_none(),
+                    "closed_at": node.membership().closed_at(),
+                    "why_not": block.map(|b| b.to_string())})
             );
             Ok(())
         }
     }
+}
+
+pub fn run_deployment(args: &DeploymentStaffArgs) -> anyhow::Result<()> {
+    let (admin, m) = match &args.command {
+        DeploymentStaffCommand::Add {
+            admin,
+            id,
+            name,
+            role,
+            sites,
+            card,
+            pin_env,
+        } => {
+            let pass = admin.passphrase()?;
+            let pin = std::env::var(pin_env).ok();
+            let entry = staff_entry(id, name, role, pin.as_deref(), sites, card.as_deref())?;
+            let m = admin
+                .folder()
+                .staff_add(&pass, entry)
+                .context("nothing was signed")?;
+            (admin, m)
+        }
+        DeploymentStaffCommand::Remove { admin, id } => {
+            let pass = admin.passphrase()?;
+            let id = operator(id)?;
+            let m = admin
+                .folder()
+                .staff_remove(&pass, &id)
+                .context("nothing was signed")?;
+            (admin, m)
+        }
+        DeploymentStaffCommand::SetPin { admin, id, pin_env } => {
+            let pass = admin.passphrase()?;
+            let id = operator(id)?;
+            let hash = hash_pin(&pin(pin_env)?).map_err(|e| anyhow::anyhow!("the PIN: {e}"))?;
+            let m = admin
+                .folder()
+                .staff_set_pin(&pass, &id, hash)
+                .context("nothing was signed")?;
+            (admin, m)
+        }
+    };
+    let mut out = published(&admin.dir, &m);
+    if let Some(o) = out.as_object_mut() {
+        o.insert("staff".into(), m.manifest().staff.len().into());
+    }
+    println!("{out}");
+    Ok(())
 }

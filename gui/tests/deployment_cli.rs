@@ -429,3 +429,232 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
         4
     );
 }
+
+/// Staff signed into the manifest at `init --staff` (PINs only as hashes), a staff PIN login on
+/// an enrolled laptop, the administrator's staff commands, and closing the operation: the
+/// laptop that installs the closing manifest writes no more.
+#[test]
+fn staff_at_init_log_in_on_a_laptop_and_a_closed_operation_stops_its_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = tmp.path().join("admin");
+    let laptop = tmp.path().join("laptop");
+    let (a, l) = (s(&admin), s(&laptop));
+    let admin_env = [("KAZASHI_ADMIN_PASSPHRASE", ADMIN_PASS)];
+    let laptop_env = [
+        ("KAZASHI_PASSPHRASE", LAPTOP_PASS),
+        ("KAZASHI_ROSTER_PASSPHRASE", ROSTER_PASS),
+    ];
+    let sites = tmp.path().join("sites.csv");
+    std::fs::write(
+        &sites,
+        "code,name,kind,capacity\nS1,第一小学校,shelter,100\nS2,第二小学校,shelter,50\n",
+    )
+    .unwrap();
+    let init = |staff: &Path| {
+        kazashi(
+            &[
+                "deployment",
+                "init",
+                "--dir",
+                &a,
+                "--municipality",
+                "かざし市",
+                "--shelters",
+                "--sites",
+                &s(&sites),
+                "--staff",
+                &s(staff),
+            ],
+            &admin_env,
+        )
+    };
+    // A bad PIN is refused, named by line and staff id, without quoting the PIN.
+    let bad = tmp.path().join("bad-staff.csv");
+    std::fs::write(
+        &bad,
+        "staff_id,name,role,pin,sites\nlead1,責任者,lead,98765432109,\n",
+    )
+    .unwrap();
+    let out = init(&bad);
+    refused(&out, "line 2: lead1: PIN");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("98765432109"));
+    assert!(files(&admin).is_empty());
+
+    let staff = tmp.path().join("staff.csv");
+    std::fs::write(
+        &staff,
+        "staff_id,name,role,pin,sites\n\
+         lead1,責任者,lead,7315,\n\
+         uketsuke2,受付,reception,8642,S2\n",
+    )
+    .unwrap();
+    let v1 = ok(&init(&staff));
+    assert_eq!(v1["version"], 1);
+    // Only hashes in the signed manifest; show lists the staff without them.
+    let manifest = std::fs::read(admin.join("manifest.kzm")).unwrap();
+    let text = String::from_utf8_lossy(&manifest);
+    assert_eq!(text.matches("$argon2id$").count(), 2);
+    assert!(!text.contains("7315") && !text.contains("8642"));
+    let shown = ok(&kazashi(&["deployment", "show", "--dir", &a], &[]));
+    assert_eq!(shown["staff"][0]["id"], "lead1");
+    assert_eq!(shown["staff"][0]["pin"], true);
+    assert_eq!(shown["staff"][1]["sites"][0], "S2");
+    assert!(!shown.to_string().contains("argon2"));
+
+    // Roster pinned, a laptop enrolled at S1.
+    let roster_csv = tmp.path().join("roster.csv");
+    std::fs::write(
+        &roster_csv,
+        "宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,住所\n\
+         A0001,H001,髙橋 太郎,タカハシ タロウ,1950-04-01,1,かざし市中央1\n",
+    )
+    .unwrap();
+    let roster = admin.join("roster.db");
+    ok(&kazashi(
+        &["roster", "import", &s(&roster_csv), "--out", &s(&roster)],
+        &[("KAZASHI_ROSTER_PASSPHRASE", ROSTER_PASS)],
+    ));
+    ok(&kazashi(
+        &[
+            "deployment",
+            "pin-roster",
+            "--dir",
+            &a,
+            "--roster",
+            &s(&roster),
+        ],
+        &[admin_env[0], ("KAZASHI_ROSTER_PASSPHRASE", ROSTER_PASS)],
+    ));
+    let req = ok(&kazashi(
+        &["enrol", "--dir", &l, "--label", "第一小学校 受付1"],
+        &laptop_env,
+    ));
+    let fingerprint = req["fingerprint"].as_str().unwrap().to_owned();
+    ok(&kazashi(
+        &[
+            "deployment",
+            "approve",
+            "--dir",
+            &a,
+            "--request",
+            &s(&laptop.join("enrol-request.json")),
+            "--fingerprint",
+            &fingerprint,
+            "--site",
+            "S1",
+        ],
+        &admin_env,
+    ));
+    for f in ["roster.db", "roster.db.text", "roster.db.kdf"] {
+        std::fs::copy(admin.join(f), laptop.join(f)).unwrap();
+    }
+    let admin_fp = v1["admin_fingerprint"].as_str().unwrap().to_owned();
+    let install = || {
+        kazashi(
+            &[
+                "enrol",
+                "--dir",
+                &l,
+                "--install",
+                &s(&admin.join("manifest.kzm")),
+                "--admin-fingerprint",
+                &admin_fp,
+            ],
+            &laptop_env,
+        )
+    };
+    ok(&install());
+
+    // The manifest's staff log in on the laptop, where their entry allows.
+    let check = |who: &str, pin: &str| {
+        let mut env = laptop_env.to_vec();
+        env.push(("KAZASHI_STAFF_PIN", pin));
+        kazashi(&["staff", "check", "--dir", &l, "--operator", who], &env)
+    };
+    let lead = ok(&check("lead1", "7315"));
+    assert_eq!(
+        (&lead["role"], &lead["source"], &lead["writes"]),
+        (&"lead".into(), &"manifest".into(), &true.into())
+    );
+    refused(&check("lead1", "1111"), "wrong PIN");
+    // Listed for S2 only: not at this S1 laptop.
+    refused(&check("uketsuke2", "8642"), "no staff member");
+
+    // The administrator changes a PIN and adds someone: the next versions.
+    let staff_cmd = |args: &[&str], pin: Option<&str>| {
+        let mut env = admin_env.to_vec();
+        if let Some(p) = pin {
+            env.push(("KAZASHI_STAFF_PIN", p));
+        }
+        let mut all = vec!["deployment", "staff"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--dir", &a]);
+        kazashi(&all, &env)
+    };
+    ok(&staff_cmd(&["set-pin", "--id", "lead1"], Some("2580")));
+    let added = ok(&staff_cmd(
+        &[
+            "add", "--id", "kyugo1", "--name", "救護", "--role", "medical", "--site", "S1",
+        ],
+        Some("3690"),
+    ));
+    assert_eq!(added["staff"], 3);
+    refused(
+        &staff_cmd(
+            &["add", "--id", "kyugo1", "--name", "x", "--role", "medical"],
+            Some("3690"),
+        ),
+        "already in the manifest",
+    );
+    refused(
+        &staff_cmd(&["remove", "--id", "nobody"], None),
+        "not in the manifest",
+    );
+    ok(&install());
+    refused(&check("lead1", "7315"), "wrong PIN");
+    assert_eq!(ok(&check("lead1", "2580"))["role"], "lead");
+    assert_eq!(ok(&check("kyugo1", "3690"))["role"], "medical");
+
+    // Closing: the last version; the administrator signs nothing after it.
+    let closed = ok(&kazashi(
+        &["deployment", "close", "--dir", &a, "--at", "now"],
+        &admin_env,
+    ));
+    let closed_at = closed["closed_at"].as_u64().unwrap();
+    assert_eq!(
+        ok(&kazashi(&["deployment", "show", "--dir", &a], &[]))["closed_at"],
+        closed_at
+    );
+    refused(
+        &staff_cmd(&["remove", "--id", "kyugo1"], None),
+        "operation was closed",
+    );
+    // The laptop installs it: staff still log in (to read and export), but it writes no more.
+    ok(&install());
+    let after = ok(&check("lead1", "2580"));
+    assert_eq!(after["writes"], false);
+    assert_eq!(after["closed_at"], closed_at);
+    assert!(
+        after["why_not"]
+            .as_str()
+            .unwrap()
+            .contains("operation is closed"),
+        "{after}"
+    );
+    // It still opens as a node (sync, reports).
+    ok(&kazashi(
+        &[
+            "node",
+            "--dir",
+            &l,
+            "--run-for",
+            "1",
+            "--no-mdns",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+        ],
+        &laptop_env,
+    ));
+}
