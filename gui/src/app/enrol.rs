@@ -14,13 +14,17 @@
 //!    out). Every refusal is shown in words and changes nothing.
 //! 5. The caller then opens the store (see `unlock`) and the station runs at its site.
 //!
-//! Sending the request over the LAN is not wired yet: its button is there, disabled.
+//! 3b. 「LANで送る」 sends the request to the administrator's `kazashi deployment serve-enrol`
+//!    instead (`kazashi_node::enrol_net`, found by mDNS or typed as `<id>@ip:port`) and waits,
+//!    off the window's thread, for the manifest the administrator signs; it is then installed
+//!    as in step 4, with the same fingerprint check (the channel is not trusted).
 
 use super::tr::Tr;
 use super::{GREEN, RED, big, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::SiteId;
 use kazashi_node::StoreError;
+use kazashi_node::enrol_net::{self, EnrolNetError, Progress, Target};
 use kazashi_node::enrolled::Folder;
 use kazashi_node::enrolment::{self, EnrolError, REQUEST_FILE, Request};
 use std::path::{Path, PathBuf};
@@ -201,6 +205,21 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     Chain(e).to_string()
 }
 
+/// How long the window waits over the LAN for the administrator to approve.
+pub const LAN_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Why sending over the LAN gave no manifest.
+enum LanFailed {
+    Enrol(EnrolError),
+    Net(EnrolNetError),
+}
+
+/// The request on its way over the LAN: the result, and what happens meanwhile.
+struct Lan {
+    job: Job<Result<Vec<u8>, LanFailed>>,
+    progress: mpsc::Receiver<Progress>,
+}
+
 /// Where the enrolment is.
 enum Step {
     /// The label and the passphrase.
@@ -244,6 +263,11 @@ pub struct Enrolment {
     choose_site: bool,
     error: Option<String>,
     installed: Option<String>,
+    lan_to: String,
+    lan: Option<Lan>,
+    lan_status: Option<(String, bool)>,
+    /// A manifest that came over the LAN, to install instead of the file.
+    received: Option<Vec<u8>>,
 }
 
 impl Enrolment {
@@ -268,6 +292,10 @@ impl Enrolment {
             choose_site: false,
             error: None,
             installed: None,
+            lan_to: "lan".to_owned(),
+            lan: None,
+            lan_status: None,
+            received: None,
         }
     }
 
@@ -296,9 +324,19 @@ impl Enrolment {
         self.qr.as_ref()
     }
 
-    /// Whether work runs off the window's thread now.
+    /// Whether work runs off the window's thread now (not counting a wait over the LAN).
     pub fn busy(&self) -> bool {
         matches!(self.step, Step::Making(_) | Step::Installing(_))
+    }
+
+    /// Whether the request is out over the LAN, waiting for the manifest.
+    pub fn sending(&self) -> bool {
+        self.lan.is_some()
+    }
+
+    /// Whether a manifest came over the LAN (to install with the next 「マニフェストを読み込む」).
+    pub fn received(&self) -> bool {
+        self.received.is_some()
     }
 
     fn make_request(&mut self) {
@@ -316,7 +354,8 @@ impl Enrolment {
     /// The whole screen; what the caller must do next.
     pub fn show(&mut self, ui: &mut egui::Ui, tr: &Tr) -> Outcome {
         self.poll(tr);
-        if self.busy() {
+        self.poll_lan(tr);
+        if self.busy() || self.sending() {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(100));
         }
@@ -515,11 +554,31 @@ impl Enrolment {
             if ui.button(tr.t("enrol-save")).clicked() {
                 self.saved = Some(save_request(&req, Path::new(self.save_to.trim()), tr));
             }
-            // The LAN way is another piece of work (node::enrol_net): its place is kept.
-            ui.add_enabled(false, egui::Button::new(tr.t("enrol-send-lan")))
-                .on_disabled_hover_text(tr.t("enrol-send-lan-later"));
         });
         if let Some((text, ok)) = &self.saved {
+            ui.label(RichText::new(text.as_str()).color(if *ok { GREEN } else { RED }));
+        }
+        ui.label(RichText::new(tr.t("enrol-lan-hint")).size(15.0));
+        ui.horizontal(|ui| {
+            labelled(
+                ui,
+                tr.t("enrol-lan-to"),
+                egui::TextEdit::singleline(&mut self.lan_to).desired_width(520.0),
+            );
+            if ui
+                .add_enabled(
+                    self.lan.is_none(),
+                    egui::Button::new(tr.t("enrol-send-lan")),
+                )
+                .clicked()
+            {
+                self.send_lan(&req, tr);
+            }
+            if self.lan.is_some() {
+                ui.spinner();
+            }
+        });
+        if let Some((text, ok)) = &self.lan_status {
             ui.label(RichText::new(text.as_str()).color(if *ok { GREEN } else { RED }));
         }
         ui.separator();
@@ -577,7 +636,11 @@ impl Enrolment {
     fn install(&mut self, tr: &Tr) {
         self.error = None;
         let path = PathBuf::from(self.manifest.trim());
-        let bytes = match std::fs::read(&path) {
+        let read = match &self.received {
+            Some(b) => Ok(b.clone()),
+            None => std::fs::read(&path),
+        };
+        let bytes = match read {
             Ok(b) => b,
             Err(e) => {
                 self.error = Some(tr.t_with(
@@ -606,6 +669,69 @@ impl Enrolment {
             let fp = (!typed.is_empty()).then_some(typed.as_str());
             enrolment::install(&folder, &pass, &bytes, site, fp)
         }));
+    }
+}
+
+impl Enrolment {
+    /// Send the request over the LAN and wait for the manifest, off the window's thread.
+    fn send_lan(&mut self, req: &Request, tr: &Tr) {
+        let to: Target = match self.lan_to.parse() {
+            Ok(t) => t,
+            Err(e) => {
+                self.lan_status = Some((lan_words(tr, &e), false));
+                return;
+            }
+        };
+        let (folder, pass, req) = (self.folder.clone(), self.pass.clone(), req.clone());
+        let (tx, progress) = mpsc::channel();
+        let job = Job::spawn(move || {
+            let key = enrol_net::device_key(&folder, &pass).map_err(LanFailed::Enrol)?;
+            enrol_net::send_request_blocking(&key, &to, &req, LAN_WAIT, move |p| {
+                let _ = tx.send(p);
+            })
+            .map_err(LanFailed::Net)
+        });
+        self.lan_status = Some((tr.t("enrol-lan-looking"), true));
+        self.lan = Some(Lan { job, progress });
+    }
+
+    fn poll_lan(&mut self, tr: &Tr) {
+        let Some(lan) = &self.lan else {
+            return;
+        };
+        while let Ok(p) = lan.progress.try_recv() {
+            let text = match p {
+                Progress::Connected(_) => tr.t("enrol-lan-connected"),
+                Progress::Waiting => tr.t("enrol-lan-waiting"),
+            };
+            self.lan_status = Some((text, true));
+        }
+        let Some(done) = lan.job.poll() else {
+            return;
+        };
+        self.lan = None;
+        self.lan_status = Some(match done {
+            Ok(Ok(bytes)) => {
+                self.received = Some(bytes);
+                (tr.t("enrol-lan-received"), true)
+            }
+            Ok(Err(LanFailed::Enrol(e))) => (enrol_words(tr, &e), false),
+            Ok(Err(LanFailed::Net(e))) => (lan_words(tr, &e), false),
+            Err(()) => (tr.t("work-stopped"), false),
+        });
+    }
+}
+
+/// Why the LAN gave no manifest, in the window's words (the detail in English as it came).
+fn lan_words(tr: &Tr, e: &EnrolNetError) -> String {
+    match e {
+        EnrolNetError::Address(_) => tr.t("enrol-lan-address"),
+        EnrolNetError::NotFound(_) => tr.t("enrol-lan-not-found"),
+        EnrolNetError::Timeout(_) => tr.t("enrol-lan-timeout"),
+        EnrolNetError::Refused(why) => {
+            tr.t_with("enrol-lan-refused", &[("why", why.clone().into())])
+        }
+        other => tr.t_with("enrol-lan-failed", &[("why", chain(other).into())]),
     }
 }
 
