@@ -21,6 +21,8 @@ mod fleet_cmd;
 mod roster_sample;
 mod tour;
 #[cfg(test)]
+mod window_enrol_tests;
+#[cfg(test)]
 mod window_tests;
 
 use clap::{Parser, Subcommand};
