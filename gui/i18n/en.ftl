@@ -453,3 +453,9 @@ unlock-wrong-passphrase = Wrong passphrase. Please type it again (nothing was ch
 unlock-wrong-roster-passphrase = Wrong roster store passphrase. Please type it again (nothing was changed).
 unlock-roster-not-pinned = The roster store is not the roster this deployment pins.
 unlock-no-roster = No roster store at { $path } (put the roster.db from the administrator there).
+
+# The manifest in force stops this laptop's writes (issue 23).
+operation-closed = This operation is closed. Nothing more can be recorded (sync, export and reports still work).
+laptop-revoked = This laptop has been revoked. Nothing more can be recorded. Contact the administrator.
+laptop-not-listed = This laptop is not in the deployment's manifest. Nothing can be recorded. Contact the administrator.
+laptop-relay = This laptop is a relay. It records nothing.

@@ -31,6 +31,7 @@ use kazashi_domain::ids::{OperatorId, PersonRef, SiteId};
 use kazashi_domain::time::JST_OFFSET_MS;
 use kazashi_node::card::CardSession;
 use kazashi_node::mesh::{Link, Mesh, MeshStatus, PeerAddr};
+use kazashi_node::node::WriteBlock;
 use kazashi_node::staff::{LoginError, Role};
 use kazashi_node::{Clock, Node};
 use std::sync::Arc;
@@ -310,19 +311,19 @@ pub struct Station<C: Clock + Send + 'static> {
     started: Instant,
     /// (state length, header count, open alerts), recomputed when the log grows.
     counts: Option<(usize, usize, usize)>,
+    /// The manifest the window last applied (one adopted at runtime changes the site, its
+    /// kind and whether this laptop writes): its digest.
+    manifest_digest: [u8; 32],
+    /// Why this laptop writes nothing, under the manifest in force (closed, revoked, …).
+    write_block: Option<WriteBlock>,
     /// What must live as long as the window (the demo's store folder).
     keep: Vec<Box<dyn std::any::Any>>,
 }
 
 impl<C: Clock + Send + 'static> Station<C> {
     pub fn new(mut host: Host<C>, lang: Lang, readers: Box<dyn Readers>) -> Result<Self, String> {
-        let polling_site = host.with(|n| {
-            let site = n.station().site();
-            n.station()
-                .deployment()
-                .site(&site)
-                .is_some_and(|s| s.is_polling_station())
-        });
+        let (polling_site, write_block) = host.with(manifest_facts);
+        let manifest_digest = host.with(|n| n.membership().digest());
         Ok(Station {
             host,
             tr: Tr::new(lang)?,
@@ -346,8 +347,44 @@ impl<C: Clock + Send + 'static> Station<C> {
             mesh_status: None,
             started: Instant::now(),
             counts: None,
+            manifest_digest,
+            write_block,
             keep: Vec::new(),
         })
+    }
+
+    /// Follow a manifest adopted while the window runs (from a peer or a bundle): the site's
+    /// kind, and whether this laptop still writes. Cheap; called every frame.
+    fn follow_manifest(&mut self) {
+        // Only a new manifest changes any of it; a same-version conflict won by the other
+        // manifest is a new manifest too, so compare the digest.
+        let digest = self.host.with(|n| n.membership().digest());
+        if digest == self.manifest_digest {
+            return;
+        }
+        self.manifest_digest = digest;
+        let (polling, block) = self.host.with(manifest_facts);
+        if polling != self.polling_site {
+            self.polling_site = polling;
+            self.view = View::Reception;
+            self.counts = None;
+        }
+        self.write_block = block;
+    }
+
+    /// Why this laptop writes nothing, if it does not (the banner says so).
+    pub fn write_block(&self) -> Option<WriteBlock> {
+        self.write_block
+    }
+
+    /// The red banner's words for a stopped laptop.
+    fn block_words(&self, b: WriteBlock) -> String {
+        match b {
+            WriteBlock::Closed { .. } => self.tr.t("operation-closed"),
+            WriteBlock::Revoked { .. } => self.tr.t("laptop-revoked"),
+            WriteBlock::NotListed => self.tr.t("laptop-not-listed"),
+            WriteBlock::Relay => self.tr.t("laptop-relay"),
+        }
     }
 
     /// The demo's hint on the lock screen (staff names and PINs).
@@ -431,8 +468,15 @@ impl<C: Clock + Send + 'static> Station<C> {
         // Repaint now and then: peers write while nobody touches the window.
         ui.ctx().request_repaint_after(Duration::from_secs(1));
         self.refresh_status();
+        self.follow_manifest();
 
         egui::Panel::top("header").show(ui, |ui| self.header(ui));
+        if let Some(b) = self.write_block {
+            let text = self.block_words(b);
+            egui::Panel::top("stopped").show(ui, |ui| {
+                ui.label(RichText::new(text).size(22.0).color(RED).strong());
+            });
+        }
         if let Some(text) = self.stale_banner() {
             egui::Panel::top("stale").show(ui, |ui| {
                 ui.label(RichText::new(text).size(18.0).color(AMBER).strong());
@@ -471,6 +515,9 @@ impl<C: Clock + Send + 'static> Station<C> {
                 ..
             } = self;
             let status = mesh_status.as_ref().map(|(_, s)| s);
+            // A laptop that writes no more (operation closed, revoked) keeps its views for
+            // reading, with the check-in controls disabled.
+            let writes = self.write_block.is_none();
             let mut connect = None;
             let mut goto = None;
             host.with(|node| {
@@ -487,14 +534,20 @@ impl<C: Clock + Send + 'static> Station<C> {
                             .id_salt("reception-scroll")
                             .auto_shrink([false, true])
                             .show(ui, |ui| {
-                                goto = reception.show(ui, &mut cx, *polling_site);
+                                ui.add_enabled_ui(writes, |ui| {
+                                    goto = reception.show(ui, &mut cx, *polling_site);
+                                });
                             });
                     }
-                    View::Present => present.show(ui, &mut cx),
+                    View::Present => {
+                        ui.add_enabled_ui(writes, |ui| present.show(ui, &mut cx));
+                    }
                     View::WalkIn => {
-                        if walkin.show(ui, &mut cx) {
-                            goto = Some(View::Present);
-                        }
+                        ui.add_enabled_ui(writes, |ui| {
+                            if walkin.show(ui, &mut cx) {
+                                goto = Some(View::Present);
+                            }
+                        });
                     }
                     View::Report => report.show(ui, &mut cx),
                     View::Reconcile => {
@@ -537,6 +590,15 @@ impl<C: Clock + Send + 'static> Station<C> {
             .as_ref()
             .is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(1));
         if !fresh && let Some(s) = self.host.status() {
+            // The mesh switched the station to a newly pinned roster: say so (the header's
+            // roster prefix follows from the node).
+            let before = self.mesh_status.as_ref().map(|(_, o)| o.roster.switches);
+            if before.is_some_and(|b| s.roster.switches > b) {
+                let text = self
+                    .tr
+                    .t_with("roster-switched", &[("roster", s.roster.in_use.clone().into())]);
+                self.said = Some(Said { text, ok: true });
+            }
             self.mesh_status = Some((Instant::now(), s));
         }
     }
@@ -892,6 +954,17 @@ impl<C: Clock + Send + 'static> Station<C> {
             self.tap(card);
         }
     }
+}
+
+/// (the site is a polling station, why the laptop writes nothing).
+fn manifest_facts<C: Clock>(n: &mut Node<C>) -> (bool, Option<WriteBlock>) {
+    let site = n.station().site();
+    let polling = n
+        .station()
+        .deployment()
+        .site(&site)
+        .is_some_and(|s| s.is_polling_station());
+    (polling, n.write_block())
 }
 
 /// The eframe app for one station.
