@@ -459,3 +459,10 @@ operation-closed = This operation is closed. Nothing more can be recorded (sync,
 laptop-revoked = This laptop has been revoked. Nothing more can be recorded. Contact the administrator.
 laptop-not-listed = This laptop is not in the deployment's manifest. Nothing can be recorded. Contact the administrator.
 laptop-relay = This laptop is a relay. It records nothing.
+
+# Rosters over the mesh (issue 23, part 5).
+roster-switched = Switched to the new roster version ({ $roster })
+roster-in-use = Roster in use: { $roster }
+roster-fetching = Receiving the new roster { $wanted }: { $held } / { $total } chunks
+roster-waiting = Waiting for a laptop holding the new roster { $wanted }
+roster-failed = The new roster { $wanted } could not be received; trying again

@@ -456,3 +456,10 @@ operation-closed = この運用は終了しました。記録はできません�
 laptop-revoked = この端末は失効しました。記録はできません。管理者に連絡してください。
 laptop-not-listed = この端末は配備の端末登録にありません。記録はできません。管理者に連絡してください。
 laptop-relay = この端末は中継用です。記録はしません。
+
+# Rosters over the mesh (issue 23, part 5).
+roster-switched = 名簿を新しい版に切り替えました（{ $roster }）
+roster-in-use = 使用中の名簿：{ $roster }
+roster-fetching = 新しい名簿 { $wanted } を受信中：{ $held } / { $total } チャンク
+roster-waiting = 新しい名簿 { $wanted } を持つ端末を待っています
+roster-failed = 新しい名簿 { $wanted } を受信できませんでした。再試行します

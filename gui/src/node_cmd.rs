@@ -153,8 +153,76 @@ pub struct Writer {
 }
 
 pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
-    let (node, _) = open_node(&args.store)?;
+    let node = match open_node(&args.store) {
+        Ok((node, _)) => node,
+        Err(e) if lacks_pinned_roster(&e) && !args.mesh.listen.peers.is_empty() => {
+            fetch_roster(args)?;
+            open_node(&args.store)?.0
+        }
+        Err(e) => return Err(e),
+    };
     serve_blocking(node, &args.mesh, None)
+}
+
+/// The folder has no roster store, or one the manifest no longer pins.
+fn lacks_pinned_roster(e: &anyhow::Error) -> bool {
+    use kazashi_node::roster_db::RosterDbError;
+    matches!(
+        e.downcast_ref::<enrolled::OpenError>(),
+        Some(
+            enrolled::OpenError::NoRoster(_)
+                | enrolled::OpenError::Roster {
+                    source: RosterDbError::NotPinned { .. },
+                    ..
+                }
+        )
+    )
+}
+
+/// A laptop enrolled with no roster store (or an old one): get the pinned roster from the
+/// typed-in peers first (`roster_net::fetch_for_folder`), printing its progress as JSON lines
+/// `{"roster": {...}}`.
+fn fetch_roster(args: &NodeArgs) -> anyhow::Result<()> {
+    use kazashi_node::Clock as _;
+    use kazashi_node::roster_net::{FolderFetch, fetch_for_folder};
+    let (pass, roster_pass) = args.store.passphrases()?;
+    let how = FolderFetch {
+        bind: SocketAddr::new(args.mesh.listen.bind, args.mesh.listen.port),
+        peers: args
+            .mesh
+            .listen
+            .peers
+            .iter()
+            .map(|p| (p.device, p.addr))
+            .collect(),
+        kdf: kazashi_node::KdfParams::STANDARD,
+    };
+    let today = kazashi_domain::CivilDate::jst_of(SystemClock.now_ms())
+        .context("the clock is outside the calendar")?;
+    let report = |s: &kazashi_node::roster_fetch::RosterStatus| {
+        print_line(&serde_json::json!({ "roster": s }));
+    };
+    runtime()?
+        .block_on(fetch_for_folder(
+            &args.store.folder(),
+            &pass,
+            &roster_pass,
+            &how,
+            today,
+            &report,
+        ))
+        .context("the pinned roster could not be fetched from the peers")?;
+    Ok(())
+}
+
+fn print_line(v: &serde_json::Value) {
+    use std::io::Write as _;
+    if let Ok(line) = serde_json::to_string(v) {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe means the reader has gone; nothing to do about it here.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
 }
 
 /// Join the mesh with `node` and print its status until stopped (the product's `kazashi node`

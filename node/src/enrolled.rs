@@ -10,6 +10,7 @@
 use crate::clock::Clock;
 use crate::node::{Node, NodeError};
 use crate::roster_db::{RosterDb, RosterDbError};
+use crate::roster_fetch::RosterTarget;
 use crate::store::{KdfParams, Store, StoreError};
 use kazashi_domain::{CivilDate, Roster, SiteId};
 use kazashi_sync::{DeviceKey, SignedManifest};
@@ -154,8 +155,19 @@ pub fn open<C: Clock>(
     let members = SignedManifest::decode(&signed).map_err(|e| node_err(e.into()))?;
     let site = site_of(&store, &members, &key)?;
     let roster = load_roster(folder, roster_passphrase, members.deployment(), &clock)?;
-    let node = Node::from_store(store, roster.clone(), site, clock).map_err(node_err)?;
+    let mut node = Node::from_store(store, roster.clone(), site, clock).map_err(node_err)?;
+    node.set_roster_target(roster_target(folder, roster_passphrase));
     Ok((node, roster))
+}
+
+/// Where a newer roster received over the mesh is written: the folder's roster store, under
+/// the same passphrase, at the standard key cost (`crate::roster_net`).
+pub fn roster_target(folder: &Folder, roster_passphrase: &str) -> RosterTarget {
+    RosterTarget {
+        path: folder.roster_path(),
+        passphrase: zeroize::Zeroizing::new(roster_passphrase.to_owned()),
+        kdf: KdfParams::STANDARD,
+    }
 }
 
 /// The roster store of `folder`, checked against the deployment's pinned hash.
@@ -207,7 +219,7 @@ pub fn enrol<C: Clock>(
         dir: folder.dir.clone(),
         source: StoreError::Io(e),
     })?;
-    let node = Node::create(
+    let mut node = Node::create(
         &folder.store_path(),
         passphrase,
         kdf,
@@ -220,5 +232,6 @@ pub fn enrol<C: Clock>(
     .map_err(node_err)?;
     node.set_setting(META_SITE, site.as_str().as_bytes())
         .map_err(node_err)?;
+    node.set_roster_target(roster_target(folder, roster_passphrase));
     Ok((node, roster))
 }

@@ -27,11 +27,11 @@ pub use crate::link::{Link, PROTOCOL_VERSION};
 use crate::node::{Node, NodeError};
 use crate::roster_fetch::{RosterStatus, RosterTarget, short};
 use crate::roster_net;
-use kazashi_domain::Roster;
-use kazashi_domain::ids::RosterHash;
 use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt, presets};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointAddr, PublicKey, SecretKey};
+use kazashi_domain::Roster;
+use kazashi_domain::ids::RosterHash;
 use kazashi_domain::{DeviceId, Event, EventBody, OperatorId, SiteId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -287,13 +287,15 @@ fn public_key(d: &DeviceId) -> Option<PublicKey> {
 const SETTING_PEERS: &str = "mesh_peers";
 
 impl<C: Clock + Send + 'static> Mesh<C> {
-    /// Bind the endpoint, mount the protocol and start dialling. Must run inside a
+    /// Bind the endpoint, mount the protocols and start dialling (and, if the node has a
+    /// roster target, keep it on the pinned roster: [`Mesh::keep_roster`]). Must run inside a
     /// multi-threaded tokio runtime.
     pub async fn start(node: Node<C>, config: MeshConfig) -> Result<Arc<Self>, MeshError> {
         let secret = SecretKey::from_bytes(&node.secret_key_bytes());
         let me = node.device();
         let hello = Hello::of(&node);
         let roster_in_use = short(&node.station().deployment().roster_hash());
+        let roster_target = node.roster_target().cloned();
         let remembered: Vec<PeerAddr> = node
             .setting(SETTING_PEERS)?
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -350,6 +352,9 @@ impl<C: Clock + Send + 'static> Mesh<C> {
         }
         for p in peers {
             mesh.connect(p);
+        }
+        if let Some(t) = roster_target {
+            mesh.keep_roster(t);
         }
         if config.mdns {
             mesh.start_mdns(&endpoint)?;
@@ -533,7 +538,12 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             wire_bytes_out: self.shared.wire_out.load(Ordering::Relaxed),
             manifest_version,
             deployment,
-            roster: self.shared.roster.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            roster: self
+                .shared
+                .roster
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 
@@ -585,7 +595,10 @@ impl<C: Clock + Send + 'static> roster_net::PinnedHost for Shared<C> {
             .collect()
     }
     fn switch(&self, roster: Arc<Roster>) -> Result<(), String> {
-        let r = self.node().replace_roster(roster).map_err(|e| e.to_string());
+        let r = self
+            .node()
+            .replace_roster(roster)
+            .map_err(|e| e.to_string());
         self.bump();
         r
     }

@@ -136,6 +136,9 @@ pub struct Node<C: Clock> {
     detector: Option<Detector>,
     /// [`Node::state_digest`] and the event count it was taken at.
     digest_cache: Option<(usize, [u8; 32])>,
+    /// Where a newly pinned roster received over the mesh is written (set by
+    /// `enrolled::open`; the mesh then keeps the station on the pinned roster).
+    roster_target: Option<crate::roster_fetch::RosterTarget>,
 }
 
 /// A sync session with one peer.
@@ -254,6 +257,7 @@ impl<C: Clock> Node<C> {
             search: None,
             detector: None,
             digest_cache: None,
+            roster_target: None,
         })
     }
 
@@ -317,6 +321,7 @@ impl<C: Clock> Node<C> {
             search: None,
             detector: None,
             digest_cache: None,
+            roster_target: None,
         })
     }
 
@@ -413,6 +418,15 @@ impl<C: Clock> Node<C> {
     }
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Where a roster received over the mesh goes: `Mesh::start` keeps the station on the
+    /// pinned roster when this is set.
+    pub fn set_roster_target(&mut self, target: crate::roster_fetch::RosterTarget) {
+        self.roster_target = Some(target);
+    }
+    pub fn roster_target(&self) -> Option<&crate::roster_fetch::RosterTarget> {
+        self.roster_target.as_ref()
     }
 
     /// The roster the manifest in force pins, when the station runs on another (a fresh

@@ -161,7 +161,31 @@ pub fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::tests::roster;
+    use kazashi_domain::ids::{HouseholdId, PersonId};
+    use kazashi_domain::roster::{RosterEntry, RosterKind, Sex};
+    use kazashi_domain::text::{Address, KanaReading, PersonName};
+
+    fn roster() -> Roster {
+        let entries = (0..8)
+            .map(|i| RosterEntry {
+                person: PersonId::new(&format!("P{i:03}")).unwrap(),
+                household: HouseholdId::new(&format!("H{i:03}")).unwrap(),
+                name: PersonName::new("髙橋 花子").unwrap(),
+                kana: KanaReading::new("たかはし はなこ").unwrap(),
+                birth_date: CivilDate::new(1980, 1, 1).unwrap(),
+                sex: Sex::Female,
+                address: Address::new("新潟県三条市旭町2丁目3-1").unwrap(),
+                voter: None,
+                care_needs: Default::default(),
+            })
+            .collect();
+        Roster::new(
+            RosterKind::Residents,
+            entries,
+            CivilDate::new(2026, 9, 1).unwrap(),
+        )
+        .unwrap()
+    }
     use kazashi_sync::roster_transfer::{Got, Served};
 
     fn store(dir: &std::path::Path) -> Store {

@@ -115,6 +115,7 @@ impl Panel {
                 if s.peers.is_empty() {
                     ui.label(cx.tr.t("network-no-peers"));
                 }
+                roster_line(ui, cx, &s.roster);
             }
         }
         ui.horizontal(|ui| {
@@ -392,4 +393,25 @@ pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
     {
         cx.say(cx.tr.t("alert-settled"), true);
     }
+}
+
+/// The roster in use, and a transfer of a newly pinned one (chunks received / total).
+fn roster_line<C: Clock>(
+    ui: &mut egui::Ui,
+    cx: &Cx<'_, C>,
+    r: &kazashi_node::roster_fetch::RosterStatus,
+) {
+    let args = [
+        ("roster", r.in_use.clone().into()),
+        ("wanted", r.wanted.clone().unwrap_or_default().into()),
+        ("held", r.chunks_held.into()),
+        ("total", r.chunks_total.into()),
+    ];
+    let (id, color) = match r.state.as_str() {
+        "fetching" | "building" if r.chunks_total > 0 => ("roster-fetching", AMBER),
+        "fetching" | "building" | "waiting" => ("roster-waiting", AMBER),
+        "failed" => ("roster-failed", RED),
+        _ => ("roster-in-use", GREEN),
+    };
+    ui.label(RichText::new(cx.tr.t_with(id, &args)).color(color));
 }
