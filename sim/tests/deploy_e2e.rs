@@ -408,6 +408,7 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
         converged(&[&n1, &n2], 8)
     });
     assert_eq!(n1.digest(), digest8);
+    assert_eq!(n1.get("roster")["in_use"], hash2[..8], "{}", n1.status());
     eprintln!("version 8 spread: {:?}", started.elapsed());
 
     // Laptop 3, still on version 6, writes four check-ins alone (elsewhere, another port)...
@@ -484,6 +485,7 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
     assert_eq!(last["events"], 8, "{last}");
     assert_eq!(last["manifest_version"], 8);
     assert_eq!(last["digest"], digest_1.as_str());
+    assert_eq!(last["roster"]["in_use"], hash2[..8], "{last}");
     eprintln!("end to end: {:?}", started.elapsed());
 }
 
@@ -510,12 +512,16 @@ fn a_new_roster_reaches_the_running_laptops_over_the_mesh() {
     drop(n1);
     assert_eq!(admin.install(&l1, &roster2)["version"], 5);
     let n1 = start(&l1, ports[0], &[addr(&l2, ports[1])], None);
-    let info = || kazashi(&["roster", "info", &s(&l2.dir.join("roster.db"))], &LAPTOP);
-    wait_for("laptop 2 to hold the new roster", LIMIT, || {
-        n2.manifest_version() == 5
-            && info().status.success()
-            && ok(&info())["hash"] == hash2.as_str()
+    // Laptop 2 adopts version 5 from laptop 1, fetches the roster it pins from laptop 1 and
+    // switches to it while running.
+    wait_for("laptop 2 to switch to the new roster", LIMIT, || {
+        n2.manifest_version() == 5 && n2.get("roster")["in_use"] == hash2[..8]
     });
+    let info = ok(&kazashi(
+        &["roster", "info", &s(&l2.dir.join("roster.db"))],
+        &LAPTOP,
+    ));
+    assert_eq!(info["hash"], hash2.as_str());
     drop((n1, n2));
     let last = ok(&kazashi(
         &[
@@ -533,6 +539,7 @@ fn a_new_roster_reaches_the_running_laptops_over_the_mesh() {
         &LAPTOP,
     ));
     assert_eq!(last["manifest_version"], 5);
+    assert_eq!(last["roster"]["in_use"], hash2[..8], "{last}");
 }
 
 /// `kazashi-lab card emulate`, holding a virtual card on the vpcd reader until dropped.
