@@ -444,10 +444,19 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
     let digest_1 = n1.digest();
     drop(n1);
 
-    // Laptop 4 never saw the mesh: a USB bundle from laptop 1 brings version 8 and all 8
-    // events (5 of S1, 3 of S3 from before the cut-off).
+    // Laptop 3's stick, written after its cut-off, is refused whole by laptop 1, which keeps
+    // its 8 events.
     let stick = tmp.path().join("usb");
     std::fs::create_dir_all(&stick).unwrap();
+    let from_3 = stick.join("laptop3.kzb");
+    assert_eq!(
+        ok(&bundle(l3, &["export", "--out", &s(&from_3), "--all"]))["events"],
+        12
+    );
+    refused(&bundle(l1, &["import", &s(&from_3)]), "revoked");
+
+    // Laptop 4 never saw the mesh: a USB bundle from laptop 1 brings version 8 and all 8
+    // events (5 of S1, 3 of S3 from before the cut-off).
     let from_1 = stick.join("laptop1.kzb");
     let e = ok(&bundle(l1, &["export", "--out", &s(&from_1), "--all"]));
     assert_eq!(e["events"], 8);
@@ -460,12 +469,7 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
     assert_eq!(i["author"], l1.device.as_str());
     // Version 8 pins the next roster: laptop 4 takes it from the stick too.
     copy_roster(&roster2, &l4.dir);
-    // Laptop 3's stick, written after its cut-off, is refused whole on laptop 4.
-    let from_3 = stick.join("laptop3.kzb");
-    assert_eq!(
-        ok(&bundle(l3, &["export", "--out", &s(&from_3), "--all"]))["events"],
-        12
-    );
+    // Laptop 3's stick is refused there too, now that laptop 4 knows of the revocation.
     refused(&bundle(l4, &["import", &s(&from_3)]), "revoked");
     let last = ok(&kazashi(
         &[
