@@ -182,6 +182,14 @@ impl Start {
         });
     }
 
+    /// Open the store with these passphrases (the roster store's: the store's when `None`), as
+    /// the passphrase screen's button does (the lab's tour drives the window so).
+    pub fn unlock_with(&mut self, passphrase: &str, roster_passphrase: Option<&str>) {
+        let pass = Zeroizing::new(passphrase.to_owned());
+        let roster = Zeroizing::new(roster_passphrase.unwrap_or(passphrase).to_owned());
+        self.open(pass, roster);
+    }
+
     /// Open the store off the window's thread.
     fn open(&mut self, pass: Zeroizing<String>, roster: Zeroizing<String>) {
         let (folder, opener) = (self.folder.clone(), self.opener.clone());

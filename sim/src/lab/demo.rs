@@ -14,6 +14,11 @@ pub struct DemoArgs {
     /// and close (the screenshots in docs/screens are made this way, under Xvfb).
     #[arg(long, value_name = "DIR")]
     pub tour: Option<std::path::PathBuf>,
+    /// The start screens' tour instead: the enrolment form, the passphrase screen and the
+    /// enrolment request with its QR code, as `kazashi` shows them; a PNG of each into this
+    /// folder (docs/screens/enrol-*.png, unlock-*.png), then close.
+    #[arg(long, value_name = "DIR", conflicts_with = "tour")]
+    pub tour_start: Option<std::path::PathBuf>,
     /// Drill mode: the window's shelter drill follows this scenario (its city, shelters and
     /// arrival curve; peer stations write along it).
     #[arg(long, value_name = "FILE")]
@@ -27,6 +32,7 @@ impl Default for DemoArgs {
     fn default() -> Self {
         Self {
             tour: None,
+            tour_start: None,
             scenario: None,
             speed: 60.0,
         }
@@ -34,6 +40,9 @@ impl Default for DemoArgs {
 }
 
 pub fn run(args: &DemoArgs, lang: Lang) -> Result<(), String> {
+    if let Some(dir) = &args.tour_start {
+        return crate::tour_start::run(dir.clone(), lang);
+    }
     let drill = match &args.scenario {
         Some(path) => {
             let sc = kazashi_sim::scenario::Scenario::load(path).map_err(|e| e.to_string())?;
