@@ -35,6 +35,16 @@ pub struct RosterTarget {
     pub kdf: KdfParams,
 }
 
+impl RosterTarget {
+    pub fn new(path: PathBuf, passphrase: &str, kdf: KdfParams) -> Self {
+        RosterTarget {
+            path,
+            passphrase: Zeroizing::new(passphrase.to_owned()),
+            kdf,
+        }
+    }
+}
+
 impl std::fmt::Debug for RosterTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "RosterTarget({})", self.path.display())

@@ -355,7 +355,8 @@ pub async fn fetch<H: RosterHost>(
                 }
             }
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Nobody had it (or every connection ended): ask again in a while.
+        tokio::time::sleep(Duration::from_secs(2)).await;
     };
     host.progress().state = "building".into();
     let total = index.chunks.len();
@@ -546,8 +547,10 @@ impl Standalone {
                         .filter(|d| *d != me)
                         .collect(),
                 };
+                // Only members are asked.
                 devices
                     .into_iter()
+                    .filter(|d| self.admits(d))
                     .filter_map(|d| PublicKey::from_bytes(&d.0).ok())
                     .map(|pk| EndpointAddr::new(pk).with_ip_addr(*addr))
                     .collect::<Vec<_>>()

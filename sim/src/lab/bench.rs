@@ -34,10 +34,11 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "card" => crate::bench_card::run(args),
         "reception" => crate::bench_reception::run(args),
         "roster" => crate::bench_roster::run(args),
+        "roster-transfer" => crate::bench_roster_transfer::run(args),
         "command" => crate::bench_command::run(args),
         "sim" => crate::bench_sim::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, command, sim"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim"
         )),
     }
 }

@@ -11,6 +11,7 @@ mod bench_log;
 mod bench_mesh;
 mod bench_reception;
 mod bench_roster;
+mod bench_roster_transfer;
 mod bench_shard;
 mod bench_sim;
 mod card_lab;
@@ -20,7 +21,6 @@ mod drill_cmd;
 mod fleet_cmd;
 mod roster_sample;
 mod tour;
-mod tour_start;
 #[cfg(test)]
 mod window_enrol_tests;
 #[cfg(test)]
