@@ -21,6 +21,7 @@ mod drill_cmd;
 mod fleet_cmd;
 mod roster_sample;
 mod tour;
+mod tour_start;
 #[cfg(test)]
 mod window_enrol_tests;
 #[cfg(test)]
