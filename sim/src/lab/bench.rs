@@ -37,8 +37,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "roster-transfer" => crate::bench_roster_transfer::run(args),
         "command" => crate::bench_command::run(args),
         "sim" => crate::bench_sim::run(args),
+        "enrol" => crate::bench_enrol::run(args),
+        "manifest" => crate::bench_manifest::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim, enrol, manifest"
         )),
     }
 }
