@@ -25,6 +25,8 @@ mod roster_sample;
 mod tour;
 mod tour_start;
 #[cfg(test)]
+mod window_close_tests;
+#[cfg(test)]
 mod window_enrol_tests;
 #[cfg(test)]
 mod window_tests;
