@@ -465,4 +465,4 @@ roster-switched = Switched to the new roster version ({ $roster })
 roster-in-use = Roster in use: { $roster }
 roster-fetching = Receiving the new roster { $wanted }: { $held } / { $total } chunks
 roster-waiting = Waiting for a laptop holding the new roster { $wanted }
-roster-failed = The new roster { $wanted } could not be received; trying again
+roster-fetch-failed = The new roster { $wanted } could not be received; trying again

@@ -462,4 +462,4 @@ roster-switched = 名簿を新しい版に切り替えました（{ $roster }）
 roster-in-use = 使用中の名簿：{ $roster }
 roster-fetching = 新しい名簿 { $wanted } を受信中：{ $held } / { $total } チャンク
 roster-waiting = 新しい名簿 { $wanted } を持つ端末を待っています
-roster-failed = 新しい名簿 { $wanted } を受信できませんでした。再試行します
+roster-fetch-failed = 新しい名簿 { $wanted } を受信できませんでした。再試行します

@@ -40,6 +40,8 @@ use tr::Tr;
 
 /// Lock the window after this long without a key press or click.
 pub const AUTO_LOCK: Duration = Duration::from_secs(5 * 60);
+/// How long the notice of a roster switch stays on screen.
+const ROSTER_NOTICE: Duration = Duration::from_secs(120);
 /// Wrong staff PINs in a row before the PIN field rests.
 const PIN_FAILURES: u32 = 5;
 /// How long it rests.
@@ -316,6 +318,9 @@ pub struct Station<C: Clock + Send + 'static> {
     manifest_digest: [u8; 32],
     /// Why this laptop writes nothing, under the manifest in force (closed, revoked, …).
     write_block: Option<WriteBlock>,
+    /// "Switched to the new roster version (…)", shown on every screen for a while after the
+    /// mesh switched the station to a newly pinned roster.
+    roster_notice: Option<(Instant, String)>,
     /// What must live as long as the window (the demo's store folder).
     keep: Vec<Box<dyn std::any::Any>>,
 }
@@ -349,6 +354,7 @@ impl<C: Clock + Send + 'static> Station<C> {
             counts: None,
             manifest_digest,
             write_block,
+            roster_notice: None,
             keep: Vec::new(),
         })
     }
@@ -477,6 +483,16 @@ impl<C: Clock + Send + 'static> Station<C> {
                 ui.label(RichText::new(text).size(22.0).color(RED).strong());
             });
         }
+        if let Some((_, text)) = self
+            .roster_notice
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < ROSTER_NOTICE)
+        {
+            let text = text.clone();
+            egui::Panel::top("roster-switched").show(ui, |ui| {
+                ui.label(RichText::new(text).size(18.0).color(GREEN).strong());
+            });
+        }
         if let Some(text) = self.stale_banner() {
             egui::Panel::top("stale").show(ui, |ui| {
                 ui.label(RichText::new(text).size(18.0).color(AMBER).strong());
@@ -597,7 +613,9 @@ impl<C: Clock + Send + 'static> Station<C> {
                 let text = self
                     .tr
                     .t_with("roster-switched", &[("roster", s.roster.in_use.clone().into())]);
-                self.said = Some(Said { text, ok: true });
+                self.roster_notice = Some((Instant::now(), text));
+                // The roster-derived counts and views start again from the new roster.
+                self.counts = None;
             }
             self.mesh_status = Some((Instant::now(), s));
         }

@@ -410,7 +410,7 @@ fn roster_line<C: Clock>(
     let (id, color) = match r.state.as_str() {
         "fetching" | "building" if r.chunks_total > 0 => ("roster-fetching", AMBER),
         "fetching" | "building" | "waiting" => ("roster-waiting", AMBER),
-        "failed" => ("roster-failed", RED),
+        "failed" => ("roster-fetch-failed", RED),
         _ => ("roster-in-use", GREEN),
     };
     ui.label(RichText::new(cx.tr.t_with(id, &args)).color(color));
