@@ -9,6 +9,7 @@
 //! full run computes every subject; the incremental run recomputes only the subjects an arriving
 //! event touches. The property tests check that both give identical alerts in any order.
 
+use crate::address::{AddressKey, Agreement};
 use crate::clusters::Clusters;
 use crate::deployment::{Deployment, DeploymentKind, SiteKind};
 use crate::event::{Event, EventBody, VoteMode};
@@ -90,9 +91,24 @@ pub enum MatchReason {
     NameSwapped,
     /// The same family name only.
     FamilyNameSame,
+    /// The same given name, another family name (a marriage, an adoption).
+    GivenNameSame,
+    /// The same name, one written in hiragana and the other in katakana.
+    NameKanaScript,
     ReadingSame,
+    /// The readings disagree (the same kanji read two ways).
+    ReadingDiffers,
     BirthDateSame,
+    /// The same date, but one was written without pinning it down (a two-digit year, an era
+    /// date the era did not have).
+    BirthDateUncertain,
+    /// Birth dates a typo apart (a digit, two digits swapped, day and month swapped).
+    BirthDateNear,
     BirthYearSame,
+    /// The same address written two ways.
+    AddressSame,
+    /// Addresses that differ (another 町名 or house number).
+    AddressDiffers,
     /// Addresses alike (similarity in per cent).
     AddressNear(u8),
 }
@@ -108,9 +124,16 @@ impl MatchReason {
             }
             MatchReason::NameSwapped => "姓と名を入れ替えると一致".into(),
             MatchReason::FamilyNameSame => "姓が一致".into(),
+            MatchReason::GivenNameSame => "名が一致（姓は異なる）".into(),
+            MatchReason::NameKanaScript => "氏名がひらがなとカタカナで一致".into(),
             MatchReason::ReadingSame => "読み一致".into(),
+            MatchReason::ReadingDiffers => "読みが異なる".into(),
             MatchReason::BirthDateSame => "生年月日一致".into(),
+            MatchReason::BirthDateUncertain => "生年月日一致（表記が不確か）".into(),
+            MatchReason::BirthDateNear => "生年月日が一字違い・日月の入れ替わり".into(),
             MatchReason::BirthYearSame => "生年が一致".into(),
+            MatchReason::AddressSame => "住所一致（表記の違いを除く）".into(),
+            MatchReason::AddressDiffers => "住所が異なる".into(),
             MatchReason::AddressNear(p) => format!("住所が近い（{p}%）"),
         }
     }
@@ -187,8 +210,14 @@ struct Folded {
     raw_name: String,
     name: String,
     name_tokens: Vec<String>,
+    /// The reading, folded ([`crate::normalize::reading_key`]), and where its second token
+    /// starts when it has exactly two (family and given).
     kana: Option<String>,
+    kana_split: Option<u16>,
     birth: Option<CivilDate>,
+    /// False when the birth date was not pinned down where it was written (see
+    /// [`crate::birth::Birth`]).
+    birth_exact: bool,
     sex: Sex,
     address: Option<String>,
 }
@@ -202,12 +231,26 @@ fn folded(
     address: Option<&str>,
 ) -> Folded {
     let name_tokens = memo.tokens(name);
+    let kana_tokens: Vec<String> = kana
+        .map(|k| {
+            memo.tokens(k)
+                .iter()
+                .map(|t| crate::normalize::reading_key(t))
+                .collect()
+        })
+        .unwrap_or_default();
+    let kana_split = match kana_tokens.as_slice() {
+        [family, _] => u16::try_from(family.len()).ok(),
+        _ => None,
+    };
     Folded {
         raw_name: name.split_whitespace().collect(),
         name: name_tokens.concat(),
         name_tokens,
-        kana: kana.map(|k| memo.fold(k)),
+        kana: (!kana_tokens.is_empty()).then(|| kana_tokens.concat()),
+        kana_split,
         birth,
+        birth_exact: true,
         sex,
         address: address.map(|a| memo.fold_by_char(a)),
     }
@@ -218,50 +261,167 @@ pub const LIKELY: u16 = 900;
 /// … and at or above this one, "possible".
 pub const POSSIBLE: u16 = 600;
 
+/// One person's identifying fields as written, for [`compare`].
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub name: &'a str,
+    pub kana: Option<&'a str>,
+    pub birth: Option<CivilDate>,
+    /// False for a birth date not pinned down where it was written
+    /// ([`crate::birth::parse_birth_date`]).
+    pub birth_exact: bool,
+    pub sex: Sex,
+    pub address: Option<&'a str>,
+}
+
+/// The match score of two records (per mille) and its reasons, as the detector and
+/// [`MatchIndex::find`] judge a pair; `None` below [`POSSIBLE`].
+pub fn compare(a: &Record<'_>, b: &Record<'_>) -> Option<(u16, Vec<MatchReason>)> {
+    let mut memo = FoldMemo::default();
+    let mut f = |r: &Record<'_>| {
+        let mut f = folded(&mut memo, r.name, r.kana, r.birth, r.sex, r.address);
+        f.birth_exact = r.birth_exact;
+        f
+    };
+    let (fa, fb) = (f(a), f(b));
+    score(&fa, &fb)
+}
+
+/// The two tokens swapped, concatenated (`None` unless there are two).
+fn swapped(tokens: &[String]) -> Option<String> {
+    match tokens {
+        [x, y] => Some(format!("{y}{x}")),
+        _ => None,
+    }
+}
+
+/// Whether two names equal once folded were written in different kana scripts (さくら and
+/// サクラ): a given name in hiragana and one in katakana may be two people's.
+fn kana_script_differs(a: &str, b: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let script = |c: char| match c {
+        '\u{3041}'..='\u{3096}' => 1,
+        '\u{30a1}'..='\u{30fa}' => 2,
+        _ => 0,
+    };
+    let a: Vec<u8> = a.nfkc().filter(|c| !c.is_whitespace()).map(script).collect();
+    let b: Vec<u8> = b.nfkc().filter(|c| !c.is_whitespace()).map(script).collect();
+    a.len() == b.len() && a.iter().zip(&b).any(|(x, y)| x * y == 2)
+}
+
+/// How the names compare.
+enum NameRel {
+    Same,
+    Swapped,
+    GivenSame,
+    FamilySame,
+    Other,
+}
+
 /// The match score of two records, per mille, with its reasons; `None` below [`POSSIBLE`].
 ///
-/// Weights: name equal once folded 500 (given and family swapped 450, family name only 150);
-/// reading equal 250; birth date equal 400, same year but another day −300, another year −500;
-/// address similarity ≥ 0.5 adds 100 × similarity; sex differs −300. So a variant-glyph name
-/// with the same birth date is likely (900), reading and birth date alone possible (650), and
-/// two people of one common name born the same year are not raised (450).
+/// Weights: name equal once folded 500 (given and family swapped 450; given name only 250,
+/// family name only 150); reading equal 250; birth date equal 400 (one written inexactly 300),
+/// a typo away ([`crate::birth::near`]) 150, same year otherwise −300, another year −500;
+/// address the same ([`AddressKey::agreement`]) 100, another −50, else 100 × similarity when
+/// ≥ 0.5; sex differs −300. A reading that disagrees counts against: −250 where the names
+/// agree, −100 otherwise.
+///
+/// "Likely" ([`LIKELY`]) needs the names to agree (equal or swapped, in the same kana script),
+/// the readings not to disagree, the birth dates to be exactly equal and the addresses not to
+/// differ; any of those missing keeps a pair at "possible" at most. So a variant-glyph name
+/// with the same birth date is likely, the same kanji read two ways, a birth date a typo away,
+/// another address or another family name with the same given name and date are possible,
+/// and two people of one common name born the same year are not raised (450).
 fn score(a: &Folded, b: &Folded) -> Option<(u16, Vec<MatchReason>)> {
     let mut s: i32 = 0;
     let mut reasons = Vec::new();
-    if a.name == b.name {
-        s += 500;
-        let variants: Vec<(char, char)> =
-            if a.raw_name.chars().count() == b.raw_name.chars().count() {
-                a.raw_name
-                    .chars()
-                    .zip(b.raw_name.chars())
-                    .filter(|(x, y)| x != y)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-        reasons.push(MatchReason::NameSame { variants });
+    let mut at_most_possible = false;
+    let rel = if a.name == b.name {
+        NameRel::Same
+    } else if swapped(&a.name_tokens).is_some_and(|x| x == b.name)
+        || swapped(&b.name_tokens).is_some_and(|x| x == a.name)
+    {
+        NameRel::Swapped
     } else if a.name_tokens.len() == 2
         && b.name_tokens.len() == 2
-        && a.name_tokens.first() == b.name_tokens.get(1)
-        && a.name_tokens.get(1) == b.name_tokens.first()
+        && a.name_tokens.get(1) == b.name_tokens.get(1)
     {
-        s += 450;
-        reasons.push(MatchReason::NameSwapped);
+        NameRel::GivenSame
     } else if a.name_tokens.len() > 1 && a.name_tokens.first() == b.name_tokens.first() {
-        s += 150;
-        reasons.push(MatchReason::FamilyNameSame);
+        NameRel::FamilySame
+    } else {
+        NameRel::Other
+    };
+    match rel {
+        NameRel::Same => {
+            s += 500;
+            let variants: Vec<(char, char)> =
+                if a.raw_name.chars().count() == b.raw_name.chars().count() {
+                    a.raw_name
+                        .chars()
+                        .zip(b.raw_name.chars())
+                        .filter(|(x, y)| x != y)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+            if !variants.is_empty() && kana_script_differs(&a.raw_name, &b.raw_name) {
+                at_most_possible = true;
+                reasons.push(MatchReason::NameKanaScript);
+            } else {
+                reasons.push(MatchReason::NameSame { variants });
+            }
+        }
+        NameRel::Swapped => {
+            s += 450;
+            reasons.push(MatchReason::NameSwapped);
+        }
+        NameRel::GivenSame => {
+            s += 250;
+            at_most_possible = true;
+            reasons.push(MatchReason::GivenNameSame);
+        }
+        NameRel::FamilySame => {
+            s += 150;
+            at_most_possible = true;
+            reasons.push(MatchReason::FamilyNameSame);
+        }
+        NameRel::Other => at_most_possible = true,
     }
-    if let (Some(x), Some(y)) = (&a.kana, &b.kana)
-        && x == y
-    {
-        s += 250;
-        reasons.push(MatchReason::ReadingSame);
+    if let (Some(x), Some(y)) = (&a.kana, &b.kana) {
+        let swap = |k: &str, at: Option<u16>| {
+            let (f, g) = k.split_at_checked(usize::from(at?))?;
+            Some(format!("{g}{f}"))
+        };
+        let same = x == y
+            || swap(x, a.kana_split).is_some_and(|k| k == *y)
+            || swap(y, b.kana_split).is_some_and(|k| k == *x);
+        if same {
+            s += 250;
+            reasons.push(MatchReason::ReadingSame);
+        } else if matches!(rel, NameRel::Same | NameRel::Swapped) {
+            s -= 250;
+            at_most_possible = true;
+            reasons.push(MatchReason::ReadingDiffers);
+        } else {
+            s -= 100;
+        }
     }
     match (a.birth, b.birth) {
-        (Some(x), Some(y)) if x == y => {
+        (Some(x), Some(y)) if x == y && a.birth_exact && b.birth_exact => {
             s += 400;
             reasons.push(MatchReason::BirthDateSame);
+        }
+        (Some(x), Some(y)) if x == y => {
+            s += 300;
+            at_most_possible = true;
+            reasons.push(MatchReason::BirthDateUncertain);
+        }
+        (Some(x), Some(y)) if crate::birth::near(x, y) => {
+            s += 150;
+            at_most_possible = true;
+            reasons.push(MatchReason::BirthDateNear);
         }
         (Some(x), Some(y)) if x.year() == y.year() => {
             s -= 300;
@@ -271,14 +431,32 @@ fn score(a: &Folded, b: &Folded) -> Option<(u16, Vec<MatchReason>)> {
         _ => {}
     }
     if let (Some(x), Some(y)) = (&a.address, &b.address) {
-        let sim = bigram_similarity(x, y);
-        if sim >= 0.5 {
-            s += (100.0 * sim) as i32;
-            reasons.push(MatchReason::AddressNear((sim * 100.0).round() as u8));
+        // Made per comparison, not kept: a roster of ten million would carry them all.
+        let agreement = AddressKey::new(x).agreement(&AddressKey::new(y));
+        match agreement {
+            Agreement::Same => {
+                s += 100;
+                reasons.push(MatchReason::AddressSame);
+            }
+            Agreement::Differs => {
+                s -= 50;
+                at_most_possible = true;
+                reasons.push(MatchReason::AddressDiffers);
+            }
+            Agreement::Unknown => {
+                let sim = bigram_similarity(x, y);
+                if sim >= 0.5 {
+                    s += (100.0 * sim) as i32;
+                    reasons.push(MatchReason::AddressNear((sim * 100.0).round() as u8));
+                }
+            }
         }
     }
     if a.sex != b.sex {
         s -= 300;
+    }
+    if at_most_possible {
+        s = s.min(i32::from(LIKELY) - 1);
     }
     let s = u16::try_from(s.max(0)).unwrap_or(u16::MAX);
     (s >= POSSIBLE).then_some((s, reasons))
@@ -313,7 +491,8 @@ type Keys = SmallVec<[u64; 8]>;
 /// Blocking keys: a record is compared only with records that share one. With a birth date,
 /// the keys carry it (name + date, reading + date, swapped name + date, family initial + date),
 /// so common names do not make large blocks; records without a birth date fall back to name
-/// and reading alone. `for_index` gives every key a record may be found by; without it, the
+/// and reading alone. A record with a birth date also searches by its name (and swapped name)
+/// alone, so that a date a typo away is found. `for_index` gives every key a record may be found by; without it, the
 /// keys a record searches with.
 fn block_keys(f: &Folded, for_index: bool) -> Keys {
     let name = |tag: u8| {
@@ -362,6 +541,10 @@ fn block_keys(f: &Folded, for_index: bool) -> Keys {
     }
     if for_index {
         plain(&mut keys);
+    } else {
+        // The name without the date, so that a birth date a typo away is found too.
+        keys.push(name(b'n').0);
+        keys.extend(swapped(b'n').map(|k| k.0));
     }
     keys
 }
@@ -388,9 +571,6 @@ impl FoldMemo {
             .map(|t| self.token(t))
             .collect()
     }
-    fn fold(&mut self, s: &str) -> String {
-        self.tokens(s).concat()
-    }
     /// [`crate::normalize::fold`] a character at a time, for text that rarely repeats whole
     /// (addresses) but is made of few characters.
     fn fold_by_char(&mut self, s: &str) -> String {
@@ -407,7 +587,7 @@ impl FoldMemo {
                 }
             }
         }
-        out
+        crate::normalize::settle(out)
     }
 }
 

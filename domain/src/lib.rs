@@ -13,6 +13,8 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+pub mod address;
+pub mod birth;
 pub mod clusters;
 pub mod deployment;
 pub mod detector;
