@@ -29,6 +29,8 @@ mod window_close_tests;
 #[cfg(test)]
 mod window_enrol_tests;
 #[cfg(test)]
+mod window_roster_tests;
+#[cfg(test)]
 mod window_tests;
 
 use clap::{Parser, Subcommand};
