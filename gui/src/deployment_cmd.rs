@@ -19,30 +19,7 @@ pub struct DeploymentArgs {
     pub command: DeploymentCommand,
 }
 
-/// The administrator's folder and passphrase.
-#[derive(clap::Args, Debug, Clone)]
-pub struct AdminArgs {
-    /// The administrator's deployment folder (the key file and the manifests).
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// Environment variable holding the deployment key's passphrase.
-    #[arg(long, default_value = "KAZASHI_ADMIN_PASSPHRASE")]
-    pub passphrase_env: String,
-}
-
-impl AdminArgs {
-    pub(crate) fn folder(&self) -> AdminFolder {
-        AdminFolder::new(&self.dir)
-    }
-    pub(crate) fn passphrase(&self) -> anyhow::Result<String> {
-        std::env::var(&self.passphrase_env).map_err(|_| {
-            anyhow::anyhow!(
-                "set the deployment key's passphrase in the environment variable {}",
-                self.passphrase_env
-            )
-        })
-    }
-}
+pub use crate::admin_args::{AdminArgs, published};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DeploymentCommand {
@@ -259,13 +236,6 @@ pub fn summary(m: &Membership) -> serde_json::Value {
         "roster": if roster == RosterHash([0; 32]) { None } else { Some(roster.to_hex()) },
         "sites": sites, "devices": devices,
     })
-}
-
-pub(crate) fn published(dir: &std::path::Path, m: &Membership) -> serde_json::Value {
-    serde_json::json!({"ok": true, "version": m.version(),
-        "admin_fingerprint": kazashi_node::enrolment::fingerprint(&m.manifest().admin),
-        "manifest": dir.join(kazashi_node::deployment_admin::MANIFEST_FILE).display().to_string(),
-        "fingerprint": m.fingerprint()})
 }
 
 pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //! its card readers, and every command opens an enrolled laptop's folder. The lab
 //! (`kazashi-sim`, the `kazashi-lab` binary) sits above this crate.
 
+pub mod admin_args;
 pub mod app;
 pub mod bundle_cmd;
 pub mod card_cmd;

@@ -5,7 +5,7 @@
 //! the deployment-wide list in the signed manifest. A PIN is read from an environment variable,
 //! never from the command line, and never printed.
 
-use crate::deployment_cmd::{AdminArgs, published};
+use crate::admin_args::{AdminArgs, published};
 use crate::node_cmd::{StoreArgs, open_node};
 use anyhow::Context as _;
 use kazashi_domain::ids::OperatorId;
