@@ -244,7 +244,11 @@ fn folded(
         _ => None,
     };
     Folded {
-        raw_name: name.split_whitespace().collect(),
+        raw_name: name
+            .split_whitespace()
+            .flat_map(str::chars)
+            .filter(|&c| !crate::normalize::is_variation_selector(c))
+            .collect(),
         name: name_tokens.concat(),
         name_tokens,
         kana: (!kana_tokens.is_empty()).then(|| kana_tokens.concat()),
@@ -489,7 +493,8 @@ impl Key {
 type Keys = SmallVec<[u64; 8]>;
 
 /// Blocking keys: a record is compared only with records that share one. With a birth date,
-/// the keys carry it (name + date, reading + date, swapped name + date, family initial + date),
+/// the keys carry it (name + date, reading + date, swapped name + date, family initial + date,
+/// given name + date),
 /// so common names do not make large blocks; records without a birth date fall back to name
 /// and reading alone. A record with a birth date also searches by its name (and swapped name)
 /// alone, so that a date a typo away is found. `for_index` gives every key a record may be found by; without it, the
@@ -537,6 +542,12 @@ fn block_keys(f: &Folded, for_index: bool) -> Keys {
     if let Some(initial) = f.name_tokens.first().and_then(|t| t.chars().next()) {
         let mut k = Key::new(b'b');
         k.eat(&date).eat(&u32::from(initial).to_le_bytes());
+        keys.push(k.0);
+    }
+    // The given name with the date: the same person under another family name (a marriage).
+    if let [_, given] = f.name_tokens.as_slice() {
+        let mut k = Key::new(b'g');
+        k.eat(given.as_bytes()).end().eat(&date);
         keys.push(k.0);
     }
     if for_index {

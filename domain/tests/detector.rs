@@ -352,6 +352,33 @@ fn variant_name_walk_ins_are_found_and_explained() {
             "3",
             AlertKind::LikelyDuplicate,
         ),
+        // Another family name, the same given name and birth date (a marriage): possible.
+        (
+            "田中 健",
+            None,
+            Some("19600606"),
+            Sex::Male,
+            "3",
+            AlertKind::PossibleDuplicate,
+        ),
+        // The birth day one digit off: possible.
+        (
+            "齋藤 健",
+            Some("サイトウ ケン"),
+            Some("19600609"),
+            Sex::Male,
+            "3",
+            AlertKind::PossibleDuplicate,
+        ),
+        // An ideographic variation sequence (葛 with U+E0100 style selectors) changes nothing.
+        (
+            "髙\u{e0100}橋 花子",
+            Some("たかはし はなこ"),
+            Some("19800401"),
+            Sex::Female,
+            "1",
+            AlertKind::LikelyDuplicate,
+        ),
         // The same name read another way: possible at most.
         (
             "斎藤 健",
