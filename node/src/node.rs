@@ -86,11 +86,12 @@ pub enum ManifestRefusal {
 pub enum WriteBlock {
     /// The manifest in force closes the operation.
     #[error(
-        "this operation is closed (since {at} ms): nothing more is written; sync, export and reports still work"
+        "this operation is closed (since {}): nothing more is written; sync, export and reports still work",
+        jst(*.at)
     )]
     Closed { at: kazashi_domain::Millis },
     /// The manifest in force revokes this laptop.
-    #[error("this laptop is revoked (from {from} ms): it writes nothing more")]
+    #[error("this laptop is revoked (from {}): it writes nothing more", jst(*.from))]
     Revoked { from: kazashi_domain::Millis },
     /// The manifest in force no longer lists this laptop.
     #[error("this laptop is no longer in the deployment's manifest: it writes nothing more")]
@@ -98,6 +99,17 @@ pub enum WriteBlock {
     /// This laptop is a relay: it carries data and writes none.
     #[error("this laptop is a relay: it writes no events")]
     Relay,
+}
+
+/// `ms` as a Japan time for people: "2026-07-12 09:30 JST" (milliseconds if out of range).
+fn jst(ms: kazashi_domain::Millis) -> String {
+    let Some(day) = kazashi_domain::CivilDate::jst_of(ms) else {
+        return format!("{ms} ms");
+    };
+    let minutes = day
+        .jst_midnight()
+        .map_or(0, |m| ms.saturating_sub(m) / 60_000);
+    format!("{day} {:02}:{:02} JST", minutes / 60, minutes % 60)
 }
 
 /// What `Node::adopt_manifest` (in `enrolment`) did.
@@ -1062,7 +1074,8 @@ fn accept(
 fn after_close(e: &Event, members: &Membership) -> Result<(), Rejection> {
     match members.closed_at() {
         Some(at) if e.at().wall_ms >= at => Err(Rejection::InvalidEvent(format!(
-            "stamped after the operation closed (at {at} ms)"
+            "stamped after the operation closed ({})",
+            jst(at)
         ))),
         _ => Ok(()),
     }

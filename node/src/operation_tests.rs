@@ -348,7 +348,11 @@ fn a_closed_operation_writes_nothing_still_syncs_and_refuses_later_events() {
         err,
         NodeError::WritesStopped(WriteBlock::Closed { .. })
     ));
-    assert!(err.to_string().contains("closed"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("this operation is closed (since 2026-09-01 09:00 JST)"),
+        "{err}"
+    );
     assert_eq!(a.state().len(), held);
 
     // B has not heard yet and writes after the close: A refuses that event, like a revoked
