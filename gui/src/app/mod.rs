@@ -370,10 +370,11 @@ impl<C: Clock + Send + 'static> Station<C> {
         }
         self.manifest_digest = digest;
         let (polling, block) = self.host.with(manifest_facts);
+        // The site (and so the header's count) may have moved with it.
+        self.counts = None;
         if polling != self.polling_site {
             self.polling_site = polling;
             self.view = View::Reception;
-            self.counts = None;
         }
         self.write_block = block;
     }
