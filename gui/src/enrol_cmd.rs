@@ -254,6 +254,7 @@ fn event_json(ev: &ServeEvent) -> serde_json::Value {
         ServeEvent::Sent { device, version } => {
             serde_json::json!({"sent": {"device": device, "version": version}})
         }
+        ServeEvent::Left { device } => serde_json::json!({"left": {"device": device}}),
         ServeEvent::Refused { peer, why } => {
             serde_json::json!({"refused": {"peer": addr(peer), "why": why}})
         }

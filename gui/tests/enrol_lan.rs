@@ -315,6 +315,8 @@ fn a_laptop_enrols_over_the_lan_and_opens_at_its_site() {
     refused(&out, "no manifest came from the administrator within 2 s");
     let waiting = std::fs::read_dir(admin.join("requests")).unwrap().count();
     assert_eq!(waiting, 2);
+    let (_, left) = service.wait_line("left", 0);
+    assert_ne!(left["left"]["device"], request["device"]);
     assert!(service.running(), "the service stopped");
 
     // The roster goes with the laptop (USB for now) and it opens at S1.

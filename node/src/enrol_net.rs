@@ -109,6 +109,8 @@ pub enum EnrolNetError {
         "no manifest came from the administrator within {0} s; the request is kept there — run the same command again once it is approved"
     )]
     Timeout(u64),
+    #[error("the administrator's enrolment service did not take the request within {0} s")]
+    NoAnswer(u64),
     #[error("the administrator's side refused the request: {0}")]
     Refused(String),
     #[error("the connection ended before a manifest came: {0}")]
@@ -384,6 +386,8 @@ pub enum ServeEvent {
     },
     /// The manifest `version` went to the laptop `device`.
     Sent { device: String, version: u32 },
+    /// The laptop `device` stopped waiting before its approval (its request stays).
+    Left { device: String },
     /// A connection was refused or broke off (junk, a bad request, a revoked laptop).
     Refused {
         peer: Option<SocketAddr>,
@@ -455,13 +459,26 @@ impl Server {
         })
     }
 
-    /// `<server id hex>@ip:port` for each bound socket, for a laptop to type in.
+    /// `<server id hex>@ip:port` for a laptop to type in: each bound socket, or, for one bound
+    /// to every interface, the interfaces' addresses the endpoint knows.
     pub fn addrs(&self) -> Vec<PeerAddr> {
-        let me = DeviceId(*self.router.endpoint().id().as_bytes());
-        self.router
-            .endpoint()
-            .bound_sockets()
-            .into_iter()
+        let ep = self.router.endpoint();
+        let me = DeviceId(*ep.id().as_bytes());
+        let known: Vec<SocketAddr> = ep.addr().ip_addrs().copied().collect();
+        let mut out = Vec::new();
+        for bound in ep.bound_sockets() {
+            if bound.ip().is_unspecified() {
+                out.extend(
+                    known
+                        .iter()
+                        .filter(|a| a.port() == bound.port() && a.is_ipv4() == bound.is_ipv4())
+                        .copied(),
+                );
+            } else {
+                out.push(bound);
+            }
+        }
+        out.into_iter()
             .map(|addr| PeerAddr {
                 device: Some(me),
                 addr,
@@ -637,11 +654,17 @@ async fn serve_one(
             }
             _ = tokio::time::sleep(PENDING_EVERY) => {}
             r = &mut reader => {
-                let why = match r {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "a message out of turn".into(),
+                return match r {
+                    // The laptop went (gave up, or was stopped): its request stays.
+                    Ok(Err(EnrolNetError::Closed(_))) => {
+                        let _ = shared.events.send(ServeEvent::Left {
+                            device: request.device.clone(),
+                        });
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(e),
+                    _ => Err(EnrolNetError::Unexpected("a message out of turn")),
                 };
-                return Err(EnrolNetError::Closed(why));
             }
         }
     }
@@ -725,6 +748,11 @@ pub async fn send_request(
     let secret = SecretKey::from_bytes(&key.secret_bytes());
     let ep = endpoint(secret, SocketAddr::from(([0, 0, 0, 0], 0))).await?;
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut delivered = false;
+    let mut progress = |p: Progress| {
+        delivered |= p == Progress::Waiting;
+        progress(p);
+    };
     let result = tokio::time::timeout_at(deadline, async {
         let addr = match to {
             Target::Addr { id, addr } => {
@@ -757,7 +785,8 @@ pub async fn send_request(
     let _ = tokio::time::timeout(Duration::from_secs(1), ep.close()).await;
     match result {
         Ok(r) => r,
-        Err(_) => Err(EnrolNetError::Timeout(timeout.as_secs())),
+        Err(_) if delivered => Err(EnrolNetError::Timeout(timeout.as_secs())),
+        Err(_) => Err(EnrolNetError::NoAnswer(timeout.as_secs())),
     }
 }
 

@@ -296,7 +296,7 @@ async fn a_laptop_gets_its_manifest_over_udp_once_approved() {
     assert!(
         matches!(
             gone,
-            Err(EnrolNetError::Timeout(2) | EnrolNetError::Connect { .. })
+            Err(EnrolNetError::NoAnswer(2) | EnrolNetError::Connect { .. })
         ),
         "{gone:?}"
     );
