@@ -377,3 +377,36 @@ fn a_closed_operation_writes_nothing_still_syncs_and_refuses_later_events() {
     // A peer's event from before the close still enters a closed node.
     assert!(a.state().len() >= 2);
 }
+
+#[test]
+fn two_manifests_of_the_same_version_end_the_same_on_every_node_whatever_the_order() {
+    let lab = Lab::new();
+    let v1 = Spec::new(&[1, 2]);
+    let (mut a, mut b) = (lab.node(1, &v1.sign(), "S1"), lab.node(2, &v1.sign(), "S1"));
+    // Two administrators (one key, restored on a second laptop) sign version 2 apart.
+    let mut x = v1.next();
+    x.staff = vec![staff("lead1", Role::Lead, "1357", &[])];
+    let mut y = v1.next();
+    y.sites = vec!["S1", "S2", "S3"];
+    let (x, y) = (x.sign(), y.sign());
+    let digest = |m: &[u8]| SignedManifest::decode(m).unwrap().digest();
+    let winner = if digest(&x) < digest(&y) { &x } else { &y };
+    // A hears x first, B hears y first; each then hears the other.
+    let _ = a.adopt_manifest(&x);
+    let _ = a.adopt_manifest(&y);
+    let _ = b.adopt_manifest(&y);
+    let _ = b.adopt_manifest(&x);
+    for n in [&a, &b] {
+        assert_eq!(n.membership().signed().encode(), *winner);
+        assert_eq!(n.store().manifest().unwrap().as_deref(), Some(&winner[..]));
+    }
+    // The loser is refused as a conflict, and changes nothing.
+    let loser = if winner == &x { &y } else { &x };
+    assert!(matches!(
+        a.adopt_manifest(loser),
+        Err(NodeError::ManifestRefused(
+            crate::node::ManifestRefusal::Conflict(2)
+        ))
+    ));
+    assert_eq!(a.membership().signed().encode(), *winner);
+}
