@@ -96,8 +96,8 @@ impl Qr {
         })
     }
 
-    /// One pixel per module with the quiet zone, black on white.
-    fn image(&self) -> egui::ColorImage {
+    /// One pixel per module with the quiet zone, black on white: what the window shows.
+    pub fn image(&self) -> egui::ColorImage {
         let n = self.width + 2 * QUIET;
         let mut pixels = vec![egui::Color32::WHITE; n * n];
         for (i, dark) in self.dark.iter().enumerate() {
@@ -587,32 +587,42 @@ impl Enrolment {
                 .size(20.0)
                 .strong(),
         );
-        labelled(
-            ui,
-            tr.t("enrol-manifest"),
-            egui::TextEdit::singleline(&mut self.manifest).desired_width(520.0),
-        );
-        labelled(
-            ui,
-            tr.t("enrol-admin-fp"),
-            egui::TextEdit::singleline(&mut self.admin_fp)
-                .hint_text("0000 0000 0000 0000 0000 0000 0000")
-                .desired_width(420.0),
-        );
-        if self.choose_site {
-            labelled(
-                ui,
-                tr.t("enrol-site"),
-                egui::TextEdit::singleline(&mut self.site).desired_width(160.0),
-            );
-        }
-        labelled(
-            ui,
-            tr.t("enrol-roster-pass"),
-            egui::TextEdit::singleline(&mut *self.roster_pass)
-                .password(true)
-                .desired_width(360.0),
-        );
+        egui::Grid::new("enrol-install")
+            .num_columns(2)
+            .spacing([10.0, 8.0])
+            .show(ui, |ui| {
+                let row = |ui: &mut egui::Ui, label: String, edit: egui::TextEdit<'_>| {
+                    let l = ui.label(label);
+                    ui.add(edit).labelled_by(l.id);
+                    ui.end_row();
+                };
+                row(
+                    ui,
+                    tr.t("enrol-manifest"),
+                    egui::TextEdit::singleline(&mut self.manifest).desired_width(520.0),
+                );
+                row(
+                    ui,
+                    tr.t("enrol-admin-fp"),
+                    egui::TextEdit::singleline(&mut self.admin_fp)
+                        .hint_text("0000 0000 0000 0000 0000 0000 0000")
+                        .desired_width(420.0),
+                );
+                if self.choose_site {
+                    row(
+                        ui,
+                        tr.t("enrol-site"),
+                        egui::TextEdit::singleline(&mut self.site).desired_width(160.0),
+                    );
+                }
+                row(
+                    ui,
+                    tr.t("enrol-roster-pass"),
+                    egui::TextEdit::singleline(&mut *self.roster_pass)
+                        .password(true)
+                        .desired_width(360.0),
+                );
+            });
         ui.add_space(6.0);
         match self.step {
             Step::Installing(_) => {
