@@ -53,4 +53,4 @@ BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclit
 # (pcsc_scan) is there to look at the rig by hand. The window's smoke test runs the real
 # window under Xvfb with Mesa's software OpenGL (xvfb, xauth, libgl1-mesa-dri, libegl1); the
 # printed 宣誓書 is read back with pdftotext (poppler-utils).
-TEST_PACKAGES=(iproute2 pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils libxml2-utils)
+TEST_PACKAGES=(iproute2 pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils libxml2-utils strace)
