@@ -302,3 +302,85 @@ async fn a_laptop_gets_its_manifest_over_udp_once_approved() {
     );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+/// A service that answers every request with `reply`, whoever asks.
+#[derive(Debug, Clone)]
+struct Liar {
+    reply: Vec<u8>,
+}
+
+impl ProtocolHandler for Liar {
+    async fn accept(&self, conn: Connection) -> Result<(), AcceptError> {
+        let (mut send, mut recv) = conn.accept_bi().await?;
+        if read_msg(&mut recv, MAX_REQUEST + 1).await.is_ok() {
+            let _ = write_msg(&mut send, &Message::Manifest(self.reply.clone())).await;
+            let _ = send.finish();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_from_a_dishonest_service_installs_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = admin_folder(tmp.path());
+    let (folder, req) = a_request(tmp.path(), "laptop");
+    let s1 = kazashi_domain::SiteId::new("S1").unwrap();
+    let admin_fp = fingerprint(&admin.current().unwrap().manifest().admin);
+    // Manifests the laptop must refuse: one not listing it, one listing it but altered, and
+    // one listing it signed by another deployment key.
+    let unlisted = std::fs::read(admin.manifest_path()).unwrap();
+    let other = AdminFolder::new(tmp.path().join("other"));
+    let sites = parse_sites_csv("code,name,kind,capacity\nS1,第一小学校,shelter,100\n").unwrap();
+    other
+        .init("よそ市", Operation::Shelters, sites, ADMIN_PASS)
+        .unwrap();
+    other
+        .approve(ADMIN_PASS, &req, &req.fingerprint, s1, Role::Station)
+        .unwrap();
+    let foreign = std::fs::read(other.manifest_path()).unwrap();
+    admin
+        .approve(ADMIN_PASS, &req, &req.fingerprint, s1, Role::Station)
+        .unwrap();
+    let mut tampered = std::fs::read(admin.manifest_path()).unwrap();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 1;
+    let key = device_key(&folder, LAPTOP_PASS).unwrap();
+    type Check = fn(&EnrolError) -> bool;
+    let cases: [(Vec<u8>, Check); 3] = [
+        (unlisted, |e| matches!(e, EnrolError::NotListed(_))),
+        (tampered, |e| matches!(e, EnrolError::Manifest(_))),
+        (foreign, |e| matches!(e, EnrolError::AdminFingerprint(_))),
+    ];
+    for (reply, refusal) in cases {
+        let ep = endpoint(
+            SecretKey::from_bytes(&[9; 32]),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await
+        .unwrap();
+        let router = Router::builder(ep)
+            .accept(
+                ALPN,
+                Liar {
+                    reply: reply.clone(),
+                },
+            )
+            .spawn();
+        let to = Target::Addr {
+            id: DeviceId(*router.endpoint().id().as_bytes()),
+            addr: router.endpoint().bound_sockets()[0],
+        };
+        let got = send_request(&key, &to, &req, Duration::from_secs(10), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(got, reply);
+        let refused =
+            enrolment::install(&folder, LAPTOP_PASS, &got, None, Some(&admin_fp)).unwrap_err();
+        assert!(refusal(&refused), "{refused:?}");
+        let store = Store::open(&folder.store_path(), LAPTOP_PASS).unwrap();
+        assert_eq!(store.manifest().unwrap(), None);
+        router.shutdown().await.unwrap();
+    }
+}
