@@ -306,12 +306,15 @@ async fn exchange<H: RosterHost>(host: &Arc<H>, conn: &Connection, f: &mut Fetch
 /// Get the roster `pinned` from the peers `peers` gives (asked again whenever none is left),
 /// keep its chunks in the store as they come, and build it into `target` once all are in.
 /// Runs until done or refused at the end (a wrong hash); drop the future to stop it — what
-/// was received stays for the next run.
+/// was received stays for the next run. Peers in `distrusted` are not asked; a peer that sends
+/// a chunk not matching its own index is added, and so is the one whose index completed a set
+/// that fails the final check (every chunk matched that index: the index is wrong).
 pub async fn fetch<H: RosterHost>(
     host: &Arc<H>,
     endpoint: &Endpoint,
     pinned: RosterHash,
     peers: &(dyn Fn() -> Vec<EndpointAddr> + Send + Sync),
+    distrusted: &mut BTreeSet<PublicKey>,
     target: &RosterTarget,
     today: CivilDate,
 ) -> Result<Fetched, FetchError> {
@@ -328,11 +331,10 @@ pub async fn fetch<H: RosterHost>(
         p.chunks_total = 0;
         p.chunks_fetched = 0;
     }
-    let mut dropped: BTreeSet<PublicKey> = BTreeSet::new();
-    let index = 'peers: loop {
+    let (index, from) = 'peers: loop {
         let candidates: Vec<EndpointAddr> = peers()
             .into_iter()
-            .filter(|a| !dropped.contains(&a.id))
+            .filter(|a| !distrusted.contains(&a.id))
             .collect();
         if candidates.is_empty() {
             host.progress().state = "waiting".into();
@@ -343,14 +345,14 @@ pub async fn fetch<H: RosterHost>(
             let id = addr.id;
             host.progress().state = "fetching".into();
             match from_peer(host, endpoint, &mut f, addr).await {
-                Turn::Complete(index) => break 'peers index,
+                Turn::Complete(index) => break 'peers (index, id),
                 Turn::Next(why) => {
                     if f.received() == 0 {
                         host.progress().error = Some(format!("a peer: {why}"));
                     }
                 }
                 Turn::Drop(e) => {
-                    dropped.insert(id);
+                    distrusted.insert(id);
                     host.progress().error = Some(format!("a peer was dropped: {e}"));
                 }
             }
@@ -373,6 +375,9 @@ pub async fn fetch<H: RosterHost>(
             total,
         }),
         Err(e) => {
+            if matches!(e, BuildError::Transfer(_) | BuildError::Invalid(_)) {
+                distrusted.insert(from);
+            }
             let mut p = host.progress();
             p.state = "failed".into();
             p.error = Some(e.to_string());
@@ -385,6 +390,8 @@ pub async fn fetch<H: RosterHost>(
 /// The running mesh's loop: whenever the manifest in force pins a roster the station does not
 /// run on, fetch it from connected members, write it to `target` and switch the station.
 pub async fn keep_pinned<H: PinnedHost>(host: Arc<H>, endpoint: Endpoint, target: RosterTarget) {
+    // Peers caught sending a wrong index or chunk, for the roster they sent it for.
+    let mut distrusted: (Option<RosterHash>, BTreeSet<PublicKey>) = (None, BTreeSet::new());
     loop {
         let wanted = host.wanted();
         let Some(pinned) = wanted else {
@@ -398,6 +405,9 @@ pub async fn keep_pinned<H: PinnedHost>(host: Arc<H>, endpoint: Endpoint, target
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         };
+        if distrusted.0 != Some(pinned) {
+            distrusted = (Some(pinned), BTreeSet::new());
+        }
         let Some(today) = host.today() else {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
@@ -416,7 +426,7 @@ pub async fn keep_pinned<H: PinnedHost>(host: Arc<H>, endpoint: Endpoint, target
             }
         };
         let outcome = tokio::select! {
-            r = fetch(&host, &endpoint, pinned, &peers, &target, today) => Some(r),
+            r = fetch(&host, &endpoint, pinned, &peers, &mut distrusted.1, &target, today) => Some(r),
             _ = changed => None,
         };
         match outcome {
@@ -569,7 +579,17 @@ impl Standalone {
             .accept(ALPN, Server::new(self.clone()))
             .spawn();
         let peers = move || candidates.clone();
-        let result = fetch(self, &endpoint, pinned, &peers, target, today).await;
+        let mut distrusted = BTreeSet::new();
+        let result = fetch(
+            self,
+            &endpoint,
+            pinned,
+            &peers,
+            &mut distrusted,
+            target,
+            today,
+        )
+        .await;
         if result.is_ok() {
             let mut p = self.progress();
             p.state = "in_use".into();

@@ -286,3 +286,75 @@ async fn a_device_the_servers_manifest_does_not_enrol_is_served_nothing() {
     assert!(!folder.roster_path().exists());
     ma.shutdown().await;
 }
+
+/// A member that answers for the pinned roster with another roster's index and chunks.
+struct Liar {
+    pinned: RosterHash,
+    other: Arc<Roster>,
+    progress: std::sync::Mutex<crate::roster_fetch::RosterStatus>,
+}
+
+impl crate::roster_net::RosterHost for Liar {
+    fn admits(&self, _: &kazashi_domain::DeviceId) -> bool {
+        true
+    }
+    fn served_roster(&self) -> Option<(RosterHash, Arc<Roster>)> {
+        Some((self.pinned, self.other.clone()))
+    }
+    fn with_store(&self, _: &mut dyn FnMut(&Store)) {}
+    fn progress(&self) -> std::sync::MutexGuard<'_, crate::roster_fetch::RosterStatus> {
+        self.progress.lock().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roster_that_fails_the_pinned_hash_is_discarded_whole_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = big_roster(3_000);
+    let other = Arc::new(big_roster(2_999));
+    let m = manifest(1, roster.hash(), &[1, 2]);
+    // Device 1, whose every chunk matches the index it sends, and whose index is a lie.
+    let endpoint = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .secret_key(iroh::SecretKey::from_bytes(&key(1).secret_bytes()))
+        .clear_ip_transports()
+        .bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap()
+        .bind()
+        .await
+        .unwrap();
+    let at = *endpoint.bound_sockets().first().unwrap();
+    let liar = Arc::new(Liar {
+        pinned: roster.hash(),
+        other: other.clone(),
+        progress: Default::default(),
+    });
+    let router = iroh::protocol::Router::builder(endpoint)
+        .accept(
+            crate::roster_net::ALPN,
+            crate::roster_net::Server::new(liar),
+        )
+        .spawn();
+    let folder = folder_without_roster(dir.path(), 2, &m);
+    let how = FolderFetch {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        peers: vec![(Some(device(1)), at)],
+        kdf: KdfParams::FAST_INSECURE,
+    };
+    let (host, secret) = Standalone::open(&folder, PASS).unwrap();
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        host.run(secret, &how, &target(&folder), today()),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(e.to_string().contains("discarded"), "{e}");
+    let s = host.status();
+    assert_eq!(s.state, "failed");
+    assert!(s.error.unwrap().contains(&roster.hash().to_hex()));
+    drop(host);
+    assert!(!folder.roster_path().exists());
+    let store = Store::open(&folder.store_path(), PASS).unwrap();
+    assert!(store.roster_chunks(&roster.hash().0).unwrap().is_empty());
+    router.shutdown().await.unwrap();
+}
