@@ -453,6 +453,7 @@ unlock-wrong-passphrase = Wrong passphrase. Please type it again (nothing was ch
 unlock-wrong-roster-passphrase = Wrong roster store passphrase. Please type it again (nothing was changed).
 unlock-roster-not-pinned = The roster store is not the roster this deployment pins.
 unlock-no-roster = No roster store at { $path } (put the roster.db from the administrator there).
+unlock-empty = Type the passphrase.
 
 # The manifest in force stops this laptop's writes (issue 23).
 operation-closed = This operation is closed. Nothing more can be recorded (sync, export and reports still work).

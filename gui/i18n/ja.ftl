@@ -450,6 +450,7 @@ unlock-wrong-passphrase = パスフレーズが違います。もう一度入力
 unlock-wrong-roster-passphrase = 名簿ストアのパスフレーズが違います。もう一度入力してください（何も変更していません）。
 unlock-roster-not-pinned = 名簿ストアが、この配備で固定された名簿ではありません。
 unlock-no-roster = 名簿ストアがありません：{ $path }（管理者から受け取った roster.db を置いてください）
+unlock-empty = パスフレーズを入力してください。
 
 # The manifest in force stops this laptop's writes (issue 23).
 operation-closed = この運用は終了しました。記録はできません（同期・出力・報告はできます）。

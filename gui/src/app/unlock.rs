@@ -273,7 +273,11 @@ fn unlock_screen(ui: &mut egui::Ui, tr: &Tr, form: &mut UnlockForm) -> bool {
         ui.add_space(6.0);
         ui.label(RichText::new(e.as_str()).size(18.0).color(RED));
     }
-    (clicked || enter) && !form.pass.is_empty()
+    if (clicked || enter) && form.pass.is_empty() {
+        form.error = Some(tr.t("unlock-empty"));
+        return false;
+    }
+    clicked || enter
 }
 
 /// Why the store did not open, in the window's words.

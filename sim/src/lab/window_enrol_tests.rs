@@ -432,6 +432,13 @@ fn the_store_passphrase_is_asked_at_start_and_a_wrong_one_changes_nothing() {
     assert!(said(&h, "パスフレーズを入力してください"));
     assert!(h.state().start.enrolment().is_none());
 
+    assert!(!said(&h, "パスフレーズを入力してください。"));
+    click(&mut h, "開く");
+    assert!(
+        said(&h, "パスフレーズを入力してください。"),
+        "an empty passphrase"
+    );
+    assert!(h.state().start.unlocking() && !h.state().start.busy());
     fill(&mut h, "この端末のパスフレーズ", "not the passphrase");
     click(&mut h, "開く");
     settle_work(&mut h);
