@@ -608,12 +608,13 @@ impl std::fmt::Debug for Assembler {
 
 impl Assembler {
     pub fn new(pinned: RosterHash, index: RosterIndex) -> Assembler {
-        let cap = usize::try_from(index.total).unwrap_or(0).min(50_000_000);
+        // No room reserved from the index's counts: they are a peer's word until the hash
+        // checks out, and a false one must not make this laptop allocate gigabytes.
         Assembler {
             pinned,
             hasher: RosterHasher::new(index.kind),
             next: 0,
-            entries: Vec::with_capacity(cap),
+            entries: Vec::new(),
             index,
         }
     }
