@@ -434,6 +434,14 @@ fn score(a: &Folded, b: &Folded) -> Option<(u16, Vec<MatchReason>)> {
         (Some(_), Some(_)) => s -= 500,
         _ => {}
     }
+    if a.sex != b.sex {
+        s -= 300;
+    }
+    // The address adds 100 at most: below that, the pair is not raised whatever it says (most
+    // candidates of a common name end here, before the address is parsed).
+    if s + 100 < i32::from(POSSIBLE) {
+        return None;
+    }
     if let (Some(x), Some(y)) = (&a.address, &b.address) {
         // Made per comparison, not kept: a roster of ten million would carry them all.
         let agreement = AddressKey::new(x).agreement(&AddressKey::new(y));
@@ -455,9 +463,6 @@ fn score(a: &Folded, b: &Folded) -> Option<(u16, Vec<MatchReason>)> {
                 }
             }
         }
-    }
-    if a.sex != b.sex {
-        s -= 300;
     }
     if at_most_possible {
         s = s.min(i32::from(LIKELY) - 1);
