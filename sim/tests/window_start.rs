@@ -111,5 +111,8 @@ fn the_start_screens_are_drawn_and_the_requests_qr_code_reads_back() {
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
-    assert_eq!(parts[2], digits, "the QR code's fingerprint is not its device's");
+    assert_eq!(
+        parts[2], digits,
+        "the QR code's fingerprint is not its device's"
+    );
 }
