@@ -155,6 +155,17 @@ fn the_window_switches_to_a_newly_pinned_roster_fetched_over_the_mesh_and_says_s
     assert!(shows(&h, &format!("名簿 {}", prefix(&new))));
     assert!(!shows(&h, &prefix(&old)));
     assert_eq!(mb.with_node(|n| n.station().roster().len()), old.len() - 1);
+    // The network view names the roster in use.
+    {
+        let st = &mut h.state_mut().station;
+        st.unlock(
+            kazashi_domain::OperatorId::new("uketsuke").unwrap(),
+            kazashi_node::staff::Role::Reception,
+        );
+        st.set_view(kazashi_gui::app::View::Network);
+    }
+    h.run_steps(3);
+    assert!(shows(&h, &format!("使用中の名簿：{}", prefix(&new))));
     // The store written beside opens under its passphrase, on the pinned roster.
     let db = RosterDb::open(&roster_path, "roster pw").unwrap();
     assert_eq!(db.hash(), new.hash());
