@@ -454,6 +454,17 @@ unlock-wrong-roster-passphrase = Wrong roster store passphrase. Please type it a
 unlock-roster-not-pinned = The roster store is not the roster this deployment pins.
 unlock-no-roster = No roster store at { $path } (put the roster.db from the administrator there).
 unlock-empty = Type the passphrase.
+unlock-roster-hint = This laptop has no roster store of the pinned roster. It can get it from a laptop of the same deployment that has it (type the passphrase first).
+unlock-roster-peers = Laptops holding the roster (ip:port, several separated by spaces)
+unlock-roster-fetch = Get the roster
+unlock-roster-waiting = Connecting to a laptop holding the roster…
+unlock-roster-fetching = Receiving the roster: { $held } / { $total } chunks
+unlock-roster-stop = Stop
+unlock-roster-failed = Could not get the roster: { $why }
+unlock-roster-timeout = The roster did not come in time. Check the laptops' addresses.
+unlock-roster-stopped = Stopped getting the roster.
+unlock-peers-bad = Not a laptop's address: { $addr } (e.g. 192.168.1.20:47470)
+unlock-peers-none = Type the address of a laptop holding the roster (e.g. 192.168.1.20:47470).
 
 # The manifest in force stops this laptop's writes (issue 23).
 operation-closed = This operation is closed. Nothing more can be recorded (sync, export and reports still work).

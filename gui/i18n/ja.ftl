@@ -451,6 +451,17 @@ unlock-wrong-roster-passphrase = 名簿ストアのパスフレーズが違い�
 unlock-roster-not-pinned = 名簿ストアが、この配備で固定された名簿ではありません。
 unlock-no-roster = 名簿ストアがありません：{ $path }（管理者から受け取った roster.db を置いてください）
 unlock-empty = パスフレーズを入力してください。
+unlock-roster-hint = この端末には配備で固定された名簿がありません。名簿を持つ同じ配備の端末から受け取れます（パスフレーズを入力してから）。
+unlock-roster-peers = 名簿を持つ端末（IPアドレス:ポート、複数は空白で区切る）
+unlock-roster-fetch = 名簿を受け取る
+unlock-roster-waiting = 名簿を持つ端末に接続しています…
+unlock-roster-fetching = 名簿を受信中：{ $held } / { $total } チャンク
+unlock-roster-stop = やめる
+unlock-roster-failed = 名簿を受け取れませんでした：{ $why }
+unlock-roster-timeout = 時間内に名簿を受け取れませんでした。端末のアドレスを確かめてください。
+unlock-roster-stopped = 名簿の受信をやめました。
+unlock-peers-bad = 端末のアドレスが正しくありません：{ $addr }（例 192.168.1.20:47470）
+unlock-peers-none = 名簿を持つ端末のアドレスを入力してください（例 192.168.1.20:47470）。
 
 # The manifest in force stops this laptop's writes (issue 23).
 operation-closed = この運用は終了しました。記録はできません（同期・出力・報告はできます）。

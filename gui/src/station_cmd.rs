@@ -48,6 +48,7 @@ pub fn run(args: &StationArgs, lang: Lang, enrol: bool) -> anyhow::Result<()> {
         })
     });
     let start = Start::new(folder, lang, opener, Box::new(PcscReaders::start()))
-        .map_err(anyhow::Error::msg)?;
+        .map_err(anyhow::Error::msg)?
+        .with_peers(&args.listen.peers);
     crate::app::run_start(start).map_err(anyhow::Error::msg)
 }

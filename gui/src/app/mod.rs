@@ -20,6 +20,7 @@ pub mod report;
 pub mod roster_import;
 pub mod tr;
 pub mod unlock;
+pub mod unlock_roster;
 pub mod walkin;
 
 use crate::lang::Lang;

@@ -6,6 +6,9 @@
 //!   off the window's thread ([`enrolled::open`]): a wrong one is said plainly, changes nothing
 //!   and may be typed again; a store that asked to be enrolled and holds no manifest yet goes
 //!   back to the enrolment screen's request;
+//! - a laptop whose folder lacks the pinned roster store (freshly enrolled, or the manifest pins
+//!   a newer one) may get it from the deployment's other laptops, typed in by address
+//!   ([`super::unlock_roster`]), then opens;
 //! - then the station ([`Station`]), whose lock screen is the staff login (staff id and PIN, or
 //!   a staff card); locking returns to it, not to the passphrase.
 //!
@@ -15,10 +18,12 @@
 use super::cards::{NoReaders, Readers};
 use super::enrol::{Enrolment, Job, Outcome, chain};
 use super::tr::Tr;
+use super::unlock_roster::{Fetched, RosterFetch, parse_peers};
 use super::{Host, RED, Station, big, labelled};
 use crate::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_node::enrolled::{self, Folder, OpenError};
+use kazashi_node::mesh::PeerAddr;
 use kazashi_node::roster_db::RosterDbError;
 use kazashi_node::{Node, StoreError, SystemClock};
 use std::sync::Arc;
@@ -34,6 +39,17 @@ struct UnlockForm {
     pass: Zeroizing<String>,
     roster_pass: Zeroizing<String>,
     error: Option<String>,
+    /// The folder lacks the pinned roster: offer to get it from other laptops.
+    roster_missing: bool,
+    /// The laptops to ask, as typed.
+    peers: String,
+}
+
+/// What the passphrase screen asks for.
+enum Ask {
+    Nothing,
+    Open,
+    FetchRoster,
 }
 
 /// Why opening did not give a node.
@@ -48,6 +64,12 @@ enum Phase {
     Enrol(Box<Enrolment>),
     Unlock(UnlockForm),
     Opening(Job<Result<Host<SystemClock>, Failed>>),
+    /// The roster being fetched; then the store opens with these passphrases.
+    Fetching {
+        fetch: RosterFetch,
+        pass: Zeroizing<String>,
+        roster: Zeroizing<String>,
+    },
     Station(Box<Station<SystemClock>>),
 }
 
@@ -58,6 +80,8 @@ pub struct Start {
     phase: Phase,
     opener: Opener,
     readers: Option<Box<dyn Readers>>,
+    /// The laptops to ask for a missing roster (the window's `--peer`s), as first shown.
+    peers: String,
 }
 
 impl Start {
@@ -79,7 +103,18 @@ impl Start {
             phase,
             opener,
             readers: Some(readers),
+            peers: String::new(),
         })
+    }
+
+    /// The laptops offered for fetching a missing roster (the station's `--peer`s).
+    pub fn with_peers(mut self, peers: &[PeerAddr]) -> Self {
+        self.peers = peers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        self
     }
 
     /// The station, once the store is open.
@@ -106,7 +141,7 @@ impl Start {
     /// Whether work runs off the window's thread now (a key being made, a store opening).
     pub fn busy(&self) -> bool {
         match &self.phase {
-            Phase::Opening(_) => true,
+            Phase::Opening(_) | Phase::Fetching { .. } => true,
             Phase::Enrol(e) => e.busy(),
             _ => false,
         }
@@ -125,6 +160,7 @@ impl Start {
         }
         egui::Panel::top("start-header").show(ui, |ui| self.header(ui));
         let mut open = None;
+        let mut fetch = None;
         egui::CentralPanel::default().show(ui, |ui| match &mut self.phase {
             Phase::Enrol(e) => {
                 if let Outcome::Open {
@@ -136,14 +172,54 @@ impl Start {
                 }
             }
             Phase::Unlock(form) => {
-                if unlock_screen(ui, &self.tr, form) {
+                let ask = unlock_screen(ui, &self.tr, form);
+                // The laptops typed in are checked before the passphrases are taken.
+                let peers = match ask {
+                    Ask::FetchRoster => match parse_peers(&form.peers) {
+                        Ok(p) if !p.is_empty() => Some(p),
+                        Ok(_) => {
+                            form.error = Some(self.tr.t("unlock-peers-none"));
+                            return;
+                        }
+                        Err(bad) => {
+                            form.error =
+                                Some(self.tr.t_with("unlock-peers-bad", &[("addr", bad.into())]));
+                            return;
+                        }
+                    },
+                    _ => None,
+                };
+                if !matches!(ask, Ask::Nothing) {
                     let pass = std::mem::take(&mut form.pass);
                     let roster = if form.roster_pass.is_empty() {
                         pass.clone()
                     } else {
                         std::mem::take(&mut form.roster_pass)
                     };
-                    open = Some((pass, roster));
+                    match peers {
+                        Some(p) => fetch = Some((pass, roster, p, form.peers.clone())),
+                        None => open = Some((pass, roster)),
+                    }
+                }
+            }
+            Phase::Fetching { fetch, .. } => {
+                ui.add_space(24.0);
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    let text = match &fetch.status {
+                        Some(s) if s.chunks_total > 0 => self.tr.t_with(
+                            "unlock-roster-fetching",
+                            &[
+                                ("held", s.chunks_held.into()),
+                                ("total", s.chunks_total.into()),
+                            ],
+                        ),
+                        _ => self.tr.t("unlock-roster-waiting"),
+                    };
+                    ui.label(RichText::new(text).size(20.0));
+                });
+                if ui.button(self.tr.t("unlock-roster-stop")).clicked() {
+                    fetch.stop();
                 }
             }
             Phase::Opening(_) => {
@@ -157,6 +233,14 @@ impl Start {
         });
         if let Some((pass, roster)) = open {
             self.open(pass, roster);
+        }
+        if let Some((pass, roster, peers, typed)) = fetch {
+            self.peers = typed;
+            self.phase = Phase::Fetching {
+                fetch: RosterFetch::start(self.folder.clone(), pass.clone(), roster.clone(), peers),
+                pass,
+                roster,
+            };
         }
     }
 
@@ -203,6 +287,34 @@ impl Start {
     }
 
     fn poll(&mut self) {
+        if let Phase::Fetching {
+            fetch,
+            pass,
+            roster,
+        } = &mut self.phase
+        {
+            let Some(done) = fetch.poll() else {
+                return;
+            };
+            let (pass, roster) = (pass.clone(), roster.clone());
+            match done {
+                Ok(Fetched::Done) => self.open(pass, roster),
+                Ok(Fetched::Failed(why)) => {
+                    let text = self
+                        .tr
+                        .t_with("unlock-roster-failed", &[("why", why.into())]);
+                    self.phase = self.roster_error(text);
+                }
+                Ok(Fetched::TimedOut) => {
+                    self.phase = self.roster_error(self.tr.t("unlock-roster-timeout"));
+                }
+                Ok(Fetched::Stopped) => {
+                    self.phase = self.roster_error(self.tr.t("unlock-roster-stopped"));
+                }
+                Err(()) => self.phase = self.roster_error(self.tr.t("work-stopped")),
+            }
+            return;
+        }
         let Phase::Opening(job) = &self.phase else {
             return;
         };
@@ -222,7 +334,11 @@ impl Start {
             }
             Ok(Err(Failed::Open(e))) => {
                 let text = open_words(&self.tr, &e);
-                self.unlock_error(text)
+                if lacks_pinned_roster(&e) {
+                    self.roster_error(text)
+                } else {
+                    self.unlock_error(text)
+                }
             }
             Ok(Err(Failed::Host(e))) => {
                 let text = self.tr.t_with("start-refused", &[("why", e.into())]);
@@ -235,6 +351,17 @@ impl Start {
     fn unlock_error(&self, text: String) -> Phase {
         Phase::Unlock(UnlockForm {
             error: Some(text),
+            peers: self.peers.clone(),
+            ..UnlockForm::default()
+        })
+    }
+
+    /// The passphrase screen again, offering to fetch the roster.
+    fn roster_error(&self, text: String) -> Phase {
+        Phase::Unlock(UnlockForm {
+            error: Some(text),
+            roster_missing: true,
+            peers: self.peers.clone(),
             ..UnlockForm::default()
         })
     }
@@ -246,8 +373,20 @@ impl eframe::App for Start {
     }
 }
 
-/// The passphrase screen; true when the operator asks to open.
-fn unlock_screen(ui: &mut egui::Ui, tr: &Tr, form: &mut UnlockForm) -> bool {
+/// The folder has no roster store, or one its manifest does not pin.
+fn lacks_pinned_roster(e: &OpenError) -> bool {
+    matches!(
+        e,
+        OpenError::NoRoster(_)
+            | OpenError::Roster {
+                source: RosterDbError::NotPinned { .. },
+                ..
+            }
+    )
+}
+
+/// The passphrase screen; what the operator asks for.
+fn unlock_screen(ui: &mut egui::Ui, tr: &Tr, form: &mut UnlockForm) -> Ask {
     ui.add_space(24.0);
     ui.label(RichText::new(tr.t("unlock-title")).size(30.0).strong());
     ui.label(RichText::new(tr.t("unlock-hint")).size(18.0));
@@ -273,11 +412,30 @@ fn unlock_screen(ui: &mut egui::Ui, tr: &Tr, form: &mut UnlockForm) -> bool {
         ui.add_space(6.0);
         ui.label(RichText::new(e.as_str()).size(18.0).color(RED));
     }
-    if (clicked || enter) && form.pass.is_empty() {
-        form.error = Some(tr.t("unlock-empty"));
-        return false;
+    let mut fetch = false;
+    if form.roster_missing {
+        ui.add_space(12.0);
+        ui.label(RichText::new(tr.t("unlock-roster-hint")).size(16.0));
+        ui.horizontal(|ui| {
+            labelled(
+                ui,
+                tr.t("unlock-roster-peers"),
+                egui::TextEdit::singleline(&mut form.peers).desired_width(420.0),
+            );
+            fetch = ui.button(tr.t("unlock-roster-fetch")).clicked();
+        });
     }
-    clicked || enter
+    if (clicked || enter || fetch) && form.pass.is_empty() {
+        form.error = Some(tr.t("unlock-empty"));
+        return Ask::Nothing;
+    }
+    if fetch {
+        Ask::FetchRoster
+    } else if clicked || enter {
+        Ask::Open
+    } else {
+        Ask::Nothing
+    }
 }
 
 /// Why the store did not open, in the window's words.

@@ -606,3 +606,112 @@ fn a_fresh_laptop_sends_its_request_over_the_lan_and_installs_the_manifest_that_
     assert_eq!(station.host().with(|n| n.station().site()), s1);
     rt.block_on(server.shutdown());
 }
+
+#[test]
+fn a_laptop_enrolled_without_the_roster_gets_it_from_another_laptop_and_opens() {
+    use kazashi_node::mesh::{Mesh, MeshConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let admin = deployment(tmp.path(), "三条市 訓練");
+    // Two laptops ask and are approved (A at S1, B at S2); both install the latest manifest.
+    let a = Folder::new(tmp.path().join("a"));
+    let b = Folder::new(tmp.path().join("b"));
+    for (folder, site) in [(&a, "S1"), (&b, "S2")] {
+        let req = enrolment::request(folder, LAPTOP_PASS, site).unwrap();
+        let s = SiteId::new(site).unwrap();
+        admin
+            .folder
+            .approve(
+                ADMIN_PASS,
+                &req,
+                &req.fingerprint,
+                s,
+                kazashi_sync::Role::Station,
+            )
+            .unwrap();
+    }
+    let manifest = std::fs::read(admin.folder.manifest_path()).unwrap();
+    for folder in [&a, &b] {
+        enrolment::install(
+            folder,
+            LAPTOP_PASS,
+            &manifest,
+            None,
+            Some(&admin.fingerprint),
+        )
+        .unwrap();
+    }
+    // A has the roster store and runs in the mesh on loopback; B has none.
+    copy_roster(&admin, &a);
+    let (node_a, _) =
+        kazashi_node::enrolled::open(&a, LAPTOP_PASS, ROSTER_PASS, kazashi_node::SystemClock)
+            .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mesh = rt
+        .block_on(Mesh::start(
+            node_a,
+            MeshConfig {
+                bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                mdns: false,
+                ..MeshConfig::default()
+            },
+        ))
+        .unwrap();
+    let at_a = mesh.addrs().into_iter().next().unwrap();
+
+    let mut h = harness(b.clone());
+    fill(&mut h, "この端末のパスフレーズ", LAPTOP_PASS);
+    fill(
+        &mut h,
+        "名簿ストアのパスフレーズ（同じなら空欄）",
+        ROSTER_PASS,
+    );
+    click(&mut h, "開く");
+    settle_work(&mut h);
+    assert!(
+        said(&h, "名簿ストアがありません"),
+        "the missing roster is not said"
+    );
+    assert!(h.state().start.unlocking());
+
+    // A malformed address is said, and the passphrases typed stay.
+    let peers = "名簿を持つ端末（IPアドレス:ポート、複数は空白で区切る）";
+    fill(&mut h, "この端末のパスフレーズ", LAPTOP_PASS);
+    fill(
+        &mut h,
+        "名簿ストアのパスフレーズ（同じなら空欄）",
+        ROSTER_PASS,
+    );
+    fill(&mut h, peers, "not-an-address");
+    click(&mut h, "名簿を受け取る");
+    assert!(said(&h, "端末のアドレスが正しくありません"));
+    assert!(!b.roster_path().exists());
+
+    fill(&mut h, peers, &at_a.addr.to_string());
+    click(&mut h, "名簿を受け取る");
+    settle_work(&mut h);
+    let station = h
+        .state_mut()
+        .start
+        .station()
+        .expect("the station did not open with the roster from A");
+    assert_eq!(
+        station.host().with(|n| n.station().site()),
+        SiteId::new("S2").unwrap()
+    );
+    let roster_len = station
+        .host()
+        .with(|n| n.station().roster().entries().len());
+    assert!(roster_len > 0);
+    // Written under the roster passphrase typed, with the pinned hash.
+    let db = RosterDb::open(&b.roster_path(), ROSTER_PASS).unwrap();
+    let pinned = kazashi_sync::SignedManifest::decode(&manifest)
+        .unwrap()
+        .deployment()
+        .roster_hash();
+    assert_eq!(db.hash(), pinned);
+    rt.block_on(mesh.shutdown());
+}
