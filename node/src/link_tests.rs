@@ -1,0 +1,602 @@
+//! The tests of [`crate::link`] and the small world (nodes, roster, manifest) other modules'
+//! tests build on (`crate::link::tests::…`).
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::store::KdfParams;
+use kazashi_domain::event::IdMethod;
+use kazashi_domain::ids::{HouseholdId, OperatorId, PersonId, PersonRef, RosterHash, SiteId};
+use kazashi_domain::roster::Sex;
+use kazashi_domain::text::{Address, KanaReading, Label, PersonName};
+use kazashi_domain::{
+    CivilDate, Deployment, DeploymentKind, EventBody, Members, Roster, RosterEntry, RosterKind,
+    ShelterType, Site, SiteKind,
+};
+use kazashi_sync::{
+    DeviceEntry, DeviceKey, Manifest, Message, Revocation, Role as DeviceRole, SignedManifest,
+};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// 2026-09-01 09:00 JST.
+const T0: u64 = 1_788_220_800_000;
+const STRANGER: u8 = 3;
+const REVOKED: u8 = 4;
+
+pub(crate) fn key(n: u8) -> DeviceKey {
+    DeviceKey::from_seed([n; 32])
+}
+
+pub(crate) fn device(n: u8) -> DeviceId {
+    key(n).device_id()
+}
+
+pub(crate) fn site() -> SiteId {
+    SiteId::new("S1").unwrap()
+}
+
+pub(crate) fn person(i: usize) -> PersonId {
+    PersonId::new(&format!("P{i:03}")).unwrap()
+}
+
+pub(crate) fn roster() -> Roster {
+    let entries = (0..8)
+        .map(|i| RosterEntry {
+            person: person(i),
+            household: HouseholdId::new(&format!("H{i:03}")).unwrap(),
+            name: PersonName::new("髙橋 花子").unwrap(),
+            kana: KanaReading::new("たかはし はなこ").unwrap(),
+            birth_date: CivilDate::new(1980, 1, 1).unwrap(),
+            sex: Sex::Female,
+            address: Address::new("新潟県三条市旭町2丁目3-1").unwrap(),
+            voter: None,
+            care_needs: BTreeSet::new(),
+        })
+        .collect();
+    Roster::new(
+        RosterKind::Residents,
+        entries,
+        CivilDate::new(2026, 9, 1).unwrap(),
+    )
+    .unwrap()
+}
+
+pub(crate) fn deployment(id: u8, roster: RosterHash) -> Deployment {
+    Deployment::new(
+        DeploymentId([id; 16]),
+        Label::new("訓練").unwrap(),
+        DeploymentKind::ShelterOperation,
+        roster,
+        vec![Site {
+            id: site(),
+            name: Label::new("S1 避難所").unwrap(),
+            kind: SiteKind::Shelter {
+                shelter_type: ShelterType::Designated,
+                capacity: 100,
+            },
+        }],
+    )
+    .unwrap()
+}
+
+pub(crate) struct World {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) clock: ManualClock,
+    pub(crate) roster: Arc<Roster>,
+    pub(crate) manifest: Vec<u8>,
+}
+
+/// Stations 1 and 2 enrolled, 4 enrolled and revoked, 3 a stranger.
+pub(crate) fn world() -> World {
+    world_enrolling(&[])
+}
+
+/// [`world`] with more stations enrolled (a manifest another laptop may hold).
+pub(crate) fn world_enrolling(more: &[u8]) -> World {
+    let roster = roster();
+    let entry = |n: u8| DeviceEntry {
+        device: device(n),
+        role: DeviceRole::Station,
+        label: Label::new(&format!("端末{n}")).unwrap(),
+        sites: vec![],
+    };
+    let manifest = Manifest {
+        version: 3,
+        deployment: deployment(1, roster.hash()),
+        admin: DeviceKey::from_seed([100; 32]).device_id(),
+        devices: [1, 2, REVOKED]
+            .iter()
+            .chain(more)
+            .map(|&n| entry(n))
+            .collect(),
+        revoked: vec![Revocation {
+            device: device(REVOKED),
+            from_ms: T0,
+        }],
+        staff: vec![],
+        closed_at: None,
+    };
+    let signed = SignedManifest::sign(&manifest, &DeviceKey::from_seed([100; 32])).unwrap();
+    World {
+        dir: tempfile::tempdir().unwrap(),
+        clock: ManualClock::new(T0),
+        roster: Arc::new(roster),
+        manifest: signed.encode(),
+    }
+}
+
+pub(crate) fn node(w: &World, n: u8) -> Node<ManualClock> {
+    Node::create(
+        &w.dir.path().join(format!("{n}.db")),
+        "correct horse",
+        KdfParams::FAST_INSECURE,
+        key(n),
+        &w.manifest,
+        w.roster.clone(),
+        site(),
+        w.clock.clone(),
+    )
+    .unwrap()
+}
+
+pub(crate) fn check_in(node: &mut Node<ManualClock>, i: usize) {
+    node.record(
+        OperatorId::new("staff01").unwrap(),
+        EventBody::ShelterCheckIn {
+            household: None,
+            members: Members::new(vec![PersonRef::Roster(person(i))]).unwrap(),
+            method: IdMethod::Lookup,
+        },
+    )
+    .unwrap();
+}
+
+fn fast() -> LinkConfig {
+    LinkConfig {
+        anti_entropy_ms: 7_000,
+        ping_ms: 2_000,
+        lost_after_ms: 10_000,
+        greeting_ms: 5_000,
+    }
+}
+
+fn sends(actions: &[Action]) -> Vec<(u8, Vec<u8>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { kind, body } => Some((*kind, body.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(actions: &[Action]) -> Vec<u32> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Close { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+fn status(actions: &[Action]) -> Option<(Link, Option<String>)> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::Status { link, reason } => Some((*link, reason.clone())),
+        _ => None,
+    })
+}
+
+fn timer(actions: &[Action]) -> Option<u64> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::Timer { at } => Some(*at),
+        _ => None,
+    })
+}
+
+/// An accepting machine at `node` for `remote`, fed one greeting; its actions.
+fn greet_with(node: &mut Node<ManualClock>, remote: DeviceId, theirs: Hello) -> Vec<Action> {
+    let (mut link, opened) = SyncLink::open(Hello::of(node), Role::Accepted, remote, fast(), 0);
+    assert!(sends(&opened).is_empty(), "the accepting side spoke first");
+    assert_eq!(link.max_frame(), MAX_HELLO);
+    link.frame(node, FRAME_HELLO, &theirs.encode(), 10)
+}
+
+#[test]
+fn hello_encoding_is_postcards() {
+    for h in [
+        Hello {
+            protocol: 1,
+            deployment: DeploymentId([7; 16]),
+            manifest_version: 3,
+        },
+        Hello {
+            protocol: u16::MAX,
+            deployment: DeploymentId([0xff; 16]),
+            manifest_version: u32::MAX,
+        },
+        Hello {
+            protocol: 300,
+            deployment: DeploymentId([0; 16]),
+            manifest_version: 128,
+        },
+    ] {
+        assert_eq!(h.encode(), postcard::to_allocvec(&h).unwrap());
+        assert_eq!(Hello::decode(&h.encode()), Some(h));
+    }
+    assert_eq!(Hello::decode(&[0xff; 3]), None);
+    assert_eq!(Hello::decode(&[]), None);
+}
+
+#[test]
+fn a_greeting_of_another_protocol_or_deployment_is_mismatched_and_not_answered() {
+    let w = world();
+    let mut a = node(&w, 1);
+    let ours = Hello::of(&a);
+    let other_protocol = greet_with(
+        &mut a,
+        device(2),
+        Hello {
+            protocol: PROTOCOL_VERSION + 1,
+            ..ours
+        },
+    );
+    assert_eq!(closes(&other_protocol), [CLOSE_MISMATCHED]);
+    assert!(sends(&other_protocol).is_empty());
+    let (link, why) = status(&other_protocol).unwrap();
+    assert_eq!(link, Link::Mismatched);
+    assert!(why.unwrap().contains("protocol version 2"));
+
+    let other_deployment = greet_with(
+        &mut a,
+        device(2),
+        Hello {
+            deployment: DeploymentId([9; 16]),
+            ..ours
+        },
+    );
+    assert_eq!(closes(&other_deployment), [CLOSE_MISMATCHED]);
+    assert!(sends(&other_deployment).is_empty());
+    let (link, why) = status(&other_deployment).unwrap();
+    assert_eq!(link, Link::Mismatched);
+    assert!(why.unwrap().contains("another deployment (09090909)"));
+
+    // The dialling side closes the same way when the answer is wrong.
+    let (mut d, opened) = SyncLink::open(ours, Role::Dialled, device(2), fast(), 0);
+    assert_eq!(sends(&opened), [(FRAME_HELLO, ours.encode())]);
+    let out = d.frame(
+        &mut a,
+        FRAME_HELLO,
+        &Hello {
+            deployment: DeploymentId([9; 16]),
+            ..ours
+        }
+        .encode(),
+        5,
+    );
+    assert_eq!(closes(&out), [CLOSE_MISMATCHED]);
+    assert!(d.is_closed());
+
+    // Anything but a greeting first, or bytes that are no greeting, is a protocol error.
+    let (mut x, _) = SyncLink::open(ours, Role::Accepted, device(2), fast(), 0);
+    let out = x.frame(&mut a, FRAME_SYNC, b"catalog", 1);
+    assert_eq!(closes(&out), [CLOSE_PROTOCOL]);
+    assert_eq!(status(&out).unwrap().1.as_deref(), Some("no greeting"));
+    let (mut y, _) = SyncLink::open(ours, Role::Accepted, device(2), fast(), 0);
+    let out = y.frame(&mut a, FRAME_HELLO, &[0xff, 0xff, 0xff, 0xff], 1);
+    assert_eq!(closes(&out), [CLOSE_PROTOCOL]);
+    // After the close nothing more is done.
+    assert!(y.frame(&mut a, FRAME_HELLO, &ours.encode(), 2).is_empty());
+    assert!(y.tick(&mut a, 1_000_000).is_empty());
+}
+
+#[test]
+fn an_unenrolled_or_revoked_remote_is_refused() {
+    let w = world();
+    let mut a = node(&w, 1);
+    let ours = Hello::of(&a);
+    for stranger in [device(STRANGER), device(REVOKED)] {
+        let out = greet_with(&mut a, stranger, ours);
+        assert_eq!(closes(&out), [CLOSE_REFUSED], "{stranger:?}");
+        assert!(sends(&out).is_empty(), "answered {stranger:?}");
+        assert_eq!(
+            status(&out),
+            Some((
+                Link::Refused,
+                Some("not enrolled in this deployment".to_owned())
+            ))
+        );
+    }
+    // The enrolled one is answered: its greeting, then the catalog.
+    let out = greet_with(&mut a, device(2), ours);
+    assert!(closes(&out).is_empty());
+    let kinds: Vec<u8> = sends(&out).iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds, [FRAME_HELLO, FRAME_SYNC]);
+    assert_eq!(status(&out), Some((Link::Connected, None)));
+}
+
+#[test]
+fn no_greeting_before_the_deadline_closes() {
+    let w = world();
+    let mut a = node(&w, 1);
+    let (mut link, out) = SyncLink::open(Hello::of(&a), Role::Accepted, device(2), fast(), 100);
+    assert_eq!(timer(&out), Some(5_100));
+    let early = link.tick(&mut a, 5_099);
+    assert!(closes(&early).is_empty());
+    assert_eq!(timer(&early), Some(5_100));
+    let out = link.tick(&mut a, 5_100);
+    assert_eq!(closes(&out), [CLOSE_PROTOCOL]);
+    assert_eq!(status(&out).unwrap().0, Link::Mismatched);
+}
+
+/// Two machines wired back to back at the same instant: deliver every frame until
+/// nothing is in flight, announcing gains as the drivers do. The frames sent, per kind.
+struct Pair {
+    a: Node<ManualClock>,
+    b: Node<ManualClock>,
+    la: SyncLink,
+    lb: SyncLink,
+    /// (to b?, kind, body)
+    wire: std::collections::VecDeque<(bool, u8, Vec<u8>)>,
+    sent: [usize; 4],
+    statuses: Vec<(bool, Link)>,
+}
+
+impl Pair {
+    fn open(w: &World, config: LinkConfig, now: u64) -> Pair {
+        let (a, b) = (node(w, 1), node(w, 2));
+        let (la, oa) = SyncLink::open(Hello::of(&a), Role::Dialled, device(2), config, now);
+        let (lb, ob) = SyncLink::open(Hello::of(&b), Role::Accepted, device(1), config, now);
+        let mut p = Pair {
+            a,
+            b,
+            la,
+            lb,
+            wire: Default::default(),
+            sent: [0; 4],
+            statuses: Vec::new(),
+        };
+        p.take(true, oa, now);
+        p.take(false, ob, now);
+        p
+    }
+
+    /// Perform the actions of a's machine (`from_a`) or b's.
+    fn take(&mut self, from_a: bool, actions: Vec<Action>, now: u64) {
+        for act in actions {
+            match act {
+                Action::Send { kind, body } => {
+                    self.sent[usize::from(kind)] += 1;
+                    self.wire.push_back((from_a, kind, body));
+                }
+                Action::Close { code, reason } => panic!("closed: {code} {reason}"),
+                Action::Status { link, .. } => self.statuses.push((from_a, link)),
+                Action::Gained { .. } | Action::Adopted { .. } => {
+                    let more = if from_a {
+                        self.la.changed(&mut self.a, now)
+                    } else {
+                        self.lb.changed(&mut self.b, now)
+                    };
+                    self.take(from_a, more, now);
+                }
+                Action::Failed(e) => panic!("{e}"),
+                Action::Timer { .. } | Action::Differing(_) => {}
+            }
+        }
+    }
+
+    fn pump(&mut self, now: u64) {
+        let mut steps = 0;
+        while let Some((to_b, kind, body)) = self.wire.pop_front() {
+            steps += 1;
+            assert!(steps < 10_000, "no quiescence");
+            let out = if to_b {
+                self.lb.frame(&mut self.b, kind, &body, now)
+            } else {
+                self.la.frame(&mut self.a, kind, &body, now)
+            };
+            self.take(!to_b, out, now);
+        }
+    }
+}
+
+#[test]
+fn two_machines_back_to_back_converge_and_push_what_is_new() {
+    let w = world();
+    let mut p = Pair::open(&w, fast(), 0);
+    for i in 0..3 {
+        check_in(&mut p.a, i);
+    }
+    for i in 3..5 {
+        check_in(&mut p.b, i);
+    }
+    assert_ne!(p.a.state_digest(), p.b.state_digest());
+    p.pump(0);
+    assert!(p.la.is_live() && p.lb.is_live());
+    assert_eq!(
+        p.statuses,
+        [(false, Link::Connected), (true, Link::Connected)],
+        "the accepting side goes live first, on the dialler's greeting"
+    );
+    assert_eq!(p.a.state().len(), 5);
+    assert_eq!(p.a.state_digest(), p.b.state_digest());
+    assert_eq!(p.sent[usize::from(FRAME_HELLO)], 2);
+
+    // A new event is pushed at once, without waiting for a catalog.
+    check_in(&mut p.b, 5);
+    let out = p.lb.changed(&mut p.b, 100);
+    assert!(!sends(&out).is_empty());
+    p.take(false, out, 100);
+    p.pump(100);
+    assert_eq!(p.a.state().len(), 6);
+    assert_eq!(p.a.state_digest(), p.b.state_digest());
+}
+
+#[test]
+fn anti_entropy_catalog_goes_at_the_configured_interval() {
+    let w = world();
+    let config = LinkConfig {
+        ping_ms: 60_000,
+        lost_after_ms: 120_000,
+        ..fast()
+    };
+    let mut p = Pair::open(&w, config, 0);
+    p.pump(0);
+    assert!(p.la.is_live());
+    let catalogs = |out: &[Action]| {
+        sends(out)
+            .iter()
+            .filter(|(k, b)| {
+                *k == FRAME_SYNC && matches!(Message::decode(b), Ok(Message::Catalog(_)))
+            })
+            .count()
+    };
+    // Asked for a tick at the catalog's time, not before.
+    let quiet = p.la.tick(&mut p.a, 6_999);
+    assert_eq!(catalogs(&quiet), 0);
+    assert_eq!(timer(&quiet), Some(7_000));
+    let first = p.la.tick(&mut p.a, 7_000);
+    assert_eq!(catalogs(&first), 1);
+    assert_eq!(timer(&first), Some(14_000));
+    assert_eq!(catalogs(&p.la.tick(&mut p.a, 13_000)), 0);
+    assert_eq!(catalogs(&p.la.tick(&mut p.a, 14_000)), 1);
+    // A late tick sends one catalog, not the missed ones, and keeps the beat.
+    let late = p.la.tick(&mut p.a, 30_000);
+    assert_eq!(catalogs(&late), 1);
+    assert_eq!(timer(&late), Some(35_000));
+}
+
+#[test]
+fn pings_keep_an_idle_link_and_silence_past_lost_after_closes_it() {
+    let w = world();
+    let mut p = Pair::open(&w, fast(), 0);
+    p.pump(0);
+    // Idle for the ping interval: a ping.
+    let out = p.la.tick(&mut p.a, 2_000);
+    assert_eq!(sends(&out), [(FRAME_PING, Vec::new())]);
+    // Something sent since: no ping yet.
+    let pushed = p.la.tick(&mut p.a, 3_000);
+    assert!(sends(&pushed).is_empty());
+    assert_eq!(timer(&pushed), Some(4_000));
+    // The peer's ping at 8 s keeps it; 10 s after that it is lost.
+    let heard = p.la.frame(&mut p.a, FRAME_PING, &[], 8_000);
+    assert!(closes(&heard).is_empty());
+    assert!(closes(&p.la.tick(&mut p.a, 18_000)).is_empty());
+    let out = p.la.tick(&mut p.a, 18_001);
+    assert_eq!(closes(&out), [CLOSE_LOST]);
+    assert_eq!(
+        status(&out),
+        Some((Link::Lost, Some("silent for 10 s".to_owned())))
+    );
+    assert!(p.la.is_closed());
+    assert!(p.la.tick(&mut p.a, 20_000).is_empty());
+    // The timer asked for covers the deadline.
+    let w2 = world();
+    let mut q = Pair::open(&w2, fast(), 0);
+    q.pump(0);
+    let mut at = 0;
+    for _ in 0..20 {
+        let out = q.la.tick(&mut q.a, at);
+        if !closes(&out).is_empty() {
+            break;
+        }
+        at = timer(&out).unwrap();
+    }
+    assert_eq!(at, 10_001, "the lost check is not late");
+}
+
+#[test]
+fn peer_bytes_that_are_not_a_message_are_quarantined_and_an_unknown_kind_closes() {
+    let w = world();
+    let mut p = Pair::open(&w, fast(), 0);
+    p.pump(0);
+    let out = p.la.frame(&mut p.a, FRAME_SYNC, &[0xff; 40], 1);
+    assert!(closes(&out).is_empty());
+    assert!(p.la.is_live());
+    let out =
+        p.la.frame(&mut p.a, FRAME_HELLO, &Hello::of(&p.b).encode(), 2);
+    assert_eq!(closes(&out), [CLOSE_PROTOCOL]);
+    assert_eq!(status(&out).unwrap().0, Link::Lost);
+}
+
+#[test]
+fn a_close_by_the_peer_says_why() {
+    let w = world();
+    let mut p = Pair::open(&w, fast(), 0);
+    p.pump(0);
+    let out = p.la.closed(
+        &mut p.a,
+        Ended::ByPeer {
+            code: u64::from(CLOSE_REFUSED),
+            reason: "refused".into(),
+        },
+    );
+    assert_eq!(status(&out).unwrap().0, Link::Refused);
+    assert!(p.la.is_closed());
+    assert!(p.la.closed(&mut p.a, Ended::Dropped("x".into())).is_empty());
+    let (l, why) = Ended::ByPeer {
+        code: u64::from(CLOSE_MISMATCHED),
+        reason: String::new(),
+    }
+    .status();
+    assert_eq!(l, Link::Mismatched);
+    assert!(why.contains("another deployment"));
+    assert_eq!(
+        Ended::Dropped("timed out".into()).status(),
+        (Link::Lost, "connection ended: timed out".into())
+    );
+    assert_eq!(
+        Ended::ByPeer {
+            code: 0,
+            reason: "bye".into()
+        }
+        .status(),
+        (Link::Lost, "closed by the peer: bye".into())
+    );
+}
+
+#[test]
+fn backoff_doubles_to_the_cap_and_restarts_after_a_meeting() {
+    let mut b = Backoff::mesh();
+    assert_eq!(b.delay(), 250);
+    let waits: Vec<u64> = (0..7).map(|_| b.failed()).collect();
+    assert_eq!(waits, [500, 1_000, 2_000, 4_000, 5_000, 5_000, 5_000]);
+    assert_eq!(b.met(), 250);
+    for _ in 0..100 {
+        b.failed();
+    }
+    assert_eq!(b.delay(), 5_000);
+}
+
+#[test]
+fn next_attempt_matches_the_dial_loop_step_by_step() {
+    // The naive loop: each failed attempt lasts the timeout, then the wait.
+    let naive = |tried: u64, now: u64| {
+        let mut b = Backoff::mesh();
+        let mut at = tried;
+        loop {
+            at += DIAL_TIMEOUT_MS + b.failed();
+            if at >= now {
+                return at;
+            }
+        }
+    };
+    for now in [
+        0,
+        1,
+        3_500,
+        3_501,
+        7_000,
+        60_000,
+        61_234,
+        3_600_000,
+        86_400_000 + 17,
+    ] {
+        assert_eq!(
+            Backoff::mesh().next_attempt(1_000, now + 1_000),
+            naive(1_000, now + 1_000),
+            "now {now}"
+        );
+    }
+    assert_eq!(Backoff::mesh().next_attempt(0, 0), 3_500);
+}
