@@ -297,7 +297,7 @@ fn a_bundle_is_unreadable_without_a_key_and_any_change_to_it_is_caught() {
     let read_old = bundle::read(&old, &m, &key(2)).unwrap();
     assert_eq!(read_old.manifest, None);
     assert_eq!(read_old.shards, body.shards);
-    assert!(file.starts_with(b"KZBUNDLE3"));
+    assert!(file.starts_with(b"KZBUNDLE4"));
     // Nothing of the contents shows in the file.
     assert!(!file.windows(marker.len()).any(|w| w == marker.as_slice()));
     assert!(!file.windows(8).any(|w| w == &marker[..8]));
