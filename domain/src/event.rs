@@ -647,17 +647,25 @@ impl Event {
         postcard::to_allocvec(&self.content).map_err(|_| EventError::Encoding)
     }
 
-    /// Decode and validate bytes from a peer, a file or a store.
+    /// Decode and validate bytes from a peer, a file or a store. Only the canonical encoding
+    /// is taken (the bytes [`Event::encode`] writes for what they decode to): postcard also
+    /// reads trailing bytes and over-long integers, and one event must have one byte string.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let content: EventContent =
             postcard::from_bytes(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        Event::new(content).map_err(DecodeError::Invalid)
+        let event = Event::new(content).map_err(DecodeError::Invalid)?;
+        if event.encode().map_err(DecodeError::Invalid)? != bytes {
+            return Err(DecodeError::Malformed(
+                "the event is not in its canonical encoding".into(),
+            ));
+        }
+        Ok(event)
     }
 
     /// Decode bytes that [`Event::encode`] wrote and this node kept in its own authenticated
     /// store (the cold start): the id is the hash of these bytes as they are, without encoding
     /// the content again. Bytes from anywhere else must go through [`Event::decode`], which
-    /// also settles non-canonical encodings.
+    /// refuses non-canonical encodings.
     pub fn decode_own(bytes: &[u8]) -> Result<Self, DecodeError> {
         let content: EventContent =
             postcard::from_bytes(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;

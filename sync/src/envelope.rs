@@ -65,6 +65,21 @@ impl Wire {
     }
 }
 
+/// Decode an envelope's outer layer, refusing any byte string but the one its contents encode
+/// to: postcard takes trailing bytes and over-long length prefixes, which would let anyone
+/// holding an envelope make a second byte string of it that still verifies (one event, one
+/// byte string — see [`crate::shard`] for why two copies of an id must not differ).
+fn decode_wire(bytes: &[u8]) -> Result<Wire, Rejection> {
+    let wire: Wire =
+        postcard::from_bytes(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    if wire.encode() != bytes {
+        return Err(Rejection::Malformed(
+            "the envelope is not in its canonical encoding".into(),
+        ));
+    }
+    Ok(wire)
+}
+
 /// Why an envelope was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
@@ -139,8 +154,7 @@ pub fn seal(
 /// Verify an envelope against the membership in force and return its event.
 pub fn open(bytes: &[u8], members: &Membership) -> Result<Event, Rejection> {
     count(|n| n.decoded += 1);
-    let wire: Wire =
-        postcard::from_bytes(bytes).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    let wire = decode_wire(bytes)?;
     let expected = members.deployment().id();
     if wire.deployment != expected {
         return Err(Rejection::WrongDeployment {
@@ -183,7 +197,9 @@ pub fn open(bytes: &[u8], members: &Membership) -> Result<Event, Rejection> {
 }
 
 /// The event inside an envelope this node verified before and kept in its own encrypted store
-/// (cold start): decoded and checked on its own, the signature not verified again.
+/// (cold start): decoded and checked on its own, the signature not verified again. A store
+/// written before envelopes had to be canonical may hold a non-canonical one, which it took
+/// then: it is read as it was (its id is that of the event's canonical form either way).
 pub fn open_trusted(bytes: &[u8], deployment: DeploymentId) -> Result<Event, Rejection> {
     count(|n| n.decoded += 1);
     let wire: Wire =
@@ -193,10 +209,9 @@ pub fn open_trusted(bytes: &[u8], deployment: DeploymentId) -> Result<Event, Rej
             found: wire.deployment,
         });
     }
-    Event::decode(&wire.event).map_err(|e| match e {
-        DecodeError::Malformed(m) => Rejection::Malformed(m),
-        DecodeError::Invalid(e) => Rejection::InvalidEvent(e.to_string()),
-    })
+    let content: kazashi_domain::EventContent =
+        postcard::from_bytes(&wire.event).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    Event::new(content).map_err(|e| Rejection::InvalidEvent(e.to_string()))
 }
 
 /// [`open`], and check that the event is the one the envelope was filed under.

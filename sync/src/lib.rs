@@ -12,6 +12,7 @@
 
 pub mod envelope;
 pub mod identity;
+pub mod inflate;
 pub mod manifest;
 pub mod shard;
 pub mod wire;

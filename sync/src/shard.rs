@@ -99,7 +99,17 @@ pub enum ShardError {
     NotAnEnvelope(String),
     #[error("refused envelope {key}: {reason}")]
     BadEnvelope { key: String, reason: Rejection },
+    #[error("refused a change that re-writes event {0}, which it already holds")]
+    Rewrite(String),
+    #[error("refused changes too large to take: {0}")]
+    TooLarge(String),
 }
+
+/// The most the Automerge chunks of one sync message or one bundle shard may inflate to
+/// (their DEFLATE columns and compressed changes), checked before Automerge reads them: a
+/// shard's whole history is a few MiB (an envelope is about 300 bytes, a shelter writes a few
+/// thousand a day).
+pub const MAX_INFLATED: usize = 64 << 20;
 
 fn am(e: automerge::AutomergeError) -> ShardError {
     ShardError::Automerge(e.to_string())
@@ -250,6 +260,12 @@ impl ShardDoc {
     ) -> Result<Vec<Vetted<T>>, ShardError> {
         let msg =
             sync::Message::decode(message).map_err(|e| ShardError::BadMessage(e.to_string()))?;
+        // Before Automerge parses a change: what would it inflate to?
+        let mut inflated = 0usize;
+        for chunk in msg.changes.iter() {
+            inflated += crate::inflate::check_chunks(chunk, MAX_INFLATED.saturating_sub(inflated))
+                .map_err(|e| ShardError::TooLarge(e.to_string()))?;
+        }
         if msg.changes.is_empty() {
             // Heads, needs and a summary only: nothing enters the document, so there is
             // nothing to vet and no need to fork it.
@@ -266,6 +282,13 @@ impl ShardDoc {
             .sync()
             .receive_sync_message(&mut trial_peer, msg)
             .map_err(am)?;
+        if trial.get_heads() == before {
+            // Nothing the document can take (changes it holds already, or changes whose
+            // dependencies are missing, which Automerge would queue without bound): the fork,
+            // and its queue, are dropped.
+            *peer = trial_peer;
+            return Ok(Vec::new());
+        }
         let added = self.vet(&mut trial, &before, check)?;
         self.doc = trial;
         self.digest = None;
@@ -280,6 +303,8 @@ impl ShardDoc {
         bytes: &[u8],
         check: EnvelopeCheck<'_, T>,
     ) -> Result<Vec<Vetted<T>>, ShardError> {
+        crate::inflate::check_chunks(bytes, MAX_INFLATED)
+            .map_err(|e| ShardError::TooLarge(e.to_string()))?;
         let before = self.doc.get_heads();
         let mut trial = self.doc.fork().with_actor(self.actor.clone());
         trial
@@ -303,6 +328,13 @@ impl ShardDoc {
 
     /// Check what `trial` changed since `before`: only new, valid envelopes filed under their
     /// own ids. Returns the new envelopes with what `check` made of each.
+    ///
+    /// Each new change is judged by itself (so that every node that sees it judges it alike,
+    /// whatever it held before): it may only put byte strings at keys of the root that its own
+    /// history does not hold, superseding nothing — no deletion (a write-then-delete included),
+    /// no overwrite, no re-write. Concurrent puts of one key stay side by side; each must be a
+    /// valid envelope of that event, and the document's envelope for it is the least of them
+    /// in byte order ([`envelope_at`]).
     fn vet<T: Send>(
         &self,
         trial: &mut AutoCommit,
@@ -310,30 +342,95 @@ impl ShardDoc {
         check: EnvelopeCheck<'_, T>,
     ) -> Result<Vec<Vetted<T>>, ShardError> {
         let after = trial.get_heads();
-        let mut candidates = Vec::new();
         if before == after.as_slice() {
             return Ok(Vec::new());
         }
+        self.vet_changes(trial, before)?;
+        let mut candidates = Vec::new();
+        let mut keys = std::collections::BTreeSet::new();
         for patch in trial.diff(before, &after) {
             if patch.obj != ObjId::Root {
                 return Err(ShardError::NotAnEnvelope(format!("{:?}", patch.obj)));
             }
             match patch.action {
                 // A put, or a concurrent put of the same key (the same event reached two
-                // nodes by different paths): every value there must be the same envelope.
+                // nodes by different paths).
                 PatchAction::PutMap { key, .. }
                 | PatchAction::Conflict {
                     prop: automerge::Prop::Map(key),
                 } => {
-                    if let Some(c) = self.check_key(trial, &key)? {
-                        candidates.push(c);
+                    if keys.insert(key.clone()) {
+                        self.check_key(trial, &key, &mut candidates)?;
                     }
                 }
                 PatchAction::DeleteMap { key } => return Err(ShardError::Delete(key)),
                 other => return Err(ShardError::NotAnEnvelope(format!("{other:?}"))),
             }
         }
-        verify_all(candidates, check)
+        let vetted = verify_all(
+            candidates.iter().map(|(id, env, _)| (*id, env.clone())).collect(),
+            check,
+        )?;
+        // One per new event: the least envelope (the one `envelope_at` will return).
+        let mut out: Vec<Vetted<T>> = Vec::new();
+        for (v, (_, _, new)) in vetted.into_iter().zip(&candidates) {
+            if !*new {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.id == v.id => {
+                    if v.envelope < last.envelope {
+                        *last = v;
+                    }
+                }
+                _ => out.push(v),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The operations of the changes `trial` has beyond `before`, each judged on its own.
+    fn vet_changes(&self, trial: &mut AutoCommit, before: &[ChangeHash]) -> Result<(), ShardError> {
+        use automerge::legacy::{Key, ObjectId};
+        let changes = trial.get_changes(before);
+        let mut puts: Vec<(String, Vec<ChangeHash>)> = Vec::new();
+        for change in &changes {
+            let expanded = change.decode();
+            let mut keys = std::collections::BTreeSet::new();
+            for op in &expanded.operations {
+                let key = match (&op.obj, &op.key) {
+                    (ObjectId::Root, Key::Map(k)) if !op.insert => k.to_string(),
+                    _ => return Err(ShardError::NotAnEnvelope(format!("{:?}", op.obj))),
+                };
+                match &op.action {
+                    automerge::legacy::OpType::Put(ScalarValue::Bytes(_)) => {}
+                    automerge::legacy::OpType::Delete => return Err(ShardError::Delete(key)),
+                    _ => return Err(ShardError::NotAnEnvelope(key)),
+                }
+                if !op.pred.is_empty() {
+                    return Err(ShardError::Overwrite(key));
+                }
+                if !keys.insert(key.clone()) {
+                    return Err(ShardError::Rewrite(key));
+                }
+                puts.push((key, change.deps().to_vec()));
+            }
+        }
+        // A key put twice among the new changes, or put again after this document held it:
+        // does the second change's own history hold it already? (Honest nodes put a key only
+        // when their document lacks it; two who lacked it at once put it side by side.)
+        let mut seen: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for (key, _) in &puts {
+            *seen.entry(key.as_str()).or_default() += 1;
+        }
+        for (key, deps) in &puts {
+            let again = seen.get(key.as_str()).is_some_and(|n| *n > 1)
+                || matches!(self.doc.get(ROOT, key.as_str()), Ok(Some(_)));
+            if again && !trial.get_all_at(ROOT, key.as_str(), deps).map_err(am)?.is_empty() {
+                return Err(ShardError::Rewrite(key.clone()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -389,18 +486,25 @@ fn verify_all<T: Send>(
 }
 
 impl ShardDoc {
-    /// Check the values at `key` in `trial` against this document: returns the id and envelope
-    /// if the key is a new event (still to verify).
+    /// Check the values at `key` in `trial`: every one a byte string, to be verified as an
+    /// envelope of the event `key` names. Pushes each distinct value not verified here before,
+    /// marked whether the event is new to this document.
     fn check_key(
         &self,
         trial: &AutoCommit,
         key: &str,
-    ) -> Result<Option<(EventId, Vec<u8>)>, ShardError> {
+        candidates: &mut Vec<(EventId, Vec<u8>, bool)>,
+    ) -> Result<(), ShardError> {
         let Ok(id) = EventId::from_hex(key) else {
             return Err(ShardError::NotAnEnvelope(key.to_owned()));
         };
         let values = trial.get_all(ROOT, key).map_err(am)?;
-        let mut first: Option<&[u8]> = None;
+        if values.is_empty() {
+            return Err(ShardError::Delete(key.to_owned()));
+        }
+        let old = values_at(&self.doc, key);
+        let new = old.is_empty();
+        let mut distinct: Vec<Vec<u8>> = Vec::new();
         for (v, _) in &values {
             let Value::Scalar(s) = v else {
                 return Err(ShardError::NotAnEnvelope(key.to_owned()));
@@ -408,25 +512,40 @@ impl ShardDoc {
             let ScalarValue::Bytes(b) = s.as_ref() else {
                 return Err(ShardError::NotAnEnvelope(key.to_owned()));
             };
-            match first {
-                None => first = Some(b),
-                Some(f) if f == b.as_slice() => {}
-                Some(_) => return Err(ShardError::Overwrite(key.to_owned())),
+            if !distinct.contains(b) {
+                distinct.push(b.clone());
             }
         }
-        let Some(new) = first else {
-            return Err(ShardError::Delete(key.to_owned()));
-        };
-        match envelope_at(&self.doc, key) {
-            Some(old) if old != new => Err(ShardError::Overwrite(key.to_owned())),
-            Some(_) => Ok(None),
-            None => Ok(Some((id, new.to_vec()))),
+        if old.iter().any(|o| !distinct.contains(o)) {
+            return Err(ShardError::Overwrite(key.to_owned()));
         }
+        distinct.sort();
+        for b in distinct {
+            if !old.contains(&b) {
+                candidates.push((id, b, new));
+            }
+        }
+        Ok(())
     }
 }
 
-/// The envelope at a key: the value if every value there (concurrent writes of the same event
-/// give several) is the same bytes.
+/// Every distinct byte string at a key (concurrent writes of one event give several).
+fn values_at(doc: &AutoCommit, key: &str) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for (v, _) in doc.get_all(ROOT, key).unwrap_or_default() {
+        if let Value::Scalar(s) = v
+            && let ScalarValue::Bytes(b) = s.as_ref()
+            && !out.contains(b)
+        {
+            out.push(b.clone());
+        }
+    }
+    out
+}
+
+/// The envelope at a key: the least in byte order of the values there (concurrent writes of
+/// one event give several, each checked to be a valid envelope of it on the way in), so that
+/// every node holding the same changes holds the same envelope.
 fn envelope_at(doc: &AutoCommit, key: &str) -> Option<Vec<u8>> {
     let values = doc.get_all(ROOT, key).ok()?;
     let mut out: Option<Vec<u8>> = None;
@@ -436,9 +555,8 @@ fn envelope_at(doc: &AutoCommit, key: &str) -> Option<Vec<u8>> {
             return None;
         };
         match &out {
-            None => out = Some(b.clone()),
-            Some(o) if o == b => {}
-            Some(_) => return None,
+            Some(o) if o <= b => {}
+            _ => out = Some(b.clone()),
         }
     }
     out
