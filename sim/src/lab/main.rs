@@ -10,6 +10,7 @@ mod bench_detector;
 mod bench_enrol;
 mod bench_log;
 mod bench_manifest;
+mod bench_match;
 mod bench_mesh;
 mod bench_reception;
 mod bench_roster;
