@@ -48,6 +48,7 @@ use crate::enrolment::Adopted;
 use crate::node::{ManifestRefusal, Node, NodeError, Peer};
 use kazashi_domain::{DeploymentId, DeviceId, EventId};
 use kazashi_sync::wire::put_varint;
+use kazashi_sync::{Membership, SignedManifest};
 use serde::{Deserialize, Serialize};
 
 /// The version in [`Hello`]; peers of another version are shown as mismatched.
@@ -91,35 +92,109 @@ pub enum Link {
 }
 
 /// The greeting both sides send first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {
     pub protocol: u16,
     pub deployment: DeploymentId,
     pub manifest_version: u32,
+    /// The first [`DIGEST_LEN`] bytes of the SHA-256 of the signed manifest in force
+    /// ([`Membership::digest`]): two laptops at the same version with different manifests
+    /// see it here and the one holding the winner sends it. `None` from a laptop of a
+    /// Kazashi that did not send it (its greeting ends after the version).
+    pub manifest_digest: Option<[u8; DIGEST_LEN]>,
+}
+
+/// How many bytes of the manifest's SHA-256 the greeting carries.
+pub const DIGEST_LEN: usize = 16;
+
+/// The greeting's first three fields, as `postcard` reads them.
+#[derive(Deserialize)]
+struct HelloHead {
+    protocol: u16,
+    deployment: DeploymentId,
+    manifest_version: u32,
 }
 
 impl Hello {
     /// This laptop's greeting.
     pub fn of<C: Clock>(node: &Node<C>) -> Self {
+        let m = node.membership();
         Self {
             protocol: PROTOCOL_VERSION,
-            deployment: node.membership().deployment().id(),
-            manifest_version: node.membership().version(),
+            deployment: m.deployment().id(),
+            manifest_version: m.version(),
+            manifest_digest: Some(short_digest(m)),
         }
     }
 
-    /// The bytes `postcard` gives for this struct (varint, 16 raw bytes, varint), written by
-    /// hand so that encoding cannot fail. `hello_encoding_is_postcards` checks the equality.
+    /// The bytes `postcard` gives for the first three fields (varint, 16 raw bytes, varint),
+    /// then the digest's [`DIGEST_LEN`] raw bytes if any, written by hand so that encoding
+    /// cannot fail. A greeting without the digest is the previous form, byte for byte; an
+    /// older laptop reads the new one too (`postcard` leaves trailing bytes alone).
+    /// `hello_encoding_is_postcards` checks both.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(3 + DeploymentId::LEN + 5);
+        let mut out = Vec::with_capacity(3 + DeploymentId::LEN + 5 + DIGEST_LEN);
         put_varint(&mut out, u64::from(self.protocol));
         out.extend_from_slice(&self.deployment.0);
         put_varint(&mut out, u64::from(self.manifest_version));
+        if let Some(d) = &self.manifest_digest {
+            out.extend_from_slice(d);
+        }
         out
     }
 
+    /// A greeting, with or without the digest; at least a digest's bytes after the version
+    /// are read as the digest (room for later fields), fewer are malformed.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        postcard::from_bytes(bytes).ok()
+        let (head, rest) = postcard::take_from_bytes::<HelloHead>(bytes).ok()?;
+        let manifest_digest = match rest {
+            [] => None,
+            _ => Some(<[u8; DIGEST_LEN]>::try_from(rest.get(..DIGEST_LEN)?).ok()?),
+        };
+        Some(Self {
+            protocol: head.protocol,
+            deployment: head.deployment,
+            manifest_version: head.manifest_version,
+            manifest_digest,
+        })
+    }
+}
+
+/// The greeting's digest of a manifest: the first [`DIGEST_LEN`] bytes of its SHA-256.
+pub fn short_digest(m: &Membership) -> [u8; DIGEST_LEN] {
+    let full = m.digest();
+    let mut out = [0u8; DIGEST_LEN];
+    out.copy_from_slice(full.get(..DIGEST_LEN).unwrap_or(&[0; DIGEST_LEN]));
+    out
+}
+
+/// A manifest as one side knows it: its version and short digest (unknown from a greeting
+/// without one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    version: u32,
+    digest: Option<[u8; DIGEST_LEN]>,
+}
+
+impl Held {
+    fn of(m: &Membership) -> Self {
+        Self {
+            version: m.version(),
+            digest: Some(short_digest(m)),
+        }
+    }
+
+    /// Wins over `other` under the one rule (`Membership::precedence`): a higher version, or
+    /// the same version with a lower digest (both known).
+    fn wins_over(&self, other: &Held) -> bool {
+        match self.version.cmp(&other.version) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => match (self.digest, other.digest) {
+                (Some(a), Some(b)) => a < b,
+                _ => false,
+            },
+        }
     }
 }
 
@@ -231,11 +306,11 @@ pub struct SyncLink {
     config: LinkConfig,
     mine: Hello,
     phase: Phase,
-    /// The manifest version the peer holds, as far as this side knows (its greeting, or the
-    /// one sent to it since).
-    peer_version: u32,
-    /// The highest manifest version this side announced or sent to the peer.
-    told: u32,
+    /// The manifest the peer holds, as far as this side knows (its greeting, or the one sent
+    /// to it since).
+    peer_held: Held,
+    /// The greatest manifest (under the rule) this side announced or sent to the peer.
+    told: Held,
     last_heard: u64,
     last_sent: u64,
     next_catalog: u64,
@@ -261,8 +336,14 @@ impl SyncLink {
             phase: Phase::Greeting {
                 deadline: now.saturating_add(config.greeting_ms),
             },
-            peer_version: 0,
-            told: mine.manifest_version,
+            peer_held: Held {
+                version: 0,
+                digest: None,
+            },
+            told: Held {
+                version: mine.manifest_version,
+                digest: mine.manifest_digest,
+            },
             last_heard: now,
             last_sent: now,
             next_catalog: now,
@@ -377,6 +458,8 @@ impl SyncLink {
                 if self.is_closed() {
                     return out;
                 }
+                // If the peer's crossed a better one here, this laptop's goes back at once.
+                self.offer_manifest(node, &mut out, now);
             }
             _ => {
                 self.end(
@@ -537,15 +620,19 @@ impl SyncLink {
             self.refuse(out, Link::Mismatched, CLOSE_MISMATCHED, "mismatched", why);
             return;
         }
-        self.peer_version = theirs.manifest_version;
+        self.peer_held = Held {
+            version: theirs.manifest_version,
+            digest: theirs.manifest_digest,
+        };
         if !enrolled(node, &self.remote) {
             let deadline = match self.phase {
                 Phase::Greeting { deadline } => deadline,
                 _ => now,
             };
-            if theirs.manifest_version > node.membership().version() {
-                // Perhaps enrolled in the newer manifest it holds: greet, so that it sends
-                // it, and wait for it (bounded by the greeting's deadline).
+            if self.peer_held.wins_over(&Held::of(node.membership())) {
+                // Perhaps enrolled in the newer (or same-version winning) manifest it holds:
+                // greet, so that it sends it, and wait for it (bounded by the greeting's
+                // deadline).
                 if self.role == Role::Accepted {
                     self.hello(node, out, now);
                 }
@@ -561,13 +648,15 @@ impl SyncLink {
         self.go_live(node, out, now);
     }
 
-    /// This laptop's greeting, with the manifest version in force now.
+    /// This laptop's greeting, with the manifest in force now.
     fn hello<C: Clock>(&mut self, node: &Node<C>, out: &mut Vec<Action>, now: u64) {
+        let held = Held::of(node.membership());
         let hello = Hello {
-            manifest_version: node.membership().version(),
+            manifest_version: held.version,
+            manifest_digest: held.digest,
             ..self.mine
         };
-        self.told = self.told.max(hello.manifest_version);
+        self.tell(held);
         self.send(out, FRAME_HELLO, hello.encode(), now);
     }
 
@@ -587,19 +676,27 @@ impl SyncLink {
         self.send(out, FRAME_SYNC, first, now);
     }
 
-    /// Send this laptop's manifest if the peer's is older (and it fits a frame).
+    /// Send this laptop's manifest if it wins over the peer's: a newer version, or the same
+    /// version with a lower digest (and it fits a frame).
     fn offer_manifest<C: Clock>(&mut self, node: &Node<C>, out: &mut Vec<Action>, now: u64) {
-        let version = node.membership().version();
-        if version <= self.peer_version {
+        let mine = Held::of(node.membership());
+        if !mine.wins_over(&self.peer_held) {
             return;
         }
         let bytes = node.membership().signed().encode();
         if bytes.len() > MAX_MANIFEST {
             return;
         }
-        self.peer_version = version;
-        self.told = self.told.max(version);
+        self.peer_held = mine;
+        self.tell(mine);
         self.send(out, FRAME_MANIFEST, bytes, now);
+    }
+
+    /// This side announced or sent `held` to the peer.
+    fn tell(&mut self, held: Held) {
+        if held.wins_over(&self.told) {
+            self.told = held;
+        }
     }
 
     /// The frame awaited after a greeting that announced a newer manifest: that manifest.
@@ -627,7 +724,8 @@ impl SyncLink {
                 return;
             }
         };
-        self.peer_version = self.peer_version.max(node.membership().version());
+        // The peer's manifest is now this laptop's (adopted, or the same).
+        self.peer_held = Held::of(node.membership());
         if enrolled(node, &self.remote) {
             self.go_live(node, out, now);
         } else {
@@ -638,10 +736,12 @@ impl SyncLink {
         }
     }
 
-    /// A manifest from a greeted peer: adopted if newer; a rollback the peer had no reason to
-    /// send (not newer than what this side told it), another deployment or administrator, a
-    /// conflict or a bad signature closes the connection as refused. One older than this
-    /// laptop's but newer than what it told the peer crossed a newer adoption: ignored.
+    /// A manifest from a greeted peer: adopted if it wins (newer, or the same version with a
+    /// lower digest); a rollback or a losing conflict the peer had no reason to send (not
+    /// winning over what this side told it), another deployment or administrator or a bad
+    /// signature closes the connection as refused. One that loses to this laptop's but wins
+    /// over what it told the peer crossed an adoption here: ignored (this laptop's then goes
+    /// to the peer, [`SyncLink::frame`]).
     fn live_manifest<C: Clock>(&mut self, node: &mut Node<C>, body: &[u8], out: &mut Vec<Action>) {
         if body.len() > MAX_MANIFEST {
             self.end(
@@ -655,14 +755,19 @@ impl SyncLink {
         }
         // The version the peer holds, as its manifest says.
         let (adopted, theirs) = match node.adopt_manifest(body) {
-            Ok(Adopted::Newer { version, .. }) => (Some(version), version),
-            Ok(Adopted::Same) => (None, node.membership().version()),
-            Err(NodeError::ManifestRefused(ManifestRefusal::Rollback { found, .. }))
-                if found > self.told =>
-            {
-                (None, found)
-            }
+            Ok(Adopted::Newer { version, .. }) => (Some(version), Held::of(node.membership())),
+            Ok(Adopted::Same) => (None, Held::of(node.membership())),
             Err(NodeError::ManifestRefused(r)) => {
+                let crossing = matches!(
+                    r,
+                    ManifestRefusal::Rollback { .. } | ManifestRefusal::Conflict(_)
+                );
+                if let Some(theirs) = crossing.then(|| crossed(body, &self.told)).flatten() {
+                    if theirs.wins_over(&self.peer_held) {
+                        self.peer_held = theirs;
+                    }
+                    return;
+                }
                 self.end_as(
                     node,
                     out,
@@ -679,7 +784,9 @@ impl SyncLink {
                 return;
             }
         };
-        self.peer_version = self.peer_version.max(theirs);
+        if theirs.wins_over(&self.peer_held) {
+            self.peer_held = theirs;
+        }
         if !enrolled(node, &self.remote) {
             self.revoked(node, out);
         }
@@ -785,6 +892,14 @@ impl SyncLink {
             }
         }
     }
+}
+
+/// A manifest from the peer that loses to this laptop's (refused as a rollback or a conflict)
+/// but wins over `told`, what this side announced to the peer: it crossed an adoption here, so
+/// the peer had reason to send it. Its version and digest then.
+fn crossed(body: &[u8], told: &Held) -> Option<Held> {
+    let theirs = Held::of(&SignedManifest::decode(body).ok()?);
+    theirs.wins_over(told).then_some(theirs)
 }
 
 /// The device is listed in the manifest in force and not revoked.

@@ -91,8 +91,15 @@ pub(crate) fn world() -> World {
     world_enrolling(&[])
 }
 
-/// [`world`] with more stations enrolled (a manifest another laptop may hold).
+/// [`world`] with more stations enrolled (a manifest another laptop may hold: of the same
+/// version, it is a conflict that one of the two wins, by digest).
 pub(crate) fn world_enrolling(more: &[u8]) -> World {
+    world_enrolling_at(3, more)
+}
+
+/// [`world_enrolling`] at manifest `version` (below 3: older than [`world`]'s, never adopted
+/// by a laptop holding that).
+pub(crate) fn world_enrolling_at(version: u32, more: &[u8]) -> World {
     let roster = roster();
     let entry = |n: u8| DeviceEntry {
         device: device(n),
@@ -101,7 +108,7 @@ pub(crate) fn world_enrolling(more: &[u8]) -> World {
         sites: vec![],
     };
     let manifest = Manifest {
-        version: 3,
+        version,
         deployment: deployment(1, roster.hash()),
         admin: DeviceKey::from_seed([100; 32]).device_id(),
         devices: [1, 2, REVOKED]
@@ -204,25 +211,55 @@ fn greet_with(node: &mut Node<ManualClock>, remote: DeviceId, theirs: Hello) -> 
 
 #[test]
 fn hello_encoding_is_postcards() {
-    for h in [
-        Hello {
-            protocol: 1,
-            deployment: DeploymentId([7; 16]),
-            manifest_version: 3,
-        },
-        Hello {
-            protocol: u16::MAX,
-            deployment: DeploymentId([0xff; 16]),
-            manifest_version: u32::MAX,
-        },
-        Hello {
-            protocol: 300,
-            deployment: DeploymentId([0; 16]),
-            manifest_version: 128,
-        },
+    /// The greeting as earlier Kazashi sent it, without the digest.
+    #[derive(serde::Serialize)]
+    struct Previous {
+        protocol: u16,
+        deployment: DeploymentId,
+        manifest_version: u32,
+    }
+    for (protocol, deployment, manifest_version) in [
+        (1, DeploymentId([7; 16]), 3),
+        (u16::MAX, DeploymentId([0xff; 16]), u32::MAX),
+        (300, DeploymentId([0; 16]), 128),
     ] {
-        assert_eq!(h.encode(), postcard::to_allocvec(&h).unwrap());
-        assert_eq!(Hello::decode(&h.encode()), Some(h));
+        let previous = postcard::to_allocvec(&Previous {
+            protocol,
+            deployment,
+            manifest_version,
+        })
+        .unwrap();
+        let without = Hello {
+            protocol,
+            deployment,
+            manifest_version,
+            manifest_digest: None,
+        };
+        assert_eq!(without.encode(), previous);
+        assert_eq!(Hello::decode(&previous), Some(without));
+        let with = Hello {
+            manifest_digest: Some([0xa5; DIGEST_LEN]),
+            ..without
+        };
+        let bytes = with.encode();
+        assert_eq!(bytes, [previous.clone(), vec![0xa5; DIGEST_LEN]].concat());
+        assert_eq!(Hello::decode(&bytes), Some(with));
+        // An earlier laptop reads the new greeting's first fields (postcard ignores the rest).
+        #[derive(serde::Deserialize, PartialEq, Debug)]
+        struct Read {
+            protocol: u16,
+            deployment: DeploymentId,
+            manifest_version: u32,
+        }
+        let read: Read = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(
+            (read.protocol, read.deployment, read.manifest_version),
+            (protocol, deployment, manifest_version)
+        );
+        // A digest cut short is malformed; later fields after it are left for later.
+        assert_eq!(Hello::decode(&bytes[..bytes.len() - 1]), None);
+        let longer = [bytes.clone(), vec![1, 2, 3]].concat();
+        assert_eq!(Hello::decode(&longer), Some(with));
     }
     assert_eq!(Hello::decode(&[0xff; 3]), None);
     assert_eq!(Hello::decode(&[]), None);

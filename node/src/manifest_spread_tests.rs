@@ -516,3 +516,130 @@ fn a_manifest_adopted_over_one_link_reaches_a_live_peer_whose_greeting_was_older
             .any(|a| matches!(a, Action::Send { kind, .. } if *kind == FRAME_MANIFEST))
     );
 }
+
+/// Manifests of version 2 that differ (each enrols 1, 2 and one more laptop), ordered by the
+/// SHA-256 of their signed bytes: the first wins over the others on every laptop.
+fn same_version_by_digest(extra: &[u8]) -> Vec<Vec<u8>> {
+    let mut ms: Vec<Vec<u8>> = extra.iter().map(|&n| v(2, &[1, 2, 3, n])).collect();
+    ms.sort_by_key(|m| SignedManifest::decode(m).unwrap().digest());
+    ms
+}
+
+#[test]
+fn two_laptops_at_the_same_version_with_different_manifests_settle_on_the_winner_over_a_link() {
+    let ms = same_version_by_digest(&[6, 7]);
+    let (win, lose) = (&ms[0], &ms[1]);
+    let win_digest = SignedManifest::decode(win).unwrap().digest();
+    // Whoever dials, and whichever side holds the winner.
+    for (dialler_wins, a_dials) in [(true, true), (true, false), (false, true), (false, false)] {
+        let lab = Lab::new();
+        let (ma, mb) = if dialler_wins { (win, lose) } else { (lose, win) };
+        let mut net = Net::new(vec![lab.node(1, ma), lab.node(2, mb)]);
+        let (ea, eb) = if a_dials {
+            net.connect(0, 1)
+        } else {
+            let (eb, ea) = net.connect(1, 0);
+            (ea, eb)
+        };
+        net.pump();
+        for n in 0..2 {
+            assert_eq!(net.version(n), 2);
+            assert_eq!(net.nodes[n].membership().digest(), win_digest, "node {n}");
+        }
+        assert!(net.ends[ea].link.is_live() && net.ends[eb].link.is_live());
+        // The winner's side sent it, once; the loser's sent nothing.
+        let (winner_end, loser_end) = if dialler_wins { (ea, eb) } else { (eb, ea) };
+        assert_eq!(net.ends[winner_end].manifests_sent, 1);
+        assert_eq!(net.ends[loser_end].manifests_sent, 0);
+        // The loser's store holds the winner (a restart opens with it).
+        let loser = if dialler_wins { 1 } else { 0 };
+        let again = net.nodes[loser].adopt_manifest(win).unwrap();
+        assert!(matches!(again, Adopted::Same));
+        // Later changes send no manifest either way.
+        check_in(&mut net.nodes[0], 1);
+        let out = net.ends[ea].link.changed(&mut net.nodes[0], 0);
+        assert!(
+            !out.iter()
+                .any(|a| matches!(a, Action::Send { kind, .. } if *kind == FRAME_MANIFEST))
+        );
+    }
+}
+
+#[test]
+fn a_same_version_winner_spreads_hop_by_hop_and_admits_a_laptop_it_alone_enrols() {
+    // W enrols 1, 2, 3 and 6; L enrols 1, 2, 3 and 7 (or the other way round, by digest).
+    let ms = same_version_by_digest(&[6, 7]);
+    let (win, lose) = (&ms[0], &ms[1]);
+    let win_m = SignedManifest::decode(win).unwrap();
+    let only_winner = [6u8, 7]
+        .into_iter()
+        .find(|&n| win_m.device(&device(n)).is_some())
+        .unwrap();
+    let lab = Lab::new();
+    // A holds the winner; B and D the loser, linked B–D first.
+    let mut net = Net::new(vec![
+        lab.node(1, win),
+        lab.node(2, lose),
+        lab.node(3, lose),
+        lab.node(only_winner, win),
+    ]);
+    let (bd, db) = net.connect(1, 2);
+    net.pump();
+    assert!(net.ends[bd].link.is_live() && net.ends[db].link.is_live());
+    let (ab, ba) = net.connect(0, 1);
+    net.pump();
+    assert!(net.ends[ab].link.is_live() && net.ends[ba].link.is_live());
+    for n in 0..3 {
+        assert_eq!(net.nodes[n].membership().digest(), win_m.digest(), "node {n}");
+    }
+    assert!(net.ends[bd].link.is_live(), "D took it from B, no refusal");
+    // The laptop enrolled only in the winner dials D, which had the loser: accepted.
+    let lab2 = Lab::new();
+    let mut net2 = Net::new(vec![lab2.node(only_winner, win), lab2.node(3, lose)]);
+    let (e, f) = net2.connect(0, 1);
+    net2.pump();
+    assert!(net2.ends[e].link.is_live() && net2.ends[f].link.is_live());
+    assert_eq!(net2.nodes[1].membership().digest(), win_m.digest());
+    // And the other way round: a laptop holding the loser that enrols it not is refused by
+    // the winner's holder without waiting (the loser cannot win).
+    let loser_only = if only_winner == 6 { 7 } else { 6 };
+    let mut net3 = Net::new(vec![lab2.node(loser_only, lose), lab2.node(2, win)]);
+    let (_g, h) = net3.connect(0, 1);
+    net3.pump();
+    assert_eq!(net3.ends[h].closed_with, Some(CLOSE_REFUSED));
+    assert_eq!(net3.nodes[1].membership().digest(), win_m.digest());
+}
+
+#[test]
+fn same_version_manifests_that_cross_on_a_link_end_at_the_best_with_the_link_kept() {
+    // A and B greet holding X; then B takes Y and A takes Z, both of version 2 and both
+    // beating X, Y beating Z. A's Z reaches B after B took Y: it crossed, so it is ignored
+    // (not refused) and B sends Y back at once.
+    let ms = same_version_by_digest(&[6, 7, 8]);
+    let (y, z, x) = (&ms[0], &ms[1], &ms[2]);
+    let lab = Lab::new();
+    let mut net = Net::new(vec![lab.node(1, x), lab.node(2, x)]);
+    let (ea, eb) = net.connect(0, 1);
+    net.pump();
+    assert_eq!(net.ends[ea].manifests_sent + net.ends[eb].manifests_sent, 0);
+    net.nodes[1].adopt_manifest(y).unwrap();
+    net.nodes[0].adopt_manifest(z).unwrap();
+    let out = net.ends[ea].link.changed(&mut net.nodes[0], 0);
+    net.take(ea, out);
+    net.pump();
+    assert!(net.ends[ea].link.is_live() && net.ends[eb].link.is_live());
+    let best = SignedManifest::decode(y).unwrap().digest();
+    assert_eq!(net.nodes[0].membership().digest(), best);
+    assert_eq!(net.nodes[1].membership().digest(), best);
+
+    // A losing same-version manifest the peer had no reason to send (it was told the
+    // winner) still closes as refused and changes nothing.
+    let lab = Lab::new();
+    let mut net = Net::new(vec![lab.node(1, y), lab.node(2, y)]);
+    let (_ea, eb) = net.connect(0, 1);
+    net.pump();
+    net.wire.push_back((eb, FRAME_MANIFEST, z.clone()));
+    net.pump();
+    assert_eq!(net.ends[eb].closed_with, Some(CLOSE_REFUSED));
+    assert_eq!(net.nodes[1].membership().digest(), best);
+}
