@@ -16,6 +16,22 @@ pub fn check_event(
     deployment: &Deployment,
     roster: &Roster,
 ) -> Result<(), EventError> {
+    check(event, deployment, Some(roster))
+}
+
+/// [`check_event`] without the roster look-ups (a person, household or voter the roster does
+/// not hold is not refused): for a peer's signed event, which may name a person of a roster
+/// version this laptop has not switched to yet, or one a newer roster dropped. Whether the
+/// roster holds them is the view's concern, not replication's (`kazashi_node::node`).
+pub fn check_event_shape(event: &Event, deployment: &Deployment) -> Result<(), EventError> {
+    check(event, deployment, None)
+}
+
+fn check(
+    event: &Event,
+    deployment: &Deployment,
+    roster: Option<&Roster>,
+) -> Result<(), EventError> {
     let site_id = event.site();
     let site = deployment
         .site(&site_id)
@@ -28,7 +44,9 @@ pub fn check_event(
         reason,
     };
     let known = |p: &PersonRef| match p {
-        PersonRef::Roster(id) if roster.get(id).is_none() => Err(EventError::UnknownPerson(*id)),
+        PersonRef::Roster(id) if roster.is_some_and(|r| r.get(id).is_none()) => {
+            Err(EventError::UnknownPerson(*id))
+        }
         _ => Ok(()),
     };
     let shelter_site = |s: &SiteId| -> Result<(), EventError> {
@@ -78,7 +96,7 @@ pub fn check_event(
         _ => None,
     };
     if let Some(HouseholdRef::Roster(h)) = household
-        && !roster.has_household(h)
+        && roster.is_some_and(|r| !r.has_household(h))
     {
         return Err(EventError::UnknownHousehold(*h));
     }
@@ -113,9 +131,11 @@ pub fn check_event(
                 }
                 _ => {}
             }
-            let entry = roster.get(voter).ok_or(EventError::UnknownPerson(*voter))?;
-            if entry.voter.is_none() {
-                return Err(EventError::NotAVoter(*voter));
+            if let Some(roster) = roster {
+                let entry = roster.get(voter).ok_or(EventError::UnknownPerson(*voter))?;
+                if entry.voter.is_none() {
+                    return Err(EventError::NotAVoter(*voter));
+                }
             }
             Ok(())
         }

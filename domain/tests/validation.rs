@@ -13,7 +13,7 @@ use kazashi_domain::ids::{
 use kazashi_domain::roster::{CareNeed, Roster, RosterKind, Sex};
 use kazashi_domain::text::{Label, Note, PersonName, Phone};
 use kazashi_domain::time::CivilDate;
-use kazashi_domain::validate::check_event;
+use kazashi_domain::validate::{check_event, check_event_shape};
 use kazashi_domain::{Deployment, DeploymentKind, Event, ShelterType, Site, SiteKind, Timestamp};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -623,11 +623,12 @@ fn unknown_roster_person_is_refused() {
     ];
     for (s, body) in shelter_cases {
         let name = body.name();
-        assert_eq!(
-            check_event(&at(s, body), &shelters, &roster),
-            unknown,
-            "{name}"
-        );
+        let e = at(s, body);
+        assert_eq!(check_event(&e, &shelters, &roster), unknown, "{name}");
+        // A peer's event is not refused for the roster (the roster it names may be newer).
+        assert_eq!(check_event_shape(&e, &shelters), Ok(()), "{name}");
+        // The other checks still hold without the roster.
+        assert!(check_event_shape(&e, &election).is_err(), "{name}");
     }
     assert_eq!(
         check_event(
@@ -655,6 +656,10 @@ fn person_not_a_voter_is_refused() {
         check_event(&at("E1", voter_check_in("7", early())), &d, &roster),
         Err(EventError::NotAVoter(pid("7")))
     );
+    // Without the roster, the voter is not looked up; the station's kind still is.
+    let e = at("P1", voter_check_in("7", VoteMode::ElectionDay));
+    assert_eq!(check_event_shape(&e, &d), Ok(()));
+    assert!(check_event_shape(&at("P1", voter_check_in("7", early())), &d).is_err());
     // Person 1 of the same roster is a voter.
     assert_eq!(
         check_event(

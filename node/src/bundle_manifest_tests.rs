@@ -97,18 +97,52 @@ fn an_older_manifest_in_a_bundle_is_not_adopted_and_the_bundle_still_imports() {
 }
 
 #[test]
-fn a_bundle_whose_manifest_conflicts_or_is_another_admins_is_refused_whole() {
+fn a_bundle_whose_manifest_loses_a_same_version_conflict_imports_under_the_winner() {
+    let lab = Lab::new();
+    let v1 = v(1, &[1, 2]);
+    let (win, lose) = (v(2, &[1, 2]), v(2, &[1, 2, 6]));
+    let digest = |m: &[u8]| kazashi_sync::SignedManifest::decode(m).unwrap().digest();
+    assert!(digest(&win) < digest(&lose), "the fixture's winner");
+    let mut b = lab.node(2, &v1);
+    b.adopt_manifest(&win).unwrap();
+    // A holds the losing version 2 (another administrator's folder signed it) and writes.
+    let other = Lab::new();
+    let mut a = other.node(1, &v1);
+    let e = check_in(&mut a, 0);
+    let members = kazashi_sync::SignedManifest::decode(&lose).unwrap();
+    a.replace_membership(members, &lose).unwrap();
+    let file = a.export_bundle(BundleScope::All).unwrap();
+    let r = b.import_bundle(&file, "usb").unwrap();
+    // B keeps the winner and takes A's event, checked under it; the loser is kept aside.
+    assert_eq!((r.manifest_adopted, r.added_ids), (None, vec![e]));
+    assert_eq!(b.store().manifest().unwrap().as_deref(), Some(&win[..]));
+    let q = b.store().quarantined().unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].code, "conflict-manifest");
+    // The other way round: a laptop holding the loser adopts the winner from a bundle.
+    let (lab_f, lab_g) = (Lab::new(), Lab::new());
+    let mut f = lab_f.node(2, &v1);
+    f.adopt_manifest(&lose).unwrap();
+    let mut g = lab_g.node(1, &v1);
+    g.adopt_manifest(&win).unwrap();
+    check_in(&mut g, 1);
+    let r = f
+        .import_bundle(&g.export_bundle(BundleScope::All).unwrap(), "usb")
+        .unwrap();
+    assert_eq!((r.manifest_adopted, r.added), (Some(2), 1));
+    assert_eq!(f.store().manifest().unwrap().as_deref(), Some(&win[..]));
+}
+
+#[test]
+fn a_bundle_whose_manifest_is_another_admins_is_refused_whole() {
     let lab = Lab::new();
     let v1 = v(1, &[1, 2]);
     let mut b = lab.node(2, &v1);
     b.adopt_manifest(&v(2, &[1, 2])).unwrap();
-    let cases = [
-        (v(2, &[1, 2, 6]), ManifestRefusal::Conflict(2)),
-        (
-            signed(3, 1, OTHER_ADMIN, &[1, 2], &[]),
-            ManifestRefusal::OtherAdmin,
-        ),
-    ];
+    let cases = [(
+        signed(3, 1, OTHER_ADMIN, &[1, 2], &[]),
+        ManifestRefusal::OtherAdmin,
+    )];
     for (n, (theirs, why)) in cases.into_iter().enumerate() {
         // A laptop of the same deployment whose manifest B must not take.
         let other = Lab::new();

@@ -9,6 +9,17 @@
 //! - [`Node::sync_start`] and [`Node::sync_handle`] run the sync protocol with a peer over any
 //!   transport: stored shards are loaded as the peer's catalog shows they differ, refused
 //!   messages are quarantined, new events are stored and folded.
+//! - **The roster is not a condition of replication.** A peer's event (sync, bundle, one
+//!   envelope) is checked against the membership (signature, enrolment, revocation cut-off,
+//!   closing) and the deployment (sites, the operation's kind), but not against the roster the
+//!   station runs on (`check_event_shape`): between adopting a manifest that pins a new roster
+//!   and switching to it, a laptop takes events naming people only in the new roster, and one
+//!   already switched takes events naming people a newer roster dropped. Refusing them would
+//!   refuse the whole shard message carrying them (the vetting is per message, and an
+//!   Automerge change cannot be taken without those before it) and leave that shard unsynced
+//!   with that peer for the rest of the session, or for good once the roster dropped a
+//!   person. Whether the roster holds a person is the view's concern. This laptop's own writes
+//!   ([`Node::record`]) are still checked against its roster.
 //! - [`Node::open`] is the cold start: the state is folded from the stored envelopes (verified
 //!   when they came in; the store is encrypted and authenticated); shard documents are loaded
 //!   only when written to or synced.
@@ -19,7 +30,7 @@ use crate::store::{KdfParams, Quarantined, Store, StoreError};
 use kazashi_domain::detector::{Alert, Context, Detector, MatchIndex};
 use kazashi_domain::event::{AlertOutcome, EventBody};
 use kazashi_domain::search::SearchIndex;
-use kazashi_domain::validate::check_event;
+use kazashi_domain::validate::check_event_shape;
 use kazashi_domain::{Event, EventId, OperatorId, Roster, SiteId};
 use kazashi_sync::manifest::ManifestError;
 use kazashi_sync::{
@@ -814,14 +825,22 @@ impl<C: Clock> Node<C> {
             }));
         }
         // The author's manifest first, so that a revocation it carries applies to the events
-        // below. An older one is simply not adopted; another admin's, another deployment's, a
-        // conflict or a bad one refuses the whole bundle, and nothing changes.
+        // below. An older one, or one of the same version that loses, is not adopted (the
+        // events are checked under this laptop's); another admin's, another deployment's or a
+        // bad one refuses the whole bundle, and nothing changes.
         let manifest_adopted = match body.manifest.as_deref() {
             None => None,
             Some(bytes) => match self.adopt_manifest(bytes) {
                 Ok(Adopted::Newer { version, .. }) => Some(version),
                 Ok(Adopted::Same) => None,
                 Err(NodeError::ManifestRefused(ManifestRefusal::Rollback { .. })) => None,
+                // The author holds a manifest of this version that loses to this laptop's
+                // (`Membership::precedence`): this laptop keeps its own, as for an older one,
+                // and checks the events under it; the losing manifest is kept in quarantine.
+                Err(NodeError::ManifestRefused(r @ ManifestRefusal::Conflict(_))) => {
+                    self.quarantine(source, "conflict-manifest", &r.to_string(), bytes)?;
+                    None
+                }
                 Err(NodeError::ManifestRefused(r)) => {
                     let kept = file.get(..file.len().min(1 << 20)).unwrap_or(file);
                     self.quarantine(source, "refused-manifest", &r.to_string(), kept)?;
@@ -842,12 +861,8 @@ impl<C: Clock> Node<C> {
         };
         for (shard, bytes) in body.shards {
             self.ensure_loaded(&shard)?;
-            let (members, deployment, roster) = (
-                &self.members,
-                self.station.deployment(),
-                self.station.roster(),
-            );
-            let check = |id: &EventId, env: &[u8]| accept(members, deployment, roster, id, env);
+            let (members, deployment) = (&self.members, self.station.deployment());
+            let check = |id: &EventId, env: &[u8]| accept(members, deployment, id, env);
             let Some(doc) = self.log.shard_or_new(shard) else {
                 continue;
             };
@@ -901,7 +916,7 @@ impl<C: Clock> Node<C> {
     fn verify(&self, envelope: &[u8]) -> Result<Event, Rejection> {
         let e = open(envelope, &self.members)?;
         after_close(&e, &self.members)?;
-        check_event(&e, self.station.deployment(), self.station.roster())
+        check_event_shape(&e, self.station.deployment())
             .map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
         Ok(e)
     }
@@ -1011,12 +1026,8 @@ impl<C: Clock> Node<C> {
         for shard in self.log.to_load(&message) {
             self.ensure_loaded(&shard)?;
         }
-        let (members, deployment, roster) = (
-            &self.members,
-            self.station.deployment(),
-            self.station.roster(),
-        );
-        let check = |id: &EventId, env: &[u8]| accept(members, deployment, roster, id, env);
+        let (members, deployment) = (&self.members, self.station.deployment());
+        let check = |id: &EventId, env: &[u8]| accept(members, deployment, id, env);
         let out = peer.session.handle(&mut self.log, message, &check);
         let mut step = SyncStep {
             replies: out.replies.iter().map(Message::encode).collect(),
@@ -1054,18 +1065,18 @@ fn opened(v: Vetted<Event>) -> (Event, Vec<u8>) {
 }
 
 /// Whether an envelope from a peer or a bundle may enter a shard: it verifies against the
-/// membership, is filed under its own id, and passes the domain checks. Returns the opened
+/// membership, is filed under its own id, and passes the domain checks but the roster's (module
+/// docs: the roster is not a condition of replication). Returns the opened
 /// event, which the vetting hands back for [`Node::ingest`].
 fn accept(
     members: &Membership,
     deployment: &kazashi_domain::Deployment,
-    roster: &Roster,
     id: &EventId,
     envelope: &[u8],
 ) -> Result<Event, Rejection> {
     let e = open_as(envelope, id, members)?;
     after_close(&e, members)?;
-    check_event(&e, deployment, roster).map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
+    check_event_shape(&e, deployment).map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
     Ok(e)
 }
 
@@ -1203,3 +1214,7 @@ fn persist_loaded(
     *chunks.entry(shard).or_insert(0) += 1;
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "roster_gap_tests.rs"]
+mod roster_gap_tests;
