@@ -136,8 +136,8 @@ fn now_ms() -> anyhow::Result<Millis> {
     Ok(u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// `now`, milliseconds, or a JST time `YYYY-MM-DDTHH:MM`.
-pub fn parse_time(s: &str) -> anyhow::Result<Millis> {
+/// `now`, milliseconds, or a JST time `YYYY-MM-DDTHH:MM`; a refusal names `flag`.
+pub fn parse_time(s: &str, flag: &str) -> anyhow::Result<Millis> {
     let t = s.trim();
     if t == "now" {
         return now_ms();
@@ -145,7 +145,7 @@ pub fn parse_time(s: &str) -> anyhow::Result<Millis> {
     if let Ok(ms) = t.parse::<u64>() {
         return Ok(ms);
     }
-    let bad = || anyhow::anyhow!("--from {t:?}: now, milliseconds, or YYYY-MM-DDTHH:MM (JST)");
+    let bad = || anyhow::anyhow!("{flag} {t:?}: now, milliseconds, or YYYY-MM-DDTHH:MM (JST)");
     let (day, clock) = t.split_once('T').ok_or_else(bad)?;
     let (h, m) = clock.split_once(':').ok_or_else(bad)?;
     let h: u64 = h.parse().map_err(|_| bad())?;
@@ -296,7 +296,7 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             from,
         } => {
             let pass = admin.passphrase()?;
-            let from = parse_time(from)?;
+            let from = parse_time(from, "--from")?;
             let m = admin
                 .folder()
                 .revoke(&pass, device, from)
@@ -348,7 +348,7 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
         DeploymentCommand::Staff(args) => crate::staff_cmd::run_deployment(args),
         DeploymentCommand::Close { admin, at } => {
             let pass = admin.passphrase()?;
-            let at = parse_time(at)?;
+            let at = parse_time(at, "--at")?;
             let m = admin
                 .folder()
                 .close(&pass, at)
@@ -376,9 +376,15 @@ mod tests {
     #[test]
     fn revocation_times_are_jst_milliseconds_or_now() {
         // 2026-07-12 09:30 JST is 00:30 UTC.
-        assert_eq!(parse_time("2026-07-12T09:30").unwrap(), 1_783_816_200_000);
-        assert_eq!(parse_time("1783816200000").unwrap(), 1_783_816_200_000);
-        let now = parse_time("now").unwrap();
+        assert_eq!(
+            parse_time("2026-07-12T09:30", "--from").unwrap(),
+            1_783_816_200_000
+        );
+        assert_eq!(
+            parse_time("1783816200000", "--at").unwrap(),
+            1_783_816_200_000
+        );
+        let now = parse_time("now", "--at").unwrap();
         assert!(now > 1_700_000_000_000);
         for bad in [
             "2026-07-12",
@@ -387,7 +393,10 @@ mod tests {
             "yesterday",
             "",
         ] {
-            assert!(parse_time(bad).is_err(), "{bad}");
+            for flag in ["--from", "--at"] {
+                let e = parse_time(bad, flag).unwrap_err().to_string();
+                assert!(e.starts_with(&format!("{flag} ")), "{bad}: {e}");
+            }
         }
     }
 }
