@@ -23,7 +23,9 @@ pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedMa
 pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 pub mod protocol;
 pub mod roster_transfer;
-pub use protocol::{Catalog, HeadsDigest, Log, Message, Outcome, Session, SessionError, digest};
+pub use protocol::{
+    Catalog, HeadsDigest, Log, Message, Outcome, Scope, Session, SessionError, digest,
+};
 pub mod bundle;
 pub use automerge::ChangeHash;
 pub use bundle::{BundleBody, BundleError};

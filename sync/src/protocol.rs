@@ -10,7 +10,7 @@
 
 use crate::shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 use automerge::sync;
-use kazashi_domain::{DeviceId, EventId};
+use kazashi_domain::{DeviceId, EventId, SiteId};
 use serde::{Deserialize, Serialize};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -177,6 +177,56 @@ impl Log {
     }
 }
 
+/// The shards a deployment's log can have: its sites' only, and at most
+/// [`Scope::MAX_DAYS_PER_SITE`] days of each. A peer's catalog or shard message outside it
+/// is refused before it costs anything (a catalog of a million shards would otherwise make a
+/// million empty documents here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    sites: BTreeSet<SiteId>,
+}
+
+impl Scope {
+    /// Days of log per site a deployment can hold (an operation lasts days to months).
+    pub const MAX_DAYS_PER_SITE: usize = 1000;
+
+    pub fn new(sites: impl IntoIterator<Item = SiteId>) -> Self {
+        Self {
+            sites: sites.into_iter().collect(),
+        }
+    }
+
+    /// The most shards a catalog may name.
+    pub fn max_shards(&self) -> usize {
+        self.sites.len().saturating_mul(Self::MAX_DAYS_PER_SITE)
+    }
+
+    pub fn admits(&self, shard: &ShardId) -> bool {
+        self.sites.contains(&shard.site)
+    }
+
+    /// Why `message` is outside the scope, if it is.
+    pub fn refuse(&self, message: &Message) -> Option<String> {
+        match message {
+            Message::Catalog(entries) => {
+                if entries.len() > self.max_shards() {
+                    return Some(format!(
+                        "a catalog of {} shards, more than the deployment can have ({})",
+                        entries.len(),
+                        self.max_shards()
+                    ));
+                }
+                entries
+                    .iter()
+                    .find(|(s, _)| !self.admits(s))
+                    .map(|(s, _)| format!("a catalog naming site {}, not in the deployment", s.site))
+            }
+            Message::Shard { shard, .. } => (!self.admits(shard))
+                .then(|| format!("a shard of site {}, not in the deployment", shard.site)),
+        }
+    }
+}
+
 /// A protocol message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
@@ -214,6 +264,20 @@ impl Message {
     pub fn decode(bytes: &[u8]) -> Result<Self, SessionError> {
         postcard::from_bytes(bytes).map_err(|e| SessionError::Malformed(e.to_string()))
     }
+
+    /// [`Message::decode`], refusing a catalog of more than `max_entries` shards from the
+    /// count it declares, before any entry is read.
+    pub fn decode_bounded(bytes: &[u8], max_entries: usize) -> Result<Self, SessionError> {
+        if let Some((0, rest)) = take_varint(bytes)
+            && let Some((n, _)) = take_varint(rest)
+            && n > max_entries as u64
+        {
+            return Err(SessionError::TooLarge(format!(
+                "a catalog of {n} shards, more than the deployment can have ({max_entries})"
+            )));
+        }
+        Self::decode(bytes)
+    }
 }
 
 /// A shard id as postcard lays it out: the site code as a string, the day as (year, month,
@@ -226,11 +290,25 @@ fn put_shard(out: &mut Vec<u8>, shard: &ShardId) {
     out.push(u8::try_from(shard.day.day()).unwrap_or(0));
 }
 
+/// A LEB128 integer at the start of `b`, and the rest.
+fn take_varint(b: &[u8]) -> Option<(u64, &[u8])> {
+    let mut n: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        n |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((n, b.get(i + 1..)?));
+        }
+    }
+    None
+}
+
 /// Why a message could not be taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
     #[error("malformed protocol message: {0}")]
     Malformed(String),
+    #[error("protocol message refused: {0}")]
+    TooLarge(String),
 }
 
 /// What handling one message produced (`T`: what the envelope check returns).
@@ -245,6 +323,8 @@ pub struct Outcome<T = ()> {
     pub refused: Vec<(ShardId, ShardError)>,
     /// For a catalog: the shards whose contents differ between the two sides.
     pub differing: Option<usize>,
+    /// The whole message was refused, with why (outside the deployment's [`Scope`]).
+    pub out_of_scope: Option<String>,
 }
 
 impl<T> Default for Outcome<T> {
@@ -254,6 +334,7 @@ impl<T> Default for Outcome<T> {
             added: Vec::new(),
             refused: Vec::new(),
             differing: None,
+            out_of_scope: None,
         }
     }
 }
@@ -336,7 +417,22 @@ impl Session {
         message: Message,
         check: EnvelopeCheck<'_, T>,
     ) -> Outcome<T> {
+        self.handle_within(log, message, check, None)
+    }
+
+    /// [`Session::handle`], first refusing a message outside `scope` (the deployment's).
+    pub fn handle_within<T: Send>(
+        &mut self,
+        log: &mut Log,
+        message: Message,
+        check: EnvelopeCheck<'_, T>,
+        scope: Option<&Scope>,
+    ) -> Outcome<T> {
         let mut out = Outcome::default();
+        if let Some(why) = scope.and_then(|s| s.refuse(&message)) {
+            out.out_of_scope = Some(why);
+            return out;
+        }
         match message {
             Message::Catalog(theirs) => {
                 let ours = log.catalog();
