@@ -4,7 +4,7 @@
 //!
 //! **Files and tables.**
 //! - `<file>` — `meta` (kind, hash, count, the SHA-256 of the source file, the layout version
-//!   (`layout` = 5) and a random import id); `person`, one row per entry in person-id order
+//!   (`layout` = 6: names folded with the Unihan + MJ variant table) and a random import id); `person`, one row per entry in person-id order
 //!   (`rid` is the position): the birth date and the entry itself (postcard); and the
 //!   exact-key lookup tables, each a
 //!   `WITHOUT ROWID` B-tree: `by_id` (宛名番号 → rid), `by_list` (名簿番号 → rid, voters
@@ -18,10 +18,14 @@
 //! **Writes.** An import builds new files beside the target (`<file>.part`,
 //! `<file>.part.text`) with journaling off, one writer thread per file, and renames them into
 //! place only once both are complete and synced, the main file last: a refused import, or one
-//! interrupted before the renames, leaves the previous roster as it was. One stopped between
-//! the renames leaves files of two imports, and those never open as one store: a text file
-//! from another import does not open under this store's key, and carries another import id
-//! besides — the store is refused with a message to import again. The lookup tables are not `CREATE INDEX`es: their keys are sorted and appended
+//! interrupted before the renames, leaves the previous roster as it was. The commit point is a
+//! marker file, `<file>.part.commit`, created (and its folder synced) once both new files are
+//! complete and synced, just before the renames, and removed after them: an import killed
+//! between the renames is finished by the next open (or import), which does the renames left
+//! and removes the marker, so a kill at any point leaves the old roster or the new one whole
+//! (`tests/tests/crash_paths.rs`). Files of two imports still never open as one store: a text
+//! file from another import does not open under this store's key, and carries another import
+//! id besides — such a store is refused with a message to import again. The lookup tables are not `CREATE INDEX`es: their keys are sorted and appended
 //! in order — no pass re-reads a table, and every B-tree grows at its right edge.
 //!
 //! **Pinning.** The roster's hash (see `Roster::hash`) is computed from the encoded entries as
@@ -224,7 +228,7 @@ fn read_postings(first: i64, blob: &[u8], out: &mut Vec<i64>) -> Result<(), Rost
 }
 
 /// The layout this code writes and reads (see the module's table list).
-const LAYOUT: u32 = 5;
+const LAYOUT: u32 = 6;
 
 /// The text index file beside a store: `<file>.text`.
 pub fn text_path(path: &Path) -> PathBuf {
@@ -390,6 +394,38 @@ fn write_text(
     Ok(())
 }
 
+/// `<file>.part.commit`: present from an import's commit point until its renames are done.
+fn commit_marker(path: &Path) -> PathBuf {
+    let mut p = part_path(path).into_os_string();
+    p.push(".commit");
+    PathBuf::from(p)
+}
+
+fn sync_folder(path: &Path) -> Result<(), RosterDbError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Move a committed import's files into place — those not moved yet: the text file, the key
+/// file, then the main file — sync the folder and remove the commit marker.
+fn finish_renames(path: &Path) -> Result<(), RosterDbError> {
+    let part = part_path(path);
+    for (from, to) in [
+        (text_path(&part), text_path(path)),
+        (kdf_path(&part), kdf_path(path)),
+        (part.clone(), path.to_owned()),
+    ] {
+        if from.exists() {
+            std::fs::rename(&from, &to)?;
+        }
+    }
+    sync_folder(path)?;
+    std::fs::remove_file(commit_marker(path))?;
+    sync_folder(path)
+}
+
 impl RosterDb {
     /// Write `rows` to a new roster store at `path`, replacing any roster there only once the
     /// new one is complete. `source_sha256` is the hash of the imported file, for the record.
@@ -412,6 +448,9 @@ impl RosterDb {
                 "entries out of person-id order at position {}",
                 i + 1
             )));
+        }
+        if commit_marker(path).exists() {
+            finish_renames(path)?;
         }
         let part = part_path(path);
         let text_part = text_path(&part);
@@ -466,22 +505,23 @@ impl RosterDb {
             progress(total, total);
             main.pragma_update(None, "journal_mode", "DELETE")?;
         }
-        for p in [&part, &text_part] {
+        for p in [&part, &text_part, &kdf_path(&part)] {
             std::fs::File::open(p)?.sync_all()?;
         }
-        // The main file last: until the text file is renamed the previous roster is untouched;
-        // between the renames the files belong to two imports and the store is refused.
-        std::fs::rename(&text_part, text_path(path))?;
-        std::fs::rename(kdf_path(&part), kdf_path(path))?;
-        std::fs::rename(&part, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
+        // The commit point: from the marker on, the renames are finished even after a crash
+        // (by `finish_renames` on the next open or import).
+        let marker = commit_marker(path);
+        std::fs::File::create(&marker)?.sync_all()?;
+        sync_folder(path)?;
+        finish_renames(path)?;
         Self::open(path, passphrase)
     }
 
     /// Open a roster store.
     pub fn open(path: &Path, passphrase: &str) -> Result<RosterDb, RosterDbError> {
+        if commit_marker(path).exists() {
+            finish_renames(path)?;
+        }
         let conn = open_encrypted_pair(path, &text_path(path), "text", passphrase)?;
         let meta = |k: &str| -> Result<Vec<u8>, RosterDbError> {
             conn.query_row("SELECT v FROM main.meta WHERE k = ?1", [k], |r| r.get(0))
