@@ -49,6 +49,24 @@ pub enum CardAction {
         #[arg(long)]
         enrol_staff: Option<String>,
     },
+    /// The card's full deployment card key (64 hex digits), for the manifest's staff list
+    /// (`deployment staff add --card`, the staff file's `card` column). Reads the card's
+    /// certificate (no PIN); the key is this deployment's pseudonym of the card, nothing else
+    /// of the card is printed.
+    StaffKey {
+        /// The administrator's deployment folder (its latest manifest names the deployment).
+        #[arg(
+            long,
+            required_unless_present = "deployment",
+            conflicts_with = "deployment"
+        )]
+        admin_dir: Option<PathBuf>,
+        /// Or the deployment id (32 hex digits, `deployment show`'s `deployment`).
+        #[arg(long)]
+        deployment: Option<String>,
+        #[command(flatten)]
+        reader: ReaderArgs,
+    },
     /// Possession check (elections): the card signs a fresh challenge after the JPKI PIN.
     Check {
         #[command(flatten)]
@@ -70,7 +88,7 @@ pub struct ReaderArgs {
 }
 
 impl ReaderArgs {
-    fn session(&self) -> Result<CardSession<PcscTransport>, CardError> {
+    pub(crate) fn session(&self) -> Result<CardSession<PcscTransport>, CardError> {
         let t = match &self.reader {
             Some(r) => PcscTransport::connect(r)?,
             None => PcscTransport::connect_any()?,
@@ -241,6 +259,53 @@ pub fn run(args: &CardArgs, lang: Lang) -> anyhow::Result<()> {
                 out.insert("apdus".into(), json!(s.log().len()));
             }
             println!("{}", serde_json::Value::Object(out));
+            Ok(())
+        }
+        CardAction::StaffKey {
+            admin_dir,
+            deployment,
+            reader,
+        } => {
+            let (id, staff) = match (admin_dir, deployment) {
+                (Some(dir), _) => {
+                    let m = kazashi_node::deployment_admin::AdminFolder::new(dir)
+                        .current()
+                        .with_context(|| format!("--admin-dir {}", dir.display()))?;
+                    (m.deployment().id(), Some(m))
+                }
+                (None, Some(hex)) => (
+                    kazashi_domain::DeploymentId::from_hex(hex)
+                        .map_err(|e| anyhow::anyhow!("--deployment: {e}"))?,
+                    None,
+                ),
+                (None, None) => anyhow::bail!("give --admin-dir or --deployment"),
+            };
+            let cas = reader.cas()?;
+            let mut s = reader
+                .session()
+                .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let cert = s
+                .read_auth_cert()
+                .map_err(|e| anyhow::Error::msg(said(&e, lang)))?;
+            let key = cert.card_key(&id);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let listed = staff
+                .as_ref()
+                .and_then(|m| m.staff_by_card(&key))
+                .map(|e| e.id.as_str().to_owned());
+            println!(
+                "{}",
+                json!({
+                    "card_key": key.to_hex(),
+                    "card": key.short(),
+                    "deployment": id.short(),
+                    "chain": chain_words(cert.chain(&cas, now), lang),
+                    "staff": listed,
+                })
+            );
             Ok(())
         }
         CardAction::Check { reader, pin_env } => {

@@ -42,14 +42,28 @@ pub enum StaffCommand {
         operator: String,
     },
     /// Check a staff member's PIN on this laptop: prints the role, where it came from
-    /// (manifest or laptop) and whether this laptop writes, or refuses.
+    /// (manifest or laptop) and whether this laptop writes, or refuses. With --card, the staff
+    /// card on the reader instead (real PC/SC): the card says who (the manifest's staff list,
+    /// then a card enrolled on this laptop), and the card's JPKI PIN proves its holder (the
+    /// card signs a fresh challenge, checked with its certificate's key).
     Check {
         #[command(flatten)]
         store: StoreArgs,
-        #[arg(long)]
-        operator: String,
+        /// The staff id (with --card: optional, and then it must be the card's).
+        #[arg(long, required_unless_present = "card")]
+        operator: Option<String>,
         #[arg(long, default_value = "KAZASHI_STAFF_PIN")]
         pin_env: String,
+        /// Check the staff card on the reader rather than a staff PIN.
+        #[arg(long)]
+        card: bool,
+        /// The reader to use with --card (default: the first with a card).
+        #[arg(long, requires = "card")]
+        reader: Option<String>,
+        /// With --card: the environment variable holding the card's JPKI authentication PIN
+        /// (利用者証明用, 4 digits).
+        #[arg(long, default_value = "KAZASHI_CARD_PIN")]
+        card_pin_env: String,
     },
 }
 
@@ -159,29 +173,90 @@ pub fn run(args: &StaffArgs) -> anyhow::Result<()> {
             store,
             operator: op,
             pin_env,
+            card,
+            reader,
+            card_pin_env,
         } => {
-            let op = operator(op)?;
-            let pin = pin(pin_env)?;
+            let op = op.as_deref().map(operator).transpose()?;
             let (node, _) = open_node(store)?;
-            let role = node
-                .staff_login(&op, &pin)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", op.as_str()))?;
-            let source = if node.manifest_staff(&op).is_some() {
-                "manifest"
+            let site = node.station().site();
+            let (op, role, card, from_manifest) = if *card {
+                let (who, role, key) = card_check(&node, reader.as_deref(), card_pin_env)?;
+                let listed = node
+                    .membership()
+                    .staff_by_card(&key)
+                    .is_some_and(|e| e.allowed_at(&site));
+                if let Some(typed) = op.filter(|typed| *typed != who) {
+                    anyhow::bail!(
+                        "this card is {}'s staff card, not {}'s",
+                        who.as_str(),
+                        typed.as_str()
+                    );
+                }
+                (who, role, Some(key.short()), listed)
             } else {
-                "laptop"
+                let op = op.ok_or_else(|| anyhow::anyhow!("give --operator (or --card)"))?;
+                let pin = pin(pin_env)?;
+                let role = node
+                    .staff_login(&op, &pin)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", op.as_str()))?;
+                let listed = node.manifest_staff(&op).is_some();
+                (op, role, None, listed)
             };
+            let source = if from_manifest { "manifest" } else { "laptop" };
             let block = node.write_block();
             println!(
                 "{}",
                 serde_json::json!({"ok": true, "operator": op.as_str(), "role": role.code(),
-                    "source": source, "writes": block.is_none(),
+                    "source": source, "card": card, "writes": block.is_none(),
                     "closed_at": node.membership().closed_at(),
                     "why_not": block.map(|b| b.to_string())})
             );
             Ok(())
         }
     }
+}
+
+/// The staff card on the reader, as the window's lock screen takes it: read its certificate,
+/// find the staff member it names (`Node::staff_card_login`: the manifest's list valid at this
+/// site first, then a card enrolled on this laptop), then the holder's proof — the JPKI PIN
+/// (never tried with one try left: the card would lock) and a fresh challenge signed by the
+/// card, checked with the certificate's key. Nothing of the card is printed but its key's
+/// first digits.
+fn card_check<C: kazashi_node::Clock>(
+    node: &kazashi_node::Node<C>,
+    reader: Option<&str>,
+    pin_env: &str,
+) -> anyhow::Result<(OperatorId, Role, kazashi_domain::ids::CardKey)> {
+    use kazashi_node::card::{CardSession, PcscTransport, Pin, PinFor};
+    let words = |e: kazashi_node::card::CardError| anyhow::anyhow!("{}", e.message_en());
+    let typed = std::env::var(pin_env)
+        .map_err(|_| anyhow::anyhow!("set the card's PIN in the environment variable {pin_env}"))?;
+    let pin = Pin::new(&typed).map_err(words)?;
+    let transport = match reader {
+        Some(r) => PcscTransport::connect(r),
+        None => PcscTransport::connect_any(),
+    }
+    .map_err(words)?;
+    let mut session = CardSession::new(transport);
+    let cert = session.read_auth_cert().map_err(words)?;
+    let key = cert.card_key(&node.membership().deployment().id());
+    let (op, role) = node
+        .staff_card_login(&key)
+        .map_err(|e| anyhow::anyhow!("card {}: {e}", key.short()))?;
+    let tries = session.pin_tries(PinFor::Jpki).map_err(words)?;
+    if tries <= 1 {
+        anyhow::bail!(
+            "the card's PIN has {tries} try left: not tried here (a mistake would lock the card)"
+        );
+    }
+    let challenge = kazashi_node::reception::challenge().map_err(words)?;
+    let proved = kazashi_node::reception::possession_check(&mut session, &cert, &pin, &challenge)
+        .map_err(words)?;
+    if !proved {
+        anyhow::bail!("the card's signature did not verify: not its holder's card");
+    }
+    Ok((op, role, key))
 }
 
 pub fn run_deployment(args: &DeploymentStaffArgs) -> anyhow::Result<()> {

@@ -11,7 +11,9 @@
 //! product has no headless check-in command); everything else is `kazashi`.
 //!
 //! The staff card goes through a real pcscd with the lab's virtual card on the vpcd reader
-//! (skipped, with the reason, where pcscd or root is missing).
+//! (skipped, with the reason, where pcscd or root is missing): a card enrolled on the laptop,
+//! and one from the manifest's staff list (`card staff-key`, `deployment staff add --card`,
+//! the new version installed, `staff check --card` with the card's PIN).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -612,5 +614,96 @@ fn a_staff_card_unlocks_an_enrolled_laptop_through_pcscd() {
     assert_eq!(o["staff"], Value::Null, "{o}");
     assert_ne!(o["card"], bound["card"]);
     drop(other);
+
+    // A staff card from the manifest's staff list. The administrator reads the card's full
+    // key (`card staff-key`, through pcscd), signs it into the list — card only, no PIN — and
+    // the laptop takes that version; the card then unlocks it by the lock screen's check (the
+    // card names the staff member, its PIN and a signed challenge prove the holder).
+    let card = emulate(3, 42);
+    let check = |pin: &'static str, extra: &[&str]| {
+        let mut a = vec![
+            "staff",
+            "check",
+            "--dir",
+            &dir,
+            "--card",
+            "--card-pin-env",
+            "PIN",
+        ];
+        a.extend_from_slice(extra);
+        kazashi(&a, &env(pin))
+    };
+    let staff_key = || {
+        ok(&kazashi(
+            &["card", "staff-key", "--admin-dir", &s(&admin.dir)],
+            &[],
+        ))
+    };
+    let key = staff_key();
+    let hex = key["card_key"].as_str().unwrap().to_owned();
+    assert_eq!(hex.len(), 64, "{key}");
+    assert!(hex.starts_with(key["card"].as_str().unwrap()));
+    assert_eq!(key["staff"], Value::Null);
+    refused(&check("1234", &[]), "not a staff card");
+    let signed = ok(&kazashi(
+        &[
+            "deployment",
+            "staff",
+            "add",
+            "--dir",
+            &s(&admin.dir),
+            "--id",
+            "kyugo1",
+            "--name",
+            "救護",
+            "--role",
+            "medical",
+            "--site",
+            "S1",
+            "--card",
+            &hex,
+        ],
+        &ADMIN,
+    ));
+    assert_eq!(signed["version"], 4, "{signed}");
+    assert_eq!(staff_key()["staff"], "kyugo1");
+    // The laptop still on version 3 knows nothing of it.
+    refused(&check("1234", &[]), "not a staff card");
+    assert_eq!(admin.install(&l, &admin.roster)["version"], 4);
+    let c = ok(&check("1234", &[]));
+    assert_eq!(
+        (&c["operator"], &c["role"], &c["source"], &c["card"]),
+        (
+            &Value::from("kyugo1"),
+            &Value::from("medical"),
+            &Value::from("manifest"),
+            &key["card"]
+        ),
+        "{c}"
+    );
+    assert_eq!(
+        ok(&check("1234", &["--operator", "kyugo1"]))["operator"],
+        "kyugo1"
+    );
+    refused(
+        &check("1234", &["--operator", "sekinin1"]),
+        "kyugo1's staff card",
+    );
+    // A wrong card PIN: no unlock (the card counts it).
+    let wrong = check("0000", &[]);
+    assert!(!wrong.status.success(), "{wrong:?}");
+    assert!(!String::from_utf8_lossy(&wrong.stdout).contains("kyugo1"));
+    // The PIN-only check of that id is refused (no PIN in its entry).
+    assert!(
+        !staff_pin_check(&dir, "kyugo1", env("2468"))
+            .status
+            .success()
+    );
+    drop(card);
     drop(rig);
+}
+
+/// `kazashi staff check` of `id` by PIN.
+fn staff_pin_check(dir: &str, id: &str, env: Vec<(&'static str, &'static str)>) -> Output {
+    kazashi(&["staff", "check", "--dir", dir, "--operator", id], &env)
 }
