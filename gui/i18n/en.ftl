@@ -478,3 +478,12 @@ roster-in-use = Roster in use: { $roster }
 roster-fetching = Receiving the new roster { $wanted }: { $held } / { $total } chunks
 roster-waiting = Waiting for a laptop holding the new roster { $wanted }
 roster-fetch-failed = The new roster { $wanted } could not be received; trying again
+
+# Authority from a card: the card's PIN and a signed challenge (issue 24)
+card-proof-title = Card check (authentication-certificate PIN)
+card-proof-label = Card PIN (4 digits)
+card-proof-ok = Check the card
+card-proof-note = After the PIN the card signs a fresh challenge, proving it holds the certificate's key (a copied certificate does not pass).
+card-proof-who = Staff card: { $who }
+card-identify-only = A card read without a PIN only helps identify: compare the face on the card with the person.
+login-locked = Too many wrong PINs: locked until { $until }

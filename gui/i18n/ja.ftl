@@ -475,3 +475,12 @@ roster-in-use = 使用中の名簿：{ $roster }
 roster-fetching = 新しい名簿 { $wanted } を受信中：{ $held } / { $total } チャンク
 roster-waiting = 新しい名簿 { $wanted } を持つ端末を待っています
 roster-fetch-failed = 新しい名簿 { $wanted } を受信できませんでした。再試行します
+
+# Authority from a card: the card's PIN and a signed challenge (issue 24)
+card-proof-title = カードの本人確認（利用者証明用暗証番号）
+card-proof-label = カードの暗証番号（数字4桁）
+card-proof-ok = カードで確認
+card-proof-note = 暗証番号のあと、カードに署名させて電子証明書の鍵を持つカードか確かめます（証明書の複製では通りません）。
+card-proof-who = 職員カード：{ $who }
+card-identify-only = 暗証番号なしのカード読み取りは本人確認の補助です。券面の顔写真と本人を見比べてください。
+login-locked = 暗証番号の誤りが続いたため、{ $until }までロックしています

@@ -56,6 +56,19 @@ pub enum DeploymentCommand {
         /// are in the manifest. Shred the file afterwards.
         #[arg(long)]
         staff: Option<PathBuf>,
+        /// A JPKI CA certificate (X.509 DER) whose cards may unlock, approve an override or
+        /// check a voter in (with the card's PIN); repeat for each CA. None: no card grants
+        /// authority, only PINs do.
+        #[arg(long = "card-ca")]
+        card_ca: Vec<PathBuf>,
+    },
+    /// Replace the JPKI CA certificates (X.509 DER, `--card-ca FILE`, repeated) the
+    /// deployment trusts for cards, in the next version.
+    CardCa {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long = "card-ca", required = true)]
+        card_ca: Vec<PathBuf>,
     },
     /// Add the laptop of an enrolment request, once its fingerprint has been read out and typed.
     Approve {
@@ -228,7 +241,7 @@ pub fn summary(m: &Membership) -> serde_json::Value {
         .collect();
     let roster = d.roster_hash();
     serde_json::json!({
-        "staff": staff, "closed_at": m.closed_at(),
+        "staff": staff, "closed_at": m.closed_at(), "card_cas": m.card_cas().len(),
         "deployment": d.id().to_hex(), "name": d.name().as_str(), "election": d.is_election(),
         "version": m.version(), "admin": m.manifest().admin.to_hex(),
         "admin_fingerprint": kazashi_node::enrolment::fingerprint(&m.manifest().admin),
@@ -249,7 +262,9 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             early_from,
             sites,
             staff,
+            card_ca,
         } => {
+            let card_cas = read_card_cas(card_ca)?;
             let pass = admin.passphrase()?;
             let operation = match (election, early_from) {
                 (Some(day), Some(from)) => Operation::Election {
@@ -267,8 +282,15 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             let name = format!("{} {}", municipality.trim(), title.trim());
             let m = admin
                 .folder()
-                .init_with_staff(name.trim(), operation, sites, staff, &pass)
+                .init_with(name.trim(), operation, sites, staff, card_cas, &pass)
                 .with_context(|| format!("creating the deployment in {}", admin.dir.display()))?;
+            println!("{}", published(&admin.dir, &m));
+            Ok(())
+        }
+        DeploymentCommand::CardCa { admin, card_ca } => {
+            let card_cas = read_card_cas(card_ca)?;
+            let pass = admin.passphrase()?;
+            let m = admin.folder().set_card_cas(&pass, card_cas)?;
             println!("{}", published(&admin.dir, &m));
             Ok(())
         }
@@ -366,6 +388,25 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The CA certificates of `--card-ca`: each an X.509 certificate in DER with an RSA key.
+fn read_card_cas(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+    paths
+        .iter()
+        .map(|p| {
+            let der = std::fs::read(p).with_context(|| format!("--card-ca {}", p.display()))?;
+            if der.starts_with(b"-----BEGIN") {
+                anyhow::bail!(
+                    "--card-ca {}: PEM; give the DER form (openssl x509 -outform DER)",
+                    p.display()
+                );
+            }
+            kazashi_node::card::AuthCert::parse(&der)
+                .map_err(|e| anyhow::anyhow!("--card-ca {}: {e}", p.display()))?;
+            Ok(der)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ fn manifest(roster: &Roster) -> Vec<u8> {
         revoked: vec![],
         staff: vec![],
         closed_at: None,
+        card_cas: vec![],
     };
     SignedManifest::sign(&m, &admin).unwrap().encode()
 }

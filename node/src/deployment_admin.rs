@@ -446,6 +446,20 @@ impl AdminFolder {
         staff: Vec<StaffEntry>,
         passphrase: &str,
     ) -> Result<Membership, AdminError> {
+        self.init_with(name, operation, sites, staff, Vec::new(), passphrase)
+    }
+
+    /// [`AdminFolder::init_with_staff`] with the JPKI CA certificates (DER) the deployment
+    /// trusts for cards (`--card-ca`).
+    pub fn init_with(
+        &self,
+        name: &str,
+        operation: Operation,
+        sites: Vec<Site>,
+        staff: Vec<StaffEntry>,
+        card_cas: Vec<Vec<u8>>,
+        passphrase: &str,
+    ) -> Result<Membership, AdminError> {
         if self.key_path().exists() || self.manifest_path().exists() {
             return Err(AdminError::Exists(self.dir.clone()));
         }
@@ -472,6 +486,7 @@ impl AdminFolder {
             revoked: Vec::new(),
             staff,
             closed_at: None,
+            card_cas,
         };
         let signed = SignedManifest::sign(&manifest, &key).map_err(AdminError::Sign)?;
         let bytes = signed.encode();
@@ -667,6 +682,19 @@ impl AdminFolder {
                 .find(|s| s.id == *id)
                 .ok_or_else(|| AdminError::UnknownStaff(id.to_string()))?;
             entry.pin_hash = Some(pin_hash);
+            Ok(())
+        })
+    }
+
+    /// Replace the JPKI CA certificates (DER) the deployment trusts for cards, in the next
+    /// version.
+    pub fn set_card_cas(
+        &self,
+        passphrase: &str,
+        card_cas: Vec<Vec<u8>>,
+    ) -> Result<Membership, AdminError> {
+        self.reissue(passphrase, |m| {
+            m.card_cas = card_cas;
             Ok(())
         })
     }

@@ -451,6 +451,7 @@ mod tests {
             revoked: vec![],
             staff: vec![],
             closed_at: None,
+            card_cas: vec![],
         };
         SignedManifest::sign(&m, admin).unwrap().encode()
     }

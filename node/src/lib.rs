@@ -22,6 +22,7 @@ pub mod export;
 pub mod link;
 pub mod mesh;
 pub mod node;
+pub mod possession;
 pub mod print;
 pub mod reception;
 pub mod roster_csv;
@@ -41,5 +42,7 @@ pub use store::{KdfParams, Store, StoreError};
 mod bundle_manifest_tests;
 #[cfg(test)]
 mod manifest_spread_tests;
+#[cfg(test)]
+mod possession_tests;
 #[cfg(test)]
 mod roster_net_tests;

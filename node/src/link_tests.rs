@@ -122,6 +122,7 @@ pub(crate) fn world_enrolling_at(version: u32, more: &[u8]) -> World {
         }],
         staff: vec![],
         closed_at: None,
+        card_cas: vec![],
     };
     let signed = SignedManifest::sign(&manifest, &DeviceKey::from_seed([100; 32])).unwrap();
     World {

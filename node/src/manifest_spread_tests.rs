@@ -50,6 +50,7 @@ pub(crate) fn signed(version: u32, dep: u8, admin: u8, devices: &[u8], revoked: 
             .collect(),
         staff: vec![],
         closed_at: None,
+        card_cas: vec![],
     };
     SignedManifest::sign(&manifest, &admin_key)
         .unwrap()

@@ -107,6 +107,7 @@ impl Spec {
                 .collect(),
             staff: self.staff.clone(),
             closed_at: self.closed_at,
+            card_cas: vec![],
         };
         SignedManifest::sign(&m, &DeviceKey::from_seed([100; 32]))
             .unwrap()

@@ -36,6 +36,7 @@ fn pinning(version: u32, pinned: RosterHash) -> Vec<u8> {
         revoked: vec![],
         staff: vec![],
         closed_at: None,
+        card_cas: vec![],
     };
     SignedManifest::sign(&manifest, &admin).unwrap().encode()
 }

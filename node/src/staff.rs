@@ -49,6 +49,8 @@ pub enum LoginError {
     UnknownCard,
     #[error("the staff record is damaged")]
     Damaged,
+    #[error("too many wrong PINs: locked until {until}")]
+    Locked { until: kazashi_domain::Millis },
     #[error("the store: {0}")]
     Store(String),
 }
@@ -159,8 +161,27 @@ impl<C: Clock> Node<C> {
     }
 
     /// Unlock with a staff member's PIN: their role, or why not (manifest first, then the
-    /// per-laptop record).
+    /// per-laptop record). Consecutive failures for the id are counted in the store and lock
+    /// it for a while ([`crate::possession`]); a success clears the count.
     pub fn staff_login(&self, op: &OperatorId, pin: &str) -> Result<Role, LoginError> {
+        use crate::possession::Subject;
+        if let Some(until) = self.locked_until(Subject::Staff(op))? {
+            return Err(LoginError::Locked { until });
+        }
+        match self.staff_login_once(op, pin) {
+            Ok(role) => {
+                self.pin_succeeded(Subject::Staff(op))?;
+                Ok(role)
+            }
+            Err(e @ (LoginError::Damaged | LoginError::Store(_))) => Err(e),
+            Err(e) => match self.pin_failed(Subject::Staff(op))? {
+                Some(until) => Err(LoginError::Locked { until }),
+                None => Err(e),
+            },
+        }
+    }
+
+    fn staff_login_once(&self, op: &OperatorId, pin: &str) -> Result<Role, LoginError> {
         let (stored, role) = match self.manifest_staff(op) {
             Some(e) => (e.pin_hash.clone(), e.role),
             None => {

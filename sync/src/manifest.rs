@@ -32,8 +32,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// v2: the staff list and `closed_at` joined the manifest.
-const MANIFEST_TAG: &[u8] = b"kazashi-manifest-v2";
+/// v3: the deployment's JPKI CA certificates (`card_cas`) joined the manifest.
+const MANIFEST_TAG: &[u8] = b"kazashi-manifest-v3";
+/// v2 (the staff list and `closed_at`): still read, as a manifest with no card CAs.
+const MANIFEST_TAG_V2: &[u8] = b"kazashi-manifest-v2";
+
+/// The most JPKI CA certificates a manifest carries, and the largest one (DER bytes).
+pub const MAX_CARD_CAS: usize = 16;
+pub const MAX_CARD_CA_LEN: usize = 8 * 1024;
 
 /// The longest PIN hash (PHC string) a staff entry may carry.
 pub const MAX_PIN_HASH: usize = 256;
@@ -162,6 +168,46 @@ pub struct Manifest {
     /// When the operation was closed: no laptop holding this manifest writes any more, and
     /// events stamped at or after it are refused.
     pub closed_at: Option<Millis>,
+    /// The JPKI CA certificates (X.509 DER) that issue the cards this deployment trusts for
+    /// staff unlock, a second officer's approval and a voter's check-in by card
+    /// (`kazashi deployment init --card-ca FILE`). Empty: no card grants authority.
+    pub card_cas: Vec<Vec<u8>>,
+}
+
+/// A v2 manifest's content (before `card_cas`): read and taken as one with no card CAs.
+#[derive(Serialize, Deserialize)]
+struct ManifestV2 {
+    version: u32,
+    deployment: Deployment,
+    admin: DeviceId,
+    devices: Vec<DeviceEntry>,
+    revoked: Vec<Revocation>,
+    staff: Vec<StaffEntry>,
+    closed_at: Option<Millis>,
+}
+
+impl From<ManifestV2> for Manifest {
+    fn from(m: ManifestV2) -> Self {
+        Manifest {
+            version: m.version,
+            deployment: m.deployment,
+            admin: m.admin,
+            devices: m.devices,
+            revoked: m.revoked,
+            staff: m.staff,
+            closed_at: m.closed_at,
+            card_cas: Vec::new(),
+        }
+    }
+}
+
+/// `bytes` as a `T`, every byte used (postcard alone would ignore a tail).
+fn decode_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ManifestError> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((v, [])) => Ok(v),
+        Ok(_) => Err(ManifestError::Malformed("bytes after the manifest".into())),
+        Err(e) => Err(ManifestError::Malformed(e.to_string())),
+    }
 }
 
 /// A manifest with its administrator's signature, as carried on USB.
@@ -201,6 +247,8 @@ pub enum ManifestError {
     NotAPinHash(OperatorId),
     #[error("staff members {0} and {1} have the same staff card")]
     DuplicateStaffCard(OperatorId, OperatorId),
+    #[error("card CA certificate {0} is empty or too large, or there are too many")]
+    BadCardCa(usize),
     #[error(
         "version {0} differs from the installed one of the same version, whose signed bytes \
          have the lower SHA-256 and so win (a conflict)"
@@ -238,11 +286,18 @@ impl SignedManifest {
     pub fn decode(bytes: &[u8]) -> Result<Membership, ManifestError> {
         let signed: SignedManifest =
             postcard::from_bytes(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
-        let manifest: Manifest = postcard::from_bytes(&signed.manifest)
-            .map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        // The current layout, signed under its tag; else a v2 one under v2's (the layouts
+        // differ, and each is read to its last byte, so a manifest is only ever one of them).
+        let (manifest, tag): (Manifest, &[u8]) = match decode_exact::<Manifest>(&signed.manifest) {
+            Ok(m) => (m, MANIFEST_TAG),
+            Err(e) => match decode_exact::<ManifestV2>(&signed.manifest) {
+                Ok(m) => (m.into(), MANIFEST_TAG_V2),
+                Err(_) => return Err(e),
+            },
+        };
         if !verify(
             &manifest.admin,
-            &signed_bytes(MANIFEST_TAG, &[&signed.manifest]),
+            &signed_bytes(tag, &[&signed.manifest]),
             &signed.signature,
         ) {
             return Err(ManifestError::BadSignature);
@@ -253,6 +308,16 @@ impl SignedManifest {
 }
 
 fn check(m: &Manifest) -> Result<(), ManifestError> {
+    if m.card_cas.len() > MAX_CARD_CAS {
+        return Err(ManifestError::BadCardCa(MAX_CARD_CAS + 1));
+    }
+    if let Some(i) = m
+        .card_cas
+        .iter()
+        .position(|c| c.is_empty() || c.len() > MAX_CARD_CA_LEN)
+    {
+        return Err(ManifestError::BadCardCa(i + 1));
+    }
     let mut staff = std::collections::BTreeSet::new();
     let mut cards: BTreeMap<CardKey, OperatorId> = BTreeMap::new();
     for s in &m.staff {
@@ -390,6 +455,10 @@ impl Membership {
     /// When the operation was closed, if it was.
     pub fn closed_at(&self) -> Option<Millis> {
         self.manifest.closed_at
+    }
+    /// The JPKI CA certificates (DER) the deployment trusts for cards.
+    pub fn card_cas(&self) -> &[Vec<u8>] {
+        &self.manifest.card_cas
     }
 
     /// SHA-256 of the signed manifest's bytes: settles two manifests of the same version.
@@ -542,11 +611,73 @@ mod manifest_rule {
                 .collect(),
             staff: (0..variant).map(|i| staff(&format!("staff{i}"))).collect(),
             closed_at: None,
+            card_cas: vec![],
         }
     }
 
     fn sign(m: &Manifest, key: u8) -> Vec<u8> {
         SignedManifest::sign(m, &admin(key)).unwrap().encode()
+    }
+
+    #[test]
+    fn card_cas_travel_signed_and_a_v2_manifest_still_reads_with_none() {
+        let mut m = manifest(9, 1, 2, 1, None);
+        m.card_cas = vec![vec![0x30, 0x03, 1, 2, 3], vec![0x30; 40]];
+        let members = SignedManifest::decode(&sign(&m, 9)).unwrap();
+        assert_eq!(members.card_cas(), m.card_cas.as_slice());
+        assert_eq!(members.manifest(), &m);
+        // Too many, an empty one, an oversized one: refused at signing.
+        let refused = |m: &Manifest| SignedManifest::sign(m, &admin(9)).unwrap_err();
+        let mut empty = m.clone();
+        empty.card_cas.push(vec![]);
+        assert_eq!(refused(&empty), ManifestError::BadCardCa(3));
+        let mut big = m.clone();
+        big.card_cas[0] = vec![0; MAX_CARD_CA_LEN + 1];
+        assert_eq!(refused(&big), ManifestError::BadCardCa(1));
+        let mut many = m.clone();
+        many.card_cas = vec![vec![1]; MAX_CARD_CAS + 1];
+        assert!(matches!(refused(&many), ManifestError::BadCardCa(_)));
+
+        // A manifest signed by v2 software: its layout, its tag.
+        let old = manifest(9, 1, 3, 1, None);
+        let v2 = ManifestV2 {
+            version: old.version,
+            deployment: old.deployment.clone(),
+            admin: old.admin,
+            devices: old.devices.clone(),
+            revoked: old.revoked.clone(),
+            staff: old.staff.clone(),
+            closed_at: Some(5),
+        };
+        let bytes = postcard::to_allocvec(&v2).unwrap();
+        let signed = |tag: &[u8]| {
+            SignedManifest {
+                manifest: bytes.clone(),
+                signature: admin(9).sign(&signed_bytes(tag, &[&bytes])).to_vec(),
+            }
+            .encode()
+        };
+        let read = SignedManifest::decode(&signed(MANIFEST_TAG_V2)).unwrap();
+        assert!(read.card_cas().is_empty());
+        assert_eq!(read.closed_at(), Some(5));
+        assert_eq!(read.staff(&old.staff[0].id), Some(&old.staff[0]));
+        // The v2 layout under the v3 tag (or a tail after a manifest) is not a manifest.
+        assert_eq!(
+            SignedManifest::decode(&signed(MANIFEST_TAG)).unwrap_err(),
+            ManifestError::BadSignature
+        );
+        let mut tail = postcard::to_allocvec(&m).unwrap();
+        tail.push(0);
+        let tailed = SignedManifest {
+            signature: admin(9)
+                .sign(&signed_bytes(MANIFEST_TAG, &[&tail]))
+                .to_vec(),
+            manifest: tail,
+        };
+        assert!(matches!(
+            SignedManifest::decode(&tailed.encode()),
+            Err(ManifestError::Malformed(_))
+        ));
     }
 
     #[test]

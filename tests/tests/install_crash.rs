@@ -84,6 +84,7 @@ fn setup(versions: u32) -> Setup {
             revoked: vec![],
             staff: vec![],
             closed_at: None,
+            card_cas: vec![],
         };
         let bytes = SignedManifest::sign(&m, &admin).unwrap().encode();
         std::fs::write(manifests.join(format!("manifest-v{v}.kzm")), bytes).unwrap();

@@ -287,6 +287,125 @@ struct LockForm {
     error: Option<String>,
     failures: u32,
     resting_until: Option<Instant>,
+    /// A staff card on the reader, waiting for its PIN and signature.
+    card: Option<Box<CardProof>>,
+}
+
+/// A card that passed the chain check and names a staff member, waiting for its JPKI PIN.
+pub struct CardProof {
+    pub session: CardSession<Card>,
+    pub presented: kazashi_node::possession::Presented,
+    pub operator: OperatorId,
+    pub role: Role,
+    pub typed: String,
+    pub error: Option<String>,
+}
+
+/// A refused card in the window's language.
+pub fn refusal_words(tr: &Tr, r: &kazashi_node::possession::Refusal) -> String {
+    match tr.lang() {
+        crate::lang::Lang::Ja => r.message_ja(),
+        crate::lang::Lang::En => r.message_en(),
+    }
+}
+
+/// A refused staff PIN in the window's language (who exists is not said).
+pub fn login_words(tr: &Tr, e: &LoginError) -> String {
+    match e {
+        LoginError::Unknown | LoginError::WrongPin | LoginError::NoPin | LoginError::BadPin => {
+            tr.t("login-unknown")
+        }
+        LoginError::UnknownCard => tr.t("login-card-unknown"),
+        LoginError::Locked { until } => {
+            tr.t_with("login-locked", &[("until", hhmm(*until).into())])
+        }
+        LoginError::Damaged | LoginError::Store(_) => {
+            tr.t_with("refused", &[("why", e.to_string().into())])
+        }
+    }
+}
+
+/// The card-PIN form of a [`CardProof`]: the prompt with the tries left, the offline
+/// caveat, the PIN field. Returns (submit, cancel).
+pub fn card_proof_form(ui: &mut egui::Ui, tr: &Tr, p: &mut CardProof) -> (bool, bool) {
+    use kazashi_node::card::PinFor;
+    ui.label(RichText::new(tr.t("card-proof-title")).size(20.0).strong());
+    ui.label(tr.t_with(
+        "card-proof-who",
+        &[("who", p.operator.as_str().to_owned().into())],
+    ));
+    let prompt = match tr.lang() {
+        crate::lang::Lang::Ja => kazashi_node::card::pin_prompt_ja(PinFor::Jpki, p.presented.tries),
+        crate::lang::Lang::En => kazashi_node::card::pin_prompt_en(PinFor::Jpki, p.presented.tries),
+    };
+    ui.label(prompt);
+    ui.label(RichText::new(tr.t("card-proof-note")).small());
+    ui.label(
+        RichText::new(tr.lang().t(
+            kazashi_node::card::REVOCATION_NOTE_JA,
+            kazashi_node::card::REVOCATION_NOTE_EN,
+        ))
+        .color(AMBER),
+    );
+    let r = labelled(
+        ui,
+        tr.t("card-proof-label"),
+        egui::TextEdit::singleline(&mut p.typed)
+            .password(true)
+            .desired_width(120.0),
+    );
+    let mut submit = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    let mut cancel = false;
+    ui.horizontal(|ui| {
+        submit |= ui.button(tr.t("card-proof-ok")).clicked();
+        cancel = ui.button(tr.t("cancel")).clicked();
+    });
+    if let Some(e) = &p.error {
+        ui.label(RichText::new(e.as_str()).color(RED));
+    }
+    (submit, cancel)
+}
+
+/// Check the PIN typed into `p` on its card. `Ok(operator, role)` once the card signed a
+/// fresh challenge with its certificate's key; `Err(Some(p))` to ask again (a wrong PIN with
+/// tries left to spare), `Err(None)` when the card is done with (the reason in `said`).
+pub fn prove<C: Clock>(
+    node: &Node<C>,
+    tr: &Tr,
+    mut p: Box<CardProof>,
+    said: &mut Option<String>,
+) -> Result<(OperatorId, Role), Option<Box<CardProof>>> {
+    use kazashi_node::card::{CardError, Pin};
+    use kazashi_node::possession::Refusal;
+    let typed = std::mem::take(&mut p.typed);
+    let pin = match Pin::new(&typed) {
+        Ok(pin) => pin,
+        Err(e) => {
+            p.error = Some(tr.lang().card_error(&e));
+            return Err(Some(p));
+        }
+    };
+    drop(typed);
+    match node.prove_card(&mut p.session, &p.presented, &pin) {
+        Ok(card) if card == p.presented.tap.card => Ok((p.operator, p.role)),
+        Ok(_) => {
+            *said = Some(refusal_words(tr, &Refusal::NotItsKey));
+            Err(None)
+        }
+        Err(Refusal::Card(e @ CardError::WrongPin { left, .. })) if left >= 2 => {
+            p.presented.tries = left;
+            p.error = Some(tr.lang().card_error(&e));
+            Err(Some(p))
+        }
+        Err(Refusal::Card(CardError::WrongPin { .. })) => {
+            *said = Some(refusal_words(tr, &Refusal::LastTry));
+            Err(None)
+        }
+        Err(r) => {
+            *said = Some(refusal_words(tr, &r));
+            Err(None)
+        }
+    }
 }
 
 pub struct Station<C: Clock + Send + 'static> {
@@ -612,9 +731,10 @@ impl<C: Clock + Send + 'static> Station<C> {
             // roster prefix follows from the node).
             let before = self.mesh_status.as_ref().map(|(_, o)| o.roster.switches);
             if before.is_some_and(|b| s.roster.switches > b) {
-                let text = self
-                    .tr
-                    .t_with("roster-switched", &[("roster", s.roster.in_use.clone().into())]);
+                let text = self.tr.t_with(
+                    "roster-switched",
+                    &[("roster", s.roster.in_use.clone().into())],
+                );
                 self.roster_notice = Some((Instant::now(), text));
                 // The roster-derived counts and views start again from the new roster.
                 self.counts = None;
@@ -844,6 +964,36 @@ impl<C: Clock + Send + 'static> Station<C> {
         if (unlock || enter) && !resting {
             self.pin_login();
         }
+        if let Some(p) = self.lock.card.as_mut() {
+            ui.add_space(12.0);
+            let (submit, cancel) = egui::Frame::group(ui.style())
+                .show(ui, |ui| card_proof_form(ui, &self.tr, p))
+                .inner;
+            if cancel {
+                self.lock.card = None;
+            } else if submit {
+                self.card_login();
+            }
+        }
+    }
+
+    /// The staff card's PIN was typed: unlock once the card proved it holds its key.
+    fn card_login(&mut self) {
+        let Some(p) = self.lock.card.take() else {
+            return;
+        };
+        let mut said = None;
+        let Station { host, tr, .. } = self;
+        let r = host.with(|n| prove(n, tr, p, &mut said));
+        match r {
+            Ok((op, role)) => self.unlock(op, role),
+            Err(again) => {
+                self.lock.card = again;
+                if said.is_some() {
+                    self.lock.error = said;
+                }
+            }
+        }
     }
 
     fn pin_login(&mut self) {
@@ -867,15 +1017,7 @@ impl<C: Clock + Send + 'static> Station<C> {
     }
 
     fn login_words(&self, e: &LoginError) -> String {
-        match e {
-            LoginError::Unknown | LoginError::WrongPin | LoginError::NoPin | LoginError::BadPin => {
-                self.tr.t("login-unknown")
-            }
-            LoginError::UnknownCard => self.tr.t("login-card-unknown"),
-            LoginError::Damaged | LoginError::Store(_) => {
-                self.tr.t_with("refused", &[("why", e.to_string().into())])
-            }
-        }
+        login_words(&self.tr, e)
     }
 
     pub fn unlock(&mut self, operator: OperatorId, role: Role) {
@@ -911,19 +1053,23 @@ impl<C: Clock + Send + 'static> Station<C> {
     }
 
     /// A card was placed on the reader: a staff login when locked, a second officer's approval
-    /// when one is asked for, otherwise a resident at reception.
+    /// when one is asked for, otherwise a resident at reception. A staff card unlocks only
+    /// after its PIN, when it signs a fresh challenge with its certificate's key (a copied
+    /// certificate grants nothing).
     pub fn tap(&mut self, card: Card) {
         self.last_input = Instant::now();
         if self.login.is_none() {
-            let r = self.host.with(|n| {
-                let mut s = CardSession::new(card);
-                n.card_tap(&mut s, &[])
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| n.staff_card_login(&t.card).map_err(|e| e.to_string()))
-            });
+            let Station { host, tr, lock, .. } = self;
+            let r = host.with(|n| staff_card(n, tr, card));
             match r {
-                Ok((op, role)) => self.unlock(op, role),
-                Err(_) => self.lock.error = Some(self.tr.t("login-card-unknown")),
+                Ok(p) => {
+                    lock.error = None;
+                    lock.card = Some(p);
+                }
+                Err(e) => {
+                    lock.card = None;
+                    lock.error = Some(e);
+                }
             }
             return;
         }
@@ -974,6 +1120,26 @@ impl<C: Clock + Send + 'static> Station<C> {
             self.tap(card);
         }
     }
+}
+
+/// A card on the reader as a staff card: the chain check against the manifest's card CAs,
+/// the staff member it names, its PIN's tries — then it waits for the PIN.
+pub fn staff_card<C: Clock>(node: &Node<C>, tr: &Tr, card: Card) -> Result<Box<CardProof>, String> {
+    let mut session = CardSession::new(card);
+    let presented = node
+        .present_card(&mut session)
+        .map_err(|r| refusal_words(tr, &r))?;
+    let (operator, role) = node
+        .staff_card_login(&presented.tap.card)
+        .map_err(|e| login_words(tr, &e))?;
+    Ok(Box::new(CardProof {
+        session,
+        presented,
+        operator,
+        role,
+        typed: String::new(),
+        error: None,
+    }))
 }
 
 /// (the site is a polling station, why the laptop writes nothing).

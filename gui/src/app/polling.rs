@@ -18,7 +18,6 @@ use kazashi_domain::ids::{CardKey, EventId, OperatorId, PersonId, PersonRef};
 use kazashi_domain::state::VoteRecord;
 use kazashi_domain::text::Note;
 use kazashi_domain::{CivilDate, Millis};
-use kazashi_node::card::CardSession;
 use kazashi_node::{Clock, Node};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -81,6 +80,9 @@ struct Approval {
     reason: String,
     officer: Option<OperatorId>,
     error: Option<String>,
+    /// A manager's card on the reader, waiting for its PIN (a card approves only once it
+    /// signed a fresh challenge with its certificate's key).
+    card: Option<Box<super::CardProof>>,
 }
 
 pub struct VoterScreen {
@@ -212,22 +214,40 @@ pub fn officer_card<C: Clock>(cx: &mut Cx<'_, C>, v: &mut VoterScreen, card: Car
     let Some(a) = v.approval.as_mut() else {
         return;
     };
-    let mut s = CardSession::new(card);
-    let found = cx
-        .node
-        .card_tap(&mut s, &[])
-        .map_err(|e| cx.tr.lang().card_error(&e))
-        .and_then(|t| {
-            cx.node
-                .staff_card_login(&t.card)
-                .map_err(|_| cx.tr.t("login-card-unknown"))
-        });
-    match found.and_then(|(op, _)| check_officer(cx, &op).map(|()| op)) {
-        Ok(op) => {
-            a.officer = Some(op);
+    let found = super::staff_card(cx.node, cx.tr, card)
+        .and_then(|p| check_officer(cx, &p.operator).map(|()| p));
+    match found {
+        Ok(p) => {
+            a.card = Some(p);
             a.error = None;
         }
-        Err(e) => a.error = Some(e),
+        Err(e) => {
+            a.card = None;
+            a.error = Some(e);
+        }
+    }
+}
+
+/// The second officer's card PIN was typed: they approve once the card proved its key.
+fn officer_card_pin<C: Clock>(cx: &mut Cx<'_, C>, a: &mut Approval) {
+    let Some(p) = a.card.take() else {
+        return;
+    };
+    let mut said = None;
+    match super::prove(cx.node, cx.tr, p, &mut said) {
+        Ok((op, _)) => match check_officer(cx, &op) {
+            Ok(()) => {
+                a.officer = Some(op);
+                a.error = None;
+            }
+            Err(e) => a.error = Some(e),
+        },
+        Err(again) => {
+            a.card = again;
+            if said.is_some() {
+                a.error = said;
+            }
+        }
     }
 }
 
@@ -358,6 +378,17 @@ fn approval<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, a: &mut Approval) -
                     .color(GREEN),
                 );
             }
+            None if a.card.is_some() => {
+                let (submit, cancel_card) = match a.card.as_mut() {
+                    Some(p) => super::card_proof_form(ui, cx.tr, p),
+                    None => (false, false),
+                };
+                if cancel_card {
+                    a.card = None;
+                } else if submit {
+                    officer_card_pin(cx, a);
+                }
+            }
             None => {
                 ui.label(cx.tr.t("officer-hint"));
                 labelled(
@@ -379,7 +410,7 @@ fn approval<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, a: &mut Approval) -
                         .and_then(|op| {
                             cx.node
                                 .staff_login(&op, &pin)
-                                .map_err(|_| cx.tr.t("login-unknown"))
+                                .map_err(|e| super::login_words(cx.tr, &e))
                                 .map(|_| op)
                         })
                         .and_then(|op| check_officer(cx, &op).map(|()| op));

@@ -11,7 +11,9 @@ use eframe::egui::{self, RichText};
 use kazashi_domain::detector::registered_elsewhere;
 use kazashi_domain::event::{EventBody, IdMethod, Members, StayingPlace};
 use kazashi_domain::ids::{CardKey, HouseholdId, HouseholdRef, PersonId, PersonRef};
+use kazashi_node::card::Chain;
 use kazashi_node::card::{CardError, CardSession, Pin, PinFor};
+use kazashi_node::possession::{Presented, Refusal};
 use kazashi_node::reception::{BasicFourMatch, Tap};
 use kazashi_node::{Clock, Node};
 
@@ -28,6 +30,14 @@ pub enum Screen {
         session: CardSession<Card>,
         tap: Tap,
         tries: u8,
+        typed: String,
+        error: Option<String>,
+    },
+    /// At a polling station: the voter's card, waiting for its JPKI PIN; it is taken only
+    /// once it signed a fresh challenge with its certificate's key.
+    Proof {
+        session: CardSession<Card>,
+        presented: Box<Presented>,
         typed: String,
         error: Option<String>,
     },
@@ -91,10 +101,45 @@ impl Desk {
             return polling::officer_card(cx, v, card);
         }
         let mut session = CardSession::new(card);
-        let tap = match cx.node.card_tap(&mut session, &[]) {
+        if polling {
+            // A voter's check-in by card: the card proves it holds its key (PIN, signature).
+            match cx.node.present_card(&mut session) {
+                Ok(presented) => {
+                    self.screen = Screen::Proof {
+                        session,
+                        presented: Box::new(presented),
+                        typed: String::new(),
+                        error: None,
+                    }
+                }
+                Err(r) => cx.say(super::refusal_words(cx.tr, &r), false),
+            }
+            return;
+        }
+        // Shelter entry: identification only (the face compared by staff), the chain checked
+        // when the deployment lists its card CAs.
+        let tap = match cx.node.card_tap_checked(&mut session) {
             Ok(t) => t,
             Err(e) => return cx.say(card_words(cx, &e), false),
         };
+        if tap.chain != Chain::Trusted && !cx.node.card_cas().is_empty() {
+            return cx.say(
+                super::refusal_words(cx.tr, &Refusal::Chain(tap.chain)),
+                false,
+            );
+        }
+        self.tapped(cx, session, tap, polling);
+    }
+
+    /// A card identified (PIN-less at a shelter, proven at a polling station): its person, or
+    /// the card-text PIN to read the basic four the first time.
+    fn tapped<C: Clock>(
+        &mut self,
+        cx: &mut Cx<'_, C>,
+        mut session: CardSession<Card>,
+        tap: Tap,
+        polling: bool,
+    ) {
         match tap.person {
             Some(PersonRef::Roster(p)) => self.found(
                 cx,
@@ -110,6 +155,10 @@ impl Desk {
                 cx.say(label, true)
             }
             None => match session.pin_tries(PinFor::Text) {
+                // One try left: Kazashi never spends it.
+                Ok(tries) if tries <= 1 => {
+                    cx.say(super::refusal_words(cx.tr, &Refusal::LastTry), false)
+                }
                 Ok(tries) => {
                     self.screen = Screen::Pin {
                         session,
@@ -214,6 +263,9 @@ impl Desk {
         drop(typed);
         match session.verify_pin(PinFor::Text, &pin) {
             Ok(()) => {}
+            Err(CardError::WrongPin { left, .. }) if left <= 1 => {
+                return cx.say(super::refusal_words(cx.tr, &Refusal::LastTry), false);
+            }
             Err(e @ CardError::WrongPin { left, .. }) => {
                 self.screen = back(session, tap, left, card_words(cx, &e));
                 return;
@@ -241,6 +293,52 @@ impl Desk {
                 }
             }
             BasicFourMatch::NotFound => cx.say(cx.tr.t("not-found"), false),
+        }
+    }
+
+    /// The voter's card PIN was typed: once the card signed a fresh challenge with its
+    /// certificate's key, the voter it is bound to (or the card-text PIN the first time).
+    pub fn submit_proof<C: Clock>(&mut self, cx: &mut Cx<'_, C>, polling: bool) {
+        let Screen::Proof {
+            mut session,
+            mut presented,
+            typed,
+            ..
+        } = std::mem::replace(&mut self.screen, Screen::Idle)
+        else {
+            return;
+        };
+        let pin = match Pin::new(&typed) {
+            Ok(p) => p,
+            Err(e) => {
+                self.screen = Screen::Proof {
+                    session,
+                    presented,
+                    typed: String::new(),
+                    error: Some(card_words(cx, &e)),
+                };
+                return;
+            }
+        };
+        drop(typed);
+        match cx.node.prove_card(&mut session, &presented, &pin) {
+            Ok(_) => {
+                let tap = presented.tap.clone();
+                self.tapped(cx, session, tap, polling);
+            }
+            Err(Refusal::Card(e @ CardError::WrongPin { left, .. })) if left >= 2 => {
+                presented.tries = left;
+                self.screen = Screen::Proof {
+                    session,
+                    presented,
+                    typed: String::new(),
+                    error: Some(card_words(cx, &e)),
+                };
+            }
+            Err(Refusal::Card(CardError::WrongPin { .. })) => {
+                cx.say(super::refusal_words(cx.tr, &Refusal::LastTry), false)
+            }
+            Err(r) => cx.say(super::refusal_words(cx.tr, &r), false),
         }
     }
 
@@ -316,6 +414,7 @@ impl Desk {
         match &mut self.screen {
             Screen::Idle => return self.idle(ui, cx, polling),
             Screen::Pin { .. } => self.pin(ui, cx, polling),
+            Screen::Proof { .. } => self.proof(ui, cx, polling),
             Screen::Household { .. } => self.household(ui, cx),
             Screen::Candidates { .. } => self.candidates(ui, cx, polling),
             Screen::Voter(v) => {
@@ -455,12 +554,61 @@ impl Desk {
         }
     }
 
+    fn proof<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>, polling: bool) {
+        let Screen::Proof {
+            presented,
+            typed,
+            error,
+            ..
+        } = &mut self.screen
+        else {
+            return;
+        };
+        ui.heading(cx.tr.t("card-proof-title"));
+        let prompt = match cx.tr.lang() {
+            Lang::Ja => kazashi_node::card::pin_prompt_ja(PinFor::Jpki, presented.tries),
+            Lang::En => kazashi_node::card::pin_prompt_en(PinFor::Jpki, presented.tries),
+        };
+        ui.label(RichText::new(prompt).size(20.0));
+        ui.label(cx.tr.t("card-proof-note"));
+        ui.label(
+            RichText::new(cx.tr.lang().t(
+                kazashi_node::card::REVOCATION_NOTE_JA,
+                kazashi_node::card::REVOCATION_NOTE_EN,
+            ))
+            .color(super::AMBER),
+        );
+        if let Some(e) = error {
+            ui.label(RichText::new(e.as_str()).color(RED).size(20.0));
+        }
+        let r = labelled(
+            ui,
+            cx.tr.t("card-proof-label"),
+            egui::TextEdit::singleline(typed)
+                .password(true)
+                .desired_width(120.0),
+        );
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let mut submit = enter;
+        let mut cancel = false;
+        ui.horizontal(|ui| {
+            submit |= big(ui, cx.tr.t("card-proof-ok")).clicked();
+            cancel = ui.button(cx.tr.t("cancel")).clicked();
+        });
+        if cancel {
+            self.screen = Screen::Idle;
+        } else if submit {
+            self.submit_proof(cx, polling);
+        }
+    }
+
     fn household<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
         let already = cx.tr.t("already-present");
         let Screen::Household {
             members,
             elsewhere,
             staying,
+            method,
             ..
         } = &mut self.screen
         else {
@@ -468,6 +616,16 @@ impl Desk {
         };
         ui.heading(cx.tr.t("household-title"));
         ui.label(cx.tr.t("household-hint"));
+        if *method == IdMethod::CardTap {
+            ui.label(RichText::new(cx.tr.t("card-identify-only")).color(super::AMBER));
+            ui.label(
+                RichText::new(cx.tr.lang().t(
+                    kazashi_node::card::REVOCATION_NOTE_JA,
+                    kazashi_node::card::REVOCATION_NOTE_EN,
+                ))
+                .small(),
+            );
+        }
         for m in members.iter_mut() {
             if m.present {
                 ui.label(format!("{}　{already}", m.label));

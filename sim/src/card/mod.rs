@@ -101,6 +101,9 @@ pub struct CardSpec {
     /// The card leaves the reader (the connection drops) instead of answering this many'th
     /// APDU (1-based) — "pulled mid-read".
     pub pull_at: Option<usize>,
+    /// The JPKI certificate of another fixture card, copied onto this one (it is readable
+    /// without a PIN), while this card's own key signs: the attack a possession check stops.
+    pub copied_cert_of: Option<usize>,
 }
 
 impl CardSpec {
@@ -114,12 +117,13 @@ impl CardSpec {
             jpki_tries: 3,
             quirk: Quirk::None,
             pull_at: None,
+            copied_cert_of: None,
         }
     }
 
-    /// The fixture certificate of this card (DER).
+    /// The certificate this card carries (DER): its fixture's, or the copied one.
     pub fn certificate(&self) -> &'static [u8] {
-        fixture(self.fixture).0
+        fixture(self.copied_cert_of.unwrap_or(self.fixture)).0
     }
 }
 
@@ -508,6 +512,37 @@ mod tests {
             individual_number_touches(&[text, vec![0x00, 0xB0, 0x81, 0x00, 0x00]]).len(),
             1
         );
+    }
+
+    /// A card with a copied certificate shows the victim's certificate but signs with its
+    /// own key: the possession check refuses it, and passes the genuine card.
+    #[test]
+    fn a_copied_certificate_fails_the_possession_check() {
+        use kazashi_node::card::{AuthCert, CardSession, Pin};
+        let holder = card().spec().holder.clone();
+        let genuine = VirtualCard::new(CardSpec::new(3, holder.clone()));
+        let mut copy_spec = CardSpec::new(0, holder);
+        copy_spec.copied_cert_of = Some(3);
+        let copy = VirtualCard::new(copy_spec);
+        let pin = Pin::new("1234").unwrap();
+        let mut s = CardSession::new(genuine);
+        let cert = s.read_auth_cert().unwrap();
+        let c = [7u8; 32];
+        assert!(kazashi_node::reception::possession_check(&mut s, &cert, &pin, &c).unwrap());
+        let mut s = CardSession::new(copy);
+        let copied = s.read_auth_cert().unwrap();
+        let d = kazashi_domain::DeploymentId([1; 16]);
+        assert_eq!(
+            copied.card_key(&d),
+            cert.card_key(&d),
+            "not the same certificate"
+        );
+        assert_eq!(
+            copied.chain(&[TEST_CA.to_vec()], copied.not_after() - 1),
+            kazashi_node::card::Chain::Trusted
+        );
+        assert!(!kazashi_node::reception::possession_check(&mut s, &copied, &pin, &c).unwrap());
+        assert!(AuthCert::parse(fixture(0).0).unwrap().card_key(&d) != cert.card_key(&d));
     }
 
     #[test]

@@ -367,6 +367,19 @@ pub fn station(
     network: bool,
     drill: Option<&Drill>,
 ) -> Result<Station<SystemClock>, String> {
+    station_with(kind, dir, lang, network, drill, Vec::new())
+}
+
+/// [`station`] with `extra` cards at the end of the readers' panel (tests: a card carrying
+/// a copied certificate, a card with one PIN try left).
+pub fn station_with(
+    kind: DemoKind,
+    dir: &Path,
+    lang: Lang,
+    network: bool,
+    drill: Option<&Drill>,
+    extra: Vec<(String, CardSpec)>,
+) -> Result<Station<SystemClock>, String> {
     let w = world(kind, drill)?;
     let fleet = kazashi_sim::fleet::fleet_sized(&w.deployment, 1, 2)?;
     let mut node = create(&dir.join("station.db"), &w, &fleet, w.site, 0)?;
@@ -412,6 +425,12 @@ pub fn station(
             );
         }
         cards.push((label, card));
+    }
+    for (label, spec) in extra {
+        cards.push((
+            label,
+            SharedCard(Arc::new(Mutex::new(VirtualCard::new(spec)))),
+        ));
     }
     // Another laptop's work, carried over by USB bundle before the demo starts.
     let mut peers = Vec::new();

@@ -173,7 +173,14 @@ fn the_lock_screen_takes_a_staff_pin_or_a_staff_card_and_locks_again() {
         .unwrap();
     click(&mut h, &resident);
     assert!(said(&h, "職員カードではありません"));
+    // The staff card alone unlocks nothing: its PIN, then its signature.
     click_contains(&mut h, "職員カード: sekinin");
+    assert!(h.state().station.login().is_none());
+    assert!(
+        said(&h, "失効は確認できません"),
+        "no offline-revocation caveat"
+    );
+    card_pin(&mut h, "1234");
     let login = h.state().station.login().cloned().unwrap();
     assert_eq!(login.operator.as_str(), "sekinin");
     assert_eq!(login.role, StaffRole::Lead);
@@ -181,6 +188,27 @@ fn the_lock_screen_takes_a_staff_pin_or_a_staff_card_and_locks_again() {
     click(&mut h, "ロック");
     assert!(said(&h, "ロック中"));
     login_ok_then_auto_lock(&mut h);
+}
+
+/// Type the card's JPKI PIN into the card check and confirm.
+fn card_pin(h: &mut H, pin: &str) {
+    fill(h, "カードの暗証番号（数字4桁）", pin);
+    click(h, "カードで確認");
+}
+
+/// A voter's card at a polling station: its JPKI PIN (the possession check), then, the first
+/// time, the card-text PIN for the basic four.
+fn voter_tap(h: &mut H, card: &str, first_time: bool) {
+    click(h, card);
+    assert!(
+        said(h, "カードの本人確認"),
+        "no card check at the polling station"
+    );
+    card_pin(h, "1234");
+    if first_time {
+        fill(h, "暗証番号（数字4桁）", "1234");
+        click(h, "確認");
+    }
 }
 
 fn login_ok_then_auto_lock(h: &mut H) {
@@ -497,9 +525,7 @@ fn an_early_vote_needs_a_reason_and_a_sworn_statement() {
     let (mut h, _dir) = open(DemoKind::EarlyVoting, "uketsuke", "1111");
     assert!(said(&h, "投票済 0人"));
     let card = voter_card(&h, 0);
-    click(&mut h, &card);
-    fill(&mut h, "暗証番号（数字4桁）", "1234");
-    click(&mut h, "確認");
+    voter_tap(&mut h, &card, true);
     assert!(said(&h, "選挙人の確認"));
     assert!(said(&h, "名簿番号"));
     assert!(
@@ -521,7 +547,7 @@ fn an_early_vote_needs_a_reason_and_a_sworn_statement() {
     assert!(said(&h, "受付しました。投票用紙を交付してください"));
     assert!(said(&h, "投票済 1人"));
     // The same voter again is blocked, with this station as the evidence.
-    click(&mut h, &card);
+    voter_tap(&mut h, &card, false);
     assert!(said(&h, "交付できません"));
     assert!(said(&h, "すでに投票済みです"));
 }
@@ -531,9 +557,7 @@ fn a_voter_who_voted_elsewhere_is_blocked_and_passes_only_with_a_second_officer(
     let (mut h, _dir) = open(DemoKind::EarlyVoting, "uketsuke", "1111");
     // Card 2's holder voted early at E2 (a USB bundle before the demo).
     let card = voter_card(&h, 2);
-    click(&mut h, &card);
-    fill(&mut h, "暗証番号（数字4桁）", "1234");
-    click(&mut h, "確認");
+    voter_tap(&mut h, &card, true);
     assert!(said(&h, "交付できません"));
     assert!(said(&h, "北部支所"), "the evidence does not say where");
     click(&mut h, "責任者の承認で交付する");
@@ -571,12 +595,15 @@ fn a_voter_who_voted_elsewhere_is_blocked_and_passes_only_with_a_second_officer(
 fn the_manager_approves_with_a_staff_card_and_undoes_a_check_in() {
     let (mut h, _dir) = open(DemoKind::ElectionDay, "uketsuke", "1111");
     let card = voter_card(&h, 2);
-    click(&mut h, &card);
-    fill(&mut h, "暗証番号（数字4桁）", "1234");
-    click(&mut h, "確認");
+    voter_tap(&mut h, &card, true);
     assert!(said(&h, "すでに投票済みです"));
     click(&mut h, "責任者の承認で交付する");
     click_contains(&mut h, "職員カード: sekinin");
+    assert!(
+        !said(&h, "承認者: sekinin"),
+        "a card approved without its PIN"
+    );
+    card_pin(&mut h, "1234");
     assert!(said(&h, "承認者: sekinin"));
     fill(&mut h, "承認の理由", "入場券の取り違え");
     click(&mut h, "受付する（投票用紙を交付）");
@@ -953,3 +980,6 @@ fn station_roster_len_of_demo() -> usize {
         .host()
         .with(|n| n.station().roster().entries().len())
 }
+
+#[path = "window_possession_tests.rs"]
+mod possession;

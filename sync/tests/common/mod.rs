@@ -72,6 +72,7 @@ pub fn manifest(version: u32, revoked: Vec<Revocation>) -> Manifest {
         revoked,
         staff: vec![],
         closed_at: None,
+        card_cas: vec![],
     }
 }
 
