@@ -40,7 +40,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// The sync protocol's ALPN.
@@ -759,14 +759,39 @@ async fn read_frame(recv: &mut RecvStream, max: usize) -> Result<(u8, Vec<u8>), 
     if len > max {
         return Err(FrameError::TooLarge(len));
     }
-    let mut buf = vec![0u8; len];
-    recv.read_exact(&mut buf)
-        .await
-        .map_err(|e| FrameError::Io(e.to_string()))?;
-    let Some((&kind, body)) = buf.split_first() else {
+    let Some(body_len) = len.checked_sub(1) else {
         return Err(FrameError::Empty);
     };
-    Ok((kind, body.to_vec()))
+    let mut kind = [0u8; 1];
+    recv.read_exact(&mut kind)
+        .await
+        .map_err(|e| FrameError::Io(e.to_string()))?;
+    // The length is the peer's word: the buffer grows with the bytes that actually come, a
+    // step at a time, never to the declared size up front.
+    let mut body = Vec::with_capacity(body_len.min(READ_STEP));
+    while body.len() < body_len {
+        let start = body.len();
+        body.resize(start + (body_len - start).min(READ_STEP), 0);
+        let Some(part) = body.get_mut(start..) else {
+            return Err(FrameError::Empty);
+        };
+        recv.read_exact(part)
+            .await
+            .map_err(|e| FrameError::Io(e.to_string()))?;
+    }
+    Ok((kind[0], body))
+}
+
+/// How much of a frame is read (and allocated) at a time.
+const READ_STEP: usize = 1 << 20;
+
+/// The most bytes of a peer's frames waiting to be handled, read ahead by the reader task (a
+/// frame larger than this waits alone).
+const QUEUED_BYTES: usize = 64 << 20;
+
+/// Permits (one per KiB) a frame of `len` bytes holds while it waits in the queue.
+fn queue_permits(len: usize) -> u32 {
+    u32::try_from(len.div_ceil(1024).clamp(1, QUEUED_BYTES / 1024)).unwrap_or(1)
 }
 
 /// Whether the connection's selected path goes to `addr`.
@@ -941,12 +966,36 @@ async fn session<C: Clock + Send + 'static>(
     mut recv: RecvStream,
 ) -> Result<(), FrameError> {
     // Frames are read on their own task: a read cut short by another branch would lose data.
-    let (tx, mut rx) = mpsc::channel::<Result<(u8, Vec<u8>), FrameError>>(64);
+    // Bounded in bytes, not only in frames: each frame waiting holds permits for its size, given
+    // back once it has been handled.
+    type Queued = (
+        Result<(u8, Vec<u8>), FrameError>,
+        Option<OwnedSemaphorePermit>,
+    );
+    let (tx, mut rx) = mpsc::channel::<Queued>(64);
+    let budget = Arc::new(Semaphore::new(QUEUED_BYTES / 1024));
     let reader = tokio::spawn(async move {
         loop {
+            // Wait for room for the largest frame's share before reading the next.
+            let Ok(permit) = budget
+                .clone()
+                .acquire_many_owned(queue_permits(QUEUED_BYTES))
+                .await
+            else {
+                break;
+            };
             let f = read_frame(&mut recv, MAX_FRAME).await;
+            let mut permit = permit;
+            if let Ok((_, body)) = &f {
+                // Keep only the frame's own share.
+                let keep = queue_permits(body.len());
+                if let Some(rest) = permit.split(permit.num_permits().saturating_sub(keep as usize))
+                {
+                    drop(rest);
+                }
+            }
             let end = f.is_err();
-            if tx.send(f).await.is_err() || end {
+            if tx.send((f, Some(permit))).await.is_err() || end {
                 break;
             }
         }
@@ -962,7 +1011,7 @@ async fn session<C: Clock + Send + 'static>(
             .wake
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         let actions = tokio::select! {
-            frame = rx.recv() => match frame {
+            frame = rx.recv() => match frame.map(|(f, _permit)| f) {
                 Some(Ok((kind, body))) => {
                     if let Some(p) = shared.peers().get_mut(&remote) {
                         p.last_heard = Some(Instant::now());

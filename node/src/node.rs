@@ -37,6 +37,7 @@ use kazashi_sync::{
     BundleError, DeviceKey, Log, Membership, Message, Rejection, Session, ShardDoc, ShardError,
     ShardId, SignedManifest, Vetted, digest, open, open_as, open_trusted, seal,
 };
+use kazashi_sync::Scope;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -866,7 +867,9 @@ impl<C: Clock> Node<C> {
             let Some(doc) = self.log.shard_or_new(shard) else {
                 continue;
             };
-            match doc.merge_bytes(&bytes, &check) {
+            match doc.merge_bytes(&bytes, &|id: &EventId, env: &[u8]| {
+                own_shard(Some(shard), check(id, env))
+            }) {
                 Ok(vetted) => {
                     self.log.mark_dirty(shard);
                     self.log.take_dirty();
@@ -1013,7 +1016,10 @@ impl<C: Clock> Node<C> {
 
     /// Take one message from a peer.
     pub fn sync_handle(&mut self, peer: &mut Peer, bytes: &[u8]) -> Result<SyncStep, NodeError> {
-        let message = match Message::decode(bytes) {
+        // The shards this deployment can have: a catalog naming more, or a shard of a site
+        // outside it, is refused before it costs a document (or a decoded entry) each.
+        let scope = Scope::new(self.station.deployment().sites().map(|s| s.id));
+        let message = match Message::decode_bounded(bytes, scope.max_shards()) {
             Ok(m) => m,
             Err(e) => {
                 self.quarantine(&peer.source, "malformed-message", &e.to_string(), bytes)?;
@@ -1028,7 +1034,14 @@ impl<C: Clock> Node<C> {
         }
         let (members, deployment) = (&self.members, self.station.deployment());
         let check = |id: &EventId, env: &[u8]| accept(members, deployment, id, env);
-        let out = peer.session.handle(&mut self.log, message, &check);
+        let expected = match &message {
+            Message::Shard { shard, .. } => Some(*shard),
+            Message::Catalog(_) => None,
+        };
+        let check = |id: &EventId, env: &[u8]| own_shard(expected, check(id, env));
+        let out = peer
+            .session
+            .handle_within(&mut self.log, message, &check, Some(&scope));
         let mut step = SyncStep {
             replies: out.replies.iter().map(Message::encode).collect(),
             added: 0,
@@ -1036,6 +1049,10 @@ impl<C: Clock> Node<C> {
             differing: out.differing,
             added_ids: Vec::new(),
         };
+        if let Some(why) = &out.out_of_scope {
+            self.quarantine(&peer.source, "out-of-scope", why, bytes)?;
+            step.refused += 1;
+        }
         for (shard, err) in &out.refused {
             self.quarantine(
                 &peer.source,
@@ -1056,6 +1073,22 @@ impl<C: Clock> Node<C> {
             step.added_ids.extend(ids);
         }
         Ok(step)
+    }
+}
+
+/// An event filed in a shard other than its own (its site and JST day) is refused: it would
+/// sit where no catalog of its own shard shows it.
+fn own_shard(
+    expected: Option<ShardId>,
+    opened: Result<Event, Rejection>,
+) -> Result<Event, Rejection> {
+    let e = opened?;
+    match expected {
+        Some(s) if ShardId::of(&e) != Some(s) => Err(Rejection::InvalidEvent(format!(
+            "filed in shard {s}, but it belongs to {}",
+            ShardId::of(&e).map_or_else(|| "none".to_owned(), |o| o.to_string())
+        ))),
+        _ => Ok(e),
     }
 }
 

@@ -95,6 +95,12 @@ pub enum StoreError {
     Damaged(String),
 }
 
+/// The most bytes of one refusal the quarantine keeps.
+pub const QUARANTINE_ITEM_MAX: usize = 1 << 20;
+/// The most bytes the quarantine keeps in all; the oldest refusals go first.
+pub const QUARANTINE_TOTAL_MAX: u64 = 32 << 20;
+const META_QUARANTINE_DROPPED: &str = "quarantine_dropped";
+
 /// A refused envelope or message, kept for audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quarantined {
@@ -747,12 +753,62 @@ impl Store {
         Ok(out)
     }
 
+    /// Keep a refusal: at most [`QUARANTINE_ITEM_MAX`] of its bytes (the reason says how many
+    /// there were), and the table at most [`QUARANTINE_TOTAL_MAX`] bytes, the oldest refusals
+    /// dropped first and counted ([`Store::quarantine_dropped`]). A peer that sends refusable
+    /// bytes without end fills no disk.
     pub fn quarantine(&self, q: &Quarantined) -> Result<(), StoreError> {
+        let (bytes, reason) = match q.bytes.get(..QUARANTINE_ITEM_MAX) {
+            Some(head) if q.bytes.len() > QUARANTINE_ITEM_MAX => (
+                head,
+                format!(
+                    "{} (the first {QUARANTINE_ITEM_MAX} of {} bytes kept)",
+                    q.reason,
+                    q.bytes.len()
+                ),
+            ),
+            _ => (q.bytes.as_slice(), q.reason.clone()),
+        };
         self.conn.execute(
             "INSERT INTO quarantine (received_ms, source, code, reason, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![q.received_ms as i64, q.source, q.code, q.reason, q.bytes],
+            params![q.received_ms as i64, q.source, q.code, reason, bytes],
         )?;
+        let total: i64 = self.conn.query_row(
+            "SELECT COALESCE(SUM(length(bytes)), 0) FROM quarantine",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut over = total - QUARANTINE_TOTAL_MAX as i64;
+        if over > 0 {
+            let mut drop = Vec::new();
+            {
+                let mut st = self
+                    .conn
+                    .prepare_cached("SELECT seq, length(bytes) FROM quarantine ORDER BY seq")?;
+                let mut rows = st.query([])?;
+                while over > 0
+                    && let Some(r) = rows.next()?
+                {
+                    drop.push(r.get::<_, i64>(0)?);
+                    over -= r.get::<_, i64>(1)?;
+                }
+            }
+            for seq in &drop {
+                self.conn
+                    .execute("DELETE FROM quarantine WHERE seq = ?1", [seq])?;
+            }
+            let dropped = self.quarantine_dropped()? + drop.len() as u64;
+            self.set_meta(META_QUARANTINE_DROPPED, &dropped.to_le_bytes())?;
+        }
         Ok(())
+    }
+
+    /// Refusals dropped from the quarantine to keep it under [`QUARANTINE_TOTAL_MAX`].
+    pub fn quarantine_dropped(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta(META_QUARANTINE_DROPPED)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map_or(0, u64::from_le_bytes))
     }
 
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
