@@ -184,8 +184,20 @@ fn pin(s: &mut Station<SystemClock>) -> Result<(), String> {
     .ok_or_else(|| "locked".to_owned())
 }
 
+/// At a polling station a card first proves it holds its key: its JPKI PIN.
+fn card_proof(s: &mut Station<SystemClock>) -> Result<(), String> {
+    s.with_desk(|cx, desk, polling| {
+        if let Screen::Proof { typed, .. } = &mut desk.screen {
+            *typed = "1234".into();
+            desk.submit_proof(cx, polling);
+        }
+    })
+    .ok_or_else(|| "locked".to_owned())
+}
+
 fn tap_with_pin(s: &mut Station<SystemClock>, card: usize) -> Result<(), String> {
     tap(s, card)?;
+    card_proof(s)?;
     pin(s)
 }
 
