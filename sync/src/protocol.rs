@@ -216,10 +216,9 @@ impl Scope {
                         self.max_shards()
                     ));
                 }
-                entries
-                    .iter()
-                    .find(|(s, _)| !self.admits(s))
-                    .map(|(s, _)| format!("a catalog naming site {}, not in the deployment", s.site))
+                entries.iter().find(|(s, _)| !self.admits(s)).map(|(s, _)| {
+                    format!("a catalog naming site {}, not in the deployment", s.site)
+                })
             }
             Message::Shard { shard, .. } => (!self.admits(shard))
                 .then(|| format!("a shard of site {}, not in the deployment", shard.site)),
@@ -431,6 +430,19 @@ impl Session {
         let mut out = Outcome::default();
         if let Some(why) = scope.and_then(|s| s.refuse(&message)) {
             out.out_of_scope = Some(why);
+            return out;
+        }
+        // A shard new here, when this node already holds as many as the deployment can have:
+        // one message per made-up day would otherwise make a document each.
+        if let (Some(scope), Message::Shard { shard, .. }) = (scope, &message)
+            && !log.shards.contains_key(shard)
+            && !log.unloaded.contains_key(shard)
+            && log.shards.len() + log.unloaded.len() >= scope.max_shards()
+        {
+            out.out_of_scope = Some(format!(
+                "a new shard when this node holds as many as the deployment can have ({})",
+                scope.max_shards()
+            ));
             return out;
         }
         match message {

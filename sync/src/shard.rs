@@ -368,7 +368,10 @@ impl ShardDoc {
             }
         }
         let vetted = verify_all(
-            candidates.iter().map(|(id, env, _)| (*id, env.clone())).collect(),
+            candidates
+                .iter()
+                .map(|(id, env, _)| (*id, env.clone()))
+                .collect(),
             check,
         )?;
         // One per new event: the least envelope (the one `envelope_at` will return).
@@ -426,7 +429,12 @@ impl ShardDoc {
         for (key, deps) in &puts {
             let again = seen.get(key.as_str()).is_some_and(|n| *n > 1)
                 || matches!(self.doc.get(ROOT, key.as_str()), Ok(Some(_)));
-            if again && !trial.get_all_at(ROOT, key.as_str(), deps).map_err(am)?.is_empty() {
+            if again
+                && !trial
+                    .get_all_at(ROOT, key.as_str(), deps)
+                    .map_err(am)?
+                    .is_empty()
+            {
                 return Err(ShardError::Rewrite(key.clone()));
             }
         }

@@ -13,7 +13,11 @@ use common::*;
 use kazashi_domain::EventId;
 use kazashi_sync::{Membership, Rejection, ShardDoc, ShardError, ShardId, open_as, seal};
 
-fn sync_from(evil: &mut AutoCommit, honest: &mut ShardDoc, m: &Membership) -> Result<usize, ShardError> {
+fn sync_from(
+    evil: &mut AutoCommit,
+    honest: &mut ShardDoc,
+    m: &Membership,
+) -> Result<usize, ShardError> {
     let check =
         |id: &EventId, env: &[u8]| -> Result<(), Rejection> { open_as(env, id, m).map(|_| ()) };
     let (mut es, mut hs) = (sync::State::new(), sync::State::new());
@@ -21,7 +25,9 @@ fn sync_from(evil: &mut AutoCommit, honest: &mut ShardDoc, m: &Membership) -> Re
     for _ in 0..20 {
         let to_honest = evil.sync().generate_sync_message(&mut es);
         if let Some(msg) = &to_honest {
-            added += honest.receive(&mut hs, &msg.clone().encode(), &check)?.len();
+            added += honest
+                .receive(&mut hs, &msg.clone().encode(), &check)?
+                .len();
         }
         let to_evil = honest.generate(&mut hs);
         if let Some(b) = &to_evil {
@@ -50,7 +56,8 @@ fn write_then_delete_is_refused_whether_the_write_came_first_or_not() {
     let e = event(2, "S1", 100, 1);
     let env = seal(&e, m.deployment().id(), &key(2)).unwrap();
     let mut evil = evil_doc();
-    evil.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(env)).unwrap();
+    evil.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(env))
+        .unwrap();
     evil.commit();
     // Node A takes the write alone.
     let mut a = ShardDoc::new(shard(), &device(1));
@@ -73,7 +80,8 @@ fn a_re_write_over_its_own_history_is_refused_by_every_node() {
     let e = event(2, "S1", 100, 1);
     let env = seal(&e, m.deployment().id(), &key(2)).unwrap();
     let mut evil = evil_doc();
-    evil.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(env.clone())).unwrap();
+    evil.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(env.clone()))
+        .unwrap();
     evil.commit();
     let mut a = ShardDoc::new(shard(), &device(1));
     sync_from(&mut evil.fork(), &mut a, &m).unwrap();
@@ -81,7 +89,8 @@ fn a_re_write_over_its_own_history_is_refused_by_every_node() {
     // put supersedes the first; refused as that, before its bytes are even opened).
     let mut other = env;
     other.push(0);
-    evil.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(other)).unwrap();
+    evil.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(other))
+        .unwrap();
     evil.commit();
     for mut doc in [a, ShardDoc::new(shard(), &device(3))] {
         let before = doc.envelopes();
@@ -101,7 +110,9 @@ fn an_honest_concurrent_write_of_the_same_envelope_is_taken() {
     // Device 3 put the same envelope on its own (from a USB stick) before any sync.
     let mut other = evil_doc();
     other.set_actor(automerge::ActorId::from(&device(3).0[..]));
-    other.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(env.clone())).unwrap();
+    other
+        .put(ROOT, e.id().to_hex(), ScalarValue::Bytes(env.clone()))
+        .unwrap();
     other.commit();
     assert_eq!(sync_from(&mut other, &mut a, &m).unwrap(), 0);
     assert_eq!(a.envelope(&e.id()), Some(env));

@@ -338,6 +338,10 @@ fn an_event_signed_in_a_non_canonical_encoding_is_refused() {
         );
     }
     // The same route with the canonical bytes is taken: the refusal is the encoding's.
-    let sig = sign_with_nonce([2; 32], &signed_message(&d, &ev), Sha512::digest(b"n").into());
+    let sig = sign_with_nonce(
+        [2; 32],
+        &signed_message(&d, &ev),
+        Sha512::digest(b"n").into(),
+    );
     assert_eq!(open_as(&wrap(&d, &ev, &sig, 0), &e.id(), &m), Ok(e));
 }

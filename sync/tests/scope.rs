@@ -59,7 +59,11 @@ fn messages_outside_the_scope_make_no_documents() {
     assert!(out.replies.is_empty());
     let over = catalog(scope.max_shards() as i64 + 1, "S2");
     let out = session.handle_within(&mut log, over, &lax, Some(&scope));
-    assert!(out.out_of_scope.unwrap().contains("more than the deployment"));
+    assert!(
+        out.out_of_scope
+            .unwrap()
+            .contains("more than the deployment")
+    );
     let shard = ShardId {
         site: site("ZZ9"),
         day: CivilDate::new(2026, 9, 1).unwrap(),
@@ -80,4 +84,47 @@ fn messages_outside_the_scope_make_no_documents() {
     let out = session.handle_within(&mut log, catalog(3, "S1"), &lax, Some(&scope));
     assert!(out.out_of_scope.is_none());
     assert_eq!(out.differing, Some(3));
+}
+
+#[test]
+fn no_more_new_shards_than_the_deployment_can_have() {
+    let scope = Scope::new([site("S1")]);
+    let mut log = Log::new(device(1));
+    let mut session = Session::new();
+    let shard = |i: i64| ShardId {
+        site: site("S1"),
+        day: CivilDate::from_days_since_epoch(20_000 + i).unwrap(),
+    };
+    let empty = vec![0x42, 0, 0, 0, 0];
+    for i in 0..Scope::MAX_DAYS_PER_SITE as i64 {
+        let m = Message::Shard {
+            shard: shard(i),
+            sync: empty.clone(),
+        };
+        assert!(
+            session
+                .handle_within(&mut log, m, &lax, Some(&scope))
+                .out_of_scope
+                .is_none()
+        );
+    }
+    assert_eq!(log.shards().count(), Scope::MAX_DAYS_PER_SITE);
+    let m = Message::Shard {
+        shard: shard(-1),
+        sync: empty.clone(),
+    };
+    let out = session.handle_within(&mut log, m, &lax, Some(&scope));
+    assert!(out.out_of_scope.unwrap().contains("as many as"));
+    assert_eq!(log.shards().count(), Scope::MAX_DAYS_PER_SITE);
+    // One it holds is still taken.
+    let m = Message::Shard {
+        shard: shard(3),
+        sync: empty,
+    };
+    assert!(
+        session
+            .handle_within(&mut log, m, &lax, Some(&scope))
+            .out_of_scope
+            .is_none()
+    );
 }

@@ -44,7 +44,9 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 fn num(line: &str, key: &str) -> u64 {
-    field(line, key).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX)
+    field(line, key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX)
 }
 
 #[test]
@@ -110,7 +112,10 @@ fn the_quarantine_is_capped_per_refusal_and_in_all_oldest_first() {
     let total: u64 = q.iter().map(|x| x.bytes.len() as u64).sum();
     assert!(total <= QUARANTINE_TOTAL_MAX, "{total}");
     assert!(q.iter().all(|x| x.bytes.len() == QUARANTINE_ITEM_MAX));
-    assert!(q[0].reason.contains(&format!("of {} bytes kept", QUARANTINE_ITEM_MAX + 5000)));
+    assert!(
+        q[0].reason
+            .contains(&format!("of {} bytes kept", QUARANTINE_ITEM_MAX + 5000))
+    );
     // The newest are kept, in order; the rest were dropped and counted.
     let kept = q.len() as u64;
     assert_eq!(q.last().unwrap().received_ms, n - 1);

@@ -9,7 +9,12 @@
 //! `--control`: allocate and touch 1.5 GiB instead, to show the limit is in force (the test
 //! expects that run to fail).
 
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::print_stdout
+)]
 
 use kazashi_domain::event::{EventBody, IdMethod, Members};
 use kazashi_domain::ids::{HouseholdRef, OperatorId, PersonRef, SiteId};
@@ -336,13 +341,15 @@ fn run(dir: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let env = seal(&e, d.id(), &key2).map_err(|e| e.to_string())?;
     let mut evil = Log::new(key2.device_id());
-    evil.insert(shard, &e.id(), &env).map_err(|e| e.to_string())?;
+    evil.insert(shard, &e.id(), &env)
+        .map_err(|e| e.to_string())?;
     let mut es = Session::new();
     // A new session: the bomb got this shard refused for the rest of the first one.
     let mut hostile = Peer::new("peer hostile 2");
     let mut to_v = vec![es.start(&mut evil).encode()];
     let mut wrong_refused = 0;
-    let lax = |_: &kazashi_domain::EventId, _: &[u8]| -> Result<(), kazashi_sync::Rejection> { Ok(()) };
+    let lax =
+        |_: &kazashi_domain::EventId, _: &[u8]| -> Result<(), kazashi_sync::Rejection> { Ok(()) };
     for _ in 0..20 {
         let mut back = Vec::new();
         for m in to_v.drain(..) {
@@ -352,7 +359,12 @@ fn run(dir: &Path) -> Result<(), String> {
         }
         for m in back {
             let msg = Message::decode(&m).map_err(|e| e.to_string())?;
-            to_v.extend(es.handle(&mut evil, msg, &lax).replies.iter().map(Message::encode));
+            to_v.extend(
+                es.handle(&mut evil, msg, &lax)
+                    .replies
+                    .iter()
+                    .map(Message::encode),
+            );
         }
         if to_v.is_empty() {
             break;
@@ -382,7 +394,9 @@ fn run(dir: &Path) -> Result<(), String> {
         &format!("\"kept\":{},\"largest_bytes\":{largest}", q.len()),
     );
     if largest > 1 << 20 {
-        return Err(format!("the quarantine kept {largest} bytes of one refusal"));
+        return Err(format!(
+            "the quarantine kept {largest} bytes of one refusal"
+        ));
     }
 
     // The honest nodes write more and meet; they converge.
