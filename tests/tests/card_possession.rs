@@ -142,3 +142,56 @@ fn a_copied_staff_certificate_fails_the_possession_check_through_pcscd() {
         "a VERIFY reached a card on its last try"
     );
 }
+
+/// The chain is checked against the manifest's card CAs before any PIN is asked: a
+/// deployment that lists another CA refuses the card as an unknown issuer, one that lists
+/// none lets no card grant authority, and an expired certificate is refused. (In process:
+/// the virtual card answers directly, no reader needed.)
+#[test]
+fn the_chain_is_checked_against_the_manifests_card_cas_before_any_pin() {
+    use kazashi_node::card::Chain;
+    use kazashi_sync::{Manifest, SignedManifest};
+    let (roster, fleet) = kazashi_tests::town_with(false).unwrap();
+    let with_cas = |cas: Vec<Vec<u8>>| {
+        let members = SignedManifest::decode(&fleet.manifest).unwrap();
+        let mut m: Manifest = members.manifest().clone();
+        m.version += 1;
+        m.card_cas = cas;
+        SignedManifest::sign(&m, &fleet.admin).unwrap().encode()
+    };
+    let lab = fleet.manifest.clone();
+    let other = with_cas(vec![card::OTHER_CA.to_vec()]);
+    let none = with_cas(vec![]);
+    let mut w = World {
+        roster: Arc::new(roster),
+        fleet,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let mut present = |manifest: &[u8], clock_ms: u64| {
+        w.fleet.manifest = manifest.to_vec();
+        w.dir = tempfile::tempdir().unwrap();
+        let n = node(&w);
+        n.station().clock().set(clock_ms);
+        let mut card = VirtualCard::new(CardSpec::new(5, holder()));
+        let r = n
+            .present_card(&mut CardSession::new(&mut card))
+            .map(|p| p.tap.card);
+        let log = card.log();
+        let verifies = pin_verifies(&log.lock().unwrap());
+        (r, verifies)
+    };
+    // The lab's own CA: presented.
+    assert!(present(&lab, START_MS).0.is_ok());
+    // Expired (the fixture certificates end with 2035).
+    assert_eq!(
+        present(&lab, 2_083_000_000_000),
+        (Err(Refusal::Chain(Chain::Expired)), 0)
+    );
+    // Another CA only: an unknown issuer.
+    assert_eq!(
+        present(&other, START_MS),
+        (Err(Refusal::Chain(Chain::UnknownIssuer)), 0)
+    );
+    // None at all.
+    assert_eq!(present(&none, START_MS), (Err(Refusal::NoCas), 0));
+}
