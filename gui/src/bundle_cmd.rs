@@ -58,17 +58,14 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<()> {
                 (None, false) => BundleScope::SinceLast,
             };
             let (mut node, _) = open_node(store)?;
-            let file = node.export_bundle(scope)?;
-            // Write beside the target and rename, so a pulled stick never holds half a file
-            // under the real name.
-            let tmp = out.with_extension("partial");
-            std::fs::write(&tmp, &file)
-                .and_then(|()| std::fs::rename(&tmp, out))
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            // Written beside the target, synced, renamed and the folder synced before the
+            // "already sent" marks move: a pulled stick never holds half a file under the
+            // real name, and a crash never marks as sent what is not on the stick.
+            let bytes = node.export_bundle_to(out, scope)?;
             let line = serde_json::json!({
                 "bundle": "export",
                 "file": out.display().to_string(),
-                "bytes": file.len(),
+                "bytes": bytes,
                 "events": node.state().len(),
             });
             println!("{line}");

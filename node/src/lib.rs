@@ -12,6 +12,7 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+pub mod bundle_file;
 pub mod card;
 pub mod clock;
 pub mod deployment_admin;

@@ -63,6 +63,12 @@ pub enum NodeError {
     NoShard,
     #[error("bundle refused: {0}")]
     Bundle(kazashi_sync::BundleError),
+    /// The bundle file could not be written (whole and synced); nothing was marked as sent.
+    #[error("the bundle could not be written to {}: {why} (nothing was marked as sent)", path.display())]
+    BundleFile {
+        path: std::path::PathBuf,
+        why: String,
+    },
     #[error("a stored envelope could not be read: {0}")]
     Damaged(String),
     /// A local write refused: the operation is closed, or this laptop revoked.
@@ -719,9 +725,44 @@ impl<C: Clock> Node<C> {
         }
     }
 
-    /// Write a bundle for the USB stick (see [`BundleScope`]), encrypted for every device the
-    /// manifest enrols and has not revoked.
+    /// A bundle for the USB stick (see [`BundleScope`]), encrypted for every device the
+    /// manifest enrols and has not revoked, as bytes; the "already sent" marks advance at
+    /// once. A file on disk: [`Node::export_bundle_to`], which advances them only once the
+    /// file is durably written.
     pub fn export_bundle(&mut self, scope: BundleScope) -> Result<Vec<u8>, NodeError> {
+        let (file, marks) = self.prepare_bundle(scope)?;
+        if let Some(m) = marks {
+            self.store.set_meta(META_BUNDLE_HEADS, &m)?;
+        }
+        Ok(file)
+    }
+
+    /// Write a bundle to `path` (see [`crate::bundle_file::write_durably`]: a `.partial` file,
+    /// synced, renamed, the folder synced) and only then advance the "already sent" marks.
+    /// Returns the file's size. Killed at any point, the marks never claim a file that is not
+    /// whole on disk.
+    pub fn export_bundle_to(
+        &mut self,
+        path: &Path,
+        scope: BundleScope,
+    ) -> Result<usize, NodeError> {
+        let (file, marks) = self.prepare_bundle(scope)?;
+        crate::bundle_file::write_durably(path, &file).map_err(|e| NodeError::BundleFile {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })?;
+        if let Some(m) = marks {
+            self.store.set_meta(META_BUNDLE_HEADS, &m)?;
+        }
+        Ok(file.len())
+    }
+
+    /// The bundle's bytes, and the marks to store once it is sent (`None` for a bundle made
+    /// for one device, which moves no marks).
+    fn prepare_bundle(
+        &mut self,
+        scope: BundleScope,
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), NodeError> {
         let since: BTreeMap<ShardId, Vec<[u8; 32]>> = match scope {
             BundleScope::All => BTreeMap::new(),
             BundleScope::SinceLast => match self.store.get_meta(META_BUNDLE_HEADS)? {
@@ -777,12 +818,14 @@ impl<C: Clock> Node<C> {
             crate::store::random_bytes()?,
         )
         .map_err(NodeError::Bundle)?;
-        if !matches!(scope, BundleScope::For(_)) {
-            let heads = postcard::to_allocvec(&body.catalog)
-                .map_err(|e| NodeError::Damaged(e.to_string()))?;
-            self.store.set_meta(META_BUNDLE_HEADS, &heads)?;
-        }
-        Ok(file)
+        let marks = match scope {
+            BundleScope::For(_) => None,
+            _ => Some(
+                postcard::to_allocvec(&body.catalog)
+                    .map_err(|e| NodeError::Damaged(e.to_string()))?,
+            ),
+        };
+        Ok((file, marks))
     }
 
     /// What this laptop knows `device` held, from the last bundle `device` made that was
@@ -892,17 +935,24 @@ impl<C: Clock> Node<C> {
                 }
             }
         }
-        // Remember the bundle (a second import is refused) and what its author held.
-        let now = self.station.clock().now_ms();
-        self.store.set_meta(&seen_key, &now.to_le_bytes())?;
-        if self.known_heads(&body.author)?.0 <= body.created_ms {
-            let known = postcard::to_allocvec(&(body.created_ms, &body.catalog))
-                .map_err(|e| NodeError::Damaged(e.to_string()))?;
-            self.store.set_meta(
-                &format!("{META_KNOWN_HEADS}{}", body.author.to_hex()),
-                &known,
-            )?;
+        // Remember the bundle (a second import is refused) and what its author held, in one
+        // transaction, after every shard is committed: killed before, a re-import completes
+        // it (the shards committed so far take nothing twice).
+        let now = self.station.clock().now_ms().to_le_bytes();
+        let known_key = format!("{META_KNOWN_HEADS}{}", body.author.to_hex());
+        let known = if self.known_heads(&body.author)?.0 <= body.created_ms {
+            Some(
+                postcard::to_allocvec(&(body.created_ms, &body.catalog))
+                    .map_err(|e| NodeError::Damaged(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let mut marks: Vec<(&str, &[u8])> = vec![(seen_key.as_str(), &now)];
+        if let Some(k) = &known {
+            marks.push((known_key.as_str(), k));
         }
+        self.store.set_metas(&marks)?;
         Ok(report)
     }
 

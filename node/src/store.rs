@@ -4,7 +4,15 @@
 //! and cost sit beside the database in `<file>.kdf` (no secret in it, but without it the
 //! database cannot be opened: back up both). The derived key goes to SQLCipher as a raw key, so
 //! SQLCipher's own PBKDF2 is not run again, and is wiped from memory after use. A wrong
-//! passphrase is told apart from a damaged file.
+//! passphrase is told apart from a damaged file: SQLCipher says "file is not a database" for
+//! both, so the `.kdf` also holds a key check (SHA-256 of a tag and the derived key), compared
+//! before the database is touched. A passphrase that fails it is wrong; a file that then fails
+//! to decrypt is damaged ([`StoreError::DamagedFile`], which says what to do). A `.kdf` written
+//! before the check existed gets it on the first open that succeeds.
+//!
+//! **Full disk.** SQLite's "database or disk is full", and an I/O error of a full disk, are
+//! [`StoreError::DiskFull`]: the write is refused whole (its transaction rolled back), nothing
+//! committed before is lost, and writes succeed again once space is freed.
 //!
 //! **Contents.**
 //! - `meta`: schema version, this device's secret key, the manifest in force.
@@ -63,6 +71,20 @@ struct KdfFile {
     format: String,
     params: KdfParams,
     salt: String,
+    /// Hex of [`key_check`] of the derived key (absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<String>,
+}
+
+/// What the `.kdf` keeps to recognise the right key: SHA-256 of a tag and the key (the key is
+/// the output of Argon2id, so this tells nothing a guesser could not learn from the database
+/// itself, at the same Argon2id cost per guess).
+fn key_check(key: &[u8; 32]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"kazashi-store-key-check-v1");
+    h.update(key);
+    hex::encode(h.finalize())
 }
 
 const KDF_FORMAT: &str = "kazashi-kdf-v1 argon2id";
@@ -79,6 +101,21 @@ pub enum StoreError {
     KdfFile(PathBuf, String),
     #[error("wrong passphrase (or the store is not a Kazashi store)")]
     WrongPassphrase,
+    /// The passphrase is right (it passed the key check) but the file does not decrypt or
+    /// read: damage, not a typing mistake.
+    #[error(
+        "{0} is damaged: the passphrase is right, but the file cannot be read. The log is not \
+         lost with it: the deployment's other laptops and the bundles hold it. Move the damaged \
+         file aside, enrol this laptop again and sync with a peer (or import the latest \
+         bundles); a roster store is imported again from its file"
+    )]
+    DamagedFile(String),
+    /// The disk is full: the write was refused whole, nothing saved before is lost.
+    #[error(
+        "the disk is full: this was not saved, and nothing more can be saved until space is \
+         freed on the disk that holds the store (everything saved before is kept)"
+    )]
+    DiskFull,
     #[error("the store was written by a newer Kazashi (schema {0})")]
     NewerSchema(i64),
     #[error("key derivation failed: {0}")]
@@ -86,13 +123,36 @@ pub enum StoreError {
     #[error("no operating-system randomness: {0}")]
     Random(String),
     #[error("file: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(rusqlite::Error),
     #[error("database value: {0}")]
     Value(#[from] rusqlite::types::FromSqlError),
     #[error("stored data is damaged: {0}")]
     Damaged(String),
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) {
+            StoreError::DiskFull
+        } else {
+            StoreError::Io(e)
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull,
+            // Past the key check and page 1 (`keyed`), a page that does not decrypt or parse.
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+                StoreError::DamagedFile(format!("the store ({e})"))
+            }
+            _ => StoreError::Sql(e),
+        }
+    }
 }
 
 /// The most bytes of one refusal the quarantine keeps.
@@ -194,10 +254,12 @@ fn create_keyed(
         return Err(StoreError::Exists(path.to_owned()));
     }
     let salt: [u8; 16] = random_bytes()?;
+    let key = derive(passphrase, &salt, params)?;
     let file = KdfFile {
         format: KDF_FORMAT.into(),
         params,
         salt: hex::encode(salt),
+        check: Some(key_check(&key)),
     };
     let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Kdf(e.to_string()))?;
     // Written whole and synced before the database exists.
@@ -205,8 +267,10 @@ fn create_keyed(
     std::fs::write(&tmp, json)?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, &kdf)?;
-    let key = derive(passphrase, &salt, params)?;
-    Ok((keyed(Connection::open(path)?, &key)?, key))
+    Ok((
+        keyed(Connection::open(path)?, &key, Checked::Yes(path))?,
+        key,
+    ))
 }
 
 /// [`create_encrypted`] for a store of two files written at once: `second` (which must not
@@ -222,7 +286,7 @@ pub(crate) fn create_encrypted_pair(
         return Err(StoreError::Exists(second.to_owned()));
     }
     let (main, key) = create_keyed(path, passphrase, params)?;
-    let other = keyed(Connection::open(second)?, &key)?;
+    let other = keyed(Connection::open(second)?, &key, Checked::Yes(second))?;
     Ok((main, other))
 }
 
@@ -269,8 +333,10 @@ pub(crate) fn open_encrypted_pair(
     }
 }
 
-/// The key of an existing encrypted file, from its `.kdf` and the passphrase.
-fn key_of(kdf: &Path, passphrase: &str) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+/// The key of an existing encrypted file, from its `.kdf` and the passphrase, and whether the
+/// `.kdf`'s key check confirmed it (`false`: the file has no check yet). A key that fails the
+/// check is a wrong passphrase, told before the database is touched.
+fn key_of(kdf: &Path, passphrase: &str) -> Result<(Zeroizing<[u8; 32]>, bool), StoreError> {
     let raw = std::fs::read(kdf).map_err(|e| StoreError::KdfFile(kdf.to_owned(), e.to_string()))?;
     let file: KdfFile = serde_json::from_slice(&raw)
         .map_err(|e| StoreError::KdfFile(kdf.to_owned(), e.to_string()))?;
@@ -278,7 +344,36 @@ fn key_of(kdf: &Path, passphrase: &str) -> Result<Zeroizing<[u8; 32]>, StoreErro
         .ok()
         .filter(|s| s.len() == 16 && file.format == KDF_FORMAT)
         .ok_or_else(|| StoreError::KdfFile(kdf.to_owned(), "bad salt or format".into()))?;
-    derive(passphrase, &salt, file.params)
+    let key = derive(passphrase, &salt, file.params)?;
+    match &file.check {
+        Some(c) if *c != key_check(&key) => Err(StoreError::WrongPassphrase),
+        Some(_) => Ok((key, true)),
+        None => Ok((key, false)),
+    }
+}
+
+/// Add the key check to a `.kdf` written before it existed, once a key has opened the
+/// database (so it is the right one). Best effort: the store works without it.
+fn add_key_check(kdf: &Path, key: &[u8; 32]) {
+    let Ok(raw) = std::fs::read(kdf) else { return };
+    let Ok(mut file) = serde_json::from_slice::<KdfFile>(&raw) else {
+        return;
+    };
+    if file.check.is_some() {
+        return;
+    }
+    file.check = Some(key_check(key));
+    if let Ok(json) = serde_json::to_vec_pretty(&file) {
+        let _ = write_atomic(kdf, &json);
+    }
+}
+
+/// Whether the key given to [`keyed`] is known to be right.
+enum Checked<'a> {
+    /// Confirmed by the key check (or a new file): a file that does not decrypt is damaged.
+    Yes(&'a Path),
+    /// No key check to go by: "not a database" may be either.
+    Unknown,
 }
 
 /// Open an encrypted SQLite file made by [`create_encrypted`].
@@ -294,12 +389,25 @@ fn open_keyed(
     if !path.exists() {
         return Err(StoreError::Missing(path.to_owned()));
     }
-    let key = key_of(&kdf_path(path), passphrase)?;
+    let kdf = kdf_path(path);
+    let (key, checked) = key_of(&kdf, passphrase)?;
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    Ok((keyed(conn, &key)?, key))
+    let conn = keyed(
+        conn,
+        &key,
+        if checked {
+            Checked::Yes(path)
+        } else {
+            Checked::Unknown
+        },
+    )?;
+    if !checked {
+        add_key_check(&kdf, &key);
+    }
+    Ok((conn, key))
 }
 
 /// Keying is done one connection at a time in a process: SQLCipher activates its crypto
@@ -313,7 +421,7 @@ fn raw_key(key: &[u8; 32]) -> Zeroizing<String> {
     Zeroizing::new(format!("x'{}'", hex::encode(key)))
 }
 
-fn keyed(conn: Connection, key: &[u8; 32]) -> Result<Connection, StoreError> {
+fn keyed(conn: Connection, key: &[u8; 32], checked: Checked<'_>) -> Result<Connection, StoreError> {
     let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
     // A wrong key is reported as an error here; SQLCipher need not also print it.
     let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
@@ -325,9 +433,15 @@ fn keyed(conn: Connection, key: &[u8; 32]) -> Result<Connection, StoreError> {
     }) {
         Ok(_) => Ok(conn),
         Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::NotADatabase =>
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ) =>
         {
-            Err(StoreError::WrongPassphrase)
+            match checked {
+                Checked::Yes(path) => Err(StoreError::DamagedFile(path.display().to_string())),
+                Checked::Unknown => Err(StoreError::WrongPassphrase),
+            }
         }
         Err(e) => Err(e.into()),
     }
@@ -500,6 +614,19 @@ impl Store {
             "INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
             params![k, v],
         )?;
+        Ok(())
+    }
+
+    /// Set several values in one fully synced transaction (all or none after a crash).
+    pub fn set_metas(&mut self, values: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        for (k, v) in values {
+            tx.execute(
+                "INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                params![k, v],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -539,7 +539,9 @@ pub fn read(file: &[u8], members: &Membership, me: &DeviceKey) -> Result<BundleB
     }
     let body = open_signed(&raw, BUNDLE_TAG, false, header.deployment)?;
     if body.author != header.author || body.created_ms != header.created_ms {
-        return Err(damaged("the header and the contents name another author or time"));
+        return Err(damaged(
+            "the header and the contents name another author or time",
+        ));
     }
     Ok(body)
 }

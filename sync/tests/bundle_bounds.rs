@@ -112,7 +112,11 @@ fn a_strangers_bundle_is_refused_before_anything_is_inflated() {
     let err = bundle::read(&file, &m, &key(2)).unwrap_err();
     assert_eq!(err, BundleError::UnknownAuthor(stranger.device_id()));
     // No decryption, no inflation: well under what inflating 1 GiB takes.
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
 
     // A member's header re-signed by a stranger: the signature over the header fails.
     let b = body(vec![1, 2, 3]);
@@ -146,7 +150,11 @@ fn inflation_stops_at_the_size_the_signed_header_declares() {
         matches!(&err, BundleError::Damaged(w) if w.contains("larger than the size its header allows")),
         "{err:?}"
     );
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     // A header declaring more than the bundle limit is refused before decryption.
     let how = Sealing {
         plain_len: u64::MAX,
@@ -185,9 +193,16 @@ fn an_earlier_format_without_a_signed_header_is_inflated_only_a_little() {
     assert!(file.starts_with(b"KZBUNDLE2"));
     let t = Instant::now();
     let err = bundle::read(&file, &m, &key(2)).unwrap_err();
-    assert!(matches!(&err, BundleError::Damaged(w) if w.contains("larger")), "{err:?}");
+    assert!(
+        matches!(&err, BundleError::Damaged(w) if w.contains("larger")),
+        "{err:?}"
+    );
     // At most 32 times the file (about 1 MiB here), not the 1 GiB the stream holds.
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     // A good bundle of that format still reads.
     let b = body(vec![9; 50]);
     let old = bundle::write_second_format(&b, &key(1), &m, [7; 64]).unwrap();

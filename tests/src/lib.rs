@@ -75,3 +75,25 @@ pub fn town_with(voters: bool) -> Result<(Roster, kazashi_sim::fleet::Fleet), St
 pub fn check_in(roster: &Roster, i: usize) -> Option<EventBody> {
     kazashi_sim::workload::household_check_in(roster, i)
 }
+
+/// Two rosters the roster kill test imports in turn: the town's, and the same less its last
+/// entry (so their hashes differ).
+pub fn two_rosters() -> Result<[Roster; 2], String> {
+    let today = CivilDate::new(2026, 9, 1).map_err(|e| e.to_string())?;
+    let roster = generate(PopulationSpec {
+        households: 60,
+        seed: 5,
+        today,
+        voters: false,
+    })
+    .map_err(|e| e.to_string())?
+    .roster;
+    let fewer = roster.entries().len().saturating_sub(1);
+    let less = Roster::new(
+        roster.kind(),
+        roster.entries().iter().take(fewer).cloned().collect(),
+        today,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok([roster, less])
+}

@@ -209,38 +209,31 @@ impl Panel {
 
     fn export<C: Clock>(&mut self, cx: &mut Cx<'_, C>) {
         let path = PathBuf::from(self.export_path.trim());
-        let bytes = match cx.node.export_bundle(BundleScope::All) {
-            Ok(b) => b,
-            Err(e) => {
-                self.progress = None;
-                return cx.say(e.to_string(), false);
-            }
-        };
-        // Written beside, then renamed: a pulled stick never holds half a bundle under the name.
-        let tmp = path.with_extension("part");
-        let r = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path));
-        match r {
-            Ok(()) => {
+        // Written beside, synced, renamed, the folder synced, and only then marked as sent.
+        match cx.node.export_bundle_to(&path, BundleScope::All) {
+            Ok(len) => {
                 self.progress = Some(Progress {
                     label: cx.tr.t_with(
                         "bundle-written",
                         &[
                             ("path", path.display().to_string().into()),
-                            ("kb", (bytes.len() / 1024).into()),
+                            ("kb", (len / 1024).into()),
                         ],
                     ),
                     done: 1.0,
                 });
                 cx.say(cx.tr.t("bundle-export-done"), true);
             }
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
+            Err(kazashi_node::NodeError::BundleFile { why, .. }) => {
                 self.progress = None;
                 cx.say(
-                    cx.tr
-                        .t_with("bundle-write-failed", &[("why", e.to_string().into())]),
+                    cx.tr.t_with("bundle-write-failed", &[("why", why.into())]),
                     false,
                 );
+            }
+            Err(e) => {
+                self.progress = None;
+                cx.say(e.to_string(), false);
             }
         }
     }
