@@ -55,6 +55,10 @@ pub struct EmulateArgs {
     /// vpcd's port (35963 is its first reader).
     #[arg(long, default_value_t = VPCD_PORT)]
     port: u16,
+    /// Carry fixture N's certificate (1-8), copied, while --fixture's key signs: a card a
+    /// possession check must refuse.
+    #[arg(long)]
+    copied_cert_of: Option<usize>,
 }
 
 pub fn run(args: &CardArgs) -> Result<(), String> {
@@ -72,6 +76,7 @@ fn emulate(a: &EmulateArgs) -> Result<(), String> {
         quirk,
         seconds,
         port,
+        copied_cert_of,
     } = a;
     let town = drill_town(*town_seed)?;
     let e = town.roster.entries().get(*resident).ok_or_else(|| {
@@ -92,6 +97,7 @@ fn emulate(a: &EmulateArgs) -> Result<(), String> {
     spec.jpki_pin = pin;
     spec.text_tries = (*tries).min(3);
     spec.jpki_tries = (*tries).min(3);
+    spec.copied_cert_of = copied_cert_of.map(|n| n.saturating_sub(1));
     spec.quirk = match quirk {
         QuirkArg::None => Quirk::None,
         QuirkArg::LongBer => Quirk::LongBer,
