@@ -414,6 +414,56 @@ fn read_card_cas(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
 mod tests {
     use super::*;
 
+    /// `--card-ca` takes DER certificates only; the CAs travel signed in version 1 and are
+    /// replaced by the next version.
+    #[test]
+    fn card_cas_are_der_certificates_signed_into_the_manifest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = include_bytes!("../../sim/fixtures/cards/ca.der");
+        let other = include_bytes!("../../sim/fixtures/cards/other-ca.der");
+        let write = |name: &str, bytes: &[u8]| {
+            let p = tmp.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let (der, der2) = (write("ca.der", ca), write("other.der", other));
+        let pem = write("ca.pem", b"-----BEGIN CERTIFICATE-----\nMIIB\n");
+        let junk = write("junk.der", b"not a certificate");
+        assert_eq!(
+            read_card_cas(&[der.clone(), der2.clone()]).unwrap(),
+            vec![ca.to_vec(), other.to_vec()]
+        );
+        assert!(
+            read_card_cas(std::slice::from_ref(&pem))
+                .unwrap_err()
+                .to_string()
+                .contains("DER")
+        );
+        assert!(read_card_cas(&[der.clone(), junk]).is_err());
+        assert!(read_card_cas(&[tmp.path().join("missing.der")]).is_err());
+
+        let admin = kazashi_node::deployment_admin::AdminFolder::new(tmp.path().join("admin"));
+        let sites = kazashi_node::deployment_admin::parse_sites_csv(
+            "code,name,kind,capacity\nS1,第一小学校,shelter,100\n",
+        )
+        .unwrap();
+        let pass = "administrator passphrase";
+        let v1 = admin
+            .init_with(
+                "かざし市",
+                Operation::Shelters,
+                sites,
+                Vec::new(),
+                read_card_cas(std::slice::from_ref(&der)).unwrap(),
+                pass,
+            )
+            .unwrap();
+        assert_eq!(v1.card_cas(), &[ca.to_vec()]);
+        let v2 = admin.set_card_cas(pass, vec![other.to_vec()]).unwrap();
+        assert_eq!((v2.version(), v2.card_cas()), (2, &[other.to_vec()][..]));
+        assert_eq!(summary(&v2)["card_cas"], 1);
+    }
+
     #[test]
     fn revocation_times_are_jst_milliseconds_or_now() {
         // 2026-07-12 09:30 JST is 00:30 UTC.
