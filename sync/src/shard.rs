@@ -9,6 +9,16 @@
 //! the fork's patches are checked — no deletion, no overwrite of an event already present, no
 //! other objects, every new value a valid envelope filed under its own id — and only then does
 //! the document take it. A refused message changes nothing.
+//!
+//! Every new change is also judged on its own operations, so that nodes that saw different
+//! parts of a peer's history judge it alike: only puts of byte strings at the root, superseding
+//! nothing (a write-then-delete in one message is refused as a delete), never a key its own
+//! history holds. Envelopes are canonical ([`crate::envelope`]), so two valid copies of one
+//! event can differ only in the signature, which only the author's key can make; such copies
+//! put concurrently stay side by side, each verified, and the document's envelope for the
+//! event is the least in byte order — the same on every node, whatever the delivery order.
+//! Before Automerge reads a peer's chunks, [`crate::inflate`] checks what they would inflate
+//! to ([`MAX_INFLATED`]).
 
 use crate::envelope::Rejection;
 use automerge::sync::{self, SyncDoc};
