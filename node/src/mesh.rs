@@ -214,8 +214,6 @@ struct Shared<C: Clock> {
     changed: watch::Sender<u64>,
     config: MeshConfig,
     me: DeviceId,
-    /// This laptop's greeting.
-    hello: Hello,
     /// The zero of the connection machines' time.
     epoch: Instant,
     /// Addresses being dialled (so one is not dialled twice).
@@ -293,7 +291,6 @@ impl<C: Clock + Send + 'static> Mesh<C> {
     pub async fn start(node: Node<C>, config: MeshConfig) -> Result<Arc<Self>, MeshError> {
         let secret = SecretKey::from_bytes(&node.secret_key_bytes());
         let me = node.device();
-        let hello = Hello::of(&node);
         let roster_in_use = short(&node.station().deployment().roster_hash());
         let roster_target = node.roster_target().cloned();
         let remembered: Vec<PeerAddr> = node
@@ -320,7 +317,6 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             changed,
             config: config.clone(),
             me,
-            hello,
             epoch: Instant::now(),
             dialling: Mutex::new(BTreeSet::new()),
             wire_out: AtomicU64::new(0),
@@ -911,11 +907,9 @@ async fn run_peer<C: Clock + Send + 'static>(
         Some(_) => Role::Dialled,
         None => Role::Accepted,
     };
-    // The manifest version in force now: a running node adopts newer ones from its peers.
-    let hello = Hello {
-        manifest_version: shared.with_node(|n| n.membership().version()),
-        ..shared.hello
-    };
+    // The manifest in force now (version and digest): a running node adopts newer ones from
+    // its peers.
+    let hello = shared.with_node(|n| Hello::of(n));
     let (mut link, first) = SyncLink::open(hello, role, remote, shared.config.link(), shared.now());
     let mut wire = Wire {
         shared: &shared,
