@@ -169,6 +169,10 @@ pub struct RosterEntry {
     pub voter: Option<VoterInfo>,
     /// 要配慮者 categories known in advance (避難行動要支援者名簿).
     pub care_needs: BTreeSet<CareNeed>,
+    /// 支援措置: the municipality restricts this resident's 住民票 (DV, stalking or abuse
+    /// protection, 住民基本台帳事務における支援措置). Never disclosed to any safety query or
+    /// export, with the rest of their household; reception marks them discreetly.
+    pub support_measure: bool,
 }
 
 /// Which kind of roster: it decides which fields are required.
@@ -274,6 +278,13 @@ impl Roster {
         self.by_household.contains_key(h)
     }
 
+    /// Whether any resident of household `h` is under 支援措置.
+    pub fn household_protected(&self, h: &HouseholdId) -> bool {
+        self.by_household
+            .get(h)
+            .is_some_and(|ix| ix.iter().any(|&i| self.entries.get(i).is_some_and(|e| e.support_measure)))
+    }
+
     /// The members of a household, sorted by person id.
     pub fn household(&self, h: &HouseholdId) -> Vec<&RosterEntry> {
         self.by_household
@@ -338,6 +349,7 @@ mod tests {
             address: Address::new("新潟県三条市旭町2丁目3-1").unwrap(),
             voter: None,
             care_needs: BTreeSet::new(),
+            support_measure: false,
         }
     }
 

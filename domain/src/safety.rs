@@ -3,15 +3,16 @@
 //! address.
 //!
 //! Every answer honours the person's consent: the disclosure level on their household card (a
-//! member's own level overrides the household's) must reach the asker — relatives,
-//! acquaintances or the public. Without a household card nothing is disclosed. A person whose
-//! household card carries the DV block (DV被害者等), or who is joined by a same-as link to such
-//! a record, is never disclosed, to anyone: such a person is simply absent from the answers,
-//! exactly as someone never registered is.
+//! member's own level overrides the household's), or their own consent recorded at reception
+//! when later, must reach the asker — relatives, acquaintances or the public. With neither,
+//! nothing is disclosed. A person whose household carried the DV block (DV被害者等) on any card
+//! not since lifted by a manager's [`crate::event::EventBody::DvBlockLift`], whose roster
+//! household has a resident under 支援措置, or who is joined by a same-as link to such a
+//! record, is never disclosed, to anyone, for any `as_of`: such a person is simply absent from
+//! the answers, exactly as someone never registered is.
 
 use crate::event::Disclosure;
 use crate::hlc::Timestamp;
-use crate::ids::HouseholdRef;
 use crate::ids::{PersonRef, SiteId};
 use crate::normalize::fold;
 use crate::roster::Roster;
@@ -67,43 +68,73 @@ pub struct SafetyAnswer {
     pub since: Timestamp,
 }
 
-/// Consent of one record: `None` if it must never be disclosed (DV block); otherwise the
-/// widest audience it agreed to (`Nobody` without a household card).
+/// Consent of one record: `None` if it must never be disclosed; otherwise the widest audience
+/// it agreed to (`Nobody` without a household card or a consent).
+///
+/// The DV block and 支援措置 are judged on the whole log, whatever `as_of` says
+/// ([`State::dv_withheld`]): a report for an hour before the block was set withholds the
+/// person as well. The level is the narrower of what stood at `as_of` and what stands now, so
+/// a consent withdrawn later also withdraws it from the earlier reports.
 pub fn consent(
     state: &State,
     roster: &Roster,
     p: &PersonRef,
     as_of: Option<Millis>,
 ) -> Option<Disclosure> {
-    let household = match p {
-        PersonRef::Roster(id) => roster.get(id).map(|e| HouseholdRef::Roster(e.household)),
-        PersonRef::WalkIn { registration, .. } => Some(HouseholdRef::WalkIn(*registration)),
-    };
-    let Some(card) = household.and_then(|h| state.household_card(&h, as_of)) else {
-        return Some(Disclosure::Nobody);
-    };
-    if card.dv_block {
+    if state.dv_withheld(p, roster) {
         return None;
     }
-    let own = card
-        .members
-        .iter()
-        .find(|m| m.person == *p)
-        .and_then(|m| m.disclosure);
-    Some(own.unwrap_or(card.disclosure))
+    let now = state.consent_level(p, roster, None);
+    Some(match as_of {
+        None => now,
+        Some(_) => now.min(state.consent_level(p, roster, as_of)),
+    })
+}
+
+/// The same-as clusters a consent is judged over: those standing at the report's time and
+/// those standing now (a link made or retracted since still joins the records for the
+/// purpose of withholding).
+#[derive(Debug, Clone)]
+pub struct ConsentClusters {
+    at: crate::clusters::Clusters,
+    now: Option<crate::clusters::Clusters>,
+    as_of: Option<Millis>,
+}
+
+impl ConsentClusters {
+    /// Build both (once per report or search).
+    pub fn new(state: &State, as_of: Option<Millis>) -> Self {
+        ConsentClusters {
+            at: state.clusters(as_of),
+            now: as_of.map(|_| state.clusters(None)),
+            as_of,
+        }
+    }
+    /// The time the consents are asked for.
+    pub fn as_of(&self) -> Option<Millis> {
+        self.as_of
+    }
 }
 
 /// The consent of a person: the narrowest over the record and every record same-as links
-/// join to it; `None` if any of them is under the DV block.
+/// join to it (at `clusters.as_of()` or now); `None` if any of them is under the DV block or
+/// 支援措置.
 pub fn person_consent(
     state: &State,
     roster: &Roster,
-    clusters: &crate::clusters::Clusters,
+    clusters: &ConsentClusters,
     p: &PersonRef,
-    as_of: Option<Millis>,
 ) -> Option<Disclosure> {
+    let as_of = clusters.as_of;
     let mut least = Some(Disclosure::Public);
-    for m in clusters.members(p).iter().chain(std::iter::once(p)) {
+    let now = clusters.now.as_ref().map(|c| c.members(p)).unwrap_or_default();
+    for m in clusters
+        .at
+        .members(p)
+        .iter()
+        .chain(now.iter())
+        .chain(std::iter::once(p))
+    {
         least = match (least, consent(state, roster, m, as_of)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             _ => None,
@@ -193,7 +224,7 @@ impl SafetyIndex {
         if q.is_empty() {
             return Vec::new();
         }
-        let clusters = state.clusters(as_of);
+        let clusters = ConsentClusters::new(state, as_of);
         let mut out = Vec::new();
         for (p, f) in &self.rows {
             if out.len() >= limit {
@@ -208,7 +239,7 @@ impl SafetyIndex {
             };
             // The narrowest consent among the records that are this one person; any DV block
             // among them withholds all of them.
-            if !person_consent(state, roster, &clusters, p, as_of)
+            if !person_consent(state, roster, &clusters, p)
                 .is_some_and(|d| asker.may_know(d))
             {
                 continue;

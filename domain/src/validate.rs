@@ -92,7 +92,8 @@ fn check(
     let household = match body {
         EventBody::ShelterCheckIn { household, .. }
         | EventBody::SupportOnlyRegistration { household, .. } => household.as_ref(),
-        EventBody::HouseholdCard { household, .. } => Some(household),
+        EventBody::HouseholdCard { household, .. }
+        | EventBody::DvBlockLift { household, .. } => Some(household),
         _ => None,
     };
     if let Some(HouseholdRef::Roster(h)) = household
@@ -144,7 +145,8 @@ fn check(
         }
         EventBody::CardBinding {
             person: Some(p), ..
-        } => known(p),
+        }
+        | EventBody::Consent { person: p, .. } => known(p),
         EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } => {
             known(a).and_then(|()| known(b))
         }

@@ -43,6 +43,7 @@ fn person(
             },
         }),
         care_needs: BTreeSet::new(),
+        support_measure: false,
     }
 }
 

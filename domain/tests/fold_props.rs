@@ -17,6 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 const SITES: [&str; 3] = ["S1", "S2", "S3"];
 const STATIONS: [&str; 2] = ["P1", "P2"];
 const ROSTER_IDS: [&str; 6] = ["1", "2", "3", "4", "5", "6"];
+const LEVELS: [Disclosure; 4] = [
+    Disclosure::Nobody,
+    Disclosure::Relatives,
+    Disclosure::Acquaintances,
+    Disclosure::Public,
+];
 
 /// One generated operation; indices pick persons, sites and earlier events.
 #[derive(Debug, Clone)]
@@ -38,6 +44,8 @@ enum Op {
     Report(usize, u32),
     Lifecycle(usize, bool),
     Tally(usize, u32),
+    Lift(usize),
+    Consent(usize, u8),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -60,6 +68,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0usize..3, 0u32..50).prop_map(|(s, n)| Op::Report(s, n)),
         1 => (0usize..3, any::<bool>()).prop_map(|(s, o)| Op::Lifecycle(s, o)),
         1 => (0usize..2, 0u32..500).prop_map(|(s, n)| Op::Tally(s, n)),
+        1 => (0usize..3).prop_map(Op::Lift),
+        1 => (0usize..64, 0u8..4).prop_map(|(m, d)| Op::Consent(m, d)),
     ]
 }
 
@@ -316,6 +326,20 @@ fn build(script: &[(Op, u64, u32, u8)]) -> Vec<Event> {
                     ballots_issued: *n,
                 },
             ),
+            Op::Lift(h) => (
+                "HQ",
+                EventBody::DvBlockLift {
+                    household: HouseholdRef::Roster(HouseholdId::new(["H1", "H2", "H3"][*h]).unwrap()),
+                    reason: Note::new("支援措置終了").unwrap(),
+                },
+            ),
+            Op::Consent(m, d) => (
+                SITES[0],
+                EventBody::Consent {
+                    person: pool[m % pool.len()],
+                    disclosure: LEVELS[usize::from(*d)],
+                },
+            ),
         };
         let e = ev(*d, site_id, wall, *counter, body);
         if let EventBody::WalkInRegistration { members, .. } = e.body() {
@@ -348,6 +372,7 @@ struct View {
     site_states: Vec<Option<(SiteState, kazashi_domain::Timestamp)>>,
     walk_ins: Vec<(PersonRef, WalkInPerson)>,
     last_per_site: BTreeMap<SiteId, kazashi_domain::Timestamp>,
+    consent: Vec<Disclosure>,
 }
 
 fn view(s: &State, roster: &Roster, persons: &[PersonRef], as_of: Option<Millis>) -> View {
@@ -399,6 +424,10 @@ fn view(s: &State, roster: &Roster, persons: &[PersonRef], as_of: Option<Millis>
             .map(|(p, w)| (p, w.clone()))
             .collect(),
         last_per_site: s.last_event_per_site(as_of),
+        consent: persons
+            .iter()
+            .map(|p| s.consent_level(p, roster, as_of))
+            .collect(),
     }
 }
 
@@ -548,6 +577,11 @@ proptest! {
         let roster = small_roster();
         let persons = all_persons(&events);
         prop_assert_eq!(view(&incremental, &roster, &persons, None), view(&batch, &roster, &persons, None));
+        // The DV block is read from the whole log: the same whatever the arrival order.
+        for p in &persons {
+            prop_assert_eq!(incremental.dv_withheld(p, &roster), batch.dv_withheld(p, &roster));
+            prop_assert_eq!(reversed.dv_withheld(p, &roster), batch.dv_withheld(p, &roster));
+        }
     }
 
     /// As-of-T answers from the full state agree with folding only the events up to T.

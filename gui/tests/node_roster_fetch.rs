@@ -40,6 +40,7 @@ fn roster(n: usize) -> Roster {
             address: Address::new(&format!("新潟県見附市本町{i}番")).unwrap(),
             voter: None,
             care_needs: Default::default(),
+            support_measure: false,
         })
         .collect();
     Roster::new(

@@ -3,8 +3,9 @@
 //! PDF; PFIF 1.4 XML for person-finder services; the shelters' status reports; election
 //! turnout and reconciliation. The window and `kazashi report` call the same functions.
 //!
-//! **Consent.** Every export is made for an [`Audience`]. A person under the DV block is left
-//! out of every export, for every audience. The evacuee list for municipal staff holds everyone
+//! **Consent.** Every export is made for an [`Audience`]. A person under the DV block — at any
+//! time up to now, whatever hour the export is for, until a manager lifts it — or under the
+//! roster's 支援措置 is left out of every export, for every audience. The evacuee list for municipal staff holds everyone
 //! else; anything for the public (PFIF, a public list) holds only people who agreed to be
 //! published, and of them only name, reading, sex, age and where they are — no birth date,
 //! address or care needs. Each export says what it left out and why ([`LeftOut`]).
@@ -16,7 +17,7 @@ use kazashi_domain::event::Disclosure;
 use kazashi_domain::ids::{HouseholdRef, PersonRef, SiteId};
 use kazashi_domain::overview::{Overview, turnout_series};
 use kazashi_domain::roster::{Roster, Sex};
-use kazashi_domain::safety::person_consent;
+use kazashi_domain::safety::{ConsentClusters, person_consent};
 use kazashi_domain::state::{Departure, State, StayStatus};
 use kazashi_domain::{CivilDate, Millis};
 
@@ -124,7 +125,7 @@ pub fn evacuees(
     on: CivilDate,
     audience: Audience,
 ) -> EvacueeList {
-    let clusters = state.clusters(as_of);
+    let clusters = ConsentClusters::new(state, as_of);
     let mut left_out = LeftOut::default();
     if audience == Audience::Public {
         left_out.withheld_fields = vec!["生年月日", "住所", "世帯", "要配慮"];
@@ -138,7 +139,7 @@ pub fn evacuees(
             if !(stay.status.is_registered() || matches!(stay.status, StayStatus::SupportOnly(_))) {
                 continue;
             }
-            match person_consent(state, roster, &clusters, &p, as_of) {
+            match person_consent(state, roster, &clusters, &p) {
                 None => {
                     left_out.dv_block += 1;
                     continue;

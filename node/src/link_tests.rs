@@ -51,6 +51,7 @@ pub(crate) fn roster() -> Roster {
             address: Address::new("新潟県三条市旭町2丁目3-1").unwrap(),
             voter: None,
             care_needs: BTreeSet::new(),
+            support_measure: false,
         })
         .collect();
     Roster::new(

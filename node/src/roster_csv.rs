@@ -39,10 +39,12 @@ pub enum Field {
     EarlyVoted,
     AbsenteeVoted,
     CareNeeds,
+    /// 支援措置 (DV, stalking or abuse protection): the resident is never disclosed.
+    SupportMeasure,
 }
 
 impl Field {
-    pub const ALL: [Field; 13] = [
+    pub const ALL: [Field; 14] = [
         Field::Person,
         Field::Household,
         Field::Name,
@@ -56,6 +58,7 @@ impl Field {
         Field::EarlyVoted,
         Field::AbsenteeVoted,
         Field::CareNeeds,
+        Field::SupportMeasure,
     ];
 
     /// The key used in mapping files.
@@ -74,6 +77,7 @@ impl Field {
             Field::EarlyVoted => "early_voted",
             Field::AbsenteeVoted => "absentee_voted",
             Field::CareNeeds => "care_needs",
+            Field::SupportMeasure => "support_measure",
         }
     }
 
@@ -93,6 +97,7 @@ impl Field {
             Field::EarlyVoted => &["期日前投票済"],
             Field::AbsenteeVoted => &["不在者投票済"],
             Field::CareNeeds => &["要配慮"],
+            Field::SupportMeasure => &["支援措置", "支援措置対象", "DV等支援措置"],
         }
     }
 
@@ -111,7 +116,7 @@ impl Field {
             Field::Precinct | Field::ListNumber | Field::EarlyVoted | Field::AbsenteeVoted => {
                 kind == RosterKind::Voters
             }
-            Field::Eligible | Field::CareNeeds => false,
+            Field::Eligible | Field::CareNeeds | Field::SupportMeasure => false,
         }
     }
 }
@@ -904,13 +909,29 @@ fn parse_part(
                 ),
             }
         }
+        // A value that is neither yes nor no is an error, not a no: reading 支援措置 wrong
+        // would disclose the very people it protects.
+        let support_measure = flag(get(Field::SupportMeasure)).ok_or_else(|| {
+            bad(
+                &mut lint,
+                Rule::BadValue,
+                format!("{person}: 支援措置: expected 1 or 0 (also 有/無, あり/なし, ○)"),
+            )
+        });
         let voter = if opts.kind == RosterKind::Voters {
             voter_info(&get, person, line, &mut lint)
         } else {
             Ok(None)
         };
-        if let (Ok(name), Ok(kana), Ok(birth_date), Ok(sex), Ok(address), Ok(voter)) =
-            (name, kana, birth, sex_v, address, voter)
+        if let (
+            Ok(name),
+            Ok(kana),
+            Ok(birth_date),
+            Ok(sex),
+            Ok(address),
+            Ok(voter),
+            Ok(support_measure),
+        ) = (name, kana, birth, sex_v, address, voter, support_measure)
         {
             let entry = RosterEntry {
                 person,
@@ -922,6 +943,7 @@ fn parse_part(
                 address,
                 voter,
                 care_needs,
+                support_measure,
             };
             rows.push((entry, line));
         }
@@ -1149,6 +1171,7 @@ pub fn write(roster: &Roster) -> String {
         .filter(|f| {
             f.required(kind)
                 || *f == Field::CareNeeds
+                || *f == Field::SupportMeasure
                 || (*f == Field::Eligible && kind == RosterKind::Voters)
         })
         .collect();
@@ -1210,6 +1233,7 @@ pub fn write(roster: &Roster) -> String {
                     .map(|c| c.label_ja())
                     .collect::<Vec<_>>()
                     .join("・"),
+                Field::SupportMeasure => b(e.support_measure),
             });
         }
         let _ = w.write_record(&row);

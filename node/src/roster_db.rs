@@ -4,7 +4,8 @@
 //!
 //! **Files and tables.**
 //! - `<file>` — `meta` (kind, hash, count, the SHA-256 of the source file, the layout version
-//!   (`layout` = 6: names folded with the Unihan + MJ variant table) and a random import id); `person`, one row per entry in person-id order
+//!   (`layout` = 7: entries carry the 支援措置 flag; 6 added names folded with the Unihan + MJ
+//!   variant table) and a random import id); `person`, one row per entry in person-id order
 //!   (`rid` is the position): the birth date and the entry itself (postcard); and the
 //!   exact-key lookup tables, each a
 //!   `WITHOUT ROWID` B-tree: `by_id` (宛名番号 → rid), `by_list` (名簿番号 → rid, voters
@@ -228,7 +229,7 @@ fn read_postings(first: i64, blob: &[u8], out: &mut Vec<i64>) -> Result<(), Rost
 }
 
 /// The layout this code writes and reads (see the module's table list).
-const LAYOUT: u32 = 6;
+const LAYOUT: u32 = 7;
 
 /// The text index file beside a store: `<file>.text`.
 pub fn text_path(path: &Path) -> PathBuf {

@@ -187,6 +187,7 @@ mod tests {
                 address: Address::new("新潟県三条市旭町2丁目3-1").unwrap(),
                 voter: None,
                 care_needs: Default::default(),
+                support_measure: false,
             })
             .collect();
         Roster::new(

@@ -41,6 +41,7 @@ fn big_roster(n: usize) -> Roster {
             address: Address::new(&format!("新潟県長岡市大手通{i}番地")).unwrap(),
             voter: None,
             care_needs: Default::default(),
+            support_measure: false,
         })
         .collect();
     Roster::new(RosterKind::Residents, entries, today()).unwrap()

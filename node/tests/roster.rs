@@ -404,6 +404,7 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
                     },
                 }),
                 care_needs: Default::default(),
+                support_measure: false,
             }
         })
         .collect();
@@ -544,4 +545,38 @@ fn reading_in_parts_gives_what_reading_whole_gives() {
         })
         .sum();
     assert_eq!(short.line, Some(2 + 6 + breaks_before), "{short}");
+}
+
+#[test]
+fn the_support_measure_column_is_read_written_and_refused_when_unclear() {
+    let csv = "宛名番号,世帯番号,氏名,氏名カナ,生年月日,性別,住所,支援措置\n\
+               A0001,H001,髙橋 太郎,タカハシ タロウ,1950-04-01,1,かざし市中央一丁目1番1号,1\n\
+               A0002,H002,髙橋 花子,タカハシ ハナコ,S30.7.15,2,かざし市中央一丁目1番1号,\n\
+               A0003,H003,佐藤 一,サトウ ハジメ,1990-01-01,1,かざし市中央一丁目1番2号,あり\n";
+    let roster = read(csv.as_bytes(), &opts(RosterKind::Residents), &mut |_, _| {})
+        .unwrap()
+        .into_roster(today())
+        .unwrap();
+    let flagged = |id: &str| roster.get(&PersonId::new(id).unwrap()).unwrap().support_measure;
+    assert!(flagged("A0001") && !flagged("A0002") && flagged("A0003"));
+    // The flag changes the roster hash (the manifest pins it) and survives the written CSV.
+    let text = write(&roster);
+    assert!(text.lines().next().unwrap().contains("支援措置"));
+    let back = read(text.as_bytes(), &opts(RosterKind::Residents), &mut |_, _| {}).unwrap();
+    assert_eq!(back.hash(), roster.hash());
+    let unflagged = read(
+        csv.replace(",1\n", ",0\n").replace(",あり\n", ",\n").as_bytes(),
+        &opts(RosterKind::Residents),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert_ne!(unflagged.hash(), roster.hash());
+    // A value that is neither yes nor no refuses the file: read wrong, it would disclose the
+    // very people it protects.
+    let unclear = csv.replace(",あり\n", ",要確認\n");
+    let lint = match read(unclear.as_bytes(), &opts(RosterKind::Residents), &mut |_, _| {}) {
+        Ok(_) => panic!("an unclear 支援措置 value was accepted"),
+        Err(l) => l,
+    };
+    assert!(lint.errors().any(|f| f.rule == Rule::BadValue && f.line == Some(4)));
 }

@@ -307,6 +307,7 @@ pub fn generate_with_precincts(
                 address: value(Address::new(&address))?,
                 voter,
                 care_needs: needs,
+                support_measure: false,
             });
         }
     }

@@ -20,6 +20,7 @@ fn roster(n: usize, salt: &str) -> Roster {
             address: Address::new(&format!("新潟県三条市旭町2丁目{i}番")).unwrap(),
             voter: None,
             care_needs: Default::default(),
+            support_measure: false,
         })
         .collect();
     Roster::new(

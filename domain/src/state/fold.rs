@@ -45,6 +45,14 @@ pub struct State {
     pub(super) status_reports: FxHashMap<SiteId, History>,
     pub(super) site_states: FxHashMap<SiteId, History>,
     pub(super) ballot_tallies: FxHashMap<SiteId, History>,
+    /// DV block lifts by household.
+    pub(super) dv_lifts: FxHashMap<HouseholdRef, History>,
+    /// Per person, the households whose cards ever named them (member or representative) with
+    /// the DV block set: a person listed on a blocked card is withheld whatever their own
+    /// household.
+    pub(super) dv_listed: FxHashMap<PersonRef, BTreeSet<HouseholdRef>>,
+    /// Consent events by person.
+    pub(super) consents: FxHashMap<PersonRef, History>,
 }
 
 /// A history inside a keyed map.
@@ -200,6 +208,9 @@ impl State {
             status_reports,
             site_states,
             ballot_tallies,
+            dv_lifts,
+            dv_listed,
+            consents,
             ..
         } = self;
         let events = &*events;
@@ -254,8 +265,19 @@ impl State {
             EventBody::WalkInRegistration { .. } => {
                 walk_ins.insert(ix, key, events, in_order);
             }
-            EventBody::HouseholdCard { household, .. } => {
+            EventBody::HouseholdCard { household, card } => {
                 record(household_cards, *household, ix, key, events, in_order);
+                if card.dv_block {
+                    for p in card.members.iter().map(|m| &m.person).chain(&card.representative) {
+                        dv_listed.entry(*p).or_default().insert(*household);
+                    }
+                }
+            }
+            EventBody::DvBlockLift { household, .. } => {
+                record(dv_lifts, *household, ix, key, events, in_order);
+            }
+            EventBody::Consent { person, .. } => {
+                record(consents, *person, ix, key, events, in_order);
             }
             EventBody::CardBinding { card, .. } => {
                 record(card_bindings, *card, ix, key, events, in_order)
@@ -328,6 +350,8 @@ impl State {
                 keyed(&self.status_reports, ev),
                 keyed(&self.site_states, ev),
                 keyed(&self.ballot_tallies, ev),
+                keyed(&self.dv_lifts, ev),
+                keyed(&self.consents, ev),
             ],
             walk_ins: self.walk_ins.ids(ev),
             assertions: self.assertions.ids(ev),
@@ -463,6 +487,9 @@ impl State {
             EventBody::HouseholdCard { household, .. } => {
                 last_of(self.household_cards.get(household))
             }
+            EventBody::DvBlockLift { household, .. } => last_of(self.household_cards.get(household))
+                .max(last_of(self.dv_lifts.get(household))),
+            EventBody::Consent { person, .. } => last_of(self.consents.get(person)),
             EventBody::CardBinding { card, .. } => last_of(self.card_bindings.get(card)),
             EventBody::AlertResolution { alert, .. } => last_of(self.alert_resolutions.get(alert)),
             EventBody::VoterCheckIn { voter, .. } => last_of(self.votes.get(voter)),

@@ -22,6 +22,7 @@ mod arena;
 mod counts;
 mod fold;
 mod links;
+mod privacy;
 mod records;
 mod reports;
 mod shelter;

@@ -99,6 +99,7 @@ pub fn entry(id: &str, household: &str, born: &str, sex: Sex, needs: &[CareNeed]
             },
         }),
         care_needs: needs.iter().copied().collect::<BTreeSet<_>>(),
+        support_measure: false,
     }
 }
 
