@@ -192,3 +192,28 @@ fn a_pin_less_shelter_tap_is_shown_as_identification_only() {
     );
     assert!(said(&h, "失効は確認できません"));
 }
+
+/// The override's second-officer PIN is locked out as the lock screen's is: five wrong in a
+/// row, then even the right one is refused for the period.
+#[test]
+fn wrong_second_officer_pins_lock_the_id() {
+    let (mut h, _dir) = harness_with(DemoKind::EarlyVoting, vec![]);
+    login(&mut h, "uketsuke", "1111");
+    let card = voter_card(&h, 2);
+    voter_tap(&mut h, &card, true);
+    click(&mut h, "責任者の承認で交付する");
+    let officer = |h: &mut H, pin: &str| {
+        fill(h, "責任者の職員ID", "sekinin");
+        fill(h, "責任者の暗証番号", pin);
+        click(h, "確認");
+    };
+    for _ in 0..4 {
+        officer(&mut h, "0000");
+        assert!(said(&h, "職員IDまたは暗証番号が違います"));
+    }
+    officer(&mut h, "0000");
+    assert!(said(&h, "ロックしています"), "no lockout after five");
+    officer(&mut h, "2222");
+    assert!(said(&h, "ロックしています"));
+    assert!(!said(&h, "承認者: sekinin"), "approved while locked");
+}
