@@ -268,7 +268,7 @@ impl ShardDoc {
         message: &[u8],
         check: EnvelopeCheck<'_, T>,
     ) -> Result<Vec<Vetted<T>>, ShardError> {
-        let msg =
+        let mut msg =
             sync::Message::decode(message).map_err(|e| ShardError::BadMessage(e.to_string()))?;
         // Before Automerge parses a change: what would it inflate to?
         let mut inflated = 0usize;
@@ -276,6 +276,7 @@ impl ShardDoc {
             inflated += crate::inflate::check_chunks(chunk, MAX_INFLATED.saturating_sub(inflated))
                 .map_err(|e| ShardError::TooLarge(e.to_string()))?;
         }
+        msg.changes = self.without_orphans(&msg.changes);
         if msg.changes.is_empty() {
             // Heads, needs and a summary only: nothing enters the document, so there is
             // nothing to vet and no need to fork it.
@@ -304,6 +305,54 @@ impl ShardDoc {
         self.digest = None;
         *peer = trial_peer;
         Ok(added)
+    }
+
+    /// The chunks of a sync message less the changes whose dependencies are neither in the
+    /// document nor among the message's other changes: Automerge would queue them, in the
+    /// document, for as long as it lives. A dropped change is asked for again by the sync
+    /// protocol once its dependencies are here. Chunks that are not single changes (a whole
+    /// document) are kept as they are.
+    fn without_orphans(&mut self, chunks: &sync::ChunkList) -> sync::ChunkList {
+        let parsed: Vec<(Vec<u8>, Option<automerge::Change>)> = chunks
+            .iter()
+            .map(|c| (c.to_vec(), automerge::Change::from_bytes(c.to_vec()).ok()))
+            .collect();
+        let mut known: std::collections::BTreeSet<ChangeHash> = std::collections::BTreeSet::new();
+        let mut keep = vec![false; parsed.len()];
+        loop {
+            let mut grew = false;
+            for (i, (_, change)) in parsed.iter().enumerate() {
+                if keep.get(i).copied().unwrap_or(true) {
+                    continue;
+                }
+                let ready = match change {
+                    None => true,
+                    Some(c) => c.deps().iter().all(|d| {
+                        known.contains(d) || self.doc.get_change_meta_by_hash(d).is_some()
+                    }),
+                };
+                if ready {
+                    if let Some(k) = keep.get_mut(i) {
+                        *k = true;
+                    }
+                    if let Some(c) = change {
+                        known.insert(c.hash());
+                    }
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        sync::ChunkList::from(
+            parsed
+                .into_iter()
+                .zip(keep)
+                .filter(|(_, k)| *k)
+                .map(|((bytes, _), _)| bytes)
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// Merge Automerge bytes from a bundle (a full save or changes), under the same checks as a

@@ -117,3 +117,49 @@ fn an_honest_concurrent_write_of_the_same_envelope_is_taken() {
     assert_eq!(sync_from(&mut other, &mut a, &m).unwrap(), 0);
     assert_eq!(a.envelope(&e.id()), Some(env));
 }
+
+/// Changes whose dependencies are missing are not kept (Automerge would queue them in the
+/// document for good); once the missing change comes, the sync protocol brings them again.
+#[test]
+fn changes_whose_dependencies_are_missing_are_dropped_then_taken_in_order() {
+    let m = membership();
+    let mut evil = evil_doc();
+    let mut envs = Vec::new();
+    for i in 0..3u32 {
+        let e = event(2, "S1", 100 + u64::from(i), i + 1);
+        let env = seal(&e, m.deployment().id(), &key(2)).unwrap();
+        evil.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(env.clone()))
+            .unwrap();
+        evil.commit();
+        envs.push((e.id(), env));
+    }
+    let changes = evil.get_changes(&[]);
+    // The last two changes alone, without the first they depend on.
+    let orphans: Vec<Vec<u8>> = changes[1..]
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    let msg = sync::Message {
+        heads: evil.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: sync::ChunkList::from(orphans),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    };
+    let mut honest = ShardDoc::new(shard(), &device(1));
+    let check =
+        |id: &EventId, env: &[u8]| -> Result<(), Rejection> { open_as(env, id, &m).map(|_| ()) };
+    let mut hs = sync::State::new();
+    assert!(
+        honest
+            .receive(&mut hs, &msg.encode(), &check)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(honest.is_empty());
+    assert!(honest.heads().is_empty(), "nothing queued or applied");
+    // A normal sync then brings all three.
+    assert_eq!(sync_from(&mut evil, &mut honest, &m).unwrap(), 3);
+    assert_eq!(honest.len(), 3);
+}
