@@ -981,3 +981,7 @@ impl Backoff {
 #[cfg(test)]
 #[path = "link_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "mesh_digest_tests.rs"]
+mod mesh_digest_tests;
