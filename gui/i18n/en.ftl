@@ -487,3 +487,10 @@ card-proof-note = After the PIN the card signs a fresh challenge, proving it hol
 card-proof-who = Staff card: { $who }
 card-identify-only = A card read without a PIN only helps identify: compare the face on the card with the person.
 login-locked = Too many wrong PINs: locked until { $until }
+
+# Reception: 支援措置 / DV block mark, and a roster resident's consent (safety enquiries)
+reception-protected-mark = ※care
+reception-protected-hint = Whereabouts protected (支援措置 etc.). Do not say the shelter or any location aloud; to any enquiry, say only that you cannot answer.
+reception-consent-label = Answer safety enquiries (their own consent):
+reception-consent-record = Record consent
+reception-consent-recorded = Consent recorded

@@ -484,3 +484,10 @@ card-proof-note = 暗証番号のあと、カードに署名させて電子証�
 card-proof-who = 職員カード：{ $who }
 card-identify-only = 暗証番号なしのカード読み取りは本人確認の補助です。券面の顔写真と本人を見比べてください。
 login-locked = 暗証番号の誤りが続いたため、{ $until }までロックしています
+
+# Reception: 支援措置 / DV block mark, and a roster resident's consent (安否情報)
+reception-protected-mark = ※配慮
+reception-protected-hint = 所在を秘匿する方です（支援措置等）。避難所名や所在を声に出さず、問い合わせには「お答えできません」とだけ伝えてください。
+reception-consent-label = 安否の問い合わせへの回答（本人の同意）:
+reception-consent-record = 同意を記録
+reception-consent-recorded = 同意を記録しました

@@ -9,7 +9,7 @@ use super::{Cx, RED, View, big, labelled};
 use crate::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_domain::detector::registered_elsewhere;
-use kazashi_domain::event::{EventBody, IdMethod, Members, StayingPlace};
+use kazashi_domain::event::{Disclosure, EventBody, IdMethod, Members, StayingPlace};
 use kazashi_domain::ids::{CardKey, HouseholdId, HouseholdRef, PersonId, PersonRef};
 use kazashi_node::card::Chain;
 use kazashi_node::card::{CardError, CardSession, Pin, PinFor};
@@ -22,6 +22,8 @@ pub struct Member {
     label: String,
     present: bool,
     ticked: bool,
+    /// Under the DV block or 支援措置: marked discreetly, no location said.
+    protected: bool,
 }
 
 pub enum Screen {
@@ -65,6 +67,9 @@ pub struct Desk {
     query: String,
     ticket: String,
     results: Vec<PersonId>,
+    /// The household member whose consent (安否情報) is being recorded, and its level.
+    consent_for: usize,
+    consent_level: Disclosure,
 }
 
 impl Default for Desk {
@@ -74,6 +79,8 @@ impl Default for Desk {
             query: String::new(),
             ticket: String::new(),
             results: Vec::new(),
+            consent_for: 0,
+            consent_level: Disclosure::Relatives,
         }
     }
 }
@@ -209,12 +216,15 @@ impl Desk {
                     label: cx.person_label(&r),
                     present,
                     ticked: !present,
+                    protected: cx.node.state().dv_withheld(&r, cx.node.station().roster()),
                 }
             })
             .collect();
         let refs: Vec<PersonRef> = entries.iter().map(|p| PersonRef::Roster(*p)).collect();
+        // No other shelter is named for a protected person: it is a location staff could say.
         let elsewhere = registered_elsewhere(cx.node.state(), &refs, &cx.site())
             .into_iter()
+            .filter(|(p, _)| !cx.node.state().dv_withheld(p, cx.node.station().roster()))
             .map(|(p, s)| {
                 cx.tr.t_with(
                     "registered-elsewhere",
@@ -225,6 +235,8 @@ impl Desk {
                 )
             })
             .collect();
+        self.consent_for = 0;
+        self.consent_level = Disclosure::Relatives;
         self.screen = Screen::Household {
             household,
             members,
@@ -604,13 +616,19 @@ impl Desk {
 
     fn household<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
         let already = cx.tr.t("already-present");
+        let Desk {
+            screen,
+            consent_for,
+            consent_level,
+            ..
+        } = self;
         let Screen::Household {
             members,
             elsewhere,
             staying,
             method,
             ..
-        } = &mut self.screen
+        } = screen
         else {
             return;
         };
@@ -627,11 +645,55 @@ impl Desk {
             );
         }
         for m in members.iter_mut() {
-            if m.present {
-                ui.label(format!("{}　{already}", m.label));
-            } else {
-                ui.checkbox(&mut m.ticked, RichText::new(m.label.as_str()).size(20.0));
+            ui.horizontal(|ui| {
+                if m.present {
+                    ui.label(format!("{}　{already}", m.label));
+                } else {
+                    ui.checkbox(&mut m.ticked, RichText::new(m.label.as_str()).size(20.0));
+                }
+                if m.protected {
+                    // Discreet: a small mark, the meaning on hover, never the word DV aloud.
+                    ui.label(RichText::new(cx.tr.t("reception-protected-mark")).small())
+                        .on_hover_text(cx.tr.t("reception-protected-hint"));
+                }
+            });
+        }
+        let mut consent = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.label(cx.tr.t("reception-consent-label"));
+            let who = members.get(*consent_for).map(|m| m.label.clone()).unwrap_or_default();
+            egui::ComboBox::from_id_salt("reception-consent-who")
+                .selected_text(who)
+                .show_ui(ui, |ui| {
+                    for (i, m) in members.iter().enumerate() {
+                        ui.selectable_value(consent_for, i, m.label.as_str());
+                    }
+                });
+            egui::ComboBox::from_id_salt("reception-consent-level")
+                .selected_text(disclosure_words(cx, *consent_level))
+                .show_ui(ui, |ui| {
+                    for d in [
+                        Disclosure::Nobody,
+                        Disclosure::Relatives,
+                        Disclosure::Acquaintances,
+                        Disclosure::Public,
+                    ] {
+                        ui.selectable_value(consent_level, d, disclosure_words(cx, d));
+                    }
+                });
+            if ui.button(cx.tr.t("reception-consent-record")).clicked() {
+                consent = members.get(*consent_for).map(|m| (m.person, *consent_level));
             }
+        });
+        if let Some((person, disclosure)) = consent
+            && cx
+                .record(EventBody::Consent {
+                    person: PersonRef::Roster(person),
+                    disclosure,
+                })
+                .is_some()
+        {
+            cx.say(cx.tr.t("reception-consent-recorded"), true);
         }
         for w in elsewhere.iter() {
             ui.label(RichText::new(w.as_str()).color(super::AMBER).size(18.0));
@@ -692,6 +754,16 @@ impl Desk {
 }
 
 /// Words for where a household stays.
+/// The words for a consent level (the walk-in form's).
+fn disclosure_words<C: Clock>(cx: &Cx<'_, C>, d: Disclosure) -> String {
+    cx.tr.t(match d {
+        Disclosure::Nobody => "disclose-nobody",
+        Disclosure::Relatives => "disclose-relatives",
+        Disclosure::Acquaintances => "disclose-acquaintances",
+        Disclosure::Public => "disclose-public",
+    })
+}
+
 pub fn staying_words<C: Clock>(cx: &Cx<'_, C>, s: StayingPlace) -> String {
     cx.tr.t(match s {
         StayingPlace::InShelter => "staying-shelter",

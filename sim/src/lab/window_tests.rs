@@ -983,3 +983,57 @@ fn station_roster_len_of_demo() -> usize {
 
 #[path = "window_possession_tests.rs"]
 mod possession;
+
+#[test]
+fn reception_records_a_residents_consent_and_marks_a_protected_household_discreetly() {
+    use kazashi_domain::event::{Disclosure, HouseholdCard, StayingPlace};
+    use kazashi_domain::ids::{HouseholdRef, OperatorId, PersonRef};
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    let who = search_open(&mut h, 200);
+    assert!(said(&h, "世帯の受付"));
+    assert!(!said(&h, "※配慮"), "an unprotected household is marked");
+    // A roster resident has no household card: their consent is recorded at the desk.
+    click(&mut h, "同意を記録");
+    assert!(said(&h, "同意を記録しました"));
+    let consents = |h: &mut H| {
+        events_of(h, |b| {
+            matches!(b, EventBody::Consent { disclosure: Disclosure::Relatives, .. })
+        })
+    };
+    assert_eq!(consents(&mut h), 1);
+    let consent_of = h.state_mut().station.host().with(|n| {
+        let first = n.station().roster().household(&who.household)[0].person;
+        n.state()
+            .consent_level(&PersonRef::Roster(first), n.station().roster(), None)
+    });
+    assert_eq!(consent_of, Disclosure::Relatives);
+    click(&mut h, "やめる");
+    // The household is put under the DV block: the desk marks each member, quietly.
+    h.state_mut().station.host().with(|n| {
+        let card = HouseholdCard {
+            representative: None,
+            phone: None,
+            damage: None,
+            flooding: None,
+            staying: StayingPlace::InShelter,
+            car: None,
+            pets: None,
+            disclosure: Disclosure::Nobody,
+            dv_block: true,
+            members: vec![],
+            notes: None,
+        };
+        n.record(
+            OperatorId::new("uketsuke").unwrap(),
+            EventBody::HouseholdCard {
+                household: HouseholdRef::Roster(who.household),
+                card: Box::new(card),
+            },
+        )
+        .unwrap();
+    });
+    settle(&mut h);
+    search_open(&mut h, 200);
+    assert!(said(&h, "※配慮"), "no discreet mark");
+    assert!(!said(&h, "DV"), "the mark must not say DV aloud");
+}
