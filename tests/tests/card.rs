@@ -405,13 +405,25 @@ fn basic_four_matching_strong_weak_and_none() {
         finish(rig, inserted);
         b
     };
-    // The same person, the name written with variant glyphs and a moved-house address.
+    // The same person as on the roster: a strong match.
     let mut h = Holder::of(&resident);
-    h.address = "別の町1-1".into();
     let b = read(&rig, h.clone());
     assert!(
         matches!(a.match_basic_four(&b), BasicFourMatch::Strong(c) if c.person == resident.person)
     );
+    // The card's address differs from the roster's (moved house, or someone from elsewhere who
+    // shares name, birth date and sex): never a silent pick — the resident is offered first
+    // and staff confirm.
+    h.address = "別の町1-1".into();
+    let b = read(&rig, h.clone());
+    match a.match_basic_four(&b) {
+        BasicFourMatch::Weak(found) => assert_eq!(
+            found.first().map(|c| c.person),
+            Some(resident.person),
+            "the resident is the first candidate"
+        ),
+        other => panic!("a different address must leave the pick to staff: {other:?}"),
+    }
     // Right name, another birth year: candidates for staff, never a silent pick.
     h.birth = format!("{:04}0101", resident.birth_date.year() - 20);
     h.address = resident.address.as_str().into();
