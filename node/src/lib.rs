@@ -42,6 +42,8 @@ pub use store::{KdfParams, Store, StoreError};
 #[cfg(test)]
 mod bundle_manifest_tests;
 #[cfg(test)]
+mod dv_lift_tests;
+#[cfg(test)]
 mod manifest_spread_tests;
 #[cfg(test)]
 mod possession_tests;

@@ -503,6 +503,16 @@ impl<C: Clock> Node<C> {
         if let Some(block) = self.write_block() {
             return Err(NodeError::WritesStopped(block));
         }
+        // Only a manager lifts the DV block (issue 24): the operator's role on this laptop.
+        if matches!(body, EventBody::DvBlockLift { .. })
+            && !self
+                .staff_role(&operator)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.manages())
+        {
+            return Err(StationError::NotAManager(body.name()).into());
+        }
         let Node {
             station,
             members,

@@ -37,6 +37,8 @@ pub enum StationError {
     UndoTargetNotCheckIn(EventId, &'static str),
     #[error("blocked ({0:?}): an override by a second officer naming each block is needed")]
     Blocked(Vec<BlockReason>),
+    #[error("only a manager (責任者) may write a {0}")]
+    NotAManager(&'static str),
 }
 
 /// The result of taking in a peer's event.
