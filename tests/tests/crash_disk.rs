@@ -171,6 +171,27 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
     let _guard = Tmpfs(mnt.clone());
     let path = mnt.join("kazashi.db");
     let (mut node, roster) = create(&path);
+    // Another laptop's bundle, to import while the disk is full.
+    let other_dir = tempfile::tempdir().unwrap();
+    let bundle = {
+        let (_, fleet) = kazashi_tests::town().unwrap();
+        let s2 = SiteId::new("S002").unwrap();
+        let mut other = Node::create(
+            &other_dir.path().join("b.db"),
+            PASS,
+            KdfParams::FAST_INSECURE,
+            DeviceKey::from_seed(fleet.key(&s2).unwrap().secret_bytes()),
+            &fleet.manifest,
+            Arc::new(roster.clone()),
+            s2,
+            ManualClock::new(1_788_220_800_000),
+        )
+        .unwrap();
+        for i in 40..60 {
+            record(&mut other, &roster, i).unwrap();
+        }
+        other.export_bundle(kazashi_node::BundleScope::All).unwrap()
+    };
     let mut acked = Vec::new();
     for i in 0..5 {
         acked.push(record(&mut node, &roster, i).unwrap());
@@ -217,11 +238,22 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
             "acknowledged {id} not in the state"
         );
     }
+    // A bundle import is refused the same way, and takes nothing.
+    let before = node.state().len();
+    let imported = node.import_bundle(&bundle, "usb").unwrap_err();
+    assert!(
+        matches!(imported, NodeError::Store(StoreError::DiskFull)),
+        "the import on a full disk: {imported}"
+    );
+    assert_eq!(node.state().len(), before);
     eprintln!("full disk after {} acknowledged writes: {err}", acked.len());
     // Space comes back: writing works again, on the same node and after a reopen.
     std::fs::remove_file(&filler).unwrap();
     let later = record(&mut node, &roster, 9_001).unwrap();
     acked.push(later);
+    // The refused import, again: it completes now.
+    assert_eq!(node.import_bundle(&bundle, "usb").unwrap().added, 20);
+    let imported = node.state().len() - acked.len();
     drop(node);
     let mut node = open(&path, PASS, &roster).unwrap();
     for id in &acked {
@@ -230,6 +262,6 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
             "acknowledged {id} lost after the full disk"
         );
     }
-    assert_eq!(node.state().len(), acked.len());
+    assert_eq!(node.state().len(), acked.len() + imported);
     record(&mut node, &roster, 9_002).unwrap();
 }
