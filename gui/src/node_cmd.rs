@@ -96,7 +96,9 @@ pub struct Listen {
     /// UDP port to listen on (fixed, so that others can type it in).
     #[arg(long, default_value_t = DEFAULT_PORT)]
     pub port: u16,
-    /// Address to bind.
+    /// Address to bind: every interface by default (a laptop finds its peers on whatever LAN
+    /// it is plugged into); an appliance or a laptop with more than one network sets the
+    /// address of the shelter LAN's interface (docs/security.md, "Network exposure").
     #[arg(long, default_value = "0.0.0.0")]
     pub bind: IpAddr,
     /// A peer to dial: ip:port, or <device hex>@ip:port (repeatable).

@@ -20,8 +20,8 @@
 
 use crate::clock::Clock;
 use crate::link::{
-    Action, Backoff, CLOSE_BYE, DIAL_TIMEOUT_MS, Ended, Hello, LinkConfig, MAX_FRAME, Role,
-    SyncLink,
+    Action, Backoff, CLOSE_BYE, CLOSE_PROTOCOL, DIAL_TIMEOUT_MS, Ended, Hello, LinkConfig,
+    MAX_FRAME, Role, SyncLink,
 };
 pub use crate::link::{Link, PROTOCOL_VERSION};
 use crate::node::{Node, NodeError};
@@ -42,6 +42,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
+
+#[path = "mesh_gate.rs"]
+mod gate;
+pub use gate::{MAX_UNGREETED, MAX_UNGREETED_PER_ADDR, MAX_UNGREETED_PER_DEVICE};
+
+/// The close code for a connection turned away because too many are waiting to greet.
+pub const CLOSE_BUSY: u32 = 4005;
 
 /// The sync protocol's ALPN.
 pub const ALPN: &[u8] = b"kazashi/sync/1";
@@ -222,6 +229,9 @@ struct Shared<C: Clock> {
     wire_out: AtomicU64,
     /// The roster transfer's progress.
     roster: Mutex<RosterStatus>,
+    /// Accepted connections not yet greeted (`mesh_gate.rs`): strangers, enrolled devices.
+    gate: gate::Gate,
+    members_gate: gate::Gate<DeviceId>,
 }
 
 impl<C: Clock> Shared<C> {
@@ -325,6 +335,8 @@ impl<C: Clock + Send + 'static> Mesh<C> {
                 in_use: roster_in_use,
                 ..RosterStatus::default()
             }),
+            gate: gate::strangers(),
+            members_gate: gate::members(),
         });
         let router = Router::builder(endpoint.clone())
             .accept(
@@ -356,6 +368,14 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             mesh.start_mdns(&endpoint)?;
         }
         Ok(mesh)
+    }
+
+    /// Accepted connections waiting for their greeting now, and those turned away so far
+    /// because too many were (`MAX_UNGREETED`, `MAX_UNGREETED_PER_ADDR`,
+    /// `MAX_UNGREETED_PER_DEVICE`).
+    pub fn ungreeted(&self) -> (usize, u64) {
+        let (s, m) = (&self.shared.gate, &self.shared.members_gate);
+        (s.waiting() + m.waiting(), s.refused() + m.refused())
     }
 
     /// Dial a peer (and keep redialling it while the mesh runs).
@@ -616,7 +636,25 @@ impl<C: Clock> std::fmt::Debug for Handler<C> {
 
 impl<C: Clock + Send + 'static> ProtocolHandler for Handler<C> {
     async fn accept(&self, connection: Connection) -> Result<(), AcceptError> {
-        let _ = run_peer(self.shared.clone(), connection, None).await;
+        use roster_net::RosterHost as _;
+        let remote = DeviceId(*connection.remote_id().as_bytes());
+        // Enrolled devices and strangers wait in separate pools: a flood of strangers never
+        // keeps a laptop of the deployment out.
+        let slot = if self.shared.admits(&remote) {
+            self.shared.members_gate.enter(remote).map(Slot::Member)
+        } else {
+            let from = remote_ip(&connection).map(|a| a.to_canonical());
+            self.shared.gate.enter(from).map(Slot::Stranger)
+        };
+        let Ok(slot) = slot else {
+            close(
+                &connection,
+                CLOSE_BUSY,
+                "busy: too many connections waiting to greet",
+            );
+            return Ok(());
+        };
+        let _ = run_peer(self.shared.clone(), connection, None, Some(slot)).await;
         Ok(())
     }
 }
@@ -697,7 +735,7 @@ async fn dial_loop<C: Clock + Send + 'static>(
                         addr: to.addr,
                     },
                 );
-                let _ = run_peer(shared.clone(), conn, Some(to.addr)).await;
+                let _ = run_peer(shared.clone(), conn, Some(to.addr), None).await;
                 wait
             }
             None => backoff.failed(),
@@ -788,6 +826,24 @@ const QUEUED_BYTES: usize = 64 << 20;
 /// Permits (one per KiB) a frame of `len` bytes holds while it waits in the queue.
 fn queue_permits(len: usize) -> u32 {
     u32::try_from(len.div_ceil(1024).clamp(1, QUEUED_BYTES / 1024)).unwrap_or(1)
+}
+
+/// An accepted connection's place in the greeting gate, held until it has greeted.
+#[derive(Debug)]
+enum Slot {
+    Stranger(#[allow(dead_code)] gate::Slot),
+    Member(#[allow(dead_code)] gate::Slot<DeviceId>),
+}
+
+/// The address the connection's selected path runs to.
+fn remote_ip(conn: &Connection) -> Option<std::net::IpAddr> {
+    conn.paths()
+        .iter()
+        .filter(|p| p.is_selected())
+        .find_map(|p| match p.remote_addr() {
+            iroh::TransportAddr::Ip(a) => Some(a.ip()),
+            _ => None,
+        })
 }
 
 /// Whether the connection's selected path goes to `addr`.
@@ -891,17 +947,27 @@ impl<C: Clock> Wire<'_, C> {
     }
 }
 
-/// One connection, dialled (`dialled` holds the address) or accepted, until it ends.
+/// One connection, dialled (`dialled` holds the address) or accepted (holding its `slot` in
+/// the greeting gate until it has greeted), until it ends.
 async fn run_peer<C: Clock + Send + 'static>(
     shared: Arc<Shared<C>>,
     conn: Connection,
     dialled: Option<SocketAddr>,
+    slot: Option<Slot>,
 ) -> Result<(), FrameError> {
     let remote = DeviceId(*conn.remote_id().as_bytes());
     let io = |e: iroh::endpoint::ConnectionError| FrameError::Io(e.to_string());
+    // A peer that never opens its stream is given no longer than one that never greets.
+    let greeting = Duration::from_millis(shared.config.link().greeting_ms);
     let (send, mut recv) = match dialled {
         Some(_) => conn.open_bi().await.map_err(io)?,
-        None => conn.accept_bi().await.map_err(io)?,
+        None => match tokio::time::timeout(greeting, conn.accept_bi()).await {
+            Ok(streams) => streams.map_err(io)?,
+            Err(_) => {
+                close(&conn, CLOSE_PROTOCOL, "no greeting in time");
+                return Err(FrameError::Io("no greeting in time".into()));
+            }
+        },
     };
     let role = match dialled {
         Some(_) => Role::Dialled,
@@ -940,6 +1006,7 @@ async fn run_peer<C: Clock + Send + 'static>(
         };
         result = wire.perform(actions).await;
     }
+    drop(slot);
     if result.is_ok() && link.is_live() {
         result = session(&shared, &mut wire, &mut link, recv).await;
     }
@@ -1030,6 +1097,10 @@ async fn session<C: Clock + Send + 'static>(
     reader.abort();
     result
 }
+
+#[cfg(test)]
+#[path = "mesh_exposure_tests.rs"]
+mod exposure_tests;
 
 #[cfg(test)]
 mod tests {

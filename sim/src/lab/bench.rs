@@ -39,9 +39,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "sim" => crate::bench_sim::run(args),
         "enrol" => crate::bench_enrol::run(args),
         "manifest" => crate::bench_manifest::run(args),
+        "hostile" => crate::bench_hostile::run(args),
         "match" => crate::bench_match::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim, enrol, manifest, match"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim, enrol, manifest, match, hostile"
         )),
     }
 }

@@ -8,6 +8,7 @@ mod bench_card;
 mod bench_command;
 mod bench_detector;
 mod bench_enrol;
+mod bench_hostile;
 mod bench_log;
 mod bench_manifest;
 mod bench_match;
