@@ -240,10 +240,13 @@ fn adopt_manifest_takes_a_newer_one_and_refuses_the_rest_leaving_it_unchanged() 
             found: 1
         }
     );
-    assert_eq!(
-        refused(&mut a, &v(2, &[1, 2, 6])),
-        ManifestRefusal::Conflict(2)
-    );
+    // A version 2 that loses to the installed one (a higher digest): a conflict.
+    let digest = |m: &[u8]| SignedManifest::decode(m).unwrap().digest();
+    let loser = (6..40)
+        .map(|n| v(2, &[1, 2, n]))
+        .find(|m| digest(m) > digest(&v2))
+        .unwrap();
+    assert_eq!(refused(&mut a, &loser), ManifestRefusal::Conflict(2));
     assert_eq!(
         refused(&mut a, &signed(3, 1, OTHER_ADMIN, &[1, 2], &[])),
         ManifestRefusal::OtherAdmin
