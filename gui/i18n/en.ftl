@@ -494,3 +494,7 @@ reception-protected-hint = Whereabouts protected (支援措置 etc.). Do not say
 reception-consent-label = Answer safety enquiries (their own consent):
 reception-consent-record = Record consent
 reception-consent-recorded = Consent recorded
+reception-lift-reason = Reason for lifting the protection (manager)
+reception-lift = Lift the protection
+reception-lift-done = Protection lifted
+reception-lift-reason-needed = Type the reason for lifting it

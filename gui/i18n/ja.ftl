@@ -491,3 +491,7 @@ reception-protected-hint = 所在を秘匿する方です（支援措置等）�
 reception-consent-label = 安否の問い合わせへの回答（本人の同意）:
 reception-consent-record = 同意を記録
 reception-consent-recorded = 同意を記録しました
+reception-lift-reason = 秘匿を解除する理由（責任者）
+reception-lift = 秘匿を解除
+reception-lift-done = 秘匿を解除しました
+reception-lift-reason-needed = 解除の理由を入力してください

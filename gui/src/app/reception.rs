@@ -70,6 +70,8 @@ pub struct Desk {
     /// The household member whose consent (安否情報) is being recorded, and its level.
     consent_for: usize,
     consent_level: Disclosure,
+    /// A manager's reason for lifting the DV block of the household shown.
+    lift_reason: String,
 }
 
 impl Default for Desk {
@@ -81,6 +83,7 @@ impl Default for Desk {
             results: Vec::new(),
             consent_for: 0,
             consent_level: Disclosure::Relatives,
+            lift_reason: String::new(),
         }
     }
 }
@@ -237,6 +240,7 @@ impl Desk {
             .collect();
         self.consent_for = 0;
         self.consent_level = Disclosure::Relatives;
+        self.lift_reason.clear();
         self.screen = Screen::Household {
             household,
             members,
@@ -620,9 +624,11 @@ impl Desk {
             screen,
             consent_for,
             consent_level,
+            lift_reason,
             ..
         } = self;
         let Screen::Household {
+            household,
             members,
             elsewhere,
             staying,
@@ -685,6 +691,39 @@ impl Desk {
                 consent = members.get(*consent_for).map(|m| (m.person, *consent_level));
             }
         });
+        // A manager lifts the DV block a household card set (never 支援措置, which only a new
+        // roster clears), with a reason.
+        let blocked_here = cx.node.state().dv_blocked(&HouseholdRef::Roster(*household));
+        let mut lift = None;
+        if blocked_here && cx.login.role.manages() {
+            ui.horizontal_wrapped(|ui| {
+                labelled(
+                    ui,
+                    cx.tr.t("reception-lift-reason"),
+                    egui::TextEdit::singleline(lift_reason).desired_width(320.0),
+                );
+                if ui.button(cx.tr.t("reception-lift")).clicked() {
+                    lift = Some(kazashi_domain::text::Note::new(lift_reason.trim()));
+                }
+            });
+        }
+        let lifted = match lift {
+            Some(Ok(reason)) => cx
+                .record(EventBody::DvBlockLift {
+                    household: HouseholdRef::Roster(*household),
+                    reason,
+                })
+                .is_some(),
+            Some(Err(_)) => {
+                cx.say(cx.tr.t("reception-lift-reason-needed"), false);
+                false
+            }
+            None => false,
+        };
+        if lifted {
+            lift_reason.clear();
+            cx.say(cx.tr.t("reception-lift-done"), true);
+        }
         if let Some((person, disclosure)) = consent
             && cx
                 .record(EventBody::Consent {

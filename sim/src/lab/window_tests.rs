@@ -1037,3 +1037,59 @@ fn reception_records_a_residents_consent_and_marks_a_protected_household_discree
     assert!(said(&h, "※配慮"), "no discreet mark");
     assert!(!said(&h, "DV"), "the mark must not say DV aloud");
 }
+
+#[test]
+fn only_a_manager_sees_the_lift_and_it_needs_a_reason() {
+    use kazashi_domain::event::{Disclosure, HouseholdCard, StayingPlace};
+    use kazashi_domain::ids::{HouseholdRef, OperatorId};
+    let block = |h: &mut H, who: &kazashi_domain::RosterEntry| {
+        h.state_mut().station.host().with(|n| {
+            let card = HouseholdCard {
+                representative: None,
+                phone: None,
+                damage: None,
+                flooding: None,
+                staying: StayingPlace::InShelter,
+                car: None,
+                pets: None,
+                disclosure: Disclosure::Nobody,
+                dv_block: true,
+                members: vec![],
+                notes: None,
+            };
+            n.record(
+                OperatorId::new("uketsuke").unwrap(),
+                EventBody::HouseholdCard {
+                    household: HouseholdRef::Roster(who.household),
+                    card: Box::new(card),
+                },
+            )
+            .unwrap();
+        });
+        settle(h);
+    };
+    // Reception staff see the mark but no lift.
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    let who = roster_entry(&mut h, 300);
+    block(&mut h, &who);
+    search_open(&mut h, 300);
+    assert!(said(&h, "※配慮"));
+    assert!(!said(&h, "秘匿を解除"));
+    // The manager lifts it, with a reason.
+    let (mut h, _dir) = open(DemoKind::Shelter, "sekinin", "2222");
+    let who = roster_entry(&mut h, 300);
+    block(&mut h, &who);
+    search_open(&mut h, 300);
+    assert!(said(&h, "※配慮"));
+    click(&mut h, "秘匿を解除");
+    assert!(said(&h, "解除の理由を入力してください"));
+    let lifts = |h: &mut H| events_of(h, |b| matches!(b, EventBody::DvBlockLift { .. }));
+    assert_eq!(lifts(&mut h), 0);
+    fill(&mut h, "秘匿を解除する理由（責任者）", "本人の申出（確認済）");
+    click(&mut h, "秘匿を解除");
+    assert!(said(&h, "秘匿を解除しました"));
+    assert_eq!(lifts(&mut h), 1);
+    click(&mut h, "やめる");
+    search_open(&mut h, 300);
+    assert!(!said(&h, "※配慮"), "the mark stays after the lift");
+}
