@@ -217,19 +217,21 @@ pub fn run(args: &StaffArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The staff card on the reader, as the window's lock screen takes it: read its certificate,
-/// find the staff member it names (`Node::staff_card_login`: the manifest's list valid at this
-/// site first, then a card enrolled on this laptop), then the holder's proof — the JPKI PIN
-/// (never tried with one try left: the card would lock) and a fresh challenge signed by the
-/// card, checked with the certificate's key. Nothing of the card is printed but its key's
-/// first digits.
+/// The staff card on the reader, as the window's lock screen takes it
+/// (`kazashi_node::possession`): the certificate checked offline against the manifest's card
+/// CAs, the staff member it names (`Node::staff_card_login`: the manifest's list valid at this
+/// site first, then a card enrolled on this laptop), then the holder's proof — the card's
+/// JPKI PIN (never tried with one try left; wrong ones count towards the lockout) and a fresh
+/// challenge signed by the card, checked with the certificate's key. Nothing of the card is
+/// printed but its key's first digits.
 fn card_check<C: kazashi_node::Clock>(
     node: &kazashi_node::Node<C>,
     reader: Option<&str>,
     pin_env: &str,
 ) -> anyhow::Result<(OperatorId, Role, kazashi_domain::ids::CardKey)> {
-    use kazashi_node::card::{CardSession, PcscTransport, Pin, PinFor};
+    use kazashi_node::card::{CardSession, PcscTransport, Pin};
     let words = |e: kazashi_node::card::CardError| anyhow::anyhow!("{}", e.message_en());
+    let refused = |r: kazashi_node::possession::Refusal| anyhow::anyhow!("{}", r.message_en());
     let typed = std::env::var(pin_env)
         .map_err(|_| anyhow::anyhow!("set the card's PIN in the environment variable {pin_env}"))?;
     let pin = Pin::new(&typed).map_err(words)?;
@@ -239,23 +241,13 @@ fn card_check<C: kazashi_node::Clock>(
     }
     .map_err(words)?;
     let mut session = CardSession::new(transport);
-    let cert = session.read_auth_cert().map_err(words)?;
-    let key = cert.card_key(&node.membership().deployment().id());
+    let presented = node.present_card(&mut session).map_err(refused)?;
+    let key = presented.tap.card;
     let (op, role) = node
         .staff_card_login(&key)
         .map_err(|e| anyhow::anyhow!("card {}: {e}", key.short()))?;
-    let tries = session.pin_tries(PinFor::Jpki).map_err(words)?;
-    if tries <= 1 {
-        anyhow::bail!(
-            "the card's PIN has {tries} try left: not tried here (a mistake would lock the card)"
-        );
-    }
-    let challenge = kazashi_node::reception::challenge().map_err(words)?;
-    let proved = kazashi_node::reception::possession_check(&mut session, &cert, &pin, &challenge)
-        .map_err(words)?;
-    if !proved {
-        anyhow::bail!("the card's signature did not verify: not its holder's card");
-    }
+    node.prove_card(&mut session, &presented, &pin)
+        .map_err(refused)?;
     Ok((op, role, key))
 }
 

@@ -644,7 +644,21 @@ fn a_staff_card_unlocks_an_enrolled_laptop_through_pcscd() {
     assert_eq!(hex.len(), 64, "{key}");
     assert!(hex.starts_with(key["card"].as_str().unwrap()));
     assert_eq!(key["staff"], Value::Null);
-    refused(&check("1234", &[]), "not a staff card");
+    // Cards grant authority only from the CAs the manifest lists: none yet.
+    refused(&check("1234", &[]), "no JPKI CA certificate");
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/ca.der");
+    let with_ca = ok(&kazashi(
+        &[
+            "deployment",
+            "card-ca",
+            "--dir",
+            &s(&admin.dir),
+            "--card-ca",
+            &s(&ca),
+        ],
+        &ADMIN,
+    ));
+    assert_eq!(with_ca["version"], 4, "{with_ca}");
     let signed = ok(&kazashi(
         &[
             "deployment",
@@ -665,11 +679,11 @@ fn a_staff_card_unlocks_an_enrolled_laptop_through_pcscd() {
         ],
         &ADMIN,
     ));
-    assert_eq!(signed["version"], 4, "{signed}");
+    assert_eq!(signed["version"], 5, "{signed}");
     assert_eq!(staff_key()["staff"], "kyugo1");
     // The laptop still on version 3 knows nothing of it.
-    refused(&check("1234", &[]), "not a staff card");
-    assert_eq!(admin.install(&l, &admin.roster)["version"], 4);
+    refused(&check("1234", &[]), "no JPKI CA certificate");
+    assert_eq!(admin.install(&l, &admin.roster)["version"], 5);
     let c = ok(&check("1234", &[]));
     assert_eq!(
         (&c["operator"], &c["role"], &c["source"], &c["card"]),
