@@ -207,7 +207,7 @@ fn fuzz_link_frames() {
         // A fresh store every 10 000 cases: each refusal is quarantined, and a long run's
         // quarantine makes the later cases slower.
         cases += 1;
-        if cases % 10_000 == 0 {
+        if cases.is_multiple_of(10_000) {
             dir = fast_dir();
             node = new_node(w, dir.path(), shelter(w, 2));
         }
@@ -309,7 +309,7 @@ fn fuzz_sync_ingest() {
     let stats = run("sync_ingest", &s, &gen_message, &mut |b| {
         // A fresh store every 10 000 cases (see `fuzz_link_frames`).
         cases += 1;
-        if cases % 10_000 == 0 {
+        if cases.is_multiple_of(10_000) {
             dir = fast_dir();
             node = new_node(w, dir.path(), shelter(w, 2));
         }
