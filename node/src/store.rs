@@ -159,7 +159,13 @@ impl From<rusqlite::Error> for StoreError {
 pub const QUARANTINE_ITEM_MAX: usize = 1 << 20;
 /// The most bytes the quarantine keeps in all; the oldest refusals go first.
 pub const QUARANTINE_TOTAL_MAX: u64 = 32 << 20;
+/// The most refusals the quarantine keeps (tiny junk frames would otherwise make a long table).
+pub const QUARANTINE_ROWS_MAX: u64 = 10_000;
 const META_QUARANTINE_DROPPED: &str = "quarantine_dropped";
+/// The quarantine's running size (bytes, rows), kept with each insert so that keeping a refusal
+/// costs the same however many are kept (a sum over the table at each refusal made a hostile
+/// peer's junk slower to refuse the more it sent).
+const META_QUARANTINE_SIZE: &str = "quarantine_size";
 
 /// A refused envelope or message, kept for audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -626,7 +632,6 @@ impl Store {
                 params![k, v],
             )?;
         }
-        tx.commit()?;
         Ok(())
     }
 
@@ -671,7 +676,6 @@ impl Store {
         for (k, v) in settings {
             tx.execute(upsert, params![k, v])?;
         }
-        tx.commit()?;
         Ok(())
     }
 
@@ -896,36 +900,92 @@ impl Store {
             ),
             _ => (q.bytes.as_slice(), q.reason.clone()),
         };
-        self.conn.execute(
+        // A savepoint, not a transaction: a refusal may be kept inside a caller's transaction.
+        self.conn.execute_batch("SAVEPOINT quarantine")?;
+        let kept = self.keep_quarantined(q, bytes, &reason);
+        match kept {
+            Ok(()) => self.conn.execute_batch("RELEASE quarantine")?,
+            Err(_) => {
+                let _ = self
+                    .conn
+                    .execute_batch("ROLLBACK TO quarantine; RELEASE quarantine");
+            }
+        }
+        kept
+    }
+
+    fn keep_quarantined(
+        &self,
+        q: &Quarantined,
+        bytes: &[u8],
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let tx = &self.conn;
+        tx.execute(
             "INSERT INTO quarantine (received_ms, source, code, reason, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![q.received_ms as i64, q.source, q.code, reason, bytes],
         )?;
-        let total: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(length(bytes)), 0) FROM quarantine",
-            [],
-            |r| r.get(0),
-        )?;
-        let mut over = total - QUARANTINE_TOTAL_MAX as i64;
-        if over > 0 {
+        let size: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT v FROM meta WHERE k = ?1",
+                [META_QUARANTINE_SIZE],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let running = size.as_deref().and_then(|v| {
+            let b: [u8; 8] = v.get(..8)?.try_into().ok()?;
+            let r: [u8; 8] = v.get(8..)?.try_into().ok()?;
+            Some((u64::from_le_bytes(b), u64::from_le_bytes(r)))
+        });
+        let (mut total, mut rows) = match running {
+            Some((b, r)) => (b + bytes.len() as u64, r + 1),
+            // First use (or a store from before the running size): count once.
+            _ => tx.query_row(
+                "SELECT COALESCE(SUM(length(bytes)), 0), COUNT(*) FROM quarantine",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, i64>(1)?.max(0) as u64)),
+            )?,
+        };
+        let mut dropped = 0u64;
+        if total > QUARANTINE_TOTAL_MAX || rows > QUARANTINE_ROWS_MAX {
             let mut drop = Vec::new();
             {
-                let mut st = self
-                    .conn
-                    .prepare_cached("SELECT seq, length(bytes) FROM quarantine ORDER BY seq")?;
-                let mut rows = st.query([])?;
-                while over > 0
-                    && let Some(r) = rows.next()?
+                let mut st =
+                    tx.prepare_cached("SELECT seq, length(bytes) FROM quarantine ORDER BY seq")?;
+                let mut found = st.query([])?;
+                while (total > QUARANTINE_TOTAL_MAX || rows > QUARANTINE_ROWS_MAX)
+                    && let Some(r) = found.next()?
                 {
                     drop.push(r.get::<_, i64>(0)?);
-                    over -= r.get::<_, i64>(1)?;
+                    total = total.saturating_sub(r.get::<_, i64>(1)?.max(0) as u64);
+                    rows = rows.saturating_sub(1);
                 }
             }
             for seq in &drop {
-                self.conn
-                    .execute("DELETE FROM quarantine WHERE seq = ?1", [seq])?;
+                tx.execute("DELETE FROM quarantine WHERE seq = ?1", [seq])?;
             }
-            let dropped = self.quarantine_dropped()? + drop.len() as u64;
-            self.set_meta(META_QUARANTINE_DROPPED, &dropped.to_le_bytes())?;
+            dropped = drop.len() as u64;
+        }
+        let mut size = total.to_le_bytes().to_vec();
+        size.extend_from_slice(&rows.to_le_bytes());
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
+            params![META_QUARANTINE_SIZE, size],
+        )?;
+        if dropped > 0 {
+            let before: u64 = tx
+                .query_row(
+                    "SELECT v FROM meta WHERE k = ?1",
+                    [META_QUARANTINE_DROPPED],
+                    |r| r.get::<_, Vec<u8>>(0),
+                )
+                .optional()?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map_or(0, u64::from_le_bytes);
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
+                params![META_QUARANTINE_DROPPED, (before + dropped).to_le_bytes().to_vec()],
+            )?;
         }
         Ok(())
     }

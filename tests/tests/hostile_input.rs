@@ -126,3 +126,34 @@ fn the_quarantine_is_capped_per_refusal_and_in_all_oldest_first() {
     assert_eq!(store.quarantined().unwrap().len() as u64, kept);
     assert_eq!(store.quarantine_dropped().unwrap(), n - kept);
 }
+
+#[test]
+fn many_tiny_refusals_are_capped_by_count_and_the_running_size_survives_a_reopen() {
+    use kazashi_node::store::{KdfParams, QUARANTINE_ROWS_MAX, Quarantined};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q.db");
+    let store = kazashi_node::Store::create(&path, "pass", KdfParams::FAST_INSECURE).unwrap();
+    let junk = |i: u64| Quarantined {
+        received_ms: i,
+        source: "peer".into(),
+        code: "malformed-message".into(),
+        reason: "junk".into(),
+        bytes: vec![0xEE; 16],
+    };
+    let n = QUARANTINE_ROWS_MAX + 25;
+    for i in 0..n {
+        store.quarantine(&junk(i)).unwrap();
+    }
+    let q = store.quarantined().unwrap();
+    assert_eq!(q.len() as u64, QUARANTINE_ROWS_MAX);
+    assert_eq!(q[0].received_ms, 25, "the oldest went first");
+    assert_eq!(store.quarantine_dropped().unwrap(), 25);
+    drop(store);
+    // The running size is kept with the rows: after a reopen one more refusal drops exactly one.
+    let store = kazashi_node::Store::open(&path, "pass").unwrap();
+    store.quarantine(&junk(n)).unwrap();
+    let q = store.quarantined().unwrap();
+    assert_eq!(q.len() as u64, QUARANTINE_ROWS_MAX);
+    assert_eq!(q.last().unwrap().received_ms, n);
+    assert_eq!(store.quarantine_dropped().unwrap(), 26);
+}
