@@ -632,6 +632,7 @@ impl Store {
                 params![k, v],
             )?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -676,6 +677,7 @@ impl Store {
         for (k, v) in settings {
             tx.execute(upsert, params![k, v])?;
         }
+        tx.commit()?;
         Ok(())
     }
 
