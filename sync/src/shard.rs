@@ -270,6 +270,9 @@ impl ShardDoc {
     ) -> Result<Vec<Vetted<T>>, ShardError> {
         let mut msg =
             sync::Message::decode(message).map_err(|e| ShardError::BadMessage(e.to_string()))?;
+        for have in &msg.have {
+            sane_bloom(&have.bloom.to_bytes()).map_err(ShardError::BadMessage)?;
+        }
         // Before Automerge parses a change: what would it inflate to?
         let mut inflated = 0usize;
         for chunk in msg.changes.iter() {
@@ -627,4 +630,55 @@ fn envelope_at(doc: &AutoCommit, key: &str) -> Option<Vec<u8>> {
         }
     }
     out
+}
+
+/// A peer's Bloom filter (its summary of the changes it has), checked before Automerge uses it:
+/// Automerge divides by the filter's size in bits and reserves one slot per probe, so a filter
+/// that claims entries but holds no bits would panic the node, and one with billions of probes
+/// would exhaust its memory (found by `tests/tests/fuzz_parsers.rs`). An empty filter (no
+/// entries) is fine.
+fn sane_bloom(bytes: &[u8]) -> Result<(), String> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut rest = bytes;
+    let mut next = || -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..35).step_by(7) {
+            let (&b, tail) = rest
+                .split_first()
+                .ok_or_else(|| "a truncated Bloom filter".to_string())?;
+            rest = tail;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("a Bloom filter field too long".into())
+    };
+    let (entries, bits_per_entry, probes) = (next()?, next()?, next()?);
+    if entries == 0 || !(1..=64).contains(&bits_per_entry) || !(1..=64).contains(&probes) {
+        return Err(format!(
+            "a Bloom filter with {entries} entries, {bits_per_entry} bits each and {probes} probes"
+        ));
+    }
+    if rest.is_empty() {
+        return Err("a Bloom filter with entries but no bits".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod bloom_checks {
+    use super::sane_bloom;
+
+    #[test]
+    fn a_filter_with_entries_but_no_bits_or_absurd_probes_is_refused() {
+        assert!(sane_bloom(&[]).is_ok());
+        assert!(sane_bloom(&[3, 10, 7, 0xff, 0xff, 0xff, 0xff]).is_ok());
+        assert!(sane_bloom(&[3, 0, 7]).is_err(), "no bits per entry");
+        assert!(sane_bloom(&[3, 10, 7]).is_err(), "no bits at all");
+        assert!(sane_bloom(&[3, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 1]).is_err(), "4e9 probes");
+        assert!(sane_bloom(&[0x80]).is_err(), "truncated");
+    }
 }
