@@ -14,12 +14,53 @@ use smallvec::SmallVec;
 
 /// The 47 prefectures, as an address may start with them.
 const PREFECTURES: [&str; 47] = [
-    "北海道", "青森県", "岩手県", "宮城県", "秋田県", "山形県", "福島県", "茨城県", "栃木県",
-    "群馬県", "埼玉県", "千葉県", "東京都", "神奈川県", "新潟県", "富山県", "石川県", "福井県",
-    "山梨県", "長野県", "岐阜県", "静岡県", "愛知県", "三重県", "滋賀県", "京都府", "大阪府",
-    "兵庫県", "奈良県", "和歌山県", "鳥取県", "島根県", "岡山県", "広島県", "山口県", "徳島県",
-    "香川県", "愛媛県", "高知県", "福岡県", "佐賀県", "長崎県", "熊本県", "大分県", "宮崎県",
-    "鹿児島県", "沖縄県",
+    "北海道",
+    "青森県",
+    "岩手県",
+    "宮城県",
+    "秋田県",
+    "山形県",
+    "福島県",
+    "茨城県",
+    "栃木県",
+    "群馬県",
+    "埼玉県",
+    "千葉県",
+    "東京都",
+    "神奈川県",
+    "新潟県",
+    "富山県",
+    "石川県",
+    "福井県",
+    "山梨県",
+    "長野県",
+    "岐阜県",
+    "静岡県",
+    "愛知県",
+    "三重県",
+    "滋賀県",
+    "京都府",
+    "大阪府",
+    "兵庫県",
+    "奈良県",
+    "和歌山県",
+    "鳥取県",
+    "島根県",
+    "岡山県",
+    "広島県",
+    "山口県",
+    "徳島県",
+    "香川県",
+    "愛媛県",
+    "高知県",
+    "福岡県",
+    "佐賀県",
+    "長崎県",
+    "熊本県",
+    "大分県",
+    "宮崎県",
+    "鹿児島県",
+    "沖縄県",
 ];
 
 /// How two addresses compare.
@@ -118,8 +159,23 @@ pub fn kanji_numerals_to_digits(s: &str) -> String {
                     n.is_ascii_digit()
                         || matches!(
                             n,
-                            '丁' | '番' | '号' | '条' | '部' | '地' | '線' | 'の' | 'ノ' | '之'
-                                | '年' | '月' | '日' | '-' | '\u{2212}' | 'ー' | '.' | '/'
+                            '丁' | '番'
+                                | '号'
+                                | '条'
+                                | '部'
+                                | '地'
+                                | '線'
+                                | 'の'
+                                | 'ノ'
+                                | '之'
+                                | '年'
+                                | '月'
+                                | '日'
+                                | '-'
+                                | '\u{2212}'
+                                | 'ー'
+                                | '.'
+                                | '/'
                         )
                 }
             };
@@ -141,10 +197,22 @@ fn drop_kyoto_directions(s: &str) -> String {
     let Some(tori) = s.find('通') else {
         return s.to_owned();
     };
-    let start = s.get(..tori).and_then(|h| h.rfind('区')).map_or(0, |i| i + '区'.len_utf8());
+    let start = s
+        .get(..tori)
+        .and_then(|h| h.rfind('区'))
+        .map_or(0, |i| i + '区'.len_utf8());
     let rest = s.get(tori..).unwrap_or("");
     let mut end = None;
-    for m in ["東入る", "西入る", "上る", "下る", "東入", "西入", "あがる", "さがる"] {
+    for m in [
+        "東入る",
+        "西入る",
+        "上る",
+        "下る",
+        "東入",
+        "西入",
+        "あがる",
+        "さがる",
+    ] {
         if let Some(i) = rest.find(m) {
             let e = tori + i + m.len();
             end = Some(end.map_or(e, |x: usize| x.min(e)));
@@ -163,9 +231,7 @@ impl AddressKey {
         // Postal code: 〒 and/or NNN-NNNN (or seven digits) at the start.
         s = s.trim_start_matches('〒');
         let digits = |t: &str| t.chars().take_while(char::is_ascii_digit).count();
-        if digits(s) == 3
-            && s.get(3..4) == Some("-")
-            && s.get(4..).is_some_and(|t| digits(t) == 4)
+        if digits(s) == 3 && s.get(3..4) == Some("-") && s.get(4..).is_some_and(|t| digits(t) == 4)
         {
             s = s.get(8..).unwrap_or("");
         } else if digits(s) == 7 {
@@ -193,7 +259,11 @@ impl AddressKey {
         while let Some(&c) = cs.get(i) {
             let after_digit = last(&out).is_some_and(|l| l.is_ascii_digit());
             let after_num = after_digit || last(&out) == Some('-');
-            let rest: String = cs.get(i..(i + 3).min(cs.len())).unwrap_or(&[]).iter().collect();
+            let rest: String = cs
+                .get(i..(i + 3).min(cs.len()))
+                .unwrap_or(&[])
+                .iter()
+                .collect();
             let marker = ["丁目", "番地", "号室", "番", "号", "部", "地割"]
                 .iter()
                 .find(|m| rest.starts_with(**m));
@@ -212,8 +282,15 @@ impl AddressKey {
             if after_digit
                 && matches!(
                     c,
-                    '-' | '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}'
-                        | '\u{2015}' | '\u{2212}' | 'ー' | '\u{ff70}'
+                    '-' | '\u{2010}'
+                        | '\u{2011}'
+                        | '\u{2012}'
+                        | '\u{2013}'
+                        | '\u{2014}'
+                        | '\u{2015}'
+                        | '\u{2212}'
+                        | 'ー'
+                        | '\u{ff70}'
                 )
             {
                 out.push('-');
@@ -236,7 +313,9 @@ impl AddressKey {
             i += 1;
         }
         let text = out.trim_end_matches('-').to_owned();
-        let first_digit = text.find(|c: char| c.is_ascii_digit()).unwrap_or(text.len());
+        let first_digit = text
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(text.len());
         let head = text.get(..first_digit).unwrap_or("");
         let town = head
             .rfind(['市', '区'])
@@ -268,8 +347,8 @@ impl AddressKey {
         let k = self.numbers.len().min(other.numbers.len());
         let numbers_agree = self.numbers.get(..k) == other.numbers.get(..k);
         let (a, b) = (self.town.as_str(), other.town.as_str());
-        let towns_agree = a == b
-            || (!a.is_empty() && !b.is_empty() && (a.ends_with(b) || b.ends_with(a)));
+        let towns_agree =
+            a == b || (!a.is_empty() && !b.is_empty() && (a.ends_with(b) || b.ends_with(a)));
         if k > 0 && !numbers_agree {
             return Agreement::Differs;
         }
@@ -303,19 +382,49 @@ mod tests {
     #[test]
     fn notations_agree() {
         for (a, b) in [
-            ("東京都世田谷区三軒茶屋1丁目27番9号", "世田谷区三軒茶屋1-27-9"),
+            (
+                "東京都世田谷区三軒茶屋1丁目27番9号",
+                "世田谷区三軒茶屋1-27-9",
+            ),
             ("大阪府大阪市北区梅田二丁目十番五号", "大阪市北区梅田2-10-5"),
             ("東京都大田区蒲田５－１３－２", "東京都大田区蒲田5-13-2"),
-            ("兵庫県神戸市中央区三宮町三丁目一〇番一号", "兵庫県神戸市中央区三宮町3丁目10番1号"),
+            (
+                "兵庫県神戸市中央区三宮町三丁目一〇番一号",
+                "兵庫県神戸市中央区三宮町3丁目10番1号",
+            ),
             ("長野県長野市大字鶴賀1205番地3", "長野県長野市鶴賀1205-3"),
-            ("熊本県上益城郡益城町大字宮園812番地の2", "熊本県益城町宮園812-2"),
-            ("北海道札幌市北区北24条西6丁目2番15号", "北海道札幌市北区北二十四条西六丁目2-15"),
-            ("京都府京都市下京区四条通烏丸東入長刀鉾町21番地", "京都府京都市下京区長刀鉾町21"),
-            ("静岡県清水市入船町13番5号", "静岡県静岡市清水区入船町13番5号"),
-            ("宮城県仙台市青葉区一番町4ー7ー12", "宮城県仙台市青葉区一番町4-7-12"),
-            ("〒160-0022 東京都新宿区新宿5丁目12番4号", "東京都新宿区新宿5-12-4"),
-            ("神奈川県茅ヶ崎市東海岸北3丁目7番12号", "神奈川県茅ケ崎市東海岸北3丁目7番12号"),
-            ("大阪府吹田市千里山西5丁目1番9号 千里山ハイツ105", "大阪府吹田市千里山西5丁目1番9号"),
+            (
+                "熊本県上益城郡益城町大字宮園812番地の2",
+                "熊本県益城町宮園812-2",
+            ),
+            (
+                "北海道札幌市北区北24条西6丁目2番15号",
+                "北海道札幌市北区北二十四条西六丁目2-15",
+            ),
+            (
+                "京都府京都市下京区四条通烏丸東入長刀鉾町21番地",
+                "京都府京都市下京区長刀鉾町21",
+            ),
+            (
+                "静岡県清水市入船町13番5号",
+                "静岡県静岡市清水区入船町13番5号",
+            ),
+            (
+                "宮城県仙台市青葉区一番町4ー7ー12",
+                "宮城県仙台市青葉区一番町4-7-12",
+            ),
+            (
+                "〒160-0022 東京都新宿区新宿5丁目12番4号",
+                "東京都新宿区新宿5-12-4",
+            ),
+            (
+                "神奈川県茅ヶ崎市東海岸北3丁目7番12号",
+                "神奈川県茅ケ崎市東海岸北3丁目7番12号",
+            ),
+            (
+                "大阪府吹田市千里山西5丁目1番9号 千里山ハイツ105",
+                "大阪府吹田市千里山西5丁目1番9号",
+            ),
         ] {
             assert_eq!(agree(a, b), Agreement::Same, "{a} / {b}");
         }
@@ -325,8 +434,14 @@ mod tests {
     fn real_differences_differ() {
         for (a, b) in [
             ("三重県津市大門7番15号", "三重県津市大門7番51号"),
-            ("東京都練馬区豊玉北4丁目22番5号", "東京都練馬区豊玉北5丁目22番5号"),
-            ("千葉県柏市柏2丁目9番4号 メゾン柏203", "千葉県柏市柏2丁目9番4号 メゾン柏302"),
+            (
+                "東京都練馬区豊玉北4丁目22番5号",
+                "東京都練馬区豊玉北5丁目22番5号",
+            ),
+            (
+                "千葉県柏市柏2丁目9番4号 メゾン柏203",
+                "千葉県柏市柏2丁目9番4号 メゾン柏302",
+            ),
             ("埼玉県川越市新富町2丁目8番3号", "千葉県柏市柏4丁目2番5号"),
         ] {
             assert_eq!(agree(a, b), Agreement::Differs, "{a} / {b}");
@@ -337,7 +452,10 @@ mod tests {
     fn kanji_numerals() {
         assert_eq!(kanji_numerals_to_digits("二十四条"), "24条");
         assert_eq!(kanji_numerals_to_digits("一〇番"), "10番");
-        assert_eq!(kanji_numerals_to_digits("昭和三十年五月五日"), "昭和30年5月5日");
+        assert_eq!(
+            kanji_numerals_to_digits("昭和三十年五月五日"),
+            "昭和30年5月5日"
+        );
         assert_eq!(kanji_numerals_to_digits("千八百"), "1800");
     }
 

@@ -101,10 +101,8 @@ pub fn near(a: CivilDate, b: CivilDate) -> bool {
     if a == b {
         return false;
     }
-    let digits = |x: CivilDate| {
-        format!("{:04}{:02}{:02}", x.year(), x.month(), x.day())
-            .into_bytes()
-    };
+    let digits =
+        |x: CivilDate| format!("{:04}{:02}{:02}", x.year(), x.month(), x.day()).into_bytes();
     let (da, db) = (digits(a), digits(b));
     if da.len() == db.len() {
         let diff: Vec<usize> = (0..da.len()).filter(|&i| da.get(i) != db.get(i)).collect();

@@ -308,8 +308,16 @@ fn kana_script_differs(a: &str, b: &str) -> bool {
         '\u{30a1}'..='\u{30fa}' => 2,
         _ => 0,
     };
-    let a: Vec<u8> = a.nfkc().filter(|c| !c.is_whitespace()).map(script).collect();
-    let b: Vec<u8> = b.nfkc().filter(|c| !c.is_whitespace()).map(script).collect();
+    let a: Vec<u8> = a
+        .nfkc()
+        .filter(|c| !c.is_whitespace())
+        .map(script)
+        .collect();
+    let b: Vec<u8> = b
+        .nfkc()
+        .filter(|c| !c.is_whitespace())
+        .map(script)
+        .collect();
     a.len() == b.len() && a.iter().zip(&b).any(|(x, y)| x * y == 2)
 }
 

@@ -534,7 +534,10 @@ pub enum EventBody {
     /// Lift the DV block (DV被害者等) that household cards set on `household`. Nothing else
     /// clears it — not a later card without the flag, not a report for an earlier hour: it
     /// clears only the cards before it in the agreed order. A manager (lead) writes it.
-    DvBlockLift { household: HouseholdRef, reason: Note },
+    DvBlockLift {
+        household: HouseholdRef,
+        reason: Note,
+    },
     /// A person's own consent to be named in safety answers (安否情報), recorded at reception:
     /// for a roster resident, who may have no household card, or anyone. When later than the
     /// household card it overrides the card's level for this person.

@@ -77,7 +77,11 @@ pub fn fold_token(s: &str) -> String {
         if lower.is_ascii() {
             break;
         }
-        let again: String = lower.nfkc().map(kata_to_hira).collect::<String>().to_lowercase();
+        let again: String = lower
+            .nfkc()
+            .map(kata_to_hira)
+            .collect::<String>()
+            .to_lowercase();
         if again == lower {
             break;
         }
@@ -112,7 +116,11 @@ fn expand_iteration(s: String) -> String {
 fn canon(chars: impl Iterator<Item = char>, len: usize) -> String {
     let mut out = String::with_capacity(len);
     for c in chars {
-        out.push(if needs_no_lookup(c) { c } else { variant_rep(c) });
+        out.push(if needs_no_lookup(c) {
+            c
+        } else {
+            variant_rep(c)
+        });
     }
     expand_iteration(out)
 }
@@ -185,10 +193,23 @@ pub fn reading_key(s: &str) -> String {
     let mut vowel: Option<u8> = None;
     for c in s.chars() {
         let c = match c {
-            'ぁ' => 'あ', 'ぃ' => 'い', 'ぅ' => 'う', 'ぇ' => 'え', 'ぉ' => 'お',
-            'っ' => 'つ', 'ゃ' => 'や', 'ゅ' => 'ゆ', 'ょ' => 'よ', 'ゎ' => 'わ',
-            'ゕ' => 'か', 'ゖ' => 'け', 'ぢ' => 'じ', 'づ' => 'ず', 'ゐ' => 'い',
-            'ゑ' => 'え', 'を' => 'お',
+            'ぁ' => 'あ',
+            'ぃ' => 'い',
+            'ぅ' => 'う',
+            'ぇ' => 'え',
+            'ぉ' => 'お',
+            'っ' => 'つ',
+            'ゃ' => 'や',
+            'ゅ' => 'ゆ',
+            'ょ' => 'よ',
+            'ゎ' => 'わ',
+            'ゕ' => 'か',
+            'ゖ' => 'け',
+            'ぢ' => 'じ',
+            'づ' => 'ず',
+            'ゐ' => 'い',
+            'ゑ' => 'え',
+            'を' => 'お',
             c => c,
         };
         let long = matches!(
@@ -300,18 +321,37 @@ mod tests {
         assert_eq!(fold("山嵜"), fold("山崎"));
         assert_eq!(fold("𠮷田"), fold("吉田"));
         for (a, b) in [
-            ("櫻井", "桜井"), ("龍一", "竜一"), ("藏本", "蔵本"), ("北條", "北条"),
-            ("齋藤", "斎藤"), ("齊藤", "斉藤"), ("斎藤", "斉藤"), ("濱田", "浜田"),
-            ("廣瀬", "広瀬"), ("澤田", "沢田"), ("嶋田", "島田"), ("中嶌", "中島"),
-            ("冨田", "富田"), ("佐々木", "佐佐木"), ("峯岸", "峰岸"), ("栁田", "柳田"),
+            ("櫻井", "桜井"),
+            ("龍一", "竜一"),
+            ("藏本", "蔵本"),
+            ("北條", "北条"),
+            ("齋藤", "斎藤"),
+            ("齊藤", "斉藤"),
+            ("斎藤", "斉藤"),
+            ("濱田", "浜田"),
+            ("廣瀬", "広瀬"),
+            ("澤田", "沢田"),
+            ("嶋田", "島田"),
+            ("中嶌", "中島"),
+            ("冨田", "富田"),
+            ("佐々木", "佐佐木"),
+            ("峯岸", "峰岸"),
+            ("栁田", "柳田"),
         ] {
             assert_eq!(fold(a), fold(b), "{a} {b}");
         }
         // Look-alike or same-sounding names are not variants.
         for (a, b) in [
-            ("渡辺", "渡部"), ("萩原", "荻原"), ("大田", "太田"), ("吉田", "古田"),
-            ("栗田", "粟田"), ("克己", "克巳"), ("裕子", "祐子"), ("伊東", "伊藤"),
-            ("玉田", "王田"), ("書上", "昼上"),
+            ("渡辺", "渡部"),
+            ("萩原", "荻原"),
+            ("大田", "太田"),
+            ("吉田", "古田"),
+            ("栗田", "粟田"),
+            ("克己", "克巳"),
+            ("裕子", "祐子"),
+            ("伊東", "伊藤"),
+            ("玉田", "王田"),
+            ("書上", "昼上"),
         ] {
             assert_ne!(fold(a), fold(b), "{a} {b}");
         }
@@ -416,9 +456,45 @@ mod tests {
     /// changes or composes (voicing marks, half-width kana, full-width Latin, compatibility
     /// ideographs, middle dots, variation selectors, 々).
     const PICK: &[char] = &[
-        '髙', '高', '﨑', '邉', '齋', '𠮷', '田', '々', 'あ', 'か', 'ゔ', 'カ', 'ヴ', 'ー', 'ヶ',
-        'A', 'z', '7', ' ', '\u{3000}', '\u{3099}', '\u{309a}', '゛', 'ｶ', 'ﾞ', 'Ａ', '１',
-        '\u{f900}', '・', '･', 'ヷ', 'é', 'ß', '㈱', '\u{e0100}', '櫻', '斉', '龍', '\u{fa11}',
+        '髙',
+        '高',
+        '﨑',
+        '邉',
+        '齋',
+        '𠮷',
+        '田',
+        '々',
+        'あ',
+        'か',
+        'ゔ',
+        'カ',
+        'ヴ',
+        'ー',
+        'ヶ',
+        'A',
+        'z',
+        '7',
+        ' ',
+        '\u{3000}',
+        '\u{3099}',
+        '\u{309a}',
+        '゛',
+        'ｶ',
+        'ﾞ',
+        'Ａ',
+        '１',
+        '\u{f900}',
+        '・',
+        '･',
+        'ヷ',
+        'é',
+        'ß',
+        '㈱',
+        '\u{e0100}',
+        '櫻',
+        '斉',
+        '龍',
+        '\u{fa11}',
     ];
 
     #[test]

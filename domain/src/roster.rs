@@ -280,9 +280,10 @@ impl Roster {
 
     /// Whether any resident of household `h` is under 支援措置.
     pub fn household_protected(&self, h: &HouseholdId) -> bool {
-        self.by_household
-            .get(h)
-            .is_some_and(|ix| ix.iter().any(|&i| self.entries.get(i).is_some_and(|e| e.support_measure)))
+        self.by_household.get(h).is_some_and(|ix| {
+            ix.iter()
+                .any(|&i| self.entries.get(i).is_some_and(|e| e.support_measure))
+        })
     }
 
     /// The members of a household, sorted by person id.

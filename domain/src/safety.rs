@@ -127,7 +127,11 @@ pub fn person_consent(
 ) -> Option<Disclosure> {
     let as_of = clusters.as_of;
     let mut least = Some(Disclosure::Public);
-    let now = clusters.now.as_ref().map(|c| c.members(p)).unwrap_or_default();
+    let now = clusters
+        .now
+        .as_ref()
+        .map(|c| c.members(p))
+        .unwrap_or_default();
     for m in clusters
         .at
         .members(p)
@@ -239,9 +243,7 @@ impl SafetyIndex {
             };
             // The narrowest consent among the records that are this one person; any DV block
             // among them withholds all of them.
-            if !person_consent(state, roster, &clusters, p)
-                .is_some_and(|d| asker.may_know(d))
-            {
+            if !person_consent(state, roster, &clusters, p).is_some_and(|d| asker.may_know(d)) {
                 continue;
             }
             for (site, stay) in state.stays(p, as_of).iter() {

@@ -92,8 +92,9 @@ fn check(
     let household = match body {
         EventBody::ShelterCheckIn { household, .. }
         | EventBody::SupportOnlyRegistration { household, .. } => household.as_ref(),
-        EventBody::HouseholdCard { household, .. }
-        | EventBody::DvBlockLift { household, .. } => Some(household),
+        EventBody::HouseholdCard { household, .. } | EventBody::DvBlockLift { household, .. } => {
+            Some(household)
+        }
         _ => None,
     };
     if let Some(HouseholdRef::Roster(h)) = household

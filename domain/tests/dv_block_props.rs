@@ -43,7 +43,12 @@ fn roster() -> Roster {
         entry("8", "H4", "19800404", Sex::Female, &[]),
     ];
     entries[7].support_measure = true;
-    Roster::new(RosterKind::Residents, entries, CivilDate::new(2026, 9, 1).unwrap()).unwrap()
+    Roster::new(
+        RosterKind::Residents,
+        entries,
+        CivilDate::new(2026, 9, 1).unwrap(),
+    )
+    .unwrap()
 }
 
 #[derive(Debug, Clone)]
@@ -100,7 +105,9 @@ fn build(script: &[(Op, u64, u32, u8)]) -> Vec<Event> {
         let wall = T0 + secs * 1000;
         let household = |h: usize, regs: &[EventId]| -> Option<HouseholdRef> {
             if h < 4 {
-                Some(HouseholdRef::Roster(HouseholdId::new(HOUSEHOLDS[h]).unwrap()))
+                Some(HouseholdRef::Roster(
+                    HouseholdId::new(HOUSEHOLDS[h]).unwrap(),
+                ))
             } else {
                 regs.get(h - 4).map(|r| HouseholdRef::WalkIn(*r))
             }
@@ -340,23 +347,21 @@ proptest! {
 fn block_later_card_lift_and_roster_consent() {
     let roster = roster();
     let h2 = HouseholdRef::Roster(HouseholdId::new("H2").unwrap());
-    let card = |dv: bool| {
-        EventBody::HouseholdCard {
-            household: h2,
-            card: Box::new(HouseholdCard {
-                representative: Some(p("3")),
-                phone: None,
-                damage: None,
-                flooding: None,
-                staying: StayingPlace::InShelter,
-                car: None,
-                pets: None,
-                disclosure: Disclosure::Public,
-                dv_block: dv,
-                members: vec![],
-                notes: None,
-            }),
-        }
+    let card = |dv: bool| EventBody::HouseholdCard {
+        household: h2,
+        card: Box::new(HouseholdCard {
+            representative: Some(p("3")),
+            phone: None,
+            damage: None,
+            flooding: None,
+            staying: StayingPlace::InShelter,
+            car: None,
+            pets: None,
+            disclosure: Disclosure::Public,
+            dv_block: dv,
+            members: vec![],
+            notes: None,
+        }),
     };
     let lift = || EventBody::DvBlockLift {
         household: h2,
@@ -371,8 +376,26 @@ fn block_later_card_lift_and_roster_consent() {
     let mut events = vec![
         ev(1, "S1", T0, 0, check_in(&[p("3"), p("4"), p("1"), p("8")])),
         ev(1, "S1", T0 + 1_000, 0, card(false)),
-        ev(1, "S1", T0 + 1_000, 1, EventBody::Consent { person: p("1"), disclosure: Disclosure::Public }),
-        ev(1, "S1", T0 + 1_000, 2, EventBody::Consent { person: p("8"), disclosure: Disclosure::Public }),
+        ev(
+            1,
+            "S1",
+            T0 + 1_000,
+            1,
+            EventBody::Consent {
+                person: p("1"),
+                disclosure: Disclosure::Public,
+            },
+        ),
+        ev(
+            1,
+            "S1",
+            T0 + 1_000,
+            2,
+            EventBody::Consent {
+                person: p("8"),
+                disclosure: Disclosure::Public,
+            },
+        ),
     ];
     let s = State::from_events(events.clone());
     // Roster resident 1 consented at reception; 8 is under 支援措置 and never shown.
@@ -402,7 +425,16 @@ fn block_later_card_lift_and_roster_consent() {
     assert_eq!(search(&s, Some(T0 + 35_000)), vec![p("1")]);
 
     // A consent withdrawn later withdraws it from earlier reports too.
-    events.push(ev(1, "S1", T0 + 50_000, 0, EventBody::Consent { person: p("1"), disclosure: Disclosure::Nobody }));
+    events.push(ev(
+        1,
+        "S1",
+        T0 + 50_000,
+        0,
+        EventBody::Consent {
+            person: p("1"),
+            disclosure: Disclosure::Nobody,
+        },
+    ));
     let s = State::from_events(events);
     assert_eq!(search(&s, Some(T0 + 2_000)), Vec::<PersonRef>::new());
 }

@@ -329,7 +329,9 @@ fn build(script: &[(Op, u64, u32, u8)]) -> Vec<Event> {
             Op::Lift(h) => (
                 "HQ",
                 EventBody::DvBlockLift {
-                    household: HouseholdRef::Roster(HouseholdId::new(["H1", "H2", "H3"][*h]).unwrap()),
+                    household: HouseholdRef::Roster(
+                        HouseholdId::new(["H1", "H2", "H3"][*h]).unwrap(),
+                    ),
                     reason: Note::new("支援措置終了").unwrap(),
                 },
             ),

@@ -22,7 +22,9 @@ struct Tally {
 }
 
 fn label_index(l: &str) -> Option<usize> {
-    ["same", "possible", "distinct"].iter().position(|x| *x == l)
+    ["same", "possible", "distinct"]
+        .iter()
+        .position(|x| *x == l)
 }
 
 fn rate(fields: &[&str]) -> Option<usize> {
@@ -55,12 +57,19 @@ fn rate(fields: &[&str]) -> Option<usize> {
 }
 
 fn ratio(n: u32, d: u32) -> f64 {
-    if d == 0 { f64::NAN } else { f64::from(n) / f64::from(d) }
+    if d == 0 {
+        f64::NAN
+    } else {
+        f64::from(n) / f64::from(d)
+    }
 }
 
 #[test]
 fn the_curated_pairs_meet_the_bars() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/name_pairs/pairs.tsv");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/name_pairs/pairs.tsv"
+    );
     let text = std::fs::read_to_string(path).expect("the labelled pairs");
     let mut by_class: BTreeMap<String, Tally> = BTreeMap::new();
     let mut misses: Vec<String> = Vec::new();
@@ -75,7 +84,13 @@ fn the_curated_pairs_meet_the_bars() {
         let r = rate(&fields).expect("eleven columns");
         rows += 1;
         for key in [class.to_string(), "all".to_string()] {
-            if let Some(t) = by_class.entry(key).or_default().m.get_mut(l).and_then(|x| x.get_mut(r)) {
+            if let Some(t) = by_class
+                .entry(key)
+                .or_default()
+                .m
+                .get_mut(l)
+                .and_then(|x| x.get_mut(r))
+            {
                 *t += 1;
             }
         }
@@ -101,7 +116,15 @@ fn the_curated_pairs_meet_the_bars() {
         let flagged = likely + s[1] + p[1] + d[1];
         println!(
             "{class:<17} {n:>4} | same: {:>3} {:>3} {:>3} | possible: {:>3} {:>3} {:>3} | distinct: {:>3} {:>3} {:>3} | {:>8.3} {:>12.3} {:>8.3} {:>11.3} {:>12.3}",
-            s[0], s[1], s[2], p[0], p[1], p[2], d[0], d[1], d[2],
+            s[0],
+            s[1],
+            s[2],
+            p[0],
+            p[1],
+            p[2],
+            d[0],
+            d[1],
+            d[2],
             ratio(s[0], s[0] + s[1] + s[2]),
             ratio(s[0] + s[1], s[0] + s[1] + s[2]),
             ratio(p[0] + p[1], p[0] + p[1] + p[2]),
@@ -109,10 +132,16 @@ fn the_curated_pairs_meet_the_bars() {
             ratio(s[0] + s[1] + p[0] + p[1], flagged),
         );
     }
-    println!("not as labelled (possible rated likely included): {}", misses.join(", "));
+    println!(
+        "not as labelled (possible rated likely included): {}",
+        misses.join(", ")
+    );
     let all = by_class.get("all").copied().unwrap_or_default();
     let [s, _, d] = all.m;
     assert_eq!(d[0], 0, "distinct pairs rated likely: {misses:?}");
     let recall = ratio(s[0], s[0] + s[1] + s[2]);
-    assert!(recall >= 0.95, "recall of same pairs (rated likely) {recall:.3}: {misses:?}");
+    assert!(
+        recall >= 0.95,
+        "recall of same pairs (rated likely) {recall:.3}: {misses:?}"
+    );
 }

@@ -537,7 +537,11 @@ fn two_laptops_at_the_same_version_with_different_manifests_settle_on_the_winner
     // Whoever dials, and whichever side holds the winner.
     for (dialler_wins, a_dials) in [(true, true), (true, false), (false, true), (false, false)] {
         let lab = Lab::new();
-        let (ma, mb) = if dialler_wins { (win, lose) } else { (lose, win) };
+        let (ma, mb) = if dialler_wins {
+            (win, lose)
+        } else {
+            (lose, win)
+        };
         let mut net = Net::new(vec![lab.node(1, ma), lab.node(2, mb)]);
         let (ea, eb) = if a_dials {
             net.connect(0, 1)
@@ -594,7 +598,11 @@ fn a_same_version_winner_spreads_hop_by_hop_and_admits_a_laptop_it_alone_enrols(
     net.pump();
     assert!(net.ends[ab].link.is_live() && net.ends[ba].link.is_live());
     for n in 0..3 {
-        assert_eq!(net.nodes[n].membership().digest(), win_m.digest(), "node {n}");
+        assert_eq!(
+            net.nodes[n].membership().digest(),
+            win_m.digest(),
+            "node {n}"
+        );
     }
     assert!(net.ends[bd].link.is_live(), "D took it from B, no refusal");
     // The laptop enrolled only in the winner dials D, which had the loser: accepted.

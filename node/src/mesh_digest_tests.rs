@@ -33,14 +33,22 @@ async fn a_laptop_that_adopted_a_manifest_while_running_greets_with_it() {
         ..MeshConfig::default()
     };
     let lab = Lab::new();
-    let ma = Mesh::start(lab.node(1, x), config(Vec::new())).await.unwrap();
+    let ma = Mesh::start(lab.node(1, x), config(Vec::new()))
+        .await
+        .unwrap();
     ma.with_node(|n| n.adopt_manifest(z)).unwrap();
-    let mb = Mesh::start(lab.node(2, z2), config(Vec::new())).await.unwrap();
+    let mb = Mesh::start(lab.node(2, z2), config(Vec::new()))
+        .await
+        .unwrap();
     // A dials: the dialling side's greeting goes first, before any answer.
     ma.connect(mb.addrs().into_iter().next().unwrap());
     let mut waited = 0;
     while ma.with_node(|n| n.membership().digest()) != digest(z2) {
-        assert!(waited < 100, "A never got the winner: {:?}", ma.status().peers);
+        assert!(
+            waited < 100,
+            "A never got the winner: {:?}",
+            ma.status().peers
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }

@@ -32,12 +32,12 @@ use kazashi_domain::event::{AlertOutcome, EventBody};
 use kazashi_domain::search::SearchIndex;
 use kazashi_domain::validate::check_event_shape;
 use kazashi_domain::{Event, EventId, OperatorId, Roster, SiteId};
+use kazashi_sync::Scope;
 use kazashi_sync::manifest::ManifestError;
 use kazashi_sync::{
     BundleError, DeviceKey, Log, Membership, Message, Rejection, Session, ShardDoc, ShardError,
     ShardId, SignedManifest, Vetted, digest, open, open_as, open_trusted, seal,
 };
-use kazashi_sync::Scope;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

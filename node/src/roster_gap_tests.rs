@@ -147,9 +147,9 @@ fn a_peer_event_naming_a_person_only_in_the_pinned_roster_is_taken_before_the_sw
             kazashi_domain::OperatorId::new("staff01").unwrap(),
             kazashi_domain::EventBody::ShelterCheckIn {
                 household: None,
-                members: kazashi_domain::Members::new(vec![kazashi_domain::ids::PersonRef::Roster(
-                    person(100)
-                )])
+                members: kazashi_domain::Members::new(vec![
+                    kazashi_domain::ids::PersonRef::Roster(person(100))
+                ])
                 .unwrap(),
                 method: kazashi_domain::event::IdMethod::Lookup,
             },
@@ -178,6 +178,10 @@ fn a_laptop_on_the_newer_roster_takes_events_naming_a_person_it_dropped() {
     assert_eq!((took.refused, took.added.len()), (0, 2));
     check_in(&mut c, 3);
     let took = sync(&mut c, &mut b);
-    assert_eq!((took.refused, took.added.len()), (0, 1), "the shard is not stuck");
+    assert_eq!(
+        (took.refused, took.added.len()),
+        (0, 1),
+        "the shard is not stuck"
+    );
     assert_eq!(c.state_digest(), b.state_digest());
 }

@@ -945,7 +945,12 @@ impl Store {
             _ => tx.query_row(
                 "SELECT COALESCE(SUM(length(bytes)), 0), COUNT(*) FROM quarantine",
                 [],
-                |r| Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get::<_, i64>(1)?.max(0) as u64)),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.max(0) as u64,
+                        r.get::<_, i64>(1)?.max(0) as u64,
+                    ))
+                },
             )?,
         };
         let mut dropped = 0u64;
@@ -986,7 +991,10 @@ impl Store {
                 .map_or(0, u64::from_le_bytes);
             tx.execute(
                 "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
-                params![META_QUARANTINE_DROPPED, (before + dropped).to_le_bytes().to_vec()],
+                params![
+                    META_QUARANTINE_DROPPED,
+                    (before + dropped).to_le_bytes().to_vec()
+                ],
             )?;
         }
         Ok(())

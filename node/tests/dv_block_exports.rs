@@ -28,7 +28,9 @@ const LEVELS: [Disclosure; 4] = [
     Disclosure::Acquaintances,
     Disclosure::Public,
 ];
-const GIVEN: [&str; 8] = ["一郎", "二郎", "三子", "四郎", "五月", "六花", "七海", "八重"];
+const GIVEN: [&str; 8] = [
+    "一郎", "二郎", "三子", "四郎", "五月", "六花", "七海", "八重",
+];
 
 fn p(i: usize) -> PersonRef {
     PersonRef::Roster(PersonId::new(&i.to_string()).unwrap())
@@ -51,7 +53,12 @@ fn roster() -> Roster {
             support_measure: i == 8,
         })
         .collect();
-    Roster::new(RosterKind::Residents, entries, CivilDate::new(2026, 9, 1).unwrap()).unwrap()
+    Roster::new(
+        RosterKind::Residents,
+        entries,
+        CivilDate::new(2026, 9, 1).unwrap(),
+    )
+    .unwrap()
 }
 
 fn deployment(roster: &Roster) -> Deployment {
@@ -124,7 +131,9 @@ fn build(script: &[(Op, u64, u32, u8)]) -> (Vec<Event>, BTreeMap<PersonRef, Stri
         let wall = T0 + secs * 1000;
         let household = |h: usize, regs: &[EventId]| -> Option<HouseholdRef> {
             if h < 4 {
-                Some(HouseholdRef::Roster(HouseholdId::new(HOUSEHOLDS[h]).unwrap()))
+                Some(HouseholdRef::Roster(
+                    HouseholdId::new(HOUSEHOLDS[h]).unwrap(),
+                ))
             } else {
                 regs.get(h - 4).map(|r| HouseholdRef::WalkIn(*r))
             }
@@ -275,7 +284,12 @@ fn must_withhold(events: &[Event], roster: &Roster) -> BTreeSet<PersonRef> {
             if lifted.get(household).is_none_or(|l| e.order_key() > *l) {
                 blocked.insert(*household);
             }
-            for m in card.members.iter().map(|m| m.person).chain(card.representative) {
+            for m in card
+                .members
+                .iter()
+                .map(|m| m.person)
+                .chain(card.representative)
+            {
                 listed.entry(m).or_default().insert(*household);
             }
         }
@@ -297,7 +311,11 @@ fn must_withhold(events: &[Event], roster: &Roster) -> BTreeSet<PersonRef> {
             let own = match q {
                 PersonRef::Roster(id) => {
                     let e = roster.get(id).unwrap();
-                    if roster.household(&e.household).iter().any(|x| x.support_measure) {
+                    if roster
+                        .household(&e.household)
+                        .iter()
+                        .any(|x| x.support_measure)
+                    {
                         return true;
                     }
                     HouseholdRef::Roster(e.household)
@@ -305,7 +323,9 @@ fn must_withhold(events: &[Event], roster: &Roster) -> BTreeSet<PersonRef> {
                 PersonRef::WalkIn { registration, .. } => HouseholdRef::WalkIn(*registration),
             };
             blocked.contains(&own)
-                || listed.get(q).is_some_and(|hs| hs.iter().any(|h| blocked.contains(h)))
+                || listed
+                    .get(q)
+                    .is_some_and(|hs| hs.iter().any(|h| blocked.contains(h)))
         })
         .collect();
     loop {

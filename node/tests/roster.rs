@@ -557,15 +557,27 @@ fn the_support_measure_column_is_read_written_and_refused_when_unclear() {
         .unwrap()
         .into_roster(today())
         .unwrap();
-    let flagged = |id: &str| roster.get(&PersonId::new(id).unwrap()).unwrap().support_measure;
+    let flagged = |id: &str| {
+        roster
+            .get(&PersonId::new(id).unwrap())
+            .unwrap()
+            .support_measure
+    };
     assert!(flagged("A0001") && !flagged("A0002") && flagged("A0003"));
     // The flag changes the roster hash (the manifest pins it) and survives the written CSV.
     let text = write(&roster);
     assert!(text.lines().next().unwrap().contains("支援措置"));
-    let back = read(text.as_bytes(), &opts(RosterKind::Residents), &mut |_, _| {}).unwrap();
+    let back = read(
+        text.as_bytes(),
+        &opts(RosterKind::Residents),
+        &mut |_, _| {},
+    )
+    .unwrap();
     assert_eq!(back.hash(), roster.hash());
     let unflagged = read(
-        csv.replace(",1\n", ",0\n").replace(",あり\n", ",\n").as_bytes(),
+        csv.replace(",1\n", ",0\n")
+            .replace(",あり\n", ",\n")
+            .as_bytes(),
         &opts(RosterKind::Residents),
         &mut |_, _| {},
     )
@@ -574,9 +586,16 @@ fn the_support_measure_column_is_read_written_and_refused_when_unclear() {
     // A value that is neither yes nor no refuses the file: read wrong, it would disclose the
     // very people it protects.
     let unclear = csv.replace(",あり\n", ",要確認\n");
-    let lint = match read(unclear.as_bytes(), &opts(RosterKind::Residents), &mut |_, _| {}) {
+    let lint = match read(
+        unclear.as_bytes(),
+        &opts(RosterKind::Residents),
+        &mut |_, _| {},
+    ) {
         Ok(_) => panic!("an unclear 支援措置 value was accepted"),
         Err(l) => l,
     };
-    assert!(lint.errors().any(|f| f.rule == Rule::BadValue && f.line == Some(4)));
+    assert!(
+        lint.errors()
+            .any(|f| f.rule == Rule::BadValue && f.line == Some(4))
+    );
 }

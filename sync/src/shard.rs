@@ -678,7 +678,10 @@ mod bloom_checks {
         assert!(sane_bloom(&[3, 10, 7, 0xff, 0xff, 0xff, 0xff]).is_ok());
         assert!(sane_bloom(&[3, 0, 7]).is_err(), "no bits per entry");
         assert!(sane_bloom(&[3, 10, 7]).is_err(), "no bits at all");
-        assert!(sane_bloom(&[3, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 1]).is_err(), "4e9 probes");
+        assert!(
+            sane_bloom(&[3, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 1]).is_err(),
+            "4e9 probes"
+        );
         assert!(sane_bloom(&[0x80]).is_err(), "truncated");
     }
 }

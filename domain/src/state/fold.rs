@@ -268,7 +268,12 @@ impl State {
             EventBody::HouseholdCard { household, card } => {
                 record(household_cards, *household, ix, key, events, in_order);
                 if card.dv_block {
-                    for p in card.members.iter().map(|m| &m.person).chain(&card.representative) {
+                    for p in card
+                        .members
+                        .iter()
+                        .map(|m| &m.person)
+                        .chain(&card.representative)
+                    {
                         dv_listed.entry(*p).or_default().insert(*household);
                     }
                 }
@@ -487,8 +492,10 @@ impl State {
             EventBody::HouseholdCard { household, .. } => {
                 last_of(self.household_cards.get(household))
             }
-            EventBody::DvBlockLift { household, .. } => last_of(self.household_cards.get(household))
-                .max(last_of(self.dv_lifts.get(household))),
+            EventBody::DvBlockLift { household, .. } => {
+                last_of(self.household_cards.get(household))
+                    .max(last_of(self.dv_lifts.get(household)))
+            }
             EventBody::Consent { person, .. } => last_of(self.consents.get(person)),
             EventBody::CardBinding { card, .. } => last_of(self.card_bindings.get(card)),
             EventBody::AlertResolution { alert, .. } => last_of(self.alert_resolutions.get(alert)),

@@ -667,7 +667,10 @@ impl Desk {
         let mut consent = None;
         ui.horizontal_wrapped(|ui| {
             ui.label(cx.tr.t("reception-consent-label"));
-            let who = members.get(*consent_for).map(|m| m.label.clone()).unwrap_or_default();
+            let who = members
+                .get(*consent_for)
+                .map(|m| m.label.clone())
+                .unwrap_or_default();
             egui::ComboBox::from_id_salt("reception-consent-who")
                 .selected_text(who)
                 .show_ui(ui, |ui| {
@@ -688,12 +691,17 @@ impl Desk {
                     }
                 });
             if ui.button(cx.tr.t("reception-consent-record")).clicked() {
-                consent = members.get(*consent_for).map(|m| (m.person, *consent_level));
+                consent = members
+                    .get(*consent_for)
+                    .map(|m| (m.person, *consent_level));
             }
         });
         // A manager lifts the DV block a household card set (never 支援措置, which only a new
         // roster clears), with a reason.
-        let blocked_here = cx.node.state().dv_blocked(&HouseholdRef::Roster(*household));
+        let blocked_here = cx
+            .node
+            .state()
+            .dv_blocked(&HouseholdRef::Roster(*household));
         let mut lift = None;
         if blocked_here && cx.login.role.manages() {
             ui.horizontal_wrapped(|ui| {

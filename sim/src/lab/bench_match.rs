@@ -41,17 +41,18 @@ fn rate(f: &[&str]) -> Option<usize> {
     let [_, _, _, an, ak, ab, aa, bn, bk, bb, ba, ..] = f else {
         return None;
     };
-    let rec = |n: &'static str, k: &'static str, b: &'static str, a: &'static str| -> Record<'static> {
-        let birth = parse_birth_date(b);
-        Record {
-            name: n,
-            kana: (!k.is_empty()).then_some(k),
-            birth: birth.map(|x| x.date),
-            birth_exact: birth.is_none_or(|x| x.exact),
-            sex: Sex::Unspecified,
-            address: (!a.is_empty()).then_some(a),
-        }
-    };
+    let rec =
+        |n: &'static str, k: &'static str, b: &'static str, a: &'static str| -> Record<'static> {
+            let birth = parse_birth_date(b);
+            Record {
+                name: n,
+                kana: (!k.is_empty()).then_some(k),
+                birth: birth.map(|x| x.date),
+                birth_exact: birth.is_none_or(|x| x.exact),
+                sex: Sex::Unspecified,
+                address: (!a.is_empty()).then_some(a),
+            }
+        };
     // The records borrow for the call only; leaking a few hundred short strings keeps this
     // simple in a one-shot benchmark process.
     let own = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
@@ -87,7 +88,12 @@ fn pairs(scale: usize) -> Result<(), String> {
             .ok_or_else(|| format!("line {}: unknown label", i + 1))?;
         let r = rate(&f).ok_or_else(|| format!("line {}: too few columns", i + 1))?;
         for key in [class.to_string(), "all".to_string()] {
-            if let Some(c) = by.entry(key).or_default().get_mut(l).and_then(|x| x.get_mut(r)) {
+            if let Some(c) = by
+                .entry(key)
+                .or_default()
+                .get_mut(l)
+                .and_then(|x| x.get_mut(r))
+            {
                 *c += 1;
             }
         }
@@ -101,15 +107,30 @@ fn pairs(scale: usize) -> Result<(), String> {
             ("recall_same_any", ratio(s[0] + s[1], s[0] + s[1] + s[2])),
             ("recall_possible", ratio(p[0] + p[1], p[0] + p[1] + p[2])),
             ("precision_likely", ratio(s[0], likely)),
-            ("precision_flagged", ratio(s[0] + s[1] + p[0] + p[1], flagged)),
+            (
+                "precision_flagged",
+                ratio(s[0] + s[1] + p[0] + p[1], flagged),
+            ),
         ];
         for (m, v) in metrics {
             if let Some(v) = v {
                 emit(B, &format!("{class}_{m}"), v, "ratio", scale);
             }
         }
-        emit(B, &format!("{class}_possible_as_likely"), f64::from(p[0]), "pairs", scale);
-        emit(B, &format!("{class}_distinct_likely"), f64::from(d[0]), "pairs", scale);
+        emit(
+            B,
+            &format!("{class}_possible_as_likely"),
+            f64::from(p[0]),
+            "pairs",
+            scale,
+        );
+        emit(
+            B,
+            &format!("{class}_distinct_likely"),
+            f64::from(d[0]),
+            "pairs",
+            scale,
+        );
     }
     Ok(())
 }
@@ -158,7 +179,11 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         let hira = hiragana(kana);
         let b = e.birth_date;
         // The day's last digit one off (a digit misread: 9 → 8, 10 → 11), staying a real date.
-        let day = if b.day() % 10 == 9 { b.day() - 1 } else { b.day() + 1 };
+        let day = if b.day() % 10 == 9 {
+            b.day() - 1
+        } else {
+            b.day() + 1
+        };
         let typo = kazashi_domain::CivilDate::new(b.year(), b.month(), day)
             .or_else(|_| kazashi_domain::CivilDate::new(b.year(), b.month(), b.day() - 1))
             .ok();
@@ -172,9 +197,9 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
             let t = Instant::now();
             let hits = index.find(qn, Some(qk), qb, e.sex, Some(address));
             times.push(ms(t));
-            let ok = hits.iter().any(|c| {
-                c.person == e.person && (!want_likely || c.score >= LIKELY)
-            });
+            let ok = hits
+                .iter()
+                .any(|c| c.person == e.person && (!want_likely || c.score >= LIKELY));
             let f = found.entry(kind).or_default();
             f.0 += u32::from(ok);
             f.1 += 1;

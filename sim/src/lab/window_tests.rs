@@ -1002,7 +1002,13 @@ fn reception_records_a_residents_consent_and_marks_a_protected_household_discree
     assert!(said(&h, "同意を記録しました"));
     let consents = |h: &mut H| {
         events_of(h, |b| {
-            matches!(b, EventBody::Consent { disclosure: Disclosure::Relatives, .. })
+            matches!(
+                b,
+                EventBody::Consent {
+                    disclosure: Disclosure::Relatives,
+                    ..
+                }
+            )
         })
     };
     assert_eq!(consents(&mut h), 1);
@@ -1090,7 +1096,11 @@ fn only_a_manager_sees_the_lift_and_it_needs_a_reason() {
     assert!(said(&h, "解除の理由を入力してください"));
     let lifts = |h: &mut H| events_of(h, |b| matches!(b, EventBody::DvBlockLift { .. }));
     assert_eq!(lifts(&mut h), 0);
-    fill(&mut h, "秘匿を解除する理由（責任者）", "本人の申出（確認済）");
+    fill(
+        &mut h,
+        "秘匿を解除する理由（責任者）",
+        "本人の申出（確認済）",
+    );
     click(&mut h, "秘匿を解除");
     assert!(said(&h, "秘匿を解除しました"));
     assert_eq!(lifts(&mut h), 1);
