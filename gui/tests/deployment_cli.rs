@@ -5,57 +5,10 @@
 //! way is refused with a clear message and changes nothing.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
+use common::{ADMIN_PASS, LAPTOP_PASS, ROSTER_PASS, files, kazashi, ok, refused, s};
 use std::path::Path;
-use std::process::{Command, Output};
-
-const ADMIN_PASS: &str = "administrator passphrase";
-const LAPTOP_PASS: &str = "laptop passphrase";
-const ROSTER_PASS: &str = "roster passphrase";
-
-fn kazashi(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kazashi"));
-    c.args(args)
-        .env_remove("KAZASHI_PASSPHRASE")
-        .env_remove("KAZASHI_ROSTER_PASSPHRASE")
-        .env_remove("KAZASHI_ADMIN_PASSPHRASE");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn ok(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-fn refused(out: &Output, words: &str) {
-    assert!(!out.status.success(), "not refused: {:?}", out);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(words), "expected {words:?} in: {err}");
-}
-
-/// The folder's file names, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
 
 #[test]
 fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {

@@ -8,51 +8,13 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const ADMIN_PASS: &str = "administrator passphrase";
-const LAPTOP_PASS: &str = "laptop passphrase";
-const ROSTER_PASS: &str = "roster passphrase";
+mod common;
 
-fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kazashi"));
-    c.args(args)
-        .env_remove("KAZASHI_PASSPHRASE")
-        .env_remove("KAZASHI_ROSTER_PASSPHRASE")
-        .env_remove("KAZASHI_ADMIN_PASSPHRASE");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
-
-fn kazashi(args: &[&str], env: &[(&str, &str)]) -> Output {
-    command(args, env).output().unwrap()
-}
-
-fn ok(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = text.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-fn refused(out: &Output, words: &str) {
-    assert!(!out.status.success(), "not refused: {out:?}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(words), "expected {words:?} in: {err}");
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
+use common::{ADMIN_PASS, LAPTOP_PASS, ROSTER_PASS, command, kazashi, ok, refused, s};
 
 /// `kazashi deployment serve-enrol` (killed on drop) and every JSON line it printed.
 struct Service {
