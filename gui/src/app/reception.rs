@@ -549,20 +549,7 @@ impl Desk {
         if let Some(e) = error {
             ui.label(RichText::new(e.as_str()).color(RED).size(20.0));
         }
-        let r = labelled(
-            ui,
-            cx.tr.t("pin-label"),
-            egui::TextEdit::singleline(typed)
-                .password(true)
-                .desired_width(120.0),
-        );
-        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        let mut submit = enter;
-        let mut cancel = false;
-        ui.horizontal(|ui| {
-            submit |= big(ui, cx.tr.t("pin-ok")).clicked();
-            cancel = ui.button(cx.tr.t("cancel")).clicked();
-        });
+        let (submit, cancel) = pin_field(ui, cx, "pin-label", "pin-ok", typed);
         if cancel {
             self.screen = Screen::Idle;
         } else if submit {
@@ -597,20 +584,7 @@ impl Desk {
         if let Some(e) = error {
             ui.label(RichText::new(e.as_str()).color(RED).size(20.0));
         }
-        let r = labelled(
-            ui,
-            cx.tr.t("card-proof-label"),
-            egui::TextEdit::singleline(typed)
-                .password(true)
-                .desired_width(120.0),
-        );
-        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        let mut submit = enter;
-        let mut cancel = false;
-        ui.horizontal(|ui| {
-            submit |= big(ui, cx.tr.t("card-proof-ok")).clicked();
-            cancel = ui.button(cx.tr.t("cancel")).clicked();
-        });
+        let (submit, cancel) = pin_field(ui, cx, "card-proof-label", "card-proof-ok", typed);
         if cancel {
             self.screen = Screen::Idle;
         } else if submit {
@@ -853,4 +827,28 @@ pub fn staying_combo<C: Clock>(
                 ui.selectable_value(value, s, staying_words(cx, s));
             }
         });
+}
+
+/// A masked PIN field (Enter submits) with its OK and cancel buttons: (submitted, cancelled).
+fn pin_field<C: Clock>(
+    ui: &mut egui::Ui,
+    cx: &Cx<'_, C>,
+    label: &str,
+    ok: &str,
+    typed: &mut String,
+) -> (bool, bool) {
+    let r = labelled(
+        ui,
+        cx.tr.t(label),
+        egui::TextEdit::singleline(typed)
+            .password(true)
+            .desired_width(120.0),
+    );
+    let mut submit = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    let mut cancel = false;
+    ui.horizontal(|ui| {
+        submit |= big(ui, cx.tr.t(ok)).clicked();
+        cancel = ui.button(cx.tr.t("cancel")).clicked();
+    });
+    (submit, cancel)
 }
