@@ -90,6 +90,8 @@ fn manifest(roster: &Roster) -> Vec<u8> {
         staff: vec![],
         closed_at: None,
         card_cas: vec![],
+        sealed_keys: Vec::new(),
+        retention_days: None,
     };
     SignedManifest::sign(&m, &admin).unwrap().encode()
 }

@@ -487,6 +487,8 @@ impl AdminFolder {
             staff,
             closed_at: None,
             card_cas,
+            sealed_keys: Vec::new(),
+            retention_days: None,
         };
         let signed = SignedManifest::sign(&manifest, &key).map_err(AdminError::Sign)?;
         let bytes = signed.encode();

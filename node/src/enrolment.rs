@@ -452,6 +452,8 @@ mod tests {
             staff: vec![],
             closed_at: None,
             card_cas: vec![],
+            sealed_keys: Vec::new(),
+            retention_days: None,
         };
         SignedManifest::sign(&m, admin).unwrap().encode()
     }

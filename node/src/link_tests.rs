@@ -124,6 +124,8 @@ pub(crate) fn world_enrolling_at(version: u32, more: &[u8]) -> World {
         staff: vec![],
         closed_at: None,
         card_cas: vec![],
+        sealed_keys: Vec::new(),
+        retention_days: None,
     };
     let signed = SignedManifest::sign(&manifest, &DeviceKey::from_seed([100; 32])).unwrap();
     World {

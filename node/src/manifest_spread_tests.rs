@@ -51,6 +51,8 @@ pub(crate) fn signed(version: u32, dep: u8, admin: u8, devices: &[u8], revoked: 
         staff: vec![],
         closed_at: None,
         card_cas: vec![],
+        sealed_keys: Vec::new(),
+        retention_days: None,
     };
     SignedManifest::sign(&manifest, &admin_key)
         .unwrap()

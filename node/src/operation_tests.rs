@@ -108,6 +108,8 @@ impl Spec {
             staff: self.staff.clone(),
             closed_at: self.closed_at,
             card_cas: vec![],
+            sealed_keys: Vec::new(),
+            retention_days: None,
         };
         SignedManifest::sign(&m, &DeviceKey::from_seed([100; 32]))
             .unwrap()

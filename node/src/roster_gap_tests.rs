@@ -37,6 +37,8 @@ fn pinning(version: u32, pinned: RosterHash) -> Vec<u8> {
         staff: vec![],
         closed_at: None,
         card_cas: vec![],
+        sealed_keys: Vec::new(),
+        retention_days: None,
     };
     SignedManifest::sign(&manifest, &admin).unwrap().encode()
 }

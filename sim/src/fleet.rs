@@ -84,6 +84,8 @@ pub fn fleet_sized(deployment: &Deployment, seed: u64, per_site: u8) -> Result<F
         staff: Vec::new(),
         closed_at: None,
         card_cas: vec![crate::card::TEST_CA.to_vec()],
+        sealed_keys: Vec::new(),
+        retention_days: None,
     };
     let signed = SignedManifest::sign(&manifest, &admin).map_err(|e| e.to_string())?;
     Ok(Fleet {

@@ -36,19 +36,15 @@
 //!
 //! ## Key wrapping
 //!
-//! The exporter draws an ephemeral X25519 secret. For each recipient, the shared secret is
-//! X25519 of it with the recipient's ed25519 public key in Montgomery form; HKDF-SHA256 (salt:
-//! the ephemeral public key; info: a tag and the recipient's id) gives a wrapping key, under
-//! which ChaCha20-Poly1305 seals the content key. The recipient uses its ed25519 secret scalar
-//! (the one signing uses) for the X25519 side: one device key serves signing, the network
-//! identity and bundle decryption.
+//! The exporter draws an ephemeral X25519 secret and wraps the content key to each enrolled,
+//! unrevoked device with [`crate::wrap`] (X25519 with the device's ed25519 key in Montgomery
+//! form, HKDF-SHA256, ChaCha20-Poly1305; info: `kazashi-bundle-wrap-v1` and the device id).
 
 use crate::identity::{DeviceKey, signed_bytes, verify};
 use crate::manifest::Membership;
 use crate::shard::ShardId;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use curve25519_dalek::MontgomeryPoint;
+use crate::wrap;
+use chacha20poly1305::Key;
 use kazashi_domain::{DeploymentId, DeviceId, Millis};
 use serde::{Deserialize, Serialize};
 
@@ -219,37 +215,13 @@ fn damaged(e: impl std::fmt::Display) -> BundleError {
     BundleError::Damaged(e.to_string())
 }
 
-/// The X25519 public key of a device (its ed25519 key in Montgomery form).
-fn x25519_public(device: &DeviceId) -> Option<MontgomeryPoint> {
-    ed25519_dalek::VerifyingKey::from_bytes(&device.0)
-        .ok()
-        .map(|k| k.to_montgomery())
-}
-
-fn wrapping_key(shared: &MontgomeryPoint, ephemeral: &[u8; 32], to: &DeviceId) -> Option<Key> {
-    // A low-order point gives an all-zero secret: never a valid recipient.
-    if shared.to_bytes() == [0; 32] {
-        return None;
-    }
-    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(ephemeral), &shared.to_bytes());
-    let mut okm = [0u8; 32];
-    let mut info = WRAP_INFO.to_vec();
-    info.extend_from_slice(&to.0);
-    hk.expand(&info, &mut okm).ok()?;
-    Some(Key::from(okm))
-}
-
 /// ChaCha20-Poly1305 under `key` with a zero nonce: every key here seals one message only.
 fn seal(key: &Key, msg: &[u8], aad: &[u8]) -> Result<Vec<u8>, BundleError> {
-    ChaCha20Poly1305::new(key)
-        .encrypt(&Nonce::from([0u8; 12]), Payload { msg, aad })
-        .map_err(damaged)
+    wrap::seal_once(key, msg, aad).ok_or_else(|| damaged("sealing failed"))
 }
 
 fn unseal(key: &Key, msg: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-    ChaCha20Poly1305::new(key)
-        .decrypt(&Nonce::from([0u8; 12]), Payload { msg, aad })
-        .ok()
+    wrap::open_once(key, msg, aad)
 }
 
 /// What the contents of the earlier formats are authenticated with: the magic and the header.
@@ -353,20 +325,20 @@ pub fn seal_compressed(
     let (eph_secret, content_key) = entropy.split_at(32);
     let eph_secret: [u8; 32] = eph_secret.try_into().map_err(damaged)?;
     let content_key: [u8; 32] = content_key.try_into().map_err(damaged)?;
-    let ephemeral = MontgomeryPoint::mul_base_clamped(eph_secret).to_bytes();
+    let ephemeral = wrap::ephemeral_public(eph_secret);
     let mut recipients = Vec::new();
     for d in &members.manifest().devices {
         if members.revoked_from(&d.device).is_some() {
             continue;
         }
-        let Some(public) = x25519_public(&d.device) else {
+        let Some(public) = wrap::device_public(&d.device) else {
             continue;
         };
-        let shared = public.mul_clamped(eph_secret);
-        let Some(wrap) = wrapping_key(&shared, &ephemeral, &d.device) else {
+        let Some(sealed) = wrap::wrap(eph_secret, &public, WRAP_INFO, &d.device.0, &content_key)
+        else {
             continue;
         };
-        recipients.push((d.device, seal(&wrap, &content_key, &d.device.0)?));
+        recipients.push((d.device, sealed));
     }
     let ciphertext_len = plain
         .len()
@@ -459,16 +431,15 @@ fn content_key(
         .find(|(d, _)| *d == me.device_id())
         .map(|(_, s)| s)
         .ok_or(BundleError::NotForThisLaptop)?;
-    let shared = MontgomeryPoint(*ephemeral).mul_clamped(me.x25519_scalar());
-    let wrap = wrapping_key(&shared, ephemeral, &me.device_id())
-        .ok_or_else(|| damaged("an invalid ephemeral key"))?;
-    let key = unseal(&wrap, sealed, &me.device_id().0)
-        .ok_or_else(|| damaged("the key for this laptop does not open (altered)"))?;
-    let key: [u8; 32] = key
-        .as_slice()
-        .try_into()
-        .map_err(|_| damaged("a content key of the wrong length"))?;
-    Ok(Key::from(key))
+    let key = wrap::unwrap_key(
+        me.x25519_scalar(),
+        ephemeral,
+        WRAP_INFO,
+        &me.device_id().0,
+        sealed,
+    )
+    .ok_or_else(|| damaged("the key for this laptop does not open (altered)"))?;
+    Ok(Key::from(*key))
 }
 
 /// An enrolled author, not revoked as of `created_ms`.

@@ -14,12 +14,15 @@ pub mod envelope;
 pub mod identity;
 pub mod inflate;
 pub mod manifest;
+pub mod purpose;
 pub mod shard;
 pub mod wire;
+mod wrap;
 
 pub use envelope::{OpenCounts, Rejection, open, open_as, open_counts, open_trusted, seal};
 pub use identity::DeviceKey;
 pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedManifest};
+pub use purpose::{KeyPurpose, PurposeSecret, SealedKey};
 pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 pub mod protocol;
 pub mod roster_transfer;

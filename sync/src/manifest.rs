@@ -23,8 +23,14 @@
 //! the two arrive. So the manifests a node has seen decide the one it holds — the greatest by
 //! (version, lower digest) — and every node that has seen the same set holds the same one
 //! (`manifest_rule` property test below).
+//!
+//! From v4 the manifest carries the **purpose keys** ([`crate::purpose`]: medical, manager,
+//! operation), each sealed to the devices that hold it ([`Membership::unseal`],
+//! [`Membership::purposes_of`]), and **`retention_days`**, how long after closing personal data
+//! is kept. v3 and v2 manifests are still read, as having neither.
 
 use crate::identity::{DeviceKey, signed_bytes, verify};
+use crate::purpose::{KeyPurpose, PurposeError, PurposeSecret, SealedKey};
 use kazashi_domain::ids::{CardKey, OperatorId};
 use kazashi_domain::text::Label;
 use kazashi_domain::{Deployment, DeploymentId, DeviceId, Millis, SiteId};
@@ -32,14 +38,19 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// v3: the deployment's JPKI CA certificates (`card_cas`) joined the manifest.
-const MANIFEST_TAG: &[u8] = b"kazashi-manifest-v3";
+/// v4: the purpose keys sealed to devices (`sealed_keys`) and `retention_days` joined.
+const MANIFEST_TAG: &[u8] = b"kazashi-manifest-v4";
+/// v3 (the JPKI CA certificates, `card_cas`): still read, as a manifest with no sealed keys
+/// and no retention period.
+const MANIFEST_TAG_V3: &[u8] = b"kazashi-manifest-v3";
 /// v2 (the staff list and `closed_at`): still read, as a manifest with no card CAs.
 const MANIFEST_TAG_V2: &[u8] = b"kazashi-manifest-v2";
 
 /// The most JPKI CA certificates a manifest carries, and the largest one (DER bytes).
 pub const MAX_CARD_CAS: usize = 16;
 pub const MAX_CARD_CA_LEN: usize = 8 * 1024;
+/// The longest retention period a manifest may set (a hundred years, in days).
+pub const MAX_RETENTION_DAYS: u32 = 36_525;
 
 /// The longest PIN hash (PHC string) a staff entry may carry.
 pub const MAX_PIN_HASH: usize = 256;
@@ -172,6 +183,43 @@ pub struct Manifest {
     /// staff unlock, a second officer's approval and a voter's check-in by card
     /// (`kazashi deployment init --card-ca FILE`). Empty: no card grants authority.
     pub card_cas: Vec<Vec<u8>>,
+    /// The purpose keys (medical, manager, operation), each sealed to the devices that hold it
+    /// ([`crate::purpose`]). Empty in a manifest of v3 or earlier.
+    pub sealed_keys: Vec<SealedKey>,
+    /// How many days after `closed_at` personal data is kept before each laptop purges it;
+    /// `None`: not set (kept until a manager acts).
+    pub retention_days: Option<u32>,
+}
+
+/// A v3 manifest's content (before `sealed_keys` and `retention_days`): read as one with
+/// neither.
+#[derive(Serialize, Deserialize)]
+struct ManifestV3 {
+    version: u32,
+    deployment: Deployment,
+    admin: DeviceId,
+    devices: Vec<DeviceEntry>,
+    revoked: Vec<Revocation>,
+    staff: Vec<StaffEntry>,
+    closed_at: Option<Millis>,
+    card_cas: Vec<Vec<u8>>,
+}
+
+impl From<ManifestV3> for Manifest {
+    fn from(m: ManifestV3) -> Self {
+        Manifest {
+            version: m.version,
+            deployment: m.deployment,
+            admin: m.admin,
+            devices: m.devices,
+            revoked: m.revoked,
+            staff: m.staff,
+            closed_at: m.closed_at,
+            card_cas: m.card_cas,
+            sealed_keys: Vec::new(),
+            retention_days: None,
+        }
+    }
 }
 
 /// A v2 manifest's content (before `card_cas`): read and taken as one with no card CAs.
@@ -197,6 +245,8 @@ impl From<ManifestV2> for Manifest {
             staff: m.staff,
             closed_at: m.closed_at,
             card_cas: Vec::new(),
+            sealed_keys: Vec::new(),
+            retention_days: None,
         }
     }
 }
@@ -247,6 +297,10 @@ pub enum ManifestError {
     NotAPinHash(OperatorId),
     #[error("staff members {0} and {1} have the same staff card")]
     DuplicateStaffCard(OperatorId, OperatorId),
+    #[error("the sealed purpose keys: {0}")]
+    Purpose(#[from] PurposeError),
+    #[error("the retention period is over {MAX_RETENTION_DAYS} days")]
+    Retention,
     #[error("card CA certificate {0} is empty or too large, or there are too many")]
     BadCardCa(usize),
     #[error(
@@ -286,13 +340,17 @@ impl SignedManifest {
     pub fn decode(bytes: &[u8]) -> Result<Membership, ManifestError> {
         let signed: SignedManifest =
             postcard::from_bytes(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
-        // The current layout, signed under its tag; else a v2 one under v2's (the layouts
-        // differ, and each is read to its last byte, so a manifest is only ever one of them).
+        // The current layout, signed under its tag; else a v3 or v2 one under theirs (the
+        // layouts differ, and each is read to its last byte, so a manifest is only ever one of
+        // them).
         let (manifest, tag): (Manifest, &[u8]) = match decode_exact::<Manifest>(&signed.manifest) {
             Ok(m) => (m, MANIFEST_TAG),
-            Err(e) => match decode_exact::<ManifestV2>(&signed.manifest) {
-                Ok(m) => (m.into(), MANIFEST_TAG_V2),
-                Err(_) => return Err(e),
+            Err(e) => match decode_exact::<ManifestV3>(&signed.manifest) {
+                Ok(m) => (m.into(), MANIFEST_TAG_V3),
+                Err(_) => match decode_exact::<ManifestV2>(&signed.manifest) {
+                    Ok(m) => (m.into(), MANIFEST_TAG_V2),
+                    Err(_) => return Err(e),
+                },
             },
         };
         if !verify(
@@ -341,6 +399,11 @@ fn check(m: &Manifest) -> Result<(), ManifestError> {
             return Err(ManifestError::DuplicateStaffCard(first, s.id));
         }
     }
+    if m.retention_days.is_some_and(|d| d > MAX_RETENTION_DAYS) {
+        return Err(ManifestError::Retention);
+    }
+    let listed = m.devices.iter().map(|d| d.device).collect();
+    crate::purpose::check(&m.sealed_keys, &listed)?;
     let mut seen = std::collections::BTreeSet::new();
     for d in &m.devices {
         if !seen.insert(d.device) {
@@ -459,6 +522,53 @@ impl Membership {
     /// The JPKI CA certificates (DER) the deployment trusts for cards.
     pub fn card_cas(&self) -> &[Vec<u8>] {
         &self.manifest.card_cas
+    }
+
+    /// How many days after closing personal data is kept, if the manifest sets it.
+    pub fn retention_days(&self) -> Option<u32> {
+        self.manifest.retention_days
+    }
+
+    /// The purpose keys and who holds them.
+    pub fn sealed_keys(&self) -> &[SealedKey] {
+        &self.manifest.sealed_keys
+    }
+
+    /// The public key things for `purpose` are sealed to, if the manifest has one.
+    pub fn purpose_public(&self, purpose: KeyPurpose) -> Option<[u8; 32]> {
+        self.sealed_key(purpose).map(|k| k.public)
+    }
+
+    fn sealed_key(&self, purpose: KeyPurpose) -> Option<&SealedKey> {
+        self.manifest
+            .sealed_keys
+            .iter()
+            .find(|k| k.purpose == purpose)
+    }
+
+    /// Whether `device` is sealed a copy of `purpose`'s secret (and is not revoked).
+    pub fn holds(&self, device: &DeviceId, purpose: KeyPurpose) -> bool {
+        self.revoked_from(device).is_none()
+            && self
+                .sealed_key(purpose)
+                .is_some_and(|k| k.holders.iter().any(|h| h.device == *device))
+    }
+
+    /// The purposes `device` holds, in [`KeyPurpose::ALL`]'s order.
+    pub fn purposes_of(&self, device: &DeviceId) -> Vec<KeyPurpose> {
+        KeyPurpose::ALL
+            .into_iter()
+            .filter(|p| self.holds(device, *p))
+            .collect()
+    }
+
+    /// This device's copy of `purpose`'s secret, unwrapped with its device key: `None` if the
+    /// manifest has no such key, the device does not hold it or is revoked, or it does not open.
+    pub fn unseal(&self, purpose: KeyPurpose, me: &DeviceKey) -> Option<PurposeSecret> {
+        if self.revoked_from(&me.device_id()).is_some() {
+            return None;
+        }
+        crate::purpose::unseal(self.sealed_key(purpose)?, me)
     }
 
     /// SHA-256 of the signed manifest's bytes: settles two manifests of the same version.
@@ -612,6 +722,8 @@ mod manifest_rule {
             staff: (0..variant).map(|i| staff(&format!("staff{i}"))).collect(),
             closed_at: None,
             card_cas: vec![],
+            sealed_keys: vec![],
+            retention_days: None,
         }
     }
 
@@ -678,6 +790,105 @@ mod manifest_rule {
             SignedManifest::decode(&tailed.encode()),
             Err(ManifestError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn sealed_keys_and_retention_travel_signed_and_a_v3_manifest_reads_with_neither() {
+        use crate::purpose::{Holder, reseal};
+        let mut m = manifest(9, 1, 2, 1, None);
+        let ids: Vec<DeviceId> = m.devices.iter().map(|d| d.device).collect();
+        let medical = PurposeSecret::new([21; 32]);
+        let op = PurposeSecret::new([22; 32]);
+        let grant = vec![SealedKey {
+            purpose: KeyPurpose::Medical,
+            public: [0; 32],
+            ephemeral: [0; 32],
+            holders: vec![Holder {
+                device: ids[1],
+                wrapped: vec![],
+            }],
+        }];
+        m.sealed_keys = reseal(
+            &grant,
+            &ids,
+            &[
+                (KeyPurpose::Medical, &medical),
+                (KeyPurpose::Operation, &op),
+            ],
+            [3; 32],
+        );
+        m.retention_days = Some(30);
+        let members = SignedManifest::decode(&sign(&m, 9)).unwrap();
+        assert_eq!(members.manifest(), &m);
+        assert_eq!(members.retention_days(), Some(30));
+        let d2 = DeviceKey::from_seed([2; 32]);
+        let d1 = DeviceKey::from_seed([1; 32]);
+        assert_eq!(
+            members.purposes_of(&ids[1]),
+            vec![KeyPurpose::Medical, KeyPurpose::Operation]
+        );
+        assert_eq!(members.purposes_of(&ids[0]), vec![KeyPurpose::Operation]);
+        assert_eq!(
+            members.unseal(KeyPurpose::Medical, &d2).unwrap().bytes(),
+            &[21; 32]
+        );
+        assert!(members.unseal(KeyPurpose::Medical, &d1).is_none());
+        assert!(members.unseal(KeyPurpose::Manager, &d2).is_none());
+        assert_eq!(
+            members.purpose_public(KeyPurpose::Medical),
+            Some(medical.public())
+        );
+        // Revoked: holds nothing, unseals nothing.
+        let mut r = m.clone();
+        r.revoked.push(Revocation {
+            device: ids[1],
+            from_ms: 5,
+        });
+        let revoked = SignedManifest::decode(&sign(&r, 9)).unwrap();
+        assert!(revoked.purposes_of(&ids[1]).is_empty());
+        assert!(revoked.unseal(KeyPurpose::Medical, &d2).is_none());
+        // Refused at signing: a retention over the limit, a holder not listed.
+        let mut long = m.clone();
+        long.retention_days = Some(MAX_RETENTION_DAYS + 1);
+        assert_eq!(
+            SignedManifest::sign(&long, &admin(9)).unwrap_err(),
+            ManifestError::Retention
+        );
+        let mut stranger = m.clone();
+        stranger.devices.remove(1);
+        assert!(matches!(
+            SignedManifest::sign(&stranger, &admin(9)).unwrap_err(),
+            ManifestError::Purpose(_)
+        ));
+
+        // A manifest signed by v3 software: its layout, its tag; none of the new fields.
+        let v3 = ManifestV3 {
+            version: 3,
+            deployment: m.deployment.clone(),
+            admin: m.admin,
+            devices: m.devices.clone(),
+            revoked: vec![],
+            staff: m.staff.clone(),
+            closed_at: None,
+            card_cas: vec![vec![0x30, 1]],
+        };
+        let bytes = postcard::to_allocvec(&v3).unwrap();
+        let signed = |tag: &[u8]| {
+            SignedManifest {
+                manifest: bytes.clone(),
+                signature: admin(9).sign(&signed_bytes(tag, &[&bytes])).to_vec(),
+            }
+            .encode()
+        };
+        let read = SignedManifest::decode(&signed(MANIFEST_TAG_V3)).unwrap();
+        assert!(read.sealed_keys().is_empty());
+        assert_eq!(read.retention_days(), None);
+        assert_eq!(read.card_cas(), &[vec![0x30, 1]]);
+        assert!(read.unseal(KeyPurpose::Operation, &d1).is_none());
+        assert_eq!(
+            SignedManifest::decode(&signed(MANIFEST_TAG)).unwrap_err(),
+            ManifestError::BadSignature
+        );
     }
 
     #[test]

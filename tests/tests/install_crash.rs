@@ -85,6 +85,8 @@ fn setup(versions: u32) -> Setup {
             staff: vec![],
             closed_at: None,
             card_cas: vec![],
+            sealed_keys: Vec::new(),
+            retention_days: None,
         };
         let bytes = SignedManifest::sign(&m, &admin).unwrap().encode();
         std::fs::write(manifests.join(format!("manifest-v{v}.kzm")), bytes).unwrap();

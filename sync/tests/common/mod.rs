@@ -73,6 +73,8 @@ pub fn manifest(version: u32, revoked: Vec<Revocation>) -> Manifest {
         staff: vec![],
         closed_at: None,
         card_cas: vec![],
+        sealed_keys: Vec::new(),
+        retention_days: None,
     }
 }
 
