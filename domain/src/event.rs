@@ -545,6 +545,11 @@ pub enum EventBody {
         person: PersonRef,
         disclosure: Disclosure,
     },
+    /// A manager closes the whole operation (every site): from this event on, laptops write
+    /// nothing more, and the retention clock for the purge starts at its time (issue 24).
+    /// `retention_days` is the period the manager announced; the manifest's, when it sets one,
+    /// wins.
+    OperationClosed { retention_days: Option<u32> },
 }
 
 impl EventBody {
@@ -571,6 +576,7 @@ impl EventBody {
             EventBody::AlertResolution { .. } => "alert resolution",
             EventBody::DvBlockLift { .. } => "DV block lift",
             EventBody::Consent { .. } => "consent",
+            EventBody::OperationClosed { .. } => "operation close",
         }
     }
 

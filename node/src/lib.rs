@@ -25,6 +25,7 @@ pub mod mesh;
 pub mod node;
 pub mod possession;
 pub mod print;
+pub mod purge;
 pub mod reception;
 pub mod roster_csv;
 pub mod roster_db;
@@ -33,6 +34,7 @@ pub mod roster_net;
 pub mod staff;
 pub mod station;
 pub mod store;
+pub mod store_key;
 
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use node::{BundleImport, BundleScope, Node, NodeError, Peer, SyncStep};

@@ -437,6 +437,10 @@ impl<C: Clock> Node<C> {
         if let Some(at) = self.members.closed_at() {
             return Some(WriteBlock::Closed { at });
         }
+        // A manager's close of the whole operation stops this laptop's writes too.
+        if let Some((at, _)) = self.station.state().operation_closed(None) {
+            return Some(WriteBlock::Closed { at: at.wall_ms });
+        }
         if let Some(from) = self.members.revoked_from(&me) {
             return Some(WriteBlock::Revoked { from });
         }
@@ -503,8 +507,14 @@ impl<C: Clock> Node<C> {
         if let Some(block) = self.write_block() {
             return Err(NodeError::WritesStopped(block));
         }
-        // Only a manager lifts the DV block (issue 24): the operator's role on this laptop.
-        if matches!(body, EventBody::DvBlockLift { .. })
+        // Only a manager lifts the DV block, or closes or reopens a site or the operation
+        // (issue 24): the operator's role on this laptop.
+        if matches!(
+            body,
+            EventBody::DvBlockLift { .. }
+                | EventBody::SiteLifecycle(_)
+                | EventBody::OperationClosed { .. }
+        )
             && !self
                 .staff_role(&operator)
                 .ok()

@@ -39,6 +39,10 @@ pub enum StationError {
     Blocked(Vec<BlockReason>),
     #[error("only a manager (責任者) may write a {0}")]
     NotAManager(&'static str),
+    /// The site was closed by a manager: no check-in or registration is taken there until a
+    /// manager opens it again.
+    #[error("this site is closed: no {0} is taken here until a manager (責任者) opens it again")]
+    SiteClosed(&'static str),
 }
 
 /// The result of taking in a peer's event.
@@ -225,6 +229,21 @@ impl<C: Clock> Station<C> {
         };
         if let Some(m) = body.stay_members() {
             walk_ins_known(m.as_slice())?;
+        }
+        let arrives = matches!(
+            body,
+            EventBody::ShelterCheckIn { .. }
+                | EventBody::SupportOnlyRegistration { .. }
+                | EventBody::WalkInRegistration { .. }
+                | EventBody::VoterCheckIn { .. }
+        );
+        if arrives
+            && matches!(
+                self.state.site_state(&self.site, None),
+                Some((kazashi_domain::event::SiteState::Closed, _))
+            )
+        {
+            return Err(StationError::SiteClosed(body.name()));
         }
         match body {
             EventBody::UndoCheckIn { target, .. } => match self.state.event(target) {

@@ -1,14 +1,16 @@
 //! The node's store: one SQLite file, encrypted with SQLCipher, in WAL mode with full sync.
 //!
-//! **Key.** The database key is derived from the operator's passphrase with Argon2id; the salt
-//! and cost sit beside the database in `<file>.kdf` (no secret in it, but without it the
-//! database cannot be opened: back up both). The derived key goes to SQLCipher as a raw key, so
-//! SQLCipher's own PBKDF2 is not run again, and is wiped from memory after use. A wrong
-//! passphrase is told apart from a damaged file: SQLCipher says "file is not a database" for
-//! both, so the `.kdf` also holds a key check (SHA-256 of a tag and the derived key), compared
-//! before the database is touched. A passphrase that fails it is wrong; a file that then fails
-//! to decrypt is damaged ([`StoreError::DamagedFile`], which says what to do). A `.kdf` written
-//! before the check existed gets it on the first open that succeeds.
+//! **Key.** The database is keyed by a random data key, kept only wrapped under Argon2id of the
+//! operator's passphrase in `<file>.kdf` beside it (`crate::store_key`: format 2; stores made
+//! before issue 24 keep format 1, where the Argon2id output is the key). Without the `.kdf` the
+//! database cannot be opened (back up both); destroying it is the purge's crypto-shredding
+//! (`crate::purge`). The key goes to SQLCipher as a raw key, so SQLCipher's own PBKDF2 is not
+//! run again, and is wiped from memory after use. A wrong passphrase is told apart from a
+//! damaged file: SQLCipher says "file is not a database" for both, so the `.kdf` also holds a
+//! key check (SHA-256 of a tag and the passphrase key), compared before the database is
+//! touched. A passphrase that fails it is wrong; a file that then fails to decrypt is damaged
+//! ([`StoreError::DamagedFile`], which says what to do). A format-1 `.kdf` written before the
+//! check existed gets it on the first open that succeeds.
 //!
 //! **Full disk.** SQLite's "database or disk is full", and an I/O error of a full disk, are
 //! [`StoreError::DiskFull`]: the write is refused whole (its transaction rolled back), nothing
@@ -40,54 +42,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
-/// Argon2id cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KdfParams {
-    /// Memory, KiB.
-    pub m_kib: u32,
-    /// Passes.
-    pub t: u32,
-    /// Lanes.
-    pub p: u32,
-}
+pub use crate::store_key::KdfParams;
+use crate::store_key::KeyError;
 
-impl KdfParams {
-    /// For laptops: 64 MiB, 3 passes (about half a second on a 2-core machine).
-    pub const STANDARD: KdfParams = KdfParams {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 1,
-    };
-    /// For tests and drills only: cheap.
-    pub const FAST_INSECURE: KdfParams = KdfParams {
-        m_kib: 64,
-        t: 1,
-        p: 1,
-    };
-}
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct KdfFile {
-    format: String,
-    params: KdfParams,
-    salt: String,
-    /// Hex of [`key_check`] of the derived key (absent in files written before it existed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    check: Option<String>,
-}
-
-/// What the `.kdf` keeps to recognise the right key: SHA-256 of a tag and the key (the key is
-/// the output of Argon2id, so this tells nothing a guesser could not learn from the database
-/// itself, at the same Argon2id cost per guess).
-fn key_check(key: &[u8; 32]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(b"kazashi-store-key-check-v1");
-    h.update(key);
-    hex::encode(h.finalize())
-}
-
-const KDF_FORMAT: &str = "kazashi-kdf-v1 argon2id";
 const SCHEMA_VERSION: i64 = 2;
 
 /// Why the store failed.
@@ -142,6 +99,18 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+impl From<KeyError> for StoreError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::File(path, why) => StoreError::KdfFile(path, why),
+            KeyError::WrongPassphrase => StoreError::WrongPassphrase,
+            KeyError::Kdf(why) => StoreError::Kdf(why),
+            KeyError::Random(why) => StoreError::Random(why),
+            KeyError::Io(e) => e.into(),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
@@ -190,26 +159,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// `<file>.kdf`: the salt and cost beside an encrypted file.
-pub(crate) fn kdf_path(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".kdf");
-    PathBuf::from(p)
-}
-
-fn derive(
-    passphrase: &str,
-    salt: &[u8],
-    params: KdfParams,
-) -> Result<Zeroizing<[u8; 32]>, StoreError> {
-    let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
-        .map_err(|e| StoreError::Kdf(e.to_string()))?;
-    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
-    let mut key = Zeroizing::new([0u8; 32]);
-    a.hash_password_into(passphrase.as_bytes(), salt, key.as_mut())
-        .map_err(|e| StoreError::Kdf(e.to_string()))?;
-    Ok(key)
-}
+pub(crate) use crate::store_key::kdf_path;
 
 /// Fill a buffer from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
@@ -255,24 +205,11 @@ fn create_keyed(
     passphrase: &str,
     params: KdfParams,
 ) -> Result<(Connection, Zeroizing<[u8; 32]>), StoreError> {
-    let kdf = kdf_path(path);
     if path.exists() {
         return Err(StoreError::Exists(path.to_owned()));
     }
-    let salt: [u8; 16] = random_bytes()?;
-    let key = derive(passphrase, &salt, params)?;
-    let file = KdfFile {
-        format: KDF_FORMAT.into(),
-        params,
-        salt: hex::encode(salt),
-        check: Some(key_check(&key)),
-    };
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Kdf(e.to_string()))?;
-    // Written whole and synced before the database exists.
-    let tmp = kdf.with_extension("kdf.tmp");
-    std::fs::write(&tmp, json)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, &kdf)?;
+    // The key file is written whole and synced before the database exists.
+    let key = crate::store_key::create(&kdf_path(path), passphrase, params)?;
     Ok((
         keyed(Connection::open(path)?, &key, Checked::Yes(path))?,
         key,
@@ -339,41 +276,6 @@ pub(crate) fn open_encrypted_pair(
     }
 }
 
-/// The key of an existing encrypted file, from its `.kdf` and the passphrase, and whether the
-/// `.kdf`'s key check confirmed it (`false`: the file has no check yet). A key that fails the
-/// check is a wrong passphrase, told before the database is touched.
-fn key_of(kdf: &Path, passphrase: &str) -> Result<(Zeroizing<[u8; 32]>, bool), StoreError> {
-    let raw = std::fs::read(kdf).map_err(|e| StoreError::KdfFile(kdf.to_owned(), e.to_string()))?;
-    let file: KdfFile = serde_json::from_slice(&raw)
-        .map_err(|e| StoreError::KdfFile(kdf.to_owned(), e.to_string()))?;
-    let salt = hex::decode(&file.salt)
-        .ok()
-        .filter(|s| s.len() == 16 && file.format == KDF_FORMAT)
-        .ok_or_else(|| StoreError::KdfFile(kdf.to_owned(), "bad salt or format".into()))?;
-    let key = derive(passphrase, &salt, file.params)?;
-    match &file.check {
-        Some(c) if *c != key_check(&key) => Err(StoreError::WrongPassphrase),
-        Some(_) => Ok((key, true)),
-        None => Ok((key, false)),
-    }
-}
-
-/// Add the key check to a `.kdf` written before it existed, once a key has opened the
-/// database (so it is the right one). Best effort: the store works without it.
-fn add_key_check(kdf: &Path, key: &[u8; 32]) {
-    let Ok(raw) = std::fs::read(kdf) else { return };
-    let Ok(mut file) = serde_json::from_slice::<KdfFile>(&raw) else {
-        return;
-    };
-    if file.check.is_some() {
-        return;
-    }
-    file.check = Some(key_check(key));
-    if let Ok(json) = serde_json::to_vec_pretty(&file) {
-        let _ = write_atomic(kdf, &json);
-    }
-}
-
 /// Whether the key given to [`keyed`] is known to be right.
 enum Checked<'a> {
     /// Confirmed by the key check (or a new file): a file that does not decrypt is damaged.
@@ -396,7 +298,7 @@ fn open_keyed(
         return Err(StoreError::Missing(path.to_owned()));
     }
     let kdf = kdf_path(path);
-    let (key, checked) = key_of(&kdf, passphrase)?;
+    let (key, checked) = crate::store_key::open(&kdf, passphrase)?;
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -411,7 +313,7 @@ fn open_keyed(
         },
     )?;
     if !checked {
-        add_key_check(&kdf, &key);
+        crate::store_key::add_key_check(&kdf, &key);
     }
     Ok((conn, key))
 }
@@ -620,6 +522,12 @@ impl Store {
             "INSERT INTO meta (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
             params![k, v],
         )?;
+        Ok(())
+    }
+
+    /// Remove a value kept by key (nothing to do when there is none).
+    pub fn delete_meta(&self, k: &str) -> Result<(), StoreError> {
+        self.conn.execute("DELETE FROM meta WHERE k = ?1", [k])?;
         Ok(())
     }
 

@@ -53,6 +53,8 @@ pub struct State {
     pub(super) dv_listed: FxHashMap<PersonRef, BTreeSet<HouseholdRef>>,
     /// Consent events by person.
     pub(super) consents: FxHashMap<PersonRef, History>,
+    /// A manager's closes of the whole operation.
+    pub(super) operation_closes: History,
 }
 
 /// A history inside a keyed map.
@@ -211,6 +213,7 @@ impl State {
             dv_lifts,
             dv_listed,
             consents,
+            operation_closes,
             ..
         } = self;
         let events = &*events;
@@ -301,6 +304,9 @@ impl State {
             }
             EventBody::SiteLifecycle(_) => {
                 record(site_states, ev.site(), ix, key, events, in_order)
+            }
+            EventBody::OperationClosed { .. } => {
+                operation_closes.insert(ix, key, events, in_order);
             }
             EventBody::BallotTally { .. } => {
                 record(ballot_tallies, ev.site(), ix, key, events, in_order)

@@ -46,6 +46,18 @@ impl State {
         }
     }
 
+    /// The first close of the whole operation by a manager (`EventBody::OperationClosed`), as
+    /// of `as_of`: its time and the retention period it announced. Closing is final, so the
+    /// first one starts the retention clock.
+    pub fn operation_closed(&self, as_of: Option<Millis>) -> Option<(Timestamp, Option<u32>)> {
+        let first = *self.operation_closes.upto(as_of, &self.events).first()?;
+        let ev = self.events.get(first)?;
+        match ev.body() {
+            EventBody::OperationClosed { retention_days } => Some((ev.at(), *retention_days)),
+            _ => None,
+        }
+    }
+
     /// The time of the last event written at each site (for staleness).
     pub fn last_event_per_site(&self, as_of: Option<Millis>) -> BTreeMap<SiteId, Timestamp> {
         // Per interned site, the latest visible event's time: a scan of the two compact columns,
