@@ -53,8 +53,17 @@ use serde::{Deserialize, Serialize};
 
 /// The version in [`Hello`]; peers of another version are shown as mismatched.
 pub const PROTOCOL_VERSION: u16 = 1;
-/// The largest frame taken from a greeted peer (a shard's whole history fits many times over).
-pub const MAX_FRAME: usize = 256 << 20;
+/// The largest frame taken from a greeted peer: the most a sync message can carry and still be
+/// taken. A shard message's Automerge chunks may inflate to at most
+/// [`kazashi_sync::shard::MAX_INFLATED`] (64 MiB; an uncompressed change counts its own size,
+/// so its bytes are at most that) and anything more is refused by the vetting, so a frame
+/// larger than that plus 1 MiB for the message's heads and Bloom filters cannot be an honest
+/// one. An honest site-day is far below it (about 300 bytes an event: a shelter's few thousand
+/// events a day make a message of about 1 MiB; `mesh_frames_tests.rs` measures it), and the
+/// largest honest catalog, every shard of [`kazashi_sync::protocol::Scope::max_shards`], is
+/// about 45 bytes a shard (a 1,000-site deployment at 1,000 days: 43 MiB). Each frame is paid
+/// for from the sender's frame budget before it is read (`mesh_frames.rs`).
+pub const MAX_FRAME: usize = kazashi_sync::shard::MAX_INFLATED + (1 << 20);
 /// The greeting's limit: before it is checked, a peer may not make this laptop allocate more.
 pub const MAX_HELLO: usize = 1 << 10;
 

@@ -40,12 +40,18 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 #[path = "mesh_gate.rs"]
 mod gate;
 pub use gate::{MAX_UNGREETED, MAX_UNGREETED_PER_ADDR, MAX_UNGREETED_PER_DEVICE};
+#[path = "mesh_frames.rs"]
+mod frames;
+use frames::{FrameError, read_frame, write_frame};
+pub use frames::{
+    ALL_FRAME_BYTES, CONNECTION_WINDOW, DEVICE_FRAME_BYTES, MAX_LIVE_PER_DEVICE, STREAM_WINDOW,
+};
 
 /// The close code for a connection turned away because too many are waiting to greet.
 pub const CLOSE_BUSY: u32 = 4005;
@@ -232,6 +238,8 @@ struct Shared<C: Clock> {
     /// Accepted connections not yet greeted (`mesh_gate.rs`): strangers, enrolled devices.
     gate: gate::Gate,
     members_gate: gate::Gate<DeviceId>,
+    /// What greeted peers' frames may hold (`mesh_frames.rs`).
+    frames: frames::FrameBudget,
 }
 
 impl<C: Clock> Shared<C> {
@@ -314,6 +322,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
         let endpoint = Endpoint::builder(presets::Minimal)
             .secret_key(secret)
             .alpns(vec![ALPN.to_vec()])
+            .transport_config(frames::transport_config())
             .clear_ip_transports()
             .bind_addr(config.bind)
             .map_err(|e| bind_err(e.to_string()))?
@@ -337,6 +346,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             }),
             gate: gate::strangers(),
             members_gate: gate::members(),
+            frames: frames::FrameBudget::default(),
         });
         let router = Router::builder(endpoint.clone())
             .accept(
@@ -763,71 +773,6 @@ fn remember<C: Clock>(shared: &Shared<C>, p: PeerAddr) {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum FrameError {
-    #[error("connection: {0}")]
-    Io(String),
-    #[error("frame of {0} bytes is over the limit")]
-    TooLarge(usize),
-    #[error("empty frame")]
-    Empty,
-}
-
-async fn write_frame(send: &mut SendStream, kind: u8, body: &[u8]) -> Result<(), FrameError> {
-    let len = u32::try_from(body.len() + 1).map_err(|_| FrameError::TooLarge(body.len()))?;
-    let mut buf = Vec::with_capacity(body.len() + 5);
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.push(kind);
-    buf.extend_from_slice(body);
-    send.write_all(&buf)
-        .await
-        .map_err(|e| FrameError::Io(e.to_string()))
-}
-
-async fn read_frame(recv: &mut RecvStream, max: usize) -> Result<(u8, Vec<u8>), FrameError> {
-    let mut len = [0u8; 4];
-    recv.read_exact(&mut len)
-        .await
-        .map_err(|e| FrameError::Io(e.to_string()))?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > max {
-        return Err(FrameError::TooLarge(len));
-    }
-    let Some(body_len) = len.checked_sub(1) else {
-        return Err(FrameError::Empty);
-    };
-    let mut kind = [0u8; 1];
-    recv.read_exact(&mut kind)
-        .await
-        .map_err(|e| FrameError::Io(e.to_string()))?;
-    // The length is the peer's word: the buffer grows with the bytes that actually come, a
-    // step at a time, never to the declared size up front.
-    let mut body = Vec::with_capacity(body_len.min(READ_STEP));
-    while body.len() < body_len {
-        let start = body.len();
-        body.resize(start + (body_len - start).min(READ_STEP), 0);
-        let Some(part) = body.get_mut(start..) else {
-            return Err(FrameError::Empty);
-        };
-        recv.read_exact(part)
-            .await
-            .map_err(|e| FrameError::Io(e.to_string()))?;
-    }
-    Ok((kind[0], body))
-}
-
-/// How much of a frame is read (and allocated) at a time.
-const READ_STEP: usize = 1 << 20;
-
-/// The most bytes of a peer's frames waiting to be handled, read ahead by the reader task (a
-/// frame larger than this waits alone).
-const QUEUED_BYTES: usize = 64 << 20;
-
-/// Permits (one per KiB) a frame of `len` bytes holds while it waits in the queue.
-fn queue_permits(len: usize) -> u32 {
-    u32::try_from(len.div_ceil(1024).clamp(1, QUEUED_BYTES / 1024)).unwrap_or(1)
-}
-
 /// An accepted connection's place in the greeting gate, held until it has greeted.
 #[derive(Debug)]
 enum Slot {
@@ -993,8 +938,8 @@ async fn run_peer<C: Clock + Send + 'static>(
     while result.is_ok() && link.greeting() {
         let wake = wire.wake.unwrap_or_else(Instant::now);
         let actions = tokio::select! {
-            f = read_frame(&mut recv, link.max_frame()) => match f {
-                Ok((kind, body)) => shared.with_node(|n| link.frame(n, kind, &body, shared.now())),
+            f = read_frame(&mut recv, link.max_frame(), None) => match f {
+                Ok(f) => shared.with_node(|n| link.frame(n, f.kind, &f.body, shared.now())),
                 Err(e) => {
                     result = Err(e);
                     break;
@@ -1008,7 +953,17 @@ async fn run_peer<C: Clock + Send + 'static>(
     }
     drop(slot);
     if result.is_ok() && link.is_live() {
-        result = session(&shared, &mut wire, &mut link, recv).await;
+        // Greeted: its frames are paid for from its device's budget, shared by all the
+        // device's connections, and the device may keep only a few at once.
+        match shared.frames.connection(remote) {
+            Ok(budget) => {
+                result = session(&shared, &mut wire, &mut link, recv, budget).await;
+            }
+            Err(frames::Busy) => {
+                close(&conn, CLOSE_BUSY, "busy: too many connections from this device");
+                result = Err(FrameError::Io("too many connections from this device".into()));
+            }
+        }
     }
     if let Err(e) = &result {
         let actions = shared.with_node(|n| link.closed(n, ended(&conn, e)));
@@ -1025,38 +980,17 @@ async fn session<C: Clock + Send + 'static>(
     wire: &mut Wire<'_, C>,
     link: &mut SyncLink,
     mut recv: RecvStream,
+    budget: frames::DeviceBudget,
 ) -> Result<(), FrameError> {
     // Frames are read on their own task: a read cut short by another branch would lose data.
-    // Bounded in bytes, not only in frames: each frame waiting holds permits for its size, given
-    // back once it has been handled.
-    type Queued = (
-        Result<(u8, Vec<u8>), FrameError>,
-        Option<OwnedSemaphorePermit>,
-    );
-    let (tx, mut rx) = mpsc::channel::<Queued>(64);
-    let budget = Arc::new(Semaphore::new(QUEUED_BYTES / 1024));
+    // Bounded in bytes: each frame is paid for from the device's and the laptop's frame budget
+    // before its body is read, and holds it until it has been handled (`mesh_frames.rs`).
+    let (tx, mut rx) = mpsc::channel::<Result<frames::Frame, FrameError>>(64);
     let reader = tokio::spawn(async move {
         loop {
-            // Wait for room for the largest frame's share before reading the next.
-            let Ok(permit) = budget
-                .clone()
-                .acquire_many_owned(queue_permits(QUEUED_BYTES))
-                .await
-            else {
-                break;
-            };
-            let f = read_frame(&mut recv, MAX_FRAME).await;
-            let mut permit = permit;
-            if let Ok((_, body)) = &f {
-                // Keep only the frame's own share.
-                let keep = queue_permits(body.len());
-                if let Some(rest) = permit.split(permit.num_permits().saturating_sub(keep as usize))
-                {
-                    drop(rest);
-                }
-            }
+            let f = read_frame(&mut recv, MAX_FRAME, Some(&budget)).await;
             let end = f.is_err();
-            if tx.send((f, Some(permit))).await.is_err() || end {
+            if tx.send(f).await.is_err() || end {
                 break;
             }
         }
@@ -1072,12 +1006,13 @@ async fn session<C: Clock + Send + 'static>(
             .wake
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         let actions = tokio::select! {
-            frame = rx.recv() => match frame.map(|(f, _permit)| f) {
-                Some(Ok((kind, body))) => {
+            frame = rx.recv() => match frame {
+                Some(Ok(f)) => {
                     if let Some(p) = shared.peers().get_mut(&remote) {
                         p.last_heard = Some(Instant::now());
                     }
-                    shared.with_node(|n| link.frame(n, kind, &body, shared.now()))
+                    // The frame's payment is given back when `f` drops, once handled.
+                    shared.with_node(|n| link.frame(n, f.kind, &f.body, shared.now()))
                 }
                 Some(Err(e)) => break Err(e),
                 None => break Err(FrameError::Io("the reader stopped".into())),
