@@ -202,7 +202,9 @@ pub struct MemberCard {
     pub medication: Option<Label>,
     /// Overrides the household's disclosure for this member.
     pub disclosure: Option<Disclosure>,
-    /// 問診票: visible to medical roles only.
+    /// 問診票 in the clear, as versions before sealed notes wrote it: still read so old events
+    /// stay valid, but nothing writes it now (`EventBody::SealedNote` instead) and no view or
+    /// export shows it.
     pub medical_note: Option<Note>,
 }
 
@@ -550,6 +552,14 @@ pub enum EventBody {
     /// `retention_days` is the period the manager announced; the manifest's, when it sets one,
     /// wins.
     OperationClosed { retention_days: Option<u32> },
+    /// A note sealed to roles (`crate::sealed_note`): a 問診票 note (medical staff and managers)
+    /// or DV/protection details (managers), attached to a roster resident or a walk-in. Only
+    /// laptops holding the purpose keys can read it; every laptop stores and relays it.
+    SealedNote {
+        person: PersonRef,
+        kind: crate::sealed_note::NoteKind,
+        sealed: crate::sealed_note::SealedBytes,
+    },
 }
 
 impl EventBody {
@@ -577,6 +587,7 @@ impl EventBody {
             EventBody::DvBlockLift { .. } => "DV block lift",
             EventBody::Consent { .. } => "consent",
             EventBody::OperationClosed { .. } => "operation close",
+            EventBody::SealedNote { .. } => "sealed note",
         }
     }
 

@@ -26,6 +26,7 @@ pub mod normalize;
 pub mod overview;
 pub mod roster;
 pub mod safety;
+pub mod sealed_note;
 pub mod search;
 pub mod state;
 pub mod text;

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod inflate;
 pub mod manifest;
 pub mod purpose;
+pub mod sealed;
 pub mod shard;
 pub mod wire;
 mod wrap;

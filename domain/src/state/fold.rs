@@ -55,6 +55,8 @@ pub struct State {
     pub(super) consents: FxHashMap<PersonRef, History>,
     /// A manager's closes of the whole operation.
     pub(super) operation_closes: History,
+    /// Sealed notes (medical, protection) by person.
+    pub(super) sealed_notes: FxHashMap<PersonRef, History>,
 }
 
 /// A history inside a keyed map.
@@ -214,6 +216,7 @@ impl State {
             dv_listed,
             consents,
             operation_closes,
+            sealed_notes,
             ..
         } = self;
         let events = &*events;
@@ -311,6 +314,9 @@ impl State {
             EventBody::BallotTally { .. } => {
                 record(ballot_tallies, ev.site(), ix, key, events, in_order)
             }
+            EventBody::SealedNote { person, .. } => {
+                record(sealed_notes, *person, ix, key, events, in_order);
+            }
             // Stay events were handled above.
             _ => {}
         }
@@ -363,6 +369,7 @@ impl State {
                 keyed(&self.ballot_tallies, ev),
                 keyed(&self.dv_lifts, ev),
                 keyed(&self.consents, ev),
+                keyed(&self.sealed_notes, ev),
             ],
             walk_ins: self.walk_ins.ids(ev),
             assertions: self.assertions.ids(ev),
