@@ -560,6 +560,9 @@ pub enum EventBody {
         kind: crate::sealed_note::NoteKind,
         sealed: crate::sealed_note::SealedBytes,
     },
+    /// An audit record: a read of personal data beyond reception, an unlock, an override or
+    /// a roster switch, chained per device (`crate::audit`).
+    Audit(Box<crate::audit::AuditRecord>),
 }
 
 impl EventBody {
@@ -587,6 +590,7 @@ impl EventBody {
             EventBody::DvBlockLift { .. } => "DV block lift",
             EventBody::Consent { .. } => "consent",
             EventBody::OperationClosed { .. } => "operation close",
+            EventBody::Audit(_) => "audit record",
             EventBody::SealedNote { .. } => "sealed note",
         }
     }
@@ -768,6 +772,7 @@ fn check_intrinsic(c: &EventContent) -> Result<(), EventError> {
         EventBody::VoterCheckIn {
             override_: Some(o), ..
         } if o.second_officer == c.operator => Err(EventError::SameOfficer(c.operator)),
+        EventBody::Audit(r) => r.check(),
         EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } if a == b => {
             Err(EventError::SamePerson)
         }

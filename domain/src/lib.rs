@@ -14,6 +14,7 @@
 )]
 
 pub mod address;
+pub mod audit;
 pub mod birth;
 pub mod clusters;
 pub mod deployment;

@@ -12,6 +12,7 @@
     allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)
 )]
 
+pub mod audit;
 pub mod bundle_file;
 pub mod card;
 pub mod clock;
@@ -41,6 +42,8 @@ pub use node::{BundleImport, BundleScope, Node, NodeError, Peer, SyncStep};
 pub use station::{Ingested, Station, StationError};
 pub use store::{KdfParams, Store, StoreError};
 
+#[cfg(test)]
+mod audit_tests;
 #[cfg(test)]
 mod bundle_manifest_tests;
 #[cfg(test)]

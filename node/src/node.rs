@@ -476,10 +476,13 @@ impl<C: Clock> Node<C> {
     /// use. Refused, and nothing changed, for any other roster.
     pub fn replace_roster(&mut self, roster: Arc<Roster>) -> Result<(), NodeError> {
         let deployment = Arc::new(self.members.deployment().clone());
+        let (from, to) = (self.station.roster().hash(), roster.hash());
         self.station.replace_roster(deployment, roster)?;
         self.matcher = None;
         self.search = None;
         self.detector = None;
+        // Every roster switch leaves an audit record (issue 24; `crate::audit`).
+        self.audit_roster_switch(from, to);
         Ok(())
     }
     /// For simulated laptops only (drills, the simulator): commits stop waiting for fsync.
@@ -523,6 +526,19 @@ impl<C: Clock> Node<C> {
         {
             return Err(StationError::NotAManager(body.name()).into());
         }
+        let event = self.write(operator, body)?;
+        // Every override leaves an audit record (issue 24; `crate::audit`).
+        self.audit_override(&event);
+        Ok(event)
+    }
+
+    /// [`Node::record`]'s write, past its checks of who may write: stamp, check, seal, persist,
+    /// fold. `crate::audit` writes its records here (they go on when the operation is closed).
+    pub(crate) fn write(
+        &mut self,
+        operator: OperatorId,
+        body: EventBody,
+    ) -> Result<Event, NodeError> {
         let Node {
             station,
             members,
@@ -1187,10 +1203,13 @@ fn accept(
 /// its cut-off: every node holding the closing manifest refuses the same events.
 fn after_close(e: &Event, members: &Membership) -> Result<(), Rejection> {
     match members.closed_at() {
-        Some(at) if e.at().wall_ms >= at => Err(Rejection::InvalidEvent(format!(
-            "stamped after the operation closed ({})",
-            jst(at)
-        ))),
+        // Audit records go on after the close: exports and reports still read personal data.
+        Some(at) if e.at().wall_ms >= at && !matches!(e.body(), EventBody::Audit(_)) => {
+            Err(Rejection::InvalidEvent(format!(
+                "stamped after the operation closed ({})",
+                jst(at)
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -1320,4 +1339,4 @@ fn persist_loaded(
 
 #[cfg(test)]
 #[path = "roster_gap_tests.rs"]
-mod roster_gap_tests;
+pub(crate) mod roster_gap_tests;

@@ -18,7 +18,7 @@ const T0: u64 = 1_788_220_800_000;
 const ADMIN: u8 = 100;
 
 /// Manifest `version` pinning `pinned`, enrolling laptops 1, 2 and 3.
-fn pinning(version: u32, pinned: RosterHash) -> Vec<u8> {
+pub(crate) fn pinning(version: u32, pinned: RosterHash) -> Vec<u8> {
     let admin = DeviceKey::from_seed([ADMIN; 32]);
     let manifest = Manifest {
         version,
@@ -44,7 +44,7 @@ fn pinning(version: u32, pinned: RosterHash) -> Vec<u8> {
 }
 
 /// The test roster with person 100 (household H100) added, and without person 7.
-fn newer_roster() -> Roster {
+pub(crate) fn newer_roster() -> Roster {
     let old = roster();
     let mut entries: Vec<RosterEntry> = old
         .entries()

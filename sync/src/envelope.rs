@@ -184,7 +184,10 @@ pub fn open(bytes: &[u8], members: &Membership) -> Result<Event, Rejection> {
         return Err(Rejection::BadSignature(device));
     }
     match entry.role {
-        Role::Relay => return Err(Rejection::RelayWrote(device)),
+        // A relay writes nothing but its audit records (its exports and unlocks).
+        Role::Relay if !matches!(event.body(), kazashi_domain::EventBody::Audit(_)) => {
+            return Err(Rejection::RelayWrote(device));
+        }
         Role::Station if !entry.sites.is_empty() && !entry.sites.contains(&event.site()) => {
             return Err(Rejection::SiteNotPermitted {
                 device,

@@ -456,6 +456,10 @@ impl State {
     pub fn contains(&self, id: &EventId) -> bool {
         self.events.index.contains_key(id)
     }
+    /// All events, in no particular order (for order-free scans: the audit chains).
+    pub fn events_unordered(&self) -> impl Iterator<Item = &Event> {
+        self.events.arena.iter()
+    }
     /// All events in the agreed order.
     pub fn events_in_order(&self) -> Vec<&Event> {
         let mut v: Vec<&Event> = self.events.arena.iter().collect();
