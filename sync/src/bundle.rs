@@ -30,9 +30,14 @@
 //! laptop never on the LAN learns of newer versions (revocations) from bundles.
 //!
 //! Files of earlier formats (`KZBUNDLE3`; `KZBUNDLE2`, whose body has no manifest) have no
-//! signed header: they are still read, but their decompression, which runs before their
-//! author can be known, is capped at [`LEGACY_INFLATION`] times the file's size and at
-//! [`LEGACY_MAX_BYTES`].
+//! signed header: their contents must be decompressed before their author can be known, so
+//! anyone who can reach a recipient's key list (every enrolled device's public key is in the
+//! manifest) could make one that costs the importer up to [`LEGACY_INFLATION`] times its size
+//! in memory before it is refused. They are therefore refused by default
+//! ([`BundleError::OldFormat`], which names the remedy: have the author export again with this
+//! version). [`read_with`] and [`ReadOptions::legacy`] (`kazashi bundle import --legacy`)
+//! still read them, for a stick whose origin the operator vouches for, with decompression
+//! capped at [`LEGACY_INFLATION`] times the file's size and at [`LEGACY_MAX_BYTES`].
 //!
 //! ## Key wrapping
 //!
@@ -183,6 +188,22 @@ pub enum BundleError {
     AlreadyImported { imported_ms: Millis },
     #[error("this bundle was made by this laptop (nothing to do)")]
     OwnBundle,
+    /// A bundle of an earlier format, refused unless [`ReadOptions::legacy`] is set.
+    #[error(
+        "the bundle is in an earlier format ({0}) whose contents must be unpacked before \
+         their author can be checked, so it is refused; nothing was changed. Ask its author \
+         to export it again with this version of Kazashi, or, if the stick came from a laptop \
+         you trust, import it with `kazashi bundle import --legacy`"
+    )]
+    OldFormat(&'static str),
+}
+
+/// What [`read_with`] takes besides the current format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read the earlier formats (`KZBUNDLE3`, `KZBUNDLE2`), whose decompression runs before
+    /// their author is known (capped; see the module docs).
+    pub legacy: bool,
 }
 
 impl BundleError {
@@ -198,6 +219,7 @@ impl BundleError {
             BundleError::BadSignature => "bad-signature",
             BundleError::AlreadyImported { .. } => "replayed-bundle",
             BundleError::OwnBundle => "own-bundle",
+            BundleError::OldFormat(_) => "old-format",
         }
     }
 
@@ -206,7 +228,9 @@ impl BundleError {
     pub fn suspect(&self) -> bool {
         !matches!(
             self,
-            BundleError::AlreadyImported { .. } | BundleError::OwnBundle
+            BundleError::AlreadyImported { .. }
+                | BundleError::OwnBundle
+                | BundleError::OldFormat(_)
         )
     }
 }
@@ -460,16 +484,32 @@ fn check_author(
     Ok(())
 }
 
-/// Check, decrypt and open a bundle file with this laptop's key.
+/// Check, decrypt and open a bundle file with this laptop's key; earlier formats are refused
+/// ([`BundleError::OldFormat`]).
 pub fn read(file: &[u8], members: &Membership, me: &DeviceKey) -> Result<BundleBody, BundleError> {
+    read_with(file, members, me, ReadOptions::default())
+}
+
+/// [`read`], with the earlier formats read when `options` says so.
+pub fn read_with(
+    file: &[u8],
+    members: &Membership,
+    me: &DeviceKey,
+    options: ReadOptions,
+) -> Result<BundleBody, BundleError> {
     if file.starts_with(OLD_MAGIC) {
         return Err(damaged("an unencrypted bundle of an earlier version"));
     }
-    if file.starts_with(MAGIC_V2) {
-        return read_legacy(file, members, me, MAGIC_V2, BUNDLE_TAG_V2, true);
-    }
-    if file.starts_with(MAGIC_V3) {
-        return read_legacy(file, members, me, MAGIC_V3, BUNDLE_TAG, false);
+    for (magic, name, tag, v2) in [
+        (MAGIC_V2, "KZBUNDLE2", BUNDLE_TAG_V2, true),
+        (MAGIC_V3, "KZBUNDLE3", BUNDLE_TAG, false),
+    ] {
+        if file.starts_with(magic) {
+            if !options.legacy {
+                return Err(BundleError::OldFormat(name));
+            }
+            return read_legacy(file, members, me, magic, tag, v2);
+        }
     }
     let (header_bytes, header_end) = frame(file, MAGIC)?;
     let signature = file

@@ -57,6 +57,8 @@ fn clear(e: &BundleError) -> bool {
             e,
             BundleError::WrongDeployment(_) | BundleError::NotForThisLaptop
         )
+        // The magic's last digit changed to an earlier format's: refused as such.
+        || matches!(e, BundleError::OldFormat(_))
 }
 
 proptest! {
@@ -180,7 +182,7 @@ fn inflation_stops_at_the_size_the_signed_header_declares() {
 }
 
 #[test]
-fn an_earlier_format_without_a_signed_header_is_inflated_only_a_little() {
+fn an_earlier_format_is_refused_by_default_and_inflated_only_a_little_on_request() {
     let m = membership();
     let bomb = zstd_bomb(1 << 30);
     let how = Sealing {
@@ -191,8 +193,22 @@ fn an_earlier_format_without_a_signed_header_is_inflated_only_a_little() {
     };
     let file = bundle::seal_compressed(&how, &bomb, &key(77), &m, [5; 64]).unwrap();
     assert!(file.starts_with(b"KZBUNDLE2"));
+    // Refused by default, before a byte is decrypted or inflated, with the remedy named.
     let t = Instant::now();
     let err = bundle::read(&file, &m, &key(2)).unwrap_err();
+    assert_eq!(err, BundleError::OldFormat("KZBUNDLE2"));
+    assert!(
+        err.to_string()
+            .contains("export it again with this version"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--legacy"), "{err}");
+    assert!(!err.suspect());
+    assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+    // Read on request (`kazashi bundle import --legacy`): inflated only a little.
+    let legacy = bundle::ReadOptions { legacy: true };
+    let t = Instant::now();
+    let err = bundle::read_with(&file, &m, &key(2), legacy).unwrap_err();
     assert!(
         matches!(&err, BundleError::Damaged(w) if w.contains("larger")),
         "{err:?}"
@@ -206,5 +222,12 @@ fn an_earlier_format_without_a_signed_header_is_inflated_only_a_little() {
     // A good bundle of that format still reads.
     let b = body(vec![9; 50]);
     let old = bundle::write_second_format(&b, &key(1), &m, [7; 64]).unwrap();
-    assert_eq!(bundle::read(&old, &m, &key(2)).unwrap().shards, b.shards);
+    assert_eq!(
+        bundle::read(&old, &m, &key(2)),
+        Err(BundleError::OldFormat("KZBUNDLE2"))
+    );
+    assert_eq!(
+        bundle::read_with(&old, &m, &key(2), legacy).unwrap().shards,
+        b.shards
+    );
 }

@@ -291,10 +291,16 @@ fn a_bundle_is_unreadable_without_a_key_and_any_change_to_it_is_caught() {
     };
     let file = bundle::write(&body, &key(1), &m, [7; 64]).unwrap();
     assert_eq!(bundle::read(&file, &m, &key(2)).unwrap(), body);
-    // A bundle of the second format (no manifest) from an earlier Kazashi still reads.
+    // A bundle of the second format (no manifest) from an earlier Kazashi is refused unless
+    // asked for (`--legacy`), then reads.
     let old = bundle::write_second_format(&body, &key(1), &m, [7; 64]).unwrap();
     assert!(old.starts_with(b"KZBUNDLE2"));
-    let read_old = bundle::read(&old, &m, &key(2)).unwrap();
+    assert!(matches!(
+        bundle::read(&old, &m, &key(2)),
+        Err(kazashi_sync::BundleError::OldFormat("KZBUNDLE2"))
+    ));
+    let legacy = bundle::ReadOptions { legacy: true };
+    let read_old = bundle::read_with(&old, &m, &key(2), legacy).unwrap();
     assert_eq!(read_old.manifest, None);
     assert_eq!(read_old.shards, body.shards);
     assert!(file.starts_with(b"KZBUNDLE4"));
