@@ -36,6 +36,12 @@ pub enum BundleAction {
         store: StoreArgs,
         /// The bundle file.
         file: PathBuf,
+        /// Also read a bundle of an earlier format (KZBUNDLE3 or KZBUNDLE2, from a Kazashi
+        /// before bundles had a signed header). Such a file is unpacked before its author can
+        /// be checked (capped at 32 times its size), so it is refused without this: use it
+        /// only for a stick whose origin you trust, or have its author export it again.
+        #[arg(long)]
+        legacy: bool,
     },
 }
 
@@ -71,12 +77,17 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<()> {
             println!("{line}");
             Ok(())
         }
-        BundleAction::Import { store, file } => {
+        BundleAction::Import {
+            store,
+            file,
+            legacy,
+        } => {
             let bytes =
                 std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
             let (mut node, _) = open_node(store)?;
+            let options = kazashi_sync::bundle::ReadOptions { legacy: *legacy };
             let r = node
-                .import_bundle(&bytes, "usb")
+                .import_bundle_with(&bytes, "usb", options)
                 .with_context(|| format!("{}", file.display()))?;
             let by_site: serde_json::Map<String, serde_json::Value> = r
                 .added_by_site

@@ -13,6 +13,7 @@ pub mod deployment_cmd;
 pub mod enrol_cmd;
 pub mod lang;
 pub mod node_cmd;
+pub mod purge_cmd;
 pub mod report_cmd;
 pub mod roster_cmd;
 pub mod staff_cmd;

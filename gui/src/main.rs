@@ -5,8 +5,8 @@
 use clap::{Parser, Subcommand};
 use kazashi_gui::lang::Lang;
 use kazashi_gui::{
-    bundle_cmd, card_cmd, deployment_cmd, enrol_cmd, node_cmd, report_cmd, roster_cmd, staff_cmd,
-    station_cmd,
+    bundle_cmd, card_cmd, deployment_cmd, enrol_cmd, node_cmd, purge_cmd, report_cmd, roster_cmd,
+    staff_cmd, station_cmd,
 };
 use std::process::ExitCode;
 
@@ -49,6 +49,9 @@ enum Command {
     Enrol(enrol_cmd::EnrolArgs),
     /// Who may unlock this laptop's window: add a staff member with a role and PIN, check a PIN.
     Staff(staff_cmd::StaffArgs),
+    /// Crypto-shred this laptop's copy of a closed operation (the counts stay in record.json);
+    /// laptops also do it by themselves once the retention period has passed.
+    Purge(purge_cmd::PurgeArgs),
 }
 
 /// This laptop's folder when none is named.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Some(Command::Deployment(args)) => deployment_cmd::run(&args),
         Some(Command::Enrol(args)) => enrol_cmd::run(&args),
         Some(Command::Staff(args)) => staff_cmd::run(&args),
+        Some(Command::Purge(args)) => purge_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -155,6 +155,11 @@ pub struct Writer {
 }
 
 pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
+    // A purged folder (issue 24) shows its record; a purge cut short is finished first.
+    if let Some(shown) = crate::purge_cmd::finish_if_begun(&args.store.folder())? {
+        print_line(&shown);
+        return Ok(());
+    }
     let node = match open_node(&args.store) {
         Ok((node, _)) => node,
         Err(e) if lacks_pinned_roster(&e) && !args.mesh.listen.peers.is_empty() => {
@@ -163,7 +168,30 @@ pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e),
     };
-    serve_blocking(node, &args.mesh, None)
+    let config = MeshConfig {
+        anti_entropy: Duration::from_secs(args.mesh.anti_entropy.max(1)),
+        ..args.mesh.listen.config()
+    };
+    let folder = args.store.folder();
+    runtime()?.block_on(serve(node, config, args.mesh.clone(), None, Some(folder)))
+}
+
+/// Purge `folder` through the mesh's node if the operation's retention period has passed:
+/// the record written through the node (the caller then stops the mesh and deletes the rest).
+fn purge_if_due(mesh: &Mesh<SystemClock>, folder: &Folder) -> bool {
+    use kazashi_node::Clock as _;
+    use kazashi_node::purge;
+    let now = SystemClock.now_ms();
+    mesh.with_node(|n| {
+        purge::due(n, now).is_some()
+            && match purge::write_record(&folder.dir, n, now, "retention") {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("kazashi node: the purge is due but its record failed: {e}");
+                    false
+                }
+            }
+    })
 }
 
 /// The folder has no roster store, or one the manifest no longer pins.
@@ -238,16 +266,20 @@ pub fn serve_blocking(
         anti_entropy: Duration::from_secs(args.anti_entropy.max(1)),
         ..args.listen.config()
     };
-    runtime()?.block_on(serve(node, config, args.clone(), writer))
+    runtime()?.block_on(serve(node, config, args.clone(), writer, None))
 }
 
+/// Serve until stopped; with `folder`, also until the operation's retention period has passed,
+/// when the laptop purges itself (checked at start and with every status line).
 async fn serve(
     node: Node<SystemClock>,
     config: MeshConfig,
     args: MeshArgs,
     writer: Option<Writer>,
+    folder: Option<Folder>,
 ) -> anyhow::Result<()> {
     let mesh = Mesh::start(node, config).await?;
+    let (purged_tx, mut purged_rx) = tokio::sync::watch::channel(false);
     if let Some(mut w) = writer {
         let mesh = mesh.clone();
         tokio::spawn(async move {
@@ -266,10 +298,17 @@ async fn serve(
     let status = {
         let mesh = mesh.clone();
         let every = Duration::from_millis(args.status_every.max(50));
+        let folder = folder.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
+                if let Some(f) = &folder
+                    && purge_if_due(&mesh, f)
+                {
+                    let _ = purged_tx.send(true);
+                    break;
+                }
                 print_status(&mesh);
             }
         })
@@ -280,10 +319,29 @@ async fn serve(
             None => wait_for_signal().await,
         }
     };
-    stop.await;
+    let purging = async {
+        let _ = purged_rx.wait_for(|p| *p).await;
+    };
+    let purged = tokio::select! {
+        _ = stop => false,
+        _ = purging => true,
+    };
     status.abort();
-    print_status(&mesh);
+    if !purged {
+        print_status(&mesh);
+    }
     mesh.shutdown().await;
+    if let (true, Some(f)) = (purged, folder) {
+        drop(mesh);
+        let done = kazashi_node::purge::purge_leftovers(&f.dir, &f.roster_path())?;
+        eprintln!(
+            "{}",
+            crate::purge_cmd::log_line("retention", Some(&done), &f.dir)
+        );
+        if let Some(shown) = crate::purge_cmd::finish_if_begun(&f)? {
+            print_line(&shown);
+        }
+    }
     Ok(())
 }
 

@@ -35,8 +35,8 @@ use kazashi_domain::{Event, EventId, OperatorId, Roster, SiteId};
 use kazashi_sync::Scope;
 use kazashi_sync::manifest::ManifestError;
 use kazashi_sync::{
-    BundleError, DeviceKey, Log, Membership, Message, Rejection, Session, ShardDoc, ShardError,
-    ShardId, SignedManifest, Vetted, digest, open, open_as, open_trusted, seal,
+    DeviceKey, Log, Membership, Message, Rejection, Session, ShardDoc, ShardError, ShardId,
+    SignedManifest, Vetted, digest, open, open_as, open_trusted, seal,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -879,128 +879,6 @@ impl<C: Clock> Node<C> {
         }
     }
 
-    /// Take a bundle from a USB stick. A bad file is refused whole and kept in quarantine; a
-    /// bundle imported before, or made here, is refused as redundant. Within a good one, a
-    /// shard whose changes fail the checks is refused and quarantined, the others are taken.
-    pub fn import_bundle(&mut self, file: &[u8], source: &str) -> Result<BundleImport, NodeError> {
-        let body = match self.open_bundle(file) {
-            Ok(b) => b,
-            Err(e) => {
-                if e.suspect() {
-                    // Keep at most the first MiB of a refused file for the audit.
-                    let kept = file.get(..file.len().min(1 << 20)).unwrap_or(file);
-                    self.quarantine(source, e.code(), &e.to_string(), kept)?;
-                }
-                return Err(NodeError::Bundle(e));
-            }
-        };
-        let seen_key = format!("{META_BUNDLE_SEEN}{}", hex::encode(body.id));
-        if let Some(at) = self.store.get_meta(&seen_key)? {
-            let imported_ms = at
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_le_bytes);
-            return Err(NodeError::Bundle(BundleError::AlreadyImported {
-                imported_ms,
-            }));
-        }
-        // The author's manifest first, so that a revocation it carries applies to the events
-        // below. An older one, or one of the same version that loses, is not adopted (the
-        // events are checked under this laptop's); another admin's, another deployment's or a
-        // bad one refuses the whole bundle, and nothing changes.
-        let manifest_adopted = match body.manifest.as_deref() {
-            None => None,
-            Some(bytes) => match self.adopt_manifest(bytes) {
-                Ok(Adopted::Newer { version, .. }) => Some(version),
-                Ok(Adopted::Same) => None,
-                Err(NodeError::ManifestRefused(ManifestRefusal::Rollback { .. })) => None,
-                // The author holds a manifest of this version that loses to this laptop's
-                // (`Membership::precedence`): this laptop keeps its own, as for an older one,
-                // and checks the events under it; the losing manifest is kept in quarantine.
-                Err(NodeError::ManifestRefused(r @ ManifestRefusal::Conflict(_))) => {
-                    self.quarantine(source, "conflict-manifest", &r.to_string(), bytes)?;
-                    None
-                }
-                Err(NodeError::ManifestRefused(r)) => {
-                    let kept = file.get(..file.len().min(1 << 20)).unwrap_or(file);
-                    self.quarantine(source, "refused-manifest", &r.to_string(), kept)?;
-                    return Err(NodeError::BundleManifestRefused(r));
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        let mut report = BundleImport {
-            manifest_adopted,
-            author: body.author,
-            created_ms: body.created_ms,
-            shards: body.shards.len(),
-            added: 0,
-            added_by_site: BTreeMap::new(),
-            refused_shards: 0,
-            added_ids: Vec::new(),
-        };
-        for (shard, bytes) in body.shards {
-            self.ensure_loaded(&shard)?;
-            let (members, deployment) = (&self.members, self.station.deployment());
-            let check = |id: &EventId, env: &[u8]| accept(members, deployment, id, env);
-            let Some(doc) = self.log.shard_or_new(shard) else {
-                continue;
-            };
-            match doc.merge_bytes(&bytes, &|id: &EventId, env: &[u8]| {
-                own_shard(Some(shard), check(id, env))
-            }) {
-                Ok(vetted) => {
-                    self.log.mark_dirty(shard);
-                    self.log.take_dirty();
-                    let ids = self.ingest(shard, vetted.into_iter().map(opened).collect())?;
-                    let n = ids.len();
-                    report.added_ids.extend(ids);
-                    if n > 0 {
-                        *report.added_by_site.entry(shard.site).or_default() += n;
-                    }
-                    report.added += n;
-                }
-                Err(err) => {
-                    self.quarantine(
-                        source,
-                        "refused-change",
-                        &format!("shard {shard}: {err}"),
-                        &bytes,
-                    )?;
-                    report.refused_shards += 1;
-                }
-            }
-        }
-        // Remember the bundle (a second import is refused) and what its author held, in one
-        // transaction, after every shard is committed: killed before, a re-import completes
-        // it (the shards committed so far take nothing twice).
-        let now = self.station.clock().now_ms().to_le_bytes();
-        let known_key = format!("{META_KNOWN_HEADS}{}", body.author.to_hex());
-        let known = if self.known_heads(&body.author)?.0 <= body.created_ms {
-            Some(
-                postcard::to_allocvec(&(body.created_ms, &body.catalog))
-                    .map_err(|e| NodeError::Damaged(e.to_string()))?,
-            )
-        } else {
-            None
-        };
-        let mut marks: Vec<(&str, &[u8])> = vec![(seen_key.as_str(), &now)];
-        if let Some(k) = &known {
-            marks.push((known_key.as_str(), k));
-        }
-        self.store.set_metas(&marks)?;
-        Ok(report)
-    }
-
-    /// Decrypt and check a bundle, and refuse one made here.
-    fn open_bundle(&self, file: &[u8]) -> Result<kazashi_sync::BundleBody, BundleError> {
-        let body = kazashi_sync::bundle::read(file, &self.members, &self.key)?;
-        if body.author == self.key.device_id() {
-            return Err(BundleError::OwnBundle);
-        }
-        Ok(body)
-    }
-
     /// Envelope and domain checks for an event from outside.
     fn verify(&self, envelope: &[u8]) -> Result<Event, Rejection> {
         let e = open(envelope, &self.members)?;
@@ -1336,6 +1214,9 @@ fn persist_loaded(
     *chunks.entry(shard).or_insert(0) += 1;
     Ok(())
 }
+
+#[path = "bundle_import.rs"]
+mod bundle_import;
 
 #[cfg(test)]
 #[path = "roster_gap_tests.rs"]

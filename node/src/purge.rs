@@ -167,7 +167,9 @@ struct SignedRecord {
 /// Why a purge failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PurgeError {
-    #[error("the operation is not closed: a manager closes it (or the administrator's manifest does) before a purge")]
+    #[error(
+        "the operation is not closed: a manager closes it (or the administrator's manifest does) before a purge"
+    )]
     NotClosed,
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
@@ -308,14 +310,49 @@ pub fn purge<C: Clock>(
     now: Millis,
     reason: &str,
 ) -> Result<Purged, PurgeError> {
+    write_record(dir, &mut node, now, reason)?;
+    drop(node);
+    purge_leftovers(dir, roster)
+}
+
+/// Step 1 of a purge: the signed record written to `dir/record.json` (durably). Refused,
+/// changing nothing, unless the operation is closed. Once it is written the folder counts as
+/// being purged: [`purge_leftovers`] must follow (a laptop that finds a record beside a store
+/// finishes the purge before anything else). For a node that others share (the mesh), write
+/// the record through it, stop it, then run [`purge_leftovers`].
+pub fn write_record<C: Clock>(
+    dir: &Path,
+    node: &mut Node<C>,
+    now: Millis,
+    reason: &str,
+) -> Result<(), PurgeError> {
     if closure(node.membership(), node.state()).is_none() {
         return Err(PurgeError::NotClosed);
     }
-    let record = signed_record(&mut node, now, reason)?;
+    let record = signed_record(node, now, reason)?;
     let path = dir.join(RECORD_FILE);
-    crate::store::write_atomic(&path, &record).map_err(io_at(&path))?;
-    drop(node);
-    purge_leftovers(dir, roster)
+    crate::store::write_atomic(&path, &record).map_err(io_at(&path))
+}
+
+/// Whether a purge of `dir` was begun (its record is written) and not finished (a store or
+/// key file is still there).
+pub fn unfinished(dir: &Path, roster: &Path) -> bool {
+    let store = dir.join(STORE_FILE);
+    dir.join(RECORD_FILE).exists()
+        && [
+            store.clone(),
+            kdf_path(&store),
+            roster.to_owned(),
+            kdf_path(roster),
+        ]
+        .iter()
+        .any(|p| p.exists())
+}
+
+/// The purge due for `node` at `now`, if any: the operation is closed and its retention
+/// period has passed.
+pub fn due<C: Clock>(node: &Node<C>, now: Millis) -> Option<Closure> {
+    closure(node.membership(), node.state()).filter(|c| c.purge_due(now))
 }
 
 /// Steps 2–4 of a purge: the key files destroyed, the databases, temporary files and the

@@ -45,6 +45,10 @@ use zeroize::Zeroizing;
 pub use crate::store_key::KdfParams;
 use crate::store_key::KeyError;
 
+#[path = "store_batch.rs"]
+mod store_batch;
+pub use store_batch::ShardAppend;
+
 const SCHEMA_VERSION: i64 = 2;
 
 /// Why the store failed.
@@ -590,7 +594,8 @@ impl Store {
     }
 
     /// Durably append a shard's incremental save together with the events it carries (to the
-    /// cache) and the shard's new heads digest. One transaction, fully synced.
+    /// cache) and the shard's new heads digest. One transaction, fully synced
+    /// ([`Store::append_all`] with one shard).
     pub fn append(
         &mut self,
         shard: &ShardId,
@@ -598,33 +603,13 @@ impl Store {
         heads: &[u8; 32],
         events: &[&Event],
     ) -> Result<(), StoreError> {
-        let contents = events
-            .iter()
-            .map(|e| e.encode())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|x| StoreError::Damaged(format!("an event could not be encoded: {x}")))?;
-        let packed = pack(contents.into_iter(), 1)?;
-        let tx = self.conn.transaction()?;
-        let name = shard.to_string();
-        if !chunk.is_empty() {
-            tx.prepare_cached("INSERT INTO shard_chunk (shard, bytes) VALUES (?1, ?2)")?
-                .execute(params![name, chunk])?;
-        }
-        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-        tx.prepare_cached(
-            "INSERT INTO shard (shard, heads, chunks, events) VALUES (?1, ?2, 1, ?3)
-             ON CONFLICT (shard) DO UPDATE SET heads = excluded.heads, chunks = chunks + 1,
-                 events = events + excluded.events",
-        )?
-        .execute(params![name, &heads[..], count])?;
-        if count > 0 {
-            tx.prepare_cached(
-                "INSERT INTO event_cache (shard, count, packed) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![name, count, packed])?;
-        }
-        tx.commit()?;
-        Ok(())
+        let one = ShardAppend {
+            shard: *shard,
+            chunk: chunk.to_vec(),
+            heads: *heads,
+            events: events.to_vec(),
+        };
+        self.append_all(&[one], &[])
     }
 
     /// Replace a shard's chunks by one full save, and its cache rows by one block.

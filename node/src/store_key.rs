@@ -153,8 +153,8 @@ pub(crate) fn create(
         wrapped_key: Some(hex::encode([nonce.as_slice(), &sealed].concat())),
         salt,
     };
-    let json =
-        serde_json::to_vec_pretty(&file).map_err(|e| KeyError::File(kdf.to_owned(), e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&file)
+        .map_err(|e| KeyError::File(kdf.to_owned(), e.to_string()))?;
     write_synced(kdf, &json)?;
     Ok(dek)
 }
@@ -165,8 +165,8 @@ pub(crate) fn create(
 pub(crate) fn open(kdf: &Path, passphrase: &str) -> Result<(Zeroizing<[u8; 32]>, bool), KeyError> {
     let damaged = |why: &str| KeyError::File(kdf.to_owned(), why.to_owned());
     let raw = std::fs::read(kdf).map_err(|e| KeyError::File(kdf.to_owned(), e.to_string()))?;
-    let file: KdfFile = serde_json::from_slice(&raw)
-        .map_err(|e| KeyError::File(kdf.to_owned(), e.to_string()))?;
+    let file: KdfFile =
+        serde_json::from_slice(&raw).map_err(|e| KeyError::File(kdf.to_owned(), e.to_string()))?;
     let salt = hex::decode(&file.salt)
         .ok()
         .filter(|s| s.len() == 16)
@@ -231,7 +231,9 @@ pub(crate) fn add_key_check(kdf: &Path, key: &[u8; 32]) {
 /// The format of the key file at `kdf`, if it reads.
 pub fn format_of(kdf: &Path) -> Option<String> {
     let raw = std::fs::read(kdf).ok()?;
-    serde_json::from_slice::<KdfFile>(&raw).ok().map(|f| f.format)
+    serde_json::from_slice::<KdfFile>(&raw)
+        .ok()
+        .map(|f| f.format)
 }
 
 /// `bytes` written to a temporary file beside `path`, synced, renamed over `path`, and the
@@ -309,10 +311,16 @@ mod tests {
         let (again, checked) = open(&kdf, "pass").unwrap();
         assert!(checked);
         assert_eq!(*again, *dek);
-        assert!(matches!(open(&kdf, "wrong"), Err(KeyError::WrongPassphrase)));
+        assert!(matches!(
+            open(&kdf, "wrong"),
+            Err(KeyError::WrongPassphrase)
+        ));
         // A second file of the same passphrase has another data key.
         let other = dir.path().join("y.db.kdf");
-        assert_ne!(*create(&other, "pass", KdfParams::FAST_INSECURE).unwrap(), *dek);
+        assert_ne!(
+            *create(&other, "pass", KdfParams::FAST_INSECURE).unwrap(),
+            *dek
+        );
         assert!(destroy(&kdf).unwrap());
         assert!(!kdf.exists());
         assert!(!destroy(&kdf).unwrap());

@@ -8,7 +8,8 @@
 //! once, so no seed is needed). After every kill the stores open, what the child acknowledged
 //! is there, the event cache agrees with the shard documents (nothing half-applied), the
 //! bundle marks never claim more than is stored or on disk, and running the operation again
-//! completes it. Roster import writes on two threads (which strace's per-thread counters do
+//! completes it. A bundle import lands whole or not at all: after each kill the store holds
+//! either none of the bundle's shards and marks or all of them. Roster import writes on two threads (which strace's per-thread counters do
 //! not order), so it is killed at random moments instead: 3 seeds × 70 kills.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -267,32 +268,71 @@ fn os(p: &Path) -> OsString {
     p.as_os_str().to_owned()
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// What a bundle import may have changed, as a comparable value: every stored shard's heads
+/// and chunk count, the cached events (sorted), and whether the bundle's marks (seen, what its
+/// author held) are set.
+fn import_outcome(node: &Node<ManualClock>, marks: &[String]) -> String {
+    let store = node.store();
+    let mut out = String::new();
+    for (shard, heads, chunks) in store.shards().unwrap() {
+        out += &format!("{shard} {} {chunks}\n", hex(&heads));
+    }
+    let (mut events, stale) = store.cached_events().unwrap();
+    assert!(stale.is_empty());
+    events.sort();
+    out += &format!(
+        "{} cached events, {}\n",
+        events.len(),
+        hex(&events.concat())
+    );
+    for k in marks {
+        out += &format!("{k}: {}\n", store.get_meta(k).unwrap().is_some());
+    }
+    out
+}
+
 #[test]
-fn a_bundle_import_killed_at_each_of_its_file_calls_is_completed_by_a_reimport() {
+fn a_bundle_import_killed_at_each_of_its_file_calls_lands_whole_or_not_at_all() {
     if !strace_usable("bundle import") {
         return;
     }
     let w = World::new();
     let (before, work) = (w.before(), w.work());
     let file = std::fs::read(before.join("bundle.kzb")).unwrap();
-    // What the import must end with, and what B held before.
-    copy_dir(&before, &work);
-    let held = ids(&open(&work.join("b.db"), "S002"));
-    let carried = {
-        let mut b = open(&work.join("b.db"), "S002");
-        let r = b.import_bundle(&file, "usb").unwrap();
-        assert_eq!(r.added, 9);
-        b.state_digest()
-    };
     let body = kazashi_sync::bundle::read(
         &file,
         &kazashi_sync::SignedManifest::decode(&w.fleet.manifest).unwrap(),
         &key(&w.fleet, "S002"),
     )
     .unwrap();
-    let hex: String = body.id.iter().map(|b| format!("{b:02x}")).collect();
-    let seen_key = format!("bundle_seen/{hex}");
-    let mut partial = 0;
+    let shards: BTreeSet<_> = body.shards.iter().map(|(s, _)| *s).collect();
+    assert!(
+        shards.len() >= 3,
+        "the bundle should span several shards: {shards:?}"
+    );
+    let marks = [
+        format!("bundle_seen/{}", hex(&body.id)),
+        format!("known_heads/{}", body.author.to_hex()),
+    ];
+    // What B held before, and what the import must end with: the store as it was, or the
+    // store with the whole bundle and its marks — nothing in between.
+    copy_dir(&before, &work);
+    let (held, untouched) = {
+        let b = open(&work.join("b.db"), "S002");
+        (ids(&b), import_outcome(&b, &marks))
+    };
+    let (carried, complete) = {
+        let mut b = open(&work.join("b.db"), "S002");
+        let r = b.import_bundle(&file, "usb").unwrap();
+        assert_eq!(r.added, 9);
+        (b.state_digest(), import_outcome(&b, &marks))
+    };
+    assert_ne!(untouched, complete);
+    let (mut none, mut all) = (0, 0);
     let points = kill_at_every_call(
         &before,
         &work,
@@ -308,19 +348,26 @@ fn a_bundle_import_killed_at_each_of_its_file_calls_is_completed_by_a_reimport()
             let now = ids(&b);
             assert!(now.is_superset(&held), "{at}: an event B held was lost");
             let digest = b.state_digest();
-            let marked = b.setting(&seen_key).unwrap().is_some();
-            if stdout.contains("imported") || marked {
-                assert_eq!(
-                    digest, carried,
-                    "{at}: marked or acknowledged, not all there"
+            let outcome = import_outcome(&b, &marks);
+            if outcome == untouched {
+                none += 1;
+                assert_eq!(now, held, "{at}: nothing stored, yet the state changed");
+                assert!(
+                    !stdout.contains("imported"),
+                    "{at}: acknowledged, not stored"
                 );
+            } else {
+                assert_eq!(
+                    outcome, complete,
+                    "{at}: the bundle was half applied (some shards or marks, not all)"
+                );
+                assert_eq!(digest, carried, "{at}: stored whole, yet the state differs");
+                all += 1;
             }
-            if digest != carried && now.len() > held.len() {
-                partial += 1;
-            }
+            let marked = b.setting(&marks[0]).unwrap().is_some();
             // A re-import completes it (or says it was done, when it was).
             match b.import_bundle(&file, "usb") {
-                Ok(_) => {}
+                Ok(_) => assert!(!marked, "{at}: marked as imported, yet imported again"),
                 Err(NodeError::Bundle(BundleError::AlreadyImported { .. })) => {
                     assert!(marked, "{at}: refused as imported, but not marked");
                 }
@@ -335,8 +382,16 @@ fn a_bundle_import_killed_at_each_of_its_file_calls_is_completed_by_a_reimport()
             cache_agrees_with_documents(&path, "S002", carried, at);
         },
     );
-    eprintln!("bundle import: {points} kill points, {partial} left some shards to the re-import");
+    eprintln!(
+        "bundle import: {points} kill points over {} shards: {none} left the store untouched, \
+         {all} found the whole bundle, none half",
+        shards.len()
+    );
     assert!(points >= 20, "too few kill points: {points}");
+    assert!(
+        none > 0 && all > 0,
+        "kills fell on one side only: {none} / {all}"
+    );
 }
 
 #[test]
@@ -582,7 +637,6 @@ fn every_cut_and_every_byte_change_of_a_bundle_is_refused_and_changes_nothing() 
     b.relax_durability_for_simulation().unwrap();
     let members = kazashi_sync::SignedManifest::decode(&w.fleet.manifest).unwrap();
     let body = kazashi_sync::bundle::read(&file, &members, &key(&w.fleet, "S002")).unwrap();
-    let hex = |b: &[u8]| -> String { b.iter().map(|x| format!("{x:02x}")).collect() };
     let marks = vec![
         "manifest".to_owned(),
         "bundle_heads".to_owned(),

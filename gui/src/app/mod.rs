@@ -8,6 +8,7 @@
 //! in the product, virtual cards in the lab's demo). Staff, site and roster come from the store.
 
 pub mod cards;
+pub mod closing;
 pub mod command;
 pub mod enrol;
 pub mod fonts;
@@ -15,6 +16,7 @@ pub mod network;
 pub mod oath;
 pub mod polling;
 pub mod present;
+pub mod purged;
 pub mod reception;
 pub mod report;
 pub mod roster_import;

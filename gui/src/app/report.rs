@@ -31,6 +31,8 @@ pub struct Form {
     shortages: Vec<(String, String)>,
     issues: String,
     errors: Vec<String>,
+    /// Closing the site or the operation (managers).
+    closing: super::closing::Form,
 }
 
 impl Default for Form {
@@ -49,6 +51,7 @@ impl Default for Form {
             shortages: vec![(String::new(), String::new())],
             issues: String::new(),
             errors: Vec::new(),
+            closing: super::closing::Form::default(),
         }
     }
 }
@@ -227,6 +230,7 @@ impl Form {
                 ui.label(RichText::new(e.as_str()).color(super::RED));
             }
             send = big(ui, cx.tr.t("report-send")).clicked();
+            self.closing.show(ui, cx);
         });
         if send {
             self.send(cx);

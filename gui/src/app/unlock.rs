@@ -71,6 +71,8 @@ enum Phase {
         roster: Zeroizing<String>,
     },
     Station(Box<Station<SystemClock>>),
+    /// The folder was purged (issue 24): its record of counts, nothing else.
+    Purged(Box<super::purged::Shown>),
 }
 
 /// The window from start to station.
@@ -82,7 +84,12 @@ pub struct Start {
     readers: Option<Box<dyn Readers>>,
     /// The laptops to ask for a missing roster (the window's `--peer`s), as first shown.
     peers: String,
+    /// When the station last checked whether the purge is due.
+    purge_checked: Option<std::time::Instant>,
 }
+
+/// How often the open station checks whether the operation's retention period has passed.
+const PURGE_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Start {
     /// The enrolment screen if `folder` holds no store, else the passphrase screen.
@@ -92,7 +99,11 @@ impl Start {
         opener: Opener,
         readers: Box<dyn Readers>,
     ) -> Result<Self, String> {
-        let phase = if folder.is_enrolled() {
+        let phase = if kazashi_node::purge::is_purged(&folder.dir)
+            || kazashi_node::purge::unfinished(&folder.dir, &folder.roster_path())
+        {
+            Phase::Purged(Box::new(super::purged::Shown::open(&folder)))
+        } else if folder.is_enrolled() {
             Phase::Unlock(UnlockForm::default())
         } else {
             Phase::Enrol(Box::new(Enrolment::new(folder.clone())))
@@ -104,6 +115,7 @@ impl Start {
             opener,
             readers: Some(readers),
             peers: String::new(),
+            purge_checked: None,
         })
     }
 
@@ -152,6 +164,25 @@ impl Start {
         self.poll();
         if let Phase::Station(s) = &mut self.phase {
             s.show(ui);
+            // Once the operation's retention period has passed, the laptop purges itself: the
+            // record through the node, then the station (and its store) closed and the rest
+            // deleted; the window then shows the record.
+            if self
+                .purge_checked
+                .is_none_or(|t| t.elapsed() >= PURGE_CHECK)
+            {
+                self.purge_checked = Some(std::time::Instant::now());
+                match s.purge_record_if_due(&self.folder.dir) {
+                    Ok(true) => {
+                        // The station (its mesh, its store) closed before the files go.
+                        self.phase = Phase::Unlock(UnlockForm::default());
+                        self.phase =
+                            Phase::Purged(Box::new(super::purged::Shown::open(&self.folder)));
+                    }
+                    Ok(false) => {}
+                    Err(e) => s.said = Some(super::Said { text: e, ok: false }),
+                }
+            }
             return;
         }
         if self.busy() {
@@ -230,6 +261,7 @@ impl Start {
                 });
             }
             Phase::Station(_) => {}
+            Phase::Purged(shown) => shown.show(ui, &self.tr),
         });
         if let Some((pass, roster)) = open {
             self.open(pass, roster);
