@@ -772,7 +772,19 @@ fn check_intrinsic(c: &EventContent) -> Result<(), EventError> {
         EventBody::VoterCheckIn {
             override_: Some(o), ..
         } if o.second_officer == c.operator => Err(EventError::SameOfficer(c.operator)),
-        EventBody::Audit(r) => r.check(),
+        EventBody::Audit(r) => {
+            let persons = &r.persons;
+            if persons.len() > crate::audit::MAX_PERSONS {
+                return Err(EventError::TooManyMembers(persons.len()));
+            }
+            let mut seen = BTreeSet::new();
+            for p in persons {
+                if !seen.insert(*p) {
+                    return Err(EventError::DuplicateMember(*p));
+                }
+            }
+            Ok(())
+        }
         EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } if a == b => {
             Err(EventError::SamePerson)
         }

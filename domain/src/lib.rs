@@ -15,6 +15,7 @@
 
 pub mod address;
 pub mod audit;
+pub mod audit_chain;
 pub mod birth;
 pub mod clusters;
 pub mod deployment;

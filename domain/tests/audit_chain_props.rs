@@ -6,10 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use kazashi_domain::Event;
-use kazashi_domain::audit::{
-    AuditAction, AuditRecord, CHAIN_START, ExportKind, SafetyAsker, link, next_link, record_of,
-    verify_chains,
-};
+use kazashi_domain::audit::{AuditAction, AuditRecord, CHAIN_START, ExportKind, SafetyAsker};
+use kazashi_domain::audit_chain::{link, next_link, record_of, verify_chains};
 use kazashi_domain::event::{EventBody, EventContent};
 use kazashi_domain::hlc::Timestamp;
 use kazashi_domain::ids::{DeviceId, OperatorId, SiteId};

@@ -5,7 +5,8 @@
 use crate::node_cmd::{StoreArgs, open_node};
 use anyhow::Context as _;
 use kazashi_domain::{CivilDate, Millis, SiteId};
-use kazashi_node::export::{PFIF_DOMAIN, Report, ReportRequest, render};
+use kazashi_domain::ids::OperatorId;
+use kazashi_node::export::{PFIF_DOMAIN, Report, ReportRequest};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -27,6 +28,11 @@ pub struct ReportArgs {
     /// only).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Who asks for the file: a staff id of this laptop, kept as the operator of the export's
+    /// audit record (every export is recorded; without it, or for an id that is not staff
+    /// here, the record names nobody: `-`).
+    #[arg(long)]
+    pub staff: Option<String>,
 }
 
 fn parse_report(s: &str) -> Result<Report, String> {
@@ -70,12 +76,16 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         Report::EvacueesPdf => Some(crate::app::fonts::find().map_err(anyhow::Error::msg)?.0),
         _ => None,
     };
-    let (node, _) = open_node(&args.store)?;
-    let st = node.station();
-    let r = render(
-        st.state(),
-        st.deployment(),
-        st.roster(),
+    let (mut node, _) = open_node(&args.store)?;
+    let nobody = || OperatorId::new(kazashi_node::audit::NOBODY).map_err(anyhow::Error::msg);
+    let operator = match args.staff.as_deref().map(|s| OperatorId::new(s.trim())) {
+        Some(Ok(op)) if node.staff_role(&op).ok().flatten().is_some() => op,
+        _ => nobody()?,
+    };
+    // Made and put on the audit record (issue 24) before the file is written: no record, no
+    // file.
+    let r = node.export_audited(
+        operator,
         &ReportRequest {
             report: args.kind,
             site: args.site,

@@ -1,7 +1,7 @@
 //! The audit trail on a laptop (issue 24, requirement 4): writing this device's chained audit
 //! records, the unlock and export paths that write them, and reading every device's records
 //! back for the manager's view and its CSV file. What a record holds and how chains are
-//! checked is `kazashi_domain::audit`.
+//! checked is `kazashi_domain::audit` and `audit_chain`.
 //!
 //! **The chain head comes from the log.** [`Node::audit`] numbers the next record from this
 //! device's audit records in the folded state, which holds exactly what the store committed
@@ -34,9 +34,9 @@ use crate::possession::Refusal;
 use crate::staff::LoginError;
 use kazashi_domain::Millis;
 use kazashi_domain::audit::{
-    AuditAction, AuditRecord, DeviceChain, ExportKind, SafetyAsker, UnlockFailure, UnlockMethod,
-    next_link, record_of, verify_chains,
+    AuditAction, AuditRecord, ExportKind, SafetyAsker, UnlockFailure, UnlockMethod,
 };
+use kazashi_domain::audit_chain::{DeviceChain, next_link, record_of, verify_chains};
 use kazashi_domain::event::{Event, EventBody};
 use kazashi_domain::ids::{DeviceId, EventId, OperatorId, PersonId, PersonRef, SiteId};
 use kazashi_domain::safety::{Asker, SafetyAnswer, SafetyIndex};

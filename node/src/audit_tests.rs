@@ -13,9 +13,8 @@ use crate::node::roster_gap_tests::{newer_roster, pinning};
 use crate::node::{Node, Peer};
 use crate::staff::{LoginError, Role};
 use crate::store::KdfParams;
-use kazashi_domain::audit::{
-    AuditAction, ExportKind, SafetyAsker, UnlockFailure, UnlockMethod, record_of,
-};
+use kazashi_domain::audit::{AuditAction, ExportKind, SafetyAsker, UnlockFailure, UnlockMethod};
+use kazashi_domain::audit_chain::record_of;
 use kazashi_domain::ids::OperatorId;
 use kazashi_domain::safety::{Asker, SafetyIndex};
 use kazashi_domain::{Event, Roster};
@@ -193,7 +192,7 @@ fn reads_unlocks_and_a_roster_switch_are_audited_chained_and_a_hole_shows() {
         let prev = if i == 0 {
             kazashi_domain::audit::CHAIN_START
         } else {
-            kazashi_domain::audit::link(&records[i - 1])
+            kazashi_domain::audit_chain::link(&records[i - 1])
         };
         assert_eq!(r.prev, prev);
     }
@@ -227,7 +226,7 @@ fn reads_unlocks_and_a_roster_switch_are_audited_chained_and_a_hole_shows() {
     assert_eq!(record_of(last).unwrap().seq, 6);
     assert_eq!(
         record_of(last).unwrap().prev,
-        kazashi_domain::audit::link(&records[4])
+        kazashi_domain::audit_chain::link(&records[4])
     );
 
     // A second laptop synced with the first holds the same records, signed by laptop 1, and

@@ -481,7 +481,7 @@ impl<C: Clock> Node<C> {
         self.matcher = None;
         self.search = None;
         self.detector = None;
-        // Every roster switch leaves an audit record (issue 24; `crate::audit`).
+        // Every roster switch leaves an audit record (issue 24; the audit module).
         self.audit_roster_switch(from, to);
         Ok(())
     }
@@ -527,13 +527,13 @@ impl<C: Clock> Node<C> {
             return Err(StationError::NotAManager(body.name()).into());
         }
         let event = self.write(operator, body)?;
-        // Every override leaves an audit record (issue 24; `crate::audit`).
+        // Every override leaves an audit record (issue 24; the audit module).
         self.audit_override(&event);
         Ok(event)
     }
 
     /// [`Node::record`]'s write, past its checks of who may write: stamp, check, seal, persist,
-    /// fold. `crate::audit` writes its records here (they go on when the operation is closed).
+    /// fold. The audit module writes its records here (they go on when the operation is closed).
     pub(crate) fn write(
         &mut self,
         operator: OperatorId,

@@ -9,7 +9,7 @@ use kazashi_domain::overview::{Overview, overview, turnout_series};
 use kazashi_domain::safety::{Asker, SafetyAnswer, SafetyIndex, Whereabouts};
 use kazashi_domain::{CivilDate, Millis};
 use kazashi_node::Clock;
-use kazashi_node::export::{PFIF_DOMAIN, Report, ReportRequest, render};
+use kazashi_node::export::{PFIF_DOMAIN, Report, ReportRequest};
 use std::sync::Arc;
 
 const HOUR: Millis = 3_600_000;
@@ -337,17 +337,21 @@ impl Dashboard {
             go |= ui.button(cx.tr.t("safety-search")).clicked();
         });
         if go {
-            let st = cx.node.station();
-            // Only records new since the last search are folded.
-            self.safety_index.refresh(st.state(), st.roster());
-            self.answers = Some(self.safety_index.search(
-                st.state(),
-                st.roster(),
-                &self.query,
-                self.asker.unwrap_or(Asker::Relative),
-                None,
-                50,
-            ));
+            // Only records new since the last search are folded; the search is on the audit
+            // record (who asked, how many answers) before anything is shown.
+            let asker = self.asker.unwrap_or(Asker::Relative);
+            let operator = cx.login.operator;
+            match cx
+                .node
+                .safety_search(operator, &mut self.safety_index, &self.query, asker, 50)
+            {
+                Ok(a) => self.answers = Some(a),
+                Err(e) => {
+                    self.answers = None;
+                    let text = cx.tr.t_with("audit-not-recorded", &[("why", e.to_string().into())]);
+                    cx.say(text, false);
+                }
+            }
         }
         match &self.answers {
             None => {}
@@ -415,16 +419,15 @@ impl Dashboard {
             Report::EvacueesPdf => Some(super::fonts::find()?.0),
             _ => None,
         };
-        let st = cx.node.station();
-        let r = render(
-            st.state(),
-            st.deployment(),
-            st.roster(),
+        let now = cx.now();
+        // Made and put on the audit record in one step: no record, no file.
+        let r = cx.node.export_audited(
+            cx.login.operator,
             &ReportRequest {
                 report,
                 site: None,
                 as_of: None,
-                now: cx.now(),
+                now,
                 font: font.as_deref(),
                 pfif_domain: PFIF_DOMAIN,
             },

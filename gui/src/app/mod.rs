@@ -7,6 +7,7 @@
 //! (alone or in the mesh) and the card readers ([`cards::Readers`]: the PC/SC reader service
 //! in the product, virtual cards in the lab's demo). Staff, site and roster come from the store.
 
+pub mod audit_view;
 pub mod cards;
 pub mod closing;
 pub mod command;
@@ -29,6 +30,7 @@ use crate::lang::Lang;
 use cards::{Card, Readers};
 use eframe::egui::{self, RichText};
 use kazashi_domain::Millis;
+use kazashi_domain::audit::{UnlockFailure, UnlockMethod};
 use kazashi_domain::event::{Event, EventBody};
 use kazashi_domain::ids::{OperatorId, PersonRef, SiteId};
 use kazashi_domain::time::JST_OFFSET_MS;
@@ -264,6 +266,7 @@ pub enum View {
     Alerts,
     Network,
     Command,
+    Audit,
 }
 
 impl View {
@@ -277,6 +280,7 @@ impl View {
             View::Alerts => "view-alerts",
             View::Network => "view-network",
             View::Command => "view-command",
+            View::Audit => "view-audit",
         }
     }
 }
@@ -372,10 +376,11 @@ pub fn card_proof_form(ui: &mut egui::Ui, tr: &Tr, p: &mut CardProof) -> (bool, 
 /// fresh challenge with its certificate's key; `Err(Some(p))` to ask again (a wrong PIN with
 /// tries left to spare), `Err(None)` when the card is done with (the reason in `said`).
 pub fn prove<C: Clock>(
-    node: &Node<C>,
+    node: &mut Node<C>,
     tr: &Tr,
     mut p: Box<CardProof>,
     said: &mut Option<String>,
+    method: UnlockMethod,
 ) -> Result<(OperatorId, Role), Option<Box<CardProof>>> {
     use kazashi_node::card::{CardError, Pin};
     use kazashi_node::possession::Refusal;
@@ -388,8 +393,22 @@ pub fn prove<C: Clock>(
         }
     };
     drop(typed);
-    match node.prove_card(&mut p.session, &p.presented, &pin) {
-        Ok(card) if card == p.presented.tap.card => Ok((p.operator, p.role)),
+    let proved = node.prove_card(&mut p.session, &p.presented, &pin);
+    // Every attempt is on record (issue 24); a success whose record fails is refused.
+    let outcome = match &proved {
+        Ok(card) if *card == p.presented.tap.card => Ok(()),
+        Ok(_) => Err(UnlockFailure::NotItsKey),
+        Err(r) => Err(kazashi_node::audit::card_failure(r)),
+    };
+    let recorded = node.audit_unlock(Some(&p.operator), method, outcome);
+    match proved {
+        Ok(card) if card == p.presented.tap.card => match recorded {
+            Ok(_) => Ok((p.operator, p.role)),
+            Err(e) => {
+                *said = Some(tr.t_with("audit-not-recorded", &[("why", e.to_string().into())]));
+                Err(None)
+            }
+        },
         Ok(_) => {
             *said = Some(refusal_words(tr, &Refusal::NotItsKey));
             Err(None)
@@ -431,6 +450,7 @@ pub struct Station<C: Clock + Send + 'static> {
     reconcile: polling::Reconcile,
     network: network::Panel,
     command: command::Dashboard,
+    audit: audit_view::AuditView,
     mesh_status: Option<(Instant, MeshStatus)>,
     started: Instant,
     /// (state length, header count, open alerts), recomputed when the log grows.
@@ -471,6 +491,7 @@ impl<C: Clock + Send + 'static> Station<C> {
             reconcile: polling::Reconcile::default(),
             network: network::Panel::default(),
             command: command::Dashboard::default(),
+            audit: audit_view::AuditView::default(),
             mesh_status: None,
             started: Instant::now(),
             counts: None,
@@ -567,6 +588,10 @@ impl<C: Clock + Send + 'static> Station<C> {
         {
             v.push(View::Command);
         }
+        // The audit log (issue 24): managers only.
+        if self.login.as_ref().is_some_and(|l| l.role.manages()) {
+            v.push(View::Audit);
+        }
         v
     }
 
@@ -649,6 +674,7 @@ impl<C: Clock + Send + 'static> Station<C> {
                 reconcile,
                 network,
                 command,
+                audit,
                 mesh_status,
                 polling_site,
                 ..
@@ -696,6 +722,7 @@ impl<C: Clock + Send + 'static> Station<C> {
                     }
                     View::Alerts => network::alerts(ui, &mut cx),
                     View::Command => command.show(ui, &mut cx),
+                    View::Audit => audit.show(ui, &mut cx),
                     View::Network => {
                         egui::ScrollArea::vertical()
                             .id_salt("network-scroll")
@@ -893,11 +920,14 @@ impl<C: Clock + Send + 'static> Station<C> {
         if v == View::Report {
             self.report = report::Form::default();
         }
+        if v == View::Audit {
+            self.audit = audit_view::AuditView::default();
+        }
     }
 
     /// F1…F7 switch views; Escape goes back to the reception prompt; Ctrl+L locks.
     fn keys(&mut self, ui: &mut egui::Ui) {
-        const F: [egui::Key; 7] = [
+        const F: [egui::Key; 8] = [
             egui::Key::F1,
             egui::Key::F2,
             egui::Key::F3,
@@ -905,6 +935,7 @@ impl<C: Clock + Send + 'static> Station<C> {
             egui::Key::F5,
             egui::Key::F6,
             egui::Key::F7,
+            egui::Key::F8,
         ];
         let views = self.views();
         let (pressed, escape, lock) = ui.input_mut(|i| {
@@ -986,7 +1017,7 @@ impl<C: Clock + Send + 'static> Station<C> {
         };
         let mut said = None;
         let Station { host, tr, .. } = self;
-        let r = host.with(|n| prove(n, tr, p, &mut said));
+        let r = host.with(|n| prove(n, tr, p, &mut said, UnlockMethod::StaffCard));
         match r {
             Ok((op, role)) => self.unlock(op, role),
             Err(again) => {
@@ -1004,7 +1035,9 @@ impl<C: Clock + Send + 'static> Station<C> {
             self.lock.error = Some(self.tr.t("login-unknown"));
             return;
         };
-        let r = self.host.with(|n| n.staff_login(&op, &pin));
+        let r = self
+            .host
+            .with(|n| n.staff_unlock(&op, &pin, UnlockMethod::StaffPin));
         match r {
             Ok(role) => self.unlock(op, role),
             Err(e) => {
@@ -1062,7 +1095,7 @@ impl<C: Clock + Send + 'static> Station<C> {
         self.last_input = Instant::now();
         if self.login.is_none() {
             let Station { host, tr, lock, .. } = self;
-            let r = host.with(|n| staff_card(n, tr, card));
+            let r = host.with(|n| staff_card(n, tr, card, UnlockMethod::StaffCard));
             match r {
                 Ok(p) => {
                     lock.error = None;
@@ -1126,14 +1159,30 @@ impl<C: Clock + Send + 'static> Station<C> {
 
 /// A card on the reader as a staff card: the chain check against the manifest's card CAs,
 /// the staff member it names, its PIN's tries — then it waits for the PIN.
-pub fn staff_card<C: Clock>(node: &Node<C>, tr: &Tr, card: Card) -> Result<Box<CardProof>, String> {
+pub fn staff_card<C: Clock>(
+    node: &mut Node<C>,
+    tr: &Tr,
+    card: Card,
+    method: UnlockMethod,
+) -> Result<Box<CardProof>, String> {
     let mut session = CardSession::new(card);
-    let presented = node
-        .present_card(&mut session)
-        .map_err(|r| refusal_words(tr, &r))?;
-    let (operator, role) = node
-        .staff_card_login(&presented.tap.card)
-        .map_err(|e| login_words(tr, &e))?;
+    // A card refused before its PIN is an unlock failure on record (nobody identified).
+    let presented = match node.present_card(&mut session) {
+        Ok(p) => p,
+        Err(r) => {
+            let why = kazashi_node::audit::card_failure(&r);
+            let _ = node.audit_unlock(None, method, Err(why));
+            return Err(refusal_words(tr, &r));
+        }
+    };
+    let (operator, role) = match node.staff_card_login(&presented.tap.card) {
+        Ok(x) => x,
+        Err(e) => {
+            let why = kazashi_node::audit::login_failure(&e);
+            let _ = node.audit_unlock(None, method, Err(why));
+            return Err(login_words(tr, &e));
+        }
+    };
     Ok(Box::new(CardProof {
         session,
         presented,

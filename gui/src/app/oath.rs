@@ -3,6 +3,7 @@
 
 use super::Cx;
 use kazashi_domain::CivilDate;
+use kazashi_domain::audit::{AuditAction, ReprintKind};
 use kazashi_domain::deployment::DeploymentKind;
 use kazashi_domain::event::EarlyVotingReason;
 use kazashi_domain::ids::PersonId;
@@ -10,9 +11,10 @@ use kazashi_node::Clock;
 use kazashi_node::print::{Oath, oath_pdf};
 use std::path::PathBuf;
 
-/// Make the 宣誓書 for `voter` with `reason`; the path of the PDF.
+/// Make the 宣誓書 for `voter` with `reason`; the path of the PDF. Every print is on the
+/// audit record (the voter's ref, issue 24) before the file is written: no record, no print.
 pub fn write_for<C: Clock>(
-    cx: &Cx<'_, C>,
+    cx: &mut Cx<'_, C>,
     voter: PersonId,
     reason: EarlyVotingReason,
 ) -> Result<PathBuf, String> {
@@ -41,6 +43,15 @@ pub fn write_for<C: Clock>(
     };
     let (font, _, _) = super::fonts::find()?;
     let pdf = oath_pdf(&font, &oath).map_err(|e| e.to_string())?;
+    cx.node
+        .audit(
+            cx.login.operator,
+            AuditAction::Reprint {
+                what: ReprintKind::Oath,
+            },
+            vec![kazashi_domain::ids::PersonRef::Roster(voter)],
+        )
+        .map_err(|e| cx.tr.t_with("audit-not-recorded", &[("why", e.to_string().into())]))?;
     let dir = cx
         .node
         .store()

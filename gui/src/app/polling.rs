@@ -214,7 +214,8 @@ pub fn officer_card<C: Clock>(cx: &mut Cx<'_, C>, v: &mut VoterScreen, card: Car
     let Some(a) = v.approval.as_mut() else {
         return;
     };
-    let found = super::staff_card(cx.node, cx.tr, card)
+    let method = kazashi_domain::audit::UnlockMethod::SecondOfficerCard;
+    let found = super::staff_card(cx.node, cx.tr, card, method)
         .and_then(|p| check_officer(cx, &p.operator).map(|()| p));
     match found {
         Ok(p) => {
@@ -234,7 +235,8 @@ fn officer_card_pin<C: Clock>(cx: &mut Cx<'_, C>, a: &mut Approval) {
         return;
     };
     let mut said = None;
-    match super::prove(cx.node, cx.tr, p, &mut said) {
+    let method = kazashi_domain::audit::UnlockMethod::SecondOfficerCard;
+    match super::prove(cx.node, cx.tr, p, &mut said, method) {
         Ok((op, _)) => match check_officer(cx, &op) {
             Ok(()) => {
                 a.officer = Some(op);
@@ -409,7 +411,11 @@ fn approval<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, a: &mut Approval) -
                         .map_err(|_| cx.tr.t("login-unknown"))
                         .and_then(|op| {
                             cx.node
-                                .staff_login(&op, &pin)
+                                .staff_unlock(
+                                    &op,
+                                    &pin,
+                                    kazashi_domain::audit::UnlockMethod::SecondOfficerPin,
+                                )
                                 .map_err(|e| super::login_words(cx.tr, &e))
                                 .map(|_| op)
                         })

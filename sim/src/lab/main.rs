@@ -27,6 +27,8 @@ mod roster_sample;
 mod tour;
 mod tour_start;
 #[cfg(test)]
+mod window_audit_tests;
+#[cfg(test)]
 mod window_close_tests;
 #[cfg(test)]
 mod window_enrol_tests;

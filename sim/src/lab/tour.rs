@@ -177,7 +177,7 @@ fn tap(s: &mut Station<SystemClock>, card: usize) -> Result<(), String> {
 fn pin(s: &mut Station<SystemClock>) -> Result<(), String> {
     s.with_desk(|cx, desk, polling| {
         if let Screen::Pin { typed, .. } = &mut desk.screen {
-            *typed = "1234".into();
+            *typed = "1234".to_owned().into();
         }
         desk.submit_pin(cx, polling);
     })
@@ -188,7 +188,7 @@ fn pin(s: &mut Station<SystemClock>) -> Result<(), String> {
 fn card_proof(s: &mut Station<SystemClock>) -> Result<(), String> {
     s.with_desk(|cx, desk, polling| {
         if let Screen::Proof { typed, .. } = &mut desk.screen {
-            *typed = "1234".into();
+            *typed = "1234".to_owned().into();
             desk.submit_proof(cx, polling);
         }
     })

@@ -594,6 +594,41 @@ fn a_voter_who_voted_elsewhere_is_blocked_and_passes_only_with_a_second_officer(
         _ => false,
     });
     assert_eq!(overridden, 1);
+    // On the audit record (issue 24): the override, the 宣誓書 print, and the second
+    // officer's PIN checks (the desk's own, then the manager's).
+    use kazashi_domain::audit::{AuditAction, ReprintKind, UnlockMethod};
+    let audited = |h: &mut H, f: &dyn Fn(&AuditAction, &str) -> bool| {
+        h.state_mut().station.host().with(|n| {
+            n.state()
+                .events_unordered()
+                .filter_map(|e| match e.body() {
+                    EventBody::Audit(r) => Some((r.action.clone(), e.operator())),
+                    _ => None,
+                })
+                .filter(|(a, op)| f(a, op.as_str()))
+                .count()
+        })
+    };
+    assert_eq!(
+        audited(&mut h, &|a, op| matches!(a, AuditAction::Override { .. })
+            && op == "uketsuke"),
+        1
+    );
+    assert_eq!(
+        audited(&mut h, &|a, _| *a
+            == AuditAction::Reprint {
+                what: ReprintKind::Oath
+            }),
+        1
+    );
+    assert_eq!(
+        audited(&mut h, &|a, op| *a
+            == AuditAction::UnlockSucceeded {
+                method: UnlockMethod::SecondOfficerPin
+            }
+            && op == "sekinin"),
+        1
+    );
 }
 
 #[test]
