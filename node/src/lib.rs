@@ -54,3 +54,5 @@ mod manifest_spread_tests;
 mod possession_tests;
 #[cfg(test)]
 mod roster_net_tests;
+#[cfg(test)]
+mod store_rekey_tests;

@@ -1,8 +1,9 @@
 //! The node's store: one SQLite file, encrypted with SQLCipher, in WAL mode with full sync.
 //!
 //! **Key.** The database is keyed by a random data key, kept only wrapped under Argon2id of the
-//! operator's passphrase in `<file>.kdf` beside it (`crate::store_key`: format 2; stores made
-//! before issue 24 keep format 1, where the Argon2id output is the key). Without the `.kdf` the
+//! operator's passphrase in `<file>.kdf` beside it (`crate::store_key`: format 2; a store made
+//! before issue 24, keyed by the Argon2id output itself, is copied under a fresh data key on its
+//! first open, crash-safely: see `crate::store_key`, migration). Without the `.kdf` the
 //! database cannot be opened (back up both); destroying it is the purge's crypto-shredding
 //! (`crate::purge`). The key goes to SQLCipher as a raw key, so SQLCipher's own PBKDF2 is not
 //! run again, and is wiped from memory after use. A wrong passphrase is told apart from a
@@ -368,9 +369,78 @@ impl Store {
         Ok(store)
     }
 
-    /// Open an existing store.
+    /// Open an existing store. A store keyed the first way (by the passphrase's Argon2id
+    /// output) is moved to a random data key first (`crate::store_key`, migration); one whose
+    /// move was cut short is settled before it is opened.
     pub fn open(path: &Path, passphrase: &str) -> Result<Store, StoreError> {
+        crate::store_key::settle_rekey(path)?;
+        let store = Store::open_as_is(path, passphrase)?;
+        if crate::store_key::is_first_format(path) {
+            return store.move_to_data_key(passphrase);
+        }
+        Ok(store)
+    }
+
+    fn open_as_is(path: &Path, passphrase: &str) -> Result<Store, StoreError> {
         let conn = open_encrypted(path, passphrase)?;
+        let store = Store::with_pragmas(conn, path)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The migration of a first-format store (see `crate::store_key`): copied under a fresh
+    /// data key to `<file>.rekey` and synced, the new key file written to `<file>.kdf.next`,
+    /// the store closed, both renamed into place; then opened again.
+    fn move_to_data_key(self, passphrase: &str) -> Result<Store, StoreError> {
+        let path = self.path.clone();
+        let (rekey, _) = crate::store_key::rekey_paths(&path);
+        self.checkpoint()?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        match std::fs::remove_file(&rekey) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        // The connection may not create files: the copy starts as an empty file (an empty
+        // database to SQLite).
+        std::fs::File::create(&rekey)?;
+        let dek = crate::store_key::fresh_data_key()?;
+        let name = rekey
+            .to_str()
+            .ok_or_else(|| StoreError::Missing(rekey.clone()))?;
+        let raw = raw_key(&dek);
+        self.conn.execute(
+            "ATTACH DATABASE ?1 AS rekey KEY ?2",
+            params![name, raw.as_str()],
+        )?;
+        self.conn
+            .query_row("SELECT sqlcipher_export('rekey')", [], |_| Ok(()))?;
+        self.conn
+            .execute_batch(&format!("PRAGMA rekey.user_version = {version}"))?;
+        self.conn.execute_batch("DETACH DATABASE rekey")?;
+        std::fs::File::open(&rekey)?.sync_all()?;
+        crate::store_key::write_next(&path, passphrase, dek)?;
+        drop(self);
+        crate::store_key::finish_rekey(&path)?;
+        Store::open_as_is(&path, passphrase)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn conn_for_tests(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// A store keyed the first way (by the Argon2id output of the passphrase), as Kazashi made
+    /// them before issue 24: for the migration's tests.
+    #[cfg(test)]
+    pub(crate) fn create_first_format(path: &Path, passphrase: &str) -> Result<Store, StoreError> {
+        let key = crate::store_key::create_first_format(
+            &kdf_path(path),
+            passphrase,
+            KdfParams::FAST_INSECURE,
+        )?;
+        let conn = keyed(Connection::open(path)?, &key, Checked::Yes(path))?;
         let store = Store::with_pragmas(conn, path)?;
         store.migrate()?;
         Ok(store)

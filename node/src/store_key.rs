@@ -9,9 +9,21 @@
 //! database is touched.
 //!
 //! **Format 1** (`kazashi-kdf-v1 argon2id`, stores created before): the Argon2id output *is*
-//! the database key. Such files are read as before and not rekeyed: the key exists nowhere but
-//! as Argon2id(passphrase, salt), and the salt only in this file, so destroying the file
-//! destroys that key just as it destroys a wrapped DEK.
+//! the database key. A node's store of this format is moved to format 2 on its first open
+//! (below); a roster store of this format is read as it is until the next import replaces it
+//! (its key exists nowhere but as Argon2id(passphrase, salt), and the salt only in this file,
+//! so destroying the file destroys that key just as it destroys a wrapped data key).
+//!
+//! **Migration** of a format-1 store to format 2 (`Store::open`, once the passphrase opened it):
+//! a fresh data key is drawn; the database is copied under it with `sqlcipher_export` to
+//! `<file>.rekey` (synced); the new key file is written to `<file>.kdf.next` (synced); the old
+//! database's WAL (empty after a TRUNCATE checkpoint) is removed, `<file>.rekey` renamed over
+//! the database, then `<file>.kdf.next` over the key file, the folder synced after each. A
+//! migration killed at any point is settled by [`settle_rekey`] before the next open: a
+//! `.rekey` without a `.kdf.next` is dropped (the old pair is whole); both present, or a
+//! `.kdf.next` alone, are rolled forward (the new database is whole and the new key file
+//! names its key). So the store always opens with the same passphrase, under one key or the
+//! other. Roster stores are not migrated (a new import writes format 2).
 //!
 //! **Crypto-shredding** ([`destroy`]): the key file is overwritten with random bytes, synced,
 //! unlinked and its folder synced. Without it the passphrase opens nothing: not the database,
@@ -133,9 +145,23 @@ pub(crate) fn create(
     passphrase: &str,
     params: KdfParams,
 ) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    create_for(kdf, passphrase, params, fresh_data_key()?)
+}
+
+/// A new data key from the operating system's CSPRNG.
+pub(crate) fn fresh_data_key() -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    random::<32>()
+}
+
+/// [`create`] for a data key drawn before (a migration copies the database under it first).
+fn create_for(
+    kdf: &Path,
+    passphrase: &str,
+    params: KdfParams,
+    dek: Zeroizing<[u8; 32]>,
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
     let salt = hex::encode(*random::<16>()?);
     let kek = derive(passphrase, &hex::decode(&salt).unwrap_or_default(), params)?;
-    let dek = random::<32>()?;
     let nonce = random::<12>()?;
     let sealed = ChaCha20Poly1305::new(&Key::from(*kek))
         .encrypt(
@@ -210,6 +236,97 @@ pub(crate) fn open(kdf: &Path, passphrase: &str) -> Result<(Zeroizing<[u8; 32]>,
         .try_into()
         .map_err(|_| damaged("a data key of the wrong length"))?;
     Ok((Zeroizing::new(key), checked))
+}
+
+/// `path` with `suffix` appended to its file name.
+pub(crate) fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// The files of a migration in progress: the database copied under the new key, the new key
+/// file.
+pub(crate) fn rekey_paths(db: &Path) -> (PathBuf, PathBuf) {
+    (beside(db, ".rekey"), beside(&kdf_path(db), ".next"))
+}
+
+/// A format-2 key file wrapping `dek` for `passphrase`, at the cost of the file it replaces,
+/// written to `<db>.kdf.next` (synced) for [`finish_rekey`] to put in place.
+pub(crate) fn write_next(
+    db: &Path,
+    passphrase: &str,
+    dek: Zeroizing<[u8; 32]>,
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let kdf = kdf_path(db);
+    let raw = std::fs::read(&kdf).map_err(|e| KeyError::File(kdf.clone(), e.to_string()))?;
+    let old: KdfFile =
+        serde_json::from_slice(&raw).map_err(|e| KeyError::File(kdf.clone(), e.to_string()))?;
+    create_for(&rekey_paths(db).1, passphrase, old.params, dek)
+}
+
+/// Whether the key file of `db` is of the first format (its database not keyed by a data key).
+pub(crate) fn is_first_format(db: &Path) -> bool {
+    format_of(&kdf_path(db)).as_deref() == Some(FORMAT_V1)
+}
+
+/// Put a migration's files in place: the old WAL and shared-memory files removed (the
+/// database was checkpointed and closed), `<db>.rekey` renamed over `db`, `<db>.kdf.next`
+/// over the key file, the folder synced after each rename.
+pub(crate) fn finish_rekey(db: &Path) -> Result<(), std::io::Error> {
+    let (rekey, next) = rekey_paths(db);
+    if rekey.exists() {
+        for side in ["-wal", "-shm", "-journal"] {
+            match std::fs::remove_file(beside(db, side)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::rename(&rekey, db)?;
+        sync_parent(db);
+    }
+    if next.exists() {
+        std::fs::rename(&next, kdf_path(db))?;
+        sync_parent(db);
+    }
+    Ok(())
+}
+
+/// Settle a migration cut short (see the module docs), before `db` is opened.
+pub(crate) fn settle_rekey(db: &Path) -> Result<(), std::io::Error> {
+    let (rekey, next) = rekey_paths(db);
+    let mut tmp = next.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let _ = std::fs::remove_file(PathBuf::from(tmp));
+    match (rekey.exists(), next.exists()) {
+        // The copy may be partial and no key file names its key: the old pair is whole.
+        (true, false) => std::fs::remove_file(&rekey),
+        (_, true) => finish_rekey(db),
+        (false, false) => Ok(()),
+    }
+}
+
+/// A format-1 key file (the Argon2id output is the database key), as Kazashi wrote before
+/// issue 24: for the migration's tests.
+#[cfg(test)]
+pub(crate) fn create_first_format(
+    kdf: &Path,
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let salt = *random::<16>()?;
+    let key = derive(passphrase, &salt, params)?;
+    let file = KdfFile {
+        format: FORMAT_V1.into(),
+        params,
+        salt: hex::encode(salt),
+        check: Some(key_check(&key)),
+        wrapped_key: None,
+    };
+    let json = serde_json::to_vec_pretty(&file)
+        .map_err(|e| KeyError::File(kdf.to_owned(), e.to_string()))?;
+    write_synced(kdf, &json)?;
+    Ok(key)
 }
 
 /// Add the key check to a format-1 file written before it existed, once a key has opened the
