@@ -54,3 +54,6 @@ BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclit
 # window under Xvfb with Mesa's software OpenGL (xvfb, xauth, libgl1-mesa-dri, libegl1); the
 # printed 宣誓書 is read back with pdftotext (poppler-utils).
 TEST_PACKAGES=(iproute2 pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils libxml2-utils strace)
+# script/fuzz: libfuzzer-sys compiles libFuzzer (C++) with build-essential's g++; nothing else
+# (the fuzzer is a crate, built on stable Rust).
+FUZZ_PACKAGES=(build-essential)

@@ -1,6 +1,9 @@
 //! Fuzzing of every parser that takes outside bytes (issue 25, requirement 4): each target is
 //! a `#[test]` here, run by `cargo test --workspace` (and so by `.ci/run`) for
-//! `KAZASHI_FUZZ_CASES` cases (100,000 when unset). The driver, its mutations and its
+//! `KAZASHI_FUZZ_CASES` cases (100,000 when unset), after replaying its committed corpus
+//! (`fuzz/corpus/<target>/`: real encodings, the coverage-guided fuzzer's minimised corpus
+//! and every input that once crashed a parser). The coverage-guided targets themselves
+//! (libFuzzer) are the `fuzz/` crate, run by `script/fuzz`. The driver, its mutations and its
 //! structure-aware generators are in `fuzz_support/`; the seed corpora, made from real
 //! encodings, are committed under `fuzz/corpus/<target>/` (rewrite them with
 //! `KAZASHI_FUZZ_WRITE_CORPUS=1`). See docs/security.md, "Fuzzing".
@@ -304,7 +307,13 @@ fn fuzz_sync_ingest() {
     let w = world();
     let mut dir = fast_dir();
     let mut node = new_node(w, dir.path(), shelter(w, 2));
-    let s = seeds("sync_message", w.sync.clone());
+    // The sync messages' seeds, and the coverage-guided fuzzer's corpus for this target.
+    let mut s = seeds("sync_message", w.sync.clone());
+    for x in seeds("sync_ingest", Vec::new()) {
+        if !s.contains(&x) {
+            s.push(x);
+        }
+    }
     let mut cases = 0u32;
     let stats = run("sync_ingest", &s, &gen_message, &mut |b| {
         // A fresh store every 10 000 cases (see `fuzz_link_frames`).
@@ -888,4 +897,148 @@ fn fuzz_roster_transfer() {
         }
     });
     assert!(stats.taken > 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What staff type, and the administrator's sites file
+
+/// A search (dates Western or 和暦, years, words), a typed date, a birth date as a clerk
+/// wrote it, an address key, a roster column mapping: nothing panics.
+#[test]
+fn fuzz_typed_text() {
+    let s = seeds("typed_text", Vec::new());
+    let gen_text = |u: &mut Unstructured<'_>| {
+        let pieces = [
+            "昭和",
+            "令和",
+            "元",
+            "年",
+            "月",
+            "日",
+            "S",
+            "H",
+            "R",
+            "55",
+            "２",
+            ".",
+            "/",
+            "-",
+            "〒",
+            "丁目",
+            "番地",
+            "号",
+            "の",
+            "－",
+            " ",
+            "\u{3000}",
+            "=",
+            "#",
+            "\n",
+            "髙",
+            "ｶ",
+            "\u{E0100}",
+        ];
+        let mut out = String::new();
+        for _ in 0..u.int_in_range(0..=16usize).unwrap_or(4) {
+            out.push_str(pieces[u.choose_index(pieces.len()).unwrap_or(0)]);
+        }
+        out.into_bytes()
+    };
+    run("typed_text", &s, &gen_text, &mut |b| {
+        let text = String::from_utf8_lossy(b);
+        let q = kazashi_domain::search::Query::parse(&text);
+        let _ = q.matches(
+            "たかはし",
+            "タカハシ",
+            "かざし市",
+            CivilDate::new(1980, 2, 29).ok(),
+        );
+        let _ = kazashi_domain::search::parse_typed_date(&text);
+        let _ = kazashi_domain::birth::parse_birth_date(&text);
+        let folded = kazashi_domain::normalize::fold(&text);
+        let _ = kazashi_domain::address::AddressKey::new(&folded);
+        match Mapping::parse(&text) {
+            Ok(_) => taken_any(),
+            Err(e) => {
+                assert!(!e.is_empty(), "a refusal says why");
+                Verdict::Refused
+            }
+        }
+    });
+}
+
+/// The administrator's sites file, as CSV and as TOML: a refusal says why.
+#[test]
+fn fuzz_admin_files() {
+    let s = seeds("admin_files", Vec::new());
+    run("admin_files", &s, &raw, &mut |b| {
+        let text = String::from_utf8_lossy(b);
+        let csv = kazashi_node::deployment_admin::parse_sites_csv(&text);
+        let toml = kazashi_node::deployment_admin::parse_sites_toml(&text);
+        for e in [csv.as_ref().err(), toml.as_ref().err()]
+            .into_iter()
+            .flatten()
+        {
+            assert!(!e.to_string().is_empty());
+        }
+        if csv.is_ok() || toml.is_ok() {
+            taken_any()
+        } else {
+            Verdict::Refused
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The coverage-guided targets' fixtures (`fuzz/`, run by `script/fuzz`)
+
+/// The coverage-guided fuzzer (`fuzz/`) links no lab, so the town it needs — the roster, the
+/// signed manifest, the laptops' seeded keys — is committed under `fuzz/fixtures/` (rewritten
+/// with `KAZASHI_FUZZ_WRITE_CORPUS=1`). This checks the committed copy is still the town the
+/// lab makes: same manifest bytes, same keys, a roster that reads back with the pinned hash.
+#[test]
+fn fuzz_fixtures_match_the_town() {
+    for (name, voters) in [("town", false), ("voters", true)] {
+        let (roster, fleet) = kazashi_tests::town_with(voters).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/fixtures")
+            .join(name);
+        let keys: String = fleet
+            .stations
+            .iter()
+            .map(|(s, k)| format!("{} {}\n", s.as_str(), fuzz_support::hex(&k.secret_bytes())))
+            .collect();
+        let (csv, _) = encode(&write(&roster), WriteEncoding::Utf8Bom);
+        if std::env::var_os("KAZASHI_FUZZ_WRITE_CORPUS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("roster.csv"), &csv).unwrap();
+            std::fs::write(dir.join("manifest.bin"), &fleet.manifest).unwrap();
+            std::fs::write(dir.join("keys.txt"), &keys).unwrap();
+        }
+        let stale = "stale: rewrite with KAZASHI_FUZZ_WRITE_CORPUS=1 cargo test -p kazashi-tests --test fuzz_parsers fuzz_fixtures";
+        assert_eq!(
+            std::fs::read(dir.join("manifest.bin")).unwrap(),
+            fleet.manifest,
+            "{name} manifest {stale}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("keys.txt")).unwrap(),
+            keys,
+            "{name} keys {stale}"
+        );
+        let opts = ReadOptions {
+            kind: roster.kind(),
+            mapping: Mapping::default(),
+            today: CivilDate::new(2026, 9, 1).unwrap(),
+            encoding: None,
+        };
+        let imp = read(
+            &std::fs::read(dir.join("roster.csv")).unwrap(),
+            &opts,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        let back = Roster::new(imp.kind, imp.entries, opts.today).unwrap();
+        assert_eq!(back.hash(), roster.hash(), "{name} roster {stale}");
+    }
 }

@@ -52,13 +52,24 @@ pub fn corpus_dir(target: &str) -> PathBuf {
         .join(target)
 }
 
-/// The target's seeds: the committed corpus plus `fresh` (real encodings made now). With
-/// `KAZASHI_FUZZ_WRITE_CORPUS=1` the corpus folder is rewritten from `fresh` first.
+/// The target's seeds: the committed corpus (`seed-*` from real encodings, `min-*` from the
+/// coverage-guided fuzzer, `crash-*` inputs that once failed, each run first as it is) plus
+/// `fresh` (real encodings made now). With `KAZASHI_FUZZ_WRITE_CORPUS=1` the `seed-*` files
+/// are rewritten from `fresh` first.
 pub fn seeds(target: &str, fresh: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let dir = corpus_dir(target);
     if std::env::var_os("KAZASHI_FUZZ_WRITE_CORPUS").is_some() {
-        let _ = std::fs::remove_dir_all(&dir);
+        // Only the seeds are rewritten: the coverage-guided fuzzer's minimised corpus
+        // (`min-*`) and the crash inputs kept as regression cases (`crash-*`) stay.
         std::fs::create_dir_all(&dir).unwrap();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+            {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
         for (i, s) in fresh.iter().enumerate() {
             std::fs::write(dir.join(format!("seed-{i:03}.bin")), s).unwrap();
         }
