@@ -313,6 +313,7 @@ bundle-err-revoked = it was made by a revoked laptop
 bundle-err-bad-signature = its signature does not verify
 bundle-err-replayed-bundle = it was taken in before (nothing to do)
 bundle-err-own-bundle = this laptop wrote it (nothing to do)
+bundle-err-old-format = It is in an earlier format that must be unpacked before its author can be checked, so it was not taken (nothing changed). Have its author export it again with this version of Kazashi (for a stick you trust, the command kazashi bundle import --legacy takes it)
 bundle-err-manifest-other-admin = It carries a manifest signed by another administrator; nothing was taken
 bundle-err-manifest-other-deployment = It carries another deployment's manifest; nothing was taken
 bundle-err-manifest-conflict = It carries a different manifest of the same version { $version }; nothing was taken. Tell the administrator

@@ -310,6 +310,7 @@ bundle-err-revoked = 登録を取り消されたパソコンが作ったファ�
 bundle-err-bad-signature = 署名を確認できません
 bundle-err-replayed-bundle = 以前に取り込み済みです（何もしません）
 bundle-err-own-bundle = このパソコンが書き出したファイルです（何もしません）
+bundle-err-old-format = 以前の形式のファイルです。作成者を確かめる前に展開が必要なため、取り込みません（何も変わっていません）。作成したパソコンでこの版のかざしから書き出し直してもらってください（出所の確かなUSBに限り、コマンド kazashi bundle import --legacy で取り込めます）
 bundle-err-manifest-other-admin = 別の管理者が署名した端末登録（マニフェスト）が入っています。何も取り込んでいません
 bundle-err-manifest-other-deployment = 別の配備の端末登録（マニフェスト）が入っています。何も取り込んでいません
 bundle-err-manifest-conflict = 同じ第{ $version }版で内容の違う端末登録（マニフェスト）が入っています。何も取り込んでいません。管理者に連絡してください
