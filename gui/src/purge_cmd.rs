@@ -56,7 +56,7 @@ pub fn finish_if_begun(folder: &Folder) -> anyhow::Result<Option<serde_json::Val
 
 pub fn run(args: &PurgeArgs) -> anyhow::Result<()> {
     if let Some(shown) = finish_if_begun(&args.store.folder())? {
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+        println!("{}", serde_json::to_string(&shown)?);
         return Ok(());
     }
     let (mut node, _) = open_node(&args.store)?;
@@ -83,7 +83,7 @@ pub fn run(args: &PurgeArgs) -> anyhow::Result<()> {
     let (record, verified) = purge::read_record(&folder.dir)?.context("no record")?;
     println!(
         "{}",
-        serde_json::to_string_pretty(&serde_json::json!({
+        serde_json::to_string(&serde_json::json!({
             "purged": true,
             "closed_at": close.at,
             "keys_destroyed": done.keys_destroyed,

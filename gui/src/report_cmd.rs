@@ -69,6 +69,11 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     }
     // A purged folder (issue 24) holds no personal data: its signed record is what is left.
     if let Some(shown) = crate::purge_cmd::finish_if_begun(&args.store.folder())? {
+        println!("{}", serde_json::to_string(&shown)?);
+        return Ok(());
+    }
+    // A purged folder (issue 24) holds no personal data: its signed record is what is left.
+    if let Some(shown) = crate::purge_cmd::finish_if_begun(&args.store.folder())? {
         println!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(());
     }
