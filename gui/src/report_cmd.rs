@@ -72,11 +72,6 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&shown)?);
         return Ok(());
     }
-    // A purged folder (issue 24) holds no personal data: its signed record is what is left.
-    if let Some(shown) = crate::purge_cmd::finish_if_begun(&args.store.folder())? {
-        println!("{}", serde_json::to_string_pretty(&shown)?);
-        return Ok(());
-    }
     let font = match args.kind {
         Report::EvacueesPdf => Some(crate::app::fonts::find().map_err(anyhow::Error::msg)?.0),
         _ => None,
