@@ -556,3 +556,16 @@ audit-col-staff = Staff
 audit-col-action = Action
 audit-col-detail = Detail
 audit-col-persons = Persons (refs)
+
+## Sealed notes (medical, protection) (issue 24)
+notes-title = Medical notes: { $name }
+notes-sealed-count = { $count } sealed notes (only medical staff can read them)
+notes-none = No notes
+notes-kind-medical = Medical
+notes-kind-protection = Protection (managers only)
+notes-sealed-one = (sealed: not readable on this laptop)
+notes-new = New note
+notes-add = Seal and save the note
+notes-empty = Type the note first
+notes-added = Note sealed and saved
+notes-no-key = The deployment's manifest has no { $key } key, so medical notes cannot be saved. Ask the administrator

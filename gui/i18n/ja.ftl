@@ -553,3 +553,16 @@ audit-col-staff = 職員
 audit-col-action = 操作
 audit-col-detail = 内容
 audit-col-persons = 対象（番号）
+
+## 封印メモ（問診票・保護） (issue 24)
+notes-title = 問診票メモ：{ $name }
+notes-sealed-count = 封印されたメモ { $count }件（救護の職員だけが読めます）
+notes-none = メモはありません
+notes-kind-medical = 問診票
+notes-kind-protection = 保護（責任者のみ）
+notes-sealed-one = （封印：この端末では読めません）
+notes-new = 新しいメモ
+notes-add = メモを封印して保存
+notes-empty = メモを入力してください
+notes-added = メモを封印して保存しました
+notes-no-key = この配備の配備ファイル（マニフェスト）に{ $key }の鍵がないため、問診票メモを保存できません。管理者に連絡してください

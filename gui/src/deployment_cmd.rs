@@ -10,7 +10,7 @@ use kazashi_domain::{CivilDate, Millis, SiteId, SiteKind};
 use kazashi_node::deployment_admin::{AdminFolder, Operation, read_sites};
 use kazashi_node::enrolment::Request;
 use kazashi_node::roster_db::RosterDb;
-use kazashi_sync::{Membership, Role};
+use kazashi_sync::{KeyPurpose, Membership, Role};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -61,6 +61,39 @@ pub enum DeploymentCommand {
         /// authority, only PINs do.
         #[arg(long = "card-ca")]
         card_ca: Vec<PathBuf>,
+        /// Days after the operation is closed that personal data is kept before each laptop
+        /// purges it (unset: kept until set).
+        #[arg(long = "retention-days")]
+        retention_days: Option<u32>,
+    },
+    /// Let a laptop hold the medical or manager key from the next version on: its medical
+    /// staff (medical) or leads (manager) can then read the sealed notes.
+    Grant {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The device id (hex, or its first 8 or more digits).
+        #[arg(long)]
+        device: String,
+        /// medical or manager.
+        #[arg(long)]
+        holds: String,
+    },
+    /// Stop sealing the medical or manager key to a laptop from the next version on (what it
+    /// already holds is not taken back: the keys are not rotated).
+    RevokeHolds {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(long)]
+        device: String,
+        /// medical or manager.
+        #[arg(long)]
+        holds: String,
+    },
+    /// Set how many days after closing personal data is kept (`none` clears it).
+    SetRetention {
+        #[command(flatten)]
+        admin: AdminArgs,
+        days: String,
     },
     /// Replace the JPKI CA certificates (X.509 DER, `--card-ca FILE`, repeated) the
     /// deployment trusts for cards, in the next version.
@@ -182,6 +215,14 @@ fn role(s: &str) -> anyhow::Result<Role> {
     })
 }
 
+/// `--holds`: a purpose key the administrator grants laptop by laptop.
+fn purpose(s: &str) -> anyhow::Result<KeyPurpose> {
+    match KeyPurpose::from_code(s.trim()) {
+        Some(p) if p.granted() => Ok(p),
+        _ => anyhow::bail!("--holds {s:?}: medical or manager"),
+    }
+}
+
 fn role_name(r: Role) -> &'static str {
     match r {
         Role::Station => "station",
@@ -225,7 +266,8 @@ pub fn summary(m: &Membership) -> serde_json::Value {
             serde_json::json!({"device": e.device.to_hex(), "label": e.label.as_str(),
                 "role": role_name(e.role),
                 "sites": e.sites.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-                "revoked_from_ms": m.revoked_from(&e.device)})
+                "revoked_from_ms": m.revoked_from(&e.device),
+                "holds": m.purposes_of(&e.device).iter().map(|p| p.code()).collect::<Vec<_>>()})
         })
         .collect();
     let staff: Vec<_> = m
@@ -242,6 +284,8 @@ pub fn summary(m: &Membership) -> serde_json::Value {
     let roster = d.roster_hash();
     serde_json::json!({
         "staff": staff, "closed_at": m.closed_at(), "card_cas": m.card_cas().len(),
+        "retention_days": m.retention_days(),
+        "purpose_keys": m.sealed_keys().iter().map(|k| k.purpose.code()).collect::<Vec<_>>(),
         "deployment": d.id().to_hex(), "name": d.name().as_str(), "election": d.is_election(),
         "version": m.version(), "admin": m.manifest().admin.to_hex(),
         "admin_fingerprint": kazashi_node::enrolment::fingerprint(&m.manifest().admin),
@@ -263,6 +307,7 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             sites,
             staff,
             card_ca,
+            retention_days,
         } => {
             let card_cas = read_card_cas(card_ca)?;
             let pass = admin.passphrase()?;
@@ -282,8 +327,67 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             let name = format!("{} {}", municipality.trim(), title.trim());
             let m = admin
                 .folder()
-                .init_with(name.trim(), operation, sites, staff, card_cas, &pass)
+                .init_full(
+                    name.trim(),
+                    operation,
+                    sites,
+                    staff,
+                    card_cas,
+                    *retention_days,
+                    &pass,
+                )
                 .with_context(|| format!("creating the deployment in {}", admin.dir.display()))?;
+            println!("{}", published(&admin.dir, &m));
+            Ok(())
+        }
+        DeploymentCommand::Grant {
+            admin,
+            device,
+            holds,
+        } => {
+            let purpose = purpose(holds)?;
+            let pass = admin.passphrase()?;
+            let m = admin
+                .folder()
+                .grant(&pass, device, purpose)
+                .context("nothing was signed")?;
+            println!("{}", published(&admin.dir, &m));
+            Ok(())
+        }
+        DeploymentCommand::RevokeHolds {
+            admin,
+            device,
+            holds,
+        } => {
+            let purpose = purpose(holds)?;
+            let pass = admin.passphrase()?;
+            let m = admin
+                .folder()
+                .revoke_holds(&pass, device, purpose)
+                .context("nothing was signed")?;
+            println!("{}", published(&admin.dir, &m));
+            Ok(())
+        }
+        DeploymentCommand::SetRetention { admin, days } => {
+            let days = match days.trim() {
+                "none" => None,
+                d => Some(
+                    d.parse::<u32>()
+                        .ok()
+                        .filter(|n| *n <= kazashi_sync::manifest::MAX_RETENTION_DAYS)
+                        .with_context(|| {
+                            format!(
+                                "the retention {d:?}: a number of days up to {}, or none",
+                                kazashi_sync::manifest::MAX_RETENTION_DAYS
+                            )
+                        })?,
+                ),
+            };
+            let pass = admin.passphrase()?;
+            let m = admin
+                .folder()
+                .set_retention(&pass, days)
+                .context("nothing was signed")?;
             println!("{}", published(&admin.dir, &m));
             Ok(())
         }

@@ -23,6 +23,12 @@
 //! the staff file and hashes). **Closing** (`close`) signs the last version, with `closed_at`;
 //! the folder signs nothing after it.
 //!
+//! **Purpose keys** (`purpose-keys.kzk`, [`crate::purpose_keys`]): the medical, manager and
+//! operation secrets, sealed under the deployment key; every version re-seals them to the
+//! devices holding them (`grant`, `revoke_holds`; operation: every unrevoked device), and
+//! `export-key` copies the file with the key. **Retention** (`set_retention`, `init_full`):
+//! the days after closing personal data is kept.
+//!
 //! **Two administrators.** Laptops take manifests by the one rule
 //! (`kazashi_sync::manifest::Membership::precedence`, through [`crate::enrolment::accept`]): a
 //! higher version replaces a lower one whatever its content; of two with the same version and
@@ -46,6 +52,7 @@
 //!
 //! Shelters go with `--shelters`, polling sites with `--election`; a command center with either.
 
+use crate::purpose_keys::{PURPOSE_FILE, PurposeFileError, PurposeSecrets};
 use crate::store::{KdfParams, StoreError, random_bytes, write_atomic};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -57,6 +64,7 @@ use kazashi_domain::{
     deployment::DeploymentKind,
 };
 use kazashi_sync::manifest::{ManifestError, StaffEntry};
+use kazashi_sync::purpose::{Holder, KeyPurpose, SealedKey, reseal};
 use kazashi_sync::{
     DeviceEntry, DeviceKey, Manifest, Membership, Revocation, Role, SignedManifest,
 };
@@ -139,6 +147,14 @@ pub enum AdminError {
     },
     #[error("the operating system's random source")]
     Random(#[from] StoreError),
+    #[error(transparent)]
+    PurposeKeys(#[from] PurposeFileError),
+    #[error("device {0} already holds the {1} key")]
+    AlreadyHolds(String, &'static str),
+    #[error("device {0} does not hold the {1} key")]
+    NotHolding(String, &'static str),
+    #[error("the {0} key goes to every enrolled laptop; it is not granted")]
+    NotGranted(&'static str),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AdminError + '_ {
@@ -460,6 +476,22 @@ impl AdminFolder {
         card_cas: Vec<Vec<u8>>,
         passphrase: &str,
     ) -> Result<Membership, AdminError> {
+        self.init_full(name, operation, sites, staff, card_cas, None, passphrase)
+    }
+
+    /// [`AdminFolder::init_with`] with the retention period (`--retention-days`). The purpose
+    /// secrets are made here too (`purpose-keys.kzk`, [`crate::purpose_keys`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn init_full(
+        &self,
+        name: &str,
+        operation: Operation,
+        sites: Vec<Site>,
+        staff: Vec<StaffEntry>,
+        card_cas: Vec<Vec<u8>>,
+        retention_days: Option<u32>,
+        passphrase: &str,
+    ) -> Result<Membership, AdminError> {
         if self.key_path().exists() || self.manifest_path().exists() {
             return Err(AdminError::Exists(self.dir.clone()));
         }
@@ -478,6 +510,8 @@ impl AdminFolder {
         let deployment = Deployment::new(id, name, kind, RosterHash([0; 32]), sites)?;
         let key = DeviceKey::from_seed(*Zeroizing::new(random_bytes::<32>()?));
         let sealed = seal_key(&key, id, passphrase)?;
+        let secrets = PurposeSecrets::generate()?;
+        let secrets_file = secrets.seal(&key, id)?;
         let manifest = Manifest {
             version: 1,
             deployment,
@@ -487,8 +521,8 @@ impl AdminFolder {
             staff,
             closed_at: None,
             card_cas,
-            sealed_keys: Vec::new(),
-            retention_days: None,
+            sealed_keys: reseal(&[], &[], &secrets.list(), random_bytes()?),
+            retention_days,
         };
         let signed = SignedManifest::sign(&manifest, &key).map_err(AdminError::Sign)?;
         let bytes = signed.encode();
@@ -496,6 +530,8 @@ impl AdminFolder {
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let key_path = self.key_path();
         write_atomic(&key_path, &sealed).map_err(io(&key_path))?;
+        let purpose_path = self.dir.join(PURPOSE_FILE);
+        write_atomic(&purpose_path, &secrets_file).map_err(io(&purpose_path))?;
         self.publish(1, &bytes)?;
         Ok(members)
     }
@@ -548,11 +584,116 @@ impl AdminFolder {
             return Err(AdminError::VersionExists(next.version));
         }
         let key = self.key(passphrase)?;
+        // Every version re-seals the purpose secrets to the devices holding them now.
+        let secrets = self.purpose_secrets(&key, next.deployment.id())?;
+        let active: Vec<DeviceId> = next
+            .devices
+            .iter()
+            .map(|d| d.device)
+            .filter(|d| !next.revoked.iter().any(|r| r.device == *d))
+            .collect();
+        next.sealed_keys = reseal(&next.sealed_keys, &active, &secrets.list(), random_bytes()?);
         let signed = SignedManifest::sign(&next, &key).map_err(AdminError::Sign)?;
         let bytes = signed.encode();
         let members = current.update(&bytes).map_err(AdminError::Sign)?;
         self.publish(next.version, &bytes)?;
         Ok(members)
+    }
+
+    /// The purpose secrets: opened from `purpose-keys.kzk`, or, in a folder made before them,
+    /// made now and written (before any manifest sealed to them is published).
+    fn purpose_secrets(
+        &self,
+        key: &DeviceKey,
+        deployment: DeploymentId,
+    ) -> Result<PurposeSecrets, AdminError> {
+        let path = self.dir.join(PURPOSE_FILE);
+        if path.exists() {
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            return Ok(PurposeSecrets::open(&bytes, key, deployment, &path)?);
+        }
+        let secrets = PurposeSecrets::generate()?;
+        let bytes = secrets.seal(key, deployment)?;
+        write_atomic(&path, &bytes).map_err(io(&path))?;
+        Ok(secrets)
+    }
+
+    /// Let `device` hold `purpose`'s key (medical or manager) from the next version on: its
+    /// laptop can then read the notes sealed to it.
+    pub fn grant(
+        &self,
+        passphrase: &str,
+        device: &str,
+        purpose: KeyPurpose,
+    ) -> Result<Membership, AdminError> {
+        if !purpose.granted() {
+            return Err(AdminError::NotGranted(purpose.code()));
+        }
+        let current = self.current()?;
+        let device = find_device(&current, device)?;
+        if current.revoked_from(&device).is_some() {
+            return Err(AdminError::Revoked(device.short()));
+        }
+        self.reissue(passphrase, |m| {
+            let placeholder = || SealedKey {
+                purpose,
+                public: [0; 32],
+                ephemeral: [0; 32],
+                holders: Vec::new(),
+            };
+            if !m.sealed_keys.iter().any(|k| k.purpose == purpose) {
+                m.sealed_keys.push(placeholder());
+            }
+            for k in m.sealed_keys.iter_mut().filter(|k| k.purpose == purpose) {
+                if k.holders.iter().any(|h| h.device == device) {
+                    return Err(AdminError::AlreadyHolds(device.short(), purpose.code()));
+                }
+                k.holders.push(Holder {
+                    device,
+                    wrapped: Vec::new(),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Stop sealing `purpose`'s key to `device` from the next version on. What the laptop
+    /// already unwrapped is not taken back (the keys are not rotated: docs/security.md).
+    pub fn revoke_holds(
+        &self,
+        passphrase: &str,
+        device: &str,
+        purpose: KeyPurpose,
+    ) -> Result<Membership, AdminError> {
+        if !purpose.granted() {
+            return Err(AdminError::NotGranted(purpose.code()));
+        }
+        let current = self.current()?;
+        let device = find_device(&current, device)?;
+        self.reissue(passphrase, |m| {
+            let mut found = false;
+            for k in m.sealed_keys.iter_mut().filter(|k| k.purpose == purpose) {
+                let before = k.holders.len();
+                k.holders.retain(|h| h.device != device);
+                found |= k.holders.len() != before;
+            }
+            if !found {
+                return Err(AdminError::NotHolding(device.short(), purpose.code()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Set (or clear, with `None`) how many days after closing personal data is kept.
+    pub fn set_retention(
+        &self,
+        passphrase: &str,
+        days: Option<u32>,
+    ) -> Result<Membership, AdminError> {
+        self.reissue(passphrase, |m| {
+            m.retention_days = days;
+            Ok(())
+        })
     }
 
     fn publish(&self, version: u32, bytes: &[u8]) -> Result<(), AdminError> {
@@ -725,6 +866,17 @@ impl AdminFolder {
         let back = std::fs::read(&dest).map_err(io(&dest))?;
         if back != bytes {
             return Err(AdminError::KeyFile(dest, "the copy differs".into()));
+        }
+        // The purpose secrets go with it (sealed under the same key): a folder restored
+        // without them would make new ones, and every note sealed so far would be unreadable.
+        let purpose = self.dir.join(PURPOSE_FILE);
+        if purpose.exists() {
+            let bytes = std::fs::read(&purpose).map_err(io(&purpose))?;
+            let to = to.join(PURPOSE_FILE);
+            write_atomic(&to, &bytes).map_err(io(&to))?;
+            if std::fs::read(&to).map_err(io(&to))? != bytes {
+                return Err(AdminError::KeyFile(to, "the copy differs".into()));
+            }
         }
         Ok(dest)
     }

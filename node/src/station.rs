@@ -43,6 +43,10 @@ pub enum StationError {
     /// manager opens it again.
     #[error("this site is closed: no {0} is taken here until a manager (責任者) opens it again")]
     SiteClosed(&'static str),
+    /// Notes are sealed (`crate::notes`): the plain 問診票 field of earlier versions is never
+    /// written again.
+    #[error("a medical note in the clear is refused: add it as a sealed note")]
+    PlaintextNote,
 }
 
 /// The result of taking in a peer's event.
@@ -163,6 +167,11 @@ impl<C: Clock> Station<C> {
         body: EventBody,
         persist: impl FnOnce(&Event) -> Result<(), E>,
     ) -> Result<Event, E> {
+        if let EventBody::HouseholdCard { card, .. } = &body
+            && card.members.iter().any(|m| m.medical_note.is_some())
+        {
+            return Err(StationError::PlaintextNote.into());
+        }
         self.check_references(&body)?;
         // Tick only once the body is known to be acceptable, so refused input leaves no gap.
         let mut clock = self.hlc.clone();

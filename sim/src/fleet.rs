@@ -4,7 +4,10 @@
 
 use kazashi_domain::text::Label;
 use kazashi_domain::{Deployment, SiteId};
-use kazashi_sync::{DeviceEntry, DeviceKey, Manifest, Role, SignedManifest};
+use kazashi_sync::purpose::{Holder, reseal};
+use kazashi_sync::{
+    DeviceEntry, DeviceKey, KeyPurpose, Manifest, PurposeSecret, Role, SealedKey, SignedManifest,
+};
 use sha2::{Digest, Sha256};
 
 pub struct Fleet {
@@ -75,6 +78,40 @@ pub fn fleet_sized(deployment: &Deployment, seed: u64, per_site: u8) -> Result<F
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
+    // The purpose keys, seeded too: the medical and manager keys go to every laptop of a
+    // drill fleet (the demo's one laptop reads and writes notes), the operation key to all.
+    let active: Vec<_> = devices.iter().map(|d: &DeviceEntry| d.device).collect();
+    let secret = |what: &str| PurposeSecret::new(seeded_key(seed, what).secret_bytes());
+    let (medical, manager, operation) = (
+        secret("purpose-medical"),
+        secret("purpose-manager"),
+        secret("purpose-operation"),
+    );
+    let grants: Vec<SealedKey> = [KeyPurpose::Medical, KeyPurpose::Manager]
+        .into_iter()
+        .map(|purpose| SealedKey {
+            purpose,
+            public: [0; 32],
+            ephemeral: [0; 32],
+            holders: active
+                .iter()
+                .map(|d| Holder {
+                    device: *d,
+                    wrapped: Vec::new(),
+                })
+                .collect(),
+        })
+        .collect();
+    let sealed_keys = reseal(
+        &grants,
+        &active,
+        &[
+            (KeyPurpose::Medical, &medical),
+            (KeyPurpose::Manager, &manager),
+            (KeyPurpose::Operation, &operation),
+        ],
+        seeded_key(seed, "purpose-ephemeral").secret_bytes(),
+    );
     let manifest = Manifest {
         version: 1,
         deployment: deployment.clone(),
@@ -84,7 +121,7 @@ pub fn fleet_sized(deployment: &Deployment, seed: u64, per_site: u8) -> Result<F
         staff: Vec::new(),
         closed_at: None,
         card_cas: vec![crate::card::TEST_CA.to_vec()],
-        sealed_keys: Vec::new(),
+        sealed_keys,
         retention_days: None,
     };
     let signed = SignedManifest::sign(&manifest, &admin).map_err(|e| e.to_string())?;

@@ -396,9 +396,8 @@ mod tests {
             let mut b = bytes.to_vec();
             b[i] ^= 0x41;
             // Any flipped byte stops at least one of the two holders from reading the text.
-            let reads = |p, s| {
-                open(&b, NoteKind::Medical, b"p", p, s).is_ok_and(|t| t.as_str() == "note")
-            };
+            let reads =
+                |p, s| open(&b, NoteKind::Medical, b"p", p, s).is_ok_and(|t| t.as_str() == "note");
             assert!(
                 !(reads(KeyPurpose::Medical, &medical) && reads(KeyPurpose::Manager, &manager)),
                 "byte {i}"

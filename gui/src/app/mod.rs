@@ -14,6 +14,7 @@ pub mod command;
 pub mod enrol;
 pub mod fonts;
 pub mod network;
+pub mod notes;
 pub mod oath;
 pub mod polling;
 pub mod present;

@@ -61,6 +61,8 @@ pub struct List {
     reason: CheckOutReason,
     to: Option<SiteId>,
     undo: Option<(EventId, String)>,
+    /// The sealed notes of the one person chosen.
+    notes: super::notes::NotesPanel,
 }
 
 impl Default for List {
@@ -75,6 +77,7 @@ impl Default for List {
             reason: CheckOutReason::Home,
             to: None,
             undo: None,
+            notes: Default::default(),
         }
     }
 }
@@ -201,6 +204,12 @@ impl List {
             .filter(|&i| self.rows.get(i).is_some_and(|r| self.visible(r, &folded)))
             .collect();
         let action = self.actions(ui, cx);
+        // One person chosen: their sealed notes (the text for medical staff only).
+        let mut one = self.rows.iter().filter(|r| r.ticked);
+        if let (Some(r), None) = (one.next(), one.next()) {
+            let (person, label) = (r.person, r.label.clone());
+            self.notes.show(ui, cx, person, &label);
+        }
         let row_h = 26.0;
         egui::ScrollArea::vertical()
             .max_height(ui.available_height() - 60.0)

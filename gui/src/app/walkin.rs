@@ -3,7 +3,8 @@
 //! (避難者カード): damage, where they stay (in the shelter, or at home / in a car / a tent and
 //! supported from here), car, pets, who may be told they are here, the DV block, and 問診票
 //! notes that only medical staff see or write. One submit writes the registration, the card,
-//! and the check-in or the support-only registration.
+//! and the check-in or the support-only registration, then each 問診票 note as a sealed note
+//! (`kazashi_node::notes`; never in the card's plain `medical_note`).
 
 use super::reception::staying_combo;
 use super::{Cx, RED, big, labelled};
@@ -15,6 +16,7 @@ use kazashi_domain::event::{
 };
 use kazashi_domain::ids::{HouseholdRef, PersonRef};
 use kazashi_domain::roster::{CareNeed, Sex};
+use kazashi_domain::sealed_note::NoteKind;
 use kazashi_domain::search::parse_typed_date;
 use kazashi_domain::text::{Address, KanaReading, Label, Note, PersonName, Phone};
 use kazashi_node::Clock;
@@ -385,6 +387,18 @@ impl Form {
             || cx.tr.t("walkin-bad-notes"),
             &mut errors,
         );
+        // Medical notes are sealed to the deployment's medical and manager keys
+        // (`kazashi_node::notes`): refused before anything is written if the manifest has none.
+        if extras.iter().any(|(_, _, m)| m.is_some())
+            && let Some(missing) = kazashi_sync::sealed::recipients(NoteKind::Medical)
+                .iter()
+                .find(|p| cx.node.membership().purpose_public(**p).is_none())
+        {
+            errors.push(
+                cx.tr
+                    .t_with("notes-no-key", &[("key", missing.code().into())]),
+            );
+        }
         if !errors.is_empty() {
             self.errors = errors;
             return false;
@@ -402,16 +416,23 @@ impl Form {
                 index: u16::try_from(i).unwrap_or(u16::MAX),
             })
             .collect();
+        let mut sealed_notes = Vec::new();
         let members = refs
             .iter()
             .zip(extras)
-            .map(|(p, (allergies, medication, medical_note))| MemberCard {
-                person: *p,
-                care_needs: BTreeSet::new(),
-                allergies,
-                medication,
-                disclosure: None,
-                medical_note,
+            .map(|(p, (allergies, medication, medical))| {
+                if let Some(note) = medical {
+                    sealed_notes.push((*p, note));
+                }
+                MemberCard {
+                    person: *p,
+                    care_needs: BTreeSet::new(),
+                    allergies,
+                    medication,
+                    disclosure: None,
+                    // Never in the clear: sealed notes below.
+                    medical_note: None,
+                }
             })
             .collect();
         let household = HouseholdRef::WalkIn(reg.id());
@@ -456,6 +477,18 @@ impl Form {
         if cx.record(body).is_none() {
             return false;
         }
+        // The registration stands even if a note is refused (said; the form is cleared so
+        // that it is not registered twice).
+        let mut note_refused = None;
+        for (person, note) in sealed_notes {
+            let operator = cx.login.operator;
+            if let Err(e) = cx
+                .node
+                .add_note(operator, person, NoteKind::Medical, note.as_str())
+            {
+                note_refused = Some(e.to_string());
+            }
+        }
         let id = if self.staying == StayingPlace::InShelter {
             "checked-in"
         } else {
@@ -463,7 +496,13 @@ impl Form {
         };
         let text = cx.tr.t_with(id, &[("count", count.into())]);
         *self = Form::default();
-        cx.say(text, true);
+        match note_refused {
+            None => cx.say(text, true),
+            Some(why) => {
+                let why = cx.tr.t_with("refused", &[("why", why.into())]);
+                cx.say(format!("{text} / {why}"), false);
+            }
+        }
         true
     }
 }

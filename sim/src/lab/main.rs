@@ -33,6 +33,8 @@ mod window_close_tests;
 #[cfg(test)]
 mod window_enrol_tests;
 #[cfg(test)]
+mod window_notes_tests;
+#[cfg(test)]
 mod window_purge_tests;
 #[cfg(test)]
 mod window_roster_tests;
