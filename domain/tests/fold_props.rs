@@ -46,6 +46,8 @@ enum Op {
     Tally(usize, u32),
     Lift(usize),
     Consent(usize, u8),
+    /// An audit record: its number and a made-up `prev` (0: the chain start).
+    Audit(u64, u8),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -70,6 +72,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0usize..2, 0u32..500).prop_map(|(s, n)| Op::Tally(s, n)),
         1 => (0usize..3).prop_map(Op::Lift),
         1 => (0usize..64, 0u8..4).prop_map(|(m, d)| Op::Consent(m, d)),
+        1 => (1u64..6, 0u8..3).prop_map(|(n, p)| Op::Audit(n, p)),
     ]
 }
 
@@ -342,6 +345,15 @@ fn build(script: &[(Op, u64, u32, u8)]) -> Vec<Event> {
                     disclosure: LEVELS[usize::from(*d)],
                 },
             ),
+            Op::Audit(n, p) => (
+                SITES[0],
+                EventBody::Audit(Box::new(kazashi_domain::audit::AuditRecord {
+                    seq: *n,
+                    prev: [*p; 32],
+                    action: kazashi_domain::audit::AuditAction::MedicalNoteView,
+                    persons: vec![pool[usize::from(*p) % pool.len()]],
+                })),
+            ),
         };
         let e = ev(*d, site_id, wall, *counter, body);
         if let EventBody::WalkInRegistration { members, .. } = e.body() {
@@ -375,6 +387,8 @@ struct View {
     walk_ins: Vec<(PersonRef, WalkInPerson)>,
     last_per_site: BTreeMap<SiteId, kazashi_domain::Timestamp>,
     consent: Vec<Disclosure>,
+    /// Every device's audit chain over the records written up to `as_of`.
+    audit: Vec<kazashi_domain::audit_chain::DeviceChain>,
 }
 
 fn view(s: &State, roster: &Roster, persons: &[PersonRef], as_of: Option<Millis>) -> View {
@@ -430,6 +444,10 @@ fn view(s: &State, roster: &Roster, persons: &[PersonRef], as_of: Option<Millis>
             .iter()
             .map(|p| s.consent_level(p, roster, as_of))
             .collect(),
+        audit: kazashi_domain::audit_chain::verify_chains(
+            s.events_unordered()
+                .filter(|e| as_of.is_none_or(|t| e.at().wall_ms <= t)),
+        ),
     }
 }
 

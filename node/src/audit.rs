@@ -148,6 +148,12 @@ impl<C: Clock> Node<C> {
         action: AuditAction,
         persons: Vec<PersonRef>,
     ) -> Result<Option<Event>, NodeError> {
+        // Revoked or unlisted: nothing (whatever else `write_block` names first, e.g. a close).
+        let me = self.device();
+        if self.membership().revoked_from(&me).is_some() || self.membership().device(&me).is_none()
+        {
+            return Ok(None);
+        }
         match self.write_block() {
             None | Some(WriteBlock::Closed { .. } | WriteBlock::Relay) => {}
             Some(WriteBlock::Revoked { .. } | WriteBlock::NotListed) => return Ok(None),

@@ -290,3 +290,111 @@ fn reads_unlocks_and_a_roster_switch_are_audited_chained_and_a_hole_shows() {
         }
     ));
 }
+
+/// Manifest `version` enrolling stations 1 and 2 and relay 5, closed at `closed_at` if set,
+/// laptop 2 revoked from `revoke_2` if set.
+fn manifest(
+    version: u32,
+    roster: &Roster,
+    closed_at: Option<u64>,
+    revoke_2: Option<u64>,
+) -> Vec<u8> {
+    use crate::link::tests::{deployment, device};
+    use kazashi_domain::text::Label;
+    use kazashi_sync::{DeviceEntry, DeviceKey, Manifest, Revocation, Role, SignedManifest};
+    let admin = DeviceKey::from_seed([100; 32]);
+    let entry = |n: u8, role: Role| DeviceEntry {
+        device: device(n),
+        role,
+        label: Label::new(&format!("端末{n}")).unwrap(),
+        sites: vec![],
+    };
+    let m = Manifest {
+        version,
+        deployment: deployment(1, roster.hash()),
+        admin: admin.device_id(),
+        devices: vec![
+            entry(1, Role::Station),
+            entry(2, Role::Station),
+            entry(5, Role::Relay),
+        ],
+        revoked: revoke_2
+            .map(|from_ms| Revocation {
+                device: device(2),
+                from_ms,
+            })
+            .into_iter()
+            .collect(),
+        staff: vec![],
+        closed_at,
+        card_cas: vec![],
+        sealed_keys: Vec::new(),
+        retention_days: None,
+    };
+    SignedManifest::sign(&m, &admin).unwrap().encode()
+}
+
+#[test]
+fn a_relay_and_a_closed_operation_still_write_audit_records_and_peers_take_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let roster = Arc::new(crate::link::tests::roster());
+    let v1 = manifest(1, &roster, None, None);
+    let mut a = create(dir.path(), 1, &v1, &roster, &clock);
+    let mut relay = create(dir.path(), 5, &v1, &roster, &clock);
+    let lead = op("sekinin");
+
+    // A relay writes no event but its audit records, and a station takes them.
+    clock.advance(1000);
+    assert!(matches!(
+        relay.record(
+            lead,
+            kazashi_domain::EventBody::SiteLifecycle(kazashi_domain::event::SiteState::Opened)
+        ),
+        Err(crate::node::NodeError::WritesStopped(
+            crate::node::WriteBlock::Relay
+        ))
+    ));
+    let req = ReportRequest {
+        report: Report::Status,
+        site: None,
+        as_of: None,
+        now: T0 + 1000,
+        font: None,
+        pfif_domain: PFIF_DOMAIN,
+    };
+    relay.export_audited(lead, &req).unwrap();
+    assert_eq!(audits(&relay).len(), 1);
+    sync(&mut relay, &mut a);
+    assert!(a.store().quarantined().unwrap().is_empty());
+    let chains = a.audit_chains();
+    assert!(
+        chains
+            .iter()
+            .any(|c| c.device == relay.device() && c.intact())
+    );
+
+    // The operation closes: nothing more is written but audit records, and a peer holding
+    // the closing manifest takes them.
+    check_in(&mut a, 1);
+    clock.advance(60_000);
+    let v2 = manifest(2, &roster, Some(T0 + 30_000), None);
+    a.adopt_manifest(&v2).unwrap();
+    let mut b = create(dir.path(), 2, &v2, &roster, &clock);
+    assert!(a.write_block().is_some());
+    a.export_audited(lead, &req).unwrap();
+    sync(&mut a, &mut b);
+    assert!(
+        b.store().quarantined().unwrap().is_empty(),
+        "a peer refused an audit record"
+    );
+    assert_eq!(b.audit_rows(&AuditFilter::default()).len(), 2);
+
+    // A revoked laptop writes nothing, audit records included (its peers would refuse them),
+    // and its read goes on.
+    let v3 = manifest(3, &roster, Some(T0 + 30_000), Some(T0));
+    b.adopt_manifest(&v3).unwrap();
+    let before = b.state().len();
+    assert!(b.export_audited(lead, &req).is_ok());
+    assert_eq!(b.state().len(), before);
+}

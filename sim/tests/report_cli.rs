@@ -115,3 +115,50 @@ fn reports_are_written_read_back_and_refused_in_words() {
     );
     refused_quietly(&report(&dir, "everything", &[]), "unknown report");
 }
+
+#[test]
+fn every_report_is_on_the_audit_record_with_the_staff_id_only_if_it_is_staff_here() {
+    use kazashi_domain::audit::{AuditAction, ExportKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("laptop");
+    write_alone(&dir, 1, 3);
+    json(&report(&dir, "evacuees", &[]));
+    json(&report(&dir, "status", &["--staff", "1234"]));
+    // A refused report writes no file and no record.
+    refused(&report(&dir, "turnout", &[]), "for elections");
+    let (node, _) = kazashi_node::enrolled::open(
+        &kazashi_node::enrolled::Folder::new(&dir),
+        common::PASS,
+        common::PASS,
+        kazashi_node::SystemClock,
+    )
+    .unwrap();
+    let rows = node.audit_rows(&kazashi_node::audit::AuditFilter::default());
+    let exports: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.detail.clone(), r.staff.as_str().to_owned()))
+        .collect();
+    assert_eq!(exports.len(), 2, "{exports:?}");
+    // The id typed was not staff on this laptop (a PIN, say): the record names nobody.
+    assert!(
+        exports
+            .iter()
+            .all(|(_, staff)| staff == kazashi_node::audit::NOBODY)
+    );
+    let kinds: Vec<bool> = node
+        .state()
+        .events_unordered()
+        .filter_map(|e| match e.body() {
+            kazashi_domain::EventBody::Audit(r) => Some(matches!(
+                r.action,
+                AuditAction::Export {
+                    kind: ExportKind::Evacuees | ExportKind::Status,
+                    ..
+                }
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, vec![true, true]);
+    assert!(node.audit_chains().iter().all(|c| c.intact()));
+}
