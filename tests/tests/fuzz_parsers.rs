@@ -391,6 +391,39 @@ fn fuzz_manifest() {
     assert!(stats.taken > 0);
 }
 
+/// A sealed note's bytes (issue 24): decoding checks every bound and reads every byte; a note
+/// opens only to the text it was sealed with (a flipped byte in another purpose's wrap may
+/// leave it readable with this one, never with other text).
+#[test]
+fn fuzz_sealed_note() {
+    use kazashi_domain::sealed_note::NoteKind;
+    use kazashi_sync::KeyPurpose;
+    use kazashi_sync::sealed;
+    const TEXT: &str = "問診票: 血圧の薬を持参 (fuzz seed)";
+    let w = world();
+    let me = &w.keys[shelter(w, 0)];
+    let secret = w.members.unseal(KeyPurpose::Medical, me).unwrap();
+    let note = sealed::seal(TEXT, NoteKind::Medical, b"person", &w.members, &[7; 64]).unwrap();
+    let dv = sealed::seal("DV", NoteKind::Protection, b"person", &w.members, &[8; 64]).unwrap();
+    let s = seeds(
+        "sealed_note",
+        vec![note.as_bytes().to_vec(), dv.as_bytes().to_vec()],
+    );
+    let stats = run("sealed_note", &s, &raw, &mut |b| {
+        let parsed = sealed::sealed_to(b);
+        match sealed::open(b, NoteKind::Medical, b"person", KeyPurpose::Medical, &secret) {
+            Ok(text) => {
+                assert!(parsed.is_ok(), "opened bytes that do not decode");
+                assert_eq!(text.as_str(), TEXT, "a note opened to another text");
+                taken(b == note.as_bytes())
+            }
+            Err(_) if parsed.is_ok() => taken_any(),
+            Err(_) => Verdict::Refused,
+        }
+    });
+    assert!(stats.taken > 0);
+}
+
 #[test]
 fn fuzz_bundle() {
     let w = world();
