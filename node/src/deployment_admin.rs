@@ -901,6 +901,10 @@ fn find_device(members: &Membership, text: &str) -> Result<DeviceId, AdminError>
 }
 
 #[cfg(test)]
+#[path = "deployment_admin_purpose_tests.rs"]
+mod purpose_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
