@@ -72,12 +72,12 @@ struct KdfFile {
     format: String,
     params: KdfParams,
     salt: String,
-    /// Hex of [`key_check`] of the passphrase key (absent in files written before it existed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    check: Option<String>,
     /// Format 2: hex of nonce (12 bytes) and the sealed data key (48 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     wrapped_key: Option<String>,
+    /// Hex of [`key_check`] of the passphrase key (absent in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<String>,
 }
 
 /// Why a key file failed.
@@ -235,7 +235,16 @@ pub(crate) fn open(kdf: &Path, passphrase: &str) -> Result<(Zeroizing<[u8; 32]>,
         .as_slice()
         .try_into()
         .map_err(|_| damaged("a data key of the wrong length"))?;
-    Ok((Zeroizing::new(key), checked))
+    if !checked {
+        // The wrapped key authenticated under this passphrase's key: it is the right one, and
+        // a file that lost its check gets it back (best effort).
+        let mut file = file;
+        file.check = Some(key_check(&kek));
+        if let Ok(json) = serde_json::to_vec_pretty(&file) {
+            let _ = write_synced(kdf, &json);
+        }
+    }
+    Ok((Zeroizing::new(key), true))
 }
 
 /// `path` with `suffix` appended to its file name.
