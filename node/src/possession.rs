@@ -14,10 +14,28 @@
 //! (`00 20 00 80`, no data) before every VERIFY, and with one try left the app stops and says
 //! so — the holder resets it at city hall, or uses their PIN elsewhere.
 //!
-//! **Lockout**: consecutive failures (a wrong PIN, a card whose signature does not verify)
-//! are counted per staff id and per card key in the encrypted store's settings, so a restart
-//! does not reset them; after [`MAX_FAILURES`] the subject is locked for [`LOCK_MS`]. A success
-//! clears the count.
+//! **Lockout**: consecutive wrong PINs are counted per staff id and per card key in the
+//! encrypted store's settings, so a restart does not reset them; after [`MAX_FAILURES`] the
+//! subject is locked for [`LOCK_MS`]. A success clears the count (the setting is deleted: a
+//! card that proved itself leaves no lockout record behind).
+//!
+//! **What is charged to a card key, and what is not.** The card key names a certificate, and
+//! the certificate is readable by anyone without a PIN, so a copy of it on another card (the
+//! attacker's own card, which accepts whatever PIN its maker chose) presents the same card key.
+//! A failure is charged to the card key only if the genuine card could have caused it:
+//! - a **wrong PIN** answer: the genuine card says so when its holder mistypes, so it counts
+//!   (a copy can fake the answer too — we cannot tell the two apart from the answer alone;
+//!   see the note below);
+//! - a **signature that does not verify after the PIN was accepted** ([`Refusal::NotItsKey`]):
+//!   the genuine card, once it accepted its own PIN, signs with the certificate's key, and that
+//!   signature verifies. A failing one proves the card on the reader is *not* the card the
+//!   certificate names, so it is not charged to that card key: five tries with a copied
+//!   certificate do not lock the genuine card out. The copy gains nothing from retrying (it
+//!   cannot produce the signature), and each attempt is refused as a copy.
+//!
+//! Note: a copy that answers "wrong PIN" five times can still lock the genuine card key here
+//! for [`LOCK_MS`]; the card's own counter (which Kazashi never takes below two tries) is the
+//! real limit on guessing, and the staff id and PIN remain as the way in meanwhile.
 
 use crate::card::{AuthCert, CardError, CardSession, Chain, Pin, PinFor, Transport};
 use crate::clock::Clock;
@@ -121,10 +139,10 @@ impl<C: Clock> Node<C> {
         Ok(c.locked_until.filter(|u| now < *u))
     }
 
-    /// A success: the count of `s` starts again.
+    /// A success: the count of `s` starts again, and its record is forgotten.
     pub fn pin_succeeded(&self, s: Subject<'_>) -> Result<(), NodeError> {
         if self.setting(&s.key())?.is_some() {
-            self.set_setting(&s.key(), &Count::default().encode())?;
+            self.store().delete_meta(&s.key())?;
         }
         Ok(())
     }
@@ -192,7 +210,7 @@ impl<C: Clock> Node<C> {
         let c = challenge().map_err(Refusal::Card)?;
         let (digest_info, signature) = session.sign(&c).map_err(Refusal::Card)?;
         if !presented.cert.verifies(&digest_info, &signature) {
-            self.pin_failed(Subject::Card(&card))?;
+            // Not the certificate's card: not charged to its card key (module docs).
             return Err(Refusal::NotItsKey);
         }
         self.pin_succeeded(Subject::Card(&card))?;

@@ -6,8 +6,9 @@ use crate::card::{AuthCert, BasicFour, CardError, CardSession, Chain, Pin, PinFo
 use crate::clock::Clock;
 use crate::node::{Node, NodeError};
 use kazashi_domain::detector::{Candidate, LIKELY};
-use kazashi_domain::event::{Event, EventBody};
+use kazashi_domain::event::{Event, EventBody, WalkInPerson};
 use kazashi_domain::ids::{CardKey, ListNumber, OperatorId, PersonId, PersonRef};
+use kazashi_domain::text::{Address, Label, PersonName, TextError};
 use unicode_normalization::UnicodeNormalization;
 
 /// What a PIN-less tap found.
@@ -116,6 +117,33 @@ impl<C: Clock> Node<C> {
         }
     }
 
+    /// Register a walk-in from their card's basic four (a person not on the roster: another
+    /// town's resident), and bind the card to them. The one card flow that keeps the basic
+    /// four: as the walk-in's registration (name, birth date, sex, address), in the encrypted
+    /// log like any walk-in typed by staff. Returns the walk-in.
+    pub fn register_walk_in_by_card(
+        &mut self,
+        operator: OperatorId,
+        card: CardKey,
+        four: &BasicFour,
+        home_municipality: Option<Label>,
+    ) -> Result<PersonRef, WalkInByCardError> {
+        let person = walk_in_of(four)?;
+        let reg = self.record(
+            operator,
+            EventBody::WalkInRegistration {
+                members: vec![person],
+                home_municipality,
+            },
+        )?;
+        let walk_in = PersonRef::WalkIn {
+            registration: reg.id(),
+            index: 0,
+        };
+        self.bind_card(operator, card, walk_in)?;
+        Ok(walk_in)
+    }
+
     /// The voter of a scanned 入場券 barcode. A keyboard-wedge scanner types the 名簿番号
     /// (full-width digits and stray spaces are tolerated).
     pub fn admission_ticket(&self, scanned: &str) -> Result<PersonId, TicketError> {
@@ -138,6 +166,28 @@ impl<C: Clock> Node<C> {
     pub fn search(&mut self, query: &str, limit: usize) -> Vec<PersonId> {
         self.search_index().search(query, limit)
     }
+}
+
+/// Why a card's basic four did not become a walk-in registration (nothing was written).
+#[derive(Debug, thiserror::Error)]
+pub enum WalkInByCardError {
+    #[error("the card's {0}")]
+    Text(#[from] TextError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// A walk-in's entry from a card's basic four, exactly as the card has them (no reading: the
+/// card carries none; care needs are asked, not read).
+pub fn walk_in_of(four: &BasicFour) -> Result<WalkInPerson, TextError> {
+    Ok(WalkInPerson {
+        name: PersonName::new(&four.name)?,
+        kana: None,
+        birth_date: Some(four.birth_date),
+        sex: four.sex,
+        address: Some(Address::new(&four.address)?),
+        care_needs: Default::default(),
+    })
 }
 
 /// The possession check (an election option): after the JPKI PIN, the card signs a fresh

@@ -153,6 +153,9 @@ pub struct Quarantined {
     pub bytes: Vec<u8>,
 }
 
+/// One row of a table as [`Store::raw_tables`] reads it: each column's bytes.
+pub type RawRow = Vec<Vec<u8>>;
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -597,6 +600,42 @@ impl Store {
             params![k, v],
         )?;
         Ok(())
+    }
+
+    /// Every row of every table, each column as bytes (text as UTF-8, integers as their
+    /// decimal digits, NULL as nothing), by table name: what the file holds, for audits and
+    /// the minimisation test (`tests/tests/card_minimise.rs`).
+    pub fn raw_tables(&self) -> Result<Vec<(String, Vec<RawRow>)>, StoreError> {
+        use rusqlite::types::ValueRef;
+        let names: Vec<String> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+            st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        let mut out = Vec::new();
+        for name in names {
+            let mut st = self
+                .conn
+                .prepare(&format!("SELECT * FROM \"{}\"", name.replace('"', "\"\"")))?;
+            let n = st.column_count();
+            let mut rows = st.query([])?;
+            let mut kept = Vec::new();
+            while let Some(r) = rows.next()? {
+                let mut cols = Vec::with_capacity(n);
+                for i in 0..n {
+                    cols.push(match r.get_ref(i)? {
+                        ValueRef::Null => Vec::new(),
+                        ValueRef::Integer(v) => v.to_string().into_bytes(),
+                        ValueRef::Real(v) => v.to_string().into_bytes(),
+                        ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+                    });
+                }
+                kept.push(cols);
+            }
+            out.push((name, kept));
+        }
+        Ok(out)
     }
 
     /// Remove a value kept by key (nothing to do when there is none).

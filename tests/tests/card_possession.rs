@@ -195,3 +195,63 @@ fn the_chain_is_checked_against_the_manifests_card_cas_before_any_pin() {
     // None at all.
     assert_eq!(present(&none, START_MS), (Err(Refusal::NoCas), 0));
 }
+
+/// A copied certificate's failed signature is not charged to the genuine card (issue 24):
+/// the copy accepts its own PIN and cannot sign with the certificate's key, so each try is
+/// refused as a copy — but ten of them do not lock the card key, and the genuine card then
+/// proves itself at once. Wrong PINs, which the genuine card could have caused, still count.
+/// (In process: the virtual card answers directly.)
+#[test]
+fn copied_certificate_failures_do_not_lock_the_genuine_card() {
+    use kazashi_node::possession::{MAX_FAILURES, Subject};
+    let (roster, fleet) = kazashi_tests::town_with(false).unwrap();
+    let w = World {
+        roster: Arc::new(roster),
+        fleet,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let n = node(&w);
+    let pin = Pin::new("1234").unwrap();
+    let genuine_key = {
+        let mut card = VirtualCard::new(CardSpec::new(5, holder()));
+        n.present_card(&mut CardSession::new(&mut card))
+            .unwrap()
+            .tap
+            .card
+    };
+    for _ in 0..2 * MAX_FAILURES {
+        let mut spec = CardSpec::new(2, holder());
+        spec.copied_cert_of = Some(5);
+        let mut copy = VirtualCard::new(spec);
+        let mut s = CardSession::new(&mut copy);
+        let p = n.present_card(&mut s).unwrap();
+        assert_eq!(p.tap.card, genuine_key);
+        assert_eq!(n.prove_card(&mut s, &p, &pin), Err(Refusal::NotItsKey));
+    }
+    assert_eq!(n.locked_until(Subject::Card(&genuine_key)).unwrap(), None);
+    let mut card = VirtualCard::new(CardSpec::new(5, holder()));
+    let mut s = CardSession::new(&mut card);
+    let p = n.present_card(&mut s).unwrap();
+    assert_eq!(n.prove_card(&mut s, &p, &pin), Ok(genuine_key));
+    drop(s);
+
+    // Wrong PINs are still counted for the card key: the fifth in a row locks it (a fresh
+    // card each time, so its own counter never reaches its last try).
+    let wrong = Pin::new("9999").unwrap();
+    for i in 1..=MAX_FAILURES {
+        let mut card = VirtualCard::new(CardSpec::new(5, holder()));
+        let mut s = CardSession::new(&mut card);
+        let p = n.present_card(&mut s).unwrap();
+        let r = n.prove_card(&mut s, &p, &wrong);
+        if i < MAX_FAILURES {
+            assert!(matches!(r, Err(Refusal::Card(_))), "{r:?}");
+        } else {
+            assert!(matches!(r, Err(Refusal::Locked { .. })), "{r:?}");
+        }
+    }
+    assert!(
+        n.locked_until(Subject::Card(&genuine_key))
+            .unwrap()
+            .is_some()
+    );
+}

@@ -304,7 +304,8 @@ pub struct CardProof {
     pub presented: kazashi_node::possession::Presented,
     pub operator: OperatorId,
     pub role: Role,
-    pub typed: String,
+    /// The PIN as typed: wiped when the proof is done with.
+    pub typed: zeroize::Zeroizing<String>,
     pub error: Option<String>,
 }
 
@@ -357,7 +358,7 @@ pub fn card_proof_form(ui: &mut egui::Ui, tr: &Tr, p: &mut CardProof) -> (bool, 
     let r = labelled(
         ui,
         tr.t("card-proof-label"),
-        egui::TextEdit::singleline(&mut p.typed)
+        egui::TextEdit::singleline(&mut *p.typed)
             .password(true)
             .desired_width(120.0),
     );
@@ -1189,7 +1190,7 @@ pub fn staff_card<C: Clock>(
         presented,
         operator,
         role,
-        typed: String::new(),
+        typed: zeroize::Zeroizing::default(),
         error: None,
     }))
 }

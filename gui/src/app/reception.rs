@@ -16,6 +16,7 @@ use kazashi_node::card::{CardError, CardSession, Pin, PinFor};
 use kazashi_node::possession::{Presented, Refusal};
 use kazashi_node::reception::{BasicFourMatch, Tap};
 use kazashi_node::{Clock, Node};
+use zeroize::Zeroizing;
 
 pub struct Member {
     person: PersonId,
@@ -32,7 +33,8 @@ pub enum Screen {
         session: CardSession<Card>,
         tap: Tap,
         tries: u8,
-        typed: String,
+        /// The PIN as typed: wiped when the screen is left.
+        typed: Zeroizing<String>,
         error: Option<String>,
     },
     /// At a polling station: the voter's card, waiting for its JPKI PIN; it is taken only
@@ -40,7 +42,8 @@ pub enum Screen {
     Proof {
         session: CardSession<Card>,
         presented: Box<Presented>,
-        typed: String,
+        /// The PIN as typed: wiped when the screen is left.
+        typed: Zeroizing<String>,
         error: Option<String>,
     },
     Household {
@@ -118,7 +121,7 @@ impl Desk {
                     self.screen = Screen::Proof {
                         session,
                         presented: Box::new(presented),
-                        typed: String::new(),
+                        typed: Zeroizing::default(),
                         error: None,
                     }
                 }
@@ -174,7 +177,7 @@ impl Desk {
                         session,
                         tap,
                         tries,
-                        typed: String::new(),
+                        typed: Zeroizing::default(),
                         error: None,
                     }
                 }
@@ -266,7 +269,7 @@ impl Desk {
             session,
             tap,
             tries,
-            typed: String::new(),
+            typed: Zeroizing::default(),
             error: Some(error),
         };
         let pin = match Pin::new(&typed) {
@@ -330,7 +333,7 @@ impl Desk {
                 self.screen = Screen::Proof {
                     session,
                     presented,
-                    typed: String::new(),
+                    typed: Zeroizing::default(),
                     error: Some(card_words(cx, &e)),
                 };
                 return;
@@ -347,7 +350,7 @@ impl Desk {
                 self.screen = Screen::Proof {
                     session,
                     presented,
-                    typed: String::new(),
+                    typed: Zeroizing::default(),
                     error: Some(card_words(cx, &e)),
                 };
             }

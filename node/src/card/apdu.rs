@@ -114,6 +114,20 @@ impl Command {
         }
     }
 
+    /// The command as a session's log keeps it: a VERIFY's PIN and a signature's DigestInfo
+    /// are replaced by zeros of the same length (the log keeps what was sent, never the PIN).
+    pub fn for_log(&self) -> Command {
+        let keep = self.ins != INS_VERIFY && self.ins != INS_SIGN;
+        Command {
+            data: if keep {
+                self.data.clone()
+            } else {
+                vec![0; self.data.len()]
+            },
+            ..*self
+        }
+    }
+
     /// The short-form encoding. Data longer than 255 bytes is cut (no command here has any).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut v = vec![self.cla, self.ins, self.p1, self.p2];
@@ -155,11 +169,18 @@ fn hex_upper(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
-/// An answer: data and the status word.
+/// An answer: data and the status word. The data (a chunk of the basic four, a signature) is
+/// wiped when the answer is dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Response {
     pub data: Vec<u8>,
     pub sw: u16,
+}
+
+impl Drop for Response {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.data);
+    }
 }
 
 impl Response {

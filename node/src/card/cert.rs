@@ -40,6 +40,15 @@ pub struct AuthCert {
     key: RsaKey,
 }
 
+/// The public key's encoding (what the card key hashes) is wiped when the certificate is
+/// dropped. (The parsed certificate is public data, readable from the card without a PIN; it is
+/// freed, not wiped.)
+impl Drop for AuthCert {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.spki_der);
+    }
+}
+
 impl std::fmt::Debug for AuthCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AuthCert(..)")

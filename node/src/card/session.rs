@@ -6,7 +6,7 @@ use super::CardError;
 use super::apdu::{self, AID_FACE, AID_JPKI, AID_TEXT, Command, Response, ef};
 use super::cert::{AuthCert, digest_info};
 use super::tlv::{self, BasicFour};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Something that carries one APDU to the card and its answer back.
 pub trait Transport {
@@ -170,14 +170,19 @@ impl<T: Transport> CardSession<T> {
         Ok(())
     }
 
-    /// Guard, send, log.
-    fn send(&mut self, c: Command) -> Result<Response, CardError> {
+    /// Guard, send, log. The log keeps the command without its PIN or signed data
+    /// ([`Command::for_log`]); the command's bytes, the card's raw answer and the command
+    /// itself are wiped once sent, so a PIN does not outlive its VERIFY in this session.
+    fn send(&mut self, mut c: Command) -> Result<Response, CardError> {
         self.guard(&c)?;
-        let raw = match self.transport.transmit(&c.to_bytes()) {
-            Ok(raw) => raw,
+        let logged = c.for_log();
+        let sent = self.transport.transmit(&Zeroizing::new(c.to_bytes()));
+        c.data.zeroize();
+        let raw = match sent {
+            Ok(raw) => Zeroizing::new(raw),
             Err(e) => {
                 self.log.push(Exchange {
-                    command: c,
+                    command: logged,
                     answer: None,
                 });
                 return Err(e);
@@ -185,7 +190,7 @@ impl<T: Transport> CardSession<T> {
         };
         let r = Response::parse(&raw).ok_or(CardError::Garbled);
         self.log.push(Exchange {
-            command: c,
+            command: logged,
             answer: r.as_ref().ok().map(|r| (r.data.len(), r.sw)),
         });
         r
@@ -230,8 +235,12 @@ impl<T: Transport> CardSession<T> {
 
     /// Read the current EF, a TLV: one full chunk first (it carries the length), then the rest
     /// in full chunks. A file of `n` bytes takes ⌈n / 256⌉ reads.
-    fn read_tlv_file(&mut self) -> Result<Vec<u8>, CardError> {
-        let mut data: Vec<u8> = Vec::new();
+    ///
+    /// The buffer is wiped when dropped and sized once for the largest file (no growth, so no
+    /// copy of a basic-four chunk is left behind in freed memory).
+    fn read_tlv_file(&mut self) -> Result<Zeroizing<Vec<u8>>, CardError> {
+        let mut data: Zeroizing<Vec<u8>> =
+            Zeroizing::new(Vec::with_capacity(MAX_FILE + usize::from(CHUNK)));
         let mut want: Option<usize> = None;
         loop {
             let offset = u16::try_from(data.len()).map_err(|_| CardError::TooLong)?;
@@ -321,7 +330,7 @@ impl<T: Transport> CardSession<T> {
     pub fn read_basic_four(&mut self) -> Result<BasicFour, CardError> {
         self.select_app(Selected::Text)?;
         self.select_ef(ef::TEXT_BASIC_FOUR)?;
-        let file = Zeroizing::new(self.read_tlv_file()?);
+        let file = self.read_tlv_file()?;
         tlv::basic_four(&file).map_err(|e| CardError::Malformed(e.to_string()))
     }
 
@@ -331,9 +340,9 @@ impl<T: Transport> CardSession<T> {
         self.select_app(Selected::Jpki)?;
         self.select_ef(ef::JPKI_AUTH_KEY)?;
         let di = digest_info(challenge);
-        let r = self.send(Command::sign(&di))?;
+        let mut r = self.send(Command::sign(&di))?;
         match r.sw {
-            apdu::SW_OK => Ok((di, r.data)),
+            apdu::SW_OK => Ok((di, std::mem::take(&mut r.data))),
             apdu::SW_SECURITY_NOT_SATISFIED => Err(CardError::PinNeeded),
             sw => Err(CardError::Status(sw)),
         }
@@ -433,5 +442,15 @@ mod tests {
             !shown.contains("34, 33") && !shown.contains("4321") && shown.contains("[4 bytes]"),
             "{shown}"
         );
+        // The log keeps the command without the PIN (not merely hidden when shown), while
+        // the card got it.
+        let verify = s
+            .log()
+            .iter()
+            .find(|x| x.command.ins == apdu::INS_VERIFY && !x.command.data.is_empty())
+            .unwrap();
+        assert_eq!(verify.command.data, [0; 4]);
+        let sent = s.transport.0.last().unwrap();
+        assert_eq!(sent.get(5..9), Some(&b"4321"[..]));
     }
 }
