@@ -146,6 +146,8 @@ pub enum AuditAction {
     RosterSwitch { from: RosterHash, to: RosterHash },
     /// A manager opened the audit view.
     AuditViewed,
+    /// Sealed protection (DV) details shown to a manager.
+    ProtectionNoteView,
 }
 
 impl AuditAction {
@@ -161,11 +163,12 @@ impl AuditAction {
             AuditAction::Override { .. } => "override",
             AuditAction::RosterSwitch { .. } => "roster-switch",
             AuditAction::AuditViewed => "audit-viewed",
+            AuditAction::ProtectionNoteView => "protection-note-view",
         }
     }
 
     /// Every action's name, in the order of the filter.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "safety-search",
         "export",
         "reprint",
@@ -175,6 +178,7 @@ impl AuditAction {
         "override",
         "roster-switch",
         "audit-viewed",
+        "protection-note-view",
     ];
 
     /// The action's details as one line of plain ASCII (no personal data is ever in them).
@@ -199,7 +203,9 @@ impl AuditAction {
                 s
             }
             AuditAction::Reprint { what } => format!("what={what:?}").to_lowercase(),
-            AuditAction::MedicalNoteView | AuditAction::AuditViewed => String::new(),
+            AuditAction::MedicalNoteView
+            | AuditAction::AuditViewed
+            | AuditAction::ProtectionNoteView => String::new(),
             AuditAction::UnlockSucceeded { method } => format!("method={method:?}"),
             AuditAction::UnlockFailed { method, why } => format!("method={method:?} why={why:?}"),
             AuditAction::Override { check_in } => format!("check_in={check_in}"),

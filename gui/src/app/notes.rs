@@ -21,6 +21,8 @@ pub struct NotesPanel {
     kind: NoteKind,
     /// Whose notes the draft is for: a draft is dropped when another person is shown.
     person: Option<PersonRef>,
+    /// Whose opened notes are on the audit record (issue 24): once per person shown.
+    audited: Option<PersonRef>,
 }
 
 impl Default for NotesPanel {
@@ -29,6 +31,7 @@ impl Default for NotesPanel {
             draft: Zeroizing::new(String::new()),
             kind: NoteKind::Medical,
             person: None,
+            audited: None,
         }
     }
 }
@@ -45,6 +48,7 @@ impl NotesPanel {
         if self.person != Some(person) {
             self.draft.clear();
             self.person = Some(person);
+            self.audited = None;
         }
         let operator = cx.login.operator;
         let access = cx.node.note_access(&operator);
@@ -59,6 +63,18 @@ impl NotesPanel {
             );
         } else {
             let notes = cx.node.notes(&operator, &person);
+            // Notes opened here are on the audit record, once per person shown; no record,
+            // no text (issue 24).
+            if self.audited != Some(person) && notes.iter().any(|n| n.text.is_some()) {
+                match audit_view(cx, &notes, person) {
+                    Ok(()) => self.audited = Some(person),
+                    Err(why) => {
+                        let text = cx.tr.t_with("audit-not-recorded", &[("why", why.into())]);
+                        ui.label(RichText::new(text).color(super::RED));
+                        return;
+                    }
+                }
+            }
             if notes.is_empty() {
                 ui.label(cx.tr.t("notes-none"));
             }
@@ -131,4 +147,25 @@ impl NotesPanel {
             }
         }
     }
+}
+
+/// The audit records of notes opened for `person`: a medical-note view and a protection view,
+/// for the kinds whose text was opened.
+fn audit_view<C: Clock>(
+    cx: &mut Cx<'_, C>,
+    notes: &[kazashi_node::notes::NoteView],
+    person: PersonRef,
+) -> Result<(), String> {
+    use kazashi_domain::audit::AuditAction;
+    for (kind, action) in [
+        (NoteKind::Medical, AuditAction::MedicalNoteView),
+        (NoteKind::Protection, AuditAction::ProtectionNoteView),
+    ] {
+        if notes.iter().any(|n| n.kind == kind && n.text.is_some()) {
+            cx.node
+                .audit(cx.login.operator, action, vec![person])
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
