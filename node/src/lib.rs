@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod bundle_file;
 pub mod card;
+pub mod dv_lift;
 pub mod clock;
 pub mod deployment_admin;
 pub mod enrol_net;

@@ -265,13 +265,14 @@ impl<C: Clock> Node<C> {
         if members.device(&key.device_id()).is_none() {
             return Err(NodeError::NotEnrolled(key.device_id()));
         }
-        let station = Station::new(
+        let mut station = Station::new(
             Arc::new(members.deployment().clone()),
             roster,
             key.device_id(),
             site,
             clock,
         )?;
+        station.set_lift_authority(Some(crate::dv_lift::authority(&members)));
         let store = Store::create(path, passphrase, kdf)?;
         store.set_identity(&key)?;
         store.set_manifest(manifest)?;
@@ -319,6 +320,7 @@ impl<C: Clock> Node<C> {
             site,
             clock,
         )?;
+        station.set_lift_authority(Some(crate::dv_lift::authority(&members)));
         let deployment = members.deployment().id();
         let mut store = store;
         let stored_shards = store.shards()?;
@@ -398,6 +400,8 @@ impl<C: Clock> Node<C> {
         self.store.install_manifest(signed, meta)?;
         self.members = members;
         self.station.set_deployment(deployment, site)?;
+        self.station
+            .set_lift_authority(Some(crate::dv_lift::authority(&self.members)));
         // The detector reads the deployment (sites, precincts): rebuilt on next use.
         self.detector = None;
         Ok(())
@@ -512,6 +516,14 @@ impl<C: Clock> Node<C> {
         }
         // Only a manager lifts the DV block, or closes or reopens a site or the operation
         // (issue 24): the operator's role on this laptop.
+        // A DV block lift counts only by a manager in the manifest's staff list at this site,
+        // the rule every node applies to it (`crate::dv_lift`): refused here otherwise, even
+        // for a lead enrolled on this laptop alone (no other laptop could honour it).
+        if matches!(body, EventBody::DvBlockLift { .. })
+            && !crate::dv_lift::may_lift(&self.members, &operator, &self.station.site())
+        {
+            return Err(StationError::NotAManager(body.name()).into());
+        }
         if matches!(
             body,
             EventBody::DvBlockLift { .. }

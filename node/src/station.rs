@@ -12,7 +12,7 @@
 use crate::clock::Clock;
 use kazashi_domain::event::{BlockReason, EventBody, EventError};
 use kazashi_domain::hlc::{ClockSkew, DEFAULT_MAX_FORWARD_MS};
-use kazashi_domain::state::Inserted;
+use kazashi_domain::state::{Inserted, LiftAuthority};
 use kazashi_domain::validate::check_event;
 use kazashi_domain::{
     Deployment, DeviceId, Event, EventContent, EventId, Hlc, OperatorId, PersonRef, Roster, SiteId,
@@ -150,6 +150,11 @@ impl<C: Clock> Station<C> {
     pub fn state(&self) -> &State {
         &self.state
     }
+    /// Set whose DV block lifts count (the manifest's managers; `kazashi_domain::state::
+    /// privacy`): the state's answers follow at once.
+    pub(crate) fn set_lift_authority(&mut self, authority: Option<LiftAuthority>) {
+        self.state.set_lift_authority(authority);
+    }
     pub fn clock(&self) -> &C {
         &self.clock
     }
@@ -203,7 +208,10 @@ impl<C: Clock> Station<C> {
             .filter(|e| e.device() == self.device)
             .map(Event::at)
             .max();
+        // The lift authority is the manifest's, not the log's: it stays across a resume.
+        let authority = self.state.lift_authority().cloned();
         self.state = State::from_events(events);
+        self.state.set_lift_authority(authority);
         if let Some(last) = own_last
             && last > self.hlc.last()
         {

@@ -55,6 +55,8 @@ pub struct State {
     pub(super) consents: FxHashMap<PersonRef, History>,
     /// A manager's closes of the whole operation.
     pub(super) operation_closes: History,
+    /// Whose DV block lifts count (`privacy`); set by the node from the manifest.
+    pub(super) lift_authority: Option<super::lift::LiftAuthority>,
     /// Sealed notes (medical, protection) by person.
     pub(super) sealed_notes: FxHashMap<PersonRef, History>,
 }

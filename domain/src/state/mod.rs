@@ -21,6 +21,7 @@
 mod arena;
 mod counts;
 mod fold;
+mod lift;
 mod links;
 mod notes;
 mod privacy;
@@ -32,6 +33,7 @@ mod votes;
 
 pub use counts::{AllSiteCounts, SiteCounts};
 pub use fold::{Inserted, State};
+pub use lift::LiftAuthority;
 pub use links::Assertion;
 pub use notes::SealedNoteRef;
 pub use records::{Identity, PersonFacts};

@@ -203,6 +203,28 @@ fn holders(w: &World) -> Vec<&RosterEntry> {
     out
 }
 
+/// The fleet's manifest with the demo's managers on its staff list: a DV block lift counts
+/// only by a manager the manifest names (`kazashi_node::dv_lift`), on every laptop.
+fn with_managers(fleet: &kazashi_sim::fleet::Fleet) -> Result<Vec<u8>, String> {
+    use kazashi_sync::manifest::StaffEntry;
+    let signed =
+        kazashi_sync::SignedManifest::decode(&fleet.manifest).map_err(|e| e.to_string())?;
+    let mut m = signed.manifest().clone();
+    for (id, role, pin) in STAFF.iter().filter(|(_, role, _)| role.manages()) {
+        m.staff.push(StaffEntry {
+            id: OperatorId::new(id).map_err(|e| e.to_string())?,
+            name: kazashi_domain::text::Label::new(id).map_err(|e| e.to_string())?,
+            role: *role,
+            pin_hash: Some(kazashi_node::staff::hash_pin(pin).map_err(|e| e.to_string())?),
+            card: None,
+            sites: Vec::new(),
+        });
+    }
+    Ok(kazashi_sync::SignedManifest::sign(&m, &fleet.admin)
+        .map_err(|e| e.to_string())?
+        .encode())
+}
+
 fn create(
     path: &Path,
     w: &World,
@@ -381,7 +403,8 @@ pub fn station_with(
     extra: Vec<(String, CardSpec)>,
 ) -> Result<Station<SystemClock>, String> {
     let w = world(kind, drill)?;
-    let fleet = kazashi_sim::fleet::fleet_sized(&w.deployment, 1, 2)?;
+    let mut fleet = kazashi_sim::fleet::fleet_sized(&w.deployment, 1, 2)?;
+    fleet.manifest = with_managers(&fleet)?;
     let mut node = create(&dir.join("station.db"), &w, &fleet, w.site, 0)?;
     for (id, role, pin) in STAFF {
         let op = OperatorId::new(id).map_err(|e| e.to_string())?;
