@@ -53,17 +53,17 @@ use serde::{Deserialize, Serialize};
 
 /// The version in [`Hello`]; peers of another version are shown as mismatched.
 pub const PROTOCOL_VERSION: u16 = 1;
-/// The largest frame taken from a greeted peer: the most a sync message can carry and still be
-/// taken. A shard message's Automerge chunks may inflate to at most
-/// [`kazashi_sync::shard::MAX_INFLATED`] (64 MiB; an uncompressed change counts its own size,
-/// so its bytes are at most that) and anything more is refused by the vetting, so a frame
-/// larger than that plus 1 MiB for the message's heads and Bloom filters cannot be an honest
-/// one. An honest site-day is far below it (about 300 bytes an event: a shelter's few thousand
-/// events a day make a message of about 1 MiB; `mesh_frames_tests.rs` measures it), and the
-/// largest honest catalog, every shard of [`kazashi_sync::protocol::Scope::max_shards`], is
-/// about 45 bytes a shard (a 1,000-site deployment at 1,000 days: 43 MiB). Each frame is paid
-/// for from the sender's frame budget before it is read (`mesh_frames.rs`).
-pub const MAX_FRAME: usize = kazashi_sync::shard::MAX_INFLATED + (1 << 20);
+/// The largest frame taken from a greeted peer (32 MiB): more than an honest message needs.
+/// An honest shard message carries Automerge changes, compressed: `kazashi-lab bench hostile`
+/// measures 105 bytes an event (`largest_honest_message`: 2,000 events of one site-day in
+/// 210 KB), so a site-day of 10,000 events is about 1 MiB and 32 MiB holds some 300,000. A
+/// message whose changes inflate past [`kazashi_sync::shard::MAX_INFLATED`] (64 MiB; an
+/// envelope is about 300 bytes uncompressed) is refused by the vetting anyway, and at the
+/// measured ratio it is about 22 MiB on the wire. A catalog is about 42 bytes a shard: 32 MiB
+/// is some 800,000 shards (a deployment of 300 sites over 1,000 days is 300,000; a million is
+/// refused from the frame's header). Each frame is paid for from the
+/// sender's frame budget before its body is read (`mesh_frames.rs`).
+pub const MAX_FRAME: usize = 32 << 20;
 /// The greeting's limit: before it is checked, a peer may not make this laptop allocate more.
 pub const MAX_HELLO: usize = 1 << 10;
 
@@ -325,6 +325,9 @@ pub struct SyncLink {
     next_catalog: u64,
     /// The instant last asked for with [`Action::Timer`].
     armed: Option<u64>,
+    /// Messages of the peer's refused so far (malformed, outside the deployment, refused
+    /// changes): the driver slows a peer that sends them (`mesh_frames.rs`).
+    refusals: u64,
 }
 
 impl SyncLink {
@@ -357,6 +360,7 @@ impl SyncLink {
             last_sent: now,
             next_catalog: now,
             armed: None,
+            refusals: 0,
         };
         let mut out = Vec::new();
         if role == Role::Dialled {
@@ -401,6 +405,11 @@ impl SyncLink {
         matches!(self.phase, Phase::Closed)
     }
 
+    /// How many of the peer's sync messages this laptop has refused on this connection.
+    pub fn refusals(&self) -> u64 {
+        self.refusals
+    }
+
     /// A frame from the peer, at `now`.
     pub fn frame<C: Clock>(
         &mut self,
@@ -434,6 +443,7 @@ impl SyncLink {
                 };
                 match node.sync_handle(peer, body) {
                     Ok(step) => {
+                        self.refusals = self.refusals.saturating_add(step.refused as u64);
                         if let Some(n) = step.differing {
                             out.push(Action::Differing(n));
                         } else if step.replies.is_empty() {

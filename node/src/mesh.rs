@@ -348,7 +348,19 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             members_gate: gate::members(),
             frames: frames::FrameBudget::default(),
         });
+        // A stranger's address turned away a moment ago is ignored before the TLS handshake.
+        let strangers = shared.gate.clone();
         let router = Router::builder(endpoint.clone())
+            .incoming_filter(Arc::new(move |incoming| {
+                use iroh::endpoint::IncomingAddr;
+                use iroh::protocol::IncomingFilterOutcome;
+                match incoming.remote_addr() {
+                    IncomingAddr::Ip(a) if strangers.cooling(&Some(a.ip().to_canonical())) => {
+                        IncomingFilterOutcome::Ignore
+                    }
+                    _ => IncomingFilterOutcome::Accept,
+                }
+            }))
             .accept(
                 ALPN,
                 Handler {
@@ -986,8 +998,12 @@ async fn session<C: Clock + Send + 'static>(
     // Bounded in bytes: each frame is paid for from the device's and the laptop's frame budget
     // before its body is read, and holds it until it has been handled (`mesh_frames.rs`).
     let (tx, mut rx) = mpsc::channel::<Result<frames::Frame, FrameError>>(64);
+    let budget = Arc::new(budget);
+    let strikes = budget.clone();
     let reader = tokio::spawn(async move {
         loop {
+            // A device whose messages were refused waits before its next frame is read.
+            budget.pause().await;
             let f = read_frame(&mut recv, MAX_FRAME, Some(&budget)).await;
             let end = f.is_err();
             if tx.send(f).await.is_err() || end {
@@ -1012,9 +1028,21 @@ async fn session<C: Clock + Send + 'static>(
                         p.last_heard = Some(Instant::now());
                     }
                     // The frame's payment is given back when `f` drops, once handled.
-                    shared.with_node(|n| link.frame(n, f.kind, &f.body, shared.now()))
+                    let refused = link.refusals();
+                    let actions =
+                        shared.with_node(|n| link.frame(n, f.kind, &f.body, shared.now()));
+                    if link.refusals() > refused {
+                        strikes.refused();
+                    }
+                    actions
                 }
-                Some(Err(e)) => break Err(e),
+                Some(Err(e)) => {
+                    // A frame declared past the limit is refused like a bad message.
+                    if matches!(e, FrameError::TooLarge(_)) {
+                        strikes.refused();
+                    }
+                    break Err(e);
+                }
                 None => break Err(FrameError::Io("the reader stopped".into())),
             },
             r = changed.changed() => match r {

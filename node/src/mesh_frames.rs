@@ -30,6 +30,7 @@ use iroh::endpoint::{QuicTransportConfig, RecvStream, SendStream, VarInt};
 use kazashi_domain::DeviceId;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How much of a frame is read (and allocated) at a time.
@@ -42,6 +43,12 @@ pub const DEVICE_FRAME_BYTES: usize = 2 * crate::link::MAX_FRAME;
 pub const ALL_FRAME_BYTES: usize = 4 * crate::link::MAX_FRAME;
 /// Greeted connections one device may keep at once.
 pub const MAX_LIVE_PER_DEVICE: usize = 4;
+
+/// The pause after a device's first refused message; each refusal within [`FORGIVEN_AFTER`]
+/// of the last doubles it, up to [`MAX_PAUSE`].
+pub const FIRST_PAUSE: Duration = Duration::from_millis(250);
+pub const MAX_PAUSE: Duration = Duration::from_secs(30);
+pub const FORGIVEN_AFTER: Duration = Duration::from_secs(60);
 
 /// What QUIC buffers at most for one stream a peer sends on, and for a whole connection.
 pub const STREAM_WINDOW: u32 = 1_250_000;
@@ -114,11 +121,17 @@ pub async fn read_frame(
     recv.read_exact(&mut kind)
         .await
         .map_err(|e| FrameError::Io(e.to_string()))?;
-    // The buffer grows with the bytes that actually come, a step at a time.
+    // The buffer grows with the bytes that actually come, a step at a time, doubling but
+    // never past the declared length (so never past what was paid for).
     let mut body = Vec::with_capacity(body_len.min(READ_STEP));
     while body.len() < body_len {
         let start = body.len();
-        body.resize(start + (body_len - start).min(READ_STEP), 0);
+        let end = start + (body_len - start).min(READ_STEP);
+        if body.capacity() < end {
+            let grown = body.capacity().saturating_mul(2).clamp(end, body_len);
+            body.reserve_exact(grown - start);
+        }
+        body.resize(end, 0);
         let Some(part) = body.get_mut(start..) else {
             return Err(FrameError::Empty);
         };
@@ -141,11 +154,20 @@ pub struct FrameBudget {
 
 #[derive(Debug)]
 struct Pools {
+    /// Per device that sent a refused message: until when its frames are not read, and the
+    /// next pause.
+    pauses: Mutex<BTreeMap<DeviceId, Pause>>,
     all: Arc<Semaphore>,
     all_cap: usize,
     per_device: usize,
     max_live: usize,
     devices: Mutex<BTreeMap<DeviceId, Weak<DeviceShared>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pause {
+    until: Instant,
+    last: Duration,
 }
 
 #[derive(Debug)]
@@ -160,6 +182,8 @@ struct DeviceShared {
 /// the device's live connections).
 #[derive(Debug)]
 pub struct DeviceBudget {
+    id: DeviceId,
+    pools: Arc<Pools>,
     device: Arc<DeviceShared>,
     all: Arc<Semaphore>,
     all_cap: usize,
@@ -188,6 +212,7 @@ impl FrameBudget {
     pub fn new(all: usize, per_device: usize, max_live: usize) -> Self {
         FrameBudget {
             inner: Arc::new(Pools {
+                pauses: Mutex::new(BTreeMap::new()),
                 all: Arc::new(Semaphore::new(all)),
                 all_cap: all,
                 per_device,
@@ -225,6 +250,8 @@ impl FrameBudget {
             *live += 1;
         }
         Ok(DeviceBudget {
+            id: device,
+            pools: self.inner.clone(),
             device: shared,
             all: self.inner.all.clone(),
             all_cap: self.inner.all_cap,
@@ -239,6 +266,40 @@ impl FrameBudget {
 }
 
 impl DeviceBudget {
+    /// This laptop refused a message of the device: none of its frames is read for a while
+    /// (on any of its connections), longer each time it does it again, so that a member
+    /// sending what is refused (junk, bombs, catalogs past the deployment) has only a small
+    /// share of the node's time. An honest laptop's messages are not refused.
+    pub fn refused(&self) {
+        let now = Instant::now();
+        let mut pauses = self.pools.pauses.lock().unwrap_or_else(|p| p.into_inner());
+        let next = match pauses.get(&self.id) {
+            Some(p) if now < p.until + FORGIVEN_AFTER => (p.last * 2).min(MAX_PAUSE),
+            _ => FIRST_PAUSE,
+        };
+        pauses.insert(
+            self.id,
+            Pause {
+                until: now + next,
+                last: next,
+            },
+        );
+    }
+
+    /// Wait out the device's pause, if any.
+    pub async fn pause(&self) {
+        loop {
+            let until = {
+                let pauses = self.pools.pauses.lock().unwrap_or_else(|p| p.into_inner());
+                match pauses.get(&self.id) {
+                    Some(p) if p.until > Instant::now() => p.until,
+                    _ => return,
+                }
+            };
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+
     /// Pay for a frame of `len` bytes, waiting until both pools have room: the device's first,
     /// then the laptop's (so a connection waiting for the laptop's pool holds only its own
     /// device's share). `None` if `len` is more than a pool could ever give.

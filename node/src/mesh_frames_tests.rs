@@ -152,3 +152,33 @@ async fn a_peer_may_open_one_stream_per_connection_and_quic_buffers_little_of_it
     );
     drop(accepted);
 }
+
+#[tokio::test]
+async fn a_device_whose_messages_are_refused_is_read_later_each_time_and_others_are_not() {
+    let budget = FrameBudget::default();
+    let (a1, a2) = (
+        budget.connection(dev(1)).unwrap(),
+        budget.connection(dev(1)).unwrap(),
+    );
+    let b = budget.connection(dev(2)).unwrap();
+    let took = |t: std::time::Instant| t.elapsed();
+    let t = std::time::Instant::now();
+    a1.pause().await;
+    assert!(took(t) < Duration::from_millis(50), "paused before any refusal");
+    a1.refused();
+    let t = std::time::Instant::now();
+    b.pause().await;
+    assert!(took(t) < Duration::from_millis(50), "another device was paused");
+    // The pause is the device's: its other connection waits too.
+    a2.pause().await;
+    let first = took(t);
+    assert!(first >= FIRST_PAUSE - Duration::from_millis(5), "{first:?}");
+    // Again within the forgiveness time: twice as long; and it outlives the connections.
+    drop((a1, a2));
+    let a3 = budget.connection(dev(1)).unwrap();
+    a3.refused();
+    let t = std::time::Instant::now();
+    a3.pause().await;
+    let second = took(t);
+    assert!(second >= 2 * FIRST_PAUSE - Duration::from_millis(5), "{second:?}");
+}

@@ -7,10 +7,22 @@
 //! ([`MAX_UNGREETED_PER_ADDR`]), so that a flood of them never keeps an enrolled laptop out;
 //! enrolled devices have their own places, a few each ([`MAX_UNGREETED_PER_DEVICE`]). One
 //! over is closed at once, before anything is read. Greeted connections do not count.
+//!
+//! A stranger's address turned away *cools*: for [`FIRST_COOLING`], doubling each time it is
+//! turned away again up to [`MAX_COOLING`], its new connections are ignored before the TLS
+//! handshake ([`Gate::cooling`], the router's incoming filter), so that a flood of handshakes
+//! costs this laptop a table lookup each instead of a handshake. Enrolled devices' connections
+//! are told apart only by their key, after the handshake, so an address that floods is
+//! ignored whoever else is behind it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a stranger's address turned away is ignored, first and at most.
+pub const FIRST_COOLING: Duration = Duration::from_secs(1);
+pub const MAX_COOLING: Duration = Duration::from_secs(16);
 
 /// Accepted connections that may be waiting for their greeting at once.
 pub const MAX_UNGREETED: usize = 64;
@@ -25,6 +37,8 @@ struct Counts<K> {
     by_addr: BTreeMap<K, usize>,
     /// Connections turned away since the start.
     refused: u64,
+    /// Addresses turned away: until when, and for how long the last time.
+    cooling: BTreeMap<K, (Instant, Duration)>,
 }
 
 impl<K> Default for Counts<K> {
@@ -33,6 +47,7 @@ impl<K> Default for Counts<K> {
             total: 0,
             by_addr: BTreeMap::new(),
             refused: 0,
+            cooling: BTreeMap::new(),
         }
     }
 }
@@ -72,6 +87,13 @@ impl<K: Ord + Clone> Gate<K> {
         let here = c.by_addr.get(&addr).copied().unwrap_or(0);
         if c.total >= self.max_total || here >= self.max_per_addr {
             c.refused += 1;
+            let now = Instant::now();
+            c.cooling.retain(|_, (until, _)| *until > now);
+            let next = match c.cooling.get(&addr) {
+                Some((_, last)) => (*last * 2).min(MAX_COOLING),
+                None => FIRST_COOLING,
+            };
+            c.cooling.insert(addr, (now + next, next));
             return Err(Full);
         }
         c.total += 1;
@@ -80,6 +102,20 @@ impl<K: Ord + Clone> Gate<K> {
             counts: self.counts.clone(),
             addr,
         })
+    }
+
+    /// Whether connections from `addr` are ignored now (it was turned away a moment ago);
+    /// one that is counts as turned away.
+    pub fn cooling(&self, addr: &K) -> bool {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let cool = c
+            .cooling
+            .get(addr)
+            .is_some_and(|(until, _)| *until > Instant::now());
+        if cool {
+            c.refused += 1;
+        }
+        cool
     }
 
     /// Connections waiting for their greeting now.
@@ -153,5 +189,20 @@ mod tests {
         drop(s1);
         assert_eq!(gate.waiting(), 2);
         let _again = gate.enter(Some(a)).unwrap();
+    }
+
+    #[test]
+    fn an_address_turned_away_cools_longer_each_time_and_others_do_not() {
+        let gate: Gate = Gate::new(10, 1);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let _s = gate.enter(Some(a)).unwrap();
+        assert!(!gate.cooling(&Some(a)), "cooling before it was turned away");
+        assert_eq!(gate.enter(Some(a)).unwrap_err(), Full);
+        assert!(gate.cooling(&Some(a)));
+        assert!(!gate.cooling(&Some(b)), "another address cools");
+        assert_eq!(gate.refused(), 2, "the ignored connection counts as turned away");
+        assert_eq!(gate.enter(Some(a)).unwrap_err(), Full);
+        let c = gate.counts.lock().unwrap();
+        assert_eq!(c.cooling.get(&Some(a)).map(|x| x.1), Some(2 * FIRST_COOLING));
     }
 }
