@@ -68,7 +68,12 @@ fn load(name: &str, kind: RosterKind) -> Town {
         today: today(),
         encoding: None,
     };
-    let imp = read(&std::fs::read(d.join("roster.csv")).unwrap(), &opts, &mut |_, _| {}).unwrap();
+    let imp = read(
+        &std::fs::read(d.join("roster.csv")).unwrap(),
+        &opts,
+        &mut |_, _| {},
+    )
+    .unwrap();
     let roster = Roster::new(imp.kind, imp.entries, today()).unwrap();
     let stations = std::fs::read_to_string(d.join("keys.txt"))
         .unwrap()

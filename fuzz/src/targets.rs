@@ -51,7 +51,11 @@ fn with_node<R>(town: &Town, n: usize, f: impl FnOnce(&mut Node<ManualClock>) ->
 pub fn hello(b: &[u8]) {
     if let Some(h) = Hello::decode(b) {
         let again = h.encode();
-        assert_eq!(Hello::decode(&again), Some(h), "a greeting re-decodes alike");
+        assert_eq!(
+            Hello::decode(&again),
+            Some(h),
+            "a greeting re-decodes alike"
+        );
     }
 }
 
@@ -87,11 +91,19 @@ pub fn link_frames(b: &[u8]) {
 
 pub fn sync_message(b: &[u8]) {
     if let Ok(m) = Message::decode_bounded(b, 64) {
-        assert_eq!(Message::decode(b).ok(), Some(m), "bounded and plain decode alike");
+        assert_eq!(
+            Message::decode(b).ok(),
+            Some(m),
+            "bounded and plain decode alike"
+        );
     }
     if let Ok(m) = Message::decode(b) {
         let again = m.encode();
-        assert_eq!(Message::decode(&again).ok(), Some(m), "re-encoding decodes alike");
+        assert_eq!(
+            Message::decode(&again).ok(),
+            Some(m),
+            "re-encoding decodes alike"
+        );
     }
 }
 
@@ -113,8 +125,16 @@ pub fn envelope(b: &[u8]) {
     if let Ok(ev) = open(b, &t.members) {
         // Signatures are deterministic: a taken envelope is the one its author seals.
         let dep = t.members.deployment().id();
-        if let Some((_, k)) = t.stations.iter().find(|(_, k)| k.device_id() == ev.device()) {
-            assert_eq!(seal(&ev, dep, k).unwrap(), b, "a non-canonical envelope was taken");
+        if let Some((_, k)) = t
+            .stations
+            .iter()
+            .find(|(_, k)| k.device_id() == ev.device())
+        {
+            assert_eq!(
+                seal(&ev, dep, k).unwrap(),
+                b,
+                "a non-canonical envelope was taken"
+            );
         }
     }
 }
@@ -122,7 +142,10 @@ pub fn envelope(b: &[u8]) {
 pub fn event(b: &[u8]) {
     if let Ok(ev) = Event::decode(b) {
         let again = ev.encode().unwrap();
-        assert_eq!(again, b, "an event was taken whose bytes are not its encoding");
+        assert_eq!(
+            again, b,
+            "an event was taken whose bytes are not its encoding"
+        );
         assert_eq!(Event::decode(&again).unwrap().id(), ev.id());
     }
 }
@@ -130,7 +153,32 @@ pub fn event(b: &[u8]) {
 pub fn manifest(b: &[u8]) {
     if let Ok(m) = kazashi_sync::SignedManifest::decode(b) {
         let again = m.signed().encode();
-        assert!(kazashi_sync::SignedManifest::decode(&again).is_ok(), "re-encoding decodes");
+        assert!(
+            kazashi_sync::SignedManifest::decode(&again).is_ok(),
+            "re-encoding decodes"
+        );
+    }
+}
+
+/// A sealed note's bytes (issue 24): decoding checks every bound; a note opens only to the
+/// text it was sealed with (the seeds' text, sealed to the town's medical key).
+pub fn sealed_note(b: &[u8]) {
+    use kazashi_domain::sealed_note::NoteKind;
+    use kazashi_sync::{KeyPurpose, sealed};
+    use std::sync::OnceLock;
+    const TEXT: &str = "問診票: 血圧の薬を持参 (fuzz seed)";
+    static SECRET: OnceLock<Option<kazashi_sync::PurposeSecret>> = OnceLock::new();
+    let t = town();
+    let Some(secret) = SECRET.get_or_init(|| {
+        t.members
+            .unseal(KeyPurpose::Medical, &t.stations[t.shelter(0)].1)
+    }) else {
+        return;
+    };
+    let parsed = sealed::sealed_to(b);
+    if let Ok(text) = sealed::open(b, NoteKind::Medical, b"person", KeyPurpose::Medical, secret) {
+        assert!(parsed.is_ok(), "opened bytes that do not decode");
+        assert_eq!(text.as_str(), TEXT, "a note opened to another text");
     }
 }
 
@@ -299,7 +347,11 @@ pub fn enrol_net(b: &[u8]) {
     };
     if let Ok(m) = M::decode(tag, body) {
         let again = m.encode().unwrap();
-        assert_eq!(M::decode(again[4], &again[5..]).unwrap(), m, "re-decodes alike");
+        assert_eq!(
+            M::decode(again[4], &again[5..]).unwrap(),
+            m,
+            "re-decodes alike"
+        );
     }
 }
 
@@ -313,7 +365,9 @@ pub fn typed_text(b: &[u8]) {
     let _ = kazashi_domain::birth::parse_birth_date(&s);
     let folded = kazashi_domain::normalize::fold(&s);
     let key = kazashi_domain::address::AddressKey::new(&folded);
-    let _ = key.agreement(&kazashi_domain::address::AddressKey::new("かざし市中央1-2-3"));
+    let _ = key.agreement(&kazashi_domain::address::AddressKey::new(
+        "かざし市中央1-2-3",
+    ));
     let _ = Mapping::parse(&s);
 }
 
