@@ -15,6 +15,7 @@
 pub mod card;
 pub mod drill;
 pub mod fleet;
+pub mod hostile;
 pub mod names;
 pub mod population;
 pub mod scenario;

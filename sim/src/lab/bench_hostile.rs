@@ -1,35 +1,44 @@
-//! `kazashi-lab bench hostile [--scale N]`: hostile peers against one laptop's mesh, real iroh
-//! endpoints on loopback in one process (issue 25). Two honest laptops A and B each wrote N
-//! events apart (N = `--scale`, at most 2,000; 2,000 when the default is left); for each round
-//! both stores are fresh copies of the same two, A's mesh starts, the attack starts against A
-//! and runs for two seconds, then B dials A while the attack goes on, and the round ends when
-//! both hold every event (equal digests). Per round:
-//! - `<attack>_heal`: from B's start to convergence, seconds; `<attack>_heal_vs_quiet`: that
-//!   over the quiet round's (goal: at most 2);
+//! `kazashi-lab bench hostile [--scale N] [--runs R]`: hostile peers against one laptop's mesh,
+//! real iroh endpoints on loopback in one process (issue 25). Two honest laptops A and B each
+//! wrote N events apart (N = `--scale`, at most 2,000; 2,000 when the default is left); for
+//! each round both stores are fresh copies of the same two, A's mesh starts, the attack starts
+//! against A and runs for two seconds, then B dials A while the attack goes on, and the round
+//! ends when both hold every event (equal digests). Every round is run R times (`--runs`,
+//! default 5); per attack:
+//! - `<attack>_heal`: from B's start to convergence, seconds, the median of the runs;
+//!   `<attack>_heal_vs_quiet`: that over the quiet rounds' median (goal: at most 2);
 //! - `<attack>_peak_rss`: the process's peak resident memory during the round (the peak is
-//!   reset before each round through `/proc/self/clear_refs`), MiB (goal: at most 1024); the
-//!   process holds both laptops and the attacker, so this is an upper bound for A alone;
-//! - `<attack>_turned_away`: connections A's greeting gate closed as busy.
+//!   reset before each round through `/proc/self/clear_refs`), MiB, the highest of the runs
+//!   (goal: at most 1024); the process holds both laptops and the attacker, and what the
+//!   allocator kept from earlier rounds, so this is an upper bound for A alone;
+//!   `<attack>_rss_added`: the peak less the resident memory at the round's start, the highest
+//!   of the runs;
+//! - `<attack>_turned_away`: connections A's greeting gate closed as busy (the last run).
+//!
+//! Also `largest_honest_message`: the largest sync message one honest laptop sends another
+//! that holds nothing, bytes (its N events are one site-day shard), against `max_frame`.
 //!
 //! The attacks: `quiet` (none); `handshake_flood` (strangers from eight loopback addresses
-//! keep opening connections that never greet); `oversized_frames` (an enrolled laptop — the
-//! command center's key, as a compromised relay would be — greets, then sends frames that
-//! declare 255 MiB and streams junk into them, four connections at once); `junk_frames` (the
-//! same member sends 64 KiB frames of random bytes as fast as the link takes them);
-//! `catalog_1m` (the same member sends catalogs naming a million shards). Not run here: the
-//! DEFLATE bomb inside an Automerge change (crafting one needs Automerge's column encoder;
-//! see docs/security.md).
+//! keep opening connections that never greet); `oversized_header` (an enrolled laptop — the
+//! command center's key, as a compromised relay would be — greets, then sends a header
+//! declaring a 255 MiB frame, over and over, on four connections at once); `oversized_frames`
+//! (the same member sends frames of the largest size taken, `MAX_FRAME`, streaming junk into
+//! them, on eight connections at once: the frame budget lets the device hold two);
+//! `junk_frames` (the same member sends 64 KiB frames of random bytes as fast as the link takes
+//! them); `catalog_1m` (the same member sends catalogs naming a million shards);
+//! `deflate_bomb` (the same member sends sync messages for shards of the deployment whose
+//! Automerge change is DEFLATE data inflating to 1.5 GiB, one shard after another).
 
 use crate::bench::emit;
 use crate::bench_log::{TempDir, copy_store};
 use kazashi_domain::{CivilDate, OperatorId, SiteId};
-use kazashi_node::link::{FRAME_HELLO, FRAME_SYNC, Hello};
+use kazashi_node::link::{FRAME_HELLO, FRAME_SYNC, Hello, MAX_FRAME};
 use kazashi_node::mesh::{ALPN, Mesh, MeshConfig, PeerAddr};
 use kazashi_node::{KdfParams, Node, SystemClock};
 use kazashi_sim::fleet::fleet;
+use kazashi_sim::hostile::{big_catalog, bomb_message, frame};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
 use kazashi_sim::workload::household_check_in;
-use kazashi_sync::protocol::Message;
 use kazashi_sync::{DeviceKey, ShardId};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,13 +47,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const PASS: &str = "bench passphrase";
-const ATTACKS: [&str; 5] = [
+const ATTACKS: [&str; 7] = [
     "quiet",
     "handshake_flood",
+    "oversized_header",
     "oversized_frames",
     "junk_frames",
     "catalog_1m",
+    "deflate_bomb",
 ];
+
+/// What the bomb's change inflates to.
+const BOMB_INFLATED: u64 = 3 << 29;
 
 struct Setup {
     roster: Arc<kazashi_domain::Roster>,
@@ -56,6 +70,8 @@ struct Setup {
     member_hello: Vec<u8>,
     sites: Vec<SiteId>,
     events: usize,
+    /// The day the honest laptops wrote on (their shards).
+    day: CivilDate,
 }
 
 pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
@@ -71,39 +87,110 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let mut quiet = None;
+    let largest = largest_honest_message(&setup)?;
+    emit("hostile", "largest_honest_message", largest as f64, "bytes", n);
+    emit("hostile", "max_frame", MAX_FRAME as f64, "bytes", n);
+    let runs = args.runs.max(1);
+    // Per attack: heals, highest peak and highest rise over the round's start, last turned
+    // away.
+    type Seen = (Vec<f64>, Option<(f64, f64)>, u64);
+    let mut seen: Vec<Seen> = vec![(Vec::new(), None, 0); ATTACKS.len()];
     let mut result = Ok(());
-    for (round, attack) in ATTACKS.iter().enumerate() {
-        match rt.block_on(one_round(&setup, &dir.0, round, attack)) {
-            Ok((heal, peak, turned)) => {
-                let quiet = *quiet.get_or_insert(heal);
-                emit("hostile", &format!("{attack}_heal"), heal, "s", n);
-                emit(
-                    "hostile",
-                    &format!("{attack}_heal_vs_quiet"),
-                    heal / quiet,
-                    "x",
-                    n,
-                );
-                if let Some(peak) = peak {
-                    emit("hostile", &format!("{attack}_peak_rss"), peak, "MiB", n);
+    'runs: for run in 0..runs {
+        for (i, attack) in ATTACKS.iter().enumerate() {
+            let round = run * ATTACKS.len() + i;
+            match rt.block_on(one_round(&setup, &dir.0, round, attack)) {
+                Ok((heal, peak, turned)) => {
+                    let Some(s) = seen.get_mut(i) else { continue };
+                    s.0.push(heal);
+                    s.1 = match (s.1, peak) {
+                        (Some(a), Some(b)) => Some((a.0.max(b.0), a.1.max(b.1))),
+                        (a, b) => a.or(b),
+                    };
+                    s.2 = turned;
                 }
-                emit(
-                    "hostile",
-                    &format!("{attack}_turned_away"),
-                    turned as f64,
-                    "connections",
-                    n,
-                );
-            }
-            Err(e) => {
-                result = Err(format!("{attack}: {e}"));
-                break;
+                Err(e) => {
+                    result = Err(format!("{attack}: {e}"));
+                    break 'runs;
+                }
             }
         }
     }
     rt.shutdown_timeout(Duration::from_secs(2));
-    result
+    result?;
+    let quiet = seen
+        .first()
+        .map(|s| crate::bench::median(s.0.clone()))
+        .unwrap_or(f64::NAN);
+    for (attack, (heals, peak, turned)) in ATTACKS.iter().zip(seen) {
+        let heal = crate::bench::median(heals);
+        emit("hostile", &format!("{attack}_heal"), heal, "s", n);
+        emit(
+            "hostile",
+            &format!("{attack}_heal_vs_quiet"),
+            heal / quiet,
+            "x",
+            n,
+        );
+        if let Some((peak, added)) = peak {
+            emit("hostile", &format!("{attack}_peak_rss"), peak, "MiB", n);
+            emit("hostile", &format!("{attack}_rss_added"), added, "MiB", n);
+        }
+        emit(
+            "hostile",
+            &format!("{attack}_turned_away"),
+            turned as f64,
+            "connections",
+            n,
+        );
+    }
+    emit("hostile", "runs", runs as f64, "runs", n);
+    Ok(())
+}
+
+/// The largest message A sends a laptop that holds nothing (its whole shard, in one session).
+fn largest_honest_message(s: &Setup) -> Result<usize, String> {
+    let dir = TempDir::for_bench("hostile-honest")?;
+    let (template, site) = &s.honest[0];
+    let path = dir.0.join("a.db");
+    copy_store(template, &path)?;
+    let mut a =
+        Node::open(&path, PASS, s.roster.clone(), *site, SystemClock).map_err(|e| e.to_string())?;
+    let mut b = Node::create(
+        &dir.0.join("empty.db"),
+        PASS,
+        KdfParams::FAST_INSECURE,
+        DeviceKey::from_seed(s.member.secret_bytes()),
+        &s.manifest,
+        s.roster.clone(),
+        *site,
+        SystemClock,
+    )
+    .map_err(|e| e.to_string())?;
+    let (mut pa, mut pb) = (kazashi_node::Peer::new("b"), kazashi_node::Peer::new("a"));
+    let mut to_b = vec![a.sync_start(&mut pa)];
+    let mut to_a = vec![b.sync_start(&mut pb)];
+    let mut largest = 0;
+    for _ in 0..50 {
+        if to_a.is_empty() && to_b.is_empty() {
+            break;
+        }
+        largest = to_b.iter().map(Vec::len).max().unwrap_or(0).max(largest);
+        let mut next_a = Vec::new();
+        for m in to_b.drain(..) {
+            next_a.extend(b.sync_handle(&mut pb, &m).map_err(|e| e.to_string())?.replies);
+        }
+        let mut next_b = Vec::new();
+        for m in to_a.drain(..) {
+            next_b.extend(a.sync_handle(&mut pa, &m).map_err(|e| e.to_string())?.replies);
+        }
+        to_a = next_a;
+        to_b = next_b;
+    }
+    if b.state().len() != a.state().len() {
+        return Err("the honest sync did not complete".into());
+    }
+    Ok(largest)
 }
 
 fn prepare(dir: &Path, n: usize, seed: u64) -> Result<Setup, String> {
@@ -174,6 +261,7 @@ fn prepare(dir: &Path, n: usize, seed: u64) -> Result<Setup, String> {
         member_hello,
         sites: fleet.stations.iter().map(|(s, _)| *s).collect(),
         events: 2 * n,
+        day: CivilDate::jst_of(kazashi_node::Clock::now_ms(&SystemClock)).ok_or("no JST day today")?,
     })
 }
 
@@ -197,7 +285,7 @@ async fn one_round(
     dir: &Path,
     round: usize,
     attack: &str,
-) -> Result<(f64, Option<f64>, u64), String> {
+) -> Result<(f64, Option<(f64, f64)>, u64), String> {
     let mut nodes = Vec::new();
     for (side, (template, site)) in s.honest.iter().enumerate() {
         let path = dir.join(format!("r{round}-{side}.db"));
@@ -210,6 +298,7 @@ async fn one_round(
     let b = nodes.pop().ok_or("B")?;
     let a = nodes.pop().ok_or("A")?;
     reset_peak();
+    let base = crate::bench::memory_mib().map(|(rss, _)| rss);
     let ma = Mesh::start(a, loopback(Vec::new()))
         .await
         .map_err(|e| e.to_string())?;
@@ -234,7 +323,9 @@ async fn one_round(
     }
     let heal = t.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let peak = crate::bench::memory_mib().map(|(_, peak)| peak);
+    let peak = crate::bench::memory_mib()
+        .zip(base)
+        .map(|((_, peak), base)| (peak, peak - base));
     let turned = ma.ungreeted().1;
     for t in attackers {
         t.abort();
@@ -260,34 +351,6 @@ fn target(at: &PeerAddr) -> Result<iroh::EndpointAddr, String> {
     let d = at.device.ok_or("A's address has no device")?;
     let pk = iroh::PublicKey::from_bytes(&d.0).map_err(|e| e.to_string())?;
     Ok(iroh::EndpointAddr::new(pk).with_ip_addr(at.addr))
-}
-
-fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(body.len() + 1).unwrap_or(u32::MAX);
-    let mut out = len.to_be_bytes().to_vec();
-    out.push(kind);
-    out.extend_from_slice(body);
-    out
-}
-
-/// A million shards: the three sites over enough days.
-fn catalog_1m(sites: &[SiteId]) -> Vec<u8> {
-    let mut entries = Vec::with_capacity(1_000_000);
-    'outer: for year in 2000..4000 {
-        for month in 1..=12 {
-            for day in 1..=28 {
-                for site in sites {
-                    if entries.len() == 1_000_000 {
-                        break 'outer;
-                    }
-                    if let Ok(day) = CivilDate::new(year, month, day) {
-                        entries.push((ShardId { site: *site, day }, [0x5a; 32]));
-                    }
-                }
-            }
-        }
-    }
-    Message::Catalog(entries).encode()
 }
 
 async fn start_attack(
@@ -334,22 +397,42 @@ async fn start_attack(
                 }));
             }
         }
-        "oversized_frames" | "junk_frames" | "catalog_1m" => {
+        "oversized_header" | "oversized_frames" | "junk_frames" | "catalog_1m"
+        | "deflate_bomb" => {
             let ep = endpoint([127, 0, 0, 1], Some(&s.member)).await?;
             let hello = frame(FRAME_HELLO, &s.member_hello);
             let catalog = if attack == "catalog_1m" {
-                Arc::new(frame(FRAME_SYNC, &catalog_1m(&s.sites)))
+                Arc::new(frame(FRAME_SYNC, &big_catalog(&s.sites, 1_000_000)))
             } else {
                 Arc::new(Vec::new())
             };
-            let parallel = if attack == "oversized_frames" { 4 } else { 1 };
+            // Bombs for every shard of the deployment's sites, the honest laptops' day first.
+            let bombs: Arc<Vec<Vec<u8>>> = Arc::new(if attack == "deflate_bomb" {
+                let mut days = vec![s.day];
+                days.extend((1..40).filter_map(|k| CivilDate::from_days_since_epoch(s.day.days_since_epoch() - k)));
+                days.iter()
+                    .flat_map(|day| s.sites.iter().map(move |site| (*site, *day)))
+                    .map(|(site, day)| {
+                        frame(FRAME_SYNC, &bomb_message(ShardId { site, day }, BOMB_INFLATED))
+                    })
+                    .take(4)
+                    .collect()
+            } else {
+                Vec::new()
+            });
+            let parallel = match attack {
+                "oversized_frames" => 8,
+                "oversized_header" => 4,
+                _ => 1,
+            };
             for k in 0..parallel {
-                let (ep, to, stop, hello, catalog) = (
+                let (ep, to, stop, hello, catalog, bombs) = (
                     ep.clone(),
                     to.clone(),
                     stop.clone(),
                     hello.clone(),
                     catalog.clone(),
+                    bombs.clone(),
                 );
                 let attack = attack.to_owned();
                 tasks.push(tokio::spawn(async move {
@@ -378,7 +461,7 @@ async fn start_attack(
                         }
                         let body = vec![0x41u8; 1 << 20];
                         match attack.as_str() {
-                            "oversized_frames" => {
+                            "oversized_header" => {
                                 let len = (255u32 << 20) + 1;
                                 let mut head = len.to_be_bytes().to_vec();
                                 head.push(FRAME_SYNC);
@@ -388,6 +471,35 @@ async fn start_attack(
                                         break;
                                     }
                                     ok = send.write_all(&body).await.is_ok();
+                                }
+                            }
+                            "oversized_frames" => {
+                                // The largest frame taken, its body junk, again and again.
+                                let len = u32::try_from(MAX_FRAME).unwrap_or(u32::MAX);
+                                let mut ok = true;
+                                while ok && !stop.load(Ordering::Relaxed) {
+                                    let mut head = len.to_be_bytes().to_vec();
+                                    head.push(FRAME_SYNC);
+                                    ok = send.write_all(&head).await.is_ok();
+                                    let mut left = MAX_FRAME - 1;
+                                    while ok && left > 0 && !stop.load(Ordering::Relaxed) {
+                                        let part = left.min(body.len());
+                                        let chunk = body.get(..part).unwrap_or_default();
+                                        ok = send.write_all(chunk).await.is_ok();
+                                        left -= part;
+                                    }
+                                }
+                            }
+                            "deflate_bomb" => {
+                                let mut k = 0usize;
+                                while !stop.load(Ordering::Relaxed) {
+                                    let Some(b) = bombs.get(k % bombs.len().max(1)) else {
+                                        break;
+                                    };
+                                    if send.write_all(b).await.is_err() {
+                                        break;
+                                    }
+                                    k += 1;
                                 }
                             }
                             "junk_frames" => {
