@@ -72,7 +72,12 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
     assert_eq!(v1["version"], 1);
     assert_eq!(
         files(&admin),
-        ["deployment-key.kzk", "manifest-v1.kzm", "manifest.kzm"]
+        [
+            "deployment-key.kzk",
+            "manifest-v1.kzm",
+            "manifest.kzm",
+            "purpose-keys.kzk"
+        ]
     );
     // Once only.
     refused(&kazashi(&init, &admin_env), "already holds a deployment");
@@ -358,8 +363,38 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
     assert_eq!(shown["roster"], imported["hash"]);
     assert_eq!(shown["devices"][0]["device"], device);
     assert_eq!(shown["devices"][0]["sites"][0], "S1");
+    // The purpose keys (sealed notes): the operation key to every laptop; medical granted.
+    assert_eq!(
+        shown["purpose_keys"],
+        serde_json::json!(["medical", "manager", "operation"])
+    );
+    assert_eq!(shown["devices"][0]["holds"], serde_json::json!(["operation"]));
+    let grant = |holds: &str, env: &[(&str, &str)]| {
+        kazashi(
+            &[
+                "deployment",
+                "grant",
+                "--dir",
+                &a,
+                "--device",
+                &device[..12],
+                "--holds",
+                holds,
+            ],
+            env,
+        )
+    };
+    refused(&grant("operation", &admin_env), "medical or manager");
+    refused(&grant("medical", &wrong_admin), "wrong passphrase");
+    assert_eq!(ok(&grant("medical", &admin_env))["version"], 4);
+    refused(&grant("medical", &admin_env), "already holds");
+    let shown = ok(&kazashi(&["deployment", "show", "--dir", &a], &[]));
+    assert_eq!(
+        shown["devices"][0]["holds"],
+        serde_json::json!(["medical", "operation"])
+    );
 
-    // Revoked: version 4, and the laptop says so when it is handed that manifest.
+    // Revoked: version 5, and the laptop says so when it is handed that manifest.
     let v4 = ok(&kazashi(
         &[
             "deployment",
@@ -372,15 +407,17 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
         ],
         &admin_env,
     ));
-    assert_eq!(v4["version"], 4);
+    assert_eq!(v4["version"], 5);
     refused(&install(&admin.join("manifest.kzm")), "revoked");
     assert_eq!(
         files(&admin)
             .iter()
             .filter(|f| f.starts_with("manifest-v"))
             .count(),
-        4
+        5
     );
+    let shown = ok(&kazashi(&["deployment", "show", "--dir", &a], &[]));
+    assert_eq!(shown["devices"][0]["holds"], serde_json::json!([]));
 }
 
 /// Staff signed into the manifest at `init --staff` (PINs only as hashes), a staff PIN login on
