@@ -368,7 +368,10 @@ fn a_deployment_from_zero_opens_on_an_enrolled_laptop() {
         shown["purpose_keys"],
         serde_json::json!(["medical", "manager", "operation"])
     );
-    assert_eq!(shown["devices"][0]["holds"], serde_json::json!(["operation"]));
+    assert_eq!(
+        shown["devices"][0]["holds"],
+        serde_json::json!(["operation"])
+    );
     let grant = |holds: &str, env: &[(&str, &str)]| {
         kazashi(
             &[
