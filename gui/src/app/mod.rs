@@ -290,7 +290,8 @@ impl View {
 #[derive(Default)]
 struct LockForm {
     staff: String,
-    pin: String,
+    /// The staff PIN as typed: wiped when taken or dropped.
+    pin: zeroize::Zeroizing<String>,
     error: Option<String>,
     failures: u32,
     resting_until: Option<Instant>,
@@ -978,7 +979,7 @@ impl<C: Clock + Send + 'static> Station<C> {
         let r = ui
             .add_enabled(
                 !resting,
-                egui::TextEdit::singleline(&mut self.lock.pin)
+                egui::TextEdit::singleline(&mut *self.lock.pin)
                     .password(true)
                     .desired_width(160.0),
             )

@@ -76,7 +76,8 @@ fn blocks_now<C: Clock>(cx: &Cx<'_, C>, voter: &PersonId, mode: VoteMode) -> BTr
 #[derive(Default)]
 struct Approval {
     staff: String,
-    pin: String,
+    /// The officer's PIN as typed: wiped when taken or dropped.
+    pin: zeroize::Zeroizing<String>,
     reason: String,
     officer: Option<OperatorId>,
     error: Option<String>,
@@ -401,7 +402,7 @@ fn approval<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, a: &mut Approval) -
                 labelled(
                     ui,
                     cx.tr.t("officer-pin"),
-                    egui::TextEdit::singleline(&mut a.pin)
+                    egui::TextEdit::singleline(&mut *a.pin)
                         .password(true)
                         .desired_width(120.0),
                 );
