@@ -271,6 +271,17 @@ fn reads_unlocks_and_a_roster_switch_are_audited_chained_and_a_hole_shows() {
         3,
         "success, search, export"
     );
+    let by_device = |d| AuditFilter {
+        device: Some(d),
+        ..AuditFilter::default()
+    };
+    assert_eq!(b.audit_rows(&by_device(a.device())).len(), 6);
+    assert!(b.audit_rows(&by_device(b.device())).is_empty());
+    let before = AuditFilter {
+        to: Some(T0 + 2500),
+        ..AuditFilter::default()
+    };
+    assert_eq!(b.audit_rows(&before).len(), 2, "the two failed unlocks");
     let (csv, n) = b.audit_export(lead, &everything).unwrap();
     assert_eq!(n, 6);
     let back = parse_audit_csv(&csv).unwrap();
