@@ -89,10 +89,11 @@ impl Form {
             });
             return;
         }
-        ui.horizontal_wrapped(|ui| {
-            ui.label(cx.tr.t("closing-retention"));
-            ui.add(egui::TextEdit::singleline(&mut self.retention).desired_width(64.0));
-        });
+        super::labelled(
+            ui,
+            cx.tr.t("closing-retention"),
+            egui::TextEdit::singleline(&mut self.retention).desired_width(64.0),
+        );
         ui.checkbox(&mut self.confirm, cx.tr.t("closing-confirm"));
         let button = ui.add_enabled(
             self.confirm,
@@ -124,7 +125,15 @@ impl<C: Clock + Send + 'static> Station<C> {
     /// the purge's signed record written to `dir` through the node, and `true`. The caller then
     /// drops the station (closing the store) and deletes the rest
     /// (`kazashi_node::purge::purge_leftovers`).
+    ///
+    /// Also takes up a manager's close of the operation written on another laptop (or on this
+    /// one) since the window last looked: the window then shows the closed banner and disables
+    /// the check-in controls, as for the administrator's closing manifest.
     pub fn purge_record_if_due(&mut self, dir: &Path) -> Result<bool, String> {
+        let block = self.host.with(|n| n.write_block());
+        if block.is_some() {
+            self.write_block = block;
+        }
         self.host.with(|n| {
             let now = n.station().clock().now_ms();
             if purge::due(n, now).is_none() {

@@ -88,8 +88,9 @@ pub struct Start {
     purge_checked: Option<std::time::Instant>,
 }
 
-/// How often the open station checks whether the operation's retention period has passed.
-const PURGE_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often the open station checks whether the operation was closed and its retention period
+/// has passed (both cheap: the close is indexed in the state).
+const PURGE_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Start {
     /// The enrolment screen if `folder` holds no store, else the passphrase screen.

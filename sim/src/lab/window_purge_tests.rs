@@ -175,3 +175,171 @@ fn the_window_purges_a_laptop_past_retention_and_then_opens_to_its_record() {
     assert!(said(&h, "この端末の個人データは消去済みです"));
     assert!(said(&h, "旭小学校"));
 }
+
+mod closing {
+    //! The report view's closing section (managers only), clicked through on the demo's
+    //! shelter: a site closed refuses check-ins and is reopened; the operation closed with a
+    //! retention period turns the window read-only and says when the purge falls due.
+
+    use crate::demo_window::{DemoKind, station};
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::{NodeT, Queryable};
+    use kazashi_domain::OperatorId;
+    use kazashi_domain::event::{EventBody, IdMethod, Members};
+    use kazashi_gui::app::{Station, View};
+    use kazashi_gui::lang::Lang;
+    use kazashi_node::node::{NodeError, WriteBlock};
+    use kazashi_node::staff::Role;
+    use kazashi_node::{StationError, SystemClock};
+
+    struct Screen {
+        station: Station<SystemClock>,
+        fonts: bool,
+    }
+
+    type H = Harness<'static, Screen>;
+
+    const FIELD: &str = "保存期間（日、空欄はマニフェストの設定どおり）";
+
+    fn open(dir: &std::path::Path, who: &str, role: Role) -> H {
+        let station = station(DemoKind::Shelter, dir, Lang::Ja, false, None).unwrap();
+        let mut h = Harness::builder()
+            .with_size([1366.0, 768.0])
+            .build_ui_state(
+                |ui, s: &mut Screen| {
+                    if !s.fonts {
+                        kazashi_gui::app::setup(ui.ctx()).unwrap();
+                        s.fonts = true;
+                        ui.ctx().request_repaint();
+                        return;
+                    }
+                    s.station.show(ui);
+                },
+                Screen {
+                    station,
+                    fonts: false,
+                },
+            );
+        h.run_steps(3);
+        h.state_mut()
+            .station
+            .unlock(OperatorId::new(who).unwrap(), role);
+        h.state_mut().station.set_view(View::Report);
+        h.run_steps(3);
+        h
+    }
+
+    fn said(h: &H, text: &str) -> bool {
+        h.query_all_by_label_contains(text).next().is_some()
+    }
+
+    fn click(h: &mut H, label: &str) {
+        h.get_by_label(label).scroll_to_me();
+        h.run_steps(3);
+        h.get_by_label(label).click();
+        h.run_steps(3);
+    }
+
+    fn field<'h>(h: &'h H, label: &'h str) -> egui_kittest::Node<'h> {
+        h.query_by_role_and_label(egui::accesskit::Role::TextInput, label)
+            .unwrap()
+    }
+
+    /// Replace the text of the field labelled `label` with `text`.
+    fn fill(h: &mut H, label: &str, text: &str) {
+        field(h, label).focus();
+        h.run_steps(2);
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.run_steps(1);
+        field(h, label).type_text(text);
+        h.run_steps(3);
+    }
+
+    fn check_in(h: &mut H) -> Result<(), NodeError> {
+        h.state_mut().station.host().with(|n| {
+            let who = n.station().roster().entries()[0].person;
+            n.record(
+                OperatorId::new("uketsuke").unwrap(),
+                EventBody::ShelterCheckIn {
+                    household: None,
+                    members: Members::new(vec![kazashi_domain::PersonRef::Roster(who)]).unwrap(),
+                    method: IdMethod::Lookup,
+                },
+            )
+            .map(|_| ())
+        })
+    }
+
+    #[test]
+    fn reception_staff_see_no_closing_buttons() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = open(dir.path(), "uketsuke", Role::Reception);
+        assert!(!said(&h, "閉鎖と消去"));
+        assert!(h.query_by_label("この場所を閉鎖する").is_none());
+    }
+
+    #[test]
+    fn a_manager_closes_and_reopens_the_site_then_closes_the_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = open(dir.path(), "sekinin", Role::Lead);
+        assert!(said(&h, "閉鎖と消去（責任者）"));
+        click(&mut h, "この場所を閉鎖する");
+        assert!(said(&h, "この避難所・投票所は閉鎖中です"));
+        assert!(matches!(
+            check_in(&mut h),
+            Err(NodeError::Station(StationError::SiteClosed(_)))
+        ));
+        click(&mut h, "この場所を再開する");
+        assert!(said(&h, "この避難所・投票所は開いています"));
+        check_in(&mut h).unwrap();
+
+        // The operation: the button waits for the confirmation; a bad period is said.
+        click(&mut h, "運用を終了する");
+        assert!(!said(&h, "運用を終了しました"));
+        fill(&mut h, FIELD, "三十");
+        click(
+            &mut h,
+            "運用全体を終了します（すべての端末で記録が止まります）",
+        );
+        assert!(
+            !h.get_by_label("運用を終了する")
+                .accesskit_node()
+                .is_disabled(),
+            "the confirmation did not enable the button"
+        );
+        click(&mut h, "運用を終了する");
+        assert!(said(&h, "日数で入力してください"));
+        let typed = h.state_mut().station.host().with(|n| n.state().len());
+        fill(&mut h, FIELD, "30");
+        click(&mut h, "運用を終了する");
+        assert!(said(&h, "運用を終了しました"), "not closed");
+        let after = h.state_mut().station.host().with(|n| n.state().len());
+        assert_eq!(after, typed + 1);
+        let close = h
+            .state_mut()
+            .station
+            .host()
+            .with(|n| kazashi_node::purge::closure(n.membership(), n.state()).unwrap());
+        assert_eq!(close.retention_days, Some(30));
+        assert!(said(&h, "個人データの消去予定"));
+        // The window's tick takes up the close: read-only, and not yet purged.
+        assert!(
+            !h.state_mut()
+                .station
+                .purge_record_if_due(dir.path())
+                .unwrap()
+        );
+        h.run_steps(3);
+        assert!(matches!(
+            h.state().station.write_block(),
+            Some(WriteBlock::Closed { .. })
+        ));
+        assert!(said(&h, "この運用は終了しました"));
+        assert!(matches!(
+            check_in(&mut h),
+            Err(NodeError::WritesStopped(WriteBlock::Closed { .. }))
+        ));
+    }
+
+    use eframe::egui;
+}
