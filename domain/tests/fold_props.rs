@@ -48,6 +48,8 @@ enum Op {
     Consent(usize, u8),
     /// An audit record: its number and a made-up `prev` (0: the chain start).
     Audit(u64, u8),
+    /// A sealed note on a person: medical or protection, and a byte for its opaque bytes.
+    SealedNote(usize, bool, u8),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -73,6 +75,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0usize..3).prop_map(Op::Lift),
         1 => (0usize..64, 0u8..4).prop_map(|(m, d)| Op::Consent(m, d)),
         1 => (1u64..6, 0u8..3).prop_map(|(n, p)| Op::Audit(n, p)),
+        1 => (0usize..64, any::<bool>(), any::<u8>()).prop_map(|(m, k, b)| Op::SealedNote(m, k, b)),
     ]
 }
 
@@ -353,6 +356,18 @@ fn build(script: &[(Op, u64, u32, u8)]) -> Vec<Event> {
                     action: kazashi_domain::audit::AuditAction::MedicalNoteView,
                     persons: vec![pool[usize::from(*p) % pool.len()]],
                 })),
+            ),
+            Op::SealedNote(m, medical, b) => (
+                SITES[0],
+                EventBody::SealedNote {
+                    person: pool[m % pool.len()],
+                    kind: if *medical {
+                        kazashi_domain::sealed_note::NoteKind::Medical
+                    } else {
+                        kazashi_domain::sealed_note::NoteKind::Protection
+                    },
+                    sealed: kazashi_domain::sealed_note::SealedBytes::new(vec![*b; 24]).unwrap(),
+                },
             ),
         };
         let e = ev(*d, site_id, wall, *counter, body);
