@@ -25,7 +25,9 @@
 //! (the same member sends frames of the largest size taken, `MAX_FRAME`, streaming junk into
 //! them, on eight connections at once: the frame budget lets the device hold two);
 //! `junk_frames` (the same member sends 64 KiB frames of random bytes as fast as the link takes
-//! them); `catalog_1m` (the same member sends catalogs naming a million shards);
+//! them); `catalog_1m` (the same member sends catalogs naming a million shards, 41 MB: past
+//! the frame limit); `catalog_400k` (400,000 shards, 17 MB: read, then refused from the count
+//! it declares);
 //! `deflate_bomb` (the same member sends sync messages for shards of the deployment whose
 //! Automerge change is DEFLATE data inflating to 1.5 GiB, one shard after another).
 
@@ -47,13 +49,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const PASS: &str = "bench passphrase";
-const ATTACKS: [&str; 7] = [
+const ATTACKS: [&str; 8] = [
     "quiet",
     "handshake_flood",
     "oversized_header",
     "oversized_frames",
     "junk_frames",
     "catalog_1m",
+    "catalog_400k",
     "deflate_bomb",
 ];
 
@@ -398,13 +401,13 @@ async fn start_attack(
             }
         }
         "oversized_header" | "oversized_frames" | "junk_frames" | "catalog_1m"
-        | "deflate_bomb" => {
+        | "catalog_400k" | "deflate_bomb" => {
             let ep = endpoint([127, 0, 0, 1], Some(&s.member)).await?;
             let hello = frame(FRAME_HELLO, &s.member_hello);
-            let catalog = if attack == "catalog_1m" {
-                Arc::new(frame(FRAME_SYNC, &big_catalog(&s.sites, 1_000_000)))
-            } else {
-                Arc::new(Vec::new())
+            let catalog = match attack {
+                "catalog_1m" => Arc::new(frame(FRAME_SYNC, &big_catalog(&s.sites, 1_000_000))),
+                "catalog_400k" => Arc::new(frame(FRAME_SYNC, &big_catalog(&s.sites, 400_000))),
+                _ => Arc::new(Vec::new()),
             };
             // Bombs for every shard of the deployment's sites, the honest laptops' day first.
             let bombs: Arc<Vec<Vec<u8>>> = Arc::new(if attack == "deflate_bomb" {
