@@ -569,3 +569,4 @@ notes-add = Seal and save the note
 notes-empty = Type the note first
 notes-added = Note sealed and saved
 notes-no-key = The deployment's manifest has no { $key } key, so medical notes cannot be saved. Ask the administrator
+notes-who = Notes for

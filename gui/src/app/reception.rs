@@ -75,6 +75,9 @@ pub struct Desk {
     consent_level: Disclosure,
     /// A manager's reason for lifting the DV block of the household shown.
     lift_reason: String,
+    /// The member whose sealed notes are shown (medical staff and leads), and the panel.
+    notes_for: usize,
+    notes: super::notes::NotesPanel,
 }
 
 impl Default for Desk {
@@ -87,6 +90,8 @@ impl Default for Desk {
             consent_for: 0,
             consent_level: Disclosure::Relatives,
             lift_reason: String::new(),
+            notes_for: 0,
+            notes: Default::default(),
         }
     }
 }
@@ -244,6 +249,7 @@ impl Desk {
         self.consent_for = 0;
         self.consent_level = Disclosure::Relatives;
         self.lift_reason.clear();
+        self.notes_for = 0;
         self.screen = Screen::Household {
             household,
             members,
@@ -602,6 +608,8 @@ impl Desk {
             consent_for,
             consent_level,
             lift_reason,
+            notes_for,
+            notes,
             ..
         } = self;
         let Screen::Household {
@@ -673,6 +681,28 @@ impl Desk {
                     .map(|m| (m.person, *consent_level));
             }
         });
+        // Medical staff and leads: a member's sealed notes (問診票, protection details).
+        let access = cx.node.note_access(&cx.login.operator);
+        if access.write_medical || access.read_medical || access.read_protection {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(cx.tr.t("notes-who"));
+                let who = members
+                    .get(*notes_for)
+                    .map(|m| m.label.clone())
+                    .unwrap_or_default();
+                egui::ComboBox::from_id_salt("reception-notes-who")
+                    .selected_text(who)
+                    .show_ui(ui, |ui| {
+                        for (i, m) in members.iter().enumerate() {
+                            ui.selectable_value(notes_for, i, m.label.as_str());
+                        }
+                    });
+            });
+            if let Some(m) = members.get(*notes_for) {
+                let (person, label) = (PersonRef::Roster(m.person), m.label.clone());
+                notes.show(ui, cx, person, &label);
+            }
+        }
         // A manager lifts the DV block a household card set (never 支援措置, which only a new
         // roster clears), with a reason.
         let blocked_here = cx

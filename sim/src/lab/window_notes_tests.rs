@@ -183,3 +183,33 @@ fn medical_staff_add_and_read_a_note_reception_staff_see_only_that_it_exists() {
     assert!(!said(&h, NOTE), "reception staff read the note");
     assert!(field(&h, "新しいメモ").is_none());
 }
+
+const NOTE2: &str = "ペニシリン禁忌 KITTEST-9e02";
+
+#[test]
+fn medical_staff_add_a_note_from_the_household_screen_reception_staff_see_no_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    settle(&mut h);
+    login(&mut h, "kyugo", "3333");
+    let who = h
+        .state_mut()
+        .station
+        .host()
+        .with(|n| n.station().roster().entries()[120].clone());
+    fill(&mut h, "名前・よみ・生年月日・住所で検索", who.kana.as_str());
+    click_contains(&mut h, who.name.as_str());
+    assert!(said(&h, "メモの対象"), "no notes panel on the household screen");
+    fill(&mut h, "新しいメモ", NOTE2);
+    click(&mut h, "メモを封印して保存");
+    assert!(said(&h, "メモを封印して保存しました"));
+    assert!(said(&h, NOTE2), "medical staff do not read the note back");
+    // Reception staff open the same household: no panel, no text.
+    click(&mut h, "ロック");
+    login(&mut h, "uketsuke", "1111");
+    fill(&mut h, "名前・よみ・生年月日・住所で検索", who.kana.as_str());
+    click_contains(&mut h, who.name.as_str());
+    assert!(said(&h, "受付する"), "the household screen did not open");
+    assert!(!said(&h, "メモの対象"));
+    assert!(!said(&h, NOTE2), "reception staff read the note");
+}
