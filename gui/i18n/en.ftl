@@ -570,3 +570,7 @@ notes-empty = Type the note first
 notes-added = Note sealed and saved
 notes-no-key = The deployment's manifest has no { $key } key, so medical notes cannot be saved. Ask the administrator
 notes-who = Notes for
+card-walkin-title = Not on the roster (the card's basic four)
+card-walkin-note = Compare the face photo with the person before registering. Registering keeps this card's name, address, birth date and sex as a walk-in.
+card-walkin-register = Register as a walk-in from the card
+card-walkin-done = Registered as a walk-in from the card and checked in

@@ -8,6 +8,7 @@
 //! in the product, virtual cards in the lab's demo). Staff, site and roster come from the store.
 
 pub mod audit_view;
+pub mod card_walkin;
 pub mod cards;
 pub mod closing;
 pub mod command;

@@ -60,6 +60,12 @@ pub enum Screen {
         people: Vec<PersonId>,
         card: CardKey,
     },
+    /// At a shelter: the card's basic four match no one on the roster; staff may register the
+    /// person as a walk-in from them ([`super::card_walkin`]). Wiped when the screen is left.
+    WalkInFromCard {
+        four: Box<kazashi_node::card::BasicFour>,
+        card: CardKey,
+    },
     Voter(Box<VoterScreen>),
 }
 
@@ -317,6 +323,13 @@ impl Desk {
                     card: tap.card,
                 }
             }
+            // At a shelter, another town's resident: offer the walk-in from the card.
+            BasicFourMatch::NotFound if !polling => {
+                self.screen = Screen::WalkInFromCard {
+                    four: Box::new(four),
+                    card: tap.card,
+                }
+            }
             BasicFourMatch::NotFound => cx.say(cx.tr.t("not-found"), false),
         }
     }
@@ -442,6 +455,11 @@ impl Desk {
             Screen::Proof { .. } => self.proof(ui, cx, polling),
             Screen::Household { .. } => self.household(ui, cx),
             Screen::Candidates { .. } => self.candidates(ui, cx, polling),
+            Screen::WalkInFromCard { four, card } => {
+                if super::card_walkin::show(ui, cx, four, *card) {
+                    self.screen = Screen::Idle;
+                }
+            }
             Screen::Voter(v) => {
                 if polling::show_voter(ui, cx, v) {
                     self.screen = Screen::Idle;

@@ -217,3 +217,59 @@ fn wrong_second_officer_pins_lock_the_id() {
     assert!(said(&h, "ロックしています"));
     assert!(!said(&h, "承認者: sekinin"), "approved while locked");
 }
+
+/// A card whose basic four match no one on the roster (another town's resident, at a shelter):
+/// staff see what the card says and register them as a walk-in from it — the one card flow
+/// that keeps the basic four (issue 24, minimisation) — with the card bound and the check-in
+/// written; the next tap finds them without a PIN.
+#[test]
+fn a_card_not_on_the_roster_registers_a_walk_in_from_its_basic_four() {
+    let visitor = Holder {
+        name: "隣町 次郎".into(),
+        address: "となり町本町三丁目4番5号".into(),
+        birth: "19751224".into(),
+        sex: "1".into(),
+    };
+    let (mut h, _dir) = harness_with(
+        DemoKind::Shelter,
+        vec![("隣町の方".into(), CardSpec::new(4, visitor))],
+    );
+    login(&mut h, "uketsuke", "1111");
+    let regs = |h: &mut H| events_of(h, |b| matches!(b, EventBody::WalkInRegistration { .. }));
+    let before = regs(&mut h);
+    click(&mut h, "かざす: 隣町の方");
+    assert!(said(&h, "暗証番号の入力"));
+    fill(&mut h, "暗証番号（数字4桁）", "1234");
+    click(&mut h, "確認");
+    assert!(said(&h, "名簿にない方です"), "no walk-in offer");
+    assert!(said(&h, "隣町 次郎"));
+    assert_eq!(regs(&mut h), before, "written before staff chose");
+    click(&mut h, "カードの情報で当日受付する");
+    assert!(said(&h, "カードの情報で当日受付し"), "not registered");
+    assert_eq!(regs(&mut h), before + 1);
+    let (name, address, bound, present) = h.state_mut().station.host().with(|n| {
+        let walk_ins = n.state().walk_ins(None);
+        let (p, w) = walk_ins
+            .iter()
+            .find(|(_, w)| w.name.as_str() == "隣町 次郎")
+            .map(|(p, w)| (*p, (*w).clone()))
+            .unwrap();
+        let bound =
+            n.state().events_in_order().iter().any(
+                |e| matches!(e.body(), EventBody::CardBinding { person: Some(q), .. } if *q == p),
+            );
+        let present = kazashi_gui::app::reception::is_present(n, &p);
+        (
+            w.name.as_str().to_owned(),
+            w.address.map(|a| a.as_str().to_owned()),
+            bound,
+            present,
+        )
+    });
+    assert_eq!(name, "隣町 次郎");
+    assert_eq!(address.as_deref(), Some("となり町本町三丁目4番5号"));
+    assert!(bound && present);
+    // The same card again: no PIN.
+    click(&mut h, "かざす: 隣町の方");
+    assert!(!said(&h, "暗証番号の入力"));
+}
