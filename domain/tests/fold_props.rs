@@ -43,6 +43,8 @@ enum Op {
     Resolve(u8, u8),
     Report(usize, u32),
     Lifecycle(usize, bool),
+    /// A manager closes the operation (at a site), announcing a retention period or none.
+    CloseOperation(usize, Option<u8>),
     Tally(usize, u32),
     Lift(usize),
     Consent(usize, u8),
@@ -71,6 +73,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0u8..3, 0u8..3).prop_map(|(a, o)| Op::Resolve(a, o)),
         1 => (0usize..3, 0u32..50).prop_map(|(s, n)| Op::Report(s, n)),
         1 => (0usize..3, any::<bool>()).prop_map(|(s, o)| Op::Lifecycle(s, o)),
+        1 => (0usize..3, proptest::option::of(any::<u8>()))
+            .prop_map(|(s, d)| Op::CloseOperation(s, d)),
         1 => (0usize..2, 0u32..500).prop_map(|(s, n)| Op::Tally(s, n)),
         1 => (0usize..3).prop_map(Op::Lift),
         1 => (0usize..64, 0u8..4).prop_map(|(m, d)| Op::Consent(m, d)),
@@ -325,6 +329,12 @@ fn build(script: &[(Op, u64, u32, u8)]) -> Vec<Event> {
                     SiteState::Closed
                 }),
             ),
+            Op::CloseOperation(s, days) => (
+                SITES[*s],
+                EventBody::OperationClosed {
+                    retention_days: days.map(u32::from),
+                },
+            ),
             Op::Tally(s, n) => (
                 STATIONS[*s],
                 EventBody::BallotTally {
@@ -402,6 +412,8 @@ struct View {
     walk_ins: Vec<(PersonRef, WalkInPerson)>,
     last_per_site: BTreeMap<SiteId, kazashi_domain::Timestamp>,
     consent: Vec<Disclosure>,
+    /// The first close of the operation (the retention clock's start).
+    operation_closed: Option<(kazashi_domain::Timestamp, Option<u32>)>,
     /// Every device's audit chain over the records written up to `as_of`.
     audit: Vec<kazashi_domain::audit_chain::DeviceChain>,
 }
@@ -459,6 +471,7 @@ fn view(s: &State, roster: &Roster, persons: &[PersonRef], as_of: Option<Millis>
             .iter()
             .map(|p| s.consent_level(p, roster, as_of))
             .collect(),
+        operation_closed: s.operation_closed(as_of),
         audit: kazashi_domain::audit_chain::verify_chains(
             s.events_unordered()
                 .filter(|e| as_of.is_none_or(|t| e.at().wall_ms <= t)),
