@@ -88,8 +88,9 @@ impl PcscTransport {
 
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
-        let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-        match self.card.transmit(apdu, &mut buf) {
+        // The answer may carry the basic four: the buffer is wiped when dropped.
+        let mut buf = zeroize::Zeroizing::new(vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED]);
+        match self.card.transmit(apdu, &mut buf[..]) {
             // No status word: the connection to the card broke mid-exchange.
             Ok(r) if r.len() < 2 => {
                 if self.card_gone(Duration::from_millis(500)) {
