@@ -14,6 +14,7 @@ pub mod enrol_cmd;
 pub mod lang;
 pub mod node_cmd;
 pub mod purge_cmd;
+pub mod purged_folder;
 pub mod report_cmd;
 pub mod roster_cmd;
 pub mod staff_cmd;

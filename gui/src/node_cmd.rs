@@ -156,7 +156,7 @@ pub struct Writer {
 
 pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
     // A purged folder (issue 24) shows its record; a purge cut short is finished first.
-    if let Some(shown) = crate::purge_cmd::finish_if_begun(&args.store.folder())? {
+    if let Some(shown) = crate::purged_folder::finish_if_begun(&args.store.folder())? {
         print_line(&shown);
         return Ok(());
     }
@@ -336,9 +336,9 @@ async fn serve(
         let done = kazashi_node::purge::purge_leftovers(&f.dir, &f.roster_path())?;
         eprintln!(
             "{}",
-            crate::purge_cmd::log_line("retention", Some(&done), &f.dir)
+            crate::purged_folder::log_line("retention", Some(&done), &f.dir)
         );
-        if let Some(shown) = crate::purge_cmd::finish_if_begun(&f)? {
+        if let Some(shown) = crate::purged_folder::finish_if_begun(&f)? {
             print_line(&shown);
         }
     }

@@ -68,7 +68,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
         anyhow::bail!("--as-of is in the future");
     }
     // A purged folder (issue 24) holds no personal data: its signed record is what is left.
-    if let Some(shown) = crate::purge_cmd::finish_if_begun(&args.store.folder())? {
+    if let Some(shown) = crate::purged_folder::finish_if_begun(&args.store.folder())? {
         println!("{}", serde_json::to_string(&shown)?);
         return Ok(());
     }
