@@ -100,7 +100,7 @@ pub fn bomb_message(shard: ShardId, inflates_to: u64) -> Vec<u8> {
 }
 
 /// The body of a sync frame: a catalog of `n` shards, 80,000 days of each of `sites`, then of
-/// made-up sites (a million distinct days do not fit a date's range).
+/// made-up sites (a million distinct days do not fit the calendar's range, 1870–2200).
 pub fn big_catalog(sites: &[SiteId], n: usize) -> Vec<u8> {
     const DAYS: usize = 80_000;
     let entries: Vec<(ShardId, [u8; 32])> = (0..n)
