@@ -563,6 +563,15 @@ pub enum EventBody {
     /// An audit record: a read of personal data beyond reception, an unlock, an override or
     /// a roster switch, chained per device (`crate::audit`).
     Audit(Box<crate::audit::AuditRecord>),
+    /// A relative (or anyone staff trust) reports that `person` is safe, though not seen at
+    /// any site: the person leaves the 安否未確認 list (`crate::unconfirmed`). `by` says who
+    /// reported (a relation or a label, e.g. 長男); no name of the reporter is needed. A
+    /// `RetractAssertion` naming this event withdraws it.
+    ReportedSafe {
+        person: PersonRef,
+        by: Label,
+        note: Option<Note>,
+    },
 }
 
 impl EventBody {
@@ -592,6 +601,7 @@ impl EventBody {
             EventBody::OperationClosed { .. } => "operation close",
             EventBody::Audit(_) => "audit record",
             EventBody::SealedNote { .. } => "sealed note",
+            EventBody::ReportedSafe { .. } => "reported safe",
         }
     }
 

@@ -33,6 +33,7 @@ pub mod search;
 pub mod state;
 pub mod text;
 pub mod time;
+pub mod unconfirmed;
 pub mod validate;
 
 pub use deployment::{Deployment, DeploymentKind, ShelterType, Site, SiteKind};

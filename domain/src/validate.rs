@@ -147,7 +147,8 @@ fn check(
         EventBody::CardBinding {
             person: Some(p), ..
         }
-        | EventBody::Consent { person: p, .. } => known(p),
+        | EventBody::Consent { person: p, .. }
+        | EventBody::ReportedSafe { person: p, .. } => known(p),
         EventBody::SameAs { a, b, .. } | EventBody::NotSame { a, b, .. } => {
             known(a).and_then(|()| known(b))
         }

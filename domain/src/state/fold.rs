@@ -59,6 +59,8 @@ pub struct State {
     pub(super) lift_authority: Option<super::lift::LiftAuthority>,
     /// Sealed notes (medical, protection) by person.
     pub(super) sealed_notes: FxHashMap<PersonRef, History>,
+    /// "Reported safe by a relative" events by person (`safe_reports.rs`).
+    pub(super) safe_reports: FxHashMap<PersonRef, History>,
 }
 
 /// A history inside a keyed map.
@@ -219,6 +221,7 @@ impl State {
             consents,
             operation_closes,
             sealed_notes,
+            safe_reports,
             ..
         } = self;
         let events = &*events;
@@ -319,6 +322,9 @@ impl State {
             EventBody::SealedNote { person, .. } => {
                 record(sealed_notes, *person, ix, key, events, in_order);
             }
+            EventBody::ReportedSafe { person, .. } => {
+                record(safe_reports, *person, ix, key, events, in_order);
+            }
             // Stay events were handled above.
             _ => {}
         }
@@ -372,6 +378,7 @@ impl State {
                 keyed(&self.dv_lifts, ev),
                 keyed(&self.consents, ev),
                 keyed(&self.sealed_notes, ev),
+                keyed(&self.safe_reports, ev),
             ],
             walk_ins: self.walk_ins.ids(ev),
             assertions: self.assertions.ids(ev),
@@ -516,6 +523,7 @@ impl State {
                     .max(last_of(self.dv_lifts.get(household)))
             }
             EventBody::Consent { person, .. } => last_of(self.consents.get(person)),
+            EventBody::ReportedSafe { person, .. } => last_of(self.safe_reports.get(person)),
             EventBody::CardBinding { card, .. } => last_of(self.card_bindings.get(card)),
             EventBody::AlertResolution { alert, .. } => last_of(self.alert_resolutions.get(alert)),
             EventBody::VoterCheckIn { voter, .. } => last_of(self.votes.get(voter)),
