@@ -51,6 +51,8 @@ pub enum ExportKind {
     Reconciliation,
     /// The audit trail itself, as CSV (staff ids and times, no personal data of evacuees).
     AuditCsv,
+    /// 安否未確認: household members not seen anywhere, CSV (`crate::unconfirmed`).
+    Unconfirmed,
 }
 
 impl ExportKind {
@@ -64,6 +66,7 @@ impl ExportKind {
             ExportKind::Turnout => "turnout",
             ExportKind::Reconciliation => "reconciliation",
             ExportKind::AuditCsv => "audit-csv",
+            ExportKind::Unconfirmed => "unconfirmed",
         }
     }
 }

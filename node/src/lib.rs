@@ -39,6 +39,7 @@ pub mod staff;
 pub mod station;
 pub mod store;
 pub mod store_key;
+pub mod unconfirmed_export;
 
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use node::{BundleImport, BundleScope, Node, NodeError, Peer, SyncStep};
@@ -59,3 +60,5 @@ mod possession_tests;
 mod roster_net_tests;
 #[cfg(test)]
 mod store_rekey_tests;
+#[cfg(test)]
+mod unconfirmed_export_tests;
