@@ -22,6 +22,7 @@ pub mod present;
 pub mod purged;
 pub mod reception;
 pub mod report;
+pub mod resolve;
 pub mod roster_import;
 pub mod tr;
 pub mod unlock;

@@ -313,6 +313,9 @@ impl Panel {
 }
 
 fn alert_words<C: Clock>(cx: &Cx<'_, C>, k: AlertKind) -> String {
+    if let Some(w) = super::resolve::kind_words(cx.tr, k) {
+        return w;
+    }
     cx.tr.t(match k {
         AlertKind::DoubleVote => "alert-double-vote",
         AlertKind::WrongPrecinct => "alert-wrong-precinct",
@@ -335,10 +338,12 @@ pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
     );
     if list.is_empty() {
         ui.label(RichText::new(cx.tr.t("alerts-none")).color(GREEN));
+        super::resolve::links(ui, cx);
         return;
     }
     let manages = cx.login.role.manages();
     let mut settle = None;
+    let mut decided = None;
     egui::ScrollArea::vertical().show(ui, |ui| {
         for a in &list {
             egui::Frame::group(ui.style()).show(ui, |ui| {
@@ -348,15 +353,28 @@ pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
                         .color(RED)
                         .strong(),
                 );
-                for p in &a.subjects {
-                    ui.label(cx.person_label(p));
+                if super::resolve::is_pair(a) {
+                    if let Some(d) = super::resolve::pair(ui, cx, a) {
+                        decided = Some((a.clone(), d));
+                    }
+                } else {
+                    for p in &a.subjects {
+                        ui.label(cx.person_label(p));
+                    }
                 }
                 for e in cx.node.alert_evidence(a) {
+                    // The kind in the window's language (`Evidence::what` is English).
+                    let what = cx
+                        .node
+                        .state()
+                        .event(&e.event)
+                        .map(|ev| super::resolve::event_kind(cx.tr, ev.body()))
+                        .unwrap_or_default();
                     ui.label(format!(
                         "・{} {} — {}（{}）",
                         hhmm(e.at.wall_ms),
                         cx.site_name(&e.site),
-                        e.what,
+                        what,
                         e.operator.as_str()
                     ));
                 }
@@ -386,6 +404,10 @@ pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
     {
         cx.say(cx.tr.t("alert-settled"), true);
     }
+    if let Some((a, d)) = decided {
+        super::resolve::decide(cx, &a, d);
+    }
+    super::resolve::links(ui, cx);
 }
 
 /// The roster in use, and a transfer of a newly pinned one (chunks received / total).

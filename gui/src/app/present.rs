@@ -15,14 +15,21 @@ use kazashi_domain::state::{Departure, StayStatus};
 use kazashi_node::{Clock, Node};
 use std::sync::Arc;
 
-/// Persons present at this laptop's site now.
+/// Persons present at this laptop's site now; records linked as one person (same-as) count
+/// once.
 pub fn present_count<C: Clock>(node: &Node<C>) -> usize {
     let site = node.station().site();
-    node.state()
+    let clusters = node.state().clusters(None);
+    let mut reps: Vec<PersonRef> = node
+        .state()
         .stays_at(&site, None)
         .iter()
         .filter(|(_, s)| s.status == StayStatus::Present)
-        .count()
+        .map(|(p, _)| clusters.rep(p))
+        .collect();
+    reps.sort_unstable();
+    reps.dedup();
+    reps.len()
 }
 
 struct Row {

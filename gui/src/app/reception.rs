@@ -239,7 +239,7 @@ impl Desk {
             .collect();
         let refs: Vec<PersonRef> = entries.iter().map(|p| PersonRef::Roster(*p)).collect();
         // No other shelter is named for a protected person: it is a location staff could say.
-        let elsewhere = registered_elsewhere(cx.node.state(), &refs, &cx.site())
+        let mut elsewhere: Vec<String> = registered_elsewhere(cx.node.state(), &refs, &cx.site())
             .into_iter()
             .filter(|(p, _)| !cx.node.state().dv_withheld(p, cx.node.station().roster()))
             .map(|(p, s)| {
@@ -252,6 +252,11 @@ impl Desk {
                 )
             })
             .collect();
+        // Someone likely the same person (linked, or a likely duplicate) registered elsewhere.
+        let here = cx.site();
+        for r in &refs {
+            elsewhere.extend(super::resolve::likely_elsewhere_of(cx, r, &here));
+        }
         self.consent_for = 0;
         self.consent_level = Disclosure::Relatives;
         self.lift_reason.clear();

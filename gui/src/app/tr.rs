@@ -6,6 +6,9 @@ use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
 
 const JA: &str = include_str!("../../i18n/ja.ftl");
 const EN: &str = include_str!("../../i18n/en.ftl");
+/// Duplicate resolution and event kinds (`resolve.rs`), a second resource of each bundle.
+const JA_RESOLVE: &str = include_str!("../../i18n/resolve.ja.ftl");
+const EN_RESOLVE: &str = include_str!("../../i18n/resolve.en.ftl");
 
 pub struct Tr {
     lang: Lang,
@@ -14,18 +17,20 @@ pub struct Tr {
 
 impl Tr {
     pub fn new(lang: Lang) -> Result<Self, String> {
-        let (src, id) = match lang {
-            Lang::Ja => (JA, unic_langid::langid!("ja")),
-            Lang::En => (EN, unic_langid::langid!("en")),
+        let (srcs, id) = match lang {
+            Lang::Ja => ([JA, JA_RESOLVE], unic_langid::langid!("ja")),
+            Lang::En => ([EN, EN_RESOLVE], unic_langid::langid!("en")),
         };
-        let res = FluentResource::try_new(src.to_owned())
-            .map_err(|(_, e)| format!("the {id} strings do not parse: {e:?}"))?;
-        let mut bundle = FluentBundle::new(vec![id]);
+        let mut bundle = FluentBundle::new(vec![id.clone()]);
         // No Unicode isolation marks around arguments: labels stay plain text.
         bundle.set_use_isolating(false);
-        bundle
-            .add_resource(res)
-            .map_err(|e| format!("the strings repeat an id: {e:?}"))?;
+        for src in srcs {
+            let res = FluentResource::try_new(src.to_owned())
+                .map_err(|(_, e)| format!("the {id} strings do not parse: {e:?}"))?;
+            bundle
+                .add_resource(res)
+                .map_err(|e| format!("the strings repeat an id: {e:?}"))?;
+        }
         Ok(Tr { lang, bundle })
     }
 
@@ -73,7 +78,9 @@ mod tests {
 
     #[test]
     fn both_languages_have_every_message() {
-        let (ja, en) = (ids(JA), ids(EN));
+        let (mut ja, mut en) = (ids(JA), ids(EN));
+        ja.extend(ids(JA_RESOLVE));
+        en.extend(ids(EN_RESOLVE));
         assert!(ja.len() > 10);
         assert_eq!(
             ja, en,

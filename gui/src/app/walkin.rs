@@ -62,6 +62,9 @@ pub struct Form {
     dv_block: bool,
     notes: String,
     pub errors: Vec<String>,
+    /// Likely matches registered at another site, shown once: the next submit with the same
+    /// warnings registers (`resolve::likely_elsewhere_new`).
+    warned: Vec<String>,
 }
 
 impl Default for Form {
@@ -78,6 +81,7 @@ impl Default for Form {
             dv_block: false,
             notes: String::new(),
             errors: Vec::new(),
+            warned: Vec::new(),
         }
     }
 }
@@ -165,6 +169,12 @@ impl Form {
         });
         for e in &self.errors {
             ui.label(RichText::new(e.as_str()).color(RED));
+        }
+        for w in &self.warned {
+            ui.label(RichText::new(w.as_str()).color(super::AMBER).size(18.0));
+        }
+        if !self.warned.is_empty() {
+            ui.label(RichText::new(cx.tr.t("resolve-confirm-again")).color(super::AMBER));
         }
         let medical = cx.login.role.medical();
         egui::ScrollArea::vertical().show(ui, |ui| {
@@ -403,6 +413,19 @@ impl Form {
             self.errors = errors;
             return false;
         }
+        self.errors.clear();
+        // A member likely already registered at another site: say where, and register only
+        // on the next press (with the same warnings).
+        let here = cx.site();
+        let mut warnings = Vec::new();
+        for p in &persons {
+            warnings.extend(super::resolve::likely_elsewhere_new(cx, p, &here));
+        }
+        if !warnings.is_empty() && warnings != self.warned {
+            self.warned = warnings;
+            return false;
+        }
+        self.warned.clear();
         let count = persons.len();
         let Some(reg) = cx.record(EventBody::WalkInRegistration {
             members: persons,

@@ -1157,3 +1157,6 @@ fn only_a_manager_sees_the_lift_and_it_needs_a_reason() {
     search_open(&mut h, 300);
     assert!(!said(&h, "※配慮"), "the mark stays after the lift");
 }
+
+#[path = "window_resolve_tests.rs"]
+mod resolve;
