@@ -1,4 +1,5 @@
-//! Closing (issue 24, requirement 5), at the foot of the report view, for managers only: close
+//! Closing (issue 24, requirement 5), at the foot of the report view (shelters) and of the
+//! reconciliation view (polling stations), for managers only: close
 //! or reopen this site (`EventBody::SiteLifecycle`; a closed site takes no check-in), and close
 //! the whole operation (`EventBody::OperationClosed`, with the retention period the manager
 //! announces; the manifest's, when set, wins). Once the operation is closed it says when the

@@ -518,6 +518,8 @@ pub struct Reconcile {
     rows: Vec<Row>,
     issued: String,
     undo: Option<(EventId, String)>,
+    /// Closing the station or the operation (managers).
+    closing: super::closing::Form,
 }
 
 impl Reconcile {
@@ -616,6 +618,7 @@ impl Reconcile {
         ui.separator();
         ui.heading(cx.tr.t("recent-title"));
         self.recent(ui, cx);
+        self.closing.show(ui, cx);
     }
 
     fn recent<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {

@@ -202,7 +202,11 @@ mod closing {
     const FIELD: &str = "保存期間（日、空欄はマニフェストの設定どおり）";
 
     fn open(dir: &std::path::Path, who: &str, role: Role) -> H {
-        let station = station(DemoKind::Shelter, dir, Lang::Ja, false, None).unwrap();
+        open_at(DemoKind::Shelter, View::Report, dir, who, role)
+    }
+
+    fn open_at(kind: DemoKind, view: View, dir: &std::path::Path, who: &str, role: Role) -> H {
+        let station = station(kind, dir, Lang::Ja, false, None).unwrap();
         let mut h = Harness::builder()
             .with_size([1366.0, 768.0])
             .build_ui_state(
@@ -224,7 +228,7 @@ mod closing {
         h.state_mut()
             .station
             .unlock(OperatorId::new(who).unwrap(), role);
-        h.state_mut().station.set_view(View::Report);
+        h.state_mut().station.set_view(view);
         h.run_steps(3);
         h
     }
@@ -268,6 +272,28 @@ mod closing {
             )
             .map(|_| ())
         })
+    }
+
+    #[test]
+    fn a_polling_station_is_closed_from_the_reconciliation_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut h = open_at(
+            DemoKind::ElectionDay,
+            View::Reconcile,
+            dir.path(),
+            "sekinin",
+            Role::Lead,
+        );
+        assert!(said(&h, "閉鎖と消去（責任者）"));
+        click(&mut h, "この場所を閉鎖する");
+        assert!(said(&h, "この避難所・投票所は閉鎖中です"));
+        let site = h.state_mut().station.host().with(|n| n.station().site());
+        let state = h
+            .state_mut()
+            .station
+            .host()
+            .with(|n| n.state().site_state(&site, None).map(|(s, _)| s));
+        assert_eq!(state, Some(kazashi_domain::event::SiteState::Closed));
     }
 
     #[test]
