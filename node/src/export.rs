@@ -115,7 +115,8 @@ fn status_label(s: &StayStatus) -> &'static str {
 }
 
 /// The evacuee list: everyone registered (present, on leave, supported outside) at `site`
-/// (or every shelter), as of `as_of`, sorted by site and reading.
+/// (or every shelter), as of `as_of`, sorted by site and reading. Records linked as one person
+/// (same-as) make one row per site: the first of them in the state's order.
 pub fn evacuees(
     state: &State,
     deployment: &Deployment,
@@ -126,6 +127,8 @@ pub fn evacuees(
     audience: Audience,
 ) -> EvacueeList {
     let clusters = ConsentClusters::new(state, as_of);
+    let links = state.clusters(as_of);
+    let mut listed = std::collections::BTreeSet::new();
     let mut left_out = LeftOut::default();
     if audience == Audience::Public {
         left_out.withheld_fields = vec!["生年月日", "住所", "世帯", "要配慮"];
@@ -149,6 +152,9 @@ pub fn evacuees(
                     continue;
                 }
                 Some(_) => {}
+            }
+            if !listed.insert((s.id, links.rep(&p))) {
+                continue;
             }
             let facts = state.person_facts(&p, roster, as_of);
             let Some(who) = state.identity(&p, roster, as_of) else {
