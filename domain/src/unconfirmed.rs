@@ -64,7 +64,11 @@ fn seen_alone(state: &State, p: &PersonRef, as_of: Option<Millis>) -> bool {
 
 /// Whether `p` is seen, through their same-as cluster.
 fn seen(state: &State, clusters: &Clusters, p: &PersonRef, as_of: Option<Millis>) -> bool {
-    clusters.members(p).iter().any(|m| seen_alone(state, m, as_of)) || seen_alone(state, p, as_of)
+    clusters
+        .members(p)
+        .iter()
+        .any(|m| seen_alone(state, m, as_of))
+        || seen_alone(state, p, as_of)
 }
 
 /// Whether `p` is accounted for: seen, or reported safe, through their same-as cluster.

@@ -265,7 +265,11 @@ fn a_report_takes_a_member_off_and_its_retraction_puts_them_back() {
     assert_eq!(l.households[0].missing, vec![pid("3")]);
     assert_eq!(l.households[0].sites, vec![site("S1")]);
     assert_eq!(l.households[0].accounted, 2);
-    assert!(unconfirmed(&s, &roster, None, Some(site("S2"))).households.is_empty());
+    assert!(
+        unconfirmed(&s, &roster, None, Some(site("S2")))
+            .households
+            .is_empty()
+    );
     let r = ev(
         2,
         "HQ",
@@ -280,7 +284,9 @@ fn a_report_takes_a_member_off_and_its_retraction_puts_them_back() {
     s.insert(r.clone());
     assert!(unconfirmed(&s, &roster, None, None).households.is_empty());
     assert_eq!(
-        unconfirmed(&s, &roster, Some(T0 + 5_000), None).households.len(),
+        unconfirmed(&s, &roster, Some(T0 + 5_000), None)
+            .households
+            .len(),
         1
     );
     s.insert(ev(

@@ -74,8 +74,11 @@ fn the_unconfirmed_csv_lists_who_is_left_withholds_the_protected_and_is_audited(
         staff,
         EventBody::ShelterCheckIn {
             household: None,
-            members: Members::new(vec![PersonRef::Roster(pid("P1")), PersonRef::Roster(pid("P4"))])
-                .unwrap(),
+            members: Members::new(vec![
+                PersonRef::Roster(pid("P1")),
+                PersonRef::Roster(pid("P4")),
+            ])
+            .unwrap(),
             method: IdMethod::Lookup,
         },
     )
@@ -94,7 +97,9 @@ fn the_unconfirmed_csv_lists_who_is_left_withholds_the_protected_and_is_audited(
     .unwrap();
     clock.advance(1000);
 
-    let file = a.export_unconfirmed(lead, None, None, clock.now_ms()).unwrap();
+    let file = a
+        .export_unconfirmed(lead, None, None, clock.now_ms())
+        .unwrap();
     let text = String::from_utf8(file.bytes.clone()).unwrap();
     let text = text.trim_start_matches('\u{feff}');
     let mut rd = csv::Reader::from_reader(text.as_bytes());

@@ -40,6 +40,8 @@ pub struct Dashboard {
     /// Everyone the log knows, folded once for safety confirmation.
     safety_index: SafetyIndex,
     roster: super::roster_import::RosterImport,
+    /// 安否未確認 (shelters).
+    unconfirmed: super::unconfirmed_view::UnconfirmedPanel,
 }
 
 fn lifeline(s: kazashi_domain::event::LifelineStatus) -> &'static str {
@@ -134,6 +136,10 @@ impl Dashboard {
                 ui.separator();
                 self.safety(ui, cx);
                 ui.separator();
+                if !election {
+                    self.unconfirmed.show(ui, cx);
+                    ui.separator();
+                }
                 self.exports(ui, cx);
                 ui.separator();
                 self.roster.show(ui, cx);

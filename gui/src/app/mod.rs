@@ -25,6 +25,7 @@ pub mod report;
 pub mod resolve;
 pub mod roster_import;
 pub mod tr;
+pub mod unconfirmed_view;
 pub mod unlock;
 pub mod unlock_roster;
 pub mod walkin;

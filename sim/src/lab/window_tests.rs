@@ -1160,3 +1160,6 @@ fn only_a_manager_sees_the_lift_and_it_needs_a_reason() {
 
 #[path = "window_resolve_tests.rs"]
 mod resolve;
+
+#[path = "window_unconfirmed_tests.rs"]
+mod unconfirmed;

@@ -1,0 +1,203 @@
+//! 安否未確認 (issue 26, requirement 3): roster household members not seen anywhere while the
+//! rest of their household was (`kazashi_domain::unconfirmed`), for the command center and a
+//! site's lead (a section of the command view). A member is taken off the list by a relative's
+//! report, written as `EventBody::ReportedSafe` through `Cx::record`; the list goes to CSV
+//! through `Node::export_unconfirmed`, which writes the audit record first. Households under
+//! the DV block or 支援措置 are never named here: one line counts them.
+
+use super::{Cx, labelled};
+use eframe::egui::{self, RichText};
+use kazashi_domain::event::EventBody;
+use kazashi_domain::ids::{PersonId, PersonRef, SiteId};
+use kazashi_domain::text::Label;
+use kazashi_domain::unconfirmed::{UnconfirmedList, unconfirmed};
+use kazashi_node::Clock;
+use std::sync::Arc;
+
+#[derive(Default)]
+pub struct UnconfirmedPanel {
+    /// (log length, the list).
+    cache: Option<(usize, Arc<UnconfirmedList>)>,
+    /// The member a report is being written for, and who reported (as typed).
+    reporting: Option<PersonId>,
+    by: String,
+}
+
+impl UnconfirmedPanel {
+    fn list<C: Clock>(&mut self, cx: &mut Cx<'_, C>) -> Arc<UnconfirmedList> {
+        let len = cx.node.state().len();
+        if let Some((l, list)) = &self.cache
+            && *l == len
+        {
+            return list.clone();
+        }
+        let st = cx.node.station();
+        let list = Arc::new(unconfirmed(st.state(), st.roster(), None, None));
+        self.cache = Some((len, list.clone()));
+        list
+    }
+
+    pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        ui.label(
+            RichText::new(cx.tr.t("unconfirmed-title"))
+                .size(18.0)
+                .strong(),
+        );
+        let list = self.list(cx);
+        if list.households.is_empty() {
+            ui.label(cx.tr.t("unconfirmed-none"));
+        } else {
+            ui.label(cx.tr.t_with(
+                "unconfirmed-count",
+                &[
+                    ("households", list.households.len().into()),
+                    ("persons", list.missing_count().into()),
+                ],
+            ));
+        }
+        if list.withheld_households > 0 {
+            ui.label(RichText::new(cx.tr.t_with(
+                "unconfirmed-withheld",
+                &[
+                    ("households", list.withheld_households.into()),
+                    ("persons", list.withheld_persons.into()),
+                ],
+            )));
+        }
+        let mut report_for = None;
+        if !list.households.is_empty() {
+            egui::Grid::new("unconfirmed").striped(true).show(ui, |ui| {
+                ui.label("");
+                for id in [
+                    "unconfirmed-col-household",
+                    "unconfirmed-col-name",
+                    "unconfirmed-col-kana",
+                    "unconfirmed-col-where",
+                ] {
+                    ui.strong(cx.tr.t(id));
+                }
+                ui.end_row();
+                let st = cx.node.station();
+                let (roster, deployment) = (st.roster(), st.deployment());
+                for h in &list.households {
+                    let sites = h
+                        .sites
+                        .iter()
+                        .map(|s: &SiteId| {
+                            deployment
+                                .site(s)
+                                .map_or_else(|| s.to_string(), |x| x.name.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join("・");
+                    for p in &h.missing {
+                        let Some(e) = roster.get(p) else { continue };
+                        let label = cx.tr.t_with(
+                            "unconfirmed-report-safe",
+                            &[("name", e.name.to_string().into())],
+                        );
+                        if ui.button(label).clicked() {
+                            report_for = Some(*p);
+                        }
+                        ui.label(h.household.to_string());
+                        ui.label(e.name.to_string());
+                        ui.label(e.kana.to_string());
+                        ui.label(&sites);
+                        ui.end_row();
+                    }
+                }
+            });
+        }
+        if let Some(p) = report_for {
+            self.reporting = Some(p);
+            self.by.clear();
+        }
+        self.report_form(ui, cx);
+        if ui.button(cx.tr.t("unconfirmed-export")).clicked() {
+            self.export(cx);
+        }
+    }
+
+    /// Who reported, then the event.
+    fn report_form<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        let Some(p) = self.reporting else { return };
+        let name = cx
+            .node
+            .station()
+            .roster()
+            .get(&p)
+            .map(|e| e.name.to_string())
+            .unwrap_or_default();
+        ui.group(|ui| {
+            ui.label(
+                RichText::new(
+                    cx.tr
+                        .t_with("unconfirmed-report-for", &[("name", name.into())]),
+                )
+                .strong(),
+            );
+            labelled(
+                ui,
+                cx.tr.t("unconfirmed-by"),
+                egui::TextEdit::singleline(&mut self.by).desired_width(240.0),
+            );
+            ui.horizontal(|ui| {
+                if ui.button(cx.tr.t("unconfirmed-record")).clicked() {
+                    match Label::new(self.by.trim()) {
+                        Err(_) => {
+                            let text = cx.tr.t("unconfirmed-by-needed");
+                            cx.say(text, false);
+                        }
+                        Ok(by) => {
+                            let body = EventBody::ReportedSafe {
+                                person: PersonRef::Roster(p),
+                                by,
+                                note: None,
+                            };
+                            if cx.record(body).is_some() {
+                                let text = cx.tr.t("unconfirmed-recorded");
+                                cx.say(text, true);
+                                self.reporting = None;
+                                self.by.clear();
+                            }
+                        }
+                    }
+                }
+                if ui.button(cx.tr.t("unconfirmed-cancel")).clicked() {
+                    self.reporting = None;
+                    self.by.clear();
+                }
+            });
+        });
+    }
+
+    /// The CSV in `export/` beside the store, audited first (no record, no file).
+    fn export<C: Clock>(&mut self, cx: &mut Cx<'_, C>) {
+        let now = cx.now();
+        let written = cx
+            .node
+            .export_unconfirmed(cx.login.operator, None, None, now)
+            .and_then(|r| {
+                let dir = cx
+                    .node
+                    .store()
+                    .path()
+                    .parent()
+                    .map(|p| p.join("export"))
+                    .ok_or("the store has no folder")?;
+                let path = super::oath::write_private(&dir, &r.file_name, &r.bytes)?;
+                Ok((path.display().to_string(), r.left_out.lines()))
+            });
+        match written {
+            Ok((path, notes)) => {
+                let mut text = cx.tr.t_with("export-written", &[("path", path.into())]);
+                for n in notes {
+                    text.push('\n');
+                    text.push_str(&n);
+                }
+                cx.say(text, true);
+            }
+            Err(e) => cx.say(cx.tr.t_with("export-failed", &[("why", e.into())]), false),
+        }
+    }
+}
