@@ -574,3 +574,21 @@ card-walkin-title = Not on the roster (the card's basic four)
 card-walkin-note = Compare the face photo with the person before registering. Registering keeps this card's name, address, birth date and sex as a walk-in.
 card-walkin-register = Register as a walk-in from the card
 card-walkin-done = Registered as a walk-in from the card and checked in
+
+## Safety unconfirmed (issue 26)
+unconfirmed-title = Safety unconfirmed (part of the household arrived, the others not seen)
+unconfirmed-none = Nobody's safety is unconfirmed
+unconfirmed-count = { $households } households, { $persons } people unconfirmed
+unconfirmed-withheld = Households under DV protection are not named: { $households } households, { $persons } people
+unconfirmed-col-household = Household
+unconfirmed-col-name = Name
+unconfirmed-col-kana = Reading
+unconfirmed-col-where = Household seen at
+unconfirmed-report-safe = Reported safe by family ({ $name })
+unconfirmed-report-for = { $name }: reported safe
+unconfirmed-by = Reported by (relation)
+unconfirmed-record = Record
+unconfirmed-cancel = Cancel
+unconfirmed-by-needed = Enter who reported (a relation or a label)
+unconfirmed-recorded = The report of safety is recorded
+unconfirmed-export = Export the unconfirmed list (CSV)

@@ -571,3 +571,21 @@ card-walkin-title = 名簿にない方です（カードの基本4情報）
 card-walkin-note = 顔写真と本人を確認してから登録してください。登録すると、このカードの情報（氏名・住所・生年月日・性別）が当日受付として記録されます。
 card-walkin-register = カードの情報で当日受付する
 card-walkin-done = カードの情報で当日受付し、入所を記録しました
+
+## 安否未確認 (issue 26)
+unconfirmed-title = 安否未確認（世帯の一部が来所し、ほかの方の所在が分からない）
+unconfirmed-none = 安否未確認の方はいません
+unconfirmed-count = { $households }世帯 { $persons }人が未確認
+unconfirmed-withheld = DV等支援措置の世帯は氏名を表示しません：{ $households }世帯 { $persons }人
+unconfirmed-col-household = 世帯
+unconfirmed-col-name = 氏名
+unconfirmed-col-kana = ふりがな
+unconfirmed-col-where = 同世帯の所在
+unconfirmed-report-safe = 家族から無事の連絡（{ $name }）
+unconfirmed-report-for = { $name } さんの無事の連絡
+unconfirmed-by = 連絡した方（続柄など）
+unconfirmed-record = 記録する
+unconfirmed-cancel = やめる
+unconfirmed-by-needed = 連絡した方の続柄などを入力してください
+unconfirmed-recorded = 無事の連絡を記録しました
+unconfirmed-export = 安否未確認をCSVに書き出す
