@@ -1,5 +1,7 @@
 //! `kazashi deployment`: the administrator's folder — create a deployment, approve a laptop's
-//! enrolment request, revoke a laptop, pin a roster, back up the signing key, show the manifest.
+//! enrolment request, revoke a laptop, pin a roster, back up the signing key, show the manifest,
+//! close the operation and, after its retention period, purge the folder's purpose keys
+//! (`kazashi_node::admin_purge`).
 //! Every change signs the next manifest version into `manifest-vN.kzm` and `manifest.kzm`; the
 //! laptops install `manifest.kzm` with `kazashi enrol --install`. The folder's layout and the
 //! sites file are in `kazashi_node::deployment_admin` and `docs/deploy.md`.
@@ -164,6 +166,16 @@ pub enum DeploymentCommand {
         /// `now`, milliseconds since 1970, or a JST time YYYY-MM-DDTHH:MM.
         #[arg(long, default_value = "now")]
         at: String,
+    },
+    /// Destroy the folder's purpose keys (medical, manager, operation) once the operation is
+    /// closed and its retention period has passed; write `purged.json`. The key file and the
+    /// manifests stay for the record; the folder signs nothing after.
+    Purge {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// The deployment's id (as `deployment show` prints it), typed back to confirm.
+        #[arg(long)]
+        confirm: Option<String>,
     },
     /// The latest manifest: deployment, version, sites, laptops, revocations, roster, staff.
     Show {
@@ -482,6 +494,18 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             let mut out = published(&admin.dir, &m);
             if let Some(o) = out.as_object_mut() {
                 o.insert("closed_at".into(), at.into());
+            }
+            println!("{out}");
+            Ok(())
+        }
+        DeploymentCommand::Purge { admin, confirm } => {
+            let pass = admin.passphrase()?;
+            let done = admin
+                .folder()
+                .purge(&pass, confirm.as_deref().unwrap_or_default(), now_ms()?)?;
+            let mut out = serde_json::to_value(&done)?;
+            if let Some(o) = out.as_object_mut() {
+                o.insert("ok".into(), true.into());
             }
             println!("{out}");
             Ok(())

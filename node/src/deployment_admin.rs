@@ -75,6 +75,8 @@ use zeroize::Zeroizing;
 pub const KEY_FILE: &str = "deployment-key.kzk";
 /// The latest signed manifest, the one laptops install.
 pub const MANIFEST_FILE: &str = "manifest.kzm";
+/// Written by `deployment purge` ([`crate::admin_purge`]): the folder signs nothing after it.
+pub const PURGED_FILE: &str = "purged.json";
 const KEY_FORMAT: &str = "kazashi-deployment-key-v1 argon2id chacha20poly1305";
 
 /// The file name of manifest version `v`.
@@ -131,6 +133,35 @@ pub enum AdminError {
     Staff(String),
     #[error("the operation was closed (at {0} ms): no version is signed after the closing one")]
     Closed(Millis),
+    #[error(
+        "the deployment was purged (purged.json is in the folder): its purpose keys are \
+         destroyed and no version is signed after the purge"
+    )]
+    Purged,
+    #[error(
+        "the operation is not closed: nothing was purged. Close it first with `kazashi \
+         deployment close`"
+    )]
+    NotClosed,
+    #[error(
+        "the last manifest sets no retention period (retention_days): nothing was purged; a \
+         closed folder signs no new version, so wipe the folder by hand (docs/deploy.md)"
+    )]
+    NoRetention,
+    #[error(
+        "the retention period runs until {until} ms (closed at {closed_at} ms + {days} days): \
+         nothing was purged"
+    )]
+    RetentionRunning {
+        closed_at: Millis,
+        days: u32,
+        until: Millis,
+    },
+    #[error(
+        "nothing was purged: this destroys the medical, manager and operation keys of \
+         deployment {0} for good. To go ahead, run again with --confirm {0}"
+    )]
+    Unconfirmed(String),
     #[error("the roster {0} is already pinned")]
     SameRoster(String),
     #[error(
@@ -558,7 +589,7 @@ impl AdminFolder {
     }
 
     /// The signing key, under `passphrase`.
-    fn key(&self, passphrase: &str) -> Result<DeviceKey, AdminError> {
+    pub(crate) fn key(&self, passphrase: &str) -> Result<DeviceKey, AdminError> {
         let path = self.key_path();
         let bytes = std::fs::read(&path).map_err(io(&path))?;
         open_key(&bytes, passphrase, &path).map(|(k, _)| k)
@@ -571,6 +602,9 @@ impl AdminFolder {
         change: impl FnOnce(&mut Manifest) -> Result<(), AdminError>,
     ) -> Result<Membership, AdminError> {
         let current = self.current()?;
+        if self.dir.join(PURGED_FILE).exists() {
+            return Err(AdminError::Purged);
+        }
         if let Some(at) = current.closed_at() {
             return Err(AdminError::Closed(at));
         }
