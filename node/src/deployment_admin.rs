@@ -21,7 +21,9 @@
 //! **Staff** (`init_with_staff`, `staff_add`, `staff_remove`, `staff_set_pin`): the
 //! deployment-wide staff list, PINs only as Argon2id hashes (`crate::staff::read_staff` reads
 //! the staff file and hashes). **Closing** (`close`) signs the last version, with `closed_at`;
-//! the folder signs nothing after it.
+//! the folder signs nothing after it. **Purging** (`purge`, in [`crate::admin_purge`]) destroys
+//! `purpose-keys.kzk` once the retention period has passed and writes `purged.json`
+//! ([`PURGED_FILE`]); every change is refused after it.
 //!
 //! **Purpose keys** (`purpose-keys.kzk`, [`crate::purpose_keys`]): the medical, manager and
 //! operation secrets, sealed under the deployment key; every version re-seals them to the
