@@ -362,6 +362,12 @@ pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
                         ui.label(cx.person_label(p));
                     }
                 }
+                // Where a protected person was recorded is never shown.
+                let withheld = a.subjects.iter().any(|p| {
+                    cx.node
+                        .state()
+                        .dv_withheld(p, cx.node.station().roster())
+                });
                 for e in cx.node.alert_evidence(a) {
                     // The kind in the window's language (`Evidence::what` is English).
                     let what = cx
@@ -373,7 +379,11 @@ pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
                     ui.label(format!(
                         "・{} {} — {}（{}）",
                         hhmm(e.at.wall_ms),
-                        cx.site_name(&e.site),
+                        if withheld {
+                            cx.tr.t("resolve-withheld")
+                        } else {
+                            cx.site_name(&e.site)
+                        },
                         what,
                         e.operator.as_str()
                     ));

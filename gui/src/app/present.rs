@@ -42,6 +42,40 @@ struct Row {
     /// The check-in that set the status, when the status is a fresh check-in.
     check_in: Option<EventId>,
     ticked: bool,
+    /// The other records here linked to this one as the same person (same-as), with their
+    /// status: one row stands for them all, and an action on it applies to each that it fits.
+    linked: Vec<(PersonRef, StayStatus)>,
+}
+
+/// One row per person: rows of records linked as one person (same-as) merged into the row
+/// of the first of them present here (else the first of them).
+fn merge_linked(rows: Vec<Row>, clusters: &kazashi_domain::clusters::Clusters) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::with_capacity(rows.len());
+    let mut at: std::collections::BTreeMap<PersonRef, usize> = Default::default();
+    for r in rows {
+        if !clusters.is_clustered(&r.person) {
+            out.push(r);
+            continue;
+        }
+        let rep = clusters.rep(&r.person);
+        match at.get(&rep).and_then(|&i| out.get_mut(i)) {
+            None => {
+                at.insert(rep, out.len());
+                out.push(r);
+            }
+            Some(first) => {
+                if first.status != StayStatus::Present && r.status == StayStatus::Present {
+                    // The present record leads the row.
+                    let mut linked = std::mem::take(&mut first.linked);
+                    linked.push((first.person, first.status));
+                    *first = Row { linked, ..r };
+                } else {
+                    first.linked.push((r.person, r.status));
+                }
+            }
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -130,7 +164,7 @@ impl List {
             .map(|r| r.person)
             .collect();
         let site = cx.site();
-        let mut rows: Vec<Row> = cx
+        let rows: Vec<Row> = cx
             .node
             .state()
             .stays_at(&site, None)
@@ -161,9 +195,11 @@ impl List {
                     since: stay.since.wall_ms,
                     check_in,
                     ticked: ticked.contains(&person),
+                    linked: Vec::new(),
                 }
             })
             .collect();
+        let mut rows = merge_linked(rows, &cx.node.state().clusters(None));
         rows.sort_unstable_by(|a, b| a.folded.cmp(&b.folded));
         self.rows = rows;
         self.counts = match kazashi_domain::CivilDate::jst_of(cx.now()) {
@@ -334,16 +370,28 @@ impl List {
                 StayStatus::Expected { .. } | StayStatus::Left(_) | StayStatus::SupportOnly(_)
             ),
         };
+        let n = self
+            .rows
+            .iter()
+            .filter(|r| r.ticked && fits(&r.status))
+            .count();
+        // A row's linked records (the same person) go with it where the action fits them.
         let chosen: Vec<PersonRef> = self
             .rows
             .iter()
             .filter(|r| r.ticked && fits(&r.status))
-            .map(|r| r.person)
+            .flat_map(|r| {
+                std::iter::once(r.person).chain(
+                    r.linked
+                        .iter()
+                        .filter(|(_, s)| fits(s))
+                        .map(|(p, _)| *p),
+                )
+            })
             .collect();
         if chosen.is_empty() {
             return cx.say(cx.tr.t("act-nobody"), false);
         }
-        let n = chosen.len();
         let Ok(members) = Members::new(chosen) else {
             return cx.say(cx.tr.t("act-nobody"), false);
         };

@@ -6,8 +6,9 @@
 //! Event kinds in alert evidence are named here in the window's language (never
 //! `EventBody::name`, which is English for logs and messages).
 //!
-//! A record whose household is under the DV block (`State::dv_withheld`) never has its site
-//! shown, nor is it named in an entry warning: a site is a location staff could say.
+//! When either record of a pair is under the DV block (`State::dv_withheld`), neither
+//! record's site is shown (the other is likely the same person), nor is a protected record
+//! named in an entry warning: a site is a location staff could say.
 
 use super::tr::Tr;
 use super::{Cx, hhmm};
@@ -200,9 +201,13 @@ pub fn pair<C: Clock>(ui: &mut egui::Ui, cx: &Cx<'_, C>, a: &Alert) -> Option<De
         "resolve-field-site",
     ];
     let none = cx.tr.t("resolve-none");
+    // Either record protected: neither site is shown (the other is likely the same person).
+    let withheld = a
+        .subjects
+        .iter()
+        .any(|p| cx.node.state().dv_withheld(p, cx.node.station().roster()));
     let column = |p: &PersonRef| -> Vec<String> {
         let f = fields(cx.node, p);
-        let withheld = cx.node.state().dv_withheld(p, cx.node.station().roster());
         let sites = if withheld {
             cx.tr.t("resolve-withheld")
         } else {

@@ -143,6 +143,24 @@ fn a_duplicate_shows_both_records_and_linking_counts_them_once_and_retracting_re
         })
     };
     let linked_report = report_total(&mut h);
+    // The present list shows the linked person on one row.
+    let rows_of = |h: &mut H| {
+        h.key_press(egui::Key::F2);
+        settle(h);
+        fill(h, "絞り込み", who.kana.as_str());
+        let n = h
+            .get_all_by_role(Role::CheckBox)
+            .filter(|n| {
+                n.accesskit_node()
+                    .label()
+                    .is_some_and(|l| l.contains(who.name.as_str()))
+            })
+            .count();
+        h.key_press(egui::Key::F5);
+        settle(h);
+        n
+    };
+    assert_eq!(rows_of(&mut h), 1, "the linked person is on two rows");
     // Retract, with a reason: the counts and the alert come back.
     click(&mut h, "リンク取消");
     assert!(said(&h, "取消の理由を入力してください"), "retracted without a reason");
@@ -160,6 +178,7 @@ fn a_duplicate_shows_both_records_and_linking_counts_them_once_and_retracting_re
     );
     assert_eq!(duplicate_alerts_of(&mut h, &w), 1, "the alert did not come back");
     assert_ne!(report_total(&mut h), linked_report, "the report counts ignore the link");
+    assert_eq!(rows_of(&mut h), 2, "the retracted link still merges the rows");
 }
 
 #[test]
@@ -263,4 +282,104 @@ fn english_alert_evidence_and_reasons_are_in_english() {
     assert!(said(&h, "Match score"));
     assert!(said(&h, "Same name"));
     assert!(!said(&h, "当日受付の登録"));
+}
+
+#[test]
+fn a_protected_persons_site_is_never_shown_beside_the_pair() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "sekinin", "2222");
+    // A resident whose household card carries the DV block, checked in here, and a walk-in
+    // written like them.
+    let who = roster_entry(&mut h, 100);
+    h.state_mut().station.host().with(|n| {
+        use kazashi_domain::event::{Disclosure, HouseholdCard, StayingPlace};
+        use kazashi_domain::ids::HouseholdRef;
+        let card = HouseholdCard {
+            representative: Some(PersonRef::Roster(who.person)),
+            phone: None,
+            damage: None,
+            flooding: None,
+            staying: StayingPlace::InShelter,
+            car: None,
+            pets: None,
+            disclosure: Disclosure::Nobody,
+            dv_block: true,
+            members: Vec::new(),
+            notes: None,
+        };
+        n.record(
+            lead(),
+            EventBody::HouseholdCard {
+                household: HouseholdRef::Roster(who.household),
+                card: Box::new(card),
+            },
+        )
+        .unwrap();
+        n.record(
+            lead(),
+            EventBody::ShelterCheckIn {
+                household: None,
+                members: Members::new(vec![PersonRef::Roster(who.person)]).unwrap(),
+                method: IdMethod::Lookup,
+            },
+        )
+        .unwrap();
+    });
+    walk_in_like(&mut h, &who);
+    settle(&mut h);
+    click_contains(&mut h, "警告 [F5]");
+    assert!(said(&h, "一致度"), "no pair shown");
+    let here = h.state_mut().station.host().with(|n| {
+        let s = n.station().site();
+        n.station().deployment().site(&s).unwrap().name.to_string()
+    });
+    assert!(said(&h, "（保護のため表示しません）"));
+    // Neither column (the walk-in is likely the protected person) nor the evidence names the
+    // shelter; the window's title does.
+    let leaks = h
+        .query_all_by_label_contains(&here)
+        .filter(|n| {
+            let l = n.accesskit_node().value().unwrap_or_default();
+            l.contains("・") || l.contains(':')
+        })
+        .count();
+    assert_eq!(leaks, 0, "the shelter is named beside a protected person");
+}
+
+#[test]
+fn checking_out_a_linked_persons_row_checks_out_each_record() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "sekinin", "2222");
+    let who = search_open(&mut h, 130);
+    click(&mut h, "受付する");
+    let w = walk_in_like(&mut h, &who);
+    h.state_mut().station.host().with(|n| {
+        n.record(
+            lead(),
+            EventBody::SameAs {
+                a: PersonRef::Roster(who.person),
+                b: w,
+                note: None,
+            },
+        )
+        .unwrap();
+    });
+    let before = h.state_mut().station.present_count();
+    h.key_press(egui::Key::F2);
+    settle(&mut h);
+    fill(&mut h, "絞り込み", who.kana.as_str());
+    tick(&mut h, who.name.as_str());
+    click(&mut h, "退所");
+    assert!(said(&h, "1人を記録しました"), "one person, not two");
+    assert_eq!(h.state_mut().station.present_count(), before - 1);
+    let left = h.state_mut().station.host().with(|n| {
+        [PersonRef::Roster(who.person), w]
+            .iter()
+            .filter(|p| {
+                n.state()
+                    .stays(p, None)
+                    .values()
+                    .all(|s| !s.status.is_registered())
+            })
+            .count()
+    });
+    assert_eq!(left, 2, "a linked record was left checked in");
 }
