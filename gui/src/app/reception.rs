@@ -672,6 +672,7 @@ impl Desk {
                 }
             });
         }
+        super::unconfirmed_view::household_line(ui, cx, household);
         let mut consent = None;
         ui.horizontal_wrapped(|ui| {
             ui.label(cx.tr.t("reception-consent-label"));

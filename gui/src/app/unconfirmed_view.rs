@@ -8,9 +8,10 @@
 use super::{Cx, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::event::EventBody;
+use kazashi_domain::ids::HouseholdId;
 use kazashi_domain::ids::{PersonId, PersonRef, SiteId};
 use kazashi_domain::text::Label;
-use kazashi_domain::unconfirmed::{UnconfirmedList, unconfirmed};
+use kazashi_domain::unconfirmed::{UnconfirmedList, household_missing, unconfirmed};
 use kazashi_node::Clock;
 use std::sync::Arc;
 
@@ -200,4 +201,28 @@ impl UnconfirmedPanel {
             Err(e) => cx.say(cx.tr.t_with("export-failed", &[("why", e.into())]), false),
         }
     }
+}
+
+/// At reception, when part of a household is here: its members not yet accounted for (no
+/// stay anywhere, no vote, no report of safety), by name; nothing for a household under the
+/// DV block or 支援措置, or when nobody of it has been seen or nobody is missing.
+pub fn household_line<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>, household: &HouseholdId) {
+    let st = cx.node.station();
+    let (state, roster) = (st.state(), st.roster());
+    let Some(missing) = household_missing(state, roster, household, None) else {
+        return;
+    };
+    let size = roster.household(household).len();
+    if missing.is_empty() || missing.len() == size {
+        return;
+    }
+    let names: Vec<String> = missing
+        .iter()
+        .filter_map(|p| roster.get(p).map(|e| e.name.to_string()))
+        .collect();
+    let text = cx.tr.t_with(
+        "unconfirmed-household",
+        &[("names", names.join("、").into())],
+    );
+    ui.label(RichText::new(text).color(super::AMBER));
 }

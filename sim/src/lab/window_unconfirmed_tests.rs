@@ -145,3 +145,42 @@ fn household_members_not_seen_are_listed_reported_safe_and_exported_without_the_
     });
     assert_eq!(audited, 1);
 }
+
+/// At reception: a household of which one member is in shows, when another arrives, the
+/// members nobody has seen yet; a household under the DV block shows no such line.
+#[test]
+fn reception_shows_a_households_members_not_yet_seen() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "uketsuke", "1111");
+    let family = check_in_first(&mut h, 150, 3, false);
+    let index = |h: &mut H, e: &kazashi_domain::RosterEntry| {
+        h.state_mut().station.host().with(|n| {
+            n.station()
+                .roster()
+                .entries()
+                .iter()
+                .position(|x| x.person == e.person)
+                .unwrap()
+        })
+    };
+    let i = index(&mut h, &family[1]);
+    search_open(&mut h, i);
+    assert!(said(&h, "世帯の受付"));
+    assert!(said(&h, "安否未確認（この世帯でまだ確認できていない方）"));
+    let line = h
+        .query_all_by_label_contains("安否未確認（この世帯")
+        .next()
+        .unwrap()
+        .accesskit_node()
+        .value()
+        .unwrap_or_default();
+    assert!(!line.contains(family[0].name.as_str()), "{line}");
+    for e in &family[1..] {
+        assert!(line.contains(e.name.as_str()), "{line}");
+    }
+    click(&mut h, "やめる");
+    let protected = check_in_first(&mut h, 250, 2, true);
+    let i = index(&mut h, &protected[1]);
+    search_open(&mut h, i);
+    assert!(said(&h, "世帯の受付"));
+    assert!(!said(&h, "安否未確認（この世帯"));
+}
