@@ -592,3 +592,4 @@ unconfirmed-cancel = Cancel
 unconfirmed-by-needed = Enter who reported (a relation or a label)
 unconfirmed-recorded = The report of safety is recorded
 unconfirmed-export = Export the unconfirmed list (CSV)
+unconfirmed-household = Safety unconfirmed (members of this household not yet seen): { $names }

@@ -589,3 +589,4 @@ unconfirmed-cancel = やめる
 unconfirmed-by-needed = 連絡した方の続柄などを入力してください
 unconfirmed-recorded = 無事の連絡を記録しました
 unconfirmed-export = 安否未確認をCSVに書き出す
+unconfirmed-household = 安否未確認（この世帯でまだ確認できていない方）：{ $names }
