@@ -31,9 +31,34 @@ pub fn show<C: Clock>(
         register = big(ui, cx.tr.t("card-walkin-register")).clicked();
         cancel = ui.button(cx.tr.t("cancel")).clicked();
     });
+    // Someone likely the same person registered at another shelter is named first; the next
+    // press (with the same warnings) registers (`resolve::likely_elsewhere_new`).
+    let warned_id = ui.scope_id().with("card-walkin-warned");
+    let warned: Vec<String> = ui.data_mut(|d| d.get_temp(warned_id).unwrap_or_default());
+    for w in &warned {
+        ui.label(RichText::new(w.as_str()).color(super::AMBER).size(18.0));
+    }
+    if !warned.is_empty() {
+        ui.label(RichText::new(cx.tr.t("resolve-confirm-again")).color(super::AMBER));
+    }
     if register {
+        let warnings = match walk_in_of(four) {
+            Ok(p) => {
+                let here = cx.site();
+                super::resolve::likely_elsewhere_new(cx, &p, &here)
+            }
+            Err(_) => Vec::new(),
+        };
+        if !warnings.is_empty() && warnings != warned {
+            ui.data_mut(|d| d.insert_temp(warned_id, warnings));
+            return false;
+        }
+        ui.data_mut(|d| d.remove::<Vec<String>>(warned_id));
         self::register(cx, four, card);
         return true;
+    }
+    if cancel {
+        ui.data_mut(|d| d.remove::<Vec<String>>(warned_id));
     }
     cancel
 }
