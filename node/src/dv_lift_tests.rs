@@ -2,7 +2,7 @@
 //! operator's lift is refused and changes nothing; a lead's is written and clears the block.
 //!
 //! A DV block lift from another laptop is honoured only if the manifest lists its operator as
-//! a manager at its site (`crate::dv_lift`), on two real stores: lifts by a reception operator,
+//! a manager at its site (`crate::managers`), on two real stores: lifts by a reception operator,
 //! by a lead enrolled on one laptop alone and by a manager of another site reach the other
 //! laptop (signed by an enrolled device, as a modified or older laptop could write them) and
 //! are kept but ignored by both; the manifest's manager's lift clears the block on both; a
@@ -27,10 +27,10 @@ use kazashi_sync::{DeviceEntry, DeviceKey, Manifest, Role as DeviceRole, SignedM
 use std::sync::Arc;
 
 /// 2026-09-01 09:00 JST.
-const T0: u64 = 1_788_220_800_000;
+pub(crate) const T0: u64 = 1_788_220_800_000;
 
 /// Sites S1 and S9 (a shelter each).
-fn deployment(roster: RosterHash) -> Deployment {
+pub(crate) fn deployment(roster: RosterHash) -> Deployment {
     let shelter = |id: &str| Site {
         id: SiteId::new(id).unwrap(),
         name: Label::new(&format!("{id} 避難所")).unwrap(),
@@ -49,11 +49,11 @@ fn deployment(roster: RosterHash) -> Deployment {
     .unwrap()
 }
 
-fn admin() -> DeviceKey {
+pub(crate) fn admin() -> DeviceKey {
     DeviceKey::from_seed([100; 32])
 }
 
-fn staff(id: &str, role: StaffRole, sites: Vec<SiteId>) -> StaffEntry {
+pub(crate) fn staff(id: &str, role: StaffRole, sites: Vec<SiteId>) -> StaffEntry {
     StaffEntry {
         id: OperatorId::new(id).unwrap(),
         name: Label::new(id).unwrap(),
@@ -66,7 +66,7 @@ fn staff(id: &str, role: StaffRole, sites: Vec<SiteId>) -> StaffEntry {
 
 /// Devices 1 and 2 (at S1 in these tests); `leads`: who the staff list names as managers (everyone else on it
 /// is reception); "betsu" is a manager of another site only.
-fn manifest(version: u32, leads: &[&str]) -> Vec<u8> {
+pub(crate) fn manifest(version: u32, leads: &[&str]) -> Vec<u8> {
     let r = roster();
     let entry = |n: u8| DeviceEntry {
         device: key(n).device_id(),
@@ -100,7 +100,7 @@ fn manifest(version: u32, leads: &[&str]) -> Vec<u8> {
     SignedManifest::sign(&m, &admin()).unwrap().encode()
 }
 
-fn node_at(
+pub(crate) fn node_at(
     dir: &std::path::Path,
     n: u8,
     manifest: &[u8],
@@ -143,7 +143,7 @@ fn forged_lift(household: HouseholdRef, operator: &str, wall_ms: u64) -> Vec<u8>
 }
 
 /// Everything `from` holds, into `to` (a USB bundle).
-fn carry(from: &mut Node<ManualClock>, to: &mut Node<ManualClock>) {
+pub(crate) fn carry(from: &mut Node<ManualClock>, to: &mut Node<ManualClock>) {
     let b = from.export_bundle(BundleScope::All).unwrap();
     to.import_bundle(&b, "usb").unwrap();
 }
@@ -278,7 +278,7 @@ fn a_lift_counts_on_every_node_only_by_a_manifest_manager() {
 
 #[test]
 fn only_a_manager_lifts_the_dv_block() {
-    // The manifest's staff list names sekinin a manager (`crate::dv_lift`).
+    // The manifest's staff list names sekinin a manager (`crate::managers`).
     let dir = tempfile::tempdir().unwrap();
     let mut n = node_at(
         dir.path(),

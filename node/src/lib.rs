@@ -16,7 +16,6 @@ pub mod admin_purge;
 pub mod audit;
 pub mod bundle_file;
 pub mod card;
-pub mod dv_lift;
 pub mod clock;
 pub mod deployment_admin;
 pub mod enrol_net;
@@ -24,6 +23,7 @@ pub mod enrolled;
 pub mod enrolment;
 pub mod export;
 pub mod link;
+pub mod managers;
 pub mod mesh;
 pub mod node;
 pub mod notes;
@@ -53,6 +53,8 @@ mod audit_tests;
 mod bundle_manifest_tests;
 #[cfg(test)]
 mod dv_lift_tests;
+#[cfg(test)]
+mod manager_close_tests;
 #[cfg(test)]
 mod manifest_spread_tests;
 #[cfg(test)]

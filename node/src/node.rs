@@ -272,7 +272,7 @@ impl<C: Clock> Node<C> {
             site,
             clock,
         )?;
-        station.set_lift_authority(Some(crate::dv_lift::authority(&members)));
+        station.set_manager_authority(Some(crate::managers::authority(&members)));
         let store = Store::create(path, passphrase, kdf)?;
         store.set_identity(&key)?;
         store.set_manifest(manifest)?;
@@ -320,7 +320,7 @@ impl<C: Clock> Node<C> {
             site,
             clock,
         )?;
-        station.set_lift_authority(Some(crate::dv_lift::authority(&members)));
+        station.set_manager_authority(Some(crate::managers::authority(&members)));
         let deployment = members.deployment().id();
         let mut store = store;
         let stored_shards = store.shards()?;
@@ -401,7 +401,7 @@ impl<C: Clock> Node<C> {
         self.members = members;
         self.station.set_deployment(deployment, site)?;
         self.station
-            .set_lift_authority(Some(crate::dv_lift::authority(&self.members)));
+            .set_manager_authority(Some(crate::managers::authority(&self.members)));
         // The detector reads the deployment (sites, precincts): rebuilt on next use.
         self.detector = None;
         Ok(())
@@ -515,26 +515,17 @@ impl<C: Clock> Node<C> {
             return Err(NodeError::WritesStopped(block));
         }
         // Only a manager lifts the DV block, or closes or reopens a site or the operation
-        // (issue 24): the operator's role on this laptop.
-        // A DV block lift counts only by a manager in the manifest's staff list at this site,
-        // the rule every node applies to it (`crate::dv_lift`): refused here otherwise, even
-        // for a lead enrolled on this laptop alone (no other laptop could honour it).
-        if matches!(body, EventBody::DvBlockLift { .. })
-            && !crate::dv_lift::may_lift(&self.members, &operator, &self.station.site())
-        {
-            return Err(StationError::NotAManager(body.name()).into());
-        }
-        if matches!(
-            body,
-            EventBody::DvBlockLift { .. }
-                | EventBody::SiteLifecycle(_)
-                | EventBody::OperationClosed { .. }
-        )
-            && !self
-                .staff_role(&operator)
-                .ok()
-                .flatten()
-                .is_some_and(|r| r.manages())
+        // (issue 24): a manager on this laptop, and one in the manifest's staff list at this
+        // site — the rule every node applies to such an event (`crate::managers`). Refused
+        // otherwise, even for a lead enrolled on this laptop alone (no other laptop would
+        // honour it).
+        if crate::managers::is_managed(&body)
+            && !(crate::managers::may_manage(&self.members, &operator, &self.station.site())
+                && self
+                    .staff_role(&operator)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.manages()))
         {
             return Err(StationError::NotAManager(body.name()).into());
         }

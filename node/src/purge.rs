@@ -4,9 +4,18 @@
 //!
 //! **Closing.** The operation is closed by the administrator's last manifest (`closed_at`,
 //! `kazashi deployment close`) or by a manager's signed `EventBody::OperationClosed`, whichever
-//! came first ([`closure`]). The retention clock starts at that time; the period is the
-//! manifest's `retention_days`, else the one the manager's event announced. With neither, no
-//! purge happens by itself (`kazashi purge` still does it by hand).
+//! came first ([`closure`]). A manager's close counts only if its operator is a manager in the
+//! manifest's staff list at the event's site (`crate::managers`: the same verdict on every
+//! laptop); any other is kept in the log and ignored, so a laptop-only lead or a modified
+//! binary cannot close the operation, let alone start a purge.
+//!
+//! **The retention period** ([`retention`]) is the administrator's: the manifest's
+//! `retention_days` whenever it sets one. A manager's event may only lengthen it (the longer of
+//! the two), never shorten it. With no period in the manifest, the event's applies, but never
+//! less than [`MIN_EVENT_RETENTION_DAYS`] (one day): no event alone makes every laptop wipe
+//! itself at once, and the day leaves time to see the close, and to export or to stop it with a
+//! new manifest, before the data goes. With neither, no purge happens by itself (`kazashi purge`
+//! still does it by hand).
 //!
 //! **Purging** ([`purge`]), in this order, each step durable before the next:
 //! 1. The record ([`ClosingRecord`]: per site and JST day check-ins, check-outs, peak
@@ -47,6 +56,19 @@ pub const OUTPUT_DIRS: [&str; 2] = ["export", "print"];
 const RECORD_FORMAT: &str = "kazashi-record-v1";
 const RECORD_TAG: &[u8] = b"kazashi-closing-record-v1";
 const DAY_MS: u64 = 86_400_000;
+/// The shortest retention a manager's `OperationClosed` sets when the manifest sets none.
+pub const MIN_EVENT_RETENTION_DAYS: u32 = 1;
+
+/// The retention period in force: the manifest's when it sets one, lengthened (never shortened)
+/// by the manager's event; else the event's, at least [`MIN_EVENT_RETENTION_DAYS`].
+pub fn retention(manifest_days: Option<u32>, event_days: Option<u32>) -> Option<u32> {
+    match (manifest_days, event_days) {
+        (Some(m), Some(e)) => Some(m.max(e)),
+        (Some(m), None) => Some(m),
+        (None, Some(e)) => Some(e.max(MIN_EVENT_RETENTION_DAYS)),
+        (None, None) => None,
+    }
+}
 
 /// Who closed the operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -63,7 +85,7 @@ pub enum ClosedBy {
 pub struct Closure {
     pub at: Millis,
     pub by: ClosedBy,
-    /// The retention period in force: the manifest's, else the manager's event's.
+    /// The retention period in force ([`retention`]).
     pub retention_days: Option<u32>,
 }
 
@@ -80,7 +102,8 @@ impl Closure {
 }
 
 /// The operation's close, if it is closed: the earlier of the manifest's `closed_at` and a
-/// manager's `OperationClosed`.
+/// manager's `OperationClosed` that counts (`State::operation_closed` passes over one whose
+/// operator the manifest does not name a manager at its site).
 pub fn closure(members: &Membership, state: &State) -> Option<Closure> {
     let by_manifest = members.closed_at().map(|at| (at, ClosedBy::Manifest));
     let event = state.operation_closed(None);
@@ -99,9 +122,7 @@ pub fn closure(members: &Membership, state: &State) -> Option<Closure> {
     Some(Closure {
         at,
         by,
-        retention_days: members
-            .retention_days()
-            .or(event.and_then(|(_, days)| days)),
+        retention_days: retention(members.retention_days(), event.and_then(|(_, days)| days)),
     })
 }
 

@@ -12,7 +12,7 @@
 use crate::clock::Clock;
 use kazashi_domain::event::{BlockReason, EventBody, EventError};
 use kazashi_domain::hlc::{ClockSkew, DEFAULT_MAX_FORWARD_MS};
-use kazashi_domain::state::{Inserted, LiftAuthority};
+use kazashi_domain::state::{Inserted, ManagerAuthority};
 use kazashi_domain::validate::check_event;
 use kazashi_domain::{
     Deployment, DeviceId, Event, EventContent, EventId, Hlc, OperatorId, PersonRef, Roster, SiteId,
@@ -150,10 +150,10 @@ impl<C: Clock> Station<C> {
     pub fn state(&self) -> &State {
         &self.state
     }
-    /// Set whose DV block lifts count (the manifest's managers; `kazashi_domain::state::
-    /// privacy`): the state's answers follow at once.
-    pub(crate) fn set_lift_authority(&mut self, authority: Option<LiftAuthority>) {
-        self.state.set_lift_authority(authority);
+    /// Set whose manager's decisions count (DV block lifts, site open/close, the operation's
+    /// close: the manifest's managers, `crate::managers`): the state's answers follow at once.
+    pub(crate) fn set_manager_authority(&mut self, authority: Option<ManagerAuthority>) {
+        self.state.set_manager_authority(authority);
     }
     pub fn clock(&self) -> &C {
         &self.clock
@@ -208,10 +208,10 @@ impl<C: Clock> Station<C> {
             .filter(|e| e.device() == self.device)
             .map(Event::at)
             .max();
-        // The lift authority is the manifest's, not the log's: it stays across a resume.
-        let authority = self.state.lift_authority().cloned();
+        // The manager authority is the manifest's, not the log's: it stays across a resume.
+        let authority = self.state.manager_authority().cloned();
         self.state = State::from_events(events);
-        self.state.set_lift_authority(authority);
+        self.state.set_manager_authority(authority);
         if let Some(last) = own_last
             && last > self.hlc.last()
         {

@@ -143,11 +143,20 @@ fn deployment(roster: &Roster) -> Deployment {
     .unwrap()
 }
 
-/// The fleet's manifest, signed again with a retention period.
+/// The fleet's manifest, signed again with a retention period and the manager on its staff list
+/// (only a manifest manager's close counts, `kazashi_node::managers`).
 fn manifest_with_retention(fleet: &kazashi_sim::fleet::Fleet) -> Vec<u8> {
     let members = SignedManifest::decode(&fleet.manifest).unwrap();
     let mut m = members.manifest().clone();
     m.retention_days = Some(RETENTION_DAYS);
+    m.staff.push(kazashi_sync::manifest::StaffEntry {
+        id: OperatorId::new("sekinin").unwrap(),
+        name: Label::new("責任者").unwrap(),
+        role: kazashi_sync::manifest::StaffRole::Lead,
+        pin_hash: None,
+        card: None,
+        sites: vec![],
+    });
     SignedManifest::sign(&m, &fleet.admin).unwrap().encode()
 }
 

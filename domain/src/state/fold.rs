@@ -55,8 +55,9 @@ pub struct State {
     pub(super) consents: FxHashMap<PersonRef, History>,
     /// A manager's closes of the whole operation.
     pub(super) operation_closes: History,
-    /// Whose DV block lifts count (`privacy`); set by the node from the manifest.
-    pub(super) lift_authority: Option<super::lift::LiftAuthority>,
+    /// Whose manager's decisions count (DV block lifts, site open/close, the operation's
+    /// close: `authority`); set by the node from the manifest.
+    pub(super) manager_authority: Option<super::authority::ManagerAuthority>,
     /// Sealed notes (medical, protection) by person.
     pub(super) sealed_notes: FxHashMap<PersonRef, History>,
     /// "Reported safe by a relative" events by person (`safe_reports.rs`).

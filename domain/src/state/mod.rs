@@ -19,9 +19,9 @@
 //! query answer depend only on the set of events.
 
 mod arena;
+mod authority;
 mod counts;
 mod fold;
-mod lift;
 mod links;
 mod notes;
 mod privacy;
@@ -32,9 +32,9 @@ mod shelter;
 mod stay;
 mod votes;
 
+pub use authority::{LiftAuthority, ManagerAuthority};
 pub use counts::{AllSiteCounts, SiteCounts};
 pub use fold::{Inserted, State};
-pub use lift::LiftAuthority;
 pub use links::Assertion;
 pub use notes::SealedNoteRef;
 pub use safe_reports::SafeReport;

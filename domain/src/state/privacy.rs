@@ -9,7 +9,8 @@
 
 //!
 //! **Who may lift it.** Only a manager's lift counts, judged by the event and the deployment's
-//! staff list alone ([`LiftAuthority`], which the node sets from the signed manifest): a lift
+//! staff list alone ([`ManagerAuthority`](super::ManagerAuthority), which the node sets from
+//! the signed manifest; the same rule judges site and operation closes, `authority`): a lift
 //! whose operator is listed as a manager at the event's site is honoured, any other is kept in
 //! the log (peer events are facts) and ignored. A laptop's own staff table is not consulted —
 //! no other laptop can see it — so every node holding the same manifest reaches the same
@@ -17,31 +18,12 @@
 //! tests) every lift counts.
 
 use super::fold::State;
-use super::lift::LiftAuthority;
 use crate::event::{Disclosure, Event, EventBody, OrderKey};
 use crate::ids::{HouseholdRef, PersonRef};
 use crate::roster::Roster;
 use crate::time::Millis;
 
 impl State {
-    /// Set who may lift the DV block (`None`: every lift counts). Queries follow at once; the
-    /// folded events are untouched.
-    pub fn set_lift_authority(&mut self, authority: Option<LiftAuthority>) {
-        self.lift_authority = authority;
-    }
-
-    /// Who may lift the DV block, if set.
-    pub fn lift_authority(&self) -> Option<&LiftAuthority> {
-        self.lift_authority.as_ref()
-    }
-
-    /// Whether the lift `e` counts under the authority set.
-    pub fn lift_counts(&self, e: &Event) -> bool {
-        self.lift_authority
-            .as_ref()
-            .is_none_or(|a| a.allows(&e.operator(), &e.site()))
-    }
-
     /// Whether `h` is under the DV block now: one of its cards set it and no lift that counts
     /// came after.
     pub fn dv_blocked(&self, h: &HouseholdRef) -> bool {
@@ -50,7 +32,7 @@ impl State {
                 .iter()
                 .rev()
                 .filter_map(|&ix| self.events.get(ix))
-                .find(|e| self.lift_counts(e))
+                .find(|e| self.manager_counts(e))
                 .map(Event::order_key)
         });
         let Some(cards) = self.household_cards.get(h) else {

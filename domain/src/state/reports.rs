@@ -1,6 +1,7 @@
 //! Alert resolutions and what sites report: status reports, open/closed, last event.
 
 use super::arena::Ix;
+use super::authority::ManagerAuthority;
 use super::fold::State;
 use crate::event::{AlertOutcome, Event, EventBody, SiteState, StatusReport};
 use crate::hlc::Timestamp;
@@ -33,29 +34,60 @@ impl State {
         }
     }
 
-    /// Whether a site is open, and since when (the latest open/close event).
+    /// Set whose manager's decisions count (DV block lifts, site open/close, the operation's
+    /// close; `None`: every one counts). Queries follow at once; the folded events are
+    /// untouched.
+    pub fn set_manager_authority(&mut self, authority: Option<ManagerAuthority>) {
+        self.manager_authority = authority;
+    }
+
+    /// Whose manager's decisions count, if set.
+    pub fn manager_authority(&self) -> Option<&ManagerAuthority> {
+        self.manager_authority.as_ref()
+    }
+
+    /// Whether the manager's event `e` (a DV block lift, a site's open/close, the operation's
+    /// close) counts under the authority set: its operator is a manager at its site.
+    pub fn manager_counts(&self, e: &Event) -> bool {
+        self.manager_authority
+            .as_ref()
+            .is_none_or(|a| a.allows(&e.operator(), &e.site()))
+    }
+
+    /// Whether a site is open, and since when: the latest open/close event that counts (one
+    /// by a manager of the manifest at that site, `authority`); others are passed over.
     pub fn site_state(
         &self,
         site: &SiteId,
         as_of: Option<Millis>,
     ) -> Option<(SiteState, Timestamp)> {
-        let ev = self.latest_in(&self.site_states, site, as_of)?;
-        match ev.body() {
-            EventBody::SiteLifecycle(s) => Some((*s, ev.at())),
-            _ => None,
-        }
+        let history = self.site_states.get(site)?;
+        history
+            .upto(as_of, &self.events)
+            .iter()
+            .rev()
+            .filter_map(|&ix| self.events.get(ix))
+            .filter(|e| self.manager_counts(e))
+            .find_map(|ev| match ev.body() {
+                EventBody::SiteLifecycle(s) => Some((*s, ev.at())),
+                _ => None,
+            })
     }
 
-    /// The first close of the whole operation by a manager (`EventBody::OperationClosed`), as
-    /// of `as_of`: its time and the retention period it announced. Closing is final, so the
-    /// first one starts the retention clock.
+    /// The first close of the whole operation that counts (by a manager of the manifest at the
+    /// event's site, `authority`; others are passed over), as of `as_of`: its time and the
+    /// retention period it announced. Closing is final, so the first one starts the retention
+    /// clock.
     pub fn operation_closed(&self, as_of: Option<Millis>) -> Option<(Timestamp, Option<u32>)> {
-        let first = *self.operation_closes.upto(as_of, &self.events).first()?;
-        let ev = self.events.get(first)?;
-        match ev.body() {
-            EventBody::OperationClosed { retention_days } => Some((ev.at(), *retention_days)),
-            _ => None,
-        }
+        self.operation_closes
+            .upto(as_of, &self.events)
+            .iter()
+            .filter_map(|&ix| self.events.get(ix))
+            .filter(|e| self.manager_counts(e))
+            .find_map(|ev| match ev.body() {
+                EventBody::OperationClosed { retention_days } => Some((ev.at(), *retention_days)),
+                _ => None,
+            })
     }
 
     /// The time of the last event written at each site (for staleness).
