@@ -9,8 +9,8 @@ use super::{Cx, labelled};
 use eframe::egui::{self, RichText};
 use kazashi_domain::event::EventBody;
 use kazashi_domain::ids::HouseholdId;
-use kazashi_domain::ids::{PersonId, PersonRef, SiteId};
-use kazashi_domain::text::Label;
+use kazashi_domain::ids::{EventId, PersonId, PersonRef, SiteId};
+use kazashi_domain::text::{Label, Note};
 use kazashi_domain::unconfirmed::{UnconfirmedList, household_missing, unconfirmed};
 use kazashi_node::Clock;
 use std::sync::Arc;
@@ -22,6 +22,9 @@ pub struct UnconfirmedPanel {
     /// The member a report is being written for, and who reported (as typed).
     reporting: Option<PersonId>,
     by: String,
+    /// The report being withdrawn, and why (as typed).
+    withdrawing: Option<EventId>,
+    reason: String,
 }
 
 impl UnconfirmedPanel {
@@ -114,6 +117,7 @@ impl UnconfirmedPanel {
             self.by.clear();
         }
         self.report_form(ui, cx);
+        self.reports(ui, cx);
         if ui.button(cx.tr.t("unconfirmed-export")).clicked() {
             self.export(cx);
         }
@@ -167,6 +171,82 @@ impl UnconfirmedPanel {
                 if ui.button(cx.tr.t("unconfirmed-cancel")).clicked() {
                     self.reporting = None;
                     self.by.clear();
+                }
+            });
+        });
+    }
+
+    /// The standing reports of safety (roster residents, none of a DV/支援措置 household), each
+    /// withdrawable with a reason (`RetractAssertion` naming the report).
+    fn reports<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        let st = cx.node.station();
+        let (state, roster) = (st.state(), st.roster());
+        let mut standing: Vec<(String, String, EventId)> = Vec::new();
+        for p in state.safe_report_persons() {
+            let PersonRef::Roster(id) = p else { continue };
+            if state.dv_withheld(p, roster) {
+                continue;
+            }
+            let Some(e) = roster.get(id) else { continue };
+            for r in state.safe_reports(p, None) {
+                standing.push((e.name.to_string(), r.by.to_string(), r.event));
+            }
+        }
+        if standing.is_empty() {
+            return;
+        }
+        standing.sort();
+        let mut pick = None;
+        ui.label(RichText::new(cx.tr.t("unconfirmed-reports")).strong());
+        ui.indent("unconfirmed-reports", |ui| {
+            for (name, by, event) in &standing {
+                ui.horizontal(|ui| {
+                    ui.label(format!("{name}（{by}）"));
+                    let label = cx
+                        .tr
+                        .t_with("unconfirmed-withdraw", &[("name", name.clone().into())]);
+                    if ui.button(label).clicked() {
+                        pick = Some(*event);
+                    }
+                });
+            }
+        });
+        if let Some(e) = pick {
+            self.withdrawing = Some(e);
+            self.reason.clear();
+        }
+        let Some(target) = self.withdrawing else {
+            return;
+        };
+        ui.group(|ui| {
+            labelled(
+                ui,
+                cx.tr.t("unconfirmed-withdraw-reason"),
+                egui::TextEdit::singleline(&mut self.reason).desired_width(240.0),
+            );
+            ui.horizontal(|ui| {
+                if ui.button(cx.tr.t("unconfirmed-withdraw-record")).clicked() {
+                    match Note::new(self.reason.trim()) {
+                        Err(_) => {
+                            let text = cx.tr.t("unconfirmed-withdraw-reason-needed");
+                            cx.say(text, false);
+                        }
+                        Ok(reason) => {
+                            if cx
+                                .record(EventBody::RetractAssertion { target, reason })
+                                .is_some()
+                            {
+                                let text = cx.tr.t("unconfirmed-withdrawn");
+                                cx.say(text, true);
+                                self.withdrawing = None;
+                                self.reason.clear();
+                            }
+                        }
+                    }
+                }
+                if ui.button(cx.tr.t("unconfirmed-cancel")).clicked() {
+                    self.withdrawing = None;
+                    self.reason.clear();
                 }
             });
         });

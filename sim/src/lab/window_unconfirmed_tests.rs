@@ -108,6 +108,28 @@ fn household_members_not_seen_are_listed_reported_safe_and_exported_without_the_
     );
     assert!(said(&h, &button(&family[2])));
 
+    // Withdrawn (it needs a reason), the member is listed again; reported once more, off.
+    assert!(said(&h, "家族からの無事の連絡（記録済み）"));
+    press(&mut h, &format!("取り消す（{}）", family[1].name));
+    press(&mut h, "取り消しを記録する");
+    assert!(said(&h, "取り消しの理由を入力してください"));
+    fill(&mut h, "取り消しの理由", "別人だった");
+    press(&mut h, "取り消しを記録する");
+    assert!(said(&h, "無事の連絡を取り消しました"));
+    settle(&mut h);
+    assert!(
+        said(&h, &button(&family[1])),
+        "not listed again after the withdrawal"
+    );
+    let retractions = |h: &mut H| events_of(h, |b| matches!(b, EventBody::RetractAssertion { .. }));
+    assert_eq!(retractions(&mut h), 1);
+    press(&mut h, &button(&family[1]));
+    fill(&mut h, "連絡した方（続柄など）", "長女");
+    press(&mut h, "記録する");
+    assert_eq!(reports(&mut h), 2);
+    settle(&mut h);
+    assert!(!said(&h, &button(&family[1])));
+
     // The CSV beside the store: the member left, no protected household; an audit record.
     press(&mut h, "安否未確認をCSVに書き出す");
     assert!(said(&h, "書き出しました"));
