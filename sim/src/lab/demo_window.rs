@@ -402,6 +402,23 @@ pub fn station_with(
     drill: Option<&Drill>,
     extra: Vec<(String, CardSpec)>,
 ) -> Result<Station<SystemClock>, String> {
+    station_planted(kind, dir, lang, network, drill, extra, &mut |_| Ok(()))
+}
+
+/// A planted peer's writer (the first peer, before its bundle is carried over).
+pub type Plant<'a> = dyn FnMut(&mut Node<SystemClock>) -> Result<(), String> + 'a;
+
+/// [`station_with`], with `plant` writing more on the first peer (another shelter) before
+/// its bundle is carried over (tests: a walk-in registered at another shelter).
+pub fn station_planted(
+    kind: DemoKind,
+    dir: &Path,
+    lang: Lang,
+    network: bool,
+    drill: Option<&Drill>,
+    extra: Vec<(String, CardSpec)>,
+    plant: &mut Plant<'_>,
+) -> Result<Station<SystemClock>, String> {
     let w = world(kind, drill)?;
     let mut fleet = kazashi_sim::fleet::fleet_sized(&w.deployment, 1, 2)?;
     fleet.manifest = with_managers(&fleet)?;
@@ -464,6 +481,7 @@ pub fn station_with(
         {
             let op = OperatorId::new("demo-peer").map_err(|e| e.to_string())?;
             peer.record(op, body).map_err(|e| e.to_string())?;
+            plant(&mut peer)?;
             let bundle = peer
                 .export_bundle(BundleScope::All)
                 .map_err(|e| e.to_string())?;

@@ -383,3 +383,93 @@ fn checking_out_a_linked_persons_row_checks_out_each_record() {
     });
     assert_eq!(left, 2, "a linked record was left checked in");
 }
+
+/// The demo shelter, where the first peer (S002) registered and checked in a walk-in written
+/// exactly as roster entry 100 before its bundle was carried over; logged in as `staff`.
+fn with_a_walk_in_at_s002(staff: &str, pin: &str) -> (H, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plant = |n: &mut kazashi_node::Node<SystemClock>| -> Result<(), String> {
+        let who = n.station().roster().entries()[100].clone();
+        let person = WalkInPerson {
+            name: PersonName::new(who.name.as_str()).unwrap(),
+            kana: Some(KanaReading::new(who.kana.as_str()).unwrap()),
+            birth_date: Some(who.birth_date),
+            sex: who.sex,
+            address: Some(Address::new(who.address.as_str()).unwrap()),
+            care_needs: Default::default(),
+        };
+        let op = OperatorId::new("demo-peer").unwrap();
+        let reg = n
+            .record(
+                op,
+                EventBody::WalkInRegistration {
+                    members: vec![person],
+                    home_municipality: None,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        let p = PersonRef::WalkIn {
+            registration: reg.id(),
+            index: 0,
+        };
+        n.record(
+            op,
+            EventBody::ShelterCheckIn {
+                household: None,
+                members: Members::new(vec![p]).unwrap(),
+                method: IdMethod::Lookup,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    let station = crate::demo_window::station_planted(
+        DemoKind::Shelter,
+        dir.path(),
+        Lang::Ja,
+        false,
+        None,
+        Vec::new(),
+        &mut plant,
+    )
+    .unwrap();
+    let mut h = harness_of(station);
+    settle(&mut h);
+    login(&mut h, staff, pin);
+    let site = h.state_mut().station.host().with(|n| {
+        let s = SiteId::new("S002").unwrap();
+        n.station().deployment().site(&s).unwrap().name.to_string()
+    });
+    (h, dir, site)
+}
+
+#[test]
+fn a_lookup_likely_matching_a_walk_in_checked_in_elsewhere_names_that_shelter() {
+    let (mut h, _dir, site) = with_a_walk_in_at_s002("uketsuke", "1111");
+    search_open(&mut h, 100);
+    assert!(
+        said(&h, &format!("{site} で受付済みの人と同一人物の可能性があります")),
+        "the lookup does not name the other shelter"
+    );
+}
+
+#[test]
+fn a_walk_in_like_an_earlier_walk_in_elsewhere_is_named_before_registering() {
+    let (mut h, _dir, site) = with_a_walk_in_at_s002("uketsuke", "1111");
+    let who = roster_entry(&mut h, 100);
+    h.key_press(egui::Key::F3);
+    settle(&mut h);
+    fill(&mut h, "氏名", who.name.as_str());
+    fill(&mut h, "ふりがな", who.kana.as_str());
+    fill(&mut h, "生年月日", &who.birth_date.to_string());
+    fill(&mut h, "住所", who.address.as_str());
+    click(&mut h, "登録する");
+    assert!(
+        said(&h, &format!("{site} で受付済みの人と同一人物の可能性があります")),
+        "the earlier walk-in's shelter is not named"
+    );
+    let walk_ins = |h: &mut H| events_of(h, |b| matches!(b, EventBody::WalkInRegistration { .. }));
+    assert_eq!(walk_ins(&mut h), 1, "only the one carried over");
+    click(&mut h, "登録する");
+    assert_eq!(walk_ins(&mut h), 2);
+}
