@@ -8,7 +8,6 @@ resolve-field-birth = Date of birth
 resolve-field-sex = Sex
 resolve-field-address = Address
 resolve-field-site = Registered at
-resolve-field-when = Registered
 resolve-none = –
 resolve-withheld = (withheld for protection)
 resolve-not-registered = Not registered

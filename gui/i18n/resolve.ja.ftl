@@ -8,7 +8,6 @@ resolve-field-birth = 生年月日
 resolve-field-sex = 性別
 resolve-field-address = 住所
 resolve-field-site = 登録先
-resolve-field-when = 登録日時
 resolve-none = －
 resolve-withheld = （保護のため表示しません）
 resolve-not-registered = 未登録
