@@ -82,7 +82,16 @@ fn laptop(dir: &std::path::Path) -> (Folder, String) {
             sites: vec![site()],
         }],
         revoked: vec![],
-        staff: vec![],
+        // The manager on the staff list: only such a manager's close counts
+        // (`kazashi_node::managers`).
+        staff: vec![kazashi_sync::manifest::StaffEntry {
+            id: OperatorId::new("sekinin").unwrap(),
+            name: Label::new("責任者").unwrap(),
+            role: StaffRole::Lead,
+            pin_hash: None,
+            card: None,
+            sites: vec![],
+        }],
         closed_at: None,
         card_cas: vec![],
         sealed_keys: Vec::new(),

@@ -100,6 +100,23 @@ fn closed_laptop(dir: &std::path::Path) -> Folder {
     )
     .unwrap();
     let fleet = kazashi_sim::fleet::fleet(&d, 31).unwrap();
+    // The manager is on the manifest's staff list: only such a manager's close counts
+    // (`kazashi_node::managers`).
+    let manifest = {
+        let members = kazashi_sync::SignedManifest::decode(&fleet.manifest).unwrap();
+        let mut m = members.manifest().clone();
+        m.staff.push(kazashi_sync::manifest::StaffEntry {
+            id: OperatorId::new("sekinin").unwrap(),
+            name: Label::new("責任者").unwrap(),
+            role: Role::Lead,
+            pin_hash: None,
+            card: None,
+            sites: vec![],
+        });
+        kazashi_sync::SignedManifest::sign(&m, &fleet.admin)
+            .unwrap()
+            .encode()
+    };
     let folder = Folder::new(dir);
     RosterDb::create(
         &folder.roster_path(),
@@ -116,7 +133,7 @@ fn closed_laptop(dir: &std::path::Path) -> Folder {
         PASS,
         KdfParams::FAST_INSECURE,
         DeviceKey::from_seed(fleet.key(&site).unwrap().secret_bytes()),
-        &fleet.manifest,
+        &manifest,
         site,
         ManualClock::new(T0),
     )
