@@ -204,7 +204,7 @@ fn holders(w: &World) -> Vec<&RosterEntry> {
 }
 
 /// The fleet's manifest with the demo's managers on its staff list: a DV block lift counts
-/// only by a manager the manifest names (`kazashi_node::dv_lift`), on every laptop.
+/// only by a manager the manifest names (`kazashi_node::managers`), on every laptop.
 fn with_managers(fleet: &kazashi_sim::fleet::Fleet) -> Result<Vec<u8>, String> {
     use kazashi_sync::manifest::StaffEntry;
     let signed =
