@@ -53,6 +53,8 @@ pub enum ExportKind {
     AuditCsv,
     /// 安否未確認: household members not seen anywhere, CSV (`crate::unconfirmed`).
     Unconfirmed,
+    /// 安否未確認, A4 PDF.
+    UnconfirmedPdf,
 }
 
 impl ExportKind {
@@ -67,6 +69,7 @@ impl ExportKind {
             ExportKind::Reconciliation => "reconciliation",
             ExportKind::AuditCsv => "audit-csv",
             ExportKind::Unconfirmed => "unconfirmed",
+            ExportKind::UnconfirmedPdf => "unconfirmed-pdf",
         }
     }
 }

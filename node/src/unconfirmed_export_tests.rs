@@ -98,7 +98,7 @@ fn the_unconfirmed_csv_lists_who_is_left_withholds_the_protected_and_is_audited(
     clock.advance(1000);
 
     let file = a
-        .export_unconfirmed(lead, None, None, clock.now_ms())
+        .export_unconfirmed(lead, None, None, clock.now_ms(), None)
         .unwrap();
     let text = String::from_utf8(file.bytes.clone()).unwrap();
     let text = text.trim_start_matches('\u{feff}');
@@ -136,7 +136,50 @@ fn the_unconfirmed_csv_lists_who_is_left_withholds_the_protected_and_is_audited(
 
     // As of before the report: both P2 and P3.
     let earlier = a
-        .export_unconfirmed(lead, Some(site()), Some(before_report), clock.now_ms())
+        .export_unconfirmed(
+            lead,
+            Some(site()),
+            Some(before_report),
+            clock.now_ms(),
+            None,
+        )
         .unwrap();
     assert_eq!(earlier.rows, 2);
+
+    // The PDF, read back with pdftotext: the member left, nobody of the protected household,
+    // the count withheld; its own audit kind.
+    let font = std::fs::read("/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf")
+        .expect("fonts-ipaexfont-gothic (script/test installs it)");
+    let pdf = a
+        .export_unconfirmed(lead, None, None, clock.now_ms(), Some(&font))
+        .unwrap();
+    assert!(pdf.file_name.ends_with(".pdf"));
+    let path = dir.path().join("unconfirmed.pdf");
+    std::fs::write(&path, &pdf.bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args([path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("安否未確認者一覧"), "{text}");
+    assert!(
+        text.contains("髙橋 三郎") || text.contains("三郎"),
+        "{text}"
+    );
+    assert!(!text.contains("花子") && !text.contains("秘匿"), "{text}");
+    assert!(text.contains("1人"), "{text}");
+    let last = a
+        .state()
+        .events_unordered()
+        .filter_map(record_of)
+        .max_by_key(|r| r.seq)
+        .unwrap();
+    assert!(matches!(
+        last.action,
+        AuditAction::Export {
+            kind: ExportKind::UnconfirmedPdf,
+            rows: 1,
+            ..
+        }
+    ));
 }

@@ -1,7 +1,8 @@
 //! 安否未確認 (issue 26, requirement 3): roster household members not seen anywhere while the
 //! rest of their household was (`kazashi_domain::unconfirmed`), for the command center and a
 //! site's lead (a section of the command view). A member is taken off the list by a relative's
-//! report, written as `EventBody::ReportedSafe` through `Cx::record`; the list goes to CSV
+//! report, written as `EventBody::ReportedSafe` through `Cx::record` (withdrawn with a reason by
+//! a `RetractAssertion` naming it); the list goes to CSV or PDF
 //! through `Node::export_unconfirmed`, which writes the audit record first. Households under
 //! the DV block or 支援措置 are never named here: one line counts them.
 
@@ -118,9 +119,14 @@ impl UnconfirmedPanel {
         }
         self.report_form(ui, cx);
         self.reports(ui, cx);
-        if ui.button(cx.tr.t("unconfirmed-export")).clicked() {
-            self.export(cx);
-        }
+        ui.horizontal(|ui| {
+            if ui.button(cx.tr.t("unconfirmed-export")).clicked() {
+                self.export(cx, false);
+            }
+            if ui.button(cx.tr.t("unconfirmed-export-pdf")).clicked() {
+                self.export(cx, true);
+            }
+        });
     }
 
     /// Who reported, then the event.
@@ -253,11 +259,22 @@ impl UnconfirmedPanel {
     }
 
     /// The CSV in `export/` beside the store, audited first (no record, no file).
-    fn export<C: Clock>(&mut self, cx: &mut Cx<'_, C>) {
+    fn export<C: Clock>(&mut self, cx: &mut Cx<'_, C>, pdf: bool) {
+        let font = if pdf {
+            match super::fonts::find() {
+                Ok((f, ..)) => Some(f),
+                Err(e) => {
+                    cx.say(cx.tr.t_with("export-failed", &[("why", e.into())]), false);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let now = cx.now();
         let written = cx
             .node
-            .export_unconfirmed(cx.login.operator, None, None, now)
+            .export_unconfirmed(cx.login.operator, None, None, now, font.as_deref())
             .and_then(|r| {
                 let dir = cx
                     .node

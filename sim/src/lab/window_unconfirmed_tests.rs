@@ -166,6 +166,30 @@ fn household_members_not_seen_are_listed_reported_safe_and_exported_without_the_
             .count()
     });
     assert_eq!(audited, 1);
+
+    // The PDF beside it, read back with pdftotext: the member left, the count withheld.
+    press(&mut h, "安否未確認をPDFに書き出す");
+    assert!(said(&h, "書き出しました"));
+    let pdf = walk(dir.path())
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with("安否未確認-"))
+                && p.extension().is_some_and(|e| e == "pdf")
+        })
+        .unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args([pdf.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("安否未確認者一覧"), "{text}");
+    let given = family[2].name.as_str().split(' ').next_back().unwrap();
+    assert!(text.contains(given), "{given} not in the PDF:\n{text}");
+    assert!(
+        text.contains("DV等支援措置の世帯は氏名を載せていません"),
+        "{text}"
+    );
 }
 
 /// At reception: a household of which one member is in shows, when another arrives, the
