@@ -599,3 +599,4 @@ unconfirmed-withdraw-reason = Reason for withdrawing
 unconfirmed-withdraw-record = Record the withdrawal
 unconfirmed-withdraw-reason-needed = Enter the reason for withdrawing
 unconfirmed-withdrawn = The report of safety is withdrawn
+unconfirmed-export-pdf = Export the unconfirmed list (PDF)
