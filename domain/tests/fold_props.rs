@@ -52,6 +52,8 @@ enum Op {
     Audit(u64, u8),
     /// A sealed note on a person: medical or protection, and a byte for its opaque bytes.
     SealedNote(usize, bool, u8),
+    /// A relative reports a person safe (issue 26): who reported, by index.
+    ReportedSafe(usize, u8),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -80,6 +82,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (0usize..64, 0u8..4).prop_map(|(m, d)| Op::Consent(m, d)),
         1 => (1u64..6, 0u8..3).prop_map(|(n, p)| Op::Audit(n, p)),
         1 => (0usize..64, any::<bool>(), any::<u8>()).prop_map(|(m, k, b)| Op::SealedNote(m, k, b)),
+        1 => (0usize..64, 0u8..2).prop_map(|(m, b)| Op::ReportedSafe(m, b)),
     ]
 }
 
@@ -379,6 +382,14 @@ fn build(script: &[(Op, u64, u32, u8)]) -> Vec<Event> {
                     sealed: kazashi_domain::sealed_note::SealedBytes::new(vec![*b; 24]).unwrap(),
                 },
             ),
+            Op::ReportedSafe(m, by) => (
+                "HQ",
+                EventBody::ReportedSafe {
+                    person: pool[m % pool.len()],
+                    by: Label::new(["長男", "妹"][usize::from(*by)]).unwrap(),
+                    note: None,
+                },
+            ),
         };
         let e = ev(*d, site_id, wall, *counter, body);
         if let EventBody::WalkInRegistration { members, .. } = e.body() {
@@ -416,6 +427,11 @@ struct View {
     operation_closed: Option<(kazashi_domain::Timestamp, Option<u32>)>,
     /// Every device's audit chain over the records written up to `as_of`.
     audit: Vec<kazashi_domain::audit_chain::DeviceChain>,
+    /// The persons with a standing report of safety, and the 安否未確認 list's size (households,
+    /// persons; named and withheld together: the DV block is judged on the whole log, not as
+    /// of T, so which households are named may differ from a prefix's fold by design).
+    safe: Vec<bool>,
+    unconfirmed: (usize, usize),
 }
 
 fn view(s: &State, roster: &Roster, persons: &[PersonRef], as_of: Option<Millis>) -> View {
@@ -472,6 +488,14 @@ fn view(s: &State, roster: &Roster, persons: &[PersonRef], as_of: Option<Millis>
             .map(|p| s.consent_level(p, roster, as_of))
             .collect(),
         operation_closed: s.operation_closed(as_of),
+        safe: persons.iter().map(|p| s.reported_safe(p, as_of)).collect(),
+        unconfirmed: {
+            let l = kazashi_domain::unconfirmed::unconfirmed(s, roster, as_of, None);
+            (
+                l.households.len() + l.withheld_households as usize,
+                l.missing_count() + l.withheld_persons as usize,
+            )
+        },
         audit: kazashi_domain::audit_chain::verify_chains(
             s.events_unordered()
                 .filter(|e| as_of.is_none_or(|t| e.at().wall_ms <= t)),
