@@ -136,13 +136,13 @@ impl Dashboard {
                 ui.separator();
                 self.safety(ui, cx);
                 ui.separator();
-                if !election {
-                    self.unconfirmed.show(ui, cx);
-                    ui.separator();
-                }
                 self.exports(ui, cx);
                 ui.separator();
                 self.roster.show(ui, cx);
+                if !election {
+                    ui.separator();
+                    self.unconfirmed.show(ui, cx);
+                }
             });
     }
 

@@ -16,6 +16,9 @@ use kazashi_domain::unconfirmed::{UnconfirmedList, household_missing, unconfirme
 use kazashi_node::Clock;
 use std::sync::Arc;
 
+/// Most members the table shows (whole households, in household order); the files hold all.
+const SHOWN: usize = 40;
+
 #[derive(Default)]
 pub struct UnconfirmedPanel {
     /// (log length, the list).
@@ -42,12 +45,17 @@ impl UnconfirmedPanel {
         list
     }
 
+    /// A section of the command view, closed until opened (the list can be long).
     pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
-        ui.label(
-            RichText::new(cx.tr.t("unconfirmed-title"))
-                .size(18.0)
-                .strong(),
-        );
+        let title = RichText::new(cx.tr.t("unconfirmed-title"))
+            .size(18.0)
+            .strong();
+        egui::CollapsingHeader::new(title)
+            .id_salt("unconfirmed-section")
+            .show(ui, |ui| self.body(ui, cx));
+    }
+
+    fn body<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
         let list = self.list(cx);
         if list.households.is_empty() {
             ui.label(cx.tr.t("unconfirmed-none"));
@@ -84,7 +92,11 @@ impl UnconfirmedPanel {
                 ui.end_row();
                 let st = cx.node.station();
                 let (roster, deployment) = (st.roster(), st.deployment());
+                let mut shown = 0usize;
                 for h in &list.households {
+                    if shown >= SHOWN {
+                        break;
+                    }
                     let sites = h
                         .sites
                         .iter()
@@ -97,6 +109,7 @@ impl UnconfirmedPanel {
                         .join("・");
                     for p in &h.missing {
                         let Some(e) = roster.get(p) else { continue };
+                        shown += 1;
                         let label = cx.tr.t_with(
                             "unconfirmed-report-safe",
                             &[("name", e.name.to_string().into())],
@@ -112,6 +125,12 @@ impl UnconfirmedPanel {
                     }
                 }
             });
+        }
+        if list.missing_count() > SHOWN {
+            ui.label(cx.tr.t_with(
+                "unconfirmed-more",
+                &[("n", (list.missing_count() - SHOWN).into())],
+            ));
         }
         if let Some(p) = report_for {
             self.reporting = Some(p);
