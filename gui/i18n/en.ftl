@@ -600,3 +600,4 @@ unconfirmed-withdraw-record = Record the withdrawal
 unconfirmed-withdraw-reason-needed = Enter the reason for withdrawing
 unconfirmed-withdrawn = The report of safety is withdrawn
 unconfirmed-export-pdf = Export the unconfirmed list (PDF)
+unconfirmed-more = { $n } more (all are in the CSV and PDF)

@@ -597,3 +597,4 @@ unconfirmed-withdraw-record = 取り消しを記録する
 unconfirmed-withdraw-reason-needed = 取り消しの理由を入力してください
 unconfirmed-withdrawn = 無事の連絡を取り消しました
 unconfirmed-export-pdf = 安否未確認をPDFに書き出す
+unconfirmed-more = ほか { $n }人（CSV・PDFにすべて載ります）
