@@ -13,6 +13,8 @@
 pub mod fixture;
 mod targets;
 
+pub use targets::write_bundle_import_seed;
+
 /// Every target, as `script/fuzz` runs them (the corpus of each is `fuzz/corpus/<name>/`).
 pub const TARGETS: &[&str] = &[
     "hello",
@@ -23,6 +25,7 @@ pub const TARGETS: &[&str] = &[
     "event",
     "manifest",
     "bundle",
+    "bundle_import",
     "sealed_note",
     "roster_csv_utf8",
     "roster_csv_cp932",
@@ -49,6 +52,7 @@ pub fn target(name: &str) -> Option<fn(&[u8])> {
         "event" => event,
         "manifest" => manifest,
         "bundle" => bundle,
+        "bundle_import" => bundle_import,
         "sealed_note" => sealed_note,
         "roster_csv_utf8" => roster_csv_utf8,
         "roster_csv_cp932" => roster_csv_cp932,

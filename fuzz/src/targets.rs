@@ -190,6 +190,81 @@ pub fn bundle(b: &[u8]) {
     }
 }
 
+/// A bundle as a member could make it: the fuzzer's bytes are the shards (records of a site
+/// index, a date and Automerge bytes), sealed and signed by an enrolled laptop with
+/// `bundle::write`, then imported by another laptop's real store (`Node::import_bundle`: the
+/// vetting of every shard, the quarantine, the one-transaction commit). This reaches what a
+/// stranger's bundle cannot: everything after the signatures.
+pub fn bundle_import(b: &[u8]) {
+    let t = town();
+    let shards = bundle_records(t, b);
+    let author = &t.stations[t.shelter(0)].1;
+    let body = bundle::BundleBody {
+        deployment: t.members.deployment().id(),
+        author: author.device_id(),
+        id: Sha256::digest(b)[..16].try_into().unwrap(),
+        created_ms: crate::fixture::START_MS,
+        snapshot: false,
+        catalog: Vec::new(),
+        shards,
+        manifest: None,
+    };
+    let Ok(file) = bundle::write(&body, author, &t.members, [7; 64]) else {
+        return;
+    };
+    with_node(t, t.shelter(1), |node| {
+        if let Err(e) = node.import_bundle(&file, "fuzz") {
+            assert!(!e.to_string().is_empty(), "a refusal says why");
+        }
+    });
+}
+
+/// Records: site index (u8), year (u16 LE), month, day, length (u32 LE), Automerge bytes.
+fn bundle_records(t: &Town, mut b: &[u8]) -> Vec<(kazashi_sync::ShardId, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let [site, y0, y1, m, d, l0, l1, l2, l3, rest @ ..] = b {
+        let len = (u32::from_le_bytes([*l0, *l1, *l2, *l3]) as usize).min(rest.len());
+        let (bytes, more) = rest.split_at(len);
+        b = more;
+        let Some((site, _)) = t.stations.get(usize::from(*site) % t.stations.len()) else {
+            continue;
+        };
+        let Ok(day) = kazashi_domain::CivilDate::new(
+            i32::from(u16::from_le_bytes([*y0, *y1])),
+            u32::from(*m),
+            u32::from(*d),
+        ) else {
+            continue;
+        };
+        out.push((kazashi_sync::ShardId { site: *site, day }, bytes.to_vec()));
+    }
+    out
+}
+
+/// The seed of `bundle_import`: the shards of the committed real bundle
+/// (`fuzz/corpus/bundle/seed-000.bin`) as records.
+pub fn write_bundle_import_seed(corpus: &std::path::Path) {
+    let t = town();
+    let file = std::fs::read(corpus.join("bundle/seed-000.bin")).unwrap();
+    let body = bundle::read(&file, &t.members, &t.stations[t.shelter(1)].1).unwrap();
+    let mut out = Vec::new();
+    for (shard, bytes) in &body.shards {
+        let site = t
+            .stations
+            .iter()
+            .position(|(s, _)| *s == shard.site)
+            .unwrap();
+        out.push(u8::try_from(site).unwrap());
+        out.extend_from_slice(&u16::try_from(shard.day.year()).unwrap().to_le_bytes());
+        out.push(u8::try_from(shard.day.month()).unwrap());
+        out.push(u8::try_from(shard.day.day()).unwrap());
+        out.extend_from_slice(&u32::try_from(bytes.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    std::fs::create_dir_all(corpus.join("bundle_import")).unwrap();
+    std::fs::write(corpus.join("bundle_import/seed-000.bin"), out).unwrap();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Roster CSV, roster transfer
 

@@ -411,7 +411,13 @@ fn fuzz_sealed_note() {
     );
     let stats = run("sealed_note", &s, &raw, &mut |b| {
         let parsed = sealed::sealed_to(b);
-        match sealed::open(b, NoteKind::Medical, b"person", KeyPurpose::Medical, &secret) {
+        match sealed::open(
+            b,
+            NoteKind::Medical,
+            b"person",
+            KeyPurpose::Medical,
+            &secret,
+        ) {
             Ok(text) => {
                 assert!(parsed.is_ok(), "opened bytes that do not decode");
                 assert_eq!(text.as_str(), TEXT, "a note opened to another text");
@@ -422,6 +428,63 @@ fn fuzz_sealed_note() {
         }
     });
     assert!(stats.taken > 0);
+}
+
+/// A member's bundle around hostile shards (the libFuzzer target `bundle_import`, whose
+/// corpus this replays, then 2,000 mutations of it: each case seals, signs and imports a
+/// bundle into a real store, so the full count would take minutes). Input: records of a site
+/// index, a date (u16 LE year, month, day), a u32 LE length and Automerge bytes.
+#[test]
+fn fuzz_bundle_import() {
+    use kazashi_domain::CivilDate;
+    use kazashi_sync::ShardId;
+    let w = world();
+    let mut dir = fast_dir();
+    let mut node = new_node(w, dir.path(), shelter(w, 1));
+    let author = &w.keys[shelter(w, 0)];
+    let s = seeds("bundle_import", Vec::new());
+    let mut cases = 0u32;
+    let mut check = |b: &[u8]| {
+        cases += 1;
+        if cases.is_multiple_of(1_000) {
+            dir = fast_dir();
+            node = new_node(w, dir.path(), shelter(w, 1));
+        }
+        let mut shards = Vec::new();
+        let mut rest = b;
+        while let [site, y0, y1, m, d, l0, l1, l2, l3, tail @ ..] = rest {
+            let len = (u32::from_le_bytes([*l0, *l1, *l2, *l3]) as usize).min(tail.len());
+            let (bytes, more) = tail.split_at(len);
+            rest = more;
+            let site = w.sites[usize::from(*site) % w.sites.len()];
+            let year = i32::from(u16::from_le_bytes([*y0, *y1]));
+            if let Ok(day) = CivilDate::new(year, u32::from(*m), u32::from(*d)) {
+                shards.push((ShardId { site, day }, bytes.to_vec()));
+            }
+        }
+        let body = bundle::BundleBody {
+            deployment: w.members.deployment().id(),
+            author: author.device_id(),
+            id: Sha256::digest(b)[..16].try_into().unwrap(),
+            created_ms: START_MS,
+            snapshot: false,
+            catalog: Vec::new(),
+            shards,
+            manifest: None,
+        };
+        let file = bundle::write(&body, author, &w.members, [7; 64]).unwrap();
+        match node.import_bundle(&file, "fuzz") {
+            Ok(r) if r.refused_shards == 0 => taken_any(),
+            Ok(_) => Verdict::Refused,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                Verdict::Refused
+            }
+        }
+    };
+    let runs = fuzz_support::cases().min(2_000);
+    let stats = fuzz_support::run_n("bundle_import", &s, &raw, &mut check, runs);
+    assert!(stats.taken > 0, "the real bundle's shards were not taken");
 }
 
 #[test]

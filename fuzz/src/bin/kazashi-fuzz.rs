@@ -16,6 +16,11 @@ static TARGET: std::sync::OnceLock<fn(&[u8])> = std::sync::OnceLock::new();
 
 libfuzzer_sys::fuzz_target!(
     init: {
+        // KAZASHI_FUZZ_WRITE_SEEDS=<corpus folder>: write the seeds made from other targets'
+        // seeds (bundle_import's, from the real bundle), then run as asked.
+        if let Some(dir) = std::env::var_os("KAZASHI_FUZZ_WRITE_SEEDS") {
+            kazashi_fuzz::write_bundle_import_seed(std::path::Path::new(&dir));
+        }
         let name = std::env::var("KAZASHI_FUZZ_TARGET").unwrap_or_default();
         match kazashi_fuzz::target(&name) {
             Some(f) => {

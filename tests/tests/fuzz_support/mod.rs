@@ -232,6 +232,17 @@ pub fn run(
     generate: &dyn Fn(&mut Unstructured<'_>) -> Vec<u8>,
     check: &mut dyn FnMut(&[u8]) -> Verdict,
 ) -> Stats {
+    run_n(target, seeds, generate, check, cases())
+}
+
+/// [`run`] with `n` generated cases.
+pub fn run_n(
+    target: &str,
+    seeds: &[Vec<u8>],
+    generate: &dyn Fn(&mut Unstructured<'_>) -> Vec<u8>,
+    check: &mut dyn FnMut(&[u8]) -> Verdict,
+    n: u32,
+) -> Stats {
     let t = Instant::now();
     let mut stats = Stats {
         seeds: seeds.len(),
@@ -257,7 +268,7 @@ pub fn run(
     let stats_cell = std::cell::RefCell::new(stats);
     let check = std::cell::RefCell::new(check);
     let mut runner = TestRunner::new(Config {
-        cases: cases(),
+        cases: n,
         failure_persistence: None,
         max_shrink_iters: 2_000,
         ..Config::default()
