@@ -24,9 +24,11 @@ pub mod enrolment;
 pub mod export;
 pub mod link;
 pub mod managers;
+pub mod media;
 pub mod mesh;
 pub mod node;
 pub mod notes;
+pub mod paper;
 pub mod possession;
 pub mod print;
 pub mod purge;
@@ -65,3 +67,5 @@ mod roster_net_tests;
 mod store_rekey_tests;
 #[cfg(test)]
 mod unconfirmed_export_tests;
+#[cfg(test)]
+mod paper_tests;
