@@ -55,6 +55,14 @@ pub enum ExportKind {
     Unconfirmed,
     /// 安否未確認, A4 PDF.
     UnconfirmedPdf,
+    /// 在所者一覧 (who is in the building), A4 PDF.
+    PresentPdf,
+    /// The shelters' status reports (第n報) as sent to headquarters, A4 PDF.
+    StatusPdf,
+    /// Polling stations: the roster extract (名簿抄本) on paper, A4 PDF.
+    RosterExtractPdf,
+    /// Polling stations: check-ins per hour (undone ones left out), A4 PDF.
+    HourlySummaryPdf,
 }
 
 impl ExportKind {
@@ -70,6 +78,10 @@ impl ExportKind {
             ExportKind::AuditCsv => "audit-csv",
             ExportKind::Unconfirmed => "unconfirmed",
             ExportKind::UnconfirmedPdf => "unconfirmed-pdf",
+            ExportKind::PresentPdf => "present-pdf",
+            ExportKind::StatusPdf => "status-pdf",
+            ExportKind::RosterExtractPdf => "roster-extract-pdf",
+            ExportKind::HourlySummaryPdf => "hourly-summary-pdf",
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod notes;
 pub mod paper;
 pub mod possession;
 pub mod print;
+pub mod printer;
 pub mod purge;
 pub mod purpose_keys;
 pub mod reception;
