@@ -61,6 +61,8 @@ mod manager_close_tests;
 #[cfg(test)]
 mod manifest_spread_tests;
 #[cfg(test)]
+mod paper_tests;
+#[cfg(test)]
 mod possession_tests;
 #[cfg(test)]
 mod roster_net_tests;
@@ -68,5 +70,3 @@ mod roster_net_tests;
 mod store_rekey_tests;
 #[cfg(test)]
 mod unconfirmed_export_tests;
-#[cfg(test)]
-mod paper_tests;
