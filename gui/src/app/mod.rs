@@ -15,6 +15,7 @@ pub mod command;
 pub mod enrol;
 pub mod fonts;
 pub mod network;
+pub mod usb;
 pub mod notes;
 pub mod oath;
 pub mod polling;

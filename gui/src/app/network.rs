@@ -1,6 +1,6 @@
 //! Peers and sync — each peer's link, when it was last heard, events in from it, shards still
 //! differing; when each site was last heard of; a typed-in peer address; USB bundles out and
-//! in — and the detector's alerts with their evidence, settled by a manager.
+//! in (`usb.rs`) — and the detector's alerts with their evidence, settled by a manager.
 
 use super::{AMBER, Cx, GREEN, RED, ago, hhmm, labelled};
 use eframe::egui::{self, RichText};
@@ -8,41 +8,19 @@ use kazashi_domain::detector::AlertKind;
 use kazashi_domain::event::{AlertOutcome, EventBody};
 use kazashi_domain::{SiteId, Timestamp};
 use kazashi_node::mesh::{Link, MeshStatus, PeerAddr};
-use kazashi_node::{BundleScope, Clock, Node};
+use kazashi_node::{Clock, Node};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 /// Alerts not yet settled.
 pub fn open_alerts<C: Clock>(node: &mut Node<C>) -> usize {
     node.open_alert_count()
 }
 
-/// Where bundles go by default: the first mounted USB stick, else the home folder.
-fn default_bundle_dir() -> PathBuf {
-    let user = std::env::var("USER").unwrap_or_default();
-    let media = PathBuf::from("/media").join(user);
-    if let Ok(mut d) = std::fs::read_dir(&media)
-        && let Some(Ok(stick)) = d.next()
-    {
-        return stick.path();
-    }
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-}
-
-/// Bundle progress: the steps done of an export or import.
-struct Progress {
-    label: String,
-    done: f32,
-}
-
 #[derive(Default)]
 pub struct Panel {
     peer: String,
-    export_path: String,
-    import_path: String,
-    progress: Option<Progress>,
+    /// The USB sticks found and their one-click bundles (`usb.rs`).
+    pub usb: super::usb::Bundles,
     /// When each site was last heard of, and the log length it was worked out at (a walk over
     /// every event: redone only when the log grows, not every frame).
     heard: Option<(usize, BTreeMap<SiteId, Timestamp>)>,
@@ -162,153 +140,8 @@ impl Panel {
             }
         });
         ui.separator();
-        self.bundles(ui, cx);
+        self.usb.show(ui, cx);
         dial
-    }
-
-    fn bundles<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
-        ui.strong(cx.tr.t("bundle-title"));
-        if self.export_path.is_empty() {
-            let dir = default_bundle_dir();
-            self.export_path = dir
-                .join(format!("kazashi-{}.kzb", cx.site()))
-                .display()
-                .to_string();
-        }
-        let manages = cx.login.role.manages() || cx.login.role.writes();
-        ui.horizontal(|ui| {
-            labelled(
-                ui,
-                cx.tr.t("bundle-export-path"),
-                egui::TextEdit::singleline(&mut self.export_path).desired_width(420.0),
-            );
-            if ui
-                .add_enabled(manages, egui::Button::new(cx.tr.t("bundle-export")))
-                .clicked()
-            {
-                self.export(cx);
-            }
-        });
-        ui.horizontal(|ui| {
-            labelled(
-                ui,
-                cx.tr.t("bundle-import-path"),
-                egui::TextEdit::singleline(&mut self.import_path).desired_width(420.0),
-            );
-            if ui
-                .add_enabled(manages, egui::Button::new(cx.tr.t("bundle-import")))
-                .clicked()
-            {
-                self.import(cx);
-            }
-        });
-        if let Some(p) = &self.progress {
-            ui.add(egui::ProgressBar::new(p.done).text(p.label.as_str()));
-        }
-    }
-
-    fn export<C: Clock>(&mut self, cx: &mut Cx<'_, C>) {
-        let path = PathBuf::from(self.export_path.trim());
-        // Written beside, synced, renamed, the folder synced, and only then marked as sent.
-        match cx.node.export_bundle_to(&path, BundleScope::All) {
-            Ok(len) => {
-                self.progress = Some(Progress {
-                    label: cx.tr.t_with(
-                        "bundle-written",
-                        &[
-                            ("path", path.display().to_string().into()),
-                            ("kb", (len / 1024).into()),
-                        ],
-                    ),
-                    done: 1.0,
-                });
-                cx.say(cx.tr.t("bundle-export-done"), true);
-            }
-            Err(kazashi_node::NodeError::BundleFile { why, .. }) => {
-                self.progress = None;
-                cx.say(
-                    cx.tr.t_with("bundle-write-failed", &[("why", why.into())]),
-                    false,
-                );
-            }
-            Err(e) => {
-                self.progress = None;
-                cx.say(e.to_string(), false);
-            }
-        }
-    }
-
-    fn import<C: Clock>(&mut self, cx: &mut Cx<'_, C>) {
-        let path = PathBuf::from(self.import_path.trim());
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => {
-                self.progress = None;
-                return cx.say(
-                    cx.tr
-                        .t_with("bundle-read-failed", &[("why", e.to_string().into())]),
-                    false,
-                );
-            }
-        };
-        match cx.node.import_bundle(&bytes, &path.display().to_string()) {
-            Ok(r) => {
-                let by_site: Vec<String> = r
-                    .added_by_site
-                    .iter()
-                    .map(|(s, n)| format!("{} {n}", cx.site_name(s)))
-                    .collect();
-                self.progress = Some(Progress {
-                    label: cx.tr.t_with(
-                        "bundle-imported",
-                        &[
-                            ("added", r.added.into()),
-                            ("shards", r.shards.into()),
-                            ("sites", by_site.join("、").into()),
-                        ],
-                    ),
-                    done: 1.0,
-                });
-                let ok = r.refused_shards == 0;
-                let text = if ok {
-                    cx.tr
-                        .t_with("bundle-import-done", &[("added", r.added.into())])
-                } else {
-                    cx.tr.t_with(
-                        "bundle-import-refused",
-                        &[("refused", r.refused_shards.into())],
-                    )
-                };
-                cx.say(text, ok);
-            }
-            Err(e) => {
-                self.progress = None;
-                let why = match &e {
-                    kazashi_node::NodeError::Bundle(b) => {
-                        cx.tr.t(&format!("bundle-err-{}", b.code()))
-                    }
-                    kazashi_node::NodeError::BundleManifestRefused(r) => {
-                        use kazashi_node::node::ManifestRefusal as R;
-                        match r {
-                            R::OtherAdmin => cx.tr.t("bundle-err-manifest-other-admin"),
-                            R::OtherDeployment => cx.tr.t("bundle-err-manifest-other-deployment"),
-                            R::Conflict(v) => cx.tr.t_with(
-                                "bundle-err-manifest-conflict",
-                                &[("version", (*v).into())],
-                            ),
-                            R::Invalid(_) | R::Rollback { .. } => {
-                                cx.tr.t("bundle-err-manifest-invalid")
-                            }
-                        }
-                    }
-                    other => other.to_string(),
-                };
-                cx.say(
-                    cx.tr.t_with("bundle-refused", &[("why", why.into())]),
-                    false,
-                );
-            }
-        }
     }
 }
 
@@ -363,11 +196,10 @@ pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
                     }
                 }
                 // Where a protected person was recorded is never shown.
-                let withheld = a.subjects.iter().any(|p| {
-                    cx.node
-                        .state()
-                        .dv_withheld(p, cx.node.station().roster())
-                });
+                let withheld = a
+                    .subjects
+                    .iter()
+                    .any(|p| cx.node.state().dv_withheld(p, cx.node.station().roster()));
                 for e in cx.node.alert_evidence(a) {
                     // The kind in the window's language (`Evidence::what` is English).
                     let what = cx

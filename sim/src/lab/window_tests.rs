@@ -506,28 +506,60 @@ fn the_status_report_is_prefilled_and_numbered() {
 }
 
 #[test]
-fn a_usb_bundle_is_written_and_read_back() {
+fn a_usb_stick_is_found_and_bundles_go_out_and_in_with_one_click() {
     let (mut h, dir) = open(DemoKind::Shelter, "sekinin", "2222");
+    // A fake stick: a folder standing in for /media/<user>/STICK, given through the test hook.
+    let mount = dir.path().join("media").join("STICK");
+    std::fs::create_dir_all(&mount).unwrap();
+    let fake = kazashi_node::media::Medium {
+        label: "STICK".into(),
+        mount: mount.clone(),
+        device: "/dev/sdb1".into(),
+        fstype: "vfat".into(),
+    };
+    h.state_mut()
+        .station
+        .set_media_source(Box::new(move || vec![fake.clone()]));
     h.key_press(egui::Key::F6);
     settle(&mut h);
     assert!(said(&h, "ネットワークにつながっていません"));
     assert!(said(&h, "各拠点の最終記録"));
-    let path = dir.path().join("out.kzb");
-    fill(&mut h, "書き出し先", &path.display().to_string());
-    click(&mut h, "書き出す");
-    assert!(said(&h, "書き出しました"), "no export");
-    let bytes = std::fs::read(&path).unwrap();
+    assert!(said(&h, "USBメモリ STICK"), "the stick is not listed");
+    // No typed path anywhere in the bundle section.
+    assert!(h.query_by_label("書き出し先").is_none());
+    assert!(h.query_by_label("読み込むファイル").is_none());
+    click(&mut h, "書き出し");
+    assert!(said(&h, "STICK に書き出しました"), "no export");
+    let written = kazashi_node::media::bundles_in(&mount.join("kazashi"));
+    assert_eq!(written.len(), 1, "one bundle in <stick>/kazashi/");
+    let bytes = std::fs::read(&written[0]).unwrap();
     assert!(bytes.len() > 100);
-    fill(&mut h, "読み込むファイル", &path.display().to_string());
-    click(&mut h, "読み込む");
+    // Reading the stick back on this laptop: its own file, nothing to do, said in words.
+    click(&mut h, "読み込み");
     assert!(
-        said(&h, "このパソコンが書き出したファイルです"),
+        said(&h, "取り込み済み・自分のファイル 1件"),
         "{:?}",
         h.state().station.said.as_ref().map(|s| s.text.clone())
     );
-    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    click(&mut h, "読み込む");
+    // A copy cut short is refused in words and named.
+    std::fs::write(
+        mount.join("kazashi").join("cut.kzb"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    click(&mut h, "読み込み");
     assert!(said(&h, "ファイルが途中で切れています"));
+    assert!(said(&h, "cut.kzb"));
+}
+
+#[test]
+fn without_a_stick_the_window_says_so() {
+    let (mut h, _dir) = open(DemoKind::Shelter, "sekinin", "2222");
+    h.state_mut().station.set_media_source(Box::new(Vec::new));
+    h.key_press(egui::Key::F6);
+    settle(&mut h);
+    assert!(said(&h, "USBメモリが見つかりません"));
+    assert!(h.query_by_label("書き出し").is_none());
 }
 
 // ----- polling stations -----
