@@ -14,6 +14,9 @@ use std::sync::Arc;
 
 const HOUR: Millis = 3_600_000;
 
+#[path = "paper_view.rs"]
+pub mod paper_view;
+
 /// The export buttons, in order, with their labels' ids (the election ones only for
 /// elections).
 const EXPORT_BUTTONS: [(Report, &str); 7] = [
@@ -385,6 +388,8 @@ impl Dashboard {
     }
 
     fn exports<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
+        paper_view::buttons(ui, cx);
+        ui.separator();
         ui.label(RichText::new(cx.tr.t("export-title")).size(18.0).strong());
         let election = cx.node.station().deployment().is_election();
         let mut which = None;

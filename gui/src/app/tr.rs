@@ -9,6 +9,9 @@ const EN: &str = include_str!("../../i18n/en.ftl");
 /// Duplicate resolution and event kinds (`resolve.rs`), a second resource of each bundle.
 const JA_RESOLVE: &str = include_str!("../../i18n/resolve.ja.ftl");
 const EN_RESOLVE: &str = include_str!("../../i18n/resolve.en.ftl");
+/// Paper copies and printing (`paper_view.rs`).
+const JA_PAPER: &str = include_str!("../../i18n/paper.ja.ftl");
+const EN_PAPER: &str = include_str!("../../i18n/paper.en.ftl");
 
 pub struct Tr {
     lang: Lang,
@@ -18,8 +21,8 @@ pub struct Tr {
 impl Tr {
     pub fn new(lang: Lang) -> Result<Self, String> {
         let (srcs, id) = match lang {
-            Lang::Ja => ([JA, JA_RESOLVE], unic_langid::langid!("ja")),
-            Lang::En => ([EN, EN_RESOLVE], unic_langid::langid!("en")),
+            Lang::Ja => ([JA, JA_RESOLVE, JA_PAPER], unic_langid::langid!("ja")),
+            Lang::En => ([EN, EN_RESOLVE, EN_PAPER], unic_langid::langid!("en")),
         };
         let mut bundle = FluentBundle::new(vec![id.clone()]);
         // No Unicode isolation marks around arguments: labels stay plain text.
@@ -81,6 +84,8 @@ mod tests {
         let (mut ja, mut en) = (ids(JA), ids(EN));
         ja.extend(ids(JA_RESOLVE));
         en.extend(ids(EN_RESOLVE));
+        ja.extend(ids(JA_PAPER));
+        en.extend(ids(EN_PAPER));
         assert!(ja.len() > 10);
         assert_eq!(
             ja, en,

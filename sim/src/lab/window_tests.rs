@@ -1197,3 +1197,6 @@ mod resolve;
 
 #[path = "window_unconfirmed_tests.rs"]
 mod unconfirmed;
+
+#[path = "window_paper_tests.rs"]
+mod paper;
