@@ -419,6 +419,15 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
         n2.get("roster")["in_use"] == hash2[..8] && n2.get("roster")["state"] == "in_use"
     });
     assert_eq!(n2.get("roster")["switches"], 1, "{}", n2.status());
+    // The switch is on laptop 2's audit trail (issue 24): one signed record, which laptop 1
+    // takes over the mesh like any event.
+    wait_for(
+        "laptops 1 and 2 to hold the 8 events and the switch's audit record",
+        LIMIT,
+        || converged(&[&n1, &n2], 9),
+    );
+    let digest9 = n1.digest();
+    assert_ne!(digest9, digest8);
     // Written to its folder, encrypted under its own roster passphrase.
     let info = ok(&kazashi(
         &["roster", "info", &s(&l2.dir.join("roster.db"))],
@@ -450,9 +459,9 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
     // Nothing of what it wrote after the cut-off gets in, while it keeps trying for longer
     // than an anti-entropy round and a redial.
     holds(
-        "laptops 1 and 2 to keep their 8 events",
+        "laptops 1 and 2 to keep their 9 events",
         Duration::from_secs(5),
-        || converged(&[&n1, &n2], 8) && n2.digest() == digest8,
+        || converged(&[&n1, &n2], 9) && n2.digest() == digest9,
     );
     eprintln!("laptop 3 refused: {:?}", started.elapsed());
     drop(n3);
@@ -461,7 +470,7 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
     drop(n1);
 
     // Laptop 3's stick, written after its cut-off, is refused whole by laptop 1, which keeps
-    // its 8 events.
+    // its 9 events.
     let stick = tmp.path().join("usb");
     std::fs::create_dir_all(&stick).unwrap();
     let from_3 = stick.join("laptop3.kzb");
@@ -473,13 +482,13 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
     // And by laptop 2, which opens on the roster it received over the mesh.
     refused(&bundle(l2, &["import", &s(&from_3)]), "revoked");
 
-    // Laptop 4 never saw the mesh: a USB bundle from laptop 1 brings version 8 and all 8
-    // events (5 of S1, 3 of S3 from before the cut-off).
+    // Laptop 4 never saw the mesh: a USB bundle from laptop 1 brings version 8 and all 9
+    // events (5 of S1, 3 of S3 from before the cut-off) and laptop 2's audit record.
     let from_1 = stick.join("laptop1.kzb");
     let e = ok(&bundle(l1, &["export", "--out", &s(&from_1), "--all"]));
-    assert_eq!(e["events"], 8);
+    assert_eq!(e["events"], 9);
     let i = ok(&bundle(l4, &["import", &s(&from_1)]));
-    assert_eq!(i["added"], 8, "{i}");
+    assert_eq!(i["added"], 9, "{i}");
     assert_eq!(i["manifest_adopted"], 8, "{i}");
     assert_eq!(i["manifest_version"], 8);
     assert_eq!(i["added_by_site"]["S1"], 5, "{i}");
@@ -504,7 +513,7 @@ fn a_deployment_from_zero_meshes_revokes_a_laptop_and_catches_up_by_usb() {
         ],
         &LAPTOP,
     ));
-    assert_eq!(last["events"], 8, "{last}");
+    assert_eq!(last["events"], 9, "{last}");
     assert_eq!(last["manifest_version"], 8);
     assert_eq!(last["digest"], digest_1.as_str());
     assert_eq!(last["roster"]["in_use"], hash2[..8], "{last}");
