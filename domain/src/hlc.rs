@@ -52,7 +52,9 @@ impl fmt::Debug for Timestamp {
 /// A remote timestamp too far ahead of local physical time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "a peer's clock is {ahead_ms} ms ahead of this device (more than the {max_forward_ms} ms allowed); its timestamp was not adopted"
+    "a peer's clock is {} s ahead of this device (more than the {} s allowed); its timestamp was not adopted",
+    .ahead_ms.div_ceil(1000),
+    .max_forward_ms / 1000
 )]
 pub struct ClockSkew {
     pub ahead_ms: u64,

@@ -186,10 +186,37 @@ impl fmt::Debug for CivilDate {
     }
 }
 
+/// An instant for people: `YYYY-MM-DD HH:MM` in Japan time (JST) — the one form every message
+/// that shows a time uses, never raw milliseconds. Outside the calendar: `(time unknown)`.
+pub fn jst_text(ms: Millis) -> String {
+    let Some(local) = i64::try_from(ms)
+        .ok()
+        .and_then(|m| m.checked_add(JST_OFFSET_MS))
+    else {
+        return "(time unknown)".into();
+    };
+    let day = CivilDate::from_days_since_epoch(local.div_euclid(DAY_MS));
+    let min = local.rem_euclid(DAY_MS) / 60_000;
+    match day {
+        Some(d) => format!("{d} {:02}:{:02}", min / 60, min % 60),
+        None => "(time unknown)".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn jst_text_is_the_local_date_and_minute() {
+        // 2026-12-06 04:50:17 UTC is 13:50 the same day in Japan.
+        assert_eq!(jst_text(1_796_532_617_000), "2026-12-06 13:50");
+        // 15:30 UTC is past midnight in Japan: the next day.
+        assert_eq!(jst_text(1_796_571_000_000), "2026-12-07 00:30");
+        assert_eq!(jst_text(0), "1970-01-01 09:00");
+        assert_eq!(jst_text(u64::MAX), "(time unknown)");
+    }
 
     #[test]
     fn validates_days() {

@@ -133,7 +133,10 @@ pub enum AdminError {
     UnknownStaff(String),
     #[error("the staff file, {0}")]
     Staff(String),
-    #[error("the operation was closed (at {0} ms): no version is signed after the closing one")]
+    #[error(
+        "the operation was closed (at {}): no version is signed after the closing one",
+        kazashi_domain::time::jst_text(*.0)
+    )]
     Closed(Millis),
     #[error(
         "the deployment was purged (purged.json is in the folder): its purpose keys are \
@@ -151,8 +154,9 @@ pub enum AdminError {
     )]
     NoRetention,
     #[error(
-        "the retention period runs until {until} ms (closed at {closed_at} ms + {days} days): \
-         nothing was purged"
+        "the retention period runs until {} (closed at {} + {days} days): nothing was purged",
+        kazashi_domain::time::jst_text(*.until),
+        kazashi_domain::time::jst_text(*.closed_at)
     )]
     RetentionRunning {
         closed_at: Millis,

@@ -247,7 +247,7 @@ pub enum Refusal {
     NoCas,
     #[error("the card's PIN has one try left: Kazashi does not use it")]
     LastTry,
-    #[error("too many failures: locked until {until}")]
+    #[error("too many failures: locked until {}", kazashi_domain::time::jst_text(*.until))]
     Locked { until: Millis },
     #[error("the card does not hold the certificate's key (a copied certificate)")]
     NotItsKey,

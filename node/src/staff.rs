@@ -49,7 +49,7 @@ pub enum LoginError {
     UnknownCard,
     #[error("the staff record is damaged")]
     Damaged,
-    #[error("too many wrong PINs: locked until {until}")]
+    #[error("too many wrong PINs: locked until {}", kazashi_domain::time::jst_text(*.until))]
     Locked { until: kazashi_domain::Millis },
     #[error("the store: {0}")]
     Store(String),

@@ -184,7 +184,10 @@ pub enum BundleError {
     RevokedAuthor(DeviceId),
     #[error("the bundle's signature does not verify")]
     BadSignature,
-    #[error("this bundle was imported before, at {imported_ms} (nothing to do)")]
+    #[error(
+        "this bundle was imported before, at {} (nothing to do)",
+        kazashi_domain::time::jst_text(*.imported_ms)
+    )]
     AlreadyImported { imported_ms: Millis },
     #[error("this bundle was made by this laptop (nothing to do)")]
     OwnBundle,

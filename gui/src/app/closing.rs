@@ -24,10 +24,7 @@ pub struct Form {
 
 /// `ms` as a JST date and time for people.
 pub fn when(ms: kazashi_domain::Millis) -> String {
-    match kazashi_domain::CivilDate::jst_of(ms) {
-        Some(d) => format!("{d} {}", super::hhmm(ms)),
-        None => format!("{ms}"),
-    }
+    kazashi_domain::time::jst_text(ms)
 }
 
 /// The retention period as typed: empty is `None`; else days, at most [`MAX_DAYS`].

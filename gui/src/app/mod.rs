@@ -15,7 +15,6 @@ pub mod command;
 pub mod enrol;
 pub mod fonts;
 pub mod network;
-pub mod usb;
 pub mod notes;
 pub mod oath;
 pub mod polling;
@@ -29,6 +28,7 @@ pub mod tr;
 pub mod unconfirmed_view;
 pub mod unlock;
 pub mod unlock_roster;
+pub mod usb;
 pub mod walkin;
 
 use crate::lang::Lang;

@@ -11,7 +11,7 @@
 //! named in an entry warning: a site is a location staff could say.
 
 use super::tr::Tr;
-use super::{Cx, hhmm};
+use super::Cx;
 use crate::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_domain::CivilDate;
@@ -94,10 +94,7 @@ fn sex_words(tr: &Tr, s: Sex) -> String {
 
 /// A date and time (JST) for a wall-clock time in milliseconds.
 fn when(ms: kazashi_domain::Millis) -> String {
-    match CivilDate::jst_of(ms) {
-        Some(d) => format!("{d} {}", hhmm(ms)),
-        None => hhmm(ms),
-    }
+    kazashi_domain::time::jst_text(ms)
 }
 
 /// One record's identifying fields as written (owned).
