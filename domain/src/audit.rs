@@ -63,6 +63,8 @@ pub enum ExportKind {
     RosterExtractPdf,
     /// Polling stations: check-ins per hour (undone ones left out), A4 PDF.
     HourlySummaryPdf,
+    /// A check-in's receipt slip (受付票), PDF.
+    ReceiptPdf,
 }
 
 impl ExportKind {
@@ -82,6 +84,7 @@ impl ExportKind {
             ExportKind::StatusPdf => "status-pdf",
             ExportKind::RosterExtractPdf => "roster-extract-pdf",
             ExportKind::HourlySummaryPdf => "hourly-summary-pdf",
+            ExportKind::ReceiptPdf => "receipt-pdf",
         }
     }
 }

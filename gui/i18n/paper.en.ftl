@@ -1,6 +1,7 @@
 # Paper copies and printing (paper_view.rs)
 paper-title = Print (A4)
 paper-present = Present list
+paper-evacuees = Evacuee list
 paper-status = Status report (no. n)
 paper-extract = Roster extract
 paper-hourly = Check-ins per hour

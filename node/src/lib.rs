@@ -34,6 +34,7 @@ pub mod print;
 pub mod printer;
 pub mod purge;
 pub mod purpose_keys;
+pub mod receipt;
 pub mod reception;
 pub mod roster_csv;
 pub mod roster_db;

@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 pub enum Paper {
     /// 在所者一覧: who is in the building now, per shelter.
     PresentList,
+    /// 避難者名簿: everyone registered (present, out, supported outside), per shelter.
+    EvacueeList,
     /// 避難所状況報告 (第n報), one page per shelter that reported.
     StatusReport,
     /// 名簿抄本: the voters, with 名簿番号 and the already-voted mark.
@@ -35,8 +37,9 @@ pub enum Paper {
 }
 
 impl Paper {
-    pub const ALL: [Paper; 4] = [
+    pub const ALL: [Paper; 5] = [
         Paper::PresentList,
+        Paper::EvacueeList,
         Paper::StatusReport,
         Paper::RosterExtract,
         Paper::HourlySummary,
@@ -45,6 +48,7 @@ impl Paper {
     pub fn name(self) -> &'static str {
         match self {
             Paper::PresentList => "present-pdf",
+            Paper::EvacueeList => "evacuees-pdf",
             Paper::StatusReport => "status-pdf",
             Paper::RosterExtract => "roster-extract-pdf",
             Paper::HourlySummary => "hourly-summary-pdf",
@@ -54,6 +58,7 @@ impl Paper {
     pub fn title(self) -> &'static str {
         match self {
             Paper::PresentList => "在所者一覧",
+            Paper::EvacueeList => "避難者名簿",
             Paper::StatusReport => "避難所状況報告",
             Paper::RosterExtract => "選挙人名簿抄本",
             Paper::HourlySummary => "時間別受付者数集計",
@@ -67,6 +72,7 @@ impl Paper {
     fn audit_kind(self) -> ExportKind {
         match self {
             Paper::PresentList => ExportKind::PresentPdf,
+            Paper::EvacueeList => ExportKind::EvacueesPdf,
             Paper::StatusReport => ExportKind::StatusPdf,
             Paper::RosterExtract => ExportKind::RosterExtractPdf,
             Paper::HourlySummary => ExportKind::HourlySummaryPdf,
@@ -188,7 +194,8 @@ fn scope_name(deployment: &Deployment, site: Option<SiteId>) -> String {
     site.map_or_else(|| "全体".to_owned(), |s| site_name(deployment, &s))
 }
 
-fn present_list(c: &Ctx<'_>) -> Result<(Vec<u8>, usize, LeftOut), String> {
+/// The present list, or with `all` the 避難者名簿 (everyone registered, with their status).
+fn person_list(c: &Ctx<'_>, all: bool) -> Result<(Vec<u8>, usize, LeftOut), String> {
     let (font, state, deployment, roster, site, as_of, on, stamp) = c.parts();
     let list = evacuees(state, deployment, roster, site, as_of, on, Audience::Staff);
     // The label `export` gives `StayStatus::Present`.
@@ -196,7 +203,7 @@ fn present_list(c: &Ctx<'_>) -> Result<(Vec<u8>, usize, LeftOut), String> {
     let rows: Vec<Vec<String>> = list
         .rows
         .iter()
-        .filter(|r| r.status == label)
+        .filter(|r| all || r.status == label)
         .map(|r| {
             vec![
                 r.site_name.clone(),
@@ -204,23 +211,30 @@ fn present_list(c: &Ctx<'_>) -> Result<(Vec<u8>, usize, LeftOut), String> {
                 r.kana.clone(),
                 r.age.map(|a| a.to_string()).unwrap_or_default(),
                 r.household.clone(),
+                r.status.to_owned(),
                 r.care_needs.clone(),
             ]
         })
         .collect();
-    let cols: [Col; 6] = [
-        (LEFT, "避難所", 12),
-        (130.0, "氏名", 12),
-        (235.0, "フリガナ", 13),
-        (345.0, "年齢", 3),
-        (375.0, "世帯", 10),
-        (460.0, "要配慮", 12),
+    let cols: [Col; 7] = [
+        (LEFT, "避難所", 10),
+        (118.0, "氏名", 11),
+        (215.0, "フリガナ", 12),
+        (318.0, "年齢", 3),
+        (346.0, "世帯", 8),
+        (410.0, "状態", 7),
+        (475.0, "要配慮", 10),
     ];
-    let mut footer = vec![format!("在所 計 {} 人", rows.len())];
+    let (paper, total) = if all {
+        (Paper::EvacueeList, "計")
+    } else {
+        (Paper::PresentList, "在所 計")
+    };
+    let mut footer = vec![format!("{total} {} 人", rows.len())];
     footer.extend(list.left_out.lines());
     let pdf = table_pdf(
         font,
-        Paper::PresentList.title(),
+        paper.title(),
         &scope_name(deployment, site),
         stamp,
         &cols,
@@ -569,7 +583,8 @@ pub fn render_paper(
         stamp,
     };
     let (bytes, rows, left_out) = match paper {
-        Paper::PresentList => present_list(&c)?,
+        Paper::PresentList => person_list(&c, false)?,
+        Paper::EvacueeList => person_list(&c, true)?,
         Paper::StatusReport => {
             let (b, n) = status_report(&c)?;
             (b, n, LeftOut::default())

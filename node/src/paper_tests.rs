@@ -162,15 +162,16 @@ fn the_present_list_and_the_status_report_print_on_a4_without_the_protected() {
     let members = |ids: &[&str]| {
         Members::new(ids.iter().map(|i| PersonRef::Roster(pid(i))).collect()).unwrap()
     };
-    a.record(
-        staff,
-        EventBody::ShelterCheckIn {
-            household: None,
-            members: members(&["P1", "P2", "P4"]),
-            method: IdMethod::Lookup,
-        },
-    )
-    .unwrap();
+    let checkin = a
+        .record(
+            staff,
+            EventBody::ShelterCheckIn {
+                household: None,
+                members: members(&["P1", "P2", "P4"]),
+                method: IdMethod::Lookup,
+            },
+        )
+        .unwrap();
     clock.advance(60_000);
     a.record(
         staff,
@@ -227,6 +228,38 @@ fn the_present_list_and_the_status_report_print_on_a4_without_the_protected() {
         )
     );
 
+    // The 避難者名簿 of the shelter: everyone registered, the one out with their status.
+    let f = a
+        .export_paper(
+            lead,
+            Paper::EvacueeList,
+            Some(site()),
+            None,
+            clock.now_ms(),
+            &font,
+        )
+        .unwrap();
+    let (text, _) = read_pdf(dir.path(), &f.bytes);
+    assert!(has(&text, "避難者名簿"), "{text}");
+    assert!(has(&text, "S1 避難所"), "{text}");
+    assert!(has(&text, "1 / 1 頁"), "{text}");
+    let out = text
+        .lines()
+        .find(|l| l.contains("髙橋 花子"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(has(out, "外出・外泊"), "{out}");
+    assert!(has(&text, "髙橋 一郎") && has(&text, "計 2 人"), "{text}");
+    assert!(!has(&text, "秘匿"), "{text}");
+    assert_eq!(f.left_out.dv_block, 1);
+    assert!(matches!(
+        last_export(&a).1,
+        AuditAction::Export {
+            kind: ExportKind::EvacueesPdf,
+            rows: 2,
+            ..
+        }
+    ));
+
     // The status report: the latest, 第2報, in the headquarters layout.
     let f = a
         .export_paper(lead, Paper::StatusReport, None, None, clock.now_ms(), &font)
@@ -263,6 +296,34 @@ fn the_present_list_and_the_status_report_print_on_a4_without_the_protected() {
         .unwrap();
     let (text, _) = read_pdf(dir.path(), &f.bytes);
     assert!(has(&text, "避難所状況報告（第1報）"), "{text}");
+
+    // The check-in's receipt slip: the two named, the protected one counted only.
+    let f = a.receipt(staff, &checkin.id(), &font).unwrap();
+    let (text, pages) = read_pdf(dir.path(), &f.bytes);
+    assert_eq!(pages, 1);
+    assert!(
+        has(&text, "避難所受付票") && has(&text, "S1 避難所"),
+        "{text}"
+    );
+    assert!(has(&text, "2026-09-01 09:00（日本時間）"), "{text}");
+    assert!(has(&text, &checkin.id().short()), "{text}");
+    assert!(
+        has(&text, "髙橋 一郎　様") && has(&text, "髙橋 花子　様"),
+        "{text}"
+    );
+    assert!(!has(&text, "秘匿") && has(&text, "ほか1人"), "{text}");
+    assert_eq!(
+        last_export(&a),
+        (
+            staff,
+            AuditAction::Export {
+                kind: ExportKind::ReceiptPdf,
+                rows: 2,
+                site: Some(site()),
+                as_of: None
+            }
+        )
+    );
 
     // Refusals change nothing: an election document here, a site that is not ours.
     let before = last_export(&a);
@@ -386,7 +447,7 @@ fn the_roster_extract_marks_who_voted_and_the_hourly_summary_leaves_out_undone_c
         override_: None,
     };
     // 09:00-10:00: P1 checks in; 10:00-11:00: P3 checks in by mistake, undone.
-    a.record(staff, vote("P1")).unwrap();
+    let first = a.record(staff, vote("P1")).unwrap();
     clock.advance(3_600_000);
     let wrong = a.record(staff, vote("P3")).unwrap();
     clock.advance(60_000);
@@ -480,6 +541,18 @@ fn the_roster_extract_marks_who_voted_and_the_hourly_summary_leaves_out_undone_c
             as_of: None
         }
     );
+    // Receipts: P1's slip with the 名簿番号; the undone check-in has none, and no record.
+    let f = a.receipt(staff, &first.id(), &font).unwrap();
+    let (text, _) = read_pdf(dir.path(), &f.bytes);
+    assert!(
+        has(&text, "投票受付票") && has(&text, "当日投票　名簿番号 0001"),
+        "{text}"
+    );
+    assert!(has(&text, "青木 一郎　様"), "{text}");
+    let before = last_export(&a);
+    let e = a.receipt(staff, &wrong.id(), &font).unwrap_err();
+    assert!(e.contains("undone"), "{e}");
+    assert_eq!(last_export(&a), before);
     // Shelter documents are refused for an election.
     assert!(
         a.export_paper(staff, Paper::PresentList, None, None, clock.now_ms(), &font)

@@ -1,5 +1,5 @@
 //! The print buttons (issue 26, requirement 5): the A4 paper documents of `kazashi_node::paper`
-//! — the present list and the status report for shelters, the roster extract (名簿抄本) and
+//! — the present list, the 避難者名簿 and the status report for shelters, the roster extract (名簿抄本) and
 //! the check-ins per hour for elections — for this laptop's site when it is of the document's
 //! kind, else for every site. Each is made and audited by `Node::export_paper` (no record, no
 //! file), saved in `export/` beside the store (a folder only this user can read) and sent to
@@ -13,8 +13,9 @@ use kazashi_node::paper::Paper;
 use kazashi_node::printer::{Printed, Printer};
 
 /// The buttons, in order, with their labels' ids.
-pub const BUTTONS: [(Paper, &str); 4] = [
+pub const BUTTONS: [(Paper, &str); 5] = [
     (Paper::PresentList, "paper-present"),
+    (Paper::EvacueeList, "paper-evacuees"),
     (Paper::StatusReport, "paper-status"),
     (Paper::RosterExtract, "paper-extract"),
     (Paper::HourlySummary, "paper-hourly"),
