@@ -534,6 +534,26 @@ fn a_usb_stick_is_found_and_bundles_go_out_and_in_with_one_click() {
     assert_eq!(written.len(), 1, "one bundle in <stick>/kazashi/");
     let bytes = std::fs::read(&written[0]).unwrap();
     assert!(bytes.len() > 100);
+    // Another laptop of the deployment (the demo's first peer, its store in the same folder)
+    // takes the stick's bundle: what this laptop wrote comes across, the recipient check passes.
+    let (roster, site) = h.state_mut().station.host().with(|n| {
+        (
+            std::sync::Arc::new(n.station().roster().clone()),
+            n.station().site(),
+        )
+    });
+    let mut other = kazashi_node::Node::open(
+        &dir.path().join("peer0.db"),
+        "demo",
+        roster,
+        site,
+        SystemClock,
+    )
+    .unwrap();
+    let before = other.state().len();
+    let got = other.import_bundle(&bytes, "USB STICK").unwrap();
+    assert!(got.added > 0, "nothing came across: {got:?}");
+    assert_eq!(other.state().len(), before + got.added);
     // Reading the stick back on this laptop: its own file, nothing to do, said in words.
     click(&mut h, "読み込み");
     assert!(
