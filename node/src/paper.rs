@@ -13,7 +13,7 @@ use crate::export::{Audience, LeftOut, Rendered, evacuees, jst};
 use crate::node::Node;
 use crate::print::{self, Page, PrintError};
 use kazashi_domain::audit::{AuditAction, ExportKind};
-use kazashi_domain::deployment::Deployment;
+use kazashi_domain::deployment::{Deployment, SiteKind};
 use kazashi_domain::event::{BuildingSafety, LifelineStatus, ReportKind, VoteMode};
 use kazashi_domain::ids::{OperatorId, PersonRef, SiteId};
 use kazashi_domain::roster::Roster;
@@ -400,10 +400,19 @@ fn status_report(c: &Ctx<'_>) -> Result<(Vec<u8>, usize), String> {
 fn roster_extract(c: &Ctx<'_>) -> Result<(Vec<u8>, usize, LeftOut), String> {
     let (font, state, deployment, roster, site, as_of, _, stamp) = c.parts();
     let mut left_out = LeftOut::default();
+    // A station's extract holds the precincts it serves (an early-voting office: all).
+    let precincts = site
+        .and_then(|s| deployment.site(&s))
+        .map(|s| match &s.kind {
+            SiteKind::PollingStation { precincts, .. } => precincts.clone(),
+            _ => Vec::new(),
+        })
+        .unwrap_or_default();
     let mut voters: Vec<_> = roster
         .entries()
         .iter()
         .filter_map(|e| e.voter.as_ref().map(|v| (v, e)))
+        .filter(|(v, _)| precincts.is_empty() || precincts.contains(&v.precinct))
         .collect();
     voters.sort_by_key(|(v, _)| v.list_number);
     let mut rows = Vec::new();

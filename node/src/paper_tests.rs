@@ -397,6 +397,13 @@ fn election_manifest(roster: &Roster) -> Vec<u8> {
     SignedManifest::sign(&manifest, &admin).unwrap().encode()
 }
 
+fn other_precinct(mut e: RosterEntry) -> RosterEntry {
+    if let Some(v) = e.voter.as_mut() {
+        v.precinct = PrecinctId::new("2").unwrap();
+    }
+    e
+}
+
 fn voter(id: &str, n: &str, name: &str, early: bool, protected: bool) -> RosterEntry {
     let mut e = entry(id, &format!("H{id}"), name, protected);
     e.voter = Some(VoterInfo {
@@ -421,6 +428,7 @@ fn the_roster_extract_marks_who_voted_and_the_hourly_summary_leaves_out_undone_c
                 voter("P2", "0002", "井上 花子", true, false),
                 voter("P3", "0003", "上田 三郎", false, false),
                 voter("P4", "0004", "秘匿 太郎", false, true),
+                other_precinct(voter("P5", "0005", "遠藤 五郎", false, false)),
             ],
             CivilDate::new(2026, 8, 1).unwrap(),
         )
@@ -493,6 +501,7 @@ fn the_roster_extract_marks_who_voted_and_the_hourly_summary_leaves_out_undone_c
         "{text}"
     );
     assert!(!has(&text, "秘匿") && !has(&text, "0004"), "{text}");
+    assert!(!has(&text, "遠藤"), "another precinct's voter: {text}");
     assert!(has(&text, "計 3 人　うち投票済 2 人"), "{text}");
     assert_eq!(f.left_out.dv_block, 1);
     assert_eq!(
