@@ -268,12 +268,4 @@ garbage
         assert!(bundles_in(&dir.join("missing")).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
-
-    #[test]
-    fn the_live_reader_does_not_fail() {
-        // On any machine: whatever is mounted, the reader answers (a CI box has no sticks).
-        for m in removable_media() {
-            assert!(m.mount.is_absolute());
-        }
-    }
 }
