@@ -500,9 +500,10 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
         }
         DeploymentCommand::Purge { admin, confirm } => {
             let pass = admin.passphrase()?;
-            let done = admin
-                .folder()
-                .purge(&pass, confirm.as_deref().unwrap_or_default(), now_ms()?)?;
+            let done =
+                admin
+                    .folder()
+                    .purge(&pass, confirm.as_deref().unwrap_or_default(), now_ms()?)?;
             let mut out = serde_json::to_value(&done)?;
             if let Some(o) = out.as_object_mut() {
                 o.insert("ok".into(), true.into());

@@ -4,8 +4,8 @@
 
 use crate::node_cmd::{StoreArgs, open_node};
 use anyhow::Context as _;
-use kazashi_domain::{CivilDate, Millis, SiteId};
 use kazashi_domain::ids::OperatorId;
+use kazashi_domain::{CivilDate, Millis, SiteId};
 use kazashi_node::export::{PFIF_DOMAIN, Report, ReportRequest};
 use std::path::PathBuf;
 
@@ -84,18 +84,19 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<()> {
     };
     // Made and put on the audit record (issue 24) before the file is written: no record, no
     // file.
-    let r = node.export_audited(
-        operator,
-        &ReportRequest {
-            report: args.kind,
-            site: args.site,
-            as_of: args.as_of,
-            now,
-            font: font.as_deref(),
-            pfif_domain: PFIF_DOMAIN,
-        },
-    )
-    .map_err(anyhow::Error::msg)?;
+    let r = node
+        .export_audited(
+            operator,
+            &ReportRequest {
+                report: args.kind,
+                site: args.site,
+                as_of: args.as_of,
+                now,
+                font: font.as_deref(),
+                pfif_domain: PFIF_DOMAIN,
+            },
+        )
+        .map_err(anyhow::Error::msg)?;
     let path = match &args.out {
         Some(out) => {
             // Beside the target, then renamed: a pulled stick never holds half a file.

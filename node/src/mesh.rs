@@ -48,10 +48,10 @@ mod gate;
 pub use gate::{MAX_UNGREETED, MAX_UNGREETED_PER_ADDR, MAX_UNGREETED_PER_DEVICE};
 #[path = "mesh_frames.rs"]
 mod frames;
-use frames::{FrameError, read_frame, write_frame};
 pub use frames::{
     ALL_FRAME_BYTES, CONNECTION_WINDOW, DEVICE_FRAME_BYTES, MAX_LIVE_PER_DEVICE, STREAM_WINDOW,
 };
+use frames::{FrameError, read_frame, write_frame};
 
 /// The close code for a connection turned away because too many are waiting to greet.
 pub const CLOSE_BUSY: u32 = 4005;
@@ -972,8 +972,14 @@ async fn run_peer<C: Clock + Send + 'static>(
                 result = session(&shared, &mut wire, &mut link, recv, budget).await;
             }
             Err(frames::Busy) => {
-                close(&conn, CLOSE_BUSY, "busy: too many connections from this device");
-                result = Err(FrameError::Io("too many connections from this device".into()));
+                close(
+                    &conn,
+                    CLOSE_BUSY,
+                    "busy: too many connections from this device",
+                );
+                result = Err(FrameError::Io(
+                    "too many connections from this device".into(),
+                ));
             }
         }
     }

@@ -224,11 +224,7 @@ impl FrameBudget {
 
     /// A place for one more greeted connection of `device`, paying out of its device's pool.
     pub fn connection(&self, device: DeviceId) -> Result<DeviceBudget, Busy> {
-        let mut devices = self
-            .inner
-            .devices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut devices = self.inner.devices.lock().unwrap_or_else(|p| p.into_inner());
         devices.retain(|_, d| d.strong_count() > 0);
         let shared = match devices.get(&device).and_then(Weak::upgrade) {
             Some(d) => d,

@@ -35,7 +35,11 @@ async fn one_device_holds_at_most_its_pool_over_all_its_connections_and_all_devi
     );
     // Device 1 pays 60 on one connection; 60 more on another must wait for it.
     let first = a1.pay(60).await.unwrap();
-    assert_eq!(a2.available(), 40, "the pool is the device's, not the connection's");
+    assert_eq!(
+        a2.available(),
+        40,
+        "the pool is the device's, not the connection's"
+    );
     assert!(pending(a2.pay(60)).await, "device 1 went past its pool");
     assert!(a1.pay(101).await.is_none(), "a frame larger than the pool");
     // Other devices are not held up by device 1's wait, until the laptop's pool is spent.
@@ -98,7 +102,10 @@ async fn frames_over_the_limit_are_refused_from_the_header_and_over_the_budget_w
     let budget = FrameBudget::new(4000, 1500, 4);
     let conn = budget.connection(dev(9)).unwrap();
     let r = read_frame(&mut recv, MAX_FRAME, Some(&conn)).await;
-    assert!(matches!(r, Err(FrameError::TooLarge(n)) if n == MAX_FRAME + 1), "{r:?}");
+    assert!(
+        matches!(r, Err(FrameError::TooLarge(n)) if n == MAX_FRAME + 1),
+        "{r:?}"
+    );
     assert_eq!(conn.available(), 1500, "a refused header paid for nothing");
 
     // Within the limit but past what the device has left: the frame waits, unread, and its
@@ -164,11 +171,17 @@ async fn a_device_whose_messages_are_refused_is_read_later_each_time_and_others_
     let took = |t: std::time::Instant| t.elapsed();
     let t = std::time::Instant::now();
     a1.pause().await;
-    assert!(took(t) < Duration::from_millis(50), "paused before any refusal");
+    assert!(
+        took(t) < Duration::from_millis(50),
+        "paused before any refusal"
+    );
     a1.refused();
     let t = std::time::Instant::now();
     b.pause().await;
-    assert!(took(t) < Duration::from_millis(50), "another device was paused");
+    assert!(
+        took(t) < Duration::from_millis(50),
+        "another device was paused"
+    );
     // The pause is the device's: its other connection waits too.
     a2.pause().await;
     let first = took(t);
@@ -180,5 +193,8 @@ async fn a_device_whose_messages_are_refused_is_read_later_each_time_and_others_
     let t = std::time::Instant::now();
     a3.pause().await;
     let second = took(t);
-    assert!(second >= 2 * FIRST_PAUSE - Duration::from_millis(5), "{second:?}");
+    assert!(
+        second >= 2 * FIRST_PAUSE - Duration::from_millis(5),
+        "{second:?}"
+    );
 }

@@ -200,9 +200,16 @@ mod tests {
         assert_eq!(gate.enter(Some(a)).unwrap_err(), Full);
         assert!(gate.cooling(&Some(a)));
         assert!(!gate.cooling(&Some(b)), "another address cools");
-        assert_eq!(gate.refused(), 2, "the ignored connection counts as turned away");
+        assert_eq!(
+            gate.refused(),
+            2,
+            "the ignored connection counts as turned away"
+        );
         assert_eq!(gate.enter(Some(a)).unwrap_err(), Full);
         let c = gate.counts.lock().unwrap();
-        assert_eq!(c.cooling.get(&Some(a)).map(|x| x.1), Some(2 * FIRST_COOLING));
+        assert_eq!(
+            c.cooling.get(&Some(a)).map(|x| x.1),
+            Some(2 * FIRST_COOLING)
+        );
     }
 }

@@ -1085,12 +1085,9 @@ fn accept(
 fn after_close(e: &Event, members: &Membership) -> Result<(), Rejection> {
     match members.closed_at() {
         // Audit records go on after the close: exports and reports still read personal data.
-        Some(at) if e.at().wall_ms >= at && !matches!(e.body(), EventBody::Audit(_)) => {
-            Err(Rejection::InvalidEvent(format!(
-                "stamped after the operation closed ({})",
-                jst(at)
-            )))
-        }
+        Some(at) if e.at().wall_ms >= at && !matches!(e.body(), EventBody::Audit(_)) => Err(
+            Rejection::InvalidEvent(format!("stamped after the operation closed ({})", jst(at))),
+        ),
         _ => Ok(()),
     }
 }

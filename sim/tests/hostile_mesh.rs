@@ -13,7 +13,9 @@ mod common;
 use common::{Laptop, PASS, free_port, lab, lab_bin, node_args, product_bin, wait_for};
 use iroh::endpoint::{Connection, SendStream, presets};
 use kazashi_domain::CivilDate;
-use kazashi_node::link::{FRAME_HELLO, FRAME_SYNC, Hello, MAX_FRAME, PROTOCOL_VERSION, short_digest};
+use kazashi_node::link::{
+    FRAME_HELLO, FRAME_SYNC, Hello, MAX_FRAME, PROTOCOL_VERSION, short_digest,
+};
 use kazashi_node::mesh::{ALPN, CLOSE_BUSY, MAX_LIVE_PER_DEVICE};
 use kazashi_sim::hostile::{big_catalog, bomb_message, frame};
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
@@ -65,7 +67,11 @@ impl Victim {
         .map(|s| s.to_string())
         .collect();
         let out = lab(&enrol);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let port = free_port();
         // prlimit sets the limit, then runs the node in its own place (same process id).
         let mut cmd = Command::new("prlimit");
@@ -117,7 +123,12 @@ impl Victim {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let field = |name: &str| -> f64 {
             let line = s.lines().find(|l| l.starts_with(name)).unwrap();
-            line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+            line.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+                / 1024.0
         };
         (field("VmRSS:"), field("VmHWM:"))
     }
@@ -203,7 +214,11 @@ fn target(v: &Victim) -> iroh::EndpointAddr {
 }
 
 /// A greeted connection of the member: its stream to write on; what the node says is drained.
-async fn greeted(ep: &iroh::Endpoint, to: &iroh::EndpointAddr, m: &Member) -> (Connection, SendStream) {
+async fn greeted(
+    ep: &iroh::Endpoint,
+    to: &iroh::EndpointAddr,
+    m: &Member,
+) -> (Connection, SendStream) {
     let conn = tokio::time::timeout(Duration::from_secs(5), ep.connect(to.clone(), ALPN))
         .await
         .unwrap()
@@ -221,7 +236,16 @@ async fn greeted(ep: &iroh::Endpoint, to: &iroh::EndpointAddr, m: &Member) -> (C
 fn honest(index: usize, peer: &str, writes: usize) -> Laptop {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let args = node_args(dir.path(), FLEET, TOWN, index, "127.0.0.1", port, writes, 20);
+    let args = node_args(
+        dir.path(),
+        FLEET,
+        TOWN,
+        index,
+        "127.0.0.1",
+        port,
+        writes,
+        20,
+    );
     let mut cmd = Command::new(lab_bin());
     cmd.args(&args).args(["--peer", peer]);
     Laptop::spawn(cmd, port, dir)
@@ -372,8 +396,13 @@ fn frames_over_the_limit_and_the_budget_and_extra_streams_are_refused_and_the_no
     });
     assert!(v.alive(), "the node died");
     let (rss, peak) = v.memory();
-    eprintln!("RSS before {rss_before:.0} MiB, after {rss:.0} MiB, peak {peak:.0} MiB; busy {busy}");
-    assert!(busy >= 4, "only {busy} connections over the device's limit were closed as busy");
+    eprintln!(
+        "RSS before {rss_before:.0} MiB, after {rss:.0} MiB, peak {peak:.0} MiB; busy {busy}"
+    );
+    assert!(
+        busy >= 4,
+        "only {busy} connections over the device's limit were closed as busy"
+    );
     // Two frames of the largest size at most (the device's budget), plus what the allocator
     // keeps of freed buffers and the node's own work: below what the eight frames would take
     // if each were read at once (8 x 32 MiB).

@@ -37,7 +37,7 @@ pub use counts::{AllSiteCounts, SiteCounts};
 pub use fold::{Inserted, State};
 pub use links::Assertion;
 pub use notes::SealedNoteRef;
-pub use safe_reports::SafeReport;
 pub use records::{Identity, PersonFacts};
+pub use safe_reports::SafeReport;
 pub use stay::{Departure, Stay, StayStatus, Stays};
 pub use votes::{VoteRecord, VoteTally};

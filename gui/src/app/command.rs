@@ -357,7 +357,9 @@ impl Dashboard {
                 Ok(a) => self.answers = Some(a),
                 Err(e) => {
                     self.answers = None;
-                    let text = cx.tr.t_with("audit-not-recorded", &[("why", e.to_string().into())]);
+                    let text = cx
+                        .tr
+                        .t_with("audit-not-recorded", &[("why", e.to_string().into())]);
                     cx.say(text, false);
                 }
             }

@@ -51,7 +51,10 @@ pub fn write_for<C: Clock>(
             },
             vec![kazashi_domain::ids::PersonRef::Roster(voter)],
         )
-        .map_err(|e| cx.tr.t_with("audit-not-recorded", &[("why", e.to_string().into())]))?;
+        .map_err(|e| {
+            cx.tr
+                .t_with("audit-not-recorded", &[("why", e.to_string().into())])
+        })?;
     let dir = cx
         .node
         .store()

@@ -381,12 +381,8 @@ impl List {
             .iter()
             .filter(|r| r.ticked && fits(&r.status))
             .flat_map(|r| {
-                std::iter::once(r.person).chain(
-                    r.linked
-                        .iter()
-                        .filter(|(_, s)| fits(s))
-                        .map(|(p, _)| *p),
-                )
+                std::iter::once(r.person)
+                    .chain(r.linked.iter().filter(|(_, s)| fits(s)).map(|(p, _)| *p))
             })
             .collect();
         if chosen.is_empty() {

@@ -10,8 +10,8 @@
 //! record's site is shown (the other is likely the same person), nor is a protected record
 //! named in an entry warning: a site is a location staff could say.
 
-use super::tr::Tr;
 use super::Cx;
+use super::tr::Tr;
 use crate::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_domain::CivilDate;
@@ -222,7 +222,9 @@ pub fn pair<C: Clock>(ui: &mut egui::Ui, cx: &Cx<'_, C>, a: &Alert) -> Option<De
             Some(f) => vec![
                 f.name,
                 f.kana.unwrap_or_else(|| none.clone()),
-                f.birth.map(|d| d.to_string()).unwrap_or_else(|| none.clone()),
+                f.birth
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| none.clone()),
                 sex_words(cx.tr, f.sex),
                 f.address.unwrap_or_else(|| none.clone()),
                 sites,
@@ -268,7 +270,10 @@ pub fn decide<C: Clock>(cx: &mut Cx<'_, C>, a: &Alert, d: Decision) {
     let (a, b) = (*x, *y);
     let (body, done) = match d {
         Decision::Link => (EventBody::SameAs { a, b, note: None }, "resolve-linked"),
-        Decision::Distinct => (EventBody::NotSame { a, b, note: None }, "resolve-marked-distinct"),
+        Decision::Distinct => (
+            EventBody::NotSame { a, b, note: None },
+            "resolve-marked-distinct",
+        ),
     };
     if cx.record(body).is_some() {
         cx.say(cx.tr.t(done), true);
@@ -337,7 +342,11 @@ pub fn links<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
 /// The persons likely to be the same human as `p` registered at a site other than `here`:
 /// linked records and open likely-duplicate alerts naming `p`. Each as a warning line;
 /// protected records are left out.
-pub fn likely_elsewhere_of<C: Clock>(cx: &mut Cx<'_, C>, p: &PersonRef, here: &SiteId) -> Vec<String> {
+pub fn likely_elsewhere_of<C: Clock>(
+    cx: &mut Cx<'_, C>,
+    p: &PersonRef,
+    here: &SiteId,
+) -> Vec<String> {
     let mut others: Vec<PersonRef> = cx
         .node
         .state()

@@ -91,7 +91,13 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let largest = largest_honest_message(&setup)?;
-    emit("hostile", "largest_honest_message", largest as f64, "bytes", n);
+    emit(
+        "hostile",
+        "largest_honest_message",
+        largest as f64,
+        "bytes",
+        n,
+    );
     emit("hostile", "max_frame", MAX_FRAME as f64, "bytes", n);
     let runs = args.runs.max(1);
     // Per attack: heals, highest peak and highest rise over the round's start, last turned
@@ -181,11 +187,19 @@ fn largest_honest_message(s: &Setup) -> Result<usize, String> {
         largest = to_b.iter().map(Vec::len).max().unwrap_or(0).max(largest);
         let mut next_a = Vec::new();
         for m in to_b.drain(..) {
-            next_a.extend(b.sync_handle(&mut pb, &m).map_err(|e| e.to_string())?.replies);
+            next_a.extend(
+                b.sync_handle(&mut pb, &m)
+                    .map_err(|e| e.to_string())?
+                    .replies,
+            );
         }
         let mut next_b = Vec::new();
         for m in to_a.drain(..) {
-            next_b.extend(a.sync_handle(&mut pa, &m).map_err(|e| e.to_string())?.replies);
+            next_b.extend(
+                a.sync_handle(&mut pa, &m)
+                    .map_err(|e| e.to_string())?
+                    .replies,
+            );
         }
         to_a = next_a;
         to_b = next_b;
@@ -264,7 +278,8 @@ fn prepare(dir: &Path, n: usize, seed: u64) -> Result<Setup, String> {
         member_hello,
         sites: fleet.stations.iter().map(|(s, _)| *s).collect(),
         events: 2 * n,
-        day: CivilDate::jst_of(kazashi_node::Clock::now_ms(&SystemClock)).ok_or("no JST day today")?,
+        day: CivilDate::jst_of(kazashi_node::Clock::now_ms(&SystemClock))
+            .ok_or("no JST day today")?,
     })
 }
 
@@ -400,8 +415,8 @@ async fn start_attack(
                 }));
             }
         }
-        "oversized_header" | "oversized_frames" | "junk_frames" | "catalog_1m"
-        | "catalog_400k" | "deflate_bomb" => {
+        "oversized_header" | "oversized_frames" | "junk_frames" | "catalog_1m" | "catalog_400k"
+        | "deflate_bomb" => {
             let ep = endpoint([127, 0, 0, 1], Some(&s.member)).await?;
             let hello = frame(FRAME_HELLO, &s.member_hello);
             let catalog = match attack {
@@ -412,11 +427,16 @@ async fn start_attack(
             // Bombs for every shard of the deployment's sites, the honest laptops' day first.
             let bombs: Arc<Vec<Vec<u8>>> = Arc::new(if attack == "deflate_bomb" {
                 let mut days = vec![s.day];
-                days.extend((1..40).filter_map(|k| CivilDate::from_days_since_epoch(s.day.days_since_epoch() - k)));
+                days.extend((1..40).filter_map(|k| {
+                    CivilDate::from_days_since_epoch(s.day.days_since_epoch() - k)
+                }));
                 days.iter()
                     .flat_map(|day| s.sites.iter().map(move |site| (*site, *day)))
                     .map(|(site, day)| {
-                        frame(FRAME_SYNC, &bomb_message(ShardId { site, day }, BOMB_INFLATED))
+                        frame(
+                            FRAME_SYNC,
+                            &bomb_message(ShardId { site, day }, BOMB_INFLATED),
+                        )
                     })
                     .take(4)
                     .collect()

@@ -182,6 +182,24 @@ fn medical_staff_add_and_read_a_note_reception_staff_see_only_that_it_exists() {
     );
     assert!(!said(&h, NOTE), "reception staff read the note");
     assert!(field(&h, "新しいメモ").is_none());
+    // On the audit record (issue 24): the medical staff member's view of the note, once for
+    // the person shown, with the person's ref; reception staff opened nothing.
+    let person = kazashi_domain::ids::PersonRef::Roster(who.person);
+    let views: Vec<(String, Vec<kazashi_domain::ids::PersonRef>)> =
+        h.state_mut().station.host().with(|n| {
+            n.state()
+                .events_unordered()
+                .filter_map(|e| match e.body() {
+                    EventBody::Audit(r)
+                        if r.action == kazashi_domain::audit::AuditAction::MedicalNoteView =>
+                    {
+                        Some((e.operator().as_str().to_owned(), r.persons.clone()))
+                    }
+                    _ => None,
+                })
+                .collect()
+        });
+    assert_eq!(views, vec![("kyugo".to_owned(), vec![person])]);
 }
 
 const NOTE2: &str = "ペニシリン禁忌 KITTEST-9e02";
@@ -197,9 +215,16 @@ fn medical_staff_add_a_note_from_the_household_screen_reception_staff_see_no_pan
         .station
         .host()
         .with(|n| n.station().roster().entries()[120].clone());
-    fill(&mut h, "名前・よみ・生年月日・住所で検索", who.kana.as_str());
+    fill(
+        &mut h,
+        "名前・よみ・生年月日・住所で検索",
+        who.kana.as_str(),
+    );
     click_contains(&mut h, who.name.as_str());
-    assert!(said(&h, "メモの対象"), "no notes panel on the household screen");
+    assert!(
+        said(&h, "メモの対象"),
+        "no notes panel on the household screen"
+    );
     fill(&mut h, "新しいメモ", NOTE2);
     click(&mut h, "メモを封印して保存");
     assert!(said(&h, "メモを封印して保存しました"));
@@ -207,7 +232,11 @@ fn medical_staff_add_a_note_from_the_household_screen_reception_staff_see_no_pan
     // Reception staff open the same household: no panel, no text.
     click(&mut h, "ロック");
     login(&mut h, "uketsuke", "1111");
-    fill(&mut h, "名前・よみ・生年月日・住所で検索", who.kana.as_str());
+    fill(
+        &mut h,
+        "名前・よみ・生年月日・住所で検索",
+        who.kana.as_str(),
+    );
     click_contains(&mut h, who.name.as_str());
     assert!(said(&h, "受付する"), "the household screen did not open");
     assert!(!said(&h, "メモの対象"));

@@ -107,9 +107,19 @@ fn a_duplicate_shows_both_records_and_linking_counts_them_once_and_retracting_re
         "both addresses side by side"
     );
     // Evidence names event kinds in Japanese, never the English names.
-    assert!(said(&h, "当日受付の登録"), "the evidence kind is not in Japanese");
-    for english in ["walk-in registration", "shelter check-in", "same-as assertion"] {
-        assert!(!said(&h, english), "English event name {english} in the Japanese window");
+    assert!(
+        said(&h, "当日受付の登録"),
+        "the evidence kind is not in Japanese"
+    );
+    for english in [
+        "walk-in registration",
+        "shelter check-in",
+        "same-as assertion",
+    ] {
+        assert!(
+            !said(&h, english),
+            "English event name {english} in the Japanese window"
+        );
     }
     assert_eq!(duplicate_alerts_of(&mut h, &w), 1);
     let (present, distinct, rows) = counts(&mut h);
@@ -125,7 +135,11 @@ fn a_duplicate_shows_both_records_and_linking_counts_them_once_and_retracting_re
         (present - 1, distinct - 1, rows - 1),
         "linked, not counted once"
     );
-    assert_eq!(duplicate_alerts_of(&mut h, &w), 0, "the linked pair is still alerted");
+    assert_eq!(
+        duplicate_alerts_of(&mut h, &w),
+        0,
+        "the linked pair is still alerted"
+    );
     // The status report's counts too.
     let report_total = |h: &mut H| {
         h.state_mut().station.host().with(|n| {
@@ -163,7 +177,10 @@ fn a_duplicate_shows_both_records_and_linking_counts_them_once_and_retracting_re
     assert_eq!(rows_of(&mut h), 1, "the linked person is on two rows");
     // Retract, with a reason: the counts and the alert come back.
     click(&mut h, "リンク取消");
-    assert!(said(&h, "取消の理由を入力してください"), "retracted without a reason");
+    assert!(
+        said(&h, "取消の理由を入力してください"),
+        "retracted without a reason"
+    );
     fill(&mut h, "取消の理由", "入力の誤り");
     click(&mut h, "リンク取消");
     assert!(said(&h, "判断を取り消しました"));
@@ -176,9 +193,21 @@ fn a_duplicate_shows_both_records_and_linking_counts_them_once_and_retracting_re
         (present, distinct, rows),
         "the retraction did not restore"
     );
-    assert_eq!(duplicate_alerts_of(&mut h, &w), 1, "the alert did not come back");
-    assert_ne!(report_total(&mut h), linked_report, "the report counts ignore the link");
-    assert_eq!(rows_of(&mut h), 2, "the retracted link still merges the rows");
+    assert_eq!(
+        duplicate_alerts_of(&mut h, &w),
+        1,
+        "the alert did not come back"
+    );
+    assert_ne!(
+        report_total(&mut h),
+        linked_report,
+        "the report counts ignore the link"
+    );
+    assert_eq!(
+        rows_of(&mut h),
+        2,
+        "the retracted link still merges the rows"
+    );
 }
 
 #[test]
@@ -237,7 +266,10 @@ fn a_walk_in_like_someone_checked_in_elsewhere_is_named_before_registering() {
     let walk_ins = |h: &mut H| events_of(h, |b| matches!(b, EventBody::WalkInRegistration { .. }));
     click(&mut h, "登録する");
     assert!(
-        said(&h, &format!("{site} で受付済みの人と同一人物の可能性があります")),
+        said(
+            &h,
+            &format!("{site} で受付済みの人と同一人物の可能性があります")
+        ),
         "the other shelter is not named"
     );
     assert!(said(&h, "もう一度押すと登録します"));
@@ -265,7 +297,10 @@ fn a_lookup_of_someone_linked_to_a_person_checked_in_elsewhere_names_that_shelte
     });
     search_open(&mut h, 100);
     assert!(
-        said(&h, &format!("{site} で受付済みの人と同一人物の可能性があります")),
+        said(
+            &h,
+            &format!("{site} で受付済みの人と同一人物の可能性があります")
+        ),
         "the lookup does not name the other shelter"
     );
 }
@@ -448,7 +483,10 @@ fn a_lookup_likely_matching_a_walk_in_checked_in_elsewhere_names_that_shelter() 
     let (mut h, _dir, site) = with_a_walk_in_at_s002("uketsuke", "1111");
     search_open(&mut h, 100);
     assert!(
-        said(&h, &format!("{site} で受付済みの人と同一人物の可能性があります")),
+        said(
+            &h,
+            &format!("{site} で受付済みの人と同一人物の可能性があります")
+        ),
         "the lookup does not name the other shelter"
     );
 }
@@ -465,7 +503,10 @@ fn a_walk_in_like_an_earlier_walk_in_elsewhere_is_named_before_registering() {
     fill(&mut h, "住所", who.address.as_str());
     click(&mut h, "登録する");
     assert!(
-        said(&h, &format!("{site} で受付済みの人と同一人物の可能性があります")),
+        said(
+            &h,
+            &format!("{site} で受付済みの人と同一人物の可能性があります")
+        ),
         "the earlier walk-in's shelter is not named"
     );
     let walk_ins = |h: &mut H| events_of(h, |b| matches!(b, EventBody::WalkInRegistration { .. }));
