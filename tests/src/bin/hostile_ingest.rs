@@ -22,6 +22,7 @@ use kazashi_domain::{CivilDate, Roster, SiteKind};
 use kazashi_node::store::KdfParams;
 use kazashi_node::{ManualClock, Node, Peer};
 use kazashi_sim::fleet::fleet;
+use kazashi_sim::hostile::bomb_sync_message;
 use kazashi_sim::population::{PopulationSpec, generate, shelter_operation};
 use kazashi_sim::workload::START_MS;
 use kazashi_sync::{DeviceKey, Log, Message, Session, ShardId, seal};
@@ -106,80 +107,6 @@ fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> usize {
     a.sync_end(pa);
     b.sync_end(pb);
     refused
-}
-
-/// Raw DEFLATE (fixed Huffman) of `n` zero bytes: one literal zero, then copies of 258 bytes
-/// at distance 1 — 13 bits for every 258 bytes.
-fn deflate_zeros(n: u64) -> Vec<u8> {
-    struct Bits {
-        out: Vec<u8>,
-        acc: u64,
-        len: u32,
-    }
-    impl Bits {
-        fn put(&mut self, value: u64, bits: u32) {
-            self.acc |= value << self.len;
-            self.len += bits;
-            while self.len >= 8 {
-                self.out.push(self.acc as u8);
-                self.acc >>= 8;
-                self.len -= 8;
-            }
-        }
-        /// A Huffman code, most significant bit first.
-        fn code(&mut self, code: u64, bits: u32) {
-            let mut rev = 0;
-            for i in 0..bits {
-                rev |= ((code >> i) & 1) << (bits - 1 - i);
-            }
-            self.put(rev, bits);
-        }
-    }
-    let mut b = Bits {
-        out: Vec::new(),
-        acc: 0,
-        len: 0,
-    };
-    b.put(1, 1); // final block
-    b.put(1, 2); // fixed Huffman
-    b.code(0x30, 8); // literal 0
-    let mut left = n - 1;
-    while left >= 258 {
-        b.code(0xc5, 8); // length 258 (symbol 285)
-        b.code(0, 5); // distance 1
-        left -= 258;
-    }
-    for _ in 0..left {
-        b.code(0x30, 8);
-    }
-    b.code(0, 7); // end of block (symbol 256)
-    b.put(0, 7);
-    b.out
-}
-
-fn leb(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
-/// An Automerge sync message (v1: no heads, needs or haves) carrying one compressed change
-/// chunk whose DEFLATE data inflates to `n` bytes.
-fn bomb_sync_message(n: u64) -> Vec<u8> {
-    let data = deflate_zeros(n);
-    let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-    leb(&mut chunk, data.len() as u64);
-    chunk.extend_from_slice(&data);
-    let mut msg = vec![0x42, 0, 0, 0, 1];
-    leb(&mut msg, chunk.len() as u64);
-    msg.extend_from_slice(&chunk);
-    msg
 }
 
 fn line(attack: &str, fields: &str) {
