@@ -248,20 +248,13 @@ impl AuditView {
         cx: &mut Cx<'_, C>,
         filter: &AuditFilter,
     ) -> Result<String, String> {
-        let dir = cx
-            .node
-            .store()
-            .path()
-            .parent()
-            .map(|p| p.join("export"))
-            .ok_or("the store has no folder")?;
         let (csv, _) = cx
             .node
             .audit_export(cx.login.operator, filter)
             .map_err(|e| e.to_string())?;
         let stamp = jst(cx.now()).replace(['-', ':'], "").replace(' ', "-");
         let name = format!("監査ログ-{stamp}.csv");
-        let path = super::oath::write_private(&dir, &name, csv.as_bytes())?;
+        let path = super::oath::write_beside_store(cx.node, "export", &name, csv.as_bytes())?;
         Ok(path.display().to_string())
     }
 }

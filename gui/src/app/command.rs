@@ -445,14 +445,7 @@ impl Dashboard {
                 pfif_domain: PFIF_DOMAIN,
             },
         )?;
-        let dir = cx
-            .node
-            .store()
-            .path()
-            .parent()
-            .map(|p| p.join("export"))
-            .ok_or("the store has no folder")?;
-        let path = super::oath::write_private(&dir, &r.file_name, &r.bytes)?;
+        let path = super::oath::write_beside_store(cx.node, "export", &r.file_name, &r.bytes)?;
         Ok((path.display().to_string(), r.left_out.lines()))
     }
 }

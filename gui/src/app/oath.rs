@@ -7,8 +7,8 @@ use kazashi_domain::audit::{AuditAction, ReprintKind};
 use kazashi_domain::deployment::DeploymentKind;
 use kazashi_domain::event::EarlyVotingReason;
 use kazashi_domain::ids::PersonId;
-use kazashi_node::Clock;
 use kazashi_node::print::{Oath, oath_pdf};
+use kazashi_node::{Clock, Node};
 use std::path::PathBuf;
 
 /// Make the 宣誓書 for `voter` with `reason`; the path of the PDF. Every print is on the
@@ -55,14 +55,24 @@ pub fn write_for<C: Clock>(
             cx.tr
                 .t_with("audit-not-recorded", &[("why", e.to_string().into())])
         })?;
-    let dir = cx
-        .node
+    write_beside_store(cx.node, "print", "宣誓書.pdf", &pdf)
+}
+
+/// Write `bytes` as `name` in `folder` beside the store (`export` or `print`: the window's
+/// output folders, which the purge clears — `kazashi_node::purge::OUTPUT_DIRS`).
+pub fn write_beside_store<C: Clock>(
+    node: &Node<C>,
+    folder: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, String> {
+    let dir = node
         .store()
         .path()
         .parent()
-        .map(|p| p.join("print"))
+        .map(|p| p.join(folder))
         .ok_or("the store has no folder")?;
-    write_private(&dir, "宣誓書.pdf", &pdf)
+    write_private(&dir, name, bytes)
 }
 
 /// Write `bytes` as `dir/name`, the folder readable by this user only, replacing what was there.

@@ -74,14 +74,7 @@ pub fn print<C: Clock>(
     let r = cx
         .node
         .export_paper(cx.login.operator, paper, site, None, now, &font)?;
-    let dir = cx
-        .node
-        .store()
-        .path()
-        .parent()
-        .map(|p| p.join("export"))
-        .ok_or("the store has no folder")?;
-    let path = crate::app::oath::write_private(&dir, &r.file_name, &r.bytes)?;
+    let path = crate::app::oath::write_beside_store(cx.node, "export", &r.file_name, &r.bytes)?;
     let file = path.display().to_string();
     let mut text = match printer.print(&path, paper.title()) {
         Printed::Sent { queue, .. } => cx.tr.t_with(
