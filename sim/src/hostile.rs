@@ -6,6 +6,7 @@
 use kazashi_domain::{CivilDate, SiteId};
 use kazashi_sync::ShardId;
 use kazashi_sync::protocol::Message;
+use kazashi_sync::wire::put_varint;
 
 /// A frame as the mesh writes it.
 pub fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
@@ -65,27 +66,15 @@ pub fn deflate_zeros(n: u64) -> Vec<u8> {
     b.out
 }
 
-fn leb(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let low = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(low);
-            return;
-        }
-        out.push(low | 0x80);
-    }
-}
-
 /// An Automerge sync message (v1: no heads, needs or haves) carrying one compressed change
 /// chunk whose DEFLATE data inflates to `n` bytes.
 pub fn bomb_sync_message(n: u64) -> Vec<u8> {
     let data = deflate_zeros(n);
     let mut chunk = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2];
-    leb(&mut chunk, data.len() as u64);
+    put_varint(&mut chunk, data.len() as u64);
     chunk.extend_from_slice(&data);
     let mut msg = vec![0x42, 0, 0, 0, 1];
-    leb(&mut msg, chunk.len() as u64);
+    put_varint(&mut msg, chunk.len() as u64);
     msg.extend_from_slice(&chunk);
     msg
 }
