@@ -97,6 +97,12 @@ pub enum DeploymentCommand {
         admin: AdminArgs,
         days: String,
     },
+    /// Whether the window offers a receipt slip (受付票) after a check-in: `on` or `off`.
+    ReceiptSlips {
+        #[command(flatten)]
+        admin: AdminArgs,
+        state: String,
+    },
     /// Replace the JPKI CA certificates (X.509 DER, `--card-ca FILE`, repeated) the
     /// deployment trusts for cards, in the next version.
     CardCa {
@@ -296,7 +302,7 @@ pub fn summary(m: &Membership) -> serde_json::Value {
     let roster = d.roster_hash();
     serde_json::json!({
         "staff": staff, "closed_at": m.closed_at(), "card_cas": m.card_cas().len(),
-        "retention_days": m.retention_days(),
+        "retention_days": m.retention_days(), "receipt_slips": m.receipt_slips(),
         "purpose_keys": m.sealed_keys().iter().map(|k| k.purpose.code()).collect::<Vec<_>>(),
         "deployment": d.id().to_hex(), "name": d.name().as_str(), "election": d.is_election(),
         "version": m.version(), "admin": m.manifest().admin.to_hex(),
@@ -399,6 +405,20 @@ pub fn run(args: &DeploymentArgs) -> anyhow::Result<()> {
             let m = admin
                 .folder()
                 .set_retention(&pass, days)
+                .context("nothing was signed")?;
+            println!("{}", published(&admin.dir, &m));
+            Ok(())
+        }
+        DeploymentCommand::ReceiptSlips { admin, state } => {
+            let on = match state.trim() {
+                "on" => true,
+                "off" => false,
+                other => anyhow::bail!("receipt-slips {other:?}: on or off"),
+            };
+            let pass = admin.passphrase()?;
+            let m = admin
+                .folder()
+                .set_receipt_slips(&pass, on)
                 .context("nothing was signed")?;
             println!("{}", published(&admin.dir, &m));
             Ok(())

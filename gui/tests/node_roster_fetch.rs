@@ -92,6 +92,7 @@ fn manifest(roster: &Roster) -> Vec<u8> {
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: None,
+        receipt_slips: false,
     };
     SignedManifest::sign(&m, &admin).unwrap().encode()
 }

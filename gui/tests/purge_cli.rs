@@ -96,6 +96,7 @@ fn laptop(dir: &std::path::Path) -> (Folder, String) {
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: Some(30),
+        receipt_slips: false,
     };
     let manifest = SignedManifest::sign(&m, &admin).unwrap().encode();
     let folder = Folder::new(dir);

@@ -341,6 +341,7 @@ fn manifest(
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: None,
+        receipt_slips: false,
     };
     SignedManifest::sign(&m, &admin).unwrap().encode()
 }

@@ -560,6 +560,7 @@ impl AdminFolder {
             card_cas,
             sealed_keys: reseal(&[], &[], &secrets.list(), random_bytes()?),
             retention_days,
+            receipt_slips: false,
         };
         let signed = SignedManifest::sign(&manifest, &key).map_err(AdminError::Sign)?;
         let bytes = signed.encode();
@@ -732,6 +733,14 @@ impl AdminFolder {
     ) -> Result<Membership, AdminError> {
         self.reissue(passphrase, |m| {
             m.retention_days = days;
+            Ok(())
+        })
+    }
+
+    /// Turn the check-in receipt slip (受付票) on or off for every laptop, in the next version.
+    pub fn set_receipt_slips(&self, passphrase: &str, on: bool) -> Result<Membership, AdminError> {
+        self.reissue(passphrase, |m| {
+            m.receipt_slips = on;
             Ok(())
         })
     }

@@ -96,6 +96,7 @@ pub(crate) fn manifest(version: u32, leads: &[&str]) -> Vec<u8> {
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: None,
+        receipt_slips: false,
     };
     SignedManifest::sign(&m, &admin()).unwrap().encode()
 }

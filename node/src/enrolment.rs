@@ -454,6 +454,7 @@ mod tests {
             card_cas: vec![],
             sealed_keys: Vec::new(),
             retention_days: None,
+            receipt_slips: false,
         };
         SignedManifest::sign(&m, admin).unwrap().encode()
     }

@@ -126,6 +126,7 @@ pub(crate) fn world_enrolling_at(version: u32, more: &[u8]) -> World {
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: None,
+        receipt_slips: false,
     };
     let signed = SignedManifest::sign(&manifest, &DeviceKey::from_seed([100; 32])).unwrap();
     World {

@@ -53,6 +53,7 @@ pub(crate) fn signed(version: u32, dep: u8, admin: u8, devices: &[u8], revoked: 
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: None,
+        receipt_slips: false,
     };
     SignedManifest::sign(&manifest, &admin_key)
         .unwrap()

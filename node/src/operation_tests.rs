@@ -110,6 +110,7 @@ impl Spec {
             card_cas: vec![],
             sealed_keys: Vec::new(),
             retention_days: None,
+            receipt_slips: false,
         };
         SignedManifest::sign(&m, &DeviceKey::from_seed([100; 32]))
             .unwrap()

@@ -393,6 +393,7 @@ fn election_manifest(roster: &Roster) -> Vec<u8> {
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: None,
+        receipt_slips: false,
     };
     SignedManifest::sign(&manifest, &admin).unwrap().encode()
 }

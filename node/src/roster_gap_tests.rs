@@ -39,6 +39,7 @@ pub(crate) fn pinning(version: u32, pinned: RosterHash) -> Vec<u8> {
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: None,
+        receipt_slips: false,
     };
     SignedManifest::sign(&manifest, &admin).unwrap().encode()
 }

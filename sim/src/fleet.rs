@@ -123,6 +123,7 @@ pub fn fleet_sized(deployment: &Deployment, seed: u64, per_site: u8) -> Result<F
         card_cas: vec![crate::card::TEST_CA.to_vec()],
         sealed_keys,
         retention_days: None,
+        receipt_slips: false,
     };
     let signed = SignedManifest::sign(&manifest, &admin).map_err(|e| e.to_string())?;
     Ok(Fleet {

@@ -27,7 +27,9 @@
 //! From v4 the manifest carries the **purpose keys** ([`crate::purpose`]: medical, manager,
 //! operation), each sealed to the devices that hold it ([`Membership::unseal`],
 //! [`Membership::purposes_of`]), and **`retention_days`**, how long after closing personal data
-//! is kept. v3 and v2 manifests are still read, as having neither.
+//! is kept. v3 and v2 manifests are still read, as having neither. From v5 it carries
+//! **`receipt_slips`**: whether the deployment hands out a receipt slip (受付票) after a
+//! check-in; a v4 (or older) manifest reads as `false`.
 
 use crate::identity::{DeviceKey, signed_bytes, verify};
 use crate::purpose::{KeyPurpose, PurposeError, PurposeSecret, SealedKey};
@@ -38,8 +40,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// v4: the purpose keys sealed to devices (`sealed_keys`) and `retention_days` joined.
-const MANIFEST_TAG: &[u8] = b"kazashi-manifest-v4";
+/// v5: `receipt_slips` joined.
+const MANIFEST_TAG: &[u8] = b"kazashi-manifest-v5";
+/// v4 (the purpose keys sealed to devices, `sealed_keys`, and `retention_days`): still read,
+/// as a manifest that hands out no receipt slips.
+const MANIFEST_TAG_V4: &[u8] = b"kazashi-manifest-v4";
 /// v3 (the JPKI CA certificates, `card_cas`): still read, as a manifest with no sealed keys
 /// and no retention period.
 const MANIFEST_TAG_V3: &[u8] = b"kazashi-manifest-v3";
@@ -189,6 +194,42 @@ pub struct Manifest {
     /// How many days after `closed_at` personal data is kept before each laptop purges it;
     /// `None`: not set (kept until a manager acts).
     pub retention_days: Option<u32>,
+    /// Whether a check-in's receipt slip (受付票) is offered in the window
+    /// (`kazashi deployment receipt-slips on|off`). `false` in a manifest of v4 or earlier.
+    pub receipt_slips: bool,
+}
+
+/// A v4 manifest's content (before `receipt_slips`): read as one that hands out no slips.
+#[derive(Serialize, Deserialize)]
+struct ManifestV4 {
+    version: u32,
+    deployment: Deployment,
+    admin: DeviceId,
+    devices: Vec<DeviceEntry>,
+    revoked: Vec<Revocation>,
+    staff: Vec<StaffEntry>,
+    closed_at: Option<Millis>,
+    card_cas: Vec<Vec<u8>>,
+    sealed_keys: Vec<SealedKey>,
+    retention_days: Option<u32>,
+}
+
+impl From<ManifestV4> for Manifest {
+    fn from(m: ManifestV4) -> Self {
+        Manifest {
+            version: m.version,
+            deployment: m.deployment,
+            admin: m.admin,
+            devices: m.devices,
+            revoked: m.revoked,
+            staff: m.staff,
+            closed_at: m.closed_at,
+            card_cas: m.card_cas,
+            sealed_keys: m.sealed_keys,
+            retention_days: m.retention_days,
+            receipt_slips: false,
+        }
+    }
 }
 
 /// A v3 manifest's content (before `sealed_keys` and `retention_days`): read as one with
@@ -218,6 +259,7 @@ impl From<ManifestV3> for Manifest {
             card_cas: m.card_cas,
             sealed_keys: Vec::new(),
             retention_days: None,
+            receipt_slips: false,
         }
     }
 }
@@ -247,6 +289,7 @@ impl From<ManifestV2> for Manifest {
             card_cas: Vec::new(),
             sealed_keys: Vec::new(),
             retention_days: None,
+            receipt_slips: false,
         }
     }
 }
@@ -340,16 +383,19 @@ impl SignedManifest {
     pub fn decode(bytes: &[u8]) -> Result<Membership, ManifestError> {
         let signed: SignedManifest =
             postcard::from_bytes(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
-        // The current layout, signed under its tag; else a v3 or v2 one under theirs (the
+        // The current layout, signed under its tag; else a v4, v3 or v2 one under theirs (the
         // layouts differ, and each is read to its last byte, so a manifest is only ever one of
         // them).
         let (manifest, tag): (Manifest, &[u8]) = match decode_exact::<Manifest>(&signed.manifest) {
             Ok(m) => (m, MANIFEST_TAG),
-            Err(e) => match decode_exact::<ManifestV3>(&signed.manifest) {
-                Ok(m) => (m.into(), MANIFEST_TAG_V3),
-                Err(_) => match decode_exact::<ManifestV2>(&signed.manifest) {
-                    Ok(m) => (m.into(), MANIFEST_TAG_V2),
-                    Err(_) => return Err(e),
+            Err(e) => match decode_exact::<ManifestV4>(&signed.manifest) {
+                Ok(m) => (m.into(), MANIFEST_TAG_V4),
+                Err(_) => match decode_exact::<ManifestV3>(&signed.manifest) {
+                    Ok(m) => (m.into(), MANIFEST_TAG_V3),
+                    Err(_) => match decode_exact::<ManifestV2>(&signed.manifest) {
+                        Ok(m) => (m.into(), MANIFEST_TAG_V2),
+                        Err(_) => return Err(e),
+                    },
                 },
             },
         };
@@ -527,6 +573,11 @@ impl Membership {
     /// How many days after closing personal data is kept, if the manifest sets it.
     pub fn retention_days(&self) -> Option<u32> {
         self.manifest.retention_days
+    }
+
+    /// Whether the deployment hands out a receipt slip after a check-in.
+    pub fn receipt_slips(&self) -> bool {
+        self.manifest.receipt_slips
     }
 
     /// The purpose keys and who holds them.
@@ -724,6 +775,7 @@ mod manifest_rule {
             card_cas: vec![],
             sealed_keys: vec![],
             retention_days: None,
+            receipt_slips: false,
         }
     }
 
@@ -889,6 +941,59 @@ mod manifest_rule {
             SignedManifest::decode(&signed(MANIFEST_TAG)).unwrap_err(),
             ManifestError::BadSignature
         );
+    }
+
+    #[test]
+    fn receipt_slips_travel_signed_and_a_v4_manifest_reads_as_without() {
+        let mut m = manifest(9, 1, 2, 1, None);
+        m.retention_days = Some(7);
+        m.receipt_slips = true;
+        let members = SignedManifest::decode(&sign(&m, 9)).unwrap();
+        assert!(members.receipt_slips());
+        assert_eq!(members.manifest(), &m);
+        // A manifest signed by v4 software: its layout under its tag reads, with no slips and
+        // everything else kept; the same bytes under the v5 tag do not verify.
+        let v4 = ManifestV4 {
+            version: m.version,
+            deployment: m.deployment.clone(),
+            admin: m.admin,
+            devices: m.devices.clone(),
+            revoked: vec![],
+            staff: m.staff.clone(),
+            closed_at: None,
+            card_cas: vec![],
+            sealed_keys: vec![],
+            retention_days: Some(7),
+        };
+        let bytes = postcard::to_allocvec(&v4).unwrap();
+        let signed = |tag: &[u8]| {
+            SignedManifest {
+                manifest: bytes.clone(),
+                signature: admin(9).sign(&signed_bytes(tag, &[&bytes])).to_vec(),
+            }
+            .encode()
+        };
+        let read = SignedManifest::decode(&signed(MANIFEST_TAG_V4)).unwrap();
+        assert!(!read.receipt_slips());
+        assert_eq!(read.retention_days(), Some(7));
+        assert_eq!(read.manifest().staff, m.staff);
+        assert_eq!(
+            SignedManifest::decode(&signed(MANIFEST_TAG)).unwrap_err(),
+            ManifestError::BadSignature
+        );
+        // A v5 manifest with a byte more is not a manifest.
+        let mut tail = postcard::to_allocvec(&m).unwrap();
+        tail.push(0);
+        let tailed = SignedManifest {
+            signature: admin(9)
+                .sign(&signed_bytes(MANIFEST_TAG, &[&tail]))
+                .to_vec(),
+            manifest: tail,
+        };
+        assert!(matches!(
+            SignedManifest::decode(&tailed.encode()),
+            Err(ManifestError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -283,6 +283,7 @@ mod tests {
             card_cas: vec![],
             sealed_keys: reseal(&[], &[], &secrets, [4; 32]),
             retention_days: None,
+            receipt_slips: false,
         };
         let bytes = SignedManifest::sign(&m, &admin).unwrap().encode();
         (SignedManifest::decode(&bytes).unwrap(), medical, manager)

@@ -87,6 +87,7 @@ fn setup(versions: u32) -> Setup {
             card_cas: vec![],
             sealed_keys: Vec::new(),
             retention_days: None,
+            receipt_slips: false,
         };
         let bytes = SignedManifest::sign(&m, &admin).unwrap().encode();
         std::fs::write(manifests.join(format!("manifest-v{v}.kzm")), bytes).unwrap();

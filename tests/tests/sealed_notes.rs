@@ -163,6 +163,7 @@ fn manifest(d: &Deployment) -> Vec<u8> {
         card_cas: vec![],
         sealed_keys,
         retention_days: Some(30),
+        receipt_slips: false,
     };
     SignedManifest::sign(&m, &admin).unwrap().encode()
 }

@@ -75,6 +75,7 @@ pub fn manifest(version: u32, revoked: Vec<Revocation>) -> Manifest {
         card_cas: vec![],
         sealed_keys: Vec::new(),
         retention_days: None,
+        receipt_slips: false,
     }
 }
 
