@@ -15,13 +15,14 @@ use crate::deployment::{Deployment, DeploymentKind, SiteKind};
 use crate::event::{Event, EventBody, VoteMode};
 use crate::ids::{AlertId, EventId, HouseholdRef, PersonId, PersonRef, SiteId};
 use crate::normalize::bigram_similarity;
-use crate::roster::{Roster, Sex};
+use crate::roster::{Roster, RosterEntry, RosterStore, Sex};
 use crate::state::State;
 use crate::time::CivilDate;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// What an alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -689,10 +690,23 @@ impl MultiMap {
 pub struct MatchIndex {
     people: Vec<(PersonId, Folded)>,
     blocks: MultiMap,
+    /// A roster on disk: candidates are read from it per query (by birth date, by name) and
+    /// folded then, instead of folding ten million entries up front.
+    store: Option<Arc<dyn RosterStore>>,
 }
+
+/// At most this many entries per name looked up in a roster store (a name as common as 佐藤
+/// 花子 has hundreds in ten million; the dated candidates are not capped).
+const STORE_NAME_CAP: usize = 5000;
 
 impl MatchIndex {
     pub fn new(roster: &Roster) -> Self {
+        if let Some(store) = roster.store() {
+            return MatchIndex {
+                store: Some(store.clone()),
+                ..MatchIndex::default()
+            };
+        }
         let people: Vec<(PersonId, Folded)> =
             par_map(roster.entries(), FoldMemo::default, |m, e| {
                 let f = folded(
@@ -712,7 +726,11 @@ impl MatchIndex {
                 blocks.insert(k, i);
             }
         }
-        MatchIndex { people, blocks }
+        MatchIndex {
+            people,
+            blocks,
+            store: None,
+        }
     }
 
     /// Roster entries that match the given fields at [`POSSIBLE`] or above, best first (ties
@@ -726,19 +744,16 @@ impl MatchIndex {
         address: Option<&str>,
     ) -> Vec<Candidate> {
         let f = folded(&mut FoldMemo::default(), name, kana, birth, sex, address);
-        let mut found: Vec<Candidate> = self
-            .candidates(&f)
-            .into_iter()
-            .filter_map(|i| {
-                let (person, g) = self.people.get(i as usize)?;
-                let (score, reasons) = score(&f, g)?;
-                Some(Candidate {
-                    person: *person,
+        let mut found: Vec<Candidate> = Vec::new();
+        self.each_candidate(&f, &mut |person, g| {
+            if let Some((score, reasons)) = score(&f, g) {
+                found.push(Candidate {
+                    person,
                     score,
                     reasons,
-                })
-            })
-            .collect();
+                });
+            }
+        });
         found.sort_by(|a, b| b.score.cmp(&a.score).then(a.person.cmp(&b.person)));
         found
     }
@@ -751,6 +766,47 @@ impl MatchIndex {
         v.sort_unstable();
         v.dedup();
         v
+    }
+
+    /// Every roster entry sharing a blocking key with `f`, in person-id order, folded.
+    fn each_candidate(&self, f: &Folded, visit: &mut dyn FnMut(PersonId, &Folded)) {
+        let Some(store) = &self.store else {
+            for i in self.candidates(f) {
+                if let Some((p, g)) = self.people.get(i as usize) {
+                    visit(*p, g);
+                }
+            }
+            return;
+        };
+        let keys = block_keys(f, false);
+        let mut entries: Vec<Arc<RosterEntry>> = Vec::new();
+        if let Some(b) = f.birth {
+            entries.extend(store.born_on(b));
+        }
+        // The keys without a date: the name as written and swapped.
+        for n in std::iter::once(f.name.clone()).chain(swapped(&f.name_tokens)) {
+            if !n.is_empty() {
+                entries.extend(store.name_holds(&n, STORE_NAME_CAP));
+            }
+        }
+        entries.sort_unstable_by_key(|e| e.person);
+        entries.dedup_by_key(|e| e.person);
+        let mut memo = FoldMemo::default();
+        for e in entries {
+            let mut g = folded(
+                &mut memo,
+                e.name.as_str(),
+                Some(e.kana.as_str()),
+                Some(e.birth_date),
+                e.sex,
+                None,
+            );
+            if block_keys(&g, true).iter().any(|k| keys.contains(k)) {
+                // The address only for those that share a key (folding it is the costly part).
+                g.address = Some(memo.fold_by_char(e.address.as_str()));
+                visit(e.person, &g);
+            }
+        }
     }
 }
 
@@ -1031,7 +1087,8 @@ fn voter_alerts(ctx: &Context<'_>, state: &State, voter: &PersonId) -> Vec<Alert
             Vec::new(),
         ));
     }
-    let info = ctx.roster.get(voter).and_then(|e| e.voter.as_ref());
+    let entry = ctx.roster.get(voter);
+    let info = entry.as_ref().and_then(|e| e.voter.as_ref());
     let period = match ctx.deployment.kind() {
         DeploymentKind::Election {
             election_day,
@@ -1200,13 +1257,11 @@ fn walk_in_alerts(ctx: &Context<'_>, state: &State, p: &PersonRef, d: &Detector)
                 reasons,
             ));
         };
-    for i in ctx.matcher.candidates(me) {
-        if let Some((pid, f)) = ctx.matcher.people.get(i as usize)
-            && let Some((s, reasons)) = score(me, f)
-        {
-            raise(PersonRef::Roster(*pid), None, s, reasons);
+    ctx.matcher.each_candidate(me, &mut |pid, f| {
+        if let Some((s, reasons)) = score(me, f) {
+            raise(PersonRef::Roster(pid), None, s, reasons);
         }
-    }
+    });
     // Earlier walk-ins (in the agreed order) alike, at any site.
     let my_key = reg.order_key();
     let mut alike: Vec<u32> = block_keys(me, false)
@@ -1292,7 +1347,8 @@ pub fn vote_blocks(
     if !state.standing_votes(voter, None).is_empty() {
         out.insert(BlockReason::AlreadyVoted);
     }
-    if let Some(info) = roster.get(voter).and_then(|e| e.voter.as_ref()) {
+    let entry = roster.get(voter);
+    if let Some(info) = entry.as_ref().and_then(|e| e.voter.as_ref()) {
         if info.flags.absentee_voted || info.flags.early_voted {
             out.insert(BlockReason::RosterFlaggedVoted);
         }

@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Sex as recorded on the card and in the resident register (ISO 5218 codes "1", "2", "9").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -195,16 +196,42 @@ pub enum RosterError {
     MissingVoterInfo(PersonId),
 }
 
-/// A validated roster with lookup indexes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated roster with lookup indexes: in memory (entries sorted by person id, hash maps
+/// over them), or answered by a roster store on disk ([`RosterStore`]: ten million residents
+/// stay on disk, a bounded cache in memory). Every query answers alike either way.
+#[derive(Debug, Clone)]
 pub struct Roster {
     kind: RosterKind,
+    backing: Backing,
+}
+
+#[derive(Debug, Clone)]
+enum Backing {
+    Memory(Box<InMemory>),
+    Store(Arc<dyn RosterStore>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InMemory {
     /// Sorted by person id.
     entries: Vec<RosterEntry>,
     by_person: FxHashMap<PersonId, usize>,
     by_household: FxHashMap<HouseholdId, Vec<usize>>,
     by_list_number: FxHashMap<ListNumber, usize>,
 }
+
+/// Two rosters are equal when they hold the same entries (a store's by its verified hash).
+impl PartialEq for Roster {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.backing, &other.backing) {
+            (Backing::Memory(a), Backing::Memory(b)) => self.kind == other.kind && a == b,
+            _ => {
+                self.kind == other.kind && self.len() == other.len() && self.hash() == other.hash()
+            }
+        }
+    }
+}
+impl Eq for Roster {}
 
 impl Roster {
     /// Validate the entries as of `today` (birth dates may not be later).
@@ -242,62 +269,204 @@ impl Roster {
         }
         Ok(Self {
             kind,
-            entries,
-            by_person,
-            by_household,
-            by_list_number,
+            backing: Backing::Memory(Box::new(InMemory {
+                entries,
+                by_person,
+                by_household,
+                by_list_number,
+            })),
         })
+    }
+
+    /// A roster answered by a store on disk (its entries checked when the store was opened).
+    pub fn from_store(store: Arc<dyn RosterStore>) -> Self {
+        Self {
+            kind: store.kind(),
+            backing: Backing::Store(store),
+        }
+    }
+
+    /// The store behind this roster, if it is not held in memory.
+    pub fn store(&self) -> Option<&Arc<dyn RosterStore>> {
+        match &self.backing {
+            Backing::Store(s) => Some(s),
+            Backing::Memory(_) => None,
+        }
+    }
+
+    fn memory(&self) -> Option<&InMemory> {
+        match &self.backing {
+            Backing::Memory(m) => Some(m),
+            Backing::Store(_) => None,
+        }
     }
 
     pub fn kind(&self) -> RosterKind {
         self.kind
     }
     pub fn len(&self) -> usize {
-        self.entries.len()
+        match &self.backing {
+            Backing::Memory(m) => m.entries.len(),
+            Backing::Store(s) => s.len(),
+        }
     }
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
-    /// All entries, sorted by person id.
+    /// All entries, sorted by person id, when the roster is held in memory; `None` for a
+    /// roster on disk (stream it with [`Roster::for_each_entry`]).
+    pub fn in_memory(&self) -> Option<&[RosterEntry]> {
+        self.memory().map(|m| m.entries.as_slice())
+    }
+    /// All entries of a roster in memory, sorted by person id (empty for a roster on disk:
+    /// use [`Roster::for_each_entry`] where either may be given).
     pub fn entries(&self) -> &[RosterEntry] {
-        &self.entries
+        self.in_memory().unwrap_or(&[])
     }
-    pub fn get(&self, person: &PersonId) -> Option<&RosterEntry> {
-        self.by_person
-            .get(person)
-            .and_then(|&i| self.entries.get(i))
+    /// Every entry in person-id order, wherever the roster is held; `false` if a store could
+    /// not be read to the end.
+    pub fn for_each_entry(&self, f: &mut dyn FnMut(&RosterEntry)) -> bool {
+        match &self.backing {
+            Backing::Memory(m) => {
+                m.entries.iter().for_each(f);
+                true
+            }
+            Backing::Store(s) => s.for_each(f),
+        }
+    }
+    pub fn get(&self, person: &PersonId) -> Option<EntryRef<'_>> {
+        match &self.backing {
+            Backing::Memory(m) => m
+                .by_person
+                .get(person)
+                .and_then(|&i| m.entries.get(i))
+                .map(EntryRef::Borrowed),
+            Backing::Store(s) => s.get(person).map(EntryRef::Shared),
+        }
     }
     /// Look a voter up by the 名簿番号 on their admission ticket.
-    pub fn by_list_number(&self, n: &ListNumber) -> Option<&RosterEntry> {
-        self.by_list_number
-            .get(n)
-            .and_then(|&i| self.entries.get(i))
+    pub fn by_list_number(&self, n: &ListNumber) -> Option<EntryRef<'_>> {
+        match &self.backing {
+            Backing::Memory(m) => m
+                .by_list_number
+                .get(n)
+                .and_then(|&i| m.entries.get(i))
+                .map(EntryRef::Borrowed),
+            Backing::Store(s) => s.by_list_number(n).map(EntryRef::Shared),
+        }
     }
     /// Whether any entry belongs to household `h`.
     pub fn has_household(&self, h: &HouseholdId) -> bool {
-        self.by_household.contains_key(h)
+        match &self.backing {
+            Backing::Memory(m) => m.by_household.contains_key(h),
+            Backing::Store(s) => !s.household(h).is_empty(),
+        }
     }
 
     /// Whether any resident of household `h` is under 支援措置.
     pub fn household_protected(&self, h: &HouseholdId) -> bool {
-        self.by_household.get(h).is_some_and(|ix| {
-            ix.iter()
-                .any(|&i| self.entries.get(i).is_some_and(|e| e.support_measure))
-        })
+        self.household(h).iter().any(|e| e.support_measure)
     }
 
     /// The members of a household, sorted by person id.
-    pub fn household(&self, h: &HouseholdId) -> Vec<&RosterEntry> {
-        self.by_household
-            .get(h)
-            .map(|ix| ix.iter().filter_map(|&i| self.entries.get(i)).collect())
-            .unwrap_or_default()
+    pub fn household(&self, h: &HouseholdId) -> Vec<EntryRef<'_>> {
+        match &self.backing {
+            Backing::Memory(m) => m
+                .by_household
+                .get(h)
+                .map(|ix| {
+                    ix.iter()
+                        .filter_map(|&i| m.entries.get(i))
+                        .map(EntryRef::Borrowed)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Backing::Store(s) => s.household(h).into_iter().map(EntryRef::Shared).collect(),
+        }
     }
 
     /// SHA-256 over the canonical encoding (entries in person-id order, postcard-encoded).
-    /// The deployment manifest pins this hash; every node checks its roster against it.
+    /// The deployment manifest pins this hash; every node checks its roster against it (a
+    /// store's entries are checked against it when the store is opened).
     pub fn hash(&self) -> RosterHash {
-        hash_entries(self.kind, &self.entries)
+        match &self.backing {
+            Backing::Memory(m) => hash_entries(self.kind, &m.entries),
+            Backing::Store(s) => s.hash(),
+        }
+    }
+}
+
+// A roster kept on disk: the trait a [`Roster`] answers through when it does not hold its
+// entries in memory (ten million residents would take gigabytes), and the entry handle it hands
+// out. The domain names what it asks of a roster store, never how:
+// `kazashi_node::roster_lookup` answers from the encrypted roster store with a bounded cache.
+// Every answer is a function of the pinned roster, so every laptop folds and matches alike
+// whichever way its roster is held.
+
+/// An imported roster answered from storage. Entries come back shared (`Arc`) from the
+/// implementation's cache; a store that cannot be read answers "not there" and reports the
+/// fault through [`RosterStore::fault`].
+pub trait RosterStore: Send + Sync + std::fmt::Debug {
+    fn kind(&self) -> RosterKind;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The roster hash, verified against the stored entries when the store was opened.
+    fn hash(&self) -> RosterHash;
+    fn get(&self, person: &PersonId) -> Option<Arc<RosterEntry>>;
+    fn by_list_number(&self, n: &ListNumber) -> Option<Arc<RosterEntry>>;
+    /// The members of a household, sorted by person id (empty: no such household).
+    fn household(&self, h: &HouseholdId) -> Vec<Arc<RosterEntry>>;
+    /// Everyone born on `date`, in person-id order (the fuzzy matcher's dated candidates).
+    fn born_on(&self, date: CivilDate) -> Vec<Arc<RosterEntry>>;
+    /// Entries whose folded name holds `folded` (the matcher's candidates without a date), in
+    /// person-id order, at most `limit`.
+    fn name_holds(&self, folded: &str, limit: usize) -> Vec<Arc<RosterEntry>>;
+    /// Staff search (kana, kanji, a birth date, an address word), at most `limit`.
+    fn search(&self, query: &str, limit: usize) -> Vec<PersonId>;
+    /// Every entry in person-id order, streamed (for exports and serving the roster); `false`
+    /// if the store could not be read to the end.
+    fn for_each(&self, f: &mut dyn FnMut(&RosterEntry)) -> bool;
+    /// The last read error, if any (a damaged or vanished file): the station shows it.
+    fn fault(&self) -> Option<String>;
+}
+
+/// A roster entry as a [`crate::Roster`] hands it out: borrowed from a roster in memory, or
+/// shared from a roster store's cache. Reads like `&RosterEntry`.
+#[derive(Debug, Clone)]
+pub enum EntryRef<'a> {
+    Borrowed(&'a RosterEntry),
+    Shared(Arc<RosterEntry>),
+}
+
+impl std::ops::Deref for EntryRef<'_> {
+    type Target = RosterEntry;
+    fn deref(&self) -> &RosterEntry {
+        match self {
+            EntryRef::Borrowed(e) => e,
+            EntryRef::Shared(e) => e,
+        }
+    }
+}
+
+impl AsRef<RosterEntry> for EntryRef<'_> {
+    fn as_ref(&self) -> &RosterEntry {
+        self
+    }
+}
+
+impl PartialEq for EntryRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+impl Eq for EntryRef<'_> {}
+
+impl EntryRef<'_> {
+    /// The entry, owned.
+    pub fn to_entry(&self) -> RosterEntry {
+        (**self).clone()
     }
 }
 
@@ -372,11 +541,8 @@ mod tests {
         .unwrap();
         assert_eq!(r.len(), 3);
         assert_eq!(r.entries()[0].person.as_str(), "1");
-        let hh: Vec<_> = r
-            .household(&HouseholdId::new("H1").unwrap())
-            .iter()
-            .map(|e| e.person.as_str())
-            .collect();
+        let members = r.household(&HouseholdId::new("H1").unwrap());
+        let hh: Vec<_> = members.iter().map(|e| e.person.as_str()).collect();
         assert_eq!(hh, ["1", "3"]);
         assert!(r.get(&PersonId::new("9").unwrap()).is_none());
     }

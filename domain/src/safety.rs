@@ -195,9 +195,9 @@ impl SafetyIndex {
                 self.rows.insert(
                     p,
                     Folded {
-                        name: fold(who.name),
-                        kana: who.kana.map(fold).unwrap_or_default(),
-                        address: who.address.map(fold).unwrap_or_default(),
+                        name: fold(&who.name),
+                        kana: who.kana.as_deref().map(fold).unwrap_or_default(),
+                        address: who.address.as_deref().map(fold).unwrap_or_default(),
                         birth: who.birth_date,
                     },
                 );
@@ -255,8 +255,8 @@ impl SafetyIndex {
                 };
                 out.push(SafetyAnswer {
                     person: *p,
-                    name: who.name.to_owned(),
-                    kana: who.kana.map(str::to_owned),
+                    name: who.name.to_string(),
+                    kana: who.kana.as_deref().map(str::to_owned),
                     birth_date: who.birth_date,
                     site: *site,
                     whereabouts,

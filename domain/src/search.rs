@@ -15,6 +15,8 @@ use unicode_normalization::UnicodeNormalization;
 #[derive(Debug, Clone, Default)]
 pub struct SearchIndex {
     rows: Vec<Row>,
+    /// A roster on disk searches its own indexes.
+    store: Option<std::sync::Arc<dyn crate::roster::RosterStore>>,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,12 @@ enum Word {
 
 impl SearchIndex {
     pub fn new(roster: &Roster) -> Self {
+        if let Some(store) = roster.store() {
+            return SearchIndex {
+                rows: Vec::new(),
+                store: Some(store.clone()),
+            };
+        }
         let rows = roster
             .entries()
             .iter()
@@ -48,11 +56,14 @@ impl SearchIndex {
                 birth: e.birth_date,
             })
             .collect();
-        SearchIndex { rows }
+        SearchIndex { rows, store: None }
     }
 
     /// Persons matching every word of `query`, in roster order, at most `limit`.
     pub fn search(&self, query: &str, limit: usize) -> Vec<PersonId> {
+        if let Some(store) = &self.store {
+            return store.search(query, limit);
+        }
         let q = Query::parse(query);
         self.rows
             .iter()

@@ -187,9 +187,14 @@ pub fn load_roster<C: Clock>(
         source,
     };
     let db = RosterDb::open(&path, passphrase).map_err(roster_err)?;
-    let roster = db
-        .load(today, Some(deployment.roster_hash()))
-        .map_err(roster_err)?;
+    let pinned = Some(deployment.roster_hash());
+    // A large roster stays on disk (checked entry by entry as it streams past the hash); a
+    // small one, or one of an older layout, is loaded whole as before.
+    let roster = if db.len() >= crate::roster_lookup::ON_DISK_FROM && db.answers_from_disk() {
+        crate::roster_lookup::StoreRoster::roster(db, pinned).map_err(roster_err)?
+    } else {
+        db.load(today, pinned).map_err(roster_err)?
+    };
     Ok(Arc::new(roster))
 }
 

@@ -408,15 +408,24 @@ fn roster_extract(c: &Ctx<'_>) -> Result<(Vec<u8>, usize, LeftOut), String> {
             _ => Vec::new(),
         })
         .unwrap_or_default();
-    let mut voters: Vec<_> = roster
-        .entries()
-        .iter()
-        .filter_map(|e| e.voter.as_ref().map(|v| (v, e)))
-        .filter(|(v, _)| precincts.is_empty() || precincts.contains(&v.precinct))
-        .collect();
+    // Streamed: a roster answered from disk is read once, keeping only these precincts'.
+    let mut voters: Vec<(
+        kazashi_domain::roster::VoterInfo,
+        kazashi_domain::RosterEntry,
+    )> = Vec::new();
+    let whole = roster.for_each_entry(&mut |e| {
+        if let Some(v) = e.voter.as_ref()
+            && (precincts.is_empty() || precincts.contains(&v.precinct))
+        {
+            voters.push((v.clone(), e.clone()));
+        }
+    });
+    if !whole {
+        return Err("the roster store could not be read to the end".to_owned());
+    }
     voters.sort_by_key(|(v, _)| v.list_number);
     let mut rows = Vec::new();
-    for (v, e) in voters {
+    for (v, e) in &voters {
         if state.dv_withheld(&PersonRef::Roster(e.person), roster) {
             left_out.dv_block += 1;
             continue;

@@ -46,7 +46,7 @@ pub fn slip(
             withheld += 1;
             return None;
         }
-        state.identity(p, roster, None).map(|i| i.name.to_owned())
+        state.identity(p, roster, None).map(|i| i.name.into_owned())
     };
     let (title, lines) = match event.body() {
         EventBody::ShelterCheckIn { members, .. } => (
@@ -61,8 +61,7 @@ pub fn slip(
         EventBody::VoterCheckIn { voter, mode, .. } => {
             let number = roster
                 .get(voter)
-                .and_then(|e| e.voter.as_ref())
-                .map(|v| v.list_number.to_string())
+                .and_then(|e| e.voter.as_ref().map(|v| v.list_number.to_string()))
                 .unwrap_or_default();
             let kind = match mode {
                 VoteMode::Early(_) => "期日前投票",

@@ -4,13 +4,14 @@
 //!
 //! **Files and tables.**
 //! - `<file>` — `meta` (kind, hash, count, the SHA-256 of the source file, the layout version
-//!   (`layout` = 7: entries carry the 支援措置 flag; 6 added names folded with the Unihan + MJ
-//!   variant table) and a random import id); `person`, one row per entry in person-id order
+//!   (`layout` = 8: `by_household` added, so a station can answer from disk; 7 — entries carry
+//!   the 支援措置 flag — is still read, loaded into memory whole; 6 added names folded with the
+//!   Unihan + MJ variant table) and a random import id); `person`, one row per entry in person-id order
 //!   (`rid` is the position): the birth date and the entry itself (postcard); and the
 //!   exact-key lookup tables, each a
 //!   `WITHOUT ROWID` B-tree: `by_id` (宛名番号 → rid), `by_list` (名簿番号 → rid, voters
-//!   only) and `by_birth` (birth date → postings: rows of up to 1024 ascending rids as LEB128
-//!   deltas, keyed by (date, first rid)).
+//!   only), `by_birth` (birth date → postings: rows of up to 1024 ascending rids as LEB128
+//!   deltas, keyed by (date, first rid)) and `by_household` (世帯番号 → postings, alike).
 //! - `<file>.text` — `meta` (the same import id); `person_fts`, FTS5 with the trigram
 //!   tokenizer over the folded name and reading, contentless, for substring search of three or
 //!   more characters; and `by_text` (postings like `by_birth`, keyed by the first two characters of every
@@ -32,7 +33,8 @@
 //! **Pinning.** The roster's hash (see `Roster::hash`) is computed from the encoded entries as
 //! they are written and pinned in the deployment manifest. [`RosterDb::load`] recomputes it
 //! from the stored entries, so a file altered after import is caught before any station uses
-//! it, and the station compares it with the manifest.
+//! it, and the station compares it with the manifest; [`RosterDb::verify`] does the same
+//! streaming, for a roster answered from disk (`crate::roster_lookup`).
 
 use crate::store::{KdfParams, StoreError, create_encrypted_pair, kdf_path, open_encrypted_pair};
 use kazashi_domain::ids::{ListNumber, PersonId, RosterHash};
@@ -64,11 +66,12 @@ pub enum RosterDbError {
 
 /// An imported roster on disk.
 pub struct RosterDb {
-    conn: Connection,
+    pub(crate) conn: Connection,
     path: PathBuf,
     kind: RosterKind,
     hash: RosterHash,
     len: u64,
+    layout: u32,
 }
 
 impl std::fmt::Debug for RosterDb {
@@ -228,8 +231,11 @@ fn read_postings(first: i64, blob: &[u8], out: &mut Vec<i64>) -> Result<(), Rost
     Ok(())
 }
 
-/// The layout this code writes and reads (see the module's table list).
-const LAYOUT: u32 = 7;
+/// The layout this code writes (see the module's table list).
+const LAYOUT: u32 = 8;
+/// The oldest layout it still reads: 7 has no `by_household`, so such a store is loaded into
+/// memory whole ([`RosterDb::load`]), never answered from disk.
+const LAYOUT_READ: u32 = 7;
 
 /// The text index file beside a store: `<file>.text`.
 pub fn text_path(path: &Path) -> PathBuf {
@@ -296,7 +302,9 @@ fn write_main(
          CREATE TABLE by_id (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE by_list (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE by_birth (k INTEGER, first INTEGER, rids BLOB NOT NULL,
-                                PRIMARY KEY (k, first)) WITHOUT ROWID;",
+                                PRIMARY KEY (k, first)) WITHOUT ROWID;
+         CREATE TABLE by_household (k TEXT, first INTEGER, rids BLOB NOT NULL,
+                                    PRIMARY KEY (k, first)) WITHOUT ROWID;",
     )?;
     let tx = conn.unchecked_transaction()?;
     // The roster hash from the same encoding as the stored entries.
@@ -339,6 +347,19 @@ fn write_main(
         "by_birth",
         birth.iter().map(|(k, r)| (k, r.as_slice())),
     )?;
+    drop(birth);
+    let mut household: FxHashMap<&str, Vec<i64>> = FxHashMap::default();
+    for (i, e) in (0..).zip(entries) {
+        household.entry(e.household.as_str()).or_default().push(i);
+    }
+    let mut household: Vec<(&str, Vec<i64>)> = household.into_iter().collect();
+    household.sort_unstable_by_key(|(k, _)| *k);
+    postings(
+        &tx,
+        "by_household",
+        household.iter().map(|(k, r)| (k, r.as_slice())),
+    )?;
+    drop(household);
     let hash = hasher.finish();
     let mut meta = meta.to_vec();
     meta.push(("hash", hash.0.to_vec()));
@@ -539,12 +560,17 @@ impl RosterDb {
                 .try_into()
                 .map_err(|_| RosterDbError::Damaged("hash of the wrong length".into()))?,
         );
-        if meta("layout").ok().as_deref() != Some(&LAYOUT.to_le_bytes()[..]) {
-            return Err(RosterDbError::Damaged(
-                "the store was written by another version of Kazashi: import the roster again"
-                    .into(),
-            ));
-        }
+        let layout = meta("layout")
+            .ok()
+            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+            .map(u32::from_le_bytes)
+            .filter(|l| (LAYOUT_READ..=LAYOUT).contains(l))
+            .ok_or_else(|| {
+                RosterDbError::Damaged(
+                    "the store was written by another version of Kazashi: import the roster again"
+                        .into(),
+                )
+            })?;
         let import_of = |schema: &str| -> Result<Vec<u8>, RosterDbError> {
             conn.query_row(
                 &format!("SELECT v FROM {schema}.meta WHERE k = 'import'"),
@@ -570,7 +596,19 @@ impl RosterDb {
             kind,
             hash,
             len,
+            layout,
         })
+    }
+
+    /// The open connection, for tests that alter a store behind its back.
+    #[doc(hidden)]
+    pub fn connection_for_tests(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether the store has every table a roster answered from disk needs (layout 8 on).
+    pub fn answers_from_disk(&self) -> bool {
+        self.layout >= 8
     }
 
     pub fn kind(&self) -> RosterKind {
@@ -756,6 +794,154 @@ impl RosterDb {
         )?;
         let rows = st.query_map(params![expr, cap], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The entries at `rids`, in the order given (a rid not in the store is skipped).
+    fn entries_at(&self, rids: &[i64]) -> Result<Vec<RosterEntry>, RosterDbError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT entry FROM person WHERE rid = ?1")?;
+        let mut out = Vec::with_capacity(rids.len());
+        for rid in rids {
+            let blob: Option<Vec<u8>> = st.query_row([rid], |r| r.get(0)).optional()?;
+            if let Some(b) = blob {
+                out.push(Self::decode(&b)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The members of household `h`, in person-id order (layout 8 on; empty before).
+    pub fn household(
+        &self,
+        h: &kazashi_domain::HouseholdId,
+    ) -> Result<Vec<RosterEntry>, RosterDbError> {
+        if !self.answers_from_disk() {
+            return Ok(Vec::new());
+        }
+        let rids = self.postings_rids(
+            "SELECT first, rids FROM by_household WHERE k = ?1 ORDER BY first",
+            params![h.as_str()],
+            i64::MAX,
+        )?;
+        self.entries_at(&rids)
+    }
+
+    /// Everyone born on `date`, in person-id order.
+    pub fn born_on(&self, date: CivilDate) -> Result<Vec<RosterEntry>, RosterDbError> {
+        let rids = self.postings_rids(
+            "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
+            params![days(date)],
+            i64::MAX,
+        )?;
+        self.entries_at(&rids)
+    }
+
+    /// Entries whose folded name holds `folded` (already folded), in person-id order, at most
+    /// `limit`: through the trigram index, or the two-character prefix table for a shorter one.
+    pub fn name_holds(
+        &self,
+        folded: &str,
+        limit: usize,
+    ) -> Result<Vec<RosterEntry>, RosterDbError> {
+        let cap = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rids = if folded.chars().count() >= 3 {
+            self.trigram_rids(&[folded.to_owned()], cap)?
+        } else if folded.is_empty() {
+            Vec::new()
+        } else {
+            let mut ids = self.postings_rids(
+                "SELECT first, rids FROM text.by_text WHERE k >= ?1 AND k < ?2 ORDER BY k, first",
+                params![folded, prefix_end(folded)],
+                cap.saturating_mul(2),
+            )?;
+            ids.sort_unstable();
+            ids.dedup();
+            ids.truncate(limit);
+            ids
+        };
+        self.entries_at(&rids)
+    }
+
+    /// Every entry in person-id order, one at a time (a roster answered from disk streams its
+    /// exports and extracts through this).
+    pub fn for_each_entry(&self, f: &mut dyn FnMut(&RosterEntry)) -> Result<(), RosterDbError> {
+        let mut st = self.conn.prepare("SELECT entry FROM person ORDER BY rid")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let b: &[u8] = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            f(&Self::decode(b)?);
+        }
+        Ok(())
+    }
+
+    /// Recompute the roster hash from the stored entries without holding them: the encoded
+    /// rows are read in batches and hashed on a second thread as the next batch is read.
+    /// Checked against the hash recorded at import and, when given, the pinned one — what
+    /// [`RosterDb::load`] checks, in constant memory.
+    pub fn verify(&self, pinned: Option<RosterHash>) -> Result<(), RosterDbError> {
+        const BATCH: usize = 4096;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, Vec<usize>)>(4);
+        let kind = self.kind;
+        let found = std::thread::scope(|scope| -> Result<(RosterHash, u64), RosterDbError> {
+            let hasher = scope.spawn(move || {
+                let mut h = RosterHasher::new(kind);
+                let mut n = 0u64;
+                for (bytes, ends) in rx {
+                    let mut at = 0;
+                    for end in ends {
+                        h.entry(bytes.get(at..end).unwrap_or_default());
+                        at = end;
+                        n += 1;
+                    }
+                }
+                (h.finish(), n)
+            });
+            let read = (|| -> Result<(), RosterDbError> {
+                let mut st = self.conn.prepare("SELECT entry FROM person ORDER BY rid")?;
+                let mut rows = st.query([])?;
+                let (mut bytes, mut ends) = (Vec::with_capacity(BATCH * 256), Vec::new());
+                while let Some(r) = rows.next()? {
+                    let b: &[u8] = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+                    bytes.extend_from_slice(b);
+                    ends.push(bytes.len());
+                    if ends.len() == BATCH {
+                        let full = (
+                            std::mem::replace(&mut bytes, Vec::with_capacity(BATCH * 256)),
+                            std::mem::take(&mut ends),
+                        );
+                        if tx.send(full).is_err() {
+                            break;
+                        }
+                    }
+                }
+                if !ends.is_empty() {
+                    let _ = tx.send((bytes, ends));
+                }
+                Ok(())
+            })();
+            drop(tx);
+            let found = hasher.join().map_err(|_| {
+                RosterDbError::Damaged("the hash of the roster could not be made".into())
+            })?;
+            read?;
+            Ok(found)
+        })?;
+        let (found, n) = found;
+        if found != self.hash || n != self.len {
+            return Err(RosterDbError::Damaged(
+                "the entries no longer give the hash recorded at import".into(),
+            ));
+        }
+        if let Some(pinned) = pinned
+            && pinned != found
+        {
+            return Err(RosterDbError::NotPinned {
+                found: found.to_hex(),
+                pinned: pinned.to_hex(),
+            });
+        }
+        Ok(())
     }
 
     /// The whole roster, checked against the hash recorded at import and, when given, the hash

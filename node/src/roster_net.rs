@@ -117,6 +117,11 @@ impl<H: RosterHost> Server<H> {
         let Some((hash, roster)) = self.host.served_roster() else {
             return Response::NotHeld;
         };
+        // A roster answered from disk is not cut into chunks here (that would hold it all in
+        // memory): peers fetch it from a laptop holding it in memory, or by USB.
+        if roster.in_memory().is_none() {
+            return Response::NotHeld;
+        }
         let served = {
             let mut cache = self.cache.lock().await;
             match cache.as_ref().filter(|s| s.hash == hash) {

@@ -4,16 +4,17 @@ use super::arena::visible;
 use super::fold::State;
 use crate::event::{Event, EventBody, HouseholdCard};
 use crate::ids::{HouseholdRef, PersonRef};
-use crate::roster::{CareNeed, Roster, Sex};
+use crate::roster::{CareNeed, EntryRef, Roster, Sex};
 use crate::time::{CivilDate, Millis};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 /// Who a person record is: name, reading, address and birth date as registered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity<'a> {
-    pub name: &'a str,
-    pub kana: Option<&'a str>,
-    pub address: Option<&'a str>,
+    pub name: Cow<'a, str>,
+    pub kana: Option<Cow<'a, str>>,
+    pub address: Option<Cow<'a, str>>,
     pub birth_date: Option<CivilDate>,
 }
 
@@ -96,16 +97,24 @@ impl State {
         as_of: Option<Millis>,
     ) -> Option<Identity<'a>> {
         match person {
-            PersonRef::Roster(id) => roster.get(id).map(|e| Identity {
-                name: e.name.as_str(),
-                kana: Some(e.kana.as_str()),
-                address: Some(e.address.as_str()),
-                birth_date: Some(e.birth_date),
+            PersonRef::Roster(id) => roster.get(id).map(|e| match e {
+                EntryRef::Borrowed(e) => Identity {
+                    name: Cow::Borrowed(e.name.as_str()),
+                    kana: Some(Cow::Borrowed(e.kana.as_str())),
+                    address: Some(Cow::Borrowed(e.address.as_str())),
+                    birth_date: Some(e.birth_date),
+                },
+                EntryRef::Shared(e) => Identity {
+                    name: Cow::Owned(e.name.as_str().to_owned()),
+                    kana: Some(Cow::Owned(e.kana.as_str().to_owned())),
+                    address: Some(Cow::Owned(e.address.as_str().to_owned())),
+                    birth_date: Some(e.birth_date),
+                },
             }),
             PersonRef::WalkIn { .. } => self.walk_in(person, as_of).map(|w| Identity {
-                name: w.name.as_str(),
-                kana: w.kana.as_ref().map(|k| k.as_str()),
-                address: w.address.as_ref().map(|a| a.as_str()),
+                name: Cow::Borrowed(w.name.as_str()),
+                kana: w.kana.as_ref().map(|k| Cow::Borrowed(k.as_str())),
+                address: w.address.as_ref().map(|a| Cow::Borrowed(a.as_str())),
                 birth_date: w.birth_date,
             }),
         }

@@ -145,7 +145,8 @@ impl VoterScreen {
             cx.say(cx.tr.t("not-a-polling-station"), false);
             return None;
         };
-        let Some(entry) = cx.node.station().roster().get(&f.person).cloned() else {
+        let entry = cx.node.station().roster().get(&f.person);
+        let Some(entry) = entry.as_deref().cloned() else {
             cx.say(cx.tr.t("not-found"), false);
             return None;
         };

@@ -1414,7 +1414,8 @@ impl Engine {
         let Some(laptop) = self.desk(other) else {
             return;
         };
-        let Some(entry) = self.roster.get(&person).cloned() else {
+        let entry = self.roster.get(&person);
+        let Some(entry) = entry.as_deref().cloned() else {
             return;
         };
         let walk = WalkInPerson {
