@@ -114,6 +114,9 @@ pub enum IdMethod {
     AdmissionTicket,
     /// Staff search by name, reading, birth date or address.
     Lookup,
+    /// A bound token (a contactless card's UID or IDm, a printed wristband): found without a
+    /// PIN, and no proof of identity (staff compare the face, ask the name).
+    Token,
 }
 
 /// 退所理由.

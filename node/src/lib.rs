@@ -45,7 +45,9 @@ pub mod staff;
 pub mod station;
 pub mod store;
 pub mod store_key;
+pub mod token;
 pub mod unconfirmed_export;
+pub mod wristband;
 
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
 pub use node::{BundleImport, BundleScope, Node, NodeError, Peer, SyncStep};
@@ -70,5 +72,7 @@ mod possession_tests;
 mod roster_net_tests;
 #[cfg(test)]
 mod store_rekey_tests;
+#[cfg(test)]
+mod token_tests;
 #[cfg(test)]
 mod unconfirmed_export_tests;

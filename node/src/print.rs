@@ -83,6 +83,17 @@ impl Page<'_, '_> {
         Ok(())
     }
 
+    /// A filled black rectangle (a QR code's module).
+    pub fn fill_rect(&mut self, x: f32, y: f32, w: f32, h: f32) -> Result<(), PrintError> {
+        let r = Rect::from_xywh(x, y, w, h).ok_or(PrintError::Layout("bad rectangle"))?;
+        let mut pb = PathBuilder::new();
+        pb.push_rect(r);
+        let path = pb.finish().ok_or(PrintError::Layout("empty rectangle"))?;
+        self.ink();
+        self.surface.draw_path(&path);
+        Ok(())
+    }
+
     pub fn line(
         &mut self,
         x1: f32,

@@ -32,6 +32,8 @@ pub const INS_SELECT: u8 = 0xA4;
 pub const INS_READ_BINARY: u8 = 0xB0;
 pub const INS_VERIFY: u8 = 0x20;
 pub const INS_SIGN: u8 = 0x2A;
+/// GET DATA, sent with class FF: the reader's own command for the contactless UID.
+pub const INS_GET_DATA: u8 = 0xCA;
 
 /// One command.
 #[derive(Clone, PartialEq, Eq)]
@@ -110,6 +112,19 @@ impl Command {
             p1: 0,
             p2: 0x80,
             data: digest_info.to_vec(),
+            le: Some(256),
+        }
+    }
+
+    /// The reader's GET DATA for the contactless identifier (`FF CA 00 00 00`: PC/SC part 3;
+    /// the reader answers with the ISO 14443 UID or the FeliCa IDm, whole).
+    pub fn get_uid() -> Self {
+        Command {
+            cla: 0xFF,
+            ins: INS_GET_DATA,
+            p1: 0,
+            p2: 0,
+            data: Vec::new(),
             le: Some(256),
         }
     }

@@ -160,6 +160,13 @@ impl<T: Transport> CardSession<T> {
                     return refuse("a VERIFY with no PIN file selected");
                 }
             }
+            // The reader's own GET DATA (PC/SC part 3): the contactless UID or FeliCa IDm,
+            // answered by the reader, not by a card application. Nothing else of class FF.
+            (0xFF, apdu::INS_GET_DATA, 0x00) => {
+                if c.p2 != 0x00 || !c.data.is_empty() {
+                    return refuse("a reader command Kazashi does not use");
+                }
+            }
             (0x80, apdu::INS_SIGN, 0x00) => {
                 if self.app != Selected::Jpki || self.ef != Some(ef::JPKI_AUTH_KEY) {
                     return refuse("a signature outside the JPKI authentication key");
@@ -334,6 +341,17 @@ impl<T: Transport> CardSession<T> {
         tlv::basic_four(&file).map_err(|e| CardError::Malformed(e.to_string()))
     }
 
+    /// The card's contactless identifier through the reader (`FF CA 00 00 00`): an ISO 14443
+    /// UID or a FeliCa IDm, as the reader reports it. Unchecked bytes (see
+    /// `crate::token::TokenId::from_reader`); wiped when dropped.
+    pub fn read_uid(&mut self) -> Result<Zeroizing<Vec<u8>>, CardError> {
+        let mut r = self.send(Command::get_uid())?;
+        match r.sw {
+            apdu::SW_OK => Ok(Zeroizing::new(std::mem::take(&mut r.data))),
+            sw => Err(CardError::Status(sw)),
+        }
+    }
+
     /// Sign `challenge` with the JPKI authentication key, after [`Self::verify_pin`] with
     /// [`PinFor::Jpki`]. Returns the DigestInfo signed and the signature.
     pub fn sign(&mut self, challenge: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CardError> {
@@ -427,10 +445,38 @@ mod tests {
         s.select_app(Selected::Jpki).unwrap();
         s.select_ef(ef::JPKI_AUTH_KEY).unwrap();
         refused(&mut s, Command::read_binary(0, 16));
+        // The reader's GET DATA with anything but P1 = P2 = 0 and no data; another class-FF
+        // command.
+        for (p1, p2, data) in [(1u8, 0u8, vec![]), (0, 1, vec![]), (0, 0, vec![1])] {
+            refused(
+                &mut s,
+                Command {
+                    cla: 0xFF,
+                    ins: 0xCA,
+                    p1,
+                    p2,
+                    data,
+                    le: Some(256),
+                },
+            );
+        }
+        refused(
+            &mut s,
+            Command {
+                cla: 0xFF,
+                ins: 0x82,
+                p1: 0,
+                p2: 0,
+                data: vec![0; 6],
+                le: None,
+            },
+        );
         // What a flow needs still goes through.
         s.select_ef(ef::JPKI_AUTH_PIN).unwrap();
         assert!(s.send(Command::pin_tries()).is_ok());
-        assert_eq!(s.transport.0.len(), 5);
+        assert!(s.read_uid().is_ok());
+        assert_eq!(s.transport.0.len(), 6);
+        assert_eq!(s.transport.0.last().unwrap(), &[0xFF, 0xCA, 0, 0, 0]);
     }
 
     #[test]

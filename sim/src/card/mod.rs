@@ -104,6 +104,10 @@ pub struct CardSpec {
     /// The JPKI certificate of another fixture card, copied onto this one (it is readable
     /// without a PIN), while this card's own key signs: the attack a possession check stops.
     pub copied_cert_of: Option<usize>,
+    /// A contactless card with no application at all (a transport IC card, a blank card):
+    /// it answers only the reader's GET DATA (`FF CA 00 00 00`) with this identifier — an ISO
+    /// 14443 UID (4, 7, 10 bytes) or a FeliCa IDm (8) — and `6A 82` / `6E 00` to the rest.
+    pub uid: Option<Vec<u8>>,
 }
 
 impl CardSpec {
@@ -118,7 +122,24 @@ impl CardSpec {
             quirk: Quirk::None,
             pull_at: None,
             copied_cert_of: None,
+            uid: None,
         }
+    }
+
+    /// A card that is only an identifier (see [`CardSpec::uid`]): a FeliCa IDm when 8 bytes
+    /// long, else an ISO 14443 UID.
+    pub fn uid_only(uid: &[u8]) -> Self {
+        let mut spec = CardSpec::new(
+            0,
+            Holder {
+                name: String::new(),
+                address: String::new(),
+                birth: String::new(),
+                sex: String::new(),
+            },
+        );
+        spec.uid = Some(uid.to_vec());
+        spec
     }
 
     /// The certificate this card carries (DER): its fixture's, or the copied one.
@@ -317,6 +338,20 @@ impl VirtualCard {
                 }
             }
         };
+        if let Some(uid) = &self.spec.uid {
+            // The reader's GET DATA: the identifier whole (Le 00), else the card has no
+            // application to select and knows no other command.
+            return match (cla, ins, p1, p2, le) {
+                (0xFF, 0xCA, 0x00, 0x00, Some(256)) if data.is_empty() => {
+                    let mut r = uid.clone();
+                    r.extend(OK);
+                    r
+                }
+                (0xFF, 0xCA, _, _, _) => sw(0x6A81),
+                (0x00, _, _, _, _) => sw(0x6A82),
+                _ => sw(0x6E00),
+            };
+        }
         if self.spec.quirk == Quirk::NotMyNumberCard {
             return sw(0x6A82);
         }

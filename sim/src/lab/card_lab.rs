@@ -59,6 +59,11 @@ pub struct EmulateArgs {
     /// possession check must refuse.
     #[arg(long)]
     copied_cert_of: Option<usize>,
+    /// Instead of a My Number Card, a card that is only a contactless identifier (hex): it
+    /// answers just the reader's GET DATA `FF CA 00 00 00` — 4, 7 or 10 bytes an ISO 14443
+    /// UID, 8 bytes a FeliCa IDm (a transport IC card). Other flags are ignored.
+    #[arg(long)]
+    uid: Option<String>,
 }
 
 pub fn run(args: &CardArgs) -> Result<(), String> {
@@ -77,7 +82,19 @@ fn emulate(a: &EmulateArgs) -> Result<(), String> {
         seconds,
         port,
         copied_cert_of,
+        uid,
     } = a;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+    if let Some(uid) = uid {
+        let bytes = parse_hex(uid).ok_or("--uid is an even number of hex digits")?;
+        let kind = if bytes.len() == 8 { "felica-idm" } else { "iso14443-uid" };
+        return hold(
+            VirtualCard::new(CardSpec::uid_only(&bytes)),
+            addr,
+            *seconds,
+            json!({"emulate": "inserted", "uid_card": kind, "bytes": bytes.len(), "port": port}),
+        );
+    }
     let town = drill_town(*town_seed)?;
     let e = town.roster.entries().get(*resident).ok_or_else(|| {
         format!(
@@ -105,16 +122,28 @@ fn emulate(a: &EmulateArgs) -> Result<(), String> {
         QuirkArg::NotMyNumberCard => Quirk::NotMyNumberCard,
         QuirkArg::Locked6983 => Quirk::LockedAnswers6983,
     };
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
-    let inserted = InsertedCard::insert(VirtualCard::new(spec), addr, Duration::from_secs(5))
-        .map_err(|e| {
-            format!("cannot reach vpcd at {addr} (is pcscd running with vsmartcard-vpcd?): {e}")
-        })?;
-    println!(
-        "{}",
-        json!({"emulate": "inserted", "resident": e.person.to_string(), "port": port})
-    );
-    let until = (*seconds > 0).then(|| Instant::now() + Duration::from_secs(*seconds));
+    hold(
+        VirtualCard::new(spec),
+        addr,
+        *seconds,
+        json!({"emulate": "inserted", "resident": e.person.to_string(), "port": port}),
+    )
+}
+
+/// Put `card` on vpcd's reader, say so with `inserted`, hold it for `seconds` (0: until
+/// stopped), then take it off.
+fn hold(
+    card: VirtualCard,
+    addr: SocketAddr,
+    seconds: u64,
+    inserted: serde_json::Value,
+) -> Result<(), String> {
+    let shown = inserted;
+    let inserted = InsertedCard::insert(card, addr, Duration::from_secs(5)).map_err(|e| {
+        format!("cannot reach vpcd at {addr} (is pcscd running with vsmartcard-vpcd?): {e}")
+    })?;
+    println!("{shown}");
+    let until = (seconds > 0).then(|| Instant::now() + Duration::from_secs(seconds));
     while until.is_none_or(|u| Instant::now() < u) {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -122,4 +151,18 @@ fn emulate(a: &EmulateArgs) -> Result<(), String> {
     drop(inserted);
     println!("{}", json!({"emulate": "removed", "apdus": n}));
     Ok(())
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s: Vec<char> = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    s.chunks(2)
+        .map(|p| {
+            let hi = p.first()?.to_digit(16)?;
+            let lo = p.get(1)?.to_digit(16)?;
+            u8::try_from(hi * 16 + lo).ok()
+        })
+        .collect()
 }
