@@ -52,8 +52,9 @@ BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclit
 # pcscd with vsmartcard's virtual reader (vpcd) and the in-repo card emulator; pcsc-tools
 # (pcsc_scan) is there to look at the rig by hand. The window's smoke test runs the real
 # window under Xvfb with Mesa's software OpenGL (xvfb, xauth, libgl1-mesa-dri, libegl1); the
-# printed 宣誓書 is read back with pdftotext (poppler-utils).
-TEST_PACKAGES=(iproute2 pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils libxml2-utils strace)
+# printed 宣誓書 is read back with pdftotext (poppler-utils). The chaos test impairs links with
+# tc (iproute2) netem, or with nft (nftables) where the kernel has no netem.
+TEST_PACKAGES=(iproute2 nftables pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils libxml2-utils strace)
 # script/fuzz: libfuzzer-sys compiles libFuzzer (C++) with build-essential's g++; nothing else
 # (the fuzzer is a crate, built on stable Rust).
 FUZZ_PACKAGES=(build-essential)

@@ -147,11 +147,13 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// What a node writes by itself (the lab's drill laptops): every `every`, the next body the
-/// plan gives, as `operator`, until it gives none.
+/// plan gives, as `operator`, until it gives none; each event recorded (durable, as
+/// [`Node::record`] returns) is handed to `recorded`.
 pub struct Writer {
     pub every: Duration,
     pub operator: OperatorId,
     pub plan: Box<dyn FnMut(usize) -> Option<EventBody> + Send>,
+    pub recorded: Box<dyn FnMut(&kazashi_domain::event::Event) + Send>,
 }
 
 pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
@@ -289,8 +291,9 @@ async fn serve(
                 tick.tick().await;
                 let Some(body) = (w.plan)(k) else { break };
                 k += 1;
-                if let Err(e) = mesh.record(w.operator, body) {
-                    eprintln!("kazashi node: write refused: {e}");
+                match mesh.record(w.operator, body) {
+                    Ok(event) => (w.recorded)(&event),
+                    Err(e) => eprintln!("kazashi node: write refused: {e}"),
                 }
             }
         });

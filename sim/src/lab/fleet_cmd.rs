@@ -4,7 +4,7 @@
 //! or (without `--drill-fleet`) a laptop the product enrolled (`kazashi enrol`), opened as
 //! `kazashi node` opens it and checking in households of its pinned roster.
 
-use kazashi_domain::event::EventBody;
+use kazashi_domain::event::{Event, EventBody};
 use kazashi_domain::{CivilDate, OperatorId, Roster};
 use kazashi_gui::node_cmd::{MeshArgs, StoreArgs, Writer, open_node, serve_blocking};
 use kazashi_node::enrolled::{self, Folder};
@@ -159,6 +159,37 @@ pub struct NodeArgs {
     /// check-in; each next one checks in the next household.
     #[arg(long, default_value_t = 0, conflicts_with = "drill_fleet")]
     pub first_household: usize,
+    /// Append the id (hex) of each check-in to this file, one line each, once it is recorded
+    /// (durable): what the laptop has acknowledged, for tests that kill it.
+    #[arg(long)]
+    pub acked: Option<PathBuf>,
+}
+
+/// What the writer does with each event it has recorded.
+type Recorded = Box<dyn FnMut(&Event) + Send>;
+
+/// Each event recorded: its id appended to `path` as a line (the line is flushed before the
+/// next write; a failure is said once and writing goes on).
+fn acknowledge(path: Option<PathBuf>) -> Result<Recorded, String> {
+    use std::io::Write as _;
+    let Some(path) = path else {
+        return Ok(Box::new(|_: &Event| {}));
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut failed = false;
+    Ok(Box::new(move |event: &Event| {
+        let line = format!("{}\n", event.id().to_hex());
+        if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.flush())
+            && !failed
+        {
+            failed = true;
+            eprintln!("kazashi-lab node: cannot append to the acknowledged ids: {e}");
+        }
+    }))
 }
 
 /// The laptop the product enrolled in `laptop.dir`, opened as `kazashi node` opens it (its
@@ -201,6 +232,7 @@ pub fn node(args: &NodeArgs) -> Result<(), String> {
             Box::new(move |k| first + k)
         }
     };
+    let recorded = acknowledge(args.acked.clone())?;
     let writer = (args.write_every > 0 && args.writes > 0)
         .then(|| OperatorId::new("drill").ok())
         .flatten()
@@ -215,6 +247,7 @@ pub fn node(args: &NodeArgs) -> Result<(), String> {
                 every: Duration::from_millis(args.write_every),
                 operator,
                 plan: Box::new(plan),
+                recorded,
             }
         });
     serve_blocking(node, &args.mesh, writer).map_err(|e| format!("{e:#}"))
