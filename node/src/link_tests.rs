@@ -489,7 +489,7 @@ fn anti_entropy_catalog_goes_at_the_configured_interval() {
         sends(out)
             .iter()
             .filter(|(k, b)| {
-                *k == FRAME_SYNC && matches!(Message::decode(b), Ok(Message::Catalog(_)))
+                *k == FRAME_SYNC && matches!(Message::decode(b), Ok(Message::Reconcile(_)))
             })
             .count()
     };

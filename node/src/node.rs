@@ -1002,15 +1002,17 @@ impl<C: Clock> Node<C> {
         let (members, deployment) = (&self.members, self.station.deployment());
         let check = |id: &EventId, env: &[u8]| accept(members, deployment, id, env);
         let expected = match &message {
-            Message::Shard { shard, .. } => Some(*shard),
-            Message::Catalog(_) => None,
+            Message::Shard { shard, .. } | Message::Whole { shard, .. } => Some(*shard),
+            Message::Catalog(_) | Message::Reconcile(_) => None,
         };
         let check = |id: &EventId, env: &[u8]| own_shard(expected, check(id, env));
         let out = peer
             .session
             .handle_within(&mut self.log, message, &check, Some(&scope));
+        let mut replies: Vec<Vec<u8>> = out.replies.iter().map(Message::encode).collect();
+        replies.extend(self.whole_messages(peer, &out.send_whole)?);
         let mut step = SyncStep {
-            replies: out.replies.iter().map(Message::encode).collect(),
+            replies,
             added: 0,
             refused: out.refused.len(),
             differing: out.differing,
@@ -1200,7 +1202,13 @@ fn persist_loaded(
     let Some(doc) = log.shard_mut(&shard) else {
         return Err(ShardError::NotLoaded(shard).into());
     };
-    let chunk = doc.save_incremental();
+    // A shard's first chunk is a compacted save (a whole shard from a peer comes in one
+    // piece); later ones are the changes since.
+    let chunk = if chunks.contains_key(&shard) {
+        doc.save_incremental()
+    } else {
+        doc.save()
+    };
     let heads = digest(&doc.heads());
     let events: Vec<&Event> = events.iter().map(|(e, _)| *e).collect();
     if let Err(e) = store.append(&shard, &chunk, &heads, &events) {
@@ -1217,6 +1225,8 @@ fn persist_loaded(
 
 #[path = "bundle_import.rs"]
 mod bundle_import;
+#[path = "sync_whole.rs"]
+mod sync_whole;
 
 #[cfg(test)]
 #[path = "roster_gap_tests.rs"]

@@ -26,6 +26,7 @@ pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedMa
 pub use purpose::{KeyPurpose, PurposeSecret, SealedKey};
 pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 pub mod protocol;
+pub mod rbsr;
 pub mod roster_transfer;
 pub use protocol::{
     Catalog, HeadsDigest, Log, Message, Outcome, Scope, Session, SessionError, digest,

@@ -1,14 +1,19 @@
 //! The sync protocol, as a state machine with no I/O (the transports carry its bytes).
 //!
-//! A [`Log`] holds the shard documents. Two peers each open a [`Session`] and send their
-//! [`Catalog`]: for every shard, a digest of its Automerge heads. Only the shards whose digests
-//! differ are synced, each with Automerge's own sync protocol; a shard one side lacks starts
-//! empty there. Every message names its shard, so shards interleave freely.
+//! A [`Log`] holds the shard documents. Two peers each open a [`Session`] and reconcile their
+//! [`Catalog`]s (for every shard, a digest of its Automerge heads) by ranges of shard ids
+//! ([`crate::rbsr`]: equal catalogs settle in one small message). Only the shards whose digests
+//! differ are synced, each with Automerge's own sync protocol; a shard one side lacks entirely
+//! is sent whole, as its saved document ([`Message::Whole`], which the node reads from its
+//! store), and is vetted on arrival exactly as sync messages are. Every message names its
+//! shard, so shards interleave freely. ([`Message::Catalog`], the flat list of protocol 1, is
+//! still answered.)
 //!
 //! A shard whose message is refused (a malicious or corrupt change) is dropped from the
 //! session and reported; the rest carry on.
 
-use crate::shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
+use crate::rbsr::{self, Reconcile};
+use crate::shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted, put_shard};
 use automerge::sync;
 use kazashi_domain::{DeviceId, EventId, SiteId};
 use serde::{Deserialize, Serialize};
@@ -70,8 +75,27 @@ impl Log {
     }
 
     /// The stored shards that `message` will touch and that must be loaded first.
-    pub fn to_load(&self, message: &Message) -> Vec<ShardId> {
+    pub fn to_load(&mut self, message: &Message) -> Vec<ShardId> {
         match message {
+            // The shards both sides hold at different heads (an Automerge message each);
+            // those only this side holds go whole, from storage.
+            Message::Reconcile(theirs) => {
+                let ours = self.catalog();
+                rbsr::answer(&ours, theirs)
+                    .1
+                    .differ
+                    .into_iter()
+                    .filter(|(s, a, b)| a.is_some() && b.is_some() && self.unloaded.contains_key(s))
+                    .map(|(s, _, _)| s)
+                    .collect()
+            }
+            Message::Whole { shard, .. } => {
+                if self.unloaded.contains_key(shard) {
+                    vec![*shard]
+                } else {
+                    Vec::new()
+                }
+            }
             Message::Catalog(theirs) => {
                 let theirs: BTreeMap<ShardId, HeadsDigest> = theirs.iter().copied().collect();
                 self.unloaded
@@ -220,8 +244,19 @@ impl Scope {
                     format!("a catalog naming site {}, not in the deployment", s.site)
                 })
             }
-            Message::Shard { shard, .. } => (!self.admits(shard))
+            Message::Shard { shard, .. } | Message::Whole { shard, .. } => (!self.admits(shard))
                 .then(|| format!("a shard of site {}, not in the deployment", shard.site)),
+            Message::Reconcile(r) => {
+                if let Err(why) = r.check(self.max_shards()) {
+                    return Some(why);
+                }
+                r.shards().find(|s| !self.admits(s)).map(|s| {
+                    format!(
+                        "a reconciliation naming site {}, not in the deployment",
+                        s.site
+                    )
+                })
+            }
         }
     }
 }
@@ -233,6 +268,11 @@ pub enum Message {
     Catalog(Vec<(ShardId, HeadsDigest)>),
     /// An Automerge sync message for one shard.
     Shard { shard: ShardId, sync: Vec<u8> },
+    /// Range-based reconciliation of the two catalogs ([`crate::rbsr`]).
+    Reconcile(Reconcile),
+    /// A shard's whole saved document (a full save and incremental saves, concatenated), for a
+    /// peer that holds none of it.
+    Whole { shard: ShardId, doc: Vec<u8> },
 }
 
 impl Message {
@@ -257,6 +297,16 @@ impl Message {
                 put_shard(&mut out, shard);
                 put_bytes(&mut out, sync);
             }
+            Message::Reconcile(r) => {
+                put_varint(&mut out, 2);
+                r.put(&mut out);
+            }
+            Message::Whole { shard, doc } => {
+                out.reserve(doc.len() + 24);
+                put_varint(&mut out, 3);
+                put_shard(&mut out, shard);
+                put_bytes(&mut out, doc);
+            }
         }
         out
     }
@@ -277,16 +327,6 @@ impl Message {
         }
         Self::decode(bytes)
     }
-}
-
-/// A shard id as postcard lays it out: the site code as a string, the day as (year, month,
-/// day).
-fn put_shard(out: &mut Vec<u8>, shard: &ShardId) {
-    crate::wire::put_str(out, shard.site.as_str());
-    crate::wire::put_signed(out, i64::from(shard.day.year()));
-    // Months and days are below 128: one byte each, as postcard writes a u8.
-    out.push(u8::try_from(shard.day.month()).unwrap_or(0));
-    out.push(u8::try_from(shard.day.day()).unwrap_or(0));
 }
 
 /// A LEB128 integer at the start of `b`, and the rest.
@@ -322,6 +362,9 @@ pub struct Outcome<T = ()> {
     pub refused: Vec<(ShardId, ShardError)>,
     /// For a catalog: the shards whose contents differ between the two sides.
     pub differing: Option<usize>,
+    /// Shards the peer holds none of: to be sent whole ([`Message::Whole`]), by the node,
+    /// from its store (or, too large for a frame, opened with [`Session::open_shard`]).
+    pub send_whole: Vec<ShardId>,
     /// The whole message was refused, with why (outside the deployment's [`Scope`]).
     pub out_of_scope: Option<String>,
 }
@@ -333,6 +376,7 @@ impl<T> Default for Outcome<T> {
             added: Vec::new(),
             refused: Vec::new(),
             differing: None,
+            send_whole: Vec::new(),
             out_of_scope: None,
         }
     }
@@ -345,9 +389,18 @@ pub struct Session {
     refused: BTreeSet<ShardId>,
     /// Our shards' digests as last announced to the peer (catalog or push).
     announced: BTreeMap<ShardId, HeadsDigest>,
-    /// Per shard that differed at the peer's last catalog: (ours, theirs) then.
-    differed: BTreeMap<ShardId, (Option<HeadsDigest>, Option<HeadsDigest>)>,
+    /// Per shard found differing: (ours, theirs) then, and the round ([`Session::start`]s so
+    /// far) it was first found so.
+    differed: BTreeMap<ShardId, (Pair, u64)>,
+    /// Reconciliation rounds this side opened ([`Session::start`]).
+    round: u64,
+    /// Catalogs (protocol 1) taken from the peer.
+    catalogs: u64,
+    /// Shards sent whole in this session: at which of our digests, in which round.
+    sent_whole: BTreeMap<ShardId, (HeadsDigest, u64)>,
 }
+
+type Pair = (Option<HeadsDigest>, Option<HeadsDigest>);
 
 impl Session {
     pub fn new() -> Self {
@@ -363,9 +416,7 @@ impl Session {
                 .iter()
                 .filter_map(|(s, b)| Some((*s, sync::State::decode(b).ok()?)))
                 .collect(),
-            refused: BTreeSet::new(),
-            announced: BTreeMap::new(),
-            differed: BTreeMap::new(),
+            ..Self::default()
         }
     }
 
@@ -378,8 +429,89 @@ impl Session {
     /// catch anything missed (anti-entropy).
     pub fn start(&mut self, log: &mut Log) -> Message {
         let catalog = log.catalog();
-        self.announced = catalog.clone();
-        Message::Catalog(catalog.into_iter().collect())
+        self.round += 1;
+        let open = Reconcile::open(&catalog);
+        self.announced = catalog;
+        Message::Reconcile(open)
+    }
+
+    /// A shard found differing as `pair`: whether it differed so since at least a whole round
+    /// before (a message was lost: a dropped frame, a transport that loses messages). Each
+    /// side opens a round every anti-entropy period, and a round can find a shard twice (once
+    /// in each side's), so one round's repeat is no evidence.
+    fn stuck(&mut self, shard: ShardId, pair: Pair, round: u64, gap: u64) -> bool {
+        match self.differed.get_mut(&shard) {
+            Some((p, since)) if *p == pair => {
+                if round >= *since + gap {
+                    *since = round;
+                    true
+                } else {
+                    false
+                }
+            }
+            _ => {
+                self.differed.insert(shard, (pair, round));
+                false
+            }
+        }
+    }
+
+    /// Whether to send `shard` whole at our digest `ours`: not if it went at that digest in
+    /// this round or the one before.
+    fn whole_due(&mut self, shard: ShardId, ours: HeadsDigest) -> bool {
+        if self.refused.contains(&shard) {
+            return false;
+        }
+        let round = self.round;
+        match self.sent_whole.get(&shard) {
+            Some((d, at)) if *d == ours && round < *at + 2 => false,
+            _ => {
+                self.sent_whole.insert(shard, (ours, round));
+                true
+            }
+        }
+    }
+
+    /// [`Message::Whole`] for each of `shards` that `log` holds loaded (a driver that keeps
+    /// its documents in memory; the node sends its stored bytes instead).
+    pub fn serve_whole(&mut self, log: &mut Log, shards: &[ShardId]) -> Vec<Message> {
+        shards
+            .iter()
+            .filter_map(|s| {
+                let doc = log.shard_mut(s)?.whole();
+                Some(Message::Whole { shard: *s, doc })
+            })
+            .collect()
+    }
+
+    /// An Automerge sync message opening `shard` (loaded) for a peer that holds none of it,
+    /// when the whole document is too large for one message.
+    pub fn open_shard(&mut self, log: &mut Log, shard: ShardId) -> Option<Message> {
+        if self.refused.contains(&shard) {
+            return None;
+        }
+        let peer = self.peers.entry(shard).or_default();
+        peer.in_flight = false;
+        let sync = log.shard_mut(&shard)?.generate(peer)?;
+        Some(Message::Shard { shard, sync })
+    }
+
+    /// Start Automerge's sync of a shard both sides hold at different heads.
+    fn sync_differing(&mut self, log: &mut Log, shard: ShardId, stuck: bool) -> Option<Message> {
+        if self.refused.contains(&shard) {
+            return None;
+        }
+        let peer = self.peers.entry(shard).or_default();
+        if stuck {
+            *peer = sync::State::decode(&peer.encode()).unwrap_or_default();
+        }
+        // The peer's heads differ from ours: a message is due even if an earlier one is still
+        // "in flight" (the peer may have had nothing to answer it with, which would leave the
+        // flag set for the whole session).
+        peer.in_flight = false;
+        // A stored shard the node did not load (see `Log::to_load`) is skipped.
+        let sync = log.shard_or_new(shard).and_then(|d| d.generate(peer))?;
+        Some(Message::Shard { shard, sync })
     }
 
     /// On a live session, after this node gained events: a sync message for every shard that
@@ -434,7 +566,8 @@ impl Session {
         }
         // A shard new here, when this node already holds as many as the deployment can have:
         // one message per made-up day would otherwise make a document each.
-        if let (Some(scope), Message::Shard { shard, .. }) = (scope, &message)
+        if let (Some(scope), Message::Shard { shard, .. } | Message::Whole { shard, .. }) =
+            (scope, &message)
             && !log.shards.contains_key(shard)
             && !log.unloaded.contains_key(shard)
             && log.shards.len() + log.unloaded.len() >= scope.max_shards()
@@ -461,18 +594,16 @@ impl Session {
                 // that loses messages). Automerge would never resend changes it believes it
                 // sent, so forget what was sent and in flight, keeping the heads both sides
                 // are known to share.
-                let now: BTreeMap<ShardId, (Option<HeadsDigest>, Option<HeadsDigest>)> = differing
-                    .iter()
-                    .map(|s| (*s, (ours.get(s).copied(), theirs.get(s).copied())))
-                    .collect();
-                for (shard, pair) in &now {
-                    if self.differed.get(shard) == Some(pair)
-                        && let Some(peer) = self.peers.get_mut(shard)
-                    {
-                        *peer = sync::State::decode(&peer.encode()).unwrap_or_default();
+                // A peer of protocol 1 sends a catalog per period: the same difference at the
+                // next catalog is stuck.
+                self.catalogs += 1;
+                let mut stuck = BTreeSet::new();
+                for s in &differing {
+                    let pair = (ours.get(s).copied(), theirs.get(s).copied());
+                    if self.stuck(*s, pair, self.catalogs, 1) {
+                        stuck.insert(*s);
                     }
                 }
-                self.differed = now;
                 for shard in differing {
                     // A shard only this side holds is the peer's to open: it says "I have
                     // nothing" once and gets the whole document in one message. Were both
@@ -483,14 +614,63 @@ impl Session {
                     {
                         continue;
                     }
-                    let peer = self.peers.entry(shard).or_default();
-                    // The catalog shows the peer's heads differ from ours: a message is due even
-                    // if an earlier one is still "in flight" (the peer may have had nothing to
-                    // answer it with, which would leave the flag set for the whole session).
-                    peer.in_flight = false;
-                    // A stored shard the node did not load (see `Log::to_load`) is skipped.
-                    if let Some(sync) = log.shard_or_new(shard).and_then(|d| d.generate(peer)) {
-                        out.replies.push(Message::Shard { shard, sync });
+                    if let Some(m) = self.sync_differing(log, shard, stuck.contains(&shard)) {
+                        out.replies.push(m);
+                    }
+                }
+            }
+            Message::Reconcile(theirs) => {
+                let ours = log.catalog();
+                let (reply, found) = rbsr::answer(&ours, &theirs);
+                if !theirs.ranges.is_empty() && reply.ranges.is_empty() {
+                    out.differing = Some(found.differ.len());
+                }
+                for (shard, a, b) in found.differ {
+                    let stuck = self.stuck(shard, (a, b), self.round, 2);
+                    match (a, b) {
+                        (Some(_), Some(_)) => {
+                            if let Some(m) = self.sync_differing(log, shard, stuck) {
+                                out.replies.push(m);
+                            }
+                        }
+                        // Theirs only: the reply's `want` asks for it.
+                        (None, _) => {}
+                        (Some(d), None) => {
+                            if self.whole_due(shard, d) {
+                                out.send_whole.push(shard);
+                            }
+                        }
+                    }
+                }
+                for shard in found.wanted {
+                    if let Some(d) = ours.get(&shard)
+                        && self.whole_due(shard, *d)
+                        && !out.send_whole.contains(&shard)
+                    {
+                        out.send_whole.push(shard);
+                    }
+                }
+                if !reply.is_empty() {
+                    out.replies.push(Message::Reconcile(reply));
+                }
+            }
+            Message::Whole { shard, doc } => {
+                if self.refused.contains(&shard) {
+                    return out;
+                }
+                let Some(d) = log.shard_or_new(shard) else {
+                    return out;
+                };
+                match d.merge_bytes(&doc, check) {
+                    Ok(added) => {
+                        if !added.is_empty() {
+                            log.dirty.insert(shard);
+                        }
+                        out.added.extend(added.into_iter().map(|v| (shard, v)));
+                    }
+                    Err(e) => {
+                        self.refused.insert(shard);
+                        out.refused.push((shard, e));
                     }
                 }
             }

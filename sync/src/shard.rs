@@ -71,6 +71,16 @@ impl ShardId {
     }
 }
 
+/// A shard id as postcard lays it out: the site code as a string, the day as (year, month,
+/// day).
+pub(crate) fn put_shard(out: &mut Vec<u8>, shard: &ShardId) {
+    crate::wire::put_str(out, shard.site.as_str());
+    crate::wire::put_signed(out, i64::from(shard.day.year()));
+    // Months and days are below 128: one byte each, as postcard writes a u8.
+    out.push(u8::try_from(shard.day.month()).unwrap_or(0));
+    out.push(u8::try_from(shard.day.day()).unwrap_or(0));
+}
+
 impl fmt::Display for ShardId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.site, self.day)
@@ -229,6 +239,12 @@ impl ShardDoc {
         let bytes = self.doc.save();
         self.saved = self.doc.get_heads();
         bytes
+    }
+
+    /// The whole document, compacted, to send to a peer that holds none of it (the marks of
+    /// what this node has stored are left as they are).
+    pub fn whole(&mut self) -> Vec<u8> {
+        self.doc.save()
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {

@@ -78,6 +78,8 @@ fn session(
                 out.refused
             );
             queue.extend(out.replies.into_iter().map(|r| (from, r)));
+            let wholes = session.serve_whole(log, &out.send_whole);
+            queue.extend(wholes.into_iter().map(|r| (from, r)));
         }
     }
     memory.insert((a, b), sa.save());

@@ -166,3 +166,130 @@ fn an_honest_addition_is_taken() {
     assert_eq!(honest.envelope(&e.id()), Some(env));
     assert_eq!(honest.len(), 3);
 }
+
+/// A whole shard (`Message::Whole`, sent to a laptop that holds none of it) passes the same
+/// vetting as sync messages: a saved document holding one forged envelope among honest ones is
+/// refused whole, the receiver keeps nothing of it, and the honest document is taken.
+#[test]
+fn a_whole_shard_with_a_forged_envelope_is_refused_and_an_honest_one_taken() {
+    use kazashi_sync::{Log, Message, Session};
+    let m = membership();
+    let (mut honest, envs) = honest_shard(&m);
+    let shard = honest.id();
+    let mut evil = AutoCommit::load(&honest.save()).unwrap();
+    evil.set_actor(automerge::ActorId::from(&device(2).0[..]));
+    let e = event(5, "S1", 7000, 4);
+    let env = seal(&e, m.deployment().id(), &key(5)).unwrap();
+    evil.put(ROOT, e.id().to_hex(), ScalarValue::Bytes(env))
+        .unwrap();
+    evil.commit();
+    let check =
+        |id: &EventId, env: &[u8]| -> Result<(), Rejection> { open_as(env, id, &m).map(|_| ()) };
+    let mut log = Log::new(device(3));
+    let mut session = Session::new();
+    let out = session.handle(
+        &mut log,
+        Message::Whole {
+            shard,
+            doc: evil.save(),
+        },
+        &check,
+    );
+    assert_eq!(out.refused.len(), 1, "{:?}", out.refused);
+    assert!(matches!(
+        out.refused[0].1,
+        ShardError::BadEnvelope {
+            reason: Rejection::UnknownDevice(_),
+            ..
+        }
+    ));
+    assert!(out.added.is_empty());
+    assert_eq!(log.len(), 0);
+    assert!(log.catalog().is_empty());
+    // From another peer (a new session), the honest document is taken, every envelope
+    // checked and handed back.
+    let mut session = Session::new();
+    let out = session.handle(
+        &mut log,
+        Message::Whole {
+            shard,
+            doc: honest.whole(),
+        },
+        &check,
+    );
+    assert!(out.refused.is_empty(), "{:?}", out.refused);
+    assert_eq!(out.added.len(), envs.len());
+    let mut envs = envs;
+    envs.sort();
+    assert_eq!(log.shard(&shard).unwrap().envelopes(), envs);
+}
+
+/// Two logs reconcile through sessions: one holding shards the other lacks gets them whole,
+/// shards both hold at different heads go through Automerge's sync, and an equal catalog
+/// afterwards settles in one message each way with nothing more sent.
+#[test]
+fn sessions_send_missing_shards_whole_and_settle_when_equal() {
+    use kazashi_sync::{Log, Message, Session};
+    let m = membership();
+    let check =
+        |id: &EventId, env: &[u8]| -> Result<(), Rejection> { open_as(env, id, &m).map(|_| ()) };
+    let dep = m.deployment().id();
+    let mut a = Log::new(device(1));
+    let mut b = Log::new(device(2));
+    // 40 days of S1 at a; day 0 at both (different events); day 100 of S2 at b only.
+    for d in 0..40u64 {
+        let e = event(1, "S1", d * 86_400_000, d as u32);
+        a.insert(
+            ShardId::of(&e).unwrap(),
+            &e.id(),
+            &seal(&e, dep, &key(1)).unwrap(),
+        )
+        .unwrap();
+    }
+    let e = event(2, "S1", 1000, 99);
+    b.insert(
+        ShardId::of(&e).unwrap(),
+        &e.id(),
+        &seal(&e, dep, &key(2)).unwrap(),
+    )
+    .unwrap();
+    let e = event(2, "S2", 100 * 86_400_000, 98);
+    b.insert(
+        ShardId::of(&e).unwrap(),
+        &e.id(),
+        &seal(&e, dep, &key(2)).unwrap(),
+    )
+    .unwrap();
+    let mut logs = [a, b];
+    let run = |logs: &mut [Log; 2]| -> (usize, usize) {
+        let (mut sa, mut sb) = (Session::new(), Session::new());
+        let mut queue: Vec<(usize, Message)> =
+            vec![(1, sa.start(&mut logs[0])), (0, sb.start(&mut logs[1]))];
+        let (mut messages, mut wholes) = (0, 0);
+        while let Some((to, msg)) = (!queue.is_empty()).then(|| queue.remove(0)) {
+            messages += 1;
+            wholes += usize::from(matches!(msg, Message::Whole { .. }));
+            let session = if to == 0 { &mut sa } else { &mut sb };
+            let out = session.handle(&mut logs[to], msg, &check);
+            assert!(out.refused.is_empty());
+            queue.extend(out.replies.into_iter().map(|r| (1 - to, r)));
+            let w = session.serve_whole(&mut logs[to], &out.send_whole);
+            queue.extend(w.into_iter().map(|r| (1 - to, r)));
+            assert!(messages < 500);
+        }
+        (messages, wholes)
+    };
+    let (_, wholes) = run(&mut logs);
+    assert_eq!(
+        wholes, 40,
+        "39 days of S1 to b, day 100 of S2 to a, each once"
+    );
+    assert_eq!(logs[0].catalog(), logs[1].catalog());
+    assert_eq!(logs[0].len(), 42);
+    let (messages, wholes) = run(&mut logs);
+    assert_eq!(
+        (messages, wholes),
+        (2, 0),
+        "equal catalogs: one opening each, nothing else"
+    );
+}

@@ -179,6 +179,8 @@ fn session(
                 refused.extend(out.refused.iter().map(|(s, _)| (from, *s)));
             }
             queue.extend(out.replies.into_iter().map(|r| (from, r)));
+            let wholes = session.serve_whole(&mut logs[to], &out.send_whole);
+            queue.extend(wholes.into_iter().map(|r| (from, r)));
         }
     }
     memory.insert((a, b), sa.save());

@@ -68,3 +68,31 @@ fn a_sealed_envelope_is_postcards_layout_of_its_fields() {
     assert_eq!(fields.signature.len(), 64);
     assert_eq!(postcard::to_allocvec(&fields).unwrap(), sealed);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn reconciliation_and_whole_shards_are_laid_out_as_postcard_lays_them(
+        sites in proptest::collection::vec("[A-Z][0-9A-Z]{0,7}", 1..20),
+        days in proptest::collection::vec(-20_000i64..40_000, 20),
+        fp in any::<[u8; 16]>(),
+        digest in any::<[u8; 32]>(),
+        doc in proptest::collection::vec(any::<u8>(), 0..2000),
+        lists in proptest::collection::vec(any::<bool>(), 0..8),
+    ) {
+        use kazashi_sync::rbsr::{Mode, Range, Reconcile};
+        let s = |i: usize| shard(&sites[i % sites.len()], days[i % days.len()]);
+        let ranges = lists.iter().enumerate().map(|(i, list)| Range {
+            lower: (i % 3 != 0).then(|| s(i)),
+            upper: (i % 2 == 0).then(|| s(i + 1)),
+            mode: if *list { Mode::List((0..i).map(|j| (s(j), digest)).collect()) } else { Mode::Fingerprint(fp) },
+        }).collect();
+        let r = Message::Reconcile(Reconcile { ranges, want: (0..lists.len()).map(s).collect() });
+        prop_assert_eq!(r.encode(), postcard::to_allocvec(&r).unwrap());
+        prop_assert_eq!(Message::decode(&r.encode()).unwrap(), r);
+        let w = Message::Whole { shard: s(0), doc };
+        prop_assert_eq!(w.encode(), postcard::to_allocvec(&w).unwrap());
+        prop_assert_eq!(Message::decode(&w.encode()).unwrap(), w);
+    }
+}
