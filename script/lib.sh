@@ -58,3 +58,6 @@ TEST_PACKAGES=(iproute2 nftables pcscd vsmartcard-vpcd pcsc-tools xvfb xauth lib
 # script/fuzz: libfuzzer-sys compiles libFuzzer (C++) with build-essential's g++; nothing else
 # (the fuzzer is a crate, built on stable Rust).
 FUZZ_PACKAGES=(build-essential)
+# images/setup: the appliance image (issue 29) — mkosi 14 and what it calls (debootstrap,
+# systemd-nspawn, sfdisk, mkfs, GRUB for BIOS), QEMU with UEFI firmware for images/test.
+IMAGE_PACKAGES=(mkosi debootstrap systemd-container dosfstools mtools e2fsprogs fdisk grub-pc-bin grub-efi-amd64-bin qemu-system-x86 qemu-utils ovmf python3)
