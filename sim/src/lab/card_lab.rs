@@ -155,7 +155,7 @@ fn hold(
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let s: Vec<char> = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.chunks(2)
