@@ -53,11 +53,37 @@ pub fn verify(device: &DeviceId, message: &[u8], signature: &[u8]) -> bool {
     let Ok(sig) = <[u8; 64]>::try_from(signature) else {
         return false;
     };
-    let Ok(key) = VerifyingKey::from_bytes(&device.0) else {
+    let Some(key) = verifying_key(device) else {
         return false;
     };
     key.verify_strict(message, &Signature::from_bytes(&sig))
         .is_ok()
+}
+
+/// The device id as a decompressed key, kept per thread for the next call: decompressing the
+/// point costs a square root, a sixth or so of a verification, and a catch-up verifies
+/// thousands of envelopes of a few devices. The same key as [`VerifyingKey::from_bytes`]
+/// gives (the cache holds only what it returned), so nothing about what verifies changes.
+fn verifying_key(device: &DeviceId) -> Option<VerifyingKey> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    /// Devices kept per thread (a deployment enrols hundreds at most); past it, it starts over.
+    const KEPT: usize = 4096;
+    thread_local! {
+        static KEYS: RefCell<HashMap<[u8; 32], VerifyingKey>> = RefCell::new(HashMap::new());
+    }
+    KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        if let Some(k) = keys.get(&device.0) {
+            return Some(*k);
+        }
+        let k = VerifyingKey::from_bytes(&device.0).ok()?;
+        if keys.len() >= KEPT {
+            keys.clear();
+        }
+        keys.insert(device.0, k);
+        Some(k)
+    })
 }
 
 /// A signed message: `tag` separates the kinds of thing signed, so that a signature made for

@@ -255,7 +255,50 @@ fn gen_message(u: &mut Unstructured<'_>) -> Vec<u8> {
         out.push(u.int_in_range(0..=13u8).unwrap_or(9));
         out.push(u.int_in_range(0..=32u8).unwrap_or(1));
     };
-    if u.arbitrary().unwrap_or(false) {
+    let kind = u.int_in_range(0..=3u8).unwrap_or(0);
+    if kind == 2 {
+        // A reconciliation: ranges with optional bounds, fingerprints or lists, and wants.
+        varint(&mut out, 2);
+        let ranges = u.int_in_range(0..=8u64).unwrap_or(1);
+        varint(&mut out, ranges);
+        for _ in 0..ranges {
+            for _ in 0..2 {
+                if u.arbitrary().unwrap_or(false) {
+                    out.push(1);
+                    shard(u, &mut out);
+                } else {
+                    out.push(0);
+                }
+            }
+            if u.arbitrary().unwrap_or(false) {
+                varint(&mut out, 0);
+                out.extend((0..16).map(|_| u.arbitrary::<u8>().unwrap_or(0)));
+            } else {
+                varint(&mut out, 1);
+                let n = u.int_in_range(0..=6u64).unwrap_or(1);
+                varint(&mut out, n);
+                for _ in 0..n {
+                    shard(u, &mut out);
+                    out.extend((0..32).map(|_| u.arbitrary::<u8>().unwrap_or(0)));
+                }
+            }
+        }
+        let wants = u.int_in_range(0..=4u64).unwrap_or(0);
+        varint(&mut out, wants);
+        for _ in 0..wants {
+            shard(u, &mut out);
+        }
+        return out;
+    }
+    if kind == 3 {
+        // A whole shard: its (arbitrary) saved document.
+        varint(&mut out, 3);
+        shard(u, &mut out);
+        let body: Vec<u8> = u.arbitrary().unwrap_or_default();
+        bytes_field(u, &mut out, &body);
+        return out;
+    }
+    if kind == 0 {
         varint(&mut out, 0);
         let n = u.int_in_range(0..=20u64).unwrap_or(1);
         varint(
