@@ -24,6 +24,7 @@ pub mod reception;
 pub mod report;
 pub mod resolve;
 pub mod roster_import;
+pub mod token;
 pub mod tr;
 pub mod unconfirmed_view;
 pub mod unlock;
@@ -709,6 +710,9 @@ impl<C: Clock + Send + 'static> Station<C> {
                                 ui.add_enabled_ui(writes, |ui| {
                                     goto = reception.show(ui, &mut cx, *polling_site);
                                 });
+                                if let Some(t) = reception.tokens.handoff.take() {
+                                    walkin.token = Some(t);
+                                }
                             });
                     }
                     View::Present => {

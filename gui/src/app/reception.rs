@@ -67,6 +67,8 @@ pub enum Screen {
         card: CardKey,
     },
     Voter(Box<VoterScreen>),
+    /// A card or wristband not yet registered: whom to bind it to ([`super::token`]).
+    Token(Box<super::token::TokenScreen>),
 }
 
 pub use super::Found;
@@ -84,6 +86,8 @@ pub struct Desk {
     /// The member whose sealed notes are shown (medical staff and leads), and the panel.
     notes_for: usize,
     notes: super::notes::NotesPanel,
+    /// The wristband scan field, and a token handed to the walk-in form.
+    pub tokens: super::token::Panel,
 }
 
 impl Default for Desk {
@@ -98,6 +102,7 @@ impl Default for Desk {
             lift_reason: String::new(),
             notes_for: 0,
             notes: Default::default(),
+            tokens: Default::default(),
         }
     }
 }
@@ -144,6 +149,11 @@ impl Desk {
         // when the deployment lists its card CAs.
         let tap = match cx.node.card_tap_checked(&mut session) {
             Ok(t) => t,
+            // Any other contactless card: its identifier, as a token.
+            Err(CardError::NotMyNumberCard) => {
+                let o = super::token::card(cx, session);
+                return self.token(cx, o);
+            }
             Err(e) => return cx.say(card_words(cx, &e), false),
         };
         if tap.chain != Chain::Trusted && !cx.node.card_cas().is_empty() {
@@ -153,6 +163,15 @@ impl Desk {
             );
         }
         self.tapped(cx, session, tap, polling);
+    }
+
+    /// What a token read found: the household, or the screen to register the token.
+    fn token<C: Clock>(&mut self, cx: &mut Cx<'_, C>, o: super::token::Outcome) {
+        match o {
+            super::token::Outcome::Said => {}
+            super::token::Outcome::Found(f) => self.found(cx, f, false),
+            super::token::Outcome::Register(s) => self.screen = Screen::Token(s),
+        }
     }
 
     /// A card identified (PIN-less at a shelter, proven at a polling station): its person, or
@@ -470,6 +489,16 @@ impl Desk {
                     self.screen = Screen::Idle;
                 }
             }
+            Screen::Token(s) => match super::token::screen(ui, cx, s) {
+                super::token::Step::Stay => {}
+                super::token::Step::Cancel => self.screen = Screen::Idle,
+                super::token::Step::Found(f) => self.found(cx, f, false),
+                super::token::Step::WalkIn(t) => {
+                    self.tokens.handoff = Some(t);
+                    self.screen = Screen::Idle;
+                    return Some(View::WalkIn);
+                }
+            },
         }
         None
     }
@@ -534,6 +563,10 @@ impl Desk {
         }
         if !self.query.trim().is_empty() && self.results.is_empty() {
             ui.label(cx.tr.t("search-none"));
+        }
+        if !polling {
+            let o = super::token::idle(ui, cx, &mut self.tokens);
+            self.token(cx, o);
         }
         if !polling && ui.button(cx.tr.t("walk-in-open")).clicked() {
             goto = Some(View::WalkIn);
@@ -648,6 +681,9 @@ impl Desk {
         };
         ui.heading(cx.tr.t("household-title"));
         ui.label(cx.tr.t("household-hint"));
+        if *method == IdMethod::Token {
+            super::token::notice(ui, cx);
+        }
         if *method == IdMethod::CardTap {
             ui.label(RichText::new(cx.tr.t("card-identify-only")).color(super::AMBER));
             ui.label(

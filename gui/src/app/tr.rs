@@ -12,6 +12,9 @@ const EN_RESOLVE: &str = include_str!("../../i18n/resolve.en.ftl");
 /// Paper copies and printing (`paper_view.rs`).
 const JA_PAPER: &str = include_str!("../../i18n/paper.ja.ftl");
 const EN_PAPER: &str = include_str!("../../i18n/paper.en.ftl");
+/// Cards and wristbands as tokens (`token.rs`).
+const JA_TOKEN: &str = include_str!("../../i18n/token.ja.ftl");
+const EN_TOKEN: &str = include_str!("../../i18n/token.en.ftl");
 
 pub struct Tr {
     lang: Lang,
@@ -21,8 +24,14 @@ pub struct Tr {
 impl Tr {
     pub fn new(lang: Lang) -> Result<Self, String> {
         let (srcs, id) = match lang {
-            Lang::Ja => ([JA, JA_RESOLVE, JA_PAPER], unic_langid::langid!("ja")),
-            Lang::En => ([EN, EN_RESOLVE, EN_PAPER], unic_langid::langid!("en")),
+            Lang::Ja => (
+                [JA, JA_RESOLVE, JA_PAPER, JA_TOKEN],
+                unic_langid::langid!("ja"),
+            ),
+            Lang::En => (
+                [EN, EN_RESOLVE, EN_PAPER, EN_TOKEN],
+                unic_langid::langid!("en"),
+            ),
         };
         let mut bundle = FluentBundle::new(vec![id.clone()]);
         // No Unicode isolation marks around arguments: labels stay plain text.
@@ -86,6 +95,8 @@ mod tests {
         en.extend(ids(EN_RESOLVE));
         ja.extend(ids(JA_PAPER));
         en.extend(ids(EN_PAPER));
+        ja.extend(ids(JA_TOKEN));
+        en.extend(ids(EN_TOKEN));
         assert!(ja.len() > 10);
         assert_eq!(
             ja, en,

@@ -65,6 +65,8 @@ pub struct Form {
     /// Likely matches registered at another site, shown once: the next submit with the same
     /// warnings registers (`resolve::likely_elsewhere_new`).
     warned: Vec<String>,
+    /// A card or wristband read at reception, bound to the representative once registered.
+    pub token: Option<super::token::Pending>,
 }
 
 impl Default for Form {
@@ -82,6 +84,7 @@ impl Default for Form {
             notes: String::new(),
             errors: Vec::new(),
             warned: Vec::new(),
+            token: None,
         }
     }
 }
@@ -169,6 +172,9 @@ impl Form {
         });
         for e in &self.errors {
             ui.label(RichText::new(e.as_str()).color(RED));
+        }
+        if let Some(t) = &self.token {
+            super::token::walkin_banner(ui, cx, t);
         }
         for w in &self.warned {
             ui.label(RichText::new(w.as_str()).color(super::AMBER).size(18.0));
@@ -481,6 +487,7 @@ impl Form {
         {
             return false;
         }
+        let representative = refs.first().copied();
         let Ok(members) = Members::new(refs) else {
             return false;
         };
@@ -500,6 +507,11 @@ impl Form {
         if cx.record(body).is_none() {
             return false;
         }
+        // A card or wristband read at reception: the representative's.
+        let token = match (self.token.take(), representative) {
+            (Some(t), Some(first)) => Some(super::token::bind_walk_in(cx, t, first)),
+            _ => None,
+        };
         // The registration stands even if a note is refused (said; the form is cleared so
         // that it is not registered twice).
         let mut note_refused = None;
@@ -517,8 +529,13 @@ impl Form {
         } else {
             "support-registered"
         };
-        let text = cx.tr.t_with(id, &[("count", count.into())]);
+        let mut text = cx.tr.t_with(id, &[("count", count.into())]);
         *self = Form::default();
+        match token {
+            Some((words, true)) => text = format!("{text}　{words}"),
+            Some((words, false)) => note_refused = Some(words),
+            None => {}
+        }
         match note_refused {
             None => cx.say(text, true),
             Some(why) => {

@@ -1220,3 +1220,6 @@ mod unconfirmed;
 
 #[path = "window_paper_tests.rs"]
 mod paper;
+
+#[path = "window_token_tests.rs"]
+mod token;

@@ -1,0 +1,21 @@
+# Cards and wristbands (token.rs): IC cards other than the My Number Card, QR wristbands
+token-title = Register a card or wristband
+token-kind-uid = IC card
+token-kind-idm = transport IC card (FeliCa)
+token-kind-wristband = wristband
+token-unbound = This { $kind } is not registered. Find the person in the roster to register it, or register them as a walk-in.
+token-not-identity = A card or wristband is not proof of identity. Always compare the face and ask the name.
+token-search-label = Roster search (whom to register)
+token-walkin = Register as a walk-in (not on the roster)
+token-bound = Registered the { $kind }: { $who }
+token-walkin-pending = On registering, the { $kind } read is bound to the household's representative (the first member).
+token-walkin-bound = Registered the { $kind } to the representative.
+token-found = Found by { $kind }: { $who }
+token-scan-label = Wristband QR
+token-scan-hint = Scan the QR, or type the printed characters
+token-print = Print new wristbands ({ $count })
+token-printed = Saved { $count } wristbands as { $file } and sent them to printer { $queue }
+token-saved = Saved { $count } wristbands as { $file } (not printed: { $why })
+token-no-key = This laptop holds no key for cards and wristbands: it can neither register nor find them.
+token-unbind = Remove this { $kind }'s registration
+token-unbound-done = Removed the { $kind }'s registration.

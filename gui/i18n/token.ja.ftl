@@ -1,0 +1,21 @@
+# カード・リストバンド（token.rs）：マイナンバーカード以外のICカードやQRリストバンド
+token-title = カード・リストバンドを登録
+token-kind-uid = ICカード
+token-kind-idm = 交通系ICカード等（FeliCa）
+token-kind-wristband = リストバンド
+token-unbound = 未登録の{ $kind }です。この方を名簿で探して登録するか、名簿にない方として登録してください。
+token-not-identity = カード・リストバンドは本人確認の証明ではありません。顔と名前を必ず確かめてください。
+token-search-label = 名簿検索（登録する方）
+token-walkin = 名簿にない方（飛び込み）として登録
+token-bound = { $kind }を登録しました：{ $who }
+token-walkin-pending = 登録すると、読み取った{ $kind }を世帯の代表者（1人目）に結び付けます。
+token-walkin-bound = { $kind }を代表者に登録しました。
+token-found = { $kind }で見つかりました：{ $who }
+token-scan-label = リストバンドのQR
+token-scan-hint = QRを読み取るか、印字された文字を入力
+token-print = 新しいリストバンドを印刷（{ $count }枚）
+token-printed = リストバンド { $count }枚を { $file } に保存し、プリンタ { $queue } に送りました
+token-saved = リストバンド { $count }枚を { $file } に保存しました（印刷はしていません：{ $why }）
+token-no-key = この端末はカード・リストバンド用の鍵を持っていないため、登録も照会もできません。
+token-unbind = この{ $kind }の登録を解除
+token-unbound-done = { $kind }の登録を解除しました。
