@@ -60,6 +60,11 @@ fn lifeline(s: kazashi_domain::event::LifelineStatus) -> &'static str {
 type TurnoutSeries = std::collections::BTreeMap<kazashi_domain::SiteId, Vec<(Millis, u32, u32)>>;
 
 impl Dashboard {
+    /// Open the 安否未確認 section and bring it into view at the next frame.
+    pub fn open_unconfirmed(&mut self) {
+        self.unconfirmed.open();
+    }
+
     /// The picture, made again only when the log grows or the time asked for changes.
     fn picture<C: Clock>(&mut self, cx: &mut Cx<'_, C>) -> Option<Arc<Overview>> {
         let len = cx.node.state().len();

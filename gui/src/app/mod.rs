@@ -560,6 +560,12 @@ impl<C: Clock + Send + 'static> Station<C> {
         self.view = v;
     }
 
+    /// Show the command view with its 安否未確認 section open (the lab's tour).
+    pub fn show_unconfirmed(&mut self) {
+        self.command.open_unconfirmed();
+        self.view = View::Command;
+    }
+
     /// Keep `x` alive as long as the window.
     pub fn keep(&mut self, x: Box<dyn std::any::Any>) {
         self.keep.push(x);

@@ -551,7 +551,11 @@ impl Reconcile {
     pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
         self.refresh(cx);
         let site = cx.site();
-        ui.heading(cx.tr.t("reconcile-title"));
+        ui.horizontal(|ui| {
+            ui.heading(cx.tr.t("reconcile-title"));
+            // The paper backup: this station's 名簿抄本 and the check-ins per hour.
+            super::command::paper_view::row(ui, cx, &super::command::paper_view::POLLING_ROW);
+        });
         let tallies = cx.node.state().ballot_tallies(&site, None);
         // Check-ins per hour (JST), counted from the log.
         let mut per_hour: std::collections::BTreeMap<u64, u32> = Default::default();

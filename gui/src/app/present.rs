@@ -4,6 +4,7 @@
 //! an expected arrival, and (managers) undo of a check-in. Rows are drawn only where visible, so
 //! ten thousand people scroll as fast as ten.
 
+use super::command::paper_view;
 use super::polling::undo_form;
 use super::reception::staying_words;
 use super::{Cx, GREEN, hhmm, labelled};
@@ -104,6 +105,8 @@ pub struct List {
     undo: Option<(EventId, String)>,
     /// The sealed notes of the one person chosen.
     notes: super::notes::NotesPanel,
+    /// The receipt slip of this laptop's latest check-in (where the deployment hands them out).
+    receipt: paper_view::Receipt,
 }
 
 impl Default for List {
@@ -119,6 +122,7 @@ impl Default for List {
             to: None,
             undo: None,
             notes: Default::default(),
+            receipt: Default::default(),
         }
     }
 }
@@ -241,6 +245,11 @@ impl List {
                 egui::TextEdit::singleline(&mut self.filter).desired_width(240.0),
             );
             ui.checkbox(&mut self.show_left, cx.tr.t("present-show-left"));
+        });
+        // This shelter's paper copies, and the slip of the latest check-in here.
+        ui.horizontal_wrapped(|ui| {
+            paper_view::row(ui, cx, &paper_view::SHELTER_ROW);
+            self.receipt.show(ui, cx);
         });
         let folded = kazashi_domain::normalize::fold(self.filter.trim());
         let shown: Vec<usize> = (0..self.rows.len())

@@ -88,6 +88,8 @@ pub struct Desk {
     notes: super::notes::NotesPanel,
     /// The wristband scan field, and a token handed to the walk-in form.
     pub tokens: super::token::Panel,
+    /// The receipt slip of this laptop's latest check-in (where the deployment hands them out).
+    receipt: super::command::paper_view::Receipt,
 }
 
 impl Default for Desk {
@@ -103,6 +105,7 @@ impl Default for Desk {
             notes_for: 0,
             notes: Default::default(),
             tokens: Default::default(),
+            receipt: Default::default(),
         }
     }
 }
@@ -511,6 +514,7 @@ impl Desk {
     ) -> Option<View> {
         ui.add_space(12.0);
         ui.label(RichText::new(cx.tr.t("tap-prompt")).size(32.0).strong());
+        self.receipt.show(ui, cx);
         ui.add_space(16.0);
         let mut goto = None;
         if polling {

@@ -29,6 +29,8 @@ pub struct UnconfirmedPanel {
     /// The report being withdrawn, and why (as typed).
     withdrawing: Option<EventId>,
     reason: String,
+    /// Open the section and bring it into view at the next frame ([`UnconfirmedPanel::open`]).
+    open_once: bool,
 }
 
 impl UnconfirmedPanel {
@@ -45,14 +47,25 @@ impl UnconfirmedPanel {
         list
     }
 
+    /// Open the section and scroll to it at the next frame (the lab's tour photographs it).
+    pub fn open(&mut self) {
+        self.open_once = true;
+    }
+
     /// A section of the command view, closed until opened (the list can be long).
     pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
         let title = RichText::new(cx.tr.t("unconfirmed-title"))
             .size(18.0)
             .strong();
-        egui::CollapsingHeader::new(title)
-            .id_salt("unconfirmed-section")
-            .show(ui, |ui| self.body(ui, cx));
+        let once = std::mem::take(&mut self.open_once);
+        let mut header = egui::CollapsingHeader::new(title).id_salt("unconfirmed-section");
+        if once {
+            header = header.open(Some(true));
+        }
+        let shown = header.show(ui, |ui| self.body(ui, cx));
+        if once {
+            shown.header_response.scroll_to_me(Some(egui::Align::Min));
+        }
     }
 
     fn body<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {

@@ -25,6 +25,7 @@ mod drill_cmd;
 mod fleet_cmd;
 mod roster_sample;
 mod tour;
+mod tour_scenes;
 mod tour_start;
 #[cfg(test)]
 mod window_audit_tests;

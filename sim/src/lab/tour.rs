@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
 /// The screens, in order. Each is photographed after the step of the same index.
-pub const SCREENS: [&str; 13] = [
+pub const SCREENS: [&str; 15] = [
     "01-launcher",
     "02-lock",
     "03-reception",
@@ -30,6 +30,8 @@ pub const SCREENS: [&str; 13] = [
     "11-voter-early",
     "12-block",
     "13-reconcile",
+    "20-resolve",
+    "21-unconfirmed",
 ];
 
 /// Frames to let a screen settle (layout, fonts) before it is photographed.
@@ -130,6 +132,14 @@ impl Tour {
             *station = Some(s);
             return Ok(());
         }
+        if name == "20-resolve" {
+            let mut s = self.open(DemoKind::Shelter, false)?;
+            login(&mut s, "sekinin", Role::Lead)?;
+            s.host().with(crate::tour_scenes::duplicate_pair)?;
+            s.show_view(View::Alerts);
+            *station = Some(s);
+            return Ok(());
+        }
         let s = station.as_mut().ok_or("no station open")?;
         match name {
             "03-reception" => login(s, "sekinin", Role::Lead)?,
@@ -149,6 +159,10 @@ impl Tour {
             "12-block" => {
                 s.with_desk(|_, desk, _| desk.screen = Screen::Idle);
                 tap_with_pin(s, 2)?;
+            }
+            "21-unconfirmed" => {
+                s.host().with(crate::tour_scenes::household_partly_in)?;
+                s.show_unconfirmed();
             }
             "13-reconcile" => {
                 s.with_desk(|_, desk, _| desk.screen = Screen::Idle);

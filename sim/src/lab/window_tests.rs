@@ -1221,5 +1221,8 @@ mod unconfirmed;
 #[path = "window_paper_tests.rs"]
 mod paper;
 
+#[path = "window_print_tests.rs"]
+mod print;
+
 #[path = "window_token_tests.rs"]
 mod token;
