@@ -247,7 +247,7 @@ fn registered_at_s002(h: &mut H) -> (kazashi_domain::RosterEntry, String) {
         let PersonRef::Roster(id) = p else {
             panic!("a roster person")
         };
-        let e = n.station().roster().get(&id).unwrap().clone();
+        let e = n.station().roster().get(&id).unwrap().to_entry();
         let name = n.station().deployment().site(&s).unwrap().name.to_string();
         (e, name)
     })

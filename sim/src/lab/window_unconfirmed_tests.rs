@@ -36,7 +36,7 @@ fn check_in_first(
             })
             .unwrap()
             .into_iter()
-            .cloned()
+            .map(|e| e.to_entry())
             .collect::<Vec<_>>();
         n.record(
             OperatorId::new("uketsuke").unwrap(),
