@@ -1,13 +1,16 @@
 //! Chaos with real processes (issue 28): five laptops, each in its own network namespace, joined
 //! by veth pairs to a bridge in a sixth. Every link is impaired — `tc netem` on both ends (loss
-//! 10–30 %, delay with jitter, reordering, duplication) or, on a kernel without netem, loss and
-//! duplication by nftables and one rate-limited link (said in the skip log) — one link flaps
-//! down and up, and laptops are killed with SIGKILL at seeded random moments while they sync,
-//! then started again on the same folder. Laptops 1–3 (shelters) write check-ins (`kazashi-lab
-//! node` on a drill-enrolled folder, which appends each acknowledged event's id to a file);
-//! laptops 0 (the headquarters) and 4 are the product's `kazashi node`. After the heal (faults removed, the link up) every laptop
-//! must show the same digest within 120 s; then every folder, opened by the test, must hold the
-//! same events, every acknowledged one among them.
+//! 10–30 %, delay with jitter, reordering, duplication) or, on a kernel without netem, nftables
+//! in each laptop's namespace (loss 10–30 % each way, 3 % duplicated, 15 % of outgoing packets
+//! sent by a slow second path through `tbf`, which delays and reorders them when traffic
+//! bursts; said in the skip log) — one link flaps down and up, and laptops are killed with
+//! SIGKILL at seeded random moments while they sync, then started again on the same folder.
+//! Laptops 1–3 (shelters) write check-ins (`kazashi-lab node` on a drill-enrolled folder, which
+//! appends each acknowledged event's id to a file); laptops 0 (the headquarters) and 4 are the
+//! product's `kazashi node`. A killed laptop's folder, opened while it is down, must hold every
+//! id it acknowledged. After the heal (faults removed, the link up) every laptop must show the
+//! same digest within 120 s; then every folder must hold the same events, every acknowledged
+//! one among them.
 //!
 //! Needs root, `ip netns` and `tc` (it sets the namespaces up itself and removes them, on
 //! failure too); where it cannot, it says why in `$KAZASHI_SKIP_LOG` and does nothing. The seed
@@ -90,23 +93,34 @@ fn nft(ns: &str, script: &str) -> Result<(), String> {
     }
 }
 
+/// [`run`] with the arguments as one line of words separated by spaces.
+fn cmd(program: &str, words: &str) -> Result<(), String> {
+    run(program, &words.split(' ').collect::<Vec<_>>())
+}
+
 /// How the links are impaired.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Faults {
     /// `tc netem` on both ends of every link.
     Netem,
-    /// No netem in this kernel: nftables drops and duplicates, `tbf` slows one link.
+    /// No netem in this kernel: nftables drops, duplicates and sends some packets by a slow
+    /// second path (delayed and reordered when traffic bursts).
     Nftables,
 }
 
-/// The namespaces: a hub with the bridge, and one per laptop with a veth pair to the bridge.
-/// Removed on drop (the veths go with them).
+/// Of a laptop's outgoing packets, the share (%) sent by its slow path without netem.
+const SLOW_SHARE: u32 = 15;
+/// The slow path's `tbf`: 128 kbit/s, a 12,000-byte queue (up to 0.75 s).
+const SLOW_TBF: &str = "tbf rate 128kbit burst 1600 limit 12000";
+
+/// The namespaces: a hub with the bridge, and one per laptop with two veth pairs to the bridge:
+/// its link (`n`/`h`) and a slow path (`s`/`t`, its bridge port learning no addresses) used
+/// only by the faults without netem. Removed on drop (the veths go with them).
 struct Net {
     hub: String,
     ns: Vec<String>,
-    node_if: Vec<String>,
-    hub_if: Vec<String>,
     faults: Option<Faults>,
+    tag: u32,
 }
 
 impl Net {
@@ -114,69 +128,76 @@ impl Net {
         format!("10.78.0.{}", i + 1)
     }
 
+    /// Laptop `i`'s interface `kind` (`n` its link, `s` its slow path: in its namespace; `h`
+    /// and `t` their ends on the bridge).
+    fn dev(&self, kind: char, i: usize) -> String {
+        format!("kzc{}{kind}{i}", self.tag)
+    }
+
     fn new() -> Result<Net, String> {
         let tag = std::process::id() % 100_000;
         let mut net = Net {
             hub: format!("kzc{tag}hub"),
             ns: Vec::new(),
-            node_if: Vec::new(),
-            hub_if: Vec::new(),
             faults: None,
+            tag,
         };
         let hub = net.hub.clone();
         run("ip", &["netns", "add", &hub])?;
-        run("ip", &["-n", &hub, "link", "set", "lo", "up"])?;
-        run("ip", &["-n", &hub, "link", "add", "kzbr", "type", "bridge"])?;
-        run("ip", &["-n", &hub, "link", "set", "kzbr", "up"])?;
+        net.ns.push(hub.clone());
+        cmd("ip", &format!("-n {hub} link set lo up"))?;
+        cmd("ip", &format!("-n {hub} link add kzbr type bridge"))?;
+        cmd("ip", &format!("-n {hub} link set kzbr up"))?;
         for i in 0..N {
-            let (ns, nif, hif) = (
-                format!("kzc{tag}n{i}"),
-                format!("kzc{tag}n{i}"),
-                format!("kzc{tag}h{i}"),
-            );
+            let ns = format!("kzc{tag}n{i}");
             run("ip", &["netns", "add", &ns])?;
             net.ns.push(ns.clone());
-            run(
-                "ip",
-                &["link", "add", &nif, "type", "veth", "peer", "name", &hif],
-            )?;
-            // Moved before anything can fail, so that deleting the namespaces removes them.
-            let moved = run("ip", &["link", "set", &hif, "netns", &hub])
-                .and_then(|()| run("ip", &["link", "set", &nif, "netns", &ns]));
-            if let Err(e) = moved {
-                let _ = run("ip", &["link", "del", &nif]);
-                return Err(e);
+            for (mine, theirs) in [('n', 'h'), ('s', 't')] {
+                let (m, t) = (net.dev(mine, i), net.dev(theirs, i));
+                cmd("ip", &format!("link add {m} type veth peer name {t}"))?;
+                // Moved before anything can fail, so that deleting the namespaces removes them.
+                let moved = cmd("ip", &format!("link set {t} netns {hub}"))
+                    .and_then(|()| cmd("ip", &format!("link set {m} netns {ns}")));
+                if let Err(e) = moved {
+                    let _ = cmd("ip", &format!("link del {m}"));
+                    return Err(e);
+                }
+                cmd("ip", &format!("-n {hub} link set {t} master kzbr"))?;
+                cmd("ip", &format!("-n {hub} link set {t} up"))?;
+                cmd("ip", &format!("-n {ns} link set {m} up"))?;
             }
-            net.node_if.push(nif.clone());
-            net.hub_if.push(hif.clone());
-            let cidr = format!("{}/24", Net::addr(i));
-            run("ip", &["-n", &hub, "link", "set", &hif, "master", "kzbr"])?;
-            run("ip", &["-n", &hub, "link", "set", &hif, "up"])?;
-            run("ip", &["-n", &ns, "addr", "add", &cidr, "dev", &nif])?;
-            run("ip", &["-n", &ns, "link", "set", &nif, "up"])?;
-            run("ip", &["-n", &ns, "link", "set", "lo", "up"])?;
+            let (n, t) = (net.dev('n', i), net.dev('t', i));
+            cmd(
+                "ip",
+                &format!("-n {hub} link set {t} type bridge_slave learning off"),
+            )?;
+            cmd(
+                "ip",
+                &format!("-n {ns} addr add {}/24 dev {n}", Net::addr(i)),
+            )?;
+            cmd("ip", &format!("-n {ns} link set lo up"))?;
         }
         Ok(net)
     }
 
+    /// Laptop `i`'s namespace.
+    fn ns(&self, i: usize) -> &str {
+        &self.ns[i + 1]
+    }
+
     /// Which faults this kernel can make: netem (after `modprobe sch_netem`), else nftables.
     fn probe(&mut self) -> Result<Faults, String> {
-        let (ns, dev) = (&self.ns[0], &self.node_if[0]);
-        let netem = |_: ()| {
-            run(
-                "tc",
-                &["-n", ns, "qdisc", "add", "dev", dev, "root", "netem"],
-            )
-        };
-        let found = match netem(()) {
+        let (ns, dev) = (self.ns(0).to_owned(), self.dev('n', 0));
+        let netem = || cmd("tc", &format!("-n {ns} qdisc add dev {dev} root netem"));
+        let found = match netem() {
             Ok(()) => Ok(Faults::Netem),
             Err(first) => {
                 let _ = run("modprobe", &["sch_netem"]);
-                match netem(()) {
+                match netem() {
                     Ok(()) => Ok(Faults::Netem),
                     Err(_) => {
                         let probe = "table netdev kzprobe { }\ndelete table netdev kzprobe\n";
-                        nft(ns, probe)
+                        nft(&ns, probe)
                             .map(|()| Faults::Nftables)
                             .map_err(|e| format!("no netem ({first}) and no nftables ({e})"))
                     }
@@ -184,7 +205,7 @@ impl Net {
             }
         };
         if found == Ok(Faults::Netem) {
-            run("tc", &["-n", ns, "qdisc", "del", "dev", dev, "root"])?;
+            cmd("tc", &format!("-n {ns} qdisc del dev {dev} root"))?;
         }
         found
     }
@@ -195,6 +216,8 @@ impl Net {
         let mut said = Vec::new();
         for i in 0..N {
             let loss = rng.random_range(10..=30u32);
+            let (ns, hub) = (self.ns(i).to_owned(), self.hub.clone());
+            let (n, h, s) = (self.dev('n', i), self.dev('h', i), self.dev('s', i));
             match how {
                 Faults::Netem => {
                     let delay = rng.random_range(20..=60u32);
@@ -202,117 +225,99 @@ impl Net {
                         "delay {delay}ms {}ms loss {loss}% duplicate 2% reorder 25% 50%",
                         delay / 2
                     );
-                    for (ns, dev) in [
-                        (&self.ns[i], &self.node_if[i]),
-                        (&self.hub, &self.hub_if[i]),
-                    ] {
-                        let mut a = vec!["-n", ns, "qdisc", "add", "dev", dev, "root", "netem"];
-                        a.extend(args.split(' '));
-                        run("tc", &a)?;
-                    }
+                    cmd(
+                        "tc",
+                        &format!("-n {ns} qdisc add dev {n} root netem {args}"),
+                    )?;
+                    cmd(
+                        "tc",
+                        &format!("-n {hub} qdisc add dev {h} root netem {args}"),
+                    )?;
                     said.push(format!("laptop {i}: netem {args} (both ways)"));
                 }
                 Faults::Nftables => {
-                    let dev = &self.node_if[i];
+                    // In: drop. Out: drop, duplicate, or send by the slow path.
                     let script = format!(
                         "table netdev kzchaos {{\n\
-                         chain in {{ type filter hook ingress device \"{dev}\" priority 0; numgen random mod 100 < {loss} drop; }}\n\
-                         chain out {{ type filter hook egress device \"{dev}\" priority 0; numgen random mod 100 < {loss} drop; numgen random mod 100 < 3 dup to \"{dev}\"; }}\n\
+                         chain in {{ type filter hook ingress device \"{n}\" priority 0; \
+                         numgen random mod 100 < {loss} drop; }}\n\
+                         chain out {{ type filter hook egress device \"{n}\" priority 0; \
+                         numgen random mod 100 < {loss} drop; \
+                         numgen random mod 100 < 3 dup to \"{n}\"; \
+                         numgen random mod 100 < {SLOW_SHARE} fwd to \"{s}\"; }}\n\
                          }}\n"
                     );
-                    nft(&self.ns[i], &script)?;
-                    let mut s = format!("laptop {i}: loss {loss}% each way, 3% duplicated out");
-                    if i == 1 {
-                        run(
-                            "tc",
-                            &[
-                                "-n",
-                                &self.ns[i],
-                                "qdisc",
-                                "add",
-                                "dev",
-                                dev,
-                                "root",
-                                "tbf",
-                                "rate",
-                                "2mbit",
-                                "burst",
-                                "16kb",
-                                "latency",
-                                "150ms",
-                            ],
-                        )?;
-                        s.push_str(", out at 2 Mbit/s (tbf, 150 ms queue)");
-                    }
-                    said.push(s);
+                    cmd("tc", &format!("-n {ns} qdisc add dev {s} root {SLOW_TBF}"))?;
+                    nft(&ns, &script)?;
+                    said.push(format!(
+                        "laptop {i}: loss {loss}% each way; out 3% duplicated, \
+                         {SLOW_SHARE}% by a slow path ({SLOW_TBF})"
+                    ));
                 }
             }
         }
         Ok(said)
     }
 
+    /// What each laptop's slow path carried (without netem): `tc -s` of its `tbf`.
+    fn slow_paths(&self) -> Vec<String> {
+        (0..N)
+            .map(|i| {
+                let out = Command::new("tc")
+                    .args([
+                        "-s",
+                        "-n",
+                        self.ns(i),
+                        "qdisc",
+                        "show",
+                        "dev",
+                        &self.dev('s', i),
+                    ])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let sent = out
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("Sent"))
+                    .unwrap_or("")
+                    .trim();
+                format!("laptop {i}'s slow path: {sent}")
+            })
+            .collect()
+    }
+
     /// Take every fault away and bring every link up.
     fn heal(&mut self) {
-        match self.faults.take() {
-            Some(Faults::Netem) => {
-                for i in 0..N {
-                    let _ = run(
-                        "tc",
-                        &[
-                            "-n",
-                            &self.ns[i],
-                            "qdisc",
-                            "del",
-                            "dev",
-                            &self.node_if[i],
-                            "root",
-                        ],
-                    );
-                    let _ = run(
-                        "tc",
-                        &[
-                            "-n",
-                            &self.hub,
-                            "qdisc",
-                            "del",
-                            "dev",
-                            &self.hub_if[i],
-                            "root",
-                        ],
-                    );
-                }
-            }
-            Some(Faults::Nftables) => {
-                for i in 0..N {
-                    let _ = nft(&self.ns[i], "delete table netdev kzchaos\n");
-                    let _ = run(
-                        "tc",
-                        &[
-                            "-n",
-                            &self.ns[i],
-                            "qdisc",
-                            "del",
-                            "dev",
-                            &self.node_if[i],
-                            "root",
-                        ],
-                    );
-                }
-            }
-            None => {}
-        }
+        let faults = self.faults.take();
         for i in 0..N {
-            let _ = run(
-                "ip",
-                &["-n", &self.hub, "link", "set", &self.hub_if[i], "up"],
+            let (ns, hub) = (self.ns(i).to_owned(), self.hub.clone());
+            let (n, h, s, t) = (
+                self.dev('n', i),
+                self.dev('h', i),
+                self.dev('s', i),
+                self.dev('t', i),
             );
+            match faults {
+                Some(Faults::Netem) => {
+                    let _ = cmd("tc", &format!("-n {ns} qdisc del dev {n} root"));
+                    let _ = cmd("tc", &format!("-n {hub} qdisc del dev {h} root"));
+                }
+                Some(Faults::Nftables) => {
+                    let _ = nft(&ns, "delete table netdev kzchaos\n");
+                    let _ = cmd("tc", &format!("-n {ns} qdisc del dev {s} root"));
+                }
+                None => {}
+            }
+            for dev in [h, t] {
+                let _ = cmd("ip", &format!("-n {hub} link set {dev} up"));
+            }
         }
     }
 }
 
 impl Drop for Net {
     fn drop(&mut self) {
-        for ns in self.ns.iter().chain([&self.hub]) {
+        for ns in &self.ns {
             let _ = run("ip", &["netns", "del", ns]);
         }
     }
@@ -325,7 +330,7 @@ struct Flapper {
 }
 
 impl Flapper {
-    fn start(hub: String, dev: String, seed: u64) -> Flapper {
+    fn start(hub: String, devs: [String; 2], seed: u64) -> Flapper {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -342,10 +347,14 @@ impl Flapper {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
-                let _ = run("ip", &["-n", &hub, "link", "set", &dev, "down"]);
+                for dev in &devs {
+                    let _ = cmd("ip", &format!("-n {hub} link set {dev} down"));
+                }
                 flaps += 1;
                 pause(rng.random_range(1000..6000));
-                let _ = run("ip", &["-n", &hub, "link", "set", &dev, "up"]);
+                for dev in &devs {
+                    let _ = cmd("ip", &format!("-n {hub} link set {dev} up"));
+                }
             }
             flaps
         });
@@ -409,7 +418,7 @@ impl Slot {
         self.acked_at_start = self.acked_ids().len();
         let dir = self.dir.display().to_string();
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &net.ns[i]]);
+        cmd.args(["netns", "exec", net.ns(i)]);
         if self.writes() {
             cmd.arg(lab_bin()).args(["node", "--dir", &dir]);
             for (k, v) in [
@@ -503,8 +512,9 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
     };
     if how == Faults::Nftables {
         skip(
-            "chaos_netns: no netem in this kernel (sch_netem): delay, jitter and reordering not \
-             applied; loss and duplication by nftables, one link slowed by tbf",
+            "chaos_netns: no netem in this kernel (sch_netem): no fixed delay or jitter; loss, \
+             duplication, and delay and reordering under bursts (a slow second path) by nftables \
+             and tbf instead",
         );
     }
     let seed = std::env::var("KAZASHI_CHAOS_SEED")
@@ -579,7 +589,11 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
     for line in &said {
         println!("chaos_netns: {line}");
     }
-    let mut flapper = Flapper::start(net.hub.clone(), net.hub_if[FLAPPING].clone(), seed ^ 0xf1a9);
+    let mut flapper = Flapper::start(
+        net.hub.clone(),
+        [net.dev('h', FLAPPING), net.dev('t', FLAPPING)],
+        seed ^ 0xf1a9,
+    );
     let faults_from = Instant::now();
     let mut kills = 0;
     while faults_from.elapsed() < KILLS_UNTIL {
@@ -621,6 +635,11 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
     let left = FAULTS.saturating_sub(faults_from.elapsed());
     std::thread::sleep(left);
     let flaps = flapper.stop();
+    if how == Faults::Nftables {
+        for line in net.slow_paths() {
+            println!("chaos_netns: {line}");
+        }
+    }
 
     // The heal: every fault taken away, the link up; every laptop must then agree.
     net.heal();
