@@ -11,7 +11,7 @@ use kazashi_tests::card_rig::skip;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCREENS: usize = 15;
+const SCREENS: usize = 16;
 /// Share of pixels that may differ from the snapshot.
 const TOLERANCE: f64 = 0.04;
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 
 /// The screens, in order. Each is photographed after the step of the same index.
-pub const SCREENS: [&str; 15] = [
+pub const SCREENS: [&str; 16] = [
     "01-launcher",
     "02-lock",
     "03-reception",
@@ -32,6 +32,7 @@ pub const SCREENS: [&str; 15] = [
     "13-reconcile",
     "20-resolve",
     "21-unconfirmed",
+    "22-token",
 ];
 
 /// Frames to let a screen settle (layout, fonts) before it is photographed.
@@ -132,6 +133,13 @@ impl Tour {
             *station = Some(s);
             return Ok(());
         }
+        if name == "22-token" {
+            let mut s = self.open(DemoKind::Shelter, false)?;
+            login(&mut s, "uketsuke", Role::Reception)?;
+            token_tap(&mut s)?;
+            *station = Some(s);
+            return Ok(());
+        }
         if name == "20-resolve" {
             let mut s = self.open(DemoKind::Shelter, false)?;
             login(&mut s, "sekinin", Role::Lead)?;
@@ -174,6 +182,25 @@ impl Tour {
         }
         Ok(())
     }
+}
+
+/// A transport IC card (its IDm) registered to roster entry 60 earlier, tapped again: the
+/// household found by the card, with the notice that it is not proof of identity.
+fn token_tap(s: &mut Station<SystemClock>) -> Result<(), String> {
+    const IDM: [u8; 8] = [0x01, 0x2E, 0x4C, 0xD3, 0x5A, 0x19, 0x77, 0x08];
+    let err = |e: kazashi_node::token::TokenError| e.to_string();
+    s.host().with(|n| {
+        let id = kazashi_node::token::TokenId::from_reader(&IDM).map_err(err)?;
+        let key = n.token_key(&id).map_err(err)?;
+        let who = n.station().roster().entries().get(60).map(|e| e.person);
+        let who = who.ok_or("the demo roster is short")?;
+        let op = OperatorId::new("uketsuke").map_err(|e| e.to_string())?;
+        let person = kazashi_domain::ids::PersonRef::Roster(who);
+        n.bind_token(op, key, person).map_err(err).map(|_| ())
+    })?;
+    let card = kazashi_sim::card::VirtualCard::new(kazashi_sim::card::CardSpec::uid_only(&IDM));
+    s.tap(Box::new(card));
+    Ok(())
 }
 
 fn login(s: &mut Station<SystemClock>, who: &str, role: Role) -> Result<(), String> {
