@@ -783,10 +783,11 @@ impl MatchIndex {
         if let Some(b) = f.birth {
             entries.extend(store.born_on(b));
         }
-        // The keys without a date: the name as written and swapped.
+        // The keys without a date: the name as written and swapped. A name's key is its folded
+        // tokens run together; settled, that is `fold` of the name, which the store indexes.
         for n in std::iter::once(f.name.clone()).chain(swapped(&f.name_tokens)) {
             if !n.is_empty() {
-                entries.extend(store.name_holds(&n, STORE_NAME_CAP));
+                entries.extend(store.named(&crate::normalize::settle(n), STORE_NAME_CAP));
             }
         }
         entries.sort_unstable_by_key(|e| e.person);

@@ -420,9 +420,9 @@ pub trait RosterStore: Send + Sync + std::fmt::Debug {
     fn household(&self, h: &HouseholdId) -> Vec<Arc<RosterEntry>>;
     /// Everyone born on `date`, in person-id order (the fuzzy matcher's dated candidates).
     fn born_on(&self, date: CivilDate) -> Vec<Arc<RosterEntry>>;
-    /// Entries whose folded name holds `folded` (the matcher's candidates without a date), in
-    /// person-id order, at most `limit`.
-    fn name_holds(&self, folded: &str, limit: usize) -> Vec<Arc<RosterEntry>>;
+    /// Entries whose whole name, folded ([`crate::normalize::fold`]), is `folded` (the
+    /// matcher's candidates without a date), in person-id order, at most `limit`.
+    fn named(&self, folded: &str, limit: usize) -> Vec<Arc<RosterEntry>>;
     /// Staff search (kana, kanji, a birth date, an address word), at most `limit`.
     fn search(&self, query: &str, limit: usize) -> Vec<PersonId>;
     /// Every entry in person-id order, streamed (for exports and serving the roster); `false`

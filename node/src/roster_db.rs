@@ -4,9 +4,9 @@
 //!
 //! **Files and tables.**
 //! - `<file>` — `meta` (kind, hash, count, the SHA-256 of the source file, the layout version
-//!   (`layout` = 8: `by_household` added, so a station can answer from disk; 7 — entries carry
-//!   the 支援措置 flag — is still read, loaded into memory whole; 6 added names folded with the
-//!   Unihan + MJ variant table) and a random import id); `person`, one row per entry in person-id order
+//!   (`layout` = 9: `by_name` added; 8 added `by_household` — with both a station can answer
+//!   from disk; 7 and 8 are still read, loaded into memory whole; 7: entries carry the 支援措置
+//!   flag; 6 added names folded with the Unihan + MJ variant table) and a random import id); `person`, one row per entry in person-id order
 //!   (`rid` is the position): the birth date and the entry itself (postcard); and the
 //!   exact-key lookup tables, each a
 //!   `WITHOUT ROWID` B-tree: `by_id` (宛名番号 → rid), `by_list` (名簿番号 → rid, voters
@@ -14,8 +14,9 @@
 //!   deltas, keyed by (date, first rid)) and `by_household` (世帯番号 → postings, alike).
 //! - `<file>.text` — `meta` (the same import id); `person_fts`, FTS5 with the trigram
 //!   tokenizer over the folded name and reading, contentless, for substring search of three or
-//!   more characters; and `by_text` (postings like `by_birth`, keyed by the first two characters of every
-//!   folded name and reading, for words shorter than a trigram: 佐藤, 林). Opened attached as schema `text`.
+//!   more characters; `by_text` (postings like `by_birth`, keyed by the first two characters of every
+//!   folded name and reading, for words shorter than a trigram: 佐藤, 林); and `by_name` (the whole
+//!   folded name → postings: the fuzzy matcher's candidates without a date). Opened attached as schema `text`.
 //!
 //! **Writes.** An import builds new files beside the target (`<file>.part`,
 //! `<file>.part.text`) with journaling off, one writer thread per file, and renames them into
@@ -232,9 +233,9 @@ fn read_postings(first: i64, blob: &[u8], out: &mut Vec<i64>) -> Result<(), Rost
 }
 
 /// The layout this code writes (see the module's table list).
-const LAYOUT: u32 = 8;
-/// The oldest layout it still reads: 7 has no `by_household`, so such a store is loaded into
-/// memory whole ([`RosterDb::load`]), never answered from disk.
+const LAYOUT: u32 = 9;
+/// The oldest layout it still reads: 7 has no `by_household` and 8 no `by_name`, so such a
+/// store is loaded into memory whole ([`RosterDb::load`]), never answered from disk.
 const LAYOUT_READ: u32 = 7;
 
 /// The text index file beside a store: `<file>.text`.
@@ -381,6 +382,8 @@ fn write_text(
              name, kana, content='', detail=none, tokenize='trigram'
          );
          CREATE TABLE by_text (k TEXT, first INTEGER, rids BLOB NOT NULL,
+                               PRIMARY KEY (k, first)) WITHOUT ROWID;
+         CREATE TABLE by_name (k TEXT, first INTEGER, rids BLOB NOT NULL,
                                PRIMARY KEY (k, first)) WITHOUT ROWID;",
     )?;
     // FTS5 flushes its in-memory index to a new segment whenever it outgrows this (1 MB by
@@ -411,6 +414,32 @@ fn write_text(
     let mut text: Vec<(&str, Vec<i64>)> = text.into_iter().collect();
     text.sort_unstable_by_key(|(k, _)| *k);
     postings(&tx, "by_text", text.iter().map(|(k, r)| (k, r.as_slice())))?;
+    drop(text);
+    // The whole folded name → its bearers (the matcher's candidates without a date), from one
+    // sorted list of (name, rid) rather than a list per name.
+    let mut names: Vec<(&str, i64)> = (0..)
+        .zip(folded)
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
+    names.sort_unstable();
+    let mut st = tx.prepare("INSERT INTO by_name (k, first, rids) VALUES (?1, ?2, ?3)")?;
+    let mut blob = Vec::new();
+    for group in names.chunk_by(|a, b| a.0 == b.0) {
+        for chunk in group.chunks(POSTINGS_PER_ROW) {
+            let Some(&(k, first)) = chunk.first() else {
+                continue;
+            };
+            blob.clear();
+            let mut prev = first;
+            for &(_, r) in chunk {
+                kazashi_sync::wire::put_varint(&mut blob, u64::try_from(r - prev).unwrap_or(0));
+                prev = r;
+            }
+            st.execute(params![k, first, blob])?;
+        }
+    }
+    drop(st);
+    drop(names);
     write_meta(&tx, meta)?;
     tx.commit()?;
     Ok(())
@@ -606,9 +635,9 @@ impl RosterDb {
         &self.conn
     }
 
-    /// Whether the store has every table a roster answered from disk needs (layout 8 on).
+    /// Whether the store has every table a roster answered from disk needs (layout 9 on).
     pub fn answers_from_disk(&self) -> bool {
-        self.layout >= 8
+        self.layout >= 9
     }
 
     pub fn kind(&self) -> RosterKind {
@@ -837,29 +866,17 @@ impl RosterDb {
         self.entries_at(&rids)
     }
 
-    /// Entries whose folded name holds `folded` (already folded), in person-id order, at most
-    /// `limit`: through the trigram index, or the two-character prefix table for a shorter one.
-    pub fn name_holds(
-        &self,
-        folded: &str,
-        limit: usize,
-    ) -> Result<Vec<RosterEntry>, RosterDbError> {
-        let cap = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rids = if folded.chars().count() >= 3 {
-            self.trigram_rids(&[folded.to_owned()], cap)?
-        } else if folded.is_empty() {
-            Vec::new()
-        } else {
-            let mut ids = self.postings_rids(
-                "SELECT first, rids FROM text.by_text WHERE k >= ?1 AND k < ?2 ORDER BY k, first",
-                params![folded, prefix_end(folded)],
-                cap.saturating_mul(2),
-            )?;
-            ids.sort_unstable();
-            ids.dedup();
-            ids.truncate(limit);
-            ids
-        };
+    /// The entries whose whole folded name ([`fold`]) is `folded`, in person-id order, at most
+    /// `limit` (layout 9 on; empty before).
+    pub fn named(&self, folded: &str, limit: usize) -> Result<Vec<RosterEntry>, RosterDbError> {
+        if !self.answers_from_disk() || folded.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rids = self.postings_rids(
+            "SELECT first, rids FROM text.by_name WHERE k = ?1 ORDER BY first",
+            params![folded],
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        )?;
         self.entries_at(&rids)
     }
 

@@ -24,7 +24,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Rosters of at least this many entries are answered from disk when the store allows it
-/// (layout 8 on); smaller ones are loaded into memory, as they always were.
+/// (layout 9 on); smaller ones are loaded into memory, as they always were.
 pub const ON_DISK_FROM: u64 = 200_000;
 
 /// Cached persons (by 宛名番号; a 名簿番号 lookup caches its person too).
@@ -185,9 +185,9 @@ impl RosterStore for StoreRoster {
         born
     }
 
-    fn name_holds(&self, folded: &str, limit: usize) -> Vec<Arc<RosterEntry>> {
+    fn named(&self, folded: &str, limit: usize) -> Vec<Arc<RosterEntry>> {
         let mut g = self.lock();
-        let read = g.db.name_holds(folded, limit);
+        let read = g.db.named(folded, limit);
         let entries = g.or(read, Vec::new());
         entries.into_iter().map(Arc::new).collect()
     }

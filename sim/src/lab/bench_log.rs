@@ -9,7 +9,9 @@
 //! - `cold_start`: `Node::open` in a fresh process (key derivation, reading and decoding the
 //!   event cache, folding N events) — and `cold_start_kdf`, the key derivation alone;
 //!   `rss_after_open`: that process's resident memory once open, and `rss_before_open`, the
-//!   same with only the roster loaded;
+//!   same with only the roster opened (`roster_open`: the roster store beside it, kept on disk
+//!   from `roster_lookup::ON_DISK_FROM` entries and then checked by streaming, as a station
+//!   opens it; `roster_on_disk` says which); `peak_rss_open`, the child's VmHWM;
 //! - `peak_rss`: the benchmark process's own peak (it holds three laptops' worth);
 //! - `one_event_sync`: a whole session (catalogs, the shard's Automerge sync, checks, storage)
 //!   bringing one new event from A to B, a laptop holding the other N;
@@ -137,6 +139,18 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     .map_err(|x| e(&x))?;
     a.bulk_load(sealed).map_err(|x| e(&x))?;
     a.store().checkpoint().map_err(|x| e(&x))?;
+    // The roster store the cold-start child opens, as a station does.
+    drop(
+        kazashi_node::roster_db::RosterDb::create(
+            &dir.0.join(kazashi_node::enrolled::ROSTER_FILE),
+            PASS,
+            KdfParams::FAST_INSECURE,
+            (&m.roster).into(),
+            [0; 32],
+            &mut |_, _| {},
+        )
+        .map_err(|x| e(&x))?,
+    );
     emit(
         "log",
         "bytes_per_event",
@@ -202,8 +216,10 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     for metric in [
         "cold_start",
         "cold_start_kdf",
+        "roster_open",
         "rss_before_open",
         "rss_after_open",
+        "peak_rss_open",
     ] {
         let values: Vec<f64> = child_lines
             .iter()
@@ -214,11 +230,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
                     .and_then(|v| v.get("value").and_then(serde_json::Value::as_f64))
             })
             .collect();
-        let unit = if metric.starts_with("rss") {
-            "MiB"
-        } else {
-            "ms"
-        };
+        let unit = if metric.contains("rss") { "MiB" } else { "ms" };
         emit("log", metric, median(values), unit, n);
     }
     let mut a =
@@ -286,32 +298,59 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The child's side of the cold start: rebuild the roster, open the store, report.
+/// The child's side of the cold start: open the roster store beside the store (kept on disk
+/// from `roster_lookup::ON_DISK_FROM` entries, as `enrolled::open` does), open the store,
+/// report.
 fn child_open(args: &crate::bench::BenchArgs, path: &Path) -> Result<(), String> {
+    use kazashi_node::roster_db::RosterDb;
+    use kazashi_node::roster_lookup::{ON_DISK_FROM, StoreRoster};
     let e = |x: &dyn std::fmt::Display| x.to_string();
     let n = args.scale;
-    let (m, d) = crate::bench::town(n, args.seed, false)?;
-    let site = d
+    let dir = path.parent().ok_or("no folder")?;
+    let t = Instant::now();
+    let db =
+        RosterDb::open(&dir.join(kazashi_node::enrolled::ROSTER_FILE), PASS).map_err(|x| e(&x))?;
+    let today = kazashi_domain::CivilDate::new(2026, 9, 1).map_err(|x| e(&x))?;
+    let on_disk = db.len() >= ON_DISK_FROM && db.answers_from_disk();
+    let roster = Arc::new(if on_disk {
+        StoreRoster::roster(db, None).map_err(|x| e(&x))?
+    } else {
+        db.load(today, None).map_err(|x| e(&x))?
+    });
+    let roster_open = ms(t);
+    if let Some((rss, _)) = memory_mib() {
+        emit("log", "rss_before_open", rss, "MiB", n);
+    }
+    // The site: the store's manifest's first shelter.
+    let t = Instant::now();
+    let store = kazashi_node::Store::open(path, PASS).map_err(|x| e(&x))?;
+    let kdf = ms(t);
+    let manifest = store.manifest().map_err(|x| e(&x))?.ok_or("no manifest")?;
+    let site = kazashi_sync::SignedManifest::decode(&manifest)
+        .map_err(|x| e(&x))?
+        .deployment()
         .sites()
         .find(|s| s.is_shelter())
         .map(|s| s.id)
         .ok_or("no shelter")?;
-    let roster = Arc::new(m.roster);
-    drop(d);
-    if let Some((rss, _)) = memory_mib() {
-        emit("log", "rss_before_open", rss, "MiB", n);
-    }
-    let t = Instant::now();
-    drop(kazashi_node::Store::open(path, PASS).map_err(|x| e(&x))?);
-    let kdf = ms(t);
+    drop(store);
     let t = Instant::now();
     let node =
         Node::open(path, PASS, roster, site, ManualClock::new(START_MS)).map_err(|x| e(&x))?;
     let cold = ms(t);
     emit("log", "cold_start", cold, "ms", n);
     emit("log", "cold_start_kdf", kdf, "ms", n);
-    if let Some((rss, _)) = memory_mib() {
+    emit("log", "roster_open", roster_open, "ms", n);
+    emit(
+        "log",
+        "roster_on_disk",
+        f64::from(u8::from(on_disk)),
+        "bool",
+        n,
+    );
+    if let Some((rss, peak)) = memory_mib() {
         emit("log", "rss_after_open", rss, "MiB", n);
+        emit("log", "peak_rss_open", peak, "MiB", n);
     }
     drop(node);
     Ok(())

@@ -1,0 +1,254 @@
+//! `kazashi-lab bench station --scale N`: a station opened the product's way
+//! (`enrolled::open`) on an N-person roster store and N/10 merged events (10 M people and 1 M
+//! events at `--scale 10000000`), measured in fresh child processes so that the town and the
+//! events generated here do not count:
+//!
+//! - `ready`: from the open call to a station that answers — the roster store opened and
+//!   checked against the pin (streamed for a roster kept on disk, loaded whole below
+//!   `roster_lookup::ON_DISK_FROM`), the events loaded, the match index built; `detector_full`:
+//!   the first alerts call after (the detector over every event);
+//! - `card_to_household`: a card's basic four → matched to the roster → the household's members
+//!   with who they are and where they stay (the node's side of the reception screen, no frame
+//!   drawn) (p50/p99);
+//! - `search_name`: staff name searches (a full name, a reading, a family name with a 和暦 birth
+//!   date, two characters), 20 hits at most (p50/p99);
+//! - `peak_rss`: the child's VmHWM after all of the above; `roster_on_disk` 1 when the roster
+//!   was answered from disk.
+//!
+//! Each child's lines are printed as they came (`"run"`: 0, 1, …), then the medians. The stores
+//! live under `KAZASHI_BENCH_DIR` when set (kept), else the system's temporary directory.
+
+use crate::bench::{emit, emit_percentiles, median, memory_mib, ms};
+use crate::bench_log::TempDir;
+use kazashi_domain::PersonRef;
+use kazashi_node::card::BasicFour;
+use kazashi_node::enrolled::{Folder, META_SITE, ROSTER_FILE, STORE_FILE, open};
+use kazashi_node::reception::BasicFourMatch;
+use kazashi_node::roster_db::{RosterDb, sha256};
+use kazashi_node::{KdfParams, ManualClock, Node};
+use kazashi_sim::population::shelter_operation;
+use kazashi_sim::workload::START_MS;
+use kazashi_sync::DeviceKey;
+use rand::{RngExt, SeedableRng};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+const PASS: &str = "bench passphrase";
+const SAMPLE: &str = "sample.txt";
+
+pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
+    let n = args.scale;
+    if !(1000..=20_000_000).contains(&n) {
+        return Err("--scale (roster persons) must be between 1000 and 20000000".into());
+    }
+    if let Some(dir) = &args.child_open {
+        return child(n, dir);
+    }
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let dir = TempDir::for_bench("station")?;
+    let clock = ManualClock::new(START_MS + 7 * 24 * 3600 * 1000);
+    {
+        let events_n = (n / 10).max(1000);
+        let m = crate::bench::town_of_people(n, args.seed)?;
+        let d = shelter_operation(&m, (events_n / 20_000).clamp(5, 500)).map_err(|x| e(&x))?;
+        let (fleet, sealed) = crate::bench_log::signed_week(&m, &d, events_n, args.seed)?;
+        let site = d
+            .sites()
+            .find(|s| s.is_shelter())
+            .map(|s| s.id)
+            .ok_or("no shelter")?;
+        let key = fleet.nth_key(&site, 0).ok_or("no key")?;
+        let t = Instant::now();
+        let db = RosterDb::create(
+            &dir.0.join(ROSTER_FILE),
+            PASS,
+            KdfParams::FAST_INSECURE,
+            (&m.roster).into(),
+            sha256(b"bench"),
+            &mut |_, _| {},
+        )
+        .map_err(|x| e(&x))?;
+        emit("station", "roster_store_write", ms(t), "ms", n);
+        drop(db);
+        // The persons sampled (ids only; the child reads their entries itself).
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+        let entries = m.roster.entries();
+        let ids: Vec<String> = (0..200)
+            .filter_map(|_| entries.get(rng.random_range(0..entries.len().max(1))))
+            .map(|x| x.person.to_string())
+            .collect();
+        std::fs::write(dir.0.join(SAMPLE), ids.join("\n")).map_err(|x| e(&x))?;
+        let roster = Arc::new(m.roster.clone());
+        drop(m);
+        let mut node = Node::create(
+            &dir.0.join(STORE_FILE),
+            PASS,
+            KdfParams::FAST_INSECURE,
+            DeviceKey::from_seed(key.secret_bytes()),
+            &fleet.manifest,
+            roster,
+            site,
+            clock.clone(),
+        )
+        .map_err(|x| e(&x))?;
+        node.set_setting(META_SITE, site.as_str().as_bytes())
+            .map_err(|x| e(&x))?;
+        node.bulk_load(sealed).map_err(|x| e(&x))?;
+        node.store().checkpoint().map_err(|x| e(&x))?;
+        emit(
+            "station",
+            "merged_events",
+            node.state().len() as f64,
+            "events",
+            n,
+        );
+    }
+    let mut lines = Vec::new();
+    for run in 0..args.runs.clamp(1, 5) {
+        let exe = std::env::current_exe().map_err(|x| e(&x))?;
+        let out = std::process::Command::new(exe)
+            .args(["bench", "station", "--scale", &n.to_string()])
+            .arg("--child-open")
+            .arg(&dir.0)
+            .output()
+            .map_err(|x| e(&x))?;
+        if !out.status.success() {
+            return Err(format!(
+                "station child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for l in text.lines() {
+            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(l) {
+                v["run"] = serde_json::json!(run);
+                println!("{v}");
+            }
+        }
+        lines.push(text);
+    }
+    for (metric, unit) in [
+        ("ready", "ms"),
+        ("detector_full", "ms"),
+        ("card_to_household_p99", "ms"),
+        ("search_name_p99", "ms"),
+        ("peak_rss", "MiB"),
+    ] {
+        let values: Vec<f64> = lines
+            .iter()
+            .filter_map(|out| {
+                out.lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find(|v| v.get("metric").and_then(|m| m.as_str()) == Some(metric))
+                    .and_then(|v| v.get("value").and_then(serde_json::Value::as_f64))
+            })
+            .collect();
+        emit(
+            "station",
+            &format!("{metric}_median"),
+            median(values),
+            unit,
+            n,
+        );
+    }
+    Ok(())
+}
+
+/// The child: open the enrolled folder in `dir`, as the product does, and measure.
+fn child(n: usize, dir: &Path) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let clock = ManualClock::new(START_MS + 7 * 24 * 3600 * 1000 + 60_000);
+    let t = Instant::now();
+    let (mut node, roster) = open(&Folder::new(dir), PASS, PASS, clock).map_err(|x| e(&x))?;
+    let opened = ms(t);
+    node.matcher();
+    let ready = ms(t);
+    emit("station", "open", opened, "ms", n);
+    emit("station", "ready", ready, "ms", n);
+    if let Some((_, peak)) = memory_mib() {
+        emit("station", "rss_ready", peak, "MiB", n);
+    }
+    // The detector over every event (built on the first alerts call, off the reception path).
+    let t = Instant::now();
+    let alerts = node.alerts().len();
+    emit("station", "detector_full", ms(t), "ms", n);
+    emit("station", "alerts", alerts as f64, "alerts", n);
+    emit(
+        "station",
+        "roster_on_disk",
+        f64::from(u8::from(roster.store().is_some())),
+        "bool",
+        n,
+    );
+    // The sampled entries, read through a second connection (not the station's caches).
+    let side = RosterDb::open(&dir.join(ROSTER_FILE), PASS).map_err(|x| e(&x))?;
+    let ids = std::fs::read_to_string(dir.join(SAMPLE)).map_err(|x| e(&x))?;
+    let mut sample = Vec::new();
+    for id in ids.lines() {
+        let id = kazashi_domain::PersonId::new(id).map_err(|x| e(&x))?;
+        sample.extend(side.get(&id).map_err(|x| e(&x))?);
+    }
+    drop(side);
+    let mut to_household = Vec::new();
+    let mut misses = 0usize;
+    for s in &sample {
+        let four = BasicFour {
+            name: s.name.as_str().to_owned(),
+            address: s.address.as_str().to_owned(),
+            birth_date: s.birth_date,
+            sex: s.sex,
+        };
+        let t = Instant::now();
+        let BasicFourMatch::Strong(c) = node.match_basic_four(&four) else {
+            misses += 1;
+            continue;
+        };
+        let state = node.state();
+        let mut shown = 0usize;
+        if let Some(me) = roster.get(&c.person) {
+            for m in roster.household(&me.household) {
+                let p = PersonRef::Roster(m.person);
+                if state.dv_withheld(&p, &roster) {
+                    continue;
+                }
+                let who = state.identity(&p, &roster, None);
+                let stays = state.stays(&p, None);
+                shown += usize::from(who.is_some()) + std::hint::black_box(&stays).len();
+            }
+        }
+        std::hint::black_box(shown);
+        to_household.push(ms(t));
+    }
+    emit_percentiles("station", "card_to_household", &to_household, "ms", n);
+    emit(
+        "station",
+        "basic_four_not_strong",
+        misses as f64,
+        "cards",
+        n,
+    );
+    let mut search = Vec::new();
+    for (i, s) in sample.iter().enumerate() {
+        let family = |t: &str| t.split([' ', '　']).next().unwrap_or("").to_owned();
+        let q = match i % 4 {
+            0 => s.name.as_str().to_owned(),
+            1 => s.kana.as_str().to_owned(),
+            2 => format!(
+                "{} {}",
+                family(s.kana.as_str()),
+                kazashi_node::print::wareki(s.birth_date)
+            ),
+            _ => family(s.name.as_str()).chars().take(2).collect(),
+        };
+        let t = Instant::now();
+        let hits = node.search(&q, 20);
+        search.push(ms(t));
+        std::hint::black_box(hits);
+    }
+    emit_percentiles("station", "search_name", &search, "ms", n);
+    if let Some((_, peak)) = memory_mib() {
+        emit("station", "peak_rss", peak, "MiB", n);
+    }
+    Ok(())
+}
