@@ -20,7 +20,6 @@ mod bench_shard;
 mod bench_sim;
 mod bench_station;
 mod card_lab;
-mod chaos_cmd;
 mod demo;
 mod demo_window;
 mod drill_cmd;
