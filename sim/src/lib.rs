@@ -13,6 +13,7 @@
 )]
 
 pub mod card;
+pub mod chaos;
 pub mod drill;
 pub mod fleet;
 pub mod hostile;

@@ -123,6 +123,18 @@ pub struct Shelter {
     /// Hours between status reports from each shelter (0: none).
     #[serde(default)]
     pub status_report_hours: f64,
+    /// Share of roster households' check-ins undone at the desk a few minutes later (a wrong
+    /// household picked); the household is then not in the shelter.
+    #[serde(default)]
+    pub undo: f64,
+    /// How much sooner than usual moves, outings and goings home come (delays times `pace`;
+    /// 1, the default, is a day's pace: a move two hours or more after arriving).
+    #[serde(default = "d_pace")]
+    pub pace: f64,
+}
+
+fn d_pace() -> f64 {
+    1.0
 }
 
 impl Shelter {
@@ -232,6 +244,47 @@ pub enum Fault {
         laptop: usize,
         minutes: i64,
     },
+    /// An asymmetric partition: from `from` until `until`, what the sites' laptops send to
+    /// laptops elsewhere is lost, while what those send them still arrives. A connection
+    /// stalls in the dead direction (a stream keeps order: nothing after a lost frame
+    /// arrives) until the far side gives the peer up as lost; no new one can be dialled.
+    OneWay {
+        sites: Vec<String>,
+        from: f64,
+        until: f64,
+    },
+    /// A laptop's clock jumps by `minutes` (forward or back) at `at`, while it runs, and stays
+    /// so (on top of any `clock_skew`).
+    ClockJump {
+        site: String,
+        #[serde(default)]
+        laptop: usize,
+        at: f64,
+        minutes: i64,
+    },
+    /// The administrator signs the next manifest version at `at` and hands it to this laptop
+    /// (it spreads from there): it revokes the laptops lost before `at` from that moment, and
+    /// enrols one spare laptop that never comes on line.
+    ManifestChange {
+        site: String,
+        #[serde(default)]
+        laptop: usize,
+        at: f64,
+    },
+}
+
+impl Fault {
+    /// The sites a fault names.
+    pub fn sites(&self) -> Vec<&String> {
+        match self {
+            Fault::Partition { sites, .. } | Fault::OneWay { sites, .. } => sites.iter().collect(),
+            Fault::Crash { site, .. }
+            | Fault::LostLaptop { site, .. }
+            | Fault::ClockSkew { site, .. }
+            | Fault::ClockJump { site, .. }
+            | Fault::ManifestChange { site, .. } => vec![site],
+        }
+    }
 }
 
 /// A car carrying USB bundles: at each stop it leaves the bundles it carries and takes the
@@ -387,10 +440,14 @@ impl Scenario {
                     ("move_on", sh.move_on),
                     ("go_home", sh.go_home),
                     ("outing", sh.outing),
+                    ("undo", sh.undo),
                 ] {
                     if !(0.0..=1.0).contains(&p) {
                         return bad(format!("shelter.{what} must be in [0, 1], not {p}"));
                     }
+                }
+                if !(sh.pace > 0.0 && sh.pace <= 1.0) {
+                    return bad(format!("shelter.pace must be in (0, 1], not {}", sh.pace));
                 }
                 if sh
                     .arrivals
@@ -442,6 +499,14 @@ impl Scenario {
                     }
                     (0.0, 0.0)
                 }
+                Fault::OneWay { from, until, .. } => (*from, *until),
+                Fault::ClockJump { at, minutes, .. } => {
+                    if minutes.abs() > 24 * 60 * 7 {
+                        return bad("clock_jump.minutes must be within a week".into());
+                    }
+                    (*at, *at)
+                }
+                Fault::ManifestChange { at, .. } => (*at, *at),
             };
             if !(from >= 0.0 && until >= from && until <= self.hours) {
                 return bad(format!(

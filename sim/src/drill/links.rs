@@ -14,7 +14,8 @@
 use super::{Engine, Job, Status, net};
 use crate::scenario::{Network, Transport};
 use kazashi_node::link::{
-    Action, Backoff, Ended, FRAME_HELLO, FRAME_SYNC, Hello, LinkConfig, Role, SyncLink,
+    Action, Backoff, Ended, FRAME_HELLO, FRAME_MANIFEST, FRAME_SYNC, Hello, LinkConfig, Role,
+    SyncLink,
 };
 use net::Delivery;
 
@@ -128,6 +129,8 @@ impl Engine {
         };
         la.status == Status::Up
             && lb.status == Status::Up
+            && !self.one_way_lost(a, b)
+            && !self.one_way_lost(b, a)
             && net::reachable(
                 &self.sc.faults,
                 &self.active,
@@ -145,7 +148,10 @@ impl Engine {
     /// Put a frame on the simulated network. The greeting travels as the connection's
     /// handshake does — reliably, once, and ahead of anything its sender says next — even on
     /// the datagram network, whose losses, duplicates and overtaking are meant for the sync
-    /// protocol's messages (a real connection's stream never does any of it).
+    /// protocol's messages (a real connection's stream never does any of it). A manifest
+    /// frame travels reliably too: the connection policy sends one once per connection and
+    /// version, trusting the stream (a chaos world lost one on the datagram network and the
+    /// new manifest never spread while the connections stayed up).
     fn send(&mut self, link: usize, from: u8, kind: u8, bytes: Vec<u8>) {
         let Some(k) = self.links.get_mut(link) else {
             return;
@@ -155,9 +161,19 @@ impl Engine {
         self.wire.bytes += bytes.len() as u64 + net::FRAME_OVERHEAD;
         let to = 1 - from;
         let id = conn.id;
+        let ends = k.ends;
+        if let (Some(&a), Some(&b)) = (ends.get(usize::from(from)), ends.get(usize::from(to)))
+            && self.frame_lost(id, from, a, b)
+        {
+            return;
+        }
+        let Some(conn) = self.links.get_mut(link).and_then(|k| k.conn.as_mut()) else {
+            return;
+        };
         let dir = usize::from(from);
         let last = conn.last.get(dir).copied().unwrap_or(0);
-        let times = if kind == FRAME_HELLO {
+        // The greeting and a manifest travel reliably on any network (see `send`'s doc).
+        let times = if kind == FRAME_HELLO || kind == FRAME_MANIFEST {
             let handshake = Network {
                 transport: Transport::Stream,
                 ..self.sc.network.clone()

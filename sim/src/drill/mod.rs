@@ -22,6 +22,7 @@
 //! and faults are replayed through the VxPollBook-style baseline ([`baseline`]).
 
 pub mod baseline;
+mod extra;
 mod links;
 pub mod net;
 pub mod report;
@@ -100,6 +101,9 @@ struct Laptop {
     links: Vec<usize>,
     /// To seal a copy of each event it writes, for the baseline's sizes.
     key: kazashi_sync::DeviceKey,
+    /// Its own clock if a `clock_jump` fault moves it (the run's clock plus `jump_ms`).
+    own_clock: Option<ManualClock>,
+    jump_ms: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +134,11 @@ enum Act {
     },
     PlantDouble,
     PlantVariant,
+    /// The desk undoes household `hh`'s check-in `target`.
+    Undo {
+        hh: usize,
+        target: EventId,
+    },
     Vote {
         voter: PersonId,
         site: usize,
@@ -317,6 +326,8 @@ pub struct Engine {
     carried: Vec<BTreeMap<usize, Vec<u8>>>,
     stats: RunStats,
     operator: OperatorId,
+    /// Checks beyond the drill's own, counted over the run (see [`extra`]).
+    extra: extra::Extra,
     _dir: tempfile::TempDir,
 }
 
@@ -407,6 +418,8 @@ impl Engine {
             *n += 1;
             let path = dir.path().join(format!("laptop-{i:04}.db"));
             let copy = kazashi_sync::DeviceKey::from_seed(key.secret_bytes());
+            let own_clock = extra::jumps(&sc.faults, site.as_str(), *n - 1)
+                .then(|| ManualClock::new(start));
             let node = Node::create(
                 &path,
                 PASSPHRASE,
@@ -416,7 +429,7 @@ impl Engine {
                 roster.clone(),
                 site,
                 SkewedClock {
-                    inner: clock.clone(),
+                    inner: own_clock.clone().unwrap_or_else(|| clock.clone()),
                     skew_ms,
                 },
             )
@@ -432,16 +445,12 @@ impl Engine {
                 status: Status::Up,
                 links: Vec::new(),
                 key: copy,
+                own_clock,
+                jump_ms: 0,
             });
         }
         for f in &sc.faults {
-            let names: Vec<&String> = match f {
-                Fault::Partition { sites, .. } => sites.iter().collect(),
-                Fault::Crash { site, .. }
-                | Fault::LostLaptop { site, .. }
-                | Fault::ClockSkew { site, .. } => vec![site],
-            };
-            for n in names {
+            for n in f.sites() {
                 if !sites.iter().any(|s| s.as_str() == n) {
                     return Err(DrillError::UnknownSite(n.clone()));
                 }
@@ -491,6 +500,7 @@ impl Engine {
             first_write: BTreeMap::new(),
             stats: RunStats::default(),
             operator,
+            extra: extra::Extra::new(&fleet.admin, &fleet.manifest),
             _dir: dir,
         };
         e.build_links();
@@ -581,7 +591,15 @@ impl Engine {
                     self.push(at_hours(start, *at), Job::FaultStart(i));
                     self.push(at_hours(start, *restart), Job::FaultEnd(i));
                 }
-                Fault::LostLaptop { at, .. } => self.push(at_hours(start, *at), Job::FaultStart(i)),
+                Fault::LostLaptop { at, .. }
+                | Fault::ClockJump { at, .. }
+                | Fault::ManifestChange { at, .. } => {
+                    self.push(at_hours(start, *at), Job::FaultStart(i))
+                }
+                Fault::OneWay { from, until, .. } => {
+                    self.push(at_hours(start, *from), Job::FaultStart(i));
+                    self.push(at_hours(start, *until), Job::FaultEnd(i));
+                }
                 Fault::ClockSkew { .. } => {}
             }
         }
@@ -1036,7 +1054,7 @@ impl Engine {
                     if let Some(s) = self.stays.get_mut(hh) {
                         s.moving = Some(to);
                     }
-                    let t = self.now + 30 * MINUTE + self.wrng.random_range(0..60 * MINUTE);
+                    let t = self.paced(30 * MINUTE, 60 * MINUTE);
                     self.push(
                         t,
                         Job::Act {
@@ -1091,7 +1109,7 @@ impl Engine {
                 // An outing nobody could write down did not happen: no retry.
                 let mut back = 0;
                 if self.household_write(hh, site, None, "outing", |e, members| {
-                    back = e.now + HOUR + e.wrng.random_range(0..3 * HOUR);
+                    back = e.paced(HOUR, 3 * HOUR);
                     EventBody::TemporaryLeave {
                         members,
                         kind: LeaveKind::Outing,
@@ -1144,6 +1162,7 @@ impl Engine {
             }
             Act::PlantDouble => self.plant_double(),
             Act::PlantVariant => self.plant_variant(),
+            Act::Undo { hh, target } => self.undo(hh, target, tries),
             Act::Vote {
                 voter,
                 site,
@@ -1277,10 +1296,13 @@ impl Engine {
             };
         }
         let in_shelter = matches!(body, EventBody::ShelterCheckIn { .. });
-        if let Err(e) = self.record(laptop, body) {
-            self.refused("check-in", &e);
-            return None;
-        }
+        let checked_in = match self.record(laptop, body) {
+            Ok(ev) => ev.id(),
+            Err(e) => {
+                self.refused("check-in", &e);
+                return None;
+            }
+        };
         self.stays.push(Stay {
             site,
             members,
@@ -1292,6 +1314,20 @@ impl Engine {
         if !in_shelter {
             return None;
         }
+        if sh.undo > 0.0 && self.wrng.random_bool(sh.undo.clamp(0.0, 1.0)) {
+            // A wrong household picked at the desk, undone a few minutes later.
+            let t = self.now + MINUTE + self.wrng.random_range(0..10 * MINUTE);
+            let act = Act::Undo {
+                hh: hh_ix,
+                target: checked_in,
+            };
+            self.push(t, Job::Act { act, tries: 0 });
+            // Nothing else befalls it (no planted case picks it) before the undo.
+            if let Some(st) = self.stays.get_mut(hh_ix) {
+                st.frozen = true;
+            }
+            return None;
+        }
         let r: f64 = self.wrng.random_range(0.0..1.0);
         if r < sh.move_on && sites.len() > 1 {
             let to = sites
@@ -1299,7 +1335,7 @@ impl Engine {
                 .copied()
                 .unwrap_or(site);
             if to != site {
-                let t = self.now + 2 * HOUR + self.wrng.random_range(0..22 * HOUR);
+                let t = self.paced(2 * HOUR, 22 * HOUR);
                 self.push(
                     t,
                     Job::Act {
@@ -1309,7 +1345,7 @@ impl Engine {
                 );
             }
         } else if r < sh.move_on + sh.go_home {
-            let t = self.now + 4 * HOUR + self.wrng.random_range(0..32 * HOUR);
+            let t = self.paced(4 * HOUR, 32 * HOUR);
             self.push(
                 t,
                 Job::Act {
@@ -1318,7 +1354,7 @@ impl Engine {
                 },
             );
         } else if r < sh.move_on + sh.go_home + sh.outing {
-            let t = self.now + HOUR + self.wrng.random_range(0..8 * HOUR);
+            let t = self.paced(HOUR, 8 * HOUR);
             self.push(
                 t,
                 Job::Act {
@@ -1558,7 +1594,7 @@ impl Engine {
                 self.roster.clone(),
                 l.site,
                 SkewedClock {
-                    inner: self.clock.clone(),
+                    inner: l.own_clock.clone().unwrap_or_else(|| self.clock.clone()),
                     skew_ms: l.skew_ms,
                 },
             )
@@ -1567,8 +1603,12 @@ impl Engine {
                 .map_err(|e| DrillError::Node(l.label.clone(), e))?;
             self.stats.node_steps += 1;
             l.node = Some(node);
+            l.status = Status::Up;
+            self.check_restart(laptop);
         }
-        l.status = Status::Up;
+        if let Some(l) = self.laptops.get_mut(laptop) {
+            l.status = Status::Up;
+        }
         self.links_up(laptop);
         self.track.set_up(laptop, true, self.now);
         self.trace.push((self.now, Trace::Up(laptop)));
@@ -1626,6 +1666,9 @@ impl Engine {
                 }
             }
             Fault::ClockSkew { .. } => {}
+            Fault::OneWay { .. } | Fault::ClockJump { .. } | Fault::ManifestChange { .. } => {
+                self.extra_fault(&f, starting)
+            }
         }
         Ok(())
     }
@@ -1782,9 +1825,9 @@ impl Engine {
                 // let the mesh settle.
                 final_started = true;
                 self.now = self.now.max(self.end);
-                self.clock.set(self.now);
+                self.set_clocks();
                 self.final_heal()?;
-                if self.track.unconverged() == 0 {
+                if self.settled() {
                     break;
                 }
             }
@@ -1803,7 +1846,7 @@ impl Engine {
                 }
             }
             self.now = entry.t.max(self.now);
-            self.clock.set(self.now);
+            self.set_clocks();
             self.stats.jobs += 1;
             let kind = match &entry.job {
                 Job::Deliver { .. } => 0,
@@ -1845,7 +1888,7 @@ impl Engine {
             if let (Some(t0), Some(slot)) = (t0, spent.get_mut(kind)) {
                 *slot += t0.elapsed().as_secs_f64();
             }
-            if final_started && self.track.unconverged() == 0 {
+            if final_started && self.settled() {
                 break;
             }
         }
@@ -1917,8 +1960,16 @@ impl Engine {
         };
         let mut recall_min: Option<f64> = None;
         let mut exact_recall_min: Option<f64> = None;
+        // A planted case whose evidence died with a lost laptop cannot be found anywhere.
         let recorded: Vec<usize> = (0..self.planted.len())
-            .filter(|&p| self.planted.get(p).is_some_and(|x| x.recorded_at.is_some()))
+            .filter(|&p| {
+                self.planted.get(p).is_some_and(|x| {
+                    x.recorded_at.is_some()
+                        && !x.evidence.iter().any(|id| {
+                            self.ids.get(id).is_some_and(|e| with_laptop.contains(e))
+                        })
+                })
+            })
             .collect();
         let hq = self.hq().unwrap_or(0);
         for l in 0..self.laptops.len() {
@@ -2000,6 +2051,7 @@ impl Engine {
                 }),
             })
             .collect();
+        let extra = self.end_checks(&with_laptop);
         let kazashi = SyncFigures::from_tracker(&self.track, self.wire);
         let baseline = if self.sc.baseline {
             let mut b = baseline::Baseline::new(
@@ -2053,6 +2105,16 @@ impl Engine {
                 events_lost: lost.len(),
                 events_gone_with_lost_laptops: with_laptop.len(),
                 exact_id_recall: exact_recall_min,
+                distinct_alert_sets: extra.alert_sets,
+                lost_at_restart: self.extra.lost_at_restart,
+                hq_count_error_at_end: extra.hq_error,
+                distinct_manifest_versions: extra.manifest_versions,
+                errors: self
+                    .refusals
+                    .iter()
+                    .filter(|(k, _)| k.ends_with("laptop error"))
+                    .map(|(_, n)| *n)
+                    .sum(),
             },
         };
         Ok((report, self.stats))

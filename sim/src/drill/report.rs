@@ -123,6 +123,17 @@ pub struct Invariants {
     /// Events written on a lost laptop and never passed on (lost with it, as expected).
     pub events_gone_with_lost_laptops: usize,
     pub exact_id_recall: Option<f64>,
+    /// Distinct sets of alerts (by id) among the laptops up at the end: 1 when they agree.
+    pub distinct_alert_sets: usize,
+    /// Events a laptop held when it crashed and lacked when it was opened again.
+    pub lost_at_restart: usize,
+    /// Sum over sites of |command center − truth| after the final heal, the truth being the
+    /// fold of every event written, less those gone with a lost laptop.
+    pub hq_count_error_at_end: u32,
+    /// Distinct manifest versions among the laptops up at the end.
+    pub distinct_manifest_versions: usize,
+    /// Laptop errors on a write or a sync step (none is expected, whatever the faults).
+    pub errors: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -166,6 +177,33 @@ impl Report {
             && r < 1.0
         {
             v.push(format!("exact-id recall {:.1} % < 100 %", r * 100.0));
+        }
+        if i.distinct_alert_sets > 1 {
+            v.push(format!(
+                "laptops show different alerts: {} distinct sets",
+                i.distinct_alert_sets
+            ));
+        }
+        if i.lost_at_restart > 0 {
+            v.push(format!(
+                "{} events held before a crash were missing after the restart",
+                i.lost_at_restart
+            ));
+        }
+        if i.hq_count_error_at_end > 0 {
+            v.push(format!(
+                "the command center's counts are off the truth by {} after the final heal",
+                i.hq_count_error_at_end
+            ));
+        }
+        if i.distinct_manifest_versions > 1 {
+            v.push(format!(
+                "laptops hold {} different manifest versions",
+                i.distinct_manifest_versions
+            ));
+        }
+        if i.errors > 0 {
+            v.push(format!("{} laptop errors", i.errors));
         }
         v
     }

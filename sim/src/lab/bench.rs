@@ -41,9 +41,10 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "manifest" => crate::bench_manifest::run(args),
         "hostile" => crate::bench_hostile::run(args),
         "match" => crate::bench_match::run(args),
+        "chaos" => crate::bench_chaos::run(args),
         "station" => crate::bench_station::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim, enrol, manifest, match, station, hostile"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim, enrol, manifest, match, station, hostile, chaos"
         )),
     }
 }

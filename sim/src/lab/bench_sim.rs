@@ -44,6 +44,8 @@ fn scenario(nodes: usize, seed: u64) -> Scenario {
             double_registrations: 0,
             variant_walk_ins: 0,
             status_report_hours: 0.0,
+            undo: 0.0,
+            pace: 1.0,
         }),
         election: None,
         faults: Vec::new(),

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_card;
+mod bench_chaos;
 mod bench_command;
 mod bench_detector;
 mod bench_enrol;
@@ -20,6 +21,7 @@ mod bench_shard;
 mod bench_sim;
 mod bench_station;
 mod card_lab;
+mod chaos_cmd;
 mod demo;
 mod demo_window;
 mod drill_cmd;
@@ -68,6 +70,9 @@ enum Command {
     /// A drill on the simulator: the real node code under a scenario's arrivals, votes and
     /// faults on simulated time; writes a report with charts.
     Drill(drill_cmd::DrillArgs),
+    /// Random worlds through the drill simulator, checked after the final heal; failing
+    /// worlds are shrunk and kept as scenario files.
+    Chaos(chaos_cmd::ChaosArgs),
     /// Run a benchmark and print one JSON object per line.
     Bench(bench::BenchArgs),
     /// Virtual cards on a virtual reader (vsmartcard's vpcd).
@@ -86,6 +91,7 @@ fn main() -> ExitCode {
         None => demo::run(&demo::DemoArgs::default(), cli.lang),
         Some(Command::Demo(args)) => demo::run(&args, cli.lang),
         Some(Command::Drill(args)) => drill_cmd::run(&args),
+        Some(Command::Chaos(args)) => chaos_cmd::run(&args),
         Some(Command::Bench(args)) => bench::run(&args),
         Some(Command::Card(args)) => card_lab::run(&args),
         Some(Command::EnrolDrill(args)) => fleet_cmd::enrol(&args),
