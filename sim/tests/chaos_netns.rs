@@ -648,19 +648,47 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
         "chaos_netns: healed after {:.1?} of faults ({kills} kills, the link of laptop {FLAPPING} down {flaps} times)",
         faults_from.elapsed()
     );
-    let converged = || {
+    // Every writer done, every laptop showing the same digest over as many events as were
+    // acknowledged (or more: some written just before a kill were never acknowledged), and so
+    // for longer than three status periods (a status line is up to 200 ms old).
+    let agree = || {
         let d = slots[0].laptop().digest();
-        !d.is_empty()
+        let acked: usize = slots.iter().map(|s| s.acked_ids().len()).sum();
+        let events = slots[0].laptop().events();
+        (!d.is_empty()
             && slots.iter().all(|s| s.done_writing())
-            && slots.iter().all(|s| s.laptop().digest() == d)
+            && events >= acked as u64
             && slots
                 .iter()
-                .all(|s| s.laptop().events() == slots[0].laptop().events())
+                .all(|s| s.laptop().digest() == d && s.laptop().events() == events))
+        .then_some(d)
     };
-    while !converged() && healed.elapsed() < HEAL_LIMIT {
+    let mut since: Option<(String, Instant)> = None;
+    let mut converged = || {
+        since = match (agree(), since.take()) {
+            (Some(d), Some((was, t))) if d == was => Some((was, t)),
+            (Some(d), _) => Some((d, Instant::now())),
+            (None, _) => None,
+        };
+        since
+            .as_ref()
+            .is_some_and(|(_, t)| t.elapsed() >= Duration::from_millis(700))
+    };
+    // When the last writer wrote its last check-in (seen to the 100 ms).
+    let mut written = None;
+    let mut done = false;
+    while healed.elapsed() < HEAL_LIMIT {
+        if converged() {
+            done = true;
+            break;
+        }
+        if written.is_none() && slots.iter().all(|s| s.done_writing()) {
+            written = Some(Instant::now());
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    if !converged() {
+    let written = written.unwrap_or_else(Instant::now);
+    if !done {
         for s in &slots {
             println!(
                 "laptop {}: {} events, digest {}, acked {} (from {}), peers {}",
@@ -675,6 +703,7 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
         panic!("the five laptops did not converge within {HEAL_LIMIT:?} of the heal (seed {seed})");
     }
     let took = healed.elapsed();
+    let settled = written.elapsed();
     let events = slots[0].laptop().events();
     let digest = slots[0].laptop().digest();
 
@@ -711,8 +740,10 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
         "the writers wrote {acked} check-ins"
     );
     println!(
-        "chaos_netns: converged {took:.1?} after the heal: all 5 show digest {}… over {events} events; \
-         the {acked} acknowledged ids are in every folder (seed {seed}, {:.1?} in all)",
+        "chaos_netns: converged {took:.1?} after the heal ({:.1?} after the last check-in was \
+         written): all 5 show digest {}… over {events} events; the {acked} acknowledged ids are in \
+         every folder (seed {seed}, {:.1?} in all)",
+        settled,
         &digest[..12],
         t0.elapsed()
     );
