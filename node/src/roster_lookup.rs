@@ -29,8 +29,11 @@ pub const ON_DISK_FROM: u64 = 200_000;
 
 /// Cached persons (by 宛名番号; a 名簿番号 lookup caches its person too).
 const PERSONS: usize = 65_536;
-/// Cached households and birth dates.
+/// Cached households.
 const GROUPS: usize = 8_192;
+/// Cached birth dates: about 270 people share one in ten million, so the cache is bounded by
+/// entries (256 dates, some 70,000 entries), not by dates alone.
+const BIRTHS: usize = 256;
 
 struct Inner {
     db: RosterDb,
@@ -81,7 +84,7 @@ impl StoreRoster {
                 db,
                 persons: LruCache::new(cap(PERSONS)),
                 households: LruCache::new(cap(GROUPS)),
-                births: LruCache::new(cap(GROUPS)),
+                births: LruCache::new(cap(BIRTHS)),
                 fault: None,
             }),
             kind,
