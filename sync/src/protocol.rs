@@ -427,10 +427,18 @@ impl Session {
 
     /// The opening message: our catalog. Also sent again on a live session, periodically, to
     /// catch anything missed (anti-entropy).
+    ///
+    /// The session's first opening lists every shard ([`Reconcile::open_listed`]), as a
+    /// catalog did, so that a new connection (a heal, a restart) settles in one round trip;
+    /// the periodic passes after it send one fingerprint.
     pub fn start(&mut self, log: &mut Log) -> Message {
         let catalog = log.catalog();
+        let open = if self.round == 0 {
+            Reconcile::open_listed(&catalog)
+        } else {
+            Reconcile::open(&catalog)
+        };
         self.round += 1;
-        let open = Reconcile::open(&catalog);
         self.announced = catalog;
         Message::Reconcile(open)
     }

@@ -38,6 +38,9 @@ pub const LIST_MAX: usize = 16;
 pub const SPLIT: usize = 16;
 /// The most ranges one message may carry (and an answer will).
 pub const MAX_RANGES: usize = 4096;
+/// The most entries an opening message lists ([`Reconcile::open_listed`]); more are
+/// fingerprinted.
+pub const LISTED_MAX: usize = 4096;
 
 /// One range of shard ids: from `lower` (inclusive; `None`: from the first) to `upper`
 /// (exclusive; `None`: to the last).
@@ -150,6 +153,23 @@ impl Reconcile {
         let all = entries_in(ours, &None, &None);
         Reconcile {
             ranges: vec![summary(&None, &None, &all)],
+            want: Vec::new(),
+        }
+    }
+
+    /// The opening message of a new connection: every entry listed (up to `LISTED_MAX`), so
+    /// that the peer knows every difference after one message, as a catalog did — a link
+    /// that has just healed settles in one round trip; the periodic passes fingerprint.
+    pub fn open_listed(ours: &BTreeMap<ShardId, HeadsDigest>) -> Reconcile {
+        if ours.len() > LISTED_MAX {
+            return Self::open(ours);
+        }
+        Reconcile {
+            ranges: vec![Range {
+                lower: None,
+                upper: None,
+                mode: Mode::List(ours.iter().map(|(s, d)| (*s, *d)).collect()),
+            }],
             want: Vec::new(),
         }
     }
