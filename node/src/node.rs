@@ -166,6 +166,9 @@ pub struct Node<C: Clock> {
     detector: Option<Detector>,
     /// [`Node::state_digest`] and the event count it was taken at.
     digest_cache: Option<(usize, [u8; 32])>,
+    /// The shards the deployment can have, made once per deployment (not per sync message:
+    /// a thousand sites cost more than the message); cleared when the manifest changes.
+    scope: Option<Arc<Scope>>,
     /// Where a newly pinned roster received over the mesh is written (set by
     /// `enrolled::open`; the mesh then keeps the station on the pinned roster).
     roster_target: Option<crate::roster_fetch::RosterTarget>,
@@ -288,6 +291,7 @@ impl<C: Clock> Node<C> {
             search: None,
             detector: None,
             digest_cache: None,
+            scope: None,
             roster_target: None,
         })
     }
@@ -353,6 +357,7 @@ impl<C: Clock> Node<C> {
             search: None,
             detector: None,
             digest_cache: None,
+            scope: None,
             roster_target: None,
         })
     }
@@ -404,6 +409,7 @@ impl<C: Clock> Node<C> {
             .set_manager_authority(Some(crate::managers::authority(&self.members)));
         // The detector reads the deployment (sites, precincts): rebuilt on next use.
         self.detector = None;
+        self.scope = None;
         Ok(())
     }
 
@@ -985,7 +991,11 @@ impl<C: Clock> Node<C> {
     pub fn sync_handle(&mut self, peer: &mut Peer, bytes: &[u8]) -> Result<SyncStep, NodeError> {
         // The shards this deployment can have: a catalog naming more, or a shard of a site
         // outside it, is refused before it costs a document (or a decoded entry) each.
-        let scope = Scope::new(self.station.deployment().sites().map(|s| s.id));
+        let deployment = self.station.deployment();
+        let scope = self
+            .scope
+            .get_or_insert_with(|| Arc::new(Scope::new(deployment.sites().map(|s| s.id))))
+            .clone();
         let message = match Message::decode_bounded(bytes, scope.max_shards()) {
             Ok(m) => m,
             Err(e) => {
@@ -1008,7 +1018,7 @@ impl<C: Clock> Node<C> {
         let check = |id: &EventId, env: &[u8]| own_shard(expected, check(id, env));
         let out = peer
             .session
-            .handle_within(&mut self.log, message, &check, Some(&scope));
+            .handle_within(&mut self.log, message, &check, Some(&*scope));
         let mut replies: Vec<Vec<u8>> = out.replies.iter().map(Message::encode).collect();
         replies.extend(self.whole_messages(peer, &out.send_whole)?);
         let mut step = SyncStep {

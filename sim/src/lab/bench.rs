@@ -37,14 +37,16 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "roster-transfer" => crate::bench_roster_transfer::run(args),
         "command" => crate::bench_command::run(args),
         "sim" => crate::bench_sim::run(args),
+        "baseline" => crate::bench_baseline::run(args),
+        "kumamoto" => crate::bench_kumamoto::run(args),
         "enrol" => crate::bench_enrol::run(args),
         "manifest" => crate::bench_manifest::run(args),
         "hostile" => crate::bench_hostile::run(args),
         "match" => crate::bench_match::run(args),
-        "chaos" => crate::bench_chaos::run(args),
         "station" => crate::bench_station::run(args),
+        "chaos" => crate::bench_chaos::run(args),
         other => Err(format!(
-            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim, enrol, manifest, match, station, hostile, chaos"
+            "unknown benchmark {other:?}; available: fold, log, shard, detector, mesh, card, reception, roster, roster-transfer, command, sim, baseline, kumamoto, enrol, manifest, match, station, hostile, chaos"
         )),
     }
 }

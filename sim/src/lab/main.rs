@@ -4,12 +4,14 @@
 //! `kazashi_node`); nothing here ships in the `kazashi` binary.
 
 mod bench;
+mod bench_baseline;
 mod bench_card;
 mod bench_chaos;
 mod bench_command;
 mod bench_detector;
 mod bench_enrol;
 mod bench_hostile;
+mod bench_kumamoto;
 mod bench_log;
 mod bench_manifest;
 mod bench_match;
