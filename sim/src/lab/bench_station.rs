@@ -121,8 +121,10 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         }
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         for l in text.lines() {
-            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(l) {
-                v["run"] = serde_json::json!(run);
+            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(l)
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert("run".into(), serde_json::json!(run));
                 println!("{v}");
             }
         }
