@@ -382,6 +382,33 @@ impl<T> Default for Outcome<T> {
     }
 }
 
+/// The peer says it needs a change this side already sent (its message was lost or overtaken,
+/// or the peer dropped it because a dependency had not come yet — see
+/// `ShardDoc::without_orphans` — or a bloom filter's false positive kept the dependency back).
+/// Automerge never sends a change twice in a session (`sent_hashes`), so left alone both sides
+/// answer each other for ever: the peer's heads differ, so a message is always due, and it
+/// carries nothing. Forget what was sent and what the peer's filter claimed, so that the next
+/// message carries every change since the heads both sides are known to share (the needed ones
+/// and their dependencies).
+fn resend_needed(doc: &mut ShardDoc, peer: &mut sync::State) {
+    let Some(need) = peer.their_need.as_ref() else {
+        return;
+    };
+    let lost: Vec<_> = need
+        .iter()
+        .filter(|h| peer.sent_hashes.contains(h))
+        .copied()
+        .collect();
+    if lost.is_empty() || !lost.iter().all(|h| doc.has_change(h)) {
+        return;
+    }
+    peer.sent_hashes.clear();
+    peer.their_have = Some(vec![sync::Have {
+        last_sync: peer.shared_heads.clone(),
+        bloom: sync::BloomFilter::default(),
+    }]);
+}
+
 /// One sync session with one peer.
 #[derive(Debug, Default)]
 pub struct Session {
@@ -696,6 +723,9 @@ impl Session {
                             log.dirty.insert(shard);
                         }
                         out.added.extend(added.into_iter().map(|id| (shard, id)));
+                        if let Some(d) = log.shard_or_new(shard) {
+                            resend_needed(d, peer);
+                        }
                         if let Some(sync) = log.shard_or_new(shard).and_then(|d| d.generate(peer)) {
                             out.replies.push(Message::Shard { shard, sync });
                         }

@@ -64,6 +64,15 @@ const FINAL_HEAL_LIMIT: u64 = 4 * HOUR;
 
 type SimNode = Node<SkewedClock<ManualClock>>;
 
+/// Bounds on one run's work ([`Engine::bounded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The most jobs (deliveries, timers, …) pending at once.
+    pub max_pending: usize,
+    /// The most jobs run after the final heal began.
+    pub max_jobs_after_final: u64,
+}
+
 /// Why a drill could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
@@ -77,6 +86,9 @@ pub enum DrillError {
     Node(String, NodeError),
     #[error("{0}")]
     Setup(String),
+    /// The run broke its [`Bounds`].
+    #[error("did not settle: {0}")]
+    Unsettled(String),
     #[error("cannot write the report: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -325,6 +337,8 @@ pub struct Engine {
     first_write: BTreeMap<SiteId, u64>,
     carried: Vec<BTreeMap<usize, Vec<u8>>>,
     stats: RunStats,
+    /// A bound on the run's work (see [`Engine::bounded`]); none for a drill.
+    bounds: Option<Bounds>,
     operator: OperatorId,
     /// Checks beyond the drill's own, counted over the run (see [`extra`]).
     extra: extra::Extra,
@@ -499,6 +513,7 @@ impl Engine {
             unrecorded: 0,
             first_write: BTreeMap::new(),
             stats: RunStats::default(),
+            bounds: None,
             operator,
             extra: extra::Extra::new(&fleet.admin, &fleet.manifest),
             _dir: dir,
@@ -1813,9 +1828,39 @@ impl Engine {
         }
     }
 
+    /// Bound the run's work (the chaos runner's worlds): a world whose messages never settle
+    /// is an error with the reason, not a run that goes on for hours of wall clock.
+    pub fn bounded(mut self, bounds: Bounds) -> Self {
+        self.bounds = Some(bounds);
+        self
+    }
+
+    /// The bound a job past `jobs_after_final` (jobs since the final heal began) breaks.
+    fn over_bounds(&self, jobs_after_final: Option<u64>) -> Option<String> {
+        let b = self.bounds?;
+        if self.queue.len() > b.max_pending {
+            return Some(format!(
+                "a storm of messages: {} jobs pending at {} s of simulated time (bound {})",
+                self.queue.len(),
+                self.now.saturating_sub(self.start) / 1000,
+                b.max_pending
+            ));
+        }
+        match jobs_after_final {
+            Some(n) if n > b.max_jobs_after_final => Some(format!(
+                "the final heal did not settle within {} jobs ({} s of simulated time after it; {} jobs pending)",
+                b.max_jobs_after_final,
+                self.now.saturating_sub(self.end) / 1000,
+                self.queue.len()
+            )),
+            _ => None,
+        }
+    }
+
     /// Run the scenario, the final heal and the baseline; the report.
     pub fn run(mut self) -> Result<(Report, RunStats), DrillError> {
         let mut final_started = false;
+        let mut after_final = 0u64;
         // KAZASHI_DRILL_PROFILE=1: wall time per kind of job, on stderr (not in the report).
         let profile = std::env::var_os("KAZASHI_DRILL_PROFILE").is_some();
         let mut spent = [0f64; 6];
@@ -1848,6 +1893,14 @@ impl Engine {
             self.now = entry.t.max(self.now);
             self.set_clocks();
             self.stats.jobs += 1;
+            if final_started {
+                after_final += 1;
+            }
+            if self.bounds.is_some()
+                && let Some(why) = self.over_bounds(final_started.then_some(after_final))
+            {
+                return Err(DrillError::Unsettled(why));
+            }
             let kind = match &entry.job {
                 Job::Deliver { .. } => 0,
                 Job::Timer { .. } => 1,
