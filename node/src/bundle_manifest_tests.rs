@@ -104,7 +104,11 @@ fn a_bundle_whose_manifest_loses_a_same_version_conflict_imports_under_the_winne
     // two that is depends on the encoding, so the fixture orders them by digest.
     let digest = |m: &[u8]| kazashi_sync::SignedManifest::decode(m).unwrap().digest();
     let (x, y) = (v(2, &[1, 2]), v(2, &[1, 2, 6]));
-    let (win, lose) = if digest(&x) < digest(&y) { (x, y) } else { (y, x) };
+    let (win, lose) = if digest(&x) < digest(&y) {
+        (x, y)
+    } else {
+        (y, x)
+    };
     assert!(digest(&win) < digest(&lose), "the fixture's winner");
     let mut b = lab.node(2, &v1);
     b.adopt_manifest(&win).unwrap();

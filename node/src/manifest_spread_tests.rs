@@ -420,7 +420,11 @@ fn a_rollback_or_foreign_admin_manifest_from_a_greeted_peer_is_refused_and_close
     // whichever of the two that is under the encoding); the other one is a loser.
     let digest = |m: &[u8]| kazashi_sync::SignedManifest::decode(m).unwrap().digest();
     let (x, y) = (v(2, &[1, 2]), v(2, &[1, 2, 6]));
-    let (v2, loser) = if digest(&x) < digest(&y) { (x, y) } else { (y, x) };
+    let (v2, loser) = if digest(&x) < digest(&y) {
+        (x, y)
+    } else {
+        (y, x)
+    };
     for bad in [
         v(1, &[1, 2]),
         signed(3, 1, OTHER_ADMIN, &[1, 2], &[]),

@@ -266,7 +266,10 @@ pub fn token_key(secret: &[u8; 32], deployment: &DeploymentId, id: &TokenId) -> 
     };
     mac.update(KEY_TAG);
     mac.update(&deployment.0);
-    mac.update(&[id.kind.byte(), u8::try_from(id.bytes.len()).unwrap_or(u8::MAX)]);
+    mac.update(&[
+        id.kind.byte(),
+        u8::try_from(id.bytes.len()).unwrap_or(u8::MAX),
+    ]);
     mac.update(&id.bytes);
     CardKey(mac.finalize().into_bytes().into())
 }
@@ -344,7 +347,11 @@ impl<C: Clock> Node<C> {
     }
 
     /// Remove a token's binding (a lost wristband, a card handed back).
-    pub fn unbind_token(&mut self, operator: OperatorId, key: CardKey) -> Result<Event, TokenError> {
+    pub fn unbind_token(
+        &mut self,
+        operator: OperatorId,
+        key: CardKey,
+    ) -> Result<Event, TokenError> {
         Ok(self.record(
             operator,
             EventBody::CardBinding {

@@ -73,7 +73,11 @@ fn a_token_bound_at_one_laptop_is_found_at_another_and_never_stored_raw() {
     carry(&mut a, &mut b);
     assert_eq!(b.token_tap(&idm).unwrap().person, Some(p));
     assert_eq!(b.token_tap(&band).unwrap().person, Some(q));
-    assert_eq!(b.token_tap(&idm).unwrap().key, tap.key, "same key on every laptop");
+    assert_eq!(
+        b.token_tap(&idm).unwrap().key,
+        tap.key,
+        "same key on every laptop"
+    );
 
     // The log holds keys, never the identifiers.
     for e in b.state().events_unordered() {

@@ -80,9 +80,12 @@ fn a_world_is_a_function_of_its_seed_and_survives_its_file() {
         let w = world(seed);
         w.check().unwrap();
         assert_eq!(w, world(seed));
-        let laptops = kazashi_sim::chaos::world::site_names(&w).len()
-            * usize::from(w.laptops_per_site);
-        assert!((3..=30).contains(&laptops), "world {seed}: {laptops} laptops");
+        let laptops =
+            kazashi_sim::chaos::world::site_names(&w).len() * usize::from(w.laptops_per_site);
+        assert!(
+            (3..=30).contains(&laptops),
+            "world {seed}: {laptops} laptops"
+        );
         // The file a shrunk world is kept in reads back as the same world.
         let text = chaos::scenario_file(&w, &["x".into()]);
         assert_eq!(Scenario::parse(&text).unwrap(), w, "world {seed}:\n{text}");

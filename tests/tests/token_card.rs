@@ -11,9 +11,9 @@
 //! run (no pcscd, not root).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+use kazashi_domain::Roster;
 use kazashi_domain::event::{EventBody, IdMethod};
 use kazashi_domain::ids::{OperatorId, PersonRef, SiteId};
-use kazashi_domain::Roster;
 use kazashi_gui::app::cards::{NoReaders, PcscReaders, Readers};
 use kazashi_gui::app::reception::Screen;
 use kazashi_gui::app::{Host, Station};
@@ -166,7 +166,10 @@ fn a_uid_card_through_pcscd_is_registered_then_found_without_a_pin_here_and_else
         said(&station)
     );
     let apdus = finish(&rig, inserted);
-    assert!(apdus.iter().all(|a| a.get(1) != Some(&0x20)), "a VERIFY was sent");
+    assert!(
+        apdus.iter().all(|a| a.get(1) != Some(&0x20)),
+        "a VERIFY was sent"
+    );
 
     // At S002 after a USB bundle: the same card through pcscd finds the person there.
     let bundle = station
@@ -254,7 +257,9 @@ fn a_random_uid_and_a_wrong_length_are_refused_in_words_and_nothing_is_written()
             TokenError::Length(5),
         ),
     ] {
-        let inserted = rig.insert(VirtualCard::new(CardSpec::uid_only(&uid))).unwrap();
+        let inserted = rig
+            .insert(VirtualCard::new(CardSpec::uid_only(&uid)))
+            .unwrap();
         station.tap(placed(&mut readers));
         assert_eq!(screen_name(&station), "idle");
         assert!(said(&station).contains(words), "{}", said(&station));

@@ -19,10 +19,10 @@ use crate::lang::Lang;
 use eframe::egui::{self, RichText};
 use kazashi_domain::event::IdMethod;
 use kazashi_domain::ids::{CardKey, PersonId, PersonRef};
+use kazashi_node::Clock;
 use kazashi_node::card::CardSession;
 use kazashi_node::printer::{Printed, Printer};
 use kazashi_node::token::{TokenError, TokenId, TokenKind, TokenTap, read_token};
-use kazashi_node::Clock;
 
 /// How many wristbands one press prints (one A4 sheet).
 pub const SHEET: usize = kazashi_node::wristband::PER_PAGE;
@@ -187,8 +187,8 @@ pub fn print_sheet<C: Clock>(cx: &mut Cx<'_, C>, printer: &Printer) -> Result<St
         .chars()
         .map(|c| if c.is_ascii_digit() { c } else { '-' })
         .collect();
-    let sheet = kazashi_node::wristband::sheet(&font, &label, SHEET, &stamp)
-        .map_err(|e| e.to_string())?;
+    let sheet =
+        kazashi_node::wristband::sheet(&font, &label, SHEET, &stamp).map_err(|e| e.to_string())?;
     let path = super::oath::write_beside_store(cx.node, "export", &sheet.file_name, &sheet.pdf)?;
     let file = path.display().to_string();
     let count = sheet.codes.len();

@@ -43,9 +43,9 @@ impl Extra {
 
 /// Whether a `clock_jump` fault moves the `nth` laptop of `site`.
 pub(super) fn jumps(faults: &[Fault], site: &str, nth: usize) -> bool {
-    faults.iter().any(|f| {
-        matches!(f, Fault::ClockJump { site: s, laptop, .. } if s == site && *laptop == nth)
-    })
+    faults.iter().any(
+        |f| matches!(f, Fault::ClockJump { site: s, laptop, .. } if s == site && *laptop == nth),
+    )
 }
 
 impl Engine {

@@ -432,8 +432,8 @@ impl Engine {
             *n += 1;
             let path = dir.path().join(format!("laptop-{i:04}.db"));
             let copy = kazashi_sync::DeviceKey::from_seed(key.secret_bytes());
-            let own_clock = extra::jumps(&sc.faults, site.as_str(), *n - 1)
-                .then(|| ManualClock::new(start));
+            let own_clock =
+                extra::jumps(&sc.faults, site.as_str(), *n - 1).then(|| ManualClock::new(start));
             let node = Node::create(
                 &path,
                 PASSPHRASE,
@@ -2018,9 +2018,10 @@ impl Engine {
             .filter(|&p| {
                 self.planted.get(p).is_some_and(|x| {
                     x.recorded_at.is_some()
-                        && !x.evidence.iter().any(|id| {
-                            self.ids.get(id).is_some_and(|e| with_laptop.contains(e))
-                        })
+                        && !x
+                            .evidence
+                            .iter()
+                            .any(|id| self.ids.get(id).is_some_and(|e| with_laptop.contains(e)))
                 })
             })
             .collect();

@@ -172,7 +172,13 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
             return Err("the baseline did not run".into());
         };
         let laptops = report.laptops;
-        emit("baseline", "events", report.events as f64, "events", laptops);
+        emit(
+            "baseline",
+            "events",
+            report.events as f64,
+            "events",
+            laptops,
+        );
         emit_system("kazashi", &report.kazashi, laptops);
         emit_system("baseline", base, laptops);
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };

@@ -20,7 +20,10 @@ use kazashi_sim::drill::Engine;
 use kazashi_sim::scenario::{Fault, Scenario};
 use std::time::Instant;
 
-const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/kumamoto-full.toml");
+const FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../scenarios/kumamoto-full.toml"
+);
 
 /// Households arriving by `hours` under the curve (trapezoids between its points).
 fn arrivals_until(points: &[(f64, f64)], hours: f64) -> f64 {
@@ -91,7 +94,11 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     emit(
         "kumamoto",
         "projected_full_run",
-        if share > 0.0 { (setup + wall) / share } else { f64::NAN },
+        if share > 0.0 {
+            (setup + wall) / share
+        } else {
+            f64::NAN
+        },
         "s",
         n,
     );

@@ -136,10 +136,7 @@ async fn propagation(args: &crate::bench::BenchArgs, dir: &Path) -> Result<(), S
     // `MAX_UNGREETED_PER_ADDR` greetings at a time from all the others: a full mesh of 100
     // takes minutes to form on a loaded machine.
     let limit = Duration::from_secs(120 + 5 * n as u64);
-    wait_all(&meshes, limit, "full mesh", |m| {
-        connected(m) + 1 >= n
-    })
-    .await?;
+    wait_all(&meshes, limit, "full mesh", |m| connected(m) + 1 >= n).await?;
     emit(
         "mesh",
         "setup",

@@ -87,7 +87,11 @@ fn emulate(a: &EmulateArgs) -> Result<(), String> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
     if let Some(uid) = uid {
         let bytes = parse_hex(uid).ok_or("--uid is an even number of hex digits")?;
-        let kind = if bytes.len() == 8 { "felica-idm" } else { "iso14443-uid" };
+        let kind = if bytes.len() == 8 {
+            "felica-idm"
+        } else {
+            "iso14443-uid"
+        };
         return hold(
             VirtualCard::new(CardSpec::uid_only(&bytes)),
             addr,
@@ -154,7 +158,10 @@ fn hold(
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s: Vec<char> = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+    let s: Vec<char> = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
     if !s.len().is_multiple_of(2) {
         return None;
     }

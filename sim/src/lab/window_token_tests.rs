@@ -27,7 +27,8 @@ fn open_with_tokens(staff: &str, pin: &str) -> (H, tempfile::TempDir) {
         ("Suica".to_owned(), CardSpec::uid_only(&IDM)),
         ("銀行カード".to_owned(), CardSpec::uid_only(&RANDOM_UID)),
     ];
-    let station = station_with(DemoKind::Shelter, dir.path(), Lang::Ja, false, None, extra).unwrap();
+    let station =
+        station_with(DemoKind::Shelter, dir.path(), Lang::Ja, false, None, extra).unwrap();
     let mut h = harness_of(station);
     settle(&mut h);
     login(&mut h, staff, pin);
@@ -103,7 +104,10 @@ fn a_felica_card_is_bound_to_a_walk_in_registered_from_the_form() {
     assert!(said(&h, "未登録の交通系ICカード等（FeliCa）です"));
     click(&mut h, "名簿にない方（飛び込み）として登録");
     assert!(said(&h, "当日受付（名簿にない世帯）"));
-    assert!(said(&h, "読み取った交通系ICカード等（FeliCa）を世帯の代表者"));
+    assert!(said(
+        &h,
+        "読み取った交通系ICカード等（FeliCa）を世帯の代表者"
+    ));
     fill(&mut h, "氏名", "旅野 花子");
     fill(&mut h, "ふりがな", "たびの はなこ");
     fill(&mut h, "生年月日", "昭和60年5月5日");
