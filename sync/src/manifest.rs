@@ -830,18 +830,7 @@ mod manifest_rule {
             SignedManifest::decode(&signed(MANIFEST_TAG)).unwrap_err(),
             ManifestError::BadSignature
         );
-        let mut tail = postcard::to_allocvec(&m).unwrap();
-        tail.push(0);
-        let tailed = SignedManifest {
-            signature: admin(9)
-                .sign(&signed_bytes(MANIFEST_TAG, &[&tail]))
-                .to_vec(),
-            manifest: tail,
-        };
-        assert!(matches!(
-            SignedManifest::decode(&tailed.encode()),
-            Err(ManifestError::Malformed(_))
-        ));
+        assert_a_tail_is_malformed(&m);
     }
 
     #[test]
@@ -982,18 +971,7 @@ mod manifest_rule {
             ManifestError::BadSignature
         );
         // A v5 manifest with a byte more is not a manifest.
-        let mut tail = postcard::to_allocvec(&m).unwrap();
-        tail.push(0);
-        let tailed = SignedManifest {
-            signature: admin(9)
-                .sign(&signed_bytes(MANIFEST_TAG, &[&tail]))
-                .to_vec(),
-            manifest: tail,
-        };
-        assert!(matches!(
-            SignedManifest::decode(&tailed.encode()),
-            Err(ManifestError::Malformed(_))
-        ));
+        assert_a_tail_is_malformed(&m);
     }
 
     #[test]
@@ -1149,5 +1127,21 @@ mod manifest_rule {
                 prop_assert_eq!(end, &valid.signed().encode());
             }
         }
+    }
+
+    /// `m` serialised with one byte more, signed under the current tag: not a manifest.
+    fn assert_a_tail_is_malformed(m: &impl serde::Serialize) {
+        let mut tail = postcard::to_allocvec(m).unwrap();
+        tail.push(0);
+        let tailed = SignedManifest {
+            signature: admin(9)
+                .sign(&signed_bytes(MANIFEST_TAG, &[&tail]))
+                .to_vec(),
+            manifest: tail,
+        };
+        assert!(matches!(
+            SignedManifest::decode(&tailed.encode()),
+            Err(ManifestError::Malformed(_))
+        ));
     }
 }
