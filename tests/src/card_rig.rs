@@ -197,3 +197,40 @@ fn rig_pcscd_running() -> bool {
     };
     std::fs::read_to_string(format!("/proc/{}/comm", pid.trim())).is_ok_and(|c| c.trim() == "pcscd")
 }
+
+/// The synthetic town and its drill fleet, with a folder for the laptops' stores: what the
+/// card tests write check-ins into.
+pub struct World {
+    pub roster: std::sync::Arc<kazashi_domain::Roster>,
+    pub fleet: kazashi_sim::fleet::Fleet,
+    pub dir: tempfile::TempDir,
+}
+
+/// The town (with its voters' roster when `voters`), and an empty folder. Test support: a
+/// failure here is the test's failure.
+#[allow(clippy::unwrap_used)]
+pub fn world(voters: bool) -> World {
+    let (roster, fleet) = crate::town_with(voters).unwrap();
+    World {
+        roster: std::sync::Arc::new(roster),
+        fleet,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// A fresh laptop of `site` in the world's folder, on a manual clock at the drill's start.
+#[allow(clippy::unwrap_used)]
+pub fn node(w: &World, site: &str) -> kazashi_node::Node<kazashi_node::ManualClock> {
+    let site = kazashi_domain::ids::SiteId::new(site).unwrap();
+    kazashi_node::Node::create(
+        &w.dir.path().join(format!("{site}.db")),
+        "correct horse",
+        kazashi_node::store::KdfParams::FAST_INSECURE,
+        kazashi_sync::DeviceKey::from_seed(w.fleet.key(&site).unwrap().secret_bytes()),
+        &w.fleet.manifest,
+        w.roster.clone(),
+        site,
+        kazashi_node::ManualClock::new(kazashi_sim::workload::START_MS),
+    )
+    .unwrap()
+}

@@ -6,21 +6,16 @@
 //! nothing touched the individual number.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use kazashi_domain::ids::{OperatorId, PersonRef, SiteId};
-use kazashi_domain::{CivilDate, Roster};
+use kazashi_domain::CivilDate;
+use kazashi_domain::ids::{OperatorId, PersonRef};
+use kazashi_node::BundleScope;
 use kazashi_node::card::{
     AuthCert, CardError, CardSession, Chain, Pin, PinFor, ReaderEvent, ReaderService,
 };
 use kazashi_node::reception::{self, BasicFourMatch};
-use kazashi_node::store::KdfParams;
-use kazashi_node::{BundleScope, ManualClock, Node};
 use kazashi_sim::card::vpcd::InsertedCard;
 use kazashi_sim::card::{self, CardSpec, Holder, Quirk, VirtualCard};
-use kazashi_sim::fleet::Fleet;
-use kazashi_sim::workload::START_MS;
-use kazashi_sync::DeviceKey;
-use kazashi_tests::card_rig::{READER, Rig, wait_for};
-use std::sync::Arc;
+use kazashi_tests::card_rig::{READER, Rig, node, wait_for, world};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
@@ -296,36 +291,6 @@ fn possession_check_signs_a_fresh_challenge() {
     );
     drop(s);
     finish(&rig, inserted);
-}
-
-struct World {
-    roster: Arc<Roster>,
-    fleet: Fleet,
-    dir: tempfile::TempDir,
-}
-
-fn world(voters: bool) -> World {
-    let (roster, fleet) = kazashi_tests::town_with(voters).unwrap();
-    World {
-        roster: Arc::new(roster),
-        fleet,
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
-
-fn node(w: &World, site: &str) -> Node<ManualClock> {
-    let site = SiteId::new(site).unwrap();
-    Node::create(
-        &w.dir.path().join(format!("{site}.db")),
-        "correct horse",
-        KdfParams::FAST_INSECURE,
-        DeviceKey::from_seed(w.fleet.key(&site).unwrap().secret_bytes()),
-        &w.fleet.manifest,
-        w.roster.clone(),
-        site,
-        ManualClock::new(START_MS),
-    )
-    .unwrap()
 }
 
 #[test]

@@ -11,25 +11,19 @@
 //! run (no pcscd, not root).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use kazashi_domain::Roster;
 use kazashi_domain::event::{EventBody, IdMethod};
-use kazashi_domain::ids::{OperatorId, PersonRef, SiteId};
+use kazashi_domain::ids::{OperatorId, PersonRef};
 use kazashi_gui::app::cards::{NoReaders, PcscReaders, Readers};
 use kazashi_gui::app::reception::Screen;
 use kazashi_gui::app::{Host, Station};
 use kazashi_gui::lang::Lang;
 use kazashi_node::card::CardSession;
 use kazashi_node::staff::Role;
-use kazashi_node::store::KdfParams;
 use kazashi_node::token::{self, TokenError, TokenKind};
-use kazashi_node::{BundleScope, ManualClock, Node};
+use kazashi_node::{BundleScope, ManualClock};
 use kazashi_sim::card::vpcd::InsertedCard;
 use kazashi_sim::card::{self, CardSpec, VirtualCard};
-use kazashi_sim::fleet::Fleet;
-use kazashi_sim::workload::START_MS;
-use kazashi_sync::DeviceKey;
-use kazashi_tests::card_rig::{Rig, wait_for};
-use std::sync::Arc;
+use kazashi_tests::card_rig::{Rig, node, wait_for, world};
 use std::time::Duration;
 
 macro_rules! rig {
@@ -46,36 +40,6 @@ macro_rules! rig {
 
 const UID: [u8; 7] = [0x04, 0x5A, 0x91, 0x3C, 0xE2, 0x7F, 0x80];
 const IDM: [u8; 8] = [0x01, 0x2E, 0x4C, 0xD3, 0x5A, 0x19, 0x77, 0x08];
-
-struct World {
-    roster: Arc<Roster>,
-    fleet: Fleet,
-    dir: tempfile::TempDir,
-}
-
-fn world() -> World {
-    let (roster, fleet) = kazashi_tests::town_with(false).unwrap();
-    World {
-        roster: Arc::new(roster),
-        fleet,
-        dir: tempfile::tempdir().unwrap(),
-    }
-}
-
-fn node(w: &World, site: &str) -> Node<ManualClock> {
-    let site = SiteId::new(site).unwrap();
-    Node::create(
-        &w.dir.path().join(format!("{site}.db")),
-        "correct horse",
-        KdfParams::FAST_INSECURE,
-        DeviceKey::from_seed(w.fleet.key(&site).unwrap().secret_bytes()),
-        &w.fleet.manifest,
-        w.roster.clone(),
-        site,
-        ManualClock::new(START_MS),
-    )
-    .unwrap()
-}
 
 /// Take the card off; the APDUs it received: nothing but the JPKI SELECT (the My Number Card
 /// try) and the reader's GET DATA, and nothing near the individual number.
@@ -126,7 +90,7 @@ fn said(s: &Station<ManualClock>) -> String {
 #[test]
 fn a_uid_card_through_pcscd_is_registered_then_found_without_a_pin_here_and_elsewhere() {
     let rig = rig!();
-    let w = world();
+    let w = world(false);
     let a = node(&w, "S001");
     let mut b = node(&w, "S002");
     let op = OperatorId::new("staff01").unwrap();
@@ -199,7 +163,7 @@ fn a_uid_card_through_pcscd_is_registered_then_found_without_a_pin_here_and_else
 #[test]
 fn a_felica_idm_through_pcscd_is_a_token_of_its_own_kind() {
     let rig = rig!();
-    let w = world();
+    let w = world(false);
     let mut a = node(&w, "S001");
     let op = OperatorId::new("staff01").unwrap();
     let resident = w.roster.entries()[44].clone();
@@ -238,7 +202,7 @@ fn a_felica_idm_through_pcscd_is_a_token_of_its_own_kind() {
 #[test]
 fn a_random_uid_and_a_wrong_length_are_refused_in_words_and_nothing_is_written() {
     let rig = rig!();
-    let w = world();
+    let w = world(false);
     let a = node(&w, "S001");
     let before = a.state().len();
     let mut readers = PcscReaders::start();
