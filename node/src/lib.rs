@@ -47,6 +47,7 @@ pub mod store;
 pub mod store_key;
 pub mod token;
 pub mod unconfirmed_export;
+pub mod update;
 pub mod wristband;
 
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};
