@@ -169,6 +169,9 @@ pub enum AuditAction {
     AuditViewed,
     /// Sealed protection (DV) details shown to a manager.
     ProtectionNoteView,
+    /// A manager set the laptop's clock (the station's clock screen): from what it read to
+    /// what was set, in Unix milliseconds. The HLC keeps the events' order either way.
+    ClockSet { from: Millis, to: Millis },
 }
 
 impl AuditAction {
@@ -185,11 +188,12 @@ impl AuditAction {
             AuditAction::RosterSwitch { .. } => "roster-switch",
             AuditAction::AuditViewed => "audit-viewed",
             AuditAction::ProtectionNoteView => "protection-note-view",
+            AuditAction::ClockSet { .. } => "clock-set",
         }
     }
 
     /// Every action's name, in the order of the filter.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "safety-search",
         "export",
         "reprint",
@@ -200,6 +204,7 @@ impl AuditAction {
         "roster-switch",
         "audit-viewed",
         "protection-note-view",
+        "clock-set",
     ];
 
     /// The action's details as one line of plain ASCII (no personal data is ever in them).
@@ -233,6 +238,7 @@ impl AuditAction {
             AuditAction::RosterSwitch { from, to } => {
                 format!("from={} to={}", from.short(), to.short())
             }
+            AuditAction::ClockSet { from, to } => format!("from_ms={from} to_ms={to}"),
         }
     }
 }

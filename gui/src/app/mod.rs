@@ -24,6 +24,8 @@ pub mod reception;
 pub mod report;
 pub mod resolve;
 pub mod roster_import;
+pub mod system;
+pub mod system_view;
 pub mod token;
 pub mod tr;
 pub mod unconfirmed_view;
@@ -866,6 +868,9 @@ impl<C: Clock + Send + 'static> Station<C> {
             ui.label(
                 RichText::new(self.tr.t_with(counter, &[("count", present.into())])).size(20.0),
             );
+            // The time now, in JST (a manager sets the clock in the network view).
+            let now = self.host.with(|n| n.station().clock().now_ms());
+            ui.label(RichText::new(kazashi_domain::time::jst_text(now)).size(18.0));
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if ui.button(self.tr.t("lang-switch")).clicked() {
                     let next = match self.tr.lang() {

@@ -21,6 +21,8 @@ pub struct Panel {
     peer: String,
     /// The USB sticks found and their one-click bundles (`usb.rs`).
     pub usb: super::usb::Bundles,
+    /// This laptop's clock and Wi-Fi (`system_view.rs`).
+    pub system: super::system_view::Panel,
     /// When each site was last heard of, and the log length it was worked out at (a walk over
     /// every event: redone only when the log grows, not every frame).
     heard: Option<(usize, BTreeMap<SiteId, Timestamp>)>,
@@ -141,6 +143,8 @@ impl Panel {
         });
         ui.separator();
         self.usb.show(ui, cx);
+        ui.separator();
+        self.system.show(ui, cx);
         dial
     }
 }

@@ -15,6 +15,9 @@ const EN_PAPER: &str = include_str!("../../i18n/paper.en.ftl");
 /// Cards and wristbands as tokens (`token.rs`).
 const JA_TOKEN: &str = include_str!("../../i18n/token.ja.ftl");
 const EN_TOKEN: &str = include_str!("../../i18n/token.en.ftl");
+/// This laptop's clock and Wi-Fi (`system_view.rs`).
+const JA_SYSTEM: &str = include_str!("../../i18n/system.ja.ftl");
+const EN_SYSTEM: &str = include_str!("../../i18n/system.en.ftl");
 
 pub struct Tr {
     lang: Lang,
@@ -25,11 +28,11 @@ impl Tr {
     pub fn new(lang: Lang) -> Result<Self, String> {
         let (srcs, id) = match lang {
             Lang::Ja => (
-                [JA, JA_RESOLVE, JA_PAPER, JA_TOKEN],
+                [JA, JA_RESOLVE, JA_PAPER, JA_TOKEN, JA_SYSTEM],
                 unic_langid::langid!("ja"),
             ),
             Lang::En => (
-                [EN, EN_RESOLVE, EN_PAPER, EN_TOKEN],
+                [EN, EN_RESOLVE, EN_PAPER, EN_TOKEN, EN_SYSTEM],
                 unic_langid::langid!("en"),
             ),
         };
@@ -97,6 +100,8 @@ mod tests {
         en.extend(ids(EN_PAPER));
         ja.extend(ids(JA_TOKEN));
         en.extend(ids(EN_TOKEN));
+        ja.extend(ids(JA_SYSTEM));
+        en.extend(ids(EN_SYSTEM));
         assert!(ja.len() > 10);
         assert_eq!(
             ja, en,

@@ -45,6 +45,8 @@ mod window_purge_tests;
 #[cfg(test)]
 mod window_roster_tests;
 #[cfg(test)]
+mod window_system_tests;
+#[cfg(test)]
 mod window_tests;
 
 use clap::{Parser, Subcommand};
