@@ -19,3 +19,4 @@ pub mod report_cmd;
 pub mod roster_cmd;
 pub mod staff_cmd;
 pub mod station_cmd;
+pub mod update_cmd;

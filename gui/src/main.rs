@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use kazashi_gui::lang::Lang;
 use kazashi_gui::{
     bundle_cmd, card_cmd, deployment_cmd, enrol_cmd, node_cmd, purge_cmd, report_cmd, roster_cmd,
-    staff_cmd, station_cmd,
+    staff_cmd, station_cmd, update_cmd,
 };
 use std::process::ExitCode;
 
@@ -52,6 +52,9 @@ enum Command {
     /// Crypto-shred this laptop's copy of a closed operation (the counts stay in record.json);
     /// laptops also do it by themselves once the retention period has passed.
     Purge(purge_cmd::PurgeArgs),
+    /// A new kazashi package from a USB stick, signed by the deployment key: sign (the
+    /// administrator), verify, apply (as root, dpkg -i).
+    Update(update_cmd::UpdateArgs),
 }
 
 /// This laptop's folder when none is named.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Some(Command::Enrol(args)) => enrol_cmd::run(&args),
         Some(Command::Staff(args)) => staff_cmd::run(&args),
         Some(Command::Purge(args)) => purge_cmd::run(&args),
+        Some(Command::Update(args)) => update_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
