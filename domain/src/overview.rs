@@ -11,7 +11,7 @@ use crate::event::{StatusReport, VoteMode};
 use crate::hlc::Timestamp;
 use crate::ids::SiteId;
 use crate::roster::Roster;
-use crate::state::{SiteCounts, State, VoteTally};
+use crate::state::{AllSiteCounts, CountsIndex, SiteCounts, State, VoteTally};
 use crate::time::{CivilDate, Millis};
 use std::collections::BTreeMap;
 
@@ -104,7 +104,67 @@ pub fn overview(
     as_of: Option<Millis>,
 ) -> Overview {
     let clusters = state.clusters(as_of);
-    let mut all = state.all_site_counts(roster, on, as_of, &clusters);
+    let all = state.all_site_counts(roster, on, as_of, &clusters);
+    assemble(state, deployment, as_of, all)
+}
+
+/// The command center's picture through checkpoints of the counts ([`CountsIndex`]): equal to
+/// [`overview`], but as of a past T it replays only the events near T instead of every
+/// person's history. Keeps an index for each of the last few days ages are counted on; made
+/// for one roster (make a new one when the roster changes). Events folded into the state
+/// since the last call, late ones included, are taken in at the next call.
+#[derive(Debug, Clone, Default)]
+pub struct OverviewIndex {
+    days: Vec<CountsIndex>,
+}
+
+/// Days kept: the window's slider reaches three days back.
+const DAYS_KEPT: usize = 4;
+
+impl OverviewIndex {
+    /// How many checkpoints the indexes hold, over all days kept.
+    pub fn checkpoints(&self) -> usize {
+        self.days.iter().map(CountsIndex::checkpoints).sum()
+    }
+
+    /// [`overview`], with the counts as of `Some(T)` from the index.
+    pub fn overview(
+        &mut self,
+        state: &State,
+        deployment: &Deployment,
+        roster: &Roster,
+        on: CivilDate,
+        as_of: Option<Millis>,
+    ) -> Overview {
+        let Some(t) = as_of else {
+            return overview(state, deployment, roster, on, None);
+        };
+        let i = match self.days.iter().position(|d| d.on() == on) {
+            Some(i) => i,
+            None => {
+                if self.days.len() >= DAYS_KEPT {
+                    self.days.remove(0);
+                }
+                self.days.push(CountsIndex::new(on));
+                self.days.len() - 1
+            }
+        };
+        let clusters = state.clusters(as_of);
+        let all = match self.days.get_mut(i) {
+            Some(index) => index.all_site_counts(state, roster, t, &clusters),
+            None => state.all_site_counts(roster, on, as_of, &clusters),
+        };
+        assemble(state, deployment, as_of, all)
+    }
+}
+
+/// Everything but the counts, and the picture put together.
+fn assemble(
+    state: &State,
+    deployment: &Deployment,
+    as_of: Option<Millis>,
+    mut all: AllSiteCounts,
+) -> Overview {
     let heard = state.last_event_per_site(as_of);
     let tallies = if deployment.is_election() {
         state.vote_tallies(as_of)

@@ -718,3 +718,59 @@ proptest! {
         }
     }
 }
+
+/// Every site's counts with the sites whose counts are all zero left out (the index leaves
+/// them out; `all_site_counts` keeps a site once anyone had a stay there).
+fn nonzero(all: AllSiteCounts) -> (BTreeMap<SiteId, SiteCounts>, u32) {
+    let by_site = all
+        .by_site
+        .into_iter()
+        .filter(|(_, c)| *c != SiteCounts::default())
+        .collect();
+    (by_site, all.distinct_registered)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The checkpointed counts as of T equal `all_site_counts` as of T, for any T, any
+    /// interval between checkpoints, any arrival order, and events that arrive after the
+    /// checkpoints were made, with times before them (late events patch the checkpoints).
+    #[test]
+    fn checkpointed_counts_equal_the_full_fold(
+        script in script(),
+        shuffle_seed in any::<u64>(),
+        every in 1usize..6,
+        split in any::<proptest::sample::Index>(),
+        cuts in proptest::collection::vec(0u64..42, 1..5),
+    ) {
+        let mut events = build(&script);
+        prop_assume!(!events.is_empty());
+        shuffle(&mut events, shuffle_seed);
+        let roster = small_roster();
+        let on = CivilDate::new(2026, 9, 21).unwrap();
+        let mut index = CountsIndex::with_interval(on, every);
+        let first = split.index(events.len() + 1);
+        let mut state = State::new();
+        for (i, part) in [&events[..first], &events[first..]].into_iter().enumerate() {
+            for e in part {
+                state.insert(e.clone());
+            }
+            for c in &cuts {
+                let t = T0 + c * 1000;
+                let clusters = state.clusters(Some(t));
+                let want = nonzero(state.all_site_counts(&roster, on, Some(t), &clusters));
+                let got = nonzero(index.all_site_counts(&state, &roster, t, &clusters));
+                prop_assert_eq!(got, want, "part {} as of {}", i, t);
+            }
+        }
+        // A state folded in another order is another arena: the index notices and starts again.
+        let batch = State::from_events(events.clone());
+        let t = T0 + cuts[0] * 1000;
+        let clusters = batch.clusters(Some(t));
+        prop_assert_eq!(
+            nonzero(index.all_site_counts(&batch, &roster, t, &clusters)),
+            nonzero(batch.all_site_counts(&roster, on, Some(t), &clusters))
+        );
+    }
+}

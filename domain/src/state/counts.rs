@@ -40,40 +40,40 @@ impl SiteCounts {
     }
 }
 
-const SEXES: [Sex; 3] = [Sex::Male, Sex::Female, Sex::Unspecified];
+pub(super) const SEXES: [Sex; 3] = [Sex::Male, Sex::Female, Sex::Unspecified];
 
 /// One site's counts while [`State::all_site_counts`] runs: arrays, not maps, turned into a
 /// [`SiteCounts`] once at the end.
 #[derive(Default)]
-struct SiteAcc {
-    present: u32,
-    on_leave: u32,
-    expected: u32,
-    left: u32,
-    with_care_needs: u32,
+pub(super) struct SiteAcc {
+    pub(super) present: u32,
+    pub(super) on_leave: u32,
+    pub(super) expected: u32,
+    pub(super) left: u32,
+    pub(super) with_care_needs: u32,
     /// Unknown, then `SEXES`.
-    by_sex: [u32; 4],
+    pub(super) by_sex: [u32; 4],
     /// Unknown, then `AgeBand::ALL`.
-    by_age: [u32; 6],
+    pub(super) by_age: [u32; 6],
     /// By position in `CareNeed::ALL`.
-    care_needs: [u32; 16],
-    support_only: BTreeMap<StayingPlace, u32>,
-    households: rustc_hash::FxHashSet<Result<HouseholdRef, PersonRef>>,
+    pub(super) care_needs: [u32; 16],
+    pub(super) support_only: BTreeMap<StayingPlace, u32>,
+    pub(super) households: rustc_hash::FxHashSet<Result<HouseholdRef, PersonRef>>,
     /// Cluster representatives already counted here.
-    counted: BTreeSet<PersonRef>,
-    seen: bool,
+    pub(super) counted: BTreeSet<PersonRef>,
+    pub(super) seen: bool,
 }
 
 impl SiteAcc {
-    fn sex_slot(s: Option<Sex>) -> usize {
+    pub(super) fn sex_slot(s: Option<Sex>) -> usize {
         s.and_then(|s| SEXES.iter().position(|x| *x == s))
             .map_or(0, |i| i + 1)
     }
-    fn age_slot(b: Option<AgeBand>) -> usize {
+    pub(super) fn age_slot(b: Option<AgeBand>) -> usize {
         b.and_then(|b| AgeBand::ALL.iter().position(|x| *x == b))
             .map_or(0, |i| i + 1)
     }
-    fn need_slot(n: CareNeed) -> usize {
+    pub(super) fn need_slot(n: CareNeed) -> usize {
         CareNeed::ALL.iter().position(|x| *x == n).unwrap_or(15)
     }
 
@@ -262,7 +262,7 @@ impl State {
     /// Count one person's stays into the per-site accumulators. With `clusters`, a registered
     /// stay of a clustered record whose cluster was already counted at the site is skipped.
     #[allow(clippy::too_many_arguments)]
-    fn count_person(
+    pub(super) fn count_person(
         &self,
         acc: &mut [SiteAcc],
         p: &PersonRef,

@@ -30,6 +30,7 @@ mod reports;
 mod safe_reports;
 mod shelter;
 mod stay;
+mod timeline;
 mod votes;
 
 pub use authority::{LiftAuthority, ManagerAuthority};
@@ -40,4 +41,5 @@ pub use notes::SealedNoteRef;
 pub use records::{Identity, PersonFacts};
 pub use safe_reports::SafeReport;
 pub use stay::{Departure, Stay, StayStatus, Stays};
+pub use timeline::CountsIndex;
 pub use votes::{VoteRecord, VoteTally};
