@@ -361,3 +361,30 @@ fn a_refused_or_missing_tool_is_said_so() {
         Err(SysError::Missing("timedatectl"))
     );
 }
+
+/// What `set-time` is given is read by systemd's own timestamp parser (the one timedatectl
+/// uses) as the instant meant: `systemd-analyze timestamp` prints its Unix seconds. Skipped
+/// (said so) on a machine without systemd-analyze.
+#[test]
+fn systemd_reads_the_set_time_text_as_the_same_instant() {
+    for ms in [1_796_532_617_000u64, 1_767_225_599_000, 4_102_444_799_000] {
+        let text = utc_text(ms).unwrap();
+        let out = match Command::new("systemd-analyze")
+            .args(["timestamp", &text])
+            .env("LC_ALL", "C")
+            .env("TZ", "Asia/Tokyo")
+            .output()
+        {
+            Ok(o) => o,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("no systemd-analyze here: not checked");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}: {stdout}");
+        let want = format!("UNIX seconds: @{}", ms / 1000);
+        assert!(stdout.contains(&want), "{text}: {stdout}");
+    }
+}
