@@ -38,6 +38,7 @@ pub const TARGETS: &[&str] = &[
     "enrol_net",
     "typed_text",
     "admin_files",
+    "update_file",
 ];
 
 /// The function of target `name`, if there is one.
@@ -65,6 +66,7 @@ pub fn target(name: &str) -> Option<fn(&[u8])> {
         "enrol_net" => enrol_net,
         "typed_text" => typed_text,
         "admin_files" => admin_files,
+        "update_file" => update_file,
         _ => return None,
     })
 }

@@ -452,3 +452,17 @@ pub fn admin_files(b: &[u8]) {
     let _ = kazashi_node::deployment_admin::parse_sites_csv(&s);
     let _ = kazashi_node::deployment_admin::parse_sites_toml(&s);
 }
+
+/// A signed update file (`.kzu`) from a stick, against a laptop's pin and installed version:
+/// what verifies hands back a package inside the file.
+pub fn update_file(b: &[u8]) {
+    use kazashi_node::update::{Pin, verify};
+    let pin = Pin {
+        deployment: kazashi_domain::DeploymentId([3; 16]),
+        admin: kazashi_sync::DeviceKey::from_seed([7; 32]).device_id(),
+    };
+    match verify(b, &pin, "0.1.0", false) {
+        Ok(v) => assert!(v.package.len() < b.len(), "the package is inside the file"),
+        Err(e) => assert!(!e.to_string().is_empty(), "a refusal says why"),
+    }
+}

@@ -1128,6 +1128,40 @@ fn fuzz_admin_files() {
     });
 }
 
+/// A signed update file (`.kzu`, `kazashi_node::update`) from a stick: refused with a reason,
+/// or verified against the pin with its package inside the file — and only a file exactly as
+/// signed verifies. The seeds are real files of the deployment key the pin names (the
+/// coverage-guided target `update_file` uses the same pin).
+#[test]
+fn fuzz_update_file() {
+    use kazashi_node::update::{Pin, encode, verify};
+    let key = DeviceKey::from_seed([7; 32]);
+    let pin = Pin {
+        deployment: kazashi_domain::DeploymentId([3; 16]),
+        admin: key.device_id(),
+    };
+    let fresh = vec![
+        encode(&key, pin.deployment, "0.2.0-1", b"!<arch>\ndebian-binary").unwrap(),
+        encode(&key, pin.deployment, "1:0.2.0~rc1+b2-1", &[0u8; 300]).unwrap(),
+    ];
+    let s = seeds("update_file", fresh);
+    let stats = run("update_file", &s, &raw, &mut |b| {
+        match verify(b, &pin, "0.1.0", false) {
+            Ok(v) => {
+                assert!(v.package.len() < b.len());
+                // Only a file the key signed verifies: any change to one is refused.
+                assert!(s.iter().any(|seed| seed == b), "an unsigned file verified");
+                taken_any()
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty(), "a refusal says why");
+                Verdict::Refused
+            }
+        }
+    });
+    assert!(stats.taken > 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The coverage-guided targets' fixtures (`fuzz/`, run by `script/fuzz`)
 
