@@ -2,16 +2,24 @@
 //! shelter week (the town sized as for every other benchmark):
 //!
 //! - `aggregate_as_of`: every site's counts (distinct persons, care needs, outside support,
-//!   capacity), latest report and staleness recomputed as of a time T, for T spread over the
-//!   week (median and p99 of the runs; target ≤ 200 ms at 1 M events);
-//! - `aggregate_now`: the same for the latest state;
+//!   capacity), latest report and staleness as of a time T, for T spread over the week, through
+//!   the product's path — the window's `OverviewIndex` (checkpoints of the counts) — once its
+//!   checkpoints are made (median and p99 of the runs; issue 27's goal: ≤ 100 ms at 1 M events,
+//!   ≤ 1 s at 10 M);
+//! - `as_of_index_build`: the first as-of picture, which makes the checkpoints;
+//! - `index_checkpoints`: how many it made;
+//! - `as_of_late_1000`: the picture right after 1,000 late events (every thousandth event of the
+//!   week, held back) are folded in: the checkpoints after each are patched first;
+//! - `aggregate_as_of_replay`: the same picture by replaying every person's history
+//!   (`overview`, the path before the index), for comparison;
+//! - `aggregate_now`: the latest state;
 //! - `safety_index_build`: folding everyone the log knows once for safety confirmation;
 //! - `safety_search`: one safety-confirmation query over that index (p50/p99);
 //! - `export_csv`: the overall evacuee list as CSV.
 
 use crate::bench::{emit, emit_percentiles, median, ms, town};
 use kazashi_domain::State;
-use kazashi_domain::overview::overview;
+use kazashi_domain::overview::{OverviewIndex, overview};
 use kazashi_domain::safety::{Asker, SafetyIndex};
 use kazashi_node::export::{Audience, evacuees, evacuees_csv};
 use kazashi_sim::workload::shelter_week;
@@ -26,17 +34,34 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
     let events = shelter_week(&m, &d, n, args.seed);
     let mut times: Vec<u64> = events.iter().map(|e| e.at().wall_ms).collect();
     times.sort_unstable();
-    let state = State::from_events(events);
+    // Every thousandth event is held back, to arrive late once the checkpoints are made.
+    let (late, early): (Vec<_>, Vec<_>) = events
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 1000 == 999);
+    let mut state = State::from_events(early.into_iter().map(|(_, e)| e));
     let on = m.today;
     let runs = args.runs.max(3);
-    let mut as_of = Vec::new();
-    for i in 0..runs {
-        let t = times
+    let at = |i: usize| {
+        times
             .get(times.len() * (i + 1) / (runs + 1))
             .copied()
-            .unwrap_or(0);
+            .unwrap_or(0)
+    };
+    let mut index = OverviewIndex::default();
+    let s = Instant::now();
+    std::hint::black_box(index.overview(&state, &d, &m.roster, on, Some(at(0))));
+    emit("command", "as_of_index_build", ms(s), "ms", n);
+    for e in late.into_iter().map(|(_, e)| e) {
+        state.insert(e);
+    }
+    let s = Instant::now();
+    std::hint::black_box(index.overview(&state, &d, &m.roster, on, Some(at(runs / 2))));
+    emit("command", "as_of_late_1000", ms(s), "ms", n);
+    let mut as_of = Vec::new();
+    for i in 0..runs {
         let s = Instant::now();
-        let ov = overview(&state, &d, &m.roster, on, Some(t));
+        let ov = index.overview(&state, &d, &m.roster, on, Some(at(i)));
         as_of.push(ms(s));
         std::hint::black_box(ov);
     }
@@ -48,6 +73,25 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         "ms",
         n,
     );
+    emit(
+        "command",
+        "index_checkpoints",
+        index.checkpoints() as f64,
+        "checkpoints",
+        n,
+    );
+    let mut replay = Vec::new();
+    for i in 0..runs {
+        let t = at(i);
+        let s = Instant::now();
+        let ov = overview(&state, &d, &m.roster, on, Some(t));
+        replay.push(ms(s));
+        // The two paths agree (the property tests check it on random logs).
+        if index.overview(&state, &d, &m.roster, on, Some(t)) != ov {
+            return Err(format!("the indexed picture as of {t} differs from the replay"));
+        }
+    }
+    emit("command", "aggregate_as_of_replay", median(replay), "ms", n);
     let mut now = Vec::new();
     let mut persons = 0;
     for _ in 0..runs {
