@@ -15,7 +15,9 @@
 //! Needs root, `ip netns` and `tc` (it sets the namespaces up itself and removes them, on
 //! failure too); where it cannot, it says why in `$KAZASHI_SKIP_LOG` and does nothing. The seed
 //! is printed; `KAZASHI_CHAOS_SEED=<seed>` replays the schedule (kills, pauses, flaps, link
-//! faults — the processes' own timing is the machine's).
+//! faults — the processes' own timing is the machine's). It prints which faults it used
+//! ("links impaired by netem …"); `KAZASHI_CHAOS_NEED_NETEM=1` makes the nftables fallback a
+//! failure (`script/netem-vm` sets it: it runs this test in a VM whose kernel has netem).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
@@ -47,6 +49,18 @@ const KILLS_UNTIL: Duration = Duration::from_secs(26);
 const HEAL_LIMIT: Duration = Duration::from_secs(120);
 /// The laptop whose link flaps.
 const FLAPPING: usize = 4;
+
+/// `KAZASHI_CHAOS_SLOW=<k>` (1–20, default 1): the test's clock runs k times slower — writes,
+/// status lines, anti-entropy, the fault phase, the kills' and flaps' spacing, the waits and the
+/// bound after the heal — for an emulated CPU (`script/netem-vm` under TCG). The events, faults
+/// and the seed's schedule are the same; the product's own timers are not scaled.
+fn slow() -> u32 {
+    std::env::var("KAZASHI_CHAOS_SLOW")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|k| (1..=20).contains(k))
+        .unwrap_or(1)
+}
 
 /// Run a command; its error output on failure.
 fn run(cmd: &str, args: &[&str]) -> Result<(), String> {
@@ -330,7 +344,7 @@ struct Flapper {
 }
 
 impl Flapper {
-    fn start(hub: String, devs: [String; 2], seed: u64) -> Flapper {
+    fn start(hub: String, devs: [String; 2], seed: u64, slow: u64) -> Flapper {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -343,7 +357,7 @@ impl Flapper {
             };
             let mut flaps = 0;
             while !s.load(Ordering::Relaxed) {
-                pause(rng.random_range(2000..4000));
+                pause(rng.random_range(2000..4000) * slow);
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
@@ -351,7 +365,7 @@ impl Flapper {
                     let _ = cmd("ip", &format!("-n {hub} link set {dev} down"));
                 }
                 flaps += 1;
-                pause(rng.random_range(1000..6000));
+                pause(rng.random_range(1000..6000) * slow);
                 for dev in &devs {
                     let _ = cmd("ip", &format!("-n {hub} link set {dev} up"));
                 }
@@ -426,7 +440,10 @@ impl Slot {
                 ("--town-seed", TOWN.to_string()),
                 ("--sites", N.to_string()),
                 ("--index", i.to_string()),
-                ("--write-every", WRITE_EVERY_MS.to_string()),
+                (
+                    "--write-every",
+                    (WRITE_EVERY_MS * u64::from(slow())).to_string(),
+                ),
                 ("--writes", WRITES.to_string()),
                 ("--acked", self.acked.display().to_string()),
             ] {
@@ -436,8 +453,10 @@ impl Slot {
             cmd.arg(product_bin()).args(["node", "--dir", &dir]);
         }
         let port = PORT + i as u16;
+        let (status, anti_entropy) = ((200 * slow()).to_string(), (2 * slow()).to_string());
         cmd.args(["--bind", &Net::addr(i), "--port", &port.to_string()])
-            .args(["--status-every", "200", "--anti-entropy", "2", "--no-mdns"]);
+            .args(["--status-every", &status, "--anti-entropy", &anti_entropy])
+            .arg("--no-mdns");
         for j in [(i + 1) % N, (i + 2) % N] {
             cmd.args(["--peer", &format!("{}:{}", Net::addr(j), PORT + j as u16)]);
         }
@@ -459,7 +478,7 @@ impl Slot {
 fn first_status(slot: &Slot) -> u64 {
     wait_for(
         &format!("laptop {}'s first status", slot.index),
-        Duration::from_secs(30),
+        Duration::from_secs(30) * slow(),
         || slot.laptop().get("device").is_string(),
     );
     slot.laptop().events()
@@ -510,6 +529,17 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
             return;
         }
     };
+    println!(
+        "chaos_netns: links impaired by {}",
+        match how {
+            Faults::Netem => "netem (tc qdisc netem)",
+            Faults::Nftables => "nftables and tbf (no netem in this kernel)",
+        }
+    );
+    // script/netem-vm boots a kernel that has netem: there the fallback would be a failure.
+    if how != Faults::Netem && std::env::var_os("KAZASHI_CHAOS_NEED_NETEM").is_some() {
+        panic!("chaos_netns: KAZASHI_CHAOS_NEED_NETEM is set but this kernel has no netem");
+    }
     if how == Faults::Nftables {
         skip(
             "chaos_netns: no netem in this kernel (sch_netem): no fixed delay or jitter; loss, \
@@ -528,6 +558,12 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
                 % 1_000_000_007
         });
     println!("chaos_netns: seed {seed} (KAZASHI_CHAOS_SEED={seed} replays the schedule)");
+    if slow() > 1 {
+        println!(
+            "chaos_netns: the test's clock {}× slower (KAZASHI_CHAOS_SLOW)",
+            slow()
+        );
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let t0 = Instant::now();
 
@@ -593,11 +629,12 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
         net.hub.clone(),
         [net.dev('h', FLAPPING), net.dev('t', FLAPPING)],
         seed ^ 0xf1a9,
+        u64::from(slow()),
     );
     let faults_from = Instant::now();
     let mut kills = 0;
-    while faults_from.elapsed() < KILLS_UNTIL {
-        std::thread::sleep(Duration::from_millis(rng.random_range(2500..5000)));
+    while faults_from.elapsed() < KILLS_UNTIL * slow() {
+        std::thread::sleep(Duration::from_millis(rng.random_range(2500..5000)) * slow());
         let i = rng.random_range(0..N);
         let slot = &mut slots[i];
         let shown = slot.laptop().events();
@@ -632,7 +669,7 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
             "laptop {i} showed {shown} events before kill -9 and {back} after its restart"
         );
     }
-    let left = FAULTS.saturating_sub(faults_from.elapsed());
+    let left = (FAULTS * slow()).saturating_sub(faults_from.elapsed());
     std::thread::sleep(left);
     let flaps = flapper.stop();
     if how == Faults::Nftables {
@@ -672,12 +709,12 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
         };
         since
             .as_ref()
-            .is_some_and(|(_, t)| t.elapsed() >= Duration::from_millis(700))
+            .is_some_and(|(_, t)| t.elapsed() >= Duration::from_millis(700) * slow())
     };
     // When the last writer wrote its last check-in (seen to the 100 ms).
     let mut written = None;
     let mut done = false;
-    while healed.elapsed() < HEAL_LIMIT {
+    while healed.elapsed() < HEAL_LIMIT * slow() {
         if converged() {
             done = true;
             break;
@@ -700,7 +737,10 @@ fn five_laptops_under_loss_flaps_and_kill_9_converge_after_the_heal() {
                 s.laptop().get("peers")
             );
         }
-        panic!("the five laptops did not converge within {HEAL_LIMIT:?} of the heal (seed {seed})");
+        panic!(
+            "the five laptops did not converge within {:?} of the heal (seed {seed})",
+            HEAL_LIMIT * slow()
+        );
     }
     let took = healed.elapsed();
     let settled = written.elapsed();
