@@ -25,6 +25,7 @@ mod bench_station;
 mod card_lab;
 mod chaos_cmd;
 mod demo;
+mod demo_system;
 mod demo_window;
 mod drill_cmd;
 mod fleet_cmd;

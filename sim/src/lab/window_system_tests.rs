@@ -372,3 +372,39 @@ fn a_refusal_or_a_missing_tool_is_said_in_the_windows_language() {
     assert!(said(&h, "Wired LAN enp0s3: connected"));
     assert!(!fake.calls().iter().any(|c| matches!(c, Call::List(_))));
 }
+
+#[test]
+fn the_demo_never_touches_this_computers_clock_or_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let station = station(DemoKind::Shelter, dir.path(), Lang::Ja, false, None).unwrap();
+    let mut h = Harness::builder()
+        .with_size([1366.0, 768.0])
+        .build_ui_state(
+            |ui, s: &mut Screen| {
+                if !s.fonts {
+                    kazashi_gui::app::setup(ui.ctx()).unwrap();
+                    s.fonts = true;
+                    ui.ctx().request_repaint();
+                    return;
+                }
+                s.station.show(ui);
+            },
+            Screen {
+                station,
+                fonts: false,
+            },
+        );
+    h.run_steps(3);
+    login(&mut h, "sekinin", "2222");
+    network_view(&mut h);
+    wait_for(&mut h, "体育館:2F");
+    click(&mut h, "Shelter-Guest");
+    click(&mut h, "接続する");
+    wait_for(&mut h, "「Shelter-Guest」に接続しました");
+    wait_for(&mut h, "Wi-Fi wlp2s0: 接続済み（Shelter-Guest）");
+    click(&mut h, "時計を合わせる");
+    click(&mut h, "確認へ");
+    click(&mut h, "時計を変更する");
+    wait_for(&mut h, "the demo does not change this computer's clock");
+    assert!(clock_sets(&mut h).is_empty(), "a refused change on record");
+}
