@@ -53,8 +53,10 @@ BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclit
 # (pcsc_scan) is there to look at the rig by hand. The window's smoke test runs the real
 # window under Xvfb with Mesa's software OpenGL (xvfb, xauth, libgl1-mesa-dri, libegl1); the
 # printed 宣誓書 is read back with pdftotext (poppler-utils). The chaos test impairs links with
-# tc (iproute2) netem, or with nft (nftables) where the kernel has no netem.
-TEST_PACKAGES=(iproute2 nftables pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils libxml2-utils strace)
+# tc (iproute2) netem, or with nft (nftables) where the kernel has no netem. The input-method
+# test (sim/tests/window_ime.rs, images/ime-test) types a name with Mozc into the real window
+# under the appliance's kiosk compositor, headless: sway, fcitx5, fcitx5-mozc, wtype, grim.
+TEST_PACKAGES=(iproute2 nftables pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils libxml2-utils strace sway fcitx5 fcitx5-mozc wtype grim)
 # script/fuzz: libfuzzer-sys compiles libFuzzer (C++) with build-essential's g++; nothing else
 # (the fuzzer is a crate, built on stable Rust).
 FUZZ_PACKAGES=(build-essential)
