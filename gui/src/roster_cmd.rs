@@ -8,7 +8,8 @@ use kazashi_domain::ids::RosterHash;
 use kazashi_domain::roster::RosterKind;
 use kazashi_node::KdfParams;
 use kazashi_node::roster_csv::{Lint, Mapping, ReadOptions, SourceEncoding, read};
-use kazashi_node::roster_db::{RosterDb, sha256};
+use kazashi_node::roster_db::RosterDb;
+use kazashi_node::roster_import::{ImportError, ImportOptions, Phase, import_file};
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -176,46 +177,42 @@ pub fn run(args: &RosterArgs) -> anyhow::Result<()> {
                 .map(RosterHash::from_hex)
                 .transpose()
                 .context("--expect-hash")?;
-            let (bytes, opts) = read_file(a)?;
-            let imp = match read(&bytes, &opts, &mut progress_bar("読み込み read ")) {
-                Ok(i) => i,
-                Err(lint) => {
+            let params = if *insecure_fast_kdf {
+                KdfParams::FAST_INSECURE
+            } else {
+                KdfParams::STANDARD
+            };
+            let read_opts = options(a)?;
+            let opts = ImportOptions {
+                read: &read_opts,
+                passphrase: &pass,
+                params,
+                expect,
+            };
+            // Streamed: the file is read row by row and never held whole in memory.
+            let mut read_bar = progress_bar("読み込み read ");
+            let mut index_bar = progress_bar("索引 index  ");
+            let done = import_file(&a.file, out, &opts, &mut |phase, done, total| match phase {
+                Phase::Read => read_bar(done, total),
+                Phase::Index => index_bar(done, total),
+            });
+            let (db, lint) = match done {
+                Ok(x) => x,
+                Err(ImportError::Refused(lint)) => {
+                    eprintln!();
                     report(&lint);
                     anyhow::bail!(
                         "{} refused: nothing was imported and the roster store is unchanged",
                         a.file.display()
                     );
                 }
+                Err(e) => return Err(e.into()),
             };
-            report(&imp.lint);
-            // Hashed here only to refuse before writing; the store hashes as it writes.
-            if let Some(x) = expect
-                && let hash = imp.hash()
-                && x != hash
-            {
-                anyhow::bail!(
-                    "the file's roster has hash {}, not the pinned {}: nothing was imported",
-                    hash.to_hex(),
-                    x.to_hex()
-                );
-            }
-            let params = if *insecure_fast_kdf {
-                KdfParams::FAST_INSECURE
-            } else {
-                KdfParams::STANDARD
-            };
-            let db = RosterDb::create(
-                out,
-                &pass,
-                params,
-                (&imp).into(),
-                sha256(&bytes),
-                &mut progress_bar("索引 index  "),
-            )?;
+            report(&lint);
             println!(
                 "{}",
                 serde_json::json!({"ok": true, "persons": db.len(), "hash": db.hash().to_hex(),
-                    "warnings": imp.lint.warnings().count(), "store": out.display().to_string()})
+                    "warnings": lint.warnings().count(), "store": out.display().to_string()})
             );
             Ok(())
         }

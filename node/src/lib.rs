@@ -39,6 +39,7 @@ pub mod reception;
 pub mod roster_csv;
 pub mod roster_db;
 pub mod roster_fetch;
+pub mod roster_import;
 pub mod roster_lookup;
 pub mod roster_net;
 pub mod staff;

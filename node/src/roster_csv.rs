@@ -296,7 +296,13 @@ pub struct Lint {
 }
 
 impl Lint {
-    fn add(&mut self, severity: Severity, rule: Rule, line: Option<u64>, message: String) {
+    pub(crate) fn add(
+        &mut self,
+        severity: Severity,
+        rule: Rule,
+        line: Option<u64>,
+        message: String,
+    ) {
         let n = self.counts.entry(rule).or_default();
         *n += 1;
         if *n as usize <= KEEP_PER_RULE {
@@ -308,11 +314,11 @@ impl Lint {
             });
         }
     }
-    fn error(&mut self, rule: Rule, line: Option<u64>, message: String) {
+    pub(crate) fn error(&mut self, rule: Rule, line: Option<u64>, message: String) {
         self.add(Severity::Error, rule, line, message);
     }
     /// Add the findings of a later part of the file, as if found after these.
-    fn absorb(&mut self, later: Lint) {
+    pub(crate) fn absorb(&mut self, later: Lint) {
         self.rows += later.rows;
         let mut kept: BTreeMap<Rule, usize> = BTreeMap::new();
         for f in &self.findings {
@@ -554,51 +560,7 @@ pub fn read_in_parts(
             return Err(lint);
         }
     };
-    for h in &headers {
-        if FORBIDDEN_HEADERS
-            .iter()
-            .any(|f| h.eq_ignore_ascii_case(f) || h.replace([' ', '　'], "") == *f)
-        {
-            lint.error(
-                Rule::IndividualNumber,
-                Some(1),
-                format!(
-                    "column `{h}` holds the individual number (個人番号): Kazashi must never receive it; remove the column and export again"
-                ),
-            );
-        }
-    }
-    let mut col: BTreeMap<Field, usize> = BTreeMap::new();
-    for field in Field::ALL {
-        let found: Vec<usize> = headers
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| opts.mapping.matches(field, h))
-            .map(|(i, _)| i)
-            .collect();
-        match found.as_slice() {
-            [] if field.required(opts.kind) => lint.error(
-                Rule::MissingColumn,
-                Some(1),
-                format!(
-                    "required column `{}` ({}) is missing",
-                    field.headers().first().copied().unwrap_or(""),
-                    field.key()
-                ),
-            ),
-            [] => {}
-            [i] => {
-                col.insert(field, *i);
-            }
-            [_, ..] => lint.error(
-                Rule::DuplicateColumn,
-                Some(1),
-                format!("column for `{}` appears {} times", field.key(), found.len()),
-            ),
-        }
-    }
-    lint.vote_flags_present =
-        col.contains_key(&Field::EarlyVoted) && col.contains_key(&Field::AbsenteeVoted);
+    let col = columns(&headers, opts, &mut lint);
     if lint.has_errors() {
         return Err(lint);
     }
@@ -678,12 +640,67 @@ pub fn read_in_parts(
     })
 }
 
+/// The columns of each field, from the header; refusals (a 個人番号 column, a missing or doubled
+/// one) go to `lint`.
+pub(crate) fn columns(
+    headers: &[String],
+    opts: &ReadOptions,
+    lint: &mut Lint,
+) -> BTreeMap<Field, usize> {
+    for h in headers {
+        if FORBIDDEN_HEADERS
+            .iter()
+            .any(|f| h.eq_ignore_ascii_case(f) || h.replace([' ', '　'], "") == *f)
+        {
+            lint.error(
+                Rule::IndividualNumber,
+                Some(1),
+                format!(
+                    "column `{h}` holds the individual number (個人番号): Kazashi must never receive it; remove the column and export again"
+                ),
+            );
+        }
+    }
+    let mut col: BTreeMap<Field, usize> = BTreeMap::new();
+    for field in Field::ALL {
+        let found: Vec<usize> = headers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| opts.mapping.matches(field, h))
+            .map(|(i, _)| i)
+            .collect();
+        match found.as_slice() {
+            [] if field.required(opts.kind) => lint.error(
+                Rule::MissingColumn,
+                Some(1),
+                format!(
+                    "required column `{}` ({}) is missing",
+                    field.headers().first().copied().unwrap_or(""),
+                    field.key()
+                ),
+            ),
+            [] => {}
+            [i] => {
+                col.insert(field, *i);
+            }
+            [_, ..] => lint.error(
+                Rule::DuplicateColumn,
+                Some(1),
+                format!("column for `{}` appears {} times", field.key(), found.len()),
+            ),
+        }
+    }
+    lint.vote_flags_present =
+        col.contains_key(&Field::EarlyVoted) && col.contains_key(&Field::AbsenteeVoted);
+    col
+}
+
 /// What the rows need besides their text.
-struct RowContext<'a> {
-    col: &'a BTreeMap<Field, usize>,
+pub(crate) struct RowContext<'a> {
+    pub(crate) col: &'a BTreeMap<Field, usize>,
     /// Fields in the header: every row must have as many.
-    width: usize,
-    opts: &'a ReadOptions,
+    pub(crate) width: usize,
+    pub(crate) opts: &'a ReadOptions,
 }
 
 /// One part's rows: entries and household rows with their lines, and its findings.
@@ -783,19 +800,47 @@ fn parse_part(
     done: &std::sync::atomic::AtomicU64,
     progress: &mut dyn FnMut(u64),
 ) -> PartOut {
-    let opts = ctx.opts;
-    let col = ctx.col;
     let mut lint = Lint::default();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
     // Each entry with the line it was read from.
     let mut rows: Vec<(RosterEntry, u64)> = Vec::with_capacity(text.len() / 110);
     // Households named on a row of their own (no person id), with the line.
     let mut household_rows: Vec<(HouseholdId, u64)> = Vec::new();
-    let mut record = csv::StringRecord::new();
     let (mut next_report, mut reported) = (0u64, 0u64);
+    parse_part_rows(text, base, ctx, &mut lint, &mut |row, line, pos, _| {
+        if pos >= next_report {
+            let step = pos - reported;
+            reported = pos;
+            let all = done.fetch_add(step, std::sync::atomic::Ordering::Relaxed) + step;
+            progress(all);
+            next_report = pos + (1 << 22);
+        }
+        match row {
+            Row::Entry(entry) => rows.push((entry, line)),
+            Row::Household(h) => household_rows.push((h, line)),
+            Row::Bad => {}
+        }
+    });
+    PartOut {
+        rows,
+        household_rows,
+        lint,
+    }
+}
+
+/// Parse the rows of one part of the file (`base` line breaks before it): each checked by
+/// [`parse_row`] and handed to `each` with its line and the byte offset after it in `text`.
+pub(crate) fn parse_part_rows(
+    text: &str,
+    base: u64,
+    ctx: &RowContext<'_>,
+    lint: &mut Lint,
+    each: &mut dyn FnMut(Row, u64, u64, &mut Lint),
+) {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut record = csv::StringRecord::new();
     let (mut counted_to, mut newlines) = (0usize, 0u64);
     loop {
         // The line the next record starts on (the header is line 1), counted from the bytes
@@ -818,140 +863,144 @@ fn parse_part(
                 break;
             }
         }
-        lint.rows += 1;
-        if record.len() != ctx.width {
-            lint.error(
-                Rule::Csv,
-                Some(line),
-                format!(
-                    "the row has {} fields, the header has {}",
-                    record.len(),
-                    ctx.width
-                ),
-            );
-            continue;
-        }
-        let pos = rdr.position().byte();
-        if pos >= next_report {
-            let step = pos - reported;
-            reported = pos;
-            let all = done.fetch_add(step, std::sync::atomic::Ordering::Relaxed) + step;
-            progress(all);
-            next_report = pos + (1 << 22);
-        }
-        let get = |f: Field| {
-            col.get(&f)
-                .and_then(|&i| record.get(i))
-                .map(str::trim)
-                .unwrap_or("")
-        };
-        let bad = |lint: &mut Lint, rule: Rule, msg: String| {
-            lint.error(rule, Some(line), msg);
-        };
-        let household = match HouseholdId::new(get(Field::Household)) {
-            Ok(h) => h,
-            Err(e) => {
-                bad(&mut lint, Rule::BadValue, format!("世帯番号: {e}"));
-                continue;
-            }
-        };
-        let person_raw = get(Field::Person);
-        if person_raw.is_empty() && get(Field::Name).is_empty() {
-            household_rows.push((household, line));
-            continue;
-        }
-        let person = match PersonId::new(person_raw) {
-            Ok(p) => p,
-            Err(e) => {
-                bad(&mut lint, Rule::BadValue, format!("宛名番号: {e}"));
-                continue;
-            }
-        };
-        let name = PersonName::new(get(Field::Name))
-            .map_err(|e| bad(&mut lint, Rule::BadValue, format!("{person}: 氏名: {e}")));
-        let kana = KanaReading::new(get(Field::Kana)).map_err(|e| {
-            bad(
-                &mut lint,
-                Rule::BadValue,
-                format!("{person}: 氏名カナ: {e}"),
-            )
-        });
-        let birth = birth_date(get(Field::BirthDate), opts.today).map_err(|e| {
-            bad(
-                &mut lint,
-                Rule::ImpossibleDate,
-                format!("{person}: 生年月日: {e}"),
-            )
-        });
-        let sex_v = sex(get(Field::Sex)).ok_or_else(|| {
-            bad(
-                &mut lint,
-                Rule::BadValue,
-                format!("{person}: 性別: expected 1, 2, 9, 男 or 女"),
-            )
-        });
-        let address = Address::new(get(Field::Address))
-            .map_err(|e| bad(&mut lint, Rule::BadValue, format!("{person}: 住所: {e}")));
-        let mut care_needs = std::collections::BTreeSet::new();
-        for w in get(Field::CareNeeds)
-            .split(['・', ';', '、', ',', '|'])
+        let row = parse_row(&record, line, ctx, lint);
+        each(row, line, rdr.position().byte(), lint);
+    }
+}
+
+/// What one data row is.
+pub(crate) enum Row {
+    Entry(RosterEntry),
+    /// A household named on a row of its own (no person id).
+    Household(HouseholdId),
+    /// Refused: the findings are in the lint.
+    Bad,
+}
+
+/// Check one data row read from line `line`, its findings into `lint` (which counts it).
+pub(crate) fn parse_row(
+    record: &csv::StringRecord,
+    line: u64,
+    ctx: &RowContext<'_>,
+    lint: &mut Lint,
+) -> Row {
+    let opts = ctx.opts;
+    let col = ctx.col;
+    lint.rows += 1;
+    if record.len() != ctx.width {
+        lint.error(
+            Rule::Csv,
+            Some(line),
+            format!(
+                "the row has {} fields, the header has {}",
+                record.len(),
+                ctx.width
+            ),
+        );
+        return Row::Bad;
+    }
+    let get = |f: Field| {
+        col.get(&f)
+            .and_then(|&i| record.get(i))
             .map(str::trim)
-            .filter(|w| !w.is_empty())
-        {
-            match care_need(w) {
-                Some(c) => {
-                    care_needs.insert(c);
-                }
-                None => bad(
-                    &mut lint,
-                    Rule::BadValue,
-                    format!("{person}: 要配慮: unknown category `{w}`"),
-                ),
-            }
+            .unwrap_or("")
+    };
+    let bad = |lint: &mut Lint, rule: Rule, msg: String| {
+        lint.error(rule, Some(line), msg);
+    };
+    let household = match HouseholdId::new(get(Field::Household)) {
+        Ok(h) => h,
+        Err(e) => {
+            bad(lint, Rule::BadValue, format!("世帯番号: {e}"));
+            return Row::Bad;
         }
-        // A value that is neither yes nor no is an error, not a no: reading 支援措置 wrong
-        // would disclose the very people it protects.
-        let support_measure = flag(get(Field::SupportMeasure)).ok_or_else(|| {
-            bad(
-                &mut lint,
+    };
+    let person_raw = get(Field::Person);
+    if person_raw.is_empty() && get(Field::Name).is_empty() {
+        return Row::Household(household);
+    }
+    let person = match PersonId::new(person_raw) {
+        Ok(p) => p,
+        Err(e) => {
+            bad(lint, Rule::BadValue, format!("宛名番号: {e}"));
+            return Row::Bad;
+        }
+    };
+    let name = PersonName::new(get(Field::Name))
+        .map_err(|e| bad(lint, Rule::BadValue, format!("{person}: 氏名: {e}")));
+    let kana = KanaReading::new(get(Field::Kana))
+        .map_err(|e| bad(lint, Rule::BadValue, format!("{person}: 氏名カナ: {e}")));
+    let birth = birth_date(get(Field::BirthDate), opts.today).map_err(|e| {
+        bad(
+            lint,
+            Rule::ImpossibleDate,
+            format!("{person}: 生年月日: {e}"),
+        )
+    });
+    let sex_v = sex(get(Field::Sex)).ok_or_else(|| {
+        bad(
+            lint,
+            Rule::BadValue,
+            format!("{person}: 性別: expected 1, 2, 9, 男 or 女"),
+        )
+    });
+    let address = Address::new(get(Field::Address))
+        .map_err(|e| bad(lint, Rule::BadValue, format!("{person}: 住所: {e}")));
+    let mut care_needs = std::collections::BTreeSet::new();
+    for w in get(Field::CareNeeds)
+        .split(['・', ';', '、', ',', '|'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
+        match care_need(w) {
+            Some(c) => {
+                care_needs.insert(c);
+            }
+            None => bad(
+                lint,
                 Rule::BadValue,
-                format!("{person}: 支援措置: expected 1 or 0 (also 有/無, あり/なし, ○)"),
-            )
-        });
-        let voter = if opts.kind == RosterKind::Voters {
-            voter_info(&get, person, line, &mut lint)
-        } else {
-            Ok(None)
-        };
-        if let (
-            Ok(name),
-            Ok(kana),
-            Ok(birth_date),
-            Ok(sex),
-            Ok(address),
-            Ok(voter),
-            Ok(support_measure),
-        ) = (name, kana, birth, sex_v, address, voter, support_measure)
-        {
-            let entry = RosterEntry {
-                person,
-                household,
-                name,
-                kana,
-                birth_date,
-                sex,
-                address,
-                voter,
-                care_needs,
-                support_measure,
-            };
-            rows.push((entry, line));
+                format!("{person}: 要配慮: unknown category `{w}`"),
+            ),
         }
     }
-    PartOut {
-        rows,
-        household_rows,
-        lint,
+    // A value that is neither yes nor no is an error, not a no: reading 支援措置 wrong
+    // would disclose the very people it protects.
+    let support_measure = flag(get(Field::SupportMeasure)).ok_or_else(|| {
+        bad(
+            lint,
+            Rule::BadValue,
+            format!("{person}: 支援措置: expected 1 or 0 (also 有/無, あり/なし, ○)"),
+        )
+    });
+    let voter = if opts.kind == RosterKind::Voters {
+        voter_info(&get, person, line, lint)
+    } else {
+        Ok(None)
+    };
+    if let (
+        Ok(name),
+        Ok(kana),
+        Ok(birth_date),
+        Ok(sex),
+        Ok(address),
+        Ok(voter),
+        Ok(support_measure),
+    ) = (name, kana, birth, sex_v, address, voter, support_measure)
+    {
+        Row::Entry(RosterEntry {
+            person,
+            household,
+            name,
+            kana,
+            birth_date,
+            sex,
+            address,
+            voter,
+            care_needs,
+            support_measure,
+        })
+    } else {
+        Row::Bad
     }
 }
 

@@ -113,18 +113,18 @@ pub fn fold_entries(entries: &[RosterEntry]) -> Vec<FoldedEntry> {
     })
 }
 
-fn part_path(path: &Path) -> PathBuf {
+pub(crate) fn part_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".part");
     PathBuf::from(p)
 }
 
-fn days(d: CivilDate) -> i64 {
+pub(crate) fn days(d: CivilDate) -> i64 {
     d.days_since_epoch()
 }
 
 /// The first two characters of `s` (all of it if shorter).
-fn prefix2(s: &str) -> &str {
+pub(crate) fn prefix2(s: &str) -> &str {
     let end = s.char_indices().nth(2).map_or(s.len(), |(i, _)| i);
     s.get(..end).unwrap_or(s)
 }
@@ -140,7 +140,7 @@ fn prefix_end(p: &str) -> String {
 const BULK_ROWS: usize = 500;
 
 /// Append (key, rid) pairs to a lookup table, many rows per statement.
-fn bulk_pairs<K: rusqlite::ToSql>(
+pub(crate) fn bulk_pairs<K: rusqlite::ToSql>(
     tx: &rusqlite::Transaction<'_>,
     table: &str,
     pairs: impl Iterator<Item = (K, i64)>,
@@ -175,11 +175,11 @@ fn bulk_pairs<K: rusqlite::ToSql>(
 }
 
 /// Rids per postings row of `by_birth` and `by_text`.
-const POSTINGS_PER_ROW: usize = 1024;
+pub(crate) const POSTINGS_PER_ROW: usize = 1024;
 
 /// Write each key's rids (ascending) as rows of (key, first rid, the rids as LEB128 deltas),
 /// [`POSTINGS_PER_ROW`] at most per row.
-fn postings<'a, K: rusqlite::ToSql>(
+pub(crate) fn postings<'a, K: rusqlite::ToSql>(
     tx: &rusqlite::Transaction<'_>,
     table: &str,
     lists: impl Iterator<Item = (K, &'a [i64])>,
@@ -233,7 +233,7 @@ fn read_postings(first: i64, blob: &[u8], out: &mut Vec<i64>) -> Result<(), Rost
 }
 
 /// The layout this code writes (see the module's table list).
-const LAYOUT: u32 = 9;
+pub(crate) const LAYOUT: u32 = 9;
 /// The oldest layout it still reads: 7 has no `by_household` and 8 no `by_name`, so such a
 /// store is loaded into memory whole ([`RosterDb::load`]), never answered from disk.
 const LAYOUT_READ: u32 = 7;
@@ -265,7 +265,7 @@ impl<'a> From<&'a Roster> for Rows<'a> {
     }
 }
 
-fn write_meta(
+pub(crate) fn write_meta(
     tx: &rusqlite::Transaction<'_>,
     pairs: &[(&str, Vec<u8>)],
 ) -> Result<(), RosterDbError> {
@@ -276,8 +276,44 @@ fn write_meta(
     Ok(())
 }
 
+/// The main file's tables (see the module doc).
+pub(crate) const MAIN_SCHEMA: &str =
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+         CREATE TABLE person (
+             rid INTEGER PRIMARY KEY,
+             birth INTEGER NOT NULL,
+             entry BLOB NOT NULL
+         );
+         CREATE TABLE by_id (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE by_list (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE by_birth (k INTEGER, first INTEGER, rids BLOB NOT NULL,
+                                PRIMARY KEY (k, first)) WITHOUT ROWID;
+         CREATE TABLE by_household (k TEXT, first INTEGER, rids BLOB NOT NULL,
+                                    PRIMARY KEY (k, first)) WITHOUT ROWID;";
+
+/// The text file's tables (see the module doc).
+pub(crate) const TEXT_SCHEMA: &str =
+    "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
+         CREATE VIRTUAL TABLE person_fts USING fts5(
+             name, kana, content='', detail=none, tokenize='trigram'
+         );
+         CREATE TABLE by_text (k TEXT, first INTEGER, rids BLOB NOT NULL,
+                               PRIMARY KEY (k, first)) WITHOUT ROWID;
+         CREATE TABLE by_name (k TEXT, first INTEGER, rids BLOB NOT NULL,
+                               PRIMARY KEY (k, first)) WITHOUT ROWID;";
+
+/// FTS5 flushes its in-memory index to a new segment whenever it outgrows this (1 MB by
+/// default); a larger one means fewer segments to merge during a bulk load.
+pub(crate) fn fts_hashsize(conn: &Connection) -> Result<(), RosterDbError> {
+    conn.execute(
+        "INSERT INTO person_fts (person_fts, rank) VALUES ('hashsize', 268435456)",
+        [],
+    )?;
+    Ok(())
+}
+
 /// Pragmas for a bulk load into a new file that is discarded if anything fails.
-fn bulk_pragmas(conn: &Connection) -> Result<(), RosterDbError> {
+pub(crate) fn bulk_pragmas(conn: &Connection) -> Result<(), RosterDbError> {
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "cache_size", -262_144)?;
@@ -293,20 +329,7 @@ fn write_main(
 ) -> Result<RosterHash, RosterDbError> {
     let entries = rows.entries;
     let total = entries.len() as u64;
-    conn.execute_batch(
-        "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
-         CREATE TABLE person (
-             rid INTEGER PRIMARY KEY,
-             birth INTEGER NOT NULL,
-             entry BLOB NOT NULL
-         );
-         CREATE TABLE by_id (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
-         CREATE TABLE by_list (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;
-         CREATE TABLE by_birth (k INTEGER, first INTEGER, rids BLOB NOT NULL,
-                                PRIMARY KEY (k, first)) WITHOUT ROWID;
-         CREATE TABLE by_household (k TEXT, first INTEGER, rids BLOB NOT NULL,
-                                    PRIMARY KEY (k, first)) WITHOUT ROWID;",
-    )?;
+    conn.execute_batch(MAIN_SCHEMA)?;
     let tx = conn.unchecked_transaction()?;
     // The roster hash from the same encoding as the stored entries.
     let mut hasher = RosterHasher::new(rows.kind);
@@ -376,22 +399,8 @@ fn write_text(
     folded: &[FoldedEntry],
     meta: &[(&str, Vec<u8>)],
 ) -> Result<(), RosterDbError> {
-    conn.execute_batch(
-        "CREATE TABLE meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
-         CREATE VIRTUAL TABLE person_fts USING fts5(
-             name, kana, content='', detail=none, tokenize='trigram'
-         );
-         CREATE TABLE by_text (k TEXT, first INTEGER, rids BLOB NOT NULL,
-                               PRIMARY KEY (k, first)) WITHOUT ROWID;
-         CREATE TABLE by_name (k TEXT, first INTEGER, rids BLOB NOT NULL,
-                               PRIMARY KEY (k, first)) WITHOUT ROWID;",
-    )?;
-    // FTS5 flushes its in-memory index to a new segment whenever it outgrows this (1 MB by
-    // default); a larger one means fewer segments to merge during a bulk load.
-    conn.execute(
-        "INSERT INTO person_fts (person_fts, rank) VALUES ('hashsize', 268435456)",
-        [],
-    )?;
+    conn.execute_batch(TEXT_SCHEMA)?;
+    fts_hashsize(conn)?;
     let tx = conn.unchecked_transaction()?;
     {
         let mut fts =
@@ -446,7 +455,7 @@ fn write_text(
 }
 
 /// `<file>.part.commit`: present from an import's commit point until its renames are done.
-fn commit_marker(path: &Path) -> PathBuf {
+pub(crate) fn commit_marker(path: &Path) -> PathBuf {
     let mut p = part_path(path).into_os_string();
     p.push(".commit");
     PathBuf::from(p)
@@ -477,6 +486,71 @@ fn finish_renames(path: &Path) -> Result<(), RosterDbError> {
     sync_folder(path)
 }
 
+/// `<file>.part.stage`: the rows of a streamed import in file order, while it runs
+/// (`crate::roster_import`).
+pub fn stage_path(path: &Path) -> PathBuf {
+    let mut p = part_path(path).into_os_string();
+    p.push(".stage");
+    PathBuf::from(p)
+}
+
+/// Before an import: finish one that was committed, remove the files of one that was not.
+pub(crate) fn clear_parts(path: &Path) -> Result<(), RosterDbError> {
+    if commit_marker(path).exists() {
+        finish_renames(path)?;
+    }
+    let part = part_path(path);
+    for p in [
+        part.clone(),
+        kdf_path(&part),
+        text_path(&part),
+        stage_path(path),
+    ] {
+        if p.exists() {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    Ok(())
+}
+
+/// The meta rows of a new import (the hash is added once known).
+pub(crate) fn import_meta(
+    kind: RosterKind,
+    count: u64,
+    source_sha256: [u8; 32],
+) -> Result<Vec<(&'static str, Vec<u8>)>, RosterDbError> {
+    // Both files carry the same import id: a store whose two files come from different
+    // imports is refused on open.
+    let import_id: [u8; 16] = crate::store::random_bytes()?;
+    let kind: &[u8] = match kind {
+        RosterKind::Residents => b"residents",
+        RosterKind::Voters => b"voters",
+    };
+    Ok(vec![
+        ("kind", kind.to_vec()),
+        ("count", count.to_le_bytes().to_vec()),
+        ("source_sha256", source_sha256.to_vec()),
+        ("layout", LAYOUT.to_le_bytes().to_vec()),
+        ("import", import_id.to_vec()),
+    ])
+}
+
+/// An import's part files, complete and closed, synced and renamed into place past the commit
+/// point; then the store opened.
+pub(crate) fn commit_parts(path: &Path, passphrase: &str) -> Result<RosterDb, RosterDbError> {
+    let part = part_path(path);
+    for p in [&part, &text_path(&part), &kdf_path(&part)] {
+        std::fs::File::open(p)?.sync_all()?;
+    }
+    // The commit point: from the marker on, the renames are finished even after a crash
+    // (by `finish_renames` on the next open or import).
+    let marker = commit_marker(path);
+    std::fs::File::create(&marker)?.sync_all()?;
+    sync_folder(path)?;
+    finish_renames(path)?;
+    RosterDb::open(path, passphrase)
+}
+
 impl RosterDb {
     /// Write `rows` to a new roster store at `path`, replacing any roster there only once the
     /// new one is complete. `source_sha256` is the hash of the imported file, for the record.
@@ -500,16 +574,9 @@ impl RosterDb {
                 i + 1
             )));
         }
-        if commit_marker(path).exists() {
-            finish_renames(path)?;
-        }
+        clear_parts(path)?;
         let part = part_path(path);
         let text_part = text_path(&part);
-        for p in [part.clone(), kdf_path(&part), text_part.clone()] {
-            if p.exists() {
-                std::fs::remove_file(&p)?;
-            }
-        }
         let computed;
         let folded = match rows.folded {
             Some(f) if f.len() == rows.entries.len() => f,
@@ -519,20 +586,7 @@ impl RosterDb {
             }
         };
         let total = rows.entries.len() as u64;
-        // Both files carry the same import id: a store whose two files come from different
-        // imports is refused on open.
-        let import_id: [u8; 16] = crate::store::random_bytes()?;
-        let kind: &[u8] = match rows.kind {
-            RosterKind::Residents => b"residents",
-            RosterKind::Voters => b"voters",
-        };
-        let meta: Vec<(&str, Vec<u8>)> = vec![
-            ("kind", kind.to_vec()),
-            ("count", total.to_le_bytes().to_vec()),
-            ("source_sha256", source_sha256.to_vec()),
-            ("layout", LAYOUT.to_le_bytes().to_vec()),
-            ("import", import_id.to_vec()),
-        ];
+        let meta = import_meta(rows.kind, total, source_sha256)?;
         {
             let (main, text) = create_encrypted_pair(&part, &text_part, passphrase, params)?;
             bulk_pragmas(&main)?;
@@ -556,16 +610,7 @@ impl RosterDb {
             progress(total, total);
             main.pragma_update(None, "journal_mode", "DELETE")?;
         }
-        for p in [&part, &text_part, &kdf_path(&part)] {
-            std::fs::File::open(p)?.sync_all()?;
-        }
-        // The commit point: from the marker on, the renames are finished even after a crash
-        // (by `finish_renames` on the next open or import).
-        let marker = commit_marker(path);
-        std::fs::File::create(&marker)?.sync_all()?;
-        sync_folder(path)?;
-        finish_renames(path)?;
-        Self::open(path, passphrase)
+        commit_parts(path, passphrase)
     }
 
     /// Open a roster store.

@@ -241,6 +241,24 @@ pub(crate) fn create_encrypted_pair(
     Ok((main, other))
 }
 
+/// [`create_encrypted_pair`] with more files keyed alike (an import's staging file besides).
+pub(crate) fn create_encrypted_set(
+    path: &Path,
+    others: &[&Path],
+    passphrase: &str,
+    params: KdfParams,
+) -> Result<(Connection, Vec<Connection>), StoreError> {
+    if let Some(o) = others.iter().find(|o| o.exists()) {
+        return Err(StoreError::Exists(o.to_path_buf()));
+    }
+    let (main, key) = create_keyed(path, passphrase, params)?;
+    let mut conns = Vec::with_capacity(others.len());
+    for o in others {
+        conns.push(keyed(Connection::open(o)?, &key, Checked::Yes(o))?);
+    }
+    Ok((main, conns))
+}
+
 /// Open a pair made by [`create_encrypted_pair`]: `second` attached to the first as `schema`.
 pub(crate) fn open_encrypted_pair(
     path: &Path,

@@ -9,7 +9,7 @@ use eframe::egui::{self, RichText};
 use kazashi_domain::CivilDate;
 use kazashi_domain::roster::RosterKind;
 use kazashi_node::roster_csv::{Lint, Mapping, ReadOptions, Severity, read};
-use kazashi_node::roster_db::{RosterDb, sha256};
+use kazashi_node::roster_import::{ImportError, ImportOptions, Phase, import_file};
 use kazashi_node::{Clock, KdfParams};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,25 +77,23 @@ fn run(
     store: Option<(PathBuf, String)>,
     progress: &Progress,
 ) -> Outcome {
-    let bytes = match std::fs::read(file) {
-        Ok(b) => b,
-        Err(e) => return Outcome::Failed(format!("{}: {e}", file.display())),
-    };
     let opts = ReadOptions {
         kind,
         mapping: Mapping::default(),
         today,
         encoding: None,
     };
-    let imp = match read(&bytes, &opts, &mut |d, t| progress.set(0, d, t)) {
-        Ok(i) => i,
-        Err(lint) => return Outcome::Refused(lint),
-    };
     let Some((path, pass)) = store else {
-        let persons = imp.len();
-        return Outcome::Checked {
-            lint: imp.lint,
-            persons,
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => return Outcome::Failed(format!("{}: {e}", file.display())),
+        };
+        return match read(&bytes, &opts, &mut |d, t| progress.set(0, d, t)) {
+            Ok(imp) => Outcome::Checked {
+                persons: imp.len(),
+                lint: imp.lint,
+            },
+            Err(lint) => Outcome::Refused(lint),
         };
     };
     if let Some(dir) = path.parent()
@@ -103,20 +101,23 @@ fn run(
     {
         return Outcome::Failed(format!("{}: {e}", dir.display()));
     }
-    match RosterDb::create(
-        &path,
-        &pass,
-        KdfParams::STANDARD,
-        (&imp).into(),
-        sha256(&bytes),
-        &mut |d, t| progress.set(1, d, t),
-    ) {
-        Ok(db) => Outcome::Imported {
-            lint: imp.lint,
+    // Streamed, as `kazashi roster import`: the file is never held whole in memory.
+    let import = ImportOptions {
+        read: &opts,
+        passphrase: &pass,
+        params: KdfParams::STANDARD,
+        expect: None,
+    };
+    match import_file(file, &path, &import, &mut |phase, d, t| {
+        progress.set(u64::from(phase == Phase::Index), d, t)
+    }) {
+        Ok((db, lint)) => Outcome::Imported {
+            lint,
             persons: db.len(),
             hash: db.hash().to_hex(),
             store: path,
         },
+        Err(ImportError::Refused(lint)) => Outcome::Refused(lint),
         Err(e) => Outcome::Failed(e.to_string()),
     }
 }

@@ -1,0 +1,1146 @@
+//! `kazashi roster import`, streamed: a roster file of any size read, checked and written to
+//! the roster store ([`crate::roster_db`]) without ever holding its rows in memory.
+//!
+//! **Passes.**
+//! 1. *Sniff*: the file read once for its SHA-256 and its encoding (the rules of
+//!    `docs/roster-csv.md`: a BOM means UTF-8, valid UTF-8 is UTF-8, else CP932 to the last
+//!    byte).
+//! 2. *Rows*: the text decoded as it is read, cut into chunks of about 4 MiB at record ends
+//!    (quotes respected), each chunk parsed and checked by the linter's own row rules on a
+//!    worker thread (`roster_csv::parse_row`, through the same code as [`crate::roster_csv::read`]),
+//!    folded and encoded, and appended in file order to a *stage* table in a third file
+//!    keyed like the store, `<file>.part.stage`. Only each row's 宛名番号 and stage position
+//!    stay in memory (28 bytes a row).
+//! 3. *Store*: the ids sorted; duplicate ids reported; the stage read in person-id order (a
+//!    sequential read when the file was already in that order, as municipal exports are),
+//!    hashed as the roster hash prescribes (the same bytes as [`RosterDb::create`]: the pinned
+//!    hash of a file is the same whichever way it was imported), and written to the new store's
+//!    `person` table and FTS index on two threads, while the keys of the lookup tables (birth
+//!    date, household, 名簿番号, name prefixes, whole folded names: a few bytes each) are
+//!    collected, sorted and appended as postings once every row is in. The cross-row checks
+//!    (名簿番号 and variant duplicates, empty households) run on the same sorted keys.
+//!
+//! **All or nothing.** As [`RosterDb::create`]: the new files are `<file>.part*`, written with
+//! journaling off and a bounded page cache, and renamed into place past the commit marker only
+//! once complete and synced; a refused file (any error, reported by line, 50 a rule as the
+//! linter does), a hash other than the pinned one, or a kill at any point leaves the previous
+//! roster as it was, and the stage is removed. Findings are those [`crate::roster_csv::read`]
+//! makes on the same file, in the same order.
+
+use crate::roster_csv::{
+    Lint, ReadOptions, Row, RowContext, Rule, Severity, SourceEncoding, columns, parse_part_rows,
+};
+use crate::roster_db::{
+    POSTINGS_PER_ROW, RosterDb, RosterDbError, TEXT_SCHEMA, bulk_pairs, bulk_pragmas, clear_parts,
+    commit_parts, days, fts_hashsize, import_meta, part_path, postings, prefix2, stage_path,
+    text_path, write_meta,
+};
+use crate::store::{KdfParams, create_encrypted_set, kdf_path};
+use kazashi_domain::ids::{HouseholdId, ListNumber, PersonId, RosterHash};
+use kazashi_domain::normalize::fold;
+use kazashi_domain::roster::{RosterHasher, RosterKind};
+use rusqlite::{Connection, params};
+use rustc_hash::{FxHashMap, FxHasher};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::hash::Hasher as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Why an import did not happen. In every case nothing was imported and the roster store is
+/// as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("the file was refused: {} error(s); nothing was imported", .0.error_count())]
+    Refused(Lint),
+    #[error("the file's roster has hash {found}, not the pinned {pinned}: nothing was imported")]
+    NotPinned { found: String, pinned: String },
+    #[error("{path}: {error}")]
+    File {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] RosterDbError),
+}
+
+impl From<rusqlite::Error> for ImportError {
+    fn from(e: rusqlite::Error) -> Self {
+        ImportError::Db(e.into())
+    }
+}
+
+/// Which pass [`import_file`]'s progress is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading and checking the rows (bytes of the file).
+    Read,
+    /// Writing the store (rows).
+    Index,
+}
+
+/// What to import, and how.
+pub struct ImportOptions<'a> {
+    pub read: &'a ReadOptions,
+    pub passphrase: &'a str,
+    pub params: KdfParams,
+    /// Refuse the file unless its roster has this hash (the one pinned in the manifest).
+    pub expect: Option<RosterHash>,
+}
+
+/// Read, check and import the roster file `src` into the roster store at `out` (see the
+/// module doc). Returns the store, opened, and the linter's report (its warnings).
+pub fn import_file(
+    src: &Path,
+    out: &Path,
+    opts: &ImportOptions<'_>,
+    progress: &mut dyn FnMut(Phase, u64, u64),
+) -> Result<(RosterDb, Lint), ImportError> {
+    import_file_in_chunks(src, out, opts, progress, CHUNK)
+}
+
+/// [`import_file`] with the text cut into chunks of about `chunk` bytes (the result does not
+/// depend on it: public for that test).
+#[doc(hidden)]
+pub fn import_file_in_chunks(
+    src: &Path,
+    out: &Path,
+    opts: &ImportOptions<'_>,
+    progress: &mut dyn FnMut(Phase, u64, u64),
+    chunk: usize,
+) -> Result<(RosterDb, Lint), ImportError> {
+    let file_err = |error| ImportError::File {
+        path: src.to_owned(),
+        error,
+    };
+    let total = std::fs::metadata(src).map_err(file_err)?.len();
+    let sniffed = sniff(src, opts.read.encoding).map_err(file_err)?;
+    let (encoding, skip, source_sha256) = match sniffed {
+        Sniffed::Ok {
+            encoding,
+            skip,
+            sha256,
+        } => (encoding, skip, sha256),
+        Sniffed::Refused(lint) => return Err(ImportError::Refused(*lint)),
+    };
+    clear_parts(out)?;
+    let part = part_path(out);
+    let stage = stage_path(out);
+    let result = (|| {
+        let (main, mut others) = create_encrypted_set(
+            &part,
+            &[&text_path(&part), &stage],
+            opts.passphrase,
+            opts.params,
+        )
+        .map_err(RosterDbError::from)?;
+        let stage_conn = others.pop().ok_or_else(|| damaged("no stage"))?;
+        let text = others.pop().ok_or_else(|| damaged("no text file"))?;
+        for c in [&main, &text, &stage_conn] {
+            bulk_pragmas(c)?;
+            // A bounded page cache per file: the memory of an import does not grow with it.
+            c.pragma_update(None, "cache_size", -32_768)?;
+        }
+        let rows = read_rows(
+            src,
+            (encoding, skip),
+            total,
+            chunk,
+            opts.read,
+            &stage_conn,
+            progress,
+        )?;
+        let lint = write_store(
+            &main,
+            text,
+            &stage_conn,
+            rows,
+            opts,
+            source_sha256,
+            progress,
+        )?;
+        drop(stage_conn);
+        main.pragma_update(None, "journal_mode", "DELETE")?;
+        drop(main);
+        Ok::<_, ImportError>(lint)
+    })();
+    let _ = std::fs::remove_file(&stage);
+    match result {
+        Ok(lint) => {
+            let db = commit_parts(out, opts.passphrase)?;
+            Ok((db, lint))
+        }
+        Err(e) => {
+            for p in [part.clone(), kdf_path(&part), text_path(&part)] {
+                let _ = std::fs::remove_file(p);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn damaged(what: &str) -> ImportError {
+    ImportError::Db(RosterDbError::Damaged(what.into()))
+}
+
+/// Pass 1's verdict on a file's bytes.
+enum Sniffed {
+    Ok {
+        encoding: SourceEncoding,
+        /// Bytes to skip (a BOM).
+        skip: u64,
+        sha256: [u8; 32],
+    },
+    Refused(Box<Lint>),
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Read `r` until `buf` is full or the input ends; the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(buf.get_mut(n..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The file's hash and encoding, as `roster_csv::decode` decides it on the whole file.
+fn sniff(src: &Path, forced: Option<SourceEncoding>) -> std::io::Result<Sniffed> {
+    let mut f = std::fs::File::open(src)?;
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut newlines = 0u64;
+    // The line of the first byte that is not UTF-8 (of the body after any BOM).
+    let mut bad: Option<u64> = None;
+    let mut first = true;
+    let mut bom = false;
+    loop {
+        let n = read_full(&mut f, &mut buf)?;
+        let chunk = buf.get(..n).unwrap_or_default();
+        sha.update(chunk);
+        let mut body = chunk;
+        if first {
+            first = false;
+            if let Some(rest) = chunk.strip_prefix(BOM) {
+                bom = true;
+                body = rest;
+            }
+        }
+        if bad.is_none() {
+            let mut data = std::mem::take(&mut carry);
+            data.extend_from_slice(body);
+            match std::str::from_utf8(&data) {
+                Ok(_) => newlines += memchr::memchr_iter(b'\n', &data).count() as u64,
+                Err(e) => {
+                    let valid = data.get(..e.valid_up_to()).unwrap_or_default();
+                    let before = newlines + memchr::memchr_iter(b'\n', valid).count() as u64;
+                    if e.error_len().is_none() && n == buf.len() {
+                        // A character cut by the chunk's end: finished by the next.
+                        newlines = before;
+                        carry = data.get(e.valid_up_to()..).unwrap_or_default().to_vec();
+                    } else {
+                        bad = Some(1 + before);
+                    }
+                }
+            }
+        }
+        if n < buf.len() {
+            break;
+        }
+    }
+    if bad.is_none() && !carry.is_empty() {
+        bad = Some(1 + newlines);
+    }
+    let sha256: [u8; 32] = sha.finalize().into();
+    let mut lint = Lint::default();
+    let ok = |encoding, skip| {
+        Ok(Sniffed::Ok {
+            encoding,
+            skip,
+            sha256,
+        })
+    };
+    let skip = if bom { BOM.len() as u64 } else { 0 };
+    match (forced, bom, bad) {
+        (Some(SourceEncoding::Cp932), ..) => {
+            if cp932_valid(src)? {
+                return ok(SourceEncoding::Cp932, 0);
+            }
+            lint.error(
+                Rule::Encoding,
+                None,
+                "not valid Shift_JIS/CP932 (is the file UTF-8?)".into(),
+            );
+        }
+        (Some(_), _, None) => return ok(SourceEncoding::Utf8, skip),
+        (Some(_), _, Some(line)) => lint.error(
+            Rule::Encoding,
+            Some(line),
+            "not valid UTF-8 here (is the file Shift_JIS?)".into(),
+        ),
+        (None, true, None) => return ok(SourceEncoding::Utf8Bom, skip),
+        (None, true, Some(line)) => lint.error(
+            Rule::Encoding,
+            Some(line),
+            "the file starts with a UTF-8 BOM but is not valid UTF-8 here".into(),
+        ),
+        (None, false, None) => return ok(SourceEncoding::Utf8, 0),
+        (None, false, Some(line)) => {
+            if cp932_valid(src)? {
+                return ok(SourceEncoding::Cp932, 0);
+            }
+            lint.error(
+                Rule::Encoding,
+                Some(line),
+                "neither UTF-8 nor Shift_JIS/CP932 (first bad byte on this line)".into(),
+            );
+        }
+    }
+    Ok(Sniffed::Refused(Box::new(lint)))
+}
+
+/// Whether the whole file is CP932 without a bad byte.
+fn cp932_valid(src: &Path) -> std::io::Result<bool> {
+    let mut r = Cp932Reader::new(std::fs::File::open(src)?);
+    let mut sink = vec![0u8; 1 << 16];
+    loop {
+        match r.read(&mut sink) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// CP932 bytes read as UTF-8 text; a malformed byte is an `InvalidData` error.
+struct Cp932Reader<R> {
+    inner: R,
+    dec: encoding_rs::Decoder,
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    done: bool,
+    out: Vec<u8>,
+    out_at: usize,
+    out_len: usize,
+}
+
+impl<R: Read> Cp932Reader<R> {
+    fn new(inner: R) -> Self {
+        Cp932Reader {
+            inner,
+            dec: encoding_rs::SHIFT_JIS.new_decoder_without_bom_handling(),
+            input: vec![0u8; 1 << 16],
+            start: 0,
+            end: 0,
+            eof: false,
+            done: false,
+            out: vec![0u8; 1 << 17],
+            out_at: 0,
+            out_len: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Cp932Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.out_at < self.out_len {
+                let avail = self.out.get(self.out_at..self.out_len).unwrap_or_default();
+                let n = avail.len().min(buf.len());
+                if let (Some(d), Some(s)) = (buf.get_mut(..n), avail.get(..n)) {
+                    d.copy_from_slice(s);
+                }
+                self.out_at += n;
+                return Ok(n);
+            }
+            if self.done {
+                return Ok(0);
+            }
+            if self.start == self.end && !self.eof {
+                let n = read_full(&mut self.inner, &mut self.input)?;
+                (self.start, self.end) = (0, n);
+                self.eof = n < self.input.len();
+            }
+            let src = self.input.get(self.start..self.end).unwrap_or_default();
+            let (res, read, written) =
+                self.dec
+                    .decode_to_utf8_without_replacement(src, &mut self.out, self.eof);
+            self.start += read;
+            (self.out_at, self.out_len) = (0, written);
+            match res {
+                encoding_rs::DecoderResult::InputEmpty => {
+                    if self.eof {
+                        self.done = true;
+                    }
+                }
+                encoding_rs::DecoderResult::OutputFull => {}
+                encoding_rs::DecoderResult::Malformed(..) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "not valid Shift_JIS/CP932",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Chunks of the text handed to the parsers: about this many bytes, cut at a record's end.
+const CHUNK: usize = 4 << 20;
+
+/// Cuts decoded text at record ends (a line break outside quotes, by the rule of
+/// `roster_csv::record_cuts`), keeping the quote state across reads.
+struct Chunker {
+    buf: Vec<u8>,
+    /// Bytes of `buf` scanned for quotes and line breaks.
+    scanned: usize,
+    quoted: bool,
+    /// The byte before `buf[scanned]` (for "does this quote start a cell").
+    prev: Option<u8>,
+    /// One past the last record end found in `buf`.
+    last_end: Option<usize>,
+}
+
+impl Chunker {
+    fn new() -> Self {
+        Chunker {
+            buf: Vec::with_capacity(CHUNK + (1 << 20)),
+            scanned: 0,
+            quoted: false,
+            prev: None,
+            last_end: None,
+        }
+    }
+
+    /// Scan the new bytes (all of them at the end of the input; else all but the last, which
+    /// may be the first of a `""`).
+    fn scan(&mut self, eof: bool) {
+        let limit = if eof {
+            self.buf.len()
+        } else {
+            self.buf.len().saturating_sub(1)
+        };
+        let mut i = self.scanned;
+        while i < limit {
+            let b = self.buf.get(i).copied().unwrap_or(0);
+            match b {
+                b'"' if self.quoted => {
+                    if self.buf.get(i + 1) == Some(&b'"') {
+                        if i + 1 >= limit {
+                            // The pair straddles the scan limit: look again with more input.
+                            break;
+                        }
+                        self.prev = Some(b'"');
+                        i += 2;
+                        continue;
+                    }
+                    self.quoted = false;
+                }
+                b'"' => {
+                    self.quoted = matches!(self.prev, None | Some(b',' | b'\n' | b'\r'));
+                }
+                b'\n' if !self.quoted => self.last_end = Some(i + 1),
+                _ => {}
+            }
+            self.prev = Some(b);
+            i += 1;
+        }
+        self.scanned = i;
+    }
+
+    /// The text up to the last record end found, taken out of the buffer.
+    fn take(&mut self) -> Option<Vec<u8>> {
+        let end = self.last_end.take()?;
+        let rest = self.buf.split_off(end);
+        self.scanned -= end;
+        Some(std::mem::replace(&mut self.buf, rest))
+    }
+}
+
+/// A chunk of rows checked on a worker: each good row encoded and folded, household rows,
+/// the findings.
+struct Checked {
+    /// Bytes of text parsed.
+    bytes: u64,
+    rows: Vec<StageRow>,
+    household_rows: Vec<(HouseholdId, u64)>,
+    lint: Lint,
+}
+
+struct StageRow {
+    person: PersonId,
+    line: u64,
+    entry: Vec<u8>,
+    name: String,
+    kana: String,
+    birth: i64,
+    household: HouseholdId,
+    list: Option<ListNumber>,
+}
+
+/// What pass 2 leaves for pass 3.
+struct Rows {
+    /// (宛名番号, stage position) of every good row, in file order.
+    ids: Vec<(PersonId, u32)>,
+    household_rows: Vec<(HouseholdId, u64)>,
+    lint: Lint,
+}
+
+const STAGE_SCHEMA: &str = "CREATE TABLE stage (
+    seq INTEGER PRIMARY KEY,
+    line INTEGER NOT NULL,
+    entry BLOB NOT NULL,
+    name TEXT NOT NULL,
+    kana TEXT NOT NULL,
+    birth INTEGER NOT NULL,
+    household TEXT NOT NULL,
+    list TEXT
+)";
+
+/// Pass 2 (see the module doc): the rows parsed and checked on worker threads, appended to
+/// the stage in file order.
+fn read_rows(
+    src: &Path,
+    (encoding, skip): (SourceEncoding, u64),
+    total: u64,
+    chunk: usize,
+    opts: &ReadOptions,
+    stage: &Connection,
+    progress: &mut dyn FnMut(Phase, u64, u64),
+) -> Result<Rows, ImportError> {
+    let file_err = |error| ImportError::File {
+        path: src.to_owned(),
+        error,
+    };
+    let mut file = std::fs::File::open(src).map_err(file_err)?;
+    std::io::copy(&mut (&mut file).take(skip), &mut std::io::sink()).map_err(file_err)?;
+    let mut input: Box<dyn Read + Send> = match encoding {
+        SourceEncoding::Cp932 => Box::new(Cp932Reader::new(file)),
+        SourceEncoding::Utf8 | SourceEncoding::Utf8Bom => Box::new(file),
+    };
+    let mut lint = Lint {
+        encoding: Some(encoding),
+        ..Lint::default()
+    };
+    // The header: the first record.
+    let mut chunker = Chunker::new();
+    let mut eof = false;
+    let mut fill = |chunker: &mut Chunker, eof: &mut bool| -> Result<(), ImportError> {
+        let at = chunker.buf.len();
+        chunker.buf.resize(at + chunk.clamp(16, 1 << 20), 0);
+        let n = read_full(&mut input, chunker.buf.get_mut(at..).unwrap_or_default())
+            .map_err(file_err)?;
+        chunker.buf.truncate(at + n);
+        *eof = n == 0;
+        chunker.scan(*eof);
+        Ok(())
+    };
+    while chunker.last_end.is_none() && !eof {
+        fill(&mut chunker, &mut eof)?;
+    }
+    let mut head = chunker
+        .take()
+        .unwrap_or_else(|| std::mem::take(&mut chunker.buf));
+    chunker.scanned = chunker.scanned.min(chunker.buf.len());
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(head.as_slice());
+    let headers: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(|s| s.trim().to_owned()).collect(),
+        Err(e) => {
+            lint.error(Rule::Csv, Some(1), format!("header line: {e}"));
+            return Err(ImportError::Refused(lint));
+        }
+    };
+    let col = columns(&headers, opts, &mut lint);
+    if lint.has_errors() {
+        return Err(ImportError::Refused(lint));
+    }
+    // What follows the header in its chunk is the first chunk of rows.
+    let header_end = usize::try_from(rdr.position().byte()).unwrap_or(usize::MAX);
+    drop(rdr);
+    let mut base = head
+        .get(..header_end)
+        .map_or(0, |h| memchr::memchr_iter(b'\n', h).count() as u64);
+    let first_rows = head.split_off(header_end.min(head.len()));
+    let ctx = RowContext {
+        col: &col,
+        width: headers.len(),
+        opts,
+    };
+    stage.execute_batch(STAGE_SCHEMA)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
+    let mut ids: Vec<(PersonId, u32)> = Vec::new();
+    let mut household_rows = Vec::new();
+    std::thread::scope(|scope| -> Result<(), ImportError> {
+        let ctx = &ctx;
+        let (work_tx, work_rx) =
+            std::sync::mpsc::sync_channel::<(usize, Vec<u8>, u64)>(workers * 2);
+        let work_rx = std::sync::Arc::new(std::sync::Mutex::new(work_rx));
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<(usize, Checked)>(workers * 2);
+        for _ in 0..workers {
+            let work_rx = work_rx.clone();
+            let done_tx = done_tx.clone();
+            std::thread::Builder::new()
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let job = match work_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((i, text, base)) = job else { return };
+                        if done_tx.send((i, check_chunk(&text, base, ctx))).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(file_err)?;
+        }
+        drop(done_tx);
+        // The reader: chunks of text to the workers, in order.
+        let reader = std::thread::Builder::new()
+            .spawn_scoped(scope, move || -> Result<(), ImportError> {
+                let mut i = 0usize;
+                let mut send = |text: Vec<u8>, base: &mut u64| -> bool {
+                    let lines = memchr::memchr_iter(b'\n', &text).count() as u64;
+                    let ok = work_tx.send((i, text, *base)).is_ok();
+                    *base += lines;
+                    i += 1;
+                    ok
+                };
+                if !first_rows.is_empty() && !send(first_rows, &mut base) {
+                    return Ok(());
+                }
+                while !eof {
+                    fill(&mut chunker, &mut eof)?;
+                    if chunker.buf.len() >= chunk || eof {
+                        let text = if eof {
+                            Some(std::mem::take(&mut chunker.buf))
+                        } else {
+                            chunker.take()
+                        };
+                        if let Some(t) = text.filter(|t| !t.is_empty())
+                            && !send(t, &mut base)
+                        {
+                            return Ok(());
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .map_err(file_err)?;
+        // The writer (this thread): results in chunk order into the stage.
+        let mut pending: BTreeMap<usize, Checked> = BTreeMap::new();
+        let mut next = 0usize;
+        let tx = stage.unchecked_transaction()?;
+        let written = (|| -> Result<(), ImportError> {
+            let mut ins = tx.prepare(
+                "INSERT INTO stage (seq, line, entry, name, kana, birth, household, list)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut bytes_done = skip;
+            for (i, c) in done_rx.iter() {
+                pending.insert(i, c);
+                while let Some(c) = pending.remove(&next) {
+                    next += 1;
+                    for r in c.rows {
+                        let seq = u32::try_from(ids.len())
+                            .map_err(|_| damaged("more than 4,294,967,295 rows"))?;
+                        ins.execute(params![
+                            seq,
+                            r.line as i64,
+                            r.entry,
+                            r.name,
+                            r.kana,
+                            r.birth,
+                            r.household.as_str(),
+                            r.list.as_ref().map(|l| l.as_str()),
+                        ])?;
+                        ids.push((r.person, seq));
+                    }
+                    bytes_done += c.bytes;
+                    household_rows.extend(c.household_rows);
+                    lint.absorb(c.lint);
+                    progress(Phase::Read, bytes_done.min(total), total);
+                }
+            }
+            Ok(())
+        })();
+        drop(done_rx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(damaged("the file reader failed")));
+        written?;
+        read?;
+        tx.commit()?;
+        Ok(())
+    })?;
+    progress(Phase::Read, total, total);
+    if lint.rows == 0 {
+        lint.error(
+            Rule::Empty,
+            None,
+            "the file has a header but no rows".into(),
+        );
+    }
+    Ok(Rows {
+        ids,
+        household_rows,
+        lint,
+    })
+}
+
+/// One chunk parsed and checked by the linter's rules, each good row encoded and folded.
+fn check_chunk(text: &[u8], base: u64, ctx: &RowContext<'_>) -> Checked {
+    let mut lint = Lint::default();
+    let Ok(text) = std::str::from_utf8(text) else {
+        lint.error(Rule::Encoding, Some(base + 1), "not valid text here".into());
+        return Checked {
+            bytes: text.len() as u64,
+            rows: Vec::new(),
+            household_rows: Vec::new(),
+            lint,
+        };
+    };
+    let mut rows = Vec::new();
+    let mut household_rows = Vec::new();
+    parse_part_rows(
+        text,
+        base,
+        ctx,
+        &mut lint,
+        &mut |row, line, _, lint| match row {
+            Row::Entry(e) => match postcard::to_allocvec(&e) {
+                Ok(entry) => rows.push(StageRow {
+                    person: e.person,
+                    line,
+                    name: fold(e.name.as_str()),
+                    kana: fold(e.kana.as_str()),
+                    birth: days(e.birth_date),
+                    household: e.household,
+                    list: e.voter.as_ref().map(|v| v.list_number),
+                    entry,
+                }),
+                Err(x) => lint.error(Rule::BadValue, Some(line), x.to_string()),
+            },
+            Row::Household(h) => household_rows.push((h, line)),
+            Row::Bad => {}
+        },
+    );
+    Checked {
+        bytes: text.len() as u64,
+        rows,
+        household_rows,
+        lint,
+    }
+}
+
+/// One row of the stage, as pass 3 reads it.
+struct Staged {
+    line: u64,
+    entry: Vec<u8>,
+    name: String,
+    kana: String,
+    birth: i64,
+    household: String,
+    list: Option<String>,
+}
+
+fn staged(r: &rusqlite::Row<'_>) -> rusqlite::Result<Staged> {
+    Ok(Staged {
+        line: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+        entry: r.get(1)?,
+        name: r.get(2)?,
+        kana: r.get(3)?,
+        birth: r.get(4)?,
+        household: r.get(5)?,
+        list: r.get(6)?,
+    })
+}
+
+const STAGED_COLUMNS: &str = "line, entry, name, kana, birth, household, list";
+
+/// The stage's row at `seq`.
+fn stage_row(stage: &Connection, seq: u32) -> Result<Staged, ImportError> {
+    let mut st = stage.prepare_cached(&format!(
+        "SELECT {STAGED_COLUMNS} FROM stage WHERE seq = ?1"
+    ))?;
+    Ok(st.query_row([seq], staged)?)
+}
+
+/// The variant-duplicate key's hash: folded name, folded reading, birth date.
+fn variant_key(name: &str, kana: &str, birth: i64) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(name.as_bytes());
+    h.write_u8(0xff);
+    h.write(kana.as_bytes());
+    h.write_u8(0xff);
+    h.write_i64(birth);
+    h.finish()
+}
+
+/// Rows to the text thread at a time.
+const TEXT_BATCH: usize = 8192;
+
+/// Pass 3 (see the module doc). Returns the lint; writes nothing that stays when the file is
+/// refused.
+fn write_store(
+    main: &Connection,
+    text: Connection,
+    stage: &Connection,
+    rows: Rows,
+    opts: &ImportOptions<'_>,
+    source_sha256: [u8; 32],
+    progress: &mut dyn FnMut(Phase, u64, u64),
+) -> Result<Lint, ImportError> {
+    let Rows {
+        mut ids,
+        household_rows,
+        mut lint,
+    } = rows;
+    let kind = opts.read.kind;
+    // (id, position in file order) pairs are unique: this sorts as a stable sort by id would.
+    ids.sort_unstable();
+    let n = ids.len();
+    // Duplicate ids: each row after the first of its id.
+    let mut dup = Lint::default();
+    let mut first = 0usize;
+    for (i, pair) in (1..).zip(ids.windows(2)) {
+        let [a, b] = pair else { continue };
+        if a.0 != b.0 {
+            first = i;
+            continue;
+        }
+        let (Some(f), Some(this)) = (ids.get(first), ids.get(i)) else {
+            continue;
+        };
+        dup.error(
+            Rule::DuplicatePerson,
+            Some(stage_row(stage, this.1)?.line),
+            format!(
+                "宛名番号 {} already on line {}",
+                b.0,
+                stage_row(stage, f.1)?.line
+            ),
+        );
+    }
+    lint.absorb(dup);
+    let write = !lint.has_errors();
+    let meta = import_meta(kind, n as u64, source_sha256)?;
+    let in_order = ids.iter().zip(0u32..).all(|((_, seq), i)| *seq == i);
+
+    let mut hasher = RosterHasher::new(kind);
+    let mut births: Vec<(i64, u32)> = Vec::with_capacity(n);
+    let mut households: Vec<(HouseholdId, u32)> = Vec::with_capacity(n);
+    let mut lists: Vec<(ListNumber, u32)> = Vec::new();
+    let mut variants: Vec<(u64, u32)> = Vec::with_capacity(n);
+    let text_meta = meta.clone();
+    let main_done = std::thread::scope(|scope| -> Result<(), ImportError> {
+        let (text_tx, text_rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(4);
+        let text_job = std::thread::Builder::new()
+            .spawn_scoped(scope, move || write_text(&text, text_rx, &text_meta, write))
+            .map_err(|error| ImportError::File {
+                path: PathBuf::from("(thread)"),
+                error,
+            })?;
+        let looped = (|| -> Result<(), ImportError> {
+            main.execute_batch(crate::roster_db::MAIN_SCHEMA)?;
+            let tx = main.unchecked_transaction()?;
+            {
+                let mut ins =
+                    tx.prepare("INSERT INTO person (rid, birth, entry) VALUES (?1, ?2, ?3)")?;
+                let mut batch = Vec::with_capacity(TEXT_BATCH);
+                let mut each = |rid: u32, s: Staged| -> Result<(), ImportError> {
+                    hasher.entry(&s.entry);
+                    if write {
+                        ins.execute(params![rid, s.birth, s.entry])?;
+                    }
+                    births.push((s.birth, rid));
+                    households.push((
+                        HouseholdId::new(&s.household)
+                            .map_err(|e| damaged(&format!("stage: {e}")))?,
+                        rid,
+                    ));
+                    if let Some(l) = &s.list {
+                        lists.push((
+                            ListNumber::new(l).map_err(|e| damaged(&format!("stage: {e}")))?,
+                            rid,
+                        ));
+                    }
+                    variants.push((variant_key(&s.name, &s.kana, s.birth), rid));
+                    batch.push((s.name, s.kana));
+                    if batch.len() == TEXT_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(TEXT_BATCH));
+                        if text_tx.send(full).is_err() {
+                            return Err(damaged("the text index writer stopped"));
+                        }
+                    }
+                    if rid.is_multiple_of(65_536) {
+                        progress(Phase::Index, u64::from(rid), n as u64);
+                    }
+                    Ok(())
+                };
+                if in_order {
+                    let mut st = stage
+                        .prepare(&format!("SELECT {STAGED_COLUMNS} FROM stage ORDER BY seq"))?;
+                    let mut q = st.query([])?;
+                    let mut rid = 0u32;
+                    while let Some(r) = q.next()? {
+                        each(rid, staged(r)?)?;
+                        rid += 1;
+                    }
+                } else {
+                    for (rid, (_, seq)) in (0u32..).zip(&ids) {
+                        each(rid, stage_row(stage, *seq)?)?;
+                    }
+                }
+                if !batch.is_empty() && text_tx.send(batch).is_err() {
+                    return Err(damaged("the text index writer stopped"));
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        drop(text_tx);
+        let text_done = text_job
+            .join()
+            .unwrap_or_else(|_| Err(damaged("the text index writer failed")));
+        looped?;
+        text_done
+    });
+    main_done?;
+
+    // Cross-row checks, on the sorted keys.
+    let line_of = |rid: u32| -> Result<u64, ImportError> {
+        let seq = ids.get(rid as usize).map(|x| x.1).unwrap_or(0);
+        Ok(stage_row(stage, seq)?.line)
+    };
+    let person_of = |rid: u32| ids.get(rid as usize).map(|x| x.0);
+    lists.sort_unstable();
+    let mut found: Vec<(u32, Severity, Rule, u64, String)> = Vec::new();
+    for w in lists.windows(2) {
+        if let [(a, ra), (b, rb)] = w
+            && a == b
+        {
+            found.push((
+                *rb,
+                Severity::Error,
+                Rule::DuplicateListNumber,
+                line_of(*rb)?,
+                format!("名簿番号 {} already on line {}", b, line_of(*ra)?),
+            ));
+        }
+    }
+    found.sort_by_key(|f| f.0);
+    let mut variant_found = Vec::new();
+    variants.sort_unstable();
+    for group in variants.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+        // Equal hashes: the exact keys decide (a collision is not a duplicate).
+        let mut firsts: Vec<((String, String, i64), u32)> = Vec::new();
+        for &(_, rid) in group {
+            let seq = ids.get(rid as usize).map(|x| x.1).unwrap_or(0);
+            let s = stage_row(stage, seq)?;
+            let key = (s.name, s.kana, s.birth);
+            match firsts.iter().find(|(k, _)| *k == key) {
+                Some(&(_, first)) => {
+                    let other = person_of(first);
+                    if other == person_of(rid) {
+                        continue;
+                    }
+                    let msg = format!(
+                        "宛名番号 {} looks like {} on line {} (same name up to variant glyphs, same reading and birth date)",
+                        person_of(rid).map(|p| p.to_string()).unwrap_or_default(),
+                        other.map(|p| p.to_string()).unwrap_or_default(),
+                        line_of(first)?
+                    );
+                    let sev = match kind {
+                        RosterKind::Voters => Severity::Error,
+                        RosterKind::Residents => Severity::Warning,
+                    };
+                    variant_found.push((rid, sev, Rule::VariantDuplicate, s.line, msg));
+                }
+                None => firsts.push((key, rid)),
+            }
+        }
+    }
+    drop(variants);
+    variant_found.sort_by_key(|f| f.0);
+    found.extend(variant_found);
+    for (_, sev, rule, line, msg) in found {
+        lint.add(sev, rule, Some(line), msg);
+    }
+    households.sort_unstable();
+    for (h, line) in &household_rows {
+        let has = households.partition_point(|(k, _)| k < h);
+        if households.get(has).map(|x| &x.0) != Some(h) {
+            lint.error(
+                Rule::EmptyHousehold,
+                Some(*line),
+                format!("世帯番号 {h} has no members"),
+            );
+        }
+    }
+    if lint.has_errors() {
+        return Err(ImportError::Refused(lint));
+    }
+    let hash = hasher.finish();
+    if let Some(pinned) = opts.expect
+        && pinned != hash
+    {
+        return Err(ImportError::NotPinned {
+            found: hash.to_hex(),
+            pinned: pinned.to_hex(),
+        });
+    }
+    // The lookup tables, keys appended in order.
+    let tx = main.unchecked_transaction()?;
+    bulk_pairs(
+        &tx,
+        "by_id",
+        (0i64..).zip(&ids).map(|(i, (p, _))| (p.as_str(), i)),
+    )?;
+    drop(ids);
+    bulk_pairs(
+        &tx,
+        "by_list",
+        lists.iter().map(|(l, r)| (l.as_str(), i64::from(*r))),
+    )?;
+    drop(lists);
+    births.sort_unstable();
+    grouped_postings(&tx, "by_birth", births.into_iter())?;
+    grouped_postings(
+        &tx,
+        "by_household",
+        households.iter().map(|(h, r)| (h.as_str(), *r)),
+    )?;
+    drop(households);
+    let mut meta = meta;
+    meta.push(("hash", hash.0.to_vec()));
+    write_meta(&tx, &meta)?;
+    tx.commit()?;
+    progress(Phase::Index, n as u64, n as u64);
+    Ok(lint)
+}
+
+/// Postings rows (see `roster_db::postings`) from (key, rid) pairs sorted by key, then rid.
+fn grouped_postings<K: rusqlite::ToSql + PartialEq>(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    pairs: impl Iterator<Item = (K, u32)>,
+) -> Result<(), RosterDbError> {
+    let mut key: Option<K> = None;
+    let mut rids: Vec<i64> = Vec::with_capacity(POSTINGS_PER_ROW);
+    for (k, r) in pairs {
+        if key.as_ref() != Some(&k) {
+            if let Some(done) = key.take() {
+                postings(tx, table, std::iter::once((&done, rids.as_slice())))?;
+            }
+            rids.clear();
+            key = Some(k);
+        }
+        rids.push(i64::from(r));
+    }
+    if let Some(done) = key {
+        postings(tx, table, std::iter::once((&done, rids.as_slice())))?;
+    }
+    Ok(())
+}
+
+/// Strings numbered as they are first seen.
+#[derive(Default)]
+struct Interner {
+    ids: FxHashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.ids.insert(s.into(), i);
+        i
+    }
+    /// The strings in byte order, and each id's rank in it.
+    fn ranked(self) -> (Vec<Box<str>>, Vec<u32>) {
+        let mut all: Vec<(Box<str>, u32)> = self.ids.into_iter().collect();
+        all.sort_unstable();
+        let mut rank = vec![0u32; all.len()];
+        for (r, (_, id)) in (0u32..).zip(&all) {
+            if let Some(x) = rank.get_mut(*id as usize) {
+                *x = r;
+            }
+        }
+        (all.into_iter().map(|(s, _)| s).collect(), rank)
+    }
+}
+
+/// The text file: FTS rows as they come (rid order), then `by_text` and `by_name` from the
+/// interned keys. With `write` false only drains the rows.
+fn write_text(
+    conn: &Connection,
+    rx: std::sync::mpsc::Receiver<Vec<(String, String)>>,
+    meta: &[(&str, Vec<u8>)],
+    write: bool,
+) -> Result<(), ImportError> {
+    if !write {
+        for _ in rx {}
+        return Ok(());
+    }
+    conn.execute_batch(TEXT_SCHEMA)?;
+    fts_hashsize(conn)?;
+    let tx = conn.unchecked_transaction()?;
+    let mut prefixes = Interner::default();
+    let mut names = Interner::default();
+    let mut by_text: Vec<(u32, u32)> = Vec::new();
+    let mut by_name: Vec<(u32, u32)> = Vec::new();
+    {
+        let mut fts =
+            tx.prepare("INSERT INTO person_fts (rowid, name, kana) VALUES (?1, ?2, ?3)")?;
+        let mut rid = 0u32;
+        for batch in rx {
+            for (name, kana) in batch {
+                fts.execute(params![rid, name, kana])?;
+                let a = prefixes.id(prefix2(&name));
+                let b = prefixes.id(prefix2(&kana));
+                by_text.push((a, rid));
+                if b != a {
+                    by_text.push((b, rid));
+                }
+                by_name.push((names.id(&name), rid));
+                rid += 1;
+            }
+        }
+    }
+    for (interner, pairs, table) in [(prefixes, by_text, "by_text"), (names, by_name, "by_name")] {
+        let (keys, rank) = interner.ranked();
+        let mut pairs: Vec<(u32, u32)> = pairs
+            .into_iter()
+            .map(|(k, r)| (rank.get(k as usize).copied().unwrap_or(0), r))
+            .collect();
+        drop(rank);
+        pairs.sort_unstable();
+        grouped_postings(
+            &tx,
+            table,
+            pairs
+                .into_iter()
+                .map(|(k, r)| (keys.get(k as usize).map_or("", |s| &**s), r)),
+        )?;
+    }
+    write_meta(&tx, meta)?;
+    tx.commit()?;
+    conn.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(())
+}
