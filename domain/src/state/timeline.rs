@@ -102,6 +102,18 @@ struct Counts {
 }
 
 impl Counts {
+    fn add(&mut self, other: &Counts) {
+        if self.rows.len() < other.rows.len() {
+            self.rows.resize(other.rows.len(), [0; WIDTH]);
+        }
+        for (row, o) in self.rows.iter_mut().zip(&other.rows) {
+            for (x, y) in row.iter_mut().zip(o) {
+                *x += y;
+            }
+        }
+        self.distinct += other.distinct;
+    }
+
     fn row(&mut self, site: SiteIx) -> Option<&mut Row> {
         let i = site as usize;
         if self.rows.len() <= i {
@@ -416,14 +428,14 @@ impl CountsIndex {
         }
         let new_linked: Vec<PersonRef> = self.linked.get(old_linked..).unwrap_or(&[]).to_vec();
         if !late.is_empty() || !new_linked.is_empty() {
+            // Each checkpoint's persons touched (those of the late events at or before it),
+            // then each one's change on its own, on two threads.
+            let mut jobs: Vec<(usize, Millis, Vec<PersonRef>)> = Vec::new();
             let mut dirty = new_linked;
             let mut k = 0;
-            for j in 0..self.checkpoints.len() {
-                let Some(at) = self.checkpoints.get(j).map(|c| c.at) else {
-                    break;
-                };
+            for (j, c) in self.checkpoints.iter().enumerate() {
                 while let Some(&(w, ix)) = late.get(k)
-                    && w <= at
+                    && w <= c.at
                 {
                     self.affected(st, ix, &mut dirty);
                     k += 1;
@@ -434,26 +446,27 @@ impl CountsIndex {
                 let mut d = dirty.clone();
                 d.sort_unstable();
                 d.dedup();
+                jobs.push((j, c.at, d));
+            }
+            let (old, new) = (old_linked, self.linked.len());
+            let deltas = two_threads(&jobs, |(_, at, d)| {
                 let from = View {
-                    upto: Some(at),
+                    upto: Some(*at),
                     limit: old_seen,
-                    linked: old_linked,
+                    linked: old,
                 };
                 let to = View {
-                    upto: Some(at),
+                    upto: Some(*at),
                     limit: len,
-                    linked: self.linked.len(),
+                    linked: new,
                 };
-                let Some(mut counts) = self
-                    .checkpoints
-                    .get_mut(j)
-                    .map(|c| std::mem::take(&mut c.counts))
-                else {
-                    break;
-                };
-                self.shift(st, roster, &mut counts, &d, from, to);
-                if let Some(c) = self.checkpoints.get_mut(j) {
-                    c.counts = counts;
+                let mut delta = Counts::default();
+                self.shift(st, roster, &mut delta, d, from, to);
+                delta
+            });
+            for ((j, _, _), delta) in jobs.iter().zip(deltas) {
+                if let Some(c) = self.checkpoints.get_mut(*j) {
+                    c.counts.add(&delta);
                 }
             }
         }
@@ -567,7 +580,8 @@ impl CountsIndex {
             .map(|ix| (st.events.wall(ix).unwrap_or(0), ix))
             .collect();
         evs.sort_unstable();
-        let (mut at, mut counts) = match j.checked_sub(1).and_then(|i| self.checkpoints.get(i)) {
+        let (first_at, mut counts) = match j.checked_sub(1).and_then(|i| self.checkpoints.get(i))
+        {
             Some(c) => (Some(c.at), c.counts.clone()),
             None => (None, Counts::default()),
         };
@@ -576,7 +590,9 @@ impl CountsIndex {
             limit: st.events.len(),
             linked: self.linked.len(),
         };
-        let mut made: Vec<(Checkpoint, Vec<Ix>)> = Vec::new();
+        // The pieces first: (from, to, events).
+        let mut pieces: Vec<(Option<Millis>, Millis, Vec<Ix>)> = Vec::new();
+        let mut at = first_at;
         let mut start = 0;
         while evs.len() - start > every {
             let mut end = start + every;
@@ -591,14 +607,28 @@ impl CountsIndex {
                 break;
             }
             let piece: Vec<Ix> = evs.get(start..end).unwrap_or(&[]).iter().map(|e| e.1).collect();
+            pieces.push((at, w, piece));
+            at = Some(w);
+            start = end;
+        }
+        // Each piece's change on its own (a shift only adds and takes off), on two threads;
+        // then summed in order.
+        let delta = |(from, to, piece): &(Option<Millis>, Millis, Vec<Ix>)| {
             let mut dirty = Vec::new();
-            for &ix in &piece {
+            for &ix in piece {
                 self.affected(st, ix, &mut dirty);
             }
             dirty.sort_unstable();
             dirty.dedup();
-            let (from, to) = (View { upto: at, ..all }, View { upto: Some(w), ..all });
-            self.shift(st, roster, &mut counts, &dirty, from, to);
+            let mut d = Counts::default();
+            let (from, to) = (View { upto: *from, ..all }, View { upto: Some(*to), ..all });
+            self.shift(st, roster, &mut d, &dirty, from, to);
+            d
+        };
+        let deltas = two_threads(&pieces, delta);
+        let mut made: Vec<(Checkpoint, Vec<Ix>)> = Vec::new();
+        for ((_, w, piece), d) in pieces.into_iter().zip(deltas) {
+            counts.add(&d);
             made.push((
                 Checkpoint {
                     at: w,
@@ -606,8 +636,6 @@ impl CountsIndex {
                 },
                 piece,
             ));
-            at = Some(w);
-            start = end;
         }
         let rest: Vec<Ix> = evs.get(start..).unwrap_or(&[]).iter().map(|e| e.1).collect();
         let n = made.len();
@@ -848,4 +876,24 @@ fn facts_at(
         m.care_needs.iter().for_each(|n| need(*n));
     }
     (sex, birth)
+}
+
+/// `items.iter().map(f)`, the second half on another thread.
+fn two_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let (a, b) = items.split_at(items.len().div_ceil(2));
+    std::thread::scope(|scope| {
+        let worker = (!b.is_empty())
+            .then(|| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, || b.iter().map(&f).collect::<Vec<R>>())
+                    .ok()
+            })
+            .flatten();
+        let mut out: Vec<R> = a.iter().map(&f).collect();
+        match worker.and_then(|w| w.join().ok()) {
+            Some(rest) => out.extend(rest),
+            None => out.extend(b.iter().map(&f)),
+        }
+        out
+    })
 }
