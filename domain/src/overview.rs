@@ -116,12 +116,22 @@ pub fn overview(
 #[derive(Debug, Clone, Default)]
 pub struct OverviewIndex {
     days: Vec<CountsIndex>,
+    /// Least events between checkpoints (0: the default).
+    every: usize,
 }
 
 /// Days kept: the window's slider reaches three days back.
 const DAYS_KEPT: usize = 4;
 
 impl OverviewIndex {
+    /// An index with checkpoints at least `every` events apart (tests use small ones).
+    pub fn with_interval(every: usize) -> Self {
+        OverviewIndex {
+            days: Vec::new(),
+            every,
+        }
+    }
+
     /// How many checkpoints the indexes hold, over all days kept.
     pub fn checkpoints(&self) -> usize {
         self.days.iter().map(CountsIndex::checkpoints).sum()
@@ -145,7 +155,10 @@ impl OverviewIndex {
                 if self.days.len() >= DAYS_KEPT {
                     self.days.remove(0);
                 }
-                self.days.push(CountsIndex::new(on));
+                self.days.push(match self.every {
+                    0 => CountsIndex::new(on),
+                    every => CountsIndex::with_interval(on, every),
+                });
                 self.days.len() - 1
             }
         };

@@ -10,7 +10,7 @@
 
 use kazashi_domain::event::{Disclosure, EventBody, IdMethod, Members, WalkInPerson};
 use kazashi_domain::ids::{DeviceId, HouseholdRef, OperatorId, PersonRef, SiteId};
-use kazashi_domain::overview::{overview, turnout_series};
+use kazashi_domain::overview::{OverviewIndex, overview, turnout_series};
 use kazashi_domain::roster::Sex;
 use kazashi_domain::safety::{Asker, SafetyIndex, safety_search};
 use kazashi_domain::text::PersonName;
@@ -55,6 +55,41 @@ fn the_picture_as_of_t_is_the_picture_of_the_log_cut_at_t() {
         // Distinct persons never exceed the sum over sites.
         assert!(a.distinct_registered <= a.totals.registered());
     }
+    // The window's path (checkpoints at least 97 events apart: about 40 over the week) gives
+    // the same pictures, also after late events patch the checkpoints.
+    let mut index = OverviewIndex::with_interval(97);
+    let held: Vec<_> = events.iter().skip(5).step_by(50).cloned().collect();
+    let mut growing = State::from_events(
+        events
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i < 5 || (i - 5) % 50 != 0)
+            .map(|(_, e)| e.clone()),
+    );
+    for q in [2, 5, 8] {
+        let t = times[times.len() * q / 10];
+        assert_eq!(
+            index.overview(&growing, &d, &m.roster, today(), Some(t)),
+            overview(&growing, &d, &m.roster, today(), Some(t)),
+            "as of {t}"
+        );
+    }
+    for e in held {
+        growing.insert(e);
+    }
+    for q in [1, 3, 5, 9] {
+        let t = times[times.len() * q / 10];
+        assert_eq!(
+            index.overview(&growing, &d, &m.roster, today(), Some(t)),
+            overview(&full, &d, &m.roster, today(), Some(t)),
+            "after late events, as of {t}"
+        );
+    }
+    assert!(
+        index.checkpoints() > 10,
+        "{} checkpoints",
+        index.checkpoints()
+    );
     // The picture moves: early and late differ.
     let early = overview(&full, &d, &m.roster, today(), Some(times[times.len() / 10]));
     let late = overview(&full, &d, &m.roster, today(), None);
