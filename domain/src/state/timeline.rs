@@ -232,7 +232,10 @@ impl CountsIndex {
         let (before, after): (Vec<Ix>, Vec<Ix>) = bucket
             .iter()
             .partition(|&&ix| st.events.wall(ix).is_some_and(|w| w <= as_of));
-        let later = self.checkpoints.get(j).filter(|_| after.len() < before.len());
+        let later = self
+            .checkpoints
+            .get(j)
+            .filter(|_| after.len() < before.len());
         let (start, window) = match later {
             Some(c) => ((Some(c.at), c.counts.clone()), after),
             None => match j.checked_sub(1).and_then(|i| self.checkpoints.get(i)) {
@@ -329,10 +332,7 @@ impl CountsIndex {
                 on_leave: n(slot(ON_LEAVE), a.on_leave),
                 expected: n(slot(EXPECTED), a.expected),
                 left: n(slot(LEFT), a.left),
-                households: n(
-                    slot(HOUSEHOLDS),
-                    u32::try_from(extra).unwrap_or(u32::MAX),
-                ),
+                households: n(slot(HOUSEHOLDS), u32::try_from(extra).unwrap_or(u32::MAX)),
                 by_sex: std::iter::once(None)
                     .chain(SEXES.map(Some))
                     .zip(sums(SEX, &a.by_sex))
@@ -417,9 +417,7 @@ impl CountsIndex {
         // size of the log, folding everything again is cheaper.
         let cost: usize = late
             .iter()
-            .map(|(w, _)| {
-                self.checkpoints.len() - self.checkpoints.partition_point(|c| c.at < *w)
-            })
+            .map(|(w, _)| self.checkpoints.len() - self.checkpoints.partition_point(|c| c.at < *w))
             .sum();
         if cost > len.max(self.every) {
             *self = Self::with_interval(self.on, self.every);
@@ -522,7 +520,11 @@ impl CountsIndex {
         }
         match ev.body() {
             EventBody::UndoCheckIn { target, .. } => {
-                if let Some(m) = st.events.by_id(target).and_then(|e| e.body().stay_members()) {
+                if let Some(m) = st
+                    .events
+                    .by_id(target)
+                    .and_then(|e| e.body().stay_members())
+                {
                     out.extend_from_slice(m.as_slice());
                 }
             }
@@ -580,8 +582,7 @@ impl CountsIndex {
             .map(|ix| (st.events.wall(ix).unwrap_or(0), ix))
             .collect();
         evs.sort_unstable();
-        let (first_at, mut counts) = match j.checked_sub(1).and_then(|i| self.checkpoints.get(i))
-        {
+        let (first_at, mut counts) = match j.checked_sub(1).and_then(|i| self.checkpoints.get(i)) {
             Some(c) => (Some(c.at), c.counts.clone()),
             None => (None, Counts::default()),
         };
@@ -606,7 +607,12 @@ impl CountsIndex {
             if end >= evs.len() {
                 break;
             }
-            let piece: Vec<Ix> = evs.get(start..end).unwrap_or(&[]).iter().map(|e| e.1).collect();
+            let piece: Vec<Ix> = evs
+                .get(start..end)
+                .unwrap_or(&[])
+                .iter()
+                .map(|e| e.1)
+                .collect();
             pieces.push((at, w, piece));
             at = Some(w);
             start = end;
@@ -621,7 +627,13 @@ impl CountsIndex {
             dirty.sort_unstable();
             dirty.dedup();
             let mut d = Counts::default();
-            let (from, to) = (View { upto: *from, ..all }, View { upto: Some(*to), ..all });
+            let (from, to) = (
+                View { upto: *from, ..all },
+                View {
+                    upto: Some(*to),
+                    ..all
+                },
+            );
             self.shift(st, roster, &mut d, &dirty, from, to);
             d
         };
@@ -637,7 +649,12 @@ impl CountsIndex {
                 piece,
             ));
         }
-        let rest: Vec<Ix> = evs.get(start..).unwrap_or(&[]).iter().map(|e| e.1).collect();
+        let rest: Vec<Ix> = evs
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|e| e.1)
+            .collect();
         let n = made.len();
         let (cps, pieces): (Vec<Checkpoint>, Vec<Vec<Ix>>) = made.into_iter().unzip();
         self.checkpoints.splice(j..j, cps);

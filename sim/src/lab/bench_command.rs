@@ -88,7 +88,9 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         replay.push(ms(s));
         // The two paths agree (the property tests check it on random logs).
         if index.overview(&state, &d, &m.roster, on, Some(t)) != ov {
-            return Err(format!("the indexed picture as of {t} differs from the replay"));
+            return Err(format!(
+                "the indexed picture as of {t} differs from the replay"
+            ));
         }
     }
     emit("command", "aggregate_as_of_replay", median(replay), "ms", n);
