@@ -5,7 +5,7 @@
 
 use super::{AMBER, Cx, GREEN, RED, ago, labelled};
 use eframe::egui::{self, RichText};
-use kazashi_domain::overview::{Overview, OverviewIndex, turnout_series};
+use kazashi_domain::overview::{Overview, overview, turnout_series};
 use kazashi_domain::safety::{Asker, SafetyAnswer, SafetyIndex, Whereabouts};
 use kazashi_domain::{CivilDate, Millis};
 use kazashi_node::Clock;
@@ -35,9 +35,6 @@ pub struct Dashboard {
     hours_back: u32,
     /// (log length, hours back, the picture).
     cache: Option<(usize, u32, Arc<Overview>)>,
-    /// Checkpoints of the counts for the pictures of past hours, for the roster (by its
-    /// pinned hash) they were made with.
-    index: Option<(kazashi_domain::ids::RosterHash, OverviewIndex)>,
     /// (log length, the hour it ends in, ballots per station over the last 24 hours).
     turnout: Option<(usize, Millis, Arc<TurnoutSeries>)>,
     query: String,
@@ -83,12 +80,13 @@ impl Dashboard {
         // Ages are counted on the day of the picture (the clock is always in range).
         let on = CivilDate::jst_of(as_of.unwrap_or(now))?;
         let st = cx.node.station();
-        let pinned = st.deployment().roster_hash();
-        let index = match &mut self.index {
-            Some((h, index)) if *h == pinned => index,
-            slot => &mut slot.insert((pinned, OverviewIndex::default())).1,
-        };
-        let ov = Arc::new(index.overview(st.state(), st.deployment(), st.roster(), on, as_of));
+        let ov = Arc::new(overview(
+            st.state(),
+            st.deployment(),
+            st.roster(),
+            on,
+            as_of,
+        ));
         self.cache = Some((len, self.hours_back, ov.clone()));
         Some(ov)
     }
