@@ -498,7 +498,9 @@ pub fn station_planted(
     };
     let mut s = Station::new(host, lang, Box::new(VirtualReaders { cards }))?;
     s.set_demo_hint(staff_hint);
-    s.set_system_control(std::sync::Arc::new(crate::demo_system::DemoSystem::default()));
+    s.set_system_control(std::sync::Arc::new(
+        crate::demo_system::DemoSystem::default(),
+    ));
     Ok(s)
 }
 
