@@ -44,6 +44,8 @@ mod window_notes_tests;
 #[cfg(test)]
 mod window_purge_tests;
 #[cfg(test)]
+mod window_rig;
+#[cfg(test)]
 mod window_roster_tests;
 #[cfg(test)]
 mod window_system_tests;

@@ -6,50 +6,22 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use crate::demo_window::{DemoKind, station};
+use crate::window_rig::{H, harness_of, said};
 use eframe::egui::{self, accesskit::Role};
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use kazashi_domain::audit::{AuditAction, AuditRecord, SafetyAsker};
 use kazashi_domain::audit_chain::next_link;
 use kazashi_domain::event::{EventBody, EventContent};
 use kazashi_domain::{Event, OperatorId};
-use kazashi_gui::app::Station;
 use kazashi_gui::lang::Lang;
+use kazashi_node::Clock;
 use kazashi_node::audit::parse_audit_csv;
-use kazashi_node::{Clock, SystemClock};
-
-struct Screen {
-    station: Station<SystemClock>,
-    fonts: bool,
-}
-
-type H = Harness<'static, Screen>;
 
 fn harness(dir: &std::path::Path) -> H {
     let station = station(DemoKind::Shelter, dir, Lang::Ja, false, None).unwrap();
-    let mut h = Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                if !s.fonts {
-                    kazashi_gui::app::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station,
-                fonts: false,
-            },
-        );
+    let mut h = harness_of(station);
     h.run_steps(3);
     h
-}
-
-fn said(h: &H, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
 }
 
 fn click(h: &mut H, label: &str) {

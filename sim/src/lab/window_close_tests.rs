@@ -5,43 +5,19 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use crate::demo_window::{DemoKind, station};
-use egui_kittest::Harness;
+use crate::window_rig::{H, harness_of, said};
 use egui_kittest::kittest::{NodeT, Queryable};
 use kazashi_domain::OperatorId;
 use kazashi_domain::event::{EventBody, IdMethod, Members};
-use kazashi_gui::app::Station;
 use kazashi_gui::lang::Lang;
+use kazashi_node::Clock;
 use kazashi_node::node::{NodeError, WriteBlock};
-use kazashi_node::{Clock, SystemClock};
 use kazashi_sync::{Revocation, SignedManifest};
-
-struct Screen {
-    station: Station<SystemClock>,
-    fonts: bool,
-}
-
-type H = Harness<'static, Screen>;
 
 fn open(lang: Lang) -> (H, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let station = station(DemoKind::Shelter, dir.path(), lang, false, None).unwrap();
-    let mut h = Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                if !s.fonts {
-                    kazashi_gui::app::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station,
-                fonts: false,
-            },
-        );
+    let mut h = harness_of(station);
     h.run_steps(3);
     h.state_mut().station.unlock(
         OperatorId::new("uketsuke").unwrap(),
@@ -49,10 +25,6 @@ fn open(lang: Lang) -> (H, tempfile::TempDir) {
     );
     h.run_steps(3);
     (h, dir)
-}
-
-fn said(h: &H, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
 }
 
 /// The next manifest version, changed by `change` and signed by the demo fleet's

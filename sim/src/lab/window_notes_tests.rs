@@ -5,49 +5,20 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use crate::demo_window::{DemoKind, station};
+use crate::window_rig::{H, harness_of, said};
 use eframe::egui::{self, accesskit::Role};
-use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use kazashi_domain::event::EventBody;
 use kazashi_domain::sealed_note::NoteKind;
-use kazashi_gui::app::Station;
 use kazashi_gui::lang::Lang;
-use kazashi_node::SystemClock;
-
-struct Screen {
-    station: Station<SystemClock>,
-    fonts: bool,
-}
-
-type H = Harness<'static, Screen>;
 
 fn harness(dir: &std::path::Path) -> H {
     let station = station(DemoKind::Shelter, dir, Lang::Ja, false, None).unwrap();
-    Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                if !s.fonts {
-                    kazashi_gui::app::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station,
-                fonts: false,
-            },
-        )
+    harness_of(station)
 }
 
 fn settle(h: &mut H) {
     h.run_steps(3);
-}
-
-fn said(h: &H, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
 }
 
 fn click(h: &mut H, label: &str) {

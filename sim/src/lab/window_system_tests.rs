@@ -9,14 +9,13 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use crate::demo_window::{DemoKind, station};
+use crate::window_rig::{H, harness_of, said};
 use eframe::egui::{self, accesskit::Role};
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use kazashi_domain::Millis;
 use kazashi_domain::audit::AuditAction;
 use kazashi_domain::event::EventBody;
 use kazashi_domain::time::CivilDate;
-use kazashi_gui::app::Station;
 use kazashi_gui::app::system::{
     Device, DeviceKind, LinkState, NetState, SysError, SystemControl, Wifi,
 };
@@ -107,39 +106,12 @@ impl SystemControl for Fake {
     }
 }
 
-struct Screen {
-    station: Station<SystemClock>,
-    fonts: bool,
-}
-
-type H = Harness<'static, Screen>;
-
 fn harness(dir: &std::path::Path, fake: Arc<Fake>) -> H {
     let mut station = station(DemoKind::Shelter, dir, Lang::Ja, false, None).unwrap();
     station.set_system_control(fake);
-    let mut h = Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                if !s.fonts {
-                    kazashi_gui::app::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station,
-                fonts: false,
-            },
-        );
+    let mut h = harness_of(station);
     h.run_steps(3);
     h
-}
-
-fn said(h: &H, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
 }
 
 /// Run frames until `text` shows (the fake answers on a thread of its own), at most 10 s.
@@ -377,23 +349,7 @@ fn a_refusal_or_a_missing_tool_is_said_in_the_windows_language() {
 fn the_demo_never_touches_this_computers_clock_or_network() {
     let dir = tempfile::tempdir().unwrap();
     let station = station(DemoKind::Shelter, dir.path(), Lang::Ja, false, None).unwrap();
-    let mut h = Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                if !s.fonts {
-                    kazashi_gui::app::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station,
-                fonts: false,
-            },
-        );
+    let mut h = harness_of(station);
     h.run_steps(3);
     login(&mut h, "sekinin", "2222");
     network_view(&mut h);

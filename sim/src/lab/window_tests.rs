@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use crate::demo_window::{DemoKind, station};
+use crate::window_rig::{H, harness_of, said};
 use eframe::egui::{self, accesskit::Role};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -17,47 +18,14 @@ use kazashi_node::SystemClock;
 use kazashi_node::roster_db::RosterDb;
 use kazashi_node::staff::Role as StaffRole;
 
-struct Screen {
-    station: Station<SystemClock>,
-    fonts: bool,
-}
-
-type H = Harness<'static, Screen>;
-
 fn harness(kind: DemoKind, lang: Lang) -> (H, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let station = station(kind, dir.path(), lang, false, None).unwrap();
     (harness_of(station), dir)
 }
 
-/// The window at 1366×768 around `station`.
-fn harness_of(station: Station<SystemClock>) -> H {
-    Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                // The first frame installs the font and draws nothing.
-                if !s.fonts {
-                    kazashi_gui::app::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station,
-                fonts: false,
-            },
-        )
-}
-
 fn settle(h: &mut H) {
     h.run_steps(3);
-}
-
-fn said(h: &H, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
 }
 
 /// Click the widget labelled `label` (scrolled into view first, as staff would, and only
