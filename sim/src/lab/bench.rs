@@ -109,6 +109,65 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// Run `kazashi-lab bench <bench> --scale <n> --child-open <dir>` `runs` times (1–5) in fresh
+/// processes, echo each child's JSON lines with its `run` number, then emit the median of each
+/// of `medians` (metric, unit) over the runs as `<metric>_median` at `scale`.
+pub fn child_runs(
+    bench: &str,
+    n: usize,
+    scale: usize,
+    dir: &std::path::Path,
+    runs: usize,
+    medians: &[(&str, &str)],
+) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let exe = std::env::current_exe().map_err(|x| e(&x))?;
+    let mut outs = Vec::new();
+    for run in 0..runs.clamp(1, 5) {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", bench, "--scale", &n.to_string()])
+            .arg("--child-open")
+            .arg(dir)
+            .output()
+            .map_err(|x| e(&x))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{bench} child failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for l in text.lines() {
+            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(l)
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert("run".into(), serde_json::json!(run));
+                println!("{v}");
+            }
+        }
+        outs.push(text);
+    }
+    for (metric, unit) in medians {
+        let values: Vec<f64> = outs
+            .iter()
+            .filter_map(|out| {
+                out.lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find(|v| v.get("metric").and_then(|m| m.as_str()) == Some(*metric))
+                    .and_then(|v| v.get("value").and_then(serde_json::Value::as_f64))
+            })
+            .collect();
+        emit(
+            bench,
+            &format!("{metric}_median"),
+            median(values),
+            unit,
+            scale,
+        );
+    }
+    Ok(())
+}
+
 /// Resident and peak memory of this process, in MiB (Linux; `None` elsewhere).
 pub fn memory_mib() -> Option<(f64, f64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

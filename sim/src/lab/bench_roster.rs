@@ -17,7 +17,7 @@
 //! Each child's lines are printed with `"run"`, then `import_total_median` and
 //! `import_peak_rss_median`. The CSV and the store go to `KAZASHI_BENCH_DIR` if set.
 
-use crate::bench::{emit, emit_percentiles, median, ms};
+use crate::bench::{emit, emit_percentiles, ms};
 use crate::bench_log::TempDir;
 use kazashi_domain::ids::{PersonId, RosterHash};
 use kazashi_domain::roster::RosterKind;
@@ -59,51 +59,14 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         emit("roster", "csv_bytes", csv.len() as f64, "bytes", persons);
         persons
     };
-    let mut outs = Vec::new();
-    for run in 0..args.runs.clamp(1, 5) {
-        let exe = std::env::current_exe().map_err(|x| e(&x))?;
-        let out = std::process::Command::new(exe)
-            .args(["bench", "roster", "--scale", &n.to_string()])
-            .arg("--child-open")
-            .arg(&dir.0)
-            .output()
-            .map_err(|x| e(&x))?;
-        if !out.status.success() {
-            return Err(format!(
-                "roster child failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        for l in text.lines() {
-            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(l)
-                && let Some(o) = v.as_object_mut()
-            {
-                o.insert("run".into(), serde_json::json!(run));
-                println!("{v}");
-            }
-        }
-        outs.push(text);
-    }
-    for (metric, unit) in [("import_total", "s"), ("import_peak_rss", "MiB")] {
-        let values: Vec<f64> = outs
-            .iter()
-            .filter_map(|out| {
-                out.lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .find(|v| v.get("metric").and_then(|m| m.as_str()) == Some(metric))
-                    .and_then(|v| v.get("value").and_then(serde_json::Value::as_f64))
-            })
-            .collect();
-        emit(
-            "roster",
-            &format!("{metric}_median"),
-            median(values),
-            unit,
-            persons,
-        );
-    }
-    Ok(())
+    crate::bench::child_runs(
+        "roster",
+        n,
+        persons,
+        &dir.0,
+        args.runs,
+        &[("import_total", "s"), ("import_peak_rss", "MiB")],
+    )
 }
 
 /// The child: import the CSV in `dir` as `kazashi roster import` does, and measure.

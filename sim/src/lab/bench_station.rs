@@ -18,7 +18,7 @@
 //! Each child's lines are printed as they came (`"run"`: 0, 1, …), then the medians. The stores
 //! live under `KAZASHI_BENCH_DIR` when set (kept), else the system's temporary directory.
 
-use crate::bench::{emit, emit_percentiles, median, memory_mib, ms};
+use crate::bench::{emit, emit_percentiles, memory_mib, ms};
 use crate::bench_log::TempDir;
 use kazashi_domain::PersonRef;
 use kazashi_node::card::BasicFour;
@@ -104,57 +104,20 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
             n,
         );
     }
-    let mut lines = Vec::new();
-    for run in 0..args.runs.clamp(1, 5) {
-        let exe = std::env::current_exe().map_err(|x| e(&x))?;
-        let out = std::process::Command::new(exe)
-            .args(["bench", "station", "--scale", &n.to_string()])
-            .arg("--child-open")
-            .arg(&dir.0)
-            .output()
-            .map_err(|x| e(&x))?;
-        if !out.status.success() {
-            return Err(format!(
-                "station child failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        for l in text.lines() {
-            if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(l)
-                && let Some(o) = v.as_object_mut()
-            {
-                o.insert("run".into(), serde_json::json!(run));
-                println!("{v}");
-            }
-        }
-        lines.push(text);
-    }
-    for (metric, unit) in [
-        ("ready", "ms"),
-        ("detector_full", "ms"),
-        ("card_to_household_p99", "ms"),
-        ("search_name_p99", "ms"),
-        ("peak_rss", "MiB"),
-    ] {
-        let values: Vec<f64> = lines
-            .iter()
-            .filter_map(|out| {
-                out.lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .find(|v| v.get("metric").and_then(|m| m.as_str()) == Some(metric))
-                    .and_then(|v| v.get("value").and_then(serde_json::Value::as_f64))
-            })
-            .collect();
-        emit(
-            "station",
-            &format!("{metric}_median"),
-            median(values),
-            unit,
-            n,
-        );
-    }
-    Ok(())
+    crate::bench::child_runs(
+        "station",
+        n,
+        n,
+        &dir.0,
+        args.runs,
+        &[
+            ("ready", "ms"),
+            ("detector_full", "ms"),
+            ("card_to_household_p99", "ms"),
+            ("search_name_p99", "ms"),
+            ("peak_rss", "MiB"),
+        ],
+    )
 }
 
 /// The child: open the enrolled folder in `dir`, as the product does, and measure.
