@@ -199,22 +199,17 @@ mod closing {
     //! retention period turns the window read-only and says when the purge falls due.
 
     use crate::demo_window::{DemoKind, station};
-    use egui_kittest::Harness;
+
     use egui_kittest::kittest::{NodeT, Queryable};
     use kazashi_domain::OperatorId;
     use kazashi_domain::event::{EventBody, IdMethod, Members};
-    use kazashi_gui::app::{Station, View};
+    use kazashi_gui::app::View;
     use kazashi_gui::lang::Lang;
+    use kazashi_node::StationError;
     use kazashi_node::node::{NodeError, WriteBlock};
     use kazashi_node::staff::Role;
-    use kazashi_node::{StationError, SystemClock};
 
-    struct Screen {
-        station: Station<SystemClock>,
-        fonts: bool,
-    }
-
-    type H = Harness<'static, Screen>;
+    use crate::window_rig::{H, harness_of};
 
     const FIELD: &str = "保存期間（日、空欄はマニフェストの設定どおり）";
 
@@ -224,23 +219,7 @@ mod closing {
 
     fn open_at(kind: DemoKind, view: View, dir: &std::path::Path, who: &str, role: Role) -> H {
         let station = station(kind, dir, Lang::Ja, false, None).unwrap();
-        let mut h = Harness::builder()
-            .with_size([1366.0, 768.0])
-            .build_ui_state(
-                |ui, s: &mut Screen| {
-                    if !s.fonts {
-                        kazashi_gui::app::setup(ui.ctx()).unwrap();
-                        s.fonts = true;
-                        ui.ctx().request_repaint();
-                        return;
-                    }
-                    s.station.show(ui);
-                },
-                Screen {
-                    station,
-                    fonts: false,
-                },
-            );
+        let mut h = harness_of(station);
         h.run_steps(3);
         h.state_mut()
             .station

@@ -4,8 +4,6 @@
 //! changes. Stores are real SQLite files.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
 use kazashi_domain::roster::Roster;
 use kazashi_domain::{CivilDate, Deployment};
 use kazashi_gui::app::cards::NoReaders;
@@ -21,11 +19,6 @@ use kazashi_sync::{DeviceKey, SignedManifest};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Screen {
-    station: Station<SystemClock>,
-    fonts: bool,
-}
 
 fn loopback(peers: Vec<kazashi_node::mesh::PeerAddr>) -> MeshConfig {
     MeshConfig {
@@ -116,26 +109,9 @@ fn the_window_switches_to_a_newly_pinned_roster_fetched_over_the_mesh_and_says_s
         Box::new(NoReaders),
     )
     .unwrap();
-    let mut h = Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                if !s.fonts {
-                    kazashi_gui::app::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station,
-                fonts: false,
-            },
-        );
+    let mut h = crate::window_rig::harness_of(station);
     h.run_steps(3);
-    let shows =
-        |h: &Harness<'_, Screen>, text: &str| h.query_all_by_label_contains(text).next().is_some();
+    let shows = crate::window_rig::said;
     assert!(shows(&h, &format!("名簿 {}", prefix(&old))));
     let started = Instant::now();
     while !shows(&h, "名簿を新しい版に切り替えました") {
