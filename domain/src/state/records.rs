@@ -148,35 +148,48 @@ impl State {
         as_of: Option<Millis>,
         mut need: impl FnMut(CareNeed),
     ) -> (Option<HouseholdRef>, Option<Sex>, Option<CivilDate>) {
-        let (household, sex, birth) = match person {
-            PersonRef::Roster(id) => match roster.get(id) {
-                Some(e) => {
-                    e.care_needs.iter().for_each(|n| need(*n));
-                    (
-                        Some(HouseholdRef::Roster(e.household)),
-                        Some(e.sex),
-                        Some(e.birth_date),
-                    )
-                }
-                None => (None, None, None),
-            },
-            PersonRef::WalkIn { registration, .. } => match self.walk_in(person, as_of) {
-                Some(w) => {
-                    w.care_needs.iter().for_each(|n| need(*n));
-                    (
-                        Some(HouseholdRef::WalkIn(*registration)),
-                        Some(w.sex),
-                        w.birth_date,
-                    )
-                }
-                None => (None, None, None),
-            },
-        };
+        let (household, sex, birth) =
+            registered_facts(person, roster, self.walk_in(person, as_of), &mut need);
         if let Some(card) = household.and_then(|h| self.household_card(&h, as_of))
             && let Some(m) = card.members.iter().find(|m| m.person == *person)
         {
             m.care_needs.iter().for_each(|n| need(*n));
         }
         (household, sex, birth)
+    }
+}
+
+/// Household, sex and birth date of `person` as registered — on the roster, or as `walk_in`
+/// (its walk-in registration as the caller sees it) — with the registered care needs handed to
+/// `need`. The household card's care needs are the caller's, as it sees the cards.
+pub(super) fn registered_facts(
+    person: &PersonRef,
+    roster: &Roster,
+    walk_in: Option<&crate::event::WalkInPerson>,
+    need: &mut impl FnMut(CareNeed),
+) -> (Option<HouseholdRef>, Option<Sex>, Option<CivilDate>) {
+    match person {
+        PersonRef::Roster(id) => match roster.get(id) {
+            Some(e) => {
+                e.care_needs.iter().for_each(|n| need(*n));
+                (
+                    Some(HouseholdRef::Roster(e.household)),
+                    Some(e.sex),
+                    Some(e.birth_date),
+                )
+            }
+            None => (None, None, None),
+        },
+        PersonRef::WalkIn { registration, .. } => match walk_in {
+            Some(w) => {
+                w.care_needs.iter().for_each(|n| need(*n));
+                (
+                    Some(HouseholdRef::WalkIn(*registration)),
+                    Some(w.sex),
+                    w.birth_date,
+                )
+            }
+            None => (None, None, None),
+        },
     }
 }

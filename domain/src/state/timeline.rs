@@ -857,30 +857,8 @@ fn facts_at(
     v: View,
     mut need: impl FnMut(CareNeed),
 ) -> (Option<Sex>, Option<crate::time::CivilDate>) {
-    let (household, sex, birth) = match p {
-        PersonRef::Roster(id) => match roster.get(id) {
-            Some(e) => {
-                e.care_needs.iter().for_each(|n| need(*n));
-                (
-                    Some(HouseholdRef::Roster(e.household)),
-                    Some(e.sex),
-                    Some(e.birth_date),
-                )
-            }
-            None => (None, None, None),
-        },
-        PersonRef::WalkIn { registration, .. } => match walk_in_at(st, p, v) {
-            Some(w) => {
-                w.care_needs.iter().for_each(|n| need(*n));
-                (
-                    Some(HouseholdRef::WalkIn(*registration)),
-                    Some(w.sex),
-                    w.birth_date,
-                )
-            }
-            None => (None, None, None),
-        },
-    };
+    let (household, sex, birth) =
+        super::records::registered_facts(p, roster, walk_in_at(st, p, v), &mut need);
     let card = household
         .and_then(|h| st.household_cards.get(&h))
         .and_then(|h| h.0.iter().rev().find(|&&ix| v.sees(st, ix)).copied())
