@@ -162,13 +162,26 @@ impl OverviewIndex {
                 self.days.len() - 1
             }
         };
-        let clusters = state.clusters(as_of);
-        let all = match self.days.get_mut(i) {
-            Some(index) => index.all_site_counts(state, roster, t, &clusters),
-            None => state.all_site_counts(roster, on, as_of, &clusters),
-        };
-        assemble(state, deployment, as_of, all)
+        match self.days.get_mut(i) {
+            Some(index) => overview_indexed(index, state, deployment, roster, t),
+            None => overview(state, deployment, roster, on, as_of),
+        }
     }
+}
+
+/// [`overview`] as of `t` with the counts from `index`, ages counted on the index's day
+/// ([`CountsIndex::on`]). Events folded into the state since the index last saw it are taken
+/// in first ([`CountsIndex::pending`] says what that costs).
+pub fn overview_indexed(
+    index: &mut CountsIndex,
+    state: &State,
+    deployment: &Deployment,
+    roster: &Roster,
+    t: Millis,
+) -> Overview {
+    let clusters = state.clusters(Some(t));
+    let all = index.all_site_counts(state, roster, t, &clusters);
+    assemble(state, deployment, Some(t), all)
 }
 
 /// Everything but the counts, and the picture put together.

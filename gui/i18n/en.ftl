@@ -330,6 +330,7 @@ command-title = Command center
 command-as-of = As of
 command-hours-back = h ago
 command-now = now
+command-index-building = Building index… (counting from the whole log meanwhile)
 command-totals = Evacuees (distinct) { $distinct }   present { $present }   out { $leave }   care needs { $care }   supported outside { $outside }
 command-votes = Early { $early }   election day { $day }   two-officer overrides { $overridden }
 command-site = Site

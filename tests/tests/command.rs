@@ -577,3 +577,112 @@ fn exports_leave_out_the_dv_blocked_and_honour_consent() {
     }
     assert!(text.contains("DV"), "the PDF says what it left out");
 }
+
+/// The window's pictures of past hours (`kazashi_gui::app::command::as_of_index`): the replay
+/// while the checkpoint index is made off the calling thread — held there by a gate, so a call
+/// that waited for it would hang the test —, the index once it is back; equal to the replay
+/// before, after, and after late events, a few folded in by the call itself and a batch too
+/// large for a frame folded on the build thread while the replay answers; a new manifest makes
+/// the index again.
+#[test]
+fn the_windows_past_pictures_come_from_an_index_made_off_its_thread() {
+    use kazashi_domain::state::CountsIndex;
+    use kazashi_gui::app::command::as_of_index::{Basis, INLINE_PATCHES, PastPictures, Source};
+    use std::time::{Duration, Instant};
+    let m = generate(PopulationSpec {
+        households: 400,
+        seed: 5,
+        today: today(),
+        voters: false,
+    })
+    .unwrap();
+    let d = shelter_operation(&m, 5).unwrap();
+    let events = shelter_week(&m, &d, 6000, 9);
+    let mut times: Vec<u64> = events.iter().map(|e| e.at().wall_ms).collect();
+    times.sort_unstable();
+    let ts: Vec<u64> = [1, 3, 5, 7, 9]
+        .iter()
+        .map(|q| times[times.len() * q / 10])
+        .collect();
+    // Every 40th event arrives late.
+    let (late, early): (Vec<_>, Vec<_>) = events
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 40 == 7);
+    let mut late: Vec<_> = late.into_iter().map(|(_, e)| e).collect();
+    let mut state = State::from_events(early.into_iter().map(|(_, e)| e));
+    let roster = Arc::new(m.roster.clone());
+    let mut basis = Basis {
+        roster: d.roster_hash(),
+        manifest: [1; 32],
+    };
+    let mut past = PastPictures::with_interval(97);
+    let (open, gate) = std::sync::mpsc::channel();
+    past.hold_builds(gate);
+    let check = |past: &mut PastPictures, state: &State, basis: Basis, want: Source| {
+        for &t in &ts {
+            let p = past.picture(state, &d, &roster, basis, today(), t);
+            assert_eq!(p.source, want, "as of {t}");
+            assert_eq!(
+                p.overview,
+                overview(state, &d, &m.roster, today(), Some(t)),
+                "as of {t} from {want:?}"
+            );
+        }
+    };
+    let until_indexed = |past: &mut PastPictures, state: &State, basis: Basis| {
+        let start = Instant::now();
+        while past
+            .picture(state, &d, &roster, basis, today(), ts[0])
+            .source
+            != Source::Index
+        {
+            assert!(start.elapsed() < Duration::from_secs(300), "never indexed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // The build cannot start: every call returns, with the replay.
+    check(&mut past, &state, basis, Source::Replay { building: true });
+    assert!(past.building());
+    open.send(()).unwrap();
+    until_indexed(&mut past, &state, basis);
+    assert!(!past.building());
+    check(&mut past, &state, basis, Source::Index);
+    // Three late events: folded in by the call itself.
+    for e in late.drain(..3) {
+        state.insert(e);
+    }
+    check(&mut past, &state, basis, Source::Index);
+    // The rest: more than a frame may fold, so the index is caught up on the build thread over
+    // a new copy (held again) while the replay answers.
+    let mut probe = CountsIndex::with_interval(today(), 97);
+    probe.fold_in(&state, &m.roster);
+    for e in late.drain(..) {
+        state.insert(e);
+    }
+    let pending = probe.pending(&state, &m.roster).unwrap();
+    assert!(pending.patches > INLINE_PATCHES, "{pending:?}");
+    check(&mut past, &state, basis, Source::Replay { building: true });
+    open.send(()).unwrap();
+    until_indexed(&mut past, &state, basis);
+    check(&mut past, &state, basis, Source::Index);
+    assert_eq!(
+        past.picture(&state, &d, &roster, basis, today(), ts[2])
+            .overview,
+        overview(
+            &State::from_events(events.clone()),
+            &d,
+            &m.roster,
+            today(),
+            Some(ts[2])
+        )
+    );
+    // Another manifest: the index is made again, the replay answering meanwhile.
+    basis.manifest = [2; 32];
+    check(&mut past, &state, basis, Source::Replay { building: true });
+    open.send(()).unwrap();
+    until_indexed(&mut past, &state, basis);
+    check(&mut past, &state, basis, Source::Index);
+    assert!(past.last_build().is_some());
+}

@@ -41,5 +41,5 @@ pub use notes::SealedNoteRef;
 pub use records::{Identity, PersonFacts};
 pub use safe_reports::SafeReport;
 pub use stay::{Departure, Stay, StayStatus, Stays};
-pub use timeline::CountsIndex;
+pub use timeline::{CountsIndex, Pending};
 pub use votes::{VoteRecord, VoteTally};

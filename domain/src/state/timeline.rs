@@ -35,7 +35,7 @@ use super::counts::{AllSiteCounts, SEXES, SiteAcc, SiteCounts};
 use super::fold::State;
 use super::stay::{PersonTrack, Status, StayVec, step};
 use crate::clusters::Clusters;
-use crate::event::{AgeBand, EventBody, StayingPlace, WalkInPerson};
+use crate::event::{AgeBand, Event, EventBody, StayingPlace, WalkInPerson};
 use crate::ids::{EventId, HouseholdRef, PersonRef};
 use crate::roster::{CareNeed, Roster, Sex};
 use crate::time::{CivilDate, Millis};
@@ -145,6 +145,15 @@ impl View {
 struct Checkpoint {
     at: Millis,
     counts: Counts,
+}
+
+/// What taking in a state's new arrivals costs a [`CountsIndex`] ([`CountsIndex::pending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    /// Arrivals not yet folded in.
+    pub events: usize,
+    /// Checkpoints to patch, summed over the late arrivals (and the newly linked persons).
+    pub patches: usize,
 }
 
 /// Checkpoints of every shelter's counts over HLC time, for the command center's picture as of
@@ -365,6 +374,48 @@ impl CountsIndex {
             by_site,
             distinct_registered: u32::try_from(distinct).unwrap_or(0),
         }
+    }
+
+    /// How many arrivals of the state are folded in.
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+
+    /// Fold in what arrived since the last call (as a query does first), without a query: a
+    /// caller makes the checkpoints ahead of the first picture, e.g. off the window's thread.
+    pub fn fold_in(&mut self, st: &State, roster: &Roster) {
+        self.catch_up(st, roster);
+    }
+
+    /// What the next query would do first to take in what arrived since the last call, without
+    /// doing it: `None` when it would make every checkpoint again (`st` is not the state folded
+    /// so far grown, the roster changed, or the late events would cost more to patch than a new
+    /// fold), else the arrivals to take in and how many checkpoint patches they cost (one per
+    /// late event and checkpoint at or after it, and one per checkpoint for each newly linked
+    /// person). A caller on a thread that must not wait can fold a large catch-up elsewhere.
+    pub fn pending(&self, st: &State, roster: &Roster) -> Option<Pending> {
+        if !self.same_log(st, roster) {
+            return None;
+        }
+        let len = st.events.len();
+        let last_at = self.checkpoints.last().map(|c| c.at);
+        let (mut late, mut linked) = (0usize, 0usize);
+        for ix in (self.seen..len).filter_map(|i| Ix::try_from(i).ok()) {
+            let w = st.events.wall(ix).unwrap_or(0);
+            if last_at.is_some_and(|l| w <= l) {
+                late += self.checkpoints.len() - self.checkpoints.partition_point(|c| c.at < w);
+            }
+            if let Some(EventBody::SameAs { .. } | EventBody::NotSame { .. }) =
+                st.events.get(ix).map(Event::body)
+            {
+                linked = linked.saturating_add(self.checkpoints.len().saturating_mul(2));
+            }
+        }
+        // The rule `catch_up` follows.
+        (late <= len.max(self.every)).then_some(Pending {
+            events: len - self.seen,
+            patches: late.saturating_add(linked),
+        })
     }
 
     /// Whether `st` is the state folded so far, grown (the arena is append-only).

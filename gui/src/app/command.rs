@@ -17,6 +17,9 @@ const HOUR: Millis = 3_600_000;
 #[path = "paper_view.rs"]
 pub mod paper_view;
 
+#[path = "as_of_index.rs"]
+pub mod as_of_index;
+
 /// The export buttons, in order, with their labels' ids (the election ones only for
 /// elections).
 const EXPORT_BUTTONS: [(Report, &str); 7] = [
@@ -33,8 +36,10 @@ const EXPORT_BUTTONS: [(Report, &str); 7] = [
 pub struct Dashboard {
     /// 0: now; otherwise the picture this many hours ago.
     hours_back: u32,
-    /// (log length, hours back, the picture).
-    cache: Option<(usize, u32, Arc<Overview>)>,
+    /// (log length, manifest digest, hours back, the picture).
+    cache: Option<(usize, [u8; 32], u32, Arc<Overview>)>,
+    /// Pictures of past hours through the checkpoint index, made off this thread.
+    past: as_of_index::PastPictures,
     /// (log length, the hour it ends in, ballots per station over the last 24 hours).
     turnout: Option<(usize, Millis, Arc<TurnoutSeries>)>,
     query: String,
@@ -68,8 +73,10 @@ impl Dashboard {
     /// The picture, made again only when the log grows or the time asked for changes.
     fn picture<C: Clock>(&mut self, cx: &mut Cx<'_, C>) -> Option<Arc<Overview>> {
         let len = cx.node.state().len();
-        if let Some((l, h, ov)) = &self.cache
+        let manifest = cx.node.membership().digest();
+        if let Some((l, m, h, ov)) = &self.cache
             && *l == len
+            && *m == manifest
             && *h == self.hours_back
         {
             return Some(ov.clone());
@@ -80,14 +87,20 @@ impl Dashboard {
         // Ages are counted on the day of the picture (the clock is always in range).
         let on = CivilDate::jst_of(as_of.unwrap_or(now))?;
         let st = cx.node.station();
-        let ov = Arc::new(overview(
-            st.state(),
-            st.deployment(),
-            st.roster(),
-            on,
-            as_of,
-        ));
-        self.cache = Some((len, self.hours_back, ov.clone()));
+        let ov = Arc::new(match as_of {
+            None => overview(st.state(), st.deployment(), st.roster(), on, None),
+            Some(t) => {
+                let basis = as_of_index::Basis {
+                    roster: st.deployment().roster_hash(),
+                    manifest,
+                };
+                let roster = st.roster_arc();
+                self.past
+                    .picture(st.state(), st.deployment(), &roster, basis, on, t)
+                    .overview
+            }
+        });
+        self.cache = Some((len, manifest, self.hours_back, ov.clone()));
         Some(ov)
     }
 
@@ -101,6 +114,13 @@ impl Dashboard {
             );
             if self.hours_back == 0 {
                 ui.label(RichText::new(cx.tr.t("command-now")).strong());
+            }
+            // Taken in between frames too, and the note kept true while a build runs.
+            self.past.poll();
+            if self.past.building() {
+                ui.label(RichText::new(cx.tr.t("command-index-building")).small());
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_millis(250));
             }
         });
         let Some(ov) = self.picture(cx) else {
