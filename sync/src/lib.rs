@@ -22,7 +22,9 @@ mod wrap;
 
 pub use envelope::{OpenCounts, Rejection, open, open_as, open_counts, open_trusted, seal};
 pub use identity::DeviceKey;
-pub use manifest::{DeviceEntry, Manifest, Membership, Revocation, Role, SignedManifest};
+pub use manifest::{
+    Cutoffs, DeviceEntry, Manifest, Membership, Revocation, Role, SignedManifest, Withheld,
+};
 pub use purpose::{KeyPurpose, PurposeSecret, SealedKey};
 pub use shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted};
 pub mod protocol;

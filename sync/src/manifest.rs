@@ -11,8 +11,9 @@
 //! name, a window role, the sites they may unlock a laptop at, and the PIN only as an Argon2id
 //! PHC string — a manifest whose PIN field is anything else is refused, so a PIN in the clear
 //! can never be signed) and, once the operation is over, **`closed_at`**: a laptop holding a
-//! closed manifest writes nothing more and refuses peers' events stamped at or after that time
-//! (it still syncs, exports and reports, so the final counts converge).
+//! closed manifest writes nothing more, and peers' events stamped at or after that time are kept
+//! but not counted ([`Membership::withholds`]; it still syncs, exports and reports, so the
+//! final counts converge).
 //!
 //! **Which manifest wins** ([`Membership::precedence`], the one rule, pure, the same on every
 //! node): another deployment or another administrator key is refused; a higher version wins; a
@@ -35,7 +36,7 @@ use crate::identity::{DeviceKey, signed_bytes, verify};
 use crate::purpose::{KeyPurpose, PurposeError, PurposeSecret, SealedKey};
 use kazashi_domain::ids::{CardKey, OperatorId};
 use kazashi_domain::text::Label;
-use kazashi_domain::{Deployment, DeploymentId, DeviceId, Millis, SiteId};
+use kazashi_domain::{Deployment, DeploymentId, DeviceId, Event, EventBody, Millis, SiteId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -85,10 +86,11 @@ pub struct DeviceEntry {
     pub sites: Vec<SiteId>,
 }
 
-/// A revoked device: everything it signed with an HLC time at or after `from_ms` is refused.
-/// Set `from_ms` to the last moment the laptop was known to be in trusted hands. The rule
-/// depends only on the event and the manifest, so every node that holds the same manifest
-/// accepts the same events.
+/// A revoked device: everything it signed with an HLC time at or after `from_ms` is not
+/// counted (kept in the log, withheld from the fold: [`Membership::withholds`]). Set `from_ms`
+/// to the last moment the laptop was known to be in trusted hands. The rule depends only on
+/// the event and the manifest, so every node that holds the same manifest counts the same
+/// events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
     pub device: DeviceId,
@@ -497,6 +499,57 @@ impl Precedence {
     }
 }
 
+/// Why the fold leaves out an event the log holds ([`Membership::withholds`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// Its device is revoked and it is stamped at or after the cut-off.
+    Revoked { from: Millis },
+    /// It is stamped at or after the operation's close (and is not an audit record).
+    AfterClose { at: Millis },
+}
+
+/// The time cut-offs a manifest sets (revocations and the close): two manifests with equal
+/// cut-offs withhold the same events ([`Membership::cutoffs`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cutoffs {
+    revoked: BTreeMap<DeviceId, Millis>,
+    closed_at: Option<Millis>,
+}
+
+impl Cutoffs {
+    /// Whether the fold leaves `e` out under these cut-offs: revocation and the operation's
+    /// close are verdicts of the fold, never of the door (`envelope::open` keeps such events).
+    /// Audit records go on after the close (exports and reports still read personal data), but
+    /// not after their device's revocation.
+    pub fn withholds(&self, e: &Event) -> Option<Withheld> {
+        withholds(&self.revoked, self.closed_at, e)
+    }
+
+    /// Whether nothing is cut off (no revocation, no close).
+    pub fn is_empty(&self) -> bool {
+        self.revoked.is_empty() && self.closed_at.is_none()
+    }
+}
+
+fn withholds(
+    revoked: &BTreeMap<DeviceId, Millis>,
+    closed_at: Option<Millis>,
+    e: &Event,
+) -> Option<Withheld> {
+    let wall = e.at().wall_ms;
+    if let Some(&from) = revoked.get(&e.device())
+        && wall >= from
+    {
+        return Some(Withheld::Revoked { from });
+    }
+    match closed_at {
+        Some(at) if wall >= at && !matches!(e.body(), EventBody::Audit(_)) => {
+            Some(Withheld::AfterClose { at })
+        }
+        _ => None,
+    }
+}
+
 /// The verified manifest in force, indexed for envelope checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
@@ -548,9 +601,25 @@ impl Membership {
     pub fn device(&self, id: &DeviceId) -> Option<&DeviceEntry> {
         self.devices.get(id)
     }
-    /// From when a device's events are refused, if it is revoked.
+    /// From when a device's events are not counted, if it is revoked.
     pub fn revoked_from(&self, id: &DeviceId) -> Option<Millis> {
         self.revoked.get(id).copied()
+    }
+
+    /// Whether the fold leaves out `e` under this manifest (it stays in the log, is synced and
+    /// bundled as any other): its device revoked and it stamped at or after the cut-off, or it
+    /// stamped at or after the operation's close (audit records exempt). See [`Cutoffs`].
+    pub fn withholds(&self, e: &Event) -> Option<Withheld> {
+        withholds(&self.revoked, self.manifest.closed_at, e)
+    }
+
+    /// The cut-offs this manifest sets: a manifest with other cut-offs may change which held
+    /// events count, so a node refolds when it installs one.
+    pub fn cutoffs(&self) -> Cutoffs {
+        Cutoffs {
+            revoked: self.revoked.clone(),
+            closed_at: self.manifest.closed_at,
+        }
     }
 
     /// The deployment-wide staff member `id`, if listed.

@@ -6,7 +6,9 @@ mod common;
 use common::*;
 use kazashi_sync::envelope::SealError;
 use kazashi_sync::manifest::ManifestError;
-use kazashi_sync::{Rejection, Revocation, SignedManifest, open, open_as, seal};
+use kazashi_domain::audit::{AuditAction, AuditRecord, CHAIN_START};
+use kazashi_domain::{Event, EventBody, EventContent, OperatorId, Timestamp};
+use kazashi_sync::{Rejection, Revocation, SignedManifest, Withheld, open, open_as, seal};
 
 #[test]
 fn a_sealed_event_opens_to_itself() {
@@ -93,8 +95,11 @@ fn bad_envelopes_are_refused_with_their_reason() {
     ));
 }
 
+/// Revocation is a verdict of the fold, never of the door: `open` takes a revoked device's
+/// envelope on either side of the cut-off, and `withholds` says which of them the fold leaves
+/// out (from `from_ms` on, inclusive).
 #[test]
-fn a_revoked_device_is_refused_from_its_cut_off() {
+fn a_revoked_devices_events_open_and_are_withheld_from_its_cut_off() {
     let v2 = SignedManifest::sign(
         &manifest(
             2,
@@ -110,8 +115,67 @@ fn a_revoked_device_is_refused_from_its_cut_off() {
     let dep = m.deployment().id();
     let before = seal(&event(2, "S1", 59_999, 1), dep, &key(2)).unwrap();
     let after = seal(&event(2, "S1", 60_000, 1), dep, &key(2)).unwrap();
-    assert!(open(&before, &m).is_ok());
-    assert_eq!(open(&after, &m), Err(Rejection::Revoked(device(2))));
+    let (b, a) = (open(&before, &m).unwrap(), open(&after, &m).unwrap());
+    assert_eq!(m.withholds(&b), None);
+    assert_eq!(
+        m.withholds(&a),
+        Some(Withheld::Revoked {
+            from: T0 + 60_000
+        })
+    );
+    // Another device's event at the same time counts.
+    assert_eq!(m.withholds(&event(1, "S1", 60_000, 1)), None);
+    // The cut-offs tell the two manifests apart; the same manifest's are equal.
+    assert_ne!(m.cutoffs(), membership().cutoffs());
+    assert_eq!(m.cutoffs(), m.cutoffs());
+    assert!(membership().cutoffs().is_empty());
+}
+
+/// The operation's close withholds every event stamped at or after it but audit records, and
+/// a revocation withholds audit records too.
+#[test]
+fn the_close_withholds_all_but_audit_records() {
+    let mut closed = manifest(
+        2,
+        vec![Revocation {
+            device: device(2),
+            from_ms: T0 + 90_000,
+        }],
+    );
+    closed.closed_at = Some(T0 + 60_000);
+    let v2 = SignedManifest::sign(&closed, &admin()).unwrap();
+    let m = membership().update(&v2.encode()).unwrap();
+    assert_eq!(m.withholds(&event(1, "S1", 59_999, 1)), None);
+    assert_eq!(
+        m.withholds(&event(1, "S1", 60_000, 1)),
+        Some(Withheld::AfterClose { at: T0 + 60_000 })
+    );
+    let audit = |n: u8, at: u64| {
+        Event::new(EventContent {
+            device: device(n),
+            site: site("S1"),
+            operator: OperatorId::new("op1").unwrap(),
+            at: Timestamp::new(T0 + at, 0),
+            body: EventBody::Audit(Box::new(AuditRecord {
+                seq: 1,
+                prev: CHAIN_START,
+                action: AuditAction::MedicalNoteView,
+                persons: vec![],
+            })),
+        })
+        .unwrap()
+    };
+    assert_eq!(m.withholds(&audit(1, 60_000)), None);
+    assert_eq!(m.withholds(&audit(1, 600_000)), None);
+    assert_eq!(
+        m.withholds(&audit(2, 90_000)),
+        Some(Withheld::Revoked {
+            from: T0 + 90_000
+        })
+    );
+    let dep = m.deployment().id();
+    let late = seal(&event(1, "S1", 70_000, 1), dep, &key(1)).unwrap();
+    assert!(open(&late, &m).is_ok());
 }
 
 #[test]
