@@ -5,11 +5,17 @@
 //!   (`kazashi_node::update`: the package, its version, the deployment id and the deployment
 //!   key's signature).
 //! - `verify` (a laptop): checks the file against the deployment key pinned in the laptop's
-//!   store at enrolment and the installed version; changes nothing.
+//!   store at enrolment (under its passphrase), or with `--pin` against root's copy of that
+//!   key (`/etc/kazashi/update-pin.json`, no passphrase), and the installed version; changes
+//!   nothing.
 //! - `apply` (a laptop, as root): verifies, writes the verified bytes to a private temporary
 //!   file, checks that file's SHA-256 and its control fields again, and passes *that* file to
 //!   `dpkg -i`; the stick is never read again after the check. The path may be a stick: every
 //!   `*.kzu` in it or its `kazashi/update/` is checked and the newest verified one applied.
+//!   `--pin` as for `verify`.
+//! - `pin` (root, `kazashi-pin.service`): takes the folder's public update pin into
+//!   `/etc/kazashi/update-pin.json` on first use; the same pin again changes nothing; a
+//!   different one is refused (`kazashi_node::update_pin`).
 //!
 //! The programs are `dpkg`, `dpkg-deb` and `dpkg-query`, or those named by `KAZASHI_DPKG`,
 //! `KAZASHI_DPKG_DEB` and `KAZASHI_DPKG_QUERY` (the tests record what `dpkg` was given).
@@ -18,6 +24,7 @@ use crate::admin_args::AdminArgs;
 use crate::node_cmd::StoreArgs;
 use anyhow::{Context as _, bail};
 use kazashi_node::update::{self, Pin, UpdateError, sha256};
+use kazashi_node::update_pin;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,6 +63,10 @@ pub enum UpdateCommand {
         /// Accept a version not newer than the installed one.
         #[arg(long)]
         allow_downgrade: bool,
+        /// Verify against this update pin (root's /etc/kazashi/update-pin.json) instead of the
+        /// store: no passphrase is read and the folder is not opened.
+        #[arg(long)]
+        pin: Option<PathBuf>,
     },
     /// Verify, then install with `dpkg -i` (as root). FILE may be a stick's folder: the newest
     /// verified `*.kzu` in it or in its `kazashi/update/` is applied.
@@ -70,7 +81,27 @@ pub enum UpdateCommand {
         /// Verify and check the package, but do not run dpkg.
         #[arg(long)]
         dry_run: bool,
+        /// Verify against this update pin (root's /etc/kazashi/update-pin.json) instead of the
+        /// store: no passphrase is read and the folder is not opened.
+        #[arg(long)]
+        pin: Option<PathBuf>,
     },
+    /// Take the folder's update pin (<dir>/update-pin.json, written at enrolment) as the
+    /// deployment key this machine trusts (as root): copied to --pin if none is there, nothing
+    /// if the same, refused (exit 1, nothing changed) if different.
+    Pin {
+        /// The laptop's folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Root's pin.
+        #[arg(long, default_value = kazashi_node::update_pin::TRUSTED_PIN)]
+        pin: PathBuf,
+    },
+}
+
+/// Where the trusted key came from, for the output.
+fn trust(pin_file: Option<&Path>) -> String {
+    pin_file.map_or_else(|| "store".to_owned(), |p| format!("pin {}", p.display()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -175,10 +206,45 @@ fn sign(admin: &AdminArgs, deb: &Path, out: &Path, version: Option<&str>) -> any
     Ok(())
 }
 
-/// The laptop's pin, from its store.
-fn pin(store: &StoreArgs) -> anyhow::Result<Pin> {
+/// The laptop's pin: from `pin_file` (root's copy, no passphrase) if given, else from its
+/// store.
+fn pin(store: &StoreArgs, pin_file: Option<&Path>) -> anyhow::Result<Pin> {
+    if let Some(path) = pin_file {
+        return update_pin::read(path)?.with_context(|| {
+            format!(
+                "no update pin at {}: this machine trusts no deployment key yet \
+                 (kazashi-pin.service takes it from the enrolled folder), nothing installed",
+                path.display()
+            )
+        });
+    }
     let (pass, _) = store.passphrases()?;
     Ok(update::pin_of(&store.folder(), &pass)?)
+}
+
+/// `kazashi update pin`: root takes the folder's pin on first use.
+fn pin_cmd(dir: &Path, trusted: &Path) -> anyhow::Result<()> {
+    let offered = update_pin::in_folder(dir);
+    let (taken, pin) = match update_pin::take(&offered, trusted)? {
+        update_pin::Taken::NoFolderPin => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": true, "pinned": false,
+                    "reason": "the folder holds no update pin yet (not enrolled)",
+                    "folder_pin": offered.display().to_string()})
+            );
+            return Ok(());
+        }
+        update_pin::Taken::New(p) => ("new", p),
+        update_pin::Taken::Unchanged(p) => ("unchanged", p),
+    };
+    println!(
+        "{}",
+        serde_json::json!({"ok": true, "pinned": taken, "pin": trusted.display().to_string(),
+            "deployment": pin.deployment.to_hex(),
+            "admin_fingerprint": kazashi_node::enrolment::fingerprint(&pin.admin)})
+    );
+    Ok(())
 }
 
 /// The update files at `path`: the file itself, or every `*.kzu` in the folder and in its
@@ -223,8 +289,13 @@ fn check(path: &Path, pin: &Pin, installed: &str, allow: bool) -> anyhow::Result
     })
 }
 
-fn verify_cmd(file: &Path, store: &StoreArgs, allow: bool) -> anyhow::Result<()> {
-    let pin = pin(store)?;
+fn verify_cmd(
+    file: &Path,
+    store: &StoreArgs,
+    allow: bool,
+    pin_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let pin = pin(store, pin_file)?;
     let installed = installed_version();
     let c = check(file, &pin, &installed, allow)
         .with_context(|| format!("the update {}", file.display()))?;
@@ -232,7 +303,8 @@ fn verify_cmd(file: &Path, store: &StoreArgs, allow: bool) -> anyhow::Result<()>
         "{}",
         serde_json::json!({"ok": true, "verified": true, "file": c.path.display().to_string(),
             "version": c.version, "installed": installed,
-            "deployment": pin.deployment.to_hex(), "sha256": hex(&c.sha256)})
+            "deployment": pin.deployment.to_hex(), "sha256": hex(&c.sha256),
+            "trust": trust(pin_file)})
     );
     Ok(())
 }
@@ -260,8 +332,14 @@ impl Drop for PrivateDir {
     }
 }
 
-fn apply_cmd(path: &Path, store: &StoreArgs, allow: bool, dry_run: bool) -> anyhow::Result<()> {
-    let pin = pin(store)?;
+fn apply_cmd(
+    path: &Path,
+    store: &StoreArgs,
+    allow: bool,
+    dry_run: bool,
+    pin_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    let pin = pin(store, pin_file)?;
     let installed = installed_version();
     let files = candidates(path)?;
     let mut refused = Vec::new();
@@ -333,7 +411,8 @@ fn apply_cmd(path: &Path, store: &StoreArgs, allow: bool, dry_run: bool) -> anyh
         "{}",
         serde_json::json!({"ok": true, "applied": !dry_run, "dry_run": dry_run,
             "file": c.path.display().to_string(), "version": c.version,
-            "installed_before": installed, "sha256": hex(&c.sha256), "refused": refused})
+            "installed_before": installed, "sha256": hex(&c.sha256), "refused": refused,
+            "trust": trust(pin_file)})
     );
     Ok(())
 }
@@ -350,12 +429,15 @@ pub fn run(args: &UpdateArgs) -> anyhow::Result<()> {
             file,
             store,
             allow_downgrade,
-        } => verify_cmd(file, store, *allow_downgrade),
+            pin,
+        } => verify_cmd(file, store, *allow_downgrade, pin.as_deref()),
         UpdateCommand::Apply {
             file,
             store,
             allow_downgrade,
             dry_run,
-        } => apply_cmd(file, store, *allow_downgrade, *dry_run),
+            pin,
+        } => apply_cmd(file, store, *allow_downgrade, *dry_run, pin.as_deref()),
+        UpdateCommand::Pin { dir, pin } => pin_cmd(dir, pin),
     }
 }

@@ -361,3 +361,165 @@ fn only_the_deployments_signed_newer_package_is_verified_and_installed() {
     assert!(!Path::new(lines[1]).exists());
     assert_eq!(snapshot(&lp), before);
 }
+
+/// The folder's public pin of a laptop, as JSON.
+fn folder_pin(laptop: &str) -> serde_json::Value {
+    let path = Path::new(laptop).join("update-pin.json");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "the pin is public");
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// A station whose passphrase exists only on its screen: the manifest's install writes the
+/// deployment key into the folder as `update-pin.json`; root takes it on first use into its
+/// own pin (`kazashi update pin`), refuses another deployment's pin changing nothing, and
+/// `verify`/`apply --pin` check updates against it with no passphrase at all.
+#[test]
+fn root_trusts_the_pin_written_at_enrolment_and_updates_without_the_passphrase() {
+    let w = World::new();
+    let (admin, admin_fp) = w.deployment("admin");
+    let (other, other_fp) = w.deployment("other-admin");
+    let admin_show = ok(&w.run(
+        &["deployment", "show", "--dir", &admin],
+        &[("KAZASHI_ADMIN_PASSPHRASE", ADMIN_PASS)],
+    ));
+
+    // A laptop that only asked holds no pin; the manifest's install writes it.
+    let laptop = s(&w.path("laptop"));
+    let env = [("KAZASHI_PASSPHRASE", LAPTOP_PASS)];
+    ok(&w.run(&["enrol", "--dir", &laptop, "--label", "受付1"], &env));
+    assert!(!Path::new(&laptop).join("update-pin.json").exists());
+    std::fs::remove_dir_all(&laptop).unwrap();
+    let laptop = w.laptop("laptop", &admin, &admin_fp);
+    let pin_json = folder_pin(&laptop);
+    assert_eq!(pin_json["format"], "kazashi-update-pin-v1");
+    assert_eq!(pin_json["admin_fingerprint"], admin_fp.as_str());
+    assert_eq!(pin_json["deployment"], admin_show["deployment"]);
+
+    // A laptop enrolled before the pin existed: opening its store writes it again.
+    std::fs::remove_file(Path::new(&laptop).join("update-pin.json")).unwrap();
+    let _ = w.run(
+        &[
+            "node",
+            "--dir",
+            &laptop,
+            "--run-for",
+            "0",
+            "--no-mdns",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        &[("KAZASHI_PASSPHRASE", LAPTOP_PASS)],
+    );
+    assert_eq!(folder_pin(&laptop), pin_json);
+
+    // Root takes it on first use, then finds it unchanged.
+    let etc = w.path("etc/kazashi/update-pin.json");
+    let pin_args = ["update", "pin", "--dir", &laptop, "--pin", &s(&etc)];
+    let taken = ok(&w.run(&pin_args, &[]));
+    assert_eq!(taken["pinned"], "new");
+    assert_eq!(taken["admin_fingerprint"], admin_fp.as_str());
+    let trusted = std::fs::read(&etc).unwrap();
+    assert_eq!(
+        trusted,
+        std::fs::read(Path::new(&laptop).join("update-pin.json")).unwrap()
+    );
+    assert_eq!(ok(&w.run(&pin_args, &[]))["pinned"], "unchanged");
+    // A folder with no pin yet: nothing taken, nothing written.
+    let empty = w.path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let none = ok(&w.run(
+        &[
+            "update",
+            "pin",
+            "--dir",
+            &s(&empty),
+            "--pin",
+            &s(&w.path("etc2/pin.json")),
+        ],
+        &[],
+    ));
+    assert_eq!(none["pinned"], false);
+    assert!(!w.path("etc2").exists());
+
+    // The machine re-enrolled into another deployment: its folder's pin changes, root refuses
+    // it loudly and keeps the first, byte for byte.
+    let moved = w.laptop("moved", &other, &other_fp);
+    assert_eq!(folder_pin(&moved)["admin_fingerprint"], other_fp.as_str());
+    let out = w.run(&["update", "pin", "--dir", &moved, "--pin", &s(&etc)], &[]);
+    refused(&out, "differs from the one this machine trusts");
+    refused(&out, "refused, nothing changed");
+    refused(&out, &other_fp);
+    assert_eq!(std::fs::read(&etc).unwrap(), trusted);
+    // A damaged folder pin: refused too.
+    std::fs::write(Path::new(&moved).join("update-pin.json"), b"{\"format\"").unwrap();
+    refused(
+        &w.run(&["update", "pin", "--dir", &moved, "--pin", &s(&etc)], &[]),
+        "not an update pin file",
+    );
+    assert_eq!(std::fs::read(&etc).unwrap(), trusted);
+
+    // Updates checked against root's pin, with no passphrase anywhere and no folder opened.
+    let usb = w.path("usb");
+    let update_dir = usb.join("kazashi").join("update");
+    let deb = w.deb("kazashi", "0.7.0-1");
+    ok(&w.sign(&admin, &deb, &update_dir, ADMIN_PASS));
+    let bad = w.path("bad");
+    ok(&w.sign(&other, &deb, &bad.join("other.kzu"), ADMIN_PASS));
+    let nowhere = s(&w.path("no-folder-here"));
+    let with_pin = |verb: &str, file: &Path, dir: &str| {
+        w.run(
+            &["update", verb, &s(file), "--dir", dir, "--pin", &s(&etc)],
+            &[],
+        )
+    };
+    let before = snapshot(Path::new(&laptop));
+    let v = ok(&with_pin(
+        "verify",
+        &update_dir.join("kazashi-0.7.0-1.kzu"),
+        &nowhere,
+    ));
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["trust"], format!("pin {}", s(&etc)));
+    // Another deployment's signature, under the pin: refused, nothing installed.
+    for verb in ["verify", "apply"] {
+        refused(
+            &with_pin(verb, &bad.join("other.kzu"), &laptop),
+            "another deployment",
+        );
+        assert!(!w.dpkg_ran());
+    }
+    // No pin file where one is named: refused, not a fall-back to the store.
+    refused(
+        &w.run(
+            &[
+                "update",
+                "apply",
+                &s(&usb),
+                "--dir",
+                &laptop,
+                "--pin",
+                &s(&w.path("etc/kazashi/none.json")),
+            ],
+            &[("KAZASHI_PASSPHRASE", LAPTOP_PASS)],
+        ),
+        "trusts no deployment key yet",
+    );
+    assert!(!w.dpkg_ran());
+    // The stick: the deployment's signed package goes to dpkg, as a private copy.
+    let applied = ok(&with_pin("apply", &usb, &laptop));
+    assert_eq!(applied["applied"], true);
+    assert_eq!(applied["version"], "0.7.0-1");
+    assert_eq!(applied["trust"], format!("pin {}", s(&etc)));
+    let args = std::fs::read_to_string(w.record.join("args")).unwrap();
+    assert_eq!(args.lines().next(), Some("-i"));
+    assert!(!args.contains(&s(&usb)), "{args}");
+    assert_eq!(
+        std::fs::read(w.record.join("got.deb")).unwrap(),
+        std::fs::read(&deb).unwrap()
+    );
+    assert_eq!(snapshot(Path::new(&laptop)), before);
+    assert_eq!(std::fs::read(&etc).unwrap(), trusted);
+}

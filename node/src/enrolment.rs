@@ -33,45 +33,19 @@
 
 use crate::clock::Clock;
 use crate::enrolled::{Folder, META_SITE};
+pub use crate::fingerprint::{FINGERPRINT_DIGITS, fingerprint};
 use crate::node::{ManifestRefusal, Node, NodeError};
 use crate::store::{KdfParams, Store, StoreError, random_bytes};
 use kazashi_domain::{DeploymentId, DeviceId, SiteId};
 use kazashi_sync::manifest::ManifestError;
 use kazashi_sync::{DeviceKey, Membership, SignedManifest};
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 /// The request file a laptop writes into its folder.
 pub const REQUEST_FILE: &str = "enrol-request.json";
 const REQUEST_FORMAT: &str = "kazashi-enrol-request-v1";
-const FINGERPRINT_TAG: &[u8] = b"kazashi-device-fingerprint-v1";
 const REQUEST_TAG: &[u8] = b"kazashi-enrol-request-v1";
-/// Decimal digits in a fingerprint: 28 digits are 93 bits.
-pub const FINGERPRINT_DIGITS: usize = 28;
-
-/// A device's fingerprint, to read aloud: 28 decimal digits (93 bits of SHA-256 of the public
-/// key) in groups of four, "0123 4567 …".
-pub fn fingerprint(device: &DeviceId) -> String {
-    let digest = Sha256::new()
-        .chain_update(FINGERPRINT_TAG)
-        .chain_update(device.0)
-        .finalize();
-    let mut first = [0u8; 16];
-    for (d, s) in first.iter_mut().zip(digest.iter()) {
-        *d = *s;
-    }
-    // 128 bits reduced mod 10^28 (10^28 < 2^94: the bias is below 2^-34).
-    let n = u128::from_be_bytes(first) % 10u128.pow(FINGERPRINT_DIGITS as u32);
-    let digits = format!("{n:0width$}", width = FINGERPRINT_DIGITS);
-    digits
-        .as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// An enrolment request, as written to `enrol-request.json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Request {
@@ -149,6 +123,8 @@ pub enum EnrolError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the update pin (the deployment key, for signed updates) could not be written")]
+    UpdatePin(#[source] Box<crate::update_pin::PinError>),
 }
 
 impl Request {
@@ -403,6 +379,17 @@ pub fn install(
             _ => return Err(EnrolError::ChooseSite(allowed.len())),
         },
     };
+    // The deployment key, verified and confirmed above, as the public file root trusts for
+    // signed updates (`update_pin`): written before the manifest, so a laptop holding a
+    // manifest holds its pin.
+    crate::update_pin::write_in(
+        &folder.dir,
+        &crate::update_pin::Pin {
+            deployment: members.deployment().id(),
+            admin: members.manifest().admin,
+        },
+    )
+    .map_err(|e| EnrolError::UpdatePin(Box::new(e)))?;
     if changed || current_site != Some(site) {
         store.install_manifest(bytes, &[(META_SITE, site.as_str().as_bytes())])?;
     }

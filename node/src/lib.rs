@@ -22,6 +22,7 @@ pub mod enrol_net;
 pub mod enrolled;
 pub mod enrolment;
 pub mod export;
+pub mod fingerprint;
 pub mod link;
 pub mod managers;
 pub mod media;
@@ -49,6 +50,7 @@ pub mod store_key;
 pub mod token;
 pub mod unconfirmed_export;
 pub mod update;
+pub mod update_pin;
 pub mod wristband;
 
 pub use clock::{Clock, ManualClock, SkewedClock, SystemClock};

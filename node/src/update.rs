@@ -93,12 +93,9 @@ pub enum UpdateError {
     Admin(#[from] AdminError),
 }
 
-/// The deployment key a laptop trusts for updates: the one its manifest was signed with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pin {
-    pub deployment: DeploymentId,
-    pub admin: DeviceId,
-}
+/// The deployment key a laptop trusts for updates (the update pin, also kept as a public file
+/// root can read without the passphrase: [`crate::update_pin`]).
+pub use crate::update_pin::Pin;
 
 /// An update file, parsed (not yet verified).
 #[derive(Debug, Clone, Copy)]
@@ -239,8 +236,8 @@ pub fn verify<'a>(
     }
     if p.signer != pin.admin {
         return Err(UpdateError::ForeignKey {
-            file: crate::enrolment::fingerprint(&p.signer),
-            pinned: crate::enrolment::fingerprint(&pin.admin),
+            file: crate::fingerprint::fingerprint(&p.signer),
+            pinned: crate::fingerprint::fingerprint(&pin.admin),
         });
     }
     // Checked with the pinned key, not the file's.
