@@ -64,7 +64,7 @@ impl<C: Clock> Node<C> {
             }));
         }
         // The author's manifest first, so that a revocation it carries applies to the events
-        // below. An older one, or one of the same version that loses, is not adopted (the
+        // below (they are held either way; the manifest decides which are folded). An older one, or one of the same version that loses, is not adopted (the
         // events are checked under this laptop's); another admin's, another deployment's or a
         // bad one refuses the whole bundle, and nothing changes. (An adopted manifest is
         // committed on its own: it is valid whatever becomes of the events.)
@@ -98,6 +98,7 @@ impl<C: Clock> Node<C> {
             added_by_site: BTreeMap::new(),
             refused_shards: 0,
             added_ids: Vec::new(),
+            withheld: 0,
         };
         // 1. Every shard vetted and merged in memory; nothing is written yet but refusals.
         let mut taken: BTreeMap<ShardId, Vec<(Event, Vec<u8>)>> = BTreeMap::new();
@@ -182,9 +183,11 @@ impl<C: Clock> Node<C> {
             *self.chunks.entry(shard).or_insert(0) += 1;
             let n = events.len();
             for (e, _) in events {
-                self.station.ingest_vetted(e.clone());
-                self.detect(&e);
                 report.added_ids.push(e.id());
+                // Held either way; folded only if the manifest in force admits it.
+                if !self.take_in(e) {
+                    report.withheld += 1;
+                }
             }
             if n > 0 {
                 *report.added_by_site.entry(shard.site).or_default() += n;

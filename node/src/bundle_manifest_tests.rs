@@ -30,7 +30,7 @@ fn v2_revoking_c() -> Vec<u8> {
 }
 
 #[test]
-fn a_bundle_carries_a_newer_manifest_that_revokes_a_device_before_its_events_are_checked() {
+fn a_bundle_carries_a_newer_manifest_that_revokes_a_device_before_its_events_are_judged() {
     let lab = Lab::new();
     let v1 = v(1, &[1, 2, C]);
     let (mut a, mut b, mut c) = (lab.node(1, &v1), lab.node(2, &v1), lab.node(C, &v1));
@@ -55,10 +55,18 @@ fn a_bundle_carries_a_newer_manifest_that_revokes_a_device_before_its_events_are
         b.store().manifest().unwrap().as_deref(),
         Some(&v2_revoking_c()[..])
     );
-    // C's event from before the cut-off is taken; its day after is refused.
-    assert_eq!(r.added_ids, vec![before]);
-    assert!(!r.added_ids.contains(&after));
-    assert_eq!(r.refused_shards, 1);
+    // A, which took both under version 1, counts only the one before the cut-off now.
+    assert!(a.state().contains(&before) && !a.state().contains(&after));
+    assert!(a.holds(&after));
+    // B takes both (the same log as A's) and, like A, counts only the one before the cut-off:
+    // revocation is a verdict of the fold, not of the door.
+    assert_eq!(r.added_ids.len(), 2);
+    assert!(r.added_ids.contains(&before) && r.added_ids.contains(&after));
+    assert_eq!((r.withheld, r.refused_shards), (1, 0));
+    assert!(b.state().contains(&before) && !b.state().contains(&after));
+    assert!(b.holds(&after));
+    assert_eq!(a.state_digest(), b.state_digest());
+    assert_eq!(a.fold_digest(), b.fold_digest());
 
     // C, revoked, is no longer a recipient of what A or B writes.
     let from_b = b.export_bundle(BundleScope::All).unwrap();

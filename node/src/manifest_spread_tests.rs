@@ -92,6 +92,18 @@ impl Lab {
         )
         .unwrap()
     }
+
+    /// Laptop `n` opened again from its store (the cold start).
+    pub(crate) fn reopen(&self, n: u8) -> Node<ManualClock> {
+        Node::open(
+            &self.dir.path().join(format!("{n}.db")),
+            "correct horse",
+            self.roster.clone(),
+            site(),
+            self.clock.clone(),
+        )
+        .unwrap()
+    }
 }
 
 fn config() -> LinkConfig {

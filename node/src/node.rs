@@ -9,9 +9,12 @@
 //! - [`Node::sync_start`] and [`Node::sync_handle`] run the sync protocol with a peer over any
 //!   transport: stored shards are loaded as the peer's catalog shows they differ, refused
 //!   messages are quarantined, new events are stored and folded.
+//! - **Revocation and the operation's close are verdicts of the fold, never of the door**: a
+//!   revoked laptop's event stamped at or after its cut-off, or any event stamped after the
+//!   close, is kept in the log (synced, bundled) but not folded (the `withheld` module).
 //! - **The roster is not a condition of replication.** A peer's event (sync, bundle, one
-//!   envelope) is checked against the membership (signature, enrolment, revocation cut-off,
-//!   closing) and the deployment (sites, the operation's kind), but not against the roster the
+//!   envelope) is checked against the membership (signature, enrolment, role and sites) and
+//!   the deployment (sites, the operation's kind), but not against the roster the
 //!   station runs on (`check_event_shape`): between adopting a manifest that pins a new roster
 //!   and switching to it, a laptop takes events naming people only in the new roster, and one
 //!   already switched takes events naming people a newer roster dropped. Refusing them would
@@ -164,8 +167,11 @@ pub struct Node<C: Clock> {
     /// The detector, built on the first `alerts` call and kept up to date with every event
     /// after.
     detector: Option<Detector>,
-    /// [`Node::state_digest`] and the event count it was taken at.
+    /// [`Node::state_digest`] and the held-event count it was taken at.
     digest_cache: Option<(usize, [u8; 32])>,
+    /// The events the log holds but the fold leaves out (revoked, after the close: the
+    /// `withheld` module).
+    held: withheld::Held,
     /// The shards the deployment can have, made once per deployment (not per sync message:
     /// a thousand sites cost more than the message); cleared when the manifest changes.
     scope: Option<Arc<Scope>>,
@@ -210,6 +216,9 @@ pub struct BundleImport {
     /// The version of the manifest the bundle carried, when it was newer than this laptop's
     /// and adopted (before the bundle's events were checked).
     pub manifest_adopted: Option<u32>,
+    /// Of the events added, how many the manifest in force withholds from the counts (a
+    /// revoked laptop's after its cut-off, any after the close): held, not folded.
+    pub withheld: usize,
 }
 
 /// What a bundle carries.
@@ -277,6 +286,7 @@ impl<C: Clock> Node<C> {
         )?;
         station.set_manager_authority(Some(crate::managers::authority(&members)));
         let store = Store::create(path, passphrase, kdf)?;
+        let held = withheld::Held::default();
         store.set_identity(&key)?;
         store.set_manifest(manifest)?;
         Ok(Self {
@@ -291,6 +301,7 @@ impl<C: Clock> Node<C> {
             search: None,
             detector: None,
             digest_cache: None,
+            held,
             scope: None,
             roster_target: None,
         })
@@ -338,7 +349,8 @@ impl<C: Clock> Node<C> {
         }
         let events = decode_all(&blocks)?;
         drop(blocks);
-        station.resume(events);
+        // Only what the manifest in force admits is folded (the `withheld` module).
+        let held = withheld::Held::new(withheld::fold_held(&mut station, &members, events));
         let mut log = Log::new(key.device_id());
         let mut chunks = BTreeMap::new();
         for (shard, heads, n) in stored_shards {
@@ -357,6 +369,7 @@ impl<C: Clock> Node<C> {
             search: None,
             detector: None,
             digest_cache: None,
+            held,
             scope: None,
             roster_target: None,
         })
@@ -403,6 +416,7 @@ impl<C: Clock> Node<C> {
             return Err(StationError::UnknownSite(site).into());
         }
         self.store.install_manifest(signed, meta)?;
+        let refold = members.cutoffs() != self.members.cutoffs();
         self.members = members;
         self.station.set_deployment(deployment, site)?;
         self.station
@@ -410,6 +424,11 @@ impl<C: Clock> Node<C> {
         // The detector reads the deployment (sites, precincts): rebuilt on next use.
         self.detector = None;
         self.scope = None;
+        // Other cut-offs (a revocation, the close, or one lifted by a manifest that wins):
+        // every held event is judged again.
+        if refold {
+            self.refold();
+        }
         Ok(())
     }
 
@@ -582,7 +601,7 @@ impl<C: Clock> Node<C> {
                 return Err(r.into());
             }
         };
-        if self.station.state().contains(&event.id()) {
+        if self.holds(&event.id()) {
             return Ok(false);
         }
         let shard = ShardId::of(&event).ok_or(NodeError::NoShard)?;
@@ -599,7 +618,7 @@ impl<C: Clock> Node<C> {
     pub fn bulk_load(&mut self, events: Vec<(Event, Vec<u8>)>) -> Result<usize, NodeError> {
         let mut by_shard: BTreeMap<ShardId, Vec<(Event, Vec<u8>)>> = BTreeMap::new();
         for (e, env) in events {
-            if self.station.state().contains(&e.id()) {
+            if self.holds(&e.id()) {
                 continue;
             }
             let shard = ShardId::of(&e).ok_or(NodeError::NoShard)?;
@@ -635,7 +654,10 @@ impl<C: Clock> Node<C> {
             .cloned()
             .collect();
         all.extend(added);
-        self.station.resume(all);
+        all.extend(std::mem::take(&mut self.held).into_events());
+        let events = withheld::fold_held(&mut self.station, &self.members, all);
+        self.held = withheld::Held::new(events);
+        self.detector = None;
         Ok(n)
     }
 
@@ -723,7 +745,9 @@ impl<C: Clock> Node<C> {
 
     /// The one way in for events from outside, whether a peer's sync message, a bundle or
     /// [`Node::import`] brought them: commit the shard that has just taken them (its new save
-    /// and their contents), then fold them and feed them to the detector. Returns their ids.
+    /// and their contents), then fold them and feed them to the detector — those the manifest
+    /// in force admits; the others are held, not folded (the `withheld` module). Returns the
+    /// ids of all of them (all are held).
     ///
     /// The events arrive opened, verified and checked (`accept` in the shard's vetting,
     /// `Node::verify` for one envelope), with the envelope bytes they came in: nothing here
@@ -743,9 +767,9 @@ impl<C: Clock> Node<C> {
         )?;
         let mut ids = Vec::with_capacity(events.len());
         for (e, _) in events {
-            self.station.ingest_vetted(e.clone());
-            self.detect(&e);
             ids.push(e.id());
+            // Folded if the manifest in force admits it, kept aside otherwise.
+            self.take_in(e);
         }
         Ok(ids)
     }
@@ -891,7 +915,6 @@ impl<C: Clock> Node<C> {
     /// Envelope and domain checks for an event from outside.
     fn verify(&self, envelope: &[u8]) -> Result<Event, Rejection> {
         let e = open(envelope, &self.members)?;
-        after_close(&e, &self.members)?;
         check_event_shape(&e, self.station.deployment())
             .map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
         Ok(e)
@@ -937,34 +960,6 @@ impl<C: Clock> Node<C> {
             .iter()
             .map(Message::encode)
             .collect()
-    }
-
-    /// SHA-256 over the sorted ids of every event held: equal on two laptops exactly when
-    /// they hold the same events. Kept until the state grows (events are never removed, so the
-    /// same count means the same events).
-    pub fn state_digest(&mut self) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
-        let n = self.station.state().len();
-        if let Some((at, d)) = self.digest_cache
-            && at == n
-        {
-            return d;
-        }
-        let mut ids: Vec<EventId> = self
-            .station
-            .state()
-            .events_in_order()
-            .iter()
-            .map(|e| e.id())
-            .collect();
-        ids.sort_unstable();
-        let mut h = Sha256::new();
-        for id in &ids {
-            h.update(id.0);
-        }
-        let d: [u8; 32] = h.finalize().into();
-        self.digest_cache = Some((n, d));
-        d
     }
 
     /// The device's secret key, for the network endpoint's identity (the same ed25519 key).
@@ -1087,21 +1082,8 @@ fn accept(
     envelope: &[u8],
 ) -> Result<Event, Rejection> {
     let e = open_as(envelope, id, members)?;
-    after_close(&e, members)?;
     check_event_shape(&e, deployment).map_err(|x| Rejection::InvalidEvent(x.to_string()))?;
     Ok(e)
-}
-
-/// An event stamped at or after the operation closed is refused, as a revoked device's from
-/// its cut-off: every node holding the closing manifest refuses the same events.
-fn after_close(e: &Event, members: &Membership) -> Result<(), Rejection> {
-    match members.closed_at() {
-        // Audit records go on after the close: exports and reports still read personal data.
-        Some(at) if e.at().wall_ms >= at && !matches!(e.body(), EventBody::Audit(_)) => Err(
-            Rejection::InvalidEvent(format!("stamped after the operation closed ({})", jst(at))),
-        ),
-        _ => Ok(()),
-    }
 }
 
 /// Rebuild a shard's event cache from its document.
@@ -1237,6 +1219,11 @@ fn persist_loaded(
 mod bundle_import;
 #[path = "sync_whole.rs"]
 mod sync_whole;
+#[path = "withheld.rs"]
+pub mod withheld;
+#[cfg(test)]
+#[path = "revocation_tests.rs"]
+mod revocation_tests;
 
 #[cfg(test)]
 #[path = "roster_gap_tests.rs"]

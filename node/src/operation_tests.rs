@@ -328,7 +328,7 @@ fn a_newer_manifest_moves_the_running_station_and_a_revocation_stops_its_writes(
 }
 
 #[test]
-fn a_closed_operation_writes_nothing_still_syncs_and_refuses_later_events() {
+fn a_closed_operation_writes_nothing_still_syncs_and_holds_later_events_uncounted() {
     let lab = Lab::new();
     let v1 = Spec::new(&[1, 2]);
     let (mut a, mut b) = (lab.node(1, &v1.sign(), "S1"), lab.node(2, &v1.sign(), "S1"));
@@ -359,15 +359,30 @@ fn a_closed_operation_writes_nothing_still_syncs_and_refuses_later_events() {
     );
     assert_eq!(a.state().len(), held);
 
-    // B has not heard yet and writes after the close: A refuses that event, like a revoked
-    // device's from its cut-off.
+    // B has not heard yet and writes after the close: A holds that event (it is B's log too,
+    // and refusing it would refuse the rest of the shard-day with it) but does not count it,
+    // like a revoked device's from its cut-off.
     lab.clock.set(T0 + 5_000);
-    check_in(&mut b, 3).unwrap();
+    let late = check_in(&mut b, 3).unwrap();
     let r = a
         .import_bundle(&b.export_bundle(BundleScope::SinceLast).unwrap(), "usb")
         .unwrap();
-    assert_eq!((r.added, r.refused_shards), (0, 1));
+    assert_eq!((r.added, r.refused_shards, r.withheld), (1, 0, 1));
+    assert!(a.holds(&late.id()));
+    assert!(!a.state().contains(&late.id()));
     assert_eq!(a.state().len(), held);
+    assert_eq!(a.withheld_counts().after_close, 1);
+    // B writes on in the same shard-day before it hears: that still reaches A (held, not
+    // counted), where refusing the first cut A off from every later change of the day.
+    lab.clock.set(T0 + 6_000);
+    let later = check_in(&mut b, 5).unwrap();
+    let r = a
+        .import_bundle(&b.export_bundle(BundleScope::SinceLast).unwrap(), "usb")
+        .unwrap();
+    assert_eq!((r.added, r.refused_shards, r.withheld), (1, 0, 1));
+    assert!(a.holds(&later.id()));
+    assert_eq!(a.state().len(), held);
+    assert!(a.store().quarantined().unwrap().is_empty());
 
     // A still syncs out: its bundle carries the closing manifest, and B stops writing too.
     let r = b

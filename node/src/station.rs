@@ -16,7 +16,7 @@ use kazashi_domain::state::{Inserted, ManagerAuthority};
 use kazashi_domain::validate::check_event;
 use kazashi_domain::{
     Deployment, DeviceId, Event, EventContent, EventId, Hlc, OperatorId, PersonRef, Roster, SiteId,
-    State,
+    State, Timestamp,
 };
 use std::sync::Arc;
 
@@ -217,6 +217,20 @@ impl<C: Clock> Station<C> {
         {
             self.hlc = Hlc::resume(last, DEFAULT_MAX_FORWARD_MS);
         }
+    }
+
+    /// Start the clock after `at` if it is not already: a resume that leaves out some of this
+    /// device's own events (withheld by the manifest, `node::withheld`) still never stamps
+    /// at or before them.
+    pub(crate) fn advance_past(&mut self, at: Timestamp) {
+        if at > self.hlc.last() {
+            self.hlc = Hlc::resume(at, DEFAULT_MAX_FORWARD_MS);
+        }
+    }
+
+    /// The last stamp this station's clock gave or saw.
+    pub fn last_stamp(&self) -> Timestamp {
+        self.hlc.last()
     }
 
     /// Take in an event written elsewhere, checked against the deployment and roster first.
