@@ -56,3 +56,4 @@ wifi-connect = Connect
 wifi-password-length = A Wi-Fi password has 8 to 63 characters
 wifi-connecting = Connecting to "{ $ssid }"…
 wifi-connected = Connected to "{ $ssid }"
+network-withheld = Kept but not counted: { $revoked } records of a revoked laptop, { $closed } stamped after the operation closed

@@ -102,6 +102,7 @@ pub fn run(args: &BundleArgs) -> anyhow::Result<()> {
                 "added": r.added,
                 "added_by_site": by_site,
                 "refused_shards": r.refused_shards,
+                "withheld": r.withheld,
                 "manifest_adopted": r.manifest_adopted,
                 "manifest_version": node.membership().version(),
                 "events": node.state().len(),

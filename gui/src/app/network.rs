@@ -141,6 +141,21 @@ impl Panel {
                 ui.end_row();
             }
         });
+        // Events the log keeps but the counts leave out (a revoked laptop's after its
+        // cut-off, any after the close): an operator sees a flood from a stolen laptop.
+        let withheld = cx.node.withheld_counts();
+        if withheld.total() > 0 {
+            ui.label(
+                RichText::new(cx.tr.t_with(
+                    "network-withheld",
+                    &[
+                        ("revoked", withheld.revoked.into()),
+                        ("closed", withheld.after_close.into()),
+                    ],
+                ))
+                .color(AMBER),
+            );
+        }
         ui.separator();
         self.usb.show(ui, cx);
         ui.separator();
