@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use kazashi_sim::chaos::{self, world::world};
-use kazashi_sim::scenario::Scenario;
+use kazashi_sim::scenario::{Fault, Scenario};
 use std::path::Path;
 
 fn regressions() -> std::path::PathBuf {
@@ -98,4 +98,30 @@ fn a_world_is_a_function_of_its_seed_and_survives_its_file() {
         (b.events, &b.violations, b.final_heal_ms)
     );
     assert!(a.events > 0);
+}
+
+/// World 11484 (issue 28) over the clock skews that split it before revocation became a
+/// verdict of the fold (5 to 10 minutes ahead did; 0 to 4 and 11 up did not), and two of the
+/// manifest's times around the lost laptop's restart: every variant converges.
+#[test]
+fn the_revoked_author_ahead_world_converges_at_every_skew() {
+    let base = Scenario::load(&regressions().join("revoked-author-ahead-11484.toml")).unwrap();
+    for minutes in [0, 3, 5, 7, 9, 10, 12, 15] {
+        for manifest_at in [0.13, 0.135] {
+            let mut sc = base.clone();
+            for f in &mut sc.faults {
+                match f {
+                    Fault::ClockSkew { minutes: m, .. } => *m = minutes,
+                    Fault::ManifestChange { at, .. } => *at = manifest_at,
+                    _ => {}
+                }
+            }
+            let o = chaos::check(&sc, None);
+            assert!(
+                !o.failed(),
+                "skew {minutes} min, manifest at {manifest_at} h: {}",
+                o.violations.join("; ")
+            );
+        }
+    }
 }

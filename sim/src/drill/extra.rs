@@ -8,8 +8,8 @@ use crate::scenario::{Fault, Kind, Transport};
 use kazashi_domain::event::EventBody;
 use kazashi_domain::ids::AlertId;
 use kazashi_domain::text::{Label, Note};
-use kazashi_domain::{CivilDate, Event, State};
-use kazashi_sync::{DeviceEntry, DeviceKey, Revocation, Role, SignedManifest};
+use kazashi_domain::{CivilDate, Event, EventId, State};
+use kazashi_sync::{DeviceEntry, DeviceKey, Membership, Revocation, Role, SignedManifest};
 use std::collections::BTreeSet;
 
 /// What the engine keeps for the extra faults and checks.
@@ -219,6 +219,18 @@ impl Engine {
         }
     }
 
+    /// The manifest the administrator signed last (the one every laptop holds at the end).
+    pub(super) fn final_members(&self) -> Option<Membership> {
+        SignedManifest::decode(&self.extra.manifest).ok()
+    }
+
+    /// Whether the manifest `members` withholds event `id` from the counts.
+    pub(super) fn withheld_at_end(&self, members: Option<&Membership>, id: &EventId) -> bool {
+        members
+            .zip(self.god.event(id))
+            .is_some_and(|(m, e)| m.withholds(e).is_some())
+    }
+
     fn count_error(&mut self, what: &str) {
         *self
             .refusals
@@ -247,16 +259,16 @@ impl Engine {
         }
     }
 
-    /// A laptop was opened again from its store: every event it held before must be there.
+    /// A laptop was opened again from its store: every event it held before must be there
+    /// (held: counted, or withheld by the manifest).
     pub(super) fn check_restart(&mut self, laptop: usize) {
         let Some(node) = self.laptops.get(laptop).and_then(|l| l.node.as_ref()) else {
             return;
         };
-        let state = node.state();
         let missing = self
             .ids
             .iter()
-            .filter(|(id, e)| self.track.holds(laptop, **e) && !state.contains(id))
+            .filter(|(id, e)| self.track.holds(laptop, **e) && !node.holds(id))
             .count();
         self.extra.lost_at_restart += missing;
     }
@@ -264,11 +276,15 @@ impl Engine {
     /// After the final heal: alerts, the command center's counts, manifest versions.
     pub(super) fn end_checks(&mut self, gone_with_lost: &[u32]) -> EndChecks {
         let gone: BTreeSet<u32> = gone_with_lost.iter().copied().collect();
+        // The truth counts what the final manifest admits: a revoked laptop's events stamped at
+        // or after its cut-off are held by every laptop and counted by none.
+        let members = self.final_members();
         let mut events: Vec<Event> = self
             .ids
             .iter()
             .filter(|(_, e)| !gone.contains(e))
             .filter_map(|(id, _)| self.god.event(id).cloned())
+            .filter(|e| members.as_ref().is_none_or(|m| m.withholds(e).is_none()))
             .collect();
         events.sort_by_key(|e| e.id());
         let truth = State::from_events(events);

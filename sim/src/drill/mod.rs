@@ -1981,11 +1981,15 @@ impl Engine {
     fn finish(mut self) -> Result<(Report, RunStats), DrillError> {
         let end_of_run = self.now;
         // Invariants over the laptops that are up (all but the lost ones).
+        // The state digest says "the same log" (every event held, counted or withheld by the
+        // manifest); the fold digest "the same events counted".
         let mut digests = std::collections::BTreeSet::new();
+        let mut folds = std::collections::BTreeSet::new();
         let mut up = 0usize;
         for l in &mut self.laptops {
             if let (Status::Up, Some(node)) = (l.status, l.node.as_mut()) {
                 digests.insert(node.state_digest());
+                folds.insert(node.fold_digest());
                 up += 1;
             }
         }
@@ -2013,15 +2017,18 @@ impl Engine {
         };
         let mut recall_min: Option<f64> = None;
         let mut exact_recall_min: Option<f64> = None;
-        // A planted case whose evidence died with a lost laptop cannot be found anywhere.
+        // A planted case whose evidence died with a lost laptop cannot be found anywhere, nor
+        // one whose evidence the final manifest withholds (a revoked laptop's, stamped at or
+        // after its cut-off: held everywhere, counted nowhere).
+        let final_members = self.final_members();
         let recorded: Vec<usize> = (0..self.planted.len())
             .filter(|&p| {
                 self.planted.get(p).is_some_and(|x| {
                     x.recorded_at.is_some()
-                        && !x
-                            .evidence
-                            .iter()
-                            .any(|id| self.ids.get(id).is_some_and(|e| with_laptop.contains(e)))
+                        && !x.evidence.iter().any(|id| {
+                            self.ids.get(id).is_some_and(|e| with_laptop.contains(e))
+                                || self.withheld_at_end(final_members.as_ref(), id)
+                        })
                 })
             })
             .collect();
@@ -2155,6 +2162,7 @@ impl Engine {
             invariants: Invariants {
                 laptops_up_at_end: up,
                 distinct_state_digests: digests.len(),
+                distinct_fold_digests: folds.len(),
                 converged: digests.len() <= 1 && self.track.unconverged() == 0,
                 events_lost: lost.len(),
                 events_gone_with_lost_laptops: with_laptop.len(),

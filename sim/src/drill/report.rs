@@ -117,6 +117,10 @@ pub struct Detection {
 pub struct Invariants {
     pub laptops_up_at_end: usize,
     pub distinct_state_digests: usize,
+    /// Distinct fold digests (the events counted, `Node::fold_digest`) among the laptops up
+    /// at the end: 1 when they count the same events (revocation and close are verdicts of
+    /// the fold, the same on every laptop holding the same log and manifest).
+    pub distinct_fold_digests: usize,
     pub converged: bool,
     /// Events no laptop up at the end holds, though they did not die with a lost laptop.
     pub events_lost: usize,
@@ -168,6 +172,12 @@ impl Report {
             v.push(format!(
                 "laptops did not converge: {} distinct state digests",
                 i.distinct_state_digests
+            ));
+        }
+        if i.distinct_fold_digests > 1 {
+            v.push(format!(
+                "laptops count different events: {} distinct fold digests",
+                i.distinct_fold_digests
             ));
         }
         if i.events_lost > 0 {
@@ -250,10 +260,12 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(s, "## Invariants\n");
     let _ = writeln!(
         s,
-        "- Converged: **{}** — {} laptops up at the end, {} distinct state digest(s).",
+        "- Converged: **{}** — {} laptops up at the end, {} distinct state digest(s), {} \
+         distinct fold digest(s).",
         if inv.converged { "yes" } else { "NO" },
         inv.laptops_up_at_end,
-        inv.distinct_state_digests
+        inv.distinct_state_digests,
+        inv.distinct_fold_digests
     );
     let _ = writeln!(
         s,
