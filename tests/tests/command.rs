@@ -658,9 +658,17 @@ fn the_windows_past_pictures_come_from_an_index_made_off_its_thread() {
     // a new copy (held again) while the replay answers.
     let mut probe = CountsIndex::with_interval(today(), 97);
     probe.fold_in(&state, &m.roster);
+    // A copy shares the arena's blocks; appends to the original leave it as it was.
+    let copy = state.clone();
+    let copied: Vec<_> = copy.events_unordered().map(|e| e.id()).collect();
     for e in late.drain(..) {
         state.insert(e);
     }
+    assert_eq!(
+        copy.events_unordered().map(|e| e.id()).collect::<Vec<_>>(),
+        copied
+    );
+    assert!(state.len() > copy.len());
     let pending = probe.pending(&state, &m.roster).unwrap();
     assert!(pending.patches > INLINE_PATCHES, "{pending:?}");
     check(&mut past, &state, basis, Source::Replay { building: true });
@@ -685,4 +693,34 @@ fn the_windows_past_pictures_come_from_an_index_made_off_its_thread() {
     until_indexed(&mut past, &state, basis);
     check(&mut past, &state, basis, Source::Index);
     assert!(past.last_build().is_some());
+    // The log folded again (as the node does on a new manifest or a bulk load: the same events
+    // in the agreed order, the first and the last in place): not the state indexed, grown, so
+    // the index is made again. A copy is the state indexed.
+    // Built so that the arenas differ only in the middle: two events from the middle and the
+    // last arrive after the rest.
+    let mut in_order: Vec<_> = state.events_in_order().into_iter().cloned().collect();
+    let last = in_order.pop().unwrap();
+    let middle = in_order.len() / 2;
+    let two: Vec<_> = in_order.drain(middle..middle + 2).collect();
+    let mut grown = State::from_events(in_order);
+    for e in two.into_iter().chain([last]) {
+        grown.insert(e);
+    }
+    let refolded = State::from_events(grown.events_in_order().into_iter().cloned());
+    let mut probe = CountsIndex::with_interval(today(), 97);
+    probe.fold_in(&grown, &m.roster);
+    assert_eq!(
+        probe.pending(&grown.clone(), &m.roster).map(|p| p.events),
+        Some(0)
+    );
+    assert_eq!(probe.pending(&refolded, &m.roster), None);
+    check(
+        &mut past,
+        &refolded,
+        basis,
+        Source::Replay { building: true },
+    );
+    open.send(()).unwrap();
+    until_indexed(&mut past, &refolded, basis);
+    check(&mut past, &refolded, basis, Source::Index);
 }

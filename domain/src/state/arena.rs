@@ -6,6 +6,7 @@ use crate::ids::{EventId, SiteId};
 use crate::time::Millis;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
+use std::sync::Arc;
 
 /// Position of an event in the arena.
 pub(super) type Ix = u32;
@@ -14,10 +15,78 @@ pub(super) type SiteIx = u32;
 /// "No event" in a compact field.
 pub(super) const NO_EVENT: Ix = Ix::MAX;
 
+/// Which fold a state is: a number of its own for every state made (`State::new`,
+/// `State::from_events`: a fold again), kept by its clones and through inserts (appends). An
+/// index made over a copy of a state serves the original grown since, and nothing else
+/// (`CountsIndex`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Lineage(u64);
+
+impl Default for Lineage {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Lineage(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// Events in blocks of [`BLOCK`], each block shared: a copy of the arena shares every block (a
+/// state's clone costs a pointer per block, not a copy of every event: the window copies the
+/// state to make the checkpoint index off its thread), and an append to a shared last block
+/// copies that block once.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Arena {
+    blocks: Vec<Arc<Vec<Event>>>,
+    len: usize,
+}
+
+const BLOCK_BITS: u32 = 12;
+/// Events a block holds.
+const BLOCK: usize = 1 << BLOCK_BITS;
+
+impl Arena {
+    /// The events of `v`, in its order.
+    pub(super) fn from_vec(v: Vec<Event>) -> Self {
+        let len = v.len();
+        let mut blocks = Vec::with_capacity(len.div_ceil(BLOCK));
+        let mut rest = v.into_iter();
+        loop {
+            let block: Vec<Event> = rest.by_ref().take(BLOCK).collect();
+            if block.is_empty() {
+                break;
+            }
+            blocks.push(Arc::new(block));
+        }
+        Arena { blocks, len }
+    }
+    pub(super) fn get(&self, i: usize) -> Option<&Event> {
+        self.blocks.get(i >> BLOCK_BITS)?.get(i & (BLOCK - 1))
+    }
+    pub(super) fn push(&mut self, e: Event) {
+        match self.blocks.last_mut() {
+            Some(b) if b.len() < BLOCK => Arc::make_mut(b).push(e),
+            _ => {
+                let mut block = Vec::with_capacity(BLOCK);
+                block.push(e);
+                self.blocks.push(Arc::new(block));
+            }
+        }
+        self.len += 1;
+    }
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Event> {
+        self.blocks.iter().flat_map(|b| b.iter())
+    }
+}
+
 /// The events themselves: an append-only arena, the interned site of each, and an index by id.
 #[derive(Debug, Clone, Default)]
 pub(super) struct EventStore {
-    pub(super) arena: Vec<Event>,
+    pub(super) arena: Arena,
     pub(super) site_of: Vec<SiteIx>,
     /// Each event's HLC wall time, beside the arena: as-of cuts read only these 8 bytes.
     pub(super) wall: Vec<Millis>,

@@ -25,6 +25,8 @@ pub enum Inserted {
 /// The state folded from a set of events.
 #[derive(Debug, Clone, Default)]
 pub struct State {
+    /// Which fold this is (kept by clones and appends; see `Lineage`).
+    pub(super) lineage: super::arena::Lineage,
     pub(super) events: EventStore,
     pub(super) sites: SiteTable,
     pub(super) latest: Option<OrderKey>,
@@ -163,7 +165,7 @@ impl State {
         s.events.site_of = arena.iter().map(|e| s.sites.intern(e.site())).collect();
         s.events.wall = arena.iter().map(|e| e.at().wall_ms).collect();
         s.events.index = index;
-        s.events.arena = arena;
+        s.events.arena = super::arena::Arena::from_vec(arena);
         // Roughly one person per three events in real operations; a guess only saves rehashing.
         s.people.reserve(s.events.len() / 3);
         for (key, ix) in order {

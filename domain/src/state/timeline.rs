@@ -165,8 +165,9 @@ pub struct CountsIndex {
     every: usize,
     /// Arrivals folded in (a prefix of the state's arena).
     seen: usize,
-    /// The ids of the first and the last arrival folded in, to tell another state from this one
-    /// grown.
+    /// The fold indexed and the ids of the first and the last arrival folded in, to tell
+    /// another state (a fold again: reordered, events held back or let in) from this one grown.
+    lineage: Option<super::arena::Lineage>,
     marks: Option<(EventId, EventId)>,
     roster_len: usize,
     /// The state's interned sites when last folded in (rows are by interned site).
@@ -195,6 +196,7 @@ impl CountsIndex {
             on,
             every: every.max(1),
             seen: 0,
+            lineage: None,
             marks: None,
             roster_len: 0,
             sites: Vec::new(),
@@ -420,7 +422,10 @@ impl CountsIndex {
 
     /// Whether `st` is the state folded so far, grown (the arena is append-only).
     fn same_log(&self, st: &State, roster: &Roster) -> bool {
-        if roster.len() != self.roster_len || !st.sites.ids.starts_with(&self.sites) {
+        if roster.len() != self.roster_len
+            || !st.sites.ids.starts_with(&self.sites)
+            || self.lineage.is_some_and(|l| l != st.lineage)
+        {
             return false;
         }
         match self.marks {
@@ -520,6 +525,7 @@ impl CountsIndex {
             }
         }
         self.seen = len;
+        self.lineage = Some(st.lineage);
         self.sites.clone_from(&st.sites.ids);
         self.marks = st
             .events
