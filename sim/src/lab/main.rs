@@ -38,6 +38,8 @@ mod window_audit_tests;
 #[cfg(test)]
 mod window_close_tests;
 #[cfg(test)]
+mod window_command_tests;
+#[cfg(test)]
 mod window_enrol_tests;
 #[cfg(test)]
 mod window_notes_tests;
