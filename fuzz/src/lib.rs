@@ -39,6 +39,7 @@ pub const TARGETS: &[&str] = &[
     "typed_text",
     "admin_files",
     "update_file",
+    "update_pin",
 ];
 
 /// The function of target `name`, if there is one.
@@ -67,6 +68,7 @@ pub fn target(name: &str) -> Option<fn(&[u8])> {
         "typed_text" => typed_text,
         "admin_files" => admin_files,
         "update_file" => update_file,
+        "update_pin" => update_pin,
         _ => return None,
     })
 }

@@ -466,3 +466,18 @@ pub fn update_file(b: &[u8]) {
         Err(e) => assert!(!e.to_string().is_empty(), "a refusal says why"),
     }
 }
+
+/// The public update pin a laptop writes into its folder and root reads without the
+/// passphrase (`update-pin.json`): refused with a reason, or a pin that encodes and parses
+/// back the same.
+pub fn update_pin(b: &[u8]) {
+    use kazashi_node::update_pin::{encode, parse};
+    match parse(b, "update-pin.json") {
+        Ok(p) => assert_eq!(
+            parse(&encode(&p), "x").ok(),
+            Some(p),
+            "a pin re-reads the same"
+        ),
+        Err(e) => assert!(!e.to_string().is_empty(), "a refusal says why"),
+    }
+}

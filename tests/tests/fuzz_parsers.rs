@@ -1162,6 +1162,36 @@ fn fuzz_update_file() {
     assert!(stats.taken > 0);
 }
 
+/// The public update pin (`kazashi_node::update_pin`, `update-pin.json`): written by the
+/// `kazashi` user into its folder, read by root. Refused with a reason, or a pin that
+/// re-encodes and parses back the same; only a file whose fingerprint matches its key is taken.
+#[test]
+fn fuzz_update_pin() {
+    use kazashi_node::update_pin::{Pin, encode, parse};
+    let pins = [3u8, 9].map(|n| Pin {
+        deployment: kazashi_domain::DeploymentId([n; 16]),
+        admin: DeviceKey::from_seed([n; 32]).device_id(),
+    });
+    let fresh: Vec<Vec<u8>> = pins.iter().map(encode).collect();
+    let s = seeds("update_pin", fresh);
+    let stats = run(
+        "update_pin",
+        &s,
+        &raw,
+        &mut |b| match parse(b, "update-pin.json") {
+            Ok(p) => {
+                assert_eq!(parse(&encode(&p), "x").unwrap(), p);
+                taken_any()
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty(), "a refusal says why");
+                Verdict::Refused
+            }
+        },
+    );
+    assert!(stats.taken > 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The coverage-guided targets' fixtures (`fuzz/`, run by `script/fuzz`)
 
