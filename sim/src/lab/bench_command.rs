@@ -3,8 +3,8 @@
 //!
 //! - `aggregate_as_of`: every site's counts (distinct persons, care needs, outside support,
 //!   capacity), latest report and staleness as of a time T, for T spread over the week, through
-//!   the product's path — the window's `OverviewIndex` (checkpoints of the counts) — once its
-//!   checkpoints are made (median and p99 of the runs; issue 27's goal: ≤ 100 ms at 1 M events,
+//!   `OverviewIndex` (checkpoints of the counts: the index the window makes off its thread, see
+//!   the window's path below) once its checkpoints are made (median and p99 of the runs; issue 27's goal: ≤ 100 ms at 1 M events,
 //!   ≤ 1 s at 10 M);
 //! - `as_of_index_build`: the first as-of picture, which makes the checkpoints;
 //! - `index_checkpoints`: how many it made;
