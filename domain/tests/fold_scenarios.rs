@@ -1355,3 +1355,30 @@ fn age_band_follows_the_counting_date() {
         ages(&[(Some(Age15To64), 1)])
     );
 }
+
+/// The arena in shared blocks: a folded batch, then more than two blocks of arrivals, a copy
+/// taken in the middle; every event is found by id in the original, the copy keeps exactly what
+/// it had while the original grows, and both equal a fold of their events from scratch.
+#[test]
+fn a_copy_of_the_state_keeps_its_events_while_the_original_grows() {
+    let person = |i: u32| p(&format!("P{i:06}"));
+    let event = |i: u32| ev(1, "S1", 1_000 + u64::from(i), 0, check_in(&[person(i)]));
+    let mut st = State::from_events((0..3_000).map(event));
+    for i in 3_000..7_000 {
+        assert_eq!(st.insert(event(i)), Inserted::New);
+    }
+    let copy = st.clone();
+    for i in 7_000..12_000 {
+        assert_eq!(st.insert(event(i)), Inserted::New);
+    }
+    assert_eq!(copy.len(), 7_000);
+    assert_eq!(st.len(), 12_000);
+    for i in 0..12_000 {
+        let e = event(i);
+        assert_eq!(st.event(&e.id()), Some(&e));
+        assert_eq!(copy.event(&e.id()).is_some(), i < 7_000);
+    }
+    assert_eq!(copy, State::from_events((0..7_000).map(event)));
+    assert_eq!(st, State::from_events((0..12_000).rev().map(event)));
+    assert_eq!(st.events_unordered().count(), 12_000);
+}

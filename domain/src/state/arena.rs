@@ -29,45 +29,44 @@ impl Default for Lineage {
     }
 }
 
-/// Events in blocks of [`BLOCK`], each block shared: a copy of the arena shares every block (a
-/// state's clone costs a pointer per block, not a copy of every event: the window copies the
-/// state to make the checkpoint index off its thread), and an append to a shared last block
-/// copies that block once.
+/// The events, shared: the batch a state was folded from as one block, the arrivals since in
+/// blocks of [`BLOCK`]. A copy of the arena shares every block (a state's clone costs a pointer
+/// per block, not a copy of every event: the window copies the state to make the checkpoint
+/// index off its thread), and an append to a shared last block copies that block once. The
+/// batch is kept as it came (`State::from_events` moves no event).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Arena {
-    blocks: Vec<Arc<Vec<Event>>>,
+    base: Arc<Vec<Event>>,
+    tail: Vec<Arc<Vec<Event>>>,
     len: usize,
 }
 
 const BLOCK_BITS: u32 = 12;
-/// Events a block holds.
+/// Events a block of arrivals holds.
 const BLOCK: usize = 1 << BLOCK_BITS;
 
 impl Arena {
     /// The events of `v`, in its order.
     pub(super) fn from_vec(v: Vec<Event>) -> Self {
-        let len = v.len();
-        let mut blocks = Vec::with_capacity(len.div_ceil(BLOCK));
-        let mut rest = v.into_iter();
-        loop {
-            let block: Vec<Event> = rest.by_ref().take(BLOCK).collect();
-            if block.is_empty() {
-                break;
-            }
-            blocks.push(Arc::new(block));
+        Arena {
+            len: v.len(),
+            base: Arc::new(v),
+            tail: Vec::new(),
         }
-        Arena { blocks, len }
     }
     pub(super) fn get(&self, i: usize) -> Option<&Event> {
-        self.blocks.get(i >> BLOCK_BITS)?.get(i & (BLOCK - 1))
+        match i.checked_sub(self.base.len()) {
+            None => self.base.get(i),
+            Some(j) => self.tail.get(j >> BLOCK_BITS)?.get(j & (BLOCK - 1)),
+        }
     }
     pub(super) fn push(&mut self, e: Event) {
-        match self.blocks.last_mut() {
+        match self.tail.last_mut() {
             Some(b) if b.len() < BLOCK => Arc::make_mut(b).push(e),
             _ => {
                 let mut block = Vec::with_capacity(BLOCK);
                 block.push(e);
-                self.blocks.push(Arc::new(block));
+                self.tail.push(Arc::new(block));
             }
         }
         self.len += 1;
@@ -79,7 +78,9 @@ impl Arena {
         self.len == 0
     }
     pub(super) fn iter(&self) -> impl Iterator<Item = &Event> {
-        self.blocks.iter().flat_map(|b| b.iter())
+        self.base
+            .iter()
+            .chain(self.tail.iter().flat_map(|b| b.iter()))
     }
 }
 
