@@ -156,9 +156,19 @@ fn kazashi_purge_is_refused_until_closed_and_confirmed_then_leaves_only_the_reco
     let dir = tmp.path().join("kazashi");
     std::fs::create_dir_all(&dir).unwrap();
     let (folder, id) = laptop(&dir);
+    // The public update pin an installed manifest leaves in the folder: the purge removes it.
+    kazashi_node::update_pin::write_in(
+        &dir,
+        &kazashi_node::update_pin::Pin {
+            deployment: DeploymentId([5; 16]),
+            admin: DeviceKey::from_seed([100; 32]).device_id(),
+        },
+    )
+    .unwrap();
     let env = [("KAZASHI_PASSPHRASE", PASS)];
     let d = s(&dir);
     let before = files(&dir);
+    assert!(before.contains(&"update-pin.json".to_owned()));
 
     let out = kazashi(&["purge", "--dir", &d, "--confirm", &id], &env);
     refused(&out, "the operation is not closed");

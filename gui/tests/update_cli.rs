@@ -396,23 +396,19 @@ fn root_trusts_the_pin_written_at_enrolment_and_updates_without_the_passphrase()
     assert_eq!(pin_json["admin_fingerprint"], admin_fp.as_str());
     assert_eq!(pin_json["deployment"], admin_show["deployment"]);
 
-    // A laptop enrolled before the pin existed: opening its store writes it again.
+    // A laptop enrolled before the pin existed: installing its manifest again writes it.
     std::fs::remove_file(Path::new(&laptop).join("update-pin.json")).unwrap();
-    let _ = w.run(
+    let again = ok(&w.run(
         &[
-            "node",
+            "enrol",
             "--dir",
             &laptop,
-            "--run-for",
-            "0",
-            "--no-mdns",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
+            "--install",
+            &format!("{admin}/manifest.kzm"),
         ],
         &[("KAZASHI_PASSPHRASE", LAPTOP_PASS)],
-    );
+    ));
+    assert_eq!(again["changed"], false);
     assert_eq!(folder_pin(&laptop), pin_json);
 
     // Root takes it on first use, then finds it unchanged.

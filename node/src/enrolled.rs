@@ -153,16 +153,6 @@ pub fn open<C: Clock>(
         .map_err(store_err)?
         .ok_or_else(|| OpenError::AwaitingManifest(folder.dir.clone()))?;
     let members = SignedManifest::decode(&signed).map_err(|e| node_err(e.into()))?;
-    // A laptop enrolled before the update pin existed gets it now, from the manifest in its
-    // store (verified as decoded). Best effort: a folder it cannot write to still opens, and
-    // the pin is written again at the next open.
-    let _ = crate::update_pin::write_in(
-        &folder.dir,
-        &crate::update_pin::Pin {
-            deployment: members.deployment().id(),
-            admin: members.manifest().admin,
-        },
-    );
     let site = site_of(&store, &members, &key)?;
     let roster = load_roster(folder, roster_passphrase, members.deployment(), &clock)?;
     let mut node = Node::from_store(store, roster.clone(), site, clock).map_err(node_err)?;

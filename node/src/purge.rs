@@ -423,6 +423,14 @@ pub fn purge_leftovers(dir: &Path, roster: &Path) -> Result<Purged, PurgeError> 
     for out in OUTPUT_DIRS {
         done.files_deleted += wipe_dir(&dir.join(out))?;
     }
+    // The update pin (public: the deployment's id and key) goes too, so that the record is
+    // all that is left; root's copy in /etc/kazashi stays (docs/appliance.md).
+    let pin = crate::update_pin::in_folder(dir);
+    match std::fs::remove_file(&pin) {
+        Ok(()) => done.files_deleted += 1,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_at(&pin)(e)),
+    }
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

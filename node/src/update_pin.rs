@@ -9,10 +9,12 @@
 //! 1. **The folder's pin**, `<dir>/update-pin.json` ([`PIN_FILE`], 0644), written by
 //!    [`write_in`] only from a manifest that was verified and installed: by
 //!    `enrolment::install` (the first manifest's deployment key confirmed by the fingerprint
-//!    the administrator read out; later ones must carry the same key) and by `enrolled::open`
-//!    for a laptop enrolled before the pin existed (the manifest in its store, opened under
-//!    its passphrase). A manifest adopted later from the mesh or a bundle carries the same
-//!    deployment and key (`enrolment::accept` refuses another), so the pin never changes.
+//!    the administrator read out; later ones must carry the same key), before the manifest
+//!    is written, also when the same manifest is installed again (so a laptop enrolled before
+//!    the pin existed gets it from `kazashi enrol --install` of its manifest). A manifest
+//!    adopted later from the mesh or a bundle carries the same deployment and key
+//!    (`enrolment::accept` refuses another), so the pin never changes. Opening the store
+//!    writes nothing (a refusal there changes nothing); the purge removes the folder's pin.
 //! 2. **Root's pin**, `/etc/kazashi/update-pin.json`, taken by [`take`] (`kazashi update pin`,
 //!    run by `kazashi-pin.service` when `kazashi-pin.path` sees the folder's pin appear or
 //!    change): trust on first use. No pin there yet: the folder's is copied (re-encoded from
