@@ -1382,3 +1382,24 @@ fn a_copy_of_the_state_keeps_its_events_while_the_original_grows() {
     assert_eq!(st, State::from_events((0..12_000).rev().map(event)));
     assert_eq!(st.events_unordered().count(), 12_000);
 }
+
+#[test]
+fn a_states_version_changes_on_every_append_and_every_fold_again() {
+    let person = |i: u32| p(&format!("P{i:06}"));
+    let event = |i: u32| ev(1, "S1", 1_000 + u64::from(i), 0, check_in(&[person(i)]));
+    let mut st = State::from_events((0..10).map(event));
+    let v0 = st.version();
+    assert_eq!(st.version(), v0, "looking twice changes nothing");
+    assert_eq!(st.insert(event(3)), Inserted::Duplicate);
+    assert_eq!(st.version(), v0, "a duplicate adds nothing");
+    assert_eq!(st.insert(event(10)), Inserted::New);
+    let v1 = st.version();
+    assert_ne!(v1, v0);
+    assert_eq!(st.clone().version(), v1, "a copy is the same fold");
+    // The same events folded again (a node re-judging its log): same length, new version,
+    // so a window cache keyed on the length alone would have kept a stale picture.
+    let again = State::from_events((0..11).map(event));
+    assert_eq!(again.len(), st.len());
+    assert_eq!(again, st);
+    assert_ne!(again.version(), v1);
+}

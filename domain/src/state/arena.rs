@@ -20,7 +20,7 @@ pub(super) const NO_EVENT: Ix = Ix::MAX;
 /// index made over a copy of a state serves the original grown since, and nothing else
 /// (`CountsIndex`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Lineage(u64);
+pub(super) struct Lineage(pub(super) u64);
 
 impl Default for Lineage {
     fn default() -> Self {

@@ -22,6 +22,14 @@ pub enum Inserted {
     Full,
 }
 
+/// [`State::version`]: equal for two looks at one state exactly when nothing was added or
+/// folded again in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateVersion {
+    lineage: u64,
+    len: usize,
+}
+
 /// The state folded from a set of events.
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -454,6 +462,15 @@ impl State {
     /// Number of distinct events.
     pub fn len(&self) -> usize {
         self.events.len()
+    }
+    /// Which fold this is and how far it has grown: changes on every append and on every fold
+    /// again (a node re-judging its log under a new manifest, a bulk load), even one that ends
+    /// with as many events as before. The key for anything derived from the state and cached.
+    pub fn version(&self) -> StateVersion {
+        StateVersion {
+            lineage: self.lineage.0,
+            len: self.events.len(),
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.events.arena.is_empty()

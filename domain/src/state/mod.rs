@@ -35,7 +35,7 @@ mod votes;
 
 pub use authority::{LiftAuthority, ManagerAuthority};
 pub use counts::{AllSiteCounts, SiteCounts};
-pub use fold::{Inserted, State};
+pub use fold::{Inserted, State, StateVersion};
 pub use links::Assertion;
 pub use notes::SealedNoteRef;
 pub use records::{Identity, PersonFacts};

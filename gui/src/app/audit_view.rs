@@ -28,7 +28,7 @@ pub struct AuditView {
     from: String,
     to: String,
     /// (log length, filter) → rows and chains.
-    cache: Option<(usize, AuditFilter, Vec<AuditRow>, Vec<DeviceChain>)>,
+    cache: Option<(kazashi_domain::state::StateVersion, AuditFilter, Vec<AuditRow>, Vec<DeviceChain>)>,
 }
 
 /// A hole, broken link or fork, in words.
@@ -119,7 +119,7 @@ impl AuditView {
                 None
             }
         };
-        let len = cx.node.state().len();
+        let len = cx.node.state().version();
         if let Some(f) = &filter
             && self
                 .cache

@@ -37,11 +37,11 @@ pub struct Dashboard {
     /// 0: now; otherwise the picture this many hours ago.
     hours_back: u32,
     /// (log length, manifest digest, hours back, the picture).
-    cache: Option<(usize, [u8; 32], u32, Arc<Overview>)>,
+    cache: Option<(kazashi_domain::state::StateVersion, [u8; 32], u32, Arc<Overview>)>,
     /// Pictures of past hours through the checkpoint index, made off this thread.
     past: as_of_index::PastPictures,
     /// (log length, the hour it ends in, ballots per station over the last 24 hours).
-    turnout: Option<(usize, Millis, Arc<TurnoutSeries>)>,
+    turnout: Option<(kazashi_domain::state::StateVersion, Millis, Arc<TurnoutSeries>)>,
     query: String,
     asker: Option<Asker>,
     answers: Option<Vec<SafetyAnswer>>,
@@ -72,7 +72,7 @@ impl Dashboard {
 
     /// The picture, made again only when the log grows or the time asked for changes.
     fn picture<C: Clock>(&mut self, cx: &mut Cx<'_, C>) -> Option<Arc<Overview>> {
-        let len = cx.node.state().len();
+        let len = cx.node.state().version();
         let manifest = cx.node.membership().digest();
         if let Some((l, m, h, ov)) = &self.cache
             && *l == len
@@ -299,7 +299,7 @@ impl Dashboard {
     /// Cumulative ballots per station over the last 24 hours, a line each.
     fn turnout<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>, now: Millis) {
         ui.label(cx.tr.t("command-turnout"));
-        let len = cx.node.state().len();
+        let len = cx.node.state().version();
         let series = match &self.turnout {
             Some((l, h, s)) if *l == len && *h == now / HOUR => s.clone(),
             _ => {

@@ -464,7 +464,7 @@ pub struct Station<C: Clock + Send + 'static> {
     mesh_status: Option<(Instant, MeshStatus)>,
     started: Instant,
     /// (state length, header count, open alerts), recomputed when the log grows.
-    counts: Option<(usize, usize, usize)>,
+    counts: Option<(kazashi_domain::state::StateVersion, usize, usize)>,
     /// The manifest the window last applied (one adopted at runtime changes the site, its
     /// kind and whether this laptop writes): its digest.
     manifest_digest: [u8; 32],
@@ -815,7 +815,7 @@ impl<C: Clock + Send + 'static> Station<C> {
         let polling = self.polling_site;
         let cached = self.counts;
         let (len, count, alerts) = self.host.with(|n| {
-            let len = n.state().len();
+            let len = n.state().version();
             match cached {
                 Some(c) if c.0 == len => c,
                 _ => {

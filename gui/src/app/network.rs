@@ -25,7 +25,7 @@ pub struct Panel {
     pub system: super::system_view::Panel,
     /// When each site was last heard of, and the log length it was worked out at (a walk over
     /// every event: redone only when the log grows, not every frame).
-    heard: Option<(usize, BTreeMap<SiteId, Timestamp>)>,
+    heard: Option<(kazashi_domain::state::StateVersion, BTreeMap<SiteId, Timestamp>)>,
 }
 
 fn link_words<C: Clock>(cx: &Cx<'_, C>, l: Link) -> (String, egui::Color32) {
@@ -122,7 +122,7 @@ impl Panel {
         ui.separator();
         ui.strong(cx.tr.t("sites-heard"));
         let now = cx.now();
-        let len = cx.node.state().len();
+        let len = cx.node.state().version();
         if self.heard.as_ref().is_none_or(|(l, _)| *l != len) {
             self.heard = Some((len, cx.node.state().last_event_per_site(None)));
         }

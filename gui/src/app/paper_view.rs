@@ -162,7 +162,7 @@ fn sent<C: Clock>(cx: &Cx<'_, C>, path: &Path, title: &str, printer: &Printer) -
 #[derive(Default)]
 pub struct Receipt {
     /// The state's length when `last` was found.
-    seen: Option<usize>,
+    seen: Option<kazashi_domain::state::StateVersion>,
     last: Option<(EventId, Timestamp)>,
 }
 
@@ -192,7 +192,7 @@ impl Receipt {
         if !cx.node.membership().receipt_slips() {
             return;
         }
-        let len = cx.node.state().len();
+        let len = cx.node.state().version();
         if self.seen != Some(len) {
             self.last = last_check_in(cx.node);
             self.seen = Some(len);

@@ -515,7 +515,7 @@ struct Row {
 #[derive(Default)]
 pub struct Reconcile {
     /// The state's length when the rows were made.
-    seen: Option<usize>,
+    seen: Option<kazashi_domain::state::StateVersion>,
     rows: Vec<Row>,
     issued: String,
     undo: Option<(EventId, String)>,
@@ -525,7 +525,7 @@ pub struct Reconcile {
 
 impl Reconcile {
     fn refresh<C: Clock>(&mut self, cx: &Cx<'_, C>) {
-        if self.seen == Some(cx.node.state().len()) {
+        if self.seen == Some(cx.node.state().version()) {
             return;
         }
         let site = cx.site();
@@ -545,7 +545,7 @@ impl Reconcile {
         }
         rows.sort_by_key(|r| std::cmp::Reverse(r.at));
         self.rows = rows;
-        self.seen = Some(cx.node.state().len());
+        self.seen = Some(cx.node.state().version());
     }
 
     pub fn show<C: Clock>(&mut self, ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {

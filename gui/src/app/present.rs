@@ -90,7 +90,7 @@ enum Action {
 }
 
 pub struct List {
-    seen: Option<usize>,
+    seen: Option<kazashi_domain::state::StateVersion>,
     rows: Vec<Row>,
     /// Each person's label and its folded form, made once: the list is rebuilt whenever the
     /// log grows (a peer writes every few seconds), and folding ten thousand names each time
@@ -157,7 +157,7 @@ fn reason_words<C: Clock>(cx: &Cx<'_, C>, r: CheckOutReason) -> String {
 
 impl List {
     fn refresh<C: Clock>(&mut self, cx: &Cx<'_, C>) {
-        let len = cx.node.state().len();
+        let len = cx.node.state().version();
         if self.seen == Some(len) {
             return;
         }

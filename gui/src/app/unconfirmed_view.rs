@@ -22,7 +22,7 @@ const SHOWN: usize = 40;
 #[derive(Default)]
 pub struct UnconfirmedPanel {
     /// (log length, the list).
-    cache: Option<(usize, Arc<UnconfirmedList>)>,
+    cache: Option<(kazashi_domain::state::StateVersion, Arc<UnconfirmedList>)>,
     /// The member a report is being written for, and who reported (as typed).
     reporting: Option<PersonId>,
     by: String,
@@ -35,7 +35,7 @@ pub struct UnconfirmedPanel {
 
 impl UnconfirmedPanel {
     fn list<C: Clock>(&mut self, cx: &mut Cx<'_, C>) -> Arc<UnconfirmedList> {
-        let len = cx.node.state().len();
+        let len = cx.node.state().version();
         if let Some((l, list)) = &self.cache
             && *l == len
         {
