@@ -1217,13 +1217,13 @@ fn persist_loaded(
 
 #[path = "bundle_import.rs"]
 mod bundle_import;
+#[cfg(test)]
+#[path = "revocation_tests.rs"]
+mod revocation_tests;
 #[path = "sync_whole.rs"]
 mod sync_whole;
 #[path = "withheld.rs"]
 pub mod withheld;
-#[cfg(test)]
-#[path = "revocation_tests.rs"]
-mod revocation_tests;
 
 #[cfg(test)]
 #[path = "roster_gap_tests.rs"]

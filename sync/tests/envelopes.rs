@@ -4,10 +4,10 @@
 
 mod common;
 use common::*;
-use kazashi_sync::envelope::SealError;
-use kazashi_sync::manifest::ManifestError;
 use kazashi_domain::audit::{AuditAction, AuditRecord, CHAIN_START};
 use kazashi_domain::{Event, EventBody, EventContent, OperatorId, Timestamp};
+use kazashi_sync::envelope::SealError;
+use kazashi_sync::manifest::ManifestError;
 use kazashi_sync::{Rejection, Revocation, SignedManifest, Withheld, open, open_as, seal};
 
 #[test]
@@ -119,9 +119,7 @@ fn a_revoked_devices_events_open_and_are_withheld_from_its_cut_off() {
     assert_eq!(m.withholds(&b), None);
     assert_eq!(
         m.withholds(&a),
-        Some(Withheld::Revoked {
-            from: T0 + 60_000
-        })
+        Some(Withheld::Revoked { from: T0 + 60_000 })
     );
     // Another device's event at the same time counts.
     assert_eq!(m.withholds(&event(1, "S1", 60_000, 1)), None);
@@ -169,9 +167,7 @@ fn the_close_withholds_all_but_audit_records() {
     assert_eq!(m.withholds(&audit(1, 600_000)), None);
     assert_eq!(
         m.withholds(&audit(2, 90_000)),
-        Some(Withheld::Revoked {
-            from: T0 + 90_000
-        })
+        Some(Withheld::Revoked { from: T0 + 90_000 })
     );
     let dep = m.deployment().id();
     let late = seal(&event(1, "S1", 70_000, 1), dep, &key(1)).unwrap();

@@ -28,7 +28,12 @@ pub struct AuditView {
     from: String,
     to: String,
     /// (log length, filter) → rows and chains.
-    cache: Option<(kazashi_domain::state::StateVersion, AuditFilter, Vec<AuditRow>, Vec<DeviceChain>)>,
+    cache: Option<(
+        kazashi_domain::state::StateVersion,
+        AuditFilter,
+        Vec<AuditRow>,
+        Vec<DeviceChain>,
+    )>,
 }
 
 /// A hole, broken link or fork, in words.

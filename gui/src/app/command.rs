@@ -37,11 +37,20 @@ pub struct Dashboard {
     /// 0: now; otherwise the picture this many hours ago.
     hours_back: u32,
     /// (log length, manifest digest, hours back, the picture).
-    cache: Option<(kazashi_domain::state::StateVersion, [u8; 32], u32, Arc<Overview>)>,
+    cache: Option<(
+        kazashi_domain::state::StateVersion,
+        [u8; 32],
+        u32,
+        Arc<Overview>,
+    )>,
     /// Pictures of past hours through the checkpoint index, made off this thread.
     past: as_of_index::PastPictures,
     /// (log length, the hour it ends in, ballots per station over the last 24 hours).
-    turnout: Option<(kazashi_domain::state::StateVersion, Millis, Arc<TurnoutSeries>)>,
+    turnout: Option<(
+        kazashi_domain::state::StateVersion,
+        Millis,
+        Arc<TurnoutSeries>,
+    )>,
     query: String,
     asker: Option<Asker>,
     answers: Option<Vec<SafetyAnswer>>,

@@ -25,7 +25,10 @@ pub struct Panel {
     pub system: super::system_view::Panel,
     /// When each site was last heard of, and the log length it was worked out at (a walk over
     /// every event: redone only when the log grows, not every frame).
-    heard: Option<(kazashi_domain::state::StateVersion, BTreeMap<SiteId, Timestamp>)>,
+    heard: Option<(
+        kazashi_domain::state::StateVersion,
+        BTreeMap<SiteId, Timestamp>,
+    )>,
 }
 
 fn link_words<C: Clock>(cx: &Cx<'_, C>, l: Link) -> (String, egui::Color32) {
