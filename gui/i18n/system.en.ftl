@@ -57,3 +57,4 @@ wifi-password-length = A Wi-Fi password has 8 to 63 characters
 wifi-connecting = Connecting to "{ $ssid }"…
 wifi-connected = Connected to "{ $ssid }"
 network-withheld = Kept but not counted: { $revoked } records of a revoked laptop, { $closed } stamped after the operation closed
+update-installed = A new version is installed: restart at a quiet moment (every record is saved)

@@ -57,3 +57,4 @@ wifi-password-length = Wi-Fiのパスワードは8〜63文字です
 wifi-connecting = 「{ $ssid }」に接続しています…
 wifi-connected = 「{ $ssid }」に接続しました
 network-withheld = 保管のみ・集計外: 失効した端末の記録 { $revoked }件、運用終了後の記録 { $closed }件
+update-installed = 新しい版が入りました。区切りのよいところで再起動してください（記録は保存済みです）

@@ -21,6 +21,7 @@ pub mod polling;
 pub mod present;
 pub mod purged;
 pub mod reception;
+pub mod replaced;
 pub mod report;
 pub mod resolve;
 pub mod roster_import;
@@ -465,6 +466,8 @@ pub struct Station<C: Clock + Send + 'static> {
     started: Instant,
     /// (state length, header count, open alerts), recomputed when the log grows.
     counts: Option<(kazashi_domain::state::StateVersion, usize, usize)>,
+    /// Whether an update replaced this program on disk (the header says so).
+    replaced: replaced::Replaced,
     /// The manifest the window last applied (one adopted at runtime changes the site, its
     /// kind and whether this laptop writes): its digest.
     manifest_digest: [u8; 32],
@@ -505,6 +508,7 @@ impl<C: Clock + Send + 'static> Station<C> {
             mesh_status: None,
             started: Instant::now(),
             counts: None,
+            replaced: replaced::Replaced::default(),
             manifest_digest,
             write_block,
             roster_notice: None,
@@ -871,6 +875,9 @@ impl<C: Clock + Send + 'static> Station<C> {
             // The time now, in JST (a manager sets the clock in the network view).
             let now = self.host.with(|n| n.station().clock().now_ms());
             ui.label(RichText::new(kazashi_domain::time::jst_text(now)).size(18.0));
+            if self.replaced.poll(Instant::now()) {
+                ui.label(RichText::new(self.tr.t("update-installed")).color(AMBER).strong());
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if ui.button(self.tr.t("lang-switch")).clicked() {
                     let next = match self.tr.lang() {
