@@ -876,7 +876,11 @@ impl<C: Clock + Send + 'static> Station<C> {
             let now = self.host.with(|n| n.station().clock().now_ms());
             ui.label(RichText::new(kazashi_domain::time::jst_text(now)).size(18.0));
             if self.replaced.poll(Instant::now()) {
-                ui.label(RichText::new(self.tr.t("update-installed")).color(AMBER).strong());
+                ui.label(
+                    RichText::new(self.tr.t("update-installed"))
+                        .color(AMBER)
+                        .strong(),
+                );
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if ui.button(self.tr.t("lang-switch")).clicked() {

@@ -74,13 +74,22 @@ mod tests {
         let link = PathBuf::from(format!("/proc/{}/exe", child.id()));
         let mut watch = Replaced::watching(&link);
         let t0 = Instant::now();
-        assert!(!image_replaced(&link), "the file is still the running image");
+        assert!(
+            !image_replaced(&link),
+            "the file is still the running image"
+        );
         assert!(!watch.poll(t0));
         let new = dir.path().join("sleeper.new");
         std::fs::copy("/bin/sleep", &new).expect("copy again");
         std::fs::rename(&new, &prog).expect("rename over the running program");
-        assert!(image_replaced(&link), "renamed over: the image is gone from its path");
-        assert!(!watch.poll(t0 + Duration::from_secs(1)), "not read again within 10 s");
+        assert!(
+            image_replaced(&link),
+            "renamed over: the image is gone from its path"
+        );
+        assert!(
+            !watch.poll(t0 + Duration::from_secs(1)),
+            "not read again within 10 s"
+        );
         assert!(watch.poll(t0 + EVERY));
         let _ = child.kill();
         let _ = child.wait();

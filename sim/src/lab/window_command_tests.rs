@@ -5,8 +5,8 @@
 //! totals of `overview` as of the same T.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+use crate::window_rig::{self, harness_of, said};
 use eframe::egui;
-use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use kazashi_domain::overview::overview;
 use kazashi_domain::{CivilDate, Millis, OperatorId};
@@ -24,16 +24,7 @@ use std::time::{Duration, Instant};
 const HOUR: Millis = 3_600_000;
 const BUILDING: &str = "索引を作成中";
 
-struct Screen {
-    station: Station<ManualClock>,
-    fonts: bool,
-}
-
-type H = Harness<'static, Screen>;
-
-fn said(h: &H, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
-}
+type H = window_rig::H<ManualClock>;
 
 /// The totals line the view shows for the picture as of `hours` back.
 fn totals(h: &mut H, now: Millis, hours: u64) -> String {
@@ -88,23 +79,7 @@ fn past_pictures_come_from_an_index_built_while_the_window_keeps_drawing() {
     let mut station =
         Station::new(Host::Alone(Box::new(node)), Lang::Ja, Box::new(NoReaders)).unwrap();
     station.unlock(OperatorId::new("honbu").unwrap(), Role::Lead);
-    let mut h: H = Harness::builder()
-        .with_size([1366.0, 768.0])
-        .build_ui_state(
-            |ui, s: &mut Screen| {
-                if !s.fonts {
-                    kazashi_gui::app::setup(ui.ctx()).unwrap();
-                    s.fonts = true;
-                    ui.ctx().request_repaint();
-                    return;
-                }
-                s.station.show(ui);
-            },
-            Screen {
-                station,
-                fonts: false,
-            },
-        );
+    let mut h: H = harness_of(station);
     h.run_steps(3);
     h.key_press(egui::Key::F7);
     h.run_steps(3);
