@@ -53,9 +53,13 @@ pub(super) fn fold_held<C: Clock>(
     members: &Membership,
     events: Vec<Event>,
 ) -> BTreeMap<EventId, Event> {
-    let (admitted, withheld): (Vec<Event>, Vec<Event>) = events
-        .into_iter()
-        .partition(|e| members.withholds(e).is_none());
+    // The withheld ones taken out in place: the admitted stay in the batch's own buffer, which
+    // becomes the state's arena (a partition into a new vector copied every event once and
+    // held both copies for a moment — 2 × 208 MB at a million events on a cold start).
+    let mut admitted = events;
+    let withheld: Vec<Event> = admitted
+        .extract_if(.., |e| members.withholds(e).is_some())
+        .collect();
     let me = station.device();
     let own_last: Option<Timestamp> = withheld
         .iter()
