@@ -6,13 +6,14 @@
 use crate::clock::ManualClock;
 use crate::link::tests::{device, person};
 use crate::manifest_spread_tests::{ADMIN, Lab, T0, signed, v};
-use crate::node::{BundleScope, Node, Peer};
+use crate::node::roster_gap_tests::sync;
+use crate::node::{BundleScope, Node};
 use kazashi_domain::event::IdMethod;
 use kazashi_domain::ids::{OperatorId, PersonRef};
-use kazashi_domain::{Event, EventBody, EventId, Members};
+use kazashi_domain::{Event, EventBody, Members};
 use kazashi_sync::SignedManifest;
 use proptest::prelude::*;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 /// The laptop that is lost and revoked (from T0) in version 2.
 const D: u8 = 4;
@@ -33,37 +34,6 @@ fn write(node: &mut Node<ManualClock>, i: usize) -> Event {
         },
     )
     .unwrap()
-}
-
-/// What `b` took from `a` in one session run to quiescence.
-#[derive(Default)]
-struct Took {
-    added: Vec<EventId>,
-    refused: usize,
-}
-
-/// Sync `a` and `b` on a fresh session until neither has anything to say: what `b` took, and
-/// the refusals on both sides.
-fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> Took {
-    let (mut pa, mut pb) = (Peer::new("peer b"), Peer::new("peer a"));
-    let mut to_b = VecDeque::from([a.sync_start(&mut pa)]);
-    let mut to_a = VecDeque::from([b.sync_start(&mut pb)]);
-    let mut took = Took::default();
-    for _ in 0..1000 {
-        if let Some(m) = to_b.pop_front() {
-            let step = b.sync_handle(&mut pb, &m).unwrap();
-            took.added.extend(step.added_ids);
-            took.refused += step.refused;
-            to_a.extend(step.replies);
-        } else if let Some(m) = to_a.pop_front() {
-            let step = a.sync_handle(&mut pa, &m).unwrap();
-            took.refused += step.refused;
-            to_b.extend(step.replies);
-        } else {
-            return took;
-        }
-    }
-    panic!("no quiescence");
 }
 
 fn refused_changes(node: &Node<ManualClock>) -> usize {

@@ -93,15 +93,17 @@ impl World {
     }
 }
 
-/// What `b` took from `a` in one session run to quiescence.
+/// What `b` took from `a` in one session run to quiescence (also used by the revocation tests).
 #[derive(Default)]
-struct Took {
-    added: Vec<EventId>,
-    refused: usize,
+pub(crate) struct Took {
+    pub(crate) added: Vec<EventId>,
+    /// Refusals on both sides.
+    pub(crate) refused: usize,
 }
 
-/// Sync `a` and `b` on a fresh session until neither has anything to say; what `b` took.
-fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> Took {
+/// Sync `a` and `b` on a fresh session until neither has anything to say: what `b` took, and
+/// the refusals on both sides.
+pub(crate) fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> Took {
     let (mut pa, mut pb) = (Peer::new("peer b"), Peer::new("peer a"));
     let mut to_b = VecDeque::from([a.sync_start(&mut pa)]);
     let mut to_a = VecDeque::from([b.sync_start(&mut pb)]);
@@ -114,6 +116,7 @@ fn sync(a: &mut Node<ManualClock>, b: &mut Node<ManualClock>) -> Took {
             to_a.extend(step.replies);
         } else if let Some(m) = to_a.pop_front() {
             let step = a.sync_handle(&mut pa, &m).unwrap();
+            took.refused += step.refused;
             to_b.extend(step.replies);
         } else {
             return took;
