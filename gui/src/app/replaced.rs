@@ -67,10 +67,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let prog = dir.path().join("sleeper");
         std::fs::copy("/bin/sleep", &prog).expect("copy /bin/sleep");
-        let mut child = std::process::Command::new(&prog)
-            .arg("30")
-            .spawn()
-            .expect("start the copy");
+        // Another test thread forking while the copy was open for writing holds that write
+        // descriptor until its exec: starting the copy then fails with "text file busy" for a
+        // moment. Try again briefly.
+        let mut tries = 0;
+        let mut child = loop {
+            match std::process::Command::new(&prog).arg("30").spawn() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other.expect("start the copy"),
+            }
+        };
         let link = PathBuf::from(format!("/proc/{}/exe", child.id()));
         let mut watch = Replaced::watching(&link);
         let t0 = Instant::now();
