@@ -646,18 +646,7 @@ impl<C: Clock> Node<C> {
             added.extend(evs.into_iter().map(|(e, _)| e));
         }
         let n = added.len();
-        let mut all: Vec<Event> = self
-            .station
-            .state()
-            .events_in_order()
-            .into_iter()
-            .cloned()
-            .collect();
-        all.extend(added);
-        all.extend(std::mem::take(&mut self.held).into_events());
-        let events = withheld::fold_held(&mut self.station, &self.members, all);
-        self.held = withheld::Held::new(events);
-        self.detector = None;
+        self.fold_again(added);
         Ok(n)
     }
 

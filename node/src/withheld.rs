@@ -89,10 +89,6 @@ impl Held {
             fold_digest: None,
         }
     }
-
-    pub(super) fn into_events(self) -> impl Iterator<Item = Event> {
-        self.events.into_values()
-    }
 }
 
 impl<C: Clock> Node<C> {
@@ -140,8 +136,7 @@ impl<C: Clock> Node<C> {
         let newly_withheld = self
             .station
             .state()
-            .events_in_order()
-            .into_iter()
+            .events_unordered()
             .filter(|e| members.withholds(e).is_some())
             .count();
         let readmitted = self
@@ -154,19 +149,29 @@ impl<C: Clock> Node<C> {
         if changed == 0 {
             return 0;
         }
-        let mut all: Vec<Event> = self
-            .station
-            .state()
-            .events_in_order()
-            .into_iter()
-            .cloned()
-            .collect();
+        self.fold_again(Vec::new());
+        changed
+    }
+
+    /// Fold everything the log holds, and `more`, again under the manifest in force (a refold,
+    /// a bulk load), and drop what was derived from the old fold (the detector, the digests).
+    pub(super) fn fold_again(&mut self, more: Vec<Event>) {
+        let mut all: Vec<Event> = self.station.state().events_unordered().cloned().collect();
+        all.extend(more);
         all.extend(std::mem::take(&mut self.held.events).into_values());
         let events = fold_held(&mut self.station, &self.members, all);
         self.held = Held::new(events);
         self.detector = None;
         self.digest_cache = None;
-        changed
+    }
+
+    /// The ids of the events the fold counts, in no order.
+    fn folded_ids(&self) -> Vec<EventId> {
+        self.station
+            .state()
+            .events_unordered()
+            .map(Event::id)
+            .collect()
     }
 
     /// SHA-256 over the sorted ids of every event the log holds, counted or withheld: equal on
@@ -179,13 +184,7 @@ impl<C: Clock> Node<C> {
         {
             return d;
         }
-        let mut ids: Vec<EventId> = self
-            .station
-            .state()
-            .events_in_order()
-            .iter()
-            .map(|e| e.id())
-            .collect();
+        let mut ids = self.folded_ids();
         ids.extend(self.held.events.keys().copied());
         let d = digest_of(ids);
         self.digest_cache = Some((n, d));
@@ -201,14 +200,7 @@ impl<C: Clock> Node<C> {
         {
             return d;
         }
-        let ids: Vec<EventId> = self
-            .station
-            .state()
-            .events_in_order()
-            .iter()
-            .map(|e| e.id())
-            .collect();
-        let d = digest_of(ids);
+        let d = digest_of(self.folded_ids());
         self.held.fold_digest = Some((n, d));
         d
     }
