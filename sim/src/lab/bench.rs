@@ -104,6 +104,13 @@ pub fn emit_percentiles(bench: &str, metric: &str, values: &[f64], unit: &str, s
     }
 }
 
+/// Emit `<metric>` (the median of `values`) and `<metric>_p99`.
+pub fn emit_median_p99(bench: &str, metric: &str, values: Vec<f64>, unit: &str, scale: usize) {
+    emit(bench, metric, median(values.clone()), unit, scale);
+    let p99 = crate::bench_log::percentile(values, 0.99);
+    emit(bench, &format!("{metric}_p99"), p99, unit, scale);
+}
+
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)

@@ -78,14 +78,7 @@ pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
         as_of.push(ms(s));
         std::hint::black_box(ov);
     }
-    emit("command", "aggregate_as_of", median(as_of.clone()), "ms", n);
-    emit(
-        "command",
-        "aggregate_as_of_p99",
-        crate::bench_log::percentile(as_of, 0.99),
-        "ms",
-        n,
-    );
+    crate::bench::emit_median_p99("command", "aggregate_as_of", as_of, "ms", n);
     emit(
         "command",
         "index_checkpoints",
@@ -214,14 +207,7 @@ fn window_path(
             return Err(format!("the window's picture {i} differs from the replay"));
         }
     }
-    emit("command", "window_as_of", median(times.clone()), "ms", n);
-    emit(
-        "command",
-        "window_as_of_p99",
-        crate::bench_log::percentile(times, 0.99),
-        "ms",
-        n,
-    );
+    crate::bench::emit_median_p99("command", "window_as_of", times, "ms", n);
     for e in late {
         state.insert(e.clone());
     }
