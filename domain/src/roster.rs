@@ -428,6 +428,20 @@ pub trait RosterStore: Send + Sync + std::fmt::Debug {
     /// Every entry in person-id order, streamed (for exports and serving the roster); `false`
     /// if the store could not be read to the end.
     fn for_each(&self, f: &mut dyn FnMut(&RosterEntry)) -> bool;
+    /// Up to `count` entries in person-id order from place `from` on (a place handed out here
+    /// before, or 0 for the first), each as stored — the encoding the roster hash is computed
+    /// over — with its place, to `f`: how roster chunks are read back to serve a peer, a
+    /// batch at a time. How many were handed out; `None` if the store cannot be read or keeps
+    /// no such encoding.
+    fn encoded_from(
+        &self,
+        from: u64,
+        count: usize,
+        f: &mut dyn FnMut(u64, &[u8]),
+    ) -> Option<usize> {
+        let _ = (from, count, f);
+        None
+    }
     /// The last read error, if any (a damaged or vanished file): the station shows it.
     fn fault(&self) -> Option<String>;
 }

@@ -377,62 +377,162 @@ impl Response {
     }
 }
 
+/// Add one encoded entry to a chunk being made, as [`Chunker`] lays it out (for a server that
+/// reads the encoded entries back from where it keeps them).
+pub fn push_entry(chunk: &mut Vec<u8>, encoded: &[u8]) {
+    crate::wire::put_bytes(chunk, encoded);
+}
+
 /// The serving side: a roster this laptop holds, its index and where each chunk starts.
 #[derive(Debug, Clone)]
 pub struct Served {
     pub hash: RosterHash,
     pub index: RosterIndex,
-    /// The position of each chunk's first entry.
-    starts: Vec<usize>,
+    /// Where each chunk's first entry is read back from: its position in memory, or whatever
+    /// place the server's storage gave it ([`Cutter::push`]).
+    starts: Vec<u64>,
+}
+
+/// Cuts a roster's index from its encoded entries as they stream past, in person-id order,
+/// holding one chunk at a time: the same chunks, with the same hashes, as [`Served::new`]
+/// cuts from the same roster in memory. Each entry comes with the place it is read back from
+/// (a position, a row number: anything ascending the server's storage understands), and the
+/// roster hash is recomputed over the same bytes, so a server cuts an index only from a stream
+/// that gives the hash it serves under.
+pub struct Cutter {
+    chunker: Chunker,
+    hasher: RosterHasher,
+    starts: Vec<u64>,
+    /// Whether the chunk being filled has its start recorded.
+    open: bool,
+}
+
+impl std::fmt::Debug for Cutter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cutter({} entries)", self.chunker.total)
+    }
+}
+
+impl Cutter {
+    pub fn new(kind: RosterKind) -> Self {
+        Cutter {
+            chunker: Chunker::new(kind),
+            hasher: RosterHasher::new(kind),
+            starts: Vec::new(),
+            open: false,
+        }
+    }
+
+    /// The next entry, as postcard encodes it (the bytes the roster hash is computed over),
+    /// read back later from `at`.
+    pub fn push(&mut self, at: u64, encoded: &[u8]) {
+        if !self.open {
+            self.starts.push(at);
+            self.open = true;
+        }
+        self.hasher.entry(encoded);
+        if self.chunker.push(encoded).is_some() {
+            self.open = false;
+        }
+    }
+
+    /// Entries pushed so far.
+    pub fn count(&self) -> u64 {
+        self.chunker.total
+    }
+
+    /// The serving side of the roster named `hash`, and the hash the entries pushed give (the
+    /// caller compares the two: [`Served::new`] does not).
+    pub fn finish(self, hash: RosterHash) -> (Served, RosterHash) {
+        let found = self.hasher.finish();
+        let (_, index) = self.chunker.finish();
+        let mut starts = self.starts;
+        starts.truncate(index.chunks.len());
+        (
+            Served {
+                hash,
+                index,
+                starts,
+            },
+            found,
+        )
+    }
 }
 
 impl Served {
     /// Cut `entries` (a roster's, in person-id order) into chunks; `hash` is the roster's.
     pub fn new(hash: RosterHash, kind: RosterKind, entries: &[RosterEntry]) -> Served {
-        let mut chunker = Chunker::new(kind);
-        let mut starts = vec![0];
+        let mut cutter = Cutter::new(kind);
         let mut buf = Vec::with_capacity(512);
-        for (i, e) in entries.iter().enumerate() {
+        for (i, e) in (0u64..).zip(entries) {
             buf.clear();
             buf = encode_entry(e, std::mem::take(&mut buf));
-            if chunker.push(&buf).is_some() && i + 1 < entries.len() {
-                starts.push(i + 1);
-            }
+            cutter.push(i, &buf);
         }
-        let (_, index) = chunker.finish();
-        starts.truncate(index.chunks.len());
-        Served {
-            hash,
-            index,
-            starts,
-        }
+        cutter.finish(hash).0
+    }
+
+    /// Where chunk `n`'s first entry is read back from, and how many entries it holds.
+    pub fn place(&self, n: u32) -> Option<(u64, u32)> {
+        let start = *self.starts.get(n as usize)?;
+        let count = self.index.chunks.get(n as usize)?.entries;
+        Some((start, count))
     }
 
     /// Chunk `n` of `entries` (the ones this was made from).
     pub fn chunk(&self, n: u32, entries: &[RosterEntry]) -> Option<Vec<u8>> {
-        let n = n as usize;
-        let start = *self.starts.get(n)?;
-        let count = self.index.chunks.get(n)?.entries as usize;
+        let (start, count) = self.place(n)?;
+        let start = usize::try_from(start).ok()?;
         let mut out = Vec::with_capacity(CHUNK_TARGET + 1024);
         let mut buf = Vec::with_capacity(512);
-        for e in entries.get(start..start + count)? {
+        for e in entries.get(start..start.checked_add(count as usize)?)? {
             buf.clear();
             buf = encode_entry(e, std::mem::take(&mut buf));
-            crate::wire::put_bytes(&mut out, &buf);
+            push_entry(&mut out, &buf);
         }
         Some(out)
     }
 
     /// The answer to `req`, from `entries`.
     pub fn respond(&self, req: &Request, entries: &[RosterEntry]) -> Response {
+        self.respond_with(req, &mut |start, count| {
+            let start = usize::try_from(start).ok()?;
+            let mut out = Vec::with_capacity(CHUNK_TARGET + 1024);
+            let mut buf = Vec::with_capacity(512);
+            for e in entries.get(start..start.checked_add(count as usize)?)? {
+                buf.clear();
+                buf = encode_entry(e, std::mem::take(&mut buf));
+                push_entry(&mut out, &buf);
+            }
+            Some(out)
+        })
+    }
+
+    /// The answer to `req`, a chunk made by `read(start, count)` (its entries, laid out with
+    /// [`push_entry`]). A chunk read back that does not match its hash in the index (storage
+    /// changed under it, or failed) is not sent: the answer is [`Response::NotHeld`].
+    pub fn respond_with(
+        &self,
+        req: &Request,
+        read: &mut dyn FnMut(u64, u32) -> Option<Vec<u8>>,
+    ) -> Response {
         match req {
             Request::Index { roster } if *roster == self.hash => {
                 Response::Index(self.index.clone())
             }
-            Request::Chunk { roster, n } if *roster == self.hash => match self.chunk(*n, entries) {
-                Some(bytes) => Response::Chunk { n: *n, bytes },
-                None => Response::NotHeld,
-            },
+            Request::Chunk { roster, n } if *roster == self.hash => {
+                let (Some((start, count)), Some(c)) =
+                    (self.place(*n), self.index.chunks.get(*n as usize))
+                else {
+                    return Response::NotHeld;
+                };
+                match read(start, count) {
+                    Some(bytes) if <[u8; 32]>::from(Sha256::digest(&bytes)) == c.sha256 => {
+                        Response::Chunk { n: *n, bytes }
+                    }
+                    _ => Response::NotHeld,
+                }
+            }
             _ => Response::NotHeld,
         }
     }
@@ -592,6 +692,8 @@ pub struct Assembler {
     index: RosterIndex,
     hasher: RosterHasher,
     next: usize,
+    /// The last entry's person (the order check).
+    last: Option<kazashi_domain::ids::PersonId>,
     entries: Vec<RosterEntry>,
 }
 
@@ -614,13 +716,29 @@ impl Assembler {
             pinned,
             hasher: RosterHasher::new(index.kind),
             next: 0,
+            last: None,
             entries: Vec::new(),
             index,
         }
     }
 
-    /// The next chunk in order (its hash is checked again: the store may have lost it).
+    /// The next chunk in order (its hash is checked again: the store may have lost it); its
+    /// entries are kept for [`Assembler::finish`].
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), TransferError> {
+        let mut entries = std::mem::take(&mut self.entries);
+        let fed = self.feed_with(chunk, &mut |_, e| entries.push(e));
+        self.entries = entries;
+        fed
+    }
+
+    /// The next chunk in order, each entry handed to `f` (its encoding, as hashed, and the
+    /// entry) instead of kept: a receiver writing the roster out as it goes holds no more than
+    /// a chunk. Nothing handed over may be used before [`Assembler::check`] passes.
+    pub fn feed_with(
+        &mut self,
+        chunk: &[u8],
+        f: &mut dyn FnMut(&[u8], RosterEntry),
+    ) -> Result<(), TransferError> {
         let n = u32::try_from(self.next).unwrap_or(u32::MAX);
         let c = self
             .index
@@ -636,14 +754,13 @@ impl Assembler {
             self.hasher.entry(e);
             let entry: RosterEntry =
                 postcard::from_bytes(e).map_err(|x| TransferError::Damaged(x.to_string()))?;
-            if let Some(prev) = self.entries.last()
-                && prev.person >= entry.person
-            {
+            if self.last.is_some_and(|prev| prev >= entry.person) {
                 return Err(TransferError::Damaged(
                     "entries out of person-id order".into(),
                 ));
             }
-            self.entries.push(entry);
+            self.last = Some(entry.person);
+            f(e, entry);
             count += 1;
         }
         if count != c.entries {
@@ -653,8 +770,8 @@ impl Assembler {
         Ok(())
     }
 
-    /// The entries, once every chunk is in and the hash is the pinned one.
-    pub fn finish(self) -> Result<(RosterKind, Vec<RosterEntry>), TransferError> {
+    /// Every chunk is in and the entries give the pinned hash: the kind of the roster.
+    pub fn check(self) -> Result<RosterKind, TransferError> {
         if self.next != self.index.chunks.len() {
             return Err(TransferError::Damaged("chunks are missing".into()));
         }
@@ -665,7 +782,14 @@ impl Assembler {
                 pinned: self.pinned.to_hex(),
             });
         }
-        Ok((self.index.kind, self.entries))
+        Ok(self.index.kind)
+    }
+
+    /// The entries, once every chunk is in and the hash is the pinned one.
+    pub fn finish(mut self) -> Result<(RosterKind, Vec<RosterEntry>), TransferError> {
+        let entries = std::mem::take(&mut self.entries);
+        let kind = self.check()?;
+        Ok((kind, entries))
     }
 }
 

@@ -295,3 +295,70 @@ fn an_index_whose_counts_do_not_add_up_is_refused() {
     many[9..13].copy_from_slice(&(MAX_CHUNKS as u32 + 1).to_le_bytes());
     assert!(RosterIndex::decode(&many).is_err());
 }
+
+#[test]
+fn a_cut_from_a_stream_is_the_cut_in_memory_and_the_streamed_assembly_checks_the_pin() {
+    let (r, s) = served(10_000);
+    // Streamed with other places (a store's rows, say 100 apart): the same index.
+    let mut cutter = Cutter::new(r.kind());
+    for (i, e) in (0u64..).zip(r.entries()) {
+        cutter.push(i * 100, &encode_entry(e, Vec::new()));
+    }
+    assert_eq!(cutter.count(), 10_000);
+    let (streamed, found) = cutter.finish(r.hash());
+    assert_eq!(found, r.hash());
+    assert_eq!(streamed.index, s.index);
+    for n in 0..s.index.chunks.len() as u32 {
+        let (start, count) = streamed.place(n).unwrap();
+        assert_eq!(start % 100, 0);
+        // Chunks read back from those places are the in-memory chunks.
+        let resp = streamed.respond_with(
+            &Request::Chunk {
+                roster: r.hash(),
+                n,
+            },
+            &mut |at, k| {
+                assert_eq!((at, k), (start, count));
+                s.chunk(n, r.entries())
+            },
+        );
+        assert_eq!(
+            resp,
+            s.respond(
+                &Request::Chunk {
+                    roster: r.hash(),
+                    n
+                },
+                r.entries()
+            )
+        );
+    }
+    // A chunk read back wrong is not sent.
+    let wrong = streamed.respond_with(
+        &Request::Chunk {
+            roster: r.hash(),
+            n: 0,
+        },
+        &mut |_, _| Some(b"not the chunk".to_vec()),
+    );
+    assert_eq!(wrong, Response::NotHeld);
+    // Streamed assembly: every entry handed over in order, the pin checked at the end.
+    let mut a = Assembler::new(r.hash(), s.index.clone());
+    let mut got = Vec::new();
+    for n in 0..s.index.chunks.len() as u32 {
+        let c = s.chunk(n, r.entries()).unwrap();
+        a.feed_with(&c, &mut |bytes, e| {
+            assert_eq!(bytes, encode_entry(&e, Vec::new()).as_slice());
+            got.push(e);
+        })
+        .unwrap();
+    }
+    assert_eq!(a.check().unwrap(), r.kind());
+    assert_eq!(got, r.entries());
+    let mut liar = Assembler::new(RosterHash([1; 32]), s.index.clone());
+    for n in 0..s.index.chunks.len() as u32 {
+        liar.feed_with(&s.chunk(n, r.entries()).unwrap(), &mut |_, _| {})
+            .unwrap();
+    }
+    assert!(matches!(liar.check(), Err(TransferError::WrongHash { .. })));
+}
