@@ -37,12 +37,14 @@ pub mod purge;
 pub mod purpose_keys;
 pub mod receipt;
 pub mod reception;
+pub mod roster_build;
 pub mod roster_csv;
 pub mod roster_db;
 pub mod roster_fetch;
 pub mod roster_import;
 pub mod roster_lookup;
 pub mod roster_net;
+pub mod roster_serve;
 pub mod staff;
 pub mod station;
 pub mod store;
@@ -74,6 +76,8 @@ mod paper_tests;
 mod possession_tests;
 #[cfg(test)]
 mod roster_net_tests;
+#[cfg(test)]
+mod roster_serve_tests;
 #[cfg(test)]
 mod store_rekey_tests;
 #[cfg(test)]

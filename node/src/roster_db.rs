@@ -937,6 +937,32 @@ impl RosterDb {
         Ok(())
     }
 
+    /// Up to `count` stored entries from row `from` on, in person-id order, each as stored (the
+    /// encoding the roster hash is computed over) with its row, to `f`; how many were. Serving
+    /// the roster to a peer reads its chunks back through this (`crate::roster_serve`).
+    pub fn encoded_from(
+        &self,
+        from: u64,
+        count: usize,
+        f: &mut dyn FnMut(u64, &[u8]),
+    ) -> Result<usize, RosterDbError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT rid, entry FROM person WHERE rid >= ?1 ORDER BY rid LIMIT ?2",
+        )?;
+        let from = i64::try_from(from).unwrap_or(i64::MAX);
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        let mut rows = st.query(params![from, count])?;
+        let mut n = 0usize;
+        while let Some(r) = rows.next()? {
+            let rid = u64::try_from(r.get::<_, i64>(0)?)
+                .map_err(|_| RosterDbError::Damaged("a negative row number".into()))?;
+            let b: &[u8] = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            f(rid, b);
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Recompute the roster hash from the stored entries without holding them: the encoded
     /// rows are read in batches and hashed on a second thread as the next batch is read.
     /// Checked against the hash recorded at import and, when given, the pinned one — what

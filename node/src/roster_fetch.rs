@@ -8,17 +8,23 @@
 //! again with the chunks already held ([`begin`]). Chunks of any other roster are deleted when
 //! a transfer begins (an abandoned one), and all of them once the roster is built.
 //!
-//! **Building.** [`build`] reads the chunks in index order through
-//! `roster_transfer::Assembler`, which recomputes the roster hash over the entries as received
-//! and compares it with the pin: only then are the entries validated ([`Roster::new`]) and
-//! written as a roster store ([`RosterDb::create`], atomic: built beside and renamed) under
-//! this laptop's own roster passphrase. A wrong hash or damaged chunks discard every chunk
-//! held, and the error says so. Switching the running station to it is
-//! [`crate::Node::replace_roster`].
+//! **Building.** [`build`] reads the chunks in index order, one at a time, through
+//! `roster_transfer::Assembler`, which recomputes the roster hash over the entries as received,
+//! and writes each entry straight into the new roster store's part files as it passes
+//! (`crate::roster_build`: the entries checked as [`Roster::new`] checks them, the store under
+//! this laptop's own roster passphrase): the roster is never held whole. The part files are
+//! renamed into place only once the assembler compared the hash with the pin and the entries
+//! were valid. A wrong hash or damaged chunks discard every chunk held and the part files, and
+//! the error says so. The roster is then opened from the new store as `enrolled::open` opens
+//! one (answered from disk from `roster_lookup::ON_DISK_FROM` entries, loaded whole below).
+//! Switching the running station to it is [`crate::Node::replace_roster`].
 
-use crate::roster_db::{RosterDb, RosterDbError, Rows};
+use crate::roster_build::{Declared, Target, Unwritten, write_streamed};
+use crate::roster_db::RosterDbError;
+use crate::roster_lookup::{ON_DISK_FROM, StoreRoster};
 use crate::store::{KdfParams, Store, StoreError};
 use kazashi_domain::ids::RosterHash;
+use kazashi_domain::roster::RosterEntry;
 use kazashi_domain::{CivilDate, Roster};
 use kazashi_sync::roster_transfer::{Assembler, Fetch, RosterIndex, TransferError};
 use serde::Serialize;
@@ -114,10 +120,13 @@ pub fn keep(
 /// Runs a closure on the store (which the node may own).
 pub type WithStore<'a> = &'a dyn Fn(&mut dyn FnMut(&Store));
 
-/// Build the roster store of a complete transfer: every chunk, in order, through the
-/// assembler (the pinned hash checked), then validated and written to `target` atomically.
-/// `with_store` runs a closure on the store (the node may own it). On a wrong hash or damaged
-/// chunks every chunk is deleted. On success the chunks are deleted too.
+/// Build the roster store of a complete transfer: every chunk, in order, read from the store
+/// one at a time through the assembler and written straight into the roster store's part files
+/// (`crate::roster_build`), which are put in place only once the pinned hash checked out and
+/// the entries are valid; then the roster opened from it as `enrolled::open` would (on disk
+/// from `ON_DISK_FROM` entries). `with_store` runs a closure on the store (the node may own it).
+/// On a wrong hash or damaged chunks every chunk is deleted. On success the chunks are deleted
+/// too.
 pub fn build(
     with_store: WithStore<'_>,
     pinned: RosterHash,
@@ -125,52 +134,62 @@ pub fn build(
     target: &RosterTarget,
     today: CivilDate,
 ) -> Result<Arc<Roster>, BuildError> {
-    let mut asm = Assembler::new(pinned, index.clone());
     let drop_all = || with_store(&mut |s| drop(s.drop_roster_chunks(None)));
-    for c in &index.chunks {
-        let mut got: Result<Option<Vec<u8>>, StoreError> = Ok(None);
-        with_store(&mut |s| got = s.roster_chunk(&c.sha256));
-        let Some(bytes) = got? else {
-            return Err(BuildError::Missing);
-        };
-        if let Err(e) = asm.feed(&bytes) {
-            drop_all();
-            return Err(e.into());
+    let mut asm = Some(Assembler::new(pinned, index.clone()));
+    let mut feed = |sink: &mut dyn FnMut(&[u8], RosterEntry)| -> Result<(), BuildError> {
+        let mut asm = asm.take().ok_or(BuildError::Missing)?;
+        for c in &index.chunks {
+            let mut got: Result<Option<Vec<u8>>, StoreError> = Ok(None);
+            with_store(&mut |s| got = s.roster_chunk(&c.sha256));
+            let Some(bytes) = got? else {
+                return Err(BuildError::Missing);
+            };
+            asm.feed_with(&bytes, sink)?;
         }
-    }
-    let (kind, entries) = match asm.finish() {
-        Ok(x) => x,
-        Err(e) => {
-            drop_all();
-            return Err(e.into());
-        }
+        asm.check()?;
+        Ok(())
     };
-    let roster = match Roster::new(kind, entries, today) {
-        Ok(r) => r,
-        Err(e) => {
-            drop_all();
-            return Err(BuildError::Invalid(e.to_string()));
+    let written = write_streamed(
+        Target {
+            path: &target.path,
+            passphrase: &target.passphrase,
+            kdf: target.kdf,
+        },
+        Declared {
+            kind: index.kind,
+            total: index.total,
+            hash: pinned,
+            today,
+        },
+        &mut feed,
+    );
+    let db = match written {
+        Ok(db) => db,
+        Err(Unwritten::Feed(e)) => {
+            if matches!(e, BuildError::Transfer(_)) {
+                drop_all();
+            }
+            return Err(e);
         }
+        Err(Unwritten::Invalid(m)) => {
+            drop_all();
+            return Err(BuildError::Invalid(m));
+        }
+        Err(Unwritten::Db(e)) => return Err(e.into()),
     };
-    if let Some(dir) = target.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(RosterDbError::from)?;
-    }
-    // The source "file" of this import is the pinned roster itself.
-    RosterDb::create(
-        &target.path,
-        &target.passphrase,
-        target.kdf,
-        Rows::from(&roster),
-        pinned.0,
-        &mut |_, _| {},
-    )?;
     drop_all();
+    let roster = if db.len() >= ON_DISK_FROM && db.answers_from_disk() {
+        StoreRoster::roster(db, Some(pinned))?
+    } else {
+        db.load(today, Some(pinned))?
+    };
     Ok(Arc::new(roster))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roster_db::RosterDb;
     use kazashi_domain::ids::{HouseholdId, PersonId};
     use kazashi_domain::roster::{RosterEntry, RosterKind, Sex};
     use kazashi_domain::text::{Address, KanaReading, PersonName};

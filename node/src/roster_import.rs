@@ -791,7 +791,7 @@ fn variant_key(name: &str, kana: &str, birth: i64) -> u64 {
 }
 
 /// Rows to the text thread at a time.
-const TEXT_BATCH: usize = 8192;
+pub(crate) const TEXT_BATCH: usize = 8192;
 
 /// Pass 3 (see the module doc). Returns the lint; writes nothing that stays when the file is
 /// refused.
@@ -1034,7 +1034,7 @@ fn write_store(
 }
 
 /// Postings rows (see `roster_db::postings`) from (key, rid) pairs sorted by key, then rid.
-fn grouped_postings<K: rusqlite::ToSql + PartialEq>(
+pub(crate) fn grouped_postings<K: rusqlite::ToSql + PartialEq>(
     tx: &rusqlite::Transaction<'_>,
     table: &str,
     pairs: impl Iterator<Item = (K, u32)>,
@@ -1088,7 +1088,7 @@ impl Interner {
 
 /// The text file: FTS rows as they come (rid order), then `by_text` and `by_name` from the
 /// interned keys. With `write` false only drains the rows.
-fn write_text(
+pub(crate) fn write_text(
     conn: &Connection,
     rx: std::sync::mpsc::Receiver<Vec<(String, String)>>,
     meta: &[(&str, Vec<u8>)],

@@ -210,6 +210,19 @@ impl RosterStore for StoreRoster {
         g.or(read.map(|()| true), false)
     }
 
+    fn encoded_from(
+        &self,
+        from: u64,
+        count: usize,
+        f: &mut dyn FnMut(u64, &[u8]),
+    ) -> Option<usize> {
+        // One batch per lock: a peer being served keeps the desk's lookups waiting one batch
+        // at most.
+        let mut g = self.lock();
+        let read = g.db.encoded_from(from, count, f);
+        g.or(read.map(Some), None)
+    }
+
     fn fault(&self) -> Option<String> {
         self.lock().fault.clone()
     }

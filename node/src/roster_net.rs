@@ -4,9 +4,10 @@
 //!
 //! - [`Server`] answers a member (enrolled in the manifest in force and not revoked; anyone
 //!   else's connection is closed before a byte is read) with the roster this laptop runs on:
-//!   its index, cut once per roster version from the entries in memory (the same entries, in
-//!   the same order and encoding, the pinned hash was checked over when the store was opened),
-//!   and each chunk encoded on request.
+//!   its index, cut once per roster version from the entries in memory or streamed from the
+//!   roster store on disk (the same entries, in the same order and encoding, the pinned hash
+//!   was checked over when the store was opened: the same chunks either way,
+//!   `crate::roster_serve`), and each chunk made on request.
 //! - [`fetch`] gets the pinned roster from members: one peer at a time, one stream, a window of
 //!   requests in flight; every chunk checked against that peer's index as it arrives and kept
 //!   in the encrypted store (`crate::roster_fetch`), a peer that sends a chunk not matching
@@ -23,6 +24,7 @@
 use crate::enrolled::Folder;
 use crate::link::{CLOSE_BYE, CLOSE_PROTOCOL, CLOSE_REFUSED, DIAL_TIMEOUT_MS};
 use crate::roster_fetch::{BuildError, RosterStatus, RosterTarget, begin, build, keep, short};
+use crate::roster_serve::ServeCache;
 use crate::store::{KdfParams, Store, StoreError};
 use iroh::endpoint::{Connection, RecvStream, SendStream, VarInt, presets};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
@@ -30,7 +32,7 @@ use iroh::{Endpoint, EndpointAddr, PublicKey, SecretKey};
 use kazashi_domain::ids::RosterHash;
 use kazashi_domain::{CivilDate, DeviceId, Roster};
 use kazashi_sync::roster_transfer::{
-    Fetch, Got, MAX_REQUEST, MAX_RESPONSE, Request, Response, Served, TransferError,
+    Fetch, Got, MAX_REQUEST, MAX_RESPONSE, Request, Response, TransferError,
 };
 use kazashi_sync::{Membership, SignedManifest};
 use std::collections::BTreeSet;
@@ -101,15 +103,15 @@ async fn read_frame(recv: &mut RecvStream, max: usize) -> Result<Vec<u8>, String
 /// The roster protocol's handler on the iroh router.
 pub struct Server<H: RosterHost> {
     host: Arc<H>,
-    /// The index of the roster served, cut once per version.
-    cache: Arc<tokio::sync::Mutex<Option<Arc<Served>>>>,
+    /// The index of the roster served, cut once per roster (`crate::roster_serve`).
+    cache: ServeCache,
 }
 
 impl<H: RosterHost> Server<H> {
     pub fn new(host: Arc<H>) -> Self {
         Server {
             host,
-            cache: Arc::new(tokio::sync::Mutex::new(None)),
+            cache: ServeCache::default(),
         }
     }
 
@@ -117,30 +119,8 @@ impl<H: RosterHost> Server<H> {
         let Some((hash, roster)) = self.host.served_roster() else {
             return Response::NotHeld;
         };
-        // A roster answered from disk is not cut into chunks here (that would hold it all in
-        // memory): peers fetch it from a laptop holding it in memory, or by USB.
-        if roster.in_memory().is_none() {
-            return Response::NotHeld;
-        }
-        let served = {
-            let mut cache = self.cache.lock().await;
-            match cache.as_ref().filter(|s| s.hash == hash) {
-                Some(s) => s.clone(),
-                None => {
-                    let r = roster.clone();
-                    let cut = tokio::task::spawn_blocking(move || {
-                        Arc::new(Served::new(hash, r.kind(), r.entries()))
-                    })
-                    .await;
-                    let Ok(s) = cut else {
-                        return Response::NotHeld;
-                    };
-                    *cache = Some(s.clone());
-                    s
-                }
-            }
-        };
-        served.respond(req, roster.entries())
+        // In memory or on disk alike: the same chunks (`crate::roster_serve`).
+        self.cache.respond(req, hash, roster).await
     }
 }
 

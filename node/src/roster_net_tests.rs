@@ -21,15 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
-const T0: u64 = 1_788_220_800_000;
-const PASS: &str = "correct horse";
-const ROSTER_PASS: &str = "roster staple";
+pub(crate) const T0: u64 = 1_788_220_800_000;
+pub(crate) const PASS: &str = "correct horse";
+pub(crate) const ROSTER_PASS: &str = "roster staple";
 
-fn today() -> CivilDate {
+pub(crate) fn today() -> CivilDate {
     CivilDate::new(2026, 9, 1).unwrap()
 }
 
-fn big_roster(n: usize) -> Roster {
+pub(crate) fn big_roster(n: usize) -> Roster {
     let entries = (0..n)
         .map(|i| RosterEntry {
             person: PersonId::new(&format!("Q{i:07}")).unwrap(),
@@ -48,7 +48,7 @@ fn big_roster(n: usize) -> Roster {
 }
 
 /// Version `version` of deployment 1, pinning `roster`, enrolling `devices`.
-fn manifest(version: u32, roster: RosterHash, devices: &[u8]) -> Vec<u8> {
+pub(crate) fn manifest(version: u32, roster: RosterHash, devices: &[u8]) -> Vec<u8> {
     let admin = DeviceKey::from_seed([100; 32]);
     // From a manifest the spread tests make, whatever fields it has beside these.
     let mut m: Manifest = SignedManifest::decode(&crate::manifest_spread_tests::v(1, &[1]))
@@ -71,7 +71,7 @@ fn manifest(version: u32, roster: RosterHash, devices: &[u8]) -> Vec<u8> {
     SignedManifest::sign(&m, &admin).unwrap().encode()
 }
 
-fn loopback(peers: Vec<PeerAddr>) -> MeshConfig {
+pub(crate) fn loopback(peers: Vec<PeerAddr>) -> MeshConfig {
     MeshConfig {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         peers,
@@ -81,7 +81,7 @@ fn loopback(peers: Vec<PeerAddr>) -> MeshConfig {
 }
 
 /// A laptop's folder enrolled as device `n` under `manifest`, with no roster store.
-fn folder_without_roster(dir: &std::path::Path, n: u8, manifest: &[u8]) -> Folder {
+pub(crate) fn folder_without_roster(dir: &std::path::Path, n: u8, manifest: &[u8]) -> Folder {
     let folder = Folder::new(dir.join(format!("laptop{n}")));
     std::fs::create_dir_all(&folder.dir).unwrap();
     let store = Store::create(&folder.store_path(), PASS, KdfParams::FAST_INSECURE).unwrap();
@@ -93,7 +93,7 @@ fn folder_without_roster(dir: &std::path::Path, n: u8, manifest: &[u8]) -> Folde
     folder
 }
 
-fn target(folder: &Folder) -> RosterTarget {
+pub(crate) fn target(folder: &Folder) -> RosterTarget {
     RosterTarget {
         path: folder.roster_path(),
         passphrase: Zeroizing::new(ROSTER_PASS.into()),
@@ -102,7 +102,7 @@ fn target(folder: &Folder) -> RosterTarget {
 }
 
 /// A member serving `roster` under `manifest` on loopback, and its address.
-async fn member(
+pub(crate) async fn member(
     dir: &std::path::Path,
     n: u8,
     manifest: &[u8],
