@@ -84,6 +84,50 @@ impl Arena {
     }
 }
 
+/// The events' arena indices by id. The table holds only the 4-byte indices and reads each
+/// id from the arena when it needs it (a map of id to index held every 16-byte id a second
+/// time: 2^21 buckets of 20 bytes, 42 MiB, at a million events; this is 10 MiB).
+#[derive(Debug, Clone, Default)]
+pub(super) struct IdIndex(hashbrown::HashTable<Ix>);
+
+/// The hash of an event id in [`IdIndex`].
+fn id_hash(id: &EventId) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(id)
+}
+
+/// The hash of the event at `ix` (only events in the arena are ever indexed).
+fn ix_hash(arena: &Arena, ix: Ix) -> u64 {
+    arena.get(ix as usize).map_or(0, |e| id_hash(&e.id()))
+}
+
+/// Whether the event at `ix` has id `id`.
+fn ix_is(arena: &Arena, ix: Ix, id: &EventId) -> bool {
+    arena.get(ix as usize).is_some_and(|e| e.id() == *id)
+}
+
+impl IdIndex {
+    /// An index of `events` (indices in their order), and whether an id came twice (the
+    /// later is then not indexed).
+    pub(super) fn build(events: &[Event]) -> (IdIndex, bool) {
+        let hash_at = |&i: &Ix| events.get(i as usize).map_or(0, |e| id_hash(&e.id()));
+        let mut table = hashbrown::HashTable::new();
+        table.reserve(events.len(), hash_at);
+        let mut duplicates = false;
+        for (e, i) in events.iter().zip(0..) {
+            let id = e.id();
+            let is = |&j: &Ix| events.get(j as usize).is_some_and(|f| f.id() == id);
+            match table.entry(id_hash(&id), is, hash_at) {
+                hashbrown::hash_table::Entry::Occupied(_) => duplicates = true,
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+            }
+        }
+        (IdIndex(table), duplicates)
+    }
+}
+
 /// The events themselves: an append-only arena, the interned site of each, and an index by id.
 #[derive(Debug, Clone, Default)]
 pub(super) struct EventStore {
@@ -91,10 +135,20 @@ pub(super) struct EventStore {
     pub(super) site_of: Vec<SiteIx>,
     /// Each event's HLC wall time, beside the arena: as-of cuts read only these 8 bytes.
     pub(super) wall: Vec<Millis>,
-    pub(super) index: FxHashMap<EventId, Ix>,
+    pub(super) index: IdIndex,
 }
 
 impl EventStore {
+    /// Index the event at `ix`, already in the arena, under `id` (not yet indexed).
+    pub(super) fn index_insert(&mut self, id: &EventId, ix: Ix) {
+        let EventStore { arena, index, .. } = self;
+        index
+            .0
+            .insert_unique(id_hash(id), ix, |&j| ix_hash(arena, j));
+    }
+    pub(super) fn contains(&self, id: &EventId) -> bool {
+        self.ix(id).is_some()
+    }
     pub(super) fn get(&self, ix: Ix) -> Option<&Event> {
         self.arena.get(ix as usize)
     }
@@ -105,7 +159,10 @@ impl EventStore {
         self.wall.get(ix as usize).copied()
     }
     pub(super) fn ix(&self, id: &EventId) -> Option<Ix> {
-        self.index.get(id).copied()
+        self.index
+            .0
+            .find(id_hash(id), |&j| ix_is(&self.arena, j, id))
+            .copied()
     }
     pub(super) fn by_id(&self, id: &EventId) -> Option<&Event> {
         self.ix(id).and_then(|i| self.get(i))

@@ -132,15 +132,7 @@ impl State {
             order.sort_unstable();
             order
         };
-        let build_index = |arena: &[Event]| -> (FxHashMap<EventId, Ix>, bool) {
-            let mut index = FxHashMap::default();
-            index.reserve(arena.len());
-            let mut duplicates = false;
-            for (e, i) in arena.iter().zip(0..) {
-                duplicates |= index.insert(e.id(), i).is_some();
-            }
-            (index, duplicates)
-        };
+        let build_index = |arena: &[Event]| super::arena::IdIndex::build(arena);
         // Sort on this thread while another indexes the ids (both only read the arena).
         let (mut order, built) = std::thread::scope(|scope| {
             let worker = std::thread::Builder::new()
@@ -186,7 +178,7 @@ impl State {
     /// Add one event. Inserting the same event again changes nothing.
     pub fn insert(&mut self, event: Event) -> Inserted {
         let id = event.id();
-        if self.events.index.contains_key(&id) {
+        if self.events.contains(&id) {
             return Inserted::Duplicate;
         }
         let Ok(ix) = Ix::try_from(self.events.len()) else {
@@ -203,7 +195,7 @@ impl State {
         self.events.arena.push(event);
         self.events.site_of.push(site);
         self.events.wall.push(key.0.wall_ms);
-        self.events.index.insert(id, ix);
+        self.events.index_insert(&id, ix);
         self.apply(ix, key, false);
         Inserted::New
     }
@@ -483,7 +475,7 @@ impl State {
         self.events.by_id(id)
     }
     pub fn contains(&self, id: &EventId) -> bool {
-        self.events.index.contains_key(id)
+        self.events.contains(id)
     }
     /// All events, in no particular order (for order-free scans: the audit chains).
     pub fn events_unordered(&self) -> impl Iterator<Item = &Event> {
