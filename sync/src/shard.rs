@@ -135,6 +135,11 @@ fn am(e: automerge::AutomergeError) -> ShardError {
     ShardError::Automerge(e.to_string())
 }
 
+/// The refusal of bytes on which Automerge panicked (the panic contained; nothing taken).
+fn contained() -> ShardError {
+    ShardError::Automerge("failed on these bytes (a panic, contained); nothing was taken".into())
+}
+
 /// One shard's document.
 #[derive(Debug)]
 pub struct ShardDoc {
@@ -268,11 +273,21 @@ impl ShardDoc {
     }
 
     /// The next sync message for a peer, encoded; `None` when there is nothing to say.
+    ///
+    /// Should Automerge panic while it builds the message (a bug of its own, which a peer's
+    /// earlier message may have set up), the panic stays here: nothing is sent, and the peer's
+    /// state starts over, so the next round begins afresh rather than bringing the node down.
     pub fn generate(&mut self, peer: &mut sync::State) -> Option<Vec<u8>> {
-        self.doc
-            .sync()
-            .generate_sync_message(peer)
-            .map(sync::Message::encode)
+        let doc = &mut self.doc;
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            doc.sync()
+                .generate_sync_message(&mut *peer)
+                .map(sync::Message::encode)
+        }));
+        made.unwrap_or_else(|_| {
+            *peer = sync::State::new();
+            None
+        })
     }
 
     /// Take a peer's sync message. `check` verifies an envelope filed under an id (signature,
@@ -284,10 +299,18 @@ impl ShardDoc {
         message: &[u8],
         check: EnvelopeCheck<'_, T>,
     ) -> Result<Vec<Vetted<T>>, ShardError> {
-        let mut msg =
+        let msg =
             sync::Message::decode(message).map_err(|e| ShardError::BadMessage(e.to_string()))?;
         for have in &msg.have {
             sane_bloom(&have.bloom.to_bytes()).map_err(ShardError::BadMessage)?;
+        }
+        // A hash asked for twice: Automerge would build that change twice for its answer and
+        // panic (its change collector's `MissingOps`). An honest peer asks for each once.
+        let mut asked = std::collections::BTreeSet::new();
+        if let Some(twice) = msg.need.iter().find(|h| !asked.insert(**h)) {
+            return Err(ShardError::BadMessage(format!(
+                "change {twice} is asked for twice"
+            )));
         }
         // Before Automerge parses a change: what would it inflate to?
         let mut inflated = 0usize;
@@ -295,6 +318,26 @@ impl ShardDoc {
             inflated += crate::inflate::check_chunks(chunk, MAX_INFLATED.saturating_sub(inflated))
                 .map_err(|e| ShardError::TooLarge(e.to_string()))?;
         }
+        // Should Automerge panic on what the checks above let through (a bug of its own), the
+        // panic stays here: new changes reach the document only through a fork that passed
+        // `vet` (a message without changes moves only the peer's state), so it is as it was;
+        // the peer's state starts over.
+        let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.take_message(&mut *peer, msg, check)
+        }));
+        taken.unwrap_or_else(|_| {
+            *peer = sync::State::new();
+            Err(contained())
+        })
+    }
+
+    /// [`Self::receive`] once the message passed the checks that need no document.
+    fn take_message<T: Send>(
+        &mut self,
+        peer: &mut sync::State,
+        mut msg: sync::Message,
+        check: EnvelopeCheck<'_, T>,
+    ) -> Result<Vec<Vetted<T>>, ShardError> {
         msg.changes = self.without_orphans(&msg.changes);
         if msg.changes.is_empty() {
             // Heads, needs and a summary only: nothing enters the document, so there is
@@ -384,11 +427,15 @@ impl ShardDoc {
         crate::inflate::check_chunks(bytes, MAX_INFLATED)
             .map_err(|e| ShardError::TooLarge(e.to_string()))?;
         let before = self.doc.get_heads();
-        let mut trial = self.doc.fork().with_actor(self.actor.clone());
-        trial
-            .load_incremental(bytes)
-            .map_err(|e| ShardError::BadMessage(e.to_string()))?;
-        let added = self.vet(&mut trial, &before, check)?;
+        let tried = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut trial = self.doc.fork().with_actor(self.actor.clone());
+            trial
+                .load_incremental(bytes)
+                .map_err(|e| ShardError::BadMessage(e.to_string()))?;
+            let added = self.vet(&mut trial, &before, check)?;
+            Ok((trial, added))
+        }));
+        let (trial, added) = tried.unwrap_or_else(|_| Err(contained()))?;
         self.doc = trial;
         self.digest = None;
         Ok(added)

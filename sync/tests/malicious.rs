@@ -293,3 +293,59 @@ fn sessions_send_missing_shards_whole_and_settle_when_equal() {
         "equal catalogs: one opening each, nothing else"
     );
 }
+
+/// A peer that asks for one change twice (`need` = [h, h]) is refused: Automerge 0.12 would
+/// build that change twice for its answer and panic (`MissingOps` in its change collector),
+/// which the fuzzer found through a real node's link. The shard still answers honest peers.
+#[test]
+fn a_change_asked_for_twice_is_refused_and_the_shard_still_answers() {
+    let m = membership();
+    let (mut honest, _) = honest_shard(&m);
+    // More changes than a third of which are asked for: Automerge answers change by change
+    // rather than with the whole document.
+    for n in 3..12u32 {
+        let e = event(1, "S1", u64::from(n) * 1000, n);
+        let env = seal(&e, m.deployment().id(), &key(1)).unwrap();
+        assert!(honest.insert(&e.id(), &env).unwrap());
+    }
+    let before = honest.envelopes();
+    let heads = honest.heads();
+    assert!(!heads.is_empty());
+    let check =
+        |id: &EventId, env: &[u8]| -> Result<(), Rejection> { open_as(env, id, &m).map(|_| ()) };
+    let mut empty = AutoCommit::new();
+    let mut evil_state = sync::State::new();
+    let mut msg = empty.sync().generate_sync_message(&mut evil_state).unwrap();
+    // Heads the shard does not know (a peer that is not empty, so Automerge answers change by
+    // change rather than with the whole document), no summary, and one hash needed twice.
+    msg.heads = vec![automerge::ChangeHash([7; 32])];
+    msg.have.clear();
+    msg.need = vec![heads[0], heads[0]];
+    let mut state = sync::State::new();
+    let err = honest
+        .receive(&mut state, &msg.clone().encode(), &check)
+        .expect_err("a change asked for twice");
+    assert!(
+        matches!(&err, ShardError::BadMessage(why) if why.contains("asked for twice")),
+        "{err:?}"
+    );
+    assert_eq!(honest.envelopes(), before, "the shard changed");
+    // The refused message taught the shard nothing: its answer is an ordinary one, and an
+    // honest empty peer still gets every envelope.
+    let mut fresh = ShardDoc::new(honest.id(), &device(3));
+    let mut fresh_state = sync::State::new();
+    for _ in 0..10 {
+        let a = honest.generate(&mut state);
+        if let Some(a) = &a {
+            fresh.receive(&mut fresh_state, a, &check).unwrap();
+        }
+        let b = fresh.generate(&mut fresh_state);
+        if let Some(b) = &b {
+            honest.receive(&mut state, b, &check).unwrap();
+        }
+        if a.is_none() && b.is_none() {
+            break;
+        }
+    }
+    assert_eq!(fresh.envelopes(), before);
+}

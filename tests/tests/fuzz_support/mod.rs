@@ -329,7 +329,13 @@ fn quiet_panics() {
                             .map(|s| (*s).to_owned())
                     })
                     .unwrap_or_default();
-                LAST_PANIC.with(|p| *p.borrow_mut() = format!("{what} at {place}"));
+                // KAZASHI_FUZZ_BACKTRACE=1: where it panicked, for the report.
+                let trace = if std::env::var_os("KAZASHI_FUZZ_BACKTRACE").is_some() {
+                    format!("\n{}", std::backtrace::Backtrace::force_capture())
+                } else {
+                    String::new()
+                };
+                LAST_PANIC.with(|p| *p.borrow_mut() = format!("{what} at {place}{trace}"));
             } else {
                 previous(info);
             }
