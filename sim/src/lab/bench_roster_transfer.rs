@@ -13,7 +13,15 @@
 //!   the time of the resumed run;
 //! - `chunks_total`, `chunks_before_cut` (held when it resumed) and `chunks_after_resume`
 //!   (fetched by the resumed run: about half);
-//! - `peak_rss` of the process (both laptops).
+//! - `peak_rss` of the process (both laptops);
+//! - from disk: laptop A again, its roster only in its roster store (`enrolled::open` keeps it
+//!   on disk from `roster_lookup::ON_DISK_FROM` entries), serving from a fresh child process
+//!   (`--child-open`) so that the town generated here does not count; the roster fetched from
+//!   it by the same laptop B, with no roster store again: `transfer_from_disk_s` (as
+//!   `transfer_s`), `fetched_on_disk` (1 when B answers from the store it wrote), and the
+//!   server's `serve_on_disk` (1 when it served from disk), `serve_rss_open` (VmRSS once open
+//!   and listening) and `serve_peak_rss` (VmHWM after serving the whole roster: the open's
+//!   streamed check included).
 //!
 //! Without `--scale` it runs at 1 000 000 people, the figure (the goal: `transfer_s`
 //! ≤ 30 s); the lab's other benches keep their default of 100 000.
@@ -22,13 +30,16 @@ use crate::bench::{emit, memory_mib};
 use crate::bench_log::TempDir;
 use kazashi_node::enrolled::{self, Folder, META_SITE};
 use kazashi_node::mesh::{Mesh, MeshConfig};
+use kazashi_node::roster_db::RosterDb;
 use kazashi_node::roster_fetch::RosterTarget;
 use kazashi_node::roster_net::{FolderFetch, Standalone};
 use kazashi_node::{KdfParams, Node, Store, SystemClock};
 use kazashi_sim::fleet::fleet;
 use kazashi_sim::population::shelter_operation;
 use kazashi_sync::DeviceKey;
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +48,9 @@ const ROSTER_PASS: &str = "bench roster passphrase";
 const NAME: &str = "roster-transfer";
 
 pub fn run(args: &crate::bench::BenchArgs) -> Result<(), String> {
+    if let Some(dir) = &args.child_open {
+        return child(dir);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -209,7 +223,161 @@ async fn bench(args: &crate::bench::BenchArgs) -> Result<(), String> {
         emit(NAME, "peak_rss", peak, "MiB", persons);
     }
     mesh.shutdown().await;
+    drop(got);
+
+    // From disk: A's roster only in its roster store, served by a fresh process.
+    let folder_a = Folder::new(dir.0.join("a-disk"));
+    enrolled_folder(&folder_a, key_a.secret_bytes(), &fleet.manifest, site_a)?;
+    RosterDb::create(
+        &folder_a.roster_path(),
+        ROSTER_PASS,
+        KdfParams::FAST_INSECURE,
+        (&*roster).into(),
+        [0; 32],
+        &mut |_, _| {},
+    )
+    .map_err(|x| e(&x))?;
+    drop(roster);
+    let exe = std::env::current_exe().map_err(|x| e(&x))?;
+    let mut server = std::process::Command::new(exe)
+        .args([
+            "bench",
+            NAME,
+            "--scale",
+            &persons.to_string(),
+            "--child-open",
+        ])
+        .arg(&folder_a.dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|x| e(&x))?;
+    let mut lines = std::io::BufReader::new(server.stdout.take().ok_or("no child output")?).lines();
+    let at = tokio::task::block_in_place(|| -> Result<SocketAddr, String> {
+        for l in lines.by_ref() {
+            let l = l.map_err(|x| e(&x))?;
+            let v: serde_json::Value = serde_json::from_str(&l).map_err(|x| e(&x))?;
+            if let Some(a) = v.get("listening").and_then(|a| a.as_str()) {
+                return a.parse().map_err(|x| e(&x));
+            }
+            println!("{l}");
+        }
+        Err("the serving child ended before it listened".into())
+    })?;
+    remove_roster(&folder);
+    let device_a = DeviceKey::from_seed(key_a.secret_bytes()).device_id();
+    let how = FolderFetch {
+        peers: vec![(Some(device_a), at)],
+        ..how
+    };
+    let t = Instant::now();
+    let (host, secret) = Standalone::open(&folder, PASS).map_err(|x| e(&x))?;
+    let fetched = host.run(secret, &how, &target, today).await;
+    let disk_s = t.elapsed().as_secs_f64();
+    drop(host);
+    // Closing its input asks the child for its figures.
+    drop(server.stdin.take());
+    tokio::task::block_in_place(|| {
+        for l in lines.by_ref().map_while(Result::ok) {
+            println!("{l}");
+        }
+        let _ = server.wait();
+    });
+    let got = fetched.map_err(|x| e(&x))?;
+    if got.roster.hash() != pinned {
+        return Err("the roster received from disk is not the pinned one".into());
+    }
+    emit(NAME, "transfer_from_disk_s", disk_s, "s", persons);
+    let on_disk = got.roster.in_memory().is_none();
+    emit(
+        NAME,
+        "fetched_on_disk",
+        f64::from(u8::from(on_disk)),
+        "",
+        persons,
+    );
     Ok(())
+}
+
+/// An enrolled laptop's folder: its store with key `seed`, `manifest` and `site`, no roster.
+fn enrolled_folder(
+    folder: &Folder,
+    seed: [u8; 32],
+    manifest: &[u8],
+    site: &kazashi_domain::SiteId,
+) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    std::fs::create_dir_all(&folder.dir).map_err(|x| e(&x))?;
+    let store =
+        Store::create(&folder.store_path(), PASS, KdfParams::FAST_INSECURE).map_err(|x| e(&x))?;
+    store
+        .set_identity(&DeviceKey::from_seed(seed))
+        .map_err(|x| e(&x))?;
+    store.set_manifest(manifest).map_err(|x| e(&x))?;
+    store
+        .set_meta(META_SITE, site.as_str().as_bytes())
+        .map_err(|x| e(&x))?;
+    Ok(())
+}
+
+/// The serving child: the enrolled folder in `dir` opened as a station opens it, its mesh on
+/// loopback (`{"listening": addr}` once up), serving until its input closes; then its memory.
+fn child(dir: &Path) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|x| e(&x))?;
+    let result = rt.block_on(async {
+        let folder = Folder::new(dir.to_path_buf());
+        let (node, roster) =
+            enrolled::open(&folder, PASS, ROSTER_PASS, SystemClock).map_err(|x| e(&x))?;
+        let (persons, on_disk) = (roster.len(), roster.in_memory().is_none());
+        drop(roster);
+        let mesh = Mesh::start(
+            node,
+            MeshConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                mdns: false,
+                ..MeshConfig::default()
+            },
+        )
+        .await
+        .map_err(|x| e(&x))?;
+        let at = mesh.addrs().into_iter().next().ok_or("no address")?;
+        emit(
+            NAME,
+            "serve_on_disk",
+            f64::from(u8::from(on_disk)),
+            "",
+            persons,
+        );
+        if let Some((rss, _)) = memory_mib() {
+            emit(NAME, "serve_rss_open", rss, "MiB", persons);
+        }
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "listening": at.addr.to_string() })
+            );
+            let _ = out.flush();
+        }
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut rest = String::new();
+            while std::io::stdin().read_line(&mut rest).is_ok_and(|n| n > 0) {}
+        })
+        .await;
+        if let Some((_, peak)) = memory_mib() {
+            emit(NAME, "serve_peak_rss", peak, "MiB", persons);
+        }
+        mesh.shutdown().await;
+        Ok(())
+    });
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result
 }
 
 #[cfg(test)]
