@@ -37,6 +37,7 @@ pub mod purge;
 pub mod purpose_keys;
 pub mod receipt;
 pub mod reception;
+pub mod redial;
 pub mod roster_build;
 pub mod roster_csv;
 pub mod roster_db;

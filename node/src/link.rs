@@ -40,8 +40,9 @@
 //!    next connection with the same peer ([`Node::sync_end`]) — except when the process dies,
 //!    where the driver just drops the machine.
 //!
-//! [`Backoff`] is the redial policy: the wait before the next dial, doubling after each
-//! failure up to a cap.
+//! [`Backoff`] ([`crate::redial`]) is the redial policy: the wait before the next dial,
+//! doubling after each failure up to a cap, and a jittered probe while a peer stays out of
+//! reach.
 
 use crate::clock::Clock;
 use crate::enrolment::Adopted;
@@ -84,8 +85,7 @@ pub const CLOSE_MISMATCHED: u32 = 4002;
 pub const CLOSE_LOST: u32 = 4003;
 pub const CLOSE_PROTOCOL: u32 = 4004;
 
-/// How long a dial may take before it counts as failed.
-pub const DIAL_TIMEOUT_MS: u64 = 3_000;
+pub use crate::redial::{Backoff, DIAL_TIMEOUT_MS};
 
 /// A peer's link, as the GUI and the CLI show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -684,6 +684,9 @@ impl SyncLink {
     fn go_live<C: Clock>(&mut self, node: &mut Node<C>, out: &mut Vec<Action>, now: u64) {
         let mut peer = Box::new(Peer::new(format!("peer {}", self.remote.short())));
         let first = node.sync_start(&mut peer);
+        // What this laptop wrote or gained since the last session with the peer goes at once
+        // (a laptop back from a partition), not after a round of catalogs and summaries.
+        let held = node.sync_resume_push(&mut peer);
         self.phase = Phase::Live { peer };
         self.last_heard = now;
         self.next_catalog = now.saturating_add(self.config.anti_entropy_ms.max(1));
@@ -693,6 +696,9 @@ impl SyncLink {
         });
         self.offer_manifest(node, out, now);
         self.send(out, FRAME_SYNC, first, now);
+        for m in held {
+            self.send(out, FRAME_SYNC, m, now);
+        }
     }
 
     /// Send this laptop's manifest if it wins over the peer's: a newer version, or the same
@@ -925,76 +931,6 @@ fn crossed(body: &[u8], told: &Held) -> Option<Held> {
 fn enrolled<C: Clock>(node: &Node<C>, device: &DeviceId) -> bool {
     let m = node.membership();
     m.device(device).is_some() && m.revoked_from(device).is_none()
-}
-
-/// The redial policy: after a failed dial wait twice as long as the last time, up to a cap;
-/// after a connection that was made, start again from the first wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    first_ms: u64,
-    cap_ms: u64,
-    failures: u32,
-}
-
-impl Backoff {
-    pub const fn new(first_ms: u64, cap_ms: u64) -> Self {
-        Self {
-            first_ms,
-            cap_ms,
-            failures: 0,
-        }
-    }
-
-    /// The mesh's: 250 ms, doubling up to 5 s.
-    pub const fn mesh() -> Self {
-        Self::new(250, 5_000)
-    }
-
-    /// The wait before the next dial.
-    pub fn delay(&self) -> u64 {
-        let factor = 1u64.checked_shl(self.failures.min(32)).unwrap_or(u64::MAX);
-        self.first_ms.saturating_mul(factor).min(self.cap_ms)
-    }
-
-    /// A dial failed: the (longer) wait before the next.
-    pub fn failed(&mut self) -> u64 {
-        self.failures = self.failures.saturating_add(1);
-        self.delay()
-    }
-
-    /// A dial met its peer: when that connection ends, wait the first wait again.
-    pub fn met(&mut self) -> u64 {
-        self.failures = 0;
-        self.delay()
-    }
-
-    /// A dial loop whose attempt begun at `tried` failed, and so did every attempt since
-    /// (each taking [`DIAL_TIMEOUT_MS`], then the wait): the first attempt at or after `now`.
-    /// Time spent at the cap is skipped in one step.
-    pub fn next_attempt(&mut self, tried: u64, now: u64) -> u64 {
-        let mut at = tried;
-        loop {
-            let next = at
-                .saturating_add(DIAL_TIMEOUT_MS)
-                .saturating_add(self.failed());
-            if next >= now {
-                return next;
-            }
-            at = next;
-            if self.delay() >= self.cap_ms {
-                // From here on one attempt every timeout + cap.
-                let period = DIAL_TIMEOUT_MS.saturating_add(self.cap_ms).max(1);
-                let turns = (now - at) / period;
-                self.failures = self
-                    .failures
-                    .saturating_add(u32::try_from(turns).unwrap_or(u32::MAX));
-                at = at.saturating_add(turns.saturating_mul(period));
-                if at >= now {
-                    return at;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

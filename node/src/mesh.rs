@@ -681,89 +681,137 @@ impl<C: Clock + Send + 'static> ProtocolHandler for Handler<C> {
     }
 }
 
-/// Dial `to` until the mesh stops: each time the connection ends, wait and dial again.
+/// Dial `to` until the mesh stops: each time the connection ends, wait and dial again. A loop
+/// for a known device probes ([`crate::redial`]): while the peer does not answer, a new attempt
+/// starts every half second or so (jittered), the earlier ones still waiting out their
+/// timeout, so that the peer is met soon after the network returns.
 async fn dial_loop<C: Clock + Send + 'static>(
     shared: Arc<Shared<C>>,
     endpoint: Endpoint,
     to: PeerAddr,
 ) {
-    let mut backoff = Backoff::mesh();
+    let mut backoff = match to.device {
+        Some(_) => {
+            let mut seed = [0u8; 8];
+            // The jitter only spreads the loops: a failed draw leaves it at the device's bytes.
+            if getrandom::fill(&mut seed).is_err() {
+                seed.copy_from_slice(shared.me.0.get(..8).unwrap_or(&[0; 8]));
+            }
+            Backoff::mesh().seeded(u64::from_le_bytes(seed))
+        }
+        None => Backoff::mesh().without_probe(),
+    };
+    let origin = Instant::now();
+    let elapsed = move || u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut attempts = tokio::task::JoinSet::new();
     loop {
-        let candidates: Vec<DeviceId> = match to.device {
-            Some(d) => vec![d],
-            None => {
-                // Not the laptops already connected: iroh reaches a known peer over the path it
-                // has, whatever address is given, so that "dial" would only find them again.
-                let connected: BTreeSet<DeviceId> = shared
-                    .peers()
-                    .iter()
-                    .filter(|(_, p)| p.link == Link::Connected)
-                    .map(|(d, _)| *d)
-                    .collect();
-                shared
-                    .node()
-                    .membership()
-                    .manifest()
-                    .devices
-                    .iter()
-                    .map(|d| d.device)
-                    .filter(|d| *d != shared.me && !connected.contains(d))
-                    .collect()
-            }
-        };
-        // Without a device id, every enrolled device is tried at the address at once; the
-        // TLS handshake admits only the one that holds the key.
-        let mut attempts = tokio::task::JoinSet::new();
-        for device in candidates {
-            let Some(pk) = public_key(&device) else {
-                continue;
-            };
-            let addr = EndpointAddr::new(pk).with_ip_addr(to.addr);
-            let endpoint = endpoint.clone();
-            let (target, by_address) = (to.addr, to.device.is_none());
-            attempts.spawn(async move {
-                let c = tokio::time::timeout(
-                    Duration::from_millis(DIAL_TIMEOUT_MS),
-                    endpoint.connect(addr, ALPN),
-                );
-                match c.await {
-                    // Dialling by address alone, iroh may reach a laptop it already knows over
-                    // the path it has, whatever address was given: only a connection that runs
-                    // over the address typed in found the laptop that is there.
-                    Ok(Ok(conn)) if by_address && !runs_over(&conn, target) => {
-                        close(&conn, CLOSE_BYE, "not the laptop at this address");
-                        None
+        let started = elapsed();
+        dial_once(&shared, &endpoint, &to, &mut attempts);
+        let wake = origin + Duration::from_millis(backoff.next_start(started));
+        let met = loop {
+            tokio::select! {
+                r = attempts.join_next(), if !attempts.is_empty() => {
+                    if let Some(Ok(Some(found))) = r {
+                        break Some(found);
                     }
-                    Ok(Ok(conn)) => Some((device, conn)),
-                    _ => None,
                 }
-            });
-        }
-        let mut met = None;
-        while let Some(r) = attempts.join_next().await {
-            if let Ok(Some(found)) = r {
-                met = Some(found);
-                break;
+                () = tokio::time::sleep_until(wake.into()) => break None,
             }
-        }
-        attempts.abort_all();
-        let wait = match met {
-            Some((device, conn)) => {
-                let wait = backoff.met();
-                remember(
-                    &shared,
-                    PeerAddr {
-                        device: Some(device),
-                        addr: to.addr,
-                    },
-                );
-                let _ = run_peer(shared.clone(), conn, Some(to.addr), None).await;
-                wait
-            }
-            None => backoff.failed(),
         };
+        let Some((device, conn)) = met else {
+            // Nobody answered yet: the next attempt (the earlier ones keep trying).
+            continue;
+        };
+        attempts.abort_all();
+        let wait = backoff.met();
+        remember(
+            &shared,
+            PeerAddr {
+                device: Some(device),
+                addr: to.addr,
+            },
+        );
+        let _ = run_peer(shared.clone(), conn, Some(to.addr), None).await;
         tokio::time::sleep(Duration::from_millis(wait)).await;
     }
+}
+
+/// One dial attempt at `to`, as tasks in `attempts` that give up after [`DIAL_TIMEOUT_MS`]:
+/// the device if known, else every enrolled device not connected.
+fn dial_once<C: Clock + Send + 'static>(
+    shared: &Arc<Shared<C>>,
+    endpoint: &Endpoint,
+    to: &PeerAddr,
+    attempts: &mut tokio::task::JoinSet<Option<(DeviceId, Connection)>>,
+) {
+    let candidates: Vec<DeviceId> = match to.device {
+        Some(d) => vec![d],
+        None => {
+            // Not the laptops already connected: iroh reaches a known peer over the path it
+            // has, whatever address is given, so that "dial" would only find them again.
+            let connected: BTreeSet<DeviceId> = shared
+                .peers()
+                .iter()
+                .filter(|(_, p)| p.link == Link::Connected)
+                .map(|(d, _)| *d)
+                .collect();
+            shared
+                .node()
+                .membership()
+                .manifest()
+                .devices
+                .iter()
+                .map(|d| d.device)
+                .filter(|d| *d != shared.me && !connected.contains(d))
+                .collect()
+        }
+    };
+    // Without a device id, every enrolled device is tried at the address at once; the TLS
+    // handshake admits only the one that holds the key.
+    for device in candidates {
+        let Some(pk) = public_key(&device) else {
+            continue;
+        };
+        let addr = EndpointAddr::new(pk).with_ip_addr(to.addr);
+        let endpoint = endpoint.clone();
+        let (target, by_address) = (to.addr, to.device.is_none());
+        attempts.spawn(async move {
+            let c = tokio::time::timeout(
+                Duration::from_millis(DIAL_TIMEOUT_MS),
+                endpoint.connect(addr, ALPN),
+            );
+            match c.await {
+                // Dialling by address alone, iroh may reach a laptop it already knows over the
+                // path it has, whatever address was given: only a connection that runs over
+                // the address typed in found the laptop that is there.
+                Ok(Ok(conn)) if by_address && !runs_over(&conn, target) => {
+                    close(&conn, CLOSE_BYE, "not the laptop at this address");
+                    None
+                }
+                Ok(Ok(conn)) => Some((device, conn)),
+                _ => None,
+            }
+        });
+    }
+}
+
+/// The overlay's inputs kept between draws, and the last draw.
+struct Gossip {
+    /// The devices the manifest in force enrols, not revoked.
+    enrolled: BTreeSet<DeviceId>,
+    /// The eager peers, drawn again after the connected peers or the manifest changed.
+    eager: Option<BTreeSet<DeviceId>>,
+}
+
+/// The devices the manifest in force enrols and has not revoked.
+fn enrolled_devices<C: Clock>(node: &Node<C>) -> BTreeSet<DeviceId> {
+    let m = node.membership();
+    m.manifest()
+        .devices
+        .iter()
+        .map(|d| d.device)
+        .filter(|d| m.revoked_from(d).is_none())
+        .collect()
 }
 
 /// Keep a peer's address for the next start.

@@ -951,6 +951,17 @@ impl<C: Clock> Node<C> {
             .collect()
     }
 
+    /// On a session just resumed with [`Node::sync_start`]: what this node gained since the
+    /// last session with the peer, at once (see
+    /// [`kazashi_sync::protocol::Session::resume_push`]). Only loaded shards are pushed.
+    pub fn sync_resume_push(&mut self, peer: &mut Peer) -> Vec<Vec<u8>> {
+        peer.session
+            .resume_push(&mut self.log)
+            .iter()
+            .map(Message::encode)
+            .collect()
+    }
+
     /// The device's secret key, for the network endpoint's identity (the same ed25519 key).
     pub(crate) fn secret_key_bytes(&self) -> [u8; 32] {
         self.key.secret_bytes()

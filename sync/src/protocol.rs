@@ -571,6 +571,46 @@ impl Session {
         out
     }
 
+    /// At the start of a resumed session ([`Session::resume`]): for every loaded shard whose
+    /// heads moved since the heads both sides were last known to share, a sync message
+    /// carrying every change made since, in the first flight — not after the catalogs and a
+    /// round of Automerge summaries, two more trips. A laptop back from a partition or a
+    /// restart so hands over what it wrote meanwhile as soon as the connection is greeted, and
+    /// a peer what the laptop missed. The peer may hold some of these changes already (from a
+    /// third laptop): it takes them again harmlessly, at the cost of their bytes.
+    pub fn resume_push(&mut self, log: &mut Log) -> Vec<Message> {
+        let mut out = Vec::new();
+        for (shard, peer) in &mut self.peers {
+            // Only a state as resumed: the peer has not spoken in this session yet.
+            if self.refused.contains(shard)
+                || peer.shared_heads.is_empty()
+                || peer.their_heads.is_some()
+            {
+                continue;
+            }
+            let Some(doc) = log.shard_mut(shard) else {
+                continue;
+            };
+            let mut heads = doc.heads();
+            heads.sort_unstable();
+            let mut shared = peer.shared_heads.clone();
+            shared.sort_unstable();
+            if heads == shared || !shared.iter().all(|h| doc.has_change(h)) {
+                continue;
+            }
+            // As if the peer had said it holds the shared heads and nothing after them.
+            peer.their_have = Some(vec![sync::Have {
+                last_sync: shared,
+                bloom: sync::BloomFilter::default(),
+            }]);
+            peer.their_need = Some(Vec::new());
+            if let Some(sync) = doc.generate(peer) {
+                out.push(Message::Shard { shard: *shard, sync });
+            }
+        }
+        out
+    }
+
     /// Shards refused in this session.
     pub fn refused(&self) -> &BTreeSet<ShardId> {
         &self.refused

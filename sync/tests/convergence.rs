@@ -49,6 +49,9 @@ fn session(
     let mut queue: VecDeque<(usize, Message)> = VecDeque::new();
     queue.push_back((b, sa.start(&mut logs[a])));
     queue.push_back((a, sb.start(&mut logs[b])));
+    // What each wrote since their last session goes at once, as the link sends it.
+    queue.extend(sa.resume_push(&mut logs[a]).into_iter().map(|m| (b, m)));
+    queue.extend(sb.resume_push(&mut logs[b]).into_iter().map(|m| (a, m)));
     let mut f = faults.iter().copied();
     let mut steps = 0;
     while steps < 400 {

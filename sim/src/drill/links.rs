@@ -9,7 +9,9 @@
 //! and is ignored), a close ends the connection on both sides. Redials follow the mesh's
 //! dial loop ([`Backoff`]): the lesser laptop of a link dials; a dial that cannot reach the
 //! other end fails after [`kazashi_node::link::DIAL_TIMEOUT_MS`] and the loop waits twice as long each time, up to
-//! `reconnect_s`.
+//! `reconnect_s`, while it probes: a new attempt about every [`kazashi_node::redial::PROBE_MS`]
+//! (jittered, seeded per link) whatever the wait. Each attempt counts on the wire as one QUIC
+//! Initial ([`net::DIAL_BYTES`]).
 
 use super::{Engine, Job, Status, net};
 use crate::scenario::{Network, Transport};
@@ -53,11 +55,23 @@ impl Engine {
         }
     }
 
-    fn fresh_backoff(&self) -> Backoff {
-        Backoff::new(
-            Backoff::mesh().delay(),
-            (self.sc.network.reconnect_s * 1000.0) as u64,
-        )
+    /// The mesh's dial loop for `link` (it probes while the peer is out of reach), its cap the
+    /// scenario's `reconnect_s`, its jitter seeded from the network's seed and the link.
+    fn fresh_backoff(&self, link: usize) -> Backoff {
+        Backoff::mesh()
+            .capped((self.sc.network.reconnect_s * 1000.0) as u64)
+            .seeded(
+                self.sc.seed
+                    ^ 0x6469_616c_6c6f_6f70
+                    ^ (link as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            )
+    }
+
+    /// A dial attempt on the wire: one QUIC Initial, counted with the frames (it is lost when
+    /// the peer is out of reach, but it was sent).
+    fn count_dials(&mut self, attempts: u64) {
+        self.wire.messages += attempts;
+        self.wire.bytes += attempts * net::DIAL_BYTES;
     }
 
     /// Laptops at one site all link; every laptop links to the command center's first laptop
@@ -87,9 +101,9 @@ impl Engine {
                 }
             }
         }
-        let backoff = self.fresh_backoff();
         for (a, b) in pairs {
             let ix = self.links.len();
+            let backoff = self.fresh_backoff(ix);
             self.links.push(Link {
                 ends: [a, b],
                 conn: None,
@@ -378,6 +392,7 @@ impl Engine {
         if k.conn.is_some() || !self.up(a) {
             return;
         }
+        self.count_dials(1);
         if !self.reachable(a, b) {
             if let Some(k) = self.links.get_mut(link) {
                 k.failed_at = Some(self.now);
@@ -503,13 +518,13 @@ impl Engine {
 
     /// A laptop comes up: the dial loops it runs start afresh (dialled by [`Engine::redial`]).
     pub(super) fn links_up(&mut self, laptop: usize) {
-        let backoff = self.fresh_backoff();
         let links = self
             .laptops
             .get(laptop)
             .map(|l| l.links.clone())
             .unwrap_or_default();
         for link in links {
+            let backoff = self.fresh_backoff(link);
             if let Some(k) = self.links.get_mut(link)
                 && k.ends[0] == laptop
             {
@@ -543,7 +558,12 @@ impl Engine {
                     let Some(k) = self.links.get_mut(link) else {
                         continue;
                     };
-                    k.backoff.next_attempt(tried, now)
+                    // The attempts that failed since `tried` were sent all the same.
+                    let before = k.backoff.failures();
+                    let t = k.backoff.next_attempt(tried, now);
+                    let failed = k.backoff.failures().saturating_sub(before);
+                    self.count_dials(u64::from(failed.saturating_sub(1)));
+                    t
                 }
             };
             self.dial_at(link, t);

@@ -7,6 +7,8 @@ use rand_chacha::ChaCha8Rng;
 
 /// Bytes a frame adds on the wire (kind and length, as `node::mesh` frames them).
 pub const FRAME_OVERHEAD: u64 = 5;
+/// Bytes a dial attempt sends: one QUIC Initial (padded to 1,200 bytes).
+pub const DIAL_BYTES: u64 = 1_200;
 
 /// Whether laptops at sites `a` and `b` can reach each other while the partitions `active`
 /// (indices into `faults`) are in force.

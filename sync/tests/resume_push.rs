@@ -1,0 +1,95 @@
+//! A resumed session hands over what was written since the last one in its first flight
+//! (`Session::resume_push`): a laptop back from a partition does not wait for a round of
+//! catalogs and Automerge summaries before its events leave.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+use common::*;
+use kazashi_domain::EventId;
+use kazashi_sync::{Log, Membership, Message, Rejection, Session, ShardId, open_as, seal};
+use std::collections::{BTreeMap, VecDeque};
+
+fn check(m: &Membership) -> impl Fn(&EventId, &[u8]) -> Result<(), Rejection> + '_ {
+    move |id, env| open_as(env, id, m).map(|_| ())
+}
+
+fn write(log: &mut Log, m: &Membership, n: u8, at: u64, p: u32) {
+    let e = event(n, "S1", at, p);
+    let env = seal(&e, m.deployment().id(), &key(n)).unwrap();
+    log.insert(ShardId::of(&e).unwrap(), &e.id(), &env).unwrap();
+}
+
+/// Run a session between `a` and `b` until quiet, both opening with `first` messages.
+fn exchange(logs: &mut [Log; 2], sessions: &mut [Session; 2], m: &Membership, first: [Vec<Message>; 2]) {
+    let mut queue: VecDeque<(usize, Message)> = VecDeque::new();
+    for (from, msgs) in first.into_iter().enumerate() {
+        queue.extend(msgs.into_iter().map(|x| (1 - from, x)));
+    }
+    let mut steps = 0;
+    while let Some((to, msg)) = queue.pop_front() {
+        steps += 1;
+        assert!(steps < 1_000, "no quiescence");
+        let out = sessions[to].handle(&mut logs[to], msg, &check(m));
+        assert!(out.refused.is_empty());
+        queue.extend(out.replies.into_iter().map(|r| (1 - to, r)));
+        let wholes = sessions[to].serve_whole(&mut logs[to], &out.send_whole);
+        queue.extend(wholes.into_iter().map(|r| (1 - to, r)));
+    }
+}
+
+#[test]
+fn a_resumed_session_pushes_what_was_written_since_in_its_first_flight() {
+    let m = membership();
+    let mut logs = [Log::new(device(1)), Log::new(device(2))];
+    for p in 1..=5 {
+        write(&mut logs[0], &m, 1, u64::from(p) * 1_000, p);
+    }
+    write(&mut logs[1], &m, 2, 500, 100);
+    // The first session: both hold everything, and remember where they left off.
+    let mut sessions = [Session::new(), Session::new()];
+    let first = [
+        vec![sessions[0].start(&mut logs[0])],
+        vec![sessions[1].start(&mut logs[1])],
+    ];
+    exchange(&mut logs, &mut sessions, &m, first);
+    assert_eq!(logs[0].shards().map(|s| s.len()).sum::<usize>(), 6);
+    assert_eq!(logs[1].shards().map(|s| s.len()).sum::<usize>(), 6);
+    let saved: BTreeMap<usize, BTreeMap<ShardId, Vec<u8>>> =
+        (0..2).map(|i| (i, sessions[i].save())).collect();
+
+    // Apart: laptop 1 writes three more check-ins in the same shard.
+    for p in 6..=8 {
+        write(&mut logs[0], &m, 1, u64::from(p) * 1_000, p);
+    }
+    // Met again: laptop 1's first flight is its catalog and the push.
+    let mut a = Session::resume(&saved[&0]);
+    let _catalog = a.start(&mut logs[0]);
+    let pushed = a.resume_push(&mut logs[0]);
+    assert_eq!(pushed.len(), 1, "one shard moved since");
+    let mut b = Session::resume(&saved[&1]);
+    let _ = b.start(&mut logs[1]);
+    let mut added = 0;
+    for msg in pushed {
+        added += b.handle(&mut logs[1], msg, &check(&m)).added.len();
+    }
+    assert_eq!(added, 3, "the push alone carries the three new check-ins");
+    // A session with no memory of the peer pushes nothing (the catalogs find the way).
+    let mut fresh = Session::new();
+    let _ = fresh.start(&mut logs[0]);
+    assert!(fresh.resume_push(&mut logs[0]).is_empty());
+    // Once a session that pushed has run to quiet, both know where the other stands: its
+    // resumption pushes nothing.
+    let mut sessions = [Session::resume(&saved[&0]), Session::resume(&saved[&1])];
+    let first = [0, 1].map(|i| {
+        let mut f = vec![sessions[i].start(&mut logs[i])];
+        f.extend(sessions[i].resume_push(&mut logs[i]));
+        f
+    });
+    exchange(&mut logs, &mut sessions, &m, first);
+    for i in 0..2 {
+        let mut again = Session::resume(&sessions[i].save());
+        let _ = again.start(&mut logs[i]);
+        assert!(again.resume_push(&mut logs[i]).is_empty(), "laptop {i}");
+    }
+}
