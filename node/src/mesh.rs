@@ -795,25 +795,6 @@ fn dial_once<C: Clock + Send + 'static>(
     }
 }
 
-/// The overlay's inputs kept between draws, and the last draw.
-struct Gossip {
-    /// The devices the manifest in force enrols, not revoked.
-    enrolled: BTreeSet<DeviceId>,
-    /// The eager peers, drawn again after the connected peers or the manifest changed.
-    eager: Option<BTreeSet<DeviceId>>,
-}
-
-/// The devices the manifest in force enrols and has not revoked.
-fn enrolled_devices<C: Clock>(node: &Node<C>) -> BTreeSet<DeviceId> {
-    let m = node.membership();
-    m.manifest()
-        .devices
-        .iter()
-        .map(|d| d.device)
-        .filter(|d| m.revoked_from(d).is_none())
-        .collect()
-}
-
 /// Keep a peer's address for the next start.
 fn remember<C: Clock>(shared: &Shared<C>, p: PeerAddr) {
     let node = shared.node();
