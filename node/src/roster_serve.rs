@@ -18,7 +18,9 @@
 //! **Cut once, off the async threads.** The cut of a roster (a full scan on disk: seconds at a
 //! million people) runs on a blocking thread and lands in [`ServeCache`] whether or not the
 //! request that started it is still waiting (a peer that gave up and asks again finds it
-//! there); requests meanwhile wait for it; a failed cut is not tried again for a minute.
+//! there); requests meanwhile wait for it, and one cut runs at a time (requests for the roster
+//! the station switched to wait for the cut of the one it ran before); a failed cut is not
+//! tried again for a minute.
 
 use kazashi_domain::Roster;
 use kazashi_domain::ids::RosterHash;
@@ -135,13 +137,23 @@ impl ServeCache {
                     State::Failed(at, when) if *at == k && when.elapsed() < RETRY_AFTER => {
                         return None;
                     }
+                    // Another roster's cut still runs (the station switched rosters while
+                    // requests waited): it lands first, one full scan of a store at a time.
+                    // Taking its place would have every waiter of either roster start its own
+                    // cut again each step, none of them landing.
+                    State::Cutting(_) => {}
                     _ => {
                         *st = State::Cutting(k);
                         let (state, roster) = (self.state.clone(), roster.clone());
                         tokio::task::spawn_blocking(move || {
-                            let done = match cut(hash, &roster) {
-                                Ok(s) => State::Ready(k, Arc::new(s)),
-                                Err(_) => State::Failed(k, Instant::now()),
+                            // A panic fails the cut rather than leaving it running for
+                            // ever (every request waits on a running cut).
+                            let cut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                || cut(hash, &roster),
+                            ));
+                            let done = match cut {
+                                Ok(Ok(s)) => State::Ready(k, Arc::new(s)),
+                                Ok(Err(_)) | Err(_) => State::Failed(k, Instant::now()),
                             };
                             let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
                             // A newer roster's cut may have started meanwhile: keep to it.

@@ -292,3 +292,112 @@ fn a_chunk_damaged_in_the_store_is_refused_at_the_build_and_the_roster_in_place_
     let db = RosterDb::open(&t.path, ROSTER_PASS).unwrap();
     assert_eq!(db.load(today(), Some(old.hash())).unwrap(), old);
 }
+
+/// A roster store that reads its rows slowly and counts how many reads run at once (the
+/// cuts of [`crate::roster_serve::ServeCache`] read a store through `encoded_from` only).
+#[derive(Debug)]
+struct SlowStore {
+    hash: RosterHash,
+    rows: Vec<Vec<u8>>,
+    reading: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>,
+}
+
+impl kazashi_domain::roster::RosterStore for SlowStore {
+    fn kind(&self) -> kazashi_domain::roster::RosterKind {
+        kazashi_domain::roster::RosterKind::Residents
+    }
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn hash(&self) -> RosterHash {
+        self.hash
+    }
+    fn get(&self, _: &kazashi_domain::ids::PersonId) -> Option<Arc<RosterEntry>> {
+        None
+    }
+    fn by_list_number(&self, _: &kazashi_domain::ids::ListNumber) -> Option<Arc<RosterEntry>> {
+        None
+    }
+    fn household(&self, _: &kazashi_domain::ids::HouseholdId) -> Vec<Arc<RosterEntry>> {
+        Vec::new()
+    }
+    fn born_on(&self, _: kazashi_domain::CivilDate) -> Vec<Arc<RosterEntry>> {
+        Vec::new()
+    }
+    fn named(&self, _: &str, _: usize) -> Vec<Arc<RosterEntry>> {
+        Vec::new()
+    }
+    fn search(&self, _: &str, _: usize) -> Vec<kazashi_domain::ids::PersonId> {
+        Vec::new()
+    }
+    fn for_each(&self, _: &mut dyn FnMut(&RosterEntry)) -> bool {
+        false
+    }
+    fn encoded_from(
+        &self,
+        from: u64,
+        count: usize,
+        f: &mut dyn FnMut(u64, &[u8]),
+    ) -> Option<usize> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (now, most) = &*self.reading;
+        most.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+        std::thread::sleep(Duration::from_millis(30));
+        let mut n = 0;
+        for (at, row) in (0u64..).zip(&self.rows).skip(from as usize).take(count) {
+            f(at, row);
+            n += 1;
+        }
+        now.fetch_sub(1, SeqCst);
+        Some(n)
+    }
+    fn fault(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Requests for two rosters waiting at once (the station switched rosters while a cut ran):
+/// one cut at a time reads the store — the one running lands, then the other starts — rather
+/// than each waiter starting the cut of its roster again every few milliseconds, and every
+/// request gets its index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_two_rosters_at_once_cut_one_at_a_time_and_all_get_their_index() {
+    use crate::roster_serve::ServeCache;
+    use kazashi_sync::roster_transfer::encode_entry;
+    let reading = Arc::new(Default::default());
+    let slow = |r: &Roster| -> Arc<Roster> {
+        let rows = r
+            .entries()
+            .iter()
+            .map(|e| encode_entry(e, Vec::new()))
+            .collect();
+        let store = SlowStore {
+            hash: r.hash(),
+            rows,
+            reading: Arc::clone(&reading),
+        };
+        Arc::new(Roster::from_store(Arc::new(store)))
+    };
+    let (one, two) = (big_roster(9_000), big_roster(10_000));
+    let rosters = [(one.hash(), slow(&one)), (two.hash(), slow(&two))];
+    let cache = ServeCache::default();
+    let mut waiting = Vec::new();
+    for k in 0..8 {
+        let (hash, roster) = rosters[k % 2].clone();
+        let cache = cache.clone();
+        waiting.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(5 * k as u64)).await;
+            let served = cache.served(hash, &roster).await;
+            served.map(|s| s.hash)
+        }));
+    }
+    for (k, w) in waiting.into_iter().enumerate() {
+        let got = tokio::time::timeout(Duration::from_secs(60), w)
+            .await
+            .expect("a request still waits for its index")
+            .unwrap();
+        assert_eq!(got, Some(rosters[k % 2].0), "request {k}");
+    }
+    let most = reading.1.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(most, 1, "{most} cuts read the store at once");
+}
