@@ -5,8 +5,8 @@
 //! a time, through `roster_transfer::Assembler::feed_with`) in person-id order, each as its
 //! encoding and the decoded entry, and writes them as `crate::roster_import` writes a file's
 //! rows: the encoding as the `person` row (the bytes the pinned hash is computed over, so the
-//! store verifies as the sender's does) and `by_id` as they come, the folded name and reading
-//! to the text file's writer thread (`roster_import::write_text`: FTS rows as they come, then
+//! store verifies as the sender's does) and `by_id` as they come, the name and reading folded
+//! on a thread of their own and passed to the text file's writer thread (`roster_import::write_text`: FTS rows as they come, then
 //! `by_text` and `by_name`), and the other lookup keys (birth date, household, 名簿番号: a few
 //! bytes a row) collected and appended as postings once every entry is in. The entries are
 //! checked as `Roster::new` checks them (birth dates not after today, a voter roster's voter
@@ -151,6 +151,23 @@ fn write_parts<F>(
         let text_job = std::thread::Builder::new()
             .spawn_scoped(scope, move || write_text(&text, text_rx, &text_meta, true))
             .map_err(RosterDbError::from)?;
+        // Names and readings folded on a thread of their own, between this one (decoding and
+        // writing the rows) and the text writer.
+        let (raw_tx, raw_rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(4);
+        std::thread::Builder::new()
+            .spawn_scoped(scope, move || {
+                for batch in raw_rx {
+                    let folded = batch
+                        .into_iter()
+                        .map(|(name, kana)| (fold(&name), fold(&kana)))
+                        .collect();
+                    if text_tx.send(folded).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(RosterDbError::from)?;
+        let text_tx = raw_tx;
         let looped = (|| -> Result<Result<(), F>, Unwritten<F>> {
             let tx = main.unchecked_transaction()?;
             let fed = {
@@ -190,7 +207,7 @@ fn write_parts<F>(
                     }
                     keys.births.push((birth, rid));
                     keys.households.push((e.household, rid));
-                    batch.push((fold(e.name.as_str()), fold(e.kana.as_str())));
+                    batch.push((e.name.as_str().to_owned(), e.kana.as_str().to_owned()));
                     if batch.len() == TEXT_BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(TEXT_BATCH));
                         if text_tx.send(full).is_err() {
