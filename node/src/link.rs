@@ -29,9 +29,11 @@
 //!    administrator or deployment, a conflict or a bad signature closes as refused.
 //! 3. **Sync.** Once greeted, each side sends its catalog ([`Node::sync_start`]), then answers
 //!    every sync message ([`Node::sync_handle`]); when the laptop gains events the driver calls
-//!    [`SyncLink::changed`] on every connection and each pushes what changed
-//!    ([`Node::sync_push`]); every [`LinkConfig::anti_entropy_ms`] a fresh catalog catches
-//!    anything missed. The shards differing as of the peer's last catalog are reported
+//!    [`SyncLink::changed`] on its connections and each *eager* one pushes what changed
+//!    ([`Node::sync_push`]; every link is eager unless the driver says otherwise with
+//!    [`SyncLink::set_eager`] — the iroh mesh's gossip overlay does); every
+//!    [`LinkConfig::anti_entropy_ms`] a fresh catalog catches anything missed, and is all a
+//!    lazy link sends of them. The shards differing as of the peer's last catalog are reported
 //!    ([`Action::Differing`]), and the events the peer brought ([`Action::Gained`]).
 //! 4. **Liveness.** A ping goes out when nothing has been sent for [`LinkConfig::ping_ms`];
 //!    a peer silent for longer than [`LinkConfig::lost_after_ms`] is closed as *lost*
@@ -328,6 +330,9 @@ pub struct SyncLink {
     /// Messages of the peer's refused so far (malformed, outside the deployment, refused
     /// changes): the driver slows a peer that sends them (`mesh_frames.rs`).
     refusals: u64,
+    /// New events are pushed on this connection at once ([`SyncLink::set_eager`]); a lazy
+    /// one leaves them to the next catalog.
+    eager: bool,
 }
 
 impl SyncLink {
@@ -361,6 +366,7 @@ impl SyncLink {
             next_catalog: now,
             armed: None,
             refusals: 0,
+            eager: true,
         };
         let mut out = Vec::new();
         if role == Role::Dialled {
@@ -408,6 +414,49 @@ impl SyncLink {
     /// How many of the peer's sync messages this laptop has refused on this connection.
     pub fn refusals(&self) -> u64 {
         self.refusals
+    }
+
+    /// Push new events on this connection at once (the default), or leave them to the next
+    /// anti-entropy catalog (a *lazy* link of the gossip overlay, `mesh_gossip.rs`). A link
+    /// made eager again pushes what it held back at the next [`SyncLink::changed`].
+    pub fn set_eager(&mut self, eager: bool) {
+        self.eager = eager;
+    }
+
+    pub fn is_eager(&self) -> bool {
+        self.eager
+    }
+
+    /// A ping from a live peer, taken without the node: `Some` with the actions (the timer),
+    /// or `None` when the frame is anything else or the link is not live (then
+    /// [`SyncLink::frame`]).
+    pub fn ping(&mut self, kind: u8, now: u64) -> Option<Vec<Action>> {
+        if kind != FRAME_PING || !self.is_live() {
+            return None;
+        }
+        self.last_heard = self.last_heard.max(now);
+        let mut out = Vec::new();
+        self.arm(&mut out);
+        Some(out)
+    }
+
+    /// [`SyncLink::tick`] when it needs nothing from the node — a live link with no catalog
+    /// due and its peer not yet silent too long (at most a ping to send): `Some` with the
+    /// actions; `None` otherwise (then [`SyncLink::tick`]).
+    pub fn tick_light(&mut self, now: u64) -> Option<Vec<Action>> {
+        if !self.is_live()
+            || now >= self.next_catalog
+            || now.saturating_sub(self.last_heard) > self.config.lost_after_ms
+        {
+            return None;
+        }
+        let mut out = Vec::new();
+        if now >= self.ping_due() {
+            self.send(&mut out, FRAME_PING, Vec::new(), now);
+        }
+        self.armed = None;
+        self.arm(&mut out);
+        Some(out)
     }
 
     /// A frame from the peer, at `now`.
@@ -495,7 +544,9 @@ impl SyncLink {
         out
     }
 
-    /// This laptop gained events (its own, or any peer's): push them.
+    /// This laptop gained events (its own, or any peer's), or adopted a manifest: pass the
+    /// manifest on, close a link the manifest now revokes, and on an eager link push the
+    /// events.
     pub fn changed<C: Clock>(&mut self, node: &mut Node<C>, now: u64) -> Vec<Action> {
         let mut out = Vec::new();
         if !self.is_live() {
@@ -510,6 +561,11 @@ impl SyncLink {
         let Phase::Live { peer } = &mut self.phase else {
             return out;
         };
+        if !self.eager {
+            // A lazy link: the next catalog carries them.
+            self.arm(&mut out);
+            return out;
+        }
         for m in node.sync_push(peer) {
             self.send(&mut out, FRAME_SYNC, m, now);
         }

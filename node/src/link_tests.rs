@@ -596,3 +596,88 @@ fn a_close_by_the_peer_says_why() {
         (Link::Lost, "closed by the peer: bye".into())
     );
 }
+
+#[test]
+fn a_lazy_link_leaves_new_events_to_the_catalog_and_an_eager_one_pushes_them() {
+    let w = world();
+    let config = LinkConfig {
+        ping_ms: 60_000,
+        lost_after_ms: 120_000,
+        ..fast()
+    };
+    let mut p = Pair::open(&w, config, 0);
+    p.pump(0);
+    assert!(p.lb.is_eager(), "links are eager unless told");
+    p.lb.set_eager(false);
+    check_in(&mut p.b, 0);
+    let out = p.lb.changed(&mut p.b, 100);
+    assert!(sends(&out).is_empty(), "a lazy link pushed");
+    p.pump(100);
+    assert_eq!(p.a.state().len(), 0);
+    // The next catalog (7 s) carries it.
+    let out = p.lb.tick(&mut p.b, 7_000);
+    assert!(!sends(&out).is_empty());
+    p.take(false, out, 7_000);
+    p.pump(7_000);
+    assert_eq!(p.a.state().len(), 1);
+    assert_eq!(p.a.state_digest(), p.b.state_digest());
+    // Eager again: pushed at once.
+    p.lb.set_eager(true);
+    check_in(&mut p.b, 1);
+    let out = p.lb.changed(&mut p.b, 7_100);
+    assert!(!sends(&out).is_empty());
+    p.take(false, out, 7_100);
+    p.pump(7_100);
+    assert_eq!(p.a.state().len(), 2);
+}
+
+/// A lazy link still closes when a newer manifest drops its peer.
+#[test]
+fn a_lazy_link_still_closes_on_a_revocation() {
+    use crate::manifest_spread_tests::{C, Lab, v};
+    let lab = Lab::new();
+    let mut a = lab.node(1, &v(1, &[1, 2, C]));
+    let (mut l, _) = SyncLink::open(Hello::of(&a), Role::Accepted, device(C), fast(), 0);
+    let theirs = Hello::of(&a).encode();
+    let out = l.frame(&mut a, FRAME_HELLO, &theirs, 1);
+    assert!(l.is_live(), "{out:?}");
+    l.set_eager(false);
+    a.adopt_manifest(&v(2, &[1, 2])).unwrap();
+    let out = l.changed(&mut a, 2);
+    assert_eq!(closes(&out), [CLOSE_REFUSED]);
+    assert!(sends(&out).is_empty());
+}
+
+/// The light paths the driver takes without the node do what the full ones do, and decline
+/// whenever the node is needed.
+#[test]
+fn light_ticks_and_pings_match_the_full_ones_and_decline_when_the_node_is_needed() {
+    let (w, w2, w3) = (world(), world(), world());
+    let mut p = Pair::open(&w, fast(), 0);
+    let mut q = Pair::open(&w2, fast(), 0);
+    p.pump(0);
+    q.pump(0);
+    for now in [1_000, 2_000, 2_500, 4_100, 6_999] {
+        let light =
+            p.la.tick_light(now)
+                .expect("nothing from the node is needed");
+        assert_eq!(light, q.la.tick(&mut q.a, now), "at {now}");
+    }
+    let light = p.la.ping(FRAME_PING, 6_999).unwrap();
+    assert_eq!(light, q.la.frame(&mut q.a, FRAME_PING, &[], 6_999));
+    // The catalog is due: the node is needed.
+    assert_eq!(p.la.tick_light(7_000), None);
+    // Other frames, a link not live, and a silent peer: the node is needed.
+    assert_eq!(p.la.ping(FRAME_SYNC, 7_000), None);
+    let (mut fresh, _) = SyncLink::open(Hello::of(&p.a), Role::Accepted, device(2), fast(), 0);
+    assert_eq!(fresh.ping(FRAME_PING, 1), None);
+    assert_eq!(fresh.tick_light(1), None);
+    let mut r = Pair::open(&w3, fast(), 0);
+    r.pump(0);
+    r.la.tick(&mut r.a, 6_000);
+    assert_eq!(
+        r.la.tick_light(6_999 + 10_000),
+        None,
+        "lost: the full tick closes it"
+    );
+}

@@ -9,10 +9,14 @@
 //! length-prefixed frames. What is said is decided by [`crate::link::SyncLink`], the sans-IO
 //! policy the drill simulator runs too: the greeting and its checks (another deployment or
 //! protocol is *mismatched*, a device the manifest does not enrol or has revoked is *refused*
-//! before any of its data is read), the sync session (catalogs, Automerge messages, a push on
-//! every connection whenever this laptop gains events, a periodic catalog), pings, and a peer
-//! silent for ten seconds *lost*. This module reads frames and feeds them in, writes and closes
-//! as told, sleeps until the machine's timer, keeps the status map, and redials with
+//! before any of its data is read), the sync session (catalogs, Automerge messages, a push
+//! whenever this laptop gains events, a periodic catalog), pings, and a peer silent for ten
+//! seconds *lost*. The push goes out on the gossip overlay's eager connections only
+//! ([`gossip`], `mesh_gossip.rs`: all of them up to eight peers, a ring and a few chords
+//! beyond); the others take new events from their next catalog. Pings and ticks that need
+//! nothing from the node are handled without waking it. This module reads frames and feeds
+//! them in, writes and closes as told, sleeps until the machine's timer, keeps the status map,
+//! and redials with
 //! [`crate::link::Backoff`].
 //!
 //! A second protocol, ALPN `kazashi/roster/1` ([`crate::roster_net`]), serves the roster this
@@ -48,6 +52,8 @@ mod gate;
 pub use gate::{MAX_UNGREETED, MAX_UNGREETED_PER_ADDR, MAX_UNGREETED_PER_DEVICE};
 #[path = "mesh_frames.rs"]
 mod frames;
+#[path = "mesh_gossip.rs"]
+pub mod gossip;
 pub use frames::{
     ALL_FRAME_BYTES, CONNECTION_WINDOW, DEVICE_FRAME_BYTES, MAX_LIVE_PER_DEVICE, STREAM_WINDOW,
 };
@@ -223,8 +229,12 @@ struct PeerState {
 struct Shared<C: Clock> {
     node: Mutex<Node<C>>,
     peers: Mutex<BTreeMap<DeviceId, PeerState>>,
-    /// Bumped whenever this laptop gains events: every connection sends a fresh catalog.
+    /// Bumped whenever this laptop gains events: the eager connections push them.
     changed: watch::Sender<u64>,
+    /// Bumped when this laptop adopts a newer manifest: every connection passes it on.
+    manifests: watch::Sender<u64>,
+    /// The gossip overlay: which connections push at once (`mesh_gossip.rs`).
+    gossip: Mutex<Gossip>,
     config: MeshConfig,
     me: DeviceId,
     /// The zero of the connection machines' time.
@@ -274,6 +284,36 @@ impl<C: Clock> Shared<C> {
     }
     fn bump(&self) {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+    /// A newer manifest is in force: the overlay is drawn again over its devices, and every
+    /// connection passes it on (and closes if it revokes its peer).
+    fn adopted(&self) {
+        let enrolled = enrolled_devices(&self.node());
+        {
+            let mut g = self.gossip.lock().unwrap_or_else(|p| p.into_inner());
+            g.enrolled = enrolled;
+            g.eager = None;
+        }
+        self.manifests.send_modify(|v| *v = v.wrapping_add(1));
+        self.bump();
+    }
+    /// The connected peers changed: the overlay is drawn again when next asked.
+    fn regossip(&self) {
+        self.gossip.lock().unwrap_or_else(|p| p.into_inner()).eager = None;
+    }
+    /// Whether new events go to `remote` at once (an eager link of the overlay).
+    fn eager_to(&self, remote: &DeviceId) -> bool {
+        let mut g = self.gossip.lock().unwrap_or_else(|p| p.into_inner());
+        if g.eager.is_none() {
+            let connected: BTreeSet<DeviceId> = self
+                .peers()
+                .iter()
+                .filter(|(_, p)| p.link == Link::Connected)
+                .map(|(d, _)| *d)
+                .collect();
+            g.eager = Some(gossip::eager_peers(&self.me, &g.enrolled, &connected));
+        }
+        g.eager.as_ref().is_some_and(|e| e.contains(remote))
     }
     /// Milliseconds since the mesh started: the connection machines' time.
     fn now(&self) -> u64 {
@@ -330,10 +370,17 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             .await
             .map_err(|e| bind_err(e.to_string()))?;
         let (changed, _) = watch::channel(0u64);
+        let (manifests, _) = watch::channel(0u64);
+        let gossip = Mutex::new(Gossip {
+            enrolled: enrolled_devices(&node),
+            eager: None,
+        });
         let shared = Arc::new(Shared {
             node: Mutex::new(node),
             peers: Mutex::new(BTreeMap::new()),
             changed,
+            manifests,
+            gossip,
             config: config.clone(),
             me,
             epoch: Instant::now(),
@@ -795,6 +842,25 @@ fn dial_once<C: Clock + Send + 'static>(
     }
 }
 
+/// The overlay's inputs kept between draws, and the last draw.
+struct Gossip {
+    /// The devices the manifest in force enrols, not revoked.
+    enrolled: BTreeSet<DeviceId>,
+    /// The eager peers, drawn again after the connected peers or the manifest changed.
+    eager: Option<BTreeSet<DeviceId>>,
+}
+
+/// The devices the manifest in force enrols and has not revoked.
+fn enrolled_devices<C: Clock>(node: &Node<C>) -> BTreeSet<DeviceId> {
+    let m = node.membership();
+    m.manifest()
+        .devices
+        .iter()
+        .map(|d| d.device)
+        .filter(|d| m.revoked_from(d).is_none())
+        .collect()
+}
+
 /// Keep a peer's address for the next start.
 fn remember<C: Clock>(shared: &Shared<C>, p: PeerAddr) {
     let node = shared.node();
@@ -896,7 +962,7 @@ impl<C: Clock> Wire<'_, C> {
                 Action::Failed(_) => {}
                 // A newer manifest is in force: every connection passes it on (and closes
                 // if it revokes its peer).
-                Action::Adopted { .. } => self.shared.bump(),
+                Action::Adopted { .. } => self.shared.adopted(),
             }
         }
         Ok(())
@@ -911,6 +977,7 @@ impl<C: Clock> Wire<'_, C> {
                 p.last_heard = Some(Instant::now());
             }
             self.connected = true;
+            self.shared.regossip();
             return;
         }
         if self.connected {
@@ -921,6 +988,7 @@ impl<C: Clock> Wire<'_, C> {
         }
         self.shared
             .set_link(self.remote, link, reason, self.dialled);
+        self.shared.regossip();
     }
 
     /// Add the UDP bytes this connection has sent since the last count to the mesh's total.
@@ -1047,6 +1115,7 @@ async fn session<C: Clock + Send + 'static>(
         }
     });
     let mut changed = shared.changed.subscribe();
+    let mut manifests = shared.manifests.subscribe();
     let remote = link.remote();
     let result = loop {
         wire.count_sent();
@@ -1064,8 +1133,11 @@ async fn session<C: Clock + Send + 'static>(
                     }
                     // The frame's payment is given back when `f` drops, once handled.
                     let refused = link.refusals();
-                    let actions =
-                        shared.with_node(|n| link.frame(n, f.kind, &f.body, shared.now()));
+                    // A ping needs nothing from the node.
+                    let actions = match link.ping(f.kind, shared.now()) {
+                        Some(actions) => actions,
+                        None => shared.with_node(|n| link.frame(n, f.kind, &f.body, shared.now())),
+                    };
                     if link.refusals() > refused {
                         strikes.refused();
                     }
@@ -1081,11 +1153,30 @@ async fn session<C: Clock + Send + 'static>(
                 None => break Err(FrameError::Io("the reader stopped".into())),
             },
             r = changed.changed() => match r {
-                Ok(()) => shared.with_node(|n| link.changed(n, shared.now())),
+                // Only the overlay's eager links push at once; a lazy one waits for its
+                // catalog, and is not even woken into the node.
+                Ok(()) => {
+                    link.set_eager(shared.eager_to(&remote));
+                    if link.is_eager() {
+                        shared.with_node(|n| link.changed(n, shared.now()))
+                    } else {
+                        Vec::new()
+                    }
+                }
+                Err(_) => shared.with_node(|n| link.close(n)),
+            },
+            r = manifests.changed() => match r {
+                Ok(()) => {
+                    link.set_eager(shared.eager_to(&remote));
+                    shared.with_node(|n| link.changed(n, shared.now()))
+                }
                 Err(_) => shared.with_node(|n| link.close(n)),
             },
             _ = tokio::time::sleep_until(wake.into()) => {
-                shared.with_node(|n| link.tick(n, shared.now()))
+                match link.tick_light(shared.now()) {
+                    Some(actions) => actions,
+                    None => shared.with_node(|n| link.tick(n, shared.now())),
+                }
             }
         };
         if let Err(e) = wire.perform(actions).await {
