@@ -260,11 +260,18 @@ pub fn run_n(
             }
         }
     };
-    for s in seeds {
-        let v = check(s);
-        count(v, &mut stats);
-    }
     quiet_panics();
+    for s in seeds {
+        match checked(&mut *check, s) {
+            Ok(v) => count(v, &mut stats),
+            Err(why) => {
+                // Printed first: the panic hook keeps this thread's panics quiet.
+                let why = format!("{target}: {why} on seed input {}", hex(s));
+                eprintln!("{why}");
+                panic!("{why}");
+            }
+        }
+    }
     let stats_cell = std::cell::RefCell::new(stats);
     let check = std::cell::RefCell::new(check);
     let mut runner = TestRunner::new(Config {
@@ -275,16 +282,13 @@ pub fn run_n(
     });
     let result = runner.run(&prop::collection::vec(any::<u8>(), 0..384), |recipe| {
         let data = input(&recipe, seeds, generate);
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.borrow_mut())(&data)));
-        match outcome {
+        match checked(&mut **check.borrow_mut(), &data) {
             Ok(v) => {
                 count(v, &mut stats_cell.borrow_mut());
                 Ok(())
             }
-            Err(_) => Err(TestCaseError::fail(format!(
-                "{target}: panicked ({}) on input {}",
-                LAST_PANIC.with(|p| p.borrow().clone()),
+            Err(why) => Err(TestCaseError::fail(format!(
+                "{target}: {why} on input {}",
                 hex(&data)
             ))),
         }
@@ -309,6 +313,19 @@ thread_local! {
 
 /// Panics on the fuzz targets' threads are recorded, not printed: shrinking a failure panics
 /// hundreds of times, and the failure's message carries the last one.
+/// One case: its verdict, or what panicked — escaping `check`, or caught on the way by the
+/// code under test (a panic contained is still a bug to fix, found by the same input).
+fn checked(check: &mut dyn FnMut(&[u8]) -> Verdict, data: &[u8]) -> Result<Verdict, String> {
+    LAST_PANIC.with(|p| p.borrow_mut().clear());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(data)));
+    let last = LAST_PANIC.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    match outcome {
+        Err(_) => Err(format!("panicked ({last})")),
+        Ok(_) if !last.is_empty() => Err(format!("panicked, contained by the code ({last})")),
+        Ok(v) => Ok(v),
+    }
+}
+
 fn quiet_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
