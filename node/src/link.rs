@@ -87,7 +87,7 @@ pub const CLOSE_MISMATCHED: u32 = 4002;
 pub const CLOSE_LOST: u32 = 4003;
 pub const CLOSE_PROTOCOL: u32 = 4004;
 
-pub use crate::redial::{Backoff, DIAL_TIMEOUT_MS};
+pub use crate::redial::{Backoff, DIAL_TIMEOUT_MS, MAX_ATTEMPTS_IN_FLIGHT};
 
 /// A peer's link, as the GUI and the CLI show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -25,7 +25,7 @@
 use crate::clock::Clock;
 use crate::link::{
     Action, Backoff, CLOSE_BYE, CLOSE_PROTOCOL, DIAL_TIMEOUT_MS, Ended, Hello, LinkConfig,
-    MAX_FRAME, Role, SyncLink,
+    MAX_ATTEMPTS_IN_FLIGHT, MAX_FRAME, Role, SyncLink,
 };
 pub use crate::link::{Link, PROTOCOL_VERSION};
 use crate::node::{Node, NodeError};
@@ -753,7 +753,9 @@ async fn dial_loop<C: Clock + Send + 'static>(
     let mut attempts = tokio::task::JoinSet::new();
     loop {
         let started = elapsed();
-        dial_once(&shared, &endpoint, &to, &mut attempts);
+        if attempts.len() < MAX_ATTEMPTS_IN_FLIGHT {
+            dial_once(&shared, &endpoint, &to, &mut attempts);
+        }
         let wake = origin + Duration::from_millis(backoff.next_start(started));
         let met = loop {
             tokio::select! {

@@ -64,13 +64,16 @@ fn a_loop_tries_again_soon_after_a_long_outage_ends() {
     let heal = 75 * 60_000;
     let mut waits = Vec::new();
     for seed in 0..64u64 {
-        let mut b = Backoff::mesh().seeded(seed);
+        let mut b = Backoff::mesh().probing(PROBE_MS).seeded(seed);
         // The connection dropped at the cut: the first dial after the first wait fails.
         let tried = cut + b.met();
         let next = b.next_attempt(tried, heal);
         assert!(next >= heal);
         let wait = next - heal;
-        assert!(wait <= PROBE_MS * 3 / 2, "seed {seed}: {wait} ms after the heal");
+        assert!(
+            wait <= PROBE_MS * 3 / 2,
+            "seed {seed}: {wait} ms after the heal"
+        );
         waits.push(wait);
     }
     waits.sort_unstable();
@@ -87,7 +90,8 @@ fn a_loop_tries_again_soon_after_a_long_outage_ends() {
 #[test]
 fn probe_gaps_are_jittered_around_the_probe_and_seeded() {
     let gaps = |seed: u64| {
-        let mut b = Backoff::mesh().seeded(seed);
+        let mut b = Backoff::mesh().probing(PROBE_MS).seeded(seed);
+        b.met();
         let mut at = 0;
         (0..1_000)
             .map(|_| {
@@ -103,10 +107,43 @@ fn probe_gaps_are_jittered_around_the_probe_and_seeded() {
     assert_ne!(a, gaps(2));
     // The first gap may be the back-off's (timeout + 500 ms is longer than any probe gap, so
     // every gap is a probe gap).
-    assert!(a.iter().all(|g| (PROBE_MS / 2..=PROBE_MS * 3 / 2).contains(g)));
+    assert!(
+        a.iter()
+            .all(|g| (PROBE_MS / 2..=PROBE_MS * 3 / 2).contains(g))
+    );
     let mean = a.iter().sum::<u64>() / a.len() as u64;
-    assert!((PROBE_MS - 50..=PROBE_MS + 50).contains(&mean), "mean {mean}");
+    assert!(
+        (PROBE_MS - 50..=PROBE_MS + 50).contains(&mean),
+        "mean {mean}"
+    );
     // A loop that does not probe waits out each timeout.
     let mut b = Backoff::mesh().without_probe();
     assert_eq!(b.next_start(0), DIAL_TIMEOUT_MS + 500);
+}
+
+/// A loop that has never met its peer (a fleet forming its mesh, a stale address) backs off
+/// without probing; once it has met its peer, it probes.
+#[test]
+fn a_loop_probes_only_once_it_has_met_its_peer() {
+    let mut b = Backoff::mesh().probing(PROBE_MS).seeded(3);
+    assert!(!b.probes());
+    let mut at = 0;
+    for _ in 0..10 {
+        let next = b.next_start(at);
+        assert!(
+            next >= at + DIAL_TIMEOUT_MS,
+            "probed before meeting: {at} -> {next}"
+        );
+        at = next;
+    }
+    b.met();
+    assert!(b.probes());
+    let next = b.next_start(at);
+    assert!(
+        next <= at + PROBE_MS * 3 / 2,
+        "no probe after meeting: {at} -> {next}"
+    );
+    let mut m = Backoff::mesh();
+    m.met();
+    assert!(!m.probes(), "the mesh's loops do not probe (see `Backoff::mesh`)");
 }

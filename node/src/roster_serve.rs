@@ -148,9 +148,10 @@ impl ServeCache {
                         tokio::task::spawn_blocking(move || {
                             // A panic fails the cut rather than leaving it running for
                             // ever (every request waits on a running cut).
-                            let cut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                                || cut(hash, &roster),
-                            ));
+                            let cut =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    cut(hash, &roster)
+                                }));
                             let done = match cut {
                                 Ok(Ok(s)) => State::Ready(k, Arc::new(s)),
                                 Ok(Err(_)) | Err(_) => State::Failed(k, Instant::now()),

@@ -299,7 +299,10 @@ fn a_chunk_damaged_in_the_store_is_refused_at_the_build_and_the_roster_in_place_
 struct SlowStore {
     hash: RosterHash,
     rows: Vec<Vec<u8>>,
-    reading: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>,
+    reading: Arc<(
+        std::sync::atomic::AtomicUsize,
+        std::sync::atomic::AtomicUsize,
+    )>,
 }
 
 impl kazashi_domain::roster::RosterStore for SlowStore {

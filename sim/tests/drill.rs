@@ -270,6 +270,7 @@ until = 0.7497
 /// a resumed session hands over what was written since at once (`Session::resume_push`).
 /// Before, the loops sat at one attempt every 6 s and the first came 1.8 s after the heal.
 #[test]
+#[ignore = "needs the redial probe, off in the product since the mesh at 100 endpoints did not form with it (node::redial::Backoff::mesh)"]
 fn a_shelter_cut_off_hands_over_what_it_wrote_within_a_second_of_the_heal() {
     let sc = Scenario::parse(CUT_OFF).unwrap();
     let r = run(sc.clone());
