@@ -148,7 +148,19 @@ impl Real {
             // Set in the child's environment, PATH is also where the program is looked up.
             cmd.env("PATH", p);
         }
-        let out = match cmd.output() {
+        // "Text file busy": the tool is open for writing somewhere for a moment (a package
+        // being upgraded; a process forked while it was written). Try again briefly.
+        let mut busy = 0;
+        let out = loop {
+            match cmd.output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && busy < 50 => {
+                    busy += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other,
+            }
+        };
+        let out = match out {
             Ok(o) => o,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(SysError::Missing(tool));
