@@ -72,7 +72,7 @@ fn a_loop_tries_again_soon_after_a_long_outage_ends() {
         let wait = next - heal;
         assert!(
             wait <= PROBE_MS * 3 / 2,
-            "seed {seed}: {wait} ms after the heal"
+            "seed {seed}: the next attempt came {wait} milliseconds after the heal"
         );
         waits.push(wait);
     }
@@ -127,23 +127,26 @@ fn probe_gaps_are_jittered_around_the_probe_and_seeded() {
 fn a_loop_probes_only_once_it_has_met_its_peer() {
     let mut b = Backoff::mesh().probing(PROBE_MS).seeded(3);
     assert!(!b.probes());
-    let mut at = 0;
+    let mut start = 0;
     for _ in 0..10 {
-        let next = b.next_start(at);
+        let next = b.next_start(start);
         assert!(
-            next >= at + DIAL_TIMEOUT_MS,
-            "probed before meeting: {at} -> {next}"
+            next >= start + DIAL_TIMEOUT_MS,
+            "probed before meeting: {start} then {next}"
         );
-        at = next;
+        start = next;
     }
     b.met();
     assert!(b.probes());
-    let next = b.next_start(at);
+    let next = b.next_start(start);
     assert!(
-        next <= at + PROBE_MS * 3 / 2,
-        "no probe after meeting: {at} -> {next}"
+        next <= start + PROBE_MS * 3 / 2,
+        "no probe after meeting: {start} then {next}"
     );
     let mut m = Backoff::mesh();
     m.met();
-    assert!(!m.probes(), "the mesh's loops do not probe (see `Backoff::mesh`)");
+    assert!(
+        !m.probes(),
+        "the mesh's loops do not probe (see `Backoff::mesh`)"
+    );
 }
