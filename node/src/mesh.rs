@@ -728,10 +728,9 @@ impl<C: Clock + Send + 'static> ProtocolHandler for Handler<C> {
     }
 }
 
-/// Dial `to` until the mesh stops: each time the connection ends, wait and dial again. A loop
-/// for a known device probes ([`crate::redial`]): while the peer does not answer, a new attempt
-/// starts every half second or so (jittered), the earlier ones still waiting out their
-/// timeout, so that the peer is met soon after the network returns.
+/// Dial `to` until the mesh stops: each time the connection ends, wait and dial again, as
+/// [`crate::redial`]'s back-off says (its probe is off for the mesh; at most
+/// `MAX_ATTEMPTS_IN_FLIGHT` attempts wait out their timeout at once).
 async fn dial_loop<C: Clock + Send + 'static>(
     shared: Arc<Shared<C>>,
     endpoint: Endpoint,

@@ -8,8 +8,8 @@
 //!
 //! That alone leaves a peer that was out of reach for long — a shelter cut off for half an
 //! hour — one attempt every timeout + cap (8 s): its events written meanwhile would reach the
-//! others up to 8 s after the network returned, 4 s on average. So a loop that *probes* (the
-//! mesh's, for a known device) starts its next attempt at most a probe gap after the previous
+//! others up to 8 s after the network returned, 4 s on average. So a loop that *probes* (none
+//! for now: see [`Backoff::mesh`]) starts its next attempt at most a probe gap after the previous
 //! one *started*, even while that one still waits out its timeout (attempts overlap): about
 //! [`PROBE_MS`], jittered between half and one and a half times it. The jitter keeps the
 //! laptops cut off together from redialling in step, and spreads one laptop's loops so that
