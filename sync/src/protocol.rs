@@ -605,7 +605,10 @@ impl Session {
             }]);
             peer.their_need = Some(Vec::new());
             if let Some(sync) = doc.generate(peer) {
-                out.push(Message::Shard { shard: *shard, sync });
+                out.push(Message::Shard {
+                    shard: *shard,
+                    sync,
+                });
             }
         }
         out

@@ -21,7 +21,12 @@ fn write(log: &mut Log, m: &Membership, n: u8, at: u64, p: u32) {
 }
 
 /// Run a session between `a` and `b` until quiet, both opening with `first` messages.
-fn exchange(logs: &mut [Log; 2], sessions: &mut [Session; 2], m: &Membership, first: [Vec<Message>; 2]) {
+fn exchange(
+    logs: &mut [Log; 2],
+    sessions: &mut [Session; 2],
+    m: &Membership,
+    first: [Vec<Message>; 2],
+) {
     let mut queue: VecDeque<(usize, Message)> = VecDeque::new();
     for (from, msgs) in first.into_iter().enumerate() {
         queue.extend(msgs.into_iter().map(|x| (1 - from, x)));
