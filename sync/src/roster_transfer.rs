@@ -482,30 +482,12 @@ impl Served {
     /// Chunk `n` of `entries` (the ones this was made from).
     pub fn chunk(&self, n: u32, entries: &[RosterEntry]) -> Option<Vec<u8>> {
         let (start, count) = self.place(n)?;
-        let start = usize::try_from(start).ok()?;
-        let mut out = Vec::with_capacity(CHUNK_TARGET + 1024);
-        let mut buf = Vec::with_capacity(512);
-        for e in entries.get(start..start.checked_add(count as usize)?)? {
-            buf.clear();
-            buf = encode_entry(e, std::mem::take(&mut buf));
-            push_entry(&mut out, &buf);
-        }
-        Some(out)
+        chunk_of(entries, start, count)
     }
 
     /// The answer to `req`, from `entries`.
     pub fn respond(&self, req: &Request, entries: &[RosterEntry]) -> Response {
-        self.respond_with(req, &mut |start, count| {
-            let start = usize::try_from(start).ok()?;
-            let mut out = Vec::with_capacity(CHUNK_TARGET + 1024);
-            let mut buf = Vec::with_capacity(512);
-            for e in entries.get(start..start.checked_add(count as usize)?)? {
-                buf.clear();
-                buf = encode_entry(e, std::mem::take(&mut buf));
-                push_entry(&mut out, &buf);
-            }
-            Some(out)
-        })
+        self.respond_with(req, &mut |start, count| chunk_of(entries, start, count))
     }
 
     /// The answer to `req`, a chunk made by `read(start, count)` (its entries, laid out with
@@ -796,3 +778,16 @@ impl Assembler {
 #[cfg(test)]
 #[path = "roster_transfer_tests.rs"]
 mod tests;
+
+/// The chunk of `count` entries of `entries` from `start`, encoded as sent.
+fn chunk_of(entries: &[RosterEntry], start: u64, count: u32) -> Option<Vec<u8>> {
+    let start = usize::try_from(start).ok()?;
+    let mut out = Vec::with_capacity(CHUNK_TARGET + 1024);
+    let mut buf = Vec::with_capacity(512);
+    for e in entries.get(start..start.checked_add(count as usize)?)? {
+        buf.clear();
+        buf = encode_entry(e, std::mem::take(&mut buf));
+        push_entry(&mut out, &buf);
+    }
+    Some(out)
+}
