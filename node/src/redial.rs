@@ -17,6 +17,10 @@
 //! splitmix64 the driver seeds ([`Backoff::seeded`]): the mesh from the OS, the drill from its
 //! network seed, so a seeded drill gives the same figures.
 //!
+//! Across a laptop's loops, [`Rejoin`] (`redial_rejoin.rs`) bounds the return after an outage
+//! instead, with one probe per laptop and kicks on evidence that the network is back; the
+//! mesh and the drill run it.
+//!
 //! The cost: a dial attempt is a QUIC Initial (1,200 bytes, retransmitted at most twice within
 //! its timeout), so a probing loop whose peer stays out of reach sends about 2.4 to 7 KB a
 //! second — on the laptop's own network, and only while that peer cannot be reached.
@@ -176,6 +180,10 @@ impl Backoff {
         }
     }
 }
+
+#[path = "redial_rejoin.rs"]
+pub mod rejoin;
+pub use rejoin::{MAX_HANDSHAKES, PROBE_GAP_MS, PROBE_TIMEOUT_MS, Rejoin};
 
 #[cfg(test)]
 #[path = "redial_tests.rs"]
