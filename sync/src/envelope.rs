@@ -5,7 +5,8 @@
 //! the envelope is refused with a [`Rejection`] (kept in quarantine by the node), and nothing of
 //! it reaches state.
 
-use crate::identity::{DeviceKey, signed_bytes, verify};
+use crate::envelope_verify::verify_strict;
+use crate::identity::{DeviceKey, signed_bytes};
 use crate::manifest::{Membership, Role};
 use kazashi_domain::event::DecodeError;
 use kazashi_domain::{DeploymentId, DeviceId, Event, EventId, SiteId};
@@ -177,7 +178,8 @@ pub fn open(bytes: &[u8], members: &Membership) -> Result<Event, Rejection> {
         return Err(Rejection::UnknownDevice(device));
     };
     count(|n| n.verified += 1);
-    if !verify(
+    // `verify_strict`'s verdict with per-device tables (envelope_verify.rs).
+    if !verify_strict(
         &device,
         &signed_bytes(ENVELOPE_TAG, &[&wire.deployment.0, &wire.event]),
         &wire.signature,

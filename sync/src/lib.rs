@@ -11,6 +11,7 @@
 )]
 
 pub mod envelope;
+mod envelope_verify;
 pub mod identity;
 pub mod inflate;
 pub mod manifest;
