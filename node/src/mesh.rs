@@ -54,6 +54,8 @@ pub use gate::{MAX_UNGREETED, MAX_UNGREETED_PER_ADDR, MAX_UNGREETED_PER_DEVICE};
 mod frames;
 #[path = "mesh_gossip.rs"]
 pub mod gossip;
+#[path = "mesh_rejoin.rs"]
+mod rejoin;
 pub use frames::{
     ALL_FRAME_BYTES, CONNECTION_WINDOW, DEVICE_FRAME_BYTES, MAX_LIVE_PER_DEVICE, STREAM_WINDOW,
 };
@@ -241,6 +243,8 @@ struct Shared<C: Clock> {
     epoch: Instant,
     /// Addresses being dialled (so one is not dialled twice).
     dialling: Mutex<BTreeSet<PeerAddr>>,
+    /// Rejoining after an outage: probes and kicks across the dial loops (`mesh_rejoin.rs`).
+    kicks: Arc<rejoin::Kicks>,
     /// UDP bytes sent on every connection so far.
     wire_out: AtomicU64,
     /// The roster transfer's progress.
@@ -385,6 +389,7 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             me,
             epoch: Instant::now(),
             dialling: Mutex::new(BTreeSet::new()),
+            kicks: Arc::new(rejoin::Kicks::new(jitter_seed(&me))),
             wire_out: AtomicU64::new(0),
             roster: Mutex::new(RosterStatus {
                 state: "in_use".into(),
@@ -416,10 +421,11 @@ impl<C: Clock + Send + 'static> Mesh<C> {
             )
             .accept(roster_net::ALPN, roster_net::Server::new(shared.clone()))
             .spawn();
+        let kicks = tokio::spawn(shared.kicks.clone().run(endpoint.clone()));
         let mesh = Arc::new(Mesh {
             shared,
             router,
-            tasks: Mutex::new(Vec::new()),
+            tasks: Mutex::new(vec![kicks]),
         });
         let mut peers: Vec<PeerAddr> = config.peers.clone();
         for p in remembered {
@@ -490,7 +496,12 @@ impl<C: Clock + Send + 'static> Mesh<C> {
                 let device = DeviceId(*endpoint_info.endpoint_id.as_bytes());
                 // Only enrolled laptops, and only one side dials (the lesser id).
                 let enrolled = mesh.shared.node().membership().device(&device).is_some();
-                if !enrolled || device == mesh.shared.me || mesh.shared.me > device {
+                if !enrolled || device == mesh.shared.me {
+                    continue;
+                }
+                // Evidence the network is there: the peers lost meanwhile are dialled again.
+                mesh.shared.kicks.announced(device);
+                if mesh.shared.me > device {
                     continue;
                 }
                 let addr = endpoint_info.to_endpoint_addr();
@@ -737,16 +748,11 @@ async fn dial_loop<C: Clock + Send + 'static>(
     to: PeerAddr,
 ) {
     let mut backoff = match to.device {
-        Some(_) => {
-            let mut seed = [0u8; 8];
-            // The jitter only spreads the loops: a failed draw leaves it at the device's bytes.
-            if getrandom::fill(&mut seed).is_err() {
-                seed.copy_from_slice(shared.me.0.get(..8).unwrap_or(&[0; 8]));
-            }
-            Backoff::mesh().seeded(u64::from_le_bytes(seed))
-        }
+        Some(_) => Backoff::mesh().seeded(jitter_seed(&shared.me)),
         None => Backoff::mesh().without_probe(),
     };
+    // Connections the rejoin policy's probes and kicks made for this device (`mesh_rejoin.rs`).
+    let mut handed = to.device.map(|d| shared.kicks.register(d, to.addr));
     let origin = Instant::now();
     let elapsed = move || u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut attempts = tokio::task::JoinSet::new();
@@ -762,6 +768,15 @@ async fn dial_loop<C: Clock + Send + 'static>(
                     if let Some(Ok(Some(found))) = r {
                         break Some(found);
                     }
+                }
+                Some(conn) = async {
+                    match handed.as_mut() {
+                        Some(h) => h.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let device = DeviceId(*conn.remote_id().as_bytes());
+                    break Some((device, conn));
                 }
                 () = tokio::time::sleep_until(wake.into()) => break None,
             }
@@ -782,6 +797,16 @@ async fn dial_loop<C: Clock + Send + 'static>(
         let _ = run_peer(shared.clone(), conn, Some(to.addr), None).await;
         tokio::time::sleep(Duration::from_millis(wait)).await;
     }
+}
+
+/// A seed for a loop's jitter: from the OS, or the device's bytes if the draw fails (the jitter
+/// only spreads the loops).
+fn jitter_seed(me: &DeviceId) -> u64 {
+    let mut seed = [0u8; 8];
+    if getrandom::fill(&mut seed).is_err() {
+        seed.copy_from_slice(me.0.get(..8).unwrap_or(&[0; 8]));
+    }
+    u64::from_le_bytes(seed)
 }
 
 /// One dial attempt at `to`, as tasks in `attempts` that give up after [`DIAL_TIMEOUT_MS`]:
@@ -938,6 +963,8 @@ struct Wire<'a, C: Clock> {
     connected: bool,
     /// UDP bytes of this connection already added to the mesh's total.
     counted: u64,
+    /// Reported greeted to the rejoin policy (and not yet as ended).
+    greeted: bool,
 }
 
 impl<C: Clock> Wire<'_, C> {
@@ -979,6 +1006,10 @@ impl<C: Clock> Wire<'_, C> {
             }
             self.connected = true;
             self.shared.regossip();
+            if !self.greeted {
+                self.greeted = true;
+                self.shared.kicks.greeted(self.remote);
+            }
             return;
         }
         if self.connected {
@@ -987,9 +1018,18 @@ impl<C: Clock> Wire<'_, C> {
             }
             self.connected = false;
         }
+        self.ended();
         self.shared
             .set_link(self.remote, link, reason, self.dialled);
         self.shared.regossip();
+    }
+
+    /// Tell the rejoin policy this connection ended, if it was greeted.
+    fn ended(&mut self) {
+        if self.greeted {
+            self.greeted = false;
+            self.shared.kicks.ended(self.remote);
+        }
     }
 
     /// Add the UDP bytes this connection has sent since the last count to the mesh's total.
@@ -1011,18 +1051,27 @@ async fn run_peer<C: Clock + Send + 'static>(
     slot: Option<Slot>,
 ) -> Result<(), FrameError> {
     let remote = DeviceId(*conn.remote_id().as_bytes());
+    // A peer lost before is back: the other lost peers are dialled at once (`mesh_rejoin.rs`).
+    shared.kicks.opened(remote);
     let io = |e: iroh::endpoint::ConnectionError| FrameError::Io(e.to_string());
     // A peer that never opens its stream is given no longer than one that never greets.
     let greeting = Duration::from_millis(shared.config.link().greeting_ms);
-    let (send, mut recv) = match dialled {
-        Some(_) => conn.open_bi().await.map_err(io)?,
+    let streams = match dialled {
+        Some(_) => conn.open_bi().await.map_err(io),
         None => match tokio::time::timeout(greeting, conn.accept_bi()).await {
-            Ok(streams) => streams.map_err(io)?,
+            Ok(streams) => streams.map_err(io),
             Err(_) => {
                 close(&conn, CLOSE_PROTOCOL, "no greeting in time");
-                return Err(FrameError::Io("no greeting in time".into()));
+                Err(FrameError::Io("no greeting in time".into()))
             }
         },
+    };
+    let (send, mut recv) = match streams {
+        Ok(s) => s,
+        Err(e) => {
+            shared.kicks.not_greeted(remote);
+            return Err(e);
+        }
     };
     let role = match dialled {
         Some(_) => Role::Dialled,
@@ -1041,6 +1090,7 @@ async fn run_peer<C: Clock + Send + 'static>(
         wake: None,
         connected: false,
         counted: 0,
+        greeted: false,
     };
     let mut result = wire.perform(first).await;
     // The greeting is read here, under its own size limit; nothing more is read until the
@@ -1087,6 +1137,10 @@ async fn run_peer<C: Clock + Send + 'static>(
         let _ = wire.perform(actions).await;
     }
     wire.count_sent();
+    if !wire.greeted {
+        shared.kicks.not_greeted(remote);
+    }
+    wire.ended();
     result
 }
 
