@@ -19,8 +19,8 @@
 //!   on a full mesh this makes the overlay symmetric, so each laptop also hears from those it
 //!   pushes to.
 //!
-//! The drill simulator's links stay eager on every connection: this is the iroh adapter's
-//! choice ([`crate::link::SyncLink::set_eager`]).
+//! The iroh adapter sets it on each connection ([`crate::link::SyncLink::set_eager`]); the
+//! drill simulator draws the same overlay over its laptops' links (`sim/src/drill/overlay.rs`).
 
 use kazashi_domain::DeviceId;
 use std::collections::BTreeSet;

@@ -33,6 +33,13 @@ pub(super) struct Conn {
     hello_at: [u64; 2],
 }
 
+impl Conn {
+    /// Whether side `side`'s machine is live (greeted).
+    pub(super) fn live(&self, side: usize) -> bool {
+        self.sides.get(side).is_some_and(SyncLink::is_live)
+    }
+}
+
 /// Two laptops that dial each other whenever they can.
 pub(super) struct Link {
     pub(super) ends: [usize; 2],
@@ -339,14 +346,16 @@ impl Engine {
         self.perform(link, side, actions);
     }
 
-    /// After a laptop gained events: every live connection pushes them (as the mesh does).
+    /// After a laptop gained events: its eager connections push them (as the mesh does, with
+    /// its gossip overlay: `overlay.rs`).
     pub(super) fn bump(&mut self, laptop: usize) {
         let links = self
             .laptops
             .get(laptop)
             .map(|l| l.links.clone())
             .unwrap_or_default();
-        for link in links {
+        let eager = self.eager_links(laptop, &links);
+        for (i, link) in links.into_iter().enumerate() {
             let Some(side) = self.side(link, laptop) else {
                 continue;
             };
@@ -360,6 +369,7 @@ impl Engine {
                 let Some(machine) = conn.sides.get_mut(usize::from(side)) else {
                     continue;
                 };
+                machine.set_eager(eager.get(i).copied().unwrap_or(true));
                 self.stats.node_steps += 1;
                 machine.changed(node, self.now)
             };

@@ -25,6 +25,7 @@ pub mod baseline;
 mod extra;
 mod links;
 pub mod net;
+mod overlay;
 pub mod report;
 pub mod track;
 
@@ -116,6 +117,8 @@ struct Laptop {
     /// Its own clock if a `clock_jump` fault moves it (the run's clock plus `jump_ms`).
     own_clock: Option<ManualClock>,
     jump_ms: i64,
+    /// Its gossip overlay as last drawn (`overlay.rs`).
+    overlay: Option<Box<overlay::Drawn>>,
 }
 
 #[derive(Debug, Clone)]
@@ -461,6 +464,7 @@ impl Engine {
                 key: copy,
                 own_clock,
                 jump_ms: 0,
+                overlay: None,
             });
         }
         for f in &sc.faults {
@@ -1864,6 +1868,8 @@ impl Engine {
         // KAZASHI_DRILL_PROFILE=1: wall time per kind of job, on stderr (not in the report).
         let profile = std::env::var_os("KAZASHI_DRILL_PROFILE").is_some();
         let mut spent = [0f64; 6];
+        // With the profile: frames delivered by kind (greeting, sync, ping, manifest, other).
+        let mut frames = [0u64; 5];
         loop {
             if !final_started && self.queue.peek().is_none_or(|Reverse(e)| e.t > self.end) {
                 // The last scheduled hour is over: end every fault, switch everything on, and
@@ -1910,6 +1916,9 @@ impl Engine {
                 _ => 5,
             };
             let t0 = profile.then(std::time::Instant::now);
+            if profile && let Job::Deliver { kind, .. } = &entry.job {
+                frames[usize::from(*kind).min(4)] += 1;
+            }
             match entry.job {
                 Job::Deliver {
                     link,
@@ -1947,7 +1956,7 @@ impl Engine {
         }
         if profile {
             eprintln!(
-                "drill profile (s): deliver {:.1}, timers {:.1}, connect {:.1}, writes {:.1}, samples {:.1}, other {:.1}; {} jobs, {} connections closed by the policy",
+                "drill profile (s): deliver {:.1}, timers {:.1}, connect {:.1}, writes {:.1}, samples {:.1}, other {:.1}; {} jobs, {} connections closed by the policy; frames delivered: {} greetings, {} sync, {} pings, {} manifests, {} other",
                 spent[0],
                 spent[1],
                 spent[2],
@@ -1955,7 +1964,12 @@ impl Engine {
                 spent[4],
                 spent[5],
                 self.stats.jobs,
-                self.stats.closed_by_policy
+                self.stats.closed_by_policy,
+                frames[0],
+                frames[1],
+                frames[2],
+                frames[3],
+                frames[4]
             );
         }
         self.finish()
