@@ -266,11 +266,11 @@ until = 0.7497
 "#;
 
 /// What a laptop wrote while cut off reaches every other laptop within a second of the
-/// network's return: the dial loops probe while the peer is out of reach (`node::redial`) and
-/// a resumed session hands over what was written since at once (`Session::resume_push`).
-/// Before, the loops sat at one attempt every 6 s and the first came 1.8 s after the heal.
+/// network's return: each laptop probes its lost peers in turn and the first connection back
+/// dials the others at once (`node::redial::Rejoin`), and a resumed session hands over what
+/// was written since at once (`Session::resume_push`). With the loops' back-off alone, one
+/// attempt every 6 s in step since the cut, the first came 1.8 s after the heal.
 #[test]
-#[ignore = "needs the redial probe, off in the product since the mesh at 100 endpoints did not form with it (node::redial::Backoff::mesh)"]
 fn a_shelter_cut_off_hands_over_what_it_wrote_within_a_second_of_the_heal() {
     let sc = Scenario::parse(CUT_OFF).unwrap();
     let r = run(sc.clone());

@@ -9,16 +9,22 @@
 //! and is ignored), a close ends the connection on both sides. Redials follow the mesh's
 //! dial loop ([`Backoff`]): the lesser laptop of a link dials; a dial that cannot reach the
 //! other end fails after [`kazashi_node::link::DIAL_TIMEOUT_MS`] and the loop waits twice as long each time, up to
-//! `reconnect_s`, while it probes: a new attempt about every [`kazashi_node::redial::PROBE_MS`]
-//! (jittered, seeded per link) whatever the wait. Each attempt counts on the wire as one QUIC
-//! Initial ([`net::DIAL_BYTES`]).
+//! `reconnect_s`. Across its loops each laptop runs the mesh's rejoin policy
+//! ([`Rejoin`], keyed by link, seeded per laptop): while a peer it dials and had greeted is
+//! disconnected it probes one such peer about every [`kazashi_node::redial::PROBE_GAP_MS`],
+//! and a greeting with a peer lost before kicks its other lost loops at once. The drill does not
+//! step the probes: at each instant where reachability changes ([`Engine::redial`]) the failed
+//! ones are counted and the first that can succeed is queued. Handshakes take no time here, so
+//! the policy's cap on those in flight never binds. Each attempt counts on the wire as one
+//! QUIC Initial ([`net::DIAL_BYTES`]).
 
 use super::{Engine, Job, Status, net};
 use crate::scenario::{Network, Transport};
 use kazashi_node::link::{
-    Action, Backoff, Ended, FRAME_HELLO, FRAME_MANIFEST, FRAME_SYNC, Hello, LinkConfig, Role,
-    SyncLink,
+    Action, Backoff, Ended, FRAME_HELLO, FRAME_MANIFEST, FRAME_SYNC, Hello, Link as LinkState,
+    LinkConfig, Role, SyncLink,
 };
+use kazashi_node::redial::Rejoin;
 use net::Delivery;
 
 /// One live connection: side 0 is the dialler (`Link::ends[0]`), side 1 accepted it.
@@ -31,6 +37,8 @@ pub(super) struct Conn {
     timers: [(Option<u64>, u64); 2],
     /// Per direction, when the sender's greeting arrives: nothing it sends arrives earlier.
     hello_at: [u64; 2],
+    /// Per side, whether its machine went live (reported to its laptop's [`Rejoin`]).
+    greeted: [bool; 2],
 }
 
 impl Conn {
@@ -74,6 +82,20 @@ impl Engine {
             )
     }
 
+    /// Each laptop's rejoin policy over the links it is an end of (the ones it dials are its
+    /// loops), seeded from the network's seed and the laptop.
+    fn fresh_rejoins(&self) -> Vec<Rejoin<usize>> {
+        (0..self.laptops.len())
+            .map(|l| {
+                Rejoin::new(
+                    self.sc.seed
+                        ^ 0x726a_6f69_6e00_0000
+                        ^ (l as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                )
+            })
+            .collect()
+    }
+
     /// A dial attempt on the wire: one QUIC Initial, counted with the frames (it is lost when
     /// the peer is out of reach, but it was sent).
     fn count_dials(&mut self, attempts: u64) {
@@ -108,8 +130,12 @@ impl Engine {
                 }
             }
         }
+        self.rejoin = self.fresh_rejoins();
         for (a, b) in pairs {
             let ix = self.links.len();
+            if let Some(r) = self.rejoin.get_mut(a) {
+                r.dials(ix);
+            }
             let backoff = self.fresh_backoff(ix);
             self.links.push(Link {
                 ends: [a, b],
@@ -279,6 +305,10 @@ impl Engine {
                         self.bump(laptop);
                     }
                 }
+                Action::Status {
+                    link: LinkState::Connected,
+                    ..
+                } => self.greeted(link, side),
                 Action::Status { .. } | Action::Differing(_) => {}
             }
         }
@@ -443,8 +473,10 @@ impl Engine {
                 last: [0, 0],
                 timers: [(None, 0); 2],
                 hello_at: [0, 0],
+                greeted: [false; 2],
             });
         }
+        self.opened(link);
         for (side, actions) in opened.into_iter().enumerate() {
             self.perform(link, side as u8, actions);
         }
@@ -458,6 +490,7 @@ impl Engine {
         };
         let Some(conn) = k.conn.take() else { return };
         let ends = k.ends;
+        self.ungreet(link, ends, conn.greeted, None);
         let other = 1 - usize::from(side);
         if let (Some(machine), Some(&l)) = (conn.sides.into_iter().nth(other), ends.get(other)) {
             self.close_side(l, machine, how);
@@ -492,6 +525,7 @@ impl Engine {
         };
         let Some(conn) = k.conn.take() else { return };
         let ends = k.ends;
+        self.ungreet(link, ends, conn.greeted, crashed);
         for (side, machine) in conn.sides.into_iter().enumerate() {
             let Some(&l) = ends.get(side) else { continue };
             if Some(l) == crashed {
@@ -533,6 +567,10 @@ impl Engine {
             .get(laptop)
             .map(|l| l.links.clone())
             .unwrap_or_default();
+        if let Some(r) = self.rejoin.get_mut(laptop) {
+            // A restarted laptop remembers no meetings (the mesh's policy lives in memory).
+            r.restart();
+        }
         for link in links {
             let backoff = self.fresh_backoff(link);
             if let Some(k) = self.links.get_mut(link)
@@ -577,6 +615,125 @@ impl Engine {
                 }
             };
             self.dial_at(link, t);
+        }
+        self.probe_all();
+    }
+
+    /// Side `side` of the connection on `link` went live: its laptop's rejoin policy is told
+    /// (see [`Engine::opened`]).
+    fn greeted(&mut self, link: usize, side: u8) {
+        let Some(k) = self.links.get_mut(link) else {
+            return;
+        };
+        let Some(&laptop) = k.ends.get(usize::from(side)) else {
+            return;
+        };
+        if let Some(g) = k
+            .conn
+            .as_mut()
+            .and_then(|c| c.greeted.get_mut(usize::from(side)))
+        {
+            *g = true;
+        }
+        let now = self.now;
+        let evidence = self
+            .rejoin
+            .get_mut(laptop)
+            .is_some_and(|r| r.greeted(link, now));
+        if evidence {
+            self.kick(laptop);
+        }
+    }
+
+    /// A connection on `link` opened: each end's rejoin policy is told, and one that meets a
+    /// peer lost before (the network is back) dials its laptop's other lost loops at once.
+    fn opened(&mut self, link: usize) {
+        let Some(ends) = self.links.get(link).map(|k| k.ends) else {
+            return;
+        };
+        let now = self.now;
+        for laptop in ends {
+            let evidence = self
+                .rejoin
+                .get_mut(laptop)
+                .is_some_and(|r| r.opened(link, now));
+            if evidence {
+                self.kick(laptop);
+            }
+        }
+    }
+
+    /// Dial what `laptop`'s rejoin policy owes at once.
+    fn kick(&mut self, laptop: usize) {
+        let now = self.now;
+        let Some(r) = self.rejoin.get_mut(laptop) else {
+            return;
+        };
+        let mut kicked = Vec::new();
+        while let Some(l) = r.next(now) {
+            // Handshakes take no time in the drill: each one ends as it starts.
+            r.finished();
+            kicked.push(l);
+        }
+        for l in kicked {
+            let idle = self
+                .links
+                .get(l)
+                .is_some_and(|k| k.conn.is_none() && self.up(k.ends[0]));
+            if idle {
+                self.dial_at(l, now);
+            }
+        }
+    }
+
+    /// A connection on `link` (ends `ends`) is gone: the sides that had gone live tell their
+    /// laptops' rejoin policies (not a side whose laptop `crashed`: it forgets anyway).
+    fn ungreet(
+        &mut self,
+        link: usize,
+        ends: [usize; 2],
+        greeted: [bool; 2],
+        crashed: Option<usize>,
+    ) {
+        let now = self.now;
+        for (side, &laptop) in ends.iter().enumerate() {
+            if Some(laptop) == crashed {
+                continue;
+            }
+            let Some(r) = self.rejoin.get_mut(laptop) else {
+                continue;
+            };
+            if greeted.get(side).copied().unwrap_or(false) {
+                r.ended(link, now);
+            } else {
+                r.not_greeted(link);
+            }
+        }
+    }
+
+    /// Every laptop's probes up to now: those that failed are counted on the wire, and the
+    /// first that can reach its peer is queued.
+    fn probe_all(&mut self) {
+        let now = self.now;
+        for laptop in 0..self.rejoin.len() {
+            if !self.up(laptop) {
+                continue;
+            }
+            let Some(mut r) = self.rejoin.get(laptop).cloned() else {
+                continue;
+            };
+            let (failed, first) = r.skip_to(now, |&l| {
+                self.links
+                    .get(l)
+                    .is_some_and(|k| k.conn.is_none() && self.reachable(k.ends[0], k.ends[1]))
+            });
+            if let Some(slot) = self.rejoin.get_mut(laptop) {
+                *slot = r;
+            }
+            self.count_dials(failed);
+            if let Some((t, l)) = first {
+                self.dial_at(l, t);
+            }
         }
     }
 

@@ -311,6 +311,8 @@ pub struct Engine {
     sites: Vec<SiteId>,
     laptops: Vec<Laptop>,
     links: Vec<Link>,
+    /// Per laptop, the mesh's rejoin policy over its links (`links.rs`).
+    rejoin: Vec<kazashi_node::redial::Rejoin<usize>>,
     clock: ManualClock,
     now: u64,
     start: u64,
@@ -495,6 +497,7 @@ impl Engine {
             sites,
             laptops,
             links: Vec::new(),
+            rejoin: Vec::new(),
             clock,
             now: start,
             start,

@@ -147,6 +147,9 @@ async fn propagation(args: &crate::bench::BenchArgs, dir: &Path) -> Result<(), S
 
     let operator = OperatorId::new("bench").map_err(|e| e.to_string())?;
     let rounds = args.runs.max(1) * 6;
+    // KAZASHI_BENCH_TRACE=1: per round on stderr, the slowest arrival and how many laptops
+    // are not connected to every other at the write (a mesh that came apart after forming).
+    let trace = std::env::var_os("KAZASHI_BENCH_TRACE").is_some();
     let mut each = Vec::new();
     let mut last = Vec::new();
     for r in 0..=rounds {
@@ -195,6 +198,13 @@ async fn propagation(args: &crate::bench::BenchArgs, dir: &Path) -> Result<(), S
         }
         if r > 0 {
             last.push(slowest);
+        }
+        if trace {
+            let apart = meshes.iter().filter(|m| connected(m) + 1 < n).count();
+            eprintln!(
+                "round {r}: writer {w}, slowest {:?}, laptops not fully connected after: {apart}",
+                Duration::from_secs_f64(slowest / 1e3)
+            );
         }
         // Let the mesh go quiet between writes.
         tokio::time::sleep(Duration::from_millis(100)).await;
