@@ -72,7 +72,7 @@ impl Table {
             let mut next = base;
             for slot in odd.iter_mut() {
                 *slot = next;
-                next = next + two;
+                next += two;
             }
             out.push(odd);
             for _ in 0..BITS {
@@ -269,7 +269,7 @@ mod tests {
             let Some(p) = CompressedEdwardsY(y).decompress() else {
                 continue;
             };
-            let t = &(&(-Scalar::ONE) * &p) + &p;
+            let t = (-Scalar::ONE) * p + p;
             if !t.is_identity() && !found.contains(&t) {
                 found.push(t);
             }
@@ -370,12 +370,12 @@ mod tests {
             // R with a torsion component, s made for it: the cofactored equation holds, the
             // cofactorless one does not.
             let id = a_point.compress().to_bytes();
-            let r_t = &EdwardsPoint::mul_base(&r) + &t;
+            let r_t = EdwardsPoint::mul_base(&r) + t;
             assert!(!agreed(&id, &m, &sign_raw(&a, &id, &r, &r_t, &m)));
             // R of small order only.
             assert!(!agreed(&id, &m, &sign_raw(&a, &id, &Scalar::ZERO, &t, &m)));
             // A mixed-order key: valid exactly when [k]T is the identity.
-            let mixed = (&a_point + &t).compress().to_bytes();
+            let mixed = (a_point + t).compress().to_bytes();
             let sig = sign_raw(&a, &mixed, &r, &EdwardsPoint::mul_base(&r), &m);
             if agreed(&mixed, &m, &sig) {
                 passed += 1;

@@ -125,10 +125,10 @@ fn secret_of_station_1() -> (Scalar, EdwardsPoint) {
 fn order_8_point() -> EdwardsPoint {
     (0u8..=255)
         .filter_map(|i| CompressedEdwardsY([i; 32]).decompress())
-        .map(|p| &(&(-Scalar::ONE) * &p) + &p)
+        .map(|p| (-Scalar::ONE) * p + p)
         .find(|t| {
             let t2 = t + t;
-            !(&t2 + &t2).is_identity()
+            !(t2 + t2).is_identity()
         })
         .unwrap()
 }
@@ -158,12 +158,12 @@ fn torsion_envelope(e: &Event, m: &Membership) -> Vec<u8> {
     }
     let r = hash_scalar(&[b"nonce"]);
     let t = order_8_point();
-    let r_point = &EdwardsPoint::mul_base(&r) + &t;
+    let r_point = EdwardsPoint::mul_base(&r) + t;
     let r_bytes = r_point.compress().to_bytes();
     let k = hash_scalar(&[&r_bytes, &a_point.compress().to_bytes(), &message]);
     let s = r + k * a;
     // The cofactored equation holds; the cofactorless one does not.
-    let diff = &(&EdwardsPoint::mul_base(&s) - &(&k * &a_point)) - &r_point;
+    let diff = (EdwardsPoint::mul_base(&s) - k * a_point) - r_point;
     assert!(!diff.is_identity());
     assert!(diff.mul_by_cofactor().is_identity());
     let mut sig = r_bytes.to_vec();

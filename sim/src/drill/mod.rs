@@ -1919,8 +1919,11 @@ impl Engine {
                 _ => 5,
             };
             let t0 = profile.then(std::time::Instant::now);
-            if profile && let Job::Deliver { kind, .. } = &entry.job {
-                frames[usize::from(*kind).min(4)] += 1;
+            if profile
+                && let Job::Deliver { kind, .. } = &entry.job
+                && let Some(n) = frames.get_mut(usize::from(*kind).min(4))
+            {
+                *n += 1;
             }
             match entry.job {
                 Job::Deliver {
