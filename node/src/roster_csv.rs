@@ -1214,29 +1214,58 @@ pub fn encode(text: &str, enc: WriteEncoding) -> (Vec<u8>, Encoded) {
 /// The roster as CSV, in the documented columns (round trip: reading it back gives the same
 /// roster, hash and all).
 pub fn write(roster: &Roster) -> String {
-    let kind = roster.kind();
-    let fields: Vec<Field> = Field::ALL
-        .into_iter()
-        .filter(|f| {
-            f.required(kind)
-                || *f == Field::CareNeeds
-                || *f == Field::SupportMeasure
-                || (*f == Field::Eligible && kind == RosterKind::Voters)
-        })
-        .collect();
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::with_capacity(roster.len() * 120));
-    let header: Vec<&str> = fields
-        .iter()
-        .map(|f| f.headers().first().copied().unwrap_or(""))
-        .collect();
     // Writing into a Vec cannot fail.
-    let _ = w.write_record(&header);
-    let mut row: Vec<String> = Vec::with_capacity(fields.len());
-    for e in roster.entries() {
+    let out = CsvWriter::new(roster.kind(), Vec::with_capacity(roster.len() * 120))
+        .and_then(|mut w| {
+            for e in roster.entries() {
+                w.entry(e)?;
+            }
+            w.finish()
+        })
+        .unwrap_or_default();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`write`] one entry at a time into any writer (a roster too large to hold: entries given
+/// in person-id order, as [`write`] gives them).
+pub struct CsvWriter<W: std::io::Write> {
+    w: csv::Writer<W>,
+    fields: Vec<Field>,
+    row: Vec<String>,
+}
+
+impl<W: std::io::Write> CsvWriter<W> {
+    /// The header line written.
+    pub fn new(kind: RosterKind, out: W) -> std::io::Result<Self> {
+        let fields: Vec<Field> = Field::ALL
+            .into_iter()
+            .filter(|f| {
+                f.required(kind)
+                    || *f == Field::CareNeeds
+                    || *f == Field::SupportMeasure
+                    || (*f == Field::Eligible && kind == RosterKind::Voters)
+            })
+            .collect();
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        let header: Vec<&str> = fields
+            .iter()
+            .map(|f| f.headers().first().copied().unwrap_or(""))
+            .collect();
+        w.write_record(&header)?;
+        Ok(CsvWriter {
+            w,
+            row: Vec::with_capacity(fields.len()),
+            fields,
+        })
+    }
+
+    /// One row.
+    pub fn entry(&mut self, e: &RosterEntry) -> std::io::Result<()> {
+        let row = &mut self.row;
         row.clear();
-        for f in &fields {
+        for f in &self.fields {
             let b = |x: bool| if x { "1" } else { "0" }.to_owned();
             row.push(match f {
                 Field::Person => e.person.to_string(),
@@ -1285,10 +1314,14 @@ pub fn write(roster: &Roster) -> String {
                 Field::SupportMeasure => b(e.support_measure),
             });
         }
-        let _ = w.write_record(&row);
+        self.w.write_record(&*row)?;
+        Ok(())
     }
-    let bytes = w.into_inner().unwrap_or_default();
-    String::from_utf8(bytes).unwrap_or_default()
+
+    /// Flushed; the writer back.
+    pub fn finish(self) -> std::io::Result<W> {
+        self.w.into_inner().map_err(|e| e.into_error())
+    }
 }
 
 /// A checked import, as the roster store writes it (entries, and the text folded while reading).

@@ -184,7 +184,9 @@ pub(crate) fn postings<'a, K: rusqlite::ToSql>(
     table: &str,
     lists: impl Iterator<Item = (K, &'a [i64])>,
 ) -> Result<(), RosterDbError> {
-    let mut st = tx.prepare(&format!(
+    // Cached: `roster_import::grouped_postings` calls this once per key (hundreds of
+    // thousands of households), which parsed the statement each time.
+    let mut st = tx.prepare_cached(&format!(
         "INSERT INTO {table} (k, first, rids) VALUES (?1, ?2, ?3)"
     ))?;
     let mut blob = Vec::new();

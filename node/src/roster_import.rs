@@ -11,6 +11,12 @@
 //!    folded and encoded, and appended in file order to a *stage* table in a third file
 //!    keyed like the store, `<file>.part.stage`. Only each row's 宛名番号 and stage position
 //!    stay in memory (28 bytes a row).
+//!    **A file in 宛名番号 order** (as municipal exports are) skips the stage: its rows go
+//!    straight to pass 3's writers as they come, each written once (rid = position; the lines
+//!    kept for the findings, 8 bytes a row). At the first row whose 宛名番号 is not greater
+//!    than the one before (out of order, or a duplicate), that attempt is dropped — its part
+//!    files removed — and the file is read again through the stage as below: the findings,
+//!    store and hash are the same either way.
 //! 3. *Store*: the ids sorted; duplicate ids reported; the stage read in person-id order (a
 //!    sequential read when the file was already in that order, as municipal exports are),
 //!    hashed as the roster hash prescribes (the same bytes as [`RosterDb::create`]: the pinned
@@ -126,55 +132,215 @@ pub fn import_file_in_chunks(
     clear_parts(out)?;
     let part = part_path(out);
     let stage = stage_path(out);
-    let result = (|| {
-        let (main, mut others) = create_encrypted_set(
-            &part,
-            &[&text_path(&part), &stage],
-            opts.passphrase,
-            opts.params,
-        )
-        .map_err(RosterDbError::from)?;
-        let stage_conn = others.pop().ok_or_else(|| damaged("no stage"))?;
-        let text = others.pop().ok_or_else(|| damaged("no text file"))?;
-        for c in [&main, &text, &stage_conn] {
-            bulk_pragmas(c)?;
-            // A bounded page cache per file: the memory of an import does not grow with it.
-            c.pragma_update(None, "cache_size", -32_768)?;
+    let input = Input {
+        src,
+        encoding,
+        skip,
+        total,
+        chunk,
+    };
+    let remove_parts = || {
+        for p in [part.clone(), kdf_path(&part), text_path(&part)] {
+            let _ = std::fs::remove_file(p);
         }
-        let rows = read_rows(
-            src,
-            (encoding, skip),
-            total,
-            chunk,
-            opts.read,
-            &stage_conn,
-            progress,
-        )?;
-        let lint = write_store(
-            &main,
-            text,
-            &stage_conn,
-            rows,
-            opts,
-            source_sha256,
-            progress,
-        )?;
-        drop(stage_conn);
-        main.pragma_update(None, "journal_mode", "DELETE")?;
-        drop(main);
-        Ok::<_, ImportError>(lint)
-    })();
-    let _ = std::fs::remove_file(&stage);
+    };
+    // A file in 宛名番号 order (as municipal exports are) goes straight into the store; one
+    // that is not is read again, through the stage.
+    let mut result = import_direct(&part, &input, opts, source_sha256, progress);
+    if matches!(result, Ok(None)) {
+        remove_parts();
+        result = import_staged(&part, &stage, &input, opts, source_sha256, progress).map(Some);
+        let _ = std::fs::remove_file(&stage);
+    }
     match result {
-        Ok(lint) => {
+        Ok(Some(lint)) => {
             let db = commit_parts(out, opts.passphrase)?;
             Ok((db, lint))
         }
+        Ok(None) => {
+            remove_parts();
+            Err(damaged("the import did not finish"))
+        }
         Err(e) => {
-            for p in [part.clone(), kdf_path(&part), text_path(&part)] {
-                let _ = std::fs::remove_file(p);
-            }
+            remove_parts();
             Err(e)
+        }
+    }
+}
+
+/// The file to read, as pass 1 found it.
+struct Input<'a> {
+    src: &'a Path,
+    encoding: SourceEncoding,
+    /// Bytes to skip (a BOM).
+    skip: u64,
+    total: u64,
+    chunk: usize,
+}
+
+/// The new files of an import, keyed, with the bulk pragmas; `extra` (the stage) besides.
+fn create_parts(
+    part: &Path,
+    extra: Option<&Path>,
+    opts: &ImportOptions<'_>,
+) -> Result<(Connection, Connection, Option<Connection>), ImportError> {
+    let text = text_path(part);
+    let mut others: Vec<&Path> = vec![&text];
+    others.extend(extra);
+    let (main, mut others) = create_encrypted_set(part, &others, opts.passphrase, opts.params)
+        .map_err(RosterDbError::from)?;
+    let extra = if extra.is_some() { others.pop() } else { None };
+    let text = others.pop().ok_or_else(|| damaged("no text file"))?;
+    for c in [Some(&main), Some(&text), extra.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        bulk_pragmas(c)?;
+        // A bounded page cache per file: the memory of an import does not grow with it.
+        c.pragma_update(None, "cache_size", -32_768)?;
+    }
+    Ok((main, text, extra))
+}
+
+/// Passes 2 and 3 at once, for a file whose rows come in strictly ascending 宛名番号: each row
+/// written to the store as it is read (no stage). `None` at the first row out of that order
+/// (nothing kept: the caller removes the part files and imports through the stage).
+fn import_direct(
+    part: &Path,
+    input: &Input<'_>,
+    opts: &ImportOptions<'_>,
+    source_sha256: [u8; 32],
+    progress: &mut dyn FnMut(Phase, u64, u64),
+) -> Result<Option<Lint>, ImportError> {
+    let (main, text, _) = create_parts(part, None, opts)?;
+    // The count is set once known (the text file's writer counts the rows it is given).
+    let mut meta = import_meta(opts.read.kind, 0, source_sha256)?;
+    let mut ids: Vec<(PersonId, u32)> = Vec::new();
+    let mut lines: Vec<u64> = Vec::new();
+    let mut out_of_order = false;
+    let mut done: Option<ReadDone> = None;
+    let built = build_store(
+        &main,
+        text,
+        opts.read.kind,
+        true,
+        &meta,
+        &mut |_| {},
+        &mut |each| {
+            let mut last: Option<PersonId> = None;
+            let read = read_rows(
+                input,
+                opts.read,
+                &mut |r: StageRow| {
+                    if last.is_some_and(|l| l >= r.person) {
+                        out_of_order = true;
+                        return Err(damaged("rows out of 宛名番号 order"));
+                    }
+                    last = Some(r.person);
+                    let rid = u32::try_from(ids.len())
+                        .map_err(|_| damaged("more than 4,294,967,295 rows"))?;
+                    ids.push((r.person, rid));
+                    lines.push(r.line);
+                    each(rid, r)
+                },
+                progress,
+            )?;
+            done = Some(read);
+            Ok(())
+        },
+    );
+    if out_of_order {
+        return Ok(None);
+    }
+    let built = built?;
+    let ReadDone {
+        household_rows,
+        lint,
+    } = done.ok_or_else(|| damaged("the file was not read"))?;
+    set_count(&mut meta, ids.len() as u64);
+    let source = Source::Direct { main: &main, lines };
+    let lint = finish_store(
+        &main,
+        built,
+        &ids,
+        &source,
+        household_rows,
+        lint,
+        opts,
+        meta,
+    )?;
+    drop(source);
+    main.pragma_update(None, "journal_mode", "DELETE")?;
+    progress(Phase::Index, ids.len() as u64, ids.len() as u64);
+    Ok(Some(lint))
+}
+
+/// Pass 2 into the stage, then pass 3 (see the module doc).
+fn import_staged(
+    part: &Path,
+    stage: &Path,
+    input: &Input<'_>,
+    opts: &ImportOptions<'_>,
+    source_sha256: [u8; 32],
+    progress: &mut dyn FnMut(Phase, u64, u64),
+) -> Result<Lint, ImportError> {
+    let (main, text, stage_conn) = create_parts(part, Some(stage), opts)?;
+    let stage_conn = stage_conn.ok_or_else(|| damaged("no stage"))?;
+    stage_conn.execute_batch(STAGE_SCHEMA)?;
+    let mut ids: Vec<(PersonId, u32)> = Vec::new();
+    let tx = stage_conn.unchecked_transaction()?;
+    let read = {
+        let mut ins = tx.prepare(
+            "INSERT INTO stage (seq, line, entry, name, kana, birth, household, list)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        read_rows(
+            input,
+            opts.read,
+            &mut |r: StageRow| {
+                let seq = u32::try_from(ids.len())
+                    .map_err(|_| damaged("more than 4,294,967,295 rows"))?;
+                ins.execute(params![
+                    seq,
+                    r.line as i64,
+                    r.entry,
+                    r.name,
+                    r.kana,
+                    r.birth,
+                    r.household.as_str(),
+                    r.list.as_ref().map(|l| l.as_str()),
+                ])?;
+                ids.push((r.person, seq));
+                Ok(())
+            },
+            progress,
+        )?
+    };
+    tx.commit()?;
+    let rows = Rows {
+        ids,
+        household_rows: read.household_rows,
+        lint: read.lint,
+    };
+    let lint = write_store(
+        &main,
+        text,
+        &stage_conn,
+        rows,
+        opts,
+        source_sha256,
+        progress,
+    )?;
+    drop(stage_conn);
+    main.pragma_update(None, "journal_mode", "DELETE")?;
+    Ok(lint)
+}
+
+/// `meta`'s row count set to `n`.
+fn set_count(meta: &mut [(&str, Vec<u8>)], n: u64) {
+    for (k, v) in meta.iter_mut() {
+        if *k == "count" {
+            *v = n.to_le_bytes().to_vec();
         }
     }
 }
@@ -488,6 +654,12 @@ struct StageRow {
     list: Option<ListNumber>,
 }
 
+/// What pass 2 leaves besides the rows it gave its sink.
+struct ReadDone {
+    household_rows: Vec<(HouseholdId, u64)>,
+    lint: Lint,
+}
+
 /// What pass 2 leaves for pass 3.
 struct Rows {
     /// (宛名番号, stage position) of every good row, in file order.
@@ -510,14 +682,18 @@ const STAGE_SCHEMA: &str = "CREATE TABLE stage (
 /// Pass 2 (see the module doc): the rows parsed and checked on worker threads, appended to
 /// the stage in file order.
 fn read_rows(
-    src: &Path,
-    (encoding, skip): (SourceEncoding, u64),
-    total: u64,
-    chunk: usize,
+    input: &Input<'_>,
     opts: &ReadOptions,
-    stage: &Connection,
+    sink: &mut dyn FnMut(StageRow) -> Result<(), ImportError>,
     progress: &mut dyn FnMut(Phase, u64, u64),
-) -> Result<Rows, ImportError> {
+) -> Result<ReadDone, ImportError> {
+    let &Input {
+        src,
+        encoding,
+        skip,
+        total,
+        chunk,
+    } = input;
     let file_err = |error| ImportError::File {
         path: src.to_owned(),
         error,
@@ -579,9 +755,7 @@ fn read_rows(
         width: headers.len(),
         opts,
     };
-    stage.execute_batch(STAGE_SCHEMA)?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
-    let mut ids: Vec<(PersonId, u32)> = Vec::new();
     let mut household_rows = Vec::new();
     std::thread::scope(|scope| -> Result<(), ImportError> {
         let ctx = &ctx;
@@ -608,6 +782,10 @@ fn read_rows(
                 .map_err(file_err)?;
         }
         drop(done_tx);
+        // Only the workers hold the queue's receiving end: once they have all stopped (the
+        // writer gone, or the queue closed), the reader's next send fails and it stops too —
+        // a sink that refuses a row (a direct import meeting a row out of order) ends the read.
+        drop(work_rx);
         // The reader: chunks of text to the workers, in order.
         let reader = std::thread::Builder::new()
             .spawn_scoped(scope, move || -> Result<(), ImportError> {
@@ -640,34 +818,17 @@ fn read_rows(
                 Ok(())
             })
             .map_err(file_err)?;
-        // The writer (this thread): results in chunk order into the stage.
+        // The writer (this thread): results in chunk order to the sink.
         let mut pending: BTreeMap<usize, Checked> = BTreeMap::new();
         let mut next = 0usize;
-        let tx = stage.unchecked_transaction()?;
         let written = (|| -> Result<(), ImportError> {
-            let mut ins = tx.prepare(
-                "INSERT INTO stage (seq, line, entry, name, kana, birth, household, list)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
             let mut bytes_done = skip;
             for (i, c) in done_rx.iter() {
                 pending.insert(i, c);
                 while let Some(c) = pending.remove(&next) {
                     next += 1;
                     for r in c.rows {
-                        let seq = u32::try_from(ids.len())
-                            .map_err(|_| damaged("more than 4,294,967,295 rows"))?;
-                        ins.execute(params![
-                            seq,
-                            r.line as i64,
-                            r.entry,
-                            r.name,
-                            r.kana,
-                            r.birth,
-                            r.household.as_str(),
-                            r.list.as_ref().map(|l| l.as_str()),
-                        ])?;
-                        ids.push((r.person, seq));
+                        sink(r)?;
                     }
                     bytes_done += c.bytes;
                     household_rows.extend(c.household_rows);
@@ -683,7 +844,6 @@ fn read_rows(
             .unwrap_or_else(|_| Err(damaged("the file reader failed")));
         written?;
         read?;
-        tx.commit()?;
         Ok(())
     })?;
     progress(Phase::Read, total, total);
@@ -694,8 +854,7 @@ fn read_rows(
             "the file has a header but no rows".into(),
         );
     }
-    Ok(Rows {
-        ids,
+    Ok(ReadDone {
         household_rows,
         lint,
     })
@@ -746,37 +905,89 @@ fn check_chunk(text: &[u8], base: u64, ctx: &RowContext<'_>) -> Checked {
     }
 }
 
-/// One row of the stage, as pass 3 reads it.
-struct Staged {
-    line: u64,
-    entry: Vec<u8>,
-    name: String,
-    kana: String,
-    birth: i64,
-    household: String,
-    list: Option<String>,
+/// The stage's row at `seq`, as pass 2 gave it (`person`: its 宛名番号, not staged).
+fn stage_row(stage: &Connection, seq: u32, person: PersonId) -> Result<StageRow, ImportError> {
+    let mut st = stage.prepare_cached(
+        "SELECT line, entry, name, kana, birth, household, list FROM stage WHERE seq = ?1",
+    )?;
+    let raw = st.query_row([seq], staged)?;
+    from_stage(raw, person)
 }
 
-fn staged(r: &rusqlite::Row<'_>) -> rusqlite::Result<Staged> {
-    Ok(Staged {
-        line: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-        entry: r.get(1)?,
-        name: r.get(2)?,
-        kana: r.get(3)?,
-        birth: r.get(4)?,
-        household: r.get(5)?,
-        list: r.get(6)?,
+/// A stage row as read: line, entry, name, kana, birth, household, list.
+type RawStaged = (i64, Vec<u8>, String, String, i64, String, Option<String>);
+
+fn staged(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawStaged> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn from_stage(raw: RawStaged, person: PersonId) -> Result<StageRow, ImportError> {
+    let (line, entry, name, kana, birth, household, list) = raw;
+    Ok(StageRow {
+        person,
+        line: u64::try_from(line).unwrap_or(0),
+        entry,
+        name,
+        kana,
+        birth,
+        household: HouseholdId::new(&household).map_err(|e| damaged(&format!("stage: {e}")))?,
+        list: list
+            .map(|l| ListNumber::new(&l).map_err(|e| damaged(&format!("stage: {e}"))))
+            .transpose()?,
     })
 }
 
-const STAGED_COLUMNS: &str = "line, entry, name, kana, birth, household, list";
+/// Where the cross-row checks find a row's line and keys: the stage, or (rows written
+/// straight to the store) the lines kept and the entry in the store.
+enum Source<'a> {
+    Stage(&'a Connection),
+    Direct {
+        main: &'a Connection,
+        lines: Vec<u64>,
+    },
+}
 
-/// The stage's row at `seq`.
-fn stage_row(stage: &Connection, seq: u32) -> Result<Staged, ImportError> {
-    let mut st = stage.prepare_cached(&format!(
-        "SELECT {STAGED_COLUMNS} FROM stage WHERE seq = ?1"
-    ))?;
-    Ok(st.query_row([seq], staged)?)
+impl Source<'_> {
+    /// The file line of the row at `seq` (pass 2's position), whose 宛名番号 is `person`.
+    fn line(&self, seq: u32, person: PersonId) -> Result<u64, ImportError> {
+        match self {
+            Source::Stage(stage) => Ok(stage_row(stage, seq, person)?.line),
+            Source::Direct { lines, .. } => lines
+                .get(seq as usize)
+                .copied()
+                .ok_or_else(|| damaged("no line for a row")),
+        }
+    }
+
+    /// The variant-duplicate key of the row at `seq`: folded name, folded reading, birth.
+    fn key(&self, seq: u32, person: PersonId) -> Result<(String, String, i64), ImportError> {
+        match self {
+            Source::Stage(stage) => {
+                let s = stage_row(stage, seq, person)?;
+                Ok((s.name, s.kana, s.birth))
+            }
+            Source::Direct { main, .. } => {
+                // Written straight to the store, `seq` is the rid.
+                let mut st = main.prepare_cached("SELECT entry FROM person WHERE rid = ?1")?;
+                let bytes: Vec<u8> = st.query_row([seq], |r| r.get(0))?;
+                let e: kazashi_domain::roster::RosterEntry = postcard::from_bytes(&bytes)
+                    .map_err(|x| damaged(&format!("an entry written: {x}")))?;
+                Ok((
+                    fold(e.name.as_str()),
+                    fold(e.kana.as_str()),
+                    days(e.birth_date),
+                ))
+            }
+        }
+    }
 }
 
 /// The variant-duplicate key's hash: folded name, folded reading, birth date.
@@ -793,8 +1004,8 @@ fn variant_key(name: &str, kana: &str, birth: i64) -> u64 {
 /// Rows to the text thread at a time.
 pub(crate) const TEXT_BATCH: usize = 8192;
 
-/// Pass 3 (see the module doc). Returns the lint; writes nothing that stays when the file is
-/// refused.
+/// Pass 3 from the stage (see the module doc). Returns the lint; writes nothing that stays
+/// when the file is refused.
 fn write_store(
     main: &Connection,
     text: Connection,
@@ -827,11 +1038,11 @@ fn write_store(
         };
         dup.error(
             Rule::DuplicatePerson,
-            Some(stage_row(stage, this.1)?.line),
+            Some(stage_row(stage, this.1, this.0)?.line),
             format!(
                 "宛名番号 {} already on line {}",
                 b.0,
-                stage_row(stage, f.1)?.line
+                stage_row(stage, f.1, f.0)?.line
             ),
         );
     }
@@ -839,14 +1050,82 @@ fn write_store(
     let write = !lint.has_errors();
     let meta = import_meta(kind, n as u64, source_sha256)?;
     let in_order = ids.iter().zip(0u32..).all(|((_, seq), i)| *seq == i);
+    let ids_ref = &ids;
+    let built = build_store(
+        main,
+        text,
+        kind,
+        write,
+        &meta,
+        &mut |rid| {
+            if rid.is_multiple_of(65_536) {
+                progress(Phase::Index, u64::from(rid), n as u64);
+            }
+        },
+        &mut |each| {
+            if in_order {
+                let mut st = stage.prepare(
+                    "SELECT line, entry, name, kana, birth, household, list FROM stage ORDER BY seq",
+                )?;
+                let mut q = st.query([])?;
+                for (rid, (person, _)) in (0u32..).zip(ids_ref) {
+                    let r = q.next()?.ok_or_else(|| damaged("stage: a row missing"))?;
+                    each(rid, from_stage(staged(r)?, *person)?)?;
+                }
+            } else {
+                for (rid, (person, seq)) in (0u32..).zip(ids_ref) {
+                    each(rid, stage_row(stage, *seq, *person)?)?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let lint = finish_store(
+        main,
+        built,
+        &ids,
+        &Source::Stage(stage),
+        household_rows,
+        lint,
+        opts,
+        meta,
+    )?;
+    progress(Phase::Index, n as u64, n as u64);
+    Ok(lint)
+}
 
-    let mut hasher = RosterHasher::new(kind);
-    let mut births: Vec<(i64, u32)> = Vec::with_capacity(n);
-    let mut households: Vec<(HouseholdId, u32)> = Vec::with_capacity(n);
-    let mut lists: Vec<(ListNumber, u32)> = Vec::new();
-    let mut variants: Vec<(u64, u32)> = Vec::with_capacity(n);
-    let text_meta = meta.clone();
-    let main_done = std::thread::scope(|scope| -> Result<(), ImportError> {
+/// What the store pass collects from the rows for the lookup tables and checks.
+struct Built {
+    hasher: RosterHasher,
+    births: Vec<(i64, u32)>,
+    households: Vec<(HouseholdId, u32)>,
+    lists: Vec<(ListNumber, u32)>,
+    variants: Vec<(u64, u32)>,
+}
+
+/// The rows' sink in the store pass: (rid, row), rids from 0 up in 宛名番号 order.
+type Each<'a> = dyn FnMut(u32, StageRow) -> Result<(), ImportError> + 'a;
+
+/// The `person` table and the text file's FTS rows, written (unless `write` is false) from the
+/// rows `feed` gives in rid order, on two threads; the hash and the lookup keys collected.
+fn build_store(
+    main: &Connection,
+    text: Connection,
+    kind: RosterKind,
+    write: bool,
+    meta: &[(&str, Vec<u8>)],
+    tick: &mut dyn FnMut(u32),
+    feed: &mut dyn FnMut(&mut Each<'_>) -> Result<(), ImportError>,
+) -> Result<Built, ImportError> {
+    let mut b = Built {
+        hasher: RosterHasher::new(kind),
+        births: Vec::new(),
+        households: Vec::new(),
+        lists: Vec::new(),
+        variants: Vec::new(),
+    };
+    let text_meta = meta.to_vec();
+    std::thread::scope(|scope| -> Result<(), ImportError> {
         let (text_tx, text_rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(4);
         let text_job = std::thread::Builder::new()
             .spawn_scoped(scope, move || write_text(&text, text_rx, &text_meta, write))
@@ -861,24 +1140,18 @@ fn write_store(
                 let mut ins =
                     tx.prepare("INSERT INTO person (rid, birth, entry) VALUES (?1, ?2, ?3)")?;
                 let mut batch = Vec::with_capacity(TEXT_BATCH);
-                let mut each = |rid: u32, s: Staged| -> Result<(), ImportError> {
-                    hasher.entry(&s.entry);
+                let mut each = |rid: u32, s: StageRow| -> Result<(), ImportError> {
+                    b.hasher.entry(&s.entry);
                     if write {
                         ins.execute(params![rid, s.birth, s.entry])?;
                     }
-                    births.push((s.birth, rid));
-                    households.push((
-                        HouseholdId::new(&s.household)
-                            .map_err(|e| damaged(&format!("stage: {e}")))?,
-                        rid,
-                    ));
-                    if let Some(l) = &s.list {
-                        lists.push((
-                            ListNumber::new(l).map_err(|e| damaged(&format!("stage: {e}")))?,
-                            rid,
-                        ));
+                    b.births.push((s.birth, rid));
+                    b.households.push((s.household, rid));
+                    if let Some(l) = s.list {
+                        b.lists.push((l, rid));
                     }
-                    variants.push((variant_key(&s.name, &s.kana, s.birth), rid));
+                    b.variants
+                        .push((variant_key(&s.name, &s.kana, s.birth), rid));
                     batch.push((s.name, s.kana));
                     if batch.len() == TEXT_BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(TEXT_BATCH));
@@ -886,25 +1159,10 @@ fn write_store(
                             return Err(damaged("the text index writer stopped"));
                         }
                     }
-                    if rid.is_multiple_of(65_536) {
-                        progress(Phase::Index, u64::from(rid), n as u64);
-                    }
+                    tick(rid);
                     Ok(())
                 };
-                if in_order {
-                    let mut st = stage
-                        .prepare(&format!("SELECT {STAGED_COLUMNS} FROM stage ORDER BY seq"))?;
-                    let mut q = st.query([])?;
-                    let mut rid = 0u32;
-                    while let Some(r) = q.next()? {
-                        each(rid, staged(r)?)?;
-                        rid += 1;
-                    }
-                } else {
-                    for (rid, (_, seq)) in (0u32..).zip(&ids) {
-                        each(rid, stage_row(stage, *seq)?)?;
-                    }
-                }
+                feed(&mut each)?;
                 if !batch.is_empty() && text_tx.send(batch).is_err() {
                     return Err(damaged("the text index writer stopped"));
                 }
@@ -918,13 +1176,39 @@ fn write_store(
             .unwrap_or_else(|_| Err(damaged("the text index writer failed")));
         looped?;
         text_done
-    });
-    main_done?;
+    })?;
+    Ok(b)
+}
 
+/// The cross-row checks on the sorted keys, the hash checked against the pin, then the lookup
+/// tables and the meta: the end of the store pass. `ids` are (宛名番号, pass 2 position) in
+/// rid order.
+#[allow(clippy::too_many_arguments)]
+fn finish_store(
+    main: &Connection,
+    built: Built,
+    ids: &[(PersonId, u32)],
+    source: &Source<'_>,
+    household_rows: Vec<(HouseholdId, u64)>,
+    mut lint: Lint,
+    opts: &ImportOptions<'_>,
+    mut meta: Vec<(&str, Vec<u8>)>,
+) -> Result<Lint, ImportError> {
+    let kind = opts.read.kind;
+    let Built {
+        hasher,
+        mut births,
+        mut households,
+        mut lists,
+        mut variants,
+    } = built;
     // Cross-row checks, on the sorted keys.
     let line_of = |rid: u32| -> Result<u64, ImportError> {
-        let seq = ids.get(rid as usize).map(|x| x.1).unwrap_or(0);
-        Ok(stage_row(stage, seq)?.line)
+        let (person, seq) = ids
+            .get(rid as usize)
+            .copied()
+            .ok_or_else(|| damaged("rid"))?;
+        source.line(seq, person)
     };
     let person_of = |rid: u32| ids.get(rid as usize).map(|x| x.0);
     lists.sort_unstable();
@@ -949,9 +1233,11 @@ fn write_store(
         // Equal hashes: the exact keys decide (a collision is not a duplicate).
         let mut firsts: Vec<((String, String, i64), u32)> = Vec::new();
         for &(_, rid) in group {
-            let seq = ids.get(rid as usize).map(|x| x.1).unwrap_or(0);
-            let s = stage_row(stage, seq)?;
-            let key = (s.name, s.kana, s.birth);
+            let (person, seq) = ids
+                .get(rid as usize)
+                .copied()
+                .ok_or_else(|| damaged("rid"))?;
+            let key = source.key(seq, person)?;
             match firsts.iter().find(|(k, _)| *k == key) {
                 Some(&(_, first)) => {
                     let other = person_of(first);
@@ -968,7 +1254,7 @@ fn write_store(
                         RosterKind::Voters => Severity::Error,
                         RosterKind::Residents => Severity::Warning,
                     };
-                    variant_found.push((rid, sev, Rule::VariantDuplicate, s.line, msg));
+                    variant_found.push((rid, sev, Rule::VariantDuplicate, line_of(rid)?, msg));
                 }
                 None => firsts.push((key, rid)),
             }
@@ -1008,9 +1294,8 @@ fn write_store(
     bulk_pairs(
         &tx,
         "by_id",
-        (0i64..).zip(&ids).map(|(i, (p, _))| (p.as_str(), i)),
+        (0i64..).zip(ids).map(|(i, (p, _))| (p.as_str(), i)),
     )?;
-    drop(ids);
     bulk_pairs(
         &tx,
         "by_list",
@@ -1025,11 +1310,9 @@ fn write_store(
         households.iter().map(|(h, r)| (h.as_str(), *r)),
     )?;
     drop(households);
-    let mut meta = meta;
     meta.push(("hash", hash.0.to_vec()));
     write_meta(&tx, &meta)?;
     tx.commit()?;
-    progress(Phase::Index, n as u64, n as u64);
     Ok(lint)
 }
 
@@ -1105,10 +1388,10 @@ pub(crate) fn write_text(
     let mut names = Interner::default();
     let mut by_text: Vec<(u32, u32)> = Vec::new();
     let mut by_name: Vec<(u32, u32)> = Vec::new();
+    let mut rid = 0u32;
     {
         let mut fts =
             tx.prepare("INSERT INTO person_fts (rowid, name, kana) VALUES (?1, ?2, ?3)")?;
-        let mut rid = 0u32;
         for batch in rx {
             for (name, kana) in batch {
                 fts.execute(params![rid, name, kana])?;
@@ -1123,6 +1406,7 @@ pub(crate) fn write_text(
             }
         }
     }
+    let rows = rid;
     for (interner, pairs, table) in [(prefixes, by_text, "by_text"), (names, by_name, "by_name")] {
         let (keys, rank) = interner.ranked();
         let mut pairs: Vec<(u32, u32)> = pairs
@@ -1139,7 +1423,10 @@ pub(crate) fn write_text(
                 .map(|(k, r)| (keys.get(k as usize).map_or("", |s| &**s), r)),
         )?;
     }
-    write_meta(&tx, meta)?;
+    // The count is the rows given (a direct import learns it only at the end).
+    let mut meta = meta.to_vec();
+    set_count(&mut meta, u64::from(rows));
+    write_meta(&tx, &meta)?;
     tx.commit()?;
     conn.pragma_update(None, "journal_mode", "DELETE")?;
     Ok(())
