@@ -153,15 +153,61 @@ pub fn generate_with_precincts(
     spec: PopulationSpec,
     precincts: usize,
 ) -> Result<Municipality, GenError> {
-    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-    let sizes: [(usize, u32); 6] = [(1, 38), (2, 28), (3, 16), (4, 12), (5, 4), (6, 2)];
+    let mut households = Households::new(spec, precincts);
     let mut entries = Vec::new();
-    let mut person_seq: u64 = 0;
-    let mut list_seq = vec![0u32; TOWNS.len().max(precincts)];
-    let y = spec.today.year();
-    for h in 0..spec.households {
-        let size = weighted(&mut rng, &sizes, |s| s.1).map_or(1, |s| s.0);
-        let fam = weighted(&mut rng, FAMILY, |f| f.2)
+    while let Some(members) = households.next_household()? {
+        entries.extend(members);
+    }
+    let kind = if spec.voters {
+        RosterKind::Voters
+    } else {
+        RosterKind::Residents
+    };
+    Ok(Municipality {
+        roster: Roster::new(kind, entries, spec.today)?,
+        today: spec.today,
+        seed: spec.seed,
+    })
+}
+
+/// [`generate_with_precincts`]' roster one household at a time, in person-id order (the same
+/// entries, for a roster too large to hold in memory).
+pub struct Households {
+    spec: PopulationSpec,
+    precincts: usize,
+    rng: ChaCha8Rng,
+    person_seq: u64,
+    list_seq: Vec<u32>,
+    h: usize,
+}
+
+impl Households {
+    pub fn new(spec: PopulationSpec, precincts: usize) -> Self {
+        Households {
+            spec,
+            precincts,
+            rng: ChaCha8Rng::seed_from_u64(spec.seed),
+            person_seq: 0,
+            list_seq: vec![0u32; TOWNS.len().max(precincts)],
+            h: 0,
+        }
+    }
+
+    /// The next household's members (none for a household of minors on a voter roster), or
+    /// `None` past the last.
+    pub fn next_household(&mut self) -> Result<Option<Vec<RosterEntry>>, GenError> {
+        if self.h >= self.spec.households {
+            return Ok(None);
+        }
+        let h = self.h;
+        self.h += 1;
+        let (spec, precincts) = (self.spec, self.precincts);
+        let rng = &mut self.rng;
+        let mut entries = Vec::new();
+        let sizes: [(usize, u32); 6] = [(1, 38), (2, 28), (3, 16), (4, 12), (5, 4), (6, 2)];
+        let y = spec.today.year();
+        let size = weighted(rng, &sizes, |s| s.1).map_or(1, |s| s.0);
+        let fam = weighted(rng, FAMILY, |f| f.2)
             .ok_or_else(|| GenError::Value("no family names".into()))?;
         // One household in six whose name has variant glyphs is registered with the variant.
         let family = match fam.3 {
@@ -235,17 +281,17 @@ pub fn generate_with_precincts(
                 birth
             };
             let age_now = birth.age_on(spec.today);
-            let (given, given_kana) = given_name(&mut rng, sex, age_now);
+            let (given, given_kana) = given_name(rng, sex, age_now);
             let (given, given_kana) = (given.as_str(), given_kana.as_str());
             let mut needs = BTreeSet::new();
             let roll = |rng: &mut ChaCha8Rng, p: f64| rng.random_bool(p);
-            if age_now >= 75 && roll(&mut rng, 0.2) {
+            if age_now >= 75 && roll(rng, 0.2) {
                 needs.insert(CareNeed::NursingCare);
             }
             if age_now <= 1 {
                 needs.insert(CareNeed::Infant);
             }
-            if sex == Sex::Female && (20..=40).contains(&age_now) && roll(&mut rng, 0.05) {
+            if sex == Sex::Female && (20..=40).contains(&age_now) && roll(rng, 0.05) {
                 needs.insert(CareNeed::Pregnant);
             }
             for (need, p) in [
@@ -264,20 +310,20 @@ pub fn generate_with_precincts(
                     if age_now < 15 { 0.06 } else { 0.01 },
                 ),
             ] {
-                if roll(&mut rng, p) {
+                if roll(rng, p) {
                     needs.insert(need);
                 }
             }
-            person_seq += 1;
+            self.person_seq += 1;
             let person = value(PersonId::new(&format!(
                 "{:010}",
-                1_000_000_000 + person_seq
+                1_000_000_000 + self.person_seq
             )))?;
             let voter = if spec.voters {
                 if age_now < 18 {
                     continue;
                 }
-                let seq = list_seq.get_mut(precinct).map(|s| {
+                let seq = self.list_seq.get_mut(precinct).map(|s| {
                     *s += 1;
                     *s
                 });
@@ -289,8 +335,8 @@ pub fn generate_with_precincts(
                     )))?,
                     precinct: value(PrecinctId::new(&precinct_of_town(precinct)))?,
                     flags: VoterFlags {
-                        eligible: !roll(&mut rng, 0.002),
-                        absentee_voted: roll(&mut rng, 0.004),
+                        eligible: !roll(rng, 0.002),
+                        absentee_voted: roll(rng, 0.004),
                         early_voted: false,
                     },
                 })
@@ -310,17 +356,8 @@ pub fn generate_with_precincts(
                 support_measure: false,
             });
         }
+        Ok(Some(entries))
     }
-    let kind = if spec.voters {
-        RosterKind::Voters
-    } else {
-        RosterKind::Residents
-    };
-    Ok(Municipality {
-        roster: Roster::new(kind, entries, spec.today)?,
-        today: spec.today,
-        seed: spec.seed,
-    })
 }
 
 fn deployment_id(seed: u64, tag: u8) -> DeploymentId {

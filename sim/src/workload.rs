@@ -83,7 +83,14 @@ pub fn shelter_week_by(
 ) -> Vec<Event> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     let shelters: Vec<SiteId> = d.sites().filter(|s| s.is_shelter()).map(|s| s.id).collect();
-    let mut households: Vec<HouseholdId> = m.roster.entries().iter().map(|e| e.household).collect();
+    // Read through `for_each_entry`, so that a roster answered from disk serves as well (ids
+    // only in memory: 10 M persons, about a third of a GB).
+    let mut households: Vec<HouseholdId> = Vec::new();
+    let mut persons: Vec<kazashi_domain::PersonId> = Vec::new();
+    m.roster.for_each_entry(&mut |e| {
+        households.push(e.household);
+        persons.push(e.person);
+    });
     households.sort_unstable();
     households.dedup();
     if shelters.is_empty() || households.is_empty() {
@@ -277,14 +284,14 @@ pub fn shelter_week_by(
                 EventBody::UndoCheckIn { target, reason }
             }
             920..=989 => {
-                let Some(e) = pick(&mut rng, m.roster.entries()) else {
+                let Some(&person) = pick(&mut rng, &persons) else {
                     continue;
                 };
                 let mut key = [0u8; 32];
                 rng.fill(&mut key[..]);
                 EventBody::CardBinding {
                     card: CardKey(key),
-                    person: Some(PersonRef::Roster(e.person)),
+                    person: Some(PersonRef::Roster(person)),
                 }
             }
             _ => EventBody::SiteLifecycle(SiteState::Opened),
