@@ -46,7 +46,7 @@ need_rust() {
 # fonts-ipaexfont-gothic: the Japanese font the window loads (and its tests, which fail on a
 # missing glyph).
 # What the window needs at run time on X11 or Wayland (a desktop has them already).
-WINDOW_PACKAGES=(libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6)
+WINDOW_PACKAGES=(libgl1 libegl1 libwayland-egl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6)
 BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclite-dev fonts-ipaexfont-gothic)
 # The partition test builds network namespaces with `ip` (iproute2). The card tests run a real
 # pcscd with vsmartcard's virtual reader (vpcd) and the in-repo card emulator; pcsc-tools
@@ -56,7 +56,7 @@ BUILD_PACKAGES=(build-essential pkg-config ca-certificates libssl-dev libpcsclit
 # tc (iproute2) netem, or with nft (nftables) where the kernel has no netem. The input-method
 # test (sim/tests/window_ime.rs, images/ime-test) types a name with Mozc into the real window
 # under the appliance's kiosk compositor, headless: sway, fcitx5, fcitx5-mozc, wtype, grim.
-TEST_PACKAGES=(iproute2 nftables pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 poppler-utils libxml2-utils strace sway fcitx5 fcitx5-mozc wtype grim)
+TEST_PACKAGES=(iproute2 nftables pcscd vsmartcard-vpcd pcsc-tools xvfb xauth libgl1-mesa-dri libegl1 libwayland-egl1 poppler-utils libxml2-utils strace sway fcitx5 fcitx5-mozc wtype grim)
 # script/fuzz: libfuzzer-sys compiles libFuzzer (C++) with build-essential's g++; nothing else
 # (the fuzzer is a crate, built on stable Rust).
 FUZZ_PACKAGES=(build-essential)
