@@ -25,6 +25,16 @@ fn handed_out(r: &mut Rejoin<u32>, from: u64, to: u64) -> Vec<(u64, u32)> {
     out
 }
 
+/// Every attempt due at `now`, each finished as it is handed out.
+fn drain_at(r: &mut Rejoin<u32>, now: u64) -> Vec<u32> {
+    let mut got = Vec::new();
+    while let Some(k) = r.next(now) {
+        got.push(k);
+        r.finished();
+    }
+    got
+}
+
 #[test]
 fn a_forming_mesh_is_never_probed_nor_kicked() {
     let mut r: Rejoin<u32> = Rejoin::new(1);
@@ -111,11 +121,7 @@ fn kicks_skip_peers_back_meanwhile_and_peers_not_dialled() {
     assert!(r.greeted(9, t));
     // Peer 2 came back on its own before its kick was handed out.
     assert!(r.greeted(2, t));
-    let mut got = Vec::new();
-    while let Some(k) = r.next(t) {
-        got.push(k);
-        r.finished();
-    }
+    let mut got = drain_at(&mut r, t);
     // (And perhaps a probe that was due, at a lost peer too.)
     got.sort_unstable();
     got.dedup();
@@ -127,11 +133,7 @@ fn an_announcement_kicks_its_peer_and_the_other_lost_ones() {
     let mut r = lost_all(3, 0);
     r.dials(8);
     r.announced(8, SETTLE_MS);
-    let mut got = Vec::new();
-    while let Some(k) = r.next(SETTLE_MS) {
-        got.push(k);
-        r.finished();
-    }
+    let got = drain_at(&mut r, SETTLE_MS);
     // (And perhaps a probe that was due.)
     assert_eq!(got.get(..4), Some(&[8, 1, 2, 3][..]));
 }
@@ -212,11 +214,7 @@ fn an_opening_kicks_once_and_its_greeting_does_not_again() {
     // Peer 2 is back: its connection opened.
     let t = SETTLE_MS;
     assert!(r.opened(2, t));
-    let mut got = Vec::new();
-    while let Some(k) = r.next(t) {
-        got.push(k);
-        r.finished();
-    }
+    let mut got = drain_at(&mut r, t);
     got.sort_unstable();
     got.dedup();
     assert_eq!(got, vec![1, 3, 4, 5]);
@@ -241,11 +239,7 @@ fn a_fresh_loss_is_left_to_its_loop() {
     r.ended(4, 1_000);
     // Peer 1 back at 2 s: peers 2 and 3 (lost at 0) are kicked, peer 4 (lost 1 s ago) is not.
     assert!(r.opened(1, 2_000));
-    let mut got = Vec::new();
-    while let Some(k) = r.next(2_000) {
-        got.push(k);
-        r.finished();
-    }
+    let got = drain_at(&mut r, 2_000);
     // (At 0 s, lost 2 s ago: not yet settled either.)
     assert!(got.is_empty() || !got.contains(&4), "{got:?}");
     let mut r = lost_all(3, 0);
@@ -253,11 +247,7 @@ fn a_fresh_loss_is_left_to_its_loop() {
     r.greeted(4, 0);
     r.ended(4, 4_000);
     assert!(r.opened(1, 5_000));
-    let mut kicked = Vec::new();
-    while let Some(k) = r.next(5_000) {
-        kicked.push(k);
-        r.finished();
-    }
+    let kicked = drain_at(&mut r, 5_000);
     assert!(kicked.contains(&2) && kicked.contains(&3), "{kicked:?}");
     assert!(!kicked.contains(&4), "{kicked:?}");
 }
