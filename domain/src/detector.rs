@@ -785,9 +785,18 @@ impl MatchIndex {
         }
         // The keys without a date: the name as written and swapped. A name's key is its folded
         // tokens run together; settled, that is `fold` of the name, which the store indexes.
+        // With a birth date, a bearer of the name born neither that day nor a typo away
+        // ([`crate::birth::near`]) cannot reach [`POSSIBLE`] (name 500 + reading 250 +
+        // address 100 − 300 for another date = 550), so the store need not hand it over.
+        let dated = f.birth;
+        let near = move |d: CivilDate| dated.is_none_or(|b| d == b || crate::birth::near(d, b));
         for n in std::iter::once(f.name.clone()).chain(swapped(&f.name_tokens)) {
             if !n.is_empty() {
-                entries.extend(store.named(&crate::normalize::settle(n), STORE_NAME_CAP));
+                let n = crate::normalize::settle(n);
+                entries.extend(match dated {
+                    Some(_) => store.named_born(&n, &near, STORE_NAME_CAP),
+                    None => store.named(&n, STORE_NAME_CAP),
+                });
             }
         }
         entries.sort_unstable_by_key(|e| e.person);

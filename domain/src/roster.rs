@@ -423,6 +423,19 @@ pub trait RosterStore: Send + Sync + std::fmt::Debug {
     /// Entries whose whole name, folded ([`crate::normalize::fold`]), is `folded` (the
     /// matcher's candidates without a date), in person-id order, at most `limit`.
     fn named(&self, folded: &str, limit: usize) -> Vec<Arc<RosterEntry>>;
+    /// [`RosterStore::named`] (the same first `limit` bearers of the name), keeping only those
+    /// whose birth date `keep` accepts: a store can test the date before it reads and decodes
+    /// the whole entry.
+    fn named_born(
+        &self,
+        folded: &str,
+        keep: &dyn Fn(CivilDate) -> bool,
+        limit: usize,
+    ) -> Vec<Arc<RosterEntry>> {
+        let mut v = self.named(folded, limit);
+        v.retain(|e| keep(e.birth_date));
+        v
+    }
     /// Staff search (kana, kanji, a birth date, an address word), at most `limit`.
     fn search(&self, query: &str, limit: usize) -> Vec<PersonId>;
     /// Every entry in person-id order, streamed (for exports and serving the roster); `false`

@@ -704,6 +704,25 @@ impl RosterDb {
         &self.path
     }
 
+    /// `f`'s statements in one read transaction (unless one is open already): one lock and one
+    /// check of the page cache for all of them instead of one per statement, which is what a
+    /// lookup of hundreds of entries by row otherwise pays per row (the journal's existence,
+    /// the file's change counter, for the main and the attached text file).
+    fn in_read<T>(&self, f: impl FnOnce() -> Result<T, RosterDbError>) -> Result<T, RosterDbError> {
+        if !self.conn.is_autocommit() {
+            return f();
+        }
+        self.conn.execute_batch("BEGIN")?;
+        let out = f();
+        // A read transaction: ending it cannot lose anything; a failure to end it is reported.
+        let end = self
+            .conn
+            .execute_batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        let out = out?;
+        end?;
+        Ok(out)
+    }
+
     fn decode(bytes: &[u8]) -> Result<RosterEntry, RosterDbError> {
         postcard::from_bytes(bytes).map_err(|e| RosterDbError::Damaged(e.to_string()))
     }
@@ -732,6 +751,10 @@ impl RosterDb {
     /// characters alone is looked for at the start of the name or reading. At most `limit`: exact full names
     /// first, then in roster order (a word as common as 佐藤 alone gives the first found).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<RosterEntry>, RosterDbError> {
+        self.in_read(|| self.search_in(query, limit))
+    }
+
+    fn search_in(&self, query: &str, limit: usize) -> Result<Vec<RosterEntry>, RosterDbError> {
         let mut dates = Vec::new();
         let mut texts: Vec<String> = Vec::new();
         for w in query.split([' ', '　']).filter(|w| !w.is_empty()) {
@@ -895,22 +918,26 @@ impl RosterDb {
         if !self.answers_from_disk() {
             return Ok(Vec::new());
         }
-        let rids = self.postings_rids(
-            "SELECT first, rids FROM by_household WHERE k = ?1 ORDER BY first",
-            params![h.as_str()],
-            i64::MAX,
-        )?;
-        self.entries_at(&rids)
+        self.in_read(|| {
+            let rids = self.postings_rids(
+                "SELECT first, rids FROM by_household WHERE k = ?1 ORDER BY first",
+                params![h.as_str()],
+                i64::MAX,
+            )?;
+            self.entries_at(&rids)
+        })
     }
 
     /// Everyone born on `date`, in person-id order.
     pub fn born_on(&self, date: CivilDate) -> Result<Vec<RosterEntry>, RosterDbError> {
-        let rids = self.postings_rids(
-            "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
-            params![days(date)],
-            i64::MAX,
-        )?;
-        self.entries_at(&rids)
+        self.in_read(|| {
+            let rids = self.postings_rids(
+                "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
+                params![days(date)],
+                i64::MAX,
+            )?;
+            self.entries_at(&rids)
+        })
     }
 
     /// The entries whose whole folded name ([`fold`]) is `folded`, in person-id order, at most
@@ -919,12 +946,49 @@ impl RosterDb {
         if !self.answers_from_disk() || folded.is_empty() {
             return Ok(Vec::new());
         }
-        let rids = self.postings_rids(
-            "SELECT first, rids FROM text.by_name WHERE k = ?1 ORDER BY first",
-            params![folded],
-            i64::try_from(limit).unwrap_or(i64::MAX),
-        )?;
-        self.entries_at(&rids)
+        self.in_read(|| {
+            let rids = self.postings_rids(
+                "SELECT first, rids FROM text.by_name WHERE k = ?1 ORDER BY first",
+                params![folded],
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            )?;
+            self.entries_at(&rids)
+        })
+    }
+
+    /// [`RosterDb::named`], keeping only the entries whose birth date `keep` accepts; the date
+    /// is read from its column, and only the entries kept are decoded.
+    pub fn named_born(
+        &self,
+        folded: &str,
+        keep: &dyn Fn(CivilDate) -> bool,
+        limit: usize,
+    ) -> Result<Vec<RosterEntry>, RosterDbError> {
+        if !self.answers_from_disk() || folded.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.in_read(|| {
+            let rids = self.postings_rids(
+                "SELECT first, rids FROM text.by_name WHERE k = ?1 ORDER BY first",
+                params![folded],
+                i64::try_from(limit).unwrap_or(i64::MAX),
+            )?;
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT birth, entry FROM person WHERE rid = ?1")?;
+            let mut out = Vec::new();
+            for rid in rids {
+                let mut rows = st.query([rid])?;
+                let Some(r) = rows.next()? else { continue };
+                let born = CivilDate::from_days_since_epoch(r.get(0)?);
+                if !born.is_some_and(keep) {
+                    continue;
+                }
+                let b = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+                out.push(Self::decode(b)?);
+            }
+            Ok(out)
+        })
     }
 
     /// Every entry in person-id order, one at a time (a roster answered from disk streams its

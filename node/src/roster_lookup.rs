@@ -195,6 +195,20 @@ impl RosterStore for StoreRoster {
         entries.into_iter().map(Arc::new).collect()
     }
 
+    fn named_born(
+        &self,
+        folded: &str,
+        keep: &dyn Fn(CivilDate) -> bool,
+        limit: usize,
+    ) -> Vec<Arc<RosterEntry>> {
+        let mut g = self.lock();
+        let read = g.db.named_born(folded, keep, limit);
+        let mut entries = g.or(read, Vec::new());
+        // The column and the entry are one row, but the entry is what is answered for.
+        entries.retain(|e| keep(e.birth_date));
+        entries.into_iter().map(Arc::new).collect()
+    }
+
     fn search(&self, query: &str, limit: usize) -> Vec<PersonId> {
         let mut g = self.lock();
         let read = g.db.search(query, limit);
