@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::node::{Node, NodeError};
 use crate::roster_db::{RosterDb, RosterDbError};
 use crate::roster_fetch::RosterTarget;
+use crate::roster_seal::META_ROSTER_SEAL;
 use crate::store::{KdfParams, Store, StoreError};
 use kazashi_domain::{CivilDate, Roster, SiteId};
 use kazashi_sync::{DeviceKey, SignedManifest};
@@ -154,7 +155,17 @@ pub fn open<C: Clock>(
         .ok_or_else(|| OpenError::AwaitingManifest(folder.dir.clone()))?;
     let members = SignedManifest::decode(&signed).map_err(|e| node_err(e.into()))?;
     let site = site_of(&store, &members, &key)?;
-    let roster = load_roster(folder, roster_passphrase, members.deployment(), &clock)?;
+    let seal = store.get_meta(META_ROSTER_SEAL).map_err(store_err)?;
+    let (roster, new_seal) = load_roster(
+        folder,
+        roster_passphrase,
+        members.deployment(),
+        &clock,
+        seal.as_deref(),
+    )?;
+    if let Some(s) = new_seal {
+        store.set_meta(META_ROSTER_SEAL, &s).map_err(store_err)?;
+    }
     let mut node = Node::from_store(store, roster.clone(), site, clock).map_err(node_err)?;
     node.set_roster_target(roster_target(folder, roster_passphrase));
     Ok((node, roster))
@@ -170,13 +181,17 @@ pub fn roster_target(folder: &Folder, roster_passphrase: &str) -> RosterTarget {
     }
 }
 
-/// The roster store of `folder`, checked against the deployment's pinned hash.
+/// The roster store of `folder`, checked against the deployment's pinned hash; with the seal
+/// the station recorded (`crate::roster_seal`) when those very bytes were checked before, a
+/// large store is not walked again. The seal to record, when the store was walked and sealed
+/// now.
 pub fn load_roster<C: Clock>(
     folder: &Folder,
     passphrase: &str,
     deployment: &kazashi_domain::Deployment,
     clock: &C,
-) -> Result<Arc<Roster>, OpenError> {
+    seal: Option<&[u8]>,
+) -> Result<(Arc<Roster>, Option<Vec<u8>>), OpenError> {
     let path = folder.roster_path();
     if !path.exists() {
         return Err(OpenError::NoRoster(path));
@@ -187,15 +202,37 @@ pub fn load_roster<C: Clock>(
         source,
     };
     let db = RosterDb::open(&path, passphrase).map_err(roster_err)?;
-    let pinned = Some(deployment.roster_hash());
-    // A large roster stays on disk (checked entry by entry as it streams past the hash); a
-    // small one, or one of an older layout, is loaded whole as before.
-    let roster = if db.len() >= crate::roster_lookup::ON_DISK_FROM && db.answers_from_disk() {
-        crate::roster_lookup::StoreRoster::roster(db, pinned).map_err(roster_err)?
-    } else {
-        db.load(today, pinned).map_err(roster_err)?
+    let pin = deployment.roster_hash();
+    // A small roster, or one of an older layout, is loaded whole (and checked) as before.
+    if db.len() < crate::roster_lookup::ON_DISK_FROM || !db.answers_from_disk() {
+        return Ok((
+            Arc::new(db.load(today, Some(pin)).map_err(roster_err)?),
+            None,
+        ));
+    }
+    // A large one stays on disk: checked entry by entry as it streams past the hash, unless
+    // the station sealed these very bytes after such a check.
+    let files = [path.clone(), crate::roster_db::text_path(&path)];
+    let files: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+    let io = |e: std::io::Error| OpenError::Roster {
+        path: path.clone(),
+        source: RosterDbError::Io(e),
     };
-    Ok(Arc::new(roster))
+    let before = crate::roster_seal::fingerprint(&files).map_err(io)?;
+    let sealed = seal == Some(crate::roster_seal::seal_bytes(&pin, &before).as_slice());
+    let (store, new_seal) = if sealed {
+        let s = crate::roster_lookup::StoreRoster::sealed(db, pin).map_err(roster_err)?;
+        (s, None)
+    } else {
+        let s = crate::roster_lookup::StoreRoster::open(db, Some(pin)).map_err(roster_err)?;
+        // Sealed only if the files did not change while they were checked.
+        let after = crate::roster_seal::fingerprint(&files).map_err(io)?;
+        (
+            s,
+            (after == before).then(|| crate::roster_seal::seal_bytes(&pin, &after)),
+        )
+    };
+    Ok((Arc::new(Roster::from_store(Arc::new(store))), new_seal))
 }
 
 /// Enrol a laptop in `folder`: a new store holding `key` and the signed `manifest`, working at
@@ -219,7 +256,13 @@ pub fn enrol<C: Clock>(
     if members.deployment().site(&site).is_none() {
         return Err(OpenError::BadSite(site.to_string()));
     }
-    let roster = load_roster(folder, roster_passphrase, members.deployment(), &clock)?;
+    let (roster, seal) = load_roster(
+        folder,
+        roster_passphrase,
+        members.deployment(),
+        &clock,
+        None,
+    )?;
     std::fs::create_dir_all(&folder.dir).map_err(|e| OpenError::Store {
         dir: folder.dir.clone(),
         source: StoreError::Io(e),
@@ -237,6 +280,9 @@ pub fn enrol<C: Clock>(
     .map_err(node_err)?;
     node.set_setting(META_SITE, site.as_str().as_bytes())
         .map_err(node_err)?;
+    if let Some(s) = seal {
+        node.set_setting(META_ROSTER_SEAL, &s).map_err(node_err)?;
+    }
     node.set_roster_target(roster_target(folder, roster_passphrase));
     Ok((node, roster))
 }

@@ -45,6 +45,7 @@ pub mod roster_fetch;
 pub mod roster_import;
 pub mod roster_lookup;
 pub mod roster_net;
+pub mod roster_seal;
 pub mod roster_serve;
 pub mod staff;
 pub mod station;
@@ -79,6 +80,8 @@ mod possession_tests;
 mod roster_net_tests;
 #[cfg(test)]
 mod roster_serve_tests;
+#[cfg(test)]
+mod roster_seal_tests;
 #[cfg(test)]
 mod store_rekey_tests;
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! hash ([`RosterDb::verify`]) and refuses the store unless it gives the hash recorded at import
 //! and the one the manifest pins — the check `RosterDb::load` makes, without holding the
 //! entries. A roster.db altered after import (even by someone holding its passphrase) is refused
-//! as before. The lookup tables are not under the hash: every entry read through one is checked
+//! as before. `enrolled::open` skips that walk only for the exact bytes it sealed after such a
+//! check (`crate::roster_seal`: the pin and a fingerprint of the files, kept in the station's
+//! own store); any change to the files brings the walk back. The lookup tables are not under the hash: every entry read through one is checked
 //! to be the one asked for (its 宛名番号, 名簿番号, household or birth date), so an altered
 //! index can make the station miss a person but never show another person in their place.
 //!
@@ -71,6 +73,24 @@ impl StoreRoster {
             ));
         }
         db.verify(pinned)?;
+        Ok(Self::unverified(db))
+    }
+
+    /// Answer from `db` without walking its entries: for the store whose files' bytes the
+    /// station sealed after checking them against `pinned` (`crate::roster_seal`). The hash
+    /// recorded at import must still be the pin.
+    pub(crate) fn sealed(db: RosterDb, pinned: RosterHash) -> Result<Self, RosterDbError> {
+        if !db.answers_from_disk() {
+            return Err(RosterDbError::Damaged(
+                "the store predates lookups from disk: import the roster again".into(),
+            ));
+        }
+        if db.hash() != pinned {
+            return Err(RosterDbError::NotPinned {
+                found: db.hash().to_hex(),
+                pinned: pinned.to_hex(),
+            });
+        }
         Ok(Self::unverified(db))
     }
 
