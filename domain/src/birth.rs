@@ -120,9 +120,69 @@ pub fn near(a: CivilDate, b: CivilDate) -> bool {
     (a.year() - b.year()).abs() == 1 && a.month() == b.month() && a.day() == b.day()
 }
 
+/// Every date [`near`] `b`: a digit of YYYYMMDD changed, two neighbouring digits swapped, the
+/// month and day swapped, or the year one off — the dates a roster store can look up by birth
+/// date instead of testing every bearer of a name. Sorted, without `b`.
+pub fn near_dates(b: CivilDate) -> Vec<CivilDate> {
+    let digits = format!("{:04}{:02}{:02}", b.year(), b.month(), b.day()).into_bytes();
+    let date = |ds: &[u8]| -> Option<CivilDate> {
+        let n = |r: std::ops::Range<usize>| -> Option<u32> {
+            std::str::from_utf8(ds.get(r)?).ok()?.parse().ok()
+        };
+        if ds.len() != 8 {
+            return None;
+        }
+        CivilDate::new(i32::try_from(n(0..4)?).ok()?, n(4..6)?, n(6..8)?).ok()
+    };
+    let mut out = Vec::new();
+    for i in 0..digits.len() {
+        for c in b'0'..=b'9' {
+            let mut d = digits.clone();
+            if let Some(x) = d.get_mut(i) {
+                *x = c;
+            }
+            out.extend(date(&d));
+        }
+        if i + 1 < digits.len() {
+            let mut d = digits.clone();
+            d.swap(i, i + 1);
+            out.extend(date(&d));
+        }
+    }
+    out.extend(CivilDate::new(b.year(), b.day(), b.month()).ok());
+    out.extend(CivilDate::new(b.year() - 1, b.month(), b.day()).ok());
+    out.extend(CivilDate::new(b.year() + 1, b.month(), b.day()).ok());
+    out.retain(|d| near(*d, b));
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `near_dates` lists exactly the dates `near` accepts: every date of the calendar checked.
+    #[test]
+    fn near_dates_are_every_date_near_and_no_other() {
+        let all: Vec<CivilDate> = (crate::time::MIN_YEAR..=crate::time::MAX_YEAR)
+            .flat_map(|y| (1..=12).flat_map(move |m| (1..=31).map(move |d| (y, m, d))))
+            .filter_map(|(y, m, d)| CivilDate::new(y, m, d).ok())
+            .collect();
+        for b in [
+            d(1985, 11, 11),
+            d(2000, 2, 29),
+            d(1999, 12, 31),
+            d(1960, 1, 10),
+            d(1870, 1, 1),
+            d(2200, 12, 31),
+            d(1943, 7, 4),
+        ] {
+            let brute: Vec<CivilDate> = all.iter().copied().filter(|x| near(*x, b)).collect();
+            assert_eq!(near_dates(b), brute, "{b:?}");
+            assert!(!brute.is_empty());
+        }
+    }
 
     fn d(y: i32, m: u32, day: u32) -> CivilDate {
         CivilDate::new(y, m, day).unwrap()

@@ -788,13 +788,17 @@ impl MatchIndex {
         // With a birth date, a bearer of the name born neither that day nor a typo away
         // ([`crate::birth::near`]) cannot reach [`POSSIBLE`] (name 500 + reading 250 +
         // address 100 − 300 for another date = 550), so the store need not hand it over.
-        let dated = f.birth;
-        let near = move |d: CivilDate| dated.is_none_or(|b| d == b || crate::birth::near(d, b));
+        let dates = f.birth.map(|b| {
+            let mut v = crate::birth::near_dates(b);
+            v.push(b);
+            v.sort_unstable();
+            v
+        });
         for n in std::iter::once(f.name.clone()).chain(swapped(&f.name_tokens)) {
             if !n.is_empty() {
                 let n = crate::normalize::settle(n);
-                entries.extend(match dated {
-                    Some(_) => store.named_born(&n, &near, STORE_NAME_CAP),
+                entries.extend(match &dates {
+                    Some(dates) => store.named_born(&n, dates, STORE_NAME_CAP),
                     None => store.named(&n, STORE_NAME_CAP),
                 });
             }

@@ -424,16 +424,11 @@ pub trait RosterStore: Send + Sync + std::fmt::Debug {
     /// matcher's candidates without a date), in person-id order, at most `limit`.
     fn named(&self, folded: &str, limit: usize) -> Vec<Arc<RosterEntry>>;
     /// [`RosterStore::named`] (the same first `limit` bearers of the name), keeping only those
-    /// whose birth date `keep` accepts: a store can test the date before it reads and decodes
-    /// the whole entry.
-    fn named_born(
-        &self,
-        folded: &str,
-        keep: &dyn Fn(CivilDate) -> bool,
-        limit: usize,
-    ) -> Vec<Arc<RosterEntry>> {
+    /// born on one of `dates` (sorted): a store can match the name's postings against the
+    /// dates' instead of reading every bearer's entry.
+    fn named_born(&self, folded: &str, dates: &[CivilDate], limit: usize) -> Vec<Arc<RosterEntry>> {
         let mut v = self.named(folded, limit);
-        v.retain(|e| keep(e.birth_date));
+        v.retain(|e| dates.binary_search(&e.birth_date).is_ok());
         v
     }
     /// Staff search (kana, kanji, a birth date, an address word), at most `limit`.

@@ -77,6 +77,8 @@ mod paper_tests;
 #[cfg(test)]
 mod possession_tests;
 #[cfg(test)]
+mod roster_lookup_tests;
+#[cfg(test)]
 mod roster_net_tests;
 #[cfg(test)]
 mod roster_serve_tests;

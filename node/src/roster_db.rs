@@ -956,15 +956,17 @@ impl RosterDb {
         })
     }
 
-    /// [`RosterDb::named`], keeping only the entries whose birth date `keep` accepts; the date
-    /// is read from its column, and only the entries kept are decoded.
+    /// [`RosterDb::named`] (its first `limit` bearers), keeping only those born on one of
+    /// `dates` (sorted). Few bearers: each one's date column is read, and only the entries kept
+    /// are decoded. Many (a common name in a large roster): the dates' postings are matched
+    /// against the name's, and only the bearers in both are read.
     pub fn named_born(
         &self,
         folded: &str,
-        keep: &dyn Fn(CivilDate) -> bool,
+        dates: &[CivilDate],
         limit: usize,
     ) -> Result<Vec<RosterEntry>, RosterDbError> {
-        if !self.answers_from_disk() || folded.is_empty() {
+        if !self.answers_from_disk() || folded.is_empty() || dates.is_empty() {
             return Ok(Vec::new());
         }
         self.in_read(|| {
@@ -973,6 +975,24 @@ impl RosterDb {
                 params![folded],
                 i64::try_from(limit).unwrap_or(i64::MAX),
             )?;
+            if rids.len() > 2 * dates.len() {
+                let mut born: Vec<i64> = Vec::new();
+                for d in dates {
+                    born.extend(self.postings_rids(
+                        "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
+                        params![days(*d)],
+                        i64::MAX,
+                    )?);
+                }
+                born.sort_unstable();
+                let both: Vec<i64> = rids
+                    .into_iter()
+                    .filter(|r| born.binary_search(r).is_ok())
+                    .collect();
+                let mut out = self.entries_at(&both)?;
+                out.retain(|e| dates.binary_search(&e.birth_date).is_ok());
+                return Ok(out);
+            }
             let mut st = self
                 .conn
                 .prepare_cached("SELECT birth, entry FROM person WHERE rid = ?1")?;
@@ -981,7 +1001,7 @@ impl RosterDb {
                 let mut rows = st.query([rid])?;
                 let Some(r) = rows.next()? else { continue };
                 let born = CivilDate::from_days_since_epoch(r.get(0)?);
-                if !born.is_some_and(keep) {
+                if born.is_none_or(|b| dates.binary_search(&b).is_err()) {
                     continue;
                 }
                 let b = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;

@@ -215,17 +215,12 @@ impl RosterStore for StoreRoster {
         entries.into_iter().map(Arc::new).collect()
     }
 
-    fn named_born(
-        &self,
-        folded: &str,
-        keep: &dyn Fn(CivilDate) -> bool,
-        limit: usize,
-    ) -> Vec<Arc<RosterEntry>> {
+    fn named_born(&self, folded: &str, dates: &[CivilDate], limit: usize) -> Vec<Arc<RosterEntry>> {
         let mut g = self.lock();
-        let read = g.db.named_born(folded, keep, limit);
+        let read = g.db.named_born(folded, dates, limit);
         let mut entries = g.or(read, Vec::new());
-        // The column and the entry are one row, but the entry is what is answered for.
-        entries.retain(|e| keep(e.birth_date));
+        // The date column and the postings are not under the hash; the entry is.
+        entries.retain(|e| dates.binary_search(&e.birth_date).is_ok());
         entries.into_iter().map(Arc::new).collect()
     }
 
