@@ -333,6 +333,9 @@ pub struct SyncLink {
     /// New events are pushed on this connection at once ([`SyncLink::set_eager`]); a lazy
     /// one leaves them to the next catalog.
     eager: bool,
+    /// The session this side opened in its first flight, before the peer's greeting
+    /// ([`SyncLink::first_flight`]), taken up when the greeting passes.
+    early: Option<Box<Peer>>,
 }
 
 impl SyncLink {
@@ -367,6 +370,7 @@ impl SyncLink {
             armed: None,
             refusals: 0,
             eager: true,
+            early: None,
         };
         let mut out = Vec::new();
         if role == Role::Dialled {
@@ -374,6 +378,35 @@ impl SyncLink {
         }
         link.arm(&mut out);
         (link, out)
+    }
+
+    /// Right after [`SyncLink::open`], on the side that dialled: a peer met before, last known
+    /// to hold this laptop's manifest, gets the session's opening — the catalog and what this
+    /// laptop gained since the last session with it ([`Node::sync_first_flight`]) — behind the
+    /// greeting, in the same flight, instead of a round trip later: a laptop back from a
+    /// partition hands over what it wrote a round trip sooner. The accepting side reads them
+    /// only once it has checked the greeting, as any sync message. Nothing otherwise (a peer
+    /// never met, another manifest, the accepting side): the session opens when the greeting
+    /// passes.
+    pub fn first_flight<C: Clock>(&mut self, node: &mut Node<C>, now: u64) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.role != Role::Dialled
+            || self.early.is_some()
+            || !matches!(self.phase, Phase::Greeting { .. })
+            || !enrolled(node, &self.remote)
+        {
+            return out;
+        }
+        let mut peer = Box::new(Peer::new(format!("peer {}", self.remote.short())));
+        let first = node.sync_first_flight(&mut peer);
+        if first.is_empty() {
+            return out;
+        }
+        for m in first {
+            self.send(&mut out, FRAME_SYNC, m, now);
+        }
+        self.early = Some(peer);
+        out
     }
 
     pub fn remote(&self) -> DeviceId {
@@ -738,11 +771,26 @@ impl SyncLink {
     /// The greeting passed: the session begins, with this laptop's manifest first if the
     /// peer's is older.
     fn go_live<C: Clock>(&mut self, node: &mut Node<C>, out: &mut Vec<Action>, now: u64) {
-        let mut peer = Box::new(Peer::new(format!("peer {}", self.remote.short())));
-        let first = node.sync_start(&mut peer);
-        // What this laptop wrote or gained since the last session with the peer goes at once
-        // (a laptop back from a partition), not after a round of catalogs and summaries.
-        let held = node.sync_resume_push(&mut peer);
+        // Remembered for the next connection's first flight (`SyncLink::first_flight`).
+        let agreed = self.peer_held == Held::of(node.membership());
+        node.sync_agreed(&format!("peer {}", self.remote.short()), agreed);
+        // Opened already in the first flight: only what this laptop gained since then (its
+        // catalog did not carry it, and no push went before the greeting).
+        let (peer, opening) = match self.early.take() {
+            Some(mut peer) => {
+                let gained = node.sync_push(&mut peer);
+                (peer, gained)
+            }
+            None => {
+                let mut peer = Box::new(Peer::new(format!("peer {}", self.remote.short())));
+                let mut opening = vec![node.sync_start(&mut peer)];
+                // What this laptop wrote or gained since the last session with the peer goes
+                // at once (a laptop back from a partition), not after a round of catalogs
+                // and summaries.
+                opening.extend(node.sync_resume_push(&mut peer));
+                (peer, opening)
+            }
+        };
         self.phase = Phase::Live { peer };
         self.last_heard = now;
         self.next_catalog = now.saturating_add(self.config.anti_entropy_ms.max(1));
@@ -751,8 +799,7 @@ impl SyncLink {
             reason: None,
         });
         self.offer_manifest(node, out, now);
-        self.send(out, FRAME_SYNC, first, now);
-        for m in held {
+        for m in opening {
             self.send(out, FRAME_SYNC, m, now);
         }
     }

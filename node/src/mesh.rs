@@ -979,6 +979,14 @@ impl<C: Clock> Wire<'_, C> {
                     if let Some(p) = self.shared.peers().get_mut(&self.remote) {
                         p.events_in += ids.len() as u64;
                     }
+                    // Their writers are on the network: a lost one is redialled at once.
+                    let writers: std::collections::BTreeSet<DeviceId> =
+                        self.shared.with_node(|n| {
+                            ids.iter()
+                                .filter_map(|id| n.state().event(id).map(|e| e.device()))
+                                .collect()
+                        });
+                    self.shared.kicks.heard_from(&writers);
                     self.shared.bump();
                 }
                 Action::Differing(n) => {
@@ -1080,7 +1088,10 @@ async fn run_peer<C: Clock + Send + 'static>(
     // The manifest in force now (version and digest): a running node adopts newer ones from
     // its peers.
     let hello = shared.with_node(|n| Hello::of(n));
-    let (mut link, first) = SyncLink::open(hello, role, remote, shared.config.link(), shared.now());
+    let (mut link, mut first) =
+        SyncLink::open(hello, role, remote, shared.config.link(), shared.now());
+    // A peer met before gets the session's opening behind the greeting (dialler only).
+    first.extend(shared.with_node(|n| link.first_flight(n, shared.now())));
     let mut wire = Wire {
         shared: &shared,
         conn: &conn,

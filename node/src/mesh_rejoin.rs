@@ -11,7 +11,7 @@ use crate::redial::{PROBE_TIMEOUT_MS, Rejoin};
 use iroh::endpoint::Connection;
 use iroh::{Endpoint, EndpointAddr};
 use kazashi_domain::DeviceId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -84,6 +84,22 @@ impl Kicks {
         let now = self.now();
         self.policy().ended(device, now);
         self.scheduler.notify_one();
+    }
+
+    /// Events written by `devices` came in over a connection: those lost are owed an attempt
+    /// ([`Rejoin::heard_from`]).
+    pub(super) fn heard_from(&self, devices: &BTreeSet<DeviceId>) {
+        let now = self.now();
+        let mut kicked = false;
+        {
+            let mut p = self.policy();
+            for d in devices {
+                kicked |= p.heard_from(*d, now);
+            }
+        }
+        if kicked {
+            self.scheduler.notify_one();
+        }
     }
 
     /// mDNS announced `device` (new, or at a new address).

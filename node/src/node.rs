@@ -160,6 +160,9 @@ pub struct Node<C: Clock> {
     chunks: BTreeMap<ShardId, u32>,
     /// Per peer, the sync states of the last session (see `Session::resume`).
     peer_memory: BTreeMap<String, BTreeMap<ShardId, Vec<u8>>>,
+    /// Per peer, the digest of the manifest this laptop held when the peer was last known to
+    /// hold the same one (see [`Node::sync_agreed`]).
+    peer_agreed: BTreeMap<String, [u8; 32]>,
     /// The roster folded for matching (built on first use: alerts, a card's basic four).
     matcher: Option<MatchIndex>,
     /// The roster folded for staff search (built on first use).
@@ -297,6 +300,7 @@ impl<C: Clock> Node<C> {
             store,
             chunks: BTreeMap::new(),
             peer_memory: BTreeMap::new(),
+            peer_agreed: BTreeMap::new(),
             matcher: None,
             search: None,
             detector: None,
@@ -365,6 +369,7 @@ impl<C: Clock> Node<C> {
             store,
             chunks,
             peer_memory: BTreeMap::new(),
+            peer_agreed: BTreeMap::new(),
             matcher: None,
             search: None,
             detector: None,
@@ -960,6 +965,35 @@ impl<C: Clock> Node<C> {
             .iter()
             .map(Message::encode)
             .collect()
+    }
+
+    /// Whether the peer `source` holds the manifest this laptop holds now (its greeting said
+    /// so; told at each greeting): remembered for [`Node::sync_first_flight`].
+    pub fn sync_agreed(&mut self, source: &str, agreed: bool) {
+        if agreed {
+            self.peer_agreed
+                .insert(source.to_owned(), self.members.digest());
+        } else {
+            self.peer_agreed.remove(source);
+        }
+    }
+
+    /// For the side that dialled, before the peer's greeting: a session resumed with a peer met
+    /// before opens at once — the catalog ([`Node::sync_start`]) and what was gained since
+    /// ([`Node::sync_resume_push`]) in the same flight as the greeting, not a round trip after
+    /// it. Only when the peer was last known to hold the very manifest this laptop holds now
+    /// ([`Node::sync_agreed`]): a laptop's manifest only moves forward, so the peer then vets
+    /// these messages under that manifest or a later one, and needs nothing from this
+    /// laptop's greeting first. Otherwise nothing (the session opens after the greeting, as
+    /// with a peer never met).
+    pub fn sync_first_flight(&mut self, peer: &mut Peer) -> Vec<Vec<u8>> {
+        let agreed = self.peer_agreed.get(&peer.source) == Some(&self.members.digest());
+        if !agreed || !self.peer_memory.contains_key(&peer.source) {
+            return Vec::new();
+        }
+        let mut out = vec![self.sync_start(peer)];
+        out.extend(self.sync_resume_push(peer));
+        out
     }
 
     /// The device's secret key, for the network endpoint's identity (the same ed25519 key).

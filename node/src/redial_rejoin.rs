@@ -22,6 +22,11 @@
 //!   Each loss is kicked at most once per piece of evidence, and only once it is
 //!   [`SETTLE_MS`] old (a fresh loss is its loop's to redial, 250 ms after); nothing is kicked
 //!   on a first meeting, so a forming mesh sees no kicks.
+//! - **News of a lost peer kicks it.** Events a lost peer wrote arriving through another
+//!   connection ([`Rejoin::heard_from`]) say that it is back on the network, here or
+//!   somewhere this laptop reaches: it is owed an attempt at once, at most once per loss (a
+//!   laptop connected to many peers probes too seldom to find it soon, and a peer that
+//!   accepts but does not dial can only wait to be dialled).
 //! - **A cap on handshakes.** Probes and kicked attempts together have at most
 //!   [`MAX_HANDSHAKES`] in flight ([`Rejoin::next`] hands out none beyond; the driver reports
 //!   each one's end with [`Rejoin::finished`]). The loops' own back-off attempts are not counted
@@ -61,6 +66,8 @@ struct Peer {
     opened: bool,
     /// When its last live connection ended.
     lost_at: u64,
+    /// News of it ([`Rejoin::heard_from`]) kicked it since it was lost.
+    heard: bool,
 }
 
 impl Peer {
@@ -134,6 +141,7 @@ impl<K: Ord + Copy> Rejoin<K> {
             p.met = false;
             p.live = 0;
             p.opened = false;
+            p.heard = false;
         }
         self.owed.clear();
         self.in_flight = 0;
@@ -207,11 +215,28 @@ impl<K: Ord + Copy> Rejoin<K> {
         p.opened = false;
         if p.live == 0 {
             p.lost_at = now;
+            p.heard = false;
         }
         if p.candidate() && self.next_probe.is_none() {
             let gap = self.gap();
             self.next_probe = Some(now.saturating_add(gap));
         }
+    }
+
+    /// Events `peer` wrote arrived at `now` through another connection (or this one, before it
+    /// was reported greeted): if it is a candidate lost for at least [`SETTLE_MS`], it is
+    /// owed an attempt at once — once per loss, whatever else arrives from it. Returns
+    /// whether it was kicked.
+    pub fn heard_from(&mut self, peer: K, now: u64) -> bool {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return false;
+        };
+        if !p.candidate() || p.heard || p.lost_at.saturating_add(SETTLE_MS) > now {
+            return false;
+        }
+        p.heard = true;
+        self.owe(peer);
+        true
     }
 
     /// A discovery announcement or a new address for `peer` arrived at `now`: the peer and

@@ -267,3 +267,41 @@ fn a_laptop_still_connected_to_many_probes_less_often() {
     assert!(alone > 400, "{alone}");
     assert!(with_99 <= 12, "{with_99}");
 }
+
+#[test]
+fn news_of_a_lost_peer_kicks_it_once_per_loss_and_only_once_settled() {
+    // Probes far apart, so that only kicks are handed out here.
+    let mut r = Rejoin::new(7).with_gap(10_000_000);
+    for k in 1..=3u32 {
+        r.dials(k);
+        r.greeted(k, 0);
+    }
+    for k in 1..=3 {
+        r.ended(k, 1_000);
+    }
+    // Too fresh a loss: its loop redials it.
+    assert!(!r.heard_from(2, 1_000 + SETTLE_MS - 1));
+    assert!(drain_at(&mut r, 1_000 + SETTLE_MS - 1).is_empty());
+    let t = 1_000 + SETTLE_MS;
+    assert!(r.heard_from(2, t));
+    assert_eq!(r.wake(), Some(0));
+    assert_eq!(drain_at(&mut r, t), [2], "only the peer heard of");
+    // More of its events: no second attempt for the same loss.
+    assert!(!r.heard_from(2, t + 10));
+    assert!(drain_at(&mut r, t + 10).is_empty());
+    // A peer not dialled, never met, or connected: nothing.
+    assert!(!r.heard_from(9, t));
+    let mut fresh: Rejoin<u32> = Rejoin::new(3);
+    fresh.dials(1);
+    assert!(!fresh.heard_from(1, 60_000), "never met");
+    r.greeted(3, t + 20);
+    drain_at(&mut r, t + 20);
+    assert!(!r.heard_from(3, t + 30), "connected again");
+    // Met again, lost again: news kicks it again, once settled.
+    r.greeted(2, t + 40);
+    drain_at(&mut r, t + 40);
+    r.ended(2, t + 50);
+    assert!(!r.heard_from(2, t + 60));
+    assert!(r.heard_from(2, t + 50 + SETTLE_MS));
+    assert_eq!(drain_at(&mut r, t + 50 + SETTLE_MS), [2]);
+}

@@ -390,6 +390,11 @@ impl<T> Default for Outcome<T> {
 /// carries nothing. Forget what was sent and what the peer's filter claimed, so that the next
 /// message carries every change since the heads both sides are known to share (the needed ones
 /// and their dependencies).
+/// The most events a shard new to a session may hold to be pushed with all its changes
+/// ([`Session::push`], [`Session::resume_push`]); a larger one (a day's shard gained by a
+/// laptop catching up) opens with Automerge's summary, as the peer may well hold it.
+pub const FRESH_SHARD_PUSH: usize = 64;
+
 fn resend_needed(doc: &mut ShardDoc, peer: &mut sync::State) {
     let Some(need) = peer.their_need.as_ref() else {
         return;
@@ -425,6 +430,9 @@ pub struct Session {
     catalogs: u64,
     /// Shards sent whole in this session: at which of our digests, in which round.
     sent_whole: BTreeMap<ShardId, (HeadsDigest, u64)>,
+    /// A resumed session ([`Session::resume`]): the shards the last session with the peer
+    /// had announced or synced. `None` for a peer never met.
+    known: Option<BTreeSet<ShardId>>,
 }
 
 type Pair = (Option<HeadsDigest>, Option<HeadsDigest>);
@@ -437,19 +445,29 @@ impl Session {
     /// A session with a peer met before: per shard, Automerge's saved sync state (the heads
     /// both sides were known to share), so that the first messages need not summarise the
     /// whole shard. Unreadable entries are dropped (that shard starts afresh).
+    ///
+    /// The shards saved with no sync state (an empty entry: announced to the peer, never
+    /// synced with it) are remembered as known too: a shard neither side had announced then
+    /// is one this laptop made or gained since ([`Session::resume_push`]).
     pub fn resume(saved: &BTreeMap<ShardId, Vec<u8>>) -> Self {
         Self {
             peers: saved
                 .iter()
+                .filter(|(_, b)| !b.is_empty())
                 .filter_map(|(s, b)| Some((*s, sync::State::decode(b).ok()?)))
                 .collect(),
+            known: Some(saved.keys().copied().collect()),
             ..Self::default()
         }
     }
 
-    /// What to keep for the next session with this peer (see [`Session::resume`]).
+    /// What to keep for the next session with this peer (see [`Session::resume`]): each
+    /// shard's sync state, and an empty entry for a shard announced without one.
     pub fn save(&self) -> BTreeMap<ShardId, Vec<u8>> {
-        self.peers.iter().map(|(s, st)| (*s, st.encode())).collect()
+        let mut out: BTreeMap<ShardId, Vec<u8>> =
+            self.announced.keys().map(|s| (*s, Vec::new())).collect();
+        out.extend(self.peers.iter().map(|(s, st)| (*s, st.encode())));
+        out
     }
 
     /// The opening message: our catalog. Also sent again on a live session, periodically, to
@@ -553,16 +571,35 @@ impl Session {
     /// changed since it was last announced, carrying the new changes straight away (a catalog
     /// alone would wait for the peer to ask, and the peer's Automerge state may believe it
     /// already knows our heads).
+    ///
+    /// A small shard (at most [`FRESH_SHARD_PUSH`] events) this session never announced nor
+    /// synced — made or gained here since the last catalog, such as a site's first events of
+    /// the day — goes with all its changes, as if the peer held none of it, instead of
+    /// Automerge's opening summary and a round trip for the peer's answer: each gossip hop of
+    /// a new shard costs one trip, not three. A peer that had it from a third laptop takes
+    /// it again harmlessly, at the cost of its bytes.
     pub fn push(&mut self, log: &mut Log) -> Vec<Message> {
         let mut out = Vec::new();
         for (shard, digest) in log.catalog() {
             if self.announced.get(&shard) == Some(&digest) || self.refused.contains(&shard) {
                 continue;
             }
+            let fresh = !self.announced.contains_key(&shard)
+                && !self.peers.contains_key(&shard)
+                && log
+                    .shard(&shard)
+                    .is_some_and(|d| d.len() <= FRESH_SHARD_PUSH);
             // Our heads moved since the last message, so Automerge sends even with one in
             // flight; a shard whose heads did not move waits for the peer's answer (forcing a
             // message then would repeat a whole document the peer has not yet acknowledged).
             let peer = self.peers.entry(shard).or_default();
+            if fresh {
+                peer.their_have = Some(vec![sync::Have {
+                    last_sync: Vec::new(),
+                    bloom: sync::BloomFilter::default(),
+                }]);
+                peer.their_need = Some(Vec::new());
+            }
             if let Some(sync) = log.shard_or_new(shard).and_then(|d| d.generate(peer)) {
                 out.push(Message::Shard { shard, sync });
             }
@@ -578,8 +615,41 @@ impl Session {
     /// restart so hands over what it wrote meanwhile as soon as the connection is greeted, and
     /// a peer what the laptop missed. The peer may hold some of these changes already (from a
     /// third laptop): it takes them again harmlessly, at the cost of their bytes.
+    ///
+    /// A loaded shard the last session never announced nor synced (this laptop's first
+    /// events at a site since, or a shard it gained since), of at most [`FRESH_SHARD_PUSH`]
+    /// events, goes with all its changes, as if
+    /// the peer held none of it: a laptop cut off before it wrote at its site hands over its
+    /// first events in the same flight, not after a round of catalogs.
     pub fn resume_push(&mut self, log: &mut Log) -> Vec<Message> {
         let mut out = Vec::new();
+        if let Some(known) = &self.known {
+            let new: Vec<ShardId> = log
+                .catalog()
+                .into_keys()
+                .filter(|s| {
+                    !known.contains(s) && !self.peers.contains_key(s) && !self.refused.contains(s)
+                })
+                .collect();
+            for shard in new {
+                let Some(doc) = log.shard_mut(&shard) else {
+                    continue;
+                };
+                if doc.len() > FRESH_SHARD_PUSH {
+                    continue;
+                }
+                let mut peer = sync::State::new();
+                peer.their_have = Some(vec![sync::Have {
+                    last_sync: Vec::new(),
+                    bloom: sync::BloomFilter::default(),
+                }]);
+                peer.their_need = Some(Vec::new());
+                if let Some(sync) = doc.generate(&mut peer) {
+                    out.push(Message::Shard { shard, sync });
+                }
+                self.peers.insert(shard, peer);
+            }
+        }
         for (shard, peer) in &mut self.peers {
             // Only a state as resumed: the peer has not spoken in this session yet.
             if self.refused.contains(shard)
@@ -745,6 +815,8 @@ impl Session {
                             log.dirty.insert(shard);
                         }
                         out.added.extend(added.into_iter().map(|v| (shard, v)));
+                        // The peer holds it: not a fresh shard to push back to it.
+                        self.peers.entry(shard).or_default();
                     }
                     Err(e) => {
                         self.refused.insert(shard);

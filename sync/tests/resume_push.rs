@@ -98,3 +98,118 @@ fn a_resumed_session_pushes_what_was_written_since_in_its_first_flight() {
         assert!(again.resume_push(&mut logs[i]).is_empty(), "laptop {i}");
     }
 }
+
+/// A shard the last session never announced (laptop 1's first events at a site, written
+/// while apart) goes whole in the resumed session's first flight too; one both sides knew and
+/// that did not move does not.
+#[test]
+fn a_shard_made_while_apart_goes_in_the_first_flight() {
+    let m = membership();
+    let mut logs = [Log::new(device(1)), Log::new(device(2))];
+    write(&mut logs[0], &m, 1, 1_000, 1);
+    write(&mut logs[1], &m, 2, 500, 100);
+    let mut sessions = [Session::new(), Session::new()];
+    let first = [
+        vec![sessions[0].start(&mut logs[0])],
+        vec![sessions[1].start(&mut logs[1])],
+    ];
+    exchange(&mut logs, &mut sessions, &m, first);
+    let saved: Vec<BTreeMap<ShardId, Vec<u8>>> = sessions.iter().map(Session::save).collect();
+
+    // Apart: laptop 1 writes its first events at S2 (a shard neither had).
+    let s2: Vec<_> = (1..=3)
+        .map(|p| event(1, "S2", 2_000 + u64::from(p), 200 + p))
+        .collect();
+    for e in &s2 {
+        let env = seal(e, m.deployment().id(), &key(1)).unwrap();
+        logs[0]
+            .insert(ShardId::of(e).unwrap(), &e.id(), &env)
+            .unwrap();
+    }
+    let new_shard = ShardId::of(&s2[0]).unwrap();
+
+    let mut a = Session::resume(&saved[0]);
+    let _catalog = a.start(&mut logs[0]);
+    let pushed = a.resume_push(&mut logs[0]);
+    let shards: Vec<ShardId> = pushed
+        .iter()
+        .filter_map(|msg| match msg {
+            Message::Shard { shard, .. } => Some(*shard),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        shards,
+        [new_shard],
+        "only the new shard, the old one did not move"
+    );
+    let mut b = Session::resume(&saved[1]);
+    let _ = b.start(&mut logs[1]);
+    let mut added = 0;
+    for msg in pushed {
+        added += b.handle(&mut logs[1], msg, &check(&m)).added.len();
+    }
+    assert_eq!(
+        added, 3,
+        "the push alone carries the new shard's three events"
+    );
+    // Laptop 2 had nothing new: its resumed push is empty.
+    assert!(b.resume_push(&mut logs[1]).is_empty());
+}
+
+/// On a live session, a small shard new to it (laptop 1's first event at S2) is pushed with
+/// its changes: the peer holds the event after that one message. A large new shard opens
+/// with Automerge's summary instead (the peer may hold it already).
+#[test]
+fn a_small_new_shard_is_pushed_with_its_changes_and_a_large_one_is_summarised() {
+    let m = membership();
+    let mut logs = [Log::new(device(1)), Log::new(device(2))];
+    write(&mut logs[0], &m, 1, 1_000, 1);
+    let mut sessions = [Session::new(), Session::new()];
+    let first = [
+        vec![sessions[0].start(&mut logs[0])],
+        vec![sessions[1].start(&mut logs[1])],
+    ];
+    exchange(&mut logs, &mut sessions, &m, first);
+
+    let insert = |log: &mut Log, n: u8, s: &str, at: u64, p: u32| {
+        let e = event(n, s, at, p);
+        let env = seal(&e, m.deployment().id(), &key(n)).unwrap();
+        log.insert(ShardId::of(&e).unwrap(), &e.id(), &env).unwrap();
+    };
+    insert(&mut logs[0], 1, "S2", 2_000, 200);
+    let pushed = sessions[0].push(&mut logs[0]);
+    assert_eq!(pushed.len(), 1);
+    let mut added = 0;
+    for msg in pushed {
+        added += sessions[1]
+            .handle(&mut logs[1], msg, &check(&m))
+            .added
+            .len();
+    }
+    assert_eq!(added, 1, "the push alone carries the new shard's event");
+
+    // A new shard larger than the bound (a day gained by catching up): the summary first.
+    let mut logs = [Log::new(device(1)), Log::new(device(2))];
+    write(&mut logs[0], &m, 1, 1_000, 1);
+    let mut sessions = [Session::new(), Session::new()];
+    let first = [
+        vec![sessions[0].start(&mut logs[0])],
+        vec![sessions[1].start(&mut logs[1])],
+    ];
+    exchange(&mut logs, &mut sessions, &m, first);
+    let big = kazashi_sync::protocol::FRESH_SHARD_PUSH as u32 + 1;
+    for p in 0..big {
+        insert(&mut logs[0], 1, "S2", 2_000 + u64::from(p), 300 + p);
+    }
+    let pushed = sessions[0].push(&mut logs[0]);
+    assert_eq!(pushed.len(), 1);
+    let mut added = 0;
+    for msg in pushed {
+        added += sessions[1]
+            .handle(&mut logs[1], msg, &check(&m))
+            .added
+            .len();
+    }
+    assert_eq!(added, 0, "a large new shard opened with its summary");
+}

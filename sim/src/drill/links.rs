@@ -254,6 +254,25 @@ impl Engine {
         }
     }
 
+    /// `KAZASHI_DRILL_TRACE=1`: within 1.5 s of the last partition's heal, what the links do
+    /// (on stderr; a lab trace, nothing in the report depends on it).
+    fn trace_link(&self, link: usize, what: std::fmt::Arguments<'_>) {
+        let Some(at) = self.track.traced_heal() else {
+            return;
+        };
+        if self.now < at || self.now >= at + 1_500 {
+            return;
+        }
+        let name = |l: usize| self.laptops.get(l).map_or("?", |x| x.label.as_str());
+        let ends = self.links.get(link).map_or([0, 0], |k| k.ends);
+        eprintln!(
+            "trace +{:?} link {link} {}>{}: {what}",
+            std::time::Duration::from_millis(self.now - at),
+            name(ends[0]),
+            name(ends[1])
+        );
+    }
+
     /// Perform what side `side` of the connection on `link` asked for.
     fn perform(&mut self, link: usize, side: u8, actions: Vec<Action>) {
         for action in actions {
@@ -281,6 +300,7 @@ impl Engine {
                         continue;
                     };
                     self.gained(laptop, &ids);
+                    self.heard_from(laptop, &ids);
                     self.bump(laptop);
                 }
                 Action::Failed(_) => {
@@ -434,11 +454,13 @@ impl Engine {
         }
         self.count_dials(1);
         if !self.reachable(a, b) {
+            self.trace_link(link, format_args!("dial fails"));
             if let Some(k) = self.links.get_mut(link) {
                 k.failed_at = Some(self.now);
             }
             return;
         }
+        self.trace_link(link, format_args!("connects"));
         let id = self.next_conn;
         self.next_conn += 1;
         let config = self.link_config();
@@ -461,9 +483,18 @@ impl Engine {
             sides.push(machine);
             opened.push(actions);
         }
-        let Ok(sides) = <[SyncLink; 2]>::try_from(sides) else {
+        let Ok(mut sides) = <[SyncLink; 2]>::try_from(sides) else {
             return;
         };
+        // The dialler's first flight: a peer met before gets the session's opening behind
+        // the greeting (as the mesh's connections do).
+        if let (Some(node), Some(first), Some(dialler)) = (
+            self.laptops.get_mut(a).and_then(|x| x.node.as_mut()),
+            opened.get_mut(0),
+            sides.get_mut(0),
+        ) {
+            first.extend(dialler.first_flight(node, self.now));
+        }
         if let Some(k) = self.links.get_mut(link) {
             k.backoff.met();
             k.failed_at = None;
@@ -663,6 +694,36 @@ impl Engine {
         }
     }
 
+    /// Events in `ids` came in at `laptop`: its rejoin policy hears of their writers (as the
+    /// mesh does from each event's device; here the drill's record of who wrote it), and
+    /// what it owes is dialled.
+    fn heard_from(&mut self, laptop: usize, ids: &[kazashi_domain::EventId]) {
+        let Some(links) = self.laptops.get(laptop).map(|l| l.links.clone()) else {
+            return;
+        };
+        let writers: std::collections::BTreeSet<usize> = ids
+            .iter()
+            .filter_map(|id| self.ids.get(id).map(|&e| self.track.origin(e) as usize))
+            .collect();
+        let now = self.now;
+        let mut kicked = false;
+        for link in links {
+            let Some(ends) = self.links.get(link).map(|k| k.ends) else {
+                continue;
+            };
+            let other = if ends[0] == laptop { ends[1] } else { ends[0] };
+            if !writers.contains(&other) {
+                continue;
+            }
+            if let Some(r) = self.rejoin.get_mut(laptop) {
+                kicked |= r.heard_from(link, now);
+            }
+        }
+        if kicked {
+            self.kick(laptop);
+        }
+    }
+
     /// Dial what `laptop`'s rejoin policy owes at once.
     fn kick(&mut self, laptop: usize) {
         let now = self.now;
@@ -770,6 +831,27 @@ impl Engine {
             self.stats.node_steps += 1;
         }
         let actions = machine.frame(node, kind, &bytes, self.now);
+        if self.track.traced_heal().is_some() && kind != kazashi_node::link::FRAME_PING {
+            let gained: Vec<u32> = actions
+                .iter()
+                .flat_map(|a| match a {
+                    Action::Gained { ids } => ids.as_slice(),
+                    _ => &[],
+                })
+                .filter_map(|id| self.ids.get(id).map(|&e| self.track.origin(e)))
+                .collect();
+            let sends = actions
+                .iter()
+                .filter(|a| matches!(a, Action::Send { .. }))
+                .count();
+            self.trace_link(
+                link,
+                format_args!(
+                    "to side {to} kind {kind} {} bytes: gained {gained:?}, sends {sends}",
+                    bytes.len()
+                ),
+            );
+        }
         self.perform(link, to, actions);
     }
 }

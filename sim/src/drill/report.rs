@@ -56,6 +56,9 @@ pub struct SyncFigures {
 
 impl SyncFigures {
     pub(crate) fn from_tracker(t: &Tracker, wire: Wire) -> Self {
+        if let Some(s) = t.after_heal_summary() {
+            eprintln!("trace: {s}");
+        }
         let final_heal = t
             .heals()
             .iter()

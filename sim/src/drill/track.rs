@@ -27,6 +27,17 @@ pub struct Tracker {
     heals: Vec<Heal>,
     /// Event → the open heals that wait for it.
     waiting: FxHashMap<u32, Vec<u32>>,
+    /// `KAZASHI_DRILL_TRACE=1`: the arrivals after the last partition's heal.
+    after_heal: Option<Box<AfterHeal>>,
+}
+
+/// The arrivals, after the last partition's heal, of events written before it (a lab trace:
+/// `KAZASHI_DRILL_TRACE=1`; nothing in the report depends on it).
+#[derive(Debug, Default)]
+struct AfterHeal {
+    at: Option<u64>,
+    /// (origin, receiver, ms after the heal) of each counted arrival within 10 s of it.
+    rows: Vec<(u32, u32, u32)>,
 }
 
 /// A moment the network came back together (a partition ended, a laptop restarted or was
@@ -49,6 +60,9 @@ impl Tracker {
             held: vec![Vec::new(); laptops],
             up: vec![false; laptops],
             up_since: vec![0; laptops],
+            after_heal: std::env::var_os("KAZASHI_DRILL_TRACE")
+                .is_some()
+                .then(Box::default),
             ..Self::default()
         }
     }
@@ -106,6 +120,15 @@ impl Tracker {
         if made >= self.up_since.get(laptop).copied().unwrap_or(0) {
             let d = t.saturating_sub(made).min(u32::MAX as u64) as u32;
             self.delays.push(d);
+            if let Some(ah) = self.after_heal.as_mut()
+                && let Some(at) = ah.at
+                && made < at
+                && t >= at
+                && t - at < 10_000
+            {
+                let origin = self.origin.get(e as usize).copied().unwrap_or(u32::MAX);
+                ah.rows.push((origin, laptop as u32, (t - at) as u32));
+            }
             if self.calm.get(e as usize).copied().unwrap_or(false) {
                 self.delays_calm.push(d);
             }
@@ -201,6 +224,12 @@ impl Tracker {
 
     /// Start measuring convergence from this moment.
     pub fn heal(&mut self, label: String, t: u64) {
+        if let Some(ah) = self.after_heal.as_mut()
+            && label.starts_with("partition")
+        {
+            ah.at = Some(t);
+            ah.rows.clear();
+        }
         let idx = self.heals.len() as u32;
         let mut missing = 0u32;
         for e in 0..self.created.len() as u32 {
@@ -221,6 +250,60 @@ impl Tracker {
 
     pub fn heals(&self) -> &[Heal] {
         &self.heals
+    }
+
+    /// With `KAZASHI_DRILL_TRACE=1`: when the last partition healed.
+    pub fn traced_heal(&self) -> Option<u64> {
+        self.after_heal.as_ref()?.at
+    }
+
+    /// With `KAZASHI_DRILL_TRACE=1`: where the arrivals after the last partition's heal came,
+    /// by origin and by receiver (count, and mean, least and most seconds after the heal), and
+    /// their overall mean —
+    /// what shifts the propagation p99 when it is set by events written behind the partition.
+    pub fn after_heal_summary(&self) -> Option<String> {
+        let ah = self.after_heal.as_ref()?;
+        // Nothing until a partition healed.
+        ah.at?;
+        // Seconds, from the arrivals' milliseconds.
+        let mean = |v: &[u32]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().map(|&d| f64::from(d)).sum::<f64>() / v.len() as f64 / 1000.0
+            }
+        };
+        let secs = |d: u32| f64::from(d) / 1000.0;
+        let all: Vec<u32> = ah.rows.iter().map(|r| r.2).collect();
+        let mut by_origin: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+        let mut by_receiver: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+        for &(o, r, d) in &ah.rows {
+            by_origin.entry(o).or_default().push(d);
+            by_receiver.entry(r).or_default().push(d);
+        }
+        let fmt = |m: &std::collections::BTreeMap<u32, Vec<u32>>| {
+            m.iter()
+                .map(|(k, v)| {
+                    let mut s = v.clone();
+                    s.sort_unstable();
+                    format!(
+                        "{k}:{}x{:.3}[{:.3}-{:.3}]",
+                        v.len(),
+                        mean(v),
+                        secs(s.first().copied().unwrap_or(0)),
+                        secs(s.last().copied().unwrap_or(0))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        Some(format!(
+            "after the last partition's heal: {} arrivals, mean {:.4} s\n  by origin: {}\n  by receiver: {}",
+            all.len(),
+            mean(&all),
+            fmt(&by_origin),
+            fmt(&by_receiver)
+        ))
     }
 
     /// Events held by some laptop that is up and not by every one.
