@@ -627,21 +627,52 @@ fn par_map<T: Sync, S, R: Send>(
         let mut s = init();
         return items.iter().map(|x| f(&mut s, x)).collect();
     }
-    let (a, b) = items.split_at(items.len() / 2);
-    let run = |part: &[T]| {
+    // Pieces handed out in turn, not halves: the costly subjects (walk-ins looked up in a
+    // roster on disk) come together, and a half of them would leave the other thread idle.
+    const PIECE: usize = 256;
+    let pieces: Vec<&[T]> = items.chunks(PIECE).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let run = || {
         let mut s = init();
-        part.iter().map(|x| f(&mut s, x)).collect::<Vec<R>>()
+        let mut done: Vec<(usize, Vec<R>)> = Vec::new();
+        loop {
+            let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(part) = pieces.get(at) else {
+                return done;
+            };
+            done.push((at, part.iter().map(|x| f(&mut s, x)).collect()));
+        }
     };
-    std::thread::scope(|sc| {
-        let second = sc.spawn(|| run(b));
-        let mut out = run(a);
-        match second.join() {
-            Ok(rest) => out.extend(rest),
-            // The closure does not panic; if it ever did, do the half again here.
-            Err(_) => out.extend(run(b)),
+    let mut done = std::thread::scope(|sc| {
+        let second = sc.spawn(run);
+        let mut out = run();
+        // The closure does not panic; if it ever did, the pieces it held are missing below
+        // and are done again there.
+        if let Ok(rest) = second.join() {
+            out.extend(rest);
         }
         out
-    })
+    });
+    done.sort_unstable_by_key(|(at, _)| *at);
+    let mut out = Vec::with_capacity(items.len());
+    let mut s = init();
+    let mut expected = 0usize;
+    for (at, part) in done {
+        // Any piece lost with a panicked thread, done here in order.
+        while expected < at {
+            if let Some(p) = pieces.get(expected) {
+                out.extend(p.iter().map(|x| f(&mut s, x)));
+            }
+            expected += 1;
+        }
+        out.extend(part);
+        expected = at + 1;
+    }
+    while let Some(p) = pieces.get(expected) {
+        out.extend(p.iter().map(|x| f(&mut s, x)));
+        expected += 1;
+    }
+    out
 }
 
 /// Many values per blocking key without an allocation per key: each key points at the head of
@@ -1413,6 +1444,24 @@ mod tests {
             prop_assert_eq!(memo.fold_by_char(&s), crate::normalize::fold(&s));
             // And again, from the memo.
             prop_assert_eq!(memo.fold_by_char(&s), crate::normalize::fold(&s));
+        }
+    }
+
+    /// Pieces handed to two threads come back in the items' order, each item once.
+    #[test]
+    fn par_map_keeps_the_order_of_its_items() {
+        for n in [0usize, 5, 4095, 4096, 4097, 10_000, 65_537] {
+            let items: Vec<u64> = (0..n as u64).collect();
+            let out = par_map(
+                &items,
+                || 0u64,
+                |seen, x| {
+                    *seen += 1;
+                    x * 3 + 1
+                },
+            );
+            let want: Vec<u64> = items.iter().map(|x| x * 3 + 1).collect();
+            assert_eq!(out, want, "{n} items");
         }
     }
 }

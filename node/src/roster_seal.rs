@@ -175,16 +175,16 @@ mod tests {
         // Not the hash of the bytes cut otherwise.
         assert_ne!(first, fingerprint_in(&[&a], piece * 2).unwrap());
         // A byte in the last piece, then one in the first, changed.
-        for at in [size - 1, 10] {
-            let old = bytes[at];
-            bytes[at] ^= 1;
+        for pos in [size - 1, 10] {
+            let old = bytes[pos];
+            bytes[pos] ^= 1;
             let changed = file(dir.path(), "big", &bytes);
             assert_ne!(
                 first,
                 fingerprint_in(&[&changed], piece).unwrap(),
-                "byte {at}"
+                "byte {pos}"
             );
-            bytes[at] = old;
+            bytes[pos] = old;
         }
         let back = file(dir.path(), "big", &bytes);
         assert_eq!(first, fingerprint_in(&[&back], piece).unwrap());
