@@ -81,9 +81,9 @@ mod roster_lookup_tests;
 #[cfg(test)]
 mod roster_net_tests;
 #[cfg(test)]
-mod roster_serve_tests;
-#[cfg(test)]
 mod roster_seal_tests;
+#[cfg(test)]
+mod roster_serve_tests;
 #[cfg(test)]
 mod store_rekey_tests;
 #[cfg(test)]

@@ -787,11 +787,7 @@ impl RosterDb {
             // The full name as typed: those bearers, and nobody else.
         } else if let Some(d) = dates.first() {
             // About 270 people share a birth date in ten million.
-            rids = self.postings_rids(
-                "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
-                params![days(*d)],
-                cap,
-            )?;
+            rids = self.birth_rids(*d, cap)?;
         } else if !long.is_empty() {
             rids = self.trigram_rids(&long, cap)?;
             if rids.is_empty() {
@@ -847,6 +843,24 @@ impl RosterDb {
     }
 
     /// The first `cap` rids of the postings rows `sql` selects (as `first, rids`), in order.
+    /// The first `cap` rows born on `date`, in order.
+    fn birth_rids(&self, date: CivilDate, cap: i64) -> Result<Vec<i64>, RosterDbError> {
+        self.postings_rids(
+            "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
+            params![days(date)],
+            cap,
+        )
+    }
+
+    /// The first `limit` rows whose whole folded name is `folded`, in order.
+    fn name_rids(&self, folded: &str, limit: usize) -> Result<Vec<i64>, RosterDbError> {
+        self.postings_rids(
+            "SELECT first, rids FROM text.by_name WHERE k = ?1 ORDER BY first",
+            params![folded],
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        )
+    }
+
     fn postings_rids(
         &self,
         sql: &str,
@@ -931,11 +945,7 @@ impl RosterDb {
     /// Everyone born on `date`, in person-id order.
     pub fn born_on(&self, date: CivilDate) -> Result<Vec<RosterEntry>, RosterDbError> {
         self.in_read(|| {
-            let rids = self.postings_rids(
-                "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
-                params![days(date)],
-                i64::MAX,
-            )?;
+            let rids = self.birth_rids(date, i64::MAX)?;
             self.entries_at(&rids)
         })
     }
@@ -947,11 +957,7 @@ impl RosterDb {
             return Ok(Vec::new());
         }
         self.in_read(|| {
-            let rids = self.postings_rids(
-                "SELECT first, rids FROM text.by_name WHERE k = ?1 ORDER BY first",
-                params![folded],
-                i64::try_from(limit).unwrap_or(i64::MAX),
-            )?;
+            let rids = self.name_rids(folded, limit)?;
             self.entries_at(&rids)
         })
     }
@@ -970,19 +976,11 @@ impl RosterDb {
             return Ok(Vec::new());
         }
         self.in_read(|| {
-            let rids = self.postings_rids(
-                "SELECT first, rids FROM text.by_name WHERE k = ?1 ORDER BY first",
-                params![folded],
-                i64::try_from(limit).unwrap_or(i64::MAX),
-            )?;
+            let rids = self.name_rids(folded, limit)?;
             if rids.len() > 2 * dates.len() {
                 let mut born: Vec<i64> = Vec::new();
                 for d in dates {
-                    born.extend(self.postings_rids(
-                        "SELECT first, rids FROM by_birth WHERE k = ?1 ORDER BY first",
-                        params![days(*d)],
-                        i64::MAX,
-                    )?);
+                    born.extend(self.birth_rids(*d, i64::MAX)?);
                 }
                 born.sort_unstable();
                 let both: Vec<i64> = rids

@@ -3,10 +3,8 @@
 //! few bearers (each one's date read) and with many (the dates' postings matched against the
 //! name's), within the first `limit` bearers either way.
 
-use crate::roster_db::RosterDb;
-use crate::roster_lookup::StoreRoster;
-use crate::roster_net_tests::{ROSTER_PASS, big_roster};
-use crate::store::KdfParams;
+use crate::roster_net_tests::big_roster;
+use crate::roster_serve_tests::on_disk;
 use kazashi_domain::CivilDate;
 use kazashi_domain::birth::near_dates;
 use kazashi_domain::ids::PersonId;
@@ -17,16 +15,7 @@ fn named_born_is_the_name_filtered_by_date_with_few_bearers_or_many() {
     let dir = tempfile::tempdir().unwrap();
     // 3,000 bearers of one name, born on the 3rd of a month from 1940 on.
     let roster = big_roster(3000);
-    let db = RosterDb::create(
-        &dir.path().join("roster.db"),
-        ROSTER_PASS,
-        KdfParams::FAST_INSECURE,
-        (&roster).into(),
-        [0; 32],
-        &mut |_, _| {},
-    )
-    .unwrap();
-    let disk = StoreRoster::roster(db, Some(roster.hash())).unwrap();
+    let disk = on_disk(&dir.path().join("roster.db"), &roster);
     let store = disk.store().unwrap();
     let name = fold("佐藤 花子");
     let mut found = 0;

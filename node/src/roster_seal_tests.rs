@@ -11,7 +11,8 @@ use crate::roster_db::{RosterDb, RosterDbError, text_path};
 use crate::roster_lookup::ON_DISK_FROM;
 use crate::roster_net_tests::{PASS, ROSTER_PASS, T0, big_roster, folder_without_roster, manifest};
 use crate::roster_seal::{META_ROSTER_SEAL, fingerprint, seal_bytes};
-use crate::store::{KdfParams, Store};
+use crate::roster_serve_tests::folder_with_roster;
+use crate::store::Store;
 use kazashi_domain::ids::RosterHash;
 
 fn seal_in(folder: &Folder) -> Option<Vec<u8>> {
@@ -37,16 +38,7 @@ fn a_checked_roster_is_sealed_and_only_its_exact_bytes_skip_the_walk() {
     let roster = big_roster(ON_DISK_FROM as usize);
     let pin = roster.hash();
     let m = manifest(1, pin, &[1]);
-    let folder = folder_without_roster(dir.path(), 1, &m);
-    RosterDb::create(
-        &folder.roster_path(),
-        ROSTER_PASS,
-        KdfParams::FAST_INSECURE,
-        (&roster).into(),
-        [0; 32],
-        &mut |_, _| {},
-    )
-    .unwrap();
+    let folder = folder_with_roster(dir.path(), 1, &m, &roster);
     drop(roster);
     assert_eq!(seal_in(&folder), None);
 

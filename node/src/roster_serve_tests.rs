@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `roster` written to a roster store at `path`, and opened from disk (any size).
-fn on_disk(path: &Path, roster: &Roster) -> Roster {
+pub(crate) fn on_disk(path: &Path, roster: &Roster) -> Roster {
     let db = RosterDb::create(
         path,
         ROSTER_PASS,
@@ -106,7 +106,7 @@ fn a_row_changed_under_the_index_is_never_sent() {
 }
 
 /// Enrolled laptop `n` whose roster store holds `roster`.
-fn folder_with_roster(dir: &Path, n: u8, m: &[u8], roster: &Roster) -> Folder {
+pub(crate) fn folder_with_roster(dir: &Path, n: u8, m: &[u8], roster: &Roster) -> Folder {
     let folder = folder_without_roster(dir, n, m);
     RosterDb::create(
         &folder.roster_path(),
