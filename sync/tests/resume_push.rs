@@ -15,9 +15,34 @@ fn check(m: &Membership) -> impl Fn(&EventId, &[u8]) -> Result<(), Rejection> + 
 }
 
 fn write(log: &mut Log, m: &Membership, n: u8, at: u64, p: u32) {
-    let e = event(n, "S1", at, p);
+    write_at(log, m, n, "S1", at, p);
+}
+
+/// Laptop `n`'s event at site `s`, sealed and in `log`; its shard.
+fn write_at(log: &mut Log, m: &Membership, n: u8, s: &str, at: u64, p: u32) -> ShardId {
+    let e = event(n, s, at, p);
     let env = seal(&e, m.deployment().id(), &key(n)).unwrap();
-    log.insert(ShardId::of(&e).unwrap(), &e.id(), &env).unwrap();
+    let shard = ShardId::of(&e).unwrap();
+    log.insert(shard, &e.id(), &env).unwrap();
+    shard
+}
+
+/// A first session between the two laptops, run to quiet.
+fn first_session(logs: &mut [Log; 2], m: &Membership) -> [Session; 2] {
+    let mut sessions = [Session::new(), Session::new()];
+    let first = [
+        vec![sessions[0].start(&mut logs[0])],
+        vec![sessions[1].start(&mut logs[1])],
+    ];
+    exchange(logs, &mut sessions, m, first);
+    sessions
+}
+
+/// How many events `msgs` add to `log` through `session`.
+fn deliver(session: &mut Session, log: &mut Log, msgs: Vec<Message>, m: &Membership) -> usize {
+    msgs.into_iter()
+        .map(|msg| session.handle(log, msg, &check(m)).added.len())
+        .sum()
 }
 
 /// Run a session between `a` and `b` until quiet, both opening with `first` messages.
@@ -52,12 +77,7 @@ fn a_resumed_session_pushes_what_was_written_since_in_its_first_flight() {
     }
     write(&mut logs[1], &m, 2, 500, 100);
     // The first session: both hold everything, and remember where they left off.
-    let mut sessions = [Session::new(), Session::new()];
-    let first = [
-        vec![sessions[0].start(&mut logs[0])],
-        vec![sessions[1].start(&mut logs[1])],
-    ];
-    exchange(&mut logs, &mut sessions, &m, first);
+    let sessions = first_session(&mut logs, &m);
     assert_eq!(logs[0].shards().map(|s| s.len()).sum::<usize>(), 6);
     assert_eq!(logs[1].shards().map(|s| s.len()).sum::<usize>(), 6);
     let saved: BTreeMap<usize, BTreeMap<ShardId, Vec<u8>>> =
@@ -74,10 +94,7 @@ fn a_resumed_session_pushes_what_was_written_since_in_its_first_flight() {
     assert_eq!(pushed.len(), 1, "one shard moved since");
     let mut b = Session::resume(&saved[&1]);
     let _ = b.start(&mut logs[1]);
-    let mut added = 0;
-    for msg in pushed {
-        added += b.handle(&mut logs[1], msg, &check(&m)).added.len();
-    }
+    let added = deliver(&mut b, &mut logs[1], pushed, &m);
     assert_eq!(added, 3, "the push alone carries the three new check-ins");
     // A session with no memory of the peer pushes nothing (the catalogs find the way).
     let mut fresh = Session::new();
@@ -108,25 +125,14 @@ fn a_shard_made_while_apart_goes_in_the_first_flight() {
     let mut logs = [Log::new(device(1)), Log::new(device(2))];
     write(&mut logs[0], &m, 1, 1_000, 1);
     write(&mut logs[1], &m, 2, 500, 100);
-    let mut sessions = [Session::new(), Session::new()];
-    let first = [
-        vec![sessions[0].start(&mut logs[0])],
-        vec![sessions[1].start(&mut logs[1])],
-    ];
-    exchange(&mut logs, &mut sessions, &m, first);
+    let sessions = first_session(&mut logs, &m);
     let saved: Vec<BTreeMap<ShardId, Vec<u8>>> = sessions.iter().map(Session::save).collect();
 
     // Apart: laptop 1 writes its first events at S2 (a shard neither had).
-    let s2: Vec<_> = (1..=3)
-        .map(|p| event(1, "S2", 2_000 + u64::from(p), 200 + p))
+    let shards: Vec<ShardId> = (1..=3)
+        .map(|p| write_at(&mut logs[0], &m, 1, "S2", 2_000 + u64::from(p), 200 + p))
         .collect();
-    for e in &s2 {
-        let env = seal(e, m.deployment().id(), &key(1)).unwrap();
-        logs[0]
-            .insert(ShardId::of(e).unwrap(), &e.id(), &env)
-            .unwrap();
-    }
-    let new_shard = ShardId::of(&s2[0]).unwrap();
+    let new_shard = shards[0];
 
     let mut a = Session::resume(&saved[0]);
     let _catalog = a.start(&mut logs[0]);
@@ -145,10 +151,7 @@ fn a_shard_made_while_apart_goes_in_the_first_flight() {
     );
     let mut b = Session::resume(&saved[1]);
     let _ = b.start(&mut logs[1]);
-    let mut added = 0;
-    for msg in pushed {
-        added += b.handle(&mut logs[1], msg, &check(&m)).added.len();
-    }
+    let added = deliver(&mut b, &mut logs[1], pushed, &m);
     assert_eq!(
         added, 3,
         "the push alone carries the new shard's three events"
@@ -165,51 +168,24 @@ fn a_small_new_shard_is_pushed_with_its_changes_and_a_large_one_is_summarised() 
     let m = membership();
     let mut logs = [Log::new(device(1)), Log::new(device(2))];
     write(&mut logs[0], &m, 1, 1_000, 1);
-    let mut sessions = [Session::new(), Session::new()];
-    let first = [
-        vec![sessions[0].start(&mut logs[0])],
-        vec![sessions[1].start(&mut logs[1])],
-    ];
-    exchange(&mut logs, &mut sessions, &m, first);
+    let mut sessions = first_session(&mut logs, &m);
 
-    let insert = |log: &mut Log, n: u8, s: &str, at: u64, p: u32| {
-        let e = event(n, s, at, p);
-        let env = seal(&e, m.deployment().id(), &key(n)).unwrap();
-        log.insert(ShardId::of(&e).unwrap(), &e.id(), &env).unwrap();
-    };
-    insert(&mut logs[0], 1, "S2", 2_000, 200);
+    write_at(&mut logs[0], &m, 1, "S2", 2_000, 200);
     let pushed = sessions[0].push(&mut logs[0]);
     assert_eq!(pushed.len(), 1);
-    let mut added = 0;
-    for msg in pushed {
-        added += sessions[1]
-            .handle(&mut logs[1], msg, &check(&m))
-            .added
-            .len();
-    }
+    let added = deliver(&mut sessions[1], &mut logs[1], pushed, &m);
     assert_eq!(added, 1, "the push alone carries the new shard's event");
 
     // A new shard larger than the bound (a day gained by catching up): the summary first.
     let mut logs = [Log::new(device(1)), Log::new(device(2))];
     write(&mut logs[0], &m, 1, 1_000, 1);
-    let mut sessions = [Session::new(), Session::new()];
-    let first = [
-        vec![sessions[0].start(&mut logs[0])],
-        vec![sessions[1].start(&mut logs[1])],
-    ];
-    exchange(&mut logs, &mut sessions, &m, first);
+    let mut sessions = first_session(&mut logs, &m);
     let big = kazashi_sync::protocol::FRESH_SHARD_PUSH as u32 + 1;
     for p in 0..big {
-        insert(&mut logs[0], 1, "S2", 2_000 + u64::from(p), 300 + p);
+        write_at(&mut logs[0], &m, 1, "S2", 2_000 + u64::from(p), 300 + p);
     }
     let pushed = sessions[0].push(&mut logs[0]);
     assert_eq!(pushed.len(), 1);
-    let mut added = 0;
-    for msg in pushed {
-        added += sessions[1]
-            .handle(&mut logs[1], msg, &check(&m))
-            .added
-            .len();
-    }
+    let added = deliver(&mut sessions[1], &mut logs[1], pushed, &m);
     assert_eq!(added, 0, "a large new shard opened with its summary");
 }
