@@ -643,36 +643,27 @@ fn par_map<T: Sync, S, R: Send>(
             done.push((at, part.iter().map(|x| f(&mut s, x)).collect()));
         }
     };
-    let mut done = std::thread::scope(|sc| {
+    let mut done: Vec<Option<Vec<R>>> = pieces.iter().map(|_| None).collect();
+    let finished = std::thread::scope(|sc| {
         let second = sc.spawn(run);
         let mut out = run();
-        // The closure does not panic; if it ever did, the pieces it held are missing below
-        // and are done again there.
+        // The closure does not panic; if it ever did, the pieces it held are done again below.
         if let Ok(rest) = second.join() {
             out.extend(rest);
         }
         out
     });
-    done.sort_unstable_by_key(|(at, _)| *at);
-    let mut out = Vec::with_capacity(items.len());
-    let mut s = init();
-    let mut expected = 0usize;
-    for (at, part) in done {
-        // Any piece lost with a panicked thread, done here in order.
-        while expected < at {
-            if let Some(p) = pieces.get(expected) {
-                out.extend(p.iter().map(|x| f(&mut s, x)));
-            }
-            expected += 1;
+    for (at, part) in finished {
+        if let Some(slot) = done.get_mut(at) {
+            *slot = Some(part);
         }
-        out.extend(part);
-        expected = at + 1;
     }
-    while let Some(p) = pieces.get(expected) {
-        out.extend(p.iter().map(|x| f(&mut s, x)));
-        expected += 1;
-    }
-    out
+    let mut s = init();
+    pieces
+        .iter()
+        .zip(done)
+        .flat_map(|(p, part)| part.unwrap_or_else(|| p.iter().map(|x| f(&mut s, x)).collect()))
+        .collect()
 }
 
 /// Many values per blocking key without an allocation per key: each key points at the head of

@@ -962,10 +962,12 @@ impl RosterDb {
         })
     }
 
-    /// [`RosterDb::named`] (its first `limit` bearers), keeping only those born on one of
-    /// `dates` (sorted). Few bearers: each one's date column is read, and only the entries kept
-    /// are decoded. Many (a common name in a large roster): the dates' postings are matched
-    /// against the name's, and only the bearers in both are read.
+    /// [`RosterDb::named`] (its first `limit` bearers), keeping only those the store records as
+    /// born on one of `dates` (sorted). Few bearers: each one's date column is read, and only
+    /// the entries kept are decoded. Many (a common name in a large roster): the dates'
+    /// postings are matched against the name's, and only the bearers in both are read. As with
+    /// [`RosterDb::born_on`], the entries' own dates are checked by the caller
+    /// (`roster_lookup::StoreRoster`), the lookup tables not being under the roster hash.
     pub fn named_born(
         &self,
         folded: &str,
@@ -987,9 +989,7 @@ impl RosterDb {
                     .into_iter()
                     .filter(|r| born.binary_search(r).is_ok())
                     .collect();
-                let mut out = self.entries_at(&both)?;
-                out.retain(|e| dates.binary_search(&e.birth_date).is_ok());
-                return Ok(out);
+                return self.entries_at(&both);
             }
             let mut st = self
                 .conn
