@@ -773,4 +773,45 @@ proptest! {
             nonzero(batch.all_site_counts(&roster, on, Some(t), &clusters))
         );
     }
+
+    /// A state's shared events folded again (on another thread, as the command view does) give
+    /// an equal state of the same version, whatever order the original took its events in; an
+    /// index made over that fold serves the original, grown since, with the full fold's counts.
+    #[test]
+    fn shared_events_fold_to_the_same_state(
+        script in script(),
+        shuffle_seed in any::<u64>(),
+        every in 1usize..6,
+        split in any::<proptest::sample::Index>(),
+        cuts in proptest::collection::vec(0u64..42, 1..5),
+    ) {
+        let mut events = build(&script);
+        prop_assume!(!events.is_empty());
+        shuffle(&mut events, shuffle_seed);
+        let first = split.index(events.len() + 1);
+        let mut state = insert_all(&events[..first]);
+        let shared = state.share();
+        prop_assert_eq!(shared.len(), state.len());
+        let folded = std::thread::spawn(move || shared.fold()).join().unwrap();
+        prop_assert_eq!(&folded, &state);
+        prop_assert_eq!(folded.version(), state.version());
+        let roster = small_roster();
+        let persons = all_persons(&events);
+        prop_assert_eq!(view(&folded, &roster, &persons, None), view(&state, &roster, &persons, None));
+        let on = CivilDate::new(2026, 9, 21).unwrap();
+        let mut index = CountsIndex::with_interval(on, every);
+        index.fold_in(&folded, &roster);
+        // The original is the state indexed: nothing to take in, nothing made again.
+        prop_assert_eq!(index.pending(&state, &roster).map(|p| (p.events, p.patches)), Some((0, 0)));
+        for e in &events[first..] {
+            state.insert(e.clone());
+        }
+        for c in &cuts {
+            let t = T0 + c * 1000;
+            let clusters = state.clusters(Some(t));
+            let want = nonzero(state.all_site_counts(&roster, on, Some(t), &clusters));
+            let got = nonzero(index.all_site_counts(&state, &roster, t, &clusters));
+            prop_assert_eq!(got, want, "as of {}", t);
+        }
+    }
 }

@@ -331,6 +331,7 @@ command-as-of = As of
 command-hours-back = h ago
 command-now = now
 command-index-building = Building index… (counting from the whole log meanwhile)
+command-picture-pending = Making the picture of that hour… (a large log is counted off the window; the rest of this view works meanwhile)
 command-totals = Evacuees (distinct) { $distinct }   present { $present }   out { $leave }   care needs { $care }   supported outside { $outside }
 command-votes = Early { $early }   election day { $day }   two-officer overrides { $overridden }
 command-site = Site

@@ -328,6 +328,7 @@ command-as-of = 時点
 command-hours-back = 時間前
 command-now = 現在
 command-index-building = 索引を作成中…（その間は全件から集計）
+command-picture-pending = その時刻の集計を作成中…（件数が多いため画面とは別に集計しています。この画面の他の機能はそのまま使えます）
 command-totals = 避難者（重複除く）{ $distinct }人　在所 { $present }　外出・外泊 { $leave }　要配慮者 { $care }　避難所外支援 { $outside }
 command-votes = 期日前 { $early }　当日 { $day }　二者承認 { $overridden }
 command-site = 拠点

@@ -622,7 +622,9 @@ fn the_windows_past_pictures_come_from_an_index_made_off_its_thread() {
     past.hold_builds(gate);
     let check = |past: &mut PastPictures, state: &State, basis: Basis, want: Source| {
         for &t in &ts {
-            let p = past.picture(state, &d, &roster, basis, today(), t);
+            let p = past
+                .picture(state, &d, &roster, basis, today(), t)
+                .expect("a small log is replayed on the window's thread");
             assert_eq!(p.source, want, "as of {t}");
             assert_eq!(
                 p.overview,
@@ -635,8 +637,8 @@ fn the_windows_past_pictures_come_from_an_index_made_off_its_thread() {
         let start = Instant::now();
         while past
             .picture(state, &d, &roster, basis, today(), ts[0])
-            .source
-            != Source::Index
+            .map(|p| p.source)
+            != Some(Source::Index)
         {
             assert!(start.elapsed() < Duration::from_secs(300), "never indexed");
             std::thread::sleep(Duration::from_millis(20));
@@ -677,6 +679,7 @@ fn the_windows_past_pictures_come_from_an_index_made_off_its_thread() {
     check(&mut past, &state, basis, Source::Index);
     assert_eq!(
         past.picture(&state, &d, &roster, basis, today(), ts[2])
+            .unwrap()
             .overview,
         overview(
             &State::from_events(events.clone()),
@@ -723,4 +726,106 @@ fn the_windows_past_pictures_come_from_an_index_made_off_its_thread() {
     open.send(()).unwrap();
     until_indexed(&mut past, &refolded, basis);
     check(&mut past, &refolded, basis, Source::Index);
+}
+
+/// A log too large to replay on the window's thread: the call that starts the build returns at
+/// once with no picture (the build held by a gate, so a call that replayed or waited would be
+/// seen), the build thread's replay of the hour asked comes back first — for that hour only —
+/// and then the index; both equal the replay. Late events too many for a frame: no picture
+/// until the build thread has them.
+#[test]
+fn a_large_logs_past_picture_is_made_off_the_windows_thread() {
+    use kazashi_gui::app::command::as_of_index::{Basis, PastPictures, Source};
+    use std::time::{Duration, Instant};
+    let m = generate(PopulationSpec {
+        households: 300,
+        seed: 8,
+        today: today(),
+        voters: false,
+    })
+    .unwrap();
+    let d = shelter_operation(&m, 8).unwrap();
+    let events = shelter_week(&m, &d, 5000, 4);
+    let mut times: Vec<u64> = events.iter().map(|e| e.at().wall_ms).collect();
+    times.sort_unstable();
+    let (t, other) = (times[times.len() / 3], times[times.len() * 2 / 3]);
+    let (late, early): (Vec<_>, Vec<_>) = events
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 25 == 3);
+    let mut state = State::from_events(early.into_iter().map(|(_, e)| e));
+    let roster = Arc::new(m.roster.clone());
+    let basis = Basis {
+        roster: d.roster_hash(),
+        manifest: [3; 32],
+    };
+    let mut past = PastPictures::with_interval(61);
+    // Every log here is "large".
+    past.replay_inline_up_to(100);
+    let (open, gate) = std::sync::mpsc::channel();
+    past.hold_builds(gate);
+    let wait_for = |past: &mut PastPictures, state: &State, at: u64| {
+        let start = Instant::now();
+        loop {
+            if let Some(p) = past.picture(state, &d, &roster, basis, today(), at) {
+                return p;
+            }
+            assert!(start.elapsed() < Duration::from_secs(300), "no picture");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    assert!(
+        past.picture(&state, &d, &roster, basis, today(), t)
+            .is_none()
+    );
+    assert!(past.building());
+    // Asked again while the build is held: still nothing, and no second build.
+    assert!(
+        past.picture(&state, &d, &roster, basis, today(), t)
+            .is_none()
+    );
+    open.send(()).unwrap();
+    let first = wait_for(&mut past, &state, t);
+    assert_eq!(
+        first.overview,
+        overview(&state, &d, &m.roster, today(), Some(t))
+    );
+    if first.source != Source::Index {
+        assert_eq!(first.source, Source::Replay { building: true });
+        // The early replay serves only the hour it was made for.
+        if past.building() {
+            assert!(
+                past.picture(&state, &d, &roster, basis, today(), other)
+                    .is_none_or(|p| p.source == Source::Index)
+            );
+        }
+    }
+    let second = wait_for(&mut past, &state, other);
+    assert_eq!(second.source, Source::Index);
+    assert_eq!(
+        second.overview,
+        overview(&state, &d, &m.roster, today(), Some(other))
+    );
+    // Late events, too many for a frame: nothing until the build thread has them.
+    for (_, e) in late {
+        state.insert(e);
+    }
+    assert!(
+        past.picture(&state, &d, &roster, basis, today(), other)
+            .is_none()
+    );
+    assert!(past.building());
+    open.send(()).unwrap();
+    let caught_up = wait_for(&mut past, &state, other);
+    assert_eq!(
+        caught_up.overview,
+        overview(
+            &State::from_events(events.clone()),
+            &d,
+            &m.roster,
+            today(),
+            Some(other)
+        )
+    );
 }

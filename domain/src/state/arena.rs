@@ -126,6 +126,17 @@ impl IdIndex {
         }
         (IdIndex(table), duplicates)
     }
+
+    /// An index of an arena whose ids are all distinct (a state's own).
+    pub(super) fn of_arena(arena: &Arena) -> IdIndex {
+        let hash_at = |&i: &Ix| ix_hash(arena, i);
+        let mut table = hashbrown::HashTable::new();
+        table.reserve(arena.len(), hash_at);
+        for (e, i) in arena.iter().zip(0..) {
+            table.insert_unique(id_hash(&e.id()), i, hash_at);
+        }
+        IdIndex(table)
+    }
 }
 
 /// The events themselves: an append-only arena, the interned site of each, and an index by id.

@@ -104,8 +104,9 @@ impl Dashboard {
                     manifest,
                 };
                 let roster = st.roster_arc();
+                // A large log's picture is made off this thread: none until it is back.
                 self.past
-                    .picture(st.state(), st.deployment(), &roster, basis, on, t)
+                    .picture(st.state(), st.deployment(), &roster, basis, on, t)?
                     .overview
             }
         });
@@ -132,11 +133,21 @@ impl Dashboard {
                     .request_repaint_after(std::time::Duration::from_millis(250));
             }
         });
-        let Some(ov) = self.picture(cx) else {
-            return;
-        };
+        let picture = self.picture(cx);
         let now = cx.now();
         let election = cx.node.station().deployment().is_election();
+        let Some(ov) = picture else {
+            // The past hour's picture is being made off the window's thread: the rest of the
+            // view stays usable meanwhile.
+            ui.label(RichText::new(cx.tr.t("command-picture-pending")).strong());
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(250));
+            egui::ScrollArea::vertical()
+                .id_salt("command-scroll")
+                .auto_shrink([false, false])
+                .show(ui, |ui| self.below_sites(ui, cx, now, election));
+            return;
+        };
         if election {
             ui.label(cx.tr.t_with(
                 "command-votes",
@@ -167,20 +178,32 @@ impl Dashboard {
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 self.sites(ui, cx, &ov, now, election);
-                if election {
-                    self.turnout(ui, cx, now);
-                }
-                ui.separator();
-                self.safety(ui, cx);
-                ui.separator();
-                self.exports(ui, cx);
-                ui.separator();
-                self.roster.show(ui, cx);
-                if !election {
-                    ui.separator();
-                    self.unconfirmed.show(ui, cx);
-                }
+                self.below_sites(ui, cx, now, election);
             });
+    }
+
+    /// Everything under the sites' table: turnout, safety confirmation, exports, the roster,
+    /// the unconfirmed list.
+    fn below_sites<C: Clock>(
+        &mut self,
+        ui: &mut egui::Ui,
+        cx: &mut Cx<'_, C>,
+        now: Millis,
+        election: bool,
+    ) {
+        if election {
+            self.turnout(ui, cx, now);
+        }
+        ui.separator();
+        self.safety(ui, cx);
+        ui.separator();
+        self.exports(ui, cx);
+        ui.separator();
+        self.roster.show(ui, cx);
+        if !election {
+            ui.separator();
+            self.unconfirmed.show(ui, cx);
+        }
     }
 
     fn sites<C: Clock>(

@@ -18,12 +18,16 @@
 //! - `safety_search`: one safety-confirmation query over that index (p50/p99);
 //! - `export_csv`: the overall evacuee list as CSV;
 //! - the window's path (`kazashi_gui::app::command::as_of_index::PastPictures`): `window_snapshot`,
-//!   the copy of the state the window's thread makes to start a build (its one cost there);
-//!   `window_first_picture`, the call that starts it (the copy and a replay);
+//!   the state's events shared with the build thread (`State::share`, the window thread's one
+//!   cost to start a build), and `window_refold`, folding them again there;
+//!   `window_first_picture`, the call that starts it (with a replay on the window's thread only
+//!   up to `INLINE_REPLAY` events; above, no picture yet); `window_first_answer`, from that call
+//!   to the first picture (the build thread's replay above the limit);
 //!   `window_index_build`, the build on its own thread until the index is back;
 //!   `window_as_of`/`window_as_of_p99`, pictures from the index once it is; then the 1,000 late
-//!   events: `window_late_first_picture` (the call that finds them too many for a frame: the
-//!   copy and a replay) and `window_late_catch_up` (folding them in on the build thread).
+//!   events: `window_late_first_picture` (the call that finds them too many for a frame),
+//!   `window_late_first_answer` and `window_late_catch_up` (folding them in on the build
+//!   thread).
 
 use crate::bench::{emit, emit_percentiles, median, ms, town};
 use kazashi_domain::State;
@@ -168,8 +172,11 @@ fn window_path(
 ) -> Result<(), String> {
     use kazashi_gui::app::command::as_of_index::{Basis, PastPictures, Source};
     let s = Instant::now();
-    std::hint::black_box(state.clone());
+    let shared = std::hint::black_box(state.share());
     emit("command", "window_snapshot", ms(s), "ms", n);
+    let s = Instant::now();
+    std::hint::black_box(shared.fold());
+    emit("command", "window_refold", ms(s), "ms", n);
     let mut state = state.clone();
     let roster = std::sync::Arc::new(roster.clone());
     let basis = Basis {
@@ -177,20 +184,33 @@ fn window_path(
         manifest: [0; 32],
     };
     let mut past = PastPictures::default();
-    // Until the index is back: the first call starts the build, the rest poll (as frames do).
-    let until_indexed = |past: &mut PastPictures, state: &State, first: &str| {
+    // Until the index is back: the first call starts the build, the rest ask again (as frames
+    // do) and the first answer is timed.
+    let until_indexed = |past: &mut PastPictures, state: &State, first: &str, answer: &str| {
         let s = Instant::now();
-        std::hint::black_box(past.picture(state, d, &roster, basis, on, at(0)));
+        let mut got = std::hint::black_box(past.picture(state, d, &roster, basis, on, at(0)));
         emit("command", first, ms(s), "ms", n);
         // A batch small enough is folded in by the call itself: no build.
         let built = past.building();
+        while got.is_none() && past.building() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            got = past.picture(state, d, &roster, basis, on, at(0));
+        }
+        if got.is_some() {
+            emit("command", answer, ms(s), "ms", n);
+        }
         while past.building() {
             std::thread::sleep(std::time::Duration::from_millis(5));
             past.poll();
         }
         built
     };
-    until_indexed(&mut past, &state, "window_first_picture");
+    until_indexed(
+        &mut past,
+        &state,
+        "window_first_picture",
+        "window_first_answer",
+    );
     let build = past
         .last_build()
         .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
@@ -198,7 +218,9 @@ fn window_path(
     let mut times = Vec::new();
     for i in 0..runs {
         let s = Instant::now();
-        let p = past.picture(&state, d, &roster, basis, on, at(i));
+        let p = past
+            .picture(&state, d, &roster, basis, on, at(i))
+            .ok_or("no picture once indexed")?;
         times.push(ms(s));
         if p.source != Source::Index {
             return Err(format!("picture {i} came from {:?}", p.source));
@@ -211,8 +233,12 @@ fn window_path(
     for e in late {
         state.insert(e.clone());
     }
-    if until_indexed(&mut past, &state, "window_late_first_picture")
-        && let Some(t) = past.last_build()
+    if until_indexed(
+        &mut past,
+        &state,
+        "window_late_first_picture",
+        "window_late_first_answer",
+    ) && let Some(t) = past.last_build()
     {
         emit(
             "command",
@@ -222,7 +248,9 @@ fn window_path(
             n,
         );
     }
-    let p = past.picture(&state, d, &roster, basis, on, at(runs / 2));
+    let p = past
+        .picture(&state, d, &roster, basis, on, at(runs / 2))
+        .ok_or("no picture after the late events")?;
     if p.source != Source::Index
         || p.overview
             != kazashi_domain::overview::overview(&state, d, &roster, on, Some(at(runs / 2)))
