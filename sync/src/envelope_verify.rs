@@ -18,6 +18,10 @@
 //! 5. `compress([s]B + [ℓ−k]A)` equals the 32 bytes of `R` (no cofactor: the same unbatched,
 //!    cofactorless equation).
 //!
+//! `R` is not decompressed: steps 2 and 3 for `R` are read off the point `P` step 5 computes
+//! (its compression equals `R`'s bytes only if `R` decompresses to `P`, and `R` is then of
+//! small order exactly when `P` is), which gives the same verdict for every input.
+//!
 //! Only step 5's arithmetic differs: dalek computes `[k](−A) + [s]B` by a width-5/width-8 NAF
 //! Straus over 256 doublings; here `s` and `k` are cut into eight 32-bit limbs, and
 //! `[s]B + [k](−A) = Σⱼ [sⱼ](2³²ʲB) + Σⱼ [kⱼ](2³²ʲ(−A))`, a Straus over sixteen points with 33
@@ -137,11 +141,7 @@ pub(crate) fn verify_strict(device: &DeviceId, message: &[u8], signature: &[u8])
     let Ok(r_bytes) = <[u8; 32]>::try_from(r_bytes) else {
         return false;
     };
-    let r = CompressedEdwardsY(r_bytes);
-    let Some(r_point) = r.decompress() else {
-        return false;
-    };
-    if r_point.is_small_order() || dev.a.is_small_order() {
+    if dev.a.is_small_order() {
         return false;
     }
     let mut h = Sha512::new();
@@ -151,7 +151,11 @@ pub(crate) fn verify_strict(device: &DeviceId, message: &[u8], signature: &[u8])
     let mut wide = [0u8; 64];
     wide.copy_from_slice(&h.finalize());
     let k = Scalar::from_bytes_mod_order_wide(&wide);
-    double_mul(&BASE, &s, &dev.minus_a, &k).compress() == r
+    // Steps 2 and 3 for `R` without decompressing it (a square root, about a tenth of the
+    // check): when `compress(P)` equals `R`'s bytes, `R` decompresses — to `P` itself — and
+    // is of small order exactly when `P` is; when it does not, both checks refuse anyway.
+    let p = double_mul(&BASE, &s, &dev.minus_a, &k);
+    p.compress() == CompressedEdwardsY(r_bytes) && !p.is_small_order()
 }
 
 /// `[a]P + [b]Q` for the points `base` and `other` were made from.
@@ -374,6 +378,28 @@ mod tests {
             assert!(!agreed(&id, &m, &sign_raw(&a, &id, &r, &r_t, &m)));
             // R of small order only.
             assert!(!agreed(&id, &m, &sign_raw(&a, &id, &Scalar::ZERO, &t, &m)));
+            // R the identity and s = k·a: the equation holds (both sides the identity), and
+            // only the small-order check refuses it.
+            let identity = EdwardsPoint::identity();
+            let forged = sign_raw(&a, &id, &Scalar::ZERO, &identity, &m);
+            let (s, k) = (
+                Scalar::from_canonical_bytes(forged[32..].try_into().unwrap()).unwrap(),
+                {
+                    let mut h = Sha512::new();
+                    h.update(&forged[..32]);
+                    h.update(id);
+                    h.update(m);
+                    let mut wide = [0u8; 64];
+                    wide.copy_from_slice(&h.finalize());
+                    Scalar::from_bytes_mod_order_wide(&wide)
+                },
+            );
+            assert_eq!(
+                EdwardsPoint::mul_base(&s) - k * a_point,
+                identity,
+                "the cofactorless equation holds"
+            );
+            assert!(!agreed(&id, &m, &forged));
             // A mixed-order key: valid exactly when [k]T is the identity.
             let mixed = (a_point + t).compress().to_bytes();
             let sig = sign_raw(&a, &mixed, &r, &EdwardsPoint::mul_base(&r), &m);
