@@ -287,6 +287,7 @@ bundle-import-refused = Part of it ({ $refused } shards) did not verify and was 
 bundle-refused = Not taken in: { $why }
 alerts-title = Alerts ({ $count })
 alerts-none = No open alerts
+alerts-checking = Checking the log for alerts… (the first check of a large log runs in the background; everything else works meanwhile)
 alert-double-vote = Possible double vote
 alert-wrong-precinct = Wrong precinct
 alert-not-eligible = Check-in of someone the roster bars

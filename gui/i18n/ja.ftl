@@ -284,6 +284,7 @@ bundle-import-refused = 一部（{ $refused }区分）は検証できず隔離�
 bundle-refused = 取り込めませんでした: { $why }
 alerts-title = 警告（{ $count }件）
 alerts-none = 未処理の警告はありません
+alerts-checking = 警告を確認中…（大きな記録の初回確認は裏で実行中です。他の操作はそのまま使えます）
 alert-double-vote = 二重投票の疑い
 alert-wrong-precinct = 投票区違い
 alert-not-eligible = 名簿上投票できない人の受付

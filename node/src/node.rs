@@ -170,6 +170,8 @@ pub struct Node<C: Clock> {
     /// The detector, built on the first `alerts` call and kept up to date with every event
     /// after.
     detector: Option<Detector>,
+    /// The detector being built off the calling thread (`detector_build`).
+    detector_build: Option<detector_build::Building>,
     /// [`Node::state_digest`] and the held-event count it was taken at.
     digest_cache: Option<(usize, [u8; 32])>,
     /// The events the log holds but the fold leaves out (revoked, after the close: the
@@ -304,6 +306,7 @@ impl<C: Clock> Node<C> {
             matcher: None,
             search: None,
             detector: None,
+            detector_build: None,
             digest_cache: None,
             held,
             scope: None,
@@ -373,6 +376,7 @@ impl<C: Clock> Node<C> {
             matcher: None,
             search: None,
             detector: None,
+            detector_build: None,
             digest_cache: None,
             held,
             scope: None,
@@ -428,6 +432,7 @@ impl<C: Clock> Node<C> {
             .set_manager_authority(Some(crate::managers::authority(&self.members)));
         // The detector reads the deployment (sites, precincts): rebuilt on next use.
         self.detector = None;
+        self.detector_build = None;
         self.scope = None;
         // Other cut-offs (a revocation, the close, or one lifted by a manifest that wins):
         // every held event is judged again.
@@ -515,6 +520,7 @@ impl<C: Clock> Node<C> {
         self.matcher = None;
         self.search = None;
         self.detector = None;
+        self.detector_build = None;
         // Every roster switch leaves an audit record (issue 24; the audit module).
         self.audit_roster_switch(from, to);
         Ok(())
@@ -690,6 +696,8 @@ impl<C: Clock> Node<C> {
     }
 
     fn open_alerts(&mut self) -> Vec<&Alert> {
+        // A build under way off this thread is waited for, not made twice.
+        self.take_detector_build(detector_build::Wait::Forever);
         let state = self.station.state();
         let matcher = self
             .matcher
@@ -1251,6 +1259,8 @@ fn persist_loaded(
 
 #[path = "bundle_import.rs"]
 mod bundle_import;
+#[path = "detector_build.rs"]
+mod detector_build;
 #[cfg(test)]
 #[path = "revocation_tests.rs"]
 mod revocation_tests;

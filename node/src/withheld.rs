@@ -162,6 +162,7 @@ impl<C: Clock> Node<C> {
         let events = fold_held(&mut self.station, &self.members, all);
         self.held = Held::new(events);
         self.detector = None;
+        self.detector_build = None;
         self.digest_cache = None;
     }
 

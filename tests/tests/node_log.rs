@@ -636,3 +636,52 @@ fn alerts_agree_across_laptops_and_a_resolution_closes_them_everywhere() {
     sync(&mut a, &mut b);
     assert!(b.alerts().is_empty());
 }
+
+/// The detector's first build off the calling thread (`Node::open_alert_count_nowait`, what the
+/// window asks every frame): no count until it is back; events recorded and synced after it
+/// started are fed to it when it is taken in, so the alerts are those a laptop that built its
+/// detector in line finds; a blocking call waits for the build instead of making another.
+#[test]
+fn the_detectors_first_build_off_the_thread_takes_in_what_arrived_meanwhile() {
+    use kazashi_domain::detector::AlertKind;
+    let w = world();
+    let mut a = create(&w, "a.db", "S001");
+    let mut b = create(&w, "b.db", "S002");
+    w.clock.advance(60_000);
+    a.record(op(), check_in(&w.roster, 7)).unwrap();
+    b.record(op(), check_in(&w.roster, 7)).unwrap();
+    sync(&mut a, &mut b);
+    // The first ask starts the build and does not wait for it.
+    assert_eq!(a.open_alert_count_nowait(), None);
+    assert!(a.detector_building());
+    // Another household at both shelters, after the build's snapshot.
+    w.clock.advance(60_000);
+    a.record(op(), check_in(&w.roster, 9)).unwrap();
+    b.record(op(), check_in(&w.roster, 9)).unwrap();
+    sync(&mut a, &mut b);
+    let on_a = a.alerts();
+    // B never looked: a bounded wait starts its build and takes it in when back.
+    let within = b
+        .alerts_within(std::time::Duration::from_secs(120))
+        .expect("a small log's build is back within the wait");
+    let on_b = b.alerts();
+    let ids = |v: &[kazashi_domain::detector::Alert]| v.iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(ids(&within), ids(&on_b));
+    assert_eq!(ids(&on_a), ids(&on_b));
+    assert_eq!(
+        on_a.iter()
+            .filter(|x| x.kind == AlertKind::PresentAtTwoSites)
+            .count(),
+        2,
+        "{on_a:?}"
+    );
+    assert!(!a.detector_building());
+    assert_eq!(a.open_alert_count_nowait(), Some(on_a.len()));
+    // Kept up to date in line from then on.
+    w.clock.advance(60_000);
+    a.record(op(), check_in(&w.roster, 11)).unwrap();
+    b.record(op(), check_in(&w.roster, 11)).unwrap();
+    sync(&mut a, &mut b);
+    assert_eq!(a.open_alert_count_nowait(), Some(b.alerts().len()));
+    assert_eq!(ids(&a.alerts()), ids(&b.alerts()));
+}

@@ -30,6 +30,17 @@ pub struct StateVersion {
     len: usize,
 }
 
+impl StateVersion {
+    /// How many events the state held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// Whether the state held none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// The state folded from a set of events.
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -466,6 +477,11 @@ impl State {
     }
     pub fn is_empty(&self) -> bool {
         self.events.arena.is_empty()
+    }
+    /// Whether this state is the one `v` was taken of, grown since (the same fold, appended
+    /// to): its first `v.len()` events in [`State::events_unordered`] are the ones it had then.
+    pub fn grew_from(&self, v: StateVersion) -> bool {
+        self.lineage.0 == v.lineage && self.events.len() >= v.len
     }
     /// The greatest order key seen.
     pub fn latest(&self) -> Option<OrderKey> {

@@ -465,7 +465,7 @@ pub struct Station<C: Clock + Send + 'static> {
     mesh_status: Option<(Instant, MeshStatus)>,
     started: Instant,
     /// (state length, header count, open alerts), recomputed when the log grows.
-    counts: Option<(kazashi_domain::state::StateVersion, usize, usize)>,
+    counts: Option<(kazashi_domain::state::StateVersion, usize, Option<usize>)>,
     /// Whether an update replaced this program on disk (the header says so).
     replaced: replaced::Replaced,
     /// The manifest the window last applied (one adopted at runtime changes the site, its
@@ -814,14 +814,16 @@ impl<C: Clock + Send + 'static> Station<C> {
         }
     }
 
-    /// The header's count and the open alerts, recomputed only when the log has grown.
-    fn counts(&mut self) -> (usize, usize) {
+    /// The header's count and the open alerts (`None` while the detector's first build runs
+    /// off the window's thread), recomputed only when the log has grown or the count was not
+    /// known yet.
+    fn counts(&mut self) -> (usize, Option<usize>) {
         let polling = self.polling_site;
         let cached = self.counts;
         let (len, count, alerts) = self.host.with(|n| {
             let len = n.state().version();
             match cached {
-                Some(c) if c.0 == len => c,
+                Some(c) if c.0 == len && c.2.is_some() => c,
                 _ => {
                     let count = if polling {
                         polling::voted_here(n)
@@ -923,11 +925,15 @@ impl<C: Clock + Send + 'static> Station<C> {
             for (i, v) in self.views().into_iter().enumerate() {
                 let text = format!("{} [F{}]", self.tr.t(v.label_id()), i + 1);
                 let label = if v == View::Alerts {
-                    let (_, open) = self.counts();
-                    if open > 0 {
-                        format!("{text} ({open})")
-                    } else {
-                        text
+                    match self.counts().1 {
+                        Some(0) => text,
+                        Some(open) => format!("{text} ({open})"),
+                        // The detector's first build is under way off this thread.
+                        None => {
+                            ui.ctx()
+                                .request_repaint_after(std::time::Duration::from_millis(500));
+                            format!("{text} (…)")
+                        }
                     }
                 } else {
                     text

@@ -11,9 +11,10 @@ use kazashi_node::mesh::{Link, MeshStatus, PeerAddr};
 use kazashi_node::{Clock, Node};
 use std::collections::BTreeMap;
 
-/// Alerts not yet settled.
-pub fn open_alerts<C: Clock>(node: &mut Node<C>) -> usize {
-    node.open_alert_count()
+/// Alerts not yet settled; `None` while the detector's first build runs off the window's
+/// thread (minutes against a ten-million-person roster on disk).
+pub fn open_alerts<C: Clock>(node: &mut Node<C>) -> Option<usize> {
+    node.open_alert_count_nowait()
 }
 
 #[derive(Default)]
@@ -186,7 +187,12 @@ fn alert_words<C: Clock>(cx: &Cx<'_, C>, k: AlertKind) -> String {
 
 /// The detector's open alerts, with evidence; a manager confirms or dismisses them.
 pub fn alerts<C: Clock>(ui: &mut egui::Ui, cx: &mut Cx<'_, C>) {
-    let list = cx.node.alerts();
+    let Some(list) = cx.node.alerts_within(std::time::Duration::ZERO) else {
+        ui.heading(cx.tr.t("alerts-checking"));
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(500));
+        return;
+    };
     ui.heading(
         cx.tr
             .t_with("alerts-title", &[("count", list.len().into())]),

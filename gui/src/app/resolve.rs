@@ -355,7 +355,14 @@ pub fn likely_elsewhere_of<C: Clock>(
         .into_iter()
         .filter(|q| q != p)
         .collect();
-    for a in cx.node.alerts() {
+    // The detector's first build is waited for a moment (milliseconds on a small log); if it
+    // is not back by then (minutes against a ten-million-person roster on disk), only the
+    // same-as links say so.
+    for a in cx
+        .node
+        .alerts_within(std::time::Duration::from_secs(2))
+        .unwrap_or_default()
+    {
         if a.kind == AlertKind::LikelyDuplicate && a.subjects.contains(p) {
             others.extend(a.subjects.iter().filter(|q| *q != p));
         }
