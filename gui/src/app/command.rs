@@ -91,8 +91,12 @@ impl Dashboard {
             return Some(ov.clone());
         }
         let now = cx.now();
-        let as_of =
-            (self.hours_back > 0).then(|| now.saturating_sub(Millis::from(self.hours_back) * HOUR));
+        // A large log's picture of now is the index's as of this moment (a replay of every
+        // person's history took seconds at ten million events, redone on every new event);
+        // events stamped later than this laptop's clock count once it reaches them.
+        let large = cx.node.state().len() > as_of_index::INLINE_REPLAY;
+        let as_of = (self.hours_back > 0 || large)
+            .then(|| now.saturating_sub(Millis::from(self.hours_back) * HOUR));
         // Ages are counted on the day of the picture (the clock is always in range).
         let on = CivilDate::jst_of(as_of.unwrap_or(now))?;
         let st = cx.node.station();
