@@ -134,24 +134,9 @@ impl State {
     pub fn from_events(events: impl IntoIterator<Item = Event>) -> Self {
         let mut arena: Vec<Event> = events.into_iter().collect();
         arena.truncate(NO_EVENT as usize);
-        let sorted_keys = |arena: &[Event]| -> Vec<(OrderKey, Ix)> {
-            let mut order: Vec<(OrderKey, Ix)> = arena
-                .iter()
-                .zip(0..)
-                .map(|(e, i)| (e.order_key(), i))
-                .collect();
-            order.sort_unstable();
-            order
-        };
+        let sorted_keys = |arena: &[Event]| sorted(arena.iter());
         let build_index = |arena: &[Event]| super::arena::IdIndex::build(arena);
-        // Sort on this thread while another indexes the ids (both only read the arena).
-        let (mut order, built) = std::thread::scope(|scope| {
-            let worker = std::thread::Builder::new()
-                .spawn_scoped(scope, || build_index(&arena))
-                .ok();
-            let order = sorted_keys(&arena);
-            (order, worker.and_then(|w| w.join().ok()))
-        });
+        let (mut order, built) = sorted_beside(arena.iter(), || build_index(&arena));
         let (mut index, mut duplicates) = built.unwrap_or_else(|| build_index(&arena));
         if duplicates {
             // Equal ids mean equal events (and equal keys, adjacent in the order): keep one.
@@ -171,19 +156,29 @@ impl State {
             (index, duplicates) = build_index(&arena);
             debug_assert!(!duplicates);
         }
+        Self::new().fold_arena(super::arena::Arena::from_vec(arena), index, order)
+    }
 
-        let mut s = Self::new();
-        s.events.site_of = arena.iter().map(|e| s.sites.intern(e.site())).collect();
-        s.events.wall = arena.iter().map(|e| e.at().wall_ms).collect();
-        s.events.index = index;
-        s.events.arena = super::arena::Arena::from_vec(arena);
+    /// Fold `arena` (no id twice; `index` its ids, `order` its order keys sorted) into this
+    /// state, which holds no event yet: the events stay where they are, and are applied in the
+    /// agreed order, so that every history takes the in-order fast path.
+    pub(super) fn fold_arena(
+        mut self,
+        arena: super::arena::Arena,
+        index: super::arena::IdIndex,
+        order: Vec<(OrderKey, Ix)>,
+    ) -> Self {
+        self.events.site_of = arena.iter().map(|e| self.sites.intern(e.site())).collect();
+        self.events.wall = arena.iter().map(|e| e.at().wall_ms).collect();
+        self.events.index = index;
+        self.events.arena = arena;
         // Roughly one person per three events in real operations; a guess only saves rehashing.
-        s.people.reserve(s.events.len() / 3);
+        self.people.reserve(self.events.len() / 3);
         for (key, ix) in order {
-            s.latest = Some(key);
-            s.apply(ix, key, true);
+            self.latest = Some(key);
+            self.apply(ix, key, true);
         }
-        s
+        self
     }
 
     /// Add one event. Inserting the same event again changes nothing.
@@ -563,4 +558,24 @@ impl State {
             }),
         }
     }
+}
+
+/// The events' order keys with their places, sorted.
+fn sorted<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<(OrderKey, Ix)> {
+    let mut order: Vec<(OrderKey, Ix)> = events.zip(0..).map(|(e, i)| (e.order_key(), i)).collect();
+    order.sort_unstable();
+    order
+}
+
+/// [`sorted`] on this thread while `beside` runs on another (both only read the events; `None`:
+/// no thread could be started, and `beside` did not run).
+pub(super) fn sorted_beside<'a, T: Send>(
+    events: impl Iterator<Item = &'a Event>,
+    beside: impl FnOnce() -> T + Send,
+) -> (Vec<(OrderKey, Ix)>, Option<T>) {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new().spawn_scoped(scope, beside).ok();
+        let order = sorted(events);
+        (order, worker.and_then(|w| w.join().ok()))
+    })
 }

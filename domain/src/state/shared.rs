@@ -6,9 +6,8 @@
 //! thread that needs the state.
 
 use super::State;
-use super::arena::{Arena, IdIndex, Ix, Lineage, SiteTable};
+use super::arena::{Arena, IdIndex, Lineage, SiteTable};
 use super::authority::ManagerAuthority;
-use crate::event::OrderKey;
 
 /// The events of a state, shared, with what is not folded from them (the lineage, the
 /// interned sites, whose managers' decisions count).
@@ -51,37 +50,12 @@ impl SharedEvents {
     /// does. Applied in the agreed order, as `State::from_events` does.
     pub fn fold(self) -> State {
         let arena = self.arena;
-        let sorted = |arena: &Arena| {
-            let mut order: Vec<(OrderKey, Ix)> = arena
-                .iter()
-                .zip(0..)
-                .map(|(e, i)| (e.order_key(), i))
-                .collect();
-            order.sort_unstable();
-            order
-        };
-        // Sort on this thread while another indexes the ids (both only read the arena).
-        let (order, index) = std::thread::scope(|scope| {
-            let worker = std::thread::Builder::new()
-                .spawn_scoped(scope, || IdIndex::of_arena(&arena))
-                .ok();
-            let order = sorted(&arena);
-            (order, worker.and_then(|w| w.join().ok()))
-        });
+        let (order, index) = super::fold::sorted_beside(arena.iter(), || IdIndex::of_arena(&arena));
         let index = index.unwrap_or_else(|| IdIndex::of_arena(&arena));
         let mut s = State::new();
         s.lineage = self.lineage;
         s.manager_authority = self.manager_authority;
         s.sites = self.sites;
-        s.events.site_of = arena.iter().map(|e| s.sites.intern(e.site())).collect();
-        s.events.wall = arena.iter().map(|e| e.at().wall_ms).collect();
-        s.events.index = index;
-        s.events.arena = arena;
-        s.people.reserve(s.events.len() / 3);
-        for (key, ix) in order {
-            s.latest = Some(key);
-            s.apply(ix, key, true);
-        }
-        s
+        s.fold_arena(arena, index, order)
     }
 }
