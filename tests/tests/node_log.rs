@@ -637,6 +637,14 @@ fn alerts_agree_across_laptops_and_a_resolution_closes_them_everywhere() {
     assert!(b.alerts().is_empty());
 }
 
+/// A minute later, roster household `i` checked in at both laptops' shelters, then a sync.
+fn at_both_shelters(w: &World, a: &mut Node<ManualClock>, b: &mut Node<ManualClock>, i: usize) {
+    w.clock.advance(60_000);
+    a.record(op(), check_in(&w.roster, i)).unwrap();
+    b.record(op(), check_in(&w.roster, i)).unwrap();
+    sync(a, b);
+}
+
 /// The detector's first build off the calling thread (`Node::open_alert_count_nowait`, what the
 /// window asks every frame): no count until it is back; events recorded and synced after it
 /// started are fed to it when it is taken in, so the alerts are those a laptop that built its
@@ -647,18 +655,12 @@ fn the_detectors_first_build_off_the_thread_takes_in_what_arrived_meanwhile() {
     let w = world();
     let mut a = create(&w, "a.db", "S001");
     let mut b = create(&w, "b.db", "S002");
-    w.clock.advance(60_000);
-    a.record(op(), check_in(&w.roster, 7)).unwrap();
-    b.record(op(), check_in(&w.roster, 7)).unwrap();
-    sync(&mut a, &mut b);
+    at_both_shelters(&w, &mut a, &mut b, 7);
     // The first ask starts the build and does not wait for it.
     assert_eq!(a.open_alert_count_nowait(), None);
     assert!(a.detector_building());
     // Another household at both shelters, after the build's snapshot.
-    w.clock.advance(60_000);
-    a.record(op(), check_in(&w.roster, 9)).unwrap();
-    b.record(op(), check_in(&w.roster, 9)).unwrap();
-    sync(&mut a, &mut b);
+    at_both_shelters(&w, &mut a, &mut b, 9);
     let on_a = a.alerts();
     // B never looked: a bounded wait starts its build and takes it in when back.
     let within = b
@@ -678,10 +680,7 @@ fn the_detectors_first_build_off_the_thread_takes_in_what_arrived_meanwhile() {
     assert!(!a.detector_building());
     assert_eq!(a.open_alert_count_nowait(), Some(on_a.len()));
     // Kept up to date in line from then on.
-    w.clock.advance(60_000);
-    a.record(op(), check_in(&w.roster, 11)).unwrap();
-    b.record(op(), check_in(&w.roster, 11)).unwrap();
-    sync(&mut a, &mut b);
+    at_both_shelters(&w, &mut a, &mut b, 11);
     assert_eq!(a.open_alert_count_nowait(), Some(b.alerts().len()));
     assert_eq!(ids(&a.alerts()), ids(&b.alerts()));
 }
