@@ -252,7 +252,7 @@ fn import_direct(
     if out_of_order {
         return Ok(None);
     }
-    let built = built?;
+    let (built, text_job) = built?;
     let ReadDone {
         household_rows,
         lint,
@@ -269,6 +269,7 @@ fn import_direct(
         opts,
         meta,
     )?;
+    text_job.finish()?;
     drop(source);
     main.pragma_update(None, "journal_mode", "DELETE")?;
     progress(Phase::Index, ids.len() as u64, ids.len() as u64);
@@ -967,28 +968,60 @@ impl Source<'_> {
         }
     }
 
-    /// The variant-duplicate key of the row at `seq`: folded name, folded reading, birth.
-    fn key(&self, seq: u32, person: PersonId) -> Result<(String, String, i64), ImportError> {
-        match self {
-            Source::Stage(stage) => {
-                let s = stage_row(stage, seq, person)?;
-                Ok((s.name, s.kana, s.birth))
-            }
-            Source::Direct { main, .. } => {
-                // Written straight to the store, `seq` is the rid.
-                let mut st = main.prepare_cached("SELECT entry FROM person WHERE rid = ?1")?;
-                let bytes: Vec<u8> = st.query_row([seq], |r| r.get(0))?;
-                let e: kazashi_domain::roster::RosterEntry = postcard::from_bytes(&bytes)
-                    .map_err(|x| damaged(&format!("an entry written: {x}")))?;
-                Ok((
-                    fold(e.name.as_str()),
-                    fold(e.kana.as_str()),
-                    days(e.birth_date),
-                ))
-            }
+    /// The variant-duplicate keys (folded name, folded reading, birth) of the rows at `rows`
+    /// (pass 2's position and 宛名番号 each), by position: read in position order, in one
+    /// read transaction.
+    fn keys(
+        &self,
+        mut rows: Vec<(u32, PersonId)>,
+    ) -> Result<FxHashMap<u32, VariantKey>, ImportError> {
+        rows.sort_unstable();
+        rows.dedup();
+        let conn = match self {
+            Source::Stage(stage) => *stage,
+            Source::Direct { main, .. } => *main,
+        };
+        // Within a transaction already (none here today), reads share it.
+        let tx = if conn.is_autocommit() {
+            Some(conn.unchecked_transaction()?)
+        } else {
+            None
+        };
+        let mut out = FxHashMap::default();
+        out.reserve(rows.len());
+        for (seq, person) in rows {
+            let key = match self {
+                Source::Stage(stage) => {
+                    let s = stage_row(stage, seq, person)?;
+                    (s.name, s.kana, s.birth)
+                }
+                Source::Direct { main, .. } => {
+                    // Written straight to the store, `seq` is the rid.
+                    let mut st = main.prepare_cached("SELECT entry FROM person WHERE rid = ?1")?;
+                    let bytes: Vec<u8> = st.query_row([seq], |r| r.get(0))?;
+                    let e: kazashi_domain::roster::RosterEntry = postcard::from_bytes(&bytes)
+                        .map_err(|x| damaged(&format!("an entry written: {x}")))?;
+                    (
+                        fold(e.name.as_str()),
+                        fold(e.kana.as_str()),
+                        days(e.birth_date),
+                    )
+                }
+            };
+            out.insert(seq, key);
         }
+        // Only read: ended without writing anything.
+        drop(tx);
+        Ok(out)
     }
 }
+
+/// A row's variant-duplicate key: folded name, folded reading, birth date (days).
+type VariantKey = (String, String, i64);
+
+/// Rows whose variant keys are read at a time in the cross-row checks (a few dozen bytes
+/// each kept until their groups are judged); a group is never split.
+const KEY_BATCH: usize = 16_384;
 
 /// The variant-duplicate key's hash: folded name, folded reading, birth date.
 fn variant_key(name: &str, kana: &str, birth: i64) -> u64 {
@@ -1051,7 +1084,7 @@ fn write_store(
     let meta = import_meta(kind, n as u64, source_sha256)?;
     let in_order = ids.iter().zip(0u32..).all(|((_, seq), i)| *seq == i);
     let ids_ref = &ids;
-    let built = build_store(
+    let (built, text_job) = build_store(
         main,
         text,
         kind,
@@ -1090,6 +1123,7 @@ fn write_store(
         opts,
         meta,
     )?;
+    text_job.finish()?;
     progress(Phase::Index, n as u64, n as u64);
     Ok(lint)
 }
@@ -1113,10 +1147,10 @@ fn build_store(
     text: Connection,
     kind: RosterKind,
     write: bool,
-    meta: &[(&str, Vec<u8>)],
+    meta: &[(&'static str, Vec<u8>)],
     tick: &mut dyn FnMut(u32),
     feed: &mut dyn FnMut(&mut Each<'_>) -> Result<(), ImportError>,
-) -> Result<Built, ImportError> {
+) -> Result<(Built, TextJob), ImportError> {
     let mut b = Built {
         hasher: RosterHasher::new(kind),
         births: Vec::new(),
@@ -1125,59 +1159,80 @@ fn build_store(
         variants: Vec::new(),
     };
     let text_meta = meta.to_vec();
-    std::thread::scope(|scope| -> Result<(), ImportError> {
-        let (text_tx, text_rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(4);
-        let text_job = std::thread::Builder::new()
-            .spawn_scoped(scope, move || write_text(&text, text_rx, &text_meta, write))
+    let (text_tx, text_rx) = std::sync::mpsc::sync_channel::<Vec<(String, String)>>(4);
+    let text_job = TextJob(Some(
+        std::thread::Builder::new()
+            .spawn(move || write_text(&text, text_rx, &text_meta, write))
             .map_err(|error| ImportError::File {
                 path: PathBuf::from("(thread)"),
                 error,
-            })?;
-        let looped = (|| -> Result<(), ImportError> {
-            main.execute_batch(crate::roster_db::MAIN_SCHEMA)?;
-            let tx = main.unchecked_transaction()?;
-            {
-                let mut ins =
-                    tx.prepare("INSERT INTO person (rid, birth, entry) VALUES (?1, ?2, ?3)")?;
-                let mut batch = Vec::with_capacity(TEXT_BATCH);
-                let mut each = |rid: u32, s: StageRow| -> Result<(), ImportError> {
-                    b.hasher.entry(&s.entry);
-                    if write {
-                        ins.execute(params![rid, s.birth, s.entry])?;
-                    }
-                    b.births.push((s.birth, rid));
-                    b.households.push((s.household, rid));
-                    if let Some(l) = s.list {
-                        b.lists.push((l, rid));
-                    }
-                    b.variants
-                        .push((variant_key(&s.name, &s.kana, s.birth), rid));
-                    batch.push((s.name, s.kana));
-                    if batch.len() == TEXT_BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(TEXT_BATCH));
-                        if text_tx.send(full).is_err() {
-                            return Err(damaged("the text index writer stopped"));
-                        }
-                    }
-                    tick(rid);
-                    Ok(())
-                };
-                feed(&mut each)?;
-                if !batch.is_empty() && text_tx.send(batch).is_err() {
+            })?,
+    ));
+    // Bound after the job, so dropped before it on every way out: the writer sees its rows
+    // end before the job's drop waits for it.
+    let text_tx = text_tx;
+    main.execute_batch(crate::roster_db::MAIN_SCHEMA)?;
+    let tx = main.unchecked_transaction()?;
+    {
+        let mut ins = tx.prepare("INSERT INTO person (rid, birth, entry) VALUES (?1, ?2, ?3)")?;
+        let mut batch = Vec::with_capacity(TEXT_BATCH);
+        let mut each = |rid: u32, s: StageRow| -> Result<(), ImportError> {
+            b.hasher.entry(&s.entry);
+            if write {
+                ins.execute(params![rid, s.birth, s.entry])?;
+            }
+            b.births.push((s.birth, rid));
+            b.households.push((s.household, rid));
+            if let Some(l) = s.list {
+                b.lists.push((l, rid));
+            }
+            b.variants
+                .push((variant_key(&s.name, &s.kana, s.birth), rid));
+            batch.push((s.name, s.kana));
+            if batch.len() == TEXT_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(TEXT_BATCH));
+                if text_tx.send(full).is_err() {
                     return Err(damaged("the text index writer stopped"));
                 }
             }
-            tx.commit()?;
+            tick(rid);
             Ok(())
-        })();
-        drop(text_tx);
-        let text_done = text_job
-            .join()
-            .unwrap_or_else(|_| Err(damaged("the text index writer failed")));
-        looped?;
-        text_done
-    })?;
-    Ok(b)
+        };
+        feed(&mut each)?;
+        if !batch.is_empty() && text_tx.send(batch).is_err() {
+            return Err(damaged("the text index writer stopped"));
+        }
+    }
+    tx.commit()?;
+    // The text writer ends its index (the FTS segments, its postings) from here on, beside
+    // the caller's cross-row checks and lookup tables: `TextJob::finish` waits for it.
+    drop(text_tx);
+    Ok((b, text_job))
+}
+
+/// The text file's writer, running on its own thread until its rows are all given and its
+/// index written. Dropped unfinished (an error on the way), it is waited for all the same:
+/// no thread outlives the import that started it.
+struct TextJob(Option<std::thread::JoinHandle<Result<(), ImportError>>>);
+
+impl TextJob {
+    /// Wait for the text writer; its error if it failed.
+    fn finish(mut self) -> Result<(), ImportError> {
+        match self.0.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(damaged("the text index writer failed"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TextJob {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// The cross-row checks on the sorted keys, the hash checked against the pin, then the lookup
@@ -1229,37 +1284,68 @@ fn finish_store(
     found.sort_by_key(|f| f.0);
     let mut variant_found = Vec::new();
     variants.sort_unstable();
-    for group in variants.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
-        // Equal hashes: the exact keys decide (a collision is not a duplicate).
-        let mut firsts: Vec<((String, String, i64), u32)> = Vec::new();
-        for &(_, rid) in group {
+    let groups: Vec<&[(u64, u32)]> = variants
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|g| g.len() > 1)
+        .collect();
+    // The exact keys of the groups' rows are read a batch of groups at a time, each batch's
+    // rows in file order in one read transaction (a random read each, with its own lock,
+    // was a sixth of a 10 M import's last pass).
+    let mut rest = groups.as_slice();
+    while !rest.is_empty() {
+        let mut take = 0;
+        let mut rows = 0;
+        for g in rest {
+            if take > 0 && rows + g.len() > KEY_BATCH {
+                break;
+            }
+            take += 1;
+            rows += g.len();
+        }
+        let (batch, after) = rest.split_at(take);
+        rest = after;
+        let mut wanted: Vec<(u32, PersonId)> = Vec::with_capacity(rows);
+        for &(_, rid) in batch.iter().flat_map(|g| g.iter()) {
             let (person, seq) = ids
                 .get(rid as usize)
                 .copied()
                 .ok_or_else(|| damaged("rid"))?;
-            let key = source.key(seq, person)?;
-            match firsts.iter().find(|(k, _)| *k == key) {
-                Some(&(_, first)) => {
-                    let other = person_of(first);
-                    if other == person_of(rid) {
-                        continue;
+            wanted.push((seq, person));
+        }
+        let keys = source.keys(wanted)?;
+        for group in batch {
+            // Equal hashes: the exact keys decide (a collision is not a duplicate).
+            let mut firsts: Vec<(&VariantKey, u32)> = Vec::new();
+            for &(_, rid) in *group {
+                let seq = ids
+                    .get(rid as usize)
+                    .map(|x| x.1)
+                    .ok_or_else(|| damaged("rid"))?;
+                let key = keys.get(&seq).ok_or_else(|| damaged("a row's key"))?;
+                match firsts.iter().find(|(k, _)| *k == key) {
+                    Some(&(_, first)) => {
+                        let other = person_of(first);
+                        if other == person_of(rid) {
+                            continue;
+                        }
+                        let msg = format!(
+                            "宛名番号 {} looks like {} on line {} (same name up to variant glyphs, same reading and birth date)",
+                            person_of(rid).map(|p| p.to_string()).unwrap_or_default(),
+                            other.map(|p| p.to_string()).unwrap_or_default(),
+                            line_of(first)?
+                        );
+                        let sev = match kind {
+                            RosterKind::Voters => Severity::Error,
+                            RosterKind::Residents => Severity::Warning,
+                        };
+                        variant_found.push((rid, sev, Rule::VariantDuplicate, line_of(rid)?, msg));
                     }
-                    let msg = format!(
-                        "宛名番号 {} looks like {} on line {} (same name up to variant glyphs, same reading and birth date)",
-                        person_of(rid).map(|p| p.to_string()).unwrap_or_default(),
-                        other.map(|p| p.to_string()).unwrap_or_default(),
-                        line_of(first)?
-                    );
-                    let sev = match kind {
-                        RosterKind::Voters => Severity::Error,
-                        RosterKind::Residents => Severity::Warning,
-                    };
-                    variant_found.push((rid, sev, Rule::VariantDuplicate, line_of(rid)?, msg));
+                    None => firsts.push((key, rid)),
                 }
-                None => firsts.push((key, rid)),
             }
         }
     }
+    drop(groups);
     drop(variants);
     variant_found.sort_by_key(|f| f.0);
     found.extend(variant_found);
