@@ -23,8 +23,10 @@
 //!    hash of a file is the same whichever way it was imported), and written to the new store's
 //!    `person` table and FTS index on two threads, while the keys of the lookup tables (birth
 //!    date, household, 名簿番号, name prefixes, whole folded names: a few bytes each) are
-//!    collected, sorted and appended as postings once every row is in. The cross-row checks
-//!    (名簿番号 and variant duplicates, empty households) run on the same sorted keys.
+//!    collected, sorted and appended as postings once every row is in, while the text file's
+//!    writer ends its own index on its thread. The cross-row checks (名簿番号 and variant
+//!    duplicates, empty households) run on the same sorted keys; a variant group's exact keys
+//!    are read back a batch of groups at a time, in file order.
 //!
 //! **All or nothing.** As [`RosterDb::create`]: the new files are `<file>.part*`, written with
 //! journaling off and a bounded page cache, and renamed into place past the commit marker only
