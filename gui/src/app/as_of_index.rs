@@ -126,6 +126,12 @@ impl PastPictures {
         self.replay_limit = Some(events);
     }
 
+    /// Whether a log of `events` is replayed on the window's thread (else it is large: its
+    /// pictures, now's included, come from the build thread).
+    pub fn replays_inline(&self, events: usize) -> bool {
+        events <= self.replay_limit.unwrap_or(INLINE_REPLAY)
+    }
+
     /// Test hook: every build from now on waits for one message on `gate` before it starts
     /// (the window's thread must go on meanwhile).
     pub fn hold_builds(&mut self, gate: Receiver<()>) {
@@ -185,7 +191,7 @@ impl PastPictures {
     ) -> Option<Picture> {
         self.poll();
         self.ready.retain(|r| r.basis == basis);
-        let inline = state.len() <= self.replay_limit.unwrap_or(INLINE_REPLAY);
+        let inline = self.replays_inline(state.len());
         // The build thread's replay of a large log serves only the hour, day and basis it was
         // made for, and only the log it was made from.
         let early = self.build.as_ref().and_then(|b| {

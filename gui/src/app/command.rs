@@ -74,6 +74,12 @@ fn lifeline(s: kazashi_domain::event::LifelineStatus) -> &'static str {
 type TurnoutSeries = std::collections::BTreeMap<kazashi_domain::SiteId, Vec<(Millis, u32, u32)>>;
 
 impl Dashboard {
+    /// Test hook: the pictures of past hours (and a large log's picture of now), to set how
+    /// large a log is replayed on the window's thread and to hold the builds.
+    pub fn past_pictures(&mut self) -> &mut as_of_index::PastPictures {
+        &mut self.past
+    }
+
     /// Open the 安否未確認 section and bring it into view at the next frame.
     pub fn open_unconfirmed(&mut self) {
         self.unconfirmed.open();
@@ -94,7 +100,7 @@ impl Dashboard {
         // A large log's picture of now is the index's as of this moment (a replay of every
         // person's history took seconds at ten million events, redone on every new event);
         // events stamped later than this laptop's clock count once it reaches them.
-        let large = cx.node.state().len() > as_of_index::INLINE_REPLAY;
+        let large = !self.past.replays_inline(cx.node.state().len());
         let as_of = (self.hours_back > 0 || large)
             .then(|| now.saturating_sub(Millis::from(self.hours_back) * HOUR));
         // Ages are counted on the day of the picture (the clock is always in range).

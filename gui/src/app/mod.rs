@@ -516,6 +516,12 @@ impl<C: Clock + Send + 'static> Station<C> {
         })
     }
 
+    /// Test hook: the command view's pictures made off the window's thread (see
+    /// [`command::Dashboard::past_pictures`]).
+    pub fn command_past_pictures(&mut self) -> &mut command::as_of_index::PastPictures {
+        self.command.past_pictures()
+    }
+
     /// Follow a manifest adopted while the window runs (from a peer or a bundle): the site's
     /// kind, and whether this laptop still writes. Cheap; called every frame.
     fn follow_manifest(&mut self) {

@@ -2,7 +2,8 @@
 //! 40,000 events on a real store: while the checkpoint index is made off the window's thread the
 //! view says so and keeps drawing frames, each far shorter than the build; every picture — the
 //! replay's while it builds, the index's once back, the index's after late events — shows the
-//! totals of `overview` as of the same T.
+//! totals of `overview` as of the same T. A log too large to replay on the window's thread gets
+//! its picture of now from the index as well.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use crate::window_rig::{self, harness_of, said};
@@ -180,4 +181,100 @@ fn past_pictures_come_from_an_index_built_while_the_window_keeps_drawing() {
     h.run_steps(2);
     assert!(!said(&h, BUILDING));
     assert!(said(&h, &want), "the index's picture again: {want}");
+}
+
+/// A log too large to replay on the window's thread: its picture of now comes from the index
+/// too, made off the thread. Until it is back the view says so (and shows no totals); then it
+/// shows the replay's totals of now; check-ins arriving later move it, frame by frame.
+#[test]
+fn a_large_logs_picture_of_now_comes_from_the_index() {
+    const PENDING: &str = "その時刻の集計を作成中";
+    let n = 10_000;
+    let m = crate::bench::town(n, 4, false).unwrap().0;
+    let d = shelter_operation(&m, 5).unwrap();
+    let (fleet, sealed) = crate::bench_log::signed_week(&m, &d, n, 4).unwrap();
+    // The laptop's clock a minute past the last event.
+    let now = sealed.iter().map(|(e, _)| e.at().wall_ms).max().unwrap() + 60_000;
+    assert!(now > START_MS);
+    // Thirty check-ins of the last day arrive after the first picture.
+    let mut late_left = 30;
+    let (late, early): (Vec<_>, Vec<_>) = sealed.into_iter().partition(|(e, _)| {
+        let take = late_left > 0
+            && e.at().wall_ms > now - 24 * HOUR
+            && matches!(
+                e.body(),
+                kazashi_domain::event::EventBody::ShelterCheckIn { .. }
+            );
+        if take {
+            late_left -= 1;
+        }
+        take
+    });
+    assert_eq!(late.len(), 30);
+    let site = d.sites().find(|s| s.is_shelter()).unwrap().id;
+    let key = fleet.nth_key(&site, 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::create(
+        &dir.path().join("station.db"),
+        "command-now",
+        KdfParams::FAST_INSECURE,
+        DeviceKey::from_seed(key.secret_bytes()),
+        &fleet.manifest,
+        Arc::new(m.roster.clone()),
+        site,
+        ManualClock::new(now),
+    )
+    .unwrap();
+    node.bulk_load(early).unwrap();
+    let mut station =
+        Station::new(Host::Alone(Box::new(node)), Lang::Ja, Box::new(NoReaders)).unwrap();
+    station.unlock(OperatorId::new("honbu").unwrap(), Role::Lead);
+    // Every log here is large; the builds wait for the test's word.
+    let (open, gate) = std::sync::mpsc::channel();
+    let past = station.command_past_pictures();
+    past.replay_inline_up_to(1_000);
+    past.hold_builds(gate);
+    let mut h: H = harness_of(station);
+    h.run_steps(3);
+    h.key_press(egui::Key::F7);
+    h.run_steps(3);
+    assert!(said(&h, "本部ダッシュボード"));
+    // Now (no hours back): nothing counted on the window's thread, and the view says why.
+    let want = totals(&mut h, now, 0);
+    assert!(said(&h, PENDING), "the picture of now is being made");
+    assert!(!said(&h, &want), "no totals before the index is back");
+    // The same totals as the replay of the whole log at this moment.
+    let replay_now = h.state_mut().station.host().with(|n| {
+        let st = n.station();
+        let on = CivilDate::jst_of(now).unwrap();
+        overview(st.state(), st.deployment(), st.roster(), on, None)
+    });
+    assert!(
+        want.contains(&format!(
+            "避難者（重複除く）{}人",
+            replay_now.distinct_registered
+        )) && want.contains(&format!("在所 {}", replay_now.totals.present)),
+        "{want}"
+    );
+    for _ in 0..8 {
+        open.send(()).unwrap();
+    }
+    let start = Instant::now();
+    while said(&h, PENDING) || said(&h, BUILDING) {
+        assert!(start.elapsed() < Duration::from_secs(600), "never built");
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    assert!(said(&h, &want), "the index's picture of now: {want}");
+    // Check-ins from a peer: the picture of now moves without a new build.
+    h.state_mut().station.host().with(|n| {
+        for (_, envelope) in &late {
+            assert!(n.import(envelope, "peer").unwrap());
+        }
+    });
+    h.run_steps(2);
+    let after = totals(&mut h, now, 0);
+    assert_ne!(after, want, "thirty check-ins change the picture");
+    assert!(!said(&h, PENDING));
+    assert!(said(&h, &after), "after the check-ins: {after}");
 }
