@@ -982,12 +982,7 @@ impl Source<'_> {
             Source::Stage(stage) => *stage,
             Source::Direct { main, .. } => *main,
         };
-        // Within a transaction already (none here today), reads share it.
-        let tx = if conn.is_autocommit() {
-            Some(conn.unchecked_transaction()?)
-        } else {
-            None
-        };
+        let tx = conn.unchecked_transaction()?;
         let mut out = FxHashMap::default();
         out.reserve(rows.len());
         for (seq, person) in rows {

@@ -41,6 +41,46 @@ fn totals(h: &mut H, now: Millis, hours: u64) -> String {
     )
 }
 
+/// The command center's laptop of the first shelter's fleet, a store in `dir` holding
+/// `events`, its clock at `now`, unlocked by a lead.
+fn headquarters(
+    m: &kazashi_sim::Municipality,
+    d: &kazashi_domain::Deployment,
+    fleet: &kazashi_sim::fleet::Fleet,
+    events: Vec<crate::bench_log::Sealed>,
+    now: Millis,
+    dir: &std::path::Path,
+) -> Station<ManualClock> {
+    let site = d.sites().find(|s| s.is_shelter()).unwrap().id;
+    let key = fleet.nth_key(&site, 0).unwrap();
+    let mut node = Node::create(
+        &dir.join("station.db"),
+        "command",
+        KdfParams::FAST_INSECURE,
+        DeviceKey::from_seed(key.secret_bytes()),
+        &fleet.manifest,
+        Arc::new(m.roster.clone()),
+        site,
+        ManualClock::new(now),
+    )
+    .unwrap();
+    node.bulk_load(events).unwrap();
+    let mut station =
+        Station::new(Host::Alone(Box::new(node)), Lang::Ja, Box::new(NoReaders)).unwrap();
+    station.unlock(OperatorId::new("honbu").unwrap(), Role::Lead);
+    station
+}
+
+/// The window over `station`, on the command center's dashboard (F7).
+fn dashboard(station: Station<ManualClock>) -> H {
+    let mut h: H = harness_of(station);
+    h.run_steps(3);
+    h.key_press(egui::Key::F7);
+    h.run_steps(3);
+    assert!(said(&h, "本部ダッシュボード"));
+    h
+}
+
 fn slide(h: &mut H, hours: u64) {
     h.get_by_role(egui::accesskit::Role::Slider)
         .set_value_accesskit(hours as f64);
@@ -62,29 +102,9 @@ fn past_pictures_come_from_an_index_built_while_the_window_keeps_drawing() {
     let late: Vec<_> = late.into_iter().map(|(_, s)| s).collect();
     let early: Vec<_> = early.into_iter().map(|(_, s)| s).collect();
     assert!(late.len() > 20, "{} late", late.len());
-    let site = d.sites().find(|s| s.is_shelter()).unwrap().id;
-    let key = fleet.nth_key(&site, 0).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::create(
-        &dir.path().join("station.db"),
-        "command-index",
-        KdfParams::FAST_INSECURE,
-        DeviceKey::from_seed(key.secret_bytes()),
-        &fleet.manifest,
-        Arc::new(m.roster.clone()),
-        site,
-        ManualClock::new(now),
-    )
-    .unwrap();
-    node.bulk_load(early).unwrap();
-    let mut station =
-        Station::new(Host::Alone(Box::new(node)), Lang::Ja, Box::new(NoReaders)).unwrap();
-    station.unlock(OperatorId::new("honbu").unwrap(), Role::Lead);
-    let mut h: H = harness_of(station);
-    h.run_steps(3);
-    h.key_press(egui::Key::F7);
-    h.run_steps(3);
-    assert!(said(&h, "本部ダッシュボード"));
+    let station = headquarters(&m, &d, &fleet, early, now, dir.path());
+    let mut h = dashboard(station);
 
     // Two days back: the first frame copies the state and starts the build; the frames after
     // it draw while the index is made.
@@ -211,34 +231,14 @@ fn a_large_logs_picture_of_now_comes_from_the_index() {
         take
     });
     assert_eq!(late.len(), 30);
-    let site = d.sites().find(|s| s.is_shelter()).unwrap().id;
-    let key = fleet.nth_key(&site, 0).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::create(
-        &dir.path().join("station.db"),
-        "command-now",
-        KdfParams::FAST_INSECURE,
-        DeviceKey::from_seed(key.secret_bytes()),
-        &fleet.manifest,
-        Arc::new(m.roster.clone()),
-        site,
-        ManualClock::new(now),
-    )
-    .unwrap();
-    node.bulk_load(early).unwrap();
-    let mut station =
-        Station::new(Host::Alone(Box::new(node)), Lang::Ja, Box::new(NoReaders)).unwrap();
-    station.unlock(OperatorId::new("honbu").unwrap(), Role::Lead);
+    let mut station = headquarters(&m, &d, &fleet, early, now, dir.path());
     // Every log here is large; the builds wait for the test's word.
     let (open, gate) = std::sync::mpsc::channel();
     let past = station.command_past_pictures();
     past.replay_inline_up_to(1_000);
     past.hold_builds(gate);
-    let mut h: H = harness_of(station);
-    h.run_steps(3);
-    h.key_press(egui::Key::F7);
-    h.run_steps(3);
-    assert!(said(&h, "本部ダッシュボード"));
+    let mut h = dashboard(station);
     // Now (no hours back): nothing counted on the window's thread, and the view says why.
     let want = totals(&mut h, now, 0);
     assert!(said(&h, PENDING), "the picture of now is being made");
