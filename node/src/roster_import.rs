@@ -1286,7 +1286,7 @@ fn finish_store(
         .collect();
     // The exact keys of the groups' rows are read a batch of groups at a time, each batch's
     // rows in file order in one read transaction (a random read each, with its own lock,
-    // was a sixth of a 10 M import's last pass).
+    // was about a fifth of a 10 M import's last pass).
     let mut rest = groups.as_slice();
     while !rest.is_empty() {
         let mut take = 0;
