@@ -19,8 +19,8 @@
 //! station may be running on) is left as it was, and nothing received is used.
 
 use crate::roster_db::{
-    MAIN_SCHEMA, RosterDb, RosterDbError, bulk_pairs, bulk_pragmas, clear_parts, commit_parts,
-    days, import_meta, part_path, text_path, write_meta,
+    IdRows, MAIN_SCHEMA, RosterDb, RosterDbError, bulk_pairs, bulk_pragmas, clear_parts,
+    commit_parts, days, import_meta, part_path, text_path, write_meta,
 };
 use crate::roster_import::{ImportError, TEXT_BATCH, grouped_postings, write_text};
 use crate::store::{KdfParams, create_encrypted_set, kdf_path};
@@ -173,9 +173,10 @@ fn write_parts<F>(
             let fed = {
                 let mut ins =
                     tx.prepare("INSERT INTO person (rid, birth, entry) VALUES (?1, ?2, ?3)")?;
-                let mut by_id = tx.prepare("INSERT INTO by_id (k, rid) VALUES (?1, ?2)")?;
+                let mut by_id = IdRows::new(&tx)?;
                 let mut batch: Vec<(String, String)> = Vec::with_capacity(TEXT_BATCH);
                 let mut rid = 0u32;
+                let mut last: Option<kazashi_domain::ids::PersonId> = None;
                 let keys = &mut keys;
                 let mut sink = |encoded: &[u8], e: RosterEntry| {
                     // After a refusal the feed still runs to its end (its hash check decides
@@ -197,12 +198,22 @@ fn write_parts<F>(
                         (Some(v), _) => keys.lists.push((v.list_number, rid)),
                         (None, RosterKind::Residents) => {}
                     }
+                    if last.is_some_and(|l| l >= e.person) {
+                        keys.invalid = Some(format!(
+                            "the entries are not in 宛名番号 order ({} after {})",
+                            e.person,
+                            last.map(|l| l.to_string()).unwrap_or_default()
+                        ));
+                        return;
+                    }
+                    last = Some(e.person);
                     let birth = days(e.birth_date);
                     let wrote = ins
                         .execute(params![rid, birth, encoded])
-                        .and_then(|_| by_id.execute(params![e.person.as_str(), rid]));
+                        .map_err(RosterDbError::from)
+                        .and_then(|_| by_id.push(e.person));
                     if let Err(x) = wrote {
-                        keys.failed = Some(x.into());
+                        keys.failed = Some(x);
                         return;
                     }
                     keys.births.push((birth, rid));
@@ -226,6 +237,9 @@ fn write_parts<F>(
                     }
                 };
                 let fed = feed(&mut sink);
+                if let Err(x) = by_id.finish() {
+                    keys.failed.get_or_insert(x);
+                }
                 if !batch.is_empty() && text_tx.send(batch).is_err() {
                     keys.failed.get_or_insert(RosterDbError::Damaged(
                         "the text index writer stopped".into(),

@@ -25,8 +25,9 @@
 //!    date, household, 名簿番号, name prefixes, whole folded names: a few bytes each) are
 //!    collected, sorted and appended as postings once every row is in, while the text file's
 //!    writer ends its own index on its thread. The cross-row checks (名簿番号 and variant
-//!    duplicates, empty households) run on the same sorted keys; a variant group's exact keys
-//!    are read back a batch of groups at a time, in file order.
+//!    duplicates, empty households) run on the same sorted keys, on a thread of their own
+//!    beside the lookup tables' writes; a row's variant key is a keyed 128-bit hash of its
+//!    exact key, taken as it is written (see [`variant_key`]), so no row is read back.
 //!
 //! **All or nothing.** As [`RosterDb::create`]: the new files are `<file>.part*`, written with
 //! journaling off and a bounded page cache, and renamed into place past the commit marker only
@@ -39,16 +40,16 @@ use crate::roster_csv::{
     Lint, ReadOptions, Row, RowContext, Rule, Severity, SourceEncoding, columns, parse_part_rows,
 };
 use crate::roster_db::{
-    POSTINGS_PER_ROW, RosterDb, RosterDbError, bulk_pairs, bulk_pragmas, clear_parts, commit_parts,
-    days, import_meta, part_path, postings, stage_path, text_path, write_meta,
+    IdRows, POSTINGS_PER_ROW, RosterDb, RosterDbError, bulk_pairs, bulk_pragmas, clear_parts,
+    commit_parts, days, import_meta, part_path, postings, stage_path, text_path, write_meta,
 };
 use crate::store::{KdfParams, create_encrypted_set, kdf_path};
 use kazashi_domain::ids::{HouseholdId, ListNumber, PersonId, RosterHash};
 use kazashi_domain::normalize::fold;
 use kazashi_domain::roster::{RosterHasher, RosterKind};
 use rusqlite::{Connection, params};
-use rustc_hash::{FxHashMap, FxHasher};
 use sha2::{Digest, Sha256};
+use siphasher::sip128::{Hasher128 as _, SipHasher13};
 use std::collections::BTreeMap;
 use std::hash::Hasher as _;
 use std::io::Read;
@@ -259,7 +260,7 @@ fn import_direct(
         lint,
     } = done.ok_or_else(|| damaged("the file was not read"))?;
     set_count(&mut meta, ids.len() as u64);
-    let source = Source::Direct { main: &main, lines };
+    let source = Source::Direct { lines };
     let lint = finish_store(
         &main,
         built,
@@ -951,10 +952,7 @@ fn from_stage(raw: RawStaged, person: PersonId) -> Result<StageRow, ImportError>
 /// straight to the store) the lines kept and the entry in the store.
 enum Source<'a> {
     Stage(&'a Connection),
-    Direct {
-        main: &'a Connection,
-        lines: Vec<u64>,
-    },
+    Direct { lines: Vec<u64> },
 }
 
 impl Source<'_> {
@@ -968,66 +966,37 @@ impl Source<'_> {
                 .ok_or_else(|| damaged("no line for a row")),
         }
     }
-
-    /// The variant-duplicate keys (folded name, folded reading, birth) of the rows at `rows`
-    /// (pass 2's position and 宛名番号 each), by position: read in position order, in one
-    /// read transaction.
-    fn keys(
-        &self,
-        mut rows: Vec<(u32, PersonId)>,
-    ) -> Result<FxHashMap<u32, VariantKey>, ImportError> {
-        rows.sort_unstable();
-        rows.dedup();
-        let conn = match self {
-            Source::Stage(stage) => *stage,
-            Source::Direct { main, .. } => *main,
-        };
-        let tx = conn.unchecked_transaction()?;
-        let mut out = FxHashMap::default();
-        out.reserve(rows.len());
-        for (seq, person) in rows {
-            let key = match self {
-                Source::Stage(stage) => {
-                    let s = stage_row(stage, seq, person)?;
-                    (s.name, s.kana, s.birth)
-                }
-                Source::Direct { main, .. } => {
-                    // Written straight to the store, `seq` is the rid.
-                    let mut st = main.prepare_cached("SELECT entry FROM person WHERE rid = ?1")?;
-                    let bytes: Vec<u8> = st.query_row([seq], |r| r.get(0))?;
-                    let e: kazashi_domain::roster::RosterEntry = postcard::from_bytes(&bytes)
-                        .map_err(|x| damaged(&format!("an entry written: {x}")))?;
-                    (
-                        fold(e.name.as_str()),
-                        fold(e.kana.as_str()),
-                        days(e.birth_date),
-                    )
-                }
-            };
-            out.insert(seq, key);
-        }
-        // Only read: ended without writing anything.
-        drop(tx);
-        Ok(out)
-    }
 }
 
-/// A row's variant-duplicate key: folded name, folded reading, birth date (days).
-type VariantKey = (String, String, i64);
+/// The key of an import's variant hashes, drawn from the OS for each import and never kept.
+type VariantSeed = (u64, u64);
 
-/// Rows whose variant keys are read at a time in the cross-row checks (a few dozen bytes
-/// each kept until their groups are judged); a group is never split.
-const KEY_BATCH: usize = 16_384;
+/// A fresh [`VariantSeed`].
+fn variant_seed() -> Result<VariantSeed, ImportError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| ImportError::File {
+        path: PathBuf::from("(the system's random source)"),
+        error: std::io::Error::other(e.to_string()),
+    })?;
+    let (k0, k1) = b.split_at(8);
+    let word = |x: &[u8]| u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
+    Ok((word(k0), word(k1)))
+}
 
-/// The variant-duplicate key's hash: folded name, folded reading, birth date.
-fn variant_key(name: &str, kana: &str, birth: i64) -> u64 {
-    let mut h = FxHasher::default();
+/// A row's variant-duplicate key — folded name, folded reading, birth date — as a 128-bit
+/// SipHash-1-3 under `seed`. Rows with equal hashes are taken as having equal keys: honest
+/// rows collide with odds of about n² / 2¹²⁹ (10⁻²⁵ at ten million rows), and without the
+/// seed, which lives only as long as the import, no file can be made to collide. So the
+/// checks never read a row back (that read was about a fifth of a 10 M import's last pass).
+fn variant_key(seed: VariantSeed, name: &str, kana: &str, birth: i64) -> (u64, u64) {
+    let mut h = SipHasher13::new_with_keys(seed.0, seed.1);
+    h.write_usize(name.len());
     h.write(name.as_bytes());
-    h.write_u8(0xff);
+    h.write_usize(kana.len());
     h.write(kana.as_bytes());
-    h.write_u8(0xff);
     h.write_i64(birth);
-    h.finish()
+    let d = h.finish128();
+    (d.h1, d.h2)
 }
 
 /// Rows to the text thread at a time.
@@ -1130,7 +1099,8 @@ struct Built {
     births: Vec<(i64, u32)>,
     households: Vec<(HouseholdId, u32)>,
     lists: Vec<(ListNumber, u32)>,
-    variants: Vec<(u64, u32)>,
+    /// (variant hash, rid): see [`variant_key`].
+    variants: Vec<(u64, u64, u32)>,
 }
 
 /// The rows' sink in the store pass: (rid, row), rids from 0 up in 宛名番号 order.
@@ -1147,6 +1117,7 @@ fn build_store(
     tick: &mut dyn FnMut(u32),
     feed: &mut dyn FnMut(&mut Each<'_>) -> Result<(), ImportError>,
 ) -> Result<(Built, TextJob), ImportError> {
+    let seed = variant_seed()?;
     let mut b = Built {
         hasher: RosterHasher::new(kind),
         births: Vec::new(),
@@ -1182,8 +1153,8 @@ fn build_store(
             if let Some(l) = s.list {
                 b.lists.push((l, rid));
             }
-            b.variants
-                .push((variant_key(&s.name, &s.kana, s.birth), rid));
+            let (h1, h2) = variant_key(seed, &s.name, &s.kana, s.birth);
+            b.variants.push((h1, h2, rid));
             batch.push((s.name, s.kana));
             if batch.len() == TEXT_BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(TEXT_BATCH));
@@ -1231,9 +1202,67 @@ impl Drop for TextJob {
     }
 }
 
-/// The cross-row checks on the sorted keys, the hash checked against the pin, then the lookup
-/// tables and the meta: the end of the store pass. `ids` are (宛名番号, pass 2 position) in
-/// rid order.
+/// A row the cross-row checks found repeating an earlier one, by rid; the lines and the
+/// message are made once the checks are done.
+enum Repeat {
+    /// The row's 名簿番号 is the row `first`'s.
+    List {
+        rid: u32,
+        first: u32,
+        number: ListNumber,
+    },
+    /// The row is the row `first` up to variant glyphs (same reading and birth date).
+    Variant { rid: u32, first: u32 },
+}
+
+/// The cross-row checks on the keys alone (名簿番号 and variant duplicates), in the order
+/// the findings are reported: the 名簿番号 repeats by rid, then the variant repeats by rid.
+/// `lists` are sorted; `ids` are (宛名番号, pass 2 position) in rid order.
+fn repeats(
+    lists: &[(ListNumber, u32)],
+    mut variants: Vec<(u64, u64, u32)>,
+    ids: &[(PersonId, u32)],
+) -> Vec<Repeat> {
+    let mut found: Vec<Repeat> = Vec::new();
+    for w in lists.windows(2) {
+        if let [(a, ra), (b, rb)] = w
+            && a == b
+        {
+            found.push(Repeat::List {
+                rid: *rb,
+                first: *ra,
+                number: *b,
+            });
+        }
+    }
+    found.sort_by_key(|f| match f {
+        Repeat::List { rid, .. } | Repeat::Variant { rid, .. } => *rid,
+    });
+    variants.sort_unstable();
+    let person_of = |rid: u32| ids.get(rid as usize).map(|x| x.0);
+    let mut variant_found = Vec::new();
+    for group in variants.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
+        let [(_, _, first), rest @ ..] = group else {
+            continue;
+        };
+        for &(_, _, rid) in rest {
+            // The same 宛名番号 twice is reported as a duplicate id, not as a variant.
+            if person_of(*first) != person_of(rid) {
+                variant_found.push(Repeat::Variant { rid, first: *first });
+            }
+        }
+    }
+    drop(variants);
+    variant_found.sort_by_key(|f| match f {
+        Repeat::List { rid, .. } | Repeat::Variant { rid, .. } => *rid,
+    });
+    found.extend(variant_found);
+    found
+}
+
+/// The end of the store pass: the cross-row checks on the sorted keys (on a thread of their
+/// own) beside the lookup tables, the hash checked against the pin, then the meta. `ids` are
+/// (宛名番号, pass 2 position) in rid order.
 #[allow(clippy::too_many_arguments)]
 fn finish_store(
     main: &Connection,
@@ -1248,12 +1277,34 @@ fn finish_store(
     let kind = opts.read.kind;
     let Built {
         hasher,
-        mut births,
+        births,
         mut households,
         mut lists,
-        mut variants,
+        variants,
     } = built;
-    // Cross-row checks, on the sorted keys.
+    let hash = hasher.finish();
+    let pinned = opts.expect.is_none_or(|p| p == hash);
+    lists.sort_unstable();
+    households.sort_unstable();
+    // The tables are written while the checks run; a finding after all drops them with the
+    // rest of the part files.
+    let (found, tables) = std::thread::scope(|scope| {
+        let checks = std::thread::Builder::new()
+            .spawn_scoped(scope, || repeats(&lists, variants, ids))
+            .map_err(|error| ImportError::File {
+                path: PathBuf::from("(thread)"),
+                error,
+            });
+        let tables = if pinned && !lint.has_errors() {
+            lookup_tables(main, ids, &lists, births, &households).map(Some)
+        } else {
+            Ok(None)
+        };
+        let found =
+            checks.and_then(|h| h.join().map_err(|_| damaged("the cross-row checks failed")));
+        (found, tables)
+    });
+    let (found, tables) = (found?, tables?);
     let line_of = |rid: u32| -> Result<u64, ImportError> {
         let (person, seq) = ids
             .get(rid as usize)
@@ -1261,94 +1312,33 @@ fn finish_store(
             .ok_or_else(|| damaged("rid"))?;
         source.line(seq, person)
     };
-    let person_of = |rid: u32| ids.get(rid as usize).map(|x| x.0);
-    lists.sort_unstable();
-    let mut found: Vec<(u32, Severity, Rule, u64, String)> = Vec::new();
-    for w in lists.windows(2) {
-        if let [(a, ra), (b, rb)] = w
-            && a == b
-        {
-            found.push((
-                *rb,
-                Severity::Error,
+    let person_of = |rid: u32| {
+        ids.get(rid as usize)
+            .map(|x| x.0.to_string())
+            .unwrap_or_default()
+    };
+    for f in found {
+        match f {
+            Repeat::List { rid, first, number } => lint.error(
                 Rule::DuplicateListNumber,
-                line_of(*rb)?,
-                format!("名簿番号 {} already on line {}", b, line_of(*ra)?),
-            ));
-        }
-    }
-    found.sort_by_key(|f| f.0);
-    let mut variant_found = Vec::new();
-    variants.sort_unstable();
-    let groups: Vec<&[(u64, u32)]> = variants
-        .chunk_by(|a, b| a.0 == b.0)
-        .filter(|g| g.len() > 1)
-        .collect();
-    // The exact keys of the groups' rows are read a batch of groups at a time, each batch's
-    // rows in file order in one read transaction (a random read each, with its own lock,
-    // was about a fifth of a 10 M import's last pass).
-    let mut rest = groups.as_slice();
-    while !rest.is_empty() {
-        let mut take = 0;
-        let mut rows = 0;
-        for g in rest {
-            if take > 0 && rows + g.len() > KEY_BATCH {
-                break;
-            }
-            take += 1;
-            rows += g.len();
-        }
-        let (batch, after) = rest.split_at(take);
-        rest = after;
-        let mut wanted: Vec<(u32, PersonId)> = Vec::with_capacity(rows);
-        for &(_, rid) in batch.iter().flat_map(|g| g.iter()) {
-            let (person, seq) = ids
-                .get(rid as usize)
-                .copied()
-                .ok_or_else(|| damaged("rid"))?;
-            wanted.push((seq, person));
-        }
-        let keys = source.keys(wanted)?;
-        for group in batch {
-            // Equal hashes: the exact keys decide (a collision is not a duplicate).
-            let mut firsts: Vec<(&VariantKey, u32)> = Vec::new();
-            for &(_, rid) in *group {
-                let seq = ids
-                    .get(rid as usize)
-                    .map(|x| x.1)
-                    .ok_or_else(|| damaged("rid"))?;
-                let key = keys.get(&seq).ok_or_else(|| damaged("a row's key"))?;
-                match firsts.iter().find(|(k, _)| *k == key) {
-                    Some(&(_, first)) => {
-                        let other = person_of(first);
-                        if other == person_of(rid) {
-                            continue;
-                        }
-                        let msg = format!(
-                            "宛名番号 {} looks like {} on line {} (same name up to variant glyphs, same reading and birth date)",
-                            person_of(rid).map(|p| p.to_string()).unwrap_or_default(),
-                            other.map(|p| p.to_string()).unwrap_or_default(),
-                            line_of(first)?
-                        );
-                        let sev = match kind {
-                            RosterKind::Voters => Severity::Error,
-                            RosterKind::Residents => Severity::Warning,
-                        };
-                        variant_found.push((rid, sev, Rule::VariantDuplicate, line_of(rid)?, msg));
-                    }
-                    None => firsts.push((key, rid)),
-                }
+                Some(line_of(rid)?),
+                format!("名簿番号 {} already on line {}", number, line_of(first)?),
+            ),
+            Repeat::Variant { rid, first } => {
+                let msg = format!(
+                    "宛名番号 {} looks like {} on line {} (same name up to variant glyphs, same reading and birth date)",
+                    person_of(rid),
+                    person_of(first),
+                    line_of(first)?
+                );
+                let sev = match kind {
+                    RosterKind::Voters => Severity::Error,
+                    RosterKind::Residents => Severity::Warning,
+                };
+                lint.add(sev, Rule::VariantDuplicate, Some(line_of(rid)?), msg);
             }
         }
     }
-    drop(groups);
-    drop(variants);
-    variant_found.sort_by_key(|f| f.0);
-    found.extend(variant_found);
-    for (_, sev, rule, line, msg) in found {
-        lint.add(sev, rule, Some(line), msg);
-    }
-    households.sort_unstable();
     for (h, line) in &household_rows {
         let has = households.partition_point(|(k, _)| k < h);
         if households.get(has).map(|x| &x.0) != Some(h) {
@@ -1362,28 +1352,42 @@ fn finish_store(
     if lint.has_errors() {
         return Err(ImportError::Refused(lint));
     }
-    let hash = hasher.finish();
-    if let Some(pinned) = opts.expect
-        && pinned != hash
-    {
+    let Some(tx) = tables else {
         return Err(ImportError::NotPinned {
             found: hash.to_hex(),
-            pinned: pinned.to_hex(),
+            pinned: opts.expect.map(|p| p.to_hex()).unwrap_or_default(),
         });
-    }
-    // The lookup tables, keys appended in order.
+    };
+    meta.push(("hash", hash.0.to_vec()));
+    write_meta(&tx, &meta)?;
+    tx.commit()?;
+    Ok(lint)
+}
+
+/// The lookup tables, keys appended in order, in a transaction left open for the meta.
+fn lookup_tables<'c>(
+    main: &'c Connection,
+    ids: &[(PersonId, u32)],
+    lists: &[(ListNumber, u32)],
+    mut births: Vec<(i64, u32)>,
+    households: &[(HouseholdId, u32)],
+) -> Result<rusqlite::Transaction<'c>, ImportError> {
     let tx = main.unchecked_transaction()?;
-    bulk_pairs(
-        &tx,
-        "by_id",
-        (0i64..).zip(ids).map(|(i, (p, _))| (p.as_str(), i)),
-    )?;
+    let mut by_id = IdRows::new(&tx)?;
+    for (p, _) in ids {
+        by_id.push(*p)?;
+    }
+    by_id.finish()?;
+    // A repeated 名簿番号 only once: the checks, running meanwhile, refuse the file for it
+    // (and these tables with it).
     bulk_pairs(
         &tx,
         "by_list",
-        lists.iter().map(|(l, r)| (l.as_str(), i64::from(*r))),
+        lists
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter_map(|g| g.first())
+            .map(|(l, r)| (l.as_str(), i64::from(*r))),
     )?;
-    drop(lists);
     births.sort_unstable();
     grouped_postings(&tx, "by_birth", births.into_iter())?;
     grouped_postings(
@@ -1391,11 +1395,7 @@ fn finish_store(
         "by_household",
         households.iter().map(|(h, r)| (h.as_str(), *r)),
     )?;
-    drop(households);
-    meta.push(("hash", hash.0.to_vec()));
-    write_meta(&tx, &meta)?;
-    tx.commit()?;
-    Ok(lint)
+    Ok(tx)
 }
 
 /// Postings rows (see `roster_db::postings`) from (key, rid) pairs sorted by key, then rid.

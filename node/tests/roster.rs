@@ -459,6 +459,83 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
     assert_eq!(db.load(today(), Some(roster.hash())).unwrap(), roster);
 }
 
+/// `by_id` holds 64 ids a row, found by the last row keyed at or before the id: ids of every
+/// length, ids that are prefixes of others, and ids that fall before, between and after the
+/// stored ones (some in the gap a row's first id opens, some past the last row's end).
+#[test]
+fn ids_are_found_in_their_row_and_absent_ids_are_not() {
+    use kazashi_domain::Roster;
+    use kazashi_domain::ids::HouseholdId;
+    use kazashi_domain::roster::{RosterEntry, Sex};
+    use kazashi_domain::text::{Address, KanaReading, PersonName};
+    // "1", "10", "100", "1000", "10000", "1001", ... : prefixes of each other, of every length.
+    let mut ids: Vec<String> = Vec::new();
+    for i in 1..=400u32 {
+        ids.push(i.to_string());
+        ids.push(format!("{i}0"));
+        ids.push(format!("{i}0-"));
+    }
+    ids.push("Z".repeat(20));
+    ids.sort();
+    ids.dedup();
+    let entries: Vec<RosterEntry> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| RosterEntry {
+            person: PersonId::new(id).unwrap(),
+            household: HouseholdId::new(&format!("H{n:05}")).unwrap(),
+            name: PersonName::new("林 花子").unwrap(),
+            kana: KanaReading::new("はやし はなこ").unwrap(),
+            birth_date: CivilDate::new(1970, 1, 1).unwrap(),
+            sex: Sex::Female,
+            address: Address::new("かざし市港町一丁目").unwrap(),
+            voter: None,
+            care_needs: Default::default(),
+            support_measure: false,
+        })
+        .collect();
+    let roster = Roster::new(RosterKind::Residents, entries, today()).unwrap();
+    assert!(roster.len() > 64 * 10, "many rows of ids");
+    let dir = tempfile::tempdir().unwrap();
+    let db = new_store(&dir.path().join("roster.db"), (&roster).into());
+    for e in roster.entries() {
+        assert_eq!(db.get(&e.person).unwrap().as_ref(), Some(e), "{}", e.person);
+    }
+    let stored: std::collections::HashSet<&str> = ids.iter().map(|s| s.as_str()).collect();
+    let absent = [
+        "0",
+        "00",
+        "0-",
+        "1-",
+        "10-0",
+        "1001",
+        "10000",
+        "4001",
+        "401",
+        "99999",
+        "A",
+        "Z",
+        "ZZZZZZZZZZZZZZZZZZZY",
+        "_",
+        "-",
+    ];
+    for id in absent {
+        assert!(!stored.contains(id), "{id} is meant to be absent");
+        assert!(
+            db.get(&PersonId::new(id).unwrap()).unwrap().is_none(),
+            "{id} is not in the roster"
+        );
+    }
+    // Opened again from disk, the same.
+    let path = db.path().to_owned();
+    drop(db);
+    let db = RosterDb::open(&path, "pass").unwrap();
+    for e in roster.entries().iter().step_by(37) {
+        assert_eq!(db.get(&e.person).unwrap().as_ref(), Some(e));
+    }
+    assert!(db.get(&PersonId::new("1001").unwrap()).unwrap().is_none());
+}
+
 /// A file of many kinds of rows — quoted cells holding commas, doubled quotes and line
 /// breaks, a stray quote inside an unquoted cell, CRLF and LF endings, household rows, and
 /// errors (bad dates, repeated ids, short rows) — `n` rows long.
