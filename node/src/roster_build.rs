@@ -20,7 +20,7 @@
 
 use crate::roster_db::{
     IdRows, MAIN_SCHEMA, RosterDb, RosterDbError, bulk_pairs, bulk_pragmas, clear_parts,
-    commit_parts, days, import_meta, part_path, text_path, write_meta,
+    commit_parts, days, household_rows, import_meta, part_path, text_path, write_meta,
 };
 use crate::roster_import::{ImportError, TEXT_BATCH, grouped_postings, write_text};
 use crate::store::{KdfParams, create_encrypted_set, kdf_path};
@@ -294,11 +294,7 @@ fn write_parts<F>(
     births.sort_unstable();
     grouped_postings(&tx, "by_birth", births.into_iter())?;
     households.sort_unstable();
-    grouped_postings(
-        &tx,
-        "by_household",
-        households.iter().map(|(h, r)| (h.as_str(), *r)),
-    )?;
+    household_rows(&tx, households.iter().map(|(h, r)| (h.as_str(), *r)))?;
     drop(households);
     meta.push(("hash", declared.hash.0.to_vec()));
     write_meta(&tx, &meta)?;

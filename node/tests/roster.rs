@@ -459,11 +459,12 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
     assert_eq!(db.load(today(), Some(roster.hash())).unwrap(), roster);
 }
 
-/// `by_id` holds 64 ids a row, found by the last row keyed at or before the id: ids of every
-/// length, ids that are prefixes of others, and ids that fall before, between and after the
-/// stored ones (some in the gap a row's first id opens, some past the last row's end).
+/// `by_id` holds 64 ids a row and `by_household` 64 households, each found by the last row
+/// keyed at or before it: ids and household ids of every length, prefixes of each other,
+/// a household of hundreds, and keys that fall before, between and after the stored ones
+/// (some in the gap a row's first key opens, some past the last row's end).
 #[test]
-fn ids_are_found_in_their_row_and_absent_ids_are_not() {
+fn ids_and_households_are_found_in_their_row_and_absent_ones_are_not() {
     use kazashi_domain::Roster;
     use kazashi_domain::ids::HouseholdId;
     use kazashi_domain::roster::{RosterEntry, Sex};
@@ -483,7 +484,14 @@ fn ids_are_found_in_their_row_and_absent_ids_are_not() {
         .enumerate()
         .map(|(n, id)| RosterEntry {
             person: PersonId::new(id).unwrap(),
-            household: HouseholdId::new(&format!("H{n:05}")).unwrap(),
+            // Every tenth person in one household of hundreds; the rest in threes, keyed
+            // "0", "1", ... "10", ... (prefixes of each other).
+            household: HouseholdId::new(&if n % 10 == 0 {
+                "BIG".to_owned()
+            } else {
+                (n / 3).to_string()
+            })
+            .unwrap(),
             name: PersonName::new("林 花子").unwrap(),
             kana: KanaReading::new("はやし はなこ").unwrap(),
             birth_date: CivilDate::new(1970, 1, 1).unwrap(),
@@ -525,6 +533,25 @@ fn ids_are_found_in_their_row_and_absent_ids_are_not() {
             db.get(&PersonId::new(id).unwrap()).unwrap().is_none(),
             "{id} is not in the roster"
         );
+    }
+    let mut households: Vec<HouseholdId> = roster.entries().iter().map(|e| e.household).collect();
+    households.sort();
+    households.dedup();
+    assert!(households.len() > 64 * 3, "many rows of households");
+    for h in &households {
+        let want: Vec<RosterEntry> = roster
+            .household(h)
+            .iter()
+            .map(|e| RosterEntry::clone(e))
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(db.household(h).unwrap(), want, "household {h}");
+    }
+    assert!(roster.household(&HouseholdId::new("BIG").unwrap()).len() > 100);
+    for h in ["00", "0-", "1000000", "A", "BI", "BIG0", "BIGA", "Z", "-"] {
+        let h = HouseholdId::new(h).unwrap();
+        assert!(!households.contains(&h), "{h} is meant to be absent");
+        assert!(db.household(&h).unwrap().is_empty(), "{h} has no members");
     }
     // Opened again from disk, the same.
     let path = db.path().to_owned();
