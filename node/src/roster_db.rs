@@ -11,11 +11,11 @@
 //!   entry in person-id order
 //!   (`rid` is the position): the birth date and the entry itself (postcard); and the
 //!   exact-key lookup tables, each a
-//!   `WITHOUT ROWID` B-tree: `by_id` (宛名番号 → rid: rows of 64 ids in rid order, keyed by the
-//!   first, see `IdRows`), `by_list` (名簿番号 → rid, voters
+//!   `WITHOUT ROWID` B-tree: `by_id` (宛名番号 → rid: rows of up to 64 ids in rid order, keyed by
+//!   the first, see `IdRows`), `by_list` (名簿番号 → rid, voters
 //!   only), `by_birth` (birth date → postings: rows of up to 1024 ascending rids as LEB128
-//!   deltas, keyed by (date, first rid)) and `by_household` (世帯番号 → rids: rows of 64 households keyed by
-//!   the first, see `household_rows`; 9 and before, postings like `by_birth`).
+//!   deltas, keyed by (date, first rid)) and `by_household` (世帯番号 → rids: rows of up to 64 households
+//!   keyed by the first, see `household_rows`; 9 and before, postings like `by_birth`).
 //! - `<file>.text` — `meta` (the same import id); `person_fts`, FTS5 with the trigram
 //!   tokenizer over the folded name and reading, contentless, for substring search of three or
 //!   more characters; `by_text` (postings like `by_birth`, keyed by the first two characters of every
@@ -256,8 +256,8 @@ pub(crate) const IDS_PER_ROW: usize = 64;
 pub(crate) const ROW_BYTES: usize = 800;
 
 /// `by_id`'s writer (layout 10 on). The ids come in rid order from 0, strictly ascending
-/// (the order of the `person` table); each row holds [`IDS_PER_ROW`] of them, keyed by its
-/// first: (first id, first rid, each id as its length byte and its bytes). An id is found
+/// (the order of the `person` table); each row holds up to [`IDS_PER_ROW`] of them (fewer
+/// past [`ROW_BYTES`]), keyed by its first: (first id, first rid, each id as its length byte and its bytes). An id is found
 /// by the last row keyed at or before it, then in that row. One B-tree entry for 64 ids
 /// instead of one each: a 10 M import wrote them in 4.5 s, one a row.
 pub(crate) struct IdRows<'c> {
