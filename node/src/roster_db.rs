@@ -4,7 +4,8 @@
 //!
 //! **Files and tables.**
 //! - `<file>` — `meta` (kind, hash, count, the SHA-256 of the source file, the layout version
-//!   (`layout` = 10: `by_id` in rows of ids, 9 and before a row an id, both still read; 9
+//!   (`layout` = 11: `by_household` in rows of households; 10: `by_id` in rows of ids; the
+//!   layouts before, a row a key, are still read; 9
 //!   added `by_name` and 8 `by_household` — with both a station can answer from disk; 7 and 8
 //!   are still read, loaded into memory whole; 7: entries carry the 支援措置 flag; 6 added names
 //!   folded with the Unihan + MJ variant table) and a random import id); `person`, one row per
@@ -15,7 +16,7 @@
 //!   the first, see `IdRows`), `by_list` (名簿番号 → rid, voters
 //!   only), `by_birth` (birth date → postings: rows of up to 1024 ascending rids as LEB128
 //!   deltas, keyed by (date, first rid)) and `by_household` (世帯番号 → rids: rows of up to 64 households
-//!   keyed by the first, see `household_rows`; 9 and before, postings like `by_birth`).
+//!   keyed by the first, see `household_rows`; 10 and before, postings like `by_birth`).
 //! - `<file>.text` — `meta` (the same import id); `person_fts`, FTS5 with the trigram
 //!   tokenizer over the folded name and reading, contentless, for substring search of three or
 //!   more characters; `by_text` (postings like `by_birth`, keyed by the first two characters of every
@@ -239,10 +240,12 @@ fn read_postings(first: i64, blob: &[u8], out: &mut Vec<i64>) -> Result<(), Rost
 }
 
 /// The layout this code writes (see the module's table list).
-pub(crate) const LAYOUT: u32 = 10;
-/// The first layout whose `by_id` and `by_household` hold rows of ids and households (see
-/// [`IdRows`], [`household_rows`]); before, a row an id and a household.
-const LAYOUT_PACKED: u32 = 10;
+pub(crate) const LAYOUT: u32 = 11;
+/// The first layout whose `by_id` holds rows of ids (see [`IdRows`]); before, a row an id.
+const LAYOUT_ID_ROWS: u32 = 10;
+/// The first layout whose `by_household` holds rows of households (see [`household_rows`]);
+/// before, postings like `by_birth`.
+const LAYOUT_HOUSEHOLD_ROWS: u32 = 11;
 /// The oldest layout it still reads: 7 has no `by_household` and 8 no `by_name`, so such a
 /// store is loaded into memory whole ([`RosterDb::load`]), never answered from disk.
 const LAYOUT_READ: u32 = 7;
@@ -250,9 +253,10 @@ const LAYOUT_READ: u32 = 7;
 /// Ids a `by_id` row holds at most (layout 10 on): ten million ids make about 156,000 rows.
 pub(crate) const IDS_PER_ROW: usize = 64;
 
-/// Bytes after which a `by_id` or `by_household` row is closed: its whole row stays within
-/// a 4 KiB page's share for one row of a `WITHOUT ROWID` table (about 1,000 bytes), so no
-/// row spills to an overflow page.
+/// The bound on a `by_id` or `by_household` row's bytes: a `by_id` row is closed once past it
+/// (by one id at most, 21 bytes), a household row before a household would take it past.
+/// Either stays within a 4 KiB page's share for one row of a `WITHOUT ROWID` table (about
+/// 980 bytes with SQLCipher's reserve), so no row spills to an overflow page.
 pub(crate) const ROW_BYTES: usize = 800;
 
 /// `by_id`'s writer (layout 10 on). The ids come in rid order from 0, strictly ascending
@@ -332,17 +336,20 @@ fn rid_in_row(ids: &[u8], first: i64, id: &str) -> Result<Option<i64>, RosterDbE
             return Ok(Some(rid));
         }
         rest = tail;
-        rid += 1;
+        rid = rid
+            .checked_add(1)
+            .ok_or_else(|| RosterDbError::Damaged("a by_id row does not decode".into()))?;
     }
     Ok(None)
 }
 
-/// Households a `by_household` row holds at most (layout 10 on).
+/// Households a `by_household` row holds at most (layout 11 on).
 pub(crate) const HOUSEHOLDS_PER_ROW: usize = 64;
 
-/// `by_household` (layout 10 on) from (世帯番号, rid) pairs sorted by key, then rid: each row
-/// holds up to [`HOUSEHOLDS_PER_ROW`] households or about [`ROW_BYTES`] (a household of
-/// hundreds makes a longer row of its own), keyed by its first, each as its key's length byte
+/// `by_household` (layout 11 on) from (世帯番号, rid) pairs sorted by key, then rid: each row
+/// holds up to [`HOUSEHOLDS_PER_ROW`] households and at most [`ROW_BYTES`] (a household too
+/// large for that, hundreds of members, is a row of its own, which may spill to an overflow
+/// page), keyed by its first, each as its key's length byte
 /// and bytes, its member count, then its rids (the first whole, then the differences), all
 /// LEB128. A household is found by the last row keyed at or before it, then in that row.
 /// One B-tree entry for 64 households instead of one each: a 10 M import wrote about 4.5 M
@@ -357,21 +364,32 @@ pub(crate) fn household_rows<'a>(
     let mut in_row = 0usize;
     let mut rids: Vec<u32> = Vec::new();
     let mut key: Option<&str> = None;
+    let mut entry: Vec<u8> = Vec::new();
     let mut put = |k: &'a str, rids: &[u32]| -> Result<(), RosterDbError> {
+        entry.clear();
+        // A household id is at most `HouseholdId::MAX` (20) ASCII bytes.
+        entry.push(k.len() as u8);
+        entry.extend_from_slice(k.as_bytes());
+        kazashi_sync::wire::put_varint(&mut entry, rids.len() as u64);
+        let mut prev = 0u32;
+        for &r in rids {
+            kazashi_sync::wire::put_varint(&mut entry, u64::from(r - prev));
+            prev = r;
+        }
+        // The row so far is closed first if this household would take it past the bound.
+        if row.len() + entry.len() > ROW_BYTES
+            && let Some(first) = row_key.take()
+        {
+            ins.execute(params![first, row])?;
+            row.clear();
+            in_row = 0;
+        }
         if row_key.is_none() {
             row_key = Some(k);
         }
-        // A household id is at most `HouseholdId::MAX` (20) ASCII bytes.
-        row.push(k.len() as u8);
-        row.extend_from_slice(k.as_bytes());
-        kazashi_sync::wire::put_varint(&mut row, rids.len() as u64);
-        let mut prev = 0u32;
-        for &r in rids {
-            kazashi_sync::wire::put_varint(&mut row, u64::from(r - prev));
-            prev = r;
-        }
+        row.extend_from_slice(&entry);
         in_row += 1;
-        if (in_row == HOUSEHOLDS_PER_ROW || row.len() >= ROW_BYTES)
+        if in_row == HOUSEHOLDS_PER_ROW
             && let Some(first) = row_key.take()
         {
             ins.execute(params![first, row])?;
@@ -940,30 +958,33 @@ impl RosterDb {
 
     /// One entry by 宛名番号.
     pub fn get(&self, person: &PersonId) -> Result<Option<RosterEntry>, RosterDbError> {
-        if self.layout < LAYOUT_PACKED {
+        if self.layout < LAYOUT_ID_ROWS {
             let mut st = self.conn.prepare_cached(
                 "SELECT p.entry FROM by_id b JOIN person p ON p.rid = b.rid WHERE b.k = ?1",
             )?;
             let blob: Option<Vec<u8>> = st.query_row([person.as_str()], |r| r.get(0)).optional()?;
             return blob.map(|b| Self::decode(&b)).transpose();
         }
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT first, ids FROM by_id WHERE k <= ?1 ORDER BY k DESC LIMIT 1")?;
-        let row: Option<(i64, Vec<u8>)> = st
-            .query_row([person.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((first, ids)) = row else {
-            return Ok(None);
-        };
-        let Some(rid) = rid_in_row(&ids, first, person.as_str())? else {
-            return Ok(None);
-        };
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT entry FROM person WHERE rid = ?1")?;
-        let blob: Option<Vec<u8>> = st.query_row([rid], |r| r.get(0)).optional()?;
-        blob.map(|b| Self::decode(&b)).transpose()
+        // Two reads (the row of ids, then the entry) in one read transaction.
+        self.in_read(|| {
+            let mut st = self.conn.prepare_cached(
+                "SELECT first, ids FROM by_id WHERE k <= ?1 ORDER BY k DESC LIMIT 1",
+            )?;
+            let row: Option<(i64, Vec<u8>)> = st
+                .query_row([person.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((first, ids)) = row else {
+                return Ok(None);
+            };
+            let Some(rid) = rid_in_row(&ids, first, person.as_str())? else {
+                return Ok(None);
+            };
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT entry FROM person WHERE rid = ?1")?;
+            let blob: Option<Vec<u8>> = st.query_row([rid], |r| r.get(0)).optional()?;
+            blob.map(|b| Self::decode(&b)).transpose()
+        })
     }
 
     /// One voter by 名簿番号.
@@ -1163,7 +1184,7 @@ impl RosterDb {
             return Ok(Vec::new());
         }
         self.in_read(|| {
-            let rids = if self.layout < LAYOUT_PACKED {
+            let rids = if self.layout < LAYOUT_HOUSEHOLD_ROWS {
                 self.postings_rids(
                     "SELECT first, rids FROM by_household WHERE k = ?1 ORDER BY first",
                     params![h.as_str()],

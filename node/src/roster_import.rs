@@ -24,10 +24,11 @@
 //!    `person` table and FTS index on two threads, while the keys of the lookup tables (birth
 //!    date, household, 名簿番号, name prefixes, whole folded names: a few bytes each) are
 //!    collected, sorted and appended as postings once every row is in, while the text file's
-//!    writer ends its own index on its thread. The cross-row checks (名簿番号 and variant
-//!    duplicates, empty households) run on the same sorted keys, on a thread of their own
-//!    beside the lookup tables' writes; a row's variant key is a keyed 128-bit hash of its
-//!    exact key, taken as it is written (see [`variant_key`]), so no row is read back.
+//!    writer ends its own index on its thread. The cross-row checks run on the same sorted
+//!    keys: 名簿番号 and variant duplicates on a thread of their own beside the lookup tables'
+//!    writes, then empty households; a row's variant key is a keyed 128-bit hash of its exact
+//!    key, taken as it is written (see [`variant_key`]), so no row is read back. A refusal is
+//!    reported before any failure to write the tables.
 //!
 //! **All or nothing.** As [`RosterDb::create`]: the new files are `<file>.part*`, written with
 //! journaling off and a bounded page cache, and renamed into place past the commit marker only
@@ -1346,7 +1347,8 @@ fn finish_store(
             checks.and_then(|h| h.join().map_err(|_| damaged("the cross-row checks failed")));
         (found, tables)
     });
-    let (found, tables) = (found?, tables?);
+    // The checks' refusal first: a failure writing the tables (a full disk) does not hide it.
+    let found = found?;
     let line_of = |rid: u32| -> Result<u64, ImportError> {
         let (person, seq) = ids
             .get(rid as usize)
@@ -1394,7 +1396,7 @@ fn finish_store(
     if lint.has_errors() {
         return Err(ImportError::Refused(lint));
     }
-    let Some(tx) = tables else {
+    let Some(tx) = tables? else {
         return Err(ImportError::NotPinned {
             found: hash.to_hex(),
             pinned: opts.expect.map(|p| p.to_hex()).unwrap_or_default(),
