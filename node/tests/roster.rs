@@ -459,12 +459,9 @@ fn a_store_of_many_bulk_batches_finds_everyone() {
     assert_eq!(db.load(today(), Some(roster.hash())).unwrap(), roster);
 }
 
-/// `by_id` holds 64 ids a row and `by_household` 64 households, each found by the last row
-/// keyed at or before it: ids and household ids of every length, prefixes of each other,
-/// a household of hundreds, and keys that fall before, between and after the stored ones
-/// (some in the gap a row's first key opens, some past the last row's end).
-#[test]
-fn ids_and_households_are_found_in_their_row_and_absent_ones_are_not() {
+/// A roster whose ids and household ids are prefixes of each other ("1", "10", "100", "10-",
+/// …), of every length, with one household of hundreds; and its ids.
+fn prefix_roster() -> (kazashi_domain::Roster, Vec<String>) {
     use kazashi_domain::Roster;
     use kazashi_domain::ids::HouseholdId;
     use kazashi_domain::roster::{RosterEntry, Sex};
@@ -503,6 +500,18 @@ fn ids_and_households_are_found_in_their_row_and_absent_ones_are_not() {
         })
         .collect();
     let roster = Roster::new(RosterKind::Residents, entries, today()).unwrap();
+    (roster, ids)
+}
+
+/// `by_id` holds 64 ids a row and `by_household` 64 households, each found by the last row
+/// keyed at or before it: ids and household ids of every length, prefixes of each other,
+/// a household of hundreds, and keys that fall before, between and after the stored ones
+/// (some in the gap a row's first key opens, some past the last row's end).
+#[test]
+fn ids_and_households_are_found_in_their_row_and_absent_ones_are_not() {
+    use kazashi_domain::ids::HouseholdId;
+    use kazashi_domain::roster::RosterEntry;
+    let (roster, ids) = prefix_roster();
     assert!(roster.len() > 64 * 10, "many rows of ids");
     let dir = tempfile::tempdir().unwrap();
     let db = new_store(&dir.path().join("roster.db"), (&roster).into());
@@ -702,4 +711,138 @@ fn the_support_measure_column_is_read_written_and_refused_when_unclear() {
         lint.errors()
             .any(|f| f.rule == Rule::BadValue && f.line == Some(4))
     );
+}
+
+/// A store of an earlier layout (10: `by_household` as postings; 9: `by_id` a row an id too)
+/// is still read its own way. Made here by rewriting a new store's two tables and its layout
+/// as those layouts wrote them.
+#[test]
+fn a_store_of_an_earlier_layout_is_read_the_old_way() {
+    use kazashi_domain::roster::RosterEntry;
+    let (roster, _) = prefix_roster();
+    for layout in [9u32, 10] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        let db = new_store(&path, (&roster).into());
+        let conn = db.connection_for_tests();
+        // Earlier layouts: every household's rids as one postings row (first rid, then
+        // LEB128 deltas, the first 0), keyed by (household, first rid).
+        conn.execute_batch(
+            "DROP TABLE by_household;
+             CREATE TABLE by_household (k TEXT, first INTEGER, rids BLOB NOT NULL,
+                                        PRIMARY KEY (k, first)) WITHOUT ROWID;",
+        )
+        .unwrap();
+        let mut households: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
+        for (rid, e) in (0i64..).zip(roster.entries()) {
+            households
+                .entry(e.household.as_str())
+                .or_default()
+                .push(rid);
+        }
+        for (k, rids) in &households {
+            let mut blob = Vec::new();
+            let mut prev = rids[0];
+            for &r in rids {
+                let mut d = u64::try_from(r - prev).unwrap();
+                prev = r;
+                loop {
+                    let b = (d & 0x7f) as u8;
+                    d >>= 7;
+                    if d == 0 {
+                        blob.push(b);
+                        break;
+                    }
+                    blob.push(b | 0x80);
+                }
+            }
+            conn.execute(
+                "INSERT INTO by_household (k, first, rids) VALUES (?1, ?2, ?3)",
+                rusqlite::params![k, rids[0], blob],
+            )
+            .unwrap();
+        }
+        if layout == 9 {
+            conn.execute_batch(
+                "DROP TABLE by_id;
+                 CREATE TABLE by_id (k TEXT PRIMARY KEY, rid INTEGER NOT NULL) WITHOUT ROWID;",
+            )
+            .unwrap();
+            for (rid, e) in (0i64..).zip(roster.entries()) {
+                conn.execute(
+                    "INSERT INTO by_id (k, rid) VALUES (?1, ?2)",
+                    rusqlite::params![e.person.as_str(), rid],
+                )
+                .unwrap();
+            }
+        }
+        conn.execute(
+            "UPDATE meta SET v = ?1 WHERE k = 'layout'",
+            [layout.to_le_bytes().to_vec()],
+        )
+        .unwrap();
+        drop(db);
+        let db = RosterDb::open(&path, "pass").unwrap();
+        for e in roster.entries() {
+            assert_eq!(
+                db.get(&e.person).unwrap().as_ref(),
+                Some(e),
+                "layout {layout}"
+            );
+            let want: Vec<RosterEntry> = roster
+                .household(&e.household)
+                .iter()
+                .map(|x| RosterEntry::clone(x))
+                .collect();
+            assert_eq!(db.household(&e.household).unwrap(), want, "layout {layout}");
+        }
+        assert!(db.get(&PersonId::new("1001").unwrap()).unwrap().is_none());
+    }
+}
+
+/// The builder of a roster received from a peer writes `by_id` as the entries come: entries out
+/// of 宛名番号 order (even with a feed that ends well) are refused as not a roster, nothing
+/// written; the same entries in order make a store that finds everyone.
+#[test]
+fn a_streamed_roster_out_of_order_is_refused_and_in_order_is_written() {
+    use kazashi_node::roster_build::{Declared, Target, Unwritten, write_streamed};
+    let (roster, _) = prefix_roster();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("got.db");
+    let target = Target {
+        path: &path,
+        passphrase: "pass",
+        kdf: KdfParams::FAST_INSECURE,
+    };
+    let declared = Declared {
+        kind: RosterKind::Residents,
+        total: roster.len() as u64,
+        hash: roster.hash(),
+        today: today(),
+    };
+    let mut swapped: Vec<_> = roster.entries().to_vec();
+    swapped.swap(100, 101);
+    let got = write_streamed::<()>(target, declared, &mut |sink| {
+        for e in &swapped {
+            sink(&postcard::to_allocvec(e).unwrap(), e.clone());
+        }
+        Ok(())
+    });
+    match got {
+        Err(Unwritten::Invalid(m)) => assert!(m.contains("宛名番号 order"), "{m}"),
+        Err(other) => panic!("refused for another reason: {other:?}"),
+        Ok(_) => panic!("entries out of order were written"),
+    }
+    assert!(!path.exists(), "nothing written");
+    let db = write_streamed::<()>(target, declared, &mut |sink| {
+        for e in roster.entries() {
+            sink(&postcard::to_allocvec(e).unwrap(), e.clone());
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(db.hash(), roster.hash());
+    for e in roster.entries() {
+        assert_eq!(db.get(&e.person).unwrap().as_ref(), Some(e));
+    }
 }
