@@ -622,10 +622,21 @@ fn par_map<T: Sync, S, R: Send>(
     init: impl Fn() -> S + Sync,
     f: impl Fn(&mut S, &T) -> R + Sync,
 ) -> Vec<R> {
+    par_filter_map(items, init, |s, x| Some(f(s, x)))
+}
+
+/// `f` over `items` on up to two threads, keeping the `Some`s in order; each thread keeps its
+/// own `init()` state. Only what is kept is held: a full build's million subjects, most with
+/// no alert, would otherwise hold a slot each (twice over while the pieces are joined).
+fn par_filter_map<T: Sync, S, R: Send>(
+    items: &[T],
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> Option<R> + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
     if threads < 2 || items.len() < 4096 {
         let mut s = init();
-        return items.iter().map(|x| f(&mut s, x)).collect();
+        return items.iter().filter_map(|x| f(&mut s, x)).collect();
     }
     // Pieces handed out in turn, not halves: the costly subjects (walk-ins looked up in a
     // roster on disk) come together, and a half of them would leave the other thread idle.
@@ -640,7 +651,7 @@ fn par_map<T: Sync, S, R: Send>(
             let Some(part) = pieces.get(at) else {
                 return done;
             };
-            done.push((at, part.iter().map(|x| f(&mut s, x)).collect()));
+            done.push((at, part.iter().filter_map(|x| f(&mut s, x)).collect()));
         }
     };
     let mut done: Vec<Option<Vec<R>>> = pieces.iter().map(|_| None).collect();
@@ -653,17 +664,21 @@ fn par_map<T: Sync, S, R: Send>(
         }
         out
     });
+    let kept: usize = finished.iter().map(|(_, part)| part.len()).sum();
     for (at, part) in finished {
         if let Some(slot) = done.get_mut(at) {
             *slot = Some(part);
         }
     }
     let mut s = init();
-    pieces
-        .iter()
-        .zip(done)
-        .flat_map(|(p, part)| part.unwrap_or_else(|| p.iter().map(|x| f(&mut s, x)).collect()))
-        .collect()
+    let mut out = Vec::with_capacity(kept);
+    for (p, part) in pieces.iter().zip(done) {
+        match part {
+            Some(part) => out.extend(part),
+            None => out.extend(p.iter().filter_map(|x| f(&mut s, x))),
+        }
+    }
+    out
 }
 
 /// Many values per blocking key without an allocation per key: each key points at the head of
@@ -931,16 +946,25 @@ impl Detector {
             .iter()
             .filter_map(|p| household_of(ctx, state, p))
             .collect();
+        // Not held through the rules' run (a slot per person: tens of MB at a million events).
+        drop(persons);
+        drop(walk_ins);
         households.sort_unstable();
         households.dedup();
         subjects.extend(households.into_iter().map(Subject::Household));
         subjects.push(Subject::Assertions);
-        let alerts = par_map(&subjects, || (), |_, s| d.compute(ctx, state, *s));
-        d.by_subject = subjects
-            .into_iter()
-            .zip(alerts)
-            .filter(|(_, a)| !a.is_empty())
-            .collect();
+        subjects.shrink_to_fit();
+        // Only the subjects with alerts are kept, as they come (most have none).
+        let alerts = par_filter_map(
+            &subjects,
+            || (),
+            |_, s| {
+                let a = d.compute(ctx, state, *s);
+                (!a.is_empty()).then_some((*s, a))
+            },
+        );
+        drop(subjects);
+        d.by_subject = alerts.into_iter().collect();
         d
     }
 
@@ -1452,6 +1476,19 @@ mod tests {
                 },
             );
             let want: Vec<u64> = items.iter().map(|x| x * 3 + 1).collect();
+            assert_eq!(out, want, "{n} items");
+        }
+    }
+
+    /// Only the kept results come back, in the items' order, across pieces of both threads
+    /// (some pieces keep nothing).
+    #[test]
+    fn par_filter_map_keeps_what_it_keeps_in_order() {
+        for n in [0usize, 5, 4095, 4096, 4097, 10_000, 65_537] {
+            let items: Vec<u64> = (0..n as u64).collect();
+            let keep = |x: &u64| (x % 7 == 3 || (1000..1600).contains(x)) && x % 1024 < 900;
+            let out = par_filter_map(&items, || (), |_, x| keep(x).then_some(x * 5));
+            let want: Vec<u64> = items.iter().filter(|x| keep(x)).map(|x| x * 5).collect();
             assert_eq!(out, want, "{n} items");
         }
     }
