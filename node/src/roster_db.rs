@@ -427,30 +427,18 @@ pub(crate) fn household_rows<'a>(
     Ok(())
 }
 
-/// One LEB128 number from the front of `bytes`, and the rest.
-fn take_varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let mut n = 0u64;
-    for (i, &b) in bytes.iter().enumerate().take(10) {
-        n |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Some((n, bytes.get(i + 1..)?));
-        }
-    }
-    None
-}
-
 /// The rids of household `h` in a row of [`household_rows`], if it is there.
 fn household_in_row(row: &[u8], h: &str) -> Result<Option<Vec<i64>>, RosterDbError> {
     let bad = || RosterDbError::Damaged("a by_household row does not decode".into());
     let mut rest = row;
     while let Some((&len, tail)) = rest.split_first() {
         let (k, tail) = tail.split_at_checked(usize::from(len)).ok_or_else(bad)?;
-        let (count, mut tail) = take_varint(tail).ok_or_else(bad)?;
+        let (count, mut tail) = kazashi_sync::wire::take_varint(tail).ok_or_else(bad)?;
         let ours = k == h.as_bytes();
         let mut out = Vec::new();
         let mut prev = 0i64;
         for _ in 0..count {
-            let (d, t) = take_varint(tail).ok_or_else(bad)?;
+            let (d, t) = kazashi_sync::wire::take_varint(tail).ok_or_else(bad)?;
             tail = t;
             if ours {
                 prev = prev

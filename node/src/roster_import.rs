@@ -1016,11 +1016,7 @@ type VariantSeed = (u64, u64);
 
 /// A fresh [`VariantSeed`].
 fn variant_seed() -> Result<VariantSeed, ImportError> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| ImportError::File {
-        path: PathBuf::from("(the system's random source)"),
-        error: std::io::Error::other(e.to_string()),
-    })?;
+    let b: [u8; 16] = crate::store::random_bytes().map_err(RosterDbError::from)?;
     let (k0, k1) = b.split_at(8);
     let word = |x: &[u8]| u64::from_le_bytes(x.try_into().unwrap_or([0; 8]));
     Ok((word(k0), word(k1)))
@@ -1258,6 +1254,15 @@ enum Repeat {
     Variant { rid: u32, first: u32 },
 }
 
+impl Repeat {
+    /// The repeating row.
+    fn rid(&self) -> u32 {
+        match self {
+            Repeat::List { rid, .. } | Repeat::Variant { rid, .. } => *rid,
+        }
+    }
+}
+
 /// The cross-row checks on the keys alone (名簿番号 and variant duplicates), in the order
 /// the findings are reported: the 名簿番号 repeats by rid, then the variant repeats by rid.
 /// `lists` are sorted; `ids` are (宛名番号, pass 2 position) in rid order.
@@ -1278,9 +1283,7 @@ fn repeats(
             });
         }
     }
-    found.sort_by_key(|f| match f {
-        Repeat::List { rid, .. } | Repeat::Variant { rid, .. } => *rid,
-    });
+    found.sort_by_key(Repeat::rid);
     variants.sort_unstable();
     let person_of = |rid: u32| ids.get(rid as usize).map(|x| x.0);
     let mut variant_found = Vec::new();
@@ -1296,9 +1299,7 @@ fn repeats(
         }
     }
     drop(variants);
-    variant_found.sort_by_key(|f| match f {
-        Repeat::List { rid, .. } | Repeat::Variant { rid, .. } => *rid,
-    });
+    variant_found.sort_by_key(Repeat::rid);
     found.extend(variant_found);
     found
 }

@@ -744,17 +744,8 @@ fn a_store_of_an_earlier_layout_is_read_the_old_way() {
             let mut blob = Vec::new();
             let mut prev = rids[0];
             for &r in rids {
-                let mut d = u64::try_from(r - prev).unwrap();
+                kazashi_sync::wire::put_varint(&mut blob, u64::try_from(r - prev).unwrap());
                 prev = r;
-                loop {
-                    let b = (d & 0x7f) as u8;
-                    d >>= 7;
-                    if d == 0 {
-                        blob.push(b);
-                        break;
-                    }
-                    blob.push(b | 0x80);
-                }
             }
             conn.execute(
                 "INSERT INTO by_household (k, first, rids) VALUES (?1, ?2, ?3)",

@@ -14,6 +14,7 @@
 
 use crate::rbsr::{self, Reconcile};
 use crate::shard::{EnvelopeCheck, ShardDoc, ShardError, ShardId, Vetted, put_shard};
+use crate::wire::take_varint;
 use automerge::sync;
 use kazashi_domain::{DeviceId, EventId, SiteId};
 use serde::{Deserialize, Serialize};
@@ -327,18 +328,6 @@ impl Message {
         }
         Self::decode(bytes)
     }
-}
-
-/// A LEB128 integer at the start of `b`, and the rest.
-fn take_varint(b: &[u8]) -> Option<(u64, &[u8])> {
-    let mut n: u64 = 0;
-    for (i, byte) in b.iter().enumerate().take(10) {
-        n |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
-        if byte & 0x80 == 0 {
-            return Some((n, b.get(i + 1..)?));
-        }
-    }
-    None
 }
 
 /// Why a message could not be taken.

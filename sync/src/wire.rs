@@ -16,6 +16,19 @@ pub fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     }
 }
 
+/// An unsigned integer as [`put_varint`] writes it, from the front of `b`, and the rest;
+/// `None` if `b` ends inside it or it runs past ten bytes.
+pub fn take_varint(b: &[u8]) -> Option<(u64, &[u8])> {
+    let mut n: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        n |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((n, b.get(i + 1..)?));
+        }
+    }
+    None
+}
+
 /// A signed integer as postcard writes it: zigzag, then LEB128.
 pub fn put_signed(out: &mut Vec<u8>, n: i64) {
     put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
@@ -54,6 +67,18 @@ mod tests {
             out.clear();
             put_bytes(&mut out, &b);
             prop_assert_eq!(&out, &postcard::to_allocvec(&b).unwrap());
+        }
+
+        #[test]
+        fn an_integer_is_read_back_as_written_and_a_cut_one_is_not(
+            u in any::<u64>(), tail in proptest::collection::vec(any::<u8>(), 0..8)
+        ) {
+            let mut out = Vec::new();
+            put_varint(&mut out, u);
+            let len = out.len();
+            out.extend_from_slice(&tail);
+            prop_assert_eq!(take_varint(&out), Some((u, &tail[..])));
+            prop_assert_eq!(take_varint(&out[..len - 1]), None);
         }
     }
 }
