@@ -153,13 +153,15 @@ pub fn evacuees(
                 }
                 Some(_) => {}
             }
+            // Only a person named as of then stands for their linked records: one not named
+            // yet (checked in before their registration) must not hide another who is.
+            let Some(who) = state.identity(&p, roster, as_of) else {
+                continue;
+            };
             if !listed.insert((s.id, links.rep(&p))) {
                 continue;
             }
             let facts = state.person_facts(&p, roster, as_of);
-            let Some(who) = state.identity(&p, roster, as_of) else {
-                continue;
-            };
             let household = match facts.household {
                 Some(HouseholdRef::Roster(h)) => h.to_string(),
                 Some(HouseholdRef::WalkIn(reg)) => format!("受付{}", reg.short()),
