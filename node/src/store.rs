@@ -344,11 +344,37 @@ fn open_keyed(
     Ok((conn, key))
 }
 
-/// Keying is done one connection at a time in a process: SQLCipher activates its crypto
-/// provider on a connection's first key, and concurrent first keys have failed with "An error
-/// occurred with PRAGMA key" (seen once in CI, with many stores opened on parallel test
-/// threads). The key derivation runs before, outside the lock; keying itself is quick.
-static KEYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// SQLCipher sets itself up (`sqlcipher_extra_init`) after SQLite marks itself initialised,
+/// outside SQLite's lock: a connection keyed on one thread while the process's first
+/// connection is still being opened on another fails with "An error occurred with PRAGMA key"
+/// (the log says "sqlcipher not initialized"; seen in CI with stores opened on parallel test
+/// threads). So before a process's first key, a throwaway in-memory connection is keyed until
+/// SQLCipher takes a key; once it has, it stays set up for the life of the process.
+fn sqlcipher_ready() -> Result<(), StoreError> {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if READY.get().is_some() {
+        return Ok(());
+    }
+    // The other thread's setup is short (a heap, the provider, a few random bytes); two
+    // seconds of tries is far more than it ever needs.
+    let mut last = None;
+    for _ in 0..2000 {
+        let probe = Connection::open_in_memory()?;
+        let _ = probe.pragma_update(None, "cipher_log_level", "NONE");
+        match probe.pragma_update(None, "key", "x'00000000000000000000000000000000'") {
+            Ok(()) => {
+                let _ = READY.set(());
+                return Ok(());
+            }
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err(last.map_or(
+        StoreError::Damaged("SQLCipher did not start".into()),
+        Into::into,
+    ))
+}
 
 /// A raw key as SQLCipher takes it (`x'…'`: no key derivation of its own).
 fn raw_key(key: &[u8; 32]) -> Zeroizing<String> {
@@ -356,7 +382,7 @@ fn raw_key(key: &[u8; 32]) -> Zeroizing<String> {
 }
 
 fn keyed(conn: Connection, key: &[u8; 32], checked: Checked<'_>) -> Result<Connection, StoreError> {
-    let _one_at_a_time = KEYING.lock().unwrap_or_else(|e| e.into_inner());
+    sqlcipher_ready()?;
     // A wrong key is reported as an error here; SQLCipher need not also print it.
     let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
     let pragma = raw_key(key);
