@@ -1,13 +1,16 @@
 //! The baseline: VxPollBook-style sync, replayed on the same writes and faults as Kazashi's
 //! run. Every 100 ms each laptop pulls from three random laptops it can reach, sending the
-//! highest event number it holds per origin; the peer answers with the events after those, in
+//! highest event number it holds per origin (each laptop's timer at a phase of its own, drawn
+//! from the seed: real laptops' timers are not in step with each other, nor with the instant a
+//! fault heals); the peer answers with the events after those, in
 //! origin order, at most 500 per page. Events of one origin therefore always arrive as a
 //! prefix. There is no relay beyond pulling, no merge of documents and no USB path other than
 //! the same car runs (a car leaves every event it carries, as a prefix per origin).
 //!
-//! Ticks where no laptop could learn anything (every pair that can reach each other holds the
-//! same prefixes) are skipped in one step, their requests and empty answers counted on the
-//! wire, so a quiet night costs nothing to simulate.
+//! A laptop's pulls while no laptop could learn anything (every pair that can reach each other
+//! holds the same prefixes) are skipped in one step to its first pull after the next write or
+//! fault, their requests and empty answers counted on the wire, so a quiet night costs
+//! nothing to simulate.
 
 use super::net::{FRAME_OVERHEAD, NetRng, reachable};
 use super::report::{Sample, SyncFigures};
@@ -29,7 +32,8 @@ const RESP_PER_EVENT: u64 = 40;
 
 #[derive(Debug)]
 enum Job {
-    Tick,
+    /// Laptop `.0`'s pull timer.
+    Tick(usize),
     Request {
         from: usize,
         to: usize,
@@ -64,8 +68,13 @@ pub struct Baseline {
     seq: u64,
     now: u64,
     wire: Wire,
-    /// Something changed since the last quiet check.
-    dirty: bool,
+    /// Per laptop, the offset of its pull timer in each `TICK_MS` period.
+    phase: Vec<u64>,
+    /// Bumped by every change [`Baseline::quiet`] reads: what a laptop holds, who is up, the
+    /// partitions, the answers in flight.
+    version: u64,
+    /// [`Baseline::quiet`] as of `.0` (a version).
+    quiet_at: Option<(u64, bool)>,
 }
 
 impl Baseline {
@@ -90,11 +99,19 @@ impl Baseline {
             seq: 0,
             now: start,
             wire: Wire::default(),
-            dirty: true,
+            phase: {
+                let mut phases = NetRng::new(sc.seed ^ 0x7068_6173_65);
+                (0..n).map(|_| phases.below(TICK_MS)).collect()
+            },
+            version: 0,
+            quiet_at: None,
         }
     }
 
     fn push(&mut self, t: u64, job: Job) {
+        if matches!(job, Job::Response { .. }) {
+            self.version += 1;
+        }
         self.seq += 1;
         self.queue.push(Reverse((t, self.seq)));
         self.jobs.insert(self.seq, job);
@@ -129,11 +146,11 @@ impl Baseline {
         if let Some(h) = self.has.get_mut(l).and_then(|h| h.get_mut(origin)) {
             *h = upto;
         }
-        self.dirty = true;
+        self.version += 1;
     }
 
     fn apply(&mut self, item: &Trace) {
-        self.dirty = true;
+        self.version += 1;
         match item {
             Trace::Create { laptop, size, calm } => {
                 let e = self.track.create(*laptop, self.now, *calm);
@@ -220,7 +237,18 @@ impl Baseline {
     /// Whether no pull could bring anything now: no answer in flight carries news, and within
     /// each group of laptops that reach one another every laptop holds the group's longest
     /// prefix of every origin.
-    fn quiet(&self) -> bool {
+    fn quiet(&mut self) -> bool {
+        match self.quiet_at {
+            Some((v, q)) if v == self.version => q,
+            _ => {
+                let q = self.compute_quiet();
+                self.quiet_at = Some((self.version, q));
+                q
+            }
+        }
+    }
+
+    fn compute_quiet(&self) -> bool {
         // Requests in flight are answered from the peers' prefixes (checked below); an answer
         // in flight matters only if it carries an event its recipient lacks.
         let useful = self.jobs.values().any(|j| match j {
@@ -257,34 +285,32 @@ impl Baseline {
         REQ_HEADER + REQ_PER_ORIGIN * self.by_origin.iter().filter(|v| !v.is_empty()).count() as u64
     }
 
-    fn tick(&mut self) {
+    /// Laptop `a`'s pull: requests to up to `FANOUT` laptops it can reach.
+    fn tick(&mut self, a: usize) {
         let n = self.up.len();
-        for a in 0..n {
-            if !self.up.get(a).copied().unwrap_or(false) {
-                continue;
-            }
-            let peers: Vec<usize> = (0..n).filter(|&b| self.can_reach(a, b)).collect();
-            let mut chosen = Vec::new();
-            let mut pool = peers;
-            for _ in 0..FANOUT.min(pool.len()) {
-                let i = self.rng.below(pool.len() as u64) as usize;
-                chosen.push(pool.swap_remove(i));
-            }
-            let has = self.has.get(a).cloned().unwrap_or_default();
-            for b in chosen {
-                let bytes = self.request_bytes();
-                self.wire.messages += 1;
-                self.wire.bytes += bytes + FRAME_OVERHEAD;
-                for d in self.rng.deliveries(&self.net, self.now, 0) {
-                    self.push(
-                        d.at,
-                        Job::Request {
-                            from: a,
-                            to: b,
-                            has: has.clone(),
-                        },
-                    );
-                }
+        if !self.up.get(a).copied().unwrap_or(false) {
+            return;
+        }
+        let mut pool: Vec<usize> = (0..n).filter(|&b| self.can_reach(a, b)).collect();
+        let mut chosen = Vec::new();
+        for _ in 0..FANOUT.min(pool.len()) {
+            let i = self.rng.below(pool.len() as u64) as usize;
+            chosen.push(pool.swap_remove(i));
+        }
+        let has = self.has.get(a).cloned().unwrap_or_default();
+        for b in chosen {
+            let bytes = self.request_bytes();
+            self.wire.messages += 1;
+            self.wire.bytes += bytes + FRAME_OVERHEAD;
+            for d in self.rng.deliveries(&self.net, self.now, 0) {
+                self.push(
+                    d.at,
+                    Job::Request {
+                        from: a,
+                        to: b,
+                        has: has.clone(),
+                    },
+                );
             }
         }
     }
@@ -346,7 +372,10 @@ impl Baseline {
     pub(crate) fn run(&mut self, trace: &[(u64, Trace)], samples: &mut [Sample]) -> SyncFigures {
         let mut next_trace = 0usize;
         let mut next_sample = 0usize;
-        self.push(self.start, Job::Tick);
+        for a in 0..self.up.len() {
+            let first = self.start + self.phase.get(a).copied().unwrap_or(0);
+            self.push(first, Job::Tick(a));
+        }
         let last_trace = trace.last().map_or(self.start, |(t, _)| *t);
         loop {
             let next_job = self.queue.peek().map(|Reverse((t, _))| *t);
@@ -381,46 +410,105 @@ impl Baseline {
             let Some(job) = self.jobs.remove(&seq) else {
                 continue;
             };
+            if matches!(job, Job::Response { .. }) {
+                self.version += 1;
+            }
             match job {
-                Job::Tick => {
+                Job::Tick(a) => {
                     let done = next_trace >= trace.len() && self.track.unconverged() == 0;
-                    if done || (t > last_trace && self.quiet()) {
+                    if (done || (t > last_trace && self.quiet())) && next_trace >= trace.len() {
                         // Nothing left to learn, and nothing more will be written.
-                        if next_trace >= trace.len() {
-                            break;
-                        }
+                        break;
                     }
-                    if !self.dirty && self.quiet() {
-                        // Skip to the next write or fault, counting the idle pulls.
+                    if self.quiet() {
+                        // Nothing to learn until the next write, fault or sample: skip this
+                        // laptop's pulls to its first one at or after it, counting the idle
+                        // pulls (a request and an empty answer each).
                         let until = [trace_t, sample_t]
                             .into_iter()
                             .flatten()
                             .min()
                             .unwrap_or(t)
                             .max(t);
-                        let ticks = (until - t) / TICK_MS;
-                        let pulls: u64 = (0..self.up.len())
-                            .map(|a| {
-                                (0..self.up.len())
-                                    .filter(|&b| self.can_reach(a, b))
-                                    .count()
-                                    .min(FANOUT) as u64
-                            })
-                            .sum();
+                        let ticks = (until - t).div_ceil(TICK_MS).max(1);
+                        let pulls = (0..self.up.len())
+                            .filter(|&b| self.can_reach(a, b))
+                            .count()
+                            .min(FANOUT) as u64;
                         let per = self.request_bytes() + RESP_HEADER + 2 * FRAME_OVERHEAD;
                         self.wire.messages += 2 * pulls * ticks;
                         self.wire.bytes += pulls * ticks * per;
-                        self.push(t + ticks.max(1) * TICK_MS, Job::Tick);
+                        self.push(t + ticks * TICK_MS, Job::Tick(a));
                         continue;
                     }
-                    self.dirty = false;
-                    self.tick();
-                    self.push(t + TICK_MS, Job::Tick);
+                    self.tick(a);
+                    self.push(t + TICK_MS, Job::Tick(a));
                 }
                 Job::Request { from, to, has } => self.request(from, to, has),
                 Job::Response { to, events } => self.response(to, events),
             }
         }
         SyncFigures::from_tracker(&self.track, self.wire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two laptops on a network that neither loses nor delays unevenly; laptop 0 writes one
+    /// event on a whole tick of the clock (as faults heal in the scenarios). The event reaches
+    /// laptop 1 at its next pull and one round trip: its pull timer's own phase, not the
+    /// instant of the write.
+    fn delay_of_one_event(seed: u64) -> u32 {
+        let text = format!(
+            r#"name = "two"
+kind = "shelter"
+seed = {seed}
+households = 10
+start_date = "2026-09-01"
+hours = 1
+shelters = 2
+[network]
+latency_ms = 20
+jitter_ms = 0
+loss = 0.0
+[shelter]
+arrivals = [[0, 10]]
+"#
+        );
+        let sc = Scenario::parse(&text).expect("scenario");
+        let sites = ["S001".to_string(), "S002".to_string()];
+        let mut b = Baseline::new(&sc, &sites, 0, 3_600_000);
+        let trace = [
+            (0, Trace::Up(0)),
+            (0, Trace::Up(1)),
+            (
+                10_000,
+                Trace::Create {
+                    laptop: 0,
+                    size: 100,
+                    calm: true,
+                },
+            ),
+        ];
+        let figures = b.run(&trace, &mut []);
+        assert_eq!(figures.propagation.samples, 1);
+        figures.propagation.p50_ms
+    }
+
+    #[test]
+    fn each_laptop_pulls_at_a_phase_of_its_own() {
+        let delays: Vec<u32> = (0..16).map(delay_of_one_event).collect();
+        // One round trip (40 ms) after the pull, which comes within a period of the write.
+        assert!(
+            delays.iter().all(|d| (40..40 + TICK_MS as u32).contains(d)),
+            "{delays:?}"
+        );
+        // Timers in step with the clock would give 40 ms every time.
+        let distinct: std::collections::BTreeSet<u32> = delays.iter().copied().collect();
+        assert!(distinct.len() >= 8, "{delays:?}");
+        // The same seed, the same run.
+        assert_eq!(delay_of_one_event(3), delay_of_one_event(3));
     }
 }
