@@ -100,7 +100,7 @@ impl Baseline {
             now: start,
             wire: Wire::default(),
             phase: {
-                let mut phases = NetRng::new(sc.seed ^ 0x7068_6173_65);
+                let mut phases = NetRng::new(sc.seed ^ 0x0070_6861_7365);
                 (0..n).map(|_| phases.below(TICK_MS)).collect()
             },
             version: 0,
