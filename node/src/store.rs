@@ -218,10 +218,7 @@ fn create_keyed(
     }
     // The key file is written whole and synced before the database exists.
     let key = crate::store_key::create(&kdf_path(path), passphrase, params)?;
-    Ok((
-        keyed(Connection::open(path)?, &key, Checked::Yes(path))?,
-        key,
-    ))
+    Ok((keyed(open_file(path)?, &key, Checked::Yes(path))?, key))
 }
 
 /// [`create_encrypted`] for a store of two files written at once: `second` (which must not
@@ -237,7 +234,7 @@ pub(crate) fn create_encrypted_pair(
         return Err(StoreError::Exists(second.to_owned()));
     }
     let (main, key) = create_keyed(path, passphrase, params)?;
-    let other = keyed(Connection::open(second)?, &key, Checked::Yes(second))?;
+    let other = keyed(open_file(second)?, &key, Checked::Yes(second))?;
     Ok((main, other))
 }
 
@@ -254,7 +251,7 @@ pub(crate) fn create_encrypted_set(
     let (main, key) = create_keyed(path, passphrase, params)?;
     let mut conns = Vec::with_capacity(others.len());
     for o in others {
-        conns.push(keyed(Connection::open(o)?, &key, Checked::Yes(o))?);
+        conns.push(keyed(open_file(o)?, &key, Checked::Yes(o))?);
     }
     Ok((main, conns))
 }
@@ -325,6 +322,7 @@ fn open_keyed(
     }
     let kdf = kdf_path(path);
     let (key, checked) = crate::store_key::open(&kdf, passphrase)?;
+    sqlcipher_ready()?;
     let conn = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -348,8 +346,11 @@ fn open_keyed(
 /// outside SQLite's lock: a connection keyed on one thread while the process's first
 /// connection is still being opened on another fails with "An error occurred with PRAGMA key"
 /// (the log says "sqlcipher not initialized"; seen in CI with stores opened on parallel test
-/// threads). So before a process's first key, a throwaway in-memory connection is keyed until
-/// SQLCipher takes a key; once it has, it stays set up for the life of the process.
+/// threads), and a connection opened in that gap never gets `sqlcipher_export` (registered
+/// last, for connections opened after), which the move to a data key needs. So before a
+/// process's first store connection is opened, a throwaway in-memory connection is keyed and
+/// must know `sqlcipher_export`, tried again until both hold; once they do, SQLCipher stays
+/// set up for the life of the process. Every store connection is opened after this.
 fn sqlcipher_ready() -> Result<(), StoreError> {
     static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     if READY.get().is_some() {
@@ -361,7 +362,14 @@ fn sqlcipher_ready() -> Result<(), StoreError> {
     for _ in 0..2000 {
         let probe = Connection::open_in_memory()?;
         let _ = probe.pragma_update(None, "cipher_log_level", "NONE");
-        match probe.pragma_update(None, "key", "x'00000000000000000000000000000000'") {
+        let ready = probe
+            .pragma_update(
+                None,
+                "key",
+                "x'0000000000000000000000000000000000000000000000000000000000000000'",
+            )
+            .and_then(|()| probe.prepare("SELECT sqlcipher_export('main')").map(drop));
+        match ready {
             Ok(()) => {
                 let _ = READY.set(());
                 return Ok(());
@@ -376,13 +384,18 @@ fn sqlcipher_ready() -> Result<(), StoreError> {
     ))
 }
 
+/// A store's file opened as a connection, once SQLCipher is ready ([`sqlcipher_ready`]).
+fn open_file(path: &Path) -> Result<Connection, StoreError> {
+    sqlcipher_ready()?;
+    Ok(Connection::open(path)?)
+}
+
 /// A raw key as SQLCipher takes it (`x'…'`: no key derivation of its own).
 fn raw_key(key: &[u8; 32]) -> Zeroizing<String> {
     Zeroizing::new(format!("x'{}'", hex::encode(key)))
 }
 
 fn keyed(conn: Connection, key: &[u8; 32], checked: Checked<'_>) -> Result<Connection, StoreError> {
-    sqlcipher_ready()?;
     // A wrong key is reported as an error here; SQLCipher need not also print it.
     let _ = conn.pragma_update(None, "cipher_log_level", "NONE");
     let pragma = raw_key(key);
@@ -487,7 +500,7 @@ impl Store {
             passphrase,
             KdfParams::FAST_INSECURE,
         )?;
-        let conn = keyed(Connection::open(path)?, &key, Checked::Yes(path))?;
+        let conn = keyed(open_file(path)?, &key, Checked::Yes(path))?;
         let store = Store::with_pragmas(conn, path)?;
         store.migrate()?;
         Ok(store)
