@@ -357,31 +357,24 @@ fn sqlcipher_ready() -> Result<(), StoreError> {
         return Ok(());
     }
     // The other thread's setup is short (a heap, the provider, a few random bytes); two
-    // seconds of tries is far more than it ever needs.
-    let mut last = None;
-    for _ in 0..2000 {
+    // seconds of tries is far more than it ever needs. The last try's error is the answer.
+    let mut tries = 2000;
+    loop {
         let probe = Connection::open_in_memory()?;
         let _ = probe.pragma_update(None, "cipher_log_level", "NONE");
         let ready = probe
-            .pragma_update(
-                None,
-                "key",
-                "x'0000000000000000000000000000000000000000000000000000000000000000'",
-            )
+            .pragma_update(None, "key", raw_key(&[0; 32]).as_str())
             .and_then(|()| probe.prepare("SELECT sqlcipher_export('main')").map(drop));
         match ready {
             Ok(()) => {
                 let _ = READY.set(());
                 return Ok(());
             }
-            Err(e) => last = Some(e),
+            Err(e) if tries <= 1 => return Err(e.into()),
+            Err(_) => tries -= 1,
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    Err(last.map_or(
-        StoreError::Damaged("SQLCipher did not start".into()),
-        Into::into,
-    ))
 }
 
 /// A store's file opened as a connection, once SQLCipher is ready ([`sqlcipher_ready`]).

@@ -127,6 +127,11 @@ impl Baseline {
             }
     }
 
+    /// The laptops `a` can reach now.
+    fn reached_by(&self, a: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..self.up.len()).filter(move |&b| self.can_reach(a, b))
+    }
+
     /// Laptop `l` takes the events of `origin` numbered `from..to` it lacks, in order.
     fn take(&mut self, l: usize, origin: usize, upto: u32) {
         let have = self
@@ -287,11 +292,10 @@ impl Baseline {
 
     /// Laptop `a`'s pull: requests to up to `FANOUT` laptops it can reach.
     fn tick(&mut self, a: usize) {
-        let n = self.up.len();
         if !self.up.get(a).copied().unwrap_or(false) {
             return;
         }
-        let mut pool: Vec<usize> = (0..n).filter(|&b| self.can_reach(a, b)).collect();
+        let mut pool: Vec<usize> = self.reached_by(a).collect();
         let mut chosen = Vec::new();
         for _ in 0..FANOUT.min(pool.len()) {
             let i = self.rng.below(pool.len() as u64) as usize;
@@ -300,18 +304,20 @@ impl Baseline {
         let has = self.has.get(a).cloned().unwrap_or_default();
         for b in chosen {
             let bytes = self.request_bytes();
-            self.wire.messages += 1;
-            self.wire.bytes += bytes + FRAME_OVERHEAD;
-            for d in self.rng.deliveries(&self.net, self.now, 0) {
-                self.push(
-                    d.at,
-                    Job::Request {
-                        from: a,
-                        to: b,
-                        has: has.clone(),
-                    },
-                );
-            }
+            self.send(bytes, || Job::Request {
+                from: a,
+                to: b,
+                has: has.clone(),
+            });
+        }
+    }
+
+    /// One frame of `bytes` on the wire, counted, and `job` at each of its deliveries.
+    fn send(&mut self, bytes: u64, job: impl Fn() -> Job) {
+        self.wire.messages += 1;
+        self.wire.bytes += bytes + FRAME_OVERHEAD;
+        for d in self.rng.deliveries(&self.net, self.now, 0) {
+            self.push(d.at, job());
         }
     }
 
@@ -336,17 +342,10 @@ impl Baseline {
                 .iter()
                 .map(|&e| self.size(e) + RESP_PER_EVENT)
                 .sum::<u64>();
-        self.wire.messages += 1;
-        self.wire.bytes += bytes + FRAME_OVERHEAD;
-        for d in self.rng.deliveries(&self.net, self.now, 0) {
-            self.push(
-                d.at,
-                Job::Response {
-                    to: from,
-                    events: events.clone(),
-                },
-            );
-        }
+        self.send(bytes, || Job::Response {
+            to: from,
+            events: events.clone(),
+        });
     }
 
     fn response(&mut self, to: usize, events: Vec<u32>) {
@@ -431,10 +430,7 @@ impl Baseline {
                             .unwrap_or(t)
                             .max(t);
                         let ticks = (until - t).div_ceil(TICK_MS).max(1);
-                        let pulls = (0..self.up.len())
-                            .filter(|&b| self.can_reach(a, b))
-                            .count()
-                            .min(FANOUT) as u64;
+                        let pulls = self.reached_by(a).count().min(FANOUT) as u64;
                         let per = self.request_bytes() + RESP_HEADER + 2 * FRAME_OVERHEAD;
                         self.wire.messages += 2 * pulls * ticks;
                         self.wire.bytes += pulls * ticks * per;
